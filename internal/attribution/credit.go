@@ -1,0 +1,230 @@
+package attribution
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Reasons why a resource is unattributed or a candidate is not eligible.
+const (
+	EnvironmentNotCounted = "environment_not_counted"
+	NoEligibleAccount     = "no_eligible_account"
+	AccountDisabled       = "account_disabled"
+	NoLink                = "no_link"
+	PartnerIDNotEligible  = "partner_id_not_eligible"
+	ResourceNotFound      = "resource_not_found"
+)
+
+// Roles of a candidate on a resource.
+const (
+	RoleOwner       = "owner"
+	RoleCoowner     = "coowner"
+	RoleContributor = "contributor"
+)
+
+// Credit is who a resource is credited to at an instant. A resource that is
+// not attributed has a Reason and no partner.
+type Credit struct {
+	Attributed bool
+	Partner    string
+	Org        string
+	Account    string
+	// Since is the winner's association time.
+	Since time.Time
+	// Shares is set under the split policy: one share per location ID.
+	Shares []Share
+	Reason string
+}
+
+// Share is one location's part of a resource's credit under policy split.
+type Share struct {
+	Partner string  `json:"partner"`
+	Org     string  `json:"org"`
+	Share   float64 `json:"share"`
+}
+
+// sameHolder reports whether two credits name the same holders, whatever
+// their association times: a change of holder starts a new interval.
+func (c Credit) sameHolder(d Credit) bool {
+	return c.Attributed == d.Attributed && c.Partner == d.Partner && c.Org == d.Org &&
+		c.Account == d.Account && c.Reason == d.Reason && slices.Equal(c.Shares, d.Shares)
+}
+
+// Candidate is an attributable account of a resource, with what decides
+// whether it can be credited.
+type Candidate struct {
+	Account string `json:"account"`
+	Role    string `json:"role"`
+	Partner string `json:"partner"`
+	Org     string `json:"-"`
+	// Association is the time the policy ranks candidates by: under latest
+	// and split the latest of role start, link time and activity; under first
+	// the later of role start and link time.
+	Association time.Time `json:"association"`
+	Eligible    bool      `json:"eligible"`
+	Reason      string    `json:"reason"`
+}
+
+// candidates lists the attributable accounts of r with their eligibility,
+// the owner first, then by account.
+func (e *Engine) candidates(t *tenant, r *resource) []Candidate {
+	var cands []Candidate
+	add := func(acct, role string, since time.Time) {
+		a := t.accounts[acct]
+		c := Candidate{Account: acct, Role: role, Partner: a.link}
+		formed := since
+		if a.link != "" && a.linkedAt.After(formed) {
+			formed = a.linkedAt
+		}
+		c.Association = formed
+		if e.opts.Policy != First {
+			if at, ok := r.activity[acct]; ok && at.After(formed) {
+				c.Association = at
+			}
+		}
+		switch org, listed := e.locations[a.link]; {
+		case a.disabled:
+			c.Reason = AccountDisabled
+		case a.link == "":
+			c.Reason = NoLink
+		case !listed:
+			c.Reason = PartnerIDNotEligible
+		default:
+			c.Eligible = true
+			c.Org = org
+		}
+		cands = append(cands, c)
+	}
+	if r.spec.ByActivity {
+		for acct, since := range r.active {
+			role := RoleContributor
+			if acct == r.owner {
+				role = RoleOwner
+			}
+			add(acct, role, since)
+		}
+	} else {
+		if r.owner != "" {
+			add(r.owner, RoleOwner, r.ownerSince)
+		}
+		if r.spec.CoOwnersCredited {
+			for acct, since := range r.coowners {
+				add(acct, RoleCoowner, since)
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b Candidate) int {
+		return cmp.Or(ownerFirst(a, b), cmp.Compare(a.Account, b.Account))
+	})
+	return cands
+}
+
+func ownerFirst(a, b Candidate) int {
+	switch {
+	case a.Role == RoleOwner && b.Role != RoleOwner:
+		return -1
+	case b.Role == RoleOwner && a.Role != RoleOwner:
+		return 1
+	}
+	return 0
+}
+
+// winner returns the index in cands of the candidate the policy credits, or
+// -1 when none is eligible. Ties go to the owner, then to the smallest
+// account.
+func (e *Engine) winner(cands []Candidate) int {
+	best := -1
+	for i, c := range cands {
+		if !c.Eligible {
+			continue
+		}
+		if best < 0 {
+			best = i
+			continue
+		}
+		b := cands[best]
+		order := c.Association.Compare(b.Association)
+		if e.opts.Policy == First {
+			order = -order
+		}
+		if order == 0 {
+			order = -cmp.Or(ownerFirst(c, b), cmp.Compare(c.Account, b.Account))
+		}
+		if order > 0 {
+			best = i
+		}
+	}
+	return best
+}
+
+// decide computes the credit of r from its candidates, ignoring whether its
+// environment is counted.
+func (e *Engine) decide(cands []Candidate) Credit {
+	w := e.winner(cands)
+	if w < 0 {
+		return Credit{Reason: NoEligibleAccount}
+	}
+	c := cands[w]
+	credit := Credit{Attributed: true, Partner: c.Partner, Org: c.Org, Account: c.Account, Since: c.Association}
+	if e.opts.Policy == Split {
+		for _, c := range cands {
+			if c.Eligible && !slices.ContainsFunc(credit.Shares, func(s Share) bool { return s.Partner == c.Partner }) {
+				credit.Shares = append(credit.Shares, Share{Partner: c.Partner, Org: c.Org})
+			}
+		}
+		slices.SortFunc(credit.Shares, func(a, b Share) int { return cmp.Compare(a.Partner, b.Partner) })
+		for i := range credit.Shares {
+			credit.Shares[i].Share = 1 / float64(len(credit.Shares))
+		}
+	}
+	return credit
+}
+
+// counted reports whether r's environment is of a counted type.
+func (e *Engine) isCounted(t *tenant, r *resource) bool {
+	return e.counted[t.envs[r.env].envType]
+}
+
+// credit computes the credit of r at the current state.
+func (e *Engine) credit(t *tenant, r *resource) Credit {
+	if !e.isCounted(t, r) {
+		return Credit{Reason: EnvironmentNotCounted}
+	}
+	return e.decide(e.candidates(t, r))
+}
+
+// refresh recomputes the credit of resource id of tenant t after a change at
+// time at, and records a change of holder in the resource's history.
+func (e *Engine) refresh(at time.Time, t *tenant, id string) {
+	r := t.resources[id]
+	next := e.credit(t, r)
+	key := ResourceKey{t.id, id}
+	h := e.history[key]
+	if n := len(h); n > 0 && h[n-1].To.IsZero() && h[n-1].Credit.sameHolder(next) {
+		r.credit = next
+		return
+	}
+	r.credit = next
+	e.closeHistory(key, at)
+	h = e.history[key]
+	// A holder that lasted no time at all is dropped, and the interval before
+	// it resumes if it had the same holder.
+	if n := len(h); n > 0 && h[n-1].From.Equal(at) {
+		h = h[:n-1]
+		if n := len(h); n > 0 && h[n-1].To.Equal(at) && h[n-1].Credit.sameHolder(next) {
+			h[n-1].To = time.Time{}
+			e.history[key] = h
+			return
+		}
+	}
+	e.history[key] = append(h, Interval{Kind: r.kind, From: at, Credit: next})
+}
+
+// closeHistory ends the open interval of a resource, if any, at time at.
+func (e *Engine) closeHistory(key ResourceKey, at time.Time) {
+	h := e.history[key]
+	if n := len(h); n > 0 && h[n-1].To.IsZero() {
+		h[n-1].To = at
+	}
+}

@@ -1,0 +1,674 @@
+// Package attribution is pal's engine. It folds the events of the log, in
+// time order, into the state of every tenant and partner organisation, and
+// decides at each instant who is credited for every resource and why
+// (SPEC.md section 4). It keeps the history of each resource's credit as
+// intervals. It does no I/O: the caller feeds it events and reads answers.
+package attribution
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// Policy chooses among several eligible candidates.
+type Policy string
+
+// The policies of SPEC.md section 4.
+const (
+	Latest Policy = "latest"
+	First  Policy = "first"
+	Split  Policy = "split"
+)
+
+// ParsePolicy returns the policy called s, or an error that lists them.
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case Latest, First, Split:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown policy %q: use latest, first or split", s)
+}
+
+// Options configure an engine.
+type Options struct {
+	Policy Policy
+	// Counted lists the environment types whose resources are credited.
+	Counted []string
+}
+
+// DefaultOptions returns the options of SPEC.md: policy latest, and only
+// production environments counted.
+func DefaultOptions() Options {
+	return Options{Policy: Latest, Counted: []string{event.Production}}
+}
+
+// ResourceKey names a resource: resource IDs are unique within a tenant.
+type ResourceKey struct {
+	Tenant   string
+	Resource string
+}
+
+type accountKey struct {
+	tenant, account string
+}
+
+// Engine holds the state of the log folded so far. Events must be applied in
+// time order (Sort does that); an Engine is not safe for concurrent use.
+type Engine struct {
+	opts    Options
+	counted map[string]bool
+
+	tenants   map[string]*tenant
+	orgs      map[string]*org
+	locations map[string]string // location ID → organisation, while listed
+	former    map[string]string // location ID → organisation that dropped it
+	linksTo   map[string]map[accountKey]struct{}
+	inputs    map[orgMonth]Inputs
+	seen      map[string]struct{}
+	history   map[ResourceKey][]Interval
+	now       time.Time
+}
+
+type tenant struct {
+	id        string
+	accounts  map[string]*account
+	envs      map[string]*environment
+	resources map[string]*resource
+}
+
+type account struct {
+	kind     string
+	name     string
+	disabled bool
+	deleted  bool
+	link     string
+	linkedAt time.Time
+	// roles holds the resources on which the account is an owner,
+	// co-owner or active contributor.
+	roles map[string]struct{}
+}
+
+type environment struct {
+	envType   string
+	resources map[string]struct{}
+}
+
+type resource struct {
+	kind       string
+	spec       event.KindSpec
+	env        string
+	name       string
+	owner      string
+	ownerSince time.Time
+	coowners   map[string]time.Time
+	// active holds, for kinds credited by activity, when each account's
+	// first activity made it attributable.
+	active   map[string]time.Time
+	activity map[string]time.Time
+	credit   Credit
+}
+
+type org struct {
+	id        string
+	name      string
+	locations []string
+	segments  []segmentChange
+}
+
+type segmentChange struct {
+	at      time.Time
+	segment string
+}
+
+type orgMonth struct {
+	org, month string
+}
+
+// Inputs are the capability-score inputs that PAL does not produce, from a
+// partner.metrics event.
+type Inputs struct {
+	NetCustomerAdds       int64
+	IntermediateCertified int64
+	AdvancedCertified     int64
+}
+
+// New returns an engine with no state.
+func New(opts Options) *Engine {
+	if opts.Policy == "" {
+		opts.Policy = Latest
+	}
+	counted := make(map[string]bool, len(opts.Counted))
+	for _, t := range opts.Counted {
+		counted[t] = true
+	}
+	return &Engine{
+		opts:      opts,
+		counted:   counted,
+		tenants:   make(map[string]*tenant),
+		orgs:      make(map[string]*org),
+		locations: make(map[string]string),
+		former:    make(map[string]string),
+		linksTo:   make(map[string]map[accountKey]struct{}),
+		inputs:    make(map[orgMonth]Inputs),
+		seen:      make(map[string]struct{}),
+		history:   make(map[ResourceKey][]Interval),
+	}
+}
+
+// Options returns the options the engine was made with.
+func (e *Engine) Options() Options { return e.opts }
+
+// Sort orders events by time, keeping the log order of equal times: the
+// order in which they must be applied.
+func Sort(events []*event.Event) {
+	slices.SortStableFunc(events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+}
+
+// Outcome is what became of an applied event.
+type Outcome int
+
+// The outcomes of Apply.
+const (
+	Applied Outcome = iota
+	Duplicate
+	Refused
+)
+
+// Result is the outcome of one event. For an applied usage or profiles
+// event, Credit is the resource's credit at that moment and Workload its
+// workload.
+type Result struct {
+	Outcome  Outcome
+	Refusal  *event.Refusal
+	Credit   *Credit
+	Workload string
+}
+
+// Apply applies one event, which must not be earlier than the events applied
+// before it. An event whose id was already applied is a duplicate and changes
+// nothing; an event that cannot be applied to the state is refused with its
+// code and changes nothing either.
+func (e *Engine) Apply(ev *event.Event) Result {
+	if ev.ID != "" {
+		if _, dup := e.seen[ev.ID]; dup {
+			return Result{Outcome: Duplicate}
+		}
+	}
+	res, rf := e.apply(ev)
+	if rf != nil {
+		return Result{Outcome: Refused, Refusal: rf}
+	}
+	if ev.ID != "" {
+		e.seen[ev.ID] = struct{}{}
+	}
+	if ev.Time.After(e.now) {
+		e.now = ev.Time
+	}
+	return res
+}
+
+// Now returns the time of the latest applied event.
+func (e *Engine) Now() time.Time { return e.now }
+
+func (e *Engine) tenant(id string) *tenant {
+	t := e.tenants[id]
+	if t == nil {
+		t = &tenant{
+			id:        id,
+			accounts:  make(map[string]*account),
+			envs:      make(map[string]*environment),
+			resources: make(map[string]*resource),
+		}
+		e.tenants[id] = t
+	}
+	return t
+}
+
+func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
+	if ev.Type == event.PartnerRegistered {
+		return Result{}, e.registerPartner(ev)
+	}
+	if ev.Type == event.PartnerMetrics {
+		return Result{}, e.partnerMetrics(ev)
+	}
+	t := e.tenant(ev.Tenant)
+	switch ev.Type {
+	case event.AccountCreated:
+		if a := t.accounts[ev.Account]; a != nil {
+			if a.deleted {
+				return Result{}, event.Refuse(ev, event.AlreadyExists, "account %s was deleted in tenant %s; a deleted account is never created again, use a new account ID", ev.Account, ev.Tenant)
+			}
+			return Result{}, event.Refuse(ev, event.AlreadyExists, "account %s already exists in tenant %s", ev.Account, ev.Tenant)
+		}
+		t.accounts[ev.Account] = &account{kind: ev.Kind, name: ev.Name, roles: make(map[string]struct{})}
+		return Result{}, nil
+	case event.AccountDisabled, event.AccountEnabled, event.AccountDeleted:
+		a, rf := t.liveAccount(ev, ev.Account)
+		if rf != nil {
+			return Result{}, rf
+		}
+		switch ev.Type {
+		case event.AccountDisabled:
+			a.disabled = true
+		case event.AccountEnabled:
+			a.disabled = false
+		case event.AccountDeleted:
+			e.deleteAccount(ev, t, a)
+			return Result{}, nil
+		}
+		e.refreshRoles(ev.Time, t, a)
+		return Result{}, nil
+	case event.EnvironmentCreated:
+		if t.envs[ev.Environment] != nil {
+			return Result{}, event.Refuse(ev, event.AlreadyExists, "environment %s already exists in tenant %s", ev.Environment, ev.Tenant)
+		}
+		t.envs[ev.Environment] = &environment{envType: ev.EnvType, resources: make(map[string]struct{})}
+		return Result{}, nil
+	case event.EnvironmentChanged, event.EnvironmentDeleted:
+		env := t.envs[ev.Environment]
+		if env == nil {
+			return Result{}, event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+		}
+		if ev.Type == event.EnvironmentChanged {
+			env.envType = ev.EnvType
+			for id := range env.resources {
+				e.refresh(ev.Time, t, id)
+			}
+			return Result{}, nil
+		}
+		for id := range env.resources {
+			e.deleteResource(ev, t, id)
+		}
+		delete(t.envs, ev.Environment)
+		return Result{}, nil
+	case event.ResourceCreated:
+		return Result{}, e.createResource(ev, t)
+	case event.ResourceOwnerChange:
+		r, rf := t.liveResource(ev)
+		if rf != nil {
+			return Result{}, rf
+		}
+		if _, rf := t.liveAccount(ev, ev.Owner); rf != nil {
+			return Result{}, rf
+		}
+		e.setOwner(ev, t, ev.Resource, r, ev.Owner)
+		return Result{}, nil
+	case event.ResourceCoownerAdd, event.ResourceCoownerDel:
+		return Result{}, e.coowner(ev, t)
+	case event.ResourceActivity:
+		r, rf := t.liveResource(ev)
+		if rf != nil {
+			return Result{}, rf
+		}
+		a, rf := t.liveAccount(ev, ev.Account)
+		if rf != nil {
+			return Result{}, rf
+		}
+		r.activity[ev.Account] = ev.Time
+		if r.spec.ByActivity {
+			if _, ok := r.active[ev.Account]; !ok {
+				r.active[ev.Account] = ev.Time
+				a.roles[ev.Resource] = struct{}{}
+			}
+		}
+		e.refresh(ev.Time, t, ev.Resource)
+		return Result{}, nil
+	case event.ResourceDeleted:
+		if _, rf := t.liveResource(ev); rf != nil {
+			return Result{}, rf
+		}
+		e.deleteResource(ev, t, ev.Resource)
+		return Result{}, nil
+	case event.SolutionImported:
+		return Result{}, e.importSolution(ev, t)
+	case event.PalLinked:
+		return Result{}, e.link(ev, t)
+	case event.PalRemoved:
+		a, rf := t.liveAccount(ev, ev.Account)
+		if rf != nil {
+			return Result{}, rf
+		}
+		if a.link == "" {
+			return Result{}, event.Refuse(ev, event.NoLink, "account %s holds no partner link in tenant %s; there is nothing to remove", ev.Account, ev.Tenant)
+		}
+		e.setLink(ev, t, a, "")
+		return Result{}, nil
+	case event.Usage, event.Profiles:
+		r, rf := t.liveResource(ev)
+		if rf != nil {
+			return Result{}, rf
+		}
+		if ev.Type == event.Usage && r.spec.ByActivity {
+			return Result{}, event.Refuse(ev, event.InvalidKind, "resource %s is a %s, measured in unified profiles: send a profiles event, not usage", ev.Resource, r.kind)
+		}
+		if ev.Type == event.Profiles && !r.spec.ByActivity {
+			return Result{}, event.Refuse(ev, event.InvalidKind, "resource %s is a %s, measured in monthly active users: send usage events, not profiles", ev.Resource, r.kind)
+		}
+		credit := r.credit
+		return Result{Credit: &credit, Workload: r.spec.Workload}, nil
+	}
+	return Result{}, event.Refuse(ev, event.UnknownType, "unknown event type %q", ev.Type)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// liveAccount returns the account id of the tenant, refusing ev if it does
+// not exist or was deleted.
+func (t *tenant) liveAccount(ev *event.Event, id string) (*account, *event.Refusal) {
+	a := t.accounts[id]
+	if a == nil {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "account %s does not exist in tenant %s at %s; create it with account.created first", id, ev.Tenant, stamp(ev.Time))
+	}
+	if a.deleted {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "account %s was deleted in tenant %s before %s", id, ev.Tenant, stamp(ev.Time))
+	}
+	return a, nil
+}
+
+// liveResource returns the event's resource, refusing ev if it does not
+// exist at the event's time.
+func (t *tenant) liveResource(ev *event.Event) (*resource, *event.Refusal) {
+	r := t.resources[ev.Resource]
+	if r == nil {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "resource %s does not exist in tenant %s at %s", ev.Resource, ev.Tenant, stamp(ev.Time))
+	}
+	return r, nil
+}
+
+func (e *Engine) registerPartner(ev *event.Event) *event.Refusal {
+	if owner, ok := e.locations[ev.Org]; ok {
+		return event.Refuse(ev, event.AlreadyExists, "%s is already a location ID of organisation %s; an organisation's global ID cannot also be a location ID", ev.Org, owner)
+	}
+	var locs []string
+	for _, loc := range ev.Locations {
+		if loc == ev.Org {
+			return event.Refuse(ev, event.GlobalPartnerID, "location %s is the organisation's own global ID; list its location IDs only", loc)
+		}
+		if o := e.orgs[loc]; o != nil {
+			return event.Refuse(ev, event.GlobalPartnerID, "location %s is the global ID of organisation %s; a global ID cannot be a location ID", loc, o.name)
+		}
+		if owner, ok := e.locations[loc]; ok && owner != ev.Org {
+			return event.Refuse(ev, event.AlreadyExists, "location %s already belongs to organisation %s", loc, owner)
+		}
+		if !slices.Contains(locs, loc) {
+			locs = append(locs, loc)
+		}
+	}
+	o := e.orgs[ev.Org]
+	if o == nil {
+		o = &org{id: ev.Org}
+		e.orgs[ev.Org] = o
+	}
+	var changed []string
+	for _, loc := range o.locations {
+		if !slices.Contains(locs, loc) {
+			delete(e.locations, loc)
+			e.former[loc] = ev.Org
+			changed = append(changed, loc)
+		}
+	}
+	for _, loc := range locs {
+		if _, ok := e.locations[loc]; !ok {
+			e.locations[loc] = ev.Org
+			delete(e.former, loc)
+			changed = append(changed, loc)
+		}
+	}
+	o.name = ev.Name
+	o.locations = locs
+	if n := len(o.segments); n == 0 || o.segments[n-1].segment != ev.Segment {
+		o.segments = append(o.segments, segmentChange{at: ev.Time, segment: ev.Segment})
+	}
+	for _, loc := range changed {
+		for k := range e.linksTo[loc] {
+			t := e.tenants[k.tenant]
+			e.refreshRoles(ev.Time, t, t.accounts[k.account])
+		}
+	}
+	return nil
+}
+
+func (e *Engine) partnerMetrics(ev *event.Event) *event.Refusal {
+	if owner, ok := e.locations[ev.Org]; ok {
+		return event.Refuse(ev, event.UnknownPartnerID, "%s is a location ID of organisation %s; partner.metrics takes the organisation's global ID %s", ev.Org, owner, owner)
+	}
+	if e.orgs[ev.Org] == nil {
+		return event.Refuse(ev, event.UnknownPartnerID, "organisation %s is not registered at %s; send partner.registered first", ev.Org, stamp(ev.Time))
+	}
+	e.inputs[orgMonth{ev.Org, ev.Month}] = Inputs{
+		NetCustomerAdds:       ev.NetCustomerAdds,
+		IntermediateCertified: ev.IntermediateCertified,
+		AdvancedCertified:     ev.AdvancedCertified,
+	}
+	return nil
+}
+
+func (e *Engine) deleteAccount(ev *event.Event, t *tenant, a *account) {
+	if a.link != "" {
+		e.setLink(ev, t, a, "")
+	}
+	a.deleted = true
+	for id := range a.roles {
+		r := t.resources[id]
+		if r.owner == ev.Account {
+			r.owner = ""
+		}
+		delete(r.coowners, ev.Account)
+		delete(r.active, ev.Account)
+		e.refresh(ev.Time, t, id)
+	}
+	clear(a.roles)
+}
+
+func (e *Engine) createResource(ev *event.Event, t *tenant) *event.Refusal {
+	if t.resources[ev.Resource] != nil {
+		return event.Refuse(ev, event.AlreadyExists, "resource %s already exists in tenant %s", ev.Resource, ev.Tenant)
+	}
+	env := t.envs[ev.Environment]
+	if env == nil {
+		return event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+	}
+	a, rf := t.liveAccount(ev, ev.Owner)
+	if rf != nil {
+		return rf
+	}
+	e.addResource(ev, t, env, ev.Resource, ev.Kind, ev.Name, ev.Owner, a)
+	return nil
+}
+
+func (e *Engine) addResource(ev *event.Event, t *tenant, env *environment, id, kind, name, owner string, a *account) {
+	t.resources[id] = &resource{
+		kind:       kind,
+		spec:       event.Kinds[kind],
+		env:        ev.Environment,
+		name:       name,
+		owner:      owner,
+		ownerSince: ev.Time,
+		coowners:   make(map[string]time.Time),
+		active:     make(map[string]time.Time),
+		activity:   make(map[string]time.Time),
+	}
+	env.resources[id] = struct{}{}
+	a.roles[id] = struct{}{}
+	e.refresh(ev.Time, t, id)
+}
+
+func (e *Engine) deleteResource(ev *event.Event, t *tenant, id string) {
+	r := t.resources[id]
+	for _, acct := range r.accounts() {
+		delete(t.accounts[acct].roles, id)
+	}
+	delete(t.envs[r.env].resources, id)
+	delete(t.resources, id)
+	e.closeHistory(ResourceKey{t.id, id}, ev.Time)
+}
+
+// accounts lists every account with a role on the resource.
+func (r *resource) accounts() []string {
+	var ids []string
+	if r.owner != "" {
+		ids = append(ids, r.owner)
+	}
+	for id := range r.coowners {
+		ids = append(ids, id)
+	}
+	for id := range r.active {
+		if id != r.owner {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// hasRole reports whether acct is the owner, a co-owner or active on r.
+func (r *resource) hasRole(acct string) bool {
+	if r.owner == acct {
+		return true
+	}
+	_, co := r.coowners[acct]
+	_, act := r.active[acct]
+	return co || act
+}
+
+func (e *Engine) setOwner(ev *event.Event, t *tenant, id string, r *resource, owner string) {
+	if r.owner == owner {
+		return
+	}
+	prev := r.owner
+	r.owner = owner
+	r.ownerSince = ev.Time
+	delete(r.coowners, owner)
+	if prev != "" && !r.hasRole(prev) {
+		delete(t.accounts[prev].roles, id)
+	}
+	t.accounts[owner].roles[id] = struct{}{}
+	e.refresh(ev.Time, t, id)
+}
+
+func (e *Engine) coowner(ev *event.Event, t *tenant) *event.Refusal {
+	r, rf := t.liveResource(ev)
+	if rf != nil {
+		return rf
+	}
+	if !r.spec.CoOwners {
+		return event.Refuse(ev, event.CoownerNotSupported, "a %s has an owner only, no co-owners", r.kind)
+	}
+	a, rf := t.liveAccount(ev, ev.Account)
+	if ev.Type == event.ResourceCoownerDel {
+		if _, ok := r.coowners[ev.Account]; !ok {
+			return event.Refuse(ev, event.NotCoowner, "account %s is not a co-owner of resource %s", ev.Account, ev.Resource)
+		}
+		delete(r.coowners, ev.Account)
+		if !r.hasRole(ev.Account) {
+			delete(a.roles, ev.Resource)
+		}
+		e.refresh(ev.Time, t, ev.Resource)
+		return nil
+	}
+	if rf != nil {
+		return rf
+	}
+	if _, ok := r.coowners[ev.Account]; ok || r.owner == ev.Account {
+		return nil
+	}
+	r.coowners[ev.Account] = ev.Time
+	a.roles[ev.Resource] = struct{}{}
+	e.refresh(ev.Time, t, ev.Resource)
+	return nil
+}
+
+func (e *Engine) importSolution(ev *event.Event, t *tenant) *event.Refusal {
+	env := t.envs[ev.Environment]
+	if env == nil {
+		return event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+	}
+	a, rf := t.liveAccount(ev, ev.Account)
+	if rf != nil {
+		return rf
+	}
+	for _, sr := range ev.Resources {
+		r := t.resources[sr.Resource]
+		if r == nil {
+			continue
+		}
+		if r.kind != sr.Kind {
+			return event.Refuse(ev, event.InvalidKind, "resource %s is a %s, not a %s; the solution is not imported", sr.Resource, r.kind, sr.Kind)
+		}
+		if r.env != ev.Environment {
+			return event.Refuse(ev, event.AlreadyExists, "resource %s exists in environment %s, not %s; the solution is not imported", sr.Resource, r.env, ev.Environment)
+		}
+	}
+	for _, sr := range ev.Resources {
+		r := t.resources[sr.Resource]
+		switch {
+		case r == nil:
+			e.addResource(ev, t, env, sr.Resource, sr.Kind, sr.Name, ev.Account, a)
+		case r.owner == ev.Account:
+			// A re-import by the owner renews its association.
+			r.activity[ev.Account] = ev.Time
+			e.refresh(ev.Time, t, sr.Resource)
+		default:
+			e.setOwner(ev, t, sr.Resource, r, ev.Account)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) link(ev *event.Event, t *tenant) *event.Refusal {
+	a, rf := t.liveAccount(ev, ev.Account)
+	if rf != nil {
+		return rf
+	}
+	if o := e.orgs[ev.Partner]; o != nil {
+		return event.Refuse(ev, event.GlobalPartnerID, "%s is the global ID of organisation %s; link one of its location IDs instead: %s", ev.Partner, o.label(), strings.Join(o.locations, ", "))
+	}
+	if _, ok := e.locations[ev.Partner]; !ok {
+		if prev, ok := e.former[ev.Partner]; ok {
+			return event.Refuse(ev, event.UnknownPartnerID, "%s is no longer a location ID of organisation %s; link one of its current location IDs: %s", ev.Partner, e.orgs[prev].label(), strings.Join(e.orgs[prev].locations, ", "))
+		}
+		return event.Refuse(ev, event.UnknownPartnerID, "partner ID %s is not the location ID of any registered organisation; use the associated partner ID shown in the partner profile", ev.Partner)
+	}
+	if a.link == ev.Partner {
+		return nil
+	}
+	e.setLink(ev, t, a, ev.Partner)
+	return nil
+}
+
+func (o *org) label() string {
+	if o.name == "" {
+		return o.id
+	}
+	return fmt.Sprintf("%s (%s)", o.name, o.id)
+}
+
+func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string) {
+	key := accountKey{ev.Tenant, ev.Account}
+	if a.link != "" {
+		delete(e.linksTo[a.link], key)
+		if len(e.linksTo[a.link]) == 0 {
+			delete(e.linksTo, a.link)
+		}
+	}
+	a.link = partner
+	a.linkedAt = ev.Time
+	if partner != "" {
+		if e.linksTo[partner] == nil {
+			e.linksTo[partner] = make(map[accountKey]struct{})
+		}
+		e.linksTo[partner][key] = struct{}{}
+	}
+	e.refreshRoles(ev.Time, t, a)
+}
+
+// refreshRoles recomputes the credit of every resource the account has a
+// role on.
+func (e *Engine) refreshRoles(at time.Time, t *tenant, a *account) {
+	for id := range a.roles {
+		e.refresh(at, t, id)
+	}
+}

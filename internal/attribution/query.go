@@ -1,0 +1,210 @@
+package attribution
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Status of a resource in an attribution row.
+const (
+	StatusAttributed   = "attributed"
+	StatusUnattributed = "unattributed"
+)
+
+// Row is the attribution of one existing resource (SPEC.md section 7).
+type Row struct {
+	Tenant      string     `json:"tenant"`
+	Resource    string     `json:"resource"`
+	Kind        string     `json:"kind"`
+	Workload    string     `json:"workload"`
+	Environment string     `json:"environment"`
+	Status      string     `json:"status"`
+	Partner     string     `json:"partner"`
+	Org         string     `json:"org"`
+	Account     string     `json:"account"`
+	Since       *time.Time `json:"since"`
+	Reason      string     `json:"reason"`
+	Shares      []Share    `json:"shares,omitempty"`
+}
+
+func newRow(tenantID, id string, r *resource) Row {
+	row := Row{
+		Tenant: tenantID, Resource: id, Kind: r.kind, Workload: r.spec.Workload, Environment: r.env,
+		Status: StatusUnattributed, Reason: r.credit.Reason,
+	}
+	if c := r.credit; c.Attributed {
+		since := c.Since
+		row.Status, row.Partner, row.Org, row.Account, row.Since, row.Shares = StatusAttributed, c.Partner, c.Org, c.Account, &since, c.Shares
+	}
+	return row
+}
+
+// Attribution returns a row for every resource that exists now, sorted by
+// tenant then resource.
+func (e *Engine) Attribution() []Row {
+	var rows []Row
+	for tid, t := range e.tenants {
+		for id, r := range t.resources {
+			rows = append(rows, newRow(tid, id, r))
+		}
+	}
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	return rows
+}
+
+// Winner is the credited candidate of an explanation.
+type Winner struct {
+	Account string    `json:"account"`
+	Partner string    `json:"partner"`
+	Org     string    `json:"org"`
+	Since   time.Time `json:"since"`
+}
+
+// Explanation is the reasoning of SPEC.md section 4 for one resource at one
+// instant, step by step.
+type Explanation struct {
+	Tenant      string      `json:"tenant"`
+	Resource    string      `json:"resource"`
+	At          time.Time   `json:"at"`
+	Exists      bool        `json:"exists"`
+	Kind        string      `json:"kind"`
+	Workload    string      `json:"workload"`
+	Name        string      `json:"name"`
+	Environment string      `json:"environment"`
+	EnvType     string      `json:"env_type"`
+	Counted     bool        `json:"counted"`
+	Candidates  []Candidate `json:"candidates"`
+	Winner      *Winner     `json:"winner"`
+	// WouldBeWinner is who would be credited if the environment were
+	// counted; set only when it is not.
+	WouldBeWinner *Winner `json:"would_be_winner,omitempty"`
+	// NotAttributable lists the accounts that hold a role which is never
+	// credited (the co-owners of a flow).
+	NotAttributable []string `json:"not_attributable,omitempty"`
+	Shares          []Share  `json:"shares,omitempty"`
+	Reason          string   `json:"reason"`
+	// Policy is the policy that decided.
+	Policy Policy `json:"policy"`
+	// OrgNames names the organisations that appear in the explanation.
+	OrgNames map[string]string `json:"-"`
+}
+
+// Explain says who is credited for a resource now, and why.
+func (e *Engine) Explain(tenantID, id string, at time.Time) Explanation {
+	x := Explanation{Tenant: tenantID, Resource: id, At: at, Policy: e.opts.Policy, Candidates: []Candidate{}, OrgNames: map[string]string{}}
+	t := e.tenants[tenantID]
+	var r *resource
+	if t != nil {
+		r = t.resources[id]
+	}
+	if r == nil {
+		x.Reason = ResourceNotFound
+		return x
+	}
+	x.Exists, x.Kind, x.Workload, x.Name, x.Environment = true, r.kind, r.spec.Workload, r.name, r.env
+	x.EnvType = t.envs[r.env].envType
+	x.Counted = e.isCounted(t, r)
+	x.Candidates = e.candidates(t, r)
+	if r.spec.CoOwners && !r.spec.CoOwnersCredited {
+		for acct := range r.coowners {
+			x.NotAttributable = append(x.NotAttributable, acct)
+		}
+		slices.Sort(x.NotAttributable)
+	}
+	for _, c := range x.Candidates {
+		if c.Org != "" {
+			x.OrgNames[c.Org] = e.orgs[c.Org].name
+		}
+	}
+	credit := e.decide(x.Candidates)
+	var w *Winner
+	if credit.Attributed {
+		w = &Winner{Account: credit.Account, Partner: credit.Partner, Org: credit.Org, Since: credit.Since}
+	}
+	switch {
+	case !x.Counted:
+		x.Reason = EnvironmentNotCounted
+		x.WouldBeWinner = w
+	case w == nil:
+		x.Reason = credit.Reason
+	default:
+		x.Winner = w
+		x.Shares = credit.Shares
+	}
+	return x
+}
+
+// Interval is a span of a resource's history with one holder of its credit.
+// To is zero while the interval is open.
+type Interval struct {
+	Kind   string
+	From   time.Time
+	To     time.Time
+	Credit Credit
+}
+
+// History returns the credit intervals of a resource, oldest first, across
+// deletions and re-creations.
+func (e *Engine) History(tenantID, id string) []Interval {
+	return slices.Clone(e.history[ResourceKey{tenantID, id}])
+}
+
+// Timeline calls fn with the history of every resource that ever existed,
+// in the order of tenant then resource, until fn returns false.
+func (e *Engine) Timeline(fn func(ResourceKey, []Interval) bool) {
+	keys := make([]ResourceKey, 0, len(e.history))
+	for k := range e.history {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b ResourceKey) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	for _, k := range keys {
+		if !fn(k, e.history[k]) {
+			return
+		}
+	}
+}
+
+// Organisation is a registered partner organisation.
+type Organisation struct {
+	ID        string
+	Name      string
+	Locations []string
+}
+
+// Org returns the organisation with global ID id.
+func (e *Engine) Org(id string) (Organisation, bool) {
+	o := e.orgs[id]
+	if o == nil {
+		return Organisation{}, false
+	}
+	return Organisation{ID: o.id, Name: o.name, Locations: slices.Clone(o.locations)}, true
+}
+
+// Segment returns the segment of organisation id at time at, or "" when it
+// was not registered then.
+func (e *Engine) Segment(id string, at time.Time) string {
+	o := e.orgs[id]
+	if o == nil {
+		return ""
+	}
+	seg := ""
+	for _, s := range o.segments {
+		if s.at.After(at) {
+			break
+		}
+		seg = s.segment
+	}
+	return seg
+}
+
+// MetricsInputs returns the partner.metrics inputs of an organisation for a
+// month (YYYY-MM).
+func (e *Engine) MetricsInputs(org, month string) (Inputs, bool) {
+	in, ok := e.inputs[orgMonth{org, month}]
+	return in, ok
+}

@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+)
+
+func runCheck(ctx context.Context, env *Env, args []string) error {
+	var f logFlags
+	fs := flagSet(env, "check", "check --log FILE [--format json] [--strict]")
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opts, err := f.check()
+	if err != nil {
+		return err
+	}
+	_, t, err := replay{}.run(ctx, env, f.log, opts)
+	if err != nil {
+		return err
+	}
+	if f.format == "json" {
+		if err := writeJSON(env.Stdout, t); err != nil {
+			return err
+		}
+	} else {
+		tw := newTable(env.Stdout)
+		fmt.Fprintf(tw, "events\t%d\n", t.Events)
+		fmt.Fprintf(tw, "applied\t%d\n", t.Applied)
+		fmt.Fprintf(tw, "duplicates\t%d\n", t.Duplicates)
+		fmt.Fprintf(tw, "refused\t%d\n", len(t.Refused))
+		if len(t.Refused) > 0 {
+			fmt.Fprintln(tw)
+			fmt.Fprintln(tw, "LINE\tTYPE\tCODE\tMESSAGE")
+			for _, rf := range t.Refused {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", rf.Line, orDash(rf.Type), rf.Code, rf.Message)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if f.strict && len(t.Refused) > 0 {
+		return errRefused
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,217 @@
+// Package cli is the pal command line: one file and one flag set per
+// subcommand. Run is the whole program but for signals and the exit call, so
+// tests run it as a user would.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitRefused = 1 // --strict and something was refused
+	ExitUsage   = 2 // bad flag, unreadable file
+)
+
+// Env is what a command may touch of the outside world.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Open opens a file by name; os.Open when nil.
+	Open func(name string) (io.ReadCloser, error)
+}
+
+func (env *Env) open(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(env.Stdin), nil
+	}
+	if env.Open != nil {
+		return env.Open(name)
+	}
+	return os.Open(name)
+}
+
+// usageError is a mistake in the command line: exit 2, one line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// errRefused makes a --strict run exit 1 after its output is printed.
+var errRefused = errors.New("events were refused")
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"check", "validate a log and list every refused event", runCheck},
+		{"attribution", "who is credited for every resource at an instant", runAttribution},
+		{"explain", "why a resource is credited, or not, at an instant", runExplain},
+		{"timeline", "the history of each resource's credit as intervals", runTimeline},
+		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
+		{"demo", "write a sample log to standard output", runDemo},
+	}
+}
+
+// Run runs pal with the arguments after the program name and returns the
+// exit code.
+func Run(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printHelp(env.Stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		var ue *usageError
+		switch {
+		case err == nil:
+			return ExitOK
+		case errors.Is(err, flag.ErrHelp):
+			return ExitOK
+		case errors.Is(err, errRefused):
+			return ExitRefused
+		case errors.As(err, &ue):
+			fmt.Fprintf(env.Stderr, "pal %s: %s\n", c.name, ue.msg)
+			return ExitUsage
+		default:
+			fmt.Fprintf(env.Stderr, "pal %s: %v\n", c.name, err)
+			return ExitUsage
+		}
+	}
+	fmt.Fprintf(env.Stderr, "pal: unknown command %q; run pal help for the list\n", args[0])
+	return ExitUsage
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "pal: partner attribution for partner admin links")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: pal COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run pal COMMAND -h for a command's flags.")
+}
+
+// flagSet returns a flag set that reports its errors as usage errors and
+// prints its help on standard output.
+func flagSet(env *Env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("pal "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fs.SetOutput(env.Stdout)
+		fmt.Fprintf(env.Stdout, "Usage: pal %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args, turning a flag error into a usage error.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return err
+		}
+		return usagef("%v (run %s -h for the flags)", err, fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (run %s -h for the flags)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
+// logFlags are the flags of every command that reads a log.
+type logFlags struct {
+	log    string
+	format string
+	policy string
+	strict bool
+}
+
+func (f *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.log, "log", "", "the event log, NDJSON format v1 (- for standard input)")
+	fs.StringVar(&f.format, "format", "table", "output format: table or json")
+	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")
+	fs.BoolVar(&f.strict, "strict", false, "exit 1 when any event is refused")
+}
+
+// check validates the common flags once parsed.
+func (f *logFlags) check() (attribution.Options, error) {
+	opts := attribution.DefaultOptions()
+	if f.log == "" {
+		return opts, usagef("--log is required: name a log file, or - for standard input")
+	}
+	if f.format != "table" && f.format != "json" {
+		return opts, usagef("unknown format %q: use table or json", f.format)
+	}
+	p, err := attribution.ParsePolicy(f.policy)
+	if err != nil {
+		return opts, &usageError{err.Error()}
+	}
+	opts.Policy = p
+	return opts, nil
+}
+
+// parseTime reads an instant given on the command line: RFC 3339, or a date
+// meaning its first instant in UTC.
+func parseTime(flagName, s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usagef("--%s %q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", flagName, s)
+}
+
+func parseMonth(s string) (time.Time, error) {
+	t, err := time.Parse("2006-01", s)
+	if err != nil {
+		return time.Time{}, usagef("--month %q is not a month: write it as YYYY-MM, such as 2026-03", s)
+	}
+	return t, nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func splitNonEmpty(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

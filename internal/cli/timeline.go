@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+// interval is one row of the timeline.
+type interval struct {
+	Tenant   string     `json:"tenant"`
+	Resource string     `json:"resource"`
+	Workload string     `json:"workload"`
+	Org      string     `json:"org"`
+	Partner  string     `json:"partner"`
+	Account  string     `json:"account"`
+	Start    time.Time  `json:"start"`
+	End      *time.Time `json:"end"`
+	Reason   string     `json:"reason"`
+}
+
+func runTimeline(ctx context.Context, env *Env, args []string) error {
+	var f logFlags
+	var tenant, resource string
+	fs := flagSet(env, "timeline", "timeline --log FILE [--tenant T] [--resource R] [--format json]")
+	f.register(fs)
+	fs.StringVar(&tenant, "tenant", "", "only this tenant's resources")
+	fs.StringVar(&resource, "resource", "", "only this resource")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opts, err := f.check()
+	if err != nil {
+		return err
+	}
+	e, t, err := replay{}.run(ctx, env, f.log, opts)
+	if err != nil {
+		return err
+	}
+	rows := []interval{}
+	e.Timeline(func(k attribution.ResourceKey, h []attribution.Interval) bool {
+		if (tenant != "" && k.Tenant != tenant) || (resource != "" && k.Resource != resource) {
+			return true
+		}
+		for _, iv := range h {
+			row := interval{Tenant: k.Tenant, Resource: k.Resource, Workload: event.Kinds[iv.Kind].Workload,
+				Org: iv.Credit.Org, Partner: iv.Credit.Partner, Account: iv.Credit.Account, Start: iv.From, Reason: iv.Credit.Reason}
+			if !iv.To.IsZero() {
+				end := iv.To
+				row.End = &end
+			}
+			rows = append(rows, row)
+		}
+		return true
+	})
+	if f.format == "json" {
+		err = writeJSON(env.Stdout, struct {
+			Intervals []interval `json:"intervals"`
+		}{rows})
+	} else {
+		tw := newTable(env.Stdout)
+		fmt.Fprintln(tw, "TENANT\tRESOURCE\tWORKLOAD\tSTART\tEND\tPARTNER\tORG\tACCOUNT\tREASON")
+		for _, r := range rows {
+			end := "open"
+			if r.End != nil {
+				end = stamp(*r.End)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Resource, r.Workload, stamp(r.Start), end,
+				orDash(r.Partner), orDash(r.Org), orDash(r.Account), orDash(r.Reason))
+		}
+		err = tw.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	return reportRefusals(env, t, f.strict)
+}

@@ -1,0 +1,164 @@
+// Package event defines pal's event log, format v1 (SPEC.md section 3): the
+// event types and their fields, the resource kinds, the refusal codes, the
+// validation of a single line, and a streaming NDJSON reader and writer.
+//
+// The package knows nothing of state: it refuses what is wrong with a line on
+// its own (malformed JSON, a missing field, a bad value). Checks against the
+// state at the event's time belong to the attribution engine.
+package event
+
+import (
+	"time"
+)
+
+// The event types of format v1.
+const (
+	PartnerRegistered   = "partner.registered"
+	AccountCreated      = "account.created"
+	AccountDisabled     = "account.disabled"
+	AccountEnabled      = "account.enabled"
+	AccountDeleted      = "account.deleted"
+	EnvironmentCreated  = "environment.created"
+	EnvironmentChanged  = "environment.changed"
+	EnvironmentDeleted  = "environment.deleted"
+	ResourceCreated     = "resource.created"
+	ResourceOwnerChange = "resource.owner_changed"
+	ResourceCoownerAdd  = "resource.coowner_added"
+	ResourceCoownerDel  = "resource.coowner_removed"
+	ResourceActivity    = "resource.activity"
+	ResourceDeleted     = "resource.deleted"
+	SolutionImported    = "solution.imported"
+	PalLinked           = "pal.linked"
+	PalRemoved          = "pal.removed"
+	Usage               = "usage"
+	Profiles            = "profiles"
+	PartnerMetrics      = "partner.metrics"
+)
+
+// Event is one line of the log. Only the fields of its type are set; the
+// others are zero. Time is always in UTC.
+type Event struct {
+	// Line is the 1-based line number in the source the event was read from,
+	// or 0 for an event made in memory.
+	Line int
+	ID   string
+	Type string
+	Time time.Time
+
+	Tenant      string
+	Account     string
+	Kind        string
+	Name        string
+	Environment string
+	EnvType     string
+	Resource    string
+	Owner       string
+	Action      string
+	Partner     string
+	User        string
+	Org         string
+	Segment     string
+	Month       string
+	Locations   []string
+	Resources   []SolutionResource
+	Count       int64
+
+	NetCustomerAdds       int64
+	IntermediateCertified int64
+	AdvancedCertified     int64
+}
+
+// SolutionResource is one entry of a solution.imported event.
+type SolutionResource struct {
+	Resource string `json:"resource"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name,omitempty"`
+}
+
+// IsControl reports whether the event changes who is credited (every type but
+// usage, profiles and partner.metrics).
+func (e *Event) IsControl() bool {
+	switch e.Type {
+	case Usage, Profiles, PartnerMetrics:
+		return false
+	}
+	return true
+}
+
+// Account kinds.
+const (
+	AccountUser             = "user"
+	AccountGuest            = "guest"
+	AccountServicePrincipal = "service_principal"
+)
+
+// Environment types.
+const (
+	Production = "production"
+	Sandbox    = "sandbox"
+	Trial      = "trial"
+	Developer  = "developer"
+	Default    = "default"
+)
+
+// EnvTypes lists the environment types in the order of SPEC.md.
+var EnvTypes = []string{Production, Sandbox, Trial, Developer, Default}
+
+// Segments of a partner organisation.
+const (
+	SMB        = "smb"
+	Enterprise = "enterprise"
+)
+
+// Workloads, as named in the monthly report.
+const (
+	PowerApps        = "power_apps"
+	PowerAutomate    = "power_automate"
+	PowerBI          = "power_bi"
+	CopilotStudio    = "copilot_studio"
+	PowerPages       = "power_pages"
+	CustomerInsights = "customer_insights"
+)
+
+// KindSpec is what SPEC.md section 2 says of a resource kind.
+type KindSpec struct {
+	Workload string
+	// CoOwners tells whether co-owners may be added at all.
+	CoOwners bool
+	// CoOwnersCredited tells whether co-owners are attributable accounts.
+	CoOwnersCredited bool
+	// ByActivity marks the kinds whose attributable accounts are those with
+	// activity on the resource (the owner too only once active). Such a kind
+	// is measured in unified profiles, not in monthly active users.
+	ByActivity bool
+}
+
+// Kinds lists the resource kinds of SPEC.md section 2.
+var Kinds = map[string]KindSpec{
+	"canvas_app":       {Workload: PowerApps, CoOwners: true, CoOwnersCredited: true},
+	"model_driven_app": {Workload: PowerApps},
+	"flow":             {Workload: PowerAutomate, CoOwners: true},
+	"powerbi_dataset":  {Workload: PowerBI},
+	"bot":              {Workload: CopilotStudio},
+	"pages_site":       {Workload: PowerPages, CoOwners: true, CoOwnersCredited: true},
+	"ci_instance":      {Workload: CustomerInsights, ByActivity: true},
+}
+
+// IsPartnerID reports whether s has the form of a partner ID: 6 to 10 ASCII
+// digits.
+func IsPartnerID(s string) bool {
+	if len(s) < 6 || len(s) > 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// MonthOf returns the calendar month of t in UTC as YYYY-MM.
+func MonthOf(t time.Time) string {
+	return t.UTC().Format("2006-01")
+}

@@ -1,0 +1,180 @@
+package event
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// MaxLineBytes is the longest line the reader accepts; a longer line is
+// refused as malformed and skipped, and reading goes on after it.
+const MaxLineBytes = 1 << 20
+
+// Reader reads a log in format v1 line by line, never holding more than one
+// line in memory.
+type Reader struct {
+	br   *bufio.Reader
+	line int
+	buf  []byte
+}
+
+// NewReader returns a reader of the NDJSON log in r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// Next returns the next event of the log, skipping blank lines. A line that
+// is refused comes back as a refusal with a nil event; reading can go on.
+// At the end of the log Next returns io.EOF; any other error is an error of
+// the underlying reader, wrapped with the line number.
+func (r *Reader) Next() (*Event, *Refusal, error) {
+	for {
+		line, tooLong, err := r.readLine()
+		if err != nil {
+			return nil, nil, err
+		}
+		r.line++
+		if tooLong {
+			return nil, &Refusal{Line: r.line, Code: Malformed,
+				Message: fmt.Sprintf("the line is longer than %d bytes; split it into one event a line", MaxLineBytes)}, nil
+		}
+		if r.line == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		ev, rf := Decode(line, r.line)
+		return ev, rf, nil
+	}
+}
+
+// Line returns the number of the last line read.
+func (r *Reader) Line() int { return r.line }
+
+// readLine returns the next line without its end, or io.EOF when there is
+// none. A line over MaxLineBytes is read to its end and reported as too long.
+func (r *Reader) readLine() (line []byte, tooLong bool, err error) {
+	r.buf = r.buf[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if !tooLong {
+			if len(r.buf)+len(chunk) > MaxLineBytes+2 {
+				tooLong = true
+				r.buf = r.buf[:0]
+			} else {
+				r.buf = append(r.buf, chunk...)
+			}
+		}
+		switch {
+		case err == nil:
+			return r.buf, tooLong, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if len(r.buf) == 0 && !tooLong {
+				return nil, false, io.EOF
+			}
+			return r.buf, tooLong, nil
+		default:
+			return nil, false, fmt.Errorf("read line %d: %w", r.line+1, err)
+		}
+	}
+}
+
+// AppendJSON appends the event as one line of format v1, without the
+// newline: type, time and id first, then the fields of its type in the order
+// of SPEC.md, leaving out empty optional fields.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendString(b, e.Type)
+	b = append(b, `,"time":`...)
+	b = appendString(b, e.Time.UTC().Format(time.RFC3339Nano))
+	if e.ID != "" {
+		b = append(b, `,"id":`...)
+		b = appendString(b, e.ID)
+	}
+	for _, f := range schemas[e.Type] {
+		switch f.kind {
+		case stringField:
+			v := *e.str(f.name)
+			if v == "" && !f.required {
+				continue
+			}
+			b = appendKey(b, f.name)
+			b = appendString(b, v)
+		case stringsField:
+			b = appendKey(b, f.name)
+			b = appendJSON(b, e.Locations)
+		case intField:
+			b = appendKey(b, f.name)
+			b = strconv.AppendInt(b, *e.integer(f.name), 10)
+		case resourcesField:
+			b = appendKey(b, f.name)
+			b = appendJSON(b, e.Resources)
+		}
+	}
+	return append(b, '}')
+}
+
+func appendKey(b []byte, name string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
+}
+
+func appendString(b []byte, s string) []byte {
+	if isPlain(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	return appendJSON(b, s)
+}
+
+// isPlain reports whether s can be written between quotes as it is.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func appendJSON(b []byte, v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil {
+		// Strings, string slices and SolutionResource slices always marshal.
+		panic(fmt.Sprintf("event: marshal %T: %v", v, err))
+	}
+	return append(b, out...)
+}
+
+// Writer writes events as NDJSON, format v1.
+type Writer struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewWriter returns a writer of NDJSON to w. Call Flush when done.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Write writes one event as a line.
+func (w *Writer) Write(e *Event) error {
+	w.buf = append(e.AppendJSON(w.buf[:0]), '\n')
+	_, err := w.w.Write(w.buf)
+	return err
+}
+
+// Flush writes out what is buffered.
+func (w *Writer) Flush() error { return w.w.Flush() }

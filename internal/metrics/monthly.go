@@ -1,0 +1,362 @@
+// Package metrics turns credited usage into the monthly metrics of SPEC.md
+// section 5 (resource and workload MAU, profiles, MCV) and the Business
+// Applications Partner Capability Score of section 6.
+//
+// Distinct users are counted exactly: user identifiers are numbered once in a
+// dictionary and each (month, tenant, resource, location) keeps a compressed
+// bitmap of the numbers seen, so memory grows with the distinct users and
+// resources of a month, not with the number of usage events.
+package metrics
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+// Config holds the published rates and thresholds; DefaultConfig has the
+// values of SPEC.md.
+type Config struct {
+	// Rates is the MCV per monthly active user, or per unified profile for
+	// customer_insights, of each workload.
+	Rates map[string]float64
+	// DeploymentMCV is, per segment, the MCV a (tenant, workload) needs in a
+	// month to count as a deployment.
+	DeploymentMCV map[string]float64
+	// GrowthBaselineMCV is, per segment, the MCV of month M−12 that usage
+	// growth needs to score.
+	GrowthBaselineMCV map[string]float64
+	// Points per net customer add, and per certified person by segment.
+	NetCustomerAddPoints float64
+	IntermediatePoints   map[string]float64
+	AdvancedPoints       map[string]float64
+	// Points per deployment added since M−12.
+	DeploymentPoints float64
+	// Max points of each subcategory.
+	MaxNetCustomerAdds, MaxIntermediate, MaxAdvanced, MaxUsageGrowth, MaxDeployments float64
+	// QualifyingTotal is the total an organisation needs to qualify.
+	QualifyingTotal float64
+}
+
+// DefaultConfig returns the rates and thresholds published in 2026.
+func DefaultConfig() Config {
+	return Config{
+		Rates: map[string]float64{
+			event.PowerApps:        200,
+			event.PowerAutomate:    200,
+			event.PowerBI:          200,
+			event.PowerPages:       100,
+			event.CustomerInsights: 0.2,
+			event.CopilotStudio:    0,
+		},
+		DeploymentMCV:        map[string]float64{event.Enterprise: 10000, event.SMB: 5000},
+		GrowthBaselineMCV:    map[string]float64{event.Enterprise: 50000, event.SMB: 25000},
+		NetCustomerAddPoints: 3,
+		IntermediatePoints:   map[string]float64{event.Enterprise: 1, event.SMB: 4},
+		AdvancedPoints:       map[string]float64{event.Enterprise: 15.0 / 7, event.SMB: 7.5},
+		DeploymentPoints:     4,
+		MaxNetCustomerAdds:   15,
+		MaxIntermediate:      20,
+		MaxAdvanced:          15,
+		MaxUsageGrowth:       30,
+		MaxDeployments:       20,
+		QualifyingTotal:      70,
+	}
+}
+
+type resourceKey struct {
+	month, tenant, resource, workload, org, partner string
+}
+
+type workloadKey struct {
+	month, tenant, org, workload string
+}
+
+type instanceKey struct {
+	month, tenant, resource, org string
+}
+
+// users counts distinct users, each weighted by the largest share of the
+// credit it was seen under: full holds those seen at share 1, partial the
+// others with their largest share.
+type users struct {
+	full    *roaring.Bitmap
+	partial map[uint32]float64
+}
+
+func (u *users) add(user uint32, share float64) {
+	if share >= 1 {
+		u.full.Add(user)
+		return
+	}
+	if u.partial == nil {
+		u.partial = make(map[uint32]float64)
+	}
+	if share > u.partial[user] {
+		u.partial[user] = share
+	}
+}
+
+func (u *users) count() float64 {
+	n := float64(u.full.GetCardinality())
+	for user, share := range u.partial {
+		if !u.full.Contains(user) {
+			n += share
+		}
+	}
+	return n
+}
+
+// Aggregator collects credited usage and profiles, month by month.
+type Aggregator struct {
+	months    map[string]bool
+	dict      map[string]uint32
+	resources map[resourceKey]*users
+	workloads map[workloadKey]*users
+	profiles  map[resourceKey]float64
+	instances map[instanceKey]float64
+}
+
+// NewAggregator returns an aggregator of the given months (YYYY-MM), or of
+// every month when none is given.
+func NewAggregator(months ...string) *Aggregator {
+	a := &Aggregator{
+		dict:      make(map[string]uint32),
+		resources: make(map[resourceKey]*users),
+		workloads: make(map[workloadKey]*users),
+		profiles:  make(map[resourceKey]float64),
+		instances: make(map[instanceKey]float64),
+	}
+	if len(months) > 0 {
+		a.months = make(map[string]bool, len(months))
+		for _, m := range months {
+			a.months[m] = true
+		}
+	}
+	return a
+}
+
+// holders returns the locations and organisations a credit goes to, each
+// with its share.
+func holders(c *attribution.Credit) (locations []attribution.Share, orgs map[string]float64) {
+	if len(c.Shares) == 0 {
+		return []attribution.Share{{Partner: c.Partner, Org: c.Org, Share: 1}}, map[string]float64{c.Org: 1}
+	}
+	orgs = make(map[string]float64, len(c.Shares))
+	for _, s := range c.Shares {
+		orgs[s.Org] += s.Share
+	}
+	return c.Shares, orgs
+}
+
+// Usage records one use of a resource by a user at time at, credited as c.
+// An uncredited use (c nil or not attributed) counts for no one.
+func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string, c *attribution.Credit) {
+	if c == nil || !c.Attributed {
+		return
+	}
+	month := event.MonthOf(at)
+	if a.months != nil && !a.months[month] {
+		return
+	}
+	id, ok := a.dict[user]
+	if !ok {
+		id = uint32(len(a.dict))
+		a.dict[user] = id
+	}
+	locations, orgs := holders(c)
+	for _, s := range locations {
+		k := resourceKey{month, tenant, resource, workload, s.Org, s.Partner}
+		u := a.resources[k]
+		if u == nil {
+			u = &users{full: roaring.New()}
+			a.resources[k] = u
+		}
+		u.add(id, s.Share)
+	}
+	for org, share := range orgs {
+		k := workloadKey{month, tenant, org, workload}
+		u := a.workloads[k]
+		if u == nil {
+			u = &users{full: roaring.New()}
+			a.workloads[k] = u
+		}
+		u.add(id, share)
+	}
+}
+
+// Profiles records a unified-profile count of an instance at time at,
+// credited as c.
+func (a *Aggregator) Profiles(at time.Time, tenant, resource, workload string, count int64, c *attribution.Credit) {
+	if c == nil || !c.Attributed {
+		return
+	}
+	month := event.MonthOf(at)
+	if a.months != nil && !a.months[month] {
+		return
+	}
+	locations, orgs := holders(c)
+	for _, s := range locations {
+		k := resourceKey{month, tenant, resource, workload, s.Org, s.Partner}
+		a.profiles[k] = max(a.profiles[k], float64(count)*s.Share)
+	}
+	for org, share := range orgs {
+		k := instanceKey{month, tenant, resource, org}
+		a.instances[k] = max(a.instances[k], float64(count)*share)
+	}
+}
+
+// Monthly is the monthly report of SPEC.md section 7.
+type Monthly struct {
+	Month     string        `json:"month"`
+	Resources []ResourceRow `json:"resources"`
+	Workloads []WorkloadRow `json:"workloads"`
+	Orgs      []OrgRow      `json:"orgs"`
+}
+
+// ResourceRow is the MAU or profiles of one resource credited to one
+// location in the month.
+type ResourceRow struct {
+	Tenant   string  `json:"tenant"`
+	Resource string  `json:"resource"`
+	Workload string  `json:"workload"`
+	Org      string  `json:"org"`
+	Partner  string  `json:"partner"`
+	MAU      float64 `json:"mau"`
+	Profiles float64 `json:"profiles"`
+}
+
+// WorkloadRow is an organisation's MAU, profiles and MCV in one workload of
+// one tenant.
+type WorkloadRow struct {
+	Tenant   string  `json:"tenant"`
+	Org      string  `json:"org"`
+	Workload string  `json:"workload"`
+	MAU      float64 `json:"mau"`
+	Profiles float64 `json:"profiles"`
+	MCV      float64 `json:"mcv"`
+}
+
+// OrgRow is an organisation's month: its total MCV, the tenants in which it
+// has MAU or profiles, and its deployments.
+type OrgRow struct {
+	Org         string  `json:"org"`
+	MCV         float64 `json:"mcv"`
+	Customers   int     `json:"customers"`
+	Deployments int     `json:"deployments"`
+}
+
+// SegmentFunc returns an organisation's segment at the end of a month.
+type SegmentFunc func(org, month string) string
+
+// Report returns the monthly report of month (YYYY-MM). segment gives each
+// organisation's segment at the end of the month, for its deployments.
+func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Monthly {
+	m := Monthly{Month: month, Resources: []ResourceRow{}, Workloads: []WorkloadRow{}, Orgs: []OrgRow{}}
+	resources := make(map[resourceKey]*ResourceRow)
+	row := func(k resourceKey) *ResourceRow {
+		r := resources[k]
+		if r == nil {
+			r = &ResourceRow{Tenant: k.tenant, Resource: k.resource, Workload: k.workload, Org: k.org, Partner: k.partner}
+			resources[k] = r
+		}
+		return r
+	}
+	for k, u := range a.resources {
+		if k.month == month {
+			row(k).MAU = round(u.count(), 4)
+		}
+	}
+	for k, p := range a.profiles {
+		if k.month == month {
+			row(k).Profiles = round(p, 4)
+		}
+	}
+	for _, r := range resources {
+		if r.MAU > 0 || r.Profiles > 0 {
+			m.Resources = append(m.Resources, *r)
+		}
+	}
+	workloads := make(map[workloadKey]*WorkloadRow)
+	wrow := func(k workloadKey) *WorkloadRow {
+		w := workloads[k]
+		if w == nil {
+			w = &WorkloadRow{Tenant: k.tenant, Org: k.org, Workload: k.workload}
+			workloads[k] = w
+		}
+		return w
+	}
+	for k, u := range a.workloads {
+		if k.month == month {
+			wrow(k).MAU = u.count()
+		}
+	}
+	for k, p := range a.instances {
+		if k.month == month {
+			wrow(workloadKey{month, k.tenant, k.org, event.CustomerInsights}).Profiles += p
+		}
+	}
+	for _, w := range workloads {
+		if w.MAU == 0 && w.Profiles == 0 {
+			continue
+		}
+		w.MCV = round((w.MAU+w.Profiles)*cfg.Rates[w.Workload], 2)
+		w.MAU, w.Profiles = round(w.MAU, 4), round(w.Profiles, 4)
+		m.Workloads = append(m.Workloads, *w)
+	}
+	slices.SortFunc(m.Resources, func(a, b ResourceRow) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
+			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
+	})
+	slices.SortFunc(m.Workloads, func(a, b WorkloadRow) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Workload, b.Workload))
+	})
+	m.Orgs = orgRows(cfg, m.Workloads, func(org string) string { return segment(org, month) })
+	return m
+}
+
+// orgRows sums workload rows into one row per organisation, counting
+// deployments with the threshold of each organisation's segment.
+func orgRows(cfg Config, workloads []WorkloadRow, segment func(org string) string) []OrgRow {
+	byOrg := make(map[string]*OrgRow)
+	tenants := make(map[string]map[string]bool)
+	for _, w := range workloads {
+		o := byOrg[w.Org]
+		if o == nil {
+			o = &OrgRow{Org: w.Org}
+			byOrg[w.Org] = o
+			tenants[w.Org] = make(map[string]bool)
+		}
+		o.MCV += w.MCV
+		tenants[w.Org][w.Tenant] = true
+		if w.MCV >= cfg.DeploymentMCV[segmentOrDefault(segment(w.Org))] {
+			o.Deployments++
+		}
+	}
+	rows := []OrgRow{}
+	for org, o := range byOrg {
+		o.MCV = round(o.MCV, 2)
+		o.Customers = len(tenants[org])
+		rows = append(rows, *o)
+	}
+	slices.SortFunc(rows, func(a, b OrgRow) int { return cmp.Compare(a.Org, b.Org) })
+	return rows
+}
+
+func segmentOrDefault(s string) string {
+	if s == "" {
+		return event.SMB
+	}
+	return s
+}
+
+func round(x float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(x*p) / p
+}
