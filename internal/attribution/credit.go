@@ -83,7 +83,9 @@ func (e *Engine) candidates(t *tenant, r *resource) []Candidate {
 				c.Association = at
 			}
 		}
-		switch org, listed := e.locations[a.link]; {
+		org, listed := e.locations[a.link]
+		c.Org = org
+		switch {
 		case a.disabled:
 			c.Reason = AccountDisabled
 		case a.link == "":
@@ -92,7 +94,6 @@ func (e *Engine) candidates(t *tenant, r *resource) []Candidate {
 			c.Reason = PartnerIDNotEligible
 		default:
 			c.Eligible = true
-			c.Org = org
 		}
 		cands = append(cands, c)
 	}

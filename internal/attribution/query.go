@@ -185,6 +185,12 @@ func (e *Engine) Org(id string) (Organisation, bool) {
 	return Organisation{ID: o.id, Name: o.name, Locations: slices.Clone(o.locations)}, true
 }
 
+// LocationOrg returns the organisation that lists location ID id now.
+func (e *Engine) LocationOrg(id string) (string, bool) {
+	org, ok := e.locations[id]
+	return org, ok
+}
+
 // Segment returns the segment of organisation id at time at, or "" when it
 // was not registered then.
 func (e *Engine) Segment(id string, at time.Time) string {

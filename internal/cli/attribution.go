@@ -69,7 +69,7 @@ func optionalTime(name, s string) (*time.Time, error) {
 }
 
 func printAttribution(env *Env, at time.Time, rows []attribution.Row) error {
-	fmt.Fprintf(env.Stdout, "Attribution at %s: %d resources\n\n", stamp(at), len(rows))
+	fmt.Fprintf(env.Stdout, "Attribution at %s: %s\n\n", stamp(at), count(len(rows), "resource"))
 	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "TENANT\tRESOURCE\tKIND\tENVIRONMENT\tSTATUS\tPARTNER\tORG\tACCOUNT\tSINCE\tREASON")
 	for _, r := range rows {
@@ -77,16 +77,29 @@ func printAttribution(env *Env, at time.Time, rows []attribution.Row) error {
 		if r.Since != nil {
 			since = stamp(*r.Since)
 		}
-		partner := r.Partner
-		if len(r.Shares) > 0 {
-			var parts []string
-			for _, s := range r.Shares {
-				parts = append(parts, fmt.Sprintf("%s=%.4g", s.Partner, s.Share))
-			}
-			partner = strings.Join(parts, ",")
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Resource, r.Kind, r.Environment,
-			r.Status, orDash(partner), orDash(r.Org), orDash(r.Account), orDash(since), orDash(r.Reason))
+			r.Status, orDash(partnerCell(r.Partner, r.Shares)), orDash(r.Org), orDash(r.Account), orDash(since), orDash(r.Reason))
 	}
 	return tw.Flush()
+}
+
+// count writes n things, with the plural when n is not 1.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// partnerCell is the partner column of a table: the partner, or under
+// split each location with its share.
+func partnerCell(partner string, shares []attribution.Share) string {
+	if len(shares) == 0 {
+		return partner
+	}
+	parts := make([]string, len(shares))
+	for i, s := range shares {
+		parts[i] = fmt.Sprintf("%s=%.4g", s.Partner, s.Share)
+	}
+	return strings.Join(parts, ",")
 }

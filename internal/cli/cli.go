@@ -86,6 +86,10 @@ func Run(ctx context.Context, env *Env, args []string) int {
 			continue
 		}
 		err := c.run(ctx, env, args[1:])
+		name := c.name
+		if c.name == "report" && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+			name += " " + args[1]
+		}
 		var ue *usageError
 		switch {
 		case err == nil:
@@ -95,10 +99,10 @@ func Run(ctx context.Context, env *Env, args []string) int {
 		case errors.Is(err, errRefused):
 			return ExitRefused
 		case errors.As(err, &ue):
-			fmt.Fprintf(env.Stderr, "pal %s: %s\n", c.name, ue.msg)
+			fmt.Fprintf(env.Stderr, "pal %s: %s\n", name, ue.msg)
 			return ExitUsage
 		default:
-			fmt.Fprintf(env.Stderr, "pal %s: %v\n", c.name, err)
+			fmt.Fprintf(env.Stderr, "pal %s: %v\n", name, err)
 			return ExitUsage
 		}
 	}
@@ -204,14 +208,4 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-func splitNonEmpty(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

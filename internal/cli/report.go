@@ -140,6 +140,9 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 	}
 	org, ok := e.Org(orgID)
 	if !ok {
+		if owner, isLocation := e.LocationOrg(orgID); isLocation {
+			return fmt.Errorf("%s is a location ID of organisation %s; --org takes the organisation's global ID, %s", orgID, owner, owner)
+		}
 		return fmt.Errorf("organisation %s is not registered in the log; give the global ID of a partner.registered event", orgID)
 	}
 	cfg := metrics.DefaultConfig()

@@ -20,6 +20,8 @@ type interval struct {
 	Start    time.Time  `json:"start"`
 	End      *time.Time `json:"end"`
 	Reason   string     `json:"reason"`
+	// Shares is set under the split policy.
+	Shares []attribution.Share `json:"shares,omitempty"`
 }
 
 func runTimeline(ctx context.Context, env *Env, args []string) error {
@@ -47,7 +49,7 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		}
 		for _, iv := range h {
 			row := interval{Tenant: k.Tenant, Resource: k.Resource, Workload: event.Kinds[iv.Kind].Workload,
-				Org: iv.Credit.Org, Partner: iv.Credit.Partner, Account: iv.Credit.Account, Start: iv.From, Reason: iv.Credit.Reason}
+				Org: iv.Credit.Org, Partner: iv.Credit.Partner, Account: iv.Credit.Account, Start: iv.From, Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
 			if !iv.To.IsZero() {
 				end := iv.To
 				row.End = &end
@@ -69,7 +71,7 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 				end = stamp(*r.End)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Resource, r.Workload, stamp(r.Start), end,
-				orDash(r.Partner), orDash(r.Org), orDash(r.Account), orDash(r.Reason))
+				orDash(partnerCell(r.Partner, r.Shares)), orDash(r.Org), orDash(r.Account), orDash(r.Reason))
 		}
 		err = tw.Flush()
 	}
