@@ -12,10 +12,10 @@ import (
 func runAttribution(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var atFlag string
-	fs := flagSet(env, "attribution", "attribution --log FILE [--at TIME] [--format json] [--policy latest|first|split]")
+	fs := newFlagSet(env, "attribution", "attribution --log FILE [--at TIME] [--format json] [--policy latest|first|split]")
 	f.register(fs)
 	fs.StringVar(&atFlag, "at", "", "the instant, RFC 3339 or YYYY-MM-DD (default: after the last event)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	opts, err := f.check()

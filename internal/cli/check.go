@@ -7,9 +7,9 @@ import (
 
 func runCheck(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
-	fs := flagSet(env, "check", "check --log FILE [--format json] [--strict]")
+	fs := newFlagSet(env, "check", "check --log FILE [--format json] [--strict]")
 	f.register(fs)
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	opts, err := f.check()

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -122,25 +123,30 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "Run pal COMMAND -h for a command's flags.")
 }
 
-// flagSet returns a flag set that reports its errors as usage errors and
-// prints its help on standard output.
-func flagSet(env *Env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet("pal "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+// flagSet is a subcommand's flags. Its help goes to standard output when
+// asked for with -h, and nowhere on a mistake, which is one line on standard
+// error instead.
+type flagSet struct {
+	*flag.FlagSet
+	env  *Env
+	help bytes.Buffer
+}
+
+func newFlagSet(env *Env, name, synopsis string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("pal "+name, flag.ContinueOnError), env: env}
+	fs.SetOutput(&fs.help)
 	fs.Usage = func() {
-		fs.SetOutput(env.Stdout)
-		fmt.Fprintf(env.Stdout, "Usage: pal %s\n\nFlags:\n", synopsis)
+		fmt.Fprintf(&fs.help, "Usage: pal %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
 
 // parse parses args, turning a flag error into a usage error.
-func parse(fs *flag.FlagSet, args []string) error {
+func (fs *flagSet) parse(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fs.env.Stdout.Write(fs.help.Bytes())
 			return err
 		}
 		return usagef("%v (run %s -h for the flags)", err, fs.Name())
@@ -159,7 +165,7 @@ type logFlags struct {
 	strict bool
 }
 
-func (f *logFlags) register(fs *flag.FlagSet) {
+func (f *logFlags) register(fs *flagSet) {
 	fs.StringVar(&f.log, "log", "", "the event log, NDJSON format v1 (- for standard input)")
 	fs.StringVar(&f.format, "format", "table", "output format: table or json")
 	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")

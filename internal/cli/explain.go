@@ -13,12 +13,12 @@ import (
 func runExplain(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var tenant, resource, atFlag string
-	fs := flagSet(env, "explain", "explain --log FILE --tenant T --resource R [--at TIME] [--format json]")
+	fs := newFlagSet(env, "explain", "explain --log FILE --tenant T --resource R [--at TIME] [--format json]")
 	f.register(fs)
 	fs.StringVar(&tenant, "tenant", "", "the resource's tenant")
 	fs.StringVar(&resource, "resource", "", "the resource")
 	fs.StringVar(&atFlag, "at", "", "the instant, RFC 3339 or YYYY-MM-DD (default: after the last event)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	opts, err := f.check()

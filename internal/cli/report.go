@@ -57,10 +57,10 @@ func segmentAtEnd(e *attribution.Engine) metrics.SegmentFunc {
 func runMonthly(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var month string
-	fs := flagSet(env, "report monthly", "report monthly --log FILE --month YYYY-MM [--format json]")
+	fs := newFlagSet(env, "report monthly", "report monthly --log FILE --month YYYY-MM [--format json]")
 	f.register(fs)
 	fs.StringVar(&month, "month", "", "the calendar month, YYYY-MM")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	opts, err := f.check()
@@ -116,11 +116,11 @@ func printMonthly(env *Env, e *attribution.Engine, m metrics.Monthly) error {
 func runPCS(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var month, orgID string
-	fs := flagSet(env, "report pcs", "report pcs --log FILE --month YYYY-MM --org ORG [--format json]")
+	fs := newFlagSet(env, "report pcs", "report pcs --log FILE --month YYYY-MM --org ORG [--format json]")
 	f.register(fs)
 	fs.StringVar(&month, "month", "", "the last month of the score, YYYY-MM")
 	fs.StringVar(&orgID, "org", "", "the organisation's global partner ID")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	opts, err := f.check()

@@ -27,11 +27,11 @@ type interval struct {
 func runTimeline(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var tenant, resource string
-	fs := flagSet(env, "timeline", "timeline --log FILE [--tenant T] [--resource R] [--format json]")
+	fs := newFlagSet(env, "timeline", "timeline --log FILE [--tenant T] [--resource R] [--format json]")
 	f.register(fs)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's resources")
 	fs.StringVar(&resource, "resource", "", "only this resource")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	opts, err := f.check()

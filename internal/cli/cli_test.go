@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Run(context.Background(), &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut}, args)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageErrorsAreOneLineAndExit2(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "--log", "/no/such/file.ndjson"}, "no such file"},
+		{[]string{"check"}, "--log is required"},
+		{[]string{"check", "--log", "-", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"check", "--log", "-", "--format", "xml"}, `unknown format "xml"`},
+		{[]string{"attribution", "--log", "-", "--at", "tomorrow"}, `--at "tomorrow" is not a time`},
+		{[]string{"report", "monthly", "--log", "-", "--month", "2026-13"}, `--month "2026-13" is not a month`},
+		{[]string{"report", "pcs", "--log", "-", "--month", "2026-01"}, "--org is required"},
+		{[]string{"report"}, "say which report"},
+		{[]string{"explain", "--log", "-"}, "--tenant and --resource are required"},
+		{[]string{"launch"}, `unknown command "launch"`},
+		{[]string{"check", "--log", "-", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		code, stdout, stderr := run(t, "", tt.args...)
+		if code != ExitUsage {
+			t.Errorf("pal %s: exit %d, want %d", strings.Join(tt.args, " "), code, ExitUsage)
+		}
+		if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("pal %s: stderr %q, want one line containing %q", strings.Join(tt.args, " "), stderr, tt.want)
+		}
+		if stdout != "" {
+			t.Errorf("pal %s: stdout %q, want nothing", strings.Join(tt.args, " "), stdout)
+		}
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"check", "-h"}, {"report", "pcs", "--help"}} {
+		code, stdout, _ := run(t, "", args...)
+		if code != ExitOK || !strings.Contains(stdout, "Usage: pal") {
+			t.Errorf("pal %s: exit %d, stdout %q", strings.Join(args, " "), code, stdout)
+		}
+	}
+}
+
+// TestDemo runs the demo through the other commands, as the README does.
+func TestDemo(t *testing.T) {
+	code, log, stderr := run(t, "", "demo")
+	if code != 0 || stderr != "" {
+		t.Fatalf("pal demo: exit %d, stderr %q", code, stderr)
+	}
+	if _, again, _ := run(t, "", "demo"); again != log {
+		t.Fatal("pal demo gave two different logs for the same seed")
+	}
+	if _, other, _ := run(t, "", "demo", "--seed", "2"); other == log {
+		t.Fatal("pal demo --seed 2 gave the log of seed 1")
+	}
+
+	code, stdout, stderr := run(t, log, "check", "--log", "-", "--format", "json", "--strict")
+	var c tally
+	if err := json.Unmarshal([]byte(stdout), &c); err != nil || code != 0 || stderr != "" {
+		t.Fatalf("pal check on the demo: exit %d, stderr %q, %v", code, stderr, err)
+	}
+	if c.Events < 5000 || c.Applied != c.Events || len(c.Refused) != 0 {
+		t.Errorf("pal check on the demo = %+v, want thousands of events, all applied", c)
+	}
+
+	// Replaying twice: ids make every event a duplicate the second time.
+	code, stdout, _ = run(t, log+log, "check", "--log", "-", "--format", "json")
+	if err := json.Unmarshal([]byte(stdout), &c); err != nil || code != 0 || c.Duplicates != c.Applied {
+		t.Errorf("pal check on the demo twice = %+v, want as many duplicates as applied", c)
+	}
+
+	code, stdout, _ = run(t, log, "report", "pcs", "--log", "-", "--month", "2026-03", "--org", "1000001", "--format", "json")
+	var score struct {
+		Qualified   bool    `json:"qualified"`
+		Total       float64 `json:"total"`
+		UsageMCV    float64 `json:"usage_mcv"`
+		BaselineMCV float64 `json:"baseline_mcv"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &score); err != nil || code != 0 {
+		t.Fatalf("pal report pcs on the demo: exit %d, %v", code, err)
+	}
+	if !score.Qualified || score.UsageMCV <= score.BaselineMCV || score.BaselineMCV < 25000 {
+		t.Errorf("demo score = %+v, want Fabrikam qualified with growth over a baseline of at least 25,000", score)
+	}
+
+	code, stdout, _ = run(t, log, "explain", "--log", "-", "--tenant", "litware", "--resource", "timesheets")
+	if code != 0 || !strings.Contains(stdout, "not eligible: the account is disabled") {
+		t.Errorf("explain of the disabled owner's app:\n%s", stdout)
+	}
+}

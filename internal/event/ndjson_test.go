@@ -1,0 +1,175 @@
+package event
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readAll reads every line of a log, returning the events and refusals.
+func readAll(t testing.TB, data []byte) ([]*Event, []*Refusal) {
+	t.Helper()
+	var events []*Event
+	var refusals []*Refusal
+	r := NewReader(bytes.NewReader(data))
+	for {
+		ev, rf, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return events, refusals
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if rf != nil {
+			refusals = append(refusals, rf)
+			continue
+		}
+		events = append(events, ev)
+	}
+}
+
+func TestDecodeRefusals(t *testing.T) {
+	tests := []struct {
+		line string
+		want Code
+	}{
+		{`not json`, Malformed},
+		{`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r","user":7}`, Malformed},
+		{`{"type":7,"time":"2026-01-01T00:00:00Z"}`, Malformed},
+		{`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r"}`, MissingField},
+		{`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"","resource":"r","user":"u"}`, MissingField},
+		{`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":null,"resource":"r","user":"u"}`, MissingField},
+		{`{"time":"2026-01-01T00:00:00Z"}`, MissingField},
+		{`{"type":"usage","tenant":"t","resource":"r","user":"u"}`, MissingField},
+		{`{"type":"nope","time":"x"}`, UnknownType},
+		{`{"type":"usage","time":"yesterday","tenant":"t","resource":"r","user":"u"}`, InvalidTime},
+		{`{"type":"usage","time":"yesterday","resource":"r","user":"u"}`, MissingField},
+		{`{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"a","partner":"12a456"}`, InvalidPartnerID},
+		{`{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"a","partner":"12345678901"}`, InvalidPartnerID},
+		{`{"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"e","resource":"r","kind":"app","owner":"o"}`, InvalidKind},
+		{`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","locations":["100011"],"segment":"huge"}`, InvalidValue},
+		{`{"type":"partner.metrics","time":"2026-01-01T00:00:00Z","org":"100001","month":"2026-01","net_customer_adds":1,"intermediate_certified":-1,"advanced_certified":0}`, InvalidValue},
+	}
+	for _, tt := range tests {
+		ev, rf := Decode([]byte(tt.line), 3)
+		if rf == nil {
+			t.Errorf("Decode(%s) = %+v, want refusal %s", tt.line, ev, tt.want)
+			continue
+		}
+		if rf.Code != tt.want || rf.Line != 3 || rf.Message == "" {
+			t.Errorf("Decode(%s) refused with %+v, want code %s on line 3 with a message", tt.line, rf, tt.want)
+		}
+	}
+}
+
+func TestDecodeNormalisesAndIgnoresUnknownFields(t *testing.T) {
+	ev, rf := Decode([]byte(`{"type":"partner.registered","time":"2026-01-01T01:30:00+01:30","org":"100001","locations":["100011"],"color":"red","count":"ignored"}`), 1)
+	if rf != nil {
+		t.Fatalf("refused: %v", rf)
+	}
+	if want := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); !ev.Time.Equal(want) || ev.Time.Location() != time.UTC {
+		t.Errorf("time = %v, want %v in UTC", ev.Time, want)
+	}
+	if ev.Segment != SMB {
+		t.Errorf("segment = %q, want the default %q", ev.Segment, SMB)
+	}
+}
+
+func TestWriterRoundTrip(t *testing.T) {
+	events := []*Event{
+		{Type: SolutionImported, Time: time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC), ID: "x\"1", Tenant: "t<1>", Environment: "e", Account: "a",
+			Resources: []SolutionResource{{Resource: "r1", Kind: "flow", Name: "Flow ✓"}, {Resource: "r2", Kind: "bot"}}},
+		{Type: PartnerMetrics, Time: time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC), Org: "100001", Month: "2026-01", NetCustomerAdds: -2, IntermediateCertified: 3, AdvancedCertified: 0},
+		{Type: Profiles, Time: time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC), Tenant: "t", Resource: "ci", Count: 0},
+	}
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, ev := range events {
+		if err := w.Write(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, refusals := readAll(t, buf.Bytes())
+	if len(refusals) > 0 {
+		t.Fatalf("refusals reading back %s: %v", buf.String(), refusals[0])
+	}
+	for i, ev := range got {
+		ev.Line = 0
+		want := *events[i]
+		if a, b := string(ev.AppendJSON(nil)), string(want.AppendJSON(nil)); a != b {
+			t.Errorf("event %d: read back %s, wrote %s", i, a, b)
+		}
+		if ev.Count != want.Count || ev.NetCustomerAdds != want.NetCustomerAdds || len(ev.Resources) != len(want.Resources) {
+			t.Errorf("event %d: read back %+v, want %+v", i, ev, want)
+		}
+	}
+}
+
+func TestReaderLinesAndLongLines(t *testing.T) {
+	long := `{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r","user":"` + strings.Repeat("u", MaxLineBytes) + `"}`
+	log := "\xef\xbb\xbf" + `{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r","user":"u"}` + "\r\n\n   \n" + long + "\n" +
+		`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r","user":"v"}`
+	events, refusals := readAll(t, []byte(log))
+	if len(events) != 2 || events[0].Line != 1 || events[1].Line != 5 || events[1].User != "v" {
+		t.Fatalf("events = %+v, want lines 1 and 5", events)
+	}
+	if len(refusals) != 1 || refusals[0].Line != 4 || refusals[0].Code != Malformed {
+		t.Fatalf("refusals = %+v, want line 4 malformed", refusals)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add([]byte(`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r","user":"u"}`))
+	f.Add([]byte(`{"type":"solution.imported","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"e","account":"a","resources":[{"resource":"r","kind":"flow"}]}` + "\n[]\n{}"))
+	f.Add([]byte(`{"type":"partner.registered","time":"2026-01-01T00:00:00+02:00","org":"100001","locations":["100011",null]}`))
+	f.Add([]byte("\xff\xfe\n\n{\"type\":null}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		events, refusals := readAll(t, data)
+		for _, rf := range refusals {
+			if rf.Line < 1 || rf.Code == "" || rf.Message == "" {
+				t.Fatalf("refusal without line, code or message: %+v", rf)
+			}
+		}
+		for _, ev := range events {
+			if _, ok := schemas[ev.Type]; !ok || ev.Time.Location() != time.UTC {
+				t.Fatalf("accepted event of type %q at %v", ev.Type, ev.Time)
+			}
+			// What was accepted is written and read back the same.
+			line := ev.AppendJSON(nil)
+			back, rf := Decode(line, 1)
+			if rf != nil {
+				t.Fatalf("an accepted event does not read back: %s: %v", line, rf)
+			}
+			if again := back.AppendJSON(nil); !bytes.Equal(again, line) {
+				t.Fatalf("round trip changed %s into %s", line, again)
+			}
+		}
+	})
+}
+
+func BenchmarkReader(b *testing.B) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const lines = 10000
+	for i := range lines {
+		w.Write(&Event{Type: Usage, Time: at.Add(time.Duration(i) * time.Second), Tenant: "contoso", Resource: "expenses", User: "user0123@contoso.example"})
+	}
+	w.Flush()
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		events, _ := readAll(b, data)
+		if len(events) != lines {
+			b.Fatalf("read %d events", len(events))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/event")
+}
