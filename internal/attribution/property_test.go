@@ -95,12 +95,27 @@ type outcome struct {
 }
 
 func fold(events []*event.Event, opts attribution.Options) outcome {
+	return foldInTwo(nil, events, opts, -1)
+}
+
+// foldInTwo folds the events in time order; at index split (when not -1)
+// it snapshots the engine and goes on with an engine restored from it.
+func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, split int) outcome {
 	events = slices.Clone(events)
 	attribution.Sort(events)
 	e := attribution.New(opts)
 	agg := metrics.NewAggregator()
 	var o outcome
-	for _, ev := range events {
+	for i, ev := range events {
+		if i == split {
+			data, err := e.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, err = attribution.Restore(data); err != nil {
+				t.Fatal(err)
+			}
+		}
 		res := e.Apply(ev)
 		switch res.Outcome {
 		case attribution.Refused:
@@ -189,6 +204,32 @@ func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestTwoHalvesGiveTheSameState(t *testing.T) {
+	logs := map[string][]*event.Event{"demo": demoEvents(t)}
+	for seed := range uint64(4) {
+		logs[fmt.Sprintf("random-%d", seed)] = randomLog(seed, 600)
+	}
+	for name, events := range logs {
+		for _, policy := range []attribution.Policy{attribution.Latest, attribution.First, attribution.Split} {
+			opts := attribution.DefaultOptions()
+			opts.Policy = policy
+			want := fold(events, opts)
+			for _, split := range []int{0, len(events) / 3, len(events) / 2, len(events) - 1} {
+				got := foldInTwo(t, events, opts, split)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("%s/%s: folding in two at event %d differs from one pass (-one +two):\n%s", name, policy, split, diff)
+				}
+			}
+		}
+	}
+}
+
+func TestRestoreRefusesGarbage(t *testing.T) {
+	if _, err := attribution.Restore([]byte("not a snapshot")); err == nil {
+		t.Fatal("Restore accepted garbage")
 	}
 }
 

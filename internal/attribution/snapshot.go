@@ -1,0 +1,169 @@
+package attribution
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// The snapshot mirrors the engine's state with exported fields, for gob.
+type snapshot struct {
+	Now     time.Time
+	Tenants map[string]snapTenant
+	Orgs    map[string]snapOrg
+	Former  map[string]string
+	Inputs  map[string]map[string]Inputs // org → month → inputs
+	Seen    []string
+	History map[string]map[string][]Interval // tenant → resource → intervals
+	Options Options
+}
+
+type snapTenant struct {
+	Accounts  map[string]snapAccount
+	Envs      map[string]string // environment → type
+	Resources map[string]snapResource
+}
+
+type snapAccount struct {
+	Kind, Name        string
+	Disabled, Deleted bool
+	Link              string
+	LinkedAt          time.Time
+}
+
+type snapResource struct {
+	Kind, Env, Name, Owner string
+	OwnerSince             time.Time
+	Coowners, Active       map[string]time.Time
+	Activity               map[string]time.Time
+	Credit                 Credit
+}
+
+type snapOrg struct {
+	Name      string
+	Locations []string
+	Segments  []time.Time
+	SegNames  []string
+}
+
+// Snapshot encodes the engine's whole state, so that a later process can
+// restore it and apply only the events that came after.
+func (e *Engine) Snapshot() ([]byte, error) {
+	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, Orgs: map[string]snapOrg{}, Former: e.former,
+		Inputs: map[string]map[string]Inputs{}, History: map[string]map[string][]Interval{}, Options: e.opts}
+	for id, t := range e.tenants {
+		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}}
+		for aid, a := range t.accounts {
+			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt}
+		}
+		for eid, env := range t.envs {
+			st.Envs[eid] = env.envType
+		}
+		for rid, r := range t.resources {
+			st.Resources[rid] = snapResource{r.kind, r.env, r.name, r.owner, r.ownerSince, r.coowners, r.active, r.activity, r.credit}
+		}
+		s.Tenants[id] = st
+	}
+	for id, o := range e.orgs {
+		so := snapOrg{Name: o.name, Locations: o.locations}
+		for _, c := range o.segments {
+			so.Segments = append(so.Segments, c.at)
+			so.SegNames = append(so.SegNames, c.segment)
+		}
+		s.Orgs[id] = so
+	}
+	for k, in := range e.inputs {
+		if s.Inputs[k.org] == nil {
+			s.Inputs[k.org] = map[string]Inputs{}
+		}
+		s.Inputs[k.org][k.month] = in
+	}
+	for id := range e.seen {
+		s.Seen = append(s.Seen, id)
+	}
+	for k, h := range e.history {
+		if s.History[k.Tenant] == nil {
+			s.History[k.Tenant] = map[string][]Interval{}
+		}
+		s.History[k.Tenant][k.Resource] = h
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(s); err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Restore returns an engine with the state of a snapshot. It returns an
+// error when the data is not a snapshot.
+func Restore(data []byte) (*Engine, error) {
+	var s snapshot
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	e := New(s.Options)
+	e.now = s.Now
+	for id, st := range s.Tenants {
+		t := e.tenant(id)
+		for eid, typ := range st.Envs {
+			t.envs[eid] = &environment{envType: typ, resources: map[string]struct{}{}}
+		}
+		for aid, a := range st.Accounts {
+			t.accounts[aid] = &account{kind: a.Kind, name: a.Name, disabled: a.Disabled, deleted: a.Deleted,
+				link: a.Link, linkedAt: a.LinkedAt, roles: map[string]struct{}{}}
+			if a.Link != "" {
+				if e.linksTo[a.Link] == nil {
+					e.linksTo[a.Link] = map[accountKey]struct{}{}
+				}
+				e.linksTo[a.Link][accountKey{id, aid}] = struct{}{}
+			}
+		}
+		for rid, sr := range st.Resources {
+			r := &resource{kind: sr.Kind, spec: event.Kinds[sr.Kind], env: sr.Env, name: sr.Name, owner: sr.Owner,
+				ownerSince: sr.OwnerSince, coowners: orEmpty(sr.Coowners), active: orEmpty(sr.Active),
+				activity: orEmpty(sr.Activity), credit: sr.Credit}
+			t.resources[rid] = r
+			t.envs[r.env].resources[rid] = struct{}{}
+			for _, acct := range r.accounts() {
+				t.accounts[acct].roles[rid] = struct{}{}
+			}
+		}
+	}
+	for id, so := range s.Orgs {
+		o := &org{id: id, name: so.Name, locations: so.Locations}
+		for i, at := range so.Segments {
+			o.segments = append(o.segments, segmentChange{at: at, segment: so.SegNames[i]})
+		}
+		e.orgs[id] = o
+		for _, loc := range so.Locations {
+			e.locations[loc] = id
+		}
+	}
+	for loc, org := range s.Former {
+		e.former[loc] = org
+	}
+	for org, months := range s.Inputs {
+		for month, in := range months {
+			e.inputs[orgMonth{org, month}] = in
+		}
+	}
+	for _, id := range s.Seen {
+		e.seen[id] = struct{}{}
+	}
+	for tid, rs := range s.History {
+		for rid, h := range rs {
+			e.history[ResourceKey{tid, rid}] = h
+		}
+	}
+	return e, nil
+}
+
+func orEmpty(m map[string]time.Time) map[string]time.Time {
+	if m == nil {
+		return map[string]time.Time{}
+	}
+	return m
+}
