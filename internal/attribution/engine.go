@@ -269,9 +269,9 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		t.envs[ev.Environment] = &environment{envType: ev.EnvType, resources: make(map[string]struct{})}
 		return Result{}, nil
 	case event.EnvironmentChanged, event.EnvironmentDeleted:
-		env := t.envs[ev.Environment]
-		if env == nil {
-			return Result{}, event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+		env, rf := t.liveEnv(ev)
+		if rf != nil {
+			return Result{}, rf
 		}
 		if ev.Type == event.EnvironmentChanged {
 			env.envType = ev.EnvType
@@ -367,6 +367,16 @@ func (t *tenant) liveAccount(ev *event.Event, id string) (*account, *event.Refus
 		return nil, event.Refuse(ev, event.UnknownTenantObject, "account %s was deleted in tenant %s before %s", id, ev.Tenant, stamp(ev.Time))
 	}
 	return a, nil
+}
+
+// liveEnv returns the event's environment, refusing ev if it does not exist
+// at the event's time.
+func (t *tenant) liveEnv(ev *event.Event) (*environment, *event.Refusal) {
+	env := t.envs[ev.Environment]
+	if env == nil {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+	}
+	return env, nil
 }
 
 // liveResource returns the event's resource, refusing ev if it does not
@@ -468,9 +478,9 @@ func (e *Engine) createResource(ev *event.Event, t *tenant) *event.Refusal {
 	if t.resources[ev.Resource] != nil {
 		return event.Refuse(ev, event.AlreadyExists, "resource %s already exists in tenant %s", ev.Resource, ev.Tenant)
 	}
-	env := t.envs[ev.Environment]
-	if env == nil {
-		return event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+	env, rf := t.liveEnv(ev)
+	if rf != nil {
+		return rf
 	}
 	a, rf := t.liveAccount(ev, ev.Owner)
 	if rf != nil {
@@ -582,9 +592,9 @@ func (e *Engine) coowner(ev *event.Event, t *tenant) *event.Refusal {
 }
 
 func (e *Engine) importSolution(ev *event.Event, t *tenant) *event.Refusal {
-	env := t.envs[ev.Environment]
-	if env == nil {
-		return event.Refuse(ev, event.UnknownTenantObject, "environment %s does not exist in tenant %s at %s", ev.Environment, ev.Tenant, stamp(ev.Time))
+	env, rf := t.liveEnv(ev)
+	if rf != nil {
+		return rf
 	}
 	a, rf := t.liveAccount(ev, ev.Account)
 	if rf != nil {

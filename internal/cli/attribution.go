@@ -15,10 +15,7 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "attribution", "attribution --log FILE [--at TIME] [--format json] [--policy latest|first|split]")
 	f.register(fs)
 	fs.StringVar(&atFlag, "at", "", "the instant, RFC 3339 or YYYY-MM-DD (default: after the last event)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	opts, err := f.check()
+	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -9,10 +9,7 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	fs := newFlagSet(env, "check", "check --log FILE [--format json] [--strict]")
 	f.register(fs)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	opts, err := f.check()
+	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}

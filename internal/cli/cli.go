@@ -172,9 +172,13 @@ func (f *logFlags) register(fs *flagSet) {
 	fs.BoolVar(&f.strict, "strict", false, "exit 1 when any event is refused")
 }
 
-// check validates the common flags once parsed.
-func (f *logFlags) check() (attribution.Options, error) {
+// parse parses a command's arguments and checks the common flags,
+// returning the engine options they choose.
+func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error) {
 	opts := attribution.DefaultOptions()
+	if err := fs.parse(args); err != nil {
+		return opts, err
+	}
 	if f.log == "" {
 		return opts, usagef("--log is required: name a log file, or - for standard input")
 	}

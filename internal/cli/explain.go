@@ -18,10 +18,7 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&tenant, "tenant", "", "the resource's tenant")
 	fs.StringVar(&resource, "resource", "", "the resource")
 	fs.StringVar(&atFlag, "at", "", "the instant, RFC 3339 or YYYY-MM-DD (default: after the last event)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	opts, err := f.check()
+	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -60,10 +60,7 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "report monthly", "report monthly --log FILE --month YYYY-MM [--format json]")
 	f.register(fs)
 	fs.StringVar(&month, "month", "", "the calendar month, YYYY-MM")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	opts, err := f.check()
+	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -120,10 +117,7 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 	f.register(fs)
 	fs.StringVar(&month, "month", "", "the last month of the score, YYYY-MM")
 	fs.StringVar(&orgID, "org", "", "the organisation's global partner ID")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	opts, err := f.check()
+	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,7 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 	f.register(fs)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's resources")
 	fs.StringVar(&resource, "resource", "", "only this resource")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	opts, err := f.check()
+	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
