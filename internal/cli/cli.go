@@ -29,16 +29,11 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Open opens a file by name; os.Open when nil.
-	Open func(name string) (io.ReadCloser, error)
 }
 
 func (env *Env) open(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(env.Stdin), nil
-	}
-	if env.Open != nil {
-		return env.Open(name)
 	}
 	return os.Open(name)
 }
