@@ -181,9 +181,11 @@ func demoEvents(t testing.TB) []*event.Event {
 	}
 }
 
-func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
+// eachLogAndPolicy calls fn with the demo log and random logs under every
+// policy, and the one-pass answers of each.
+func eachLogAndPolicy(t *testing.T, randomLogs uint64, fn func(t *testing.T, name string, events []*event.Event, opts attribution.Options, want outcome)) {
 	logs := map[string][]*event.Event{"demo": demoEvents(t)}
-	for seed := range uint64(6) {
+	for seed := range randomLogs {
 		logs[fmt.Sprintf("random-%d", seed)] = randomLog(seed, 600)
 	}
 	for name, events := range logs {
@@ -191,40 +193,36 @@ func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", name, policy), func(t *testing.T) {
 				opts := attribution.DefaultOptions()
 				opts.Policy = policy
-				want := fold(events, opts)
-				if len(want.Attribution) == 0 {
-					t.Fatal("the log credits nothing: the test would prove nothing")
-				}
-				rng := rand.New(rand.NewPCG(uint64(len(name)), 99))
-				for i := range 5 {
-					got := fold(shuffleKeepingTies(rng, events), opts)
-					if diff := cmp.Diff(want, got, cmp.AllowUnexported(outcome{})); diff != "" {
-						t.Fatalf("shuffle %d changed the answers (-in order +shuffled):\n%s", i, diff)
-					}
-				}
+				fn(t, name, events, opts, fold(events, opts))
 			})
 		}
 	}
 }
 
-func TestTwoHalvesGiveTheSameState(t *testing.T) {
-	logs := map[string][]*event.Event{"demo": demoEvents(t)}
-	for seed := range uint64(4) {
-		logs[fmt.Sprintf("random-%d", seed)] = randomLog(seed, 600)
-	}
-	for name, events := range logs {
-		for _, policy := range []attribution.Policy{attribution.Latest, attribution.First, attribution.Split} {
-			opts := attribution.DefaultOptions()
-			opts.Policy = policy
-			want := fold(events, opts)
-			for _, split := range []int{0, len(events) / 3, len(events) / 2, len(events) - 1} {
-				got := foldInTwo(t, events, opts, split)
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Fatalf("%s/%s: folding in two at event %d differs from one pass (-one +two):\n%s", name, policy, split, diff)
-				}
+func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
+	eachLogAndPolicy(t, 6, func(t *testing.T, name string, events []*event.Event, opts attribution.Options, want outcome) {
+		if len(want.Attribution) == 0 {
+			t.Fatal("the log credits nothing: the test would prove nothing")
+		}
+		rng := rand.New(rand.NewPCG(uint64(len(name)), 99))
+		for i := range 5 {
+			got := fold(shuffleKeepingTies(rng, events), opts)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("shuffle %d changed the answers (-in order +shuffled):\n%s", i, diff)
 			}
 		}
-	}
+	})
+}
+
+func TestTwoHalvesGiveTheSameState(t *testing.T) {
+	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, want outcome) {
+		for _, split := range []int{0, len(events) / 3, len(events) / 2, len(events) - 1} {
+			got := foldInTwo(t, events, opts, split)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("folding in two at event %d differs from one pass (-one +two):\n%s", split, diff)
+			}
+		}
+	})
 }
 
 func TestRestoreRefusesGarbage(t *testing.T) {
