@@ -44,6 +44,9 @@ type Event struct {
 	ID   string
 	Type string
 	Time time.Time
+	// Imported marks an event the operator imported into the service from
+	// another log, rather than one its subject sent.
+	Imported bool
 
 	Tenant      string
 	Account     string

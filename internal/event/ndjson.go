@@ -100,6 +100,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, `,"id":`...)
 		b = appendString(b, e.ID)
 	}
+	if e.Imported {
+		b = append(b, `,"imported":true`...)
+	}
 	for _, f := range schemas[e.Type] {
 		switch f.kind {
 		case stringField:

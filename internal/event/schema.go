@@ -118,6 +118,7 @@ func (e *Event) integer(name string) *int64 {
 // decoded only when the line's type has it (unknown fields are ignored).
 type raw struct {
 	ID                    json.RawMessage `json:"id"`
+	Imported              json.RawMessage `json:"imported"`
 	Type                  json.RawMessage `json:"type"`
 	Time                  json.RawMessage `json:"time"`
 	Tenant                json.RawMessage `json:"tenant"`
@@ -232,6 +233,9 @@ func Decode(data []byte, line int) (*Event, *Refusal) {
 		if decodeString(f.raw, f.dst) != nil {
 			return refuse(Malformed, "field %q must be a string", f.name)
 		}
+	}
+	if !isNull(r.Imported) && json.Unmarshal(r.Imported, &ev.Imported) != nil {
+		return refuse(Malformed, `field "imported" must be true or false`)
 	}
 	ev.Type = typ
 	schema, known := schemas[typ]

@@ -1,0 +1,225 @@
+// Package postgres is the production backend of pal's store, on PostgreSQL
+// through pgx. Writers serialise on a transaction-scoped advisory lock, so
+// that several pal processes on one database append in turn and sequence
+// numbers are committed in order.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// writeLock is the advisory lock key of the log's writers.
+const writeLock = 0x70616c // "pal"
+
+// Store is a store in a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at url (postgres://…; query parameters
+// such as search_path are passed to the server) and brings its schema up to
+// date.
+func Open(ctx context.Context, url string) (*Store, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		names, err := fs.Glob(migrations, "migrations/*.sql")
+		if err != nil {
+			return err
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, name).Scan(&n); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			if n > 0 {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("migrate %s: %w", name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, name); err != nil {
+				return fmt.Errorf("migrate %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func scan(ctx context.Context, q querier, query string, fn func(store.Record) error, args ...any) error {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("scan log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var body string
+		if err := rows.Scan(&seq, &body); err != nil {
+			return fmt.Errorf("scan log: %w", err)
+		}
+		ev, rf := event.Decode([]byte(body), 0)
+		if rf != nil {
+			return fmt.Errorf("scan log: record %d does not decode: %v", seq, rf)
+		}
+		if err := fn(store.Record{Seq: seq, Event: ev}); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Scan calls fn with the records after seq, in sequence order.
+func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
+}
+
+// ScanByTime calls fn with every record in time order.
+func (s *Store) ScanByTime(ctx context.Context, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
+}
+
+// LastSeq returns the last sequence number, 0 when the log is empty.
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var seq *int64
+	if err := s.pool.QueryRow(ctx, `SELECT max(seq) FROM events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("last seq: %w", err)
+	}
+	if seq == nil {
+		return 0, nil
+	}
+	return *seq, nil
+}
+
+type writer struct {
+	tx pgx.Tx
+}
+
+func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
+}
+
+func (w writer) Append(ctx context.Context, ev *event.Event) (int64, error) {
+	var id *string
+	if ev.ID != "" {
+		id = &ev.ID
+	}
+	var seq int64
+	err := w.tx.QueryRow(ctx,
+		`INSERT INTO events (id, type, time_ns, tenant, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING seq`,
+		id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil))).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, store.ErrDuplicate
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
+	return seq, nil
+}
+
+// Write runs fn in a transaction that holds the log's advisory lock.
+func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+			return fmt.Errorf("lock log: %w", err)
+		}
+		return fn(writer{tx})
+	})
+}
+
+// SaveSnapshot replaces the snapshot.
+func (s *Store) SaveSnapshot(ctx context.Context, seq int64, data []byte) error {
+	_, err := s.pool.Exec(ctx,
+		`INSERT INTO snapshot (one, seq, data) VALUES (1, $1, $2) ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, data = excluded.data WHERE snapshot.seq < excluded.seq`, seq, data)
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the snapshot, or store.ErrNotFound.
+func (s *Store) LoadSnapshot(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var data []byte
+	err := s.pool.QueryRow(ctx, `SELECT seq, data FROM snapshot WHERE one = 1`).Scan(&seq, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, store.ErrNotFound
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	return seq, data, nil
+}
+
+// AddToken stores a token's grant under its hash.
+func (s *Store) AddToken(ctx context.Context, hash string, t store.Token) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (hash, role, tenant, account, org, created_ns) VALUES ($1, $2, $3, $4, $5, $6)`,
+		hash, t.Role, t.Tenant, t.Account, t.Org, t.Created.UnixNano())
+	if err != nil {
+		return fmt.Errorf("add token: %w", err)
+	}
+	return nil
+}
+
+// Token returns the grant of the token with this hash.
+func (s *Store) Token(ctx context.Context, hash string) (store.Token, error) {
+	var t store.Token
+	var created int64
+	err := s.pool.QueryRow(ctx, `SELECT role, tenant, account, org, created_ns FROM tokens WHERE hash = $1`, hash).
+		Scan(&t.Role, &t.Tenant, &t.Account, &t.Org, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, store.ErrNotFound
+	}
+	if err != nil {
+		return t, fmt.Errorf("token: %w", err)
+	}
+	t.Created = time.Unix(0, created).UTC()
+	return t, nil
+}

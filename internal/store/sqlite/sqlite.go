@@ -1,0 +1,229 @@
+// Package sqlite is the embedded backend of pal's store: one SQLite file,
+// through the cgo-free modernc.org/sqlite driver. Writers take the file's
+// write lock at the start of their transaction (BEGIN IMMEDIATE), so that
+// several processes on one file append in turn.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"slices"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a store in one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens (creating it if need be) the SQLite file at path and brings
+// its schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, name).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, name); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func scan(ctx context.Context, q querier, query string, fn func(store.Record) error, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("scan log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			return fmt.Errorf("scan log: %w", err)
+		}
+		ev, rf := event.Decode(body, 0)
+		if rf != nil {
+			return fmt.Errorf("scan log: record %d does not decode: %v", seq, rf)
+		}
+		if err := fn(store.Record{Seq: seq, Event: ev}); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Scan calls fn with the records after seq, in sequence order.
+func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE seq > ? ORDER BY seq`, fn, after)
+}
+
+// ScanByTime calls fn with every record in time order.
+func (s *Store) ScanByTime(ctx context.Context, fn func(store.Record) error) error {
+	return scan(ctx, s.db, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
+}
+
+// LastSeq returns the last sequence number, 0 when the log is empty.
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("last seq: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+type writer struct {
+	tx *sql.Tx
+}
+
+func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > ? ORDER BY seq`, fn, after)
+}
+
+func (w writer) Append(ctx context.Context, ev *event.Event) (int64, error) {
+	var id any
+	if ev.ID != "" {
+		id = ev.ID
+	}
+	var seq int64
+	err := w.tx.QueryRowContext(ctx,
+		`INSERT INTO events (id, type, time_ns, tenant, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
+		id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil))).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, store.ErrDuplicate
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
+	return seq, nil
+}
+
+// Write runs fn in an immediate transaction: SQLite's write lock is taken
+// at its start.
+func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(writer{tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// SaveSnapshot replaces the snapshot.
+func (s *Store) SaveSnapshot(ctx context.Context, seq int64, data []byte) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO snapshot (one, seq, data) VALUES (1, ?, ?) ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, data = excluded.data WHERE snapshot.seq < excluded.seq`, seq, data)
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the snapshot, or store.ErrNotFound.
+func (s *Store) LoadSnapshot(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT seq, data FROM snapshot WHERE one = 1`).Scan(&seq, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, store.ErrNotFound
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	return seq, data, nil
+}
+
+// AddToken stores a token's grant under its hash.
+func (s *Store) AddToken(ctx context.Context, hash string, t store.Token) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, role, tenant, account, org, created_ns) VALUES (?, ?, ?, ?, ?, ?)`,
+		hash, t.Role, t.Tenant, t.Account, t.Org, t.Created.UnixNano())
+	if err != nil {
+		return fmt.Errorf("add token: %w", err)
+	}
+	return nil
+}
+
+// Token returns the grant of the token with this hash.
+func (s *Store) Token(ctx context.Context, hash string) (store.Token, error) {
+	var t store.Token
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT role, tenant, account, org, created_ns FROM tokens WHERE hash = ?`, hash).
+		Scan(&t.Role, &t.Tenant, &t.Account, &t.Org, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, store.ErrNotFound
+	}
+	if err != nil {
+		return t, fmt.Errorf("token: %w", err)
+	}
+	t.Created = time.Unix(0, created).UTC()
+	return t, nil
+}

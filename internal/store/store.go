@@ -1,0 +1,87 @@
+// Package store is the contract between pal's service and the databases
+// that keep its log: an append-only table of events with sequence numbers
+// and unique ids, the engine's latest snapshot, and the hashes of the tokens
+// pal issues. Two backends implement it, sqlite and postgres, and one
+// conformance suite, storetest, runs against both.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// Errors of the store contract.
+var (
+	// ErrDuplicate is returned by Append for an event whose id is in the log.
+	ErrDuplicate = errors.New("an event with this id is already in the log")
+	// ErrNotFound is returned for a snapshot or token that does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// Record is an event of the log with its place in it. Sequence numbers
+// start at 1 and grow in the order in which events were committed.
+type Record struct {
+	Seq   int64
+	Event *event.Event
+}
+
+// Roles of a token.
+const (
+	RoleAccount       = "account"
+	RoleTenantAdmin   = "tenant-admin"
+	RolePartnerReader = "partner-reader"
+	RoleOperator      = "operator"
+)
+
+// Token is what a token issued by pal grants. Only its hash is stored.
+type Token struct {
+	Role    string
+	Tenant  string
+	Account string
+	Org     string
+	Created time.Time
+}
+
+// Store keeps the log. Implementations are safe for concurrent use, by
+// several goroutines and by several processes on the same database.
+type Store interface {
+	// Write runs fn in one transaction holding the log's write lock: no
+	// other writer, in this process or another, appends until fn returns.
+	// What fn appends is committed together when fn returns nil, and not at
+	// all otherwise.
+	Write(ctx context.Context, fn func(Writer) error) error
+	// Scan calls fn with every record after sequence number after, in
+	// sequence order, until fn returns an error.
+	Scan(ctx context.Context, after int64, fn func(Record) error) error
+	// ScanByTime calls fn with every record in time order, equal times in
+	// sequence order: the order in which the engine applies them.
+	ScanByTime(ctx context.Context, fn func(Record) error) error
+	// LastSeq returns the sequence number of the last record, 0 when empty.
+	LastSeq(ctx context.Context) (int64, error)
+
+	// SaveSnapshot keeps data as the engine's state after record seq,
+	// replacing any older snapshot.
+	SaveSnapshot(ctx context.Context, seq int64, data []byte) error
+	// LoadSnapshot returns the latest snapshot, or ErrNotFound.
+	LoadSnapshot(ctx context.Context) (seq int64, data []byte, err error)
+
+	// AddToken stores what a token grants under the token's hash.
+	AddToken(ctx context.Context, hash string, t Token) error
+	// Token returns what the token with this hash grants, or ErrNotFound.
+	Token(ctx context.Context, hash string) (Token, error)
+
+	Close() error
+}
+
+// Writer appends to the log inside Store.Write.
+type Writer interface {
+	// Scan reads the records after seq, as Store.Scan, inside the
+	// transaction: a writer catches up with the log before it appends.
+	Scan(ctx context.Context, after int64, fn func(Record) error) error
+	// Append adds an event at the end of the log and returns its sequence
+	// number, or ErrDuplicate when its id is in the log already.
+	Append(ctx context.Context, ev *event.Event) (int64, error)
+}

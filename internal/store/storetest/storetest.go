@@ -1,0 +1,246 @@
+// Package storetest is the conformance suite of the store contract: every
+// backend runs Exercise, so that both behave the same.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/store"
+)
+
+// Opener opens a handle on one fresh database; each call opens another
+// handle on the same database, as another process would.
+type Opener func(t *testing.T) store.Store
+
+// Exercise runs the suite. fresh returns an opener of a new, empty database.
+func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
+	ctx := context.Background()
+	at := func(day int) time.Time { return time.Date(2026, 1, day, 0, 0, 0, 0, time.UTC) }
+	usage := func(day int, id, user string) *event.Event {
+		return &event.Event{Type: event.Usage, Time: at(day), ID: id, Tenant: "contoso", Resource: "app1", User: user}
+	}
+	appendAll := func(t *testing.T, s store.Store, events ...*event.Event) []int64 {
+		t.Helper()
+		var seqs []int64
+		err := s.Write(ctx, func(w store.Writer) error {
+			for _, ev := range events {
+				seq, err := w.Append(ctx, ev)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, seq)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		return seqs
+	}
+	all := func(t *testing.T, s store.Store, byTime bool) []store.Record {
+		t.Helper()
+		var recs []store.Record
+		collect := func(r store.Record) error { recs = append(recs, r); return nil }
+		var err error
+		if byTime {
+			err = s.ScanByTime(ctx, collect)
+		} else {
+			err = s.Scan(ctx, 0, collect)
+		}
+		if err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		return recs
+	}
+
+	t.Run("Empty", func(t *testing.T) {
+		s := fresh(t)(t)
+		if seq, err := s.LastSeq(ctx); err != nil || seq != 0 {
+			t.Errorf("LastSeq = %d, %v; want 0", seq, err)
+		}
+		if _, _, err := s.LoadSnapshot(ctx); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LoadSnapshot = %v, want ErrNotFound", err)
+		}
+		if _, err := s.Token(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Token = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("AppendAndScan", func(t *testing.T) {
+		s := fresh(t)(t)
+		imported := &event.Event{Type: event.PalLinked, Time: at(1), Tenant: "contoso", Account: "alice", Partner: "100011", Imported: true}
+		seqs := appendAll(t, s, usage(3, "a", "u1"), usage(2, "", "u2"), imported)
+		if fmt.Sprint(seqs) != "[1 2 3]" {
+			t.Fatalf("sequence numbers %v, want [1 2 3]", seqs)
+		}
+		recs := all(t, s, false)
+		want := []string{
+			`{"type":"usage","time":"2026-01-03T00:00:00Z","id":"a","tenant":"contoso","resource":"app1","user":"u1"}`,
+			`{"type":"usage","time":"2026-01-02T00:00:00Z","tenant":"contoso","resource":"app1","user":"u2"}`,
+			`{"type":"pal.linked","time":"2026-01-01T00:00:00Z","imported":true,"tenant":"contoso","account":"alice","partner":"100011"}`,
+		}
+		if len(recs) != len(want) {
+			t.Fatalf("Scan returned %d records, want %d", len(recs), len(want))
+		}
+		for i, r := range recs {
+			if got := string(r.Event.AppendJSON(nil)); got != want[i] || r.Seq != int64(i+1) {
+				t.Errorf("record %d = %d %s, want %d %s", i, r.Seq, got, i+1, want[i])
+			}
+		}
+		var after []int64
+		s.Scan(ctx, 2, func(r store.Record) error { after = append(after, r.Seq); return nil })
+		if fmt.Sprint(after) != "[3]" {
+			t.Errorf("Scan after 2 = %v, want [3]", after)
+		}
+		if seq, _ := s.LastSeq(ctx); seq != 3 {
+			t.Errorf("LastSeq = %d, want 3", seq)
+		}
+		var order []int64
+		for _, r := range all(t, s, true) {
+			order = append(order, r.Seq)
+		}
+		if fmt.Sprint(order) != "[3 2 1]" {
+			t.Errorf("ScanByTime order %v, want [3 2 1]", order)
+		}
+	})
+
+	t.Run("EqualTimesKeepSequenceOrder", func(t *testing.T) {
+		s := fresh(t)(t)
+		appendAll(t, s, usage(5, "", "b"), usage(4, "", "x"), usage(5, "", "a"))
+		var users []string
+		for _, r := range all(t, s, true) {
+			users = append(users, r.Event.User)
+		}
+		if fmt.Sprint(users) != "[x b a]" {
+			t.Errorf("ScanByTime users %v, want [x b a]", users)
+		}
+	})
+
+	t.Run("DuplicateIDs", func(t *testing.T) {
+		s := fresh(t)(t)
+		appendAll(t, s, usage(1, "same", "u1"))
+		err := s.Write(ctx, func(w store.Writer) error {
+			if _, err := w.Append(ctx, usage(2, "same", "u2")); !errors.Is(err, store.ErrDuplicate) {
+				return fmt.Errorf("Append of a known id = %v, want ErrDuplicate", err)
+			}
+			// The transaction goes on after a duplicate.
+			_, err := w.Append(ctx, usage(2, "other", "u3"))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := all(t, s, false)
+		if len(recs) != 2 || recs[1].Event.User != "u3" {
+			t.Fatalf("log after a duplicate: %d records, want 2 ending with u3", len(recs))
+		}
+	})
+
+	t.Run("FailedWriteAppendsNothing", func(t *testing.T) {
+		s := fresh(t)(t)
+		boom := errors.New("boom")
+		err := s.Write(ctx, func(w store.Writer) error {
+			if _, err := w.Append(ctx, usage(1, "x", "u1")); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Write = %v, want the error of fn", err)
+		}
+		if recs := all(t, s, false); len(recs) != 0 {
+			t.Fatalf("a failed write left %d records", len(recs))
+		}
+		// Its id was not used up.
+		appendAll(t, s, usage(1, "x", "u1"))
+	})
+
+	t.Run("Snapshot", func(t *testing.T) {
+		s := fresh(t)(t)
+		if err := s.SaveSnapshot(ctx, 5, []byte("five")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveSnapshot(ctx, 9, []byte("nine")); err != nil {
+			t.Fatal(err)
+		}
+		// An older snapshot, saved late by a slower process, never wins.
+		if err := s.SaveSnapshot(ctx, 7, []byte("seven")); err != nil {
+			t.Fatal(err)
+		}
+		seq, data, err := s.LoadSnapshot(ctx)
+		if err != nil || seq != 9 || string(data) != "nine" {
+			t.Errorf("LoadSnapshot = %d %q %v, want 9 nine", seq, data, err)
+		}
+	})
+
+	t.Run("Tokens", func(t *testing.T) {
+		s := fresh(t)(t)
+		tok := store.Token{Role: store.RolePartnerReader, Org: "100001", Created: at(1)}
+		if err := s.AddToken(ctx, "h1", tok); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Token(ctx, "h1")
+		if err != nil || got != tok {
+			t.Errorf("Token = %+v %v, want %+v", got, err, tok)
+		}
+		if err := s.AddToken(ctx, "h1", tok); err == nil {
+			t.Error("a second token with the same hash was accepted")
+		}
+	})
+
+	t.Run("ConcurrentWritersOnTwoHandles", func(t *testing.T) {
+		open := fresh(t)
+		handles := []store.Store{open(t), open(t)}
+		const writers, each = 8, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each)
+		for g := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := handles[g%2]
+				for i := range each {
+					err := s.Write(ctx, func(w store.Writer) error {
+						// Catching up inside the lock sees every commit.
+						var seen int64
+						if err := w.Scan(ctx, 0, func(r store.Record) error { seen = r.Seq; return nil }); err != nil {
+							return err
+						}
+						seq, err := w.Append(ctx, usage(1+i%28, fmt.Sprintf("w%d-%d", g, i), "u"))
+						if err != nil {
+							return err
+						}
+						if seq != seen+1 {
+							return fmt.Errorf("appended at %d right after seeing %d: another writer got in between", seq, seen)
+						}
+						return nil
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		recs := all(t, handles[1], false)
+		if len(recs) != writers*each {
+			t.Fatalf("%d records, want %d", len(recs), writers*each)
+		}
+		for i, r := range recs {
+			if r.Seq != int64(i+1) {
+				t.Fatalf("record %d has sequence number %d: gap or reorder", i, r.Seq)
+			}
+		}
+	})
+}
