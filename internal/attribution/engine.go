@@ -87,6 +87,10 @@ type account struct {
 	deleted  bool
 	link     string
 	linkedAt time.Time
+	// linkVersion counts the changes of the account's link (created,
+	// changed, removed); linkCreated is when the current link was created.
+	linkVersion int
+	linkCreated time.Time
 	// roles holds the resources on which the account is an owner,
 	// co-owner or active contributor.
 	roles map[string]struct{}
@@ -664,8 +668,12 @@ func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string)
 			delete(e.linksTo, a.link)
 		}
 	}
+	if a.link == "" {
+		a.linkCreated = ev.Time
+	}
 	a.link = partner
 	a.linkedAt = ev.Time
+	a.linkVersion++
 	if partner != "" {
 		if e.linksTo[partner] == nil {
 			e.linksTo[partner] = make(map[accountKey]struct{})

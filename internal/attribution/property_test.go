@@ -99,7 +99,7 @@ func fold(events []*event.Event, opts attribution.Options) outcome {
 }
 
 // foldInTwo folds the events in time order; at index split (when not -1)
-// it snapshots the engine and goes on with an engine restored from it.
+// it snapshots the engine and the metrics and goes on with restored ones.
 func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, split int) outcome {
 	events = slices.Clone(events)
 	attribution.Sort(events)
@@ -113,6 +113,12 @@ func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, sp
 				t.Fatal(err)
 			}
 			if e, err = attribution.Restore(data); err != nil {
+				t.Fatal(err)
+			}
+			if data, err = agg.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+			if agg, err = metrics.RestoreAggregator(data); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -214,3 +214,46 @@ func (e *Engine) MetricsInputs(org, month string) (Inputs, bool) {
 	in, ok := e.inputs[orgMonth{org, month}]
 	return in, ok
 }
+
+// Link is an account's partner link in a tenant, as the link API shows it.
+type Link struct {
+	Partner string
+	Org     string
+	OrgName string
+	// Version counts every creation, change and removal of the account's
+	// link in the tenant.
+	Version int
+	Created time.Time
+	Updated time.Time
+	// Active is false once the link is removed (Partner is then the last
+	// linked ID).
+	Active bool
+}
+
+// Link returns the link of an account in a tenant, and false when the
+// account does not exist or never linked a partner ID.
+func (e *Engine) Link(tenantID, accountID string) (Link, bool) {
+	t := e.tenants[tenantID]
+	if t == nil {
+		return Link{}, false
+	}
+	a := t.accounts[accountID]
+	if a == nil || a.linkVersion == 0 {
+		return Link{}, false
+	}
+	l := Link{Partner: a.link, Version: a.linkVersion, Created: a.linkCreated, Updated: a.linkedAt, Active: a.link != ""}
+	if org, ok := e.locations[a.link]; ok {
+		l.Org, l.OrgName = org, e.orgs[org].name
+	}
+	return l, true
+}
+
+// AccountExists reports whether an account exists, not deleted, in a tenant.
+func (e *Engine) AccountExists(tenantID, accountID string) bool {
+	t := e.tenants[tenantID]
+	if t == nil {
+		return false
+	}
+	a := t.accounts[accountID]
+	return a != nil && !a.deleted
+}

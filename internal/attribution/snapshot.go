@@ -32,6 +32,8 @@ type snapAccount struct {
 	Disabled, Deleted bool
 	Link              string
 	LinkedAt          time.Time
+	LinkVersion       int
+	LinkCreated       time.Time
 }
 
 type snapResource struct {
@@ -57,7 +59,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	for id, t := range e.tenants {
 		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}}
 		for aid, a := range t.accounts {
-			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt}
+			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated}
 		}
 		for eid, env := range t.envs {
 			st.Envs[eid] = env.envType
@@ -113,7 +115,7 @@ func Restore(data []byte) (*Engine, error) {
 		}
 		for aid, a := range st.Accounts {
 			t.accounts[aid] = &account{kind: a.Kind, name: a.Name, disabled: a.Disabled, deleted: a.Deleted,
-				link: a.Link, linkedAt: a.LinkedAt, roles: map[string]struct{}{}}
+				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, roles: map[string]struct{}{}}
 			if a.Link != "" {
 				if e.linksTo[a.Link] == nil {
 					e.linksTo[a.Link] = map[accountKey]struct{}{}

@@ -81,6 +81,9 @@ type Writer interface {
 	// Scan reads the records after seq, as Store.Scan, inside the
 	// transaction: a writer catches up with the log before it appends.
 	Scan(ctx context.Context, after int64, fn func(Record) error) error
+	// ScanByTime reads every record in time order, as Store.ScanByTime,
+	// inside the transaction.
+	ScanByTime(ctx context.Context, fn func(Record) error) error
 	// Append adds an event at the end of the log and returns its sequence
 	// number, or ErrDuplicate when its id is in the log already.
 	Append(ctx context.Context, ev *event.Event) (int64, error)

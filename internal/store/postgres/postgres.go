@@ -146,6 +146,10 @@ func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) err
 	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
 }
 
+func (w writer) ScanByTime(ctx context.Context, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
+}
+
 func (w writer) Append(ctx context.Context, ev *event.Event) (int64, error) {
 	var id *string
 	if ev.ID != "" {

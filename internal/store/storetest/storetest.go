@@ -108,6 +108,17 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if fmt.Sprint(order) != "[3 2 1]" {
 			t.Errorf("ScanByTime order %v, want [3 2 1]", order)
 		}
+		// Inside a write, the writer's own appends are read too.
+		var inTx []int64
+		s.Write(ctx, func(w store.Writer) error {
+			if _, err := w.Append(ctx, usage(1, "", "u9")); err != nil {
+				return err
+			}
+			return w.ScanByTime(ctx, func(r store.Record) error { inTx = append(inTx, r.Seq); return nil })
+		})
+		if fmt.Sprint(inTx) != "[3 4 2 1]" {
+			t.Errorf("Writer.ScanByTime order %v, want [3 4 2 1]", inTx)
+		}
 	})
 
 	t.Run("EqualTimesKeepSequenceOrder", func(t *testing.T) {

@@ -1,0 +1,121 @@
+package metrics
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+type snapUsers struct {
+	Key     []string
+	Full    []byte
+	Partial map[uint32]float64
+}
+
+type snapValue struct {
+	Key   []string
+	Value float64
+}
+
+type aggSnapshot struct {
+	Months    []string
+	Users     []string
+	Resources []snapUsers
+	Workloads []snapUsers
+	Profiles  []snapValue
+	Instances []snapValue
+}
+
+func (u *users) snap(key []string) (snapUsers, error) {
+	full, err := u.full.MarshalBinary()
+	return snapUsers{Key: key, Full: full, Partial: u.partial}, err
+}
+
+func (s snapUsers) users() (*users, error) {
+	u := &users{full: roaring.New(), partial: s.Partial}
+	return u, u.full.UnmarshalBinary(s.Full)
+}
+
+// Snapshot encodes everything the aggregator has collected.
+func (a *Aggregator) Snapshot() ([]byte, error) {
+	var s aggSnapshot
+	for m := range a.months {
+		s.Months = append(s.Months, m)
+	}
+	slices.Sort(s.Months)
+	s.Users = make([]string, len(a.dict))
+	for name, id := range a.dict {
+		s.Users[id] = name
+	}
+	for k, u := range a.resources {
+		su, err := u.snap([]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner})
+		if err != nil {
+			return nil, fmt.Errorf("snapshot metrics: %w", err)
+		}
+		s.Resources = append(s.Resources, su)
+	}
+	for k, u := range a.workloads {
+		su, err := u.snap([]string{k.month, k.tenant, k.org, k.workload})
+		if err != nil {
+			return nil, fmt.Errorf("snapshot metrics: %w", err)
+		}
+		s.Workloads = append(s.Workloads, su)
+	}
+	for k, v := range a.profiles {
+		s.Profiles = append(s.Profiles, snapValue{[]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner}, v})
+	}
+	for k, v := range a.instances {
+		s.Instances = append(s.Instances, snapValue{[]string{k.month, k.tenant, k.resource, k.org}, v})
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(s); err != nil {
+		return nil, fmt.Errorf("snapshot metrics: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// RestoreAggregator returns an aggregator with the contents of a snapshot.
+func RestoreAggregator(data []byte) (*Aggregator, error) {
+	var s aggSnapshot
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("restore metrics: %w", err)
+	}
+	a := NewAggregator(s.Months...)
+	for id, name := range s.Users {
+		a.dict[name] = uint32(id)
+	}
+	for _, su := range s.Resources {
+		u, err := su.users()
+		if err != nil || len(su.Key) != 6 {
+			return nil, fmt.Errorf("restore metrics: bad resource entry: %v", err)
+		}
+		k := su.Key
+		a.resources[resourceKey{k[0], k[1], k[2], k[3], k[4], k[5]}] = u
+	}
+	for _, su := range s.Workloads {
+		u, err := su.users()
+		if err != nil || len(su.Key) != 4 {
+			return nil, fmt.Errorf("restore metrics: bad workload entry: %v", err)
+		}
+		k := su.Key
+		a.workloads[workloadKey{k[0], k[1], k[2], k[3]}] = u
+	}
+	for _, v := range s.Profiles {
+		if len(v.Key) != 6 {
+			return nil, fmt.Errorf("restore metrics: bad profiles entry")
+		}
+		k := v.Key
+		a.profiles[resourceKey{k[0], k[1], k[2], k[3], k[4], k[5]}] = v.Value
+	}
+	for _, v := range s.Instances {
+		if len(v.Key) != 4 {
+			return nil, fmt.Errorf("restore metrics: bad instance entry")
+		}
+		k := v.Key
+		a.instances[instanceKey{k[0], k[1], k[2], k[3]}] = v.Value
+	}
+	return a, nil
+}
