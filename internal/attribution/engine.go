@@ -91,6 +91,8 @@ type account struct {
 	// changed, removed); linkCreated is when the current link was created.
 	linkVersion int
 	linkCreated time.Time
+	// lastLink is the partner ID of the latest link, kept after removal.
+	lastLink string
 	// roles holds the resources on which the account is an owner,
 	// co-owner or active contributor.
 	roles map[string]struct{}
@@ -674,6 +676,9 @@ func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string)
 	a.link = partner
 	a.linkedAt = ev.Time
 	a.linkVersion++
+	if partner != "" {
+		a.lastLink = partner
+	}
 	if partner != "" {
 		if e.linksTo[partner] == nil {
 			e.linksTo[partner] = make(map[accountKey]struct{})

@@ -241,8 +241,8 @@ func (e *Engine) Link(tenantID, accountID string) (Link, bool) {
 	if a == nil || a.linkVersion == 0 {
 		return Link{}, false
 	}
-	l := Link{Partner: a.link, Version: a.linkVersion, Created: a.linkCreated, Updated: a.linkedAt, Active: a.link != ""}
-	if org, ok := e.locations[a.link]; ok {
+	l := Link{Partner: a.lastLink, Version: a.linkVersion, Created: a.linkCreated, Updated: a.linkedAt, Active: a.link != ""}
+	if org, ok := e.locations[l.Partner]; ok {
 		l.Org, l.OrgName = org, e.orgs[org].name
 	}
 	return l, true

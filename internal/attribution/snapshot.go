@@ -34,6 +34,7 @@ type snapAccount struct {
 	LinkedAt          time.Time
 	LinkVersion       int
 	LinkCreated       time.Time
+	LastLink          string
 }
 
 type snapResource struct {
@@ -59,7 +60,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	for id, t := range e.tenants {
 		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}}
 		for aid, a := range t.accounts {
-			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated}
+			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated, a.lastLink}
 		}
 		for eid, env := range t.envs {
 			st.Envs[eid] = env.envType
@@ -115,7 +116,7 @@ func Restore(data []byte) (*Engine, error) {
 		}
 		for aid, a := range st.Accounts {
 			t.accounts[aid] = &account{kind: a.Kind, name: a.Name, disabled: a.Disabled, deleted: a.Deleted,
-				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, roles: map[string]struct{}{}}
+				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, lastLink: a.LastLink, roles: map[string]struct{}{}}
 			if a.Link != "" {
 				if e.linksTo[a.Link] == nil {
 					e.linksTo[a.Link] = map[accountKey]struct{}{}

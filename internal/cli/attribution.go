@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,34 +24,55 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var rows []attribution.Row
-	var when time.Time
-	r := replay{at: at, onAt: func(e *attribution.Engine) {
-		rows = e.Attribution()
-		when = e.Now()
-		if at != nil {
-			when = *at
+	var out attributionResult
+	if asked, err := f.remote(ctx, "/v1/attribution", queryOf("at", atFlag), &out); asked {
+		if err != nil {
+			return err
 		}
-	}}
-	_, t, err := r.run(ctx, env, f.log, opts)
+		return out.print(env, f.format)
+	}
+	_, t, err := replay{at: at, onAt: func(e *attribution.Engine) {
+		out.Resources = e.Attribution()
+		out.At = e.Now()
+		if at != nil {
+			out.At = *at
+		}
+	}}.run(ctx, env, f.log, opts)
 	if err != nil {
 		return err
 	}
-	if rows == nil {
-		rows = []attribution.Row{}
+	if out.Resources == nil {
+		out.Resources = []attribution.Row{}
 	}
-	if f.format == "json" {
-		err = writeJSON(env.Stdout, struct {
-			At        time.Time         `json:"at"`
-			Resources []attribution.Row `json:"resources"`
-		}{when, rows})
-	} else {
-		err = printAttribution(env, when, rows)
-	}
-	if err != nil {
+	if err := out.print(env, f.format); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
+}
+
+// attributionResult is the answer of pal attribution and of the service's
+// /v1/attribution.
+type attributionResult struct {
+	At        time.Time         `json:"at"`
+	Resources []attribution.Row `json:"resources"`
+}
+
+func (a attributionResult) print(env *Env, format string) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, a)
+	}
+	return printAttribution(env, a.At, a.Resources)
+}
+
+// queryOf makes a query of name and value pairs, leaving out empty values.
+func queryOf(pairs ...string) url.Values {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
+	}
+	return q
 }
 
 // optionalTime parses a time flag that may be empty.

@@ -64,6 +64,10 @@ func commands() []command {
 		{"timeline", "the history of each resource's credit as intervals", runTimeline},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
+		{"serve", "run the service on an SQLite file or PostgreSQL", runServe},
+		{"token", "issue a token of the service (token issue)", runToken},
+		{"link", "create, show, update or delete your own partner link on a service", runLink},
+		{"events", "push a file of events to a service (events push)", runEvents},
 	}
 }
 
@@ -139,6 +143,11 @@ func newFlagSet(env *Env, name, synopsis string) *flagSet {
 
 // parse parses args, turning a flag error into a usage error.
 func (fs *flagSet) parse(args []string) error {
+	return fs.parseArgs(args, 0)
+}
+
+// parseArgs parses args, allowing up to n arguments after the flags.
+func (fs *flagSet) parseArgs(args []string, n int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.env.Stdout.Write(fs.help.Bytes())
@@ -146,14 +155,15 @@ func (fs *flagSet) parse(args []string) error {
 		}
 		return usagef("%v (run %s -h for the flags)", err, fs.Name())
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (run %s -h for the flags)", fs.Arg(0), fs.Name())
+	if fs.NArg() > n {
+		return usagef("unexpected argument %q (run %s -h for the flags)", fs.Arg(n), fs.Name())
 	}
 	return nil
 }
 
 // logFlags are the flags of every command that reads a log.
 type logFlags struct {
+	serverFlags
 	log    string
 	format string
 	policy string
@@ -161,6 +171,7 @@ type logFlags struct {
 }
 
 func (f *logFlags) register(fs *flagSet) {
+	f.serverFlags.register(fs.FlagSet)
 	fs.StringVar(&f.log, "log", "", "the event log, NDJSON format v1 (- for standard input)")
 	fs.StringVar(&f.format, "format", "table", "output format: table or json")
 	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")
@@ -174,8 +185,11 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 	if err := fs.parse(args); err != nil {
 		return opts, err
 	}
-	if f.log == "" {
-		return opts, usagef("--log is required: name a log file, or - for standard input")
+	switch {
+	case f.log == "" && f.server == "":
+		return opts, usagef("--log is required: name a log file, or - for standard input (or ask a service with --server)")
+	case f.log != "" && f.server != "":
+		return opts, usagef("--log and --server do not go together: read a log, or ask a service")
 	}
 	if f.format != "table" && f.format != "json" {
 		return opts, usagef("unknown format %q: use table or json", f.format)

@@ -30,6 +30,12 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var x attribution.Explanation
+	if asked, err := f.remote(ctx, "/v1/explain", queryOf("tenant", tenant, "resource", resource, "at", atFlag), &x); asked {
+		if err != nil {
+			return err
+		}
+		return printExplain(env, f.format, x)
+	}
 	_, t, err := replay{at: at, onAt: func(e *attribution.Engine) {
 		when := e.Now()
 		if at != nil {
@@ -40,15 +46,17 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.format == "json" {
-		err = writeJSON(env.Stdout, x)
-	} else {
-		err = printExplanation(env.Stdout, x)
-	}
-	if err != nil {
+	if err := printExplain(env, f.format, x); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
+}
+
+func printExplain(env *Env, format string, x attribution.Explanation) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, x)
+	}
+	return printExplanation(env.Stdout, x)
 }
 
 var reasonWords = map[string]string{

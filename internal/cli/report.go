@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
@@ -43,17 +42,6 @@ func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Optio
 	return e, agg, t, err
 }
 
-// segmentAtEnd returns the segment of org at the last instant of month.
-func segmentAtEnd(e *attribution.Engine) metrics.SegmentFunc {
-	return func(org, month string) string {
-		start, err := time.Parse("2006-01", month)
-		if err != nil {
-			return ""
-		}
-		return e.Segment(org, start.AddDate(0, 1, 0).Add(-time.Nanosecond))
-	}
-}
-
 func runMonthly(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var month string
@@ -67,27 +55,37 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseMonth(month); err != nil {
 		return err
 	}
+	var m metrics.Monthly
+	if asked, err := f.remote(ctx, "/v1/reports/monthly", queryOf("month", month), &m); asked {
+		if err != nil {
+			return err
+		}
+		return printMonthlyAs(env, f.format, m, func(string) string { return "" })
+	}
 	e, agg, t, err := aggregate(ctx, env, f, opts, month)
 	if err != nil {
 		return err
 	}
-	m := agg.Report(metrics.DefaultConfig(), month, segmentAtEnd(e))
-	if f.format == "json" {
-		err = writeJSON(env.Stdout, m)
-	} else {
-		err = printMonthly(env, e, m)
-	}
-	if err != nil {
+	m = agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
+	orgName := func(id string) string { o, _ := e.Org(id); return o.Name }
+	if err := printMonthlyAs(env, f.format, m, orgName); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
+}
+
+func printMonthlyAs(env *Env, format string, m metrics.Monthly, orgName func(string) string) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, m)
+	}
+	return printMonthly(env, orgName, m)
 }
 
 func num(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 func money(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) }
 
-func printMonthly(env *Env, e *attribution.Engine, m metrics.Monthly) error {
+func printMonthly(env *Env, orgName func(string) string, m metrics.Monthly) error {
 	fmt.Fprintf(env.Stdout, "Monthly report %s\n\nResources\n", m.Month)
 	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "TENANT\tRESOURCE\tWORKLOAD\tORG\tPARTNER\tMAU\tPROFILES")
@@ -104,8 +102,7 @@ func printMonthly(env *Env, e *attribution.Engine, m metrics.Monthly) error {
 	fmt.Fprintf(env.Stdout, "\nOrganisations\n")
 	fmt.Fprintln(tw, "ORG\tNAME\tMCV\tCUSTOMERS\tDEPLOYMENTS")
 	for _, o := range m.Orgs {
-		org, _ := e.Org(o.Org)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", o.Org, orDash(org.Name), money(o.MCV), o.Customers, o.Deployments)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", o.Org, orDash(orgName(o.Org)), money(o.MCV), o.Customers, o.Deployments)
 	}
 	return tw.Flush()
 }
@@ -128,6 +125,14 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 		return usagef("--org is required: give the organisation's global partner ID")
 	}
 	baseline, _ := metrics.BaselineMonth(month)
+	cfg := metrics.DefaultConfig()
+	var score metrics.Score
+	if asked, err := f.remote(ctx, "/v1/reports/pcs", queryOf("month", month, "org", orgID), &score); asked {
+		if err != nil {
+			return err
+		}
+		return printScoreAs(env, f.format, attribution.Organisation{ID: orgID}, baseline, score, cfg)
+	}
 	e, agg, t, err := aggregate(ctx, env, f, opts, month, baseline)
 	if err != nil {
 		return err
@@ -139,20 +144,21 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 		}
 		return fmt.Errorf("organisation %s is not registered in the log; give the global ID of a partner.registered event", orgID)
 	}
-	cfg := metrics.DefaultConfig()
-	seg := segmentAtEnd(e)
+	seg := metrics.SegmentsAtMonthEnd(e)
 	inputs, hasInputs := e.MetricsInputs(orgID, month)
-	s := metrics.CapabilityScore(cfg, orgID, seg(orgID, month),
+	score = metrics.CapabilityScore(cfg, orgID, seg(orgID, month),
 		agg.Report(cfg, month, seg), agg.Report(cfg, baseline, seg), inputs, hasInputs)
-	if f.format == "json" {
-		err = writeJSON(env.Stdout, s)
-	} else {
-		err = printScore(env, org, baseline, s, cfg)
-	}
-	if err != nil {
+	if err := printScoreAs(env, f.format, org, baseline, score, cfg); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
+}
+
+func printScoreAs(env *Env, format string, org attribution.Organisation, baseline string, s metrics.Score, cfg metrics.Config) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, s)
+	}
+	return printScore(env, org, baseline, s, cfg)
 }
 
 func printScore(env *Env, org attribution.Organisation, baseline string, s metrics.Score, cfg metrics.Config) error {

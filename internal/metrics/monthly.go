@@ -360,3 +360,15 @@ func round(x float64, decimals int) float64 {
 	p := math.Pow10(decimals)
 	return math.Round(x*p) / p
 }
+
+// SegmentsAtMonthEnd reads organisations' segments from an engine at the
+// last instant of each month, as SPEC.md section 3 says they are read.
+func SegmentsAtMonthEnd(e *attribution.Engine) SegmentFunc {
+	return func(org, month string) string {
+		start, err := time.Parse("2006-01", month)
+		if err != nil {
+			return ""
+		}
+		return e.Segment(org, start.AddDate(0, 1, 0).Add(-time.Nanosecond))
+	}
+}

@@ -21,8 +21,9 @@ type Score struct {
 	Points              Points   `json:"points"`
 	Total               float64  `json:"total"`
 	Qualified           bool     `json:"qualified"`
-	// HasInputs tells whether partner.metrics were given for the month.
-	HasInputs bool `json:"-"`
+	// HasInputs tells whether partner.metrics were given for the month (not
+	// in SPEC.md: it says why three subcategories score 0).
+	HasInputs bool `json:"has_inputs"`
 }
 
 // Points are the points of each subcategory, capped and kept to two

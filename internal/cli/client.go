@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// serverFlags are the flags of the commands that ask a running service.
+type serverFlags struct {
+	server string
+	token  string
+}
+
+func (f *serverFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "ask the pal service at this URL instead of reading a log")
+	fs.StringVar(&f.token, "token", "", "the bearer token for --server (default: $PAL_TOKEN)")
+}
+
+// client is a client of the pal service.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func (f *serverFlags) client() (*client, error) {
+	u, err := url.Parse(f.server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--server %q is not an http:// or https:// URL", f.server)
+	}
+	token := f.token
+	if token == "" {
+		token = os.Getenv("PAL_TOKEN")
+	}
+	if token == "" {
+		return nil, usagef("--token is required with --server (or set PAL_TOKEN)")
+	}
+	return &client{base: strings.TrimRight(f.server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// do sends a request and decodes a JSON answer into out. An error answer
+// comes back as an error that says the service's code and message.
+func (c *client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, out any) error {
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error.Code == "" {
+			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		}
+		return fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// remote asks the service named by --server for path, decoding the answer
+// into out. It returns false when no --server was given.
+func (f *serverFlags) remote(ctx context.Context, path string, query url.Values, out any) (bool, error) {
+	if f.server == "" {
+		return false, nil
+	}
+	c, err := f.client()
+	if err != nil {
+		return true, err
+	}
+	return true, c.do(ctx, http.MethodGet, path, query, nil, out)
+}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/demo"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/server"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/postgres"
+	"github.com/palproject/pal/internal/store/sqlite"
+)
+
+// openStore opens the store a --db value names: a postgres:// URL, or the
+// path of an SQLite file. It is the one place the backend is chosen.
+func openStore(ctx context.Context, db string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	case strings.Contains(db, "://"):
+		return nil, usagef("--db %q: use a postgres:// URL or the path of an SQLite file", db)
+	}
+	return sqlite.Open(ctx, db)
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "serve", "serve [--db pal.db|postgres://…] [--addr 127.0.0.1:8080] [--demo] [--policy latest|first|split]")
+	db := fs.String("db", "pal.db", "the store: an SQLite file, or a postgres:// URL")
+	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on")
+	loadDemo := fs.Bool("demo", false, "load the demo log into an empty store, and print an operator token")
+	policy := fs.String("policy", string(attribution.Latest), "attribution policy: latest, first or split")
+	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
+	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
+	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	opts := attribution.DefaultOptions()
+	p, err := attribution.ParsePolicy(*policy)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	opts.Policy = p
+	if (*issuer == "") != (*audience == "") {
+		return usagef("--oidc-issuer and --oidc-audience go together")
+	}
+	st, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *loadDemo {
+		if err := loadDemoLog(ctx, st); err != nil {
+			return err
+		}
+	}
+	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
+		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
+	if *issuer != "" {
+		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience}
+	}
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "pal serve: listening on http://%s (store %s)\n", ln.Addr(), *db)
+	if *loadDemo {
+		token, err := server.IssueToken(ctx, st, store.Token{Role: store.RoleOperator})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "operator token: %s\n", token)
+		fmt.Fprintf(env.Stdout, "try: curl -H 'Authorization: Bearer %s' 'http://%s/v1/reports/monthly?month=2026-03'\n", token, ln.Addr())
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	// Finish the requests in flight, then keep a snapshot for the next start.
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := srv.Snapshot(shutdown); err != nil {
+		return fmt.Errorf("snapshot at shutdown: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, "pal serve: stopped")
+	return nil
+}
+
+// loadDemoLog appends the demo log to an empty store.
+func loadDemoLog(ctx context.Context, st store.Store) error {
+	last, err := st.LastSeq(ctx)
+	if err != nil || last > 0 {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := demo.Write(&buf, 1); err != nil {
+		return err
+	}
+	return st.Write(ctx, func(w store.Writer) error {
+		rd := event.NewReader(&buf)
+		for {
+			ev, _, err := rd.Next()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			if _, err := w.Append(ctx, ev); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+func runToken(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] != "issue" {
+		return usagef("say pal token issue --db DB --role ROLE")
+	}
+	fs := newFlagSet(env, "token issue", "token issue --db DB --role account|tenant-admin|partner-reader|operator [--tenant T] [--account A] [--org ORG]")
+	db := fs.String("db", "pal.db", "the store of the service: an SQLite file, or a postgres:// URL")
+	var t store.Token
+	fs.StringVar(&t.Role, "role", "", "account, tenant-admin, partner-reader or operator")
+	fs.StringVar(&t.Tenant, "tenant", "", "the tenant of an account or a tenant administrator")
+	fs.StringVar(&t.Account, "account", "", "the account, for the account role")
+	fs.StringVar(&t.Org, "org", "", "the organisation's global partner ID, for a partner reader")
+	if err := fs.parse(args[1:]); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	token, err := server.IssueToken(ctx, st, t)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		return &usageError{err.Error()}
+	}
+	fmt.Fprintln(env.Stdout, token)
+	return nil
+}

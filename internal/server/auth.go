@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/palproject/pal/internal/store"
+)
+
+// Principal is who a request comes from and what it may see.
+type Principal struct {
+	Role    string
+	Tenant  string
+	Account string
+	Org     string
+}
+
+// tokenPrefix starts every token pal issues, so that it is told from a JWT.
+const tokenPrefix = "pal_"
+
+// HashToken returns the hash under which a token pal issued is stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// IssueToken makes a new token granting t, stores its hash, and returns
+// the token. It fails on a grant that does not fit its role.
+func IssueToken(ctx context.Context, st store.Store, t store.Token) (string, error) {
+	switch t.Role {
+	case store.RoleAccount:
+		if t.Tenant == "" || t.Account == "" {
+			return "", errors.New("an account token needs --tenant and --account")
+		}
+	case store.RoleTenantAdmin:
+		if t.Tenant == "" {
+			return "", errors.New("a tenant-admin token needs --tenant")
+		}
+	case store.RolePartnerReader:
+		if t.Org == "" {
+			return "", errors.New("a partner-reader token needs --org, the organisation's global partner ID")
+		}
+	case store.RoleOperator:
+	default:
+		return "", fmt.Errorf("unknown role %q: use account, tenant-admin, partner-reader or operator", t.Role)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	if t.Created.IsZero() {
+		t.Created = time.Now().UTC()
+	}
+	if err := st.AddToken(ctx, HashToken(token), t); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// OIDC configures the verification of tokens from an OpenID Connect issuer.
+type OIDC struct {
+	Issuer   string
+	Audience string
+}
+
+// Role names an issuer's tokens carry in their roles claim, as Microsoft
+// Entra ID app roles do. A token with none of them is an account's.
+const (
+	oidcRoleOperator      = "pal.operator"
+	oidcRoleTenantAdmin   = "pal.tenant_admin"
+	oidcRolePartnerReader = "pal.partner_reader"
+)
+
+type claims struct {
+	TenantID string   `json:"tid"`
+	ObjectID string   `json:"oid"`
+	Roles    []string `json:"roles"`
+	// PartnerOrg is the organisation of a partner reader.
+	PartnerOrg string `json:"pal_org"`
+}
+
+func newVerifier(ctx context.Context, c *OIDC) (*oidc.IDTokenVerifier, error) {
+	provider, err := oidc.NewProvider(ctx, c.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("OpenID Connect issuer %s: %w", c.Issuer, err)
+	}
+	return provider.Verifier(&oidc.Config{ClientID: c.Audience}), nil
+}
+
+// authenticate returns the principal of a request's bearer token.
+func (s *Server) authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return Principal{}, errorf(codeUnauthorized, "send a bearer token in the Authorization header")
+	}
+	if strings.HasPrefix(token, tokenPrefix) {
+		t, err := s.store.Token(r.Context(), HashToken(token))
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, errorf(codeUnauthorized, "the token is not known to this service")
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		return Principal{Role: t.Role, Tenant: t.Tenant, Account: t.Account, Org: t.Org}, nil
+	}
+	if s.verifier == nil {
+		return Principal{}, errorf(codeUnauthorized, "the token is not one this service issued, and no OpenID Connect issuer is configured")
+	}
+	idt, err := s.verifier.Verify(r.Context(), token)
+	if err != nil {
+		return Principal{}, errorf(codeUnauthorized, "the token does not verify: %v", err)
+	}
+	var c claims
+	if err := idt.Claims(&c); err != nil {
+		return Principal{}, errorf(codeUnauthorized, "the token's claims do not read: %v", err)
+	}
+	switch {
+	case slices.Contains(c.Roles, oidcRoleOperator):
+		return Principal{Role: store.RoleOperator}, nil
+	case slices.Contains(c.Roles, oidcRolePartnerReader) && c.PartnerOrg != "":
+		return Principal{Role: store.RolePartnerReader, Org: c.PartnerOrg}, nil
+	case c.TenantID == "":
+		return Principal{}, errorf(codeUnauthorized, "the token has no tid claim")
+	case slices.Contains(c.Roles, oidcRoleTenantAdmin):
+		return Principal{Role: store.RoleTenantAdmin, Tenant: c.TenantID}, nil
+	case c.ObjectID == "":
+		return Principal{}, errorf(codeUnauthorized, "the token has no oid claim")
+	}
+	return Principal{Role: store.RoleAccount, Tenant: c.TenantID, Account: c.ObjectID}, nil
+}
+
+// need refuses a principal whose role is not among roles.
+func need(p Principal, roles ...string) error {
+	if slices.Contains(roles, p.Role) {
+		return nil
+	}
+	return errorf(codeForbidden, "a %s may not do this", p.Role)
+}

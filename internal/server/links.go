@@ -1,0 +1,137 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/store"
+)
+
+// The link API keeps the shapes of Azure's Microsoft.ManagementPartner API,
+// version 2018-02-01; ?api-version is accepted and ignored.
+const linkPath = "/providers/Microsoft.ManagementPartner/partners"
+
+type linkProperties struct {
+	PartnerID   string    `json:"partnerId"`
+	PartnerName string    `json:"partnerName"`
+	TenantID    string    `json:"tenantId"`
+	ObjectID    string    `json:"objectId"`
+	Version     int       `json:"version"`
+	CreatedTime time.Time `json:"createdTime"`
+	UpdatedTime time.Time `json:"updatedTime"`
+	State       string    `json:"state"`
+}
+
+type linkResponse struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Etag       int            `json:"etag"`
+	Properties linkProperties `json:"properties"`
+}
+
+func linkBody(p Principal, l attribution.Link) linkResponse {
+	state := "Active"
+	if !l.Active {
+		state = "Deleted"
+	}
+	return linkResponse{
+		ID:   "/providers/microsoft.managementpartner/partners/" + l.Partner,
+		Name: l.Partner, Type: "Microsoft.ManagementPartner/partners", Etag: l.Version,
+		Properties: linkProperties{PartnerID: l.Partner, PartnerName: l.OrgName, TenantID: p.Tenant, ObjectID: p.Account,
+			Version: l.Version, CreatedTime: l.Created, UpdatedTime: l.Updated, State: state},
+	}
+}
+
+// currentLink returns the caller's active link; the caller holds the
+// state's lock.
+func (s *Server) currentLink(p Principal) (attribution.Link, bool) {
+	l, ok := s.state.engine.Link(p.Tenant, p.Account)
+	return l, ok && l.Active
+}
+
+func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	l, ok := s.currentLink(p)
+	s.state.mu.RUnlock()
+	id := r.PathValue("partnerId")
+	if !ok || (id != "" && id != l.Partner) {
+		return errorf(codeNotFound, "account %s holds no link to %s in tenant %s", p.Account, orAny(id), p.Tenant)
+	}
+	writeJSON(w, http.StatusOK, linkBody(p, l))
+	return nil
+}
+
+func orAny(id string) string {
+	if id == "" {
+		return "any partner ID"
+	}
+	return id
+}
+
+// changeLink makes the caller's link event, after check approves the
+// current link, and answers with the link as it then is.
+func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal, typ string, check func(l attribution.Link, ok bool) error) error {
+	id := r.PathValue("partnerId")
+	if typ == event.PalLinked && !event.IsPartnerID(id) {
+		return errorf(codeBadRequest, "%s: %q is not a partner ID; partner IDs are 6 to 10 digits", event.InvalidPartnerID, id)
+	}
+	var l attribution.Link
+	err := s.write(r.Context(), func(wr store.Writer) error {
+		cur, ok := s.currentLink(p)
+		if err := check(cur, ok); err != nil {
+			return err
+		}
+		if typ == event.PalLinked && ok && cur.Partner == id {
+			l = cur
+			return nil
+		}
+		ev := &event.Event{Type: typ, Time: s.cfg.Clock().UTC(), Tenant: p.Tenant, Account: p.Account, Partner: id}
+		res, err := s.submit(r.Context(), wr, ev)
+		if err != nil {
+			return err
+		}
+		if res.Outcome == attribution.Refused {
+			return errorf(codeBadRequest, "%s: %s", res.Refusal.Code, res.Refusal.Message)
+		}
+		l, _ = s.state.engine.Link(p.Tenant, p.Account)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, linkBody(p, l))
+	return nil
+}
+
+func (s *Server) putLink(w http.ResponseWriter, r *http.Request, p Principal) error {
+	return s.changeLink(w, r, p, event.PalLinked, func(cur attribution.Link, ok bool) error {
+		if ok {
+			return errorf(codeConflict, "account %s already links partner ID %s in tenant %s; change it with PATCH or remove it with DELETE", p.Account, cur.Partner, p.Tenant)
+		}
+		return nil
+	})
+}
+
+func (s *Server) patchLink(w http.ResponseWriter, r *http.Request, p Principal) error {
+	return s.changeLink(w, r, p, event.PalLinked, func(cur attribution.Link, ok bool) error {
+		if !ok {
+			return errorf(codeNotFound, "account %s holds no link in tenant %s; create one with PUT", p.Account, p.Tenant)
+		}
+		return nil
+	})
+}
+
+func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id := r.PathValue("partnerId")
+	return s.changeLink(w, r, p, event.PalRemoved, func(cur attribution.Link, ok bool) error {
+		if !ok || cur.Partner != id {
+			return errorf(codeNotFound, "account %s holds no link to %s in tenant %s", p.Account, id, p.Tenant)
+		}
+		return nil
+	})
+}

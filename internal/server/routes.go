@@ -1,0 +1,38 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/palproject/pal/internal/store"
+)
+
+// Who may call each route; the handlers narrow what each role sees.
+var (
+	readers    = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader}
+	pushers    = []string{store.RoleOperator, store.RoleTenantAdmin, store.RoleAccount}
+	accounts   = []string{store.RoleAccount}
+	logReaders = []string{store.RoleOperator, store.RoleTenantAdmin}
+)
+
+func (s *Server) routeTable() []route {
+	return []route{
+		{"GET", "/healthz", "Liveness: 200 while the service runs.", nil, s.getHealth},
+		{"GET", "/openapi.json", "This document.", nil, s.getOpenAPI},
+		{"POST", "/v1/events", "Push a batch of events (NDJSON, log format v1); each line is applied or refused on its own.", pushers, s.postEvents},
+		{"GET", "/v1/log", "The log as NDJSON v1: all of it for the operator, its own tenant's events for a tenant administrator.", logReaders, s.getLog},
+		{"GET", "/v1/attribution", "Who is credited for each resource the caller may see, at ?at= (default: now).", readers, s.getAttribution},
+		{"GET", "/v1/explain", "Why a resource is credited, or not: ?tenant=&resource=&at=.", readers, s.getExplain},
+		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM.", readers, s.getMonthly},
+		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
+		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},
+		{"GET", linkPath + "/{partnerId}", "The caller's own link to this partner ID.", accounts, s.getLink},
+		{"PUT", linkPath + "/{partnerId}", "Link the caller's account to a partner ID.", accounts, s.putLink},
+		{"PATCH", linkPath + "/{partnerId}", "Change the caller's link to this partner ID.", accounts, s.patchLink},
+		{"DELETE", linkPath + "/{partnerId}", "Remove the caller's link.", accounts, s.deleteLink},
+	}
+}
+
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}

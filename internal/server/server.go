@@ -1,0 +1,264 @@
+// Package server is pal's HTTP service: the link API with the shapes of
+// Azure's Microsoft.ManagementPartner API, the event intake, the log export,
+// and the attribution, explanation and report queries, each filtered by what
+// the caller may see (SPEC.md section 8). The log in the store is the source
+// of truth; the engine's state is folded from it and kept current.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/metrics"
+	"github.com/palproject/pal/internal/store"
+)
+
+// Config configures a server.
+type Config struct {
+	Store   store.Store
+	Options attribution.Options
+	Metrics metrics.Config
+	// OIDC, when set, makes the server accept the issuer's JWTs.
+	OIDC   *OIDC
+	Logger *slog.Logger
+	// Clock gives the time of the link events the service makes.
+	Clock func() time.Time
+	// SnapshotEvery is how many records are applied between two
+	// snapshots of the state.
+	SnapshotEvery int
+}
+
+// Server serves the API. Several servers, in one process or many, may share
+// one store.
+type Server struct {
+	store    store.Store
+	cfg      Config
+	log      *slog.Logger
+	verifier *oidc.IDTokenVerifier
+	state    *state
+	registry *prometheus.Registry
+	m        serverMetrics
+	mux      *http.ServeMux
+}
+
+type serverMetrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	events      *prometheus.CounterVec
+	storeErrors prometheus.Counter
+	refusals    *prometheus.CounterVec
+}
+
+// New returns a server whose state is restored from the store's snapshot
+// and the log after it.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = 10000
+	}
+	if cfg.Options.Policy == "" {
+		cfg.Options = attribution.DefaultOptions()
+	}
+	if cfg.Metrics.Rates == nil {
+		cfg.Metrics = metrics.DefaultConfig()
+	}
+	s := &Server{store: cfg.Store, cfg: cfg, log: cfg.Logger, state: newState(cfg.Options), registry: prometheus.NewRegistry()}
+	if cfg.OIDC != nil {
+		v, err := newVerifier(ctx, cfg.OIDC)
+		if err != nil {
+			return nil, err
+		}
+		s.verifier = v
+	}
+	s.registerMetrics()
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+// load restores the state from the snapshot, if any, and the log after it.
+func (s *Server) load(ctx context.Context) error {
+	start := time.Now()
+	seq, data, err := s.store.LoadSnapshot(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("load snapshot: %w", err)
+	case !s.state.restore(seq, data):
+		s.log.Warn("the snapshot does not fit this configuration; folding the whole log")
+	}
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
+	if err := s.state.catchUp(ctx, s.store); err != nil {
+		return fmt.Errorf("load log: %w", err)
+	}
+	s.log.Info("state loaded", "records", s.state.seq, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (s *Server) registerMetrics() {
+	s.m = serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_http_requests_total",
+			Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pal_http_request_duration_seconds",
+			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_events_total",
+			Help: "Events received, by outcome: accepted, duplicate or refused."}, []string{"outcome"}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pal_store_errors_total",
+			Help: "Requests that failed on an error of the store."}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_auth_refusals_total",
+			Help: "Requests refused for their token (401) or their role (403)."}, []string{"code"}),
+	}
+	s.registry.MustRegister(s.m.requests, s.m.latency, s.m.events, s.m.storeErrors, s.m.refusals,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// handler is an API handler: it returns an error instead of writing one.
+type handler func(w http.ResponseWriter, r *http.Request, p Principal) error
+
+// route is one endpoint, as served and as documented in /openapi.json.
+type route struct {
+	method, path string
+	summary      string
+	// roles may call it; none means it needs no token.
+	roles []string
+	h     handler
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// wrap authenticates the caller, runs the handler, writes its error in the
+// API's shape, and counts the request.
+func (s *Server) wrap(rt route) http.Handler {
+	name := rt.method + " " + rt.path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		err := s.serve(sw, r, rt)
+		if err != nil {
+			ae, known := asAPIError(err)
+			if !known {
+				s.m.storeErrors.Inc()
+				s.log.Error("request failed", "route", name, "err", err)
+			}
+			if ae.Code == codeUnauthorized || ae.Code == codeForbidden {
+				s.m.refusals.WithLabelValues(strconv.Itoa(statusOf[ae.Code])).Inc()
+			}
+			writeJSON(sw, statusOf[ae.Code], map[string]any{"error": ae})
+		}
+		s.m.requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
+		s.m.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	var p Principal
+	if len(rt.roles) > 0 {
+		var err error
+		if p, err = s.authenticate(r); err != nil {
+			return err
+		}
+		if err := need(p, rt.roles...); err != nil {
+			return err
+		}
+	}
+	return rt.h(w, r, p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// sync brings the state up to date with the log, which other servers on
+// the same store may have appended to, and returns with s.state.mu held for
+// reading. The caller calls s.state.mu.RUnlock.
+func (s *Server) sync(ctx context.Context) error {
+	last, err := s.store.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	s.state.mu.RLock()
+	if last <= s.state.seq && !s.state.stale {
+		return nil
+	}
+	s.state.mu.RUnlock()
+	s.state.mu.Lock()
+	err = s.state.catchUp(ctx, s.store)
+	s.state.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.state.mu.RLock()
+	return nil
+}
+
+// maybeSnapshot saves a snapshot when enough records were applied since the
+// last one. The caller holds s.state.mu for writing.
+func (s *Server) maybeSnapshot(ctx context.Context) {
+	if s.state.sinceSnapshot < s.cfg.SnapshotEvery {
+		return
+	}
+	seq, data, err := s.state.snapshot()
+	if err == nil {
+		err = s.store.SaveSnapshot(ctx, seq, data)
+	}
+	if err != nil {
+		s.m.storeErrors.Inc()
+		s.log.Error("snapshot failed", "err", err)
+		return
+	}
+	s.state.sinceSnapshot = 0
+}
+
+// Snapshot saves a snapshot of the state now, so that the next start
+// replays only what comes after; the service calls it when it stops.
+func (s *Server) Snapshot(ctx context.Context) error {
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
+	seq, data, err := s.state.snapshot()
+	if err != nil {
+		return err
+	}
+	return s.store.SaveSnapshot(ctx, seq, data)
+}

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/metrics"
+	"github.com/palproject/pal/internal/store"
+)
+
+// state is the fold of the whole log, in time order: the engine, the
+// monthly metrics, and the sequence number of the last record it holds. The
+// log is the source of truth; the state is rebuilt from it whenever it
+// cannot follow incrementally.
+type state struct {
+	mu     sync.RWMutex
+	opts   attribution.Options
+	engine *attribution.Engine
+	agg    *metrics.Aggregator
+	seq    int64
+	// stale is set when the state may differ from the log (a write failed
+	// after the engine applied its events): the next use rebuilds it.
+	stale bool
+	// sinceSnapshot counts the records applied since the last snapshot.
+	sinceSnapshot int
+}
+
+func newState(opts attribution.Options) *state {
+	return &state{opts: opts, engine: attribution.New(opts), agg: metrics.NewAggregator()}
+}
+
+// apply applies one event to the engine and feeds the metrics.
+func (s *state) apply(ev *event.Event) attribution.Result {
+	return applyTo(s.engine, s.agg, ev)
+}
+
+func applyTo(e *attribution.Engine, agg *metrics.Aggregator, ev *event.Event) attribution.Result {
+	res := e.Apply(ev)
+	if res.Outcome == attribution.Applied {
+		switch ev.Type {
+		case event.Usage:
+			agg.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
+		case event.Profiles:
+			agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
+		}
+	}
+	return res
+}
+
+type scanner interface {
+	Scan(ctx context.Context, after int64, fn func(store.Record) error) error
+	ScanByTime(ctx context.Context, fn func(store.Record) error) error
+}
+
+// catchUp applies the records committed after the state's last one. When
+// one of them is earlier than the state's time, the whole log is folded
+// again. The caller holds s.mu for writing.
+func (s *state) catchUp(ctx context.Context, src scanner) error {
+	if s.stale {
+		return s.rebuild(ctx, src)
+	}
+	var recs []store.Record
+	if err := src.Scan(ctx, s.seq, func(r store.Record) error { recs = append(recs, r); return nil }); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	now := s.engine.Now()
+	for _, r := range recs {
+		if r.Event.Time.Before(now) {
+			return s.rebuild(ctx, src)
+		}
+	}
+	slices.SortStableFunc(recs, func(a, b store.Record) int { return a.Event.Time.Compare(b.Event.Time) })
+	for _, r := range recs {
+		s.apply(r.Event)
+		s.seq = max(s.seq, r.Seq)
+	}
+	s.sinceSnapshot += len(recs)
+	return nil
+}
+
+// rebuild folds the whole log again.
+func (s *state) rebuild(ctx context.Context, src scanner) error {
+	e, agg, seq, _, err := foldWith(ctx, src, s.opts, nil)
+	if err != nil {
+		return err
+	}
+	s.engine, s.agg, s.seq, s.stale = e, agg, seq, false
+	s.sinceSnapshot++
+	return nil
+}
+
+// foldWith folds the log in time order into a new engine, applying extra
+// (when not nil) in its place: after every record of its time or earlier.
+// It returns the result of extra.
+func foldWith(ctx context.Context, src scanner, opts attribution.Options, extra *event.Event) (*attribution.Engine, *metrics.Aggregator, int64, attribution.Result, error) {
+	e, agg := attribution.New(opts), metrics.NewAggregator()
+	var seq int64
+	var res attribution.Result
+	placed := extra == nil
+	err := src.ScanByTime(ctx, func(r store.Record) error {
+		if !placed && r.Event.Time.After(extra.Time) {
+			res = applyTo(e, agg, extra)
+			placed = true
+		}
+		applyTo(e, agg, r.Event)
+		seq = max(seq, r.Seq)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, res, fmt.Errorf("fold log: %w", err)
+	}
+	if !placed {
+		res = applyTo(e, agg, extra)
+	}
+	return e, agg, seq, res, nil
+}
+
+// asOf returns an engine with the state at time at: the live one when at is
+// not before its time, otherwise one folded from the log up to at.
+func (s *state) asOf(ctx context.Context, src scanner, at time.Time) (*attribution.Engine, error) {
+	if !at.Before(s.engine.Now()) {
+		return s.engine, nil
+	}
+	e := attribution.New(s.opts)
+	stop := errors.New("past the instant")
+	err := src.ScanByTime(ctx, func(r store.Record) error {
+		if r.Event.Time.After(at) {
+			return stop
+		}
+		e.Apply(r.Event)
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return nil, fmt.Errorf("fold log up to %s: %w", at.Format(time.RFC3339), err)
+	}
+	return e, nil
+}
+
+type snapshotData struct {
+	Engine  []byte
+	Metrics []byte
+}
+
+// snapshot encodes the state; the caller holds s.mu.
+func (s *state) snapshot() (int64, []byte, error) {
+	e, err := s.engine.Snapshot()
+	if err != nil {
+		return 0, nil, err
+	}
+	m, err := s.agg.Snapshot()
+	if err != nil {
+		return 0, nil, err
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(snapshotData{e, m}); err != nil {
+		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return s.seq, buf.Bytes(), nil
+}
+
+// restore loads a snapshot taken after record seq. It returns false, and
+// leaves the state as it was, when the snapshot was taken with other
+// options or cannot be read.
+func (s *state) restore(seq int64, data []byte) bool {
+	var d snapshotData
+	if gob.NewDecoder(bytes.NewReader(data)).Decode(&d) != nil {
+		return false
+	}
+	e, err := attribution.Restore(d.Engine)
+	if err != nil || !sameOptions(e.Options(), s.opts) {
+		return false
+	}
+	agg, err := metrics.RestoreAggregator(d.Metrics)
+	if err != nil {
+		return false
+	}
+	s.engine, s.agg, s.seq = e, agg, seq
+	return true
+}
+
+func sameOptions(a, b attribution.Options) bool {
+	return a.Policy == b.Policy && slices.Equal(a.Counted, b.Counted)
+}
