@@ -257,3 +257,9 @@ func (e *Engine) AccountExists(tenantID, accountID string) bool {
 	a := t.accounts[accountID]
 	return a != nil && !a.deleted
 }
+
+// Seen reports whether an event with this id was applied.
+func (e *Engine) Seen(id string) bool {
+	_, ok := e.seen[id]
+	return ok
+}

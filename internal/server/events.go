@@ -45,6 +45,9 @@ func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error
 // earlier than the state is folded in its place in a fresh fold of the log.
 func (s *Server) submit(ctx context.Context, w store.Writer, ev *event.Event) (attribution.Result, error) {
 	st := s.state
+	if ev.ID != "" && st.engine.Seen(ev.ID) {
+		return attribution.Result{Outcome: attribution.Duplicate}, nil
+	}
 	if ev.Time.Before(st.engine.Now()) {
 		e, agg, seq, res, err := foldWith(ctx, w, st.opts, ev)
 		if err != nil || res.Outcome != attribution.Applied {
