@@ -21,7 +21,7 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&strict, "strict", false, "exit 1 when any event is refused")
 	// The file may come before the flags (pal events push FILE --server …).
 	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if len(rest) > 0 && (rest[0] == "-" || !strings.HasPrefix(rest[0], "-")) {
 		rest = append(rest[1:], rest[0])
 	}
 	if err := fs.parseArgs(rest, 1); err != nil {

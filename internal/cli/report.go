@@ -60,32 +60,32 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return printMonthlyAs(env, f.format, m, func(string) string { return "" })
+		return printMonthlyAs(env, f.format, m)
 	}
 	e, agg, t, err := aggregate(ctx, env, f, opts, month)
 	if err != nil {
 		return err
 	}
 	m = agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
-	orgName := func(id string) string { o, _ := e.Org(id); return o.Name }
-	if err := printMonthlyAs(env, f.format, m, orgName); err != nil {
+	metrics.NameOrgs(&m, e)
+	if err := printMonthlyAs(env, f.format, m); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
 }
 
-func printMonthlyAs(env *Env, format string, m metrics.Monthly, orgName func(string) string) error {
+func printMonthlyAs(env *Env, format string, m metrics.Monthly) error {
 	if format == "json" {
 		return writeJSON(env.Stdout, m)
 	}
-	return printMonthly(env, orgName, m)
+	return printMonthly(env, m)
 }
 
 func num(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 func money(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) }
 
-func printMonthly(env *Env, orgName func(string) string, m metrics.Monthly) error {
+func printMonthly(env *Env, m metrics.Monthly) error {
 	fmt.Fprintf(env.Stdout, "Monthly report %s\n\nResources\n", m.Month)
 	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "TENANT\tRESOURCE\tWORKLOAD\tORG\tPARTNER\tMAU\tPROFILES")
@@ -102,7 +102,7 @@ func printMonthly(env *Env, orgName func(string) string, m metrics.Monthly) erro
 	fmt.Fprintf(env.Stdout, "\nOrganisations\n")
 	fmt.Fprintln(tw, "ORG\tNAME\tMCV\tCUSTOMERS\tDEPLOYMENTS")
 	for _, o := range m.Orgs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", o.Org, orDash(orgName(o.Org)), money(o.MCV), o.Customers, o.Deployments)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", o.Org, orDash(o.Name), money(o.MCV), o.Customers, o.Deployments)
 	}
 	return tw.Flush()
 }

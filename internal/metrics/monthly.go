@@ -246,7 +246,9 @@ type WorkloadRow struct {
 // OrgRow is an organisation's month: its total MCV, the tenants in which it
 // has MAU or profiles, and its deployments.
 type OrgRow struct {
-	Org         string  `json:"org"`
+	Org string `json:"org"`
+	// Name is the organisation's registered name (not in SPEC.md).
+	Name        string  `json:"name"`
 	MCV         float64 `json:"mcv"`
 	Customers   int     `json:"customers"`
 	Deployments int     `json:"deployments"`
@@ -359,6 +361,15 @@ func segmentOrDefault(s string) string {
 func round(x float64, decimals int) float64 {
 	p := math.Pow10(decimals)
 	return math.Round(x*p) / p
+}
+
+// NameOrgs fills in the names of the report's organisations from an engine.
+func NameOrgs(m *Monthly, e *attribution.Engine) {
+	for i, o := range m.Orgs {
+		if org, ok := e.Org(o.Org); ok {
+			m.Orgs[i].Name = org.Name
+		}
+	}
 }
 
 // SegmentsAtMonthEnd reads organisations' segments from an engine at the

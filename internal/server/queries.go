@@ -121,6 +121,7 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	m := s.state.agg.Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(s.state.engine))
+	metrics.NameOrgs(&m, s.state.engine)
 	s.state.mu.RUnlock()
 	if p.Role != store.RoleOperator {
 		m = filterMonthly(m, p)
