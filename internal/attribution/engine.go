@@ -68,7 +68,7 @@ type Engine struct {
 	former    map[string]string // location ID → organisation that dropped it
 	linksTo   map[string]map[accountKey]struct{}
 	inputs    map[orgMonth]Inputs
-	seen      map[string]struct{}
+	seen      map[string]time.Time // id → time of the event that carried it
 	history   map[ResourceKey][]Interval
 	now       time.Time
 }
@@ -160,7 +160,7 @@ func New(opts Options) *Engine {
 		former:    make(map[string]string),
 		linksTo:   make(map[string]map[accountKey]struct{}),
 		inputs:    make(map[orgMonth]Inputs),
-		seen:      make(map[string]struct{}),
+		seen:      make(map[string]time.Time),
 		history:   make(map[ResourceKey][]Interval),
 	}
 }
@@ -209,12 +209,66 @@ func (e *Engine) Apply(ev *event.Event) Result {
 		return Result{Outcome: Refused, Refusal: rf}
 	}
 	if ev.ID != "" {
-		e.seen[ev.ID] = struct{}{}
+		e.seen[ev.ID] = ev.Time
 	}
 	if ev.Time.After(e.now) {
 		e.now = ev.Time
 	}
 	return res
+}
+
+// ApplyLate applies a usage or profiles event that is earlier than the
+// latest applied event. Such an event changes no state, so it needs no
+// refold: it is checked and credited from the resource's history as it was
+// at its time, after every event of that time. ApplyLate reports false, and
+// does nothing, for any other event, and for one whose id was applied with
+// a later time: those must be folded in their place.
+func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
+	if ev.Type != event.Usage && ev.Type != event.Profiles {
+		return Result{}, false
+	}
+	if ev.ID != "" {
+		if at, dup := e.seen[ev.ID]; dup {
+			if at.After(ev.Time) {
+				return Result{}, false
+			}
+			return Result{Outcome: Duplicate}, true
+		}
+	}
+	var iv *Interval
+	h := e.history[ResourceKey{ev.Tenant, ev.Resource}]
+	for i := len(h) - 1; i >= 0; i-- {
+		if !h[i].From.After(ev.Time) {
+			if h[i].To.IsZero() || h[i].To.After(ev.Time) {
+				iv = &h[i]
+			}
+			break
+		}
+	}
+	if iv == nil {
+		return Result{Outcome: Refused, Refusal: event.Refuse(ev, event.UnknownTenantObject, "resource %s does not exist in tenant %s at %s", ev.Resource, ev.Tenant, stamp(ev.Time))}, true
+	}
+	if rf := checkMeasure(ev, iv.Kind); rf != nil {
+		return Result{Outcome: Refused, Refusal: rf}, true
+	}
+	if ev.ID != "" {
+		e.seen[ev.ID] = ev.Time
+	}
+	credit := iv.Credit
+	return Result{Credit: &credit, Workload: event.Kinds[iv.Kind].Workload}, true
+}
+
+// checkMeasure refuses usage of a resource measured in profiles, and
+// profiles of one measured in users.
+func checkMeasure(ev *event.Event, kind string) *event.Refusal {
+	byActivity := event.Kinds[kind].ByActivity
+	if ev.Type == event.Usage && byActivity {
+		return event.Refuse(ev, event.InvalidKind, "resource %s is a %s, measured in unified profiles: send a profiles event, not usage", ev.Resource, kind)
+	}
+	if ev.Type == event.Profiles && !byActivity {
+		return event.Refuse(ev, event.InvalidKind, "resource %s is a %s, measured in monthly active users: send usage events, not profiles", ev.Resource, kind)
+	}
+	return nil
 }
 
 // Now returns the time of the latest applied event.
@@ -348,11 +402,8 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		if rf != nil {
 			return Result{}, rf
 		}
-		if ev.Type == event.Usage && r.spec.ByActivity {
-			return Result{}, event.Refuse(ev, event.InvalidKind, "resource %s is a %s, measured in unified profiles: send a profiles event, not usage", ev.Resource, r.kind)
-		}
-		if ev.Type == event.Profiles && !r.spec.ByActivity {
-			return Result{}, event.Refuse(ev, event.InvalidKind, "resource %s is a %s, measured in monthly active users: send usage events, not profiles", ev.Resource, r.kind)
+		if rf := checkMeasure(ev, r.kind); rf != nil {
+			return Result{}, rf
 		}
 		credit := r.credit
 		return Result{Credit: &credit, Workload: r.spec.Workload}, nil

@@ -278,3 +278,72 @@ func BenchmarkEngine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
 }
+
+// TestLateUsageIsCreditedAsInOrder folds the control events first and
+// applies every usage and profiles event afterwards, late, through
+// ApplyLate: the refusals and the monthly reports are those of the fold in
+// time order.
+func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
+	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, _ outcome) {
+		// Ids shared between usage and control events would make a late
+		// usage wait for its place; that path is the service's refold.
+		var plain []*event.Event
+		for _, ev := range events {
+			c := *ev
+			if c.Type == event.Usage || c.Type == event.Profiles {
+				c.ID = ""
+			}
+			plain = append(plain, &c)
+		}
+		// A late event comes after every event of its time.
+		isUse := func(ev *event.Event) int {
+			if ev.Type == event.Usage || ev.Type == event.Profiles {
+				return 1
+			}
+			return 0
+		}
+		slices.SortStableFunc(plain, func(a, b *event.Event) int { return isUse(a) - isUse(b) })
+		attribution.Sort(plain)
+		want := fold(plain, opts)
+
+		sorted := slices.Clone(plain)
+		attribution.Sort(sorted)
+		e := attribution.New(opts)
+		agg := metrics.NewAggregator()
+		var held []*event.Event
+		var refused []int
+		for _, ev := range sorted {
+			if ev.Type == event.Usage || ev.Type == event.Profiles {
+				held = append(held, ev)
+				continue
+			}
+			if res := e.Apply(ev); res.Outcome == attribution.Refused {
+				refused = append(refused, ev.Line)
+			}
+		}
+		for _, ev := range held {
+			res, ok := e.ApplyLate(ev)
+			if !ok {
+				t.Fatalf("ApplyLate declined line %d", ev.Line)
+			}
+			switch {
+			case res.Outcome == attribution.Refused:
+				refused = append(refused, ev.Line)
+			case ev.Type == event.Usage:
+				agg.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
+			default:
+				agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
+			}
+		}
+		slices.Sort(refused)
+		if diff := cmp.Diff(want.Refused, refused); diff != "" {
+			t.Errorf("refused lines (-in order +late):\n%s", diff)
+		}
+		seg := func(org, month string) string { return e.Segment(org, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)) }
+		for i, m := range []string{"2026-01", "2026-02", "2026-03"} {
+			if diff := cmp.Diff(want.Reports[i], agg.Report(metrics.DefaultConfig(), m, seg)); diff != "" {
+				t.Errorf("report %s (-in order +late):\n%s", m, diff)
+			}
+		}
+	})
+}

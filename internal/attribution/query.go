@@ -258,8 +258,9 @@ func (e *Engine) AccountExists(tenantID, accountID string) bool {
 	return a != nil && !a.deleted
 }
 
-// Seen reports whether an event with this id was applied.
-func (e *Engine) Seen(id string) bool {
-	_, ok := e.seen[id]
-	return ok
+// SeenAt returns the time of the applied event that carried id, and
+// false when none did.
+func (e *Engine) SeenAt(id string) (time.Time, bool) {
+	at, ok := e.seen[id]
+	return at, ok
 }

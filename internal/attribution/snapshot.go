@@ -16,7 +16,7 @@ type snapshot struct {
 	Orgs    map[string]snapOrg
 	Former  map[string]string
 	Inputs  map[string]map[string]Inputs // org → month → inputs
-	Seen    []string
+	Seen    map[string]time.Time
 	History map[string]map[string][]Interval // tenant → resource → intervals
 	Options Options
 }
@@ -84,9 +84,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		}
 		s.Inputs[k.org][k.month] = in
 	}
-	for id := range e.seen {
-		s.Seen = append(s.Seen, id)
-	}
+	s.Seen = e.seen
 	for k, h := range e.history {
 		if s.History[k.Tenant] == nil {
 			s.History[k.Tenant] = map[string][]Interval{}
@@ -153,8 +151,8 @@ func Restore(data []byte) (*Engine, error) {
 			e.inputs[orgMonth{org, month}] = in
 		}
 	}
-	for _, id := range s.Seen {
-		e.seen[id] = struct{}{}
+	for id, at := range s.Seen {
+		e.seen[id] = at
 	}
 	for tid, rs := range s.History {
 		for rid, h := range rs {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -17,21 +16,8 @@ import (
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
-	"github.com/palproject/pal/internal/store/postgres"
-	"github.com/palproject/pal/internal/store/sqlite"
+	"github.com/palproject/pal/internal/store/backend"
 )
-
-// openStore opens the store a --db value names: a postgres:// URL, or the
-// path of an SQLite file. It is the one place the backend is chosen.
-func openStore(ctx context.Context, db string) (store.Store, error) {
-	switch {
-	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
-		return postgres.Open(ctx, db)
-	case strings.Contains(db, "://"):
-		return nil, usagef("--db %q: use a postgres:// URL or the path of an SQLite file", db)
-	}
-	return sqlite.Open(ctx, db)
-}
 
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "serve", "serve [--db pal.db|postgres://…] [--addr 127.0.0.1:8080] [--demo] [--policy latest|first|split]")
@@ -54,7 +40,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if (*issuer == "") != (*audience == "") {
 		return usagef("--oidc-issuer and --oidc-audience go together")
 	}
-	st, err := openStore(ctx, *db)
+	st, err := backend.Open(ctx, *db)
 	if err != nil {
 		return err
 	}
@@ -148,7 +134,7 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 	if err := fs.parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db)
+	st, err := backend.Open(ctx, *db)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
@@ -18,6 +19,10 @@ const maxBatchBytes = 64 << 20
 // locked. When the write fails after events were applied to the state, the
 // state is marked stale and rebuilt on its next use.
 func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error {
+	// Writers of this process queue here rather than at the database's
+	// lock, which SQLite grants by polling, unfairly under contention.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	var base int64
 	err := s.store.Write(ctx, func(w store.Writer) error {
 		s.state.mu.Lock()
@@ -40,40 +45,77 @@ func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error
 	return nil
 }
 
-// submit applies ev to the state and appends it to the log, inside write.
-// An event refused by the engine, or a duplicate, is not appended. An event
-// earlier than the state is folded in its place in a fresh fold of the log.
-func (s *Server) submit(ctx context.Context, w store.Writer, ev *event.Event) (attribution.Result, error) {
+// submit applies events to the state and appends those applied to the
+// log, inside write, and returns each one's result. Events refused by the
+// engine, and duplicates, are not appended. A usage or profiles event
+// earlier than the state is credited from the resources' history; any
+// other earlier event makes the log be folded again once, with the batch's
+// earlier events in their places.
+func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) ([]attribution.Result, error) {
 	st := s.state
-	if ev.ID != "" && st.engine.Seen(ev.ID) {
-		return attribution.Result{Outcome: attribution.Duplicate}, nil
+	results := make([]attribution.Result, len(events))
+	// The batch is applied in time order, equal times in batch order.
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
 	}
-	if ev.Time.Before(st.engine.Now()) {
-		e, agg, seq, res, err := foldWith(ctx, w, st.opts, ev)
-		if err != nil || res.Outcome != attribution.Applied {
-			return res, err
+	slices.SortStableFunc(order, func(a, b int) int { return events[a].Time.Compare(events[b].Time) })
+	var refold []int
+	for k, i := range order {
+		ev := events[i]
+		var res attribution.Result
+		if ev.Time.Before(st.engine.Now()) {
+			if at, seen := st.engine.SeenAt(ev.ID); seen && ev.ID != "" && !at.After(ev.Time) {
+				results[i] = attribution.Result{Outcome: attribution.Duplicate}
+				continue
+			}
+			late, ok := st.engine.ApplyLate(ev)
+			if !ok {
+				// This event and every later one go in their places.
+				refold = order[k:]
+				break
+			}
+			res = late
+			feed(st.agg, ev, res)
+		} else {
+			res = st.apply(ev)
 		}
-		newSeq, err := w.Append(ctx, ev)
+		results[i] = res
+		if res.Outcome != attribution.Applied {
+			continue
+		}
+		seq, err := w.Append(ctx, ev)
 		if err != nil {
-			return res, err
+			// The engine applied what the log did not take.
+			st.stale = true
+			return nil, err
 		}
-		st.engine, st.agg, st.seq = e, agg, max(seq, newSeq)
+		st.seq = seq
 		st.sinceSnapshot++
-		return res, nil
 	}
-	res := st.apply(ev)
-	if res.Outcome != attribution.Applied {
-		return res, nil
+	if len(refold) == 0 {
+		return results, nil
 	}
-	seq, err := w.Append(ctx, ev)
+	extra := make([]*event.Event, len(refold))
+	for k, i := range refold {
+		extra[k] = events[i]
+	}
+	e, agg, seq, res, err := foldWith(ctx, w, st.opts, extra)
 	if err != nil {
-		// The engine applied what the log did not take.
-		st.stale = true
-		return res, err
+		return nil, err
 	}
-	st.seq = seq
-	st.sinceSnapshot++
-	return res, nil
+	for k, i := range refold {
+		results[i] = res[k]
+		if res[k].Outcome != attribution.Applied {
+			continue
+		}
+		if seq, err = w.Append(ctx, events[i]); err != nil {
+			return nil, err
+		}
+		st.sinceSnapshot++
+	}
+	st.engine, st.agg, st.seq = e, agg, max(st.seq, seq)
+	return results, nil
 }
 
 // mayPush reports whether p may push ev (the matrix of the service issue).
@@ -130,11 +172,11 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 		events = append(events, ev)
 	}
 	err := s.write(r.Context(), func(wr store.Writer) error {
-		for _, ev := range events {
-			out, err := s.submit(r.Context(), wr, ev)
-			if err != nil {
-				return err
-			}
+		outs, err := s.submit(r.Context(), wr, events)
+		if err != nil {
+			return err
+		}
+		for _, out := range outs {
 			switch out.Outcome {
 			case attribution.Applied:
 				res.Accepted++

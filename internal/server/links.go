@@ -91,11 +91,11 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 			return nil
 		}
 		ev := &event.Event{Type: typ, Time: s.cfg.Clock().UTC(), Tenant: p.Tenant, Account: p.Account, Partner: id}
-		res, err := s.submit(r.Context(), wr, ev)
+		results, err := s.submit(r.Context(), wr, []*event.Event{ev})
 		if err != nil {
 			return err
 		}
-		if res.Outcome == attribution.Refused {
+		if res := results[0]; res.Outcome == attribution.Refused {
 			return errorf(codeBadRequest, "%s: %s", res.Refusal.Code, res.Refusal.Message)
 		}
 		l, _ = s.state.engine.Link(p.Tenant, p.Account)

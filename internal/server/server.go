@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -47,6 +48,7 @@ type Server struct {
 	log      *slog.Logger
 	verifier *oidc.IDTokenVerifier
 	state    *state
+	writeMu  sync.Mutex
 	registry *prometheus.Registry
 	m        serverMetrics
 	mux      *http.ServeMux

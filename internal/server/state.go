@@ -44,6 +44,12 @@ func (s *state) apply(ev *event.Event) attribution.Result {
 
 func applyTo(e *attribution.Engine, agg *metrics.Aggregator, ev *event.Event) attribution.Result {
 	res := e.Apply(ev)
+	feed(agg, ev, res)
+	return res
+}
+
+// feed gives the metrics an applied usage or profiles event.
+func feed(agg *metrics.Aggregator, ev *event.Event, res attribution.Result) {
 	if res.Outcome == attribution.Applied {
 		switch ev.Type {
 		case event.Usage:
@@ -52,7 +58,6 @@ func applyTo(e *attribution.Engine, agg *metrics.Aggregator, ev *event.Event) at
 			agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
 		}
 	}
-	return res
 }
 
 type scanner interface {
@@ -100,30 +105,28 @@ func (s *state) rebuild(ctx context.Context, src scanner) error {
 	return nil
 }
 
-// foldWith folds the log in time order into a new engine, applying extra
-// (when not nil) in its place: after every record of its time or earlier.
-// It returns the result of extra.
-func foldWith(ctx context.Context, src scanner, opts attribution.Options, extra *event.Event) (*attribution.Engine, *metrics.Aggregator, int64, attribution.Result, error) {
+// foldWith folds the log in time order into a new engine, applying each
+// of extra (sorted by time) in its place: after every record of its time or
+// earlier. It returns the result of each of extra.
+func foldWith(ctx context.Context, src scanner, opts attribution.Options, extra []*event.Event) (*attribution.Engine, *metrics.Aggregator, int64, []attribution.Result, error) {
 	e, agg := attribution.New(opts), metrics.NewAggregator()
 	var seq int64
-	var res attribution.Result
-	placed := extra == nil
+	results := make([]attribution.Result, 0, len(extra))
 	err := src.ScanByTime(ctx, func(r store.Record) error {
-		if !placed && r.Event.Time.After(extra.Time) {
-			res = applyTo(e, agg, extra)
-			placed = true
+		for len(results) < len(extra) && r.Event.Time.After(extra[len(results)].Time) {
+			results = append(results, applyTo(e, agg, extra[len(results)]))
 		}
 		applyTo(e, agg, r.Event)
 		seq = max(seq, r.Seq)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, 0, res, fmt.Errorf("fold log: %w", err)
+		return nil, nil, 0, nil, fmt.Errorf("fold log: %w", err)
 	}
-	if !placed {
-		res = applyTo(e, agg, extra)
+	for len(results) < len(extra) {
+		results = append(results, applyTo(e, agg, extra[len(results)]))
 	}
-	return e, agg, seq, res, nil
+	return e, agg, seq, results, nil
 }
 
 // asOf returns an engine with the state at time at: the live one when at is

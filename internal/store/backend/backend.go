@@ -1,0 +1,25 @@
+// Package backend opens the store a --db value names. It is the one place
+// where the backend is chosen: a postgres:// URL is PostgreSQL, anything
+// else without a scheme is the path of an SQLite file.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/postgres"
+	"github.com/palproject/pal/internal/store/sqlite"
+)
+
+// Open opens the store named by db.
+func Open(ctx context.Context, db string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	case strings.Contains(db, "://"):
+		return nil, fmt.Errorf("--db %q: use a postgres:// URL or the path of an SQLite file", db)
+	}
+	return sqlite.Open(ctx, db)
+}
