@@ -173,41 +173,34 @@ func TestWhoMayDoWhat(t *testing.T) {
 		}
 		usage := `{"type":"usage","time":"2026-03-30T10:00:00Z","tenant":"contoso","resource":"expenses","user":"someone"}`
 		link := "/providers/Microsoft.ManagementPartner/partners"
+		// Every route, as every caller: no token, a bad one, a JWT with no
+		// issuer configured, and each role.
+		type row struct{ none, account, adminContoso, adminLitware, readerFabrikam, readerNorthwind, operator int }
 		tests := []struct {
 			method, path, body string
-			want               map[string]int
+			want               row
 		}{
-			{"GET", "/healthz", "", map[string]int{"none": 200, "operator": 200}},
-			{"GET", "/openapi.json", "", map[string]int{"none": 200}},
-			{"GET", "/v1/attribution", "", map[string]int{"account": 403, "admin-contoso": 200, "reader-fabrikam": 200, "operator": 200}},
-			{"GET", "/v1/attribution?at=2025-07-01", "", map[string]int{"account": 403, "admin-litware": 200, "reader-northwind": 200, "operator": 200}},
-			{"GET", "/v1/explain?tenant=contoso&resource=contoso-ci", "", map[string]int{"account": 403, "admin-contoso": 200, "admin-litware": 403,
-				"reader-fabrikam": 200, "reader-northwind": 403, "operator": 200}},
-			{"GET", "/v1/reports/monthly?month=2026-03", "", map[string]int{"account": 403, "admin-contoso": 200, "reader-northwind": 200, "operator": 200}},
-			{"GET", "/v1/reports/pcs?month=2026-03&org=1000001", "", map[string]int{"account": 403, "admin-contoso": 403,
-				"reader-fabrikam": 200, "reader-northwind": 403, "operator": 200}},
-			{"GET", "/v1/log", "", map[string]int{"account": 403, "admin-contoso": 200, "reader-fabrikam": 403, "operator": 200}},
-			{"POST", "/v1/events", usage, map[string]int{"account": 200, "admin-contoso": 200, "admin-litware": 200, "reader-fabrikam": 403, "operator": 200}},
-			{"GET", link, "", map[string]int{"account": 200, "admin-contoso": 403, "reader-fabrikam": 403, "operator": 403}},
-			{"GET", link + "/1000011?api-version=2018-02-01", "", map[string]int{"account": 200, "admin-contoso": 403, "operator": 403}},
-			{"PUT", link + "/1000011", "", map[string]int{"account": 409, "admin-contoso": 403, "reader-fabrikam": 403, "operator": 403}},
-			{"PATCH", link + "/1000012", "", map[string]int{"admin-contoso": 403, "reader-northwind": 403, "operator": 403}},
-			{"DELETE", link + "/1000011", "", map[string]int{"admin-contoso": 403, "reader-fabrikam": 403, "operator": 403}},
+			{"GET", "/healthz", "", row{200, 200, 200, 200, 200, 200, 200}},
+			{"GET", "/openapi.json", "", row{200, 200, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/attribution", "", row{401, 403, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/attribution?at=2025-07-01", "", row{401, 403, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/explain?tenant=contoso&resource=contoso-ci", "", row{401, 403, 200, 403, 200, 403, 200}},
+			{"GET", "/v1/reports/monthly?month=2026-03", "", row{401, 403, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/reports/pcs?month=2026-03&org=1000001", "", row{401, 403, 403, 403, 200, 403, 200}},
+			{"GET", "/v1/log", "", row{401, 403, 200, 200, 403, 403, 200}},
+			{"POST", "/v1/events", usage, row{401, 200, 200, 200, 403, 403, 200}},
+			{"GET", link, "", row{401, 200, 403, 403, 403, 403, 403}},
+			{"GET", link + "/1000011?api-version=2018-02-01", "", row{401, 200, 403, 403, 403, 403, 403}},
+			{"PUT", link + "/1000011", "", row{401, 409, 403, 403, 403, 403, 403}},
+			{"PATCH", link + "/1000011", "", row{401, 200, 403, 403, 403, 403, 403}},
+			{"DELETE", link + "/2000011", "", row{401, 404, 403, 403, 403, 403, 403}},
 		}
 		for _, tt := range tests {
-			for who, token := range tokens {
-				want, ok := tt.want[who]
-				if !ok {
-					switch who {
-					case "none", "bad", "jwt-no-issuer":
-						if len(tt.want) == 1 || tt.path == "/healthz" {
-							continue // a public route
-						}
-						want = 401
-					default:
-						continue
-					}
-				}
+			w := tt.want
+			for who, want := range map[string]int{"none": w.none, "bad": w.none, "jwt-no-issuer": w.none, "account": w.account,
+				"admin-contoso": w.adminContoso, "admin-litware": w.adminLitware, "reader-fabrikam": w.readerFabrikam,
+				"reader-northwind": w.readerNorthwind, "operator": w.operator} {
+				token := tokens[who]
 				status, body := s.call(tt.method, tt.path, token, tt.body)
 				if status != want {
 					t.Errorf("%s %s as %s: %d, want %d (%s)", tt.method, tt.path, who, status, want, body)
@@ -221,6 +214,12 @@ func TestWhoMayDoWhat(t *testing.T) {
 					}
 				}
 			}
+		}
+		// The account's POST above pushed a usage line it may not push.
+		var res ingest
+		s.json("POST", "/v1/events", tokens["account"], usage, &res)
+		if res.Accepted != 0 || len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" {
+			t.Errorf("an account's usage line: %+v, want refused as forbidden", res)
 		}
 
 		// What each role sees is filtered on the server.
@@ -263,7 +262,7 @@ func TestWhoMayDoWhat(t *testing.T) {
 		// A line the caller may not push is refused as forbidden; the rest applies.
 		batch := usage + "\n" + strings.Replace(usage, "contoso", "litware", 1) + "\n" +
 			`{"type":"pal.linked","time":"2026-03-30T10:00:00Z","tenant":"contoso","account":"carol@contoso.example","partner":"1000011"}`
-		res := s.push(tokens["admin-contoso"], batch)
+		res = s.push(tokens["admin-contoso"], batch)
 		if res.Accepted != 1 || len(res.Refused) != 2 || res.Refused[0].Code != "forbidden" || res.Refused[1].Code != "forbidden" {
 			t.Errorf("tenant administrator's mixed batch: %+v, want 1 accepted and 2 forbidden", res)
 		}
