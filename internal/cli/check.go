@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+
+	"github.com/palproject/pal/internal/metrics"
 )
 
 func runCheck(ctx context.Context, env *Env, args []string) error {
@@ -13,9 +15,15 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, t, err := replay{}.run(ctx, env, f.log, opts)
+	e, t, err := replay{}.run(ctx, env, f.log, opts)
 	if err != nil {
 		return err
+	}
+	if f.usage != "" {
+		// Usage is checked, not counted: the aggregator measures no month.
+		if err := readUsage(ctx, env, f.usage, e, metrics.NewAggregator("none"), &t); err != nil {
+			return err
+		}
 	}
 	if f.format == "json" {
 		if err := writeJSON(env.Stdout, t); err != nil {

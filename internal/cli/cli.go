@@ -165,6 +165,7 @@ func (fs *flagSet) parseArgs(args []string, n int) error {
 type logFlags struct {
 	serverFlags
 	log    string
+	usage  string
 	format string
 	policy string
 	strict bool
@@ -173,6 +174,7 @@ type logFlags struct {
 func (f *logFlags) register(fs *flagSet) {
 	f.serverFlags.register(fs.FlagSet)
 	fs.StringVar(&f.log, "log", "", "the event log, NDJSON format v1 (- for standard input)")
+	fs.StringVar(&f.usage, "usage", "", "usage events in a file of their own, Parquet or NDJSON (read by check and the reports)")
 	fs.StringVar(&f.format, "format", "table", "output format: table or json")
 	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")
 	fs.BoolVar(&f.strict, "strict", false, "exit 1 when any event is refused")

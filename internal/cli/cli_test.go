@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/usage"
 )
 
 func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -100,5 +105,70 @@ func TestDemo(t *testing.T) {
 	code, stdout, _ = run(t, log, "explain", "--log", "-", "--tenant", "litware", "--resource", "timesheets")
 	if code != 0 || !strings.Contains(stdout, "not eligible: the account is disabled") {
 		t.Errorf("explain of the disabled owner's app:\n%s", stdout)
+	}
+}
+
+// TestUsageFromAFileOfItsOwn splits the demo into its control events and
+// its usage, as NDJSON and as Parquet, and expects the reports of the whole
+// log.
+func TestUsageFromAFileOfItsOwn(t *testing.T) {
+	_, log, _ := run(t, "", "demo")
+	dir := t.TempDir()
+	var control, uses strings.Builder
+	var rows []*event.Event
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.HasPrefix(line, `{"type":"usage"`) {
+			uses.WriteString(line + "\n")
+			ev, _ := event.Decode([]byte(line), 0)
+			rows = append(rows, ev)
+		} else {
+			control.WriteString(line + "\n")
+		}
+	}
+	// One use of a resource that does not exist is refused, with its row.
+	uses.WriteString(`{"type":"usage","time":"2026-03-03T00:00:00Z","tenant":"contoso","resource":"gone","user":"u"}` + "\n")
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	logPath, controlPath, usagePath := write("all.ndjson", log), write("control.ndjson", control.String()), write("usage.ndjson", uses.String())
+	var pq bytes.Buffer
+	w := usage.NewWriter(&pq)
+	for _, ev := range rows {
+		w.Write(ev.Time, ev.Tenant, ev.Resource, ev.User)
+	}
+	w.Close()
+	parquetPath := write("usage.parquet", pq.String())
+
+	for _, cmd := range [][]string{
+		{"report", "monthly", "--month", "2026-03", "--format", "json"},
+		{"report", "monthly", "--month", "2025-06", "--format", "json"},
+		{"report", "pcs", "--month", "2026-03", "--org", "1000001", "--format", "json"},
+	} {
+		_, want, _ := run(t, "", append(cmd, "--log", logPath)...)
+		for _, u := range []string{usagePath, parquetPath} {
+			code, got, errOut := run(t, "", append(cmd, "--log", controlPath, "--usage", u)...)
+			if code != 0 || got != want {
+				t.Errorf("pal %s --usage %s: exit %d %s\n%s\nwant\n%s", strings.Join(cmd, " "), filepath.Base(u), code, errOut, got, want)
+			}
+		}
+	}
+	code, out, _ := run(t, "", "check", "--log", controlPath, "--usage", usagePath, "--format", "json")
+	var c tally
+	json.Unmarshal([]byte(out), &c)
+	if code != 0 || c.Events != 9040 || c.Applied != 9039 || len(c.Refused) != 1 || c.Refused[0].Line != len(rows)+1 ||
+		!strings.Contains(c.Refused[0].Message, "usage.ndjson") {
+		t.Errorf("pal check --usage: exit %d %+v", code, c)
+	}
+	code, _, errOut := run(t, "", "report", "monthly", "--month", "2026-03", "--log", controlPath, "--usage", controlPath+"x")
+	if code != ExitUsage || !strings.Contains(errOut, "no such file") {
+		t.Errorf("a missing usage file: exit %d %q", code, errOut)
+	}
+	code, _, errOut = run(t, "", "report", "monthly", "--month", "2026-03", "--log", controlPath, "--usage", write("bad.parquet", "PAR1 not really"))
+	if code != ExitUsage || !strings.Contains(errOut, "not a readable Parquet file") {
+		t.Errorf("a corrupt Parquet file: exit %d %q", code, errOut)
 	}
 }

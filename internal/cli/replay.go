@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"slices"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/metrics"
+	"github.com/palproject/pal/internal/usage"
 )
 
 // tally counts what became of a log's events.
@@ -129,4 +134,82 @@ func writeJSON(w io.Writer, v any) error {
 
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// readUsage credits the usage events of a file of their own (Parquet, or
+// NDJSON) after the log: each by the credit its resource had at its time,
+// after every event of the log of that time. Both cores work, each on its
+// own share of the file's row groups. Refused rows go into the tally.
+func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine, agg *metrics.Aggregator, t *tally) error {
+	f, err := env.open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	var rows, rowsRefused, linesRefused int
+	// A refusal names the usage file: its line or row number is the file's.
+	note := func(rf *event.Refusal) {
+		rf.Message = "in " + path + ": " + rf.Message
+		t.Refused = append(t.Refused, rf)
+	}
+	refuse := func(rf *event.Refusal) {
+		mu.Lock()
+		rowsRefused++
+		note(rf)
+		mu.Unlock()
+	}
+	count := func(b *usage.Batch) {
+		mu.Lock()
+		rows += b.Len()
+		mu.Unlock()
+	}
+	if ra, ok := f.(interface {
+		io.ReaderAt
+		Stat() (os.FileInfo, error)
+	}); ok && isParquet(ra) {
+		st, err := ra.Stat()
+		if err != nil {
+			return err
+		}
+		workers := runtime.GOMAXPROCS(0)
+		forks := make([]*metrics.Aggregator, workers)
+		for i := range forks {
+			forks[i] = agg.Fork()
+		}
+		err = usage.ReadParquet(ctx, ra, st.Size(), workers, func(w int, b *usage.Batch) error {
+			count(b)
+			forks[w].UsageBatch(e, b, refuse)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		for _, fk := range forks {
+			agg.Merge(fk)
+		}
+	} else {
+		notUsage := func(rf *event.Refusal) {
+			linesRefused++
+			note(rf)
+		}
+		err := usage.ReadNDJSON(f, 1<<16, notUsage, func(b *usage.Batch) error {
+			count(b)
+			agg.UsageBatch(e, b, refuse)
+			return ctx.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	t.Events += rows + linesRefused
+	t.Applied += rows - rowsRefused
+	slices.SortFunc(t.Refused, func(a, b *event.Refusal) int { return a.Line - b.Line })
+	return nil
+}
+
+func isParquet(r io.ReaderAt) bool {
+	magic := make([]byte, 4)
+	_, err := r.ReadAt(magic, 0)
+	return err == nil && string(magic) == "PAR1"
 }

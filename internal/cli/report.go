@@ -39,6 +39,9 @@ func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Optio
 			agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
 		}
 	}}.run(ctx, env, f.log, opts)
+	if err == nil && f.usage != "" {
+		err = readUsage(ctx, env, f.usage, e, agg, &t)
+	}
 	return e, agg, t, err
 }
 

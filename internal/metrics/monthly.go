@@ -116,7 +116,7 @@ func (u *users) count() float64 {
 // Aggregator collects credited usage and profiles, month by month.
 type Aggregator struct {
 	months    map[string]bool
-	dict      map[string]uint32
+	dict      *dictionary
 	resources map[resourceKey]*users
 	workloads map[workloadKey]*users
 	profiles  map[resourceKey]float64
@@ -127,7 +127,7 @@ type Aggregator struct {
 // every month when none is given.
 func NewAggregator(months ...string) *Aggregator {
 	a := &Aggregator{
-		dict:      make(map[string]uint32),
+		dict:      &dictionary{ids: make(map[string]uint32)},
 		resources: make(map[resourceKey]*users),
 		workloads: make(map[workloadKey]*users),
 		profiles:  make(map[resourceKey]float64),
@@ -165,11 +165,9 @@ func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string
 	if a.months != nil && !a.months[month] {
 		return
 	}
-	id, ok := a.dict[user]
-	if !ok {
-		id = uint32(len(a.dict))
-		a.dict[user] = id
-	}
+	a.dict.mu.Lock()
+	id := a.dict.id(user)
+	a.dict.mu.Unlock()
 	locations, orgs := holders(c)
 	for _, s := range locations {
 		k := resourceKey{month, tenant, resource, workload, s.Org, s.Partner}

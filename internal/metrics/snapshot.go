@@ -46,8 +46,8 @@ func (a *Aggregator) Snapshot() ([]byte, error) {
 		s.Months = append(s.Months, m)
 	}
 	slices.Sort(s.Months)
-	s.Users = make([]string, len(a.dict))
-	for name, id := range a.dict {
+	s.Users = make([]string, len(a.dict.ids))
+	for name, id := range a.dict.ids {
 		s.Users[id] = name
 	}
 	for k, u := range a.resources {
@@ -85,7 +85,7 @@ func RestoreAggregator(data []byte) (*Aggregator, error) {
 	}
 	a := NewAggregator(s.Months...)
 	for id, name := range s.Users {
-		a.dict[name] = uint32(id)
+		a.dict.ids[name] = uint32(id)
 	}
 	for _, su := range s.Resources {
 		u, err := su.users()
