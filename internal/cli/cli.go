@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ func commands() []command {
 		{"timeline", "the history of each resource's credit as intervals", runTimeline},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
+		{"gen", "write a data set at platform scale: control.ndjson and usage.parquet", runGen},
 		{"serve", "run the service on an SQLite file or PostgreSQL", runServe},
 		{"token", "issue a token of the service (token issue)", runToken},
 		{"link", "create, show, update or delete your own partner link on a service", runLink},
@@ -169,6 +171,9 @@ type logFlags struct {
 	format string
 	policy string
 	strict bool
+	// formats are the --format values the command takes: table and json
+	// when not set.
+	formats []string
 }
 
 func (f *logFlags) register(fs *flagSet) {
@@ -193,8 +198,12 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 	case f.log != "" && f.server != "":
 		return opts, usagef("--log and --server do not go together: read a log, or ask a service")
 	}
-	if f.format != "table" && f.format != "json" {
-		return opts, usagef("unknown format %q: use table or json", f.format)
+	formats := f.formats
+	if formats == nil {
+		formats = []string{"table", "json"}
+	}
+	if !slices.Contains(formats, f.format) {
+		return opts, usagef("unknown format %q: use %s", f.format, strings.Join(formats, " or "))
 	}
 	p, err := attribution.ParsePolicy(f.policy)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/usage"
 )
@@ -170,5 +172,61 @@ func TestUsageFromAFileOfItsOwn(t *testing.T) {
 	code, _, errOut = run(t, "", "report", "monthly", "--month", "2026-03", "--log", controlPath, "--usage", write("bad.parquet", "PAR1 not really"))
 	if code != ExitUsage || !strings.Contains(errOut, "not a readable Parquet file") {
 		t.Errorf("a corrupt Parquet file: exit %d %q", code, errOut)
+	}
+}
+
+// TestGenAndTimeline makes a small data set twice, expects the same bytes,
+// checks it refuses nothing, and reads its timeline back from Parquet.
+func TestGenAndTimeline(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, dir := range dirs {
+		code, out, errOut := run(t, "", "gen", "--seed", "7", "--tenants", "40", "--usage-events", "20000", "--months", "2", "--out", dir)
+		if code != 0 || !strings.Contains(out, "20000 usage events") {
+			t.Fatalf("pal gen: exit %d %q %q", code, out, errOut)
+		}
+	}
+	for _, name := range []string{"control.ndjson", "usage.parquet"} {
+		a, _ := os.ReadFile(filepath.Join(dirs[0], name))
+		b, _ := os.ReadFile(filepath.Join(dirs[1], name))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs with the same seed", name)
+		}
+	}
+	control, use := filepath.Join(dirs[0], "control.ndjson"), filepath.Join(dirs[0], "usage.parquet")
+	code, out, _ := run(t, "", "check", "--log", control, "--usage", use, "--format", "json", "--strict")
+	var c tally
+	if err := json.Unmarshal([]byte(out), &c); err != nil || code != 0 || len(c.Refused) != 0 || c.Events < 20000 {
+		t.Fatalf("pal check on the generated set: exit %d %+v", code, c)
+	}
+	code, out, _ = run(t, "", "report", "monthly", "--log", control, "--usage", use, "--month", "2026-02", "--format", "json")
+	var m struct {
+		Orgs []struct{ Deployments int } `json:"orgs"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || len(m.Orgs) < 2 {
+		t.Fatalf("monthly report of the generated set: exit %d, %d organisations", code, len(m.Orgs))
+	}
+
+	path := filepath.Join(dirs[0], "timeline.parquet")
+	if code, _, errOut := run(t, "", "timeline", "--log", control, "--format", "parquet", "--out", path); code != 0 {
+		t.Fatalf("pal timeline --format parquet: exit %d %s", code, errOut)
+	}
+	_, out, _ = run(t, "", "timeline", "--log", control, "--format", "json")
+	var want struct {
+		Intervals []interval `json:"intervals"`
+	}
+	json.Unmarshal([]byte(out), &want)
+	data, _ := os.ReadFile(path)
+	rows, err := parquet.Read[usage.Interval](bytes.NewReader(data), int64(len(data)))
+	if err != nil || len(rows) != len(want.Intervals) || len(rows) == 0 {
+		t.Fatalf("timeline.parquet: %d rows (%v), want %d", len(rows), err, len(want.Intervals))
+	}
+	for i, r := range rows {
+		w := want.Intervals[i]
+		if r.Tenant != w.Tenant || r.Resource != w.Resource || r.Partner != w.Partner || r.Start != w.Start.UnixMicro() || (r.End == nil) != (w.End == nil) {
+			t.Fatalf("row %d: %+v, want %+v", i, r, w)
+		}
+	}
+	if code, _, errOut := run(t, "", "timeline", "--log", control, "--format", "parquet"); code != ExitUsage || !strings.Contains(errOut, "--out") {
+		t.Errorf("--format parquet without --out: exit %d %q", code, errOut)
 	}
 }

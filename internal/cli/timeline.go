@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/usage"
 )
 
 // interval is one row of the timeline.
@@ -27,13 +30,19 @@ type interval struct {
 func runTimeline(ctx context.Context, env *Env, args []string) error {
 	var f logFlags
 	var tenant, resource string
-	fs := newFlagSet(env, "timeline", "timeline --log FILE [--tenant T] [--resource R] [--format json]")
+	fs := newFlagSet(env, "timeline", "timeline --log FILE [--tenant T] [--resource R] [--format json|parquet --out FILE]")
 	f.register(fs)
+	out := fs.String("out", "", "with --format parquet, the Parquet file to write")
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's resources")
 	fs.StringVar(&resource, "resource", "", "only this resource")
+	f.formats = []string{"table", "json", "parquet"}
 	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
+	}
+	parquetOut := f.format == "parquet"
+	if parquetOut != (*out != "") {
+		return usagef("--format parquet and --out FILE go together")
 	}
 	e, t, err := replay{}.run(ctx, env, f.log, opts)
 	if err != nil {
@@ -55,11 +64,14 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		}
 		return true
 	})
-	if f.format == "json" {
+	switch {
+	case parquetOut:
+		err = writeTimelineParquet(*out, rows)
+	case f.format == "json":
 		err = writeJSON(env.Stdout, struct {
 			Intervals []interval `json:"intervals"`
 		}{rows})
-	} else {
+	default:
 		tw := newTable(env.Stdout)
 		fmt.Fprintln(tw, "TENANT\tRESOURCE\tWORKLOAD\tSTART\tEND\tPARTNER\tORG\tACCOUNT\tREASON")
 		for _, r := range rows {
@@ -76,4 +88,34 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
+}
+
+// writeTimelineParquet writes the intervals to a Parquet file, through a
+// temporary file renamed at the end.
+func writeTimelineParquet(path string, rows []interval) error {
+	pq := make([]usage.Interval, len(rows))
+	for i, r := range rows {
+		pq[i] = usage.Interval{Tenant: r.Tenant, Resource: r.Resource, Workload: r.Workload, Org: r.Org, Partner: r.Partner,
+			Account: r.Account, Start: r.Start.UnixMicro()}
+		if r.End != nil {
+			end := r.End.UnixMicro()
+			pq[i].End = &end
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".timeline-*.parquet")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := usage.WriteTimeline(tmp, pq); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -355,3 +355,25 @@ func ReadNDJSON(r io.Reader, size int, refuse func(*event.Refusal), fn func(b *B
 	}
 	return nil
 }
+
+// Interval is one row of a timeline file: a span of a resource's credit.
+type Interval struct {
+	Tenant   string `parquet:"tenant,dict"`
+	Resource string `parquet:"resource,dict"`
+	Workload string `parquet:"workload,dict"`
+	Org      string `parquet:"org,dict"`
+	Partner  string `parquet:"partner,dict"`
+	Account  string `parquet:"account,dict"`
+	Start    int64  `parquet:"start,timestamp(microsecond)"`
+	// End is null while the interval is open.
+	End *int64 `parquet:"end,optional,timestamp(microsecond)"`
+}
+
+// WriteTimeline writes timeline rows as a Parquet file.
+func WriteTimeline(w io.Writer, rows []Interval) error {
+	pw := parquet.NewGenericWriter[Interval](w, parquet.Compression(&parquet.Zstd))
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
+}
