@@ -121,6 +121,13 @@ type Aggregator struct {
 	workloads map[workloadKey]*users
 	profiles  map[resourceKey]float64
 	instances map[instanceKey]float64
+	// slots keeps, for UsageBatch, each resource's history and tallies;
+	// ids and byID number the tallies; scratch and radix are its buffers.
+	slots   map[attribution.ResourceKey]*slot
+	ids     map[*users]uint32
+	byID    []*users
+	scratch []uint64
+	radix   []uint64
 }
 
 // NewAggregator returns an aggregator of the given months (YYYY-MM), or of
@@ -132,6 +139,8 @@ func NewAggregator(months ...string) *Aggregator {
 		workloads: make(map[workloadKey]*users),
 		profiles:  make(map[resourceKey]float64),
 		instances: make(map[instanceKey]float64),
+		slots:     make(map[attribution.ResourceKey]*slot),
+		ids:       make(map[*users]uint32),
 	}
 	if len(months) > 0 {
 		a.months = make(map[string]bool, len(months))
