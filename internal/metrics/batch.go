@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +24,8 @@ func (d *dictionary) id(user string) uint32 {
 	id, ok := d.ids[user]
 	if !ok {
 		id = uint32(len(d.ids))
-		d.ids[user] = id
+		// The user may be a slice of a batch's whole dictionary.
+		d.ids[strings.Clone(user)] = id
 	}
 	return id
 }
@@ -104,16 +106,16 @@ type slot struct {
 
 // slot returns the slot of a resource, made on first use.
 func (a *Aggregator) slot(h Histories, tenant, resource string) *slot {
-	k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
-	if s := a.slots[k]; s != nil {
+	if s := a.slots[attribution.ResourceKey{Tenant: tenant, Resource: resource}]; s != nil {
 		return s
 	}
 	s := newSlot(h, tenant, resource)
-	a.slots[k] = s
+	a.slots[attribution.ResourceKey{Tenant: s.tenant, Resource: s.resource}] = s
 	return s
 }
 
 func newSlot(h Histories, tenant, resource string) *slot {
+	tenant, resource = strings.Clone(tenant), strings.Clone(resource)
 	s := &slot{tenant: tenant, resource: resource, iv: -1, history: h.History(tenant, resource)}
 	for _, iv := range s.history {
 		to := int64(math.MaxInt64)
@@ -267,6 +269,11 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 			a.resources[k] = u
 		}
 		ts = append(ts, tally{u, s.Share, a.idOf(u)})
+	}
+	if len(c.Shares) == 0 {
+		// A user of a resource credited whole counts for its workload
+		// through the resource's bitmap (see Report).
+		return ts
 	}
 	for org, share := range orgs {
 		k := workloadKey{month, tenant, org, workload}

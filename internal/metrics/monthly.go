@@ -301,10 +301,31 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		}
 		return w
 	}
+	// A workload's users are its own (those seen under a shared credit)
+	// and, for the users seen at share 1, those of its resources.
+	full := make(map[workloadKey]*roaring.Bitmap)
 	for k, u := range a.workloads {
 		if k.month == month {
-			wrow(k).MAU = u.count()
+			full[k] = u.full.Clone()
 		}
+	}
+	for k, u := range a.resources {
+		if k.month != month {
+			continue
+		}
+		wk := workloadKey{month, k.tenant, k.org, k.workload}
+		if bm := full[wk]; bm != nil {
+			bm.Or(u.full)
+		} else {
+			full[wk] = u.full.Clone()
+		}
+	}
+	for k, bm := range full {
+		u := users{full: bm}
+		if w := a.workloads[k]; w != nil {
+			u.partial = w.partial
+		}
+		wrow(k).MAU = u.count()
 	}
 	for k, p := range a.instances {
 		if k.month == month {

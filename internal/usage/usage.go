@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,7 +103,8 @@ var columns = []string{"time", "tenant", "resource", "user"}
 
 // ReadParquet reads the row groups of a Parquet usage file with workers
 // goroutines, calling fn with each row group as a batch. fn is called
-// concurrently, each worker with its own number. It returns a clear error
+// concurrently, each worker with its own number; the batch is reused once
+// fn returns, so fn keeps none of it (strings it keeps, it clones). It returns a clear error
 // for a file that is not Parquet, lacks a column, or holds nulls.
 func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, workers int, fn func(worker int, b *Batch) error) error {
 	f, err := parquet.OpenFile(r, size)
@@ -149,13 +151,17 @@ func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, workers int, fn
 	}
 	next := make(chan int)
 	errs := make(chan error, workers)
+	buffers := make([]*Batch, max(1, workers))
+	for w := range buffers {
+		buffers[w] = &Batch{}
+	}
 	var wg sync.WaitGroup
 	for w := range max(1, workers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b, err := readGroup(groups[i], index, micros)
+				b, err := readGroup(groups[i], index, micros, buffers[w])
 				if err == nil {
 					b.First = firsts[i]
 					err = fn(w, b)
@@ -192,11 +198,10 @@ feed:
 }
 
 // readGroup reads one row group's four columns.
-func readGroup(g parquet.RowGroup, index [4]int, micros func(int64) int64) (*Batch, error) {
+func readGroup(g parquet.RowGroup, index [4]int, micros func(int64) int64, b *Batch) (*Batch, error) {
 	chunks := g.ColumnChunks()
-	b := &Batch{}
 	n := int(g.NumRows())
-	b.Micros = make([]int64, 0, n)
+	b.Micros = slices.Grow(b.Micros[:0], n)
 	if err := eachPage(chunks[index[0]], func(p parquet.Page) error {
 		d := p.Data()
 		for _, v := range d.Int64() {
@@ -207,13 +212,13 @@ func readGroup(g parquet.RowGroup, index [4]int, micros func(int64) int64) (*Bat
 		return nil, fmt.Errorf("column time: %w", err)
 	}
 	var err error
-	if b.Tenant, b.Tenants, err = readStrings(chunks[index[1]], n); err != nil {
+	if b.Tenant, b.Tenants, err = readStrings(chunks[index[1]], n, b.Tenant); err != nil {
 		return nil, fmt.Errorf("column tenant: %w", err)
 	}
-	if b.Resource, b.Resources, err = readStrings(chunks[index[2]], n); err != nil {
+	if b.Resource, b.Resources, err = readStrings(chunks[index[2]], n, b.Resource); err != nil {
 		return nil, fmt.Errorf("column resource: %w", err)
 	}
-	if b.User, b.Users, err = readStrings(chunks[index[3]], n); err != nil {
+	if b.User, b.Users, err = readStrings(chunks[index[3]], n, b.User); err != nil {
 		return nil, fmt.Errorf("column user: %w", err)
 	}
 	if len(b.Micros) != n || len(b.Tenant) != n || len(b.Resource) != n || len(b.User) != n {
@@ -248,8 +253,8 @@ func eachPage(c parquet.ColumnChunk, fn func(parquet.Page) error) error {
 // readStrings reads a string column as indexes into a dictionary: the
 // column's own when its pages are dictionary-encoded, one built here when
 // they are not.
-func readStrings(c parquet.ColumnChunk, n int) ([]int32, []string, error) {
-	idx := make([]int32, 0, n)
+func readStrings(c parquet.ColumnChunk, n int, buf []int32) ([]int32, []string, error) {
+	idx := slices.Grow(buf[:0], n)
 	var dict []string
 	var seen map[string]int32
 	var lastDict parquet.Dictionary
@@ -262,9 +267,13 @@ func readStrings(c parquet.ColumnChunk, n int) ([]int32, []string, error) {
 				lastDict = d
 				dd := d.Page().Data()
 				data, offsets := dd.ByteArray()
+				// One string holds the whole dictionary; its entries are
+				// slices of it. Whoever keeps an entry beyond the batch
+				// clones it.
+				all := string(data)
 				dict = make([]string, len(offsets)-1)
 				for i := range dict {
-					dict[i] = string(data[offsets[i]:offsets[i+1]])
+					dict[i] = all[offsets[i]:offsets[i+1]]
 				}
 			}
 			data := p.Data()
