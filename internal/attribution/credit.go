@@ -14,6 +14,7 @@ const (
 	NoLink                = "no_link"
 	PartnerIDNotEligible  = "partner_id_not_eligible"
 	ResourceNotFound      = "resource_not_found"
+	ResourceDeleted       = "resource_deleted"
 )
 
 // Roles of a candidate on a resource.
@@ -206,6 +207,7 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 		r.credit = next
 		return
 	}
+	e.noteChange(t.id, id, at, r.credit, next)
 	r.credit = next
 	e.closeHistory(key, at)
 	h = e.history[key]
@@ -228,4 +230,49 @@ func (e *Engine) closeHistory(key ResourceKey, at time.Time) {
 	if n := len(h); n > 0 && h[n-1].To.IsZero() {
 		h[n-1].To = at
 	}
+}
+
+// Holder is who a resource is credited to, for a change: empty when no one.
+type Holder struct {
+	Partner string  `json:"partner"`
+	Org     string  `json:"org"`
+	Account string  `json:"account"`
+	Shares  []Share `json:"shares,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
+}
+
+func holderOf(c Credit) Holder {
+	if !c.Attributed {
+		return Holder{Reason: c.Reason}
+	}
+	return Holder{Partner: c.Partner, Org: c.Org, Account: c.Account, Shares: c.Shares}
+}
+
+// Change is a change of which partner is credited for a resource: credit
+// gained, lost or moved, and the event that caused it.
+type Change struct {
+	Tenant   string    `json:"tenant"`
+	Resource string    `json:"resource"`
+	Time     time.Time `json:"time"`
+	From     Holder    `json:"from"`
+	To       Holder    `json:"to"`
+	Cause    string    `json:"cause"`
+	CauseID  string    `json:"cause_id,omitempty"`
+}
+
+// OnChange makes the engine call fn with every change of which partner is
+// credited for a resource, as events are applied.
+func (e *Engine) OnChange(fn func(Change)) { e.onChange = fn }
+
+// noteChange reports a change from prev to next, when the partners differ.
+func (e *Engine) noteChange(tenantID, id string, at time.Time, prev, next Credit) {
+	if e.onChange == nil || (prev.Attributed == next.Attributed && prev.Partner == next.Partner &&
+		prev.Org == next.Org && slices.Equal(prev.Shares, next.Shares)) {
+		return
+	}
+	c := Change{Tenant: tenantID, Resource: id, Time: at, From: holderOf(prev), To: holderOf(next)}
+	if e.cause != nil {
+		c.Cause, c.CauseID = e.cause.Type, e.cause.ID
+	}
+	e.onChange(c)
 }

@@ -71,6 +71,10 @@ type Engine struct {
 	seen      map[string]time.Time // id → time of the event that carried it
 	history   map[ResourceKey][]Interval
 	now       time.Time
+	// onChange, when set, hears every change of credit; cause is the event
+	// being applied.
+	onChange func(Change)
+	cause    *event.Event
 }
 
 type tenant struct {
@@ -204,7 +208,9 @@ func (e *Engine) Apply(ev *event.Event) Result {
 			return Result{Outcome: Duplicate}
 		}
 	}
+	e.cause = ev
 	res, rf := e.apply(ev)
+	e.cause = nil
 	if rf != nil {
 		return Result{Outcome: Refused, Refusal: rf}
 	}
@@ -571,6 +577,7 @@ func (e *Engine) deleteResource(ev *event.Event, t *tenant, id string) {
 	}
 	delete(t.envs[r.env].resources, id)
 	delete(t.resources, id)
+	e.noteChange(t.id, id, ev.Time, r.credit, Credit{Reason: ResourceDeleted})
 	e.closeHistory(ResourceKey{t.id, id}, ev.Time)
 }
 

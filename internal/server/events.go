@@ -90,6 +90,7 @@ func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Eve
 			st.stale = true
 			return nil, err
 		}
+		st.stamp(seq)
 		st.seq = seq
 		st.sinceSnapshot++
 	}
@@ -100,21 +101,30 @@ func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Eve
 	for k, i := range refold {
 		extra[k] = events[i]
 	}
-	e, agg, seq, res, err := foldWith(ctx, w, st.opts, extra)
+	f, err := foldWith(ctx, w, st.opts, extra)
 	if err != nil {
 		return nil, err
 	}
+	seqOf := make(map[int64]int64) // placeholder -> sequence number
 	for k, i := range refold {
-		results[i] = res[k]
-		if res[k].Outcome != attribution.Applied {
+		results[i] = f.results[k]
+		if f.results[k].Outcome != attribution.Applied {
 			continue
 		}
-		if seq, err = w.Append(ctx, events[i]); err != nil {
+		seq, err := w.Append(ctx, events[i])
+		if err != nil {
 			return nil, err
 		}
+		seqOf[-int64(k+1)] = seq
+		f.seq = max(f.seq, seq)
 		st.sinceSnapshot++
 	}
-	st.engine, st.agg, st.seq = e, agg, max(st.seq, seq)
+	for j, c := range f.changes {
+		if c.Seq < 0 {
+			f.changes[j].Seq = seqOf[c.Seq]
+		}
+	}
+	st.adopt(f)
 	return results, nil
 }
 

@@ -22,6 +22,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/log", "The log as NDJSON v1: all of it for the operator, its own tenant's events for a tenant administrator.", logReaders, s.getLog},
 		{"GET", "/v1/attribution", "Who is credited for each resource the caller may see, at ?at= (default: now).", readers, s.getAttribution},
 		{"GET", "/v1/explain", "Why a resource is credited, or not: ?tenant=&resource=&at=.", readers, s.getExplain},
+		{"GET", "/v1/changes", "The feed of credit changes after ?since=SEQ (default 0): resource, from, to, time and cause; next is the SEQ to ask from next.", readers, s.getChanges},
 		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM.", readers, s.getMonthly},
 		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
 		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},

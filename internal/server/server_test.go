@@ -407,7 +407,7 @@ func answers(t *testing.T, s *service, token string) string {
 	var b strings.Builder
 	for _, path := range []string{"/v1/attribution", "/v1/attribution?at=2025-10-15", "/v1/reports/monthly?month=2025-02",
 		"/v1/reports/monthly?month=2026-03", "/v1/reports/pcs?month=2026-03&org=1000001",
-		"/v1/explain?tenant=adatum&resource=onboarding&at=2026-01-01"} {
+		"/v1/explain?tenant=adatum&resource=onboarding&at=2026-01-01", "/v1/changes"} {
 		status, body := s.call("GET", path, token, "")
 		if status != 200 {
 			t.Fatalf("GET %s: %d %s", path, status, body)
@@ -415,4 +415,63 @@ func answers(t *testing.T, s *service, token string) string {
 		fmt.Fprintf(&b, "%s\n%s\n", path, body)
 	}
 	return b.String()
+}
+
+func TestChangesFeed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := start(t, open(t), server.Config{})
+		operator := s.token(store.RoleOperator, "", "", "")
+		s.push(operator, demoLog(t))
+		type feed struct {
+			Changes []struct {
+				Seq      int64
+				Tenant   string
+				Resource string
+				Cause    string
+				From, To struct{ Partner, Org string }
+			}
+			Next int64
+		}
+		northwind := s.token(store.RolePartnerReader, "", "", "2000001")
+		var f feed
+		if status := s.json("GET", "/v1/changes", northwind, "", &f); status != 200 {
+			t.Fatalf("GET /v1/changes: %d", status)
+		}
+		var moves []string
+		for _, c := range f.Changes {
+			if c.From.Org != "2000001" && c.To.Org != "2000001" {
+				t.Errorf("Northwind's reader sees a change of %s to %s", c.From.Org, c.To.Org)
+			}
+			moves = append(moves, fmt.Sprintf("%s/%s %s %s->%s", c.Tenant, c.Resource, c.Cause, c.From.Partner, c.To.Partner))
+		}
+		want := []string{"contoso/expenses resource.coowner_added 1000011->2000011", "litware/field-service resource.owner_changed 1000011->2000011"}
+		if fmt.Sprint(moves) != fmt.Sprint(want) {
+			t.Errorf("Northwind's changes: %v, want %v", moves, want)
+		}
+		var admin feed
+		s.json("GET", "/v1/changes", s.token(store.RoleTenantAdmin, "litware", "", ""), "", &admin)
+		for _, c := range admin.Changes {
+			if c.Tenant != "litware" {
+				t.Errorf("litware's administrator sees a change in %s", c.Tenant)
+			}
+		}
+		if len(admin.Changes) < 3 {
+			t.Errorf("litware's administrator sees %d changes, want its creations, hand-over and disabled owner", len(admin.Changes))
+		}
+
+		// Bob removes his link: the credit of expenses returns to Fabrikam,
+		// and the feed says so from the next sequence number on.
+		s.push(operator, `{"type":"pal.removed","time":"2026-04-01T00:00:00Z","tenant":"contoso","account":"bob@northwind.example"}`)
+		var after feed
+		s.json("GET", fmt.Sprintf("/v1/changes?since=%d", f.Next), northwind, "", &after)
+		if len(after.Changes) != 1 || after.Changes[0].Cause != "pal.removed" || after.Changes[0].To.Partner != "1000011" || after.Changes[0].Seq <= f.Next || after.Next <= f.Next {
+			t.Errorf("changes after %d: %+v", f.Next, after)
+		}
+		if status, _ := s.call("GET", "/v1/changes?since=-1", northwind, ""); status != 400 {
+			t.Errorf("since=-1: %d, want 400", status)
+		}
+		if status, _ := s.call("GET", "/v1/changes", s.token(store.RoleAccount, "contoso", "zoe", ""), ""); status != 403 {
+			t.Errorf("an account reading the feed: %d, want 403", status)
+		}
+	})
 }

@@ -31,10 +31,37 @@ type state struct {
 	stale bool
 	// sinceSnapshot counts the records applied since the last snapshot.
 	sinceSnapshot int
+	// changes is the feed of credit changes, each with the sequence number
+	// of the record that caused it; pending holds those of the event being
+	// applied, until its record has a number.
+	changes []change
+	pending []attribution.Change
+}
+
+// change is a credit change with the record that caused it.
+type change struct {
+	Seq int64 `json:"seq"`
+	attribution.Change
 }
 
 func newState(opts attribution.Options) *state {
-	return &state{opts: opts, engine: attribution.New(opts), agg: metrics.NewAggregator()}
+	s := &state{opts: opts, agg: metrics.NewAggregator()}
+	s.engine = s.watch(attribution.New(opts))
+	return s
+}
+
+// watch makes the state hear the engine's changes.
+func (s *state) watch(e *attribution.Engine) *attribution.Engine {
+	e.OnChange(func(c attribution.Change) { s.pending = append(s.pending, c) })
+	return e
+}
+
+// stamp files the pending changes under the record seq.
+func (s *state) stamp(seq int64) {
+	for _, c := range s.pending {
+		s.changes = append(s.changes, change{seq, c})
+	}
+	s.pending = s.pending[:0]
 }
 
 // apply applies one event to the engine and feeds the metrics.
@@ -88,6 +115,7 @@ func (s *state) catchUp(ctx context.Context, src scanner) error {
 	slices.SortStableFunc(recs, func(a, b store.Record) int { return a.Event.Time.Compare(b.Event.Time) })
 	for _, r := range recs {
 		s.apply(r.Event)
+		s.stamp(r.Seq)
 		s.seq = max(s.seq, r.Seq)
 	}
 	s.sinceSnapshot += len(recs)
@@ -96,37 +124,67 @@ func (s *state) catchUp(ctx context.Context, src scanner) error {
 
 // rebuild folds the whole log again.
 func (s *state) rebuild(ctx context.Context, src scanner) error {
-	e, agg, seq, _, err := foldWith(ctx, src, s.opts, nil)
+	f, err := foldWith(ctx, src, s.opts, nil)
 	if err != nil {
 		return err
 	}
-	s.engine, s.agg, s.seq, s.stale = e, agg, seq, false
+	s.adopt(f)
+	s.stale = false
 	s.sinceSnapshot++
 	return nil
 }
 
+// fold is a fresh fold of the log: its engine, metrics, last record,
+// changes, and the results of the events folded in their places.
+type fold struct {
+	engine  *attribution.Engine
+	agg     *metrics.Aggregator
+	seq     int64
+	changes []change
+	results []attribution.Result
+}
+
 // foldWith folds the log in time order into a new engine, applying each
 // of extra (sorted by time) in its place: after every record of its time or
-// earlier. It returns the result of each of extra.
-func foldWith(ctx context.Context, src scanner, opts attribution.Options, extra []*event.Event) (*attribution.Engine, *metrics.Aggregator, int64, []attribution.Result, error) {
-	e, agg := attribution.New(opts), metrics.NewAggregator()
-	var seq int64
-	results := make([]attribution.Result, 0, len(extra))
-	err := src.ScanByTime(ctx, func(r store.Record) error {
-		for len(results) < len(extra) && r.Event.Time.After(extra[len(results)].Time) {
-			results = append(results, applyTo(e, agg, extra[len(results)]))
+// earlier. The changes extra k causes carry the sequence number -(k+1)
+// until it has one of its own.
+func foldWith(ctx context.Context, src scanner, opts attribution.Options, extra []*event.Event) (*fold, error) {
+	f := &fold{engine: attribution.New(opts), agg: metrics.NewAggregator(), results: make([]attribution.Result, 0, len(extra))}
+	var pending []attribution.Change
+	f.engine.OnChange(func(c attribution.Change) { pending = append(pending, c) })
+	stamp := func(seq int64) {
+		for _, c := range pending {
+			f.changes = append(f.changes, change{seq, c})
 		}
-		applyTo(e, agg, r.Event)
-		seq = max(seq, r.Seq)
+		pending = pending[:0]
+	}
+	applyExtra := func() {
+		k := len(f.results)
+		f.results = append(f.results, applyTo(f.engine, f.agg, extra[k]))
+		stamp(-int64(k + 1))
+	}
+	err := src.ScanByTime(ctx, func(r store.Record) error {
+		for len(f.results) < len(extra) && r.Event.Time.After(extra[len(f.results)].Time) {
+			applyExtra()
+		}
+		applyTo(f.engine, f.agg, r.Event)
+		stamp(r.Seq)
+		f.seq = max(f.seq, r.Seq)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, 0, nil, fmt.Errorf("fold log: %w", err)
+		return nil, fmt.Errorf("fold log: %w", err)
 	}
-	for len(results) < len(extra) {
-		results = append(results, applyTo(e, agg, extra[len(results)]))
+	for len(f.results) < len(extra) {
+		applyExtra()
 	}
-	return e, agg, seq, results, nil
+	return f, nil
+}
+
+// adopt makes a fresh fold the state.
+func (s *state) adopt(f *fold) {
+	s.engine, s.agg, s.seq, s.changes = s.watch(f.engine), f.agg, max(s.seq, f.seq), f.changes
+	s.pending = s.pending[:0]
 }
 
 // asOf returns an engine with the state at time at: the live one when at is
@@ -153,6 +211,7 @@ func (s *state) asOf(ctx context.Context, src scanner, at time.Time) (*attributi
 type snapshotData struct {
 	Engine  []byte
 	Metrics []byte
+	Changes []change
 }
 
 // snapshot encodes the state; the caller holds s.mu.
@@ -166,7 +225,7 @@ func (s *state) snapshot() (int64, []byte, error) {
 		return 0, nil, err
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(snapshotData{e, m}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(snapshotData{e, m, s.changes}); err != nil {
 		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
 	}
 	return s.seq, buf.Bytes(), nil
@@ -188,7 +247,7 @@ func (s *state) restore(seq int64, data []byte) bool {
 	if err != nil {
 		return false
 	}
-	s.engine, s.agg, s.seq = e, agg, seq
+	s.engine, s.agg, s.seq, s.changes = s.watch(e), agg, seq, d.Changes
 	return true
 }
 

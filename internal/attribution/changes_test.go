@@ -1,0 +1,52 @@
+package attribution_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+func TestChanges(t *testing.T) {
+	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","locations":["100011"]}
+{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","locations":["200011"]}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t","account":"alice","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t","account":"bob","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"alice","partner":"100011"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"bob","partner":"200011"}
+{"type":"resource.created","time":"2026-01-02T00:00:00Z","tenant":"t","environment":"prod","resource":"app","kind":"canvas_app","owner":"alice"}
+{"type":"resource.activity","time":"2026-01-03T00:00:00Z","tenant":"t","resource":"app","account":"alice","action":"edit"}
+{"type":"resource.coowner_added","time":"2026-01-04T00:00:00Z","id":"e9","tenant":"t","resource":"app","account":"bob"}
+{"type":"resource.deleted","time":"2026-01-05T00:00:00Z","tenant":"t","resource":"app"}`
+	e := attribution.New(attribution.DefaultOptions())
+	var got []attribution.Change
+	e.OnChange(func(c attribution.Change) { got = append(got, c) })
+	r := event.NewReader(strings.NewReader(log))
+	for {
+		ev, rf, err := r.Next()
+		if err != nil {
+			break
+		}
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		e.Apply(ev)
+	}
+	type short struct{ Cause, CauseID, From, To, Reason string }
+	var s []short
+	for _, c := range got {
+		s = append(s, short{c.Cause, c.CauseID, c.From.Partner, c.To.Partner, c.To.Reason})
+	}
+	want := []short{
+		{"resource.created", "", "", "100011", ""},
+		{"resource.coowner_added", "e9", "100011", "200011", ""},
+		{"resource.deleted", "", "200011", "", attribution.ResourceDeleted},
+	}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}
