@@ -72,6 +72,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "operator token: %s\n", token)
 		fmt.Fprintf(env.Stdout, "try: curl -H 'Authorization: Bearer %s' 'http://%s/v1/reports/monthly?month=2026-03'\n", token, ln.Addr())
 	}
+	dispatching, stopDispatch := context.WithCancel(context.Background())
+	defer stopDispatch()
+	go srv.Dispatch(dispatching, time.Second)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -83,6 +86,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// Finish the requests in flight, then keep a snapshot for the next start.
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	stopDispatch()
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}

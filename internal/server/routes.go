@@ -8,10 +8,11 @@ import (
 
 // Who may call each route; the handlers narrow what each role sees.
 var (
-	readers    = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader}
-	pushers    = []string{store.RoleOperator, store.RoleTenantAdmin, store.RoleAccount}
-	accounts   = []string{store.RoleAccount}
-	logReaders = []string{store.RoleOperator, store.RoleTenantAdmin}
+	readers        = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader}
+	pushers        = []string{store.RoleOperator, store.RoleTenantAdmin, store.RoleAccount}
+	accounts       = []string{store.RoleAccount}
+	logReaders     = []string{store.RoleOperator, store.RoleTenantAdmin}
+	partnerReaders = []string{store.RolePartnerReader}
 )
 
 func (s *Server) routeTable() []route {
@@ -23,6 +24,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/attribution", "Who is credited for each resource the caller may see, at ?at= (default: now).", readers, s.getAttribution},
 		{"GET", "/v1/explain", "Why a resource is credited, or not: ?tenant=&resource=&at=.", readers, s.getExplain},
 		{"GET", "/v1/changes", "The feed of credit changes after ?since=SEQ (default 0): resource, from, to, time and cause; next is the SEQ to ask from next.", readers, s.getChanges},
+		{"POST", "/v1/webhooks", "Register a URL to which each credit change of the caller's organisation is posted, signed with HMAC-SHA256 (X-Pal-Signature).", partnerReaders, s.postWebhook},
+		{"GET", "/v1/webhooks", "The webhooks of the caller's organisation.", partnerReaders, s.getWebhooks},
 		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM.", readers, s.getMonthly},
 		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
 		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},

@@ -45,6 +45,30 @@ type Token struct {
 	Created time.Time
 }
 
+// Cursor is a place in the feed of credit changes: the sequence number of
+// the record that caused a change, and the change's place among that
+// record's changes, from 1.
+type Cursor struct {
+	Seq int64
+	K   int
+}
+
+// Before reports whether c comes before d in the feed.
+func (c Cursor) Before(d Cursor) bool {
+	return c.Seq < d.Seq || (c.Seq == d.Seq && c.K < d.K)
+}
+
+// Webhook is a URL an organisation's changes are posted to, signed with
+// its secret; Cursor is the last change claimed for it.
+type Webhook struct {
+	ID      string
+	Org     string
+	URL     string
+	Secret  string
+	Created time.Time
+	Cursor  Cursor
+}
+
 // Store keeps the log. Implementations are safe for concurrent use, by
 // several goroutines and by several processes on the same database.
 type Store interface {
@@ -67,6 +91,19 @@ type Store interface {
 	SaveSnapshot(ctx context.Context, seq int64, data []byte) error
 	// LoadSnapshot returns the latest snapshot, or ErrNotFound.
 	LoadSnapshot(ctx context.Context) (seq int64, data []byte, err error)
+
+	// AddWebhook registers a webhook; its cursor starts where w's is.
+	AddWebhook(ctx context.Context, w Webhook) error
+	// Webhooks lists the registered webhooks, oldest first.
+	Webhooks(ctx context.Context) ([]Webhook, error)
+	// LeaseWebhook makes owner the one process that delivers to a webhook
+	// until the time until, when no other process holds an unexpired lease
+	// at now; it reports whether owner holds the lease.
+	LeaseWebhook(ctx context.Context, id, owner string, now, until time.Time) (bool, error)
+	// ClaimDelivery moves a webhook's cursor from one change to the next,
+	// and reports false when the cursor was not at from: another process
+	// claimed that change. A change is posted only by whoever claimed it.
+	ClaimDelivery(ctx context.Context, id string, from, to Cursor) (bool, error)
 
 	// AddToken stores what a token grants under the token's hash.
 	AddToken(ctx context.Context, hash string, t Token) error

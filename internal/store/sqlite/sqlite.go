@@ -231,3 +231,55 @@ func (s *Store) Token(ctx context.Context, hash string) (store.Token, error) {
 	t.Created = time.Unix(0, created).UTC()
 	return t, nil
 }
+
+// AddWebhook registers a webhook.
+func (s *Store) AddWebhook(ctx context.Context, w store.Webhook) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO webhooks (id, org, url, secret, created_ns, cursor_seq, cursor_k) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.Org, w.URL, w.Secret, w.Created.UnixNano(), w.Cursor.Seq, w.Cursor.K)
+	if err != nil {
+		return fmt.Errorf("add webhook: %w", err)
+	}
+	return nil
+}
+
+// Webhooks lists the webhooks, oldest first.
+func (s *Store) Webhooks(ctx context.Context) ([]store.Webhook, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks ORDER BY created_ns, id`)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Webhook
+	for rows.Next() {
+		var w store.Webhook
+		var created int64
+		if err := rows.Scan(&w.ID, &w.Org, &w.URL, &w.Secret, &created, &w.Cursor.Seq, &w.Cursor.K); err != nil {
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		w.Created = time.Unix(0, created).UTC()
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// ClaimDelivery moves a webhook's cursor when it is at from.
+func (s *Store) ClaimDelivery(ctx context.Context, id string, from, to store.Cursor) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET cursor_seq = ?, cursor_k = ? WHERE id = ? AND cursor_seq = ? AND cursor_k = ?`,
+		to.Seq, to.K, id, from.Seq, from.K)
+	if err != nil {
+		return false, fmt.Errorf("claim delivery: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// LeaseWebhook takes or renews the delivery lease of a webhook.
+func (s *Store) LeaseWebhook(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET lease_owner = ?, lease_until_ns = ? WHERE id = ? AND (lease_owner = ? OR lease_until_ns < ?)`,
+		owner, until.UnixNano(), id, owner, now.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("lease webhook: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

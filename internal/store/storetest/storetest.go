@@ -205,6 +205,58 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 	})
 
+	t.Run("Webhooks", func(t *testing.T) {
+		open := fresh(t)
+		a, b := open(t), open(t)
+		w := store.Webhook{ID: "w1", Org: "100001", URL: "http://127.0.0.1:1/hook", Secret: "s", Created: at(1), Cursor: store.Cursor{Seq: 7}}
+		if err := a.AddWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.AddWebhook(ctx, w); err == nil {
+			t.Error("a second webhook with the same id was accepted")
+		}
+		got, err := b.Webhooks(ctx)
+		if err != nil || len(got) != 1 || got[0] != w {
+			t.Fatalf("Webhooks = %+v %v, want [%+v]", got, err, w)
+		}
+		next := store.Cursor{Seq: 9, K: 2}
+		// Of two processes claiming the same change, one wins.
+		results := make(chan bool, 2)
+		for _, s := range []store.Store{a, b} {
+			go func() {
+				ok, err := s.ClaimDelivery(ctx, "w1", w.Cursor, next)
+				if err != nil {
+					t.Error(err)
+				}
+				results <- ok
+			}()
+		}
+		if first, second := <-results, <-results; first == second {
+			t.Errorf("claims: %v and %v, want exactly one", first, second)
+		}
+		got, _ = a.Webhooks(ctx)
+		if got[0].Cursor != next {
+			t.Errorf("cursor %+v, want %+v", got[0].Cursor, next)
+		}
+		// One process holds a webhook's lease until it expires.
+		t0 := at(2)
+		if ok, err := a.LeaseWebhook(ctx, "w1", "p1", t0, t0.Add(time.Minute)); !ok || err != nil {
+			t.Fatalf("first lease: %v %v", ok, err)
+		}
+		if ok, _ := b.LeaseWebhook(ctx, "w1", "p2", t0.Add(time.Second), t0.Add(time.Minute)); ok {
+			t.Error("a second process took an unexpired lease")
+		}
+		if ok, _ := a.LeaseWebhook(ctx, "w1", "p1", t0.Add(time.Second), t0.Add(2*time.Minute)); !ok {
+			t.Error("the holder could not renew its lease")
+		}
+		if ok, _ := b.LeaseWebhook(ctx, "w1", "p2", t0.Add(3*time.Minute), t0.Add(4*time.Minute)); !ok {
+			t.Error("a second process could not take an expired lease")
+		}
+		if !(store.Cursor{Seq: 9, K: 1}).Before(next) || next.Before(store.Cursor{Seq: 9, K: 2}) || !(store.Cursor{Seq: 8, K: 5}).Before(next) {
+			t.Error("Cursor.Before is not the feed's order")
+		}
+	})
+
 	t.Run("ConcurrentWritersOnTwoHandles", func(t *testing.T) {
 		open := fresh(t)
 		handles := []store.Store{open(t), open(t)}

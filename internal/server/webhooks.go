@@ -1,0 +1,230 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/palproject/pal/internal/store"
+)
+
+// SignatureHeader carries the HMAC-SHA256 of a webhook's body, keyed with
+// the webhook's secret, as "sha256=" and the hex digest.
+const SignatureHeader = "X-Pal-Signature"
+
+// DeliveryHeader names a delivery: the webhook, and the change's place in
+// the feed. A change is posted once; a receiver may still use it to be sure.
+const DeliveryHeader = "X-Pal-Delivery"
+
+// Sign returns the signature header value of body under secret.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// postWebhook registers a URL to which each credit change of the caller's
+// organisation is posted, from now on. The answer carries the secret the
+// posts are signed with; it is shown once.
+func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal) error {
+	var req struct {
+		URL string `json:"url"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		return errorf(codeBadRequest, `send {"url": "https://…"}: %v`, err)
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errorf(codeBadRequest, "url %q is not an http:// or https:// URL", req.URL)
+	}
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	// Changes up to now are not posted: the cursor starts past them.
+	start := store.Cursor{Seq: s.state.seq, K: math.MaxInt32}
+	s.state.mu.RUnlock()
+	hook := store.Webhook{ID: randomHex(8), Org: p.Org, URL: req.URL, Secret: randomHex(24), Created: s.cfg.Clock().UTC(), Cursor: start}
+	if err := s.store.AddWebhook(r.Context(), hook); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": hook.ID, "org": hook.Org, "url": hook.URL, "secret": hook.Secret, "created": hook.Created})
+	return nil
+}
+
+// getWebhooks lists the webhooks of the caller's organisation.
+func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request, p Principal) error {
+	hooks, err := s.store.Webhooks(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, h := range hooks {
+		if h.Org == p.Org {
+			out = append(out, map[string]any{"id": h.ID, "url": h.URL, "created": h.Created})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+	return nil
+}
+
+// delivery is a change to post, at its place in the feed.
+type delivery struct {
+	at     store.Cursor
+	change change
+}
+
+// pendingFor lists the changes after cursor that org may see, in feed
+// order: by the record that caused them, then by their order within it.
+func (s *Server) pendingFor(org string, cursor store.Cursor) []delivery {
+	p := Principal{Role: store.RolePartnerReader, Org: org}
+	var out []delivery
+	k := map[int64]int{}
+	for _, c := range s.state.changes {
+		k[c.Seq]++
+		at := store.Cursor{Seq: c.Seq, K: k[c.Seq]}
+		if cursor.Before(at) && p.sees(c) {
+			out = append(out, delivery{at, c})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b delivery) int {
+		switch {
+		case a.at.Before(b.at):
+			return -1
+		case b.at.Before(a.at):
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Dispatch posts the credit changes to the webhooks until ctx ends, looking
+// for new ones every interval. Several processes may dispatch at once: one
+// at a time holds a webhook's lease and posts its changes in order, each
+// claimed in the store before it is posted, so that none is posted twice.
+// A post that fails is retried with back-off; one that keeps failing gives
+// its claim back, to be tried again later.
+func (s *Server) Dispatch(ctx context.Context, every time.Duration) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resting := map[string]time.Time{}
+	owner := randomHex(8)
+	for {
+		if err := s.dispatchOnce(ctx, client, owner, resting); err != nil && ctx.Err() == nil {
+			s.log.Error("webhook dispatch failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// leaseTime is how long a dispatcher holds a webhook without renewing.
+const leaseTime = time.Minute
+
+func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner string, resting map[string]time.Time) error {
+	hooks, err := s.store.Webhooks(ctx)
+	if err != nil {
+		return err
+	}
+	if len(hooks) == 0 {
+		return nil
+	}
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
+	pending := make(map[string][]delivery, len(hooks))
+	for _, h := range hooks {
+		pending[h.ID] = s.pendingFor(h.Org, h.Cursor)
+	}
+	s.state.mu.RUnlock()
+	for _, h := range hooks {
+		if time.Now().Before(resting[h.ID]) || len(pending[h.ID]) == 0 {
+			continue
+		}
+		now := time.Now()
+		if held, err := s.store.LeaseWebhook(ctx, h.ID, owner, now, now.Add(leaseTime)); err != nil || !held {
+			// Another process delivers to this webhook.
+			continue
+		}
+		cursor := h.Cursor
+		for _, d := range pending[h.ID] {
+			ok, err := s.store.ClaimDelivery(ctx, h.ID, cursor, d.at)
+			if err != nil || !ok {
+				// Another process moved the cursor: it posts these.
+				break
+			}
+			if err := s.post(ctx, client, h, d); err != nil {
+				s.log.Warn("webhook post failed; it will be tried again", "webhook", h.ID, "url", h.URL, "err", err)
+				if _, rerr := s.store.ClaimDelivery(ctx, h.ID, d.at, cursor); rerr != nil {
+					return rerr
+				}
+				resting[h.ID] = time.Now().Add(30 * time.Second)
+				break
+			}
+			cursor = d.at
+		}
+	}
+	return nil
+}
+
+// post posts one change, retrying with back-off.
+func (s *Server) post(ctx context.Context, client *http.Client, h store.Webhook, d delivery) error {
+	body, err := json.Marshal(struct {
+		Webhook string `json:"webhook"`
+		K       int    `json:"k"`
+		change
+	}{h.ID, d.at.K, d.change})
+	if err != nil {
+		return err
+	}
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err = s.postOnce(ctx, client, h, d, body)
+		if err == nil || attempt == 6 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (s *Server) postOnce(ctx context.Context, client *http.Client, h store.Webhook, d delivery, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, Sign(h.Secret, body))
+	req.Header.Set(DeliveryHeader, fmt.Sprintf("%s:%d:%d", h.ID, d.at.Seq, d.at.K))
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("the receiver answered %s", resp.Status)
+	}
+	return nil
+}

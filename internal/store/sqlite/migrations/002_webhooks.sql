@@ -1,0 +1,12 @@
+CREATE TABLE webhooks (
+	id         TEXT PRIMARY KEY,
+	org        TEXT NOT NULL,
+	url        TEXT NOT NULL,
+	secret     TEXT NOT NULL,
+	created_ns INTEGER NOT NULL,
+	cursor_seq INTEGER NOT NULL DEFAULT 0,
+	cursor_k   INTEGER NOT NULL DEFAULT 0,
+	-- The process delivering to the webhook, until when.
+	lease_owner    TEXT NOT NULL DEFAULT '',
+	lease_until_ns INTEGER NOT NULL DEFAULT 0
+);
