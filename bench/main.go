@@ -149,18 +149,28 @@ func run() error {
 	return nil
 }
 
+// openSized opens a file and returns its size.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
 // countRows reads the number of rows from the file's footer.
 func countRows(path string) (int64, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
+	pf, err := parquet.OpenFile(f, size)
 	if err != nil {
 		return 0, err
 	}
@@ -269,17 +279,13 @@ GROUP BY 1, 2, 3`, quote(use), quote(timeline), start.Format(time.DateOnly), sta
 // countRowsAll reads every column of the usage file once, on every core:
 // the floor no engine can beat.
 func countRowsAll(path string) (int64, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
 	var total [64]int64
-	err = usage.ReadParquet(context.Background(), f, st.Size(), runtime.NumCPU(), func(w int, b *usage.Batch) error {
+	err = usage.ReadParquet(context.Background(), f, size, runtime.NumCPU(), func(w int, b *usage.Batch) error {
 		total[w%64] += int64(b.Len())
 		return nil
 	})

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/usage"
@@ -262,12 +260,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 	locations, orgs := holders(c)
 	var ts []tally
 	for _, s := range locations {
-		k := resourceKey{month, tenant, resource, workload, s.Org, s.Partner}
-		u := a.resources[k]
-		if u == nil {
-			u = &users{full: roaring.New()}
-			a.resources[k] = u
-		}
+		u := a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
 		ts = append(ts, tally{u, s.Share, a.idOf(u)})
 	}
 	if len(c.Shares) == 0 {
@@ -276,12 +269,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 		return ts
 	}
 	for org, share := range orgs {
-		k := workloadKey{month, tenant, org, workload}
-		u := a.workloads[k]
-		if u == nil {
-			u = &users{full: roaring.New()}
-			a.workloads[k] = u
-		}
+		u := a.workloadUsers(workloadKey{month, tenant, org, workload})
 		ts = append(ts, tally{u, share, a.idOf(u)})
 	}
 	return ts

@@ -179,23 +179,31 @@ func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string
 	a.dict.mu.Unlock()
 	locations, orgs := holders(c)
 	for _, s := range locations {
-		k := resourceKey{month, tenant, resource, workload, s.Org, s.Partner}
-		u := a.resources[k]
-		if u == nil {
-			u = &users{full: roaring.New()}
-			a.resources[k] = u
-		}
-		u.add(id, s.Share)
+		a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner}).add(id, s.Share)
 	}
 	for org, share := range orgs {
-		k := workloadKey{month, tenant, org, workload}
-		u := a.workloads[k]
-		if u == nil {
-			u = &users{full: roaring.New()}
-			a.workloads[k] = u
-		}
-		u.add(id, share)
+		a.workloadUsers(workloadKey{month, tenant, org, workload}).add(id, share)
 	}
+}
+
+// resourceUsers returns the users of a resource's credit, made on first use.
+func (a *Aggregator) resourceUsers(k resourceKey) *users {
+	u := a.resources[k]
+	if u == nil {
+		u = &users{full: roaring.New()}
+		a.resources[k] = u
+	}
+	return u
+}
+
+// workloadUsers returns the users of a workload's credit, made on first use.
+func (a *Aggregator) workloadUsers(k workloadKey) *users {
+	u := a.workloads[k]
+	if u == nil {
+		u = &users{full: roaring.New()}
+		a.workloads[k] = u
+	}
+	return u
 }
 
 // Profiles records a unified-profile count of an instance at time at,

@@ -58,8 +58,7 @@ func (iss *issuer) token(t *testing.T, signer jose.Signer, claims map[string]any
 
 func TestOpenIDConnectTokens(t *testing.T) {
 	iss := newIssuer(t)
-	open := backends()[0].open(t)
-	s := start(t, open(t), server.Config{OIDC: &server.OIDC{Issuer: iss.url, Audience: "api://pal"}})
+	s := start(t, sqliteStore(t), server.Config{OIDC: &server.OIDC{Issuer: iss.url, Audience: "api://pal"}})
 	operator := s.token(store.RoleOperator, "", "", "")
 	s.push(operator, demoLog(t))
 

@@ -13,7 +13,7 @@ var update = flag.Bool("update", false, "rewrite testdata/openapi.golden.json")
 // TestOpenAPIGolden keeps /openapi.json as reviewed: a change to the API
 // shows as a change of the golden file.
 func TestOpenAPIGolden(t *testing.T) {
-	s := start(t, backends()[0].open(t)(t), server.Config{})
+	s := start(t, sqliteStore(t), server.Config{})
 	status, body := s.call("GET", "/openapi.json", "", "")
 	if status != 200 {
 		t.Fatalf("GET /openapi.json: %d", status)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,52 +15,19 @@ import (
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
-	"github.com/palproject/pal/internal/store/postgres"
-	"github.com/palproject/pal/internal/store/postgres/pgtest"
-	"github.com/palproject/pal/internal/store/sqlite"
+	"github.com/palproject/pal/internal/store/storetest"
 )
-
-// backend opens a handle on one fresh database; each call opens another
-// handle on the same database.
-type backend struct {
-	name string
-	open func(t *testing.T) func(t *testing.T) store.Store
-}
-
-func backends() []backend {
-	return []backend{
-		{"sqlite", func(t *testing.T) func(t *testing.T) store.Store {
-			path := filepath.Join(t.TempDir(), "pal.db")
-			return func(t *testing.T) store.Store {
-				s, err := sqlite.Open(context.Background(), path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				return s
-			}
-		}},
-		{"postgres", func(t *testing.T) func(t *testing.T) store.Store {
-			url := pgtest.Database(t)
-			return func(t *testing.T) store.Store {
-				s, err := postgres.Open(context.Background(), url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				return s
-			}
-		}},
-	}
-}
 
 // forEachBackend runs the test on SQLite, and on PostgreSQL when
 // PAL_TEST_POSTGRES_URL is set.
 func forEachBackend(t *testing.T, fn func(t *testing.T, open func(t *testing.T) store.Store)) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.open(t)) })
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.Fresh(t)) })
 	}
 }
+
+// sqliteStore opens a fresh SQLite store.
+func sqliteStore(t *testing.T) store.Store { return storetest.Backends()[0].Fresh(t)(t) }
 
 type service struct {
 	t     *testing.T

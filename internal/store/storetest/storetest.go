@@ -6,12 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/postgres"
+	"github.com/palproject/pal/internal/store/postgres/pgtest"
+	"github.com/palproject/pal/internal/store/sqlite"
 )
 
 // Opener opens a handle on one fresh database; each call opens another
@@ -306,4 +310,35 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			}
 		}
 	})
+}
+
+// Backend is a backend the suites run against: fresh returns an opener of
+// a new, empty database.
+type Backend struct {
+	Name  string
+	Fresh func(t *testing.T) Opener
+}
+
+// Backends are SQLite, always, and PostgreSQL, whose tests are skipped
+// (saying why) when PAL_TEST_POSTGRES_URL is not set.
+func Backends() []Backend {
+	opener := func(open func(context.Context, string) (store.Store, error), name func(t *testing.T) string) func(t *testing.T) Opener {
+		return func(t *testing.T) Opener {
+			db := name(t)
+			return func(t *testing.T) store.Store {
+				s, err := open(context.Background(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+		}
+	}
+	return []Backend{
+		{"sqlite", opener(func(ctx context.Context, path string) (store.Store, error) { return sqlite.Open(ctx, path) },
+			func(t *testing.T) string { return filepath.Join(t.TempDir(), "pal.db") })},
+		{"postgres", opener(func(ctx context.Context, url string) (store.Store, error) { return postgres.Open(ctx, url) },
+			func(t *testing.T) string { return pgtest.Database(t) })},
+	}
 }
