@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,11 +190,15 @@ func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine
 			agg.Merge(fk)
 		}
 	} else {
+		in := bufio.NewReader(f)
+		if magic, _ := in.Peek(4); string(magic) == "PAR1" {
+			return usagef("--usage %s: a Parquet file is read from a file, not from standard input", path)
+		}
 		notUsage := func(rf *event.Refusal) {
 			linesRefused++
 			note(rf)
 		}
-		err := usage.ReadNDJSON(f, 1<<16, notUsage, func(b *usage.Batch) error {
+		err := usage.ReadNDJSON(in, 1<<16, notUsage, func(b *usage.Batch) error {
 			count(b)
 			agg.UsageBatch(e, b, refuse)
 			return ctx.Err()

@@ -145,11 +145,7 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 	defer st.Close()
 	token, err := server.IssueToken(ctx, st, t)
 	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return err
-		}
-		return &usageError{err.Error()}
+		return err
 	}
 	fmt.Fprintln(env.Stdout, token)
 	return nil
