@@ -89,7 +89,8 @@ func Run(ctx context.Context, env *Env, args []string) int {
 		}
 		err := c.run(ctx, env, args[1:])
 		name := c.name
-		if c.name == "report" && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		// Commands with verbs (report monthly, token issue, …) say both.
+		if slices.Contains([]string{"report", "token", "link", "events"}, c.name) && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
 			name += " " + args[1]
 		}
 		var ue *usageError
