@@ -264,3 +264,23 @@ func (e *Engine) SeenAt(id string) (time.Time, bool) {
 	at, ok := e.seen[id]
 	return at, ok
 }
+
+// AccountLink is an account of a tenant and the partner ID it links.
+type AccountLink struct {
+	Account string `json:"account"`
+	Partner string `json:"partner"`
+}
+
+// Links lists the accounts of a tenant that hold a link, by account.
+func (e *Engine) Links(tenantID string) []AccountLink {
+	out := []AccountLink{}
+	if t := e.tenants[tenantID]; t != nil {
+		for id, a := range t.accounts {
+			if a.link != "" && !a.deleted {
+				out = append(out, AccountLink{id, a.link})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b AccountLink) int { return cmp.Compare(a.Account, b.Account) })
+	return out
+}

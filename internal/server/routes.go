@@ -13,6 +13,7 @@ var (
 	accounts       = []string{store.RoleAccount}
 	logReaders     = []string{store.RoleOperator, store.RoleTenantAdmin}
 	partnerReaders = []string{store.RolePartnerReader}
+	everyone       = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader, store.RoleAccount}
 )
 
 func (s *Server) routeTable() []route {
@@ -26,6 +27,10 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/changes", "The feed of credit changes after ?since=SEQ (default 0): resource, from, to, time and cause; next is the SEQ to ask from next.", readers, s.getChanges},
 		{"POST", "/v1/webhooks", "Register a URL to which each credit change of the caller's organisation is posted, signed with HMAC-SHA256 (X-Pal-Signature).", partnerReaders, s.postWebhook},
 		{"GET", "/v1/webhooks", "The webhooks of the caller's organisation.", partnerReaders, s.getWebhooks},
+		{"GET", "/v1/me", "Who the caller is, and the time of the service's state.", everyone, s.getMe},
+		{"GET", "/v1/timeline", "A resource's credit as intervals: ?tenant=&resource=.", readers, s.getTimeline},
+		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only: ?tenant=.", logReaders, s.getLinks},
+		{"POST", "/v1/whatif", "Apply hypothetical events (NDJSON) of a tenant to a copy of the state: its attribution before and after. Nothing is written.", logReaders, s.postWhatIf},
 		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM.", readers, s.getMonthly},
 		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
 		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},

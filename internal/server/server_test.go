@@ -139,6 +139,7 @@ func TestWhoMayDoWhat(t *testing.T) {
 		}
 		usage := `{"type":"usage","time":"2026-03-30T10:00:00Z","tenant":"contoso","resource":"expenses","user":"someone"}`
 		link := "/providers/Microsoft.ManagementPartner/partners"
+		whatif := `{"type":"resource.coowner_removed","time":"2026-04-01T00:00:00Z","tenant":"contoso","resource":"expenses","account":"bob@northwind.example"}`
 		// Every route, as every caller: no token, a bad one, a JWT with no
 		// issuer configured, and each role.
 		type row struct{ none, account, adminContoso, adminLitware, readerFabrikam, readerNorthwind, operator int }
@@ -160,6 +161,12 @@ func TestWhoMayDoWhat(t *testing.T) {
 			{"PUT", link + "/1000011", "", row{401, 409, 403, 403, 403, 403, 403}},
 			{"PATCH", link + "/1000011", "", row{401, 200, 403, 403, 403, 403, 403}},
 			{"DELETE", link + "/2000011", "", row{401, 404, 403, 403, 403, 403, 403}},
+			{"GET", "/v1/me", "", row{401, 200, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/timeline?tenant=contoso&resource=expenses", "", row{401, 403, 200, 403, 200, 200, 200}},
+			{"GET", "/v1/timeline?tenant=adatum&resource=onboarding", "", row{401, 403, 403, 403, 200, 403, 200}},
+			{"GET", "/v1/links?tenant=contoso", "", row{401, 403, 200, 200, 403, 403, 200}},
+			{"POST", "/v1/whatif?tenant=contoso", whatif, row{401, 403, 200, 200, 403, 403, 200}},
+			{"GET", "/v1/changes", "", row{401, 403, 200, 200, 200, 200, 200}},
 		}
 		for _, tt := range tests {
 			w := tt.want
@@ -440,4 +447,42 @@ func TestChangesFeed(t *testing.T) {
 			t.Errorf("an account reading the feed: %d, want 403", status)
 		}
 	})
+}
+
+func TestWhatIfWritesNothing(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	admin := s.token(store.RoleTenantAdmin, "contoso", "", "")
+	before, _ := s.store.LastSeq(context.Background())
+	var res struct {
+		Before, After []struct{ Resource, Partner string }
+		Refused       []struct{ Code string }
+	}
+	body := `{"type":"resource.coowner_removed","time":"2026-04-01T00:00:00Z","tenant":"contoso","resource":"expenses","account":"bob@northwind.example"}
+{"type":"usage","time":"2026-04-01T00:00:00Z","tenant":"litware","resource":"timesheets","user":"u"}
+{"type":"pal.linked","time":"2025-01-01T00:00:00Z","tenant":"contoso","account":"carol@contoso.example","partner":"3000011"}`
+	if status := s.json("POST", "/v1/whatif", admin, body, &res); status != 200 {
+		t.Fatalf("POST /v1/whatif: %d", status)
+	}
+	partner := func(rows []struct{ Resource, Partner string }) string {
+		for _, r := range rows {
+			if r.Resource == "expenses" {
+				return r.Partner
+			}
+		}
+		return ""
+	}
+	if partner(res.Before) != "2000011" || partner(res.After) != "1000011" {
+		t.Errorf("expenses before %q after %q, want Northwind then Fabrikam", partner(res.Before), partner(res.After))
+	}
+	if len(res.Refused) != 2 || res.Refused[0].Code != "forbidden" || res.Refused[1].Code != "invalid_time" {
+		t.Errorf("refused %+v, want the other tenant's line and the one in the past", res.Refused)
+	}
+	after, _ := s.store.LastSeq(context.Background())
+	var attr struct{ Resources []struct{ Resource, Partner string } }
+	s.json("GET", "/v1/attribution", admin, "", &attr)
+	if after != before || partner(attr.Resources) != "2000011" {
+		t.Errorf("the what-if changed the service: log %d -> %d, expenses now %q", before, after, partner(attr.Resources))
+	}
 }

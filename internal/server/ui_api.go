@@ -1,0 +1,158 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/store"
+)
+
+// getMe says who the caller is, and the time of the service's state: the
+// pages show what is theirs, as of then.
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	now := s.state.engine.Now()
+	name := ""
+	if o, ok := s.state.engine.Org(p.Org); ok {
+		name = o.Name
+	}
+	s.state.mu.RUnlock()
+	writeJSON(w, http.StatusOK, map[string]any{"role": p.Role, "tenant": p.Tenant, "account": p.Account, "org": p.Org, "org_name": name, "now": now})
+	return nil
+}
+
+type timelineRow struct {
+	Kind    string              `json:"kind"`
+	From    time.Time           `json:"from"`
+	To      *time.Time          `json:"to"`
+	Partner string              `json:"partner"`
+	Org     string              `json:"org"`
+	Account string              `json:"account"`
+	Reason  string              `json:"reason"`
+	Shares  []attribution.Share `json:"shares,omitempty"`
+}
+
+// getTimeline returns a resource's credit as intervals: to the operator,
+// the tenant's administrator, and a partner reader whose organisation it
+// was ever credited to.
+func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q := r.URL.Query()
+	tenant, resource := q.Get("tenant"), q.Get("resource")
+	if tenant == "" || resource == "" {
+		return errorf(codeBadRequest, "tenant and resource are required: /v1/timeline?tenant=T&resource=R")
+	}
+	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
+		return errorf(codeForbidden, "a tenant administrator reads its own tenant's resources only")
+	}
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	h := s.state.engine.History(tenant, resource)
+	s.state.mu.RUnlock()
+	rows := []timelineRow{}
+	mine := p.Role != store.RolePartnerReader
+	for _, iv := range h {
+		row := timelineRow{Kind: iv.Kind, From: iv.From, Partner: iv.Credit.Partner, Org: iv.Credit.Org, Account: iv.Credit.Account,
+			Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
+		if !iv.To.IsZero() {
+			to := iv.To
+			row.To = &to
+		}
+		mine = mine || credited(p.Org, attribution.Row{Org: row.Org, Shares: row.Shares})
+		rows = append(rows, row)
+	}
+	if !mine {
+		return errorf(codeForbidden, "a partner reader reads the resources credited to its organisation only")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
+	return nil
+}
+
+// getLinks lists the accounts of a tenant that hold a link: account and
+// partner ID only, as PAL reveals no more.
+func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) error {
+	tenant := r.URL.Query().Get("tenant")
+	if p.Role == store.RoleTenantAdmin {
+		tenant = p.Tenant
+	}
+	if tenant == "" {
+		return errorf(codeBadRequest, "tenant is required: /v1/links?tenant=T")
+	}
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	links := s.state.engine.Links(tenant)
+	s.state.mu.RUnlock()
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "links": links})
+	return nil
+}
+
+// postWhatIf applies hypothetical events to a copy of the state, and
+// answers the attribution of the tenant before and after, and each event's
+// refusal if any. Nothing is written.
+func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal) error {
+	tenant := r.URL.Query().Get("tenant")
+	if p.Role == store.RoleTenantAdmin {
+		tenant = p.Tenant
+	}
+	if tenant == "" {
+		return errorf(codeBadRequest, "tenant is required: /v1/whatif?tenant=T")
+	}
+	var events []*event.Event
+	refused := []*event.Refusal{}
+	rd := event.NewReader(http.MaxBytesReader(w, r.Body, 1<<20))
+	for {
+		ev, rf, err := rd.Next()
+		if err != nil {
+			break
+		}
+		switch {
+		case rf != nil:
+			refused = append(refused, rf)
+		case ev.Tenant != tenant:
+			refused = append(refused, event.Refuse(ev, event.Forbidden, "a what-if is about tenant %s only", tenant))
+		default:
+			events = append(events, ev)
+		}
+	}
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	data, err := s.state.engine.Snapshot()
+	now := s.state.engine.Now()
+	s.state.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	e, err := attribution.Restore(data)
+	if err != nil {
+		return err
+	}
+	before := tenantRows(e.Attribution(), tenant)
+	attribution.Sort(events)
+	for _, ev := range events {
+		if ev.Time.Before(now) {
+			refused = append(refused, event.Refuse(ev, event.InvalidTime, "a what-if happens after %s, the time of the state", now.Format(time.RFC3339)))
+			continue
+		}
+		if res := e.Apply(ev); res.Outcome == attribution.Refused {
+			refused = append(refused, res.Refusal)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "before": before, "after": tenantRows(e.Attribution(), tenant), "refused": refused})
+	return nil
+}
+
+func tenantRows(rows []attribution.Row, tenant string) []attribution.Row {
+	out := []attribution.Row{}
+	for _, row := range rows {
+		if row.Tenant == tenant {
+			out = append(out, row)
+		}
+	}
+	return out
+}
