@@ -480,7 +480,9 @@ func TestWhatIfWritesNothing(t *testing.T) {
 		t.Errorf("refused %+v, want the other tenant's line and the one in the past", res.Refused)
 	}
 	after, _ := s.store.LastSeq(context.Background())
-	var attr struct{ Resources []struct{ Resource, Partner string } }
+	var attr struct {
+		Resources []struct{ Resource, Partner string }
+	}
 	s.json("GET", "/v1/attribution", admin, "", &attr)
 	if after != before || partner(attr.Resources) != "2000011" {
 		t.Errorf("the what-if changed the service: log %d -> %d, expenses now %q", before, after, partner(attr.Resources))
