@@ -23,6 +23,7 @@ import (
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/web"
 )
 
 // Config configures a server.
@@ -154,6 +155,9 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	ui := web.Handler()
+	s.mux.Handle("GET /{$}", ui)
+	s.mux.Handle("GET /static/", ui)
 }
 
 type statusWriter struct {

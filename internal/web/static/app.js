@@ -1,0 +1,247 @@
+// pal's pages: they read the API with the token the user logged in with.
+// Everything shown is what the API returns for that token; nothing is
+// filtered here.
+"use strict";
+
+const main = document.getElementById("main");
+const maxPoints = { net_customer_adds: 15, intermediate: 20, advanced: 15, usage_growth: 30, deployments: 20 };
+const pointNames = { net_customer_adds: "Net customer adds", intermediate: "Intermediate certifications",
+  advanced: "Advanced certifications", usage_growth: "Usage growth", deployments: "Deployments" };
+
+// h builds an element; strings become text, never HTML.
+function h(tag, attrs, ...children) {
+  const ns = ["svg", "rect", "text", "line", "g", "title"].includes(tag) ? "http://www.w3.org/2000/svg" : null;
+  const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "style") el.style.cssText = v; // through the CSSOM, which the page's policy allows
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function token() { return localStorage.getItem("pal.token"); }
+
+async function api(path, opts = {}) {
+  const res = await fetch(path, { ...opts, headers: { ...(opts.headers || {}), Authorization: "Bearer " + token() } });
+  const body = await res.json().catch(() => ({}));
+  if (res.status === 401) { localStorage.removeItem("pal.token"); location.hash = "#/login"; throw new Error("log in again"); }
+  if (!res.ok) throw new Error((body.error && body.error.message) || res.statusText);
+  return body;
+}
+
+// fill replaces an element's children, leaving out the absent ones.
+function fill(el, ...children) { el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined)); }
+function show(...children) { fill(main, ...children); }
+function fail(err) { show(h("p", { class: "error", id: "error" }, String(err.message || err))); }
+function monthOf(t) { return t.slice(0, 7); }
+function lastMonths(now, n) {
+  const d = new Date(now), out = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const m = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - i, 1));
+    out.push(m.toISOString().slice(0, 7));
+  }
+  return out;
+}
+const palette = ["#3b6fd8", "#e07b39", "#2f9e6e", "#a05cc9", "#d4a017", "#c2456b", "#4aa8c4", "#7a8a2e"];
+// colours gives each partner of a page its own colour; grey is no one.
+function colours(partners) {
+  const seen = [...new Set(partners.filter(Boolean))];
+  return (p) => (p ? palette[seen.indexOf(p) % palette.length] : "#c9d1db");
+}
+function resourceLink(tenant, resource) {
+  return h("a", { href: `#/resource/${encodeURIComponent(tenant)}/${encodeURIComponent(resource)}` }, resource);
+}
+function table(head, rows) {
+  return h("table", {}, h("tr", {}, head.map((c) => h("th", {}, c))), rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))));
+}
+
+// Pages.
+
+function loginPage() {
+  const input = h("input", { type: "password", id: "token", placeholder: "pal_…", autocomplete: "off" });
+  show(h("h1", {}, "Log in"),
+    h("form", { class: "login", id: "login", onsubmit: (e) => {
+      e.preventDefault();
+      localStorage.setItem("pal.token", input.value.trim());
+      location.hash = "#/";
+      route();
+    } },
+    h("p", {}, "Paste a token of this service: one from pal token issue, or your organisation's sign-in token."),
+    input, h("button", { type: "submit", id: "login-button" }, "Log in")));
+}
+
+async function homePage(me) {
+  location.hash = { "partner-reader": "#/partner", "tenant-admin": "#/tenant", operator: "#/tenant" }[me.role] || "#/link";
+}
+
+async function partnerPage(me) {
+  const month = monthOf(me.now);
+  const months = lastMonths(me.now, 6);
+  const [attr, changes, score, ...reports] = await Promise.all([
+    api("/v1/attribution"), api("/v1/changes"),
+    api(`/v1/reports/pcs?month=${month}&org=${me.org}`),
+    ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
+  const current = reports[reports.length - 1];
+  const orgRow = current.orgs.find((o) => o.org === me.org) || { mcv: 0, customers: 0, deployments: 0 };
+  const since = new Date(new Date(me.now).getTime() - 30 * 86400e3).toISOString();
+  const recent = changes.changes.filter((c) => c.time >= since);
+
+  const chart = monthlyChart(months, reports);
+  const points = h("div", { class: "points", id: "score" }, Object.keys(maxPoints).map((k) => [
+    h("span", {}, pointNames[k]),
+    h("span", { class: "meter" }, h("span", { style: `width:${(100 * score.points[k]) / maxPoints[k]}%` })),
+    h("span", {}, `${score.points[k]} / ${maxPoints[k]}`)]));
+  show(
+    h("h1", { id: "title" }, `${me.org_name || me.org}: credit in ${month}`),
+    h("div", { class: "cards" },
+      card("Customers", orgRow.customers, "customers"), card("Credited resources", attr.resources.length, "resources"),
+      card("MCV", orgRow.mcv.toLocaleString("en"), "mcv"), card("Deployments", orgRow.deployments, "deployments"),
+      card("Capability score", `${score.total} / 100`, "total")),
+    h("h2", {}, "MAU and MCV by month"), chart,
+    h("h2", {}, `Partner Capability Score, ${month}: ${score.qualified ? "qualified" : "not qualified"}`), points,
+    h("h2", {}, "Credit gained and lost in the last 30 days"),
+    recent.length === 0 ? h("p", { class: "muted", id: "changes" }, "No change in the last 30 days.") :
+      h("div", { id: "changes" }, table(["When", "Resource", "Change", "Cause"], recent.map((c) => {
+        const gained = c.to.org === me.org;
+        return [c.time.slice(0, 10), resourceLink(c.tenant, c.resource),
+          h("span", { class: gained ? "gain" : "loss" }, gained ? `gained from ${c.from.partner || "no one"}` : `lost to ${c.to.partner || "no one"}`),
+          c.cause];
+      }))),
+    h("h2", {}, "Credited resources"),
+    h("div", { id: "resources" }, table(["Customer", "Resource", "Kind", "Partner ID", "Since"],
+      attr.resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))));
+}
+
+function card(label, value, id) {
+  return h("div", { class: "card", id: "card-" + id }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
+}
+
+function monthlyChart(months, reports) {
+  const mau = reports.map((r) => r.workloads.reduce((s, w) => s + w.mau, 0));
+  const mcv = reports.map((r) => r.orgs.reduce((s, o) => s + o.mcv, 0));
+  const W = 640, H = 180, top = Math.max(1, ...mau), topMCV = Math.max(1, ...mcv), step = W / months.length;
+  return h("svg", { width: W, height: H + 30, id: "chart", role: "img" },
+    months.map((m, i) => h("g", {},
+      h("rect", { class: "bar", x: i * step + 8, y: H - (H * mau[i]) / top, width: step / 2 - 10, height: (H * mau[i]) / top },
+        h("title", {}, `${m}: ${mau[i]} MAU`)),
+      h("rect", { class: "bar mcv", x: i * step + step / 2, y: H - (H * mcv[i]) / topMCV, width: step / 2 - 10, height: (H * mcv[i]) / topMCV },
+        h("title", {}, `${m}: MCV ${mcv[i]}`)),
+      h("text", { x: i * step + 8, y: H + 18 }, m))));
+}
+
+async function resourcePage(me, tenant, resource) {
+  const tl = await api(`/v1/timeline?tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}`);
+  const ivs = tl.intervals;
+  if (ivs.length === 0) return fail(new Error(`${resource} has no history in ${tenant}`));
+  const start = new Date(ivs[0].from).getTime(), end = Math.max(new Date(me.now).getTime(), start + 86400e3);
+  const W = 900, x = (t) => ((t - start) / (end - start)) * W;
+  const colour = colours(ivs.map((iv) => iv.partner));
+  const explanation = h("div", { id: "explanation" }, h("p", { class: "muted" }, "Click the timeline to see why, at that instant."));
+  const svg = h("svg", { width: W, height: 70, id: "timeline", onclick: async (e) => {
+    const box = svg.getBoundingClientRect();
+    const at = new Date(start + ((e.clientX - box.left) / W) * (end - start)).toISOString().slice(0, 19) + "Z";
+    explain(explanation, tenant, resource, at);
+  } },
+  ivs.map((iv) => {
+    const from = new Date(iv.from).getTime(), to = iv.to ? new Date(iv.to).getTime() : end;
+    const label = iv.partner ? `${iv.partner} (${iv.account})` : iv.reason;
+    return h("g", { class: "band" },
+      h("rect", { x: x(from), y: 10, width: Math.max(1, x(to) - x(from)), height: 34, fill: colour(iv.partner) },
+        h("title", {}, `${iv.from.slice(0, 10)} – ${iv.to ? iv.to.slice(0, 10) : "now"}: ${label}`)),
+      h("text", { x: x(from) + 4, y: 32 }, x(to) - x(from) > 60 ? (iv.partner || "—") : ""));
+  }),
+  h("text", { x: 0, y: 62 }, ivs[0].from.slice(0, 10)), h("text", { x: W - 70, y: 62 }, me.now.slice(0, 10)));
+  show(h("h1", { id: "title" }, `${resource} in ${tenant}`),
+    h("p", { class: "muted" }, "The band is the credited partner over time; grey is no one."), svg,
+    h("div", { id: "intervals" }, table(["From", "To", "Partner", "Organisation", "Account", "Reason"],
+      ivs.map((iv) => [iv.from.slice(0, 10), iv.to ? iv.to.slice(0, 10) : "now", iv.partner || "—", iv.org || "—", iv.account || "—", iv.reason || ""]))),
+    explanation);
+}
+
+async function explain(into, tenant, resource, at) {
+  try {
+    const x = await api(`/v1/explain?tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}&at=${at}`);
+    const verdict = x.winner ? `Credited to ${x.winner.partner} (organisation ${x.winner.org}) through ${x.winner.account}, associated ${x.winner.since.slice(0, 10)}.` :
+      x.would_be_winner ? `${x.would_be_winner.partner} would be credited, but the ${x.env_type} environment is not counted.` :
+      `Credited to no one (${x.reason}).`;
+    fill(into, h("h2", {}, `Why, at ${at}`),
+      h("p", { id: "verdict" }, verdict),
+      table(["Account", "Role", "Partner ID", "Associated", "Eligible"], x.candidates.map((c) =>
+        [c.account, c.role, c.partner || "no link", c.association.slice(0, 10), c.eligible ? "yes" : `no: ${c.reason}`])));
+  } catch (err) {
+    fill(into, h("p", { class: "error" }, err.message));
+  }
+}
+
+async function tenantPage(me) {
+  const [attr, links] = await Promise.all([api("/v1/attribution"), me.tenant ? api(`/v1/links?tenant=${me.tenant}`) : { links: [] }]);
+  show(h("h1", { id: "title" }, me.tenant ? `Tenant ${me.tenant}` : "All tenants"),
+    h("h2", {}, "Resources and who is credited"),
+    h("div", { id: "resources" }, table(["Tenant", "Resource", "Kind", "Environment", "Credited to", "Since"],
+      attr.resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.environment,
+        r.partner || h("span", { class: "muted" }, r.reason), (r.since || "").slice(0, 10)]))),
+    me.tenant ? [h("h2", {}, "Accounts that hold a partner link"),
+      h("div", { id: "links" }, table(["Account", "Partner ID"], links.links.map((l) => [l.account, l.partner])))] : null,
+    me.tenant ? h("p", {}, h("a", { href: "#/whatif", id: "whatif-link" }, "What if…")) : null);
+}
+
+async function whatIfPage(me) {
+  const next = new Date(new Date(me.now).getTime() + 86400e3).toISOString().slice(0, 19) + "Z";
+  const attr = await api("/v1/attribution");
+  const sample = attr.resources.find((r) => r.status === "attributed");
+  const text = h("textarea", { id: "events" }, sample ?
+    `{"type":"resource.owner_changed","time":"${next}","tenant":"${me.tenant}","resource":"${sample.resource}","owner":"${sample.account}"}` : "");
+  const out = h("div", { id: "whatif-result" });
+  show(h("h1", { id: "title" }, "What if…"),
+    h("p", {}, "Write hypothetical events (one JSON object a line, after " + me.now.slice(0, 10) + "): nothing is written to the service."),
+    text, h("button", { id: "run-whatif", onclick: async () => {
+      try {
+        const res = await api(`/v1/whatif?tenant=${me.tenant}`, { method: "POST", body: text.value });
+        const before = Object.fromEntries(res.before.map((r) => [r.resource, r]));
+        const changed = res.after.filter((r) => !before[r.resource] || before[r.resource].partner !== r.partner);
+        fill(out, 
+          changed.length === 0 ? h("p", { id: "no-change" }, "The credit would not change.") :
+            table(["Resource", "Now", "Would be"], changed.map((r) => [r.resource, (before[r.resource] || {}).partner || "no one", r.partner || `no one (${r.reason})`])),
+          res.refused.length ? h("p", { class: "error" }, res.refused.map((f) => `line ${f.line}: ${f.code}: ${f.message}`).join("; ")) : null);
+      } catch (err) { fill(out, h("p", { class: "error" }, err.message)); }
+    } }, "See what the credit would become"), out);
+}
+
+async function linkPage() {
+  try {
+    const l = await api("/providers/Microsoft.ManagementPartner/partners");
+    show(h("h1", { id: "title" }, "Your partner link"), h("p", {}, `Linked to ${l.properties.partnerId} (${l.properties.partnerName}) since ${l.properties.updatedTime.slice(0, 10)}.`));
+  } catch (err) {
+    show(h("h1", { id: "title" }, "Your partner link"), h("p", {}, err.message));
+  }
+}
+
+async function route() {
+  if (!token()) return loginPage();
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  try {
+    const me = await api("/v1/me");
+    document.getElementById("who").textContent = `${me.role}${me.tenant ? " of " + me.tenant : ""}${me.org ? " of " + (me.org_name || me.org) : ""}`;
+    const nav = document.getElementById("nav");
+    nav.replaceChildren(...({ "partner-reader": [["#/partner", "Dashboard"]], "tenant-admin": [["#/tenant", "Tenant"], ["#/whatif", "What if"]],
+      operator: [["#/tenant", "Resources"]] }[me.role] || []).map(([href, label]) => h("a", { href }, label)));
+    document.getElementById("logout").hidden = false;
+    switch (parts[0]) {
+      case "login": return loginPage();
+      case "partner": return await partnerPage(me);
+      case "resource": return await resourcePage(me, parts[1], parts[2]);
+      case "tenant": return await tenantPage(me);
+      case "whatif": return await whatIfPage(me);
+      case "link": return await linkPage();
+      default: return await homePage(me);
+    }
+  } catch (err) { fail(err); }
+}
+
+document.getElementById("logout").addEventListener("click", () => { localStorage.removeItem("pal.token"); location.hash = "#/login"; route(); });
+window.addEventListener("hashchange", route);
+route();

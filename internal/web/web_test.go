@@ -1,0 +1,245 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/palproject/pal/internal/demo"
+	"github.com/palproject/pal/internal/server"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/storetest"
+)
+
+// chromium finds the browser: $PAL_TEST_CHROMIUM (CI sets it; the test
+// fails when it is set and missing), else chromium on the PATH, else the
+// test is skipped, saying why.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("PAL_TEST_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("PAL_TEST_CHROMIUM=%s: %v", p, err)
+		}
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium: install Debian's chromium, or set PAL_TEST_CHROMIUM (bash .ci/run does)")
+	return ""
+}
+
+type site struct {
+	t      *testing.T
+	url    string
+	st     store.Store
+	ctx    context.Context
+	shots  string
+	tokens map[string]string
+}
+
+func newSite(t *testing.T) *site {
+	exe := chromium(t)
+	st := storetest.Backends()[0].Fresh(t)(t)
+	srv, err := server.New(context.Background(), server.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	s := &site{t: t, url: hs.URL, st: st, tokens: map[string]string{}}
+	for name, tok := range map[string]store.Token{
+		"operator": {Role: store.RoleOperator}, "fabrikam": {Role: store.RolePartnerReader, Org: "1000001"},
+		"northwind": {Role: store.RolePartnerReader, Org: "2000001"}, "adatum": {Role: store.RoleTenantAdmin, Tenant: "adatum"},
+	} {
+		if s.tokens[name], err = server.IssueToken(context.Background(), st, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log bytes.Buffer
+	demo.Write(&log, 1)
+	req := httptest.NewRequest("POST", "/v1/events", &log)
+	req.Header.Set("Authorization", "Bearer "+s.tokens["operator"])
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("load the demo: %d %s", rec.Code, rec.Body)
+	}
+	// Bob removes his link at the end of the demo's last month: Fabrikam
+	// gains the credit of expenses back.
+	req = httptest.NewRequest("POST", "/v1/events", strings.NewReader(
+		`{"type":"pal.removed","time":"2026-03-31T22:00:00Z","tenant":"contoso","account":"bob@northwind.example"}`))
+	req.Header.Set("Authorization", "Bearer "+s.tokens["operator"])
+	rec = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"accepted": 1`) {
+		t.Fatalf("remove bob's link: %d %s", rec.Code, rec.Body)
+	}
+
+	s.shots = os.Getenv("PAL_TEST_OUTPUT")
+	if s.shots == "" {
+		s.shots = "testoutput"
+	}
+	if err := os.MkdirAll(s.shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 1000))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	s.ctx = ctx
+	return s
+}
+
+func (s *site) run(actions ...chromedp.Action) {
+	s.t.Helper()
+	if err := chromedp.Run(s.ctx, actions...); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// login logs in through the form, as a person would.
+func (s *site) login(who string) {
+	s.t.Helper()
+	s.run(chromedp.Navigate(s.url+"/#/login"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", s.tokens[who], chromedp.ByID),
+		chromedp.Click("#login-button", chromedp.ByID),
+		chromedp.WaitVisible("#title", chromedp.ByID))
+}
+
+func (s *site) text(sel string) string {
+	s.t.Helper()
+	var out string
+	s.run(chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.Text(sel, &out, chromedp.ByQuery))
+	return out
+}
+
+func (s *site) screenshot(name string) {
+	s.t.Helper()
+	// A page shows words, never the names of script objects.
+	body := s.text("body")
+	lines := "\n" + body + "\n"
+	if strings.Contains(body, "[object") || strings.Contains(body, "undefined") || strings.Contains(lines, "\nnull\n") {
+		s.t.Errorf("%s shows script values:\n%s", name, body)
+	}
+	var png []byte
+	s.run(chromedp.FullScreenshot(&png, 100))
+	if err := os.WriteFile(filepath.Join(s.shots, name), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *site) waitText(sel, want string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := s.text(sel)
+		if strings.Contains(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestPartnerDashboardAndTimeline(t *testing.T) {
+	s := newSite(t)
+	s.login("fabrikam")
+	if got := s.waitText("#title", "Fabrikam Consulting"); !strings.Contains(got, "Fabrikam Consulting: credit in 2026-03") {
+		t.Errorf("title %q", got)
+	}
+	if got := s.text("#card-customers .value"); got != "3" {
+		t.Errorf("customers %q, want 3", got)
+	}
+	if got := s.text("#card-total .value"); got != "82 / 100" {
+		t.Errorf("capability score %q, want 82 / 100", got)
+	}
+	resources := s.text("#resources")
+	for _, want := range []string{"onboarding", "inventory", "contoso-ci"} {
+		if !strings.Contains(resources, want) {
+			t.Errorf("credited resources lack %s:\n%s", want, resources)
+		}
+	}
+	// Nothing another partner is credited for.
+	if strings.Contains(resources, "field-service") {
+		t.Errorf("Fabrikam's dashboard lists field-service, credited to Northwind:\n%s", resources)
+	}
+	if got := s.text("#changes"); !strings.Contains(got, "expenses") || !strings.Contains(got, "gained from 2000011") || !strings.Contains(got, "pal.removed") {
+		t.Errorf("changes of the last 30 days:\n%s", got)
+	}
+	var bars int
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#chart rect.bar").length`, &bars))
+	if bars != 12 {
+		t.Errorf("the chart has %d bars, want 12 (MAU and MCV for 6 months)", bars)
+	}
+	s.screenshot("partner-dashboard.png")
+
+	// The resource page: a band per credited partner; a click explains.
+	s.run(chromedp.Click(`#resources a[href="#/resource/adatum/onboarding"]`, chromedp.ByQuery), chromedp.WaitVisible("#timeline", chromedp.ByID))
+	if got := s.text("#intervals"); !strings.Contains(got, "3000011") || !strings.Contains(got, "1000012") {
+		t.Errorf("onboarding's intervals lack Tailspin and Fabrikam:\n%s", got)
+	}
+	var bands int
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#timeline rect").length`, &bands))
+	if bands != 3 {
+		t.Errorf("%d bands, want 3 (Fabrikam, Tailspin, Fabrikam)", bands)
+	}
+	// Click near the right end: after frank's edit, Fabrikam is credited.
+	s.run(chromedp.MouseClickXY(0, 0), chromedp.ActionFunc(func(ctx context.Context) error {
+		return chromedp.Run(ctx, chromedp.Evaluate(`(() => { const r = document.querySelector("#timeline").getBoundingClientRect();
+			document.querySelector("#timeline").dispatchEvent(new MouseEvent("click", {clientX: r.left + r.width - 5, clientY: r.top + 20, bubbles: true})); })()`, nil))
+	}))
+	if got := s.waitText("#verdict", "Credited to"); !strings.Contains(got, "Credited to 1000012") || !strings.Contains(got, "frank@fabrikam.example") {
+		t.Errorf("the explanation at the end of the timeline: %q", got)
+	}
+	s.screenshot("resource-timeline.png")
+
+	// Another partner's reader is refused the page, by the server.
+	s.login("northwind")
+	s.run(chromedp.Navigate(s.url+"/#/resource/adatum/onboarding"), chromedp.Reload())
+	if got := s.waitText("#error", "partner reader"); !strings.Contains(got, "credited to its organisation only") {
+		t.Errorf("Northwind on Fabrikam's resource: %q", got)
+	}
+}
+
+func TestTenantPageAndWhatIf(t *testing.T) {
+	s := newSite(t)
+	s.login("adatum")
+	if got := s.waitText("#title", "adatum"); got != "Tenant adatum" {
+		t.Errorf("title %q", got)
+	}
+	resources := s.text("#resources")
+	if !strings.Contains(resources, "onboarding") || !strings.Contains(resources, "approvals") || strings.Contains(resources, "expenses") {
+		t.Errorf("adatum's resources:\n%s", resources)
+	}
+	links := s.text("#links")
+	if !strings.Contains(links, "frank@fabrikam.example") || !strings.Contains(links, "hana@tailspin.example") || strings.Contains(links, "alice") {
+		t.Errorf("adatum's links:\n%s", links)
+	}
+	s.screenshot("tenant.png")
+
+	s.run(chromedp.Click("#whatif-link", chromedp.ByID), chromedp.WaitVisible("#events", chromedp.ByID))
+	event := `{"type":"resource.activity","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","account":"hana@tailspin.example","action":"edit"}`
+	s.run(chromedp.SetValue("#events", event, chromedp.ByID), chromedp.Click("#run-whatif", chromedp.ByID))
+	if got := s.waitText("#whatif-result", "3000011"); !strings.Contains(got, "onboarding") || !strings.Contains(got, "1000012") || !strings.Contains(got, "3000011") {
+		t.Errorf("what-if result:\n%s", got)
+	}
+	s.screenshot("what-if.png")
+	// Nothing was written: the tenant page still credits Fabrikam.
+	s.run(chromedp.Navigate(s.url+"/#/tenant"), chromedp.Reload())
+	if got := s.waitText("#resources", "onboarding"); !strings.Contains(got, "onboarding") || strings.Contains(got, "3000011") {
+		t.Errorf("after the what-if the tenant page shows:\n%s", got)
+	}
+}
