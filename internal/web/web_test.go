@@ -192,9 +192,14 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 		t.Errorf("onboarding's intervals lack Tailspin and Fabrikam:\n%s", got)
 	}
 	var bands int
-	s.run(chromedp.Evaluate(`document.querySelectorAll("#timeline rect").length`, &bands))
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#timeline g.band").length`, &bands))
 	if bands != 3 {
 		t.Errorf("%d bands, want 3 (Fabrikam, Tailspin, Fabrikam)", bands)
+	}
+	// Fabrikam sees its own intervals in full, and not Tailspin's.
+	if got := s.text("#intervals"); !strings.Contains(got, "hana@tailspin.example (coowner, 3000011)") || !strings.Contains(got, "production") ||
+		!strings.Contains(got, "not yours to see") {
+		t.Errorf("the intervals:\n%s", got)
 	}
 	// Click near the right end: after frank's edit, Fabrikam is credited.
 	s.run(chromedp.MouseClickXY(0, 0), chromedp.ActionFunc(func(ctx context.Context) error {
@@ -242,4 +247,30 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 	if got := s.waitText("#resources", "onboarding"); !strings.Contains(got, "onboarding") || strings.Contains(got, "3000011") {
 		t.Errorf("after the what-if the tenant page shows:\n%s", got)
 	}
+}
+
+// TestOperatorAndAccount logs in as the two other roles: the operator sees
+// every tenant's resources, an account its own link.
+func TestOperatorAndAccount(t *testing.T) {
+	s := newSite(t)
+	var err error
+	if s.tokens["alice"], err = server.IssueToken(context.Background(), s.st, store.Token{Role: store.RoleAccount, Tenant: "contoso", Account: "alice@fabrikam.example"}); err != nil {
+		t.Fatal(err)
+	}
+	s.login("operator")
+	if got := s.waitText("#title", "All tenants"); got != "All tenants" {
+		t.Errorf("operator's title %q", got)
+	}
+	resources := s.text("#resources")
+	for _, want := range []string{"adatum", "contoso", "litware", "woodgrove"} {
+		if !strings.Contains(resources, want) {
+			t.Errorf("the operator's resources lack %s", want)
+		}
+	}
+	s.screenshot("operator.png")
+	s.login("alice")
+	if got := s.waitText("main", "Linked to"); !strings.Contains(got, "Linked to 1000011 (Fabrikam Consulting)") {
+		t.Errorf("the account's page: %q", got)
+	}
+	s.screenshot("account.png")
 }

@@ -134,31 +134,52 @@ function monthlyChart(months, reports) {
 }
 
 async function resourcePage(me, tenant, resource) {
-  const tl = await api(`/v1/timeline?tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}`);
+  const q = `tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}`;
+  const tl = await api(`/v1/timeline?${q}`);
   const ivs = tl.intervals;
   if (ivs.length === 0) return fail(new Error(`${resource} has no history in ${tenant}`));
+  // What held at the start of each interval: the environment's type, and
+  // the owner and co-owners with their links.
+  // A partner reader may not see the instants credited to others: those
+  // lanes say so.
+  const hidden = { counted: false, env_type: "not yours to see", environment: "", candidates: [], hidden: true };
+  const states = await Promise.all(ivs.map((iv) => api(`/v1/explain?${q}&at=${iv.from}`).catch(() => hidden)));
+  const accounts = (st) => st.hidden ? "not yours to see" : st.candidates.map((c) => `${c.account} (${c.role}, ${c.partner || "no link"})`).join("; ");
   const start = new Date(ivs[0].from).getTime(), end = Math.max(new Date(me.now).getTime(), start + 86400e3);
   const W = 900, x = (t) => ((t - start) / (end - start)) * W;
   const colour = colours(ivs.map((iv) => iv.partner));
+  const lanes = [["Credited partner", 0], ["Environment", 1], ["Owner and co-owners", 2]];
   const explanation = h("div", { id: "explanation" }, h("p", { class: "muted" }, "Click the timeline to see why, at that instant."));
-  const svg = h("svg", { width: W, height: 70, id: "timeline", onclick: async (e) => {
+  const svg = h("svg", { width: W + 150, height: 150, id: "timeline", onclick: async (e) => {
     const box = svg.getBoundingClientRect();
-    const at = new Date(start + ((e.clientX - box.left) / W) * (end - start)).toISOString().slice(0, 19) + "Z";
+    const px = Math.min(W, Math.max(0, e.clientX - box.left - 150));
+    const at = new Date(start + (px / W) * (end - start)).toISOString().slice(0, 19) + "Z";
     explain(explanation, tenant, resource, at);
   } },
-  ivs.map((iv) => {
-    const from = new Date(iv.from).getTime(), to = iv.to ? new Date(iv.to).getTime() : end;
-    const label = iv.partner ? `${iv.partner} (${iv.account})` : iv.reason;
-    return h("g", { class: "band" },
-      h("rect", { x: x(from), y: 10, width: Math.max(1, x(to) - x(from)), height: 34, fill: colour(iv.partner) },
-        h("title", {}, `${iv.from.slice(0, 10)} – ${iv.to ? iv.to.slice(0, 10) : "now"}: ${label}`)),
-      h("text", { x: x(from) + 4, y: 32 }, x(to) - x(from) > 60 ? (iv.partner || "—") : ""));
-  }),
-  h("text", { x: 0, y: 62 }, ivs[0].from.slice(0, 10)), h("text", { x: W - 70, y: 62 }, me.now.slice(0, 10)));
+  lanes.map(([name, i]) => h("text", { x: 0, y: 32 + i * 36 }, name)),
+  h("g", { transform: "translate(150,0)" },
+    ivs.map((iv, i) => {
+      const from = new Date(iv.from).getTime(), to = iv.to ? new Date(iv.to).getTime() : end;
+      const w = Math.max(1, x(to) - x(from)), st = states[i];
+      const who = accounts(st);
+      const label = iv.partner ? `${iv.partner} (${iv.account})` : iv.reason;
+      return h("g", { class: "band" },
+        h("rect", { x: x(from), y: 12, width: w, height: 30, fill: colour(iv.partner) },
+          h("title", {}, `${iv.from.slice(0, 10)} – ${iv.to ? iv.to.slice(0, 10) : "now"}: ${label}`)),
+        h("text", { x: x(from) + 4, y: 32 }, w > 60 ? (iv.partner || "—") : ""),
+        h("rect", { x: x(from), y: 48, width: w, height: 30, fill: st.hidden ? "#e6ebf2" : st.counted ? "#cfe3d6" : "#f1d9c9" },
+          h("title", {}, `${st.environment}: ${st.env_type}`)),
+        h("text", { x: x(from) + 4, y: 68 }, w > 60 ? st.env_type : ""),
+        h("rect", { x: x(from), y: 84, width: w, height: 30, fill: "#e6ebf2", stroke: "#fff" }, h("title", {}, who)),
+        h("text", { x: x(from) + 4, y: 104 }, w > 60 && !st.hidden ? `${st.candidates.length} account${st.candidates.length === 1 ? "" : "s"}` : ""));
+    }),
+    h("text", { x: 0, y: 136 }, ivs[0].from.slice(0, 10)), h("text", { x: W - 70, y: 136 }, me.now.slice(0, 10))));
   show(h("h1", { id: "title" }, `${resource} in ${tenant}`),
-    h("p", { class: "muted" }, "The band is the credited partner over time; grey is no one."), svg,
-    h("div", { id: "intervals" }, table(["From", "To", "Partner", "Organisation", "Account", "Reason"],
-      ivs.map((iv) => [iv.from.slice(0, 10), iv.to ? iv.to.slice(0, 10) : "now", iv.partner || "—", iv.org || "—", iv.account || "—", iv.reason || ""]))),
+    h("p", { class: "muted" }, "Over time: who is credited (grey: no one), the environment's type, and the accounts that could be credited. Hover for details."),
+    svg,
+    h("div", { id: "intervals" }, table(["From", "To", "Partner", "Organisation", "Account", "Environment", "Owner and co-owners"],
+      ivs.map((iv, i) => [iv.from.slice(0, 10), iv.to ? iv.to.slice(0, 10) : "now", iv.partner || "—", iv.org || "—", iv.account || "—",
+        states[i].env_type, accounts(states[i])]))),
     explanation);
 }
 
