@@ -81,13 +81,9 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 }
 
 func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q := r.URL.Query()
-	tenant, resource := q.Get("tenant"), q.Get("resource")
-	if tenant == "" || resource == "" {
-		return errorf(codeBadRequest, "tenant and resource are required: /v1/explain?tenant=T&resource=R")
-	}
-	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
-		return errorf(codeForbidden, "a tenant administrator reads its own tenant's explanations only")
+	tenant, resource, err := resourceParams(r, p)
+	if err != nil {
+		return err
 	}
 	at, err := parseAt(r)
 	if err != nil {
@@ -186,4 +182,31 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 		s.state.agg.Report(s.cfg.Metrics, month, seg), s.state.agg.Report(s.cfg.Metrics, baseline, seg), inputs, has)
 	writeJSON(w, http.StatusOK, score)
 	return nil
+}
+
+// resourceParams reads the tenant and resource a request is about; a
+// tenant administrator asks of its own tenant only.
+func resourceParams(r *http.Request, p Principal) (tenant, resource string, err error) {
+	q := r.URL.Query()
+	tenant, resource = q.Get("tenant"), q.Get("resource")
+	if tenant == "" || resource == "" {
+		return "", "", errorf(codeBadRequest, "tenant and resource are required: %s?tenant=T&resource=R", r.URL.Path)
+	}
+	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
+		return "", "", errorf(codeForbidden, "a tenant administrator reads its own tenant's resources only")
+	}
+	return tenant, resource, nil
+}
+
+// tenantParam reads the tenant a request is about: a tenant
+// administrator's own, or the one named.
+func tenantParam(r *http.Request, p Principal) (string, error) {
+	tenant := r.URL.Query().Get("tenant")
+	if p.Role == store.RoleTenantAdmin {
+		tenant = p.Tenant
+	}
+	if tenant == "" {
+		return "", errorf(codeBadRequest, "tenant is required: %s?tenant=T", r.URL.Path)
+	}
+	return tenant, nil
 }

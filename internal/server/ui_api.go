@@ -40,13 +40,9 @@ type timelineRow struct {
 // the tenant's administrator, and a partner reader whose organisation it
 // was ever credited to.
 func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q := r.URL.Query()
-	tenant, resource := q.Get("tenant"), q.Get("resource")
-	if tenant == "" || resource == "" {
-		return errorf(codeBadRequest, "tenant and resource are required: /v1/timeline?tenant=T&resource=R")
-	}
-	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
-		return errorf(codeForbidden, "a tenant administrator reads its own tenant's resources only")
+	tenant, resource, err := resourceParams(r, p)
+	if err != nil {
+		return err
 	}
 	if err := s.sync(r.Context()); err != nil {
 		return err
@@ -75,12 +71,9 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 // getLinks lists the accounts of a tenant that hold a link: account and
 // partner ID only, as PAL reveals no more.
 func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) error {
-	tenant := r.URL.Query().Get("tenant")
-	if p.Role == store.RoleTenantAdmin {
-		tenant = p.Tenant
-	}
-	if tenant == "" {
-		return errorf(codeBadRequest, "tenant is required: /v1/links?tenant=T")
+	tenant, err := tenantParam(r, p)
+	if err != nil {
+		return err
 	}
 	if err := s.sync(r.Context()); err != nil {
 		return err
@@ -95,12 +88,9 @@ func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) e
 // answers the attribution of the tenant before and after, and each event's
 // refusal if any. Nothing is written.
 func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal) error {
-	tenant := r.URL.Query().Get("tenant")
-	if p.Role == store.RoleTenantAdmin {
-		tenant = p.Tenant
-	}
-	if tenant == "" {
-		return errorf(codeBadRequest, "tenant is required: /v1/whatif?tenant=T")
+	tenant, err := tenantParam(r, p)
+	if err != nil {
+		return err
 	}
 	var events []*event.Event
 	refused := []*event.Refusal{}
