@@ -129,12 +129,7 @@ func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, sp
 		case attribution.Duplicate:
 			o.Duplicates++
 		case attribution.Applied:
-			switch ev.Type {
-			case event.Usage:
-				agg.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
-			case event.Profiles:
-				agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
-			}
+			agg.Record(ev, res)
 		}
 	}
 	slices.Sort(o.Refused)
@@ -326,14 +321,10 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 			if !ok {
 				t.Fatalf("ApplyLate declined line %d", ev.Line)
 			}
-			switch {
-			case res.Outcome == attribution.Refused:
+			if res.Outcome == attribution.Refused {
 				refused = append(refused, ev.Line)
-			case ev.Type == event.Usage:
-				agg.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
-			default:
-				agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
 			}
+			agg.Record(ev, res)
 		}
 		slices.Sort(refused)
 		if diff := cmp.Diff(want.Refused, refused); diff != "" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
 )
 
 // Exit codes.
@@ -217,10 +218,7 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 // parseTime reads an instant given on the command line: RFC 3339, or a date
 // meaning its first instant in UTC.
 func parseTime(flagName, s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
+	if t, ok := event.ParseInstant(s); ok {
 		return t, nil
 	}
 	return time.Time{}, usagef("--%s %q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", flagName, s)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/palproject/pal/internal/attribution"
-	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/metrics"
 )
 
@@ -28,17 +27,7 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 // aggregate replays the log and collects the metrics of the given months.
 func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Options, months ...string) (*attribution.Engine, *metrics.Aggregator, tally, error) {
 	agg := metrics.NewAggregator(months...)
-	e, t, err := replay{onResult: func(ev *event.Event, res attribution.Result) {
-		if res.Outcome != attribution.Applied {
-			return
-		}
-		switch ev.Type {
-		case event.Usage:
-			agg.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
-		case event.Profiles:
-			agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
-		}
-	}}.run(ctx, env, f.log, opts)
+	e, t, err := replay{onResult: agg.Record}.run(ctx, env, f.log, opts)
 	if err == nil && f.usage != "" {
 		err = readUsage(ctx, env, f.usage, e, agg, &t)
 	}

@@ -165,3 +165,15 @@ func IsPartnerID(s string) bool {
 func MonthOf(t time.Time) string {
 	return t.UTC().Format("2006-01")
 }
+
+// ParseInstant reads an instant given by a person: RFC 3339 (read in UTC),
+// or a date, meaning its first instant in UTC.
+func ParseInstant(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}

@@ -164,6 +164,20 @@ func holders(c *attribution.Credit) (locations []attribution.Share, orgs map[str
 	return c.Shares, orgs
 }
 
+// Record counts an event the engine applied, with its result: a usage or
+// profiles event is counted, any other is not.
+func (a *Aggregator) Record(ev *event.Event, res attribution.Result) {
+	if res.Outcome != attribution.Applied {
+		return
+	}
+	switch ev.Type {
+	case event.Usage:
+		a.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
+	case event.Profiles:
+		a.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
+	}
+}
+
 // Usage records one use of a resource by a user at time at, credited as c.
 // An uncredited use (c nil or not attributed) counts for no one.
 func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string, c *attribution.Credit) {

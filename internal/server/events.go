@@ -76,7 +76,7 @@ func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Eve
 				break
 			}
 			res = late
-			feed(st.agg, ev, res)
+			st.agg.Record(ev, res)
 		} else {
 			res = st.apply(ev)
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
@@ -15,11 +16,7 @@ func parseAt(r *http.Request) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		t = t.UTC()
-		return &t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
+	if t, ok := event.ParseInstant(s); ok {
 		return &t, nil
 	}
 	return nil, errorf(codeBadRequest, "at=%q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", s)

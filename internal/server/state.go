@@ -71,20 +71,8 @@ func (s *state) apply(ev *event.Event) attribution.Result {
 
 func applyTo(e *attribution.Engine, agg *metrics.Aggregator, ev *event.Event) attribution.Result {
 	res := e.Apply(ev)
-	feed(agg, ev, res)
+	agg.Record(ev, res)
 	return res
-}
-
-// feed gives the metrics an applied usage or profiles event.
-func feed(agg *metrics.Aggregator, ev *event.Event, res attribution.Result) {
-	if res.Outcome == attribution.Applied {
-		switch ev.Type {
-		case event.Usage:
-			agg.Usage(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.User, res.Credit)
-		case event.Profiles:
-			agg.Profiles(ev.Time, ev.Tenant, ev.Resource, res.Workload, ev.Count, res.Credit)
-		}
-	}
 }
 
 type scanner interface {
