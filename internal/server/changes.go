@@ -43,14 +43,7 @@ func (p Principal) sees(c change) bool {
 	case store.RoleTenantAdmin:
 		return c.Tenant == p.Tenant
 	case store.RolePartnerReader:
-		if c.From.Org == p.Org || c.To.Org == p.Org {
-			return true
-		}
-		for _, sh := range append(c.From.Shares, c.To.Shares...) {
-			if sh.Org == p.Org {
-				return true
-			}
-		}
+		return credited(p.Org, c.From.Org, c.From.Shares) || credited(p.Org, c.To.Org, c.To.Shares)
 	}
 	return false
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -41,17 +42,10 @@ func (s *Server) engineAt(r *http.Request, at *time.Time) (*attribution.Engine, 
 	return past, *at, func() {}, err
 }
 
-// credited reports whether a row's credit goes, whole or in part, to org.
-func credited(org string, row attribution.Row) bool {
-	if row.Org == org {
-		return true
-	}
-	for _, sh := range row.Shares {
-		if sh.Org == org {
-			return true
-		}
-	}
-	return false
+// credited reports whether a credit, held by holder or shared as shares,
+// goes whole or in part to org.
+func credited(org, holder string, shares []attribution.Share) bool {
+	return holder == org || slices.ContainsFunc(shares, func(sh attribution.Share) bool { return sh.Org == org })
 }
 
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -69,7 +63,7 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	for _, row := range rows {
 		if p.Role == store.RoleOperator ||
 			(p.Role == store.RoleTenantAdmin && row.Tenant == p.Tenant) ||
-			(p.Role == store.RolePartnerReader && credited(p.Org, row)) {
+			(p.Role == store.RolePartnerReader && credited(p.Org, row.Org, row.Shares)) {
 			visible = append(visible, row)
 		}
 	}
@@ -93,11 +87,11 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	x := e.Explain(tenant, resource, when)
 	done()
 	if p.Role == store.RolePartnerReader {
-		ok := x.Winner != nil && x.Winner.Org == p.Org
-		for _, sh := range x.Shares {
-			ok = ok || sh.Org == p.Org
+		holder := ""
+		if x.Winner != nil {
+			holder = x.Winner.Org
 		}
-		if !ok {
+		if !credited(p.Org, holder, x.Shares) {
 			return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
 		}
 	}

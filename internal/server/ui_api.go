@@ -58,7 +58,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 			to := iv.To
 			row.To = &to
 		}
-		mine = mine || credited(p.Org, attribution.Row{Org: row.Org, Shares: row.Shares})
+		mine = mine || credited(p.Org, row.Org, row.Shares)
 		rows = append(rows, row)
 	}
 	if !mine {
