@@ -23,9 +23,14 @@ func parseAt(r *http.Request) (*time.Time, error) {
 	return nil, errorf(codeBadRequest, "at=%q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", s)
 }
 
-// engineAt returns the engine with the state at the instant asked for (the
-// present when at is nil), the instant, and a function to call when done.
-func (s *Server) engineAt(r *http.Request, at *time.Time) (*attribution.Engine, time.Time, func(), error) {
+// engineAt returns the engine with the state at the instant the request
+// asks for with ?at= (the present by default), the instant, and a function
+// to call when done.
+func (s *Server) engineAt(r *http.Request) (*attribution.Engine, time.Time, func(), error) {
+	at, err := parseAt(r)
+	if err != nil {
+		return nil, time.Time{}, nil, err
+	}
 	if err := s.sync(r.Context()); err != nil {
 		return nil, time.Time{}, nil, err
 	}
@@ -49,11 +54,7 @@ func credited(org, holder string, shares []attribution.Share) bool {
 }
 
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
-	at, err := parseAt(r)
-	if err != nil {
-		return err
-	}
-	e, when, done, err := s.engineAt(r, at)
+	e, when, done, err := s.engineAt(r)
 	if err != nil {
 		return err
 	}
@@ -76,11 +77,7 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	at, err := parseAt(r)
-	if err != nil {
-		return err
-	}
-	e, when, done, err := s.engineAt(r, at)
+	e, when, done, err := s.engineAt(r)
 	if err != nil {
 		return err
 	}
