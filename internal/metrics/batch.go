@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,32 +12,185 @@ import (
 	"github.com/palproject/pal/internal/usage"
 )
 
-// dictionary numbers user identifiers; aggregators forked from one share it,
-// so that their bitmaps can be merged.
+// dictionary numbers the users of each tenant from 0. Distinct users are
+// only ever counted within a tenant, and small dense numbers let a tally
+// mark its users in a plain bitset (see users). Aggregators forked from one
+// share it, so that their counts can be merged.
 type dictionary struct {
-	mu  sync.Mutex
-	ids map[string]uint32
+	mu      sync.RWMutex
+	tenants map[string]map[string]uint32
 }
 
-func (d *dictionary) id(user string) uint32 {
-	id, ok := d.ids[user]
+func newDictionary() *dictionary {
+	return &dictionary{tenants: make(map[string]map[string]uint32)}
+}
+
+// id numbers one user of a tenant.
+func (d *dictionary) id(tenant, user string) uint32 {
+	d.mu.RLock()
+	id, ok := d.tenants[tenant][user]
+	d.mu.RUnlock()
+	if ok {
+		return id
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.add(tenant, user)
+}
+
+// add numbers a user, which may have been numbered since the caller
+// looked; the caller holds the write lock.
+func (d *dictionary) add(tenant, user string) uint32 {
+	users := d.tenants[tenant]
+	if users == nil {
+		users = make(map[string]uint32)
+		d.tenants[strings.Clone(tenant)] = users
+	}
+	id, ok := users[user]
 	if !ok {
-		id = uint32(len(d.ids))
-		// The user may be a slice of a batch's whole dictionary.
-		d.ids[strings.Clone(user)] = id
+		id = uint32(len(users))
+		users[strings.Clone(user)] = id
 	}
 	return id
 }
 
-// lookup numbers a batch's users, taking the lock once.
-func (d *dictionary) lookup(users []string) []uint32 {
-	ids := make([]uint32, len(users))
-	d.mu.Lock()
-	for i, u := range users {
-		ids[i] = d.id(u)
+// entries packs a batch's tenant and user (or resource) entries in one key.
+func entries(tenant, other int32) uint64 { return uint64(uint32(tenant))<<32 | uint64(uint32(other)) }
+
+// numbering holds the numbers of a batch's users. Nearly every user entry
+// of a batch belongs to one tenant: owner and ids give, per user entry, the
+// tenant entry it was first seen with and its number there; others numbers
+// the few (tenant, user) entries seen under a second tenant.
+type numbering struct {
+	owner  []int32
+	ids    []uint32
+	others map[uint64]uint32
+	want   []uint64
+	users  []map[string]uint32 // per tenant entry, its users, while reading
+	looked []bool
+}
+
+// of returns the number of user entry u in tenant entry t.
+func (n *numbering) of(t, u int32) uint32 {
+	if n.owner[u] == t {
+		return n.ids[u]
 	}
-	d.mu.Unlock()
-	return ids
+	return n.others[entries(t, u)]
+}
+
+func (n *numbering) set(k uint64, id uint32) {
+	t, u := int32(k>>32), int32(uint32(k))
+	if n.owner[u] == t {
+		n.ids[u] = id
+	} else {
+		n.others[k] = id
+	}
+}
+
+// number numbers the users of a batch: it finds the distinct (tenant,
+// user) entries, looks them all up under one read lock, and takes the
+// write lock only for the users it has not seen before.
+func (n *numbering) number(d *dictionary, b *usage.Batch) {
+	users := b.Users.Len()
+	n.owner = slices.Grow(n.owner[:0], users)[:users]
+	for i := range n.owner {
+		n.owner[i] = -1
+	}
+	n.ids = slices.Grow(n.ids[:0], users)[:users]
+	clear(n.others)
+	want := n.want[:0]
+	for i, u := range b.User {
+		t := b.Tenant[i]
+		switch o := n.owner[u]; {
+		case o == t:
+		case o < 0:
+			n.owner[u] = t
+			want = append(want, entries(t, u))
+		default:
+			k := entries(t, u)
+			if n.others == nil {
+				n.others = make(map[uint64]uint32)
+			}
+			if _, ok := n.others[k]; !ok {
+				n.others[k] = 0
+				want = append(want, k)
+			}
+		}
+	}
+	tenants := b.Tenants.Len()
+	n.users = slices.Grow(n.users[:0], tenants)[:tenants]
+	n.looked = slices.Grow(n.looked[:0], tenants)[:tenants]
+	clear(n.looked)
+	missed := 0
+	d.mu.RLock()
+	for _, k := range want {
+		t, u := int32(k>>32), int32(uint32(k))
+		if !n.looked[t] {
+			n.users[t], n.looked[t] = d.tenants[string(b.Tenants.Bytes(t))], true
+		}
+		id, ok := n.users[t][string(b.Users.Bytes(u))]
+		if !ok {
+			want[missed] = k
+			missed++
+			continue
+		}
+		n.set(k, id)
+	}
+	d.mu.RUnlock()
+	if missed > 0 {
+		d.mu.Lock()
+		for _, k := range want[:missed] {
+			t, u := int32(k>>32), int32(uint32(k))
+			n.set(k, d.add(string(b.Tenants.Bytes(t)), string(b.Users.Bytes(u))))
+		}
+		d.mu.Unlock()
+	}
+	clear(n.users)
+	n.want = want
+}
+
+// pairTable finds the slot of a batch's (tenant, resource) entries: a table
+// of open addressing, several times cheaper per row than a map.
+type pairTable struct {
+	keys  []uint64 // the entries plus one; 0 marks a free place
+	slots []*slot
+	used  int
+}
+
+func (p *pairTable) reset() {
+	if p.keys == nil {
+		p.keys, p.slots = make([]uint64, 1024), make([]*slot, 1024)
+	}
+	clear(p.keys)
+	clear(p.slots)
+	p.used = 0
+}
+
+func (p *pairTable) place(k uint64) int {
+	mask := len(p.keys) - 1
+	i := int((k*0x9E3779B97F4A7C15)>>32) & mask
+	for p.keys[i] != 0 && p.keys[i] != k {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+func (p *pairTable) get(k uint64) *slot { return p.slots[p.place(k+1)] }
+
+func (p *pairTable) put(k uint64, s *slot) {
+	if 2*(p.used+1) > len(p.keys) {
+		keys, slots := p.keys, p.slots
+		p.keys, p.slots = make([]uint64, 2*len(keys)), make([]*slot, 2*len(keys))
+		for i, old := range keys {
+			if old != 0 {
+				j := p.place(old)
+				p.keys[j], p.slots[j] = old, slots[i]
+			}
+		}
+	}
+	i := p.place(k + 1)
+	p.keys[i], p.slots[i] = k+1, s
+	p.used++
 }
 
 // Fork returns an empty aggregator of the same months that shares this
@@ -50,7 +204,7 @@ func (a *Aggregator) Fork() *Aggregator {
 // Merge adds what other collected, which must be a fork of a.
 func (a *Aggregator) Merge(other *Aggregator) {
 	mergeUsers := func(dst, src *users) {
-		dst.full.Or(src.full)
+		dst.full.Or(src.bitmap())
 		for u, s := range src.partial {
 			dst.add(u, s)
 		}
@@ -82,12 +236,10 @@ type Histories interface {
 	History(tenant, resource string) []attribution.Interval
 }
 
-// tally is where one credited use of a resource in a month is counted; id
-// numbers its users within the aggregator, for UsageBatch.
+// tally is where one credited use of a resource in a month is counted.
 type tally struct {
 	users *users
 	share float64
-	id    uint32
 }
 
 // slot is a resource of a batch: its history, with each interval's bounds
@@ -145,13 +297,12 @@ func (s *slot) at(at int64) int {
 // It calls refuse for a row whose resource does not exist at its time, or is
 // measured in profiles, and does not count it.
 func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.Refusal)) {
-	ids := a.dict.lookup(b.Users)
-	// The batch's (tenant, resource) pairs find their slots here; the
+	n := &a.numbering
+	n.number(a.dict, b)
+	// The batch's (tenant, resource) entries find their slots here; the
 	// slots themselves last from batch to batch.
-	pairs := make(map[uint64]*slot)
-	// Uses at share 1 are collected as (tally, user) pairs, sorted once, and
-	// added to each tally's bitmap in order: far faster than one by one.
-	uses := a.scratch[:0]
+	pairs := &a.pairs
+	pairs.reset()
 	var lo, hi int64 // the bounds of month, in microseconds
 	month, counted := "", false
 	for i, at := range b.Micros {
@@ -162,11 +313,12 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 			month = start.Format("2006-01")
 			counted = a.months == nil || a.months[month]
 		}
-		k := uint64(uint32(b.Tenant[i]))<<32 | uint64(uint32(b.Resource[i]))
-		s := pairs[k]
+		tenant := b.Tenant[i]
+		k := entries(tenant, b.Resource[i])
+		s := pairs.get(k)
 		if s == nil {
-			s = a.slot(h, b.Tenants[b.Tenant[i]], b.Resources[b.Resource[i]])
-			pairs[k] = s
+			s = a.slot(h, b.Tenants.String(tenant), b.Resources.String(b.Resource[i]))
+			pairs.put(k, s)
 		}
 		iv := s.iv
 		if iv < 0 || at < s.from[iv] || at >= s.to[iv] {
@@ -187,66 +339,14 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 				s.tallies = a.talliesFor(month, s.tenant, s.resource, event.Kinds[kind].Workload, c)
 			}
 		}
-		uid := ids[b.User[i]]
-		for _, t := range s.tallies {
-			if t.share < 1 {
-				t.users.add(uid, t.share)
-				continue
-			}
-			uses = append(uses, uint64(t.id)<<32|uint64(uid))
-		}
-	}
-	uses = radixSort(uses, &a.radix)
-	var run []uint32
-	for i := 0; i < len(uses); {
-		id := uint32(uses[i] >> 32)
-		run = run[:0]
-		for ; i < len(uses) && uint32(uses[i]>>32) == id; i++ {
-			if u := uint32(uses[i]); len(run) == 0 || run[len(run)-1] != u {
-				run = append(run, u)
-			}
-		}
-		a.byID[id].full.AddMany(run)
-	}
-	a.scratch = uses
-}
-
-// radixSort sorts values by their bytes, least significant first, skipping
-// the bytes in which all values agree. buf is kept for the next call.
-func radixSort(values []uint64, buf *[]uint64) []uint64 {
-	if len(values) < 2 {
-		return values
-	}
-	if cap(*buf) < len(values) {
-		*buf = make([]uint64, len(values))
-	}
-	tmp := (*buf)[:len(values)]
-	var or, and uint64 = 0, ^uint64(0)
-	for _, v := range values {
-		or |= v
-		and &= v
-	}
-	varying := or ^ and
-	for shift := 0; shift < 64; shift += 8 {
-		if (varying>>shift)&0xff == 0 {
+		if len(s.tallies) == 0 {
 			continue
 		}
-		var count [257]int
-		for _, v := range values {
-			count[(v>>shift)&0xff+1]++
+		id := n.of(tenant, b.User[i])
+		for _, t := range s.tallies {
+			t.users.add(id, t.share)
 		}
-		for d := 1; d < 257; d++ {
-			count[d] += count[d-1]
-		}
-		for _, v := range values {
-			d := (v >> shift) & 0xff
-			tmp[count[d]] = v
-			count[d]++
-		}
-		values, tmp = tmp, values
 	}
-	*buf = tmp
-	return values
 }
 
 func (a *Aggregator) refusal(b *usage.Batch, i int, code event.Code, format string, args ...any) *event.Refusal {
@@ -261,7 +361,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 	var ts []tally
 	for _, s := range locations {
 		u := a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
-		ts = append(ts, tally{u, s.Share, a.idOf(u)})
+		ts = append(ts, tally{u, s.Share})
 	}
 	if len(c.Shares) == 0 {
 		// A user of a resource credited whole counts for its workload
@@ -270,18 +370,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 	}
 	for org, share := range orgs {
 		u := a.workloadUsers(workloadKey{month, tenant, org, workload})
-		ts = append(ts, tally{u, share, a.idOf(u)})
+		ts = append(ts, tally{u, share})
 	}
 	return ts
-}
-
-// idOf numbers a tally's users within the aggregator.
-func (a *Aggregator) idOf(u *users) uint32 {
-	id, ok := a.ids[u]
-	if !ok {
-		id = uint32(len(a.byID))
-		a.ids[u] = id
-		a.byID = append(a.byID, u)
-	}
-	return id
 }

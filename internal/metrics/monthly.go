@@ -82,17 +82,41 @@ type instanceKey struct {
 	month, tenant, resource, org string
 }
 
+// denseUsers is how many of a tenant's first users a tally marks in a
+// plain bitset, at most 8 KiB a tally, before they join its roaring bitmap.
+const denseUsers = 1 << 16
+
 // users counts distinct users, each weighted by the largest share of the
-// credit it was seen under: full holds those seen at share 1, partial the
-// others with their largest share.
+// credit it was seen under: full and dense hold those seen at share 1,
+// partial the others with their largest share.
+//
+// Setting a bit costs a few nanoseconds where adding to a roaring bitmap
+// costs a search; dense collects the users numbered below denseUsers until
+// bitmap moves them into full.
 type users struct {
 	full    *roaring.Bitmap
+	dense   []uint64
 	partial map[uint32]float64
 }
 
 func (u *users) add(user uint32, share float64) {
+	if share >= 1 && int(user>>6) < len(u.dense) {
+		u.dense[user>>6] |= 1 << (user & 63)
+		return
+	}
+	u.addSlow(user, share)
+}
+
+func (u *users) addSlow(user uint32, share float64) {
 	if share >= 1 {
-		u.full.Add(user)
+		if user >= denseUsers {
+			u.full.Add(user)
+			return
+		}
+		// Grow to the user's word, with room for the tenant's next users.
+		words := max(int(user>>6)+1, min(2*len(u.dense), denseUsers/64))
+		u.dense = append(u.dense, make([]uint64, words-len(u.dense))...)
+		u.dense[user>>6] |= 1 << (user & 63)
 		return
 	}
 	if u.partial == nil {
@@ -103,10 +127,20 @@ func (u *users) add(user uint32, share float64) {
 	}
 }
 
+// bitmap returns the users seen at share 1, moving dense into full first.
+func (u *users) bitmap() *roaring.Bitmap {
+	if u.dense != nil {
+		u.full.Or(roaring.FromDense(u.dense, false))
+		u.dense = nil
+	}
+	return u.full
+}
+
 func (u *users) count() float64 {
-	n := float64(u.full.GetCardinality())
+	full := u.bitmap()
+	n := float64(full.GetCardinality())
 	for user, share := range u.partial {
-		if !u.full.Contains(user) {
+		if !full.Contains(user) {
 			n += share
 		}
 	}
@@ -122,25 +156,22 @@ type Aggregator struct {
 	profiles  map[resourceKey]float64
 	instances map[instanceKey]float64
 	// slots keeps, for UsageBatch, each resource's history and tallies;
-	// ids and byID number the tallies; scratch and radix are its buffers.
-	slots   map[attribution.ResourceKey]*slot
-	ids     map[*users]uint32
-	byID    []*users
-	scratch []uint64
-	radix   []uint64
+	// numbering and pairs are its buffers.
+	slots     map[attribution.ResourceKey]*slot
+	numbering numbering
+	pairs     pairTable
 }
 
 // NewAggregator returns an aggregator of the given months (YYYY-MM), or of
 // every month when none is given.
 func NewAggregator(months ...string) *Aggregator {
 	a := &Aggregator{
-		dict:      &dictionary{ids: make(map[string]uint32)},
+		dict:      newDictionary(),
 		resources: make(map[resourceKey]*users),
 		workloads: make(map[workloadKey]*users),
 		profiles:  make(map[resourceKey]float64),
 		instances: make(map[instanceKey]float64),
 		slots:     make(map[attribution.ResourceKey]*slot),
-		ids:       make(map[*users]uint32),
 	}
 	if len(months) > 0 {
 		a.months = make(map[string]bool, len(months))
@@ -188,9 +219,7 @@ func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string
 	if a.months != nil && !a.months[month] {
 		return
 	}
-	a.dict.mu.Lock()
-	id := a.dict.id(user)
-	a.dict.mu.Unlock()
+	id := a.dict.id(tenant, user)
 	locations, orgs := holders(c)
 	for _, s := range locations {
 		a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner}).add(id, s.Share)
@@ -328,7 +357,7 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 	full := make(map[workloadKey]*roaring.Bitmap)
 	for k, u := range a.workloads {
 		if k.month == month {
-			full[k] = u.full.Clone()
+			full[k] = u.bitmap().Clone()
 		}
 	}
 	for k, u := range a.resources {
@@ -337,9 +366,9 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		}
 		wk := workloadKey{month, k.tenant, k.org, k.workload}
 		if bm := full[wk]; bm != nil {
-			bm.Or(u.full)
+			bm.Or(u.bitmap())
 		} else {
-			full[wk] = u.full.Clone()
+			full[wk] = u.bitmap().Clone()
 		}
 	}
 	for k, bm := range full {

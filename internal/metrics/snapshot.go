@@ -20,9 +20,16 @@ type snapValue struct {
 	Value float64
 }
 
+// snapshotVersion numbers the snapshot's format: version 2 numbers users
+// within their tenant. A snapshot of another version is refused, and its
+// reader folds the log again.
+const snapshotVersion = 2
+
 type aggSnapshot struct {
-	Months    []string
-	Users     []string
+	Version int
+	Months  []string
+	// Users lists each tenant's users by their numbers.
+	Users     map[string][]string
 	Resources []snapUsers
 	Workloads []snapUsers
 	Profiles  []snapValue
@@ -30,7 +37,7 @@ type aggSnapshot struct {
 }
 
 func (u *users) snap(key []string) (snapUsers, error) {
-	full, err := u.full.MarshalBinary()
+	full, err := u.bitmap().MarshalBinary()
 	return snapUsers{Key: key, Full: full, Partial: u.partial}, err
 }
 
@@ -41,14 +48,17 @@ func (s snapUsers) users() (*users, error) {
 
 // Snapshot encodes everything the aggregator has collected.
 func (a *Aggregator) Snapshot() ([]byte, error) {
-	var s aggSnapshot
+	s := aggSnapshot{Version: snapshotVersion, Users: make(map[string][]string, len(a.dict.tenants))}
 	for m := range a.months {
 		s.Months = append(s.Months, m)
 	}
 	slices.Sort(s.Months)
-	s.Users = make([]string, len(a.dict.ids))
-	for name, id := range a.dict.ids {
-		s.Users[id] = name
+	for tenant, ids := range a.dict.tenants {
+		names := make([]string, len(ids))
+		for name, id := range ids {
+			names[id] = name
+		}
+		s.Users[tenant] = names
 	}
 	for k, u := range a.resources {
 		su, err := u.snap([]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner})
@@ -83,9 +93,16 @@ func RestoreAggregator(data []byte) (*Aggregator, error) {
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
 		return nil, fmt.Errorf("restore metrics: %w", err)
 	}
+	if s.Version != snapshotVersion {
+		return nil, fmt.Errorf("restore metrics: a snapshot of version %d, not %d", s.Version, snapshotVersion)
+	}
 	a := NewAggregator(s.Months...)
-	for id, name := range s.Users {
-		a.dict.ids[name] = uint32(id)
+	for tenant, names := range s.Users {
+		ids := make(map[string]uint32, len(names))
+		for id, name := range names {
+			ids[name] = uint32(id)
+		}
+		a.dict.tenants[tenant] = ids
 	}
 	for _, su := range s.Resources {
 		u, err := su.users()

@@ -40,10 +40,40 @@ type Batch struct {
 	Tenant    []int32
 	Resource  []int32
 	User      []int32
-	Tenants   []string
-	Resources []string
-	Users     []string
+	Tenants   Dict
+	Resources Dict
+	Users     Dict
 }
+
+// Dict is a string column's dictionary, kept as the bytes it was read as:
+// a row group's users are hundreds of thousands of strings, and copying
+// each into a string of its own costs more than the lookups that use them.
+type Dict struct {
+	data    []byte
+	offsets []uint32 // entry i is data[offsets[i]:offsets[i+1]]
+}
+
+// Len returns the number of entries.
+func (d *Dict) Len() int { return max(0, len(d.offsets)-1) }
+
+// Bytes returns entry i, valid while the batch is.
+func (d *Dict) Bytes(i int32) []byte { return d.data[d.offsets[i]:d.offsets[i+1]] }
+
+// String returns entry i as a string of its own.
+func (d *Dict) String(i int32) string { return string(d.Bytes(i)) }
+
+// add appends an entry and returns its index.
+func (d *Dict) add(s string) int32 {
+	if len(d.offsets) == 0 {
+		d.offsets = append(d.offsets, 0)
+	}
+	d.data = append(d.data, s...)
+	d.offsets = append(d.offsets, uint32(len(d.data)))
+	return int32(len(d.offsets) - 2)
+}
+
+// reset empties d, keeping its buffers.
+func (d *Dict) reset() { d.data, d.offsets = d.data[:0], d.offsets[:0] }
 
 // Len returns the number of rows.
 func (b *Batch) Len() int { return len(b.Micros) }
@@ -212,13 +242,13 @@ func readGroup(g parquet.RowGroup, index [4]int, micros func(int64) int64, b *Ba
 		return nil, fmt.Errorf("column time: %w", err)
 	}
 	var err error
-	if b.Tenant, b.Tenants, err = readStrings(chunks[index[1]], n, b.Tenant); err != nil {
+	if b.Tenant, err = readStrings(chunks[index[1]], n, b.Tenant, &b.Tenants); err != nil {
 		return nil, fmt.Errorf("column tenant: %w", err)
 	}
-	if b.Resource, b.Resources, err = readStrings(chunks[index[2]], n, b.Resource); err != nil {
+	if b.Resource, err = readStrings(chunks[index[2]], n, b.Resource, &b.Resources); err != nil {
 		return nil, fmt.Errorf("column resource: %w", err)
 	}
-	if b.User, b.Users, err = readStrings(chunks[index[3]], n, b.User); err != nil {
+	if b.User, err = readStrings(chunks[index[3]], n, b.User, &b.Users); err != nil {
 		return nil, fmt.Errorf("column user: %w", err)
 	}
 	if len(b.Micros) != n || len(b.Tenant) != n || len(b.Resource) != n || len(b.User) != n {
@@ -251,11 +281,11 @@ func eachPage(c parquet.ColumnChunk, fn func(parquet.Page) error) error {
 }
 
 // readStrings reads a string column as indexes into a dictionary: the
-// column's own when its pages are dictionary-encoded, one built here when
-// they are not.
-func readStrings(c parquet.ColumnChunk, n int, buf []int32) ([]int32, []string, error) {
+// column's own when its pages are dictionary-encoded (dict then shares its
+// bytes), one built here when they are not.
+func readStrings(c parquet.ColumnChunk, n int, buf []int32, dict *Dict) ([]int32, error) {
 	idx := slices.Grow(buf[:0], n)
-	var dict []string
+	dict.reset()
 	var seen map[string]int32
 	var lastDict parquet.Dictionary
 	err := eachPage(c, func(p parquet.Page) error {
@@ -265,19 +295,13 @@ func readStrings(c parquet.ColumnChunk, n int, buf []int32) ([]int32, []string, 
 					return errors.New("a column chunk changes dictionaries; write one dictionary a row group")
 				}
 				lastDict = d
-				dd := d.Page().Data()
-				data, offsets := dd.ByteArray()
-				// One string holds the whole dictionary; its entries are
-				// slices of it. Whoever keeps an entry beyond the batch
-				// clones it.
-				all := string(data)
-				dict = make([]string, len(offsets)-1)
-				for i := range dict {
-					dict[i] = all[offsets[i]:offsets[i+1]]
-				}
+				// The dictionary's buffers are its own, not the page's, and
+				// stay valid for as long as dict holds them.
+				values := d.Page().Data()
+				dict.data, dict.offsets = values.ByteArray()
 			}
-			data := p.Data()
-			idx = append(idx, data.Int32()...)
+			values := p.Data()
+			idx = append(idx, values.Int32()...)
 			return nil
 		}
 		if lastDict != nil {
@@ -292,21 +316,27 @@ func readStrings(c parquet.ColumnChunk, n int, buf []int32) ([]int32, []string, 
 			v := values[offsets[i]:offsets[i+1]]
 			k, ok := seen[string(v)]
 			if !ok {
-				k = int32(len(dict))
 				s := string(v)
-				dict = append(dict, s)
+				k = dict.add(s)
 				seen[s] = k
 			}
 			idx = append(idx, k)
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if lastDict != nil && (len(dict.offsets) == 0 || int(dict.offsets[len(dict.offsets)-1]) > len(dict.data)) {
+		return nil, errors.New("its dictionary is malformed: the file is corrupt")
+	}
+	size := int32(dict.Len())
 	for _, k := range idx {
-		if k < 0 || int(k) >= len(dict) {
-			return nil, nil, errors.New("an index points outside its dictionary: the file is corrupt")
+		if k < 0 || k >= size {
+			return nil, errors.New("an index points outside its dictionary: the file is corrupt")
 		}
 	}
-	return idx, dict, err
+	return idx, nil
 }
 
 // ReadNDJSON reads usage events from a log file in format v1, in batches
@@ -316,11 +346,10 @@ func ReadNDJSON(r io.Reader, size int, refuse func(*event.Refusal), fn func(b *B
 	rd := event.NewReader(r)
 	var b *Batch
 	var maps [3]map[string]int32
-	intern := func(k int, dict *[]string, s string) int32 {
+	intern := func(k int, dict *Dict, s string) int32 {
 		id, ok := maps[k][s]
 		if !ok {
-			id = int32(len(*dict))
-			*dict = append(*dict, s)
+			id = dict.add(s)
 			maps[k][s] = id
 		}
 		return id

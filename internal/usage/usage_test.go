@@ -30,7 +30,7 @@ func collect(t *testing.T, data []byte, workers int) []row {
 			if b.Row(i) != b.First+int64(i) {
 				t.Errorf("row number %d, want %d", b.Row(i), b.First+int64(i))
 			}
-			rows = append(rows, row{b.Time(i), b.Tenants[b.Tenant[i]], b.Resources[b.Resource[i]], b.Users[b.User[i]]})
+			rows = append(rows, row{b.Time(i), b.Tenants.String(b.Tenant[i]), b.Resources.String(b.Resource[i]), b.Users.String(b.User[i])})
 		}
 		return nil
 	})
@@ -136,7 +136,7 @@ func TestReadNDJSON(t *testing.T) {
 	err := ReadNDJSON(strings.NewReader(log), 2, func(rf *event.Refusal) { refused = append(refused, rf) }, func(b *Batch) error {
 		for i := range b.Len() {
 			lines = append(lines, b.Row(i))
-			users = append(users, b.Users[b.User[i]])
+			users = append(users, b.Users.String(b.User[i]))
 		}
 		return nil
 	})

@@ -1,0 +1,157 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/usage"
+)
+
+// control credits app1 in tenant big and app2 in tenant small to Fabrikam.
+const control = `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"big","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"big","account":"maker","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"big","account":"maker","partner":"100011"}
+{"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"big","environment":"prod","resource":"app1","kind":"canvas_app","owner":"maker"}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"small","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"small","account":"maker","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"small","account":"maker","partner":"100011"}
+{"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"small","environment":"prod","resource":"app2","kind":"canvas_app","owner":"maker"}
+`
+
+func fold(t *testing.T) *attribution.Engine {
+	t.Helper()
+	e := attribution.New(attribution.DefaultOptions())
+	rd := event.NewReader(strings.NewReader(control))
+	for {
+		ev, rf, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if rf != nil {
+			t.Fatalf("control line refused: %v", rf)
+		}
+		if res := e.Apply(ev); res.Outcome != attribution.Applied {
+			t.Fatalf("control line not applied: %+v", res)
+		}
+	}
+	return e
+}
+
+// TestUsageBatchCounts counts the users of a tenant well past the users a
+// tally keeps in its bitset, and user names that two tenants share within
+// one row group, through the batch path with two forks and through the
+// event-by-event path: both give the exact distinct counts, and so does the
+// aggregator restored from a snapshot.
+func TestUsageBatchCounts(t *testing.T) {
+	e := fold(t)
+	type use struct {
+		at             time.Time
+		tenant, res, u string
+	}
+	var uses []use
+	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	distinct := map[string]map[string]bool{"big": {}, "small": {}}
+	add := func(tenant, res, user string) {
+		uses = append(uses, use{start.Add(time.Duration(len(uses)) * time.Second), tenant, res, user})
+		distinct[tenant][user] = true
+	}
+	for i := range denseUsers + 5000 {
+		user := fmt.Sprintf("u%06d", i)
+		add("big", "app1", user)
+		if i%3 == 0 {
+			add("big", "app1", user) // seen twice
+		}
+		if i%7 == 0 {
+			// The same name is another person in another tenant, and
+			// both land in the same row groups.
+			add("small", "app2", user)
+		}
+	}
+	// A user first seen in the bitset's range and again after it grew.
+	add("big", "app1", "u000001")
+
+	var file bytes.Buffer
+	w := usage.NewWriter(&file)
+	for _, u := range uses {
+		if err := w.Write(u.at, u.tenant, u.res, u.u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	batched := NewAggregator()
+	forks := []*Aggregator{batched.Fork(), batched.Fork()}
+	var mu sync.Mutex
+	var refused []*event.Refusal
+	err := usage.ReadParquet(context.Background(), bytes.NewReader(file.Bytes()), int64(file.Len()), len(forks), func(w int, b *usage.Batch) error {
+		forks[w].UsageBatch(e, b, func(rf *event.Refusal) {
+			mu.Lock()
+			refused = append(refused, rf)
+			mu.Unlock()
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) > 0 {
+		t.Fatalf("%d rows refused, first: %v", len(refused), refused[0])
+	}
+	for _, f := range forks {
+		batched.Merge(f)
+	}
+
+	single := NewAggregator()
+	for _, u := range uses {
+		for _, iv := range e.History(u.tenant, u.res) {
+			single.Usage(u.at, u.tenant, u.res, event.PowerApps, u.u, &iv.Credit)
+			// Both paths number a user alike: counting the uses again,
+			// one by one, adds no one.
+			batched.Usage(u.at, u.tenant, u.res, event.PowerApps, u.u, &iv.Credit)
+		}
+	}
+
+	want := map[string]float64{"big": float64(len(distinct["big"])), "small": float64(len(distinct["small"]))}
+	if want["big"] <= denseUsers {
+		t.Fatalf("the test needs more than %d users in a tenant, has %v", denseUsers, want["big"])
+	}
+	mau := func(a *Aggregator) map[string]float64 {
+		got := map[string]float64{}
+		for _, w := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Workloads {
+			got[w.Tenant] = w.MAU
+		}
+		return got
+	}
+	for name, a := range map[string]*Aggregator{"batched": batched, "one by one": single} {
+		if got := mau(a); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: MAU %v, want %v", name, got, want)
+		}
+	}
+
+	data, err := batched.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := RestoreAggregator(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mau(restored); !reflect.DeepEqual(got, want) {
+		t.Errorf("restored: MAU %v, want %v", got, want)
+	}
+	// A user already numbered keeps its number after the restore.
+	if got, was := restored.dict.id("big", "u000001"), batched.dict.id("big", "u000001"); got != was {
+		t.Errorf("u000001 numbered %d after the restore, %d before", got, was)
+	}
+}
