@@ -145,7 +145,7 @@ func newTable(w io.Writer) *tabwriter.Writer {
 func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine, agg *metrics.Aggregator, t *tally) error {
 	// Row groups come and go fast while the counts grow slowly: collecting
 	// garbage sooner keeps the peak lower, and costs less than it saves.
-	defer debug.SetGCPercent(debug.SetGCPercent(50))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	f, err := env.open(path)
 	if err != nil {
 		return err

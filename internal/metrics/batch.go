@@ -57,54 +57,65 @@ func (d *dictionary) add(tenant, user string) uint32 {
 // entries packs a batch's tenant and user (or resource) entries in one key.
 func entries(tenant, other int32) uint64 { return uint64(uint32(tenant))<<32 | uint64(uint32(other)) }
 
-// numbering holds the numbers of a batch's users. Nearly every user entry
-// of a batch belongs to one tenant: owner and ids give, per user entry, the
-// tenant entry it was first seen with and its number there; others numbers
-// the few (tenant, user) entries seen under a second tenant.
+// numbering holds the numbers of the users of a group of batches, which
+// share their dictionaries. Nearly every user entry belongs to one tenant:
+// entry gives, per user entry, the tenant entry it was first seen with and
+// its number there; others numbers the few (tenant, user) entries seen
+// under a second tenant.
 type numbering struct {
-	owner  []int32
-	ids    []uint32
+	group  int64
+	entry  []numbered
 	others map[uint64]uint32
 	want   []uint64
+	sorted []uint64
 	users  []map[string]uint32 // per tenant entry, its users, while reading
 	looked []bool
 }
 
+// numbered is a user entry's tenant entry, or -1 before it is seen, and
+// its number in that tenant.
+type numbered struct {
+	owner int32
+	id    uint32
+}
+
 // of returns the number of user entry u in tenant entry t.
 func (n *numbering) of(t, u int32) uint32 {
-	if n.owner[u] == t {
-		return n.ids[u]
+	if e := n.entry[u]; e.owner == t {
+		return e.id
 	}
 	return n.others[entries(t, u)]
 }
 
 func (n *numbering) set(k uint64, id uint32) {
 	t, u := int32(k>>32), int32(uint32(k))
-	if n.owner[u] == t {
-		n.ids[u] = id
+	if n.entry[u].owner == t {
+		n.entry[u].id = id
 	} else {
 		n.others[k] = id
 	}
 }
 
-// number numbers the users of a batch: it finds the distinct (tenant,
-// user) entries, looks them all up under one read lock, and takes the
-// write lock only for the users it has not seen before.
+// number numbers the users of a batch: it finds the (tenant, user) entries
+// not numbered yet in the batch's group, looks them all up under one read
+// lock, and takes the write lock only for the users it has not seen before.
 func (n *numbering) number(d *dictionary, b *usage.Batch) {
-	users := b.Users.Len()
-	n.owner = slices.Grow(n.owner[:0], users)[:users]
-	for i := range n.owner {
-		n.owner[i] = -1
+	if b.Group != n.group {
+		users := b.Users.Len()
+		n.entry = slices.Grow(n.entry[:0], users)[:users]
+		for i := range n.entry {
+			n.entry[i].owner = -1
+		}
+		clear(n.others)
+		n.group = b.Group
 	}
-	n.ids = slices.Grow(n.ids[:0], users)[:users]
-	clear(n.others)
 	want := n.want[:0]
 	for i, u := range b.User {
 		t := b.Tenant[i]
-		switch o := n.owner[u]; {
+		switch o := n.entry[u].owner; {
 		case o == t:
 		case o < 0:
-			n.owner[u] = t
+			n.entry[u].owner = t
 			want = append(want, entries(t, u))
 		default:
 			k := entries(t, u)
@@ -118,6 +129,8 @@ func (n *numbering) number(d *dictionary, b *usage.Batch) {
 		}
 	}
 	tenants := b.Tenants.Len()
+	// Looked up tenant by tenant, the users a tenant has stay in cache.
+	want, n.sorted = byTenant(want, n.sorted, tenants), want
 	n.users = slices.Grow(n.users[:0], tenants)[:tenants]
 	n.looked = slices.Grow(n.looked[:0], tenants)[:tenants]
 	clear(n.looked)
@@ -149,47 +162,68 @@ func (n *numbering) number(d *dictionary, b *usage.Batch) {
 	n.want = want
 }
 
+// byTenant sorts (tenant, user) entries by tenant into buf, keeping the
+// order within a tenant.
+func byTenant(want, buf []uint64, tenants int) []uint64 {
+	count := make([]int, tenants+1)
+	for _, k := range want {
+		count[k>>32+1]++
+	}
+	for t := 1; t <= tenants; t++ {
+		count[t] += count[t-1]
+	}
+	buf = slices.Grow(buf[:0], len(want))[:len(want)]
+	for _, k := range want {
+		buf[count[k>>32]] = k
+		count[k>>32]++
+	}
+	return buf
+}
+
 // pairTable finds the slot of a batch's (tenant, resource) entries: a table
 // of open addressing, several times cheaper per row than a map.
 type pairTable struct {
-	keys  []uint64 // the entries plus one; 0 marks a free place
-	slots []*slot
-	used  int
+	places []pairPlace
+	used   int
+}
+
+// pairPlace holds a key, the entries plus one (0 marks a free place), and
+// its slot.
+type pairPlace struct {
+	key  uint64
+	slot *slot
 }
 
 func (p *pairTable) reset() {
-	if p.keys == nil {
-		p.keys, p.slots = make([]uint64, 1024), make([]*slot, 1024)
+	if p.places == nil {
+		p.places = make([]pairPlace, 1024)
 	}
-	clear(p.keys)
-	clear(p.slots)
+	clear(p.places)
 	p.used = 0
 }
 
 func (p *pairTable) place(k uint64) int {
-	mask := len(p.keys) - 1
+	mask := len(p.places) - 1
 	i := int((k*0x9E3779B97F4A7C15)>>32) & mask
-	for p.keys[i] != 0 && p.keys[i] != k {
+	for p.places[i].key != 0 && p.places[i].key != k {
 		i = (i + 1) & mask
 	}
 	return i
 }
 
-func (p *pairTable) get(k uint64) *slot { return p.slots[p.place(k+1)] }
+func (p *pairTable) get(k uint64) *slot { return p.places[p.place(k+1)].slot }
 
 func (p *pairTable) put(k uint64, s *slot) {
-	if 2*(p.used+1) > len(p.keys) {
-		keys, slots := p.keys, p.slots
-		p.keys, p.slots = make([]uint64, 2*len(keys)), make([]*slot, 2*len(keys))
-		for i, old := range keys {
-			if old != 0 {
-				j := p.place(old)
-				p.keys[j], p.slots[j] = old, slots[i]
+	if 2*(p.used+1) > len(p.places) {
+		old := p.places
+		p.places = make([]pairPlace, 2*len(old))
+		for _, e := range old {
+			if e.key != 0 {
+				p.places[p.place(e.key)] = e
 			}
 		}
 	}
-	i := p.place(k + 1)
-	p.keys[i], p.slots[i] = k+1, s
+	p.places[p.place(k+1)] = pairPlace{k + 1, s}
 	p.used++
 }
 
@@ -244,14 +278,19 @@ type tally struct {
 
 // slot is a resource of a batch: its history, with each interval's bounds
 // in microseconds, and the tallies of the interval and month it was last
-// credited in.
+// credited in. A row is read with the slot's first fields only, which stay
+// in one cache line: from lo to hi, both that interval and that month, a
+// use counts in tallies.
 type slot struct {
+	lo, hi  int64
+	tallies []tally
+	inline  [2]tally
+
 	tenant, resource string
 	history          []attribution.Interval
 	from, to         []int64 // to is math.MaxInt64 while open
 	iv               int
 	month            string
-	tallies          []tally
 }
 
 // slot returns the slot of a resource, made on first use.
@@ -297,12 +336,14 @@ func (s *slot) at(at int64) int {
 // It calls refuse for a row whose resource does not exist at its time, or is
 // measured in profiles, and does not count it.
 func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.Refusal)) {
+	// The group's (tenant, resource) entries find their slots here; the
+	// slots themselves last from group to group.
+	pairs := &a.pairs
+	if b.Group != a.numbering.group {
+		pairs.reset()
+	}
 	n := &a.numbering
 	n.number(a.dict, b)
-	// The batch's (tenant, resource) entries find their slots here; the
-	// slots themselves last from batch to batch.
-	pairs := &a.pairs
-	pairs.reset()
 	var lo, hi int64 // the bounds of month, in microseconds
 	month, counted := "", false
 	for i, at := range b.Micros {
@@ -320,23 +361,10 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 			s = a.slot(h, b.Tenants.String(tenant), b.Resources.String(b.Resource[i]))
 			pairs.put(k, s)
 		}
-		iv := s.iv
-		if iv < 0 || at < s.from[iv] || at >= s.to[iv] {
-			iv = s.at(at)
-		}
-		if iv < 0 {
-			refuse(a.refusal(b, i, event.UnknownTenantObject, "resource %s does not exist in tenant %s at %s", s.resource, s.tenant, b.Time(i).Format(time.RFC3339)))
-			continue
-		}
-		if iv != s.iv || month != s.month {
-			kind := s.history[iv].Kind
-			if event.Kinds[kind].ByActivity {
-				refuse(a.refusal(b, i, event.InvalidKind, "resource %s is a %s, measured in unified profiles: send a profiles event, not usage", s.resource, kind))
+		if at < s.lo || at >= s.hi {
+			if !a.enter(s, at, month, lo, hi, counted) {
+				a.refuseRow(s, b, i, refuse)
 				continue
-			}
-			s.iv, s.month, s.tallies = iv, month, nil
-			if c := &s.history[iv].Credit; counted && c.Attributed {
-				s.tallies = a.talliesFor(month, s.tenant, s.resource, event.Kinds[kind].Workload, c)
 			}
 		}
 		if len(s.tallies) == 0 {
@@ -347,6 +375,38 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 			t.users.add(id, t.share)
 		}
 	}
+}
+
+// enter moves a slot to the interval holding at, in month (lo to hi):
+// false when the resource cannot be used then, which leaves the slot to be
+// entered again by the next row.
+func (a *Aggregator) enter(s *slot, at int64, month string, lo, hi int64, counted bool) bool {
+	s.lo, s.hi = 0, 0
+	iv := s.at(at)
+	if iv < 0 || event.Kinds[s.history[iv].Kind].ByActivity {
+		return false
+	}
+	if iv != s.iv || month != s.month {
+		s.iv, s.month, s.tallies = iv, month, nil
+		if c := &s.history[iv].Credit; counted && c.Attributed {
+			kind := s.history[iv].Kind
+			s.tallies = append(s.inline[:0], a.talliesFor(month, s.tenant, s.resource, event.Kinds[kind].Workload, c)...)
+		}
+	}
+	s.lo, s.hi = max(s.from[iv], lo), min(s.to[iv], hi)
+	return true
+}
+
+// refuseRow refuses row i, whose resource cannot be used at its time.
+func (a *Aggregator) refuseRow(s *slot, b *usage.Batch, i int, refuse func(*event.Refusal)) {
+	at := b.Micros[i]
+	iv := s.at(at)
+	if iv < 0 {
+		refuse(a.refusal(b, i, event.UnknownTenantObject, "resource %s does not exist in tenant %s at %s", s.resource, s.tenant, b.Time(i).Format(time.RFC3339)))
+		return
+	}
+	kind := s.history[iv].Kind
+	refuse(a.refusal(b, i, event.InvalidKind, "resource %s is a %s, measured in unified profiles: send a profiles event, not usage", s.resource, kind))
 }
 
 func (a *Aggregator) refusal(b *usage.Batch, i int, code event.Code, format string, args ...any) *event.Refusal {

@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -32,6 +32,11 @@ type Row struct {
 // Batch is a run of usage rows as columns. Tenant, Resource and User hold
 // indexes into Tenants, Resources and Users.
 type Batch struct {
+	// Group numbers the batch's dictionaries, uniquely in the process:
+	// batches of one Parquet row group share them and have the same Group,
+	// and a reader may keep what it derived from them from one such batch
+	// to the next.
+	Group int64
 	// First is the number of the batch's first row in its file, from 1.
 	First int64
 	// Line, when set, holds each row's line in an NDJSON file.
@@ -49,8 +54,9 @@ type Batch struct {
 // a row group's users are hundreds of thousands of strings, and copying
 // each into a string of its own costs more than the lookups that use them.
 type Dict struct {
-	data    []byte
-	offsets []uint32 // entry i is data[offsets[i]:offsets[i+1]]
+	data     []byte
+	offsets  []uint32 // entry i is data[offsets[i]:offsets[i+1]]
+	borrowed bool     // data and offsets are a Parquet dictionary's
 }
 
 // Len returns the number of entries.
@@ -72,8 +78,20 @@ func (d *Dict) add(s string) int32 {
 	return int32(len(d.offsets) - 2)
 }
 
-// reset empties d, keeping its buffers.
-func (d *Dict) reset() { d.data, d.offsets = d.data[:0], d.offsets[:0] }
+// reset empties d, keeping its buffers unless they were borrowed.
+func (d *Dict) reset() {
+	if d.borrowed {
+		*d = Dict{}
+	}
+	d.data, d.offsets = d.data[:0], d.offsets[:0]
+}
+
+// borrow makes d a Parquet dictionary's entries.
+func (d *Dict) borrow(pd parquet.Dictionary) {
+	values := pd.Page().Data()
+	d.data, d.offsets = values.ByteArray()
+	d.borrowed = true
+}
 
 // Len returns the number of rows.
 func (b *Batch) Len() int { return len(b.Micros) }
@@ -131,18 +149,26 @@ func (w *Writer) Close() error {
 // columns are the usage file's columns, in the order they are read.
 var columns = []string{"time", "tenant", "resource", "user"}
 
+// groups numbers the dictionaries of batches.
+var groups atomic.Int64
+
+// sliceRows is how many rows of a row group a batch holds: a row group of
+// a million rows would need 20 MiB of columns a worker at once.
+var sliceRows = 1 << 16
+
 // ReadParquet reads the row groups of a Parquet usage file with workers
-// goroutines, calling fn with each row group as a batch. fn is called
-// concurrently, each worker with its own number; the batch is reused once
-// fn returns, so fn keeps none of it (strings it keeps, it clones). It returns a clear error
-// for a file that is not Parquet, lacks a column, or holds nulls.
+// goroutines, calling fn with batches of each row group's rows in order. fn
+// is called concurrently, each worker with its own number and whole row
+// groups; the batch is reused once fn returns, so fn keeps none of it
+// (strings it keeps, it clones). It returns a clear error for a file that
+// is not Parquet, lacks a column, or holds nulls.
 func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, workers int, fn func(worker int, b *Batch) error) error {
 	f, err := parquet.OpenFile(r, size)
 	if err != nil {
 		return fmt.Errorf("not a readable Parquet file (%v); write usage with pal gen or as the columns time, tenant, resource, user", err)
 	}
 	var index [4]int
-	var unit time.Duration
+	scale := int64(1) // multiplies or, when negative, divides times into microseconds
 	for k, name := range columns {
 		leaf, ok := f.Schema().Lookup(name)
 		if !ok {
@@ -158,45 +184,36 @@ func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, workers int, fn
 				return errors.New(`the column "time" is not an INT64 timestamp`)
 			}
 			if d, ok := ts.Unit.Value.(interface{ Duration() time.Duration }); ok {
-				unit = d.Duration()
+				switch d.Duration() {
+				case time.Millisecond:
+					scale = 1000
+				case time.Nanosecond:
+					scale = -1000
+				}
 			}
 		} else if leaf.Node.Type().Kind() != parquet.ByteArray {
 			return fmt.Errorf("the column %q is not a string column", name)
 		}
 	}
-	micros := func(v int64) int64 { return v }
-	switch unit {
-	case time.Millisecond:
-		micros = func(v int64) int64 { return v * 1000 }
-	case time.Nanosecond:
-		micros = func(v int64) int64 { return v / 1000 }
-	}
 
-	groups := f.RowGroups()
-	firsts := make([]int64, len(groups))
+	rowGroups := f.RowGroups()
+	firsts := make([]int64, len(rowGroups))
 	var n int64
-	for i, g := range groups {
+	for i, g := range rowGroups {
 		firsts[i] = n + 1
 		n += g.NumRows()
 	}
 	next := make(chan int)
 	errs := make(chan error, workers)
-	buffers := make([]*Batch, max(1, workers))
-	for w := range buffers {
-		buffers[w] = &Batch{}
-	}
 	var wg sync.WaitGroup
 	for w := range max(1, workers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			b := &Batch{}
 			for i := range next {
-				b, err := readGroup(groups[i], index, micros, buffers[w])
-				if err == nil {
-					b.First = firsts[i]
-					err = fn(w, b)
-				}
-				if err != nil {
+				b.Group, b.First = groups.Add(1), firsts[i]
+				if err := readGroup(rowGroups[i], index, scale, b, func(b *Batch) error { return fn(w, b) }); err != nil {
 					errs <- fmt.Errorf("row group %d: %w", i, err)
 					return
 				}
@@ -205,7 +222,7 @@ func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, workers int, fn
 	}
 	var failed error
 feed:
-	for i := range groups {
+	for i := range rowGroups {
 		select {
 		case next <- i:
 		case failed = <-errs:
@@ -227,116 +244,181 @@ feed:
 	return nil
 }
 
-// readGroup reads one row group's four columns.
-func readGroup(g parquet.RowGroup, index [4]int, micros func(int64) int64, b *Batch) (*Batch, error) {
+// readGroup reads one row group's four columns in batches of sliceRows
+// rows, starting at row b.First.
+func readGroup(g parquet.RowGroup, index [4]int, scale int64, b *Batch, fn func(*Batch) error) error {
 	chunks := g.ColumnChunks()
-	n := int(g.NumRows())
-	b.Micros = slices.Grow(b.Micros[:0], n)
-	if err := eachPage(chunks[index[0]], func(p parquet.Page) error {
-		d := p.Data()
-		for _, v := range d.Int64() {
-			b.Micros = append(b.Micros, micros(v))
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("column time: %w", err)
+	var cs [4]chunk
+	for k := range cs {
+		cs[k].name, cs[k].pages = columns[k], chunks[index[k]].Pages()
+		defer cs[k].close()
 	}
-	var err error
-	if b.Tenant, err = readStrings(chunks[index[1]], n, b.Tenant, &b.Tenants); err != nil {
-		return nil, fmt.Errorf("column tenant: %w", err)
+	for k, d := range []*Dict{&b.Tenants, &b.Resources, &b.Users} {
+		d.reset()
+		cs[k+1].dict = d
 	}
-	if b.Resource, err = readStrings(chunks[index[2]], n, b.Resource, &b.Resources); err != nil {
-		return nil, fmt.Errorf("column resource: %w", err)
-	}
-	if b.User, err = readStrings(chunks[index[3]], n, b.User, &b.Users); err != nil {
-		return nil, fmt.Errorf("column user: %w", err)
-	}
-	if len(b.Micros) != n || len(b.Tenant) != n || len(b.Resource) != n || len(b.User) != n {
-		return nil, fmt.Errorf("the columns hold %d, %d, %d and %d values for %d rows: the file is corrupt", len(b.Micros), len(b.Tenant), len(b.Resource), len(b.User), n)
-	}
-	return b, nil
-}
-
-func eachPage(c parquet.ColumnChunk, fn func(parquet.Page) error) error {
-	pages := c.Pages()
-	defer pages.Close()
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+	rows := g.NumRows()
+	for done := int64(0); done < rows; {
+		n := int(min(int64(sliceRows), rows-done))
+		var err error
+		if b.Micros, err = cs[0].times(b.Micros[:0], n, scale); err != nil {
 			return err
 		}
-		if p.NumNulls() > 0 {
-			parquet.Release(p)
-			return errors.New("it holds nulls; every usage row has a time, tenant, resource and user")
-		}
-		err = fn(p)
-		parquet.Release(p)
-		if err != nil {
+		if b.Tenant, err = cs[1].indexes(b.Tenant[:0], n); err != nil {
 			return err
 		}
+		if b.Resource, err = cs[2].indexes(b.Resource[:0], n); err != nil {
+			return err
+		}
+		if b.User, err = cs[3].indexes(b.User[:0], n); err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+		done += int64(n)
+		b.First += int64(n)
 	}
+	for _, c := range cs {
+		if c.pos < c.len() {
+			return fmt.Errorf("column %s: it holds more values than its row group has rows: the file is corrupt", c.name)
+		}
+	}
+	return nil
 }
 
-// readStrings reads a string column as indexes into a dictionary: the
-// column's own when its pages are dictionary-encoded (dict then shares its
-// bytes), one built here when they are not.
-func readStrings(c parquet.ColumnChunk, n int, buf []int32, dict *Dict) ([]int32, error) {
-	idx := slices.Grow(buf[:0], n)
-	dict.reset()
-	var seen map[string]int32
-	var lastDict parquet.Dictionary
-	err := eachPage(c, func(p parquet.Page) error {
-		if d := p.Dictionary(); d != nil {
-			if d != lastDict {
-				if lastDict != nil || seen != nil {
-					return errors.New("a column chunk changes dictionaries; write one dictionary a row group")
-				}
-				lastDict = d
-				// The dictionary's buffers are its own, not the page's, and
-				// stay valid for as long as dict holds them.
-				values := d.Page().Data()
-				dict.data, dict.offsets = values.ByteArray()
-			}
-			values := p.Data()
-			idx = append(idx, values.Int32()...)
-			return nil
-		}
-		if lastDict != nil {
-			return errors.New("a column chunk mixes dictionary and plain pages")
-		}
-		if seen == nil {
-			seen = make(map[string]int32)
-		}
-		data := p.Data()
-		values, offsets := data.ByteArray()
-		for i := 0; i+1 < len(offsets); i++ {
-			v := values[offsets[i]:offsets[i+1]]
-			k, ok := seen[string(v)]
-			if !ok {
-				s := string(v)
-				k = dict.add(s)
-				seen[s] = k
-			}
-			idx = append(idx, k)
-		}
-		return nil
-	})
+// chunk reads a column chunk page by page: times, or indexes into the row
+// group's dictionary of a string column. That is the column's own when its
+// pages are dictionary-encoded (dict then shares its bytes), one built here
+// when they are not.
+type chunk struct {
+	name   string
+	pages  parquet.Pages
+	page   parquet.Page // the page being read
+	micros []int64
+	idx    []int32
+	pos    int
+
+	dict   *Dict              // nil for the time column
+	shared parquet.Dictionary // the chunk's dictionary, once read
+	seen   map[string]int32   // the dictionary built for plain pages
+	own    []int32            // the indexes of a plain page
+}
+
+func (c *chunk) len() int { return len(c.micros) + len(c.idx) }
+
+func (c *chunk) close() {
+	if c.page != nil {
+		parquet.Release(c.page)
+		c.page = nil
+	}
+	c.pages.Close()
+}
+
+// advance reads the chunk's next page.
+func (c *chunk) advance() error {
+	if c.page != nil {
+		parquet.Release(c.page)
+		c.page, c.micros, c.idx = nil, nil, nil
+	}
+	p, err := c.pages.ReadPage()
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("column %s: it holds fewer values than its row group has rows: the file is corrupt", c.name)
+	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("column %s: %w", c.name, err)
 	}
-	if lastDict != nil && (len(dict.offsets) == 0 || int(dict.offsets[len(dict.offsets)-1]) > len(dict.data)) {
-		return nil, errors.New("its dictionary is malformed: the file is corrupt")
+	c.page, c.pos = p, 0
+	if p.NumNulls() > 0 {
+		return fmt.Errorf("column %s: it holds nulls; every usage row has a time, tenant, resource and user", c.name)
 	}
-	size := int32(dict.Len())
-	for _, k := range idx {
-		if k < 0 || k >= size {
-			return nil, errors.New("an index points outside its dictionary: the file is corrupt")
+	values := p.Data()
+	if c.dict == nil {
+		c.micros = values.Int64()
+		return nil
+	}
+	if d := p.Dictionary(); d != nil {
+		switch {
+		case c.shared == nil && c.seen == nil:
+			c.shared = d
+			c.dict.borrow(d)
+		case c.shared != d:
+			return fmt.Errorf("column %s: a column chunk changes dictionaries or mixes them with plain pages; write one dictionary a row group", c.name)
 		}
+		c.idx = values.Int32()
+		size := int32(c.dict.Len())
+		for _, k := range c.idx {
+			if k < 0 || k >= size {
+				return fmt.Errorf("column %s: an index points outside its dictionary: the file is corrupt", c.name)
+			}
+		}
+		return nil
 	}
-	return idx, nil
+	if c.shared != nil {
+		return fmt.Errorf("column %s: a column chunk mixes dictionary and plain pages", c.name)
+	}
+	if c.seen == nil {
+		c.seen = make(map[string]int32)
+	}
+	data, offsets := values.ByteArray()
+	c.own = c.own[:0]
+	for i := 0; i+1 < len(offsets); i++ {
+		v := data[offsets[i]:offsets[i+1]]
+		k, ok := c.seen[string(v)]
+		if !ok {
+			s := string(v)
+			k = c.dict.add(s)
+			c.seen[s] = k
+		}
+		c.own = append(c.own, k)
+	}
+	c.idx = c.own
+	return nil
+}
+
+// times appends the next n times to dst, in microseconds.
+func (c *chunk) times(dst []int64, n int, scale int64) ([]int64, error) {
+	for n > 0 {
+		if c.pos == len(c.micros) {
+			if err := c.advance(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		k := min(n, len(c.micros)-c.pos)
+		switch values := c.micros[c.pos : c.pos+k]; {
+		case scale == 1:
+			dst = append(dst, values...)
+		case scale > 1:
+			for _, v := range values {
+				dst = append(dst, v*scale)
+			}
+		default:
+			for _, v := range values {
+				dst = append(dst, v/-scale)
+			}
+		}
+		c.pos += k
+		n -= k
+	}
+	return dst, nil
+}
+
+// indexes appends the next n dictionary indexes to dst.
+func (c *chunk) indexes(dst []int32, n int) ([]int32, error) {
+	for n > 0 {
+		if c.pos == len(c.idx) {
+			if err := c.advance(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		k := min(n, len(c.idx)-c.pos)
+		dst = append(dst, c.idx[c.pos:c.pos+k]...)
+		c.pos += k
+		n -= k
+	}
+	return dst, nil
 }
 
 // ReadNDJSON reads usage events from a log file in format v1, in batches
@@ -355,7 +437,7 @@ func ReadNDJSON(r io.Reader, size int, refuse func(*event.Refusal), fn func(b *B
 		return id
 	}
 	reset := func() {
-		b = &Batch{}
+		b = &Batch{Group: groups.Add(1)}
 		for k := range maps {
 			maps[k] = make(map[string]int32)
 		}

@@ -45,7 +45,7 @@ func TestParquetRoundTrip(t *testing.T) {
 	w := NewWriter(&buf)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var want []row
-	for i := range 30000 {
+	for i := range 100000 {
 		r := row{base.Add(time.Duration(i) * time.Second), fmt.Sprintf("t%d", i%7), fmt.Sprintf("r%d", i%13), fmt.Sprintf("user-%d", i%1000)}
 		want = append(want, r)
 		if err := w.Write(r.at, r.tenant, r.resource, r.user); err != nil {
@@ -55,17 +55,18 @@ func TestParquetRoundTrip(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got := collect(t, buf.Bytes(), 2)
-	if len(got) != len(want) {
-		t.Fatalf("read %d rows, want %d", len(got), len(want))
-	}
-	seen := map[row]bool{}
-	for _, r := range got {
-		seen[r] = true
-	}
-	for _, r := range want {
-		if !seen[r] {
-			t.Fatalf("row %+v was not read back", r)
+	// One row group, read in batches of every size, across page ends.
+	for _, size := range []int{sliceRows, 777, 1} {
+		defer func(was int) { sliceRows = was }(sliceRows)
+		sliceRows = size
+		got := collect(t, buf.Bytes(), 2)
+		if len(got) != len(want) {
+			t.Fatalf("batches of %d: read %d rows, want %d", size, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("batches of %d: row %d is %+v, want %+v", size, i+1, got[i], want[i])
+			}
 		}
 	}
 }
