@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"text/tabwriter"
@@ -143,9 +142,6 @@ func newTable(w io.Writer) *tabwriter.Writer {
 // after every event of the log of that time. Both cores work, each on its
 // own share of the file's row groups. Refused rows go into the tally.
 func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine, agg *metrics.Aggregator, t *tally) error {
-	// Row groups come and go fast while the counts grow slowly: collecting
-	// garbage sooner keeps the peak lower, and costs less than it saves.
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	f, err := env.open(path)
 	if err != nil {
 		return err
