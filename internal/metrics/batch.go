@@ -237,6 +237,8 @@ func (a *Aggregator) Fork() *Aggregator {
 
 // Merge adds what other collected, which must be a fork of a.
 func (a *Aggregator) Merge(other *Aggregator) {
+	a.epoch++
+	other.epoch++
 	mergeUsers := func(dst, src *users) {
 		dst.full.Or(src.bitmap())
 		for u, s := range src.partial {
@@ -272,6 +274,11 @@ type Histories interface {
 
 // tally is where one credited use of a resource in a month is counted.
 type tally struct {
+	// words is users.dense as UsageBatch last saw it, for a tally at share
+	// 1: setting a bit through it saves a load of users a row. Whatever
+	// else changes users' bits moves the aggregator's epoch, and UsageBatch
+	// then drops these copies.
+	words []uint64
 	users *users
 	share float64
 }
@@ -342,6 +349,14 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 	if b.Group != a.numbering.group {
 		pairs.reset()
 	}
+	if a.epoch != a.seen {
+		for _, s := range a.slots {
+			for j := range s.tallies {
+				s.tallies[j].words = nil
+			}
+		}
+		a.seen = a.epoch
+	}
 	n := &a.numbering
 	n.number(a.dict, b)
 	var lo, hi int64 // the bounds of month, in microseconds
@@ -371,8 +386,16 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 			continue
 		}
 		id := n.of(tenant, b.User[i])
-		for _, t := range s.tallies {
+		for j := range s.tallies {
+			t := &s.tallies[j]
+			if w := int(id >> 6); w < len(t.words) {
+				t.words[w] |= 1 << (id & 63)
+				continue
+			}
 			t.users.add(id, t.share)
+			if t.share >= 1 {
+				t.words = t.users.dense
+			}
 		}
 	}
 }
@@ -421,7 +444,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 	var ts []tally
 	for _, s := range locations {
 		u := a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
-		ts = append(ts, tally{u, s.Share})
+		ts = append(ts, tally{users: u, share: s.Share})
 	}
 	if len(c.Shares) == 0 {
 		// A user of a resource credited whole counts for its workload
@@ -430,7 +453,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 	}
 	for org, share := range orgs {
 		u := a.workloadUsers(workloadKey{month, tenant, org, workload})
-		ts = append(ts, tally{u, share})
+		ts = append(ts, tally{users: u, share: share})
 	}
 	return ts
 }

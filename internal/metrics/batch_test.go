@@ -155,3 +155,56 @@ func TestUsageBatchCounts(t *testing.T) {
 		t.Errorf("u000001 numbered %d after the restore, %d before", got, was)
 	}
 }
+
+// TestUsageBatchBetweenOtherUses counts rows in batches, then reads the
+// report and counts uses one by one, then counts more batches: the bits the
+// batches set after the report and after the uses one by one all count.
+func TestUsageBatchBetweenOtherUses(t *testing.T) {
+	e := fold(t)
+	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	credit := &e.History("big", "app1")[0].Credit
+	file := func(from, to int) *bytes.Buffer {
+		var buf bytes.Buffer
+		w := usage.NewWriter(&buf)
+		for i := from; i < to; i++ {
+			if err := w.Write(start.Add(time.Duration(i)*time.Second), "big", "app1", fmt.Sprintf("u%04d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return &buf
+	}
+	a := NewAggregator()
+	batches := func(buf *bytes.Buffer) {
+		err := usage.ReadParquet(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), 1, func(_ int, b *usage.Batch) error {
+			a.UsageBatch(e, b, func(rf *event.Refusal) { t.Errorf("refused: %v", rf) })
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mau := func() float64 {
+		for _, w := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Workloads {
+			return w.MAU
+		}
+		return 0
+	}
+	batches(file(0, 100))
+	if got := mau(); got != 100 {
+		t.Fatalf("MAU %v after the first batches, want 100", got)
+	}
+	batches(file(100, 200))
+	if got := mau(); got != 200 {
+		t.Fatalf("MAU %v after batches that follow a report, want 200", got)
+	}
+	for i := 200; i < 1000; i++ {
+		a.Usage(start, "big", "app1", event.PowerApps, fmt.Sprintf("u%04d", i), credit)
+	}
+	batches(file(1000, 1100))
+	if got := mau(); got != 1100 {
+		t.Fatalf("MAU %v after batches that follow uses one by one, want 1100", got)
+	}
+}

@@ -160,6 +160,9 @@ type Aggregator struct {
 	slots     map[attribution.ResourceKey]*slot
 	numbering numbering
 	pairs     pairTable
+	// epoch moves whenever users' bits change other than by UsageBatch;
+	// seen is the epoch UsageBatch last ran in.
+	epoch, seen uint64
 }
 
 // NewAggregator returns an aggregator of the given months (YYYY-MM), or of
@@ -219,6 +222,7 @@ func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string
 	if a.months != nil && !a.months[month] {
 		return
 	}
+	a.epoch++
 	id := a.dict.id(tenant, user)
 	locations, orgs := holders(c)
 	for _, s := range locations {
@@ -318,6 +322,7 @@ type SegmentFunc func(org, month string) string
 // Report returns the monthly report of month (YYYY-MM). segment gives each
 // organisation's segment at the end of the month, for its deployments.
 func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Monthly {
+	a.epoch++
 	m := Monthly{Month: month, Resources: []ResourceRow{}, Workloads: []WorkloadRow{}, Orgs: []OrgRow{}}
 	resources := make(map[resourceKey]*ResourceRow)
 	row := func(k resourceKey) *ResourceRow {
