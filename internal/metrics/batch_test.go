@@ -27,7 +27,7 @@ const control = `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org
 {"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"small","environment":"prod","resource":"app2","kind":"canvas_app","owner":"maker"}
 `
 
-func fold(t *testing.T) *attribution.Engine {
+func fold(t testing.TB) *attribution.Engine {
 	t.Helper()
 	e := attribution.New(attribution.DefaultOptions())
 	rd := event.NewReader(strings.NewReader(control))
@@ -206,5 +206,52 @@ func TestUsageBatchBetweenOtherUses(t *testing.T) {
 	batches(file(1000, 1100))
 	if got := mau(); got != 1100 {
 		t.Fatalf("MAU %v after batches that follow uses one by one, want 1100", got)
+	}
+}
+
+// BenchmarkAddDay adds one day of usage, 100,000 rows of 20,000 users, to
+// a month that already holds 1 or 8 days, and reads the month's report: the
+// time a day takes does not grow with the days before it.
+//
+//	go test ./internal/metrics -run '^$' -bench AddDay
+func BenchmarkAddDay(b *testing.B) {
+	e := fold(b)
+	day := func(d int) []byte {
+		var buf bytes.Buffer
+		w := usage.NewWriter(&buf)
+		start := time.Date(2026, 1, 1+d, 0, 0, 0, 0, time.UTC)
+		for i := range 100_000 {
+			if err := w.Write(start.Add(time.Duration(i)*time.Second/2), "big", "app1", fmt.Sprintf("u%05d", (i*7919+d*104729)%20_000)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	add := func(a *Aggregator, data []byte) {
+		err := usage.ReadParquet(context.Background(), bytes.NewReader(data), int64(len(data)), 1, func(_ int, batch *usage.Batch) error {
+			a.UsageBatch(e, batch, func(rf *event.Refusal) { b.Fatalf("refused: %v", rf) })
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	next := day(20)
+	for _, stored := range []int{1, 8} {
+		b.Run(fmt.Sprintf("month_of_%d_days", stored), func(b *testing.B) {
+			a := NewAggregator()
+			for d := range stored {
+				add(a, day(d+1))
+			}
+			a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" })
+			b.ResetTimer()
+			for range b.N {
+				add(a, next)
+				a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" })
+			}
+		})
 	}
 }
