@@ -3,9 +3,10 @@
 // Applications Partner Capability Score of section 6.
 //
 // Distinct users are counted exactly: user identifiers are numbered once in a
-// dictionary and each (month, tenant, resource, location) keeps a compressed
-// bitmap of the numbers seen, so memory grows with the distinct users and
-// resources of a month, not with the number of usage events.
+// dictionary, from 0 within each tenant, and each (month, tenant, resource,
+// location) keeps a compressed bitmap of the numbers seen, so memory grows
+// with the distinct users and resources of a month, not with the number of
+// usage events.
 package metrics
 
 import (
