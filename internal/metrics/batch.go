@@ -237,8 +237,6 @@ func (a *Aggregator) Fork() *Aggregator {
 
 // Merge adds what other collected, which must be a fork of a.
 func (a *Aggregator) Merge(other *Aggregator) {
-	a.epoch++
-	other.epoch++
 	mergeUsers := func(dst, src *users) {
 		dst.full.Or(src.bitmap())
 		for u, s := range src.partial {
@@ -275,9 +273,9 @@ type Histories interface {
 // tally is where one credited use of a resource in a month is counted.
 type tally struct {
 	// words is users.dense as UsageBatch last saw it, for a tally at share
-	// 1: setting a bit through it saves a load of users a row. Whatever
-	// else changes users' bits moves the aggregator's epoch, and UsageBatch
-	// then drops these copies.
+	// 1: setting a bit through it saves a load of users a row. Usage, the
+	// only other way to grow users.dense, moves the aggregator's epoch, and
+	// UsageBatch then drops these copies.
 	words []uint64
 	users *users
 	share float64

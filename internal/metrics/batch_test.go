@@ -133,6 +133,21 @@ func TestUsageBatchCounts(t *testing.T) {
 		}
 		return got
 	}
+	// The service reads reports and snapshots concurrently: reading
+	// changes nothing (go test -race checks).
+	var readers sync.WaitGroup
+	for range 3 {
+		readers.Go(func() {
+			if got := mau(batched); !reflect.DeepEqual(got, want) {
+				t.Errorf("read concurrently: MAU %v, want %v", got, want)
+			}
+			if _, err := batched.Snapshot(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	readers.Wait()
+
 	for name, a := range map[string]*Aggregator{"batched": batched, "one by one": single} {
 		if got := mau(a); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: MAU %v, want %v", name, got, want)

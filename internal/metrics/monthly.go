@@ -92,8 +92,8 @@ const denseUsers = 1 << 16
 // partial the others with their largest share.
 //
 // Setting a bit costs a few nanoseconds where adding to a roaring bitmap
-// costs a search; dense collects the users numbered below denseUsers until
-// bitmap moves them into full.
+// costs a search: dense holds the users numbered below denseUsers, full
+// the others, and bitmap gives them together.
 type users struct {
 	full    *roaring.Bitmap
 	dense   []uint64
@@ -128,13 +128,15 @@ func (u *users) addSlow(user uint32, share float64) {
 	}
 }
 
-// bitmap returns the users seen at share 1, moving dense into full first.
+// bitmap returns the users seen at share 1, not to be changed. It changes
+// nothing itself: the service reads reports concurrently.
 func (u *users) bitmap() *roaring.Bitmap {
-	if u.dense != nil {
-		u.full.Or(roaring.FromDense(u.dense, false))
-		u.dense = nil
+	if u.dense == nil {
+		return u.full
 	}
-	return u.full
+	bm := roaring.FromDense(u.dense, true)
+	bm.Or(u.full)
+	return bm
 }
 
 func (u *users) count() float64 {
@@ -161,8 +163,8 @@ type Aggregator struct {
 	slots     map[attribution.ResourceKey]*slot
 	numbering numbering
 	pairs     pairTable
-	// epoch moves whenever users' bits change other than by UsageBatch;
-	// seen is the epoch UsageBatch last ran in.
+	// epoch moves whenever users' bitsets may change other than by
+	// UsageBatch, that is by Usage; seen is the epoch UsageBatch last ran in.
 	epoch, seen uint64
 }
 
@@ -323,7 +325,6 @@ type SegmentFunc func(org, month string) string
 // Report returns the monthly report of month (YYYY-MM). segment gives each
 // organisation's segment at the end of the month, for its deployments.
 func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Monthly {
-	a.epoch++
 	m := Monthly{Month: month, Resources: []ResourceRow{}, Workloads: []WorkloadRow{}, Orgs: []OrgRow{}}
 	resources := make(map[resourceKey]*ResourceRow)
 	row := func(k resourceKey) *ResourceRow {

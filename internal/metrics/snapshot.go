@@ -48,7 +48,6 @@ func (s snapUsers) users() (*users, error) {
 
 // Snapshot encodes everything the aggregator has collected.
 func (a *Aggregator) Snapshot() ([]byte, error) {
-	a.epoch++
 	s := aggSnapshot{Version: snapshotVersion, Users: make(map[string][]string, len(a.dict.tenants))}
 	for m := range a.months {
 		s.Months = append(s.Months, m)
