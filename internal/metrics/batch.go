@@ -272,13 +272,16 @@ type Histories interface {
 
 // tally is where one credited use of a resource in a month is counted.
 type tally struct {
-	// words is users.dense as UsageBatch last saw it, for a tally at share
-	// 1: setting a bit through it saves a load of users a row. Usage, the
-	// only other way to grow users.dense, moves the aggregator's epoch, and
-	// UsageBatch then drops these copies.
+	// words is users.dense as UsageBatch last saw it, for a tally of the
+	// slot's own at share 1: setting a bit through it saves a load of users
+	// a row. Only this slot and Usage grow users.dense; Usage moves the
+	// aggregator's epoch, and UsageBatch then drops these copies.
 	words []uint64
 	users *users
 	share float64
+	// own says users are this resource's alone; an organisation's users
+	// under a shared credit are grown by each of its resources' slots.
+	own bool
 }
 
 // slot is a resource of a batch: its history, with each interval's bounds
@@ -391,7 +394,7 @@ func (a *Aggregator) UsageBatch(h Histories, b *usage.Batch, refuse func(*event.
 				continue
 			}
 			t.users.add(id, t.share)
-			if t.share >= 1 {
+			if t.own && t.share >= 1 {
 				t.words = t.users.dense
 			}
 		}
@@ -442,7 +445,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 	var ts []tally
 	for _, s := range locations {
 		u := a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
-		ts = append(ts, tally{users: u, share: s.Share})
+		ts = append(ts, tally{users: u, share: s.Share, own: true})
 	}
 	if len(c.Shares) == 0 {
 		// A user of a resource credited whole counts for its workload

@@ -270,3 +270,70 @@ func BenchmarkAddDay(b *testing.B) {
 		})
 	}
 }
+
+// TestUsageBatchSharedOrganisation counts, under split credit, users that
+// an organisation gets whole from two resources, each shared between two
+// of its locations: both resources' rows add to the one organisation's
+// users, in whichever order they grow its bitset.
+func TestUsageBatchSharedOrganisation(t *testing.T) {
+	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011","100012"]}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t","account":"alice","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t","account":"carol","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t","account":"dave","kind":"user"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"alice","partner":"100011"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"carol","partner":"100012"}
+{"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"prod","resource":"app1","kind":"canvas_app","owner":"alice"}
+{"type":"resource.coowner_added","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"app1","account":"carol"}
+{"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"prod","resource":"app2","kind":"canvas_app","owner":"alice"}
+{"type":"resource.coowner_added","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"app2","account":"carol"}
+{"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"prod","resource":"app3","kind":"canvas_app","owner":"dave"}
+`
+	e := attribution.New(attribution.Options{Policy: attribution.Split, Counted: []string{event.Production}})
+	rd := event.NewReader(strings.NewReader(log))
+	for {
+		ev, rf, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if rf != nil || e.Apply(ev).Outcome != attribution.Applied {
+			t.Fatalf("control line not applied: %v", rf)
+		}
+	}
+	// app3, credited to no one, numbers the users 0 to 199 first. Then
+	// app1 sees user 127, app2 user 199 (which grows the organisation's
+	// bitset), and app1 user 5.
+	var uses [][2]string
+	for i := range 200 {
+		uses = append(uses, [2]string{"app3", fmt.Sprintf("u%03d", i)})
+	}
+	uses = append(uses, [2]string{"app1", "u127"}, [2]string{"app2", "u199"}, [2]string{"app1", "u005"})
+	var file bytes.Buffer
+	w := usage.NewWriter(&file)
+	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	for i, u := range uses {
+		if err := w.Write(start.Add(time.Duration(i)*time.Second), "t", u[0], u[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a := NewAggregator()
+	err := usage.ReadParquet(context.Background(), bytes.NewReader(file.Bytes()), int64(file.Len()), 1, func(_ int, b *usage.Batch) error {
+		a.UsageBatch(e, b, func(rf *event.Refusal) { t.Errorf("refused: %v", rf) })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []WorkloadRow
+	for _, w := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Workloads {
+		if w.Org == "100001" {
+			got = append(got, w)
+		}
+	}
+	if len(got) != 1 || got[0].MAU != 3 {
+		t.Errorf("Fabrikam's workloads %+v, want power_apps with MAU 3", got)
+	}
+}
