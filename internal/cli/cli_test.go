@@ -148,6 +148,8 @@ func TestUsageFromAFileOfItsOwn(t *testing.T) {
 	for _, cmd := range [][]string{
 		{"report", "monthly", "--month", "2026-03", "--format", "json"},
 		{"report", "monthly", "--month", "2025-06", "--format", "json"},
+		{"report", "monthly", "--month", "2026-03", "--policy", "split", "--format", "json"},
+		{"report", "monthly", "--month", "2026-03", "--policy", "first", "--format", "json"},
 		{"report", "pcs", "--month", "2026-03", "--org", "1000001", "--format", "json"},
 	} {
 		_, want, _ := run(t, "", append(cmd, "--log", logPath)...)
