@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -18,40 +19,107 @@ import (
 // share it, so that their counts can be merged.
 type dictionary struct {
 	mu      sync.RWMutex
-	tenants map[string]map[string]uint32
+	tenants map[string]*tenantUsers
 }
 
 func newDictionary() *dictionary {
-	return &dictionary{tenants: make(map[string]map[string]uint32)}
+	return &dictionary{tenants: make(map[string]*tenantUsers)}
 }
 
 // id numbers one user of a tenant.
 func (d *dictionary) id(tenant, user string) uint32 {
+	h := maphash.String(seed, user)
 	d.mu.RLock()
-	id, ok := d.tenants[tenant][user]
+	id, ok := find(d.tenants[tenant], user, h)
 	d.mu.RUnlock()
 	if ok {
 		return id
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.add(tenant, user)
+	return add(d.users(tenant), user, h)
 }
 
-// add numbers a user, which may have been numbered since the caller
-// looked; the caller holds the write lock.
-func (d *dictionary) add(tenant, user string) uint32 {
-	users := d.tenants[tenant]
-	if users == nil {
-		users = make(map[string]uint32)
-		d.tenants[strings.Clone(tenant)] = users
+// users returns a tenant's users, made on first use; the caller holds the
+// write lock.
+func (d *dictionary) users(tenant string) *tenantUsers {
+	t := d.tenants[tenant]
+	if t == nil {
+		t = &tenantUsers{}
+		d.tenants[strings.Clone(tenant)] = t
 	}
-	id, ok := users[user]
-	if !ok {
-		id = uint32(len(users))
-		users[strings.Clone(user)] = id
+	return t
+}
+
+// seed is the hash seed of user names, for this process.
+var seed = maphash.MakeSeed()
+
+// tenantUsers numbers one tenant's users. Their names lie one after
+// another in names, user id's ending at ends[id]; table finds a name's
+// number from its hash, each place holding the hash's high half and the
+// number plus one (0 marks a free place). A lookup touches the table and
+// the name it finds, both the tenant's own: far fewer cache misses than a
+// map of strings allocated one by one.
+type tenantUsers struct {
+	names []byte
+	ends  []uint32
+	table []uint64
+}
+
+func (t *tenantUsers) len() int { return len(t.ends) }
+
+func (t *tenantUsers) name(id uint32) []byte {
+	var start uint32
+	if id > 0 {
+		start = t.ends[id-1]
 	}
+	return t.names[start:t.ends[id]]
+}
+
+// find returns the number of the user called name, whose hash is h; t may
+// be nil.
+func find[S string | []byte](t *tenantUsers, name S, h uint64) (uint32, bool) {
+	if t == nil || len(t.table) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.table) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		e := t.table[i]
+		if e == 0 {
+			return 0, false
+		}
+		if e>>32 == h>>32 && string(t.name(uint32(e)-1)) == string(name) {
+			return uint32(e) - 1, true
+		}
+	}
+}
+
+// add numbers the user called name, whose hash is h, unless it is already.
+func add[S string | []byte](t *tenantUsers, name S, h uint64) uint32 {
+	if id, ok := find(t, name, h); ok {
+		return id
+	}
+	id := uint32(len(t.ends))
+	t.names = append(t.names, name...)
+	t.ends = append(t.ends, uint32(len(t.names)))
+	if 2*len(t.ends) > len(t.table) {
+		old := len(t.table)
+		t.table = make([]uint64, max(64, 2*old))
+		for i := range id {
+			t.place(maphash.Bytes(seed, t.name(i)), i)
+		}
+	}
+	t.place(h, id)
 	return id
+}
+
+func (t *tenantUsers) place(h uint64, id uint32) {
+	mask := uint64(len(t.table) - 1)
+	i := h & mask
+	for t.table[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.table[i] = h>>32<<32 | uint64(id+1)
 }
 
 // entries packs a batch's tenant and user (or resource) entries in one key.
@@ -67,8 +135,7 @@ type numbering struct {
 	entry  []numbered
 	others map[uint64]uint32
 	want   []uint64
-	sorted []uint64
-	users  []map[string]uint32 // per tenant entry, its users, while reading
+	users  []*tenantUsers // per tenant entry, its users, while reading
 	looked []bool
 }
 
@@ -129,8 +196,6 @@ func (n *numbering) number(d *dictionary, b *usage.Batch) {
 		}
 	}
 	tenants := b.Tenants.Len()
-	// Looked up tenant by tenant, the users a tenant has stay in cache.
-	want, n.sorted = byTenant(want, n.sorted, tenants), want
 	n.users = slices.Grow(n.users[:0], tenants)[:tenants]
 	n.looked = slices.Grow(n.looked[:0], tenants)[:tenants]
 	clear(n.looked)
@@ -141,7 +206,7 @@ func (n *numbering) number(d *dictionary, b *usage.Batch) {
 		if !n.looked[t] {
 			n.users[t], n.looked[t] = d.tenants[string(b.Tenants.Bytes(t))], true
 		}
-		id, ok := n.users[t][string(b.Users.Bytes(u))]
+		id, ok := find(n.users[t], b.Users.Bytes(u), maphash.Bytes(seed, b.Users.Bytes(u)))
 		if !ok {
 			want[missed] = k
 			missed++
@@ -154,30 +219,13 @@ func (n *numbering) number(d *dictionary, b *usage.Batch) {
 		d.mu.Lock()
 		for _, k := range want[:missed] {
 			t, u := int32(k>>32), int32(uint32(k))
-			n.set(k, d.add(string(b.Tenants.Bytes(t)), string(b.Users.Bytes(u))))
+			name := b.Users.Bytes(u)
+			n.set(k, add(d.users(string(b.Tenants.Bytes(t))), name, maphash.Bytes(seed, name)))
 		}
 		d.mu.Unlock()
 	}
 	clear(n.users)
 	n.want = want
-}
-
-// byTenant sorts (tenant, user) entries by tenant into buf, keeping the
-// order within a tenant.
-func byTenant(want, buf []uint64, tenants int) []uint64 {
-	count := make([]int, tenants+1)
-	for _, k := range want {
-		count[k>>32+1]++
-	}
-	for t := 1; t <= tenants; t++ {
-		count[t] += count[t-1]
-	}
-	buf = slices.Grow(buf[:0], len(want))[:len(want)]
-	for _, k := range want {
-		buf[count[k>>32]] = k
-		count[k>>32]++
-	}
-	return buf
 }
 
 // pairTable finds the slot of a batch's (tenant, resource) entries: a table

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"hash/maphash"
 	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -53,10 +54,10 @@ func (a *Aggregator) Snapshot() ([]byte, error) {
 		s.Months = append(s.Months, m)
 	}
 	slices.Sort(s.Months)
-	for tenant, ids := range a.dict.tenants {
-		names := make([]string, len(ids))
-		for name, id := range ids {
-			names[id] = name
+	for tenant, users := range a.dict.tenants {
+		names := make([]string, users.len())
+		for id := range names {
+			names[id] = string(users.name(uint32(id)))
 		}
 		s.Users[tenant] = names
 	}
@@ -98,11 +99,12 @@ func RestoreAggregator(data []byte) (*Aggregator, error) {
 	}
 	a := NewAggregator(s.Months...)
 	for tenant, names := range s.Users {
-		ids := make(map[string]uint32, len(names))
+		users := a.dict.users(tenant)
 		for id, name := range names {
-			ids[name] = uint32(id)
+			if add(users, name, maphash.String(seed, name)) != uint32(id) {
+				return nil, fmt.Errorf("restore metrics: user %q of tenant %q is listed twice", name, tenant)
+			}
 		}
-		a.dict.tenants[tenant] = ids
 	}
 	for _, su := range s.Resources {
 		u, err := su.users()
