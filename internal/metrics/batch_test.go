@@ -27,10 +27,11 @@ const control = `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org
 {"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"small","environment":"prod","resource":"app2","kind":"canvas_app","owner":"maker"}
 `
 
-func fold(t testing.TB) *attribution.Engine {
+// fold applies a control log, every line of which must apply.
+func fold(t testing.TB, opts attribution.Options, log string) *attribution.Engine {
 	t.Helper()
-	e := attribution.New(attribution.DefaultOptions())
-	rd := event.NewReader(strings.NewReader(control))
+	e := attribution.New(opts)
+	rd := event.NewReader(strings.NewReader(log))
 	for {
 		ev, rf, err := rd.Next()
 		if err != nil {
@@ -46,17 +47,51 @@ func fold(t testing.TB) *attribution.Engine {
 	return e
 }
 
+// use is a row of a usage file.
+type use struct {
+	at                     time.Time
+	tenant, resource, user string
+}
+
+// parquetOf writes uses as a Parquet usage file.
+func parquetOf(t testing.TB, uses []use) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := usage.NewWriter(&buf)
+	for _, u := range uses {
+		if err := w.Write(u.at, u.tenant, u.resource, u.user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// countFile counts a Parquet usage file in batches, one reader for each
+// aggregator given, and fails the test for any row refused.
+func countFile(t testing.TB, h Histories, data []byte, into ...*Aggregator) {
+	t.Helper()
+	err := usage.ReadParquet(context.Background(), bytes.NewReader(data), int64(len(data)), len(into), func(w int, b *usage.Batch) error {
+		into[w].UsageBatch(h, b, func(rf *event.Refusal) { t.Errorf("row refused: %v", rf) })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noSegments reads every organisation as of no segment.
+func noSegments(string, string) string { return "" }
+
 // TestUsageBatchCounts counts the users of a tenant well past the users a
 // tally keeps in its bitset, and user names that two tenants share within
 // one row group, through the batch path with two forks and through the
 // event-by-event path: both give the exact distinct counts, and so does the
 // aggregator restored from a snapshot.
 func TestUsageBatchCounts(t *testing.T) {
-	e := fold(t)
-	type use struct {
-		at             time.Time
-		tenant, res, u string
-	}
+	e := fold(t, attribution.DefaultOptions(), control)
 	var uses []use
 	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	distinct := map[string]map[string]bool{"big": {}, "small": {}}
@@ -79,46 +114,20 @@ func TestUsageBatchCounts(t *testing.T) {
 	// A user first seen in the bitset's range and again after it grew.
 	add("big", "app1", "u000001")
 
-	var file bytes.Buffer
-	w := usage.NewWriter(&file)
-	for _, u := range uses {
-		if err := w.Write(u.at, u.tenant, u.res, u.u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-
 	batched := NewAggregator()
 	forks := []*Aggregator{batched.Fork(), batched.Fork()}
-	var mu sync.Mutex
-	var refused []*event.Refusal
-	err := usage.ReadParquet(context.Background(), bytes.NewReader(file.Bytes()), int64(file.Len()), len(forks), func(w int, b *usage.Batch) error {
-		forks[w].UsageBatch(e, b, func(rf *event.Refusal) {
-			mu.Lock()
-			refused = append(refused, rf)
-			mu.Unlock()
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(refused) > 0 {
-		t.Fatalf("%d rows refused, first: %v", len(refused), refused[0])
-	}
+	countFile(t, e, parquetOf(t, uses), forks...)
 	for _, f := range forks {
 		batched.Merge(f)
 	}
 
 	single := NewAggregator()
 	for _, u := range uses {
-		for _, iv := range e.History(u.tenant, u.res) {
-			single.Usage(u.at, u.tenant, u.res, event.PowerApps, u.u, &iv.Credit)
+		for _, iv := range e.History(u.tenant, u.resource) {
+			single.Usage(u.at, u.tenant, u.resource, event.PowerApps, u.user, &iv.Credit)
 			// Both paths number a user alike: counting the uses again,
 			// one by one, adds no one.
-			batched.Usage(u.at, u.tenant, u.res, event.PowerApps, u.u, &iv.Credit)
+			batched.Usage(u.at, u.tenant, u.resource, event.PowerApps, u.user, &iv.Credit)
 		}
 	}
 
@@ -128,7 +137,7 @@ func TestUsageBatchCounts(t *testing.T) {
 	}
 	mau := func(a *Aggregator) map[string]float64 {
 		got := map[string]float64{}
-		for _, w := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Workloads {
+		for _, w := range a.Report(DefaultConfig(), "2026-01", noSegments).Workloads {
 			got[w.Tenant] = w.MAU
 		}
 		return got
@@ -175,50 +184,35 @@ func TestUsageBatchCounts(t *testing.T) {
 // report and counts uses one by one, then counts more batches: the bits the
 // batches set after the report and after the uses one by one all count.
 func TestUsageBatchBetweenOtherUses(t *testing.T) {
-	e := fold(t)
+	e := fold(t, attribution.DefaultOptions(), control)
 	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	credit := &e.History("big", "app1")[0].Credit
-	file := func(from, to int) *bytes.Buffer {
-		var buf bytes.Buffer
-		w := usage.NewWriter(&buf)
-		for i := from; i < to; i++ {
-			if err := w.Write(start.Add(time.Duration(i)*time.Second), "big", "app1", fmt.Sprintf("u%04d", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return &buf
-	}
 	a := NewAggregator()
-	batches := func(buf *bytes.Buffer) {
-		err := usage.ReadParquet(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), 1, func(_ int, b *usage.Batch) error {
-			a.UsageBatch(e, b, func(rf *event.Refusal) { t.Errorf("refused: %v", rf) })
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	batches := func(from, to int) {
+		var uses []use
+		for i := from; i < to; i++ {
+			uses = append(uses, use{start.Add(time.Duration(i) * time.Second), "big", "app1", fmt.Sprintf("u%04d", i)})
 		}
+		countFile(t, e, parquetOf(t, uses), a)
 	}
 	mau := func() float64 {
-		for _, w := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Workloads {
+		for _, w := range a.Report(DefaultConfig(), "2026-01", noSegments).Workloads {
 			return w.MAU
 		}
 		return 0
 	}
-	batches(file(0, 100))
+	batches(0, 100)
 	if got := mau(); got != 100 {
 		t.Fatalf("MAU %v after the first batches, want 100", got)
 	}
-	batches(file(100, 200))
+	batches(100, 200)
 	if got := mau(); got != 200 {
 		t.Fatalf("MAU %v after batches that follow a report, want 200", got)
 	}
 	for i := 200; i < 1000; i++ {
 		a.Usage(start, "big", "app1", event.PowerApps, fmt.Sprintf("u%04d", i), credit)
 	}
-	batches(file(1000, 1100))
+	batches(1000, 1100)
 	if got := mau(); got != 1100 {
 		t.Fatalf("MAU %v after batches that follow uses one by one, want 1100", got)
 	}
@@ -230,42 +224,27 @@ func TestUsageBatchBetweenOtherUses(t *testing.T) {
 //
 //	go test ./internal/metrics -run '^$' -bench AddDay
 func BenchmarkAddDay(b *testing.B) {
-	e := fold(b)
+	e := fold(b, attribution.DefaultOptions(), control)
 	day := func(d int) []byte {
-		var buf bytes.Buffer
-		w := usage.NewWriter(&buf)
+		uses := make([]use, 100_000)
 		start := time.Date(2026, 1, 1+d, 0, 0, 0, 0, time.UTC)
-		for i := range 100_000 {
-			if err := w.Write(start.Add(time.Duration(i)*time.Second/2), "big", "app1", fmt.Sprintf("u%05d", (i*7919+d*104729)%20_000)); err != nil {
-				b.Fatal(err)
-			}
+		for i := range uses {
+			uses[i] = use{start.Add(time.Duration(i) * time.Second / 2), "big", "app1", fmt.Sprintf("u%05d", (i*7919+d*104729)%20_000)}
 		}
-		if err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	add := func(a *Aggregator, data []byte) {
-		err := usage.ReadParquet(context.Background(), bytes.NewReader(data), int64(len(data)), 1, func(_ int, batch *usage.Batch) error {
-			a.UsageBatch(e, batch, func(rf *event.Refusal) { b.Fatalf("refused: %v", rf) })
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
+		return parquetOf(b, uses)
 	}
 	next := day(20)
 	for _, stored := range []int{1, 8} {
 		b.Run(fmt.Sprintf("month_of_%d_days", stored), func(b *testing.B) {
 			a := NewAggregator()
 			for d := range stored {
-				add(a, day(d+1))
+				countFile(b, e, day(d+1), a)
 			}
-			a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" })
+			a.Report(DefaultConfig(), "2026-01", noSegments)
 			b.ResetTimer()
 			for range b.N {
-				add(a, next)
-				a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" })
+				countFile(b, e, next, a)
+				a.Report(DefaultConfig(), "2026-01", noSegments)
 			}
 		})
 	}
@@ -289,46 +268,25 @@ func TestUsageBatchSharedOrganisation(t *testing.T) {
 {"type":"resource.coowner_added","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"app2","account":"carol"}
 {"type":"resource.created","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"prod","resource":"app3","kind":"canvas_app","owner":"dave"}
 `
-	e := attribution.New(attribution.Options{Policy: attribution.Split, Counted: []string{event.Production}})
-	rd := event.NewReader(strings.NewReader(log))
-	for {
-		ev, rf, err := rd.Next()
-		if err != nil {
-			break
-		}
-		if rf != nil || e.Apply(ev).Outcome != attribution.Applied {
-			t.Fatalf("control line not applied: %v", rf)
-		}
-	}
+	e := fold(t, attribution.Options{Policy: attribution.Split, Counted: []string{event.Production}}, log)
 	// app3, credited to no one, numbers the users 0 to 199 first. Then
 	// app1 sees user 127, app2 user 199 (which grows the organisation's
 	// bitset), and app1 user 5.
-	var uses [][2]string
-	for i := range 200 {
-		uses = append(uses, [2]string{"app3", fmt.Sprintf("u%03d", i)})
-	}
-	uses = append(uses, [2]string{"app1", "u127"}, [2]string{"app2", "u199"}, [2]string{"app1", "u005"})
-	var file bytes.Buffer
-	w := usage.NewWriter(&file)
 	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
-	for i, u := range uses {
-		if err := w.Write(start.Add(time.Duration(i)*time.Second), "t", u[0], u[1]); err != nil {
-			t.Fatal(err)
-		}
+	var uses []use
+	add := func(resource, user string) {
+		uses = append(uses, use{start.Add(time.Duration(len(uses)) * time.Second), "t", resource, user})
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
+	for i := range 200 {
+		add("app3", fmt.Sprintf("u%03d", i))
 	}
+	add("app1", "u127")
+	add("app2", "u199")
+	add("app1", "u005")
 	a := NewAggregator()
-	err := usage.ReadParquet(context.Background(), bytes.NewReader(file.Bytes()), int64(file.Len()), 1, func(_ int, b *usage.Batch) error {
-		a.UsageBatch(e, b, func(rf *event.Refusal) { t.Errorf("refused: %v", rf) })
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	countFile(t, e, parquetOf(t, uses), a)
 	var got []WorkloadRow
-	for _, w := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Workloads {
+	for _, w := range a.Report(DefaultConfig(), "2026-01", noSegments).Workloads {
 		if w.Org == "100001" {
 			got = append(got, w)
 		}
