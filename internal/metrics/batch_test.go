@@ -181,17 +181,18 @@ func TestUsageBatchCounts(t *testing.T) {
 }
 
 // TestUsageBatchBetweenOtherUses counts rows in batches, then reads the
-// report and counts uses one by one, then counts more batches: the bits the
-// batches set after the report and after the uses one by one all count.
+// report and counts uses one by one, which grow the tally's bitset, then
+// counts more batches: a user numbered before, new to the tally, counts,
+// although the batch's copy of the bitset is from before it grew.
 func TestUsageBatchBetweenOtherUses(t *testing.T) {
 	e := fold(t, attribution.DefaultOptions(), control)
-	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	jan, feb := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 2, 0, 0, 0, 0, time.UTC)
 	credit := &e.History("big", "app1")[0].Credit
 	a := NewAggregator()
-	batches := func(from, to int) {
+	batches := func(at time.Time, users ...int) {
 		var uses []use
-		for i := from; i < to; i++ {
-			uses = append(uses, use{start.Add(time.Duration(i) * time.Second), "big", "app1", fmt.Sprintf("u%04d", i)})
+		for i, u := range users {
+			uses = append(uses, use{at.Add(time.Duration(i) * time.Second), "big", "app1", fmt.Sprintf("u%04d", u)})
 		}
 		countFile(t, e, parquetOf(t, uses), a)
 	}
@@ -201,20 +202,23 @@ func TestUsageBatchBetweenOtherUses(t *testing.T) {
 		}
 		return 0
 	}
-	batches(0, 100)
-	if got := mau(); got != 100 {
-		t.Fatalf("MAU %v after the first batches, want 100", got)
+	// February's users number u0000 to u0127 from 0; January's tally
+	// sees u0127 first, and its bitset covers the numbers below 128.
+	var early []int
+	for u := range 128 {
+		early = append(early, u)
 	}
-	batches(100, 200)
-	if got := mau(); got != 200 {
-		t.Fatalf("MAU %v after batches that follow a report, want 200", got)
+	batches(feb, early...)
+	batches(jan, 127)
+	if got := mau(); got != 1 {
+		t.Fatalf("MAU %v after the first batches, want 1", got)
 	}
-	for i := 200; i < 1000; i++ {
-		a.Usage(start, "big", "app1", event.PowerApps, fmt.Sprintf("u%04d", i), credit)
+	for u := 200; u < 1000; u++ {
+		a.Usage(jan, "big", "app1", event.PowerApps, fmt.Sprintf("u%04d", u), credit)
 	}
-	batches(1000, 1100)
-	if got := mau(); got != 1100 {
-		t.Fatalf("MAU %v after batches that follow uses one by one, want 1100", got)
+	batches(jan, 5)
+	if got := mau(); got != 802 {
+		t.Fatalf("MAU %v after a batch that follows uses one by one, want 802", got)
 	}
 }
 
