@@ -485,24 +485,3 @@ func (a *Aggregator) refusal(b *usage.Batch, i int, code event.Code, format stri
 	ev := &event.Event{Type: event.Usage, Line: int(b.Row(i))}
 	return event.Refuse(ev, code, format, args...)
 }
-
-// talliesFor returns the tallies a use credited as c counts in, creating
-// them: one per location and one per organisation.
-func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *attribution.Credit) []tally {
-	locations, orgs := holders(c)
-	var ts []tally
-	for _, s := range locations {
-		u := a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
-		ts = append(ts, tally{users: u, share: s.Share, own: true})
-	}
-	if len(c.Shares) == 0 {
-		// A user of a resource credited whole counts for its workload
-		// through the resource's bitmap (see Report).
-		return ts
-	}
-	for org, share := range orgs {
-		u := a.workloadUsers(workloadKey{month, tenant, org, workload})
-		ts = append(ts, tally{users: u, share: share})
-	}
-	return ts
-}

@@ -227,31 +227,39 @@ func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string
 	}
 	a.epoch++
 	id := a.dict.id(tenant, user)
+	for _, t := range a.talliesFor(month, tenant, resource, workload, c) {
+		t.users.add(id, t.share)
+	}
+}
+
+// talliesFor returns the tallies a use credited as c counts in, creating
+// them: one per location and, when the credit is shared, one per
+// organisation. Usage and UsageBatch count in them alike.
+func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *attribution.Credit) []tally {
 	locations, orgs := holders(c)
+	var ts []tally
 	for _, s := range locations {
-		a.resourceUsers(resourceKey{month, tenant, resource, workload, s.Org, s.Partner}).add(id, s.Share)
+		u := usersOf(a.resources, resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
+		ts = append(ts, tally{users: u, share: s.Share, own: true})
+	}
+	if len(c.Shares) == 0 {
+		// A user of a resource credited whole counts for its workload
+		// through the resource's bitmap (see Report).
+		return ts
 	}
 	for org, share := range orgs {
-		a.workloadUsers(workloadKey{month, tenant, org, workload}).add(id, share)
+		u := usersOf(a.workloads, workloadKey{month, tenant, org, workload})
+		ts = append(ts, tally{users: u, share: share})
 	}
+	return ts
 }
 
-// resourceUsers returns the users of a resource's credit, made on first use.
-func (a *Aggregator) resourceUsers(k resourceKey) *users {
-	u := a.resources[k]
+// usersOf returns the users kept under k, made on first use.
+func usersOf[K comparable](m map[K]*users, k K) *users {
+	u := m[k]
 	if u == nil {
 		u = &users{full: roaring.New()}
-		a.resources[k] = u
-	}
-	return u
-}
-
-// workloadUsers returns the users of a workload's credit, made on first use.
-func (a *Aggregator) workloadUsers(k workloadKey) *users {
-	u := a.workloads[k]
-	if u == nil {
-		u = &users{full: roaring.New()}
-		a.workloads[k] = u
+		m[k] = u
 	}
 	return u
 }
