@@ -92,12 +92,15 @@ func newSite(t *testing.T) *site {
 	if err := os.MkdirAll(s.shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	profile := browserProfile(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(profile), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 1000))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	// Cleanups run last first: the browser is gone before its profile is
+	// removed.
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	s.ctx = ctx
 	return s
@@ -273,4 +276,30 @@ func TestOperatorAndAccount(t *testing.T) {
 		t.Errorf("the account's page: %q", got)
 	}
 	s.screenshot("account.png")
+}
+
+// browserProfile makes a directory for the browser's profile, removed at
+// the end of the test. Chromium's helper processes outlive the browser by
+// a moment and may still write to it then, so its removal is tried again
+// for a few seconds before the test fails for it.
+func browserProfile(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "pal-web-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("remove the browser's profile: %v", err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return dir
 }
