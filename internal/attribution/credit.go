@@ -201,32 +201,31 @@ func (e *Engine) credit(t *tenant, r *resource) Credit {
 func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 	r := t.resources[id]
 	next := e.credit(t, r)
-	key := ResourceKey{t.id, id}
-	h := e.history[key]
+	h := t.history[id]
 	if n := len(h); n > 0 && h[n-1].To.IsZero() && h[n-1].Credit.sameHolder(next) {
 		r.credit = next
 		return
 	}
 	e.noteChange(t.id, id, at, r.credit, next)
 	r.credit = next
-	e.closeHistory(key, at)
-	h = e.history[key]
+	t.closeHistory(id, at)
+	h = t.history[id]
 	// A holder that lasted no time at all is dropped, and the interval before
 	// it resumes if it had the same holder.
 	if n := len(h); n > 0 && h[n-1].From.Equal(at) {
 		h = h[:n-1]
 		if n := len(h); n > 0 && h[n-1].To.Equal(at) && h[n-1].Credit.sameHolder(next) {
 			h[n-1].To = time.Time{}
-			e.history[key] = h
+			t.history[id] = h
 			return
 		}
 	}
-	e.history[key] = append(h, Interval{Kind: r.kind, From: at, Credit: next})
+	t.history[id] = append(h, Interval{Kind: r.kind, From: at, Credit: next})
 }
 
 // closeHistory ends the open interval of a resource, if any, at time at.
-func (e *Engine) closeHistory(key ResourceKey, at time.Time) {
-	h := e.history[key]
+func (t *tenant) closeHistory(id string, at time.Time) {
+	h := t.history[id]
 	if n := len(h); n > 0 && h[n-1].To.IsZero() {
 		h[n-1].To = at
 	}
@@ -258,6 +257,9 @@ type Change struct {
 	To       Holder    `json:"to"`
 	Cause    string    `json:"cause"`
 	CauseID  string    `json:"cause_id,omitempty"`
+	// Correction marks a change filed again because a late event changed
+	// the past (see Corrections).
+	Correction bool `json:"correction,omitempty"`
 }
 
 // OnChange makes the engine call fn with every change of which partner is

@@ -68,8 +68,6 @@ type Engine struct {
 	former    map[string]string // location ID → organisation that dropped it
 	linksTo   map[string]map[accountKey]struct{}
 	inputs    map[orgMonth]Inputs
-	seen      map[string]time.Time // id → time of the event that carried it
-	history   map[ResourceKey][]Interval
 	now       time.Time
 	// onChange, when set, hears every change of credit; cause is the event
 	// being applied.
@@ -82,6 +80,9 @@ type tenant struct {
 	accounts  map[string]*account
 	envs      map[string]*environment
 	resources map[string]*resource
+	// history holds the credit intervals of every resource that ever
+	// existed in the tenant, across deletions and re-creations.
+	history map[string][]Interval
 }
 
 type account struct {
@@ -127,6 +128,17 @@ type org struct {
 	name      string
 	locations []string
 	segments  []segmentChange
+	// registrations are the organisation's applied partner.registered
+	// events, oldest first: its history, as a refolded directory is
+	// compared with the one it replaces.
+	registrations []registration
+}
+
+type registration struct {
+	At        time.Time
+	Name      string
+	Locations []string
+	Segment   string
 }
 
 type segmentChange struct {
@@ -164,24 +176,46 @@ func New(opts Options) *Engine {
 		former:    make(map[string]string),
 		linksTo:   make(map[string]map[accountKey]struct{}),
 		inputs:    make(map[orgMonth]Inputs),
-		seen:      make(map[string]time.Time),
-		history:   make(map[ResourceKey][]Interval),
 	}
 }
 
 // Options returns the options the engine was made with.
 func (e *Engine) Options() Options { return e.opts }
 
-// Sort orders events by time, keeping the log order of equal times: the
-// order in which they must be applied.
+// Order returns the events of a log, given in log order, in the order in
+// which they apply (SPEC.md section 3), and its duplicates apart. An event
+// whose id an earlier line of the log carried is a duplicate, whatever
+// became of that earlier line; the others apply in time order, equal times
+// in log order. This is the one place of that rule: the command line, the
+// service and the tests all fold a log through it, and the stores list
+// their records in the same order (by time, then sequence number).
+func Order(log []*event.Event) (apply, duplicates []*event.Event) {
+	seen := make(map[string]struct{})
+	apply = make([]*event.Event, 0, len(log))
+	for _, ev := range log {
+		if ev.ID != "" {
+			if _, dup := seen[ev.ID]; dup {
+				duplicates = append(duplicates, ev)
+				continue
+			}
+			seen[ev.ID] = struct{}{}
+		}
+		apply = append(apply, ev)
+	}
+	Sort(apply)
+	return apply, duplicates
+}
+
+// Sort orders events by time, keeping the log order of equal times.
 func Sort(events []*event.Event) {
 	slices.SortStableFunc(events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 }
 
-// Outcome is what became of an applied event.
+// Outcome is what became of an event of the log.
 type Outcome int
 
-// The outcomes of Apply.
+// The outcomes of an event: applied, a duplicate of an earlier line (see
+// Order), or refused.
 const (
 	Applied Outcome = iota
 	Duplicate
@@ -199,23 +233,14 @@ type Result struct {
 }
 
 // Apply applies one event, which must not be earlier than the events applied
-// before it. An event whose id was already applied is a duplicate and changes
-// nothing; an event that cannot be applied to the state is refused with its
-// code and changes nothing either.
+// before it. An event that cannot be applied to the state is refused with
+// its code and changes nothing. Duplicates are the caller's to skip (Order).
 func (e *Engine) Apply(ev *event.Event) Result {
-	if ev.ID != "" {
-		if _, dup := e.seen[ev.ID]; dup {
-			return Result{Outcome: Duplicate}
-		}
-	}
 	e.cause = ev
 	res, rf := e.apply(ev)
 	e.cause = nil
 	if rf != nil {
 		return Result{Outcome: Refused, Refusal: rf}
-	}
-	if ev.ID != "" {
-		e.seen[ev.ID] = ev.Time
 	}
 	if ev.Time.After(e.now) {
 		e.now = ev.Time
@@ -227,22 +252,16 @@ func (e *Engine) Apply(ev *event.Event) Result {
 // latest applied event. Such an event changes no state, so it needs no
 // refold: it is checked and credited from the resource's history as it was
 // at its time, after every event of that time. ApplyLate reports false, and
-// does nothing, for any other event, and for one whose id was applied with
-// a later time: those must be folded in their place.
+// does nothing, for any other event: those must be folded in their place.
 func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 	if ev.Type != event.Usage && ev.Type != event.Profiles {
 		return Result{}, false
 	}
-	if ev.ID != "" {
-		if at, dup := e.seen[ev.ID]; dup {
-			if at.After(ev.Time) {
-				return Result{}, false
-			}
-			return Result{Outcome: Duplicate}, true
-		}
-	}
 	var iv *Interval
-	h := e.history[ResourceKey{ev.Tenant, ev.Resource}]
+	var h []Interval
+	if t := e.tenants[ev.Tenant]; t != nil {
+		h = t.history[ev.Resource]
+	}
 	for i := len(h) - 1; i >= 0; i-- {
 		if !h[i].From.After(ev.Time) {
 			if h[i].To.IsZero() || h[i].To.After(ev.Time) {
@@ -256,9 +275,6 @@ func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 	}
 	if rf := checkMeasure(ev, iv.Kind); rf != nil {
 		return Result{Outcome: Refused, Refusal: rf}, true
-	}
-	if ev.ID != "" {
-		e.seen[ev.ID] = ev.Time
 	}
 	credit := iv.Credit
 	return Result{Credit: &credit, Workload: event.Kinds[iv.Kind].Workload}, true
@@ -288,6 +304,7 @@ func (e *Engine) tenant(id string) *tenant {
 			accounts:  make(map[string]*account),
 			envs:      make(map[string]*environment),
 			resources: make(map[string]*resource),
+			history:   make(map[string][]Interval),
 		}
 		e.tenants[id] = t
 	}
@@ -391,17 +408,16 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		return Result{}, nil
 	case event.SolutionImported:
 		return Result{}, e.importSolution(ev, t)
-	case event.PalLinked:
-		return Result{}, e.link(ev, t)
-	case event.PalRemoved:
-		a, rf := t.liveAccount(ev, ev.Account)
+	case event.PalLinked, event.PalRemoved:
+		a, rf := e.checkLink(ev, t)
 		if rf != nil {
 			return Result{}, rf
 		}
-		if a.link == "" {
-			return Result{}, event.Refuse(ev, event.NoLink, "account %s holds no partner link in tenant %s; there is nothing to remove", ev.Account, ev.Tenant)
+		if ev.Type == event.PalRemoved {
+			e.setLink(ev, t, a, "")
+		} else if a.link != ev.Partner {
+			e.setLink(ev, t, a, ev.Partner)
 		}
-		e.setLink(ev, t, a, "")
 		return Result{}, nil
 	case event.Usage, event.Profiles:
 		r, rf := t.liveResource(ev)
@@ -493,6 +509,7 @@ func (e *Engine) registerPartner(ev *event.Event) *event.Refusal {
 	}
 	o.name = ev.Name
 	o.locations = locs
+	o.registrations = append(o.registrations, registration{ev.Time, ev.Name, locs, ev.Segment})
 	if n := len(o.segments); n == 0 || o.segments[n-1].segment != ev.Segment {
 		o.segments = append(o.segments, segmentChange{at: ev.Time, segment: ev.Segment})
 	}
@@ -578,7 +595,7 @@ func (e *Engine) deleteResource(ev *event.Event, t *tenant, id string) {
 	delete(t.envs[r.env].resources, id)
 	delete(t.resources, id)
 	e.noteChange(t.id, id, ev.Time, r.credit, Credit{Reason: ResourceDeleted})
-	e.closeHistory(ResourceKey{t.id, id}, ev.Time)
+	t.closeHistory(id, ev.Time)
 }
 
 // accounts lists every account with a role on the resource.
@@ -692,25 +709,40 @@ func (e *Engine) importSolution(ev *event.Event, t *tenant) *event.Refusal {
 	return nil
 }
 
-func (e *Engine) link(ev *event.Event, t *tenant) *event.Refusal {
+// CheckLink returns the refusal that a pal.linked or pal.removed event
+// would meet if it were applied now, or nil: the link API asks it before it
+// stores an account's link.
+func (e *Engine) CheckLink(ev *event.Event) *event.Refusal {
+	t := e.tenants[ev.Tenant]
+	if t == nil {
+		t = &tenant{id: ev.Tenant}
+	}
+	_, rf := e.checkLink(ev, t)
+	return rf
+}
+
+// checkLink returns the account of a link event, or the event's refusal.
+func (e *Engine) checkLink(ev *event.Event, t *tenant) (*account, *event.Refusal) {
 	a, rf := t.liveAccount(ev, ev.Account)
 	if rf != nil {
-		return rf
+		return nil, rf
+	}
+	if ev.Type == event.PalRemoved {
+		if a.link == "" {
+			return nil, event.Refuse(ev, event.NoLink, "account %s holds no partner link in tenant %s; there is nothing to remove", ev.Account, ev.Tenant)
+		}
+		return a, nil
 	}
 	if o := e.orgs[ev.Partner]; o != nil {
-		return event.Refuse(ev, event.GlobalPartnerID, "%s is the global ID of organisation %s; link one of its location IDs instead: %s", ev.Partner, o.label(), strings.Join(o.locations, ", "))
+		return nil, event.Refuse(ev, event.GlobalPartnerID, "%s is the global ID of organisation %s; link one of its location IDs instead: %s", ev.Partner, o.label(), strings.Join(o.locations, ", "))
 	}
 	if _, ok := e.locations[ev.Partner]; !ok {
 		if prev, ok := e.former[ev.Partner]; ok {
-			return event.Refuse(ev, event.UnknownPartnerID, "%s is no longer a location ID of organisation %s; link one of its current location IDs: %s", ev.Partner, e.orgs[prev].label(), strings.Join(e.orgs[prev].locations, ", "))
+			return nil, event.Refuse(ev, event.UnknownPartnerID, "%s is no longer a location ID of organisation %s; link one of its current location IDs: %s", ev.Partner, e.orgs[prev].label(), strings.Join(e.orgs[prev].locations, ", "))
 		}
-		return event.Refuse(ev, event.UnknownPartnerID, "partner ID %s is not the location ID of any registered organisation; use the associated partner ID shown in the partner profile", ev.Partner)
+		return nil, event.Refuse(ev, event.UnknownPartnerID, "partner ID %s is not the location ID of any registered organisation; use the associated partner ID shown in the partner profile", ev.Partner)
 	}
-	if a.link == ev.Partner {
-		return nil
-	}
-	e.setLink(ev, t, a, ev.Partner)
-	return nil
+	return a, nil
 }
 
 func (o *org) label() string {
@@ -723,10 +755,7 @@ func (o *org) label() string {
 func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string) {
 	key := accountKey{ev.Tenant, ev.Account}
 	if a.link != "" {
-		delete(e.linksTo[a.link], key)
-		if len(e.linksTo[a.link]) == 0 {
-			delete(e.linksTo, a.link)
-		}
+		e.unindexLink(a.link, key)
 	}
 	if a.link == "" {
 		a.linkCreated = ev.Time
@@ -738,10 +767,7 @@ func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string)
 		a.lastLink = partner
 	}
 	if partner != "" {
-		if e.linksTo[partner] == nil {
-			e.linksTo[partner] = make(map[accountKey]struct{})
-		}
-		e.linksTo[partner][key] = struct{}{}
+		e.indexLink(partner, key)
 	}
 	e.refreshRoles(ev.Time, t, a)
 }

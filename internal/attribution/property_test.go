@@ -11,87 +11,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/metrics"
 )
 
-// randomLog makes a log of n events over a few tenants, accounts and
-// resources, with many equal times, references to objects that do not exist
-// and repeated ids, so that every path of the engine is taken, refusals
-// included.
-func randomLog(seed uint64, n int) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	kinds := []string{"canvas_app", "canvas_app", "flow", "pages_site", "model_driven_app", "ci_instance", "bot"}
-	var events []*event.Event
-	add := func(ev event.Event) {
-		ev.Line = len(events) + 1
-		events = append(events, &ev)
-	}
-	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
-	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
-	for range n {
-		// Times fall on a coarse grid over two months: many ties.
-		at := base.Add(time.Duration(rng.IntN(60*4)) * 6 * time.Hour)
-		tenant := pick("t1", "t2")
-		acct := pick("a1", "a2", "a3", "a4")
-		res := pick("r1", "r2", "r3", "r4", "r5")
-		ev := event.Event{Time: at, Tenant: tenant}
-		if rng.IntN(10) == 0 {
-			ev.ID = fmt.Sprintf("id-%d", rng.IntN(20))
-		}
-		switch r := rng.IntN(100); {
-		case r < 8:
-			ev.Type, ev.Account, ev.Kind = event.AccountCreated, acct, event.AccountGuest
-		case r < 16:
-			ev.Type, ev.Account, ev.Partner = event.PalLinked, acct, pick("100011", "100012", "200011", "100001", "999999")
-		case r < 18:
-			ev.Type, ev.Account = event.PalRemoved, acct
-		case r < 22:
-			ev.Type, ev.Environment, ev.EnvType = event.EnvironmentCreated, pick("e1", "e2"), pick(event.Production, event.Sandbox)
-		case r < 24:
-			ev.Type, ev.Environment, ev.EnvType = event.EnvironmentChanged, pick("e1", "e2"), pick(event.Production, event.Sandbox)
-		case r < 32:
-			ev.Type, ev.Environment, ev.Resource, ev.Kind, ev.Owner = event.ResourceCreated, pick("e1", "e2"), res, kinds[rng.IntN(len(kinds))], acct
-		case r < 36:
-			ev.Type, ev.Resource, ev.Owner = event.ResourceOwnerChange, res, acct
-		case r < 42:
-			ev.Type, ev.Resource, ev.Account = event.ResourceCoownerAdd, res, acct
-		case r < 44:
-			ev.Type, ev.Resource, ev.Account = event.ResourceCoownerDel, res, acct
-		case r < 50:
-			ev.Type, ev.Resource, ev.Account, ev.Action = event.ResourceActivity, res, acct, "edit"
-		case r < 52:
-			ev.Type, ev.Account = pick(event.AccountDisabled, event.AccountEnabled), acct
-		case r < 53:
-			ev.Type, ev.Account = event.AccountDeleted, acct
-		case r < 54:
-			ev.Type, ev.Resource = event.ResourceDeleted, res
-		case r < 55:
-			ev.Type, ev.Environment, ev.Account = event.SolutionImported, pick("e1", "e2"), acct
-			ev.Resources = []event.SolutionResource{{Resource: res, Kind: kinds[rng.IntN(len(kinds))]}}
-		case r < 56:
-			ev = event.Event{Type: event.PartnerRegistered, Time: at, Org: "100001", Name: "A", Segment: event.SMB,
-				Locations: [][]string{{"100011"}, {"100011", "100012"}, {"100012"}}[rng.IntN(3)]}
-		case r < 60:
-			ev.Type, ev.Resource, ev.Count = event.Profiles, res, int64(rng.IntN(1000))
-		default:
-			ev.Type, ev.Resource, ev.User = event.Usage, res, fmt.Sprintf("u%d", rng.IntN(30))
-		}
-		add(ev)
-	}
-	return events
-}
-
 // outcome is everything the engine answers after a whole log.
 type outcome struct {
 	Attribution []attribution.Row
 	Timeline    map[attribution.ResourceKey][]attribution.Interval
-	Refused     []int
-	Duplicates  int
-	Reports     []metrics.Monthly
+	// Refused holds each refusal as its type, code and message: a retried
+	// line is the same fact wherever it stands in the log.
+	Refused    []string
+	Duplicates int
+	Reports    []metrics.Monthly
 }
 
 func fold(events []*event.Event, opts attribution.Options) outcome {
@@ -101,11 +35,10 @@ func fold(events []*event.Event, opts attribution.Options) outcome {
 // foldInTwo folds the events in time order; at index split (when not -1)
 // it snapshots the engine and the metrics and goes on with restored ones.
 func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, split int) outcome {
-	events = slices.Clone(events)
-	attribution.Sort(events)
+	events, dups := attribution.Order(events)
 	e := attribution.New(opts)
 	agg := metrics.NewAggregator()
-	var o outcome
+	o := outcome{Duplicates: len(dups)}
 	for i, ev := range events {
 		if i == split {
 			data, err := e.Snapshot()
@@ -125,9 +58,7 @@ func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, sp
 		res := e.Apply(ev)
 		switch res.Outcome {
 		case attribution.Refused:
-			o.Refused = append(o.Refused, res.Refusal.Line)
-		case attribution.Duplicate:
-			o.Duplicates++
+			o.Refused = append(o.Refused, refusalKey(res.Refusal))
 		case attribution.Applied:
 			agg.Record(ev, res)
 		}
@@ -144,6 +75,10 @@ func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, sp
 		o.Reports = append(o.Reports, agg.Report(metrics.DefaultConfig(), m, seg))
 	}
 	return o
+}
+
+func refusalKey(rf *event.Refusal) string {
+	return fmt.Sprintf("%s %s %s", rf.Type, rf.Code, rf.Message)
 }
 
 // shuffleKeepingTies returns the events in a random order in which events of
@@ -187,7 +122,7 @@ func demoEvents(t testing.TB) []*event.Event {
 func eachLogAndPolicy(t *testing.T, randomLogs uint64, fn func(t *testing.T, name string, events []*event.Event, opts attribution.Options, want outcome)) {
 	logs := map[string][]*event.Event{"demo": demoEvents(t)}
 	for seed := range randomLogs {
-		logs[fmt.Sprintf("random-%d", seed)] = randomLog(seed, 600)
+		logs[fmt.Sprintf("random-%d", seed)] = attributiontest.RandomLog(seed, 600)
 	}
 	for name, events := range logs {
 		for _, policy := range []attribution.Policy{attribution.Latest, attribution.First, attribution.Split} {
@@ -236,16 +171,12 @@ func TestRandomLogsReachEveryOutcome(t *testing.T) {
 	codes := make(map[event.Code]bool)
 	dups := 0
 	for seed := range uint64(6) {
-		events := randomLog(seed, 600)
-		attribution.Sort(events)
+		events, duplicates := attribution.Order(attributiontest.RandomLog(seed, 600))
+		dups += len(duplicates)
 		e := attribution.New(attribution.DefaultOptions())
 		for _, ev := range events {
-			res := e.Apply(ev)
-			if res.Outcome == attribution.Refused {
+			if res := e.Apply(ev); res.Outcome == attribution.Refused {
 				codes[res.Refusal.Code] = true
-			}
-			if res.Outcome == attribution.Duplicate {
-				dups++
 			}
 		}
 	}
@@ -280,16 +211,7 @@ func BenchmarkEngine(b *testing.B) {
 // time order.
 func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, _ outcome) {
-		// Ids shared between usage and control events would make a late
-		// usage wait for its place; that path is the service's refold.
-		var plain []*event.Event
-		for _, ev := range events {
-			c := *ev
-			if c.Type == event.Usage || c.Type == event.Profiles {
-				c.ID = ""
-			}
-			plain = append(plain, &c)
-		}
+		plain, _ := attribution.Order(events)
 		// A late event comes after every event of its time.
 		isUse := func(ev *event.Event) int {
 			if ev.Type == event.Usage || ev.Type == event.Profiles {
@@ -301,19 +223,17 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 		attribution.Sort(plain)
 		want := fold(plain, opts)
 
-		sorted := slices.Clone(plain)
-		attribution.Sort(sorted)
 		e := attribution.New(opts)
 		agg := metrics.NewAggregator()
 		var held []*event.Event
-		var refused []int
-		for _, ev := range sorted {
-			if ev.Type == event.Usage || ev.Type == event.Profiles {
+		var refused []string
+		for _, ev := range plain {
+			if isUse(ev) == 1 {
 				held = append(held, ev)
 				continue
 			}
 			if res := e.Apply(ev); res.Outcome == attribution.Refused {
-				refused = append(refused, ev.Line)
+				refused = append(refused, refusalKey(res.Refusal))
 			}
 		}
 		for _, ev := range held {
@@ -322,7 +242,7 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 				t.Fatalf("ApplyLate declined line %d", ev.Line)
 			}
 			if res.Outcome == attribution.Refused {
-				refused = append(refused, ev.Line)
+				refused = append(refused, refusalKey(res.Refusal))
 			}
 			agg.Record(ev, res)
 		}

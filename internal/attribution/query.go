@@ -149,21 +149,27 @@ type Interval struct {
 // History returns the credit intervals of a resource, oldest first, across
 // deletions and re-creations.
 func (e *Engine) History(tenantID, id string) []Interval {
-	return slices.Clone(e.history[ResourceKey{tenantID, id}])
+	t := e.tenants[tenantID]
+	if t == nil {
+		return nil
+	}
+	return slices.Clone(t.history[id])
 }
 
 // Timeline calls fn with the history of every resource that ever existed,
 // in the order of tenant then resource, until fn returns false.
 func (e *Engine) Timeline(fn func(ResourceKey, []Interval) bool) {
-	keys := make([]ResourceKey, 0, len(e.history))
-	for k := range e.history {
-		keys = append(keys, k)
+	var keys []ResourceKey
+	for tid, t := range e.tenants {
+		for id := range t.history {
+			keys = append(keys, ResourceKey{tid, id})
+		}
 	}
 	slices.SortFunc(keys, func(a, b ResourceKey) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
 	})
 	for _, k := range keys {
-		if !fn(k, e.history[k]) {
+		if !fn(k, e.tenants[k.Tenant].history[k.Resource]) {
 			return
 		}
 	}
@@ -256,13 +262,6 @@ func (e *Engine) AccountExists(tenantID, accountID string) bool {
 	}
 	a := t.accounts[accountID]
 	return a != nil && !a.deleted
-}
-
-// SeenAt returns the time of the applied event that carried id, and
-// false when none did.
-func (e *Engine) SeenAt(id string) (time.Time, bool) {
-	at, ok := e.seen[id]
-	return at, ok
 }
 
 // AccountLink is an account of a tenant and the partner ID it links.

@@ -15,8 +15,7 @@ type snapshot struct {
 	Tenants map[string]snapTenant
 	Orgs    map[string]snapOrg
 	Former  map[string]string
-	Inputs  map[string]map[string]Inputs // org → month → inputs
-	Seen    map[string]time.Time
+	Inputs  map[string]map[string]Inputs     // org → month → inputs
 	History map[string]map[string][]Interval // tenant → resource → intervals
 	Options Options
 }
@@ -50,6 +49,7 @@ type snapOrg struct {
 	Locations []string
 	Segments  []time.Time
 	SegNames  []string
+	Regs      []registration
 }
 
 // Snapshot encodes the engine's whole state, so that a later process can
@@ -71,7 +71,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		s.Tenants[id] = st
 	}
 	for id, o := range e.orgs {
-		so := snapOrg{Name: o.name, Locations: o.locations}
+		so := snapOrg{Name: o.name, Locations: o.locations, Regs: o.registrations}
 		for _, c := range o.segments {
 			so.Segments = append(so.Segments, c.at)
 			so.SegNames = append(so.SegNames, c.segment)
@@ -84,12 +84,8 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		}
 		s.Inputs[k.org][k.month] = in
 	}
-	s.Seen = e.seen
-	for k, h := range e.history {
-		if s.History[k.Tenant] == nil {
-			s.History[k.Tenant] = map[string][]Interval{}
-		}
-		s.History[k.Tenant][k.Resource] = h
+	for id, t := range e.tenants {
+		s.History[id] = t.history
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(s); err != nil {
@@ -116,10 +112,7 @@ func Restore(data []byte) (*Engine, error) {
 			t.accounts[aid] = &account{kind: a.Kind, name: a.Name, disabled: a.Disabled, deleted: a.Deleted,
 				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, lastLink: a.LastLink, roles: map[string]struct{}{}}
 			if a.Link != "" {
-				if e.linksTo[a.Link] == nil {
-					e.linksTo[a.Link] = map[accountKey]struct{}{}
-				}
-				e.linksTo[a.Link][accountKey{id, aid}] = struct{}{}
+				e.indexLink(a.Link, accountKey{id, aid})
 			}
 		}
 		for rid, sr := range st.Resources {
@@ -134,7 +127,7 @@ func Restore(data []byte) (*Engine, error) {
 		}
 	}
 	for id, so := range s.Orgs {
-		o := &org{id: id, name: so.Name, locations: so.Locations}
+		o := &org{id: id, name: so.Name, locations: so.Locations, registrations: so.Regs}
 		for i, at := range so.Segments {
 			o.segments = append(o.segments, segmentChange{at: at, segment: so.SegNames[i]})
 		}
@@ -151,12 +144,10 @@ func Restore(data []byte) (*Engine, error) {
 			e.inputs[orgMonth{org, month}] = in
 		}
 	}
-	for id, at := range s.Seen {
-		e.seen[id] = at
-	}
 	for tid, rs := range s.History {
+		t := e.tenant(tid)
 		for rid, h := range rs {
-			e.history[ResourceKey{tid, rid}] = h
+			t.history[rid] = h
 		}
 	}
 	return e, nil

@@ -65,7 +65,13 @@ func (r replay) run(ctx context.Context, env *Env, path string, opts attribution
 		}
 		events = append(events, ev)
 	}
-	attribution.Sort(events)
+	events, dups := attribution.Order(events)
+	t.Duplicates = len(dups)
+	if r.onResult != nil {
+		for _, ev := range dups {
+			r.onResult(ev, attribution.Result{Outcome: attribution.Duplicate})
+		}
+	}
 	e := attribution.New(opts)
 	reached := false
 	for i, ev := range events {
@@ -82,8 +88,6 @@ func (r replay) run(ctx context.Context, env *Env, path string, opts attribution
 		switch res.Outcome {
 		case attribution.Applied:
 			t.Applied++
-		case attribution.Duplicate:
-			t.Duplicates++
 		case attribution.Refused:
 			t.Refused = append(t.Refused, res.Refusal)
 		}

@@ -107,20 +107,21 @@ func loadDemoLog(ctx context.Context, st store.Store) error {
 	if err := demo.Write(&buf, 1); err != nil {
 		return err
 	}
-	return st.Write(ctx, func(w store.Writer) error {
-		rd := event.NewReader(&buf)
-		for {
-			ev, _, err := rd.Next()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-			if _, err := w.Append(ctx, ev); err != nil {
-				return err
-			}
+	var events []*event.Event
+	rd := event.NewReader(&buf)
+	for {
+		ev, _, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
 		}
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	return st.Write(ctx, func(w store.Writer) error {
+		_, err := w.Append(ctx, events)
+		return err
 	})
 }
 

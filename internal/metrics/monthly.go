@@ -188,6 +188,38 @@ func NewAggregator(months ...string) *Aggregator {
 	return a
 }
 
+// DropTenant forgets what was counted of one tenant, so that its usage can
+// be counted again after its tenant was folded again. The tenant's users
+// keep their numbers. It costs a pass over the aggregator's tallies.
+func (a *Aggregator) DropTenant(tenant string) {
+	for k := range a.resources {
+		if k.tenant == tenant {
+			delete(a.resources, k)
+		}
+	}
+	for k := range a.workloads {
+		if k.tenant == tenant {
+			delete(a.workloads, k)
+		}
+	}
+	for k := range a.profiles {
+		if k.tenant == tenant {
+			delete(a.profiles, k)
+		}
+	}
+	for k := range a.instances {
+		if k.tenant == tenant {
+			delete(a.instances, k)
+		}
+	}
+	for k := range a.slots {
+		if k.Tenant == tenant {
+			delete(a.slots, k)
+		}
+	}
+	a.epoch++
+}
+
 // holders returns the locations and organisations a credit goes to, each
 // with its share.
 func holders(c *attribution.Credit) (locations []attribution.Share, orgs map[string]float64) {

@@ -1,13 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
 
-	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
@@ -15,23 +15,34 @@ import (
 // maxBatchBytes bounds the body of one POST /v1/events.
 const maxBatchBytes = 64 << 20
 
-// write runs fn inside a write of the log, with the state caught up and
-// locked. When the write fails after events were applied to the state, the
-// state is marked stale and rebuilt on its next use.
+// write runs fn inside a write of the log, then folds what was committed
+// since the state's last record, fn's appends included, before the write
+// commits. When the write fails after the state folded its records, the
+// state is marked stale and folded again on its next use.
 func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error {
 	// Writers of this process queue here rather than at the database's
 	// lock, which SQLite grants by polling, unfairly under contention.
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var base int64
-	err := s.store.Write(ctx, func(w store.Writer) error {
+	catchUp := func(w store.Writer) error {
 		s.state.mu.Lock()
 		defer s.state.mu.Unlock()
-		if err := s.state.catchUp(ctx, w); err != nil {
+		return s.state.catchUp(ctx, w)
+	}
+	err := s.store.Write(ctx, func(w store.Writer) error {
+		// What other processes committed is folded first, so that fn
+		// sees the state of the log it appends to.
+		if err := catchUp(w); err != nil {
 			return err
 		}
+		s.state.mu.RLock()
 		base = s.state.seq
-		return fn(w)
+		s.state.mu.RUnlock()
+		if err := fn(w); err != nil {
+			return err
+		}
+		return catchUp(w)
 	})
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
@@ -45,115 +56,49 @@ func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error
 	return nil
 }
 
-// submit applies events to the state and appends those applied to the
-// log, inside write, and returns each one's result. Events refused by the
-// engine, and duplicates, are not appended. A usage or profiles event
-// earlier than the state is credited from the resources' history; any
-// other earlier event makes the log be folded again once, with the batch's
-// earlier events in their places.
-func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) ([]attribution.Result, error) {
-	st := s.state
-	results := make([]attribution.Result, len(events))
-	// The batch is applied in time order, equal times in batch order.
-	order := make([]int, len(events))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return events[a].Time.Compare(events[b].Time) })
-	var refold []int
-	for k, i := range order {
-		ev := events[i]
-		var res attribution.Result
-		if ev.Time.Before(st.engine.Now()) {
-			if at, seen := st.engine.SeenAt(ev.ID); seen && ev.ID != "" && !at.After(ev.Time) {
-				results[i] = attribution.Result{Outcome: attribution.Duplicate}
-				continue
-			}
-			late, ok := st.engine.ApplyLate(ev)
-			if !ok {
-				// This event and every later one go in their places.
-				refold = order[k:]
-				break
-			}
-			res = late
-			st.agg.Record(ev, res)
-		} else {
-			res = st.apply(ev)
-		}
-		results[i] = res
-		if res.Outcome != attribution.Applied {
-			continue
-		}
-		seq, err := w.Append(ctx, ev)
-		if err != nil {
-			// The engine applied what the log did not take.
-			st.stale = true
-			return nil, err
-		}
-		st.stamp(seq)
-		st.seq = seq
-		st.sinceSnapshot++
-	}
-	if len(refold) == 0 {
-		return results, nil
-	}
-	extra := make([]*event.Event, len(refold))
-	for k, i := range refold {
-		extra[k] = events[i]
-	}
-	f, err := foldWith(ctx, w, st.opts, extra)
+// verdicts are what became of the events of a batch: each stored one is
+// accepted (applied now) or held (stored, refused by the state as of now);
+// a duplicate is not stored.
+type verdicts struct {
+	seqs []int64
+	held []*event.Refusal // by event, nil unless held
+}
+
+// submit stores events at the end of the log, inside write, and returns
+// their verdicts once the state has folded them. The caller holds the
+// write; the state is read under its lock.
+func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) (func() verdicts, error) {
+	seqs, err := w.Append(ctx, events)
 	if err != nil {
 		return nil, err
 	}
-	seqOf := make(map[int64]int64) // placeholder -> sequence number
-	for k, i := range refold {
-		results[i] = f.results[k]
-		if f.results[k].Outcome != attribution.Applied {
-			continue
+	return func() verdicts {
+		v := verdicts{seqs: seqs, held: make([]*event.Refusal, len(events))}
+		for i, seq := range seqs {
+			if seq == 0 {
+				continue
+			}
+			if rf := s.state.refusal(events[i].Tenant, seq); rf != nil {
+				held := *rf
+				held.Line = events[i].Line
+				v.held[i] = &held
+			}
 		}
-		seq, err := w.Append(ctx, events[i])
-		if err != nil {
-			return nil, err
-		}
-		seqOf[-int64(k+1)] = seq
-		f.seq = max(f.seq, seq)
-		st.sinceSnapshot++
-	}
-	for j, c := range f.changes {
-		if c.Seq < 0 {
-			f.changes[j].Seq = seqOf[c.Seq]
-		}
-	}
-	st.adopt(f)
-	return results, nil
+		return v
+	}, nil
 }
 
-// mayPush reports whether p may push ev (the matrix of the service issue).
-func mayPush(p Principal, ev *event.Event) bool {
-	switch p.Role {
-	case store.RoleOperator:
-		return true
-	case store.RoleTenantAdmin:
-		switch ev.Type {
-		case event.PalLinked, event.PalRemoved, event.PartnerRegistered, event.PartnerMetrics:
-			return false
-		}
-		return ev.Tenant == p.Tenant
-	case store.RoleAccount:
-		return (ev.Type == event.PalLinked || ev.Type == event.PalRemoved) && ev.Tenant == p.Tenant && ev.Account == p.Account
-	}
-	return false
-}
-
+// ingestResult is the answer to a batch (SPEC.md section 8).
 type ingestResult struct {
 	Accepted   int              `json:"accepted"`
+	Held       []*event.Refusal `json:"held"`
 	Duplicates int              `json:"duplicates"`
 	Refused    []*event.Refusal `json:"refused"`
 }
 
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal) error {
 	body := http.MaxBytesReader(w, r.Body, maxBatchBytes)
-	res := ingestResult{Refused: []*event.Refusal{}}
+	res := ingestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
 	var events []*event.Event
 	rd := event.NewReader(body)
 	for {
@@ -181,27 +126,31 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 		ev.Imported = p.Role == store.RoleOperator && (ev.Type == event.PalLinked || ev.Type == event.PalRemoved)
 		events = append(events, ev)
 	}
+	var outcome func() verdicts
 	err := s.write(r.Context(), func(wr store.Writer) error {
-		outs, err := s.submit(r.Context(), wr, events)
-		if err != nil {
-			return err
-		}
-		for _, out := range outs {
-			switch out.Outcome {
-			case attribution.Applied:
-				res.Accepted++
-			case attribution.Duplicate:
-				res.Duplicates++
-			case attribution.Refused:
-				res.Refused = append(res.Refused, out.Refusal)
-			}
-		}
-		return nil
+		var err error
+		outcome, err = s.submit(r.Context(), wr, events)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	s.state.mu.RLock()
+	v := outcome()
+	s.state.mu.RUnlock()
+	for i, seq := range v.seqs {
+		switch {
+		case seq == 0:
+			res.Duplicates++
+		case v.held[i] != nil:
+			res.Held = append(res.Held, v.held[i])
+		default:
+			res.Accepted++
+		}
+	}
+	slices.SortFunc(res.Refused, func(a, b *event.Refusal) int { return a.Line - b.Line })
 	s.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))
+	s.m.events.WithLabelValues("held").Add(float64(len(res.Held)))
 	s.m.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	s.m.events.WithLabelValues("refused").Add(float64(len(res.Refused)))
 	writeJSON(w, http.StatusOK, res)
@@ -209,19 +158,52 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 }
 
 // getLog streams the log as NDJSON v1, in sequence order: all of it to the
-// operator, a tenant's own events to its administrator.
+// operator, a tenant's own events to its administrator, read from the store
+// by tenant.
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request, p Principal) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	out := event.NewWriter(w)
-	err := s.store.Scan(r.Context(), 0, func(rec store.Record) error {
-		ev := rec.Event
-		if p.Role == store.RoleTenantAdmin && (ev.Tenant != p.Tenant || ev.Tenant == "") {
-			return nil
-		}
-		return out.Write(ev)
-	})
+	write := func(rec store.Record) error { return out.Write(rec.Event) }
+	var err error
+	if tenant, scoped := p.tenantScope(); scoped {
+		err = s.store.TenantLog(r.Context(), tenant, write)
+	} else {
+		err = s.store.Scan(r.Context(), 0, write)
+	}
 	if err != nil {
 		return err
 	}
 	return out.Flush()
+}
+
+// getRefusals pages through the stored records that the state refuses as
+// it stands, by sequence number after ?after=, at most ?limit= a page.
+func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal) error {
+	after, limit, err := pageParams(r, "after")
+	if err != nil {
+		return err
+	}
+	if err := s.sync(r.Context()); err != nil {
+		return err
+	}
+	var all []storedRefusal
+	if tenant, scoped := p.tenantScope(); scoped {
+		all = s.state.refusals(&tenant)
+	} else {
+		all = s.state.refusals(nil)
+	}
+	s.state.mu.RUnlock()
+	i, _ := slices.BinarySearchFunc(all, after+1, func(rf storedRefusal, seq int64) int { return cmp.Compare(rf.Seq, seq) })
+	page := all[i:]
+	var next *int64
+	if len(page) > limit {
+		page = page[:limit]
+		n := page[limit-1].Seq
+		next = &n
+	}
+	if page == nil {
+		page = []storedRefusal{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"refused": page, "next": next})
+	return nil
 }

@@ -80,30 +80,32 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 	if typ == event.PalLinked && !event.IsPartnerID(id) {
 		return errorf(codeBadRequest, "%s: %q is not a partner ID; partner IDs are 6 to 10 digits", event.InvalidPartnerID, id)
 	}
-	var l attribution.Link
 	err := s.write(r.Context(), func(wr store.Writer) error {
+		// The link is checked against the state as it stands, and stored
+		// only when it applies: an account's own link is never held.
+		s.state.mu.RLock()
 		cur, ok := s.currentLink(p)
+		ev := &event.Event{Type: typ, Time: s.cfg.Clock().UTC(), Tenant: p.Tenant, Account: p.Account, Partner: id}
+		rf := s.state.engine.CheckLink(ev)
+		s.state.mu.RUnlock()
 		if err := check(cur, ok); err != nil {
 			return err
 		}
 		if typ == event.PalLinked && ok && cur.Partner == id {
-			l = cur
 			return nil
 		}
-		ev := &event.Event{Type: typ, Time: s.cfg.Clock().UTC(), Tenant: p.Tenant, Account: p.Account, Partner: id}
-		results, err := s.submit(r.Context(), wr, []*event.Event{ev})
-		if err != nil {
-			return err
+		if rf != nil {
+			return errorf(codeBadRequest, "%s: %s", rf.Code, rf.Message)
 		}
-		if res := results[0]; res.Outcome == attribution.Refused {
-			return errorf(codeBadRequest, "%s: %s", res.Refusal.Code, res.Refusal.Message)
-		}
-		l, _ = s.state.engine.Link(p.Tenant, p.Account)
-		return nil
+		_, err := s.submit(r.Context(), wr, []*event.Event{ev})
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	s.state.mu.RLock()
+	l, _ := s.state.engine.Link(p.Tenant, p.Account)
+	s.state.mu.RUnlock()
 	writeJSON(w, http.StatusOK, linkBody(p, l))
 	return nil
 }

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -25,8 +28,9 @@ func parseAt(r *http.Request) (*time.Time, error) {
 
 // engineAt returns the engine with the state at the instant the request
 // asks for with ?at= (the present by default), the instant, and a function
-// to call when done.
-func (s *Server) engineAt(r *http.Request) (*attribution.Engine, time.Time, func(), error) {
+// to call when done. A past instant is folded from the log: from one
+// tenant's records when tenant is set, from the whole log otherwise.
+func (s *Server) engineAt(r *http.Request, tenant string) (*attribution.Engine, time.Time, func(), error) {
 	at, err := parseAt(r)
 	if err != nil {
 		return nil, time.Time{}, nil, err
@@ -42,9 +46,30 @@ func (s *Server) engineAt(r *http.Request) (*attribution.Engine, time.Time, func
 		}
 		return e, when, s.state.mu.RUnlock, nil
 	}
-	past, err := s.state.asOf(r.Context(), s.store, *at)
-	s.state.mu.RUnlock()
+	defer s.state.mu.RUnlock()
+	if tenant != "" {
+		past, err := s.state.asOf(r.Context(), s.store, tenant, *at)
+		return past, *at, func() {}, err
+	}
+	past, err := foldUntil(r.Context(), s.store, s.state.opts, *at)
 	return past, *at, func() {}, err
+}
+
+// foldUntil folds the whole log, in the order its records apply, up to the
+// instant at.
+func foldUntil(ctx context.Context, src store.Store, opts attribution.Options, at time.Time) (*attribution.Engine, error) {
+	e := attribution.New(opts)
+	err := src.ScanByTime(ctx, func(r store.Record) error {
+		if r.Event.Time.After(at) {
+			return errStop
+		}
+		e.Apply(r.Event)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, fmt.Errorf("fold the log up to %s: %w", at.Format(time.RFC3339), err)
+	}
+	return e, nil
 }
 
 // credited reports whether a credit, held by holder or shared as shares,
@@ -54,7 +79,8 @@ func credited(org, holder string, shares []attribution.Share) bool {
 }
 
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
-	e, when, done, err := s.engineAt(r)
+	tenant, _ := p.tenantScope()
+	e, when, done, err := s.engineAt(r, tenant)
 	if err != nil {
 		return err
 	}
@@ -77,7 +103,7 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	e, when, done, err := s.engineAt(r)
+	e, when, done, err := s.engineAt(r, tenant)
 	if err != nil {
 		return err
 	}

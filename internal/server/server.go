@@ -100,16 +100,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // load restores the state from the snapshot, if any, and the log after it.
 func (s *Server) load(ctx context.Context) error {
 	start := time.Now()
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
 	seq, data, err := s.store.LoadSnapshot(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("load snapshot: %w", err)
-	case !s.state.restore(seq, data):
-		s.log.Warn("the snapshot does not fit this configuration; folding the whole log")
+	default:
+		ok, err := s.state.restore(ctx, s.store, seq, data)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			s.log.Warn("the snapshot does not fit this version or configuration; folding the whole log")
+		}
 	}
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
 	if err := s.state.catchUp(ctx, s.store); err != nil {
 		return fmt.Errorf("load log: %w", err)
 	}

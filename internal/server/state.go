@@ -16,26 +16,67 @@ import (
 	"github.com/palproject/pal/internal/store"
 )
 
-// state is the fold of the whole log, in time order: the engine, the
-// monthly metrics, and the sequence number of the last record it holds. The
-// log is the source of truth; the state is rebuilt from it whenever it
-// cannot follow incrementally.
+// state is the fold of the whole log: the engine, the monthly metrics, the
+// verdict on every stored record, and the feed of credit changes. The log
+// is the source of truth, and the state is what `pal` folds from it.
+//
+// The fold is partitioned by tenant. A tenant's state depends only on its
+// own records and on those of no tenant (the partner directory), so a
+// record that arrives in its place is applied at once, and one that arrives
+// late (earlier than what its tenant or the directory already folded) makes
+// only its tenant be folded again, from its records in the store. A late
+// directory record folds the directory again, and then the tenants that
+// link to an organisation whose history changed.
 type state struct {
 	mu     sync.RWMutex
 	opts   attribution.Options
 	engine *attribution.Engine
 	agg    *metrics.Aggregator
-	seq    int64
+	// seq is the last record folded.
+	seq int64
 	// stale is set when the state may differ from the log (a write failed
-	// after the engine applied its events): the next use rebuilds it.
+	// after the state folded its records): the next use folds it again.
 	stale bool
-	// sinceSnapshot counts the records applied since the last snapshot.
+	// sinceSnapshot counts the records folded since the last snapshot.
 	sinceSnapshot int
+	// last is the place of each tenant's latest record folded in its
+	// place; the tenant "" is the directory. latest is the latest of all.
+	last   map[string]place
+	latest place
+	// directory holds the records of no tenant in the order they apply:
+	// every tenant's fold replays them.
+	directory []store.Record
+	// refused holds, by tenant then sequence number, the stored records
+	// that the state refuses as it stands.
+	refused map[string]map[int64]*event.Refusal
+	// linkedBy holds, for each partner ID, the tenants in which a
+	// pal.linked names it, whatever became of it.
+	linkedBy map[string]map[string]bool
 	// changes is the feed of credit changes, each with the sequence number
-	// of the record that caused it; pending holds those of the event being
-	// applied, until its record has a number.
+	// of the record that caused it; pending holds those of the record being
+	// applied, until it is filed.
 	changes []change
 	pending []attribution.Change
+}
+
+// place is where a record applies: by time, then by sequence number.
+type place struct {
+	Time time.Time
+	Seq  int64
+}
+
+func placeOf(r store.Record) place { return place{r.Event.Time, r.Seq} }
+
+func (p place) before(q place) bool {
+	c := p.Time.Compare(q.Time)
+	return c < 0 || (c == 0 && p.Seq < q.Seq)
+}
+
+func later(p, q place) place {
+	if p.before(q) {
+		return q
+	}
+	return p
 }
 
 // change is a credit change with the record that caused it.
@@ -45,9 +86,21 @@ type change struct {
 }
 
 func newState(opts attribution.Options) *state {
-	s := &state{opts: opts, agg: metrics.NewAggregator()}
-	s.engine = s.watch(attribution.New(opts))
+	s := &state{opts: opts}
+	s.reset()
 	return s
+}
+
+// reset empties the state, as before the first record.
+func (s *state) reset() {
+	s.engine = s.watch(attribution.New(s.opts))
+	s.agg = metrics.NewAggregator()
+	s.seq, s.stale, s.latest = 0, false, place{}
+	s.last = make(map[string]place)
+	s.directory = nil
+	s.refused = make(map[string]map[int64]*event.Refusal)
+	s.linkedBy = make(map[string]map[string]bool)
+	s.changes, s.pending = nil, nil
 }
 
 // watch makes the state hear the engine's changes.
@@ -56,36 +109,25 @@ func (s *state) watch(e *attribution.Engine) *attribution.Engine {
 	return e
 }
 
-// stamp files the pending changes under the record seq.
-func (s *state) stamp(seq int64) {
+// file files the pending changes under the record seq.
+func (s *state) file(seq int64) {
 	for _, c := range s.pending {
 		s.changes = append(s.changes, change{seq, c})
 	}
 	s.pending = s.pending[:0]
 }
 
-// apply applies one event to the engine and feeds the metrics.
-func (s *state) apply(ev *event.Event) attribution.Result {
-	return applyTo(s.engine, s.agg, ev)
-}
-
-func applyTo(e *attribution.Engine, agg *metrics.Aggregator, ev *event.Event) attribution.Result {
-	res := e.Apply(ev)
-	agg.Record(ev, res)
-	return res
-}
-
-type scanner interface {
+// tenantScanner reads the log: what the state catches up with.
+type tenantScanner interface {
 	Scan(ctx context.Context, after int64, fn func(store.Record) error) error
-	ScanByTime(ctx context.Context, fn func(store.Record) error) error
+	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
 }
 
-// catchUp applies the records committed after the state's last one. When
-// one of them is earlier than the state's time, the whole log is folded
-// again. The caller holds s.mu for writing.
-func (s *state) catchUp(ctx context.Context, src scanner) error {
+// catchUp folds the records committed after the state's last one. The
+// caller holds s.mu for writing. On an error the state is marked stale.
+func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 	if s.stale {
-		return s.rebuild(ctx, src)
+		s.reset()
 	}
 	var recs []store.Record
 	if err := src.Scan(ctx, s.seq, func(r store.Record) error { recs = append(recs, r); return nil }); err != nil {
@@ -94,112 +136,256 @@ func (s *state) catchUp(ctx context.Context, src scanner) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	now := s.engine.Now()
+	refold := make(map[string]bool)
+	directoryLate := false
 	for _, r := range recs {
-		if r.Event.Time.Before(now) {
-			return s.rebuild(ctx, src)
-		}
-	}
-	slices.SortStableFunc(recs, func(a, b store.Record) int { return a.Event.Time.Compare(b.Event.Time) })
-	for _, r := range recs {
-		s.apply(r.Event)
-		s.stamp(r.Seq)
+		ev := r.Event
 		s.seq = max(s.seq, r.Seq)
+		s.sinceSnapshot++
+		s.noteLink(ev)
+		p := placeOf(r)
+		if ev.Tenant == "" {
+			i, _ := slices.BinarySearchFunc(s.directory, p, func(d store.Record, p place) int {
+				if placeOf(d).before(p) {
+					return -1
+				}
+				return 1
+			})
+			s.directory = slices.Insert(s.directory, i, r)
+			if directoryLate || p.before(s.latest) {
+				directoryLate = true
+				continue
+			}
+			s.applyRecord(r)
+			continue
+		}
+		if refold[ev.Tenant] {
+			continue
+		}
+		if p.before(later(s.last[ev.Tenant], s.last[""])) {
+			// Usage and profiles change no state: they are credited from
+			// the history. Anything else is folded in its place.
+			if res, ok := s.engine.ApplyLate(ev); ok {
+				s.agg.Record(ev, res)
+				s.verdict(r, res)
+				continue
+			}
+			refold[ev.Tenant] = true
+			continue
+		}
+		s.applyRecord(r)
 	}
-	s.sinceSnapshot += len(recs)
+	if directoryLate {
+		for _, t := range s.refoldDirectory() {
+			refold[t] = true
+		}
+	}
+	tenants := make([]string, 0, len(refold))
+	for t := range refold {
+		tenants = append(tenants, t)
+	}
+	slices.Sort(tenants)
+	for _, t := range tenants {
+		if err := s.refoldTenant(ctx, src, t); err != nil {
+			s.stale = true
+			return err
+		}
+	}
 	return nil
 }
 
-// rebuild folds the whole log again.
-func (s *state) rebuild(ctx context.Context, src scanner) error {
-	f, err := foldWith(ctx, src, s.opts, nil)
-	if err != nil {
-		return err
+// noteLink remembers the tenants that name a partner ID in a link.
+func (s *state) noteLink(ev *event.Event) {
+	if ev.Type != event.PalLinked {
+		return
 	}
-	s.adopt(f)
-	s.stale = false
-	s.sinceSnapshot++
-	return nil
+	ts := s.linkedBy[ev.Partner]
+	if ts == nil {
+		ts = make(map[string]bool)
+		s.linkedBy[ev.Partner] = ts
+	}
+	ts[ev.Tenant] = true
 }
 
-// fold is a fresh fold of the log: its engine, metrics, last record,
-// changes, and the results of the events folded in their places.
-type fold struct {
-	engine  *attribution.Engine
-	agg     *metrics.Aggregator
-	seq     int64
-	changes []change
-	results []attribution.Result
+// applyRecord applies a record in its place.
+func (s *state) applyRecord(r store.Record) {
+	res := s.engine.Apply(r.Event)
+	s.agg.Record(r.Event, res)
+	s.file(r.Seq)
+	s.verdict(r, res)
+	p := placeOf(r)
+	s.last[r.Event.Tenant] = later(s.last[r.Event.Tenant], p)
+	s.latest = later(s.latest, p)
 }
 
-// foldWith folds the log in time order into a new engine, applying each
-// of extra (sorted by time) in its place: after every record of its time or
-// earlier. The changes extra k causes carry the sequence number -(k+1)
-// until it has one of its own.
-func foldWith(ctx context.Context, src scanner, opts attribution.Options, extra []*event.Event) (*fold, error) {
-	f := &fold{engine: attribution.New(opts), agg: metrics.NewAggregator(), results: make([]attribution.Result, 0, len(extra))}
-	var pending []attribution.Change
-	f.engine.OnChange(func(c attribution.Change) { pending = append(pending, c) })
-	stamp := func(seq int64) {
-		for _, c := range pending {
-			f.changes = append(f.changes, change{seq, c})
+// verdict keeps what the fold said of a record.
+func (s *state) verdict(r store.Record, res attribution.Result) {
+	t := r.Event.Tenant
+	if res.Outcome != attribution.Refused {
+		delete(s.refused[t], r.Seq)
+		return
+	}
+	if s.refused[t] == nil {
+		s.refused[t] = make(map[int64]*event.Refusal)
+	}
+	s.refused[t][r.Seq] = res.Refusal
+}
+
+// refoldDirectory folds the directory's records again, adopts the result,
+// and returns the tenants that must be folded again for it.
+func (s *state) refoldDirectory() []string {
+	fresh := attribution.New(s.opts)
+	delete(s.refused, "")
+	for _, r := range s.directory {
+		s.verdict(r, fresh.Apply(r.Event))
+	}
+	if n := len(s.directory); n > 0 {
+		s.last[""] = placeOf(s.directory[n-1])
+		s.latest = later(s.latest, s.last[""])
+	}
+	affected := make(map[string]bool)
+	for _, id := range s.engine.AdoptDirectory(fresh) {
+		for t := range s.linkedBy[id] {
+			affected[t] = true
 		}
-		pending = pending[:0]
 	}
-	applyExtra := func() {
-		k := len(f.results)
-		f.results = append(f.results, applyTo(f.engine, f.agg, extra[k]))
-		stamp(-int64(k + 1))
+	tenants := make([]string, 0, len(affected))
+	for t := range affected {
+		tenants = append(tenants, t)
 	}
-	err := src.ScanByTime(ctx, func(r store.Record) error {
-		for len(f.results) < len(extra) && r.Event.Time.After(extra[len(f.results)].Time) {
-			applyExtra()
-		}
-		applyTo(f.engine, f.agg, r.Event)
-		stamp(r.Seq)
-		f.seq = max(f.seq, r.Seq)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fold log: %w", err)
-	}
-	for len(f.results) < len(extra) {
-		applyExtra()
-	}
-	return f, nil
+	return tenants
 }
 
-// adopt makes a fresh fold the state.
-func (s *state) adopt(f *fold) {
-	s.engine, s.agg, s.seq, s.changes = s.watch(f.engine), f.agg, max(s.seq, f.seq), f.changes
-	s.pending = s.pending[:0]
-}
-
-// asOf returns an engine with the state at time at: the live one when at is
-// not before its time, otherwise one folded from the log up to at.
-func (s *state) asOf(ctx context.Context, src scanner, at time.Time) (*attribution.Engine, error) {
-	if !at.Before(s.engine.Now()) {
-		return s.engine, nil
-	}
+// foldTenant folds one tenant's records, with the directory's in their
+// places, into a fresh engine, up to the instant until when it is not
+// zero; each hears every record of the tenant with its result.
+func (s *state) foldTenant(ctx context.Context, src tenantScanner, tenant string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
 	e := attribution.New(s.opts)
-	stop := errors.New("past the instant")
-	err := src.ScanByTime(ctx, func(r store.Record) error {
-		if r.Event.Time.After(at) {
-			return stop
+	dir := s.directory
+	// upTo applies the directory's records before p, or all of them when
+	// p is nil, up to until.
+	upTo := func(p *place) {
+		for len(dir) > 0 && (p == nil || placeOf(dir[0]).before(*p)) && (until.IsZero() || !dir[0].Event.Time.After(until)) {
+			e.Apply(dir[0].Event)
+			dir = dir[1:]
 		}
-		e.Apply(r.Event)
+	}
+	err := src.ScanTenant(ctx, tenant, func(r store.Record) error {
+		if !until.IsZero() && r.Event.Time.After(until) {
+			return errStop
+		}
+		p := placeOf(r)
+		upTo(&p)
+		res := e.Apply(r.Event)
+		if each != nil {
+			each(r, res)
+		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, stop) {
-		return nil, fmt.Errorf("fold log up to %s: %w", at.Format(time.RFC3339), err)
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, fmt.Errorf("fold tenant %s: %w", tenant, err)
 	}
+	upTo(nil)
 	return e, nil
 }
 
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
+// refoldTenant folds one tenant again and adopts the result: its state,
+// its month counts, its verdicts, and corrections in the feed for every
+// credit interval that moved.
+func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant string) error {
+	s.agg.DropTenant(tenant)
+	delete(s.refused, tenant)
+	var last place
+	fresh, err := s.foldTenant(ctx, src, tenant, time.Time{}, func(r store.Record, res attribution.Result) {
+		s.agg.Record(r.Event, res)
+		s.verdict(r, res)
+		last = later(last, placeOf(r))
+	})
+	if err != nil {
+		return err
+	}
+	before := s.engine.TenantHistory(tenant)
+	s.engine.AdoptTenant(tenant, fresh)
+	after := s.engine.TenantHistory(tenant)
+	s.last[tenant] = last
+	s.latest = later(s.latest, last)
+	ids := make([]string, 0, len(after))
+	for id := range after {
+		ids = append(ids, id)
+	}
+	for id := range before {
+		if _, ok := after[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		for _, c := range attribution.Corrections(tenant, id, before[id], after[id]) {
+			s.changes = append(s.changes, change{s.seq, c})
+		}
+	}
+	return nil
+}
+
+// refusal returns the verdict refusing a stored record, or nil.
+func (s *state) refusal(tenant string, seq int64) *event.Refusal {
+	return s.refused[tenant][seq]
+}
+
+// refusals lists the records refused as the state stands, by sequence
+// number, of one tenant or (tenant nil) of all.
+func (s *state) refusals(tenant *string) []storedRefusal {
+	var out []storedRefusal
+	add := func(rs map[int64]*event.Refusal) {
+		for seq, rf := range rs {
+			out = append(out, storedRefusal{Seq: seq, Type: rf.Type, Code: rf.Code, Message: rf.Message})
+		}
+	}
+	if tenant != nil {
+		add(s.refused[*tenant])
+	} else {
+		for _, rs := range s.refused {
+			add(rs)
+		}
+	}
+	slices.SortFunc(out, func(a, b storedRefusal) int { return int(a.Seq - b.Seq) })
+	return out
+}
+
+// storedRefusal is a stored record that the state refuses.
+type storedRefusal struct {
+	Seq     int64      `json:"seq"`
+	Type    string     `json:"type"`
+	Code    event.Code `json:"code"`
+	Message string     `json:"message"`
+}
+
+// asOf returns an engine with the state of one tenant at time at: the live
+// one when at is not before the state's time, otherwise the tenant's own
+// fold up to at.
+func (s *state) asOf(ctx context.Context, src tenantScanner, tenant string, at time.Time) (*attribution.Engine, error) {
+	if !at.Before(s.engine.Now()) {
+		return s.engine, nil
+	}
+	return s.foldTenant(ctx, src, tenant, at, nil)
+}
+
+// snapshotVersion changes whenever the snapshot's shape does: a service
+// that finds another version folds its log again.
+const snapshotVersion = 3
+
 type snapshotData struct {
-	Engine  []byte
-	Metrics []byte
-	Changes []change
+	Version  int
+	Engine   []byte
+	Metrics  []byte
+	Changes  []change
+	Last     map[string]place
+	Latest   place
+	Refused  map[string]map[int64]*event.Refusal
+	LinkedBy map[string]map[string]bool
 }
 
 // snapshot encodes the state; the caller holds s.mu.
@@ -213,30 +399,57 @@ func (s *state) snapshot() (int64, []byte, error) {
 		return 0, nil, err
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(snapshotData{e, m, s.changes}); err != nil {
+	d := snapshotData{snapshotVersion, e, m, s.changes, s.last, s.latest, s.refused, s.linkedBy}
+	if err := gob.NewEncoder(&buf).Encode(d); err != nil {
 		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
 	}
 	return s.seq, buf.Bytes(), nil
 }
 
-// restore loads a snapshot taken after record seq. It returns false, and
-// leaves the state as it was, when the snapshot was taken with other
-// options or cannot be read.
-func (s *state) restore(seq int64, data []byte) bool {
+// restore loads a snapshot taken after record seq, and the directory's
+// records up to it from the store. It returns false, and leaves the state
+// as it was, when the snapshot was taken with other options or cannot be
+// read.
+func (s *state) restore(ctx context.Context, src tenantScanner, seq int64, data []byte) (bool, error) {
 	var d snapshotData
-	if gob.NewDecoder(bytes.NewReader(data)).Decode(&d) != nil {
-		return false
+	if gob.NewDecoder(bytes.NewReader(data)).Decode(&d) != nil || d.Version != snapshotVersion {
+		return false, nil
 	}
 	e, err := attribution.Restore(d.Engine)
 	if err != nil || !sameOptions(e.Options(), s.opts) {
-		return false
+		return false, nil
 	}
 	agg, err := metrics.RestoreAggregator(d.Metrics)
 	if err != nil {
-		return false
+		return false, nil
 	}
+	var dir []store.Record
+	err = src.ScanTenant(ctx, "", func(r store.Record) error {
+		if r.Seq <= seq {
+			dir = append(dir, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("load the directory: %w", err)
+	}
+	s.reset()
 	s.engine, s.agg, s.seq, s.changes = s.watch(e), agg, seq, d.Changes
-	return true
+	s.last, s.latest, s.directory = orEmpty(d.Last), d.Latest, dir
+	if d.Refused != nil {
+		s.refused = d.Refused
+	}
+	if d.LinkedBy != nil {
+		s.linkedBy = d.LinkedBy
+	}
+	return true, nil
+}
+
+func orEmpty[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return make(map[K]V)
+	}
+	return m
 }
 
 func sameOptions(a, b attribution.Options) bool {

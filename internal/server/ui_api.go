@@ -112,18 +112,16 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := s.sync(r.Context()); err != nil {
 		return err
 	}
-	data, err := s.state.engine.Snapshot()
+	// The what-if folds its tenant alone, then applies the hypothetical
+	// events after it: nothing of the state is copied or changed.
 	now := s.state.engine.Now()
+	e, err := s.state.foldTenant(r.Context(), s.store, tenant, time.Time{}, nil)
 	s.state.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	e, err := attribution.Restore(data)
-	if err != nil {
-		return err
-	}
 	before := tenantRows(e.Attribution(), tenant)
-	attribution.Sort(events)
+	events, _ = attribution.Order(events)
 	for _, ev := range events {
 		if ev.Time.Before(now) {
 			refused = append(refused, event.Refuse(ev, event.InvalidTime, "a what-if happens after %s, the time of the state", now.Format(time.RFC3339)))

@@ -166,17 +166,20 @@ func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner st
 		}
 		cursor := h.Cursor
 		for _, d := range pending[h.ID] {
-			ok, err := s.store.ClaimDelivery(ctx, h.ID, cursor, d.at)
-			if err != nil || !ok {
-				// Another process moved the cursor: it posts these.
-				break
-			}
+			// Posted first, claimed after: a process that dies in between
+			// leaves the change to be posted again, with the same delivery
+			// id, by whoever holds the lease next. At least once.
 			if err := s.post(ctx, client, h, d); err != nil {
 				s.log.Warn("webhook post failed; it will be tried again", "webhook", h.ID, "url", h.URL, "err", err)
-				if _, rerr := s.store.ClaimDelivery(ctx, h.ID, d.at, cursor); rerr != nil {
-					return rerr
-				}
 				resting[h.ID] = time.Now().Add(30 * time.Second)
+				break
+			}
+			ok, err := s.store.ClaimDelivery(ctx, h.ID, cursor, d.at)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				// Another process moved the cursor: it posts the rest.
 				break
 			}
 			cursor = d.at

@@ -15,8 +15,6 @@ import (
 
 // Errors of the store contract.
 var (
-	// ErrDuplicate is returned by Append for an event whose id is in the log.
-	ErrDuplicate = errors.New("an event with this id is already in the log")
 	// ErrNotFound is returned for a snapshot or token that does not exist.
 	ErrNotFound = errors.New("not found")
 )
@@ -83,6 +81,12 @@ type Store interface {
 	// ScanByTime calls fn with every record in time order, equal times in
 	// sequence order: the order in which the engine applies them.
 	ScanByTime(ctx context.Context, fn func(Record) error) error
+	// ScanTenant calls fn with the records of one tenant in time order,
+	// equal times in sequence order; the tenant "" holds the events of no
+	// tenant (the partner directory). It reads only that tenant's records.
+	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error
+	// TenantLog calls fn with the records of one tenant in sequence order.
+	TenantLog(ctx context.Context, tenant string, fn func(Record) error) error
 	// LastSeq returns the sequence number of the last record, 0 when empty.
 	LastSeq(ctx context.Context) (int64, error)
 
@@ -121,7 +125,31 @@ type Writer interface {
 	// ScanByTime reads every record in time order, as Store.ScanByTime,
 	// inside the transaction.
 	ScanByTime(ctx context.Context, fn func(Record) error) error
-	// Append adds an event at the end of the log and returns its sequence
-	// number, or ErrDuplicate when its id is in the log already.
-	Append(ctx context.Context, ev *event.Event) (int64, error)
+	// ScanTenant reads one tenant's records in time order, as
+	// Store.ScanTenant, inside the transaction.
+	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error
+	// Append adds events at the end of the log, in their order, all in one
+	// statement: each but a duplicate, an event whose id is in the log
+	// already or was carried by an earlier event of the same call. It
+	// returns each event's sequence number, 0 for a duplicate; the numbers
+	// of the events it adds follow the log's last one without a gap.
+	Append(ctx context.Context, events []*event.Event) ([]int64, error)
+}
+
+// Duplicates returns, for events about to be appended after the ids that
+// known holds, which are duplicates: those whose id is known or was carried
+// by an earlier event of the list. Both backends decide by it.
+func Duplicates(events []*event.Event, known map[string]bool) []bool {
+	dup := make([]bool, len(events))
+	for i, ev := range events {
+		if ev.ID == "" {
+			continue
+		}
+		if known[ev.ID] {
+			dup[i] = true
+			continue
+		}
+		known[ev.ID] = true
+	}
+	return dup
 }

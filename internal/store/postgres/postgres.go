@@ -126,6 +126,18 @@ func (s *Store) ScanByTime(ctx context.Context, fn func(store.Record) error) err
 	return scan(ctx, s.pool, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
 }
 
+const scanTenant = `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY time_ns, seq`
+
+// ScanTenant calls fn with one tenant's records in time order.
+func (s *Store) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, scanTenant, fn, tenant)
+}
+
+// TenantLog calls fn with one tenant's records in sequence order.
+func (s *Store) TenantLog(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY seq`, fn, tenant)
+}
+
 // LastSeq returns the last sequence number, 0 when the log is empty.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	var seq *int64
@@ -150,22 +162,54 @@ func (w writer) ScanByTime(ctx context.Context, fn func(store.Record) error) err
 	return scan(ctx, w.tx, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
 }
 
-func (w writer) Append(ctx context.Context, ev *event.Event) (int64, error) {
-	var id *string
-	if ev.ID != "" {
-		id = &ev.ID
+func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, scanTenant, fn, tenant)
+}
+
+// Append looks up the log's last sequence number and which of the events'
+// ids it holds in one query, and adds the others with one COPY: two round
+// trips a batch, however large.
+func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, error) {
+	ids := make([]string, 0, len(events))
+	for _, ev := range events {
+		if ev.ID != "" {
+			ids = append(ids, ev.ID)
+		}
 	}
-	var seq int64
-	err := w.tx.QueryRow(ctx,
-		`INSERT INTO events (id, type, time_ns, tenant, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil))).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, store.ErrDuplicate
-	}
+	var last int64
+	var found []string
+	err := w.tx.QueryRow(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0),
+		coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&last, &found)
 	if err != nil {
-		return 0, fmt.Errorf("append: %w", err)
+		return nil, fmt.Errorf("append: %w", err)
 	}
-	return seq, nil
+	known := make(map[string]bool, len(found))
+	for _, id := range found {
+		known[id] = true
+	}
+	dup := store.Duplicates(events, known)
+	seqs := make([]int64, len(events))
+	rows := make([][]any, 0, len(events))
+	for i, ev := range events {
+		if dup[i] {
+			continue
+		}
+		last++
+		seqs[i] = last
+		var id *string
+		if ev.ID != "" {
+			id = &ev.ID
+		}
+		rows = append(rows, []any{last, id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil))})
+	}
+	if len(rows) == 0 {
+		return seqs, nil
+	}
+	_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	return seqs, nil
 }
 
 // Write runs fn in a transaction that holds the log's advisory lock.

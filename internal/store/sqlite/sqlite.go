@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -126,6 +127,18 @@ func (s *Store) ScanByTime(ctx context.Context, fn func(store.Record) error) err
 	return scan(ctx, s.db, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
 }
 
+const scanTenant = `SELECT seq, body FROM events WHERE tenant = ? ORDER BY time_ns, seq`
+
+// ScanTenant calls fn with one tenant's records in time order.
+func (s *Store) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return scan(ctx, s.db, scanTenant, fn, tenant)
+}
+
+// TenantLog calls fn with one tenant's records in sequence order.
+func (s *Store) TenantLog(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE tenant = ? ORDER BY seq`, fn, tenant)
+}
+
 // LastSeq returns the last sequence number, 0 when the log is empty.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	var seq sql.NullInt64
@@ -147,22 +160,102 @@ func (w writer) ScanByTime(ctx context.Context, fn func(store.Record) error) err
 	return scan(ctx, w.tx, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
 }
 
-func (w writer) Append(ctx context.Context, ev *event.Event) (int64, error) {
-	var id any
-	if ev.ID != "" {
-		id = ev.ID
+func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, scanTenant, fn, tenant)
+}
+
+// insertRows is how many events one INSERT statement adds: six parameters
+// each, well under SQLite's limit of 32,766 parameters a statement.
+const insertRows = 1000
+
+func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, error) {
+	var last int64
+	if err := w.tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
 	}
-	var seq int64
-	err := w.tx.QueryRowContext(ctx,
-		`INSERT INTO events (id, type, time_ns, tenant, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil))).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, store.ErrDuplicate
-	}
+	known, err := w.knownIDs(ctx, events)
 	if err != nil {
-		return 0, fmt.Errorf("append: %w", err)
+		return nil, err
 	}
-	return seq, nil
+	dup := store.Duplicates(events, known)
+	seqs := make([]int64, len(events))
+	var query strings.Builder
+	args := make([]any, 0, 6*min(len(events), insertRows))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		_, err := w.tx.ExecContext(ctx, query.String(), args...)
+		query.Reset()
+		args = args[:0]
+		if err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+		return nil
+	}
+	for i, ev := range events {
+		if dup[i] {
+			continue
+		}
+		if len(args) == 0 {
+			query.WriteString(`INSERT INTO events (seq, id, type, time_ns, tenant, body) VALUES (?, ?, ?, ?, ?, ?)`)
+		} else {
+			query.WriteString(`, (?, ?, ?, ?, ?, ?)`)
+		}
+		last++
+		seqs[i] = last
+		var id any
+		if ev.ID != "" {
+			id = ev.ID
+		}
+		args = append(args, last, id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil)))
+		if len(args) == 6*insertRows {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return seqs, nil
+}
+
+// knownIDs returns which of the events' ids the log holds already.
+func (w writer) knownIDs(ctx context.Context, events []*event.Event) (map[string]bool, error) {
+	known := make(map[string]bool)
+	var ids []any
+	lookup := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		rows, err := w.tx.QueryContext(ctx, `SELECT id FROM events WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
+		if err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return fmt.Errorf("append: %w", err)
+			}
+			known[id] = true
+		}
+		ids = ids[:0]
+		return rows.Err()
+	}
+	for _, ev := range events {
+		if ev.ID == "" {
+			continue
+		}
+		ids = append(ids, ev.ID)
+		if len(ids) == 6*insertRows {
+			if err := lookup(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return known, lookup()
 }
 
 // Write runs fn in an immediate transaction: SQLite's write lock is taken

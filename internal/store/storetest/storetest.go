@@ -33,14 +33,9 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		t.Helper()
 		var seqs []int64
 		err := s.Write(ctx, func(w store.Writer) error {
-			for _, ev := range events {
-				seq, err := w.Append(ctx, ev)
-				if err != nil {
-					return err
-				}
-				seqs = append(seqs, seq)
-			}
-			return nil
+			var err error
+			seqs, err = w.Append(ctx, events)
+			return err
 		})
 		if err != nil {
 			t.Fatalf("Write: %v", err)
@@ -115,7 +110,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		// Inside a write, the writer's own appends are read too.
 		var inTx []int64
 		s.Write(ctx, func(w store.Writer) error {
-			if _, err := w.Append(ctx, usage(1, "", "u9")); err != nil {
+			if _, err := w.Append(ctx, []*event.Event{usage(1, "", "u9")}); err != nil {
 				return err
 			}
 			return w.ScanByTime(ctx, func(r store.Record) error { inTx = append(inTx, r.Seq); return nil })
@@ -140,20 +135,73 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 	t.Run("DuplicateIDs", func(t *testing.T) {
 		s := fresh(t)(t)
 		appendAll(t, s, usage(1, "same", "u1"))
-		err := s.Write(ctx, func(w store.Writer) error {
-			if _, err := w.Append(ctx, usage(2, "same", "u2")); !errors.Is(err, store.ErrDuplicate) {
-				return fmt.Errorf("Append of a known id = %v, want ErrDuplicate", err)
+		// A known id, an id carried twice in one batch, and events without
+		// an id, which are never duplicates.
+		seqs := appendAll(t, s, usage(2, "same", "u2"), usage(2, "", "u3"), usage(3, "twice", "u4"),
+			usage(3, "twice", "u5"), usage(2, "", "u3"))
+		if fmt.Sprint(seqs) != "[0 2 3 0 4]" {
+			t.Errorf("sequence numbers %v, want [0 2 3 0 4]", seqs)
+		}
+		var users []string
+		for _, r := range all(t, s, false) {
+			users = append(users, r.Event.User)
+		}
+		if fmt.Sprint(users) != "[u1 u3 u4 u3]" {
+			t.Fatalf("log after duplicates: %v, want [u1 u3 u4 u3]", users)
+		}
+		if seqs := appendAll(t, s, usage(4, "", "u6")); fmt.Sprint(seqs) != "[5]" {
+			t.Errorf("next sequence number %v, want [5]", seqs)
+		}
+	})
+
+	t.Run("LargeBatch", func(t *testing.T) {
+		s := fresh(t)(t)
+		batch := make([]*event.Event, 2500)
+		for i := range batch {
+			batch[i] = usage(1+i%28, fmt.Sprintf("b%d", i%2400), fmt.Sprint(i))
+		}
+		seqs := appendAll(t, s, batch...)
+		for i, seq := range seqs {
+			want := int64(i + 1)
+			if i >= 2400 {
+				want = 0
 			}
-			// The transaction goes on after a duplicate.
-			_, err := w.Append(ctx, usage(2, "other", "u3"))
-			return err
-		})
-		if err != nil {
+			if seq != want {
+				t.Fatalf("event %d got sequence number %d, want %d", i, seq, want)
+			}
+		}
+		if n := len(all(t, s, false)); n != 2400 {
+			t.Errorf("%d records, want 2400", n)
+		}
+	})
+
+	t.Run("ScanTenant", func(t *testing.T) {
+		s := fresh(t)(t)
+		other := usage(1, "", "o1")
+		other.Tenant = "fabrikam"
+		dir := &event.Event{Type: event.PartnerRegistered, Time: at(1), Org: "100001", Name: "A", Locations: []string{"100011"}}
+		appendAll(t, s, usage(5, "", "b"), other, dir, usage(4, "", "x"), usage(5, "", "a"))
+		var got []string
+		collect := func(r store.Record) error { got = append(got, fmt.Sprintf("%d:%s", r.Seq, r.Event.User)); return nil }
+		if err := s.ScanTenant(ctx, "contoso", collect); err != nil {
 			t.Fatal(err)
 		}
-		recs := all(t, s, false)
-		if len(recs) != 2 || recs[1].Event.User != "u3" {
-			t.Fatalf("log after a duplicate: %d records, want 2 ending with u3", len(recs))
+		if fmt.Sprint(got) != "[4:x 1:b 5:a]" {
+			t.Errorf("ScanTenant(contoso) = %v, want [4:x 1:b 5:a]", got)
+		}
+		got = nil
+		if err := s.TenantLog(ctx, "contoso", collect); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != "[1:b 4:x 5:a]" {
+			t.Errorf("TenantLog(contoso) = %v, want [1:b 4:x 5:a]", got)
+		}
+		got = nil
+		if err := s.Write(ctx, func(w store.Writer) error { return w.ScanTenant(ctx, "", collect) }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != "[3:]" {
+			t.Errorf("Writer.ScanTenant of the directory = %v, want [3:]", got)
 		}
 	})
 
@@ -161,7 +209,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		s := fresh(t)(t)
 		boom := errors.New("boom")
 		err := s.Write(ctx, func(w store.Writer) error {
-			if _, err := w.Append(ctx, usage(1, "x", "u1")); err != nil {
+			if _, err := w.Append(ctx, []*event.Event{usage(1, "x", "u1")}); err != nil {
 				return err
 			}
 			return boom
@@ -279,11 +327,11 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 						if err := w.Scan(ctx, 0, func(r store.Record) error { seen = r.Seq; return nil }); err != nil {
 							return err
 						}
-						seq, err := w.Append(ctx, usage(1+i%28, fmt.Sprintf("w%d-%d", g, i), "u"))
+						seqs, err := w.Append(ctx, []*event.Event{usage(1+i%28, fmt.Sprintf("w%d-%d", g, i), "u")})
 						if err != nil {
 							return err
 						}
-						if seq != seen+1 {
+						if seq := seqs[0]; seq != seen+1 {
 							return fmt.Errorf("appended at %d right after seeing %d: another writer got in between", seq, seen)
 						}
 						return nil

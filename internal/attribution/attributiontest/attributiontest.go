@@ -1,0 +1,91 @@
+// Package attributiontest makes logs for the property tests of the engine
+// and of the service: the same generator serves both, so that both are held
+// to the same answers.
+package attributiontest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// RandomLog makes a log of n events over a few tenants, accounts and
+// resources, with many equal times, references to objects that do not exist,
+// ids, and retries (a line repeated whole, id included, later in the log),
+// so that every path of the engine is taken, refusals included. Lines are
+// numbered from 1 in log order.
+func RandomLog(seed uint64, n int) []*event.Event {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	kinds := []string{"canvas_app", "canvas_app", "flow", "pages_site", "model_driven_app", "ci_instance", "bot"}
+	var events, withID []*event.Event
+	add := func(ev event.Event) {
+		ev.Line = len(events) + 1
+		events = append(events, &ev)
+	}
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
+	for range n {
+		// Times fall on a coarse grid over two months: many ties.
+		at := base.Add(time.Duration(rng.IntN(60*4)) * 6 * time.Hour)
+		tenant := pick("t1", "t2")
+		acct := pick("a1", "a2", "a3", "a4")
+		res := pick("r1", "r2", "r3", "r4", "r5")
+		ev := event.Event{Time: at, Tenant: tenant}
+		if rng.IntN(10) == 0 {
+			ev.ID = fmt.Sprintf("id-%d", len(events))
+		}
+		if rng.IntN(20) == 0 && len(withID) > 0 {
+			// A retry: the same line again, as a sender that lost the
+			// answer delivers it.
+			add(*withID[rng.IntN(len(withID))])
+			continue
+		}
+		switch r := rng.IntN(100); {
+		case r < 8:
+			ev.Type, ev.Account, ev.Kind = event.AccountCreated, acct, event.AccountGuest
+		case r < 16:
+			ev.Type, ev.Account, ev.Partner = event.PalLinked, acct, pick("100011", "100012", "200011", "100001", "999999")
+		case r < 18:
+			ev.Type, ev.Account = event.PalRemoved, acct
+		case r < 22:
+			ev.Type, ev.Environment, ev.EnvType = event.EnvironmentCreated, pick("e1", "e2"), pick(event.Production, event.Sandbox)
+		case r < 24:
+			ev.Type, ev.Environment, ev.EnvType = event.EnvironmentChanged, pick("e1", "e2"), pick(event.Production, event.Sandbox)
+		case r < 32:
+			ev.Type, ev.Environment, ev.Resource, ev.Kind, ev.Owner = event.ResourceCreated, pick("e1", "e2"), res, kinds[rng.IntN(len(kinds))], acct
+		case r < 36:
+			ev.Type, ev.Resource, ev.Owner = event.ResourceOwnerChange, res, acct
+		case r < 42:
+			ev.Type, ev.Resource, ev.Account = event.ResourceCoownerAdd, res, acct
+		case r < 44:
+			ev.Type, ev.Resource, ev.Account = event.ResourceCoownerDel, res, acct
+		case r < 50:
+			ev.Type, ev.Resource, ev.Account, ev.Action = event.ResourceActivity, res, acct, "edit"
+		case r < 52:
+			ev.Type, ev.Account = pick(event.AccountDisabled, event.AccountEnabled), acct
+		case r < 53:
+			ev.Type, ev.Account = event.AccountDeleted, acct
+		case r < 54:
+			ev.Type, ev.Resource = event.ResourceDeleted, res
+		case r < 55:
+			ev.Type, ev.Environment, ev.Account = event.SolutionImported, pick("e1", "e2"), acct
+			ev.Resources = []event.SolutionResource{{Resource: res, Kind: kinds[rng.IntN(len(kinds))]}}
+		case r < 56:
+			ev = event.Event{Type: event.PartnerRegistered, Time: at, Org: "100001", Name: "A", Segment: event.SMB,
+				Locations: [][]string{{"100011"}, {"100011", "100012"}, {"100012"}}[rng.IntN(3)]}
+		case r < 60:
+			ev.Type, ev.Resource, ev.Count = event.Profiles, res, int64(rng.IntN(1000))
+		default:
+			ev.Type, ev.Resource, ev.User = event.Usage, res, fmt.Sprintf("u%d", rng.IntN(30))
+		}
+		add(ev)
+		if ev.ID != "" {
+			withID = append(withID, events[len(events)-1])
+		}
+	}
+	return events
+}

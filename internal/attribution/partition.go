@@ -1,0 +1,183 @@
+package attribution
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Tenants are independent of one another except through the partner
+// directory (organisations and their location IDs). So the state of one
+// tenant can be folded again on its own, from the directory's events and
+// the tenant's, in a fresh engine, and adopted into the engine that holds
+// every tenant: a late event costs its tenant only.
+
+// AdoptTenant replaces the state of tenant id (its accounts, environments,
+// resources and credit history) with from's. from must have folded the
+// same directory as e, with the tenant's events in their places.
+func (e *Engine) AdoptTenant(id string, from *Engine) {
+	if old := e.tenants[id]; old != nil {
+		for acct, a := range old.accounts {
+			if a.link != "" {
+				e.unindexLink(a.link, accountKey{id, acct})
+			}
+		}
+		delete(e.tenants, id)
+	}
+	t := from.tenants[id]
+	if t == nil {
+		return
+	}
+	e.tenants[id] = t
+	for acct, a := range t.accounts {
+		if a.link != "" {
+			e.indexLink(a.link, accountKey{id, acct})
+		}
+	}
+	if from.now.After(e.now) {
+		e.now = from.now
+	}
+}
+
+// AdoptDirectory replaces e's partner directory (organisations, location
+// IDs, capability-score inputs) with from's, and returns the partner IDs,
+// global and location, of every organisation whose history differs between
+// the two. The tenants whose accounts link to one of them, or tried to,
+// must be folded again; no other tenant's state depends on the change.
+func (e *Engine) AdoptDirectory(from *Engine) []string {
+	var changed []string
+	for id := range maps.Keys(e.orgs) {
+		if from.orgs[id] == nil {
+			changed = append(changed, e.orgs[id].ids()...)
+		}
+	}
+	for id, o := range from.orgs {
+		old := e.orgs[id]
+		if old == nil {
+			changed = append(changed, o.ids()...)
+			continue
+		}
+		if !slices.EqualFunc(old.registrations, o.registrations, registration.equal) {
+			changed = append(changed, old.ids()...)
+			changed = append(changed, o.ids()...)
+		}
+	}
+	e.orgs, e.locations, e.former, e.inputs = from.orgs, from.locations, from.former, from.inputs
+	slices.Sort(changed)
+	return slices.Compact(changed)
+}
+
+func (r registration) equal(s registration) bool {
+	return r.At.Equal(s.At) && r.Name == s.Name && r.Segment == s.Segment && slices.Equal(r.Locations, s.Locations)
+}
+
+// ids lists the organisation's global ID and every location ID it ever
+// listed.
+func (o *org) ids() []string {
+	ids := []string{o.id}
+	for _, r := range o.registrations {
+		ids = append(ids, r.Locations...)
+	}
+	return ids
+}
+
+func (e *Engine) indexLink(partner string, k accountKey) {
+	if e.linksTo[partner] == nil {
+		e.linksTo[partner] = make(map[accountKey]struct{})
+	}
+	e.linksTo[partner][k] = struct{}{}
+}
+
+func (e *Engine) unindexLink(partner string, k accountKey) {
+	delete(e.linksTo[partner], k)
+	if len(e.linksTo[partner]) == 0 {
+		delete(e.linksTo, partner)
+	}
+}
+
+// TenantHistory returns the credit history of every resource that ever
+// existed in a tenant, by resource. The intervals are the engine's own,
+// not to be changed.
+func (e *Engine) TenantHistory(id string) map[string][]Interval {
+	t := e.tenants[id]
+	if t == nil {
+		return nil
+	}
+	return maps.Clone(t.history)
+}
+
+// Corrections compares a resource's credit history before and after its
+// tenant was folded again, and returns what a consumer of the feed of
+// changes needs to end with the new history: from the first instant at
+// which the two differ, every change of holder the new history makes, each
+// marked as a correction. A consumer applies a correction by dropping what
+// it holds of the resource from the correction's instant on, then taking
+// the correction's holder; the corrections of one refold come in time
+// order. It returns nothing when the histories name the same holders at
+// the same instants.
+func Corrections(tenantID, id string, before, after []Interval) []Change {
+	old, now := changePoints(tenantID, id, before), changePoints(tenantID, id, after)
+	k := 0
+	for k < len(old) && k < len(now) && old[k].Time.Equal(now[k].Time) && sameHolder(old[k].To, now[k].To) {
+		k++
+	}
+	if k == len(old) && k == len(now) {
+		return nil
+	}
+	var out []Change
+	if k == len(now) {
+		// The new history ends with what it held before: the consumer
+		// drops the old points from their instant on, and the holder goes on.
+		c := now[k-1]
+		if k == 0 {
+			c = Change{Tenant: tenantID, Resource: id, To: Holder{Reason: ResourceNotFound}}
+		}
+		c.Time, c.Correction = old[k].Time, true
+		c.From = c.To
+		return append(out, c)
+	}
+	if k < len(old) && old[k].Time.Before(now[k].Time) {
+		// The old history changed holder before the new one does: from that
+		// instant the new history holds on to what it held.
+		c := Change{Tenant: tenantID, Resource: id, Time: old[k].Time, Correction: true, To: Holder{Reason: ResourceNotFound}}
+		if k > 0 {
+			c.To = now[k-1].To
+		}
+		c.From = c.To
+		out = append(out, c)
+	}
+	for _, c := range now[k:] {
+		c.Correction = true
+		out = append(out, c)
+	}
+	return out
+}
+
+// changePoints lists the instants at which a history changes the partners
+// credited, as changes: the start of each interval whose holders differ
+// from the one before, and the end of an interval that nothing follows.
+func changePoints(tenantID, id string, h []Interval) []Change {
+	var out []Change
+	prev := Holder{Reason: ResourceNotFound}
+	add := func(at time.Time, next Holder) {
+		if sameHolder(prev, next) {
+			return
+		}
+		out = append(out, Change{Tenant: tenantID, Resource: id, Time: at, From: prev, To: next})
+		prev = next
+	}
+	for i, iv := range h {
+		add(iv.From, holderOf(iv.Credit))
+		if !iv.To.IsZero() && (i == len(h)-1 || !h[i+1].From.Equal(iv.To)) {
+			add(iv.To, Holder{Reason: ResourceDeleted})
+		}
+	}
+	return out
+}
+
+// sameHolder reports whether two holders name the same partners, as the
+// feed tells changes apart.
+func sameHolder(a, b Holder) bool {
+	return a.Partner == b.Partner && a.Org == b.Org && slices.Equal(a.Shares, b.Shares) &&
+		(a.Partner != "" || a.Reason == b.Reason)
+}
