@@ -268,11 +268,11 @@ func (e *Engine) OnChange(fn func(Change)) { e.onChange = fn }
 
 // noteChange reports a change from prev to next, when the partners differ.
 func (e *Engine) noteChange(tenantID, id string, at time.Time, prev, next Credit) {
-	if e.onChange == nil || (prev.Attributed == next.Attributed && prev.Partner == next.Partner &&
-		prev.Org == next.Org && slices.Equal(prev.Shares, next.Shares)) {
+	from, to := holderOf(prev), holderOf(next)
+	if e.onChange == nil || sameHolder(from, to) {
 		return
 	}
-	c := Change{Tenant: tenantID, Resource: id, Time: at, From: holderOf(prev), To: holderOf(next)}
+	c := Change{Tenant: tenantID, Resource: id, Time: at, From: from, To: to}
 	if e.cause != nil {
 		c.Cause, c.CauseID = e.cause.Type, e.cause.ID
 	}

@@ -116,7 +116,7 @@ func (e *Engine) TenantHistory(id string) map[string][]Interval {
 // order. It returns nothing when the histories name the same holders at
 // the same instants.
 func Corrections(tenantID, id string, before, after []Interval) []Change {
-	old, now := changePoints(tenantID, id, before), changePoints(tenantID, id, after)
+	old, now := ChangePoints(tenantID, id, before), ChangePoints(tenantID, id, after)
 	k := 0
 	for k < len(old) && k < len(now) && old[k].Time.Equal(now[k].Time) && sameHolder(old[k].To, now[k].To) {
 		k++
@@ -124,27 +124,17 @@ func Corrections(tenantID, id string, before, after []Interval) []Change {
 	if k == len(old) && k == len(now) {
 		return nil
 	}
-	var out []Change
-	if k == len(now) {
-		// The new history ends with what it held before: the consumer
-		// drops the old points from their instant on, and the holder goes on.
-		c := now[k-1]
-		if k == 0 {
-			c = Change{Tenant: tenantID, Resource: id, To: Holder{Reason: ResourceNotFound}}
-		}
-		c.Time, c.Correction = old[k].Time, true
-		c.From = c.To
-		return append(out, c)
+	// holding is what the new history credits just before its point k.
+	holding := Holder{Reason: ResourceNotFound}
+	if k > 0 {
+		holding = now[k-1].To
 	}
-	if k < len(old) && old[k].Time.Before(now[k].Time) {
-		// The old history changed holder before the new one does: from that
-		// instant the new history holds on to what it held.
-		c := Change{Tenant: tenantID, Resource: id, Time: old[k].Time, Correction: true, To: Holder{Reason: ResourceNotFound}}
-		if k > 0 {
-			c.To = now[k-1].To
-		}
-		c.From = c.To
-		out = append(out, c)
+	var out []Change
+	if k < len(old) && (k == len(now) || old[k].Time.Before(now[k].Time)) {
+		// The old history changed holder before the new one does, or where
+		// the new one does not: from that instant the consumer drops what
+		// it held, and the new history's holder goes on.
+		out = append(out, Change{Tenant: tenantID, Resource: id, Time: old[k].Time, From: holding, To: holding, Correction: true})
 	}
 	for _, c := range now[k:] {
 		c.Correction = true
@@ -153,10 +143,11 @@ func Corrections(tenantID, id string, before, after []Interval) []Change {
 	return out
 }
 
-// changePoints lists the instants at which a history changes the partners
-// credited, as changes: the start of each interval whose holders differ
-// from the one before, and the end of an interval that nothing follows.
-func changePoints(tenantID, id string, h []Interval) []Change {
+// ChangePoints lists the instants at which a history changes the partners
+// credited, as the changes the feed reports: the start of each interval
+// whose partners differ from the one before, and the end of an interval
+// that nothing follows.
+func ChangePoints(tenantID, id string, h []Interval) []Change {
 	var out []Change
 	prev := Holder{Reason: ResourceNotFound}
 	add := func(at time.Time, next Holder) {
@@ -176,8 +167,8 @@ func changePoints(tenantID, id string, h []Interval) []Change {
 }
 
 // sameHolder reports whether two holders name the same partners, as the
-// feed tells changes apart.
+// feed tells changes apart (see noteChange): no partner is no partner,
+// whatever the reason.
 func sameHolder(a, b Holder) bool {
-	return a.Partner == b.Partner && a.Org == b.Org && slices.Equal(a.Shares, b.Shares) &&
-		(a.Partner != "" || a.Reason == b.Reason)
+	return a.Partner == b.Partner && a.Org == b.Org && slices.Equal(a.Shares, b.Shares)
 }

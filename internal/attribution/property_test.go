@@ -81,23 +81,6 @@ func refusalKey(rf *event.Refusal) string {
 	return fmt.Sprintf("%s %s %s", rf.Type, rf.Code, rf.Message)
 }
 
-// shuffleKeepingTies returns the events in a random order in which events of
-// equal time keep their relative order.
-func shuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
-	out := slices.Clone(events)
-	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	byTime := make(map[time.Time][]*event.Event)
-	for _, ev := range events {
-		byTime[ev.Time] = append(byTime[ev.Time], ev)
-	}
-	next := make(map[time.Time]int)
-	for i, ev := range out {
-		out[i] = byTime[ev.Time][next[ev.Time]]
-		next[ev.Time]++
-	}
-	return out
-}
-
 func demoEvents(t testing.TB) []*event.Event {
 	var buf bytes.Buffer
 	if err := demo.Write(&buf, 1); err != nil {
@@ -142,7 +125,7 @@ func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(uint64(len(name)), 99))
 		for i := range 5 {
-			got := fold(shuffleKeepingTies(rng, events), opts)
+			got := fold(attributiontest.ShuffleKeepingTies(rng, events), opts)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("shuffle %d changed the answers (-in order +shuffled):\n%s", i, diff)
 			}

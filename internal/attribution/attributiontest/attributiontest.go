@@ -6,6 +6,7 @@ package attributiontest
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
@@ -88,4 +89,21 @@ func RandomLog(seed uint64, n int) []*event.Event {
 		}
 	}
 	return events
+}
+
+// ShuffleKeepingTies returns the events in a random order in which events of
+// equal time keep their relative order.
+func ShuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
+	out := slices.Clone(events)
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	byTime := make(map[time.Time][]*event.Event)
+	for _, ev := range events {
+		byTime[ev.Time] = append(byTime[ev.Time], ev)
+	}
+	next := make(map[time.Time]int)
+	for i, ev := range out {
+		out[i] = byTime[ev.Time][next[ev.Time]]
+		next[ev.Time]++
+	}
+	return out
 }

@@ -1,0 +1,319 @@
+package server_test
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/metrics"
+	"github.com/palproject/pal/internal/server"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/storetest"
+)
+
+// verdict is what the log says of a line, told by its content: the same
+// fact wherever and however often it was delivered.
+type verdict struct {
+	Line    string
+	Code    event.Code
+	Message string
+}
+
+// truth is what `pal` answers on a log, and what the service must answer.
+type truth struct {
+	Attribution []attribution.Row
+	Reports     []metrics.Monthly
+	Timeline    map[attribution.ResourceKey][]attribution.Interval
+	Refused     []verdict
+}
+
+var months = []string{"2026-01", "2026-02", "2026-03"}
+
+// foldLog folds a log, in log order, as the command line does.
+func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
+	t.Helper()
+	events, _ := attribution.Order(log)
+	e := attribution.New(opts)
+	agg := metrics.NewAggregator()
+	var tr truth
+	for _, ev := range events {
+		res := e.Apply(ev)
+		agg.Record(ev, res)
+		if res.Outcome == attribution.Refused {
+			tr.Refused = append(tr.Refused, verdict{factOf(ev), res.Refusal.Code, res.Refusal.Message})
+		}
+	}
+	slices.SortFunc(tr.Refused, func(a, b verdict) int { return strings.Compare(a.Line+a.Message, b.Line+b.Message) })
+	tr.Attribution = e.Attribution()
+	for _, m := range months {
+		r := agg.Report(metrics.DefaultConfig(), m, metrics.SegmentsAtMonthEnd(e))
+		metrics.NameOrgs(&r, e)
+		tr.Reports = append(tr.Reports, r)
+	}
+	tr.Timeline = map[attribution.ResourceKey][]attribution.Interval{}
+	e.Timeline(func(k attribution.ResourceKey, h []attribution.Interval) bool {
+		// The service's timeline, as the command line's, names no
+		// association time.
+		h = slices.Clone(h)
+		for i := range h {
+			h[i].Credit.Since = time.Time{}
+		}
+		tr.Timeline[k] = h
+		return true
+	})
+	return tr
+}
+
+// factOf is a line as its sender wrote it: the service marks the links
+// the operator pushes as imported.
+func factOf(ev *event.Event) string {
+	c := *ev
+	c.Imported = false
+	return string(c.AppendJSON(nil))
+}
+
+func ndjson(events []*event.Event) string {
+	var b bytes.Buffer
+	for _, ev := range events {
+		b.Write(ev.AppendJSON(nil))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// deliver pushes the events in batches of random sizes, and now and then
+// delivers a batch again, as a sender that lost an answer does. It returns
+// the lines in the order they were delivered.
+func deliver(t *testing.T, s *service, token string, rng *rand.Rand, events []*event.Event) []*event.Event {
+	var delivered []*event.Event
+	for i := 0; i < len(events); {
+		n := 1 + rng.IntN(40)
+		batch := events[i:min(i+n, len(events))]
+		i += len(batch)
+		times := 1
+		if rng.IntN(8) == 0 {
+			times = 2
+		}
+		for range times {
+			res := s.push(token, ndjson(batch))
+			if len(res.Refused) > 0 {
+				t.Fatalf("a line was refused by the line checks: %+v", res.Refused)
+			}
+			delivered = append(delivered, batch...)
+		}
+	}
+	return delivered
+}
+
+// TestAnyDeliveryGivesTheAnswersOfTheLog pushes random logs, their lines
+// shuffled (equal times kept in their order) and cut in random batches,
+// some delivered twice, and expects the service to answer as `pal` does on
+// the concatenated deliveries and on the service's own /v1/log: the same
+// attribution, reports, timelines and refusals, and a feed of changes that,
+// applied in order with its corrections, ends with the timeline.
+func TestAnyDeliveryGivesTheAnswersOfTheLog(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		for seed := range uint64(4) {
+			for _, policy := range []attribution.Policy{attribution.Latest, attribution.Split} {
+				order := "shuffled"
+				if seed == 3 {
+					order = "directory-last"
+				}
+				t.Run(fmt.Sprintf("%s/seed-%d/%s/%s", b.Name, seed, policy, order), func(t *testing.T) {
+					open := b.Fresh(t)
+					opts := attribution.DefaultOptions()
+					opts.Policy = policy
+					rng := rand.New(rand.NewPCG(seed, 11))
+					log := attributiontest.RandomLog(seed, 400)
+					if order == "directory-last" {
+						// Every tenant's lines in time order, the partner
+						// directory's after them: only the directory is late.
+						log, _ = attribution.Order(log)
+						slices.SortStableFunc(log, func(a, b *event.Event) int { return cmp.Compare(b.Tenant, a.Tenant) })
+						slices.SortStableFunc(log, func(a, b *event.Event) int { return cmp.Compare(isDirectory(a), isDirectory(b)) })
+					} else {
+						log = attributiontest.ShuffleKeepingTies(rng, log)
+					}
+					s := start(t, open(t), server.Config{Options: opts, SnapshotEvery: 150})
+					operator := s.token(store.RoleOperator, "", "", "")
+					delivered := deliver(t, s, operator, rng, log)
+
+					want := foldLog(t, delivered, opts)
+					if len(want.Attribution) == 0 || len(want.Refused) == 0 {
+						t.Fatal("the log credits or refuses nothing: the test would prove little")
+					}
+					exported := s.exportedLog(operator)
+					if diff := gocmp.Diff(want, foldLog(t, exported, opts)); diff != "" {
+						t.Fatalf("pal on /v1/log differs from pal on the deliveries (-deliveries +export):\n%s", diff)
+					}
+					got := s.truth(t, operator, exported, want.Timeline)
+					if diff := gocmp.Diff(want, got); diff != "" {
+						t.Fatalf("the service differs from pal on its log (-pal +service):\n%s", diff)
+					}
+					s.checkFeed(t, operator, want.Timeline)
+
+					// A restart from the snapshot and the log's tail answers the same.
+					again := start(t, s.store, server.Config{Options: opts, SnapshotEvery: 150})
+					if diff := gocmp.Diff(want, again.truth(t, operator, exported, want.Timeline)); diff != "" {
+						t.Fatalf("the restarted service differs (-pal +service):\n%s", diff)
+					}
+				})
+			}
+		}
+	}
+}
+
+func isDirectory(ev *event.Event) int {
+	if ev.Tenant == "" {
+		return 1
+	}
+	return 0
+}
+
+// exportedLog reads /v1/log.
+func (s *service) exportedLog(token string) []*event.Event {
+	s.t.Helper()
+	status, body := s.call("GET", "/v1/log", token, "")
+	if status != http.StatusOK {
+		s.t.Fatalf("GET /v1/log: %d %s", status, body)
+	}
+	var out []*event.Event
+	rd := event.NewReader(bytes.NewReader(body))
+	for {
+		ev, rf, err := rd.Next()
+		if err != nil {
+			return out
+		}
+		if rf != nil {
+			s.t.Fatalf("/v1/log line refused: %v", rf)
+		}
+		out = append(out, ev)
+	}
+}
+
+// truth reads the service's answers: exported is its log, whose line k is
+// the record of sequence number k.
+func (s *service) truth(t *testing.T, token string, exported []*event.Event, timeline map[attribution.ResourceKey][]attribution.Interval) truth {
+	t.Helper()
+	var tr truth
+	var attr struct{ Resources []attribution.Row }
+	s.json("GET", "/v1/attribution", token, "", &attr)
+	tr.Attribution = attr.Resources
+	for _, m := range months {
+		var r metrics.Monthly
+		s.json("GET", "/v1/reports/monthly?month="+m, token, "", &r)
+		tr.Reports = append(tr.Reports, r)
+	}
+	after := "0"
+	for {
+		var page struct {
+			Refused []struct {
+				Seq     int64
+				Code    event.Code
+				Message string
+			}
+			Next *int64
+		}
+		if status := s.json("GET", "/v1/refusals?limit=7&after="+after, token, "", &page); status != http.StatusOK {
+			t.Fatalf("GET /v1/refusals: %d", status)
+		}
+		for _, rf := range page.Refused {
+			tr.Refused = append(tr.Refused, verdict{factOf(exported[rf.Seq-1]), rf.Code, rf.Message})
+		}
+		if page.Next == nil {
+			break
+		}
+		after = fmt.Sprint(*page.Next)
+	}
+	slices.SortFunc(tr.Refused, func(a, b verdict) int { return strings.Compare(a.Line+a.Message, b.Line+b.Message) })
+	tr.Timeline = map[attribution.ResourceKey][]attribution.Interval{}
+	for k := range timeline {
+		var tl struct {
+			Intervals []struct {
+				Kind                  string
+				From                  time.Time
+				To                    *time.Time
+				Partner, Org, Account string
+				Reason                string
+				Shares                []attribution.Share
+			}
+		}
+		q := url.Values{"tenant": {k.Tenant}, "resource": {k.Resource}}
+		s.json("GET", "/v1/timeline?"+q.Encode(), token, "", &tl)
+		for _, iv := range tl.Intervals {
+			c := attribution.Credit{Attributed: iv.Partner != "", Partner: iv.Partner, Org: iv.Org, Account: iv.Account, Reason: iv.Reason, Shares: iv.Shares}
+			out := attribution.Interval{Kind: iv.Kind, From: iv.From, Credit: c}
+			if iv.To != nil {
+				out.To = *iv.To
+			}
+			tr.Timeline[k] = append(tr.Timeline[k], out)
+		}
+	}
+	return tr
+}
+
+// checkFeed applies the feed of changes as a consumer would, corrections
+// included, and expects it to end with the timeline's changes.
+func (s *service) checkFeed(t *testing.T, token string, timeline map[attribution.ResourceKey][]attribution.Interval) {
+	t.Helper()
+	held := map[attribution.ResourceKey][]attribution.Change{}
+	since := "0"
+	for {
+		var page struct {
+			Changes []attribution.Change
+			Next    int64
+		}
+		s.json("GET", "/v1/changes?limit=50&since="+since, token, "", &page)
+		for _, c := range page.Changes {
+			k := attribution.ResourceKey{Tenant: c.Tenant, Resource: c.Resource}
+			if c.Correction {
+				held[k] = slices.DeleteFunc(held[k], func(d attribution.Change) bool { return !d.Time.Before(c.Time) })
+			}
+			held[k] = append(held[k], c)
+		}
+		if len(page.Changes) == 0 {
+			break
+		}
+		since = fmt.Sprint(page.Next)
+	}
+	for k, h := range timeline {
+		want := holders(attribution.ChangePoints(k.Tenant, k.Resource, h))
+		if got := holders(held[k]); !slices.Equal(got, want) {
+			t.Errorf("%s/%s: the feed applied in order gives\n  %v\nthe timeline's changes are\n  %v", k.Tenant, k.Resource, got, want)
+		}
+	}
+}
+
+// holders reduces changes to the partners credited from each instant on:
+// the last change of an instant counts, and a change to the partners
+// already credited is none.
+func holders(cs []attribution.Change) []string {
+	var out []string
+	last := "[]"
+	for i, c := range cs {
+		if i+1 < len(cs) && cs[i+1].Time.Equal(c.Time) {
+			continue
+		}
+		who := fmt.Sprintf("%s%v", c.To.Partner, c.To.Shares)
+		if who == last {
+			continue
+		}
+		data, _ := json.Marshal(c.Time)
+		out = append(out, string(data)+" "+who)
+		last = who
+	}
+	return out
+}
