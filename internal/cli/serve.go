@@ -45,11 +45,6 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *loadDemo {
-		if err := loadDemoLog(ctx, st); err != nil {
-			return err
-		}
-	}
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *issuer != "" {
@@ -58,6 +53,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if *loadDemo {
+		if err := loadDemoLog(ctx, st, srv); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -97,8 +97,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// loadDemoLog appends the demo log to an empty store.
-func loadDemoLog(ctx context.Context, st store.Store) error {
+// loadDemoLog pushes the demo log into an empty store, through the
+// service, so that its feed of changes is filed as for any batch.
+func loadDemoLog(ctx context.Context, st store.Store, srv *server.Server) error {
 	last, err := st.LastSeq(ctx)
 	if err != nil || last > 0 {
 		return err
@@ -119,10 +120,8 @@ func loadDemoLog(ctx context.Context, st store.Store) error {
 		}
 		events = append(events, ev)
 	}
-	return st.Write(ctx, func(w store.Writer) error {
-		_, err := w.Append(ctx, events)
-		return err
-	})
+	_, _, _, err = srv.Ingest(ctx, events)
+	return err
 }
 
 func runToken(ctx context.Context, env *Env, args []string) error {

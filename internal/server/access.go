@@ -37,18 +37,19 @@ func (p Principal) tenantScope() (string, bool) {
 	return p.Tenant, true
 }
 
-// sees reports whether p may see a change: a partner reader those its
-// organisation gains or loses, a tenant administrator its tenant's.
-func (p Principal) sees(c change) bool {
+// changeFilter is what p may read of the feed of credit changes: a
+// partner reader the changes its organisation gains or loses by, a tenant
+// administrator its tenant's, the operator all; an account none.
+func (p Principal) changeFilter() (store.ChangeFilter, error) {
 	switch p.Role {
 	case store.RoleOperator:
-		return true
+		return store.ChangeFilter{}, nil
 	case store.RoleTenantAdmin:
-		return c.Tenant == p.Tenant
+		return store.ChangeFilter{Tenant: p.Tenant}, nil
 	case store.RolePartnerReader:
-		return credited(p.Org, c.From.Org, c.From.Shares) || credited(p.Org, c.To.Org, c.To.Shares)
+		return store.ChangeFilter{Org: p.Org}, nil
 	}
-	return false
+	return store.ChangeFilter{}, errorf(codeForbidden, "a %s reads no credit changes", p.Role)
 }
 
 // Pages are at most maxPage entries long, defaultPage unless asked.

@@ -1,34 +1,98 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
+	"slices"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/store"
 )
+
+// fileChanges files changes in the store, inside the write that committed
+// the records that caused them, numbered within each record from 1.
+func fileChanges(ctx context.Context, w store.Writer, changes []change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	filed := make([]store.FiledChange, 0, len(changes))
+	k := 0
+	for i, c := range changes {
+		if i > 0 && changes[i-1].Seq != c.Seq {
+			k = 0
+		}
+		k++
+		body, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("file changes: %w", err)
+		}
+		filed = append(filed, store.FiledChange{At: store.Cursor{Seq: c.Seq, K: k}, Tenant: c.Tenant, Orgs: orgsOf(c.Change), Body: body})
+	}
+	return w.FileChanges(ctx, filed)
+}
+
+// orgsOf lists the organisations a change concerns: those that lose or
+// gain credit by it, each once.
+func orgsOf(c attribution.Change) []string {
+	var orgs []string
+	for _, h := range []attribution.Holder{c.From, c.To} {
+		orgs = append(orgs, h.Org)
+		for _, sh := range h.Shares {
+			orgs = append(orgs, sh.Org)
+		}
+	}
+	slices.Sort(orgs)
+	orgs = slices.Compact(orgs)
+	return slices.DeleteFunc(orgs, func(o string) bool { return o == "" })
+}
 
 // getChanges pages through the feed of credit changes after ?since= (a
 // sequence number, 0 by default), at most ?limit= changes a page but never
-// part of one record's: what a partner, a tenant administrator or the
-// operator may see of them, and the number to ask from next.
+// part of one record's: what the caller may see of them, read from the
+// store by tenant or organisation, and the number to ask from next.
 func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal) error {
 	since, limit, err := pageParams(r, "since")
 	if err != nil {
 		return err
 	}
-	if err := s.sync(r.Context()); err != nil {
+	filter, err := p.changeFilter()
+	if err != nil {
 		return err
 	}
-	out := []change{}
-	next := s.state.seq
-	for _, c := range s.state.changes {
-		if c.Seq <= since || !p.sees(c) {
-			continue
-		}
-		if len(out) >= limit && c.Seq != out[len(out)-1].Seq {
-			next = out[len(out)-1].Seq
-			break
-		}
-		out = append(out, c)
+	ctx := r.Context()
+	// The changes of every record up to last were committed with it.
+	last, err := s.store.LastSeq(ctx)
+	if err != nil {
+		return err
 	}
-	s.state.mu.RUnlock()
+	out := []json.RawMessage{}
+	var at store.Cursor
+	keep := func(c store.FiledChange) error {
+		if c.At.Seq > last {
+			return errStop
+		}
+		out = append(out, c.Body)
+		at = c.At
+		return nil
+	}
+	err = s.store.Changes(ctx, filter, store.Cursor{Seq: since, K: math.MaxInt32}, limit, keep)
+	next := max(since, last)
+	if err == nil && len(out) == limit {
+		// The rest of the last record's changes come on this page too.
+		err = s.store.Changes(ctx, filter, at, math.MaxInt32, func(c store.FiledChange) error {
+			if c.At.Seq != at.Seq {
+				return errStop
+			}
+			return keep(c)
+		})
+		next = at.Seq
+	}
+	if err != nil && err != errStop {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"changes": out, "next": next})
 	return nil
 }

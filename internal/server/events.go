@@ -25,15 +25,16 @@ func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var base int64
-	catchUp := func(w store.Writer) error {
+	catchUp := func(w store.Writer) ([]change, error) {
 		s.state.mu.Lock()
 		defer s.state.mu.Unlock()
-		return s.state.catchUp(ctx, w)
+		err := s.state.catchUp(ctx, w)
+		return s.state.takeOutbox(), err
 	}
 	err := s.store.Write(ctx, func(w store.Writer) error {
 		// What other processes committed is folded first, so that fn
-		// sees the state of the log it appends to.
-		if err := catchUp(w); err != nil {
+		// sees the state of the log it appends to; they filed its changes.
+		if _, err := catchUp(w); err != nil {
 			return err
 		}
 		s.state.mu.RLock()
@@ -42,7 +43,11 @@ func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error
 		if err := fn(w); err != nil {
 			return err
 		}
-		return catchUp(w)
+		changes, err := catchUp(w)
+		if err != nil {
+			return err
+		}
+		return fileChanges(ctx, w, changes)
 	})
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
@@ -88,6 +93,41 @@ func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Eve
 	}, nil
 }
 
+// Ingest stores events at the end of the log, as POST /v1/events does for
+// the lines that pass its checks, and says what became of them.
+func (s *Server) Ingest(ctx context.Context, events []*event.Event) (accepted, held, duplicates int, err error) {
+	var res ingestResult
+	err = s.ingest(ctx, events, &res)
+	return res.Accepted, len(res.Held), res.Duplicates, err
+}
+
+// ingest stores events and counts their verdicts into res.
+func (s *Server) ingest(ctx context.Context, events []*event.Event, res *ingestResult) error {
+	var outcome func() verdicts
+	err := s.write(ctx, func(wr store.Writer) error {
+		var err error
+		outcome, err = s.submit(ctx, wr, events)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.state.mu.RLock()
+	v := outcome()
+	s.state.mu.RUnlock()
+	for i, seq := range v.seqs {
+		switch {
+		case seq == 0:
+			res.Duplicates++
+		case v.held[i] != nil:
+			res.Held = append(res.Held, v.held[i])
+		default:
+			res.Accepted++
+		}
+	}
+	return nil
+}
+
 // ingestResult is the answer to a batch (SPEC.md section 8).
 type ingestResult struct {
 	Accepted   int              `json:"accepted"`
@@ -126,27 +166,8 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 		ev.Imported = p.Role == store.RoleOperator && (ev.Type == event.PalLinked || ev.Type == event.PalRemoved)
 		events = append(events, ev)
 	}
-	var outcome func() verdicts
-	err := s.write(r.Context(), func(wr store.Writer) error {
-		var err error
-		outcome, err = s.submit(r.Context(), wr, events)
+	if err := s.ingest(r.Context(), events, &res); err != nil {
 		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.state.mu.RLock()
-	v := outcome()
-	s.state.mu.RUnlock()
-	for i, seq := range v.seqs {
-		switch {
-		case seq == 0:
-			res.Duplicates++
-		case v.held[i] != nil:
-			res.Held = append(res.Held, v.held[i])
-		default:
-			res.Accepted++
-		}
 	}
 	slices.SortFunc(res.Refused, func(a, b *event.Refusal) int { return a.Line - b.Line })
 	s.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))

@@ -119,6 +119,8 @@ func (s *Server) load(ctx context.Context) error {
 	if err := s.state.catchUp(ctx, s.store); err != nil {
 		return fmt.Errorf("load log: %w", err)
 	}
+	// The writers of these records filed their changes.
+	s.state.takeOutbox()
 	s.log.Info("state loaded", "records", s.state.seq, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -237,6 +239,8 @@ func (s *Server) sync(ctx context.Context) error {
 	s.state.mu.RUnlock()
 	s.state.mu.Lock()
 	err = s.state.catchUp(ctx, s.store)
+	// The writers of these records filed their changes.
+	s.state.takeOutbox()
 	s.state.mu.Unlock()
 	if err != nil {
 		return err

@@ -52,10 +52,13 @@ type state struct {
 	// linkedBy holds, for each partner ID, the tenants in which a
 	// pal.linked names it, whatever became of it.
 	linkedBy map[string]map[string]bool
-	// changes is the feed of credit changes, each with the sequence number
-	// of the record that caused it; pending holds those of the record being
-	// applied, until it is filed.
-	changes []change
+	// outbox holds the credit changes of the records folded since it was
+	// last emptied, each with the sequence number under which it is filed:
+	// that of the record that caused it, or for the corrections of a
+	// refold that of the last record folded. The writer that committed
+	// those records files them in the store; any other process drops
+	// them. pending holds those of the record being applied.
+	outbox  []change
 	pending []attribution.Change
 }
 
@@ -100,7 +103,7 @@ func (s *state) reset() {
 	s.directory = nil
 	s.refused = make(map[string]map[int64]*event.Refusal)
 	s.linkedBy = make(map[string]map[string]bool)
-	s.changes, s.pending = nil, nil
+	s.outbox, s.pending = nil, nil
 }
 
 // watch makes the state hear the engine's changes.
@@ -109,12 +112,20 @@ func (s *state) watch(e *attribution.Engine) *attribution.Engine {
 	return e
 }
 
-// file files the pending changes under the record seq.
+// file puts the pending changes in the outbox under the record seq.
 func (s *state) file(seq int64) {
 	for _, c := range s.pending {
-		s.changes = append(s.changes, change{seq, c})
+		s.outbox = append(s.outbox, change{seq, c})
 	}
 	s.pending = s.pending[:0]
+}
+
+// takeOutbox empties the outbox and returns what it held, numbered in feed
+// order.
+func (s *state) takeOutbox() []change {
+	out := s.outbox
+	s.outbox = nil
+	return out
 }
 
 // tenantScanner reads the log: what the state catches up with.
@@ -324,7 +335,7 @@ func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant stri
 	slices.Sort(ids)
 	for _, id := range ids {
 		for _, c := range attribution.Corrections(tenant, id, before[id], after[id]) {
-			s.changes = append(s.changes, change{s.seq, c})
+			s.outbox = append(s.outbox, change{s.seq, c})
 		}
 	}
 	return nil
@@ -375,13 +386,12 @@ func (s *state) asOf(ctx context.Context, src tenantScanner, tenant string, at t
 
 // snapshotVersion changes whenever the snapshot's shape does: a service
 // that finds another version folds its log again.
-const snapshotVersion = 3
+const snapshotVersion = 4
 
 type snapshotData struct {
 	Version  int
 	Engine   []byte
 	Metrics  []byte
-	Changes  []change
 	Last     map[string]place
 	Latest   place
 	Refused  map[string]map[int64]*event.Refusal
@@ -399,7 +409,7 @@ func (s *state) snapshot() (int64, []byte, error) {
 		return 0, nil, err
 	}
 	var buf bytes.Buffer
-	d := snapshotData{snapshotVersion, e, m, s.changes, s.last, s.latest, s.refused, s.linkedBy}
+	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy}
 	if err := gob.NewEncoder(&buf).Encode(d); err != nil {
 		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
 	}
@@ -434,7 +444,7 @@ func (s *state) restore(ctx context.Context, src tenantScanner, seq int64, data 
 		return false, fmt.Errorf("load the directory: %w", err)
 	}
 	s.reset()
-	s.engine, s.agg, s.seq, s.changes = s.watch(e), agg, seq, d.Changes
+	s.engine, s.agg, s.seq = s.watch(e), agg, seq
 	s.last, s.latest, s.directory = orEmpty(d.Last), d.Latest, dir
 	if d.Refused != nil {
 		s.refused = d.Refused

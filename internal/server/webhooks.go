@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/store"
@@ -53,12 +52,12 @@ func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errorf(codeBadRequest, "url %q is not an http:// or https:// URL", req.URL)
 	}
-	if err := s.sync(r.Context()); err != nil {
+	// Changes up to now are not posted: the cursor starts past them.
+	last, err := s.store.LastSeq(r.Context())
+	if err != nil {
 		return err
 	}
-	// Changes up to now are not posted: the cursor starts past them.
-	start := store.Cursor{Seq: s.state.seq, K: math.MaxInt32}
-	s.state.mu.RUnlock()
+	start := store.Cursor{Seq: last, K: math.MaxInt32}
 	hook := store.Webhook{ID: randomHex(8), Org: p.Org, URL: req.URL, Secret: randomHex(24), Created: s.cfg.Clock().UTC(), Cursor: start}
 	if err := s.store.AddWebhook(r.Context(), hook); err != nil {
 		return err
@@ -69,15 +68,13 @@ func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal
 
 // getWebhooks lists the webhooks of the caller's organisation.
 func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request, p Principal) error {
-	hooks, err := s.store.Webhooks(r.Context())
+	hooks, err := s.store.Webhooks(r.Context(), p.Org)
 	if err != nil {
 		return err
 	}
 	out := []map[string]any{}
 	for _, h := range hooks {
-		if h.Org == p.Org {
-			out = append(out, map[string]any{"id": h.ID, "url": h.URL, "created": h.Created})
-		}
+		out = append(out, map[string]any{"id": h.ID, "url": h.URL, "created": h.Created})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
 	return nil
@@ -85,41 +82,31 @@ func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request, p Principal
 
 // delivery is a change to post, at its place in the feed.
 type delivery struct {
-	at     store.Cursor
-	change change
+	at   store.Cursor
+	body json.RawMessage
 }
 
-// pendingFor lists the changes after cursor that org may see, in feed
-// order: by the record that caused them, then by their order within it.
-func (s *Server) pendingFor(org string, cursor store.Cursor) []delivery {
-	p := Principal{Role: store.RolePartnerReader, Org: org}
+// pendingBatch is how many changes one round of a webhook's dispatch reads.
+const pendingBatch = 100
+
+// pendingFor reads the changes after cursor that concern org, in feed
+// order, from the store: only that organisation's.
+func (s *Server) pendingFor(ctx context.Context, org string, cursor store.Cursor) ([]delivery, error) {
 	var out []delivery
-	k := map[int64]int{}
-	for _, c := range s.state.changes {
-		k[c.Seq]++
-		at := store.Cursor{Seq: c.Seq, K: k[c.Seq]}
-		if cursor.Before(at) && p.sees(c) {
-			out = append(out, delivery{at, c})
-		}
-	}
-	slices.SortStableFunc(out, func(a, b delivery) int {
-		switch {
-		case a.at.Before(b.at):
-			return -1
-		case b.at.Before(a.at):
-			return 1
-		}
-		return 0
+	err := s.store.Changes(ctx, store.ChangeFilter{Org: org}, cursor, pendingBatch, func(c store.FiledChange) error {
+		out = append(out, delivery{c.At, c.Body})
+		return nil
 	})
-	return out
+	return out, err
 }
 
 // Dispatch posts the credit changes to the webhooks until ctx ends, looking
 // for new ones every interval. Several processes may dispatch at once: one
-// at a time holds a webhook's lease and posts its changes in order, each
-// claimed in the store before it is posted, so that none is posted twice.
-// A post that fails is retried with back-off; one that keeps failing gives
-// its claim back, to be tried again later.
+// at a time holds a webhook's lease and posts its organisation's changes in
+// feed order, each claimed in the store once its receiver took it, so that
+// every change is posted at least once, across restarts and replicas, and
+// every post of a change carries the same delivery id. A post that fails is
+// retried with back-off, then again after a rest.
 func (s *Server) Dispatch(ctx context.Context, every time.Duration) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	resting := map[string]time.Time{}
@@ -140,23 +127,19 @@ func (s *Server) Dispatch(ctx context.Context, every time.Duration) {
 const leaseTime = time.Minute
 
 func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner string, resting map[string]time.Time) error {
-	hooks, err := s.store.Webhooks(ctx)
+	hooks, err := s.store.Webhooks(ctx, "")
 	if err != nil {
 		return err
 	}
-	if len(hooks) == 0 {
-		return nil
-	}
-	if err := s.sync(ctx); err != nil {
-		return err
-	}
-	pending := make(map[string][]delivery, len(hooks))
 	for _, h := range hooks {
-		pending[h.ID] = s.pendingFor(h.Org, h.Cursor)
-	}
-	s.state.mu.RUnlock()
-	for _, h := range hooks {
-		if time.Now().Before(resting[h.ID]) || len(pending[h.ID]) == 0 {
+		if time.Now().Before(resting[h.ID]) {
+			continue
+		}
+		pending, err := s.pendingFor(ctx, h.Org, h.Cursor)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
 			continue
 		}
 		now := time.Now()
@@ -165,7 +148,7 @@ func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner st
 			continue
 		}
 		cursor := h.Cursor
-		for _, d := range pending[h.ID] {
+		for _, d := range pending {
 			// Posted first, claimed after: a process that dies in between
 			// leaves the change to be posted again, with the same delivery
 			// id, by whoever holds the lease next. At least once.
@@ -190,11 +173,15 @@ func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner st
 
 // post posts one change, retrying with back-off.
 func (s *Server) post(ctx context.Context, client *http.Client, h store.Webhook, d delivery) error {
+	var c change
+	if err := json.Unmarshal(d.body, &c); err != nil {
+		return fmt.Errorf("change %d.%d: %w", d.at.Seq, d.at.K, err)
+	}
 	body, err := json.Marshal(struct {
 		Webhook string `json:"webhook"`
 		K       int    `json:"k"`
 		change
-	}{h.ID, d.at.K, d.change})
+	}{h.ID, d.at.K, c})
 	if err != nil {
 		return err
 	}

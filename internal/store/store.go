@@ -56,6 +56,25 @@ func (c Cursor) Before(d Cursor) bool {
 	return c.Seq < d.Seq || (c.Seq == d.Seq && c.K < d.K)
 }
 
+// FiledChange is a change of the feed of credit changes at its place: the
+// record that caused it and its place among that record's changes. The
+// store keeps its body as it is given, and finds it by tenant and by the
+// organisations it concerns.
+type FiledChange struct {
+	At     Cursor
+	Tenant string
+	// Orgs are the organisations the change concerns, each once.
+	Orgs []string
+	Body []byte
+}
+
+// ChangeFilter narrows the feed: to one tenant's changes, or to those that
+// concern one organisation; with both empty it keeps every change.
+type ChangeFilter struct {
+	Tenant string
+	Org    string
+}
+
 // Webhook is a URL an organisation's changes are posted to, signed with
 // its secret; Cursor is the last change claimed for it.
 type Webhook struct {
@@ -96,10 +115,15 @@ type Store interface {
 	// LoadSnapshot returns the latest snapshot, or ErrNotFound.
 	LoadSnapshot(ctx context.Context) (seq int64, data []byte, err error)
 
+	// Changes calls fn with the filed changes after the cursor that match
+	// the filter, in feed order, at most limit of them.
+	Changes(ctx context.Context, f ChangeFilter, after Cursor, limit int, fn func(FiledChange) error) error
+
 	// AddWebhook registers a webhook; its cursor starts where w's is.
 	AddWebhook(ctx context.Context, w Webhook) error
-	// Webhooks lists the registered webhooks, oldest first.
-	Webhooks(ctx context.Context) ([]Webhook, error)
+	// Webhooks lists the webhooks of an organisation, or every one when
+	// org is "", oldest first.
+	Webhooks(ctx context.Context, org string) ([]Webhook, error)
 	// LeaseWebhook makes owner the one process that delivers to a webhook
 	// until the time until, when no other process holds an unexpired lease
 	// at now; it reports whether owner holds the lease.
@@ -134,6 +158,9 @@ type Writer interface {
 	// returns each event's sequence number, 0 for a duplicate; the numbers
 	// of the events it adds follow the log's last one without a gap.
 	Append(ctx context.Context, events []*event.Event) ([]int64, error)
+	// FileChanges adds changes to the feed, committed with the records
+	// that caused them.
+	FileChanges(ctx context.Context, changes []FiledChange) error
 }
 
 // Duplicates returns, for events about to be appended after the ids that

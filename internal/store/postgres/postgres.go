@@ -212,6 +212,60 @@ func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, err
 	return seqs, nil
 }
 
+func (w writer) FileChanges(ctx context.Context, changes []store.FiledChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	rows := make([][]any, 0, len(changes))
+	var orgs [][]any
+	for _, c := range changes {
+		rows = append(rows, []any{c.At.Seq, c.At.K, c.Tenant, string(c.Body)})
+		for _, org := range c.Orgs {
+			orgs = append(orgs, []any{org, c.At.Seq, c.At.K})
+		}
+	}
+	if _, err := w.tx.CopyFrom(ctx, pgx.Identifier{"changes"}, []string{"seq", "k", "tenant", "body"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("file changes: %w", err)
+	}
+	if _, err := w.tx.CopyFrom(ctx, pgx.Identifier{"change_orgs"}, []string{"org", "seq", "k"}, pgx.CopyFromRows(orgs)); err != nil {
+		return fmt.Errorf("file changes: %w", err)
+	}
+	return nil
+}
+
+// Changes calls fn with the filed changes after the cursor that match f.
+func (s *Store) Changes(ctx context.Context, f store.ChangeFilter, after store.Cursor, limit int, fn func(store.FiledChange) error) error {
+	var rows pgx.Rows
+	var err error
+	switch {
+	case f.Org != "":
+		rows, err = s.pool.Query(ctx, `SELECT c.seq, c.k, c.tenant, c.body FROM change_orgs o JOIN changes c ON c.seq = o.seq AND c.k = o.k
+			WHERE o.org = $1 AND (o.seq, o.k) > ($2, $3) ORDER BY o.seq, o.k LIMIT $4`, f.Org, after.Seq, after.K, limit)
+	case f.Tenant != "":
+		rows, err = s.pool.Query(ctx, `SELECT seq, k, tenant, body FROM changes
+			WHERE tenant = $1 AND (seq, k) > ($2, $3) ORDER BY seq, k LIMIT $4`, f.Tenant, after.Seq, after.K, limit)
+	default:
+		rows, err = s.pool.Query(ctx, `SELECT seq, k, tenant, body FROM changes
+			WHERE (seq, k) > ($1, $2) ORDER BY seq, k LIMIT $3`, after.Seq, after.K, limit)
+	}
+	if err != nil {
+		return fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c store.FiledChange
+		var body string
+		if err := rows.Scan(&c.At.Seq, &c.At.K, &c.Tenant, &body); err != nil {
+			return fmt.Errorf("read changes: %w", err)
+		}
+		c.Body = []byte(body)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Write runs fn in a transaction that holds the log's advisory lock.
 func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -282,9 +336,10 @@ func (s *Store) AddWebhook(ctx context.Context, w store.Webhook) error {
 	return nil
 }
 
-// Webhooks lists the webhooks, oldest first.
-func (s *Store) Webhooks(ctx context.Context) ([]store.Webhook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks ORDER BY created_ns, id`)
+// Webhooks lists the webhooks of an organisation, or all of them when org
+// is "", oldest first.
+func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks WHERE $1 = '' OR org = $1 ORDER BY created_ns, id`, org)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}

@@ -258,6 +258,53 @@ func (w writer) knownIDs(ctx context.Context, events []*event.Event) (map[string
 	return known, lookup()
 }
 
+func (w writer) FileChanges(ctx context.Context, changes []store.FiledChange) error {
+	for _, c := range changes {
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO changes (seq, k, tenant, body) VALUES (?, ?, ?, ?)`, c.At.Seq, c.At.K, c.Tenant, string(c.Body)); err != nil {
+			return fmt.Errorf("file changes: %w", err)
+		}
+		for _, org := range c.Orgs {
+			if _, err := w.tx.ExecContext(ctx, `INSERT INTO change_orgs (org, seq, k) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, org, c.At.Seq, c.At.K); err != nil {
+				return fmt.Errorf("file changes: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Changes calls fn with the filed changes after the cursor that match f.
+func (s *Store) Changes(ctx context.Context, f store.ChangeFilter, after store.Cursor, limit int, fn func(store.FiledChange) error) error {
+	var rows *sql.Rows
+	var err error
+	switch {
+	case f.Org != "":
+		rows, err = s.db.QueryContext(ctx, `SELECT c.seq, c.k, c.tenant, c.body FROM change_orgs o JOIN changes c ON c.seq = o.seq AND c.k = o.k
+			WHERE o.org = ? AND (o.seq > ? OR (o.seq = ? AND o.k > ?)) ORDER BY o.seq, o.k LIMIT ?`, f.Org, after.Seq, after.Seq, after.K, limit)
+	case f.Tenant != "":
+		rows, err = s.db.QueryContext(ctx, `SELECT seq, k, tenant, body FROM changes
+			WHERE tenant = ? AND (seq > ? OR (seq = ? AND k > ?)) ORDER BY seq, k LIMIT ?`, f.Tenant, after.Seq, after.Seq, after.K, limit)
+	default:
+		rows, err = s.db.QueryContext(ctx, `SELECT seq, k, tenant, body FROM changes
+			WHERE seq > ? OR (seq = ? AND k > ?) ORDER BY seq, k LIMIT ?`, after.Seq, after.Seq, after.K, limit)
+	}
+	if err != nil {
+		return fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c store.FiledChange
+		var body string
+		if err := rows.Scan(&c.At.Seq, &c.At.K, &c.Tenant, &body); err != nil {
+			return fmt.Errorf("read changes: %w", err)
+		}
+		c.Body = []byte(body)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Write runs fn in an immediate transaction: SQLite's write lock is taken
 // at its start.
 func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
@@ -335,9 +382,10 @@ func (s *Store) AddWebhook(ctx context.Context, w store.Webhook) error {
 	return nil
 }
 
-// Webhooks lists the webhooks, oldest first.
-func (s *Store) Webhooks(ctx context.Context) ([]store.Webhook, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks ORDER BY created_ns, id`)
+// Webhooks lists the webhooks of an organisation, or all of them when org
+// is "", oldest first.
+func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks WHERE ?1 = '' OR org = ?1 ORDER BY created_ns, id`, org)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}

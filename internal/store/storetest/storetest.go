@@ -205,6 +205,47 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 	})
 
+	t.Run("Feed", func(t *testing.T) {
+		s := fresh(t)(t)
+		filed := []store.FiledChange{
+			{At: store.Cursor{Seq: 3, K: 1}, Tenant: "contoso", Orgs: []string{"1", "2"}, Body: []byte(`{"n":1}`)},
+			{At: store.Cursor{Seq: 3, K: 2}, Tenant: "fabrikam", Orgs: []string{"2"}, Body: []byte(`{"n":2}`)},
+			{At: store.Cursor{Seq: 7, K: 1}, Tenant: "contoso", Body: []byte(`{"n":3}`)},
+			{At: store.Cursor{Seq: 9, K: 1}, Tenant: "contoso", Orgs: []string{"1"}, Body: []byte(`{"n":4}`)},
+		}
+		if err := s.Write(ctx, func(w store.Writer) error { return w.FileChanges(ctx, filed) }); err != nil {
+			t.Fatal(err)
+		}
+		read := func(f store.ChangeFilter, after store.Cursor, limit int) string {
+			var got []string
+			err := s.Changes(ctx, f, after, limit, func(c store.FiledChange) error {
+				got = append(got, fmt.Sprintf("%d.%d:%s:%s", c.At.Seq, c.At.K, c.Tenant, c.Body))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(got)
+		}
+		for _, c := range []struct {
+			f     store.ChangeFilter
+			after store.Cursor
+			limit int
+			want  string
+		}{
+			{store.ChangeFilter{}, store.Cursor{}, 10, `[3.1:contoso:{"n":1} 3.2:fabrikam:{"n":2} 7.1:contoso:{"n":3} 9.1:contoso:{"n":4}]`},
+			{store.ChangeFilter{}, store.Cursor{Seq: 3, K: 1}, 2, `[3.2:fabrikam:{"n":2} 7.1:contoso:{"n":3}]`},
+			{store.ChangeFilter{Tenant: "contoso"}, store.Cursor{Seq: 3, K: 1}, 10, `[7.1:contoso:{"n":3} 9.1:contoso:{"n":4}]`},
+			{store.ChangeFilter{Org: "2"}, store.Cursor{}, 10, `[3.1:contoso:{"n":1} 3.2:fabrikam:{"n":2}]`},
+			{store.ChangeFilter{Org: "1"}, store.Cursor{Seq: 3, K: 2}, 10, `[9.1:contoso:{"n":4}]`},
+			{store.ChangeFilter{Org: "3"}, store.Cursor{}, 10, `[]`},
+		} {
+			if got := read(c.f, c.after, c.limit); got != c.want {
+				t.Errorf("Changes(%+v, after %+v, %d) = %s, want %s", c.f, c.after, c.limit, got, c.want)
+			}
+		}
+	})
+
 	t.Run("FailedWriteAppendsNothing", func(t *testing.T) {
 		s := fresh(t)(t)
 		boom := errors.New("boom")
@@ -267,9 +308,23 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if err := a.AddWebhook(ctx, w); err == nil {
 			t.Error("a second webhook with the same id was accepted")
 		}
-		got, err := b.Webhooks(ctx)
+		got, err := b.Webhooks(ctx, "")
 		if err != nil || len(got) != 1 || got[0] != w {
 			t.Fatalf("Webhooks = %+v %v, want [%+v]", got, err, w)
+		}
+		other := store.Webhook{ID: "w2", Org: "200001", URL: "http://127.0.0.1:1/other", Secret: "t", Created: at(2)}
+		if err := a.AddWebhook(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		for org, want := range map[string]string{"": "[w1 w2]", "100001": "[w1]", "200001": "[w2]", "300001": "[]"} {
+			hooks, err := b.Webhooks(ctx, org)
+			var ids []string
+			for _, h := range hooks {
+				ids = append(ids, h.ID)
+			}
+			if err != nil || fmt.Sprint(ids) != want {
+				t.Errorf("Webhooks(%q) = %v %v, want %s", org, ids, err, want)
+			}
 		}
 		next := store.Cursor{Seq: 9, K: 2}
 		// Of two processes claiming the same change, one wins.
@@ -286,7 +341,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if first, second := <-results, <-results; first == second {
 			t.Errorf("claims: %v and %v, want exactly one", first, second)
 		}
-		got, _ = a.Webhooks(ctx)
+		got, _ = a.Webhooks(ctx, "")
 		if got[0].Cursor != next {
 			t.Errorf("cursor %+v, want %+v", got[0].Cursor, next)
 		}
