@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/gob"
 	"errors"
@@ -147,8 +148,10 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	refold := make(map[string]bool)
-	directoryLate := false
+	// refold holds the tenants to fold again, each with the first late
+	// record that makes it so: the cause of its corrections.
+	refold := make(map[string]*event.Event)
+	var directoryLate *event.Event
 	for _, r := range recs {
 		ev := r.Event
 		s.seq = max(s.seq, r.Seq)
@@ -163,14 +166,14 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 				return 1
 			})
 			s.directory = slices.Insert(s.directory, i, r)
-			if directoryLate || p.before(s.latest) {
-				directoryLate = true
+			if directoryLate != nil || p.before(s.latest) {
+				directoryLate = cmp.Or(directoryLate, ev)
 				continue
 			}
 			s.applyRecord(r)
 			continue
 		}
-		if refold[ev.Tenant] {
+		if refold[ev.Tenant] != nil {
 			continue
 		}
 		if p.before(later(s.last[ev.Tenant], s.last[""])) {
@@ -181,14 +184,14 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 				s.verdict(r, res)
 				continue
 			}
-			refold[ev.Tenant] = true
+			refold[ev.Tenant] = ev
 			continue
 		}
 		s.applyRecord(r)
 	}
-	if directoryLate {
+	if directoryLate != nil {
 		for _, t := range s.refoldDirectory() {
-			refold[t] = true
+			refold[t] = cmp.Or(refold[t], directoryLate)
 		}
 	}
 	tenants := make([]string, 0, len(refold))
@@ -197,7 +200,7 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 	}
 	slices.Sort(tenants)
 	for _, t := range tenants {
-		if err := s.refoldTenant(ctx, src, t); err != nil {
+		if err := s.refoldTenant(ctx, src, t, refold[t]); err != nil {
 			s.stale = true
 			return err
 		}
@@ -305,8 +308,8 @@ var errStop = errors.New("stop")
 
 // refoldTenant folds one tenant again and adopts the result: its state,
 // its month counts, its verdicts, and corrections in the feed for every
-// credit interval that moved.
-func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant string) error {
+// credit interval that moved, caused by the late record cause.
+func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant string, cause *event.Event) error {
 	s.agg.DropTenant(tenant)
 	delete(s.refused, tenant)
 	var last place
@@ -335,6 +338,7 @@ func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant stri
 	slices.Sort(ids)
 	for _, id := range ids {
 		for _, c := range attribution.Corrections(tenant, id, before[id], after[id]) {
+			c.Cause, c.CauseID = cause.Type, cause.ID
 			s.outbox = append(s.outbox, change{s.seq, c})
 		}
 	}
