@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store/postgres/pgtest"
 	"github.com/palproject/pal/internal/store/sqlite"
 )
@@ -112,6 +115,11 @@ func killAndRestart(t *testing.T, db string) {
 	if n, err := post(url, tok, control); err != nil || n != 4 {
 		t.Fatalf("control events: %d accepted, %v", n, err)
 	}
+	// A use of a resource that never comes: held, and refused after the
+	// restart as before it.
+	if _, err := post(url, tok, `{"type":"usage","time":"2026-01-05T00:00:00Z","tenant":"contoso","resource":"nope","user":"u0"}`); err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	ctx, stop := context.WithCancel(context.Background())
@@ -178,6 +186,7 @@ func killAndRestart(t *testing.T, db string) {
 		}
 	}
 	t.Logf("%d events acknowledged before SIGKILL, %d in the log after the restart", len(acked), len(count))
+	answersAsPalOnItsLog(t, url, tok)
 }
 
 // TestTerminateShutsDownGracefully sends SIGTERM: the server stops with
@@ -211,5 +220,158 @@ func TestTerminateShutsDownGracefully(t *testing.T) {
 	last, _ := st.LastSeq(context.Background())
 	if err != nil || seq != last || last != 4 {
 		t.Errorf("snapshot after SIGTERM at %d (%v), log at %d; want both at 4", seq, err, last)
+	}
+}
+
+// palOutput runs the binary and returns its standard output.
+func palOutput(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(palBin, args...).Output()
+	if err != nil {
+		t.Fatalf("pal %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+// get reads a path of the service.
+func get(t *testing.T, url, token, path string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %s", path, resp.Status, body)
+	}
+	return body
+}
+
+// TestWebhookPostsAtLeastOnceAcrossAKill registers a webhook, makes twelve
+// credit changes, and kills the service with SIGKILL while its receiver
+// holds the fifth post unanswered. After a restart the receiver has every
+// change, in feed order, and the fifth again under the same delivery id;
+// the restarted service answers as pal does on its exported log.
+func TestWebhookPostsAtLeastOnceAcrossAKill(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { webhookAcrossKill(t, filepath.Join(t.TempDir(), "pal.db")) })
+	t.Run("postgres", func(t *testing.T) { webhookAcrossKill(t, pgtest.Database(t)) })
+}
+
+func webhookAcrossKill(t *testing.T, db string) {
+	var mu sync.Mutex
+	var deliveries []string
+	held := make(chan struct{})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		deliveries = append(deliveries, r.Header.Get(server.DeliveryHeader))
+		n := len(deliveries)
+		mu.Unlock()
+		if n == 5 {
+			// The fifth post gets no answer: its sender dies first.
+			close(held)
+			<-r.Context().Done()
+			return
+		}
+	}))
+	defer receiver.Close()
+
+	tok := token(t, db)
+	cmd, url := serve(t, db)
+	if n, err := post(url, tok, control); err != nil || n != 4 {
+		t.Fatalf("control events: %d accepted, %v", n, err)
+	}
+	reader := strings.TrimSpace(palOutput(t, "token", "issue", "--db", db, "--role", "partner-reader", "--org", "100001"))
+	req, _ := http.NewRequest("POST", url+"/v1/webhooks", strings.NewReader(fmt.Sprintf(`{"url":%q}`, receiver.URL)))
+	req.Header.Set("Authorization", "Bearer "+reader)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/webhooks: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// alice links and unlinks in turn: Fabrikam gains and loses app1.
+	var events []string
+	for i := range 12 {
+		typ := []string{"pal.linked", "pal.removed"}[i%2]
+		events = append(events, fmt.Sprintf(`{"type":%q,"time":"2026-01-%02dT00:00:00Z","tenant":"contoso","account":"alice","partner":"100011"}`, typ, 3+i))
+	}
+	if n, err := post(url, tok, strings.Join(events, "\n")); err != nil || n != 12 {
+		t.Fatalf("link events: %d accepted, %v", n, err)
+	}
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fifth post never came")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	_, url = serve(t, db)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(deliveries)
+		mu.Unlock()
+		if n >= 13 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	got := slices.Clone(deliveries)
+	mu.Unlock()
+	var firsts []string
+	for i, id := range got {
+		if !slices.Contains(got[:i], id) {
+			firsts = append(firsts, id)
+		}
+	}
+	if len(got) != 13 || len(firsts) != 12 || got[5] != got[4] {
+		t.Fatalf("deliveries %v: want the 12 changes, the fifth posted again after the restart", got)
+	}
+	feed := get(t, url, tok, "/v1/changes")
+	var f struct {
+		Changes []struct {
+			Seq int64
+		}
+	}
+	if err := json.Unmarshal(feed, &f); err != nil || len(f.Changes) != 12 {
+		t.Fatalf("the feed: %s", feed)
+	}
+
+	answersAsPalOnItsLog(t, url, tok)
+}
+
+// answersAsPalOnItsLog compares what the service says with what pal says
+// on the service's /v1/log: the monthly report, the attribution, and the
+// refusals.
+func answersAsPalOnItsLog(t *testing.T, url, tok string) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "log.ndjson")
+	if err := os.WriteFile(logFile, get(t, url, tok, "/v1/log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"report", "monthly", "--month", "2026-01"}, {"attribution"}} {
+		local := palOutput(t, append(args, "--log", logFile)...)
+		remote := palOutput(t, append(args, "--server", url, "--token", tok)...)
+		if local != remote {
+			t.Errorf("pal %s: the service says\n%s\npal on its log says\n%s", strings.Join(args, " "), remote, local)
+		}
+	}
+	var check struct {
+		Refused []struct{ Line int64 }
+	}
+	json.Unmarshal([]byte(palOutput(t, "check", "--log", logFile, "--format", "json")), &check)
+	var refusals struct {
+		Refused []struct{ Seq int64 }
+	}
+	json.Unmarshal(get(t, url, tok, "/v1/refusals?limit=10000"), &refusals)
+	if fmt.Sprint(check.Refused) != fmt.Sprint(refusals.Refused) {
+		t.Errorf("the service refuses records %v, pal check on its log lines %v", refusals.Refused, check.Refused)
 	}
 }

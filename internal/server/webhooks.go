@@ -123,8 +123,10 @@ func (s *Server) Dispatch(ctx context.Context, every time.Duration) {
 	}
 }
 
-// leaseTime is how long a dispatcher holds a webhook without renewing.
-const leaseTime = time.Minute
+// leaseTime is how long a dispatcher holds a webhook without renewing: it
+// renews it every round, and when it dies another process takes over once
+// the lease ends.
+const leaseTime = 10 * time.Second
 
 func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner string, resting map[string]time.Time) error {
 	hooks, err := s.store.Webhooks(ctx, "")
