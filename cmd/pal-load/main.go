@@ -1,8 +1,11 @@
-// Command pal-load measures the service under load on loopback: link
-// writes per second with their p50 and p99 latency, and usage events
-// ingested per second, on the store named by --db (an SQLite file or a
-// postgres:// URL). It runs the real HTTP server in process and bounded
-// client loops, and stops by itself.
+// Command pal-load measures the service under load on loopback, on the
+// store named by --db (an SQLite file or a postgres:// URL): link writes
+// per second with their p50 and p99 latency; usage events ingested per
+// second in batches, until --usage-events were pushed over --tenants
+// tenants, and the resident memory then; reads of a small tenant while
+// usage is ingested at full speed; and late control events in that small
+// tenant, with the other tenants' events in the store. It runs the real
+// HTTP server in process and bounded client loops, and stops by itself.
 //
 //	go run ./cmd/pal-load --db /tmp/load.db --seconds 10
 //	go run ./cmd/pal-load --db 'postgres://postgres@127.0.0.1:5432/test' --seconds 10
@@ -17,7 +20,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,11 +42,26 @@ func main() {
 
 func run() error {
 	db := flag.String("db", "", "the store: an SQLite file (created fresh) or a postgres:// URL of an empty schema")
-	seconds := flag.Float64("seconds", 10, "how long each phase runs")
+	seconds := flag.Float64("seconds", 10, "how long each timed phase runs")
 	clients := flag.Int("clients", 8, "concurrent clients")
 	accounts := flag.Int("accounts", 200, "accounts that change their links")
-	batch := flag.Int("batch", 500, "usage events a request")
+	batch := flag.Int("batch", 1000, "usage events a request")
+	usageEvents := flag.Int("usage-events", 1_000_000, "usage events pushed before the late events of a small tenant")
+	tenants := flag.Int("tenants", 1000, "tenants the usage events are spread over")
+	late := flag.Int("late", 200, "late control events pushed into a small tenant, one a request")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *db == "" {
 		return errors.New("--db is required")
 	}
@@ -84,12 +105,31 @@ func run() error {
 		fmt.Fprintf(&seed, `{"type":"resource.created","time":"2026-01-01T00:00:01Z","tenant":"load","environment":"prod","resource":"app%d","kind":"canvas_app","owner":"a%d"}`+"\n", i, i)
 		tokens[i] = issue(store.Token{Role: store.RoleAccount, Tenant: "load", Account: fmt.Sprintf("a%d", i)})
 	}
+	// The other tenants, each with an owner linked to Fabrikam and five
+	// apps; and a small tenant for the late events.
+	for t := range *tenants {
+		fmt.Fprintf(&seed, `{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"t%d","environment":"prod","env_type":"production"}`+"\n", t)
+		fmt.Fprintf(&seed, `{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t%d","account":"maker","kind":"guest"}`+"\n", t)
+		fmt.Fprintf(&seed, `{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t%d","account":"maker","partner":"100011"}`+"\n", t)
+		for r := range 5 {
+			fmt.Fprintf(&seed, `{"type":"resource.created","time":"2026-01-01T00:00:01Z","tenant":"t%d","environment":"prod","resource":"app%d","kind":"canvas_app","owner":"maker"}`+"\n", t, r)
+		}
+	}
+	seed.WriteString(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"small","environment":"prod","env_type":"production"}` + "\n")
+	for a := range 5 {
+		fmt.Fprintf(&seed, `{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"small","account":"s%d","kind":"guest"}`+"\n", a)
+		fmt.Fprintf(&seed, `{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"small","account":"s%d","partner":"10001%d"}`+"\n", a, 1+a%2)
+		fmt.Fprintf(&seed, `{"type":"resource.created","time":"2026-01-01T00:00:01Z","tenant":"small","environment":"prod","resource":"sapp%d","kind":"canvas_app","owner":"s%d"}`+"\n", a, a)
+	}
+	for i := range 40 {
+		fmt.Fprintf(&seed, `{"type":"usage","time":"2026-01-20T00:00:%02dZ","tenant":"small","resource":"sapp%d","user":"u%d"}`+"\n", i, i%5, i)
+	}
 	if err := send(hc, "POST", base+"/v1/events", operator, seed.String()); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 
 	phase := time.Duration(*seconds * float64(time.Second))
-	fmt.Printf("pal-load: %s, %d clients, %s a phase\n", strings.SplitN(*db, "?", 2)[0], *clients, phase)
+	fmt.Printf("pal-load: %s, %d clients, %s a timed phase\n", strings.SplitN(*db, "?", 2)[0], *clients, phase)
 
 	// Link writes: each client takes its share of the accounts and creates,
 	// then changes, their links, one request at a time.
@@ -103,31 +143,122 @@ func run() error {
 		}
 		return send(hc, method, base+"/providers/Microsoft.ManagementPartner/partners/"+id, tokens[acct], "")
 	})
-	slices.Sort(lat)
-	fmt.Printf("link writes      %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (%d writes)\n",
-		float64(len(lat))/elapsed.Seconds(), ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), len(lat))
+	report("link writes", lat, elapsed, 1)
 
-	// Usage: batches of usage events as they arrive, stamped from now on.
-	admin := issue(store.Token{Role: store.RoleTenantAdmin, Tenant: "load"})
+	// Usage: batches of usage events as they arrive, stamped from now on,
+	// spread over the tenants, until usage-events were pushed.
 	now := time.Now().UTC()
 	var mu sync.Mutex
 	next := 0
-	lat, elapsed = loop(*clients, phase, func(c, i int) error {
+	usageBatch := func() (string, bool) {
 		mu.Lock()
 		n := next
 		next++
 		mu.Unlock()
+		if n*(*batch) >= *usageEvents {
+			return "", false
+		}
 		var b strings.Builder
 		at := now.Add(time.Duration(n) * time.Millisecond).Format(time.RFC3339Nano)
 		for j := range *batch {
-			fmt.Fprintf(&b, `{"type":"usage","time":%q,"tenant":"load","resource":"app%d","user":"u%d"}`+"\n", at, (n+j)%*accounts, (n*(*batch)+j)%50000)
+			k := n*(*batch) + j
+			fmt.Fprintf(&b, `{"type":"usage","time":%q,"tenant":"t%d","resource":"app%d","user":"u%d"}`+"\n", at, k%*tenants, (k/(*tenants))%5, k%50000)
 		}
-		return send(hc, "POST", base+"/v1/events", admin, b.String())
+		return b.String(), true
+	}
+	lat, elapsed = loop(*clients, 24*time.Hour, func(c, i int) error {
+		body, ok := usageBatch()
+		if !ok {
+			return errDone
+		}
+		return send(hc, "POST", base+"/v1/events", operator, body)
 	})
-	slices.Sort(lat)
-	fmt.Printf("usage ingested   %8.0f /s   p50 %6.2f ms   p99 %6.2f ms a batch of %d   (%d events)\n",
-		float64(len(lat)*(*batch))/elapsed.Seconds(), ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), *batch, len(lat)*(*batch))
+	report(fmt.Sprintf("usage, batches of %d", *batch), lat, elapsed, *batch)
+	runtime.GC()
+	fmt.Printf("%-24s %8.0f MiB resident after %d usage events (heap in use %.0f MiB)\n", "memory", rss()/(1<<20), *usageEvents, heapInUse()/(1<<20))
+
+	// Reads while usage is ingested at full speed: a tenant administrator
+	// of a small tenant reads its attribution and an explanation.
+	small := issue(store.Token{Role: store.RoleTenantAdmin, Tenant: "small"})
+	*usageEvents += 1 << 30
+	reading, stopReading := context.WithCancel(ctx)
+	var readLat []time.Duration
+	var readers sync.WaitGroup
+	for r := range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			paths := []string{"/v1/attribution", "/v1/explain?tenant=small&resource=sapp1"}
+			var mine []time.Duration
+			for i := 0; reading.Err() == nil; i++ {
+				t0 := time.Now()
+				if err := send(hc, "GET", base+paths[(r+i)%2], small, ""); err != nil {
+					fmt.Fprintln(os.Stderr, "pal-load:", err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+				time.Sleep(5 * time.Millisecond)
+			}
+			mu.Lock()
+			readLat = append(readLat, mine...)
+			mu.Unlock()
+		}()
+	}
+	lat, elapsed = loop(*clients, phase, func(c, i int) error {
+		body, _ := usageBatch()
+		return send(hc, "POST", base+"/v1/events", operator, body)
+	})
+	stopReading()
+	readers.Wait()
+	report("usage, with readers", lat, elapsed, *batch)
+	report("reads during usage", readLat, elapsed, 1)
+
+	// Late control events in the small tenant, one a request: each is
+	// earlier than the tenant's usage, so the tenant is folded again.
+	var lates []time.Duration
+	start := time.Now()
+	for i := range *late {
+		ev := fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T00:%02d:%02dZ","tenant":"small","resource":"sapp%d","account":"s%d","action":"edit"}`, i/60%60, i%60, i%5, i%5)
+		t0 := time.Now()
+		if err := send(hc, "POST", base+"/v1/events", small, ev); err != nil {
+			return err
+		}
+		lates = append(lates, time.Since(t0))
+	}
+	report("late events, small tenant", lates, time.Since(start), 1)
 	return nil
+}
+
+// errDone ends a client's loop.
+var errDone = errors.New("done")
+
+// report prints the rate, p50 and p99 of a phase's requests, each of n
+// events.
+func report(name string, lat []time.Duration, elapsed time.Duration, n int) {
+	slices.Sort(lat)
+	fmt.Printf("%-24s %8.0f /s   p50 %7.2f ms   p99 %7.2f ms   (%d requests)\n",
+		name, float64(len(lat)*n)/elapsed.Seconds(), ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), len(lat))
+}
+
+// rss is the resident memory of this process, from /proc.
+func rss() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func heapInUse() float64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapInuse)
 }
 
 // loop runs fn from n clients until d has passed, and returns the latency
@@ -146,8 +277,10 @@ func loop(n int, d time.Duration, fn func(client, i int) error) ([]time.Duration
 			for i := 0; time.Now().Before(deadline); i++ {
 				t0 := time.Now()
 				if err := fn(c, i); err != nil {
-					fmt.Fprintln(os.Stderr, "pal-load:", err)
-					return
+					if !errors.Is(err, errDone) {
+						fmt.Fprintln(os.Stderr, "pal-load:", err)
+					}
+					break
 				}
 				mine = append(mine, time.Since(t0))
 			}

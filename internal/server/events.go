@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
@@ -15,50 +16,140 @@ import (
 // maxBatchBytes bounds the body of one POST /v1/events.
 const maxBatchBytes = 64 << 20
 
-// write runs fn inside a write of the log, then folds what was committed
-// since the state's last record, fn's appends included, before the write
-// commits. When the write fails after the state folded its records, the
-// state is marked stale and folded again on its next use.
+// write runs fn inside a write of the log, and folds what fn appended
+// before the write commits. Concurrent writes are committed together: each
+// caller queues its fn, and one of them leads, running every queued fn in
+// one transaction with one commit (group commit), so that one flush to disk
+// serves them all. An error that fn returns before it appends anything is
+// its caller's alone; any other error fails the whole group. When a group
+// fails after the state folded its records, the state is marked stale and
+// folded again on its next use.
 func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error {
-	// Writers of this process queue here rather than at the database's
-	// lock, which SQLite grants by polling, unfairly under contention.
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	var base int64
-	catchUp := func(w store.Writer) ([]change, error) {
-		s.state.mu.Lock()
-		defer s.state.mu.Unlock()
-		err := s.state.catchUp(ctx, w)
-		return s.state.takeOutbox(), err
+	req := &writeRequest{fn: fn, done: make(chan struct{})}
+	c := &s.commits
+	c.mu.Lock()
+	c.queue = append(c.queue, req)
+	lead := !c.leading
+	c.leading = true
+	c.mu.Unlock()
+	if lead {
+		s.lead()
 	}
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+		// The write goes on, and commits or fails, without its caller.
+		return ctx.Err()
+	}
+}
+
+// writeRequest is one caller's part of a group commit.
+type writeRequest struct {
+	fn   func(w store.Writer) error
+	err  error
+	done chan struct{}
+}
+
+// commits is the queue of writes waiting for the next group commit.
+type commits struct {
+	mu      sync.Mutex
+	queue   []*writeRequest
+	leading bool
+}
+
+// lead commits the queued writes as one group, then hands the lead to a
+// new goroutine if more have queued meanwhile.
+func (s *Server) lead() {
+	c := &s.commits
+	c.mu.Lock()
+	group := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	s.commitGroup(group)
+	for _, req := range group {
+		close(req.done)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) > 0 {
+		go s.lead()
+		return
+	}
+	c.leading = false
+}
+
+// commitGroup runs a group of writes in one transaction.
+func (s *Server) commitGroup(group []*writeRequest) {
+	ctx := context.Background()
+	st := s.state
+	var base int64
 	err := s.store.Write(ctx, func(w store.Writer) error {
-		// What other processes committed is folded first, so that fn
+		// What other processes committed is folded first, so that each fn
 		// sees the state of the log it appends to; they filed its changes.
-		if _, err := catchUp(w); err != nil {
-			return err
-		}
-		s.state.mu.RLock()
-		base = s.state.seq
-		s.state.mu.RUnlock()
-		if err := fn(w); err != nil {
-			return err
-		}
-		changes, err := catchUp(w)
+		st.mu.Lock()
+		err := st.catchUp(ctx, w)
+		st.takeOutbox()
+		base = st.seq
+		st.mu.Unlock()
 		if err != nil {
 			return err
 		}
+		for _, req := range group {
+			rw := &recordingWriter{Writer: w}
+			if req.err = req.fn(rw); req.err != nil {
+				if len(rw.records) > 0 {
+					return req.err
+				}
+				continue
+			}
+			// What fn appended is folded from memory, not read back.
+			st.mu.Lock()
+			err := st.fold(ctx, w, rw.records)
+			st.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		st.mu.Lock()
+		changes := st.takeOutbox()
+		st.mu.Unlock()
 		return fileChanges(ctx, w, changes)
 	})
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if err != nil {
-		if s.state.seq != base {
-			s.state.stale = true
+		if st.seq != base {
+			st.stale = true
 		}
-		return err
+		for _, req := range group {
+			if req.err == nil {
+				req.err = err
+			}
+		}
+		return
 	}
 	s.maybeSnapshot(ctx)
-	return nil
+}
+
+// recordingWriter keeps what a write appends, as the records the store
+// will hold: the events as they will read back, with their sequence numbers.
+type recordingWriter struct {
+	store.Writer
+	records []store.Record
+}
+
+func (w *recordingWriter) Append(ctx context.Context, events []*event.Event) ([]int64, error) {
+	seqs, err := w.Writer.Append(ctx, events)
+	for i, seq := range seqs {
+		if seq == 0 {
+			continue
+		}
+		ev := *events[i]
+		ev.Line = 0
+		w.records = append(w.records, store.Record{Seq: seq, Event: &ev})
+	}
+	return seqs, err
 }
 
 // verdicts are what became of the events of a batch: each stored one is

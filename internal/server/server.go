@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -49,7 +48,7 @@ type Server struct {
 	log      *slog.Logger
 	verifier *oidc.IDTokenVerifier
 	state    *state
-	writeMu  sync.Mutex
+	commits  commits
 	registry *prometheus.Registry
 	m        serverMetrics
 	mux      *http.ServeMux

@@ -145,6 +145,13 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 	if err := src.Scan(ctx, s.seq, func(r store.Record) error { recs = append(recs, r); return nil }); err != nil {
 		return err
 	}
+	return s.fold(ctx, src, recs)
+}
+
+// fold folds records that follow the state's last one, in sequence order;
+// src gives the tenants' records when one must be folded again. The caller
+// holds s.mu for writing. On an error the state is marked stale.
+func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}

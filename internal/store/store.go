@@ -146,9 +146,6 @@ type Writer interface {
 	// Scan reads the records after seq, as Store.Scan, inside the
 	// transaction: a writer catches up with the log before it appends.
 	Scan(ctx context.Context, after int64, fn func(Record) error) error
-	// ScanByTime reads every record in time order, as Store.ScanByTime,
-	// inside the transaction.
-	ScanByTime(ctx context.Context, fn func(Record) error) error
 	// ScanTenant reads one tenant's records in time order, as
 	// Store.ScanTenant, inside the transaction.
 	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error

@@ -158,10 +158,6 @@ func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) err
 	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
 }
 
-func (w writer) ScanByTime(ctx context.Context, fn func(store.Record) error) error {
-	return scan(ctx, w.tx, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
-}
-
 func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, w.tx, scanTenant, fn, tenant)
 }

@@ -38,6 +38,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// A multi-row INSERT keeps a statement journal; in memory, not in a
+	// temporary file written page by page.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -156,10 +159,6 @@ func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) err
 	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > ? ORDER BY seq`, fn, after)
 }
 
-func (w writer) ScanByTime(ctx context.Context, fn func(store.Record) error) error {
-	return scan(ctx, w.tx, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
-}
-
 func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, w.tx, scanTenant, fn, tenant)
 }
@@ -229,7 +228,7 @@ func (w writer) knownIDs(ctx context.Context, events []*event.Event) (map[string
 		if len(ids) == 0 {
 			return nil
 		}
-		rows, err := w.tx.QueryContext(ctx, `SELECT id FROM events WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
+		rows, err := w.tx.QueryContext(ctx, `SELECT id FROM events WHERE id IS NOT NULL AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
 		if err != nil {
 			return fmt.Errorf("append: %w", err)
 		}

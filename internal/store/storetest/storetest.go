@@ -113,10 +113,10 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			if _, err := w.Append(ctx, []*event.Event{usage(1, "", "u9")}); err != nil {
 				return err
 			}
-			return w.ScanByTime(ctx, func(r store.Record) error { inTx = append(inTx, r.Seq); return nil })
+			return w.ScanTenant(ctx, "contoso", func(r store.Record) error { inTx = append(inTx, r.Seq); return nil })
 		})
 		if fmt.Sprint(inTx) != "[3 4 2 1]" {
-			t.Errorf("Writer.ScanByTime order %v, want [3 4 2 1]", inTx)
+			t.Errorf("Writer.ScanTenant order %v, want [3 4 2 1]", inTx)
 		}
 	})
 
