@@ -150,80 +150,140 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return *seq, nil
 }
 
+// writer appends inside a transaction that holds the log's lock: no one
+// else appends meanwhile, so it knows the log's last sequence number once
+// it has read it, and the ids it added. The rows it appends are sent in
+// one COPY when something reads the log or the transaction ends.
 type writer struct {
-	tx pgx.Tx
+	tx      pgx.Tx
+	last    int64
+	read    bool            // whether last was read
+	ids     map[string]bool // ids known to be in the log, and added
+	pending rows
 }
 
-func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+// rows are events to add, column by column.
+type rows struct {
+	seq, time         []int64
+	id                []*string
+	typ, tenant, body []string
+}
+
+func (r *rows) add(seq int64, ev *event.Event) {
+	var id *string
+	if ev.ID != "" {
+		id = &ev.ID
+	}
+	r.seq, r.time, r.id = append(r.seq, seq), append(r.time, ev.Time.UnixNano()), append(r.id, id)
+	r.typ, r.tenant, r.body = append(r.typ, ev.Type), append(r.tenant, ev.Tenant), append(r.body, string(ev.AppendJSON(nil)))
+}
+
+func (r *rows) row(i int) ([]any, error) {
+	return []any{r.seq[i], r.id[i], r.typ[i], r.time[i], r.tenant[i], r.body[i]}, nil
+}
+
+// copyRows is the number of rows from which a COPY beats one INSERT of
+// arrays: COPY costs two round trips, the INSERT one.
+const copyRows = 100
+
+// flush sends the appended rows.
+func (w *writer) flush(ctx context.Context) error {
+	p := &w.pending
+	n := len(p.seq)
+	if n == 0 {
+		return nil
+	}
+	var err error
+	if n >= copyRows {
+		_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body"}, pgx.CopyFromSlice(n, p.row))
+	} else {
+		_, err = w.tx.Exec(ctx, `INSERT INTO events (seq, id, type, time_ns, tenant, body)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
+			p.seq, p.id, p.typ, p.time, p.tenant, p.body)
+	}
+	w.pending = rows{}
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	return nil
+}
+
+func (w *writer) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
 	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
 }
 
-func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+func (w *writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
 	return scan(ctx, w.tx, scanTenant, fn, tenant)
 }
 
-// Append looks up the log's last sequence number and which of the events'
-// ids it holds in one query, and adds the others with one COPY: two round
-// trips a batch, however large.
-func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, error) {
-	ids := make([]string, 0, len(events))
+// Append finds which of the events' ids the log holds, and the log's last
+// sequence number the first time, in one query (none when it knows both),
+// and keeps the rows for the next COPY.
+func (w *writer) Append(ctx context.Context, events []*event.Event) ([]int64, error) {
+	var ids []string
 	for _, ev := range events {
-		if ev.ID != "" {
+		if ev.ID != "" && !w.ids[ev.ID] {
 			ids = append(ids, ev.ID)
 		}
 	}
-	var last int64
-	var found []string
-	err := w.tx.QueryRow(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0),
-		coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&last, &found)
-	if err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+	if !w.read || len(ids) > 0 {
+		var last int64
+		var found []string
+		err := w.tx.QueryRow(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0),
+			coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&last, &found)
+		if err != nil {
+			return nil, fmt.Errorf("append: %w", err)
+		}
+		if !w.read {
+			w.last, w.read = last, true
+		}
+		for _, id := range found {
+			w.ids[id] = true
+		}
 	}
-	known := make(map[string]bool, len(found))
-	for _, id := range found {
-		known[id] = true
-	}
-	dup := store.Duplicates(events, known)
+	dup := store.Duplicates(events, w.ids)
 	seqs := make([]int64, len(events))
-	rows := make([][]any, 0, len(events))
 	for i, ev := range events {
 		if dup[i] {
 			continue
 		}
-		last++
-		seqs[i] = last
-		var id *string
-		if ev.ID != "" {
-			id = &ev.ID
-		}
-		rows = append(rows, []any{last, id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil))})
-	}
-	if len(rows) == 0 {
-		return seqs, nil
-	}
-	_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body"}, pgx.CopyFromRows(rows))
-	if err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		w.last++
+		seqs[i] = w.last
+		w.pending.add(w.last, ev)
 	}
 	return seqs, nil
 }
 
-func (w writer) FileChanges(ctx context.Context, changes []store.FiledChange) error {
+// FileChanges adds the changes and the organisations they concern in one
+// statement.
+func (w *writer) FileChanges(ctx context.Context, changes []store.FiledChange) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
 	if len(changes) == 0 {
 		return nil
 	}
-	rows := make([][]any, 0, len(changes))
-	var orgs [][]any
+	var seqs, orgSeqs []int64
+	var ks, orgKs []int32
+	var tenants, bodies, orgs []string
 	for _, c := range changes {
-		rows = append(rows, []any{c.At.Seq, c.At.K, c.Tenant, string(c.Body)})
+		seqs, ks, tenants, bodies = append(seqs, c.At.Seq), append(ks, int32(c.At.K)), append(tenants, c.Tenant), append(bodies, string(c.Body))
 		for _, org := range c.Orgs {
-			orgs = append(orgs, []any{org, c.At.Seq, c.At.K})
+			orgs, orgSeqs, orgKs = append(orgs, org), append(orgSeqs, c.At.Seq), append(orgKs, int32(c.At.K))
 		}
 	}
-	if _, err := w.tx.CopyFrom(ctx, pgx.Identifier{"changes"}, []string{"seq", "k", "tenant", "body"}, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("file changes: %w", err)
-	}
-	if _, err := w.tx.CopyFrom(ctx, pgx.Identifier{"change_orgs"}, []string{"org", "seq", "k"}, pgx.CopyFromRows(orgs)); err != nil {
+	_, err := w.tx.Exec(ctx, `WITH filed AS (
+			INSERT INTO changes (seq, k, tenant, body) SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])
+		)
+		INSERT INTO change_orgs (org, seq, k) SELECT * FROM unnest($5::text[], $6::bigint[], $7::int[])`,
+		seqs, ks, tenants, bodies, orgs, orgSeqs, orgKs)
+	if err != nil {
 		return fmt.Errorf("file changes: %w", err)
 	}
 	return nil
@@ -268,7 +328,11 @@ func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
 			return fmt.Errorf("lock log: %w", err)
 		}
-		return fn(writer{tx})
+		w := &writer{tx: tx, ids: make(map[string]bool)}
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.flush(ctx)
 	})
 }
 

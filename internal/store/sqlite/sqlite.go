@@ -28,6 +28,9 @@ var migrations embed.FS
 // Store is a store in one SQLite file.
 type Store struct {
 	db *sql.DB
+	// inserts holds the prepared INSERTs of 1000, 100, 10 and 1 rows, in
+	// which Append writes any number of events.
+	inserts map[int]*sql.Stmt
 }
 
 // Open opens (creating it if need be) the SQLite file at path and brings
@@ -46,10 +49,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, inserts: make(map[int]*sql.Stmt)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	for _, n := range insertSizes {
+		stmt, err := db.PrepareContext(ctx, `INSERT INTO events (seq, id, type, time_ns, tenant, body) VALUES (?, ?, ?, ?, ?, ?)`+strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1))
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		s.inserts[n] = stmt
 	}
 	return s, nil
 }
@@ -91,7 +102,12 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, stmt := range s.inserts {
+		stmt.Close()
+	}
+	return s.db.Close()
+}
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -152,7 +168,8 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 }
 
 type writer struct {
-	tx *sql.Tx
+	tx      *sql.Tx
+	inserts map[int]*sql.Stmt
 }
 
 func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
@@ -163,9 +180,9 @@ func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Rec
 	return scan(ctx, w.tx, scanTenant, fn, tenant)
 }
 
-// insertRows is how many events one INSERT statement adds: six parameters
-// each, well under SQLite's limit of 32,766 parameters a statement.
-const insertRows = 1000
+// insertSizes are the row counts of the prepared INSERTs, largest first:
+// six parameters a row, well under SQLite's limit of 32,766 a statement.
+var insertSizes = []int{1000, 100, 10, 1}
 
 func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, error) {
 	var last int64
@@ -178,28 +195,10 @@ func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, err
 	}
 	dup := store.Duplicates(events, known)
 	seqs := make([]int64, len(events))
-	var query strings.Builder
-	args := make([]any, 0, 6*min(len(events), insertRows))
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		_, err := w.tx.ExecContext(ctx, query.String(), args...)
-		query.Reset()
-		args = args[:0]
-		if err != nil {
-			return fmt.Errorf("append: %w", err)
-		}
-		return nil
-	}
+	var rows []any
 	for i, ev := range events {
 		if dup[i] {
 			continue
-		}
-		if len(args) == 0 {
-			query.WriteString(`INSERT INTO events (seq, id, type, time_ns, tenant, body) VALUES (?, ?, ?, ?, ?, ?)`)
-		} else {
-			query.WriteString(`, (?, ?, ?, ?, ?, ?)`)
 		}
 		last++
 		seqs[i] = last
@@ -207,15 +206,17 @@ func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, err
 		if ev.ID != "" {
 			id = ev.ID
 		}
-		args = append(args, last, id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil)))
-		if len(args) == 6*insertRows {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
+		rows = append(rows, last, id, ev.Type, ev.Time.UnixNano(), ev.Tenant, string(ev.AppendJSON(nil)))
 	}
-	if err := flush(); err != nil {
-		return nil, err
+	// The rows go in as few prepared statements as their count allows.
+	for _, n := range insertSizes {
+		stmt := w.tx.StmtContext(ctx, w.inserts[n])
+		for len(rows) >= 6*n {
+			if _, err := stmt.ExecContext(ctx, rows[:6*n]...); err != nil {
+				return nil, fmt.Errorf("append: %w", err)
+			}
+			rows = rows[6*n:]
+		}
 	}
 	return seqs, nil
 }
@@ -248,7 +249,7 @@ func (w writer) knownIDs(ctx context.Context, events []*event.Event) (map[string
 			continue
 		}
 		ids = append(ids, ev.ID)
-		if len(ids) == 6*insertRows {
+		if len(ids) == 6*insertSizes[0] {
 			if err := lookup(); err != nil {
 				return nil, err
 			}
@@ -312,7 +313,7 @@ func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(writer{tx}); err != nil {
+	if err := fn(writer{tx, s.inserts}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
