@@ -41,12 +41,23 @@ func newRow(tenantID, id string, r *resource) Row {
 }
 
 // Attribution returns a row for every resource that exists now, sorted by
-// tenant then resource.
-func (e *Engine) Attribution() []Row {
+// tenant then resource: of the tenants named, or of all when none is.
+func (e *Engine) Attribution(tenants ...string) []Row {
 	var rows []Row
-	for tid, t := range e.tenants {
+	add := func(tid string, t *tenant) {
 		for id, r := range t.resources {
 			rows = append(rows, newRow(tid, id, r))
+		}
+	}
+	if len(tenants) > 0 {
+		for _, tid := range tenants {
+			if t := e.tenants[tid]; t != nil {
+				add(tid, t)
+			}
+		}
+	} else {
+		for tid, t := range e.tenants {
+			add(tid, t)
 		}
 	}
 	slices.SortFunc(rows, func(a, b Row) int {

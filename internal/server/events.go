@@ -70,6 +70,8 @@ func (s *Server) lead() {
 	for _, req := range group {
 		close(req.done)
 	}
+	// The next group waits for the snapshot; readers do not.
+	s.snapshotIfDue(context.Background())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) > 0 {
@@ -127,9 +129,7 @@ func (s *Server) commitGroup(group []*writeRequest) {
 				req.err = err
 			}
 		}
-		return
 	}
-	s.maybeSnapshot(ctx)
 }
 
 // recordingWriter keeps what a write appends, as the records the store
@@ -295,16 +295,18 @@ func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	if err := s.sync(r.Context()); err != nil {
+	var all []storedRefusal
+	err = s.read(r.Context(), func(st *state) error {
+		if tenant, scoped := p.tenantScope(); scoped {
+			all = st.refusals(&tenant)
+		} else {
+			all = st.refusals(nil)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	var all []storedRefusal
-	if tenant, scoped := p.tenantScope(); scoped {
-		all = s.state.refusals(&tenant)
-	} else {
-		all = s.state.refusals(nil)
-	}
-	s.state.mu.RUnlock()
 	i, _ := slices.BinarySearchFunc(all, after+1, func(rf storedRefusal, seq int64) int { return cmp.Compare(rf.Seq, seq) })
 	page := all[i:]
 	var next *int64

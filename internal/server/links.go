@@ -53,11 +53,15 @@ func (s *Server) currentLink(p Principal) (attribution.Link, bool) {
 }
 
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if err := s.sync(r.Context()); err != nil {
+	var l attribution.Link
+	var ok bool
+	err := s.read(r.Context(), func(*state) error {
+		l, ok = s.currentLink(p)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	l, ok := s.currentLink(p)
-	s.state.mu.RUnlock()
 	id := r.PathValue("partnerId")
 	if !ok || (id != "" && id != l.Partner) {
 		return errorf(codeNotFound, "account %s holds no link to %s in tenant %s", p.Account, orAny(id), p.Tenant)

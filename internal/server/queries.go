@@ -26,33 +26,43 @@ func parseAt(r *http.Request) (*time.Time, error) {
 	return nil, errorf(codeBadRequest, "at=%q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", s)
 }
 
-// engineAt returns the engine with the state at the instant the request
-// asks for with ?at= (the present by default), the instant, and a function
-// to call when done. A past instant is folded from the log: from one
-// tenant's records when tenant is set, from the whole log otherwise.
-func (s *Server) engineAt(r *http.Request, tenant string) (*attribution.Engine, time.Time, func(), error) {
+// atInstant runs fn with an engine holding the state at the instant the
+// request asks for with ?at= (the present by default), and the instant. A
+// past instant is folded from the log: from one tenant's records when
+// tenant is set, from the whole log otherwise, without holding the state.
+func (s *Server) atInstant(r *http.Request, tenant string, fn func(e *attribution.Engine, when time.Time) error) error {
 	at, err := parseAt(r)
 	if err != nil {
-		return nil, time.Time{}, nil, err
+		return err
 	}
-	if err := s.sync(r.Context()); err != nil {
-		return nil, time.Time{}, nil, err
-	}
-	e := s.state.engine
-	if at == nil || !at.Before(e.Now()) {
-		when := e.Now()
-		if at != nil {
-			when = *at
+	present := false
+	var dir []store.Record
+	err = s.read(r.Context(), func(st *state) error {
+		e := st.engine
+		if at == nil || !at.Before(e.Now()) {
+			present = true
+			when := e.Now()
+			if at != nil {
+				when = *at
+			}
+			return fn(e, when)
 		}
-		return e, when, s.state.mu.RUnlock, nil
+		dir = st.directoryCopy()
+		return nil
+	})
+	if err != nil || present {
+		return err
 	}
-	defer s.state.mu.RUnlock()
+	var past *attribution.Engine
 	if tenant != "" {
-		past, err := s.state.asOf(r.Context(), s.store, tenant, *at)
-		return past, *at, func() {}, err
+		past, err = foldTenant(r.Context(), s.store, s.state.opts, dir, tenant, *at, nil)
+	} else {
+		past, err = foldUntil(r.Context(), s.store, s.state.opts, *at)
 	}
-	past, err := foldUntil(r.Context(), s.store, s.state.opts, *at)
-	return past, *at, func() {}, err
+	if err != nil {
+		return err
+	}
+	return fn(past, *at)
 }
 
 // foldUntil folds the whole log, in the order its records apply, up to the
@@ -79,13 +89,21 @@ func credited(org, holder string, shares []attribution.Share) bool {
 }
 
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
-	tenant, _ := p.tenantScope()
-	e, when, done, err := s.engineAt(r, tenant)
+	tenant, scoped := p.tenantScope()
+	var rows []attribution.Row
+	var when time.Time
+	err := s.atInstant(r, tenant, func(e *attribution.Engine, at time.Time) error {
+		if scoped {
+			rows = e.Attribution(tenant)
+		} else {
+			rows = e.Attribution()
+		}
+		when = at
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	rows := e.Attribution()
-	done()
 	visible := []attribution.Row{}
 	for _, row := range rows {
 		if p.Role == store.RoleOperator ||
@@ -103,12 +121,14 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	e, when, done, err := s.engineAt(r, tenant)
+	var x attribution.Explanation
+	err = s.atInstant(r, tenant, func(e *attribution.Engine, when time.Time) error {
+		x = e.Explain(tenant, resource, when)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	x := e.Explain(tenant, resource, when)
-	done()
 	if p.Role == store.RolePartnerReader {
 		holder := ""
 		if x.Winner != nil {
@@ -127,12 +147,15 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 	if _, err := time.Parse("2006-01", month); err != nil {
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
-	if err := s.sync(r.Context()); err != nil {
+	var m metrics.Monthly
+	err := s.read(r.Context(), func(st *state) error {
+		m = st.agg.Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.engine))
+		metrics.NameOrgs(&m, st.engine)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	m := s.state.agg.Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(s.state.engine))
-	metrics.NameOrgs(&m, s.state.engine)
-	s.state.mu.RUnlock()
 	if p.Role != store.RoleOperator {
 		m = filterMonthly(m, p)
 	}
@@ -179,21 +202,24 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	if p.Role == store.RolePartnerReader && org != p.Org {
 		return errorf(codeForbidden, "a partner reader reads its own organisation's score only")
 	}
-	if err := s.sync(r.Context()); err != nil {
+	var score metrics.Score
+	err = s.read(r.Context(), func(st *state) error {
+		e := st.engine
+		if _, ok := e.Org(org); !ok {
+			if owner, isLocation := e.LocationOrg(org); isLocation {
+				return errorf(codeNotFound, "%s is a location ID of organisation %s; org takes the global ID", org, owner)
+			}
+			return errorf(codeNotFound, "organisation %s is not registered", org)
+		}
+		seg := metrics.SegmentsAtMonthEnd(e)
+		inputs, has := e.MetricsInputs(org, month)
+		score = metrics.CapabilityScore(s.cfg.Metrics, org, seg(org, month),
+			st.agg.Report(s.cfg.Metrics, month, seg), st.agg.Report(s.cfg.Metrics, baseline, seg), inputs, has)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	defer s.state.mu.RUnlock()
-	e := s.state.engine
-	if _, ok := e.Org(org); !ok {
-		if owner, isLocation := e.LocationOrg(org); isLocation {
-			return errorf(codeNotFound, "%s is a location ID of organisation %s; org takes the global ID", org, owner)
-		}
-		return errorf(codeNotFound, "organisation %s is not registered", org)
-	}
-	seg := metrics.SegmentsAtMonthEnd(s.state.engine)
-	inputs, has := e.MetricsInputs(org, month)
-	score := metrics.CapabilityScore(s.cfg.Metrics, org, seg(org, month),
-		s.state.agg.Report(s.cfg.Metrics, month, seg), s.state.agg.Report(s.cfg.Metrics, baseline, seg), inputs, has)
 	writeJSON(w, http.StatusOK, score)
 	return nil
 }

@@ -224,56 +224,69 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // sync brings the state up to date with the log, which other servers on
-// the same store may have appended to, and returns with s.state.mu held for
-// reading. The caller calls s.state.mu.RUnlock.
+// the same store may have appended to.
 func (s *Server) sync(ctx context.Context) error {
 	last, err := s.store.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
 	s.state.mu.RLock()
-	if last <= s.state.seq && !s.state.stale {
+	current := last <= s.state.seq && !s.state.stale
+	s.state.mu.RUnlock()
+	if current {
 		return nil
 	}
-	s.state.mu.RUnlock()
 	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
 	err = s.state.catchUp(ctx, s.store)
 	// The writers of these records filed their changes.
 	s.state.takeOutbox()
-	s.state.mu.Unlock()
-	if err != nil {
+	return err
+}
+
+// read runs fn on the state, caught up with the log and held for reading
+// while fn runs: what fn keeps of it past its return must be a copy.
+func (s *Server) read(ctx context.Context, fn func(st *state) error) error {
+	if err := s.sync(ctx); err != nil {
 		return err
 	}
 	s.state.mu.RLock()
-	return nil
+	defer s.state.mu.RUnlock()
+	return fn(s.state)
 }
 
-// maybeSnapshot saves a snapshot when enough records were applied since the
-// last one. The caller holds s.state.mu for writing.
-func (s *Server) maybeSnapshot(ctx context.Context) {
-	if s.state.sinceSnapshot < s.cfg.SnapshotEvery {
+// snapshotIfDue saves a snapshot when enough records were folded since the
+// last one. It encodes the state holding it for reading, so that readers
+// go on meanwhile; the caller is the one writer, so nothing changes it.
+func (s *Server) snapshotIfDue(ctx context.Context) {
+	s.state.mu.RLock()
+	due := s.state.sinceSnapshot >= s.cfg.SnapshotEvery
+	s.state.mu.RUnlock()
+	if !due {
 		return
 	}
-	seq, data, err := s.state.snapshot()
-	if err == nil {
-		err = s.store.SaveSnapshot(ctx, seq, data)
-	}
-	if err != nil {
+	if err := s.Snapshot(ctx); err != nil {
 		s.m.storeErrors.Inc()
 		s.log.Error("snapshot failed", "err", err)
-		return
 	}
-	s.state.sinceSnapshot = 0
 }
 
 // Snapshot saves a snapshot of the state now, so that the next start
-// replays only what comes after; the service calls it when it stops.
+// replays only what comes after; the service calls it when it stops. The
+// state is encoded while held for reading, and saved after.
 func (s *Server) Snapshot(ctx context.Context) error {
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
+	s.state.mu.RLock()
+	folded := s.state.sinceSnapshot
 	seq, data, err := s.state.snapshot()
+	s.state.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	return s.store.SaveSnapshot(ctx, seq, data)
+	if err := s.store.SaveSnapshot(ctx, seq, data); err != nil {
+		return err
+	}
+	s.state.mu.Lock()
+	s.state.sinceSnapshot -= folded
+	s.state.mu.Unlock()
+	return nil
 }

@@ -277,12 +277,13 @@ func (s *state) refoldDirectory() []string {
 	return tenants
 }
 
-// foldTenant folds one tenant's records, with the directory's in their
-// places, into a fresh engine, up to the instant until when it is not
-// zero; each hears every record of the tenant with its result.
-func (s *state) foldTenant(ctx context.Context, src tenantScanner, tenant string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
-	e := attribution.New(s.opts)
-	dir := s.directory
+// foldTenant folds one tenant's records, with the directory's records dir
+// in their places, into a fresh engine, up to the instant until when it is
+// not zero; each hears every record of the tenant with its result. It
+// touches no state: readers call it on a copy of the directory, without
+// holding the state.
+func foldTenant(ctx context.Context, src tenantScanner, opts attribution.Options, dir []store.Record, tenant string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
+	e := attribution.New(opts)
 	// upTo applies the directory's records before p, or all of them when
 	// p is nil, up to until.
 	upTo := func(p *place) {
@@ -320,7 +321,7 @@ func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant stri
 	s.agg.DropTenant(tenant)
 	delete(s.refused, tenant)
 	var last place
-	fresh, err := s.foldTenant(ctx, src, tenant, time.Time{}, func(r store.Record, res attribution.Result) {
+	fresh, err := foldTenant(ctx, src, s.opts, s.directory, tenant, time.Time{}, func(r store.Record, res attribution.Result) {
 		s.agg.Record(r.Event, res)
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
@@ -385,14 +386,10 @@ type storedRefusal struct {
 	Message string     `json:"message"`
 }
 
-// asOf returns an engine with the state of one tenant at time at: the live
-// one when at is not before the state's time, otherwise the tenant's own
-// fold up to at.
-func (s *state) asOf(ctx context.Context, src tenantScanner, tenant string, at time.Time) (*attribution.Engine, error) {
-	if !at.Before(s.engine.Now()) {
-		return s.engine, nil
-	}
-	return s.foldTenant(ctx, src, tenant, at, nil)
+// directoryCopy returns the directory's records, for a fold of one tenant
+// outside the state's lock.
+func (s *state) directoryCopy() []store.Record {
+	return slices.Clone(s.directory)
 }
 
 // snapshotVersion changes whenever the snapshot's shape does: a service

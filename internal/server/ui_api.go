@@ -12,15 +12,18 @@ import (
 // getMe says who the caller is, and the time of the service's state: the
 // pages show what is theirs, as of then.
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if err := s.sync(r.Context()); err != nil {
+	var now time.Time
+	name := ""
+	err := s.read(r.Context(), func(st *state) error {
+		now = st.engine.Now()
+		if o, ok := st.engine.Org(p.Org); ok {
+			name = o.Name
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	now := s.state.engine.Now()
-	name := ""
-	if o, ok := s.state.engine.Org(p.Org); ok {
-		name = o.Name
-	}
-	s.state.mu.RUnlock()
 	writeJSON(w, http.StatusOK, map[string]any{"role": p.Role, "tenant": p.Tenant, "account": p.Account, "org": p.Org, "org_name": name, "now": now})
 	return nil
 }
@@ -44,11 +47,14 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	if err := s.sync(r.Context()); err != nil {
+	var h []attribution.Interval
+	err = s.read(r.Context(), func(st *state) error {
+		h = st.engine.History(tenant, resource)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	h := s.state.engine.History(tenant, resource)
-	s.state.mu.RUnlock()
 	rows := []timelineRow{}
 	mine := p.Role != store.RolePartnerReader
 	for _, iv := range h {
@@ -75,11 +81,14 @@ func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return err
 	}
-	if err := s.sync(r.Context()); err != nil {
+	var links []attribution.AccountLink
+	err = s.read(r.Context(), func(st *state) error {
+		links = st.engine.Links(tenant)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	links := s.state.engine.Links(tenant)
-	s.state.mu.RUnlock()
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "links": links})
 	return nil
 }
@@ -109,18 +118,22 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 			events = append(events, ev)
 		}
 	}
-	if err := s.sync(r.Context()); err != nil {
-		return err
-	}
 	// The what-if folds its tenant alone, then applies the hypothetical
 	// events after it: nothing of the state is copied or changed.
-	now := s.state.engine.Now()
-	e, err := s.state.foldTenant(r.Context(), s.store, tenant, time.Time{}, nil)
-	s.state.mu.RUnlock()
+	var now time.Time
+	var dir []store.Record
+	err = s.read(r.Context(), func(st *state) error {
+		now, dir = st.engine.Now(), st.directoryCopy()
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	before := tenantRows(e.Attribution(), tenant)
+	e, err := foldTenant(r.Context(), s.store, s.state.opts, dir, tenant, time.Time{}, nil)
+	if err != nil {
+		return err
+	}
+	before := tenantRows(e, tenant)
 	events, _ = attribution.Order(events)
 	for _, ev := range events {
 		if ev.Time.Before(now) {
@@ -131,16 +144,12 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 			refused = append(refused, res.Refusal)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "before": before, "after": tenantRows(e.Attribution(), tenant), "refused": refused})
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "before": before, "after": tenantRows(e, tenant), "refused": refused})
 	return nil
 }
 
-func tenantRows(rows []attribution.Row, tenant string) []attribution.Row {
-	out := []attribution.Row{}
-	for _, row := range rows {
-		if row.Tenant == tenant {
-			out = append(out, row)
-		}
-	}
-	return out
+// tenantRows is the attribution of one tenant, an empty list when it has
+// no resource.
+func tenantRows(e *attribution.Engine, tenant string) []attribution.Row {
+	return append([]attribution.Row{}, e.Attribution(tenant)...)
 }
