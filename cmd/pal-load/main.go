@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
@@ -178,21 +182,23 @@ func run() error {
 	fmt.Printf("%-24s %8.0f MiB resident after %d usage events (heap in use %.0f MiB)\n", "memory", rss()/(1<<20), *usageEvents, heapInUse()/(1<<20))
 
 	// Reads while usage is ingested at full speed: a tenant administrator
-	// of a small tenant reads its attribution and an explanation.
+	// of a small tenant reads its attribution and an explanation; and, to
+	// tell waiting for the state from waiting for a core, /healthz, which
+	// reads no state.
 	small := issue(store.Token{Role: store.RoleTenantAdmin, Tenant: "small"})
 	*usageEvents += 1 << 30
 	reading, stopReading := context.WithCancel(ctx)
-	var readLat []time.Duration
+	var stateLat, healthLat []time.Duration
 	var readers sync.WaitGroup
-	for r := range 2 {
+	for r := range 3 {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			paths := []string{"/v1/attribution", "/v1/explain?tenant=small&resource=sapp1"}
+			path := []string{"/v1/attribution", "/v1/explain?tenant=small&resource=sapp1", "/healthz"}[r]
 			var mine []time.Duration
-			for i := 0; reading.Err() == nil; i++ {
+			for reading.Err() == nil {
 				t0 := time.Now()
-				if err := send(hc, "GET", base+paths[(r+i)%2], small, ""); err != nil {
+				if err := send(hc, "GET", base+path, small, ""); err != nil {
 					fmt.Fprintln(os.Stderr, "pal-load:", err)
 					return
 				}
@@ -200,7 +206,11 @@ func run() error {
 				time.Sleep(5 * time.Millisecond)
 			}
 			mu.Lock()
-			readLat = append(readLat, mine...)
+			if path == "/healthz" {
+				healthLat = append(healthLat, mine...)
+			} else {
+				stateLat = append(stateLat, mine...)
+			}
 			mu.Unlock()
 		}()
 	}
@@ -211,7 +221,15 @@ func run() error {
 	stopReading()
 	readers.Wait()
 	report("usage, with readers", lat, elapsed, *batch)
-	report("reads during usage", readLat, elapsed, 1)
+	report("reads during usage", stateLat, elapsed, 1)
+	report("/healthz during usage", healthLat, elapsed, 1)
+	for _, mode := range []string{"read", "write"} {
+		q, err := stateWait(hc, base, mode, 0.99)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-24s p99 <= %.2f ms (pal_state_wait_seconds, the whole run)\n", "state wait, "+mode, q*1000)
+	}
 
 	// Late control events in the small tenant, one a request: each is
 	// earlier than the tenant's usage, so the tenant is folded again.
@@ -238,6 +256,38 @@ func report(name string, lat []time.Duration, elapsed time.Duration, n int) {
 	slices.Sort(lat)
 	fmt.Printf("%-24s %8.0f /s   p50 %7.2f ms   p99 %7.2f ms   (%d requests)\n",
 		name, float64(len(lat)*n)/elapsed.Seconds(), ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), len(lat))
+}
+
+// stateWait reads the service's histogram of waits for the state, and
+// returns the upper bound of the bucket that holds quantile q.
+func stateWait(hc *http.Client, base, mode string, q float64) (float64, error) {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("read /metrics: %w", err)
+	}
+	family := families["pal_state_wait_seconds"]
+	if family == nil {
+		return 0, errors.New("/metrics has no pal_state_wait_seconds")
+	}
+	for _, m := range family.GetMetric() {
+		if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != mode {
+			continue
+		}
+		h := m.GetHistogram()
+		for _, b := range h.GetBucket() {
+			if float64(b.GetCumulativeCount()) >= q*float64(h.GetSampleCount()) {
+				return b.GetUpperBound(), nil
+			}
+		}
+		return math.Inf(1), nil
+	}
+	return 0, nil
 }
 
 // rss is the resident memory of this process, from /proc.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
@@ -106,7 +107,9 @@ func (s *Server) commitGroup(group []*writeRequest) {
 				continue
 			}
 			// What fn appended is folded from memory, not read back.
+			start := time.Now()
 			st.mu.Lock()
+			s.m.stateWait.WithLabelValues("write").Observe(time.Since(start).Seconds())
 			err := st.fold(ctx, w, rw.records)
 			st.mu.Unlock()
 			if err != nil {

@@ -60,6 +60,8 @@ type serverMetrics struct {
 	events      *prometheus.CounterVec
 	storeErrors prometheus.Counter
 	refusals    *prometheus.CounterVec
+	// stateWait is how long readers and writers wait for the state.
+	stateWait *prometheus.HistogramVec
 }
 
 // New returns a server whose state is restored from the store's snapshot
@@ -136,8 +138,10 @@ func (s *Server) registerMetrics() {
 			Help: "Requests that failed on an error of the store."}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_auth_refusals_total",
 			Help: "Requests refused for their token (401) or their role (403)."}, []string{"code"}),
+		stateWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pal_state_wait_seconds",
+			Help: "Time spent waiting for the state: by readers (read) and by writers folding records (write).", Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10)}, []string{"mode"}),
 	}
-	s.registry.MustRegister(s.m.requests, s.m.latency, s.m.events, s.m.storeErrors, s.m.refusals,
+	s.registry.MustRegister(s.m.requests, s.m.latency, s.m.events, s.m.storeErrors, s.m.refusals, s.m.stateWait,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 }
 
@@ -250,7 +254,9 @@ func (s *Server) read(ctx context.Context, fn func(st *state) error) error {
 	if err := s.sync(ctx); err != nil {
 		return err
 	}
+	start := time.Now()
 	s.state.mu.RLock()
+	s.m.stateWait.WithLabelValues("read").Observe(time.Since(start).Seconds())
 	defer s.state.mu.RUnlock()
 	return fn(s.state)
 }
