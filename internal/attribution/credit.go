@@ -203,6 +203,7 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 	next := e.credit(t, r)
 	h := t.history[id]
 	if n := len(h); n > 0 && h[n-1].To.IsZero() && h[n-1].Credit.sameHolder(next) {
+		h[n-1].renew(at, next.Since)
 		r.credit = next
 		return
 	}
@@ -216,11 +217,40 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 		h = h[:n-1]
 		if n := len(h); n > 0 && h[n-1].To.Equal(at) && h[n-1].Credit.sameHolder(next) {
 			h[n-1].To = time.Time{}
+			h[n-1].renew(at, next.Since)
 			t.history[id] = h
 			return
 		}
 	}
-	t.history[id] = append(h, Interval{Kind: r.kind, From: at, Credit: next})
+	t.history[id] = append(h, Interval{Kind: r.kind, Environment: r.env, From: at, Credit: next})
+}
+
+// renew notes that from instant at the holder's association time is since.
+func (iv *Interval) renew(at, since time.Time) {
+	if iv.creditAt(at).Since.Equal(since) {
+		return
+	}
+	switch n := len(iv.Renewals); {
+	case at.Equal(iv.From):
+		iv.Credit.Since = since
+	case n > 0 && iv.Renewals[n-1].At.Equal(at):
+		iv.Renewals[n-1].Since = since
+	default:
+		iv.Renewals = append(iv.Renewals, Renewal{At: at, Since: since})
+	}
+}
+
+// creditAt is the interval's credit at an instant within it: its holder,
+// with the association time it had then.
+func (iv *Interval) creditAt(at time.Time) Credit {
+	c := iv.Credit
+	for _, r := range iv.Renewals {
+		if r.At.After(at) {
+			break
+		}
+		c.Since = r.Since
+	}
+	return c
 }
 
 // closeHistory ends the open interval of a resource, if any, at time at.

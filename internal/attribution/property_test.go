@@ -241,3 +241,33 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestAttributionAtReadsThePastFromTheHistory compares the attribution read
+// from the credit history at instants of the log (event times, and between
+// them) with the attribution of the log folded up to each instant.
+func TestAttributionAtReadsThePastFromTheHistory(t *testing.T) {
+	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, _ outcome) {
+		ordered, _ := attribution.Order(events)
+		whole := attribution.New(opts)
+		for _, ev := range ordered {
+			whole.Apply(ev)
+		}
+		var instants []time.Time
+		for i := 0; i < len(ordered); i += max(1, len(ordered)/40) {
+			instants = append(instants, ordered[i].Time, ordered[i].Time.Add(time.Hour))
+		}
+		slices.SortFunc(instants, func(a, b time.Time) int { return a.Compare(b) })
+		instants = slices.CompactFunc(instants, time.Time.Equal)
+		upTo := attribution.New(opts)
+		next := 0
+		for _, at := range instants {
+			for next < len(ordered) && !ordered[next].Time.After(at) {
+				upTo.Apply(ordered[next])
+				next++
+			}
+			if diff := cmp.Diff(upTo.Attribution(), whole.AttributionAt(at)); diff != "" {
+				t.Fatalf("at %s (-folded up to it +read from the history):\n%s", at.Format(time.RFC3339), diff)
+			}
+		}
+	})
+}

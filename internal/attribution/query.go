@@ -3,7 +3,10 @@ package attribution
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"time"
+
+	"github.com/palproject/pal/internal/event"
 )
 
 // Status of a resource in an attribution row.
@@ -28,12 +31,12 @@ type Row struct {
 	Shares      []Share    `json:"shares,omitempty"`
 }
 
-func newRow(tenantID, id string, r *resource) Row {
+func newRow(tenantID, id, kind, env string, c Credit) Row {
 	row := Row{
-		Tenant: tenantID, Resource: id, Kind: r.kind, Workload: r.spec.Workload, Environment: r.env,
-		Status: StatusUnattributed, Reason: r.credit.Reason,
+		Tenant: tenantID, Resource: id, Kind: kind, Workload: event.Kinds[kind].Workload, Environment: env,
+		Status: StatusUnattributed, Reason: c.Reason,
 	}
-	if c := r.credit; c.Attributed {
+	if c.Attributed {
 		since := c.Since
 		row.Status, row.Partner, row.Org, row.Account, row.Since, row.Shares = StatusAttributed, c.Partner, c.Org, c.Account, &since, c.Shares
 	}
@@ -43,21 +46,45 @@ func newRow(tenantID, id string, r *resource) Row {
 // Attribution returns a row for every resource that exists now, sorted by
 // tenant then resource: of the tenants named, or of all when none is.
 func (e *Engine) Attribution(tenants ...string) []Row {
-	var rows []Row
-	add := func(tid string, t *tenant) {
+	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
 		for id, r := range t.resources {
-			rows = append(rows, newRow(tid, id, r))
+			rows = append(rows, newRow(tid, id, r.kind, r.env, r.credit))
 		}
-	}
+		return rows
+	})
+}
+
+// AttributionAt is Attribution at a past instant, read from the credit
+// history: a row for every resource that existed at that instant, after
+// every event of that instant.
+func (e *Engine) AttributionAt(at time.Time, tenants ...string) []Row {
+	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
+		for id, h := range t.history {
+			// The last interval that began by the instant, if it had not
+			// ended by then.
+			i := sort.Search(len(h), func(i int) bool { return h[i].From.After(at) }) - 1
+			if i < 0 || (!h[i].To.IsZero() && !h[i].To.After(at)) {
+				continue
+			}
+			rows = append(rows, newRow(tid, id, h[i].Kind, h[i].Environment, h[i].creditAt(at)))
+		}
+		return rows
+	})
+}
+
+// rows gathers the rows of each tenant named, or of every tenant when none
+// is, sorted by tenant then resource.
+func (e *Engine) rows(tenants []string, of func(tid string, t *tenant) []Row) []Row {
+	var rows []Row
 	if len(tenants) > 0 {
 		for _, tid := range tenants {
 			if t := e.tenants[tid]; t != nil {
-				add(tid, t)
+				rows = append(rows, of(tid, t)...)
 			}
 		}
 	} else {
 		for tid, t := range e.tenants {
-			add(tid, t)
+			rows = append(rows, of(tid, t)...)
 		}
 	}
 	slices.SortFunc(rows, func(a, b Row) int {
@@ -149,12 +176,24 @@ func (e *Engine) Explain(tenantID, id string, at time.Time) Explanation {
 }
 
 // Interval is a span of a resource's history with one holder of its credit.
-// To is zero while the interval is open.
+// To is zero while the interval is open. Credit is the credit at From;
+// Renewals say when the holder's association time changed within the
+// interval (activity renews it), so that the credit at any instant can be
+// read back (AttributionAt).
 type Interval struct {
-	Kind   string
-	From   time.Time
-	To     time.Time
-	Credit Credit
+	Kind        string
+	Environment string
+	From        time.Time
+	To          time.Time
+	Credit      Credit
+	Renewals    []Renewal
+}
+
+// Renewal is a change of the holder's association time within an interval:
+// from At on, it is Since.
+type Renewal struct {
+	At    time.Time
+	Since time.Time
 }
 
 // History returns the credit intervals of a resource, oldest first, across

@@ -35,12 +35,17 @@ type verdict struct {
 // truth is what `pal` answers on a log, and what the service must answer.
 type truth struct {
 	Attribution []attribution.Row
-	Reports     []metrics.Monthly
-	Timeline    map[attribution.ResourceKey][]attribution.Interval
-	Refused     []verdict
+	// Past is the attribution at each of the instants pastInstants.
+	Past     [][]attribution.Row
+	Reports  []metrics.Monthly
+	Timeline map[attribution.ResourceKey][]attribution.Interval
+	Refused  []verdict
 }
 
 var months = []string{"2026-01", "2026-02", "2026-03"}
+
+// pastInstants are instants within the random logs' two months.
+var pastInstants = []string{"2026-01-10T06:00:00Z", "2026-01-31T12:00:00Z", "2026-02-15T00:00:00Z"}
 
 // foldLog folds a log, in log order, as the command line does.
 func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
@@ -49,12 +54,20 @@ func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
 	e := attribution.New(opts)
 	agg := metrics.NewAggregator()
 	var tr truth
+	past := 0
 	for _, ev := range events {
+		for past < len(pastInstants) && ev.Time.After(instant(pastInstants[past])) {
+			tr.Past = append(tr.Past, append([]attribution.Row{}, e.Attribution()...))
+			past++
+		}
 		res := e.Apply(ev)
 		agg.Record(ev, res)
 		if res.Outcome == attribution.Refused {
 			tr.Refused = append(tr.Refused, verdict{factOf(ev), res.Refusal.Code, res.Refusal.Message})
 		}
+	}
+	for ; past < len(pastInstants); past++ {
+		tr.Past = append(tr.Past, append([]attribution.Row{}, e.Attribution()...))
 	}
 	slices.SortFunc(tr.Refused, func(a, b verdict) int { return strings.Compare(a.Line+a.Message, b.Line+b.Message) })
 	tr.Attribution = e.Attribution()
@@ -66,10 +79,10 @@ func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
 	tr.Timeline = map[attribution.ResourceKey][]attribution.Interval{}
 	e.Timeline(func(k attribution.ResourceKey, h []attribution.Interval) bool {
 		// The service's timeline, as the command line's, names no
-		// association time.
+		// association time and no environment.
 		h = slices.Clone(h)
 		for i := range h {
-			h[i].Credit.Since = time.Time{}
+			h[i].Credit.Since, h[i].Environment, h[i].Renewals = time.Time{}, "", nil
 		}
 		tr.Timeline[k] = h
 		return true
@@ -176,6 +189,14 @@ func TestAnyDeliveryGivesTheAnswersOfTheLog(t *testing.T) {
 	}
 }
 
+func instant(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
 func isDirectory(ev *event.Event) int {
 	if ev.Tenant == "" {
 		return 1
@@ -212,6 +233,11 @@ func (s *service) truth(t *testing.T, token string, exported []*event.Event, tim
 	var attr struct{ Resources []attribution.Row }
 	s.json("GET", "/v1/attribution", token, "", &attr)
 	tr.Attribution = attr.Resources
+	for _, at := range pastInstants {
+		var past struct{ Resources []attribution.Row }
+		s.json("GET", "/v1/attribution?at="+at, token, "", &past)
+		tr.Past = append(tr.Past, past.Resources)
+	}
 	for _, m := range months {
 		var r metrics.Monthly
 		s.json("GET", "/v1/reports/monthly?month="+m, token, "", &r)

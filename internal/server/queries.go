@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -26,11 +23,11 @@ func parseAt(r *http.Request) (*time.Time, error) {
 	return nil, errorf(codeBadRequest, "at=%q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", s)
 }
 
-// atInstant runs fn with an engine holding the state at the instant the
-// request asks for with ?at= (the present by default), and the instant. A
-// past instant is folded from the log: from one tenant's records when
-// tenant is set, from the whole log otherwise, without holding the state.
-func (s *Server) atInstant(r *http.Request, tenant string, fn func(e *attribution.Engine, when time.Time) error) error {
+// explainAt runs fn with an engine holding the state of one tenant at the
+// instant the request asks for with ?at= (the present by default), and the
+// instant. A past instant is the tenant's own fold up to it, made from a
+// copy of the directory without holding the state.
+func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attribution.Engine, when time.Time) error) error {
 	at, err := parseAt(r)
 	if err != nil {
 		return err
@@ -53,33 +50,11 @@ func (s *Server) atInstant(r *http.Request, tenant string, fn func(e *attributio
 	if err != nil || present {
 		return err
 	}
-	var past *attribution.Engine
-	if tenant != "" {
-		past, err = foldTenant(r.Context(), s.store, s.state.opts, dir, tenant, *at, nil)
-	} else {
-		past, err = foldUntil(r.Context(), s.store, s.state.opts, *at)
-	}
+	past, err := foldTenant(r.Context(), s.store, s.state.opts, dir, tenant, *at, nil)
 	if err != nil {
 		return err
 	}
 	return fn(past, *at)
-}
-
-// foldUntil folds the whole log, in the order its records apply, up to the
-// instant at.
-func foldUntil(ctx context.Context, src store.Store, opts attribution.Options, at time.Time) (*attribution.Engine, error) {
-	e := attribution.New(opts)
-	err := src.ScanByTime(ctx, func(r store.Record) error {
-		if r.Event.Time.After(at) {
-			return errStop
-		}
-		e.Apply(r.Event)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("fold the log up to %s: %w", at.Format(time.RFC3339), err)
-	}
-	return e, nil
 }
 
 // credited reports whether a credit, held by holder or shared as shares,
@@ -88,17 +63,29 @@ func credited(org, holder string, shares []attribution.Share) bool {
 	return holder == org || slices.ContainsFunc(shares, func(sh attribution.Share) bool { return sh.Org == org })
 }
 
+// getAttribution answers who is credited at ?at= (now by default); a past
+// instant is read from the credit history.
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
-	tenant, scoped := p.tenantScope()
+	at, err := parseAt(r)
+	if err != nil {
+		return err
+	}
+	var tenants []string
+	if tenant, scoped := p.tenantScope(); scoped {
+		tenants = []string{tenant}
+	}
 	var rows []attribution.Row
 	var when time.Time
-	err := s.atInstant(r, tenant, func(e *attribution.Engine, at time.Time) error {
-		if scoped {
-			rows = e.Attribution(tenant)
-		} else {
-			rows = e.Attribution()
+	err = s.read(r.Context(), func(st *state) error {
+		when = st.engine.Now()
+		if at != nil {
+			when = *at
 		}
-		when = at
+		if at == nil || !at.Before(st.engine.Now()) {
+			rows = st.engine.Attribution(tenants...)
+		} else {
+			rows = st.engine.AttributionAt(*at, tenants...)
+		}
 		return nil
 	})
 	if err != nil {
@@ -106,9 +93,7 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	visible := []attribution.Row{}
 	for _, row := range rows {
-		if p.Role == store.RoleOperator ||
-			(p.Role == store.RoleTenantAdmin && row.Tenant == p.Tenant) ||
-			(p.Role == store.RolePartnerReader && credited(p.Org, row.Org, row.Shares)) {
+		if p.Role != store.RolePartnerReader || credited(p.Org, row.Org, row.Shares) {
 			visible = append(visible, row)
 		}
 	}
@@ -122,7 +107,7 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	var x attribution.Explanation
-	err = s.atInstant(r, tenant, func(e *attribution.Engine, when time.Time) error {
+	err = s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
 		x = e.Explain(tenant, resource, when)
 		return nil
 	})

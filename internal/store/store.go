@@ -97,9 +97,6 @@ type Store interface {
 	// Scan calls fn with every record after sequence number after, in
 	// sequence order, until fn returns an error.
 	Scan(ctx context.Context, after int64, fn func(Record) error) error
-	// ScanByTime calls fn with every record in time order, equal times in
-	// sequence order: the order in which the engine applies them.
-	ScanByTime(ctx context.Context, fn func(Record) error) error
 	// ScanTenant calls fn with the records of one tenant in time order,
 	// equal times in sequence order; the tenant "" holds the events of no
 	// tenant (the partner directory). It reads only that tenant's records.

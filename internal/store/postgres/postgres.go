@@ -121,11 +121,6 @@ func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) err
 	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
 }
 
-// ScanByTime calls fn with every record in time order.
-func (s *Store) ScanByTime(ctx context.Context, fn func(store.Record) error) error {
-	return scan(ctx, s.pool, `SELECT seq, body FROM events ORDER BY time_ns, seq`, fn)
-}
-
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY time_ns, seq`
 
 // ScanTenant calls fn with one tenant's records in time order.

@@ -48,7 +48,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		collect := func(r store.Record) error { recs = append(recs, r); return nil }
 		var err error
 		if byTime {
-			err = s.ScanByTime(ctx, collect)
+			err = s.ScanTenant(ctx, "contoso", collect)
 		} else {
 			err = s.Scan(ctx, 0, collect)
 		}
@@ -105,7 +105,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			order = append(order, r.Seq)
 		}
 		if fmt.Sprint(order) != "[3 2 1]" {
-			t.Errorf("ScanByTime order %v, want [3 2 1]", order)
+			t.Errorf("ScanTenant order %v, want [3 2 1]", order)
 		}
 		// Inside a write, the writer's own appends are read too.
 		var inTx []int64
@@ -128,7 +128,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			users = append(users, r.Event.User)
 		}
 		if fmt.Sprint(users) != "[x b a]" {
-			t.Errorf("ScanByTime users %v, want [x b a]", users)
+			t.Errorf("ScanTenant users %v, want [x b a]", users)
 		}
 	})
 
