@@ -11,6 +11,7 @@ package metrics
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -192,31 +193,11 @@ func NewAggregator(months ...string) *Aggregator {
 // be counted again after its tenant was folded again. The tenant's users
 // keep their numbers. It costs a pass over the aggregator's tallies.
 func (a *Aggregator) DropTenant(tenant string) {
-	for k := range a.resources {
-		if k.tenant == tenant {
-			delete(a.resources, k)
-		}
-	}
-	for k := range a.workloads {
-		if k.tenant == tenant {
-			delete(a.workloads, k)
-		}
-	}
-	for k := range a.profiles {
-		if k.tenant == tenant {
-			delete(a.profiles, k)
-		}
-	}
-	for k := range a.instances {
-		if k.tenant == tenant {
-			delete(a.instances, k)
-		}
-	}
-	for k := range a.slots {
-		if k.Tenant == tenant {
-			delete(a.slots, k)
-		}
-	}
+	maps.DeleteFunc(a.resources, func(k resourceKey, _ *users) bool { return k.tenant == tenant })
+	maps.DeleteFunc(a.workloads, func(k workloadKey, _ *users) bool { return k.tenant == tenant })
+	maps.DeleteFunc(a.profiles, func(k resourceKey, _ float64) bool { return k.tenant == tenant })
+	maps.DeleteFunc(a.instances, func(k instanceKey, _ float64) bool { return k.tenant == tenant })
+	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant })
 	a.epoch++
 }
 
