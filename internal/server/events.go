@@ -18,14 +18,15 @@ import (
 const maxBatchBytes = 64 << 20
 
 // write runs fn inside a write of the log, and folds what fn appended
-// before the write commits. Concurrent writes are committed together: each
+// before the write commits. fn is given the write's own context, not its
+// caller's: a caller that goes away does not cancel the others' writes. Concurrent writes are committed together: each
 // caller queues its fn, and one of them leads, running every queued fn in
 // one transaction with one commit (group commit), so that one flush to disk
 // serves them all. An error that fn returns before it appends anything is
 // its caller's alone; any other error fails the whole group. When a group
 // fails after the state folded its records, the state is marked stale and
 // folded again on its next use.
-func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error {
+func (s *Server) write(ctx context.Context, fn func(ctx context.Context, w store.Writer) error) error {
 	req := &writeRequest{fn: fn, done: make(chan struct{})}
 	c := &s.commits
 	c.mu.Lock()
@@ -47,7 +48,7 @@ func (s *Server) write(ctx context.Context, fn func(w store.Writer) error) error
 
 // writeRequest is one caller's part of a group commit.
 type writeRequest struct {
-	fn   func(w store.Writer) error
+	fn   func(ctx context.Context, w store.Writer) error
 	err  error
 	done chan struct{}
 }
@@ -100,7 +101,7 @@ func (s *Server) commitGroup(group []*writeRequest) {
 		}
 		for _, req := range group {
 			rw := &recordingWriter{Writer: w}
-			if req.err = req.fn(rw); req.err != nil {
+			if req.err = req.fn(ctx, rw); req.err != nil {
 				if len(rw.records) > 0 {
 					return req.err
 				}
@@ -198,7 +199,7 @@ func (s *Server) Ingest(ctx context.Context, events []*event.Event) (accepted, h
 // ingest stores events and counts their verdicts into res.
 func (s *Server) ingest(ctx context.Context, events []*event.Event, res *ingestResult) error {
 	var outcome func() verdicts
-	err := s.write(ctx, func(wr store.Writer) error {
+	err := s.write(ctx, func(ctx context.Context, wr store.Writer) error {
 		var err error
 		outcome, err = s.submit(ctx, wr, events)
 		return err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -84,7 +85,7 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 	if typ == event.PalLinked && !event.IsPartnerID(id) {
 		return errorf(codeBadRequest, "%s: %q is not a partner ID; partner IDs are 6 to 10 digits", event.InvalidPartnerID, id)
 	}
-	err := s.write(r.Context(), func(wr store.Writer) error {
+	err := s.write(r.Context(), func(ctx context.Context, wr store.Writer) error {
 		// The link is checked against the state as it stands, and stored
 		// only when it applies: an account's own link is never held.
 		s.state.mu.RLock()
@@ -101,7 +102,7 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 		if rf != nil {
 			return errorf(codeBadRequest, "%s: %s", rf.Code, rf.Message)
 		}
-		_, err := s.submit(r.Context(), wr, []*event.Event{ev})
+		_, err := s.submit(ctx, wr, []*event.Event{ev})
 		return err
 	})
 	if err != nil {

@@ -18,8 +18,9 @@ import (
 )
 
 // state is the fold of the whole log: the engine, the monthly metrics, the
-// verdict on every stored record, and the feed of credit changes. The log
-// is the source of truth, and the state is what `pal` folds from it.
+// verdict on every stored record, and the credit changes waiting to be
+// filed in the feed. The log is the source of truth, and the state is what
+// `pal` folds from it.
 //
 // The fold is partitioned by tenant. A tenant's state depends only on its
 // own records and on those of no tenant (the partner directory), so a
@@ -121,8 +122,7 @@ func (s *state) file(seq int64) {
 	s.pending = s.pending[:0]
 }
 
-// takeOutbox empties the outbox and returns what it held, numbered in feed
-// order.
+// takeOutbox empties the outbox and returns what it held, in feed order.
 func (s *state) takeOutbox() []change {
 	out := s.outbox
 	s.outbox = nil
