@@ -186,9 +186,11 @@ func (e *Engine) Options() Options { return e.opts }
 // which they apply (SPEC.md section 3), and its duplicates apart. An event
 // whose id an earlier line of the log carried is a duplicate, whatever
 // became of that earlier line; the others apply in time order, equal times
-// in log order. This is the one place of that rule: the command line, the
-// service and the tests all fold a log through it, and the stores list
-// their records in the same order (by time, then sequence number).
+// in log order. This is the one place of that rule in Go: the command line,
+// the what-if and the tests fold a log through it; the service's store keeps
+// the same rule for what it holds (an id is stored once, in the order lines
+// arrive) and lists a tenant's records in the same order, by time then
+// sequence number.
 func Order(log []*event.Event) (apply, duplicates []*event.Event) {
 	seen := make(map[string]struct{})
 	apply = make([]*event.Event, 0, len(log))
