@@ -334,6 +334,15 @@ func webhookAcrossKill(t *testing.T, db string) {
 	if len(got) != 13 || len(firsts) != 12 || got[5] != got[4] {
 		t.Fatalf("deliveries %v: want the 12 changes, the fifth posted again after the restart", got)
 	}
+	// A delivery id is webhook:seq:k: the changes came in feed order.
+	seqOf := func(id string) int {
+		var seq int
+		fmt.Sscanf(id[strings.IndexByte(id, ':')+1:], "%d", &seq)
+		return seq
+	}
+	if !slices.IsSortedFunc(firsts, func(a, b string) int { return seqOf(a) - seqOf(b) }) {
+		t.Errorf("first deliveries %v are not in feed order", firsts)
+	}
 	feed := get(t, url, tok, "/v1/changes")
 	var f struct {
 		Changes []struct {

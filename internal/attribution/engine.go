@@ -260,17 +260,8 @@ func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 		return Result{}, false
 	}
 	var iv *Interval
-	var h []Interval
 	if t := e.tenants[ev.Tenant]; t != nil {
-		h = t.history[ev.Resource]
-	}
-	for i := len(h) - 1; i >= 0; i-- {
-		if !h[i].From.After(ev.Time) {
-			if h[i].To.IsZero() || h[i].To.After(ev.Time) {
-				iv = &h[i]
-			}
-			break
-		}
+		iv = intervalAt(t.history[ev.Resource], ev.Time)
 	}
 	if iv == nil {
 		return Result{Outcome: Refused, Refusal: event.Refuse(ev, event.UnknownTenantObject, "resource %s does not exist in tenant %s at %s", ev.Resource, ev.Tenant, stamp(ev.Time))}, true

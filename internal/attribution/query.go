@@ -60,13 +60,9 @@ func (e *Engine) Attribution(tenants ...string) []Row {
 func (e *Engine) AttributionAt(at time.Time, tenants ...string) []Row {
 	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
 		for id, h := range t.history {
-			// The last interval that began by the instant, if it had not
-			// ended by then.
-			i := sort.Search(len(h), func(i int) bool { return h[i].From.After(at) }) - 1
-			if i < 0 || (!h[i].To.IsZero() && !h[i].To.After(at)) {
-				continue
+			if iv := intervalAt(h, at); iv != nil {
+				rows = append(rows, newRow(tid, id, iv.Kind, iv.Environment, iv.creditAt(at)))
 			}
-			rows = append(rows, newRow(tid, id, h[i].Kind, h[i].Environment, h[i].creditAt(at)))
 		}
 		return rows
 	})
@@ -187,6 +183,17 @@ type Interval struct {
 	To          time.Time
 	Credit      Credit
 	Renewals    []Renewal
+}
+
+// intervalAt returns the interval of a history that holds the instant at,
+// after every event of that instant, or nil when the resource did not exist
+// then: the last interval that began by the instant, if it had not ended.
+func intervalAt(h []Interval, at time.Time) *Interval {
+	i := sort.Search(len(h), func(i int) bool { return h[i].From.After(at) }) - 1
+	if i < 0 || (!h[i].To.IsZero() && !h[i].To.After(at)) {
+		return nil
+	}
+	return &h[i]
 }
 
 // Renewal is a change of the holder's association time within an interval:

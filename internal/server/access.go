@@ -2,9 +2,12 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
+	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -50,6 +53,81 @@ func (p Principal) changeFilter() (store.ChangeFilter, error) {
 		return store.ChangeFilter{Org: p.Org}, nil
 	}
 	return store.ChangeFilter{}, errorf(codeForbidden, "a %s reads no credit changes", p.Role)
+}
+
+// seesCredit reports whether p may see a credit held by holder or shared
+// as shares: a partner reader the credits its organisation has, whole or
+// in part; the other readers all of their tenants'.
+func (p Principal) seesCredit(holder string, shares []attribution.Share) bool {
+	return p.Role != store.RolePartnerReader || credited(p.Org, holder, shares)
+}
+
+// credited reports whether a credit, held by holder or shared as shares,
+// goes whole or in part to org.
+func credited(org, holder string, shares []attribution.Share) bool {
+	return holder == org || slices.ContainsFunc(shares, func(sh attribution.Share) bool { return sh.Org == org })
+}
+
+// readsScore says whether p may read an organisation's capability score:
+// the operator any, a partner reader its own.
+func (p Principal) readsScore(org string) error {
+	if p.Role == store.RolePartnerReader && org != p.Org {
+		return errorf(codeForbidden, "a partner reader reads its own organisation's score only")
+	}
+	return nil
+}
+
+// filterMonthly keeps what a partner reader or a tenant administrator may
+// see of a monthly report. A tenant administrator gets no organisation
+// rows: they sum an organisation's other customers too.
+func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
+	out := metrics.Monthly{Month: m.Month, Resources: []metrics.ResourceRow{}, Workloads: []metrics.WorkloadRow{}, Orgs: []metrics.OrgRow{}}
+	keep := func(tenant, org string) bool {
+		return (p.Role == store.RolePartnerReader && org == p.Org) || (p.Role == store.RoleTenantAdmin && tenant == p.Tenant)
+	}
+	for _, row := range m.Resources {
+		if keep(row.Tenant, row.Org) {
+			out.Resources = append(out.Resources, row)
+		}
+	}
+	for _, row := range m.Workloads {
+		if keep(row.Tenant, row.Org) {
+			out.Workloads = append(out.Workloads, row)
+		}
+	}
+	for _, row := range m.Orgs {
+		if p.Role == store.RolePartnerReader && row.Org == p.Org {
+			out.Orgs = append(out.Orgs, row)
+		}
+	}
+	return out
+}
+
+// resourceParams reads the tenant and resource a request is about; a
+// tenant administrator asks of its own tenant only.
+func resourceParams(r *http.Request, p Principal) (tenant, resource string, err error) {
+	q := r.URL.Query()
+	tenant, resource = q.Get("tenant"), q.Get("resource")
+	if tenant == "" || resource == "" {
+		return "", "", errorf(codeBadRequest, "tenant and resource are required: %s?tenant=T&resource=R", r.URL.Path)
+	}
+	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
+		return "", "", errorf(codeForbidden, "a tenant administrator reads its own tenant's resources only")
+	}
+	return tenant, resource, nil
+}
+
+// tenantParam reads the tenant a request is about: a tenant
+// administrator's own, or the one named.
+func tenantParam(r *http.Request, p Principal) (string, error) {
+	tenant := r.URL.Query().Get("tenant")
+	if p.Role == store.RoleTenantAdmin {
+		tenant = p.Tenant
+	}
+	if tenant == "" {
+		return "", errorf(codeBadRequest, "tenant is required: %s?tenant=T", r.URL.Path)
+	}
+	return tenant, nil
 }
 
 // Pages are at most maxPage entries long, defaultPage unless asked.

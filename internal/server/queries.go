@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -57,12 +56,6 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 	return fn(past, *at)
 }
 
-// credited reports whether a credit, held by holder or shared as shares,
-// goes whole or in part to org.
-func credited(org, holder string, shares []attribution.Share) bool {
-	return holder == org || slices.ContainsFunc(shares, func(sh attribution.Share) bool { return sh.Org == org })
-}
-
 // getAttribution answers who is credited at ?at= (now by default); a past
 // instant is read from the credit history.
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -93,7 +86,7 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	visible := []attribution.Row{}
 	for _, row := range rows {
-		if p.Role != store.RolePartnerReader || credited(p.Org, row.Org, row.Shares) {
+		if p.seesCredit(row.Org, row.Shares) {
 			visible = append(visible, row)
 		}
 	}
@@ -114,14 +107,12 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	if p.Role == store.RolePartnerReader {
-		holder := ""
-		if x.Winner != nil {
-			holder = x.Winner.Org
-		}
-		if !credited(p.Org, holder, x.Shares) {
-			return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
-		}
+	holder := ""
+	if x.Winner != nil {
+		holder = x.Winner.Org
+	}
+	if !p.seesCredit(holder, x.Shares) {
+		return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
 	}
 	writeJSON(w, http.StatusOK, x)
 	return nil
@@ -148,32 +139,6 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 	return nil
 }
 
-// filterMonthly keeps what a partner reader or a tenant administrator may
-// see of a monthly report. A tenant administrator gets no organisation
-// rows: they sum an organisation's other customers too.
-func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
-	out := metrics.Monthly{Month: m.Month, Resources: []metrics.ResourceRow{}, Workloads: []metrics.WorkloadRow{}, Orgs: []metrics.OrgRow{}}
-	keep := func(tenant, org string) bool {
-		return (p.Role == store.RolePartnerReader && org == p.Org) || (p.Role == store.RoleTenantAdmin && tenant == p.Tenant)
-	}
-	for _, row := range m.Resources {
-		if keep(row.Tenant, row.Org) {
-			out.Resources = append(out.Resources, row)
-		}
-	}
-	for _, row := range m.Workloads {
-		if keep(row.Tenant, row.Org) {
-			out.Workloads = append(out.Workloads, row)
-		}
-	}
-	for _, row := range m.Orgs {
-		if p.Role == store.RolePartnerReader && row.Org == p.Org {
-			out.Orgs = append(out.Orgs, row)
-		}
-	}
-	return out
-}
-
 func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) error {
 	q := r.URL.Query()
 	month, org := q.Get("month"), q.Get("org")
@@ -184,8 +149,8 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	if org == "" {
 		return errorf(codeBadRequest, "org is required: the organisation's global partner ID")
 	}
-	if p.Role == store.RolePartnerReader && org != p.Org {
-		return errorf(codeForbidden, "a partner reader reads its own organisation's score only")
+	if err := p.readsScore(org); err != nil {
+		return err
 	}
 	var score metrics.Score
 	err = s.read(r.Context(), func(st *state) error {
@@ -207,31 +172,4 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	}
 	writeJSON(w, http.StatusOK, score)
 	return nil
-}
-
-// resourceParams reads the tenant and resource a request is about; a
-// tenant administrator asks of its own tenant only.
-func resourceParams(r *http.Request, p Principal) (tenant, resource string, err error) {
-	q := r.URL.Query()
-	tenant, resource = q.Get("tenant"), q.Get("resource")
-	if tenant == "" || resource == "" {
-		return "", "", errorf(codeBadRequest, "tenant and resource are required: %s?tenant=T&resource=R", r.URL.Path)
-	}
-	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
-		return "", "", errorf(codeForbidden, "a tenant administrator reads its own tenant's resources only")
-	}
-	return tenant, resource, nil
-}
-
-// tenantParam reads the tenant a request is about: a tenant
-// administrator's own, or the one named.
-func tenantParam(r *http.Request, p Principal) (string, error) {
-	tenant := r.URL.Query().Get("tenant")
-	if p.Role == store.RoleTenantAdmin {
-		tenant = p.Tenant
-	}
-	if tenant == "" {
-		return "", errorf(codeBadRequest, "tenant is required: %s?tenant=T", r.URL.Path)
-	}
-	return tenant, nil
 }

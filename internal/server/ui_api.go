@@ -56,6 +56,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 		return err
 	}
 	rows := []timelineRow{}
+	// A partner reader sees a resource ever credited to its organisation.
 	mine := p.Role != store.RolePartnerReader
 	for _, iv := range h {
 		row := timelineRow{Kind: iv.Kind, From: iv.From, Partner: iv.Credit.Partner, Org: iv.Credit.Org, Account: iv.Credit.Account,
@@ -64,7 +65,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 			to := iv.To
 			row.To = &to
 		}
-		mine = mine || credited(p.Org, row.Org, row.Shares)
+		mine = mine || p.seesCredit(row.Org, row.Shares)
 		rows = append(rows, row)
 	}
 	if !mine {
