@@ -233,17 +233,47 @@ func run() error {
 
 	// Late control events in the small tenant, one a request: each is
 	// earlier than the tenant's usage, so the tenant is folded again.
+	lateEvent := func(i int) string {
+		return fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"small","resource":"sapp%d","account":"s%d","action":"edit"}`, i/3600%24, i/60%60, i%60, i%5, i%5)
+	}
 	var lates []time.Duration
 	start := time.Now()
 	for i := range *late {
-		ev := fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T00:%02d:%02dZ","tenant":"small","resource":"sapp%d","account":"s%d","action":"edit"}`, i/60%60, i%60, i%5, i%5)
 		t0 := time.Now()
-		if err := send(hc, "POST", base+"/v1/events", small, ev); err != nil {
+		if err := send(hc, "POST", base+"/v1/events", small, lateEvent(i)); err != nil {
 			return err
 		}
 		lates = append(lates, time.Since(t0))
 	}
 	report("late events, small tenant", lates, time.Since(start), 1)
+
+	// The same, without pause, while the other tenants' usage is ingested:
+	// the flood costs its own tenant, and the others' writes share only
+	// the commits.
+	flooding, stopFlood := context.WithCancel(ctx)
+	var flood []time.Duration
+	floodDone := make(chan error, 1)
+	go func() {
+		for i := *late; flooding.Err() == nil; i++ {
+			t0 := time.Now()
+			if err := send(hc, "POST", base+"/v1/events", small, lateEvent(i)); err != nil {
+				floodDone <- err
+				return
+			}
+			flood = append(flood, time.Since(t0))
+		}
+		floodDone <- nil
+	}()
+	lat, elapsed = loop(*clients, phase, func(c, i int) error {
+		body, _ := usageBatch()
+		return send(hc, "POST", base+"/v1/events", operator, body)
+	})
+	stopFlood()
+	if err := <-floodDone; err != nil {
+		return err
+	}
+	report("usage, with a late flood", lat, elapsed, *batch)
+	report("the late flood", flood, elapsed, 1)
 	return nil
 }
 
