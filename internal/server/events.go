@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
@@ -86,16 +85,15 @@ func (s *Server) lead() {
 // commitGroup runs a group of writes in one transaction.
 func (s *Server) commitGroup(group []*writeRequest) {
 	ctx := context.Background()
-	st := s.state
-	var base int64
+	folded := false
 	err := s.store.Write(ctx, func(w store.Writer) error {
 		// What other processes committed is folded first, so that each fn
 		// sees the state of the log it appends to; they filed its changes.
-		st.mu.Lock()
-		err := st.catchUp(ctx, w)
-		st.takeOutbox()
-		base = st.seq
-		st.mu.Unlock()
+		_, err := update(s.views, w, func(st *state, src tenantScanner) (struct{}, error) {
+			err := st.catchUp(ctx, src)
+			st.takeOutbox()
+			return struct{}{}, err
+		})
 		if err != nil {
 			return err
 		}
@@ -108,30 +106,32 @@ func (s *Server) commitGroup(group []*writeRequest) {
 				continue
 			}
 			// What fn appended is folded from memory, not read back.
-			start := time.Now()
-			st.mu.Lock()
-			s.m.stateWait.WithLabelValues("write").Observe(time.Since(start).Seconds())
-			err := st.fold(ctx, w, rw.records)
-			st.mu.Unlock()
+			folded = folded || len(rw.records) > 0
+			_, err := update(s.views, w, func(st *state, src tenantScanner) (struct{}, error) {
+				return struct{}{}, st.fold(ctx, src, rw.records)
+			})
 			if err != nil {
 				return err
 			}
 		}
-		st.mu.Lock()
-		changes := st.takeOutbox()
-		st.mu.Unlock()
+		changes, _ := update(s.views, w, func(st *state, _ tenantScanner) ([]change, error) {
+			return st.takeOutbox(), nil
+		})
 		return fileChanges(ctx, w, changes)
 	})
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if err != nil {
-		if st.seq != base {
+	if err == nil {
+		return
+	}
+	if folded {
+		// The state folded what the log did not take.
+		update(s.views, s.store, func(st *state, _ tenantScanner) (struct{}, error) {
 			st.stale = true
-		}
-		for _, req := range group {
-			if req.err == nil {
-				req.err = err
-			}
+			return struct{}{}, nil
+		})
+	}
+	for _, req := range group {
+		if req.err == nil {
+			req.err = err
 		}
 	}
 }
@@ -165,20 +165,20 @@ type verdicts struct {
 }
 
 // submit stores events at the end of the log, inside write, and returns
-// their verdicts once the state has folded them. The caller holds the
-// write; the state is read under its lock.
-func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) (func() verdicts, error) {
+// a function that reads their verdicts from the state once it has folded
+// them.
+func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) (func(st *state) verdicts, error) {
 	seqs, err := w.Append(ctx, events)
 	if err != nil {
 		return nil, err
 	}
-	return func() verdicts {
+	return func(st *state) verdicts {
 		v := verdicts{seqs: seqs, held: make([]*event.Refusal, len(events))}
 		for i, seq := range seqs {
 			if seq == 0 {
 				continue
 			}
-			if rf := s.state.refusal(events[i].Tenant, seq); rf != nil {
+			if rf := st.refusal(events[i].Tenant, seq); rf != nil {
 				held := *rf
 				held.Line = events[i].Line
 				v.held[i] = &held
@@ -198,7 +198,7 @@ func (s *Server) Ingest(ctx context.Context, events []*event.Event) (accepted, h
 
 // ingest stores events and counts their verdicts into res.
 func (s *Server) ingest(ctx context.Context, events []*event.Event, res *ingestResult) error {
-	var outcome func() verdicts
+	var outcome func(st *state) verdicts
 	err := s.write(ctx, func(ctx context.Context, wr store.Writer) error {
 		var err error
 		outcome, err = s.submit(ctx, wr, events)
@@ -207,9 +207,11 @@ func (s *Server) ingest(ctx context.Context, events []*event.Event, res *ingestR
 	if err != nil {
 		return err
 	}
-	s.state.mu.RLock()
-	v := outcome()
-	s.state.mu.RUnlock()
+	var v verdicts
+	s.views.read(func(st *state) error {
+		v = outcome(st)
+		return nil
+	})
 	for i, seq := range v.seqs {
 		switch {
 		case seq == 0:

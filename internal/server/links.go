@@ -48,16 +48,16 @@ func linkBody(p Principal, l attribution.Link) linkResponse {
 
 // currentLink returns the caller's active link; the caller holds the
 // state's lock.
-func (s *Server) currentLink(p Principal) (attribution.Link, bool) {
-	l, ok := s.state.engine.Link(p.Tenant, p.Account)
+func currentLink(st *state, p Principal) (attribution.Link, bool) {
+	l, ok := st.engine.Link(p.Tenant, p.Account)
 	return l, ok && l.Active
 }
 
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var l attribution.Link
 	var ok bool
-	err := s.read(r.Context(), func(*state) error {
-		l, ok = s.currentLink(p)
+	err := s.read(r.Context(), func(st *state) error {
+		l, ok = currentLink(st, p)
 		return nil
 	})
 	if err != nil {
@@ -88,11 +88,15 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 	err := s.write(r.Context(), func(ctx context.Context, wr store.Writer) error {
 		// The link is checked against the state as it stands, and stored
 		// only when it applies: an account's own link is never held.
-		s.state.mu.RLock()
-		cur, ok := s.currentLink(p)
+		var cur attribution.Link
+		var ok bool
+		var rf *event.Refusal
 		ev := &event.Event{Type: typ, Time: s.cfg.Clock().UTC(), Tenant: p.Tenant, Account: p.Account, Partner: id}
-		rf := s.state.engine.CheckLink(ev)
-		s.state.mu.RUnlock()
+		s.views.read(func(st *state) error {
+			cur, ok = currentLink(st, p)
+			rf = st.engine.CheckLink(ev)
+			return nil
+		})
 		if err := check(cur, ok); err != nil {
 			return err
 		}
@@ -108,9 +112,11 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 	if err != nil {
 		return err
 	}
-	s.state.mu.RLock()
-	l, _ := s.state.engine.Link(p.Tenant, p.Account)
-	s.state.mu.RUnlock()
+	var l attribution.Link
+	s.views.read(func(st *state) error {
+		l, _ = st.engine.Link(p.Tenant, p.Account)
+		return nil
+	})
 	writeJSON(w, http.StatusOK, linkBody(p, l))
 	return nil
 }

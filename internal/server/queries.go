@@ -49,7 +49,7 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 	if err != nil || present {
 		return err
 	}
-	past, err := foldTenant(r.Context(), s.store, s.state.opts, dir, tenant, *at, nil)
+	past, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, *at, nil)
 	if err != nil {
 		return err
 	}

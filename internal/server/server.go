@@ -47,7 +47,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	verifier *oidc.IDTokenVerifier
-	state    *state
+	views    *views
 	commits  commits
 	registry *prometheus.Registry
 	m        serverMetrics
@@ -60,8 +60,9 @@ type serverMetrics struct {
 	events      *prometheus.CounterVec
 	storeErrors prometheus.Counter
 	refusals    *prometheus.CounterVec
-	// stateWait is how long readers and writers wait for the state.
-	stateWait *prometheus.HistogramVec
+	// stateWait is how long writers wait for readers to leave a copy of
+	// the state.
+	stateWait prometheus.Histogram
 }
 
 // New returns a server whose state is restored from the store's snapshot
@@ -82,7 +83,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Metrics.Rates == nil {
 		cfg.Metrics = metrics.DefaultConfig()
 	}
-	s := &Server{store: cfg.Store, cfg: cfg, log: cfg.Logger, state: newState(cfg.Options), registry: prometheus.NewRegistry()}
+	s := &Server{store: cfg.Store, cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
+	s.views = newViews(cfg.Options, func(d time.Duration) { s.m.stateWait.Observe(d.Seconds()) })
 	if cfg.OIDC != nil {
 		v, err := newVerifier(ctx, cfg.OIDC)
 		if err != nil {
@@ -101,28 +103,36 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // load restores the state from the snapshot, if any, and the log after it.
 func (s *Server) load(ctx context.Context) error {
 	start := time.Now()
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
 	seq, data, err := s.store.LoadSnapshot(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		data = nil
 	case err != nil:
 		return fmt.Errorf("load snapshot: %w", err)
-	default:
-		ok, err := s.state.restore(ctx, s.store, seq, data)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			s.log.Warn("the snapshot does not fit this version or configuration; folding the whole log")
-		}
 	}
-	if err := s.state.catchUp(ctx, s.store); err != nil {
-		return fmt.Errorf("load log: %w", err)
+	var records int64
+	err = s.views.each(func(st *state) error {
+		if data != nil {
+			ok, err := st.restore(ctx, s.store, seq, data)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				s.log.Warn("the snapshot does not fit this version or configuration; folding the whole log")
+			}
+		}
+		if err := st.catchUp(ctx, s.store); err != nil {
+			return fmt.Errorf("load log: %w", err)
+		}
+		// The writers of these records filed their changes.
+		st.takeOutbox()
+		records = st.seq
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	// The writers of these records filed their changes.
-	s.state.takeOutbox()
-	s.log.Info("state loaded", "records", s.state.seq, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("state loaded", "records", records, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -138,8 +148,8 @@ func (s *Server) registerMetrics() {
 			Help: "Requests that failed on an error of the store."}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_auth_refusals_total",
 			Help: "Requests refused for their token (401) or their role (403)."}, []string{"code"}),
-		stateWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pal_state_wait_seconds",
-			Help: "Time spent waiting for the state: by readers (read) and by writers folding records (write).", Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10)}, []string{"mode"}),
+		stateWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pal_state_drain_seconds",
+			Help: "Time a writer waits for readers to leave the copy of the state it changes next; readers never wait.", Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10)}),
 	}
 	s.registry.MustRegister(s.m.requests, s.m.latency, s.m.events, s.m.storeErrors, s.m.refusals, s.m.stateWait,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -234,40 +244,40 @@ func (s *Server) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.state.mu.RLock()
-	current := last <= s.state.seq && !s.state.stale
-	s.state.mu.RUnlock()
+	var current bool
+	s.views.read(func(st *state) error {
+		current = last <= st.seq && !st.stale
+		return nil
+	})
 	if current {
 		return nil
 	}
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
-	err = s.state.catchUp(ctx, s.store)
-	// The writers of these records filed their changes.
-	s.state.takeOutbox()
+	_, err = update(s.views, s.store, func(st *state, src tenantScanner) (struct{}, error) {
+		err := st.catchUp(ctx, src)
+		// The writers of these records filed their changes.
+		st.takeOutbox()
+		return struct{}{}, err
+	})
 	return err
 }
 
-// read runs fn on the state, caught up with the log and held for reading
+// read runs fn on the state, caught up with the log, which nothing changes
 // while fn runs: what fn keeps of it past its return must be a copy.
 func (s *Server) read(ctx context.Context, fn func(st *state) error) error {
 	if err := s.sync(ctx); err != nil {
 		return err
 	}
-	start := time.Now()
-	s.state.mu.RLock()
-	s.m.stateWait.WithLabelValues("read").Observe(time.Since(start).Seconds())
-	defer s.state.mu.RUnlock()
-	return fn(s.state)
+	return s.views.read(fn)
 }
 
 // snapshotIfDue saves a snapshot when enough records were folded since the
-// last one. It encodes the state holding it for reading, so that readers
-// go on meanwhile; the caller is the one writer, so nothing changes it.
+// last one.
 func (s *Server) snapshotIfDue(ctx context.Context) {
-	s.state.mu.RLock()
-	due := s.state.sinceSnapshot >= s.cfg.SnapshotEvery
-	s.state.mu.RUnlock()
+	var due bool
+	s.views.read(func(st *state) error {
+		due = st.sinceSnapshot >= s.cfg.SnapshotEvery
+		return nil
+	})
 	if !due {
 		return
 	}
@@ -278,21 +288,27 @@ func (s *Server) snapshotIfDue(ctx context.Context) {
 }
 
 // Snapshot saves a snapshot of the state now, so that the next start
-// replays only what comes after; the service calls it when it stops. The
-// state is encoded while held for reading, and saved after.
+// replays only what comes after; the service calls it when it stops. It is
+// encoded from the published copy, as a reader: readers go on meanwhile.
 func (s *Server) Snapshot(ctx context.Context) error {
-	s.state.mu.RLock()
-	folded := s.state.sinceSnapshot
-	seq, data, err := s.state.snapshot()
-	s.state.mu.RUnlock()
+	var folded int
+	var seq int64
+	var data []byte
+	err := s.views.read(func(st *state) error {
+		folded = st.sinceSnapshot
+		var err error
+		seq, data, err = st.snapshot()
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	if err := s.store.SaveSnapshot(ctx, seq, data); err != nil {
 		return err
 	}
-	s.state.mu.Lock()
-	s.state.sinceSnapshot -= folded
-	s.state.mu.Unlock()
-	return nil
+	_, err = update(s.views, s.store, func(st *state, _ tenantScanner) (struct{}, error) {
+		st.sinceSnapshot -= folded
+		return struct{}{}, nil
+	})
+	return err
 }

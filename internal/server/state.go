@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -29,8 +28,10 @@ import (
 // only its tenant be folded again, from its records in the store. A late
 // directory record folds the directory again, and then the tenants that
 // link to an organisation whose history changed.
+//
+// A state is not safe for concurrent use: views keeps two, so that readers
+// read one while a writer changes the other.
 type state struct {
-	mu     sync.RWMutex
 	opts   attribution.Options
 	engine *attribution.Engine
 	agg    *metrics.Aggregator
@@ -135,8 +136,8 @@ type tenantScanner interface {
 	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
 }
 
-// catchUp folds the records committed after the state's last one. The
-// caller holds s.mu for writing. On an error the state is marked stale.
+// catchUp folds the records committed after the state's last one. On an
+// error in folding a tenant again the state is marked stale.
 func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 	if s.stale {
 		s.reset()
@@ -149,8 +150,8 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 }
 
 // fold folds records that follow the state's last one, in sequence order;
-// src gives the tenants' records when one must be folded again. The caller
-// holds s.mu for writing. On an error the state is marked stale.
+// src gives the tenants' records when one must be folded again. On an
+// error in folding a tenant again the state is marked stale.
 func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -387,7 +388,7 @@ type storedRefusal struct {
 }
 
 // directoryCopy returns the directory's records, for a fold of one tenant
-// outside the state's lock.
+// that a reader makes on its own.
 func (s *state) directoryCopy() []store.Record {
 	return slices.Clone(s.directory)
 }
@@ -406,7 +407,7 @@ type snapshotData struct {
 	LinkedBy map[string]map[string]bool
 }
 
-// snapshot encodes the state; the caller holds s.mu.
+// snapshot encodes the state.
 func (s *state) snapshot() (int64, []byte, error) {
 	e, err := s.engine.Snapshot()
 	if err != nil {

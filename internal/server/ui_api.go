@@ -130,7 +130,7 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	e, err := foldTenant(r.Context(), s.store, s.state.opts, dir, tenant, time.Time{}, nil)
+	e, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, time.Time{}, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/store"
+)
+
+// views keeps two copies of the state so that readers never wait for a
+// writer (the left-right technique). Readers read the published copy, and
+// no writer changes a copy while a reader is on it: a writer folds into
+// the other copy, publishes it, waits until the readers of the first have
+// left, then folds the same into the first. A reader costs two atomic
+// additions; a writer a second fold in memory, and the state's memory is
+// held twice.
+type views struct {
+	copies    [2]*state
+	published atomic.Int32
+	// Readers arrive at readers[version]; a writer drains one indicator,
+	// moves version to it, then drains the other.
+	version atomic.Int32
+	readers [2]atomic.Int64
+	// mu lets one writer at a time change the copies.
+	mu sync.Mutex
+	// drained hears how long each writer waited for readers to leave.
+	drained func(time.Duration)
+}
+
+func newViews(opts attribution.Options, drained func(time.Duration)) *views {
+	v := &views{drained: drained}
+	v.copies = [2]*state{newState(opts), newState(opts)}
+	return v
+}
+
+// read runs fn on the published copy, which nothing changes meanwhile.
+// What fn keeps of it past its return must be a copy.
+func (v *views) read(fn func(st *state) error) error {
+	vi := v.version.Load()
+	v.readers[vi].Add(1)
+	defer v.readers[vi].Add(-1)
+	return fn(v.copies[v.published.Load()])
+}
+
+// update changes both copies by fn, the unpublished one first, and returns
+// what fn returned for it. fn must change both the same way: the store it
+// is given reads the store for the first copy and replays the same records
+// to the second. When fn fails on the first copy, nothing is published and
+// that copy is marked stale; the published one is as it was.
+func update[T any](v *views, src tenantScanner, fn func(st *state, src tenantScanner) (T, error)) (T, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	p := v.published.Load()
+	r := &replay{src: src}
+	first, err := fn(v.copies[1-p], r)
+	if err != nil {
+		v.copies[1-p].stale = true
+		return first, err
+	}
+	v.published.Store(1 - p)
+	v.drain()
+	r.replaying = true
+	if _, err := fn(v.copies[p], r); err != nil {
+		v.copies[p].stale = true
+		return first, err
+	}
+	return first, nil
+}
+
+// each changes both copies by fn, with no reader about: when the service
+// starts.
+func (v *views) each(fn func(st *state) error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, st := range v.copies {
+		if err := fn(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain waits until no reader is left on the copy that was published
+// before the last swap: readers that arrived before it may still be on it.
+func (v *views) drain() {
+	start := time.Now()
+	prev := v.version.Load()
+	next := 1 - prev
+	wait := func(i int32) {
+		for spins := 0; v.readers[i].Load() != 0; spins++ {
+			if spins < 100 {
+				runtime.Gosched()
+			} else {
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}
+	wait(next)
+	v.version.Store(next)
+	wait(prev)
+	if v.drained != nil {
+		v.drained(time.Since(start))
+	}
+}
+
+// replay reads the store for the first copy an update changes, and gives
+// the second the same records, so that both fold the same whatever was
+// committed in between.
+type replay struct {
+	src       tenantScanner
+	replaying bool
+	reads     []read
+	next      int
+}
+
+// read is one read of the store: what it asked, and what it got.
+type read struct {
+	scan   bool
+	after  int64
+	tenant string
+	recs   []store.Record
+}
+
+func (r *replay) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return r.read(read{scan: true, after: after}, func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }, fn)
+}
+
+func (r *replay) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return r.read(read{tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
+}
+
+// read replays the next recorded read when the second copy asks the same,
+// and reads the store otherwise (a copy that was stale asks for more).
+func (r *replay) read(q read, scan func(func(store.Record) error) error, fn func(store.Record) error) error {
+	if r.replaying {
+		if r.next < len(r.reads) && r.reads[r.next].scan == q.scan && r.reads[r.next].after == q.after && r.reads[r.next].tenant == q.tenant {
+			recs := r.reads[r.next].recs
+			r.next++
+			for _, rec := range recs {
+				if err := fn(rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return scan(fn)
+	}
+	err := scan(func(rec store.Record) error {
+		q.recs = append(q.recs, rec)
+		return fn(rec)
+	})
+	r.reads = append(r.reads, q)
+	return err
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/metrics"
+	"github.com/palproject/pal/internal/store"
+)
+
+// records numbers events as a store would.
+func records(t *testing.T) []store.Record {
+	t.Helper()
+	log := attributiontest.RandomLog(1, 300)
+	recs := make([]store.Record, len(log))
+	for i, ev := range log {
+		recs[i] = store.Record{Seq: int64(i + 1), Event: ev}
+	}
+	return recs
+}
+
+// memory is a store of records in memory, for the state's reads.
+type memory []store.Record
+
+func (m memory) Scan(_ context.Context, after int64, fn func(store.Record) error) error {
+	for _, r := range m {
+		if r.Seq > after {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m memory) ScanTenant(_ context.Context, tenant string, fn func(store.Record) error) error {
+	var recs []store.Record
+	for _, r := range m {
+		if r.Event.Tenant == tenant {
+			recs = append(recs, r)
+		}
+	}
+	// By time, then sequence number, as the stores list them.
+	slices.SortStableFunc(recs, func(a, b store.Record) int { return a.Event.Time.Compare(b.Event.Time) })
+	for _, r := range recs {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestReadersDoNotWaitForAWriter holds a reader inside a read while a
+// writer folds records: a new reader reads at once, and sees them; the
+// writer waits for the first reader to leave.
+func TestReadersDoNotWaitForAWriter(t *testing.T) {
+	recs := records(t)
+	v := newViews(attribution.DefaultOptions(), nil)
+	ctx := context.Background()
+	// fold folds records from..to, the store holding those up to to.
+	fold := func(from, to int) {
+		_, err := update(v, memory(recs[:to]), func(st *state, src tenantScanner) (struct{}, error) {
+			return struct{}{}, st.fold(ctx, src, recs[from:to])
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	fold(0, 100)
+
+	inside, release := make(chan struct{}), make(chan struct{})
+	go v.read(func(st *state) error {
+		close(inside)
+		<-release
+		return nil
+	})
+	<-inside
+	written := make(chan struct{})
+	go func() {
+		fold(100, len(recs))
+		close(written)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var seq int64
+		start := time.Now()
+		v.read(func(st *state) error {
+			seq = st.seq
+			return nil
+		})
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("a read took %s while a writer waited", took)
+		}
+		if seq == int64(len(recs)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer's records were never published")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-written:
+		t.Fatal("the writer changed the copy a reader was on")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-written
+	// Both copies hold the same fold.
+	for _, st := range v.copies {
+		if st.seq != int64(len(recs)) {
+			t.Errorf("a copy at record %d, want %d", st.seq, len(recs))
+		}
+	}
+	a, b := v.copies[0].engine.Attribution(), v.copies[1].engine.Attribution()
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("copies differ: %d and %d rows", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].Resource != b[i].Resource || a[i].Partner != b[i].Partner {
+			t.Errorf("copies differ at %d: %+v and %+v", i, a[i], b[i])
+		}
+	}
+}
+
+// TestReadsDuringWrites reads the state from several goroutines while a
+// writer folds a random log in small steps, late records included: under
+// the race detector, no reader and writer touch the same memory.
+func TestReadsDuringWrites(t *testing.T) {
+	recs := records(t)
+	v := newViews(attribution.DefaultOptions(), nil)
+	ctx, stop := context.WithCancel(context.Background())
+	var readers sync.WaitGroup
+	for range 3 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for ctx.Err() == nil {
+				v.read(func(st *state) error {
+					st.engine.Attribution()
+					st.agg.Report(metrics.DefaultConfig(), "2026-01", func(string, string) string { return "smb" })
+					st.refusals(nil)
+					return nil
+				})
+			}
+		}()
+	}
+	for i := 0; i < len(recs); i += 7 {
+		to := min(i+7, len(recs))
+		_, err := update(v, memory(recs[:to]), func(st *state, src tenantScanner) (struct{}, error) {
+			return struct{}{}, st.fold(ctx, src, recs[i:to])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	readers.Wait()
+}
