@@ -97,6 +97,7 @@ func (s *Server) commitGroup(group []*writeRequest) {
 		if err != nil {
 			return err
 		}
+		var changes []change
 		for _, req := range group {
 			rw := &recordingWriter{Writer: w}
 			if req.err = req.fn(ctx, rw); req.err != nil {
@@ -105,18 +106,18 @@ func (s *Server) commitGroup(group []*writeRequest) {
 				}
 				continue
 			}
-			// What fn appended is folded from memory, not read back.
+			// What fn appended is folded from memory, not read back, and
+			// the changes it causes are filed with it.
 			folded = folded || len(rw.records) > 0
-			_, err := update(s.views, w, func(st *state, src tenantScanner) (struct{}, error) {
-				return struct{}{}, st.fold(ctx, src, rw.records)
+			caused, err := update(s.views, w, func(st *state, src tenantScanner) ([]change, error) {
+				err := st.fold(ctx, src, rw.records)
+				return st.takeOutbox(), err
 			})
 			if err != nil {
 				return err
 			}
+			changes = append(changes, caused...)
 		}
-		changes, _ := update(s.views, w, func(st *state, _ tenantScanner) ([]change, error) {
-			return st.takeOutbox(), nil
-		})
 		return fileChanges(ctx, w, changes)
 	})
 	if err == nil {
