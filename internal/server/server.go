@@ -156,7 +156,27 @@ func (s *Server) registerMetrics() {
 }
 
 // Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.protect(s.mux) }
+
+// protect sets the headers every answer carries, and answers a panic with a
+// 500 that says nothing of it, logged for the operator.
+func (s *Server) protect(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("request panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": apiError{Code: codeInternal, Message: "the service failed on this request; the operator's log says why"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
 
 // handler is an API handler: it returns an error instead of writing one.
 type handler func(w http.ResponseWriter, r *http.Request, p Principal) error
@@ -197,6 +217,8 @@ func (s *Server) wrap(rt route) http.Handler {
 	name := rt.method + " " + rt.path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// API answers carry data that no cache should keep.
+		w.Header().Set("Cache-Control", "no-store")
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		err := s.serve(sw, r, rt)
 		if err != nil {
