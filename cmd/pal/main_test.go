@@ -44,7 +44,8 @@ func TestMain(m *testing.M) {
 // serve starts the real binary and returns the process and its URL.
 func serve(t *testing.T, db string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(palBin, "serve", "--db", db, "--addr", "127.0.0.1:0", "--snapshot-every", "200")
+	// Webhooks post to receivers on loopback, over http://.
+	cmd := exec.Command(palBin, "serve", "--db", db, "--addr", "127.0.0.1:0", "--snapshot-every", "200", "--webhook-allow-http", "--webhook-allow-private")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
+	allowHTTP := fs.Bool("webhook-allow-http", false, "let webhooks post over plain http:// (https:// only by default)")
+	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -46,6 +48,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer st.Close()
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
+		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *issuer != "" {
 		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience}

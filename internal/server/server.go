@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,6 +39,13 @@ type Config struct {
 	// SnapshotEvery is how many records are applied between two
 	// snapshots of the state.
 	SnapshotEvery int
+	// WebhookAllowHTTP lets webhooks post over plain http://, and
+	// WebhookAllowPrivate to loopback, private, link-local, multicast and
+	// unspecified addresses; both are off by default.
+	WebhookAllowHTTP    bool
+	WebhookAllowPrivate bool
+	// Resolver resolves webhook hosts; net.DefaultResolver by default.
+	Resolver Resolver
 }
 
 // Server serves the API. Several servers, in one process or many, may share
@@ -73,6 +81,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = 10000

@@ -9,9 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/palproject/pal/internal/store"
@@ -48,9 +48,8 @@ func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
 		return errorf(codeBadRequest, `send {"url": "https://…"}: %v`, err)
 	}
-	u, err := url.Parse(req.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errorf(codeBadRequest, "url %q is not an http:// or https:// URL", req.URL)
+	if err := s.checkWebhookURL(r.Context(), req.URL); err != nil {
+		return err
 	}
 	// Changes up to now are not posted: the cursor starts past them.
 	last, err := s.store.LastSeq(r.Context())
@@ -63,6 +62,37 @@ func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": hook.ID, "org": hook.Org, "url": hook.URL, "secret": hook.Secret, "created": hook.Created})
+	return nil
+}
+
+// maxAnswer bounds what is read of a receiver's answer.
+const maxAnswer = 64 << 10
+
+// deleteWebhook removes one of the caller's organisation's webhooks.
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ok, err := s.store.DeleteWebhook(r.Context(), p.Org, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(codeNotFound, "organisation %s has no webhook %s", p.Org, r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "deleted": true})
+	return nil
+}
+
+// rotateWebhookSecret gives one of the caller's organisation's webhooks a
+// new secret, shown once; posts are signed with it from then on.
+func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, p Principal) error {
+	secret := randomHex(24)
+	ok, err := s.store.SetWebhookSecret(r.Context(), p.Org, r.PathValue("id"), secret)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(codeNotFound, "organisation %s has no webhook %s", p.Org, r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "secret": secret})
 	return nil
 }
 
@@ -108,7 +138,7 @@ func (s *Server) pendingFor(ctx context.Context, org string, cursor store.Cursor
 // every post of a change carries the same delivery id. A post that fails is
 // retried with back-off, then again after a rest.
 func (s *Server) Dispatch(ctx context.Context, every time.Duration) {
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := s.webhookClient()
 	resting := map[string]time.Time{}
 	owner := randomHex(8)
 	for {
@@ -214,6 +244,8 @@ func (s *Server) postOnce(ctx context.Context, client *http.Client, h store.Webh
 	if err != nil {
 		return err
 	}
+	// What a receiver answers is read no further than this, and dropped.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("the receiver answered %s", resp.Status)

@@ -121,6 +121,12 @@ type Store interface {
 	// Webhooks lists the webhooks of an organisation, or every one when
 	// org is "", oldest first.
 	Webhooks(ctx context.Context, org string) ([]Webhook, error)
+	// DeleteWebhook removes an organisation's webhook, and reports false
+	// when it has none with that id.
+	DeleteWebhook(ctx context.Context, org, id string) (bool, error)
+	// SetWebhookSecret replaces the secret of an organisation's webhook,
+	// and reports false when it has none with that id.
+	SetWebhookSecret(ctx context.Context, org, id, secret string) (bool, error)
 	// LeaseWebhook makes owner the one process that delivers to a webhook
 	// until the time until, when no other process holds an unexpired lease
 	// at now; it reports whether owner holds the lease.

@@ -412,6 +412,24 @@ func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, erro
 	return out, rows.Err()
 }
 
+// DeleteWebhook removes an organisation's webhook.
+func (s *Store) DeleteWebhook(ctx context.Context, org, id string) (bool, error) {
+	res, err := s.pool.Exec(ctx, `DELETE FROM webhooks WHERE org = $1 AND id = $2`, org, id)
+	if err != nil {
+		return false, fmt.Errorf("delete webhook: %w", err)
+	}
+	return res.RowsAffected() == 1, nil
+}
+
+// SetWebhookSecret replaces the secret of an organisation's webhook.
+func (s *Store) SetWebhookSecret(ctx context.Context, org, id, secret string) (bool, error) {
+	res, err := s.pool.Exec(ctx, `UPDATE webhooks SET secret = $1 WHERE org = $2 AND id = $3`, secret, org, id)
+	if err != nil {
+		return false, fmt.Errorf("set webhook secret: %w", err)
+	}
+	return res.RowsAffected() == 1, nil
+}
+
 // ClaimDelivery moves a webhook's cursor when it is at from.
 func (s *Store) ClaimDelivery(ctx context.Context, id string, from, to store.Cursor) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE webhooks SET cursor_seq = $1, cursor_k = $2 WHERE id = $3 AND cursor_seq = $4 AND cursor_k = $5`,

@@ -403,6 +403,26 @@ func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, erro
 	return out, rows.Err()
 }
 
+// DeleteWebhook removes an organisation's webhook.
+func (s *Store) DeleteWebhook(ctx context.Context, org, id string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM webhooks WHERE org = ? AND id = ?`, org, id)
+	if err != nil {
+		return false, fmt.Errorf("delete webhook: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// SetWebhookSecret replaces the secret of an organisation's webhook.
+func (s *Store) SetWebhookSecret(ctx context.Context, org, id, secret string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET secret = ? WHERE org = ? AND id = ?`, secret, org, id)
+	if err != nil {
+		return false, fmt.Errorf("set webhook secret: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // ClaimDelivery moves a webhook's cursor when it is at from.
 func (s *Store) ClaimDelivery(ctx context.Context, id string, from, to store.Cursor) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET cursor_seq = ?, cursor_k = ? WHERE id = ? AND cursor_seq = ? AND cursor_k = ?`,

@@ -316,6 +316,19 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if err := a.AddWebhook(ctx, other); err != nil {
 			t.Fatal(err)
 		}
+		// Only the organisation's own webhook changes.
+		if ok, err := b.SetWebhookSecret(ctx, "100001", "w2", "stolen"); ok || err != nil {
+			t.Errorf("another organisation's secret set: %v %v", ok, err)
+		}
+		if ok, err := b.SetWebhookSecret(ctx, "200001", "w2", "t2"); !ok || err != nil {
+			t.Errorf("SetWebhookSecret = %v %v", ok, err)
+		}
+		if hooks, _ := a.Webhooks(ctx, "200001"); len(hooks) != 1 || hooks[0].Secret != "t2" {
+			t.Errorf("the secret after SetWebhookSecret: %+v", hooks)
+		}
+		if ok, err := b.DeleteWebhook(ctx, "200001", "w1"); ok || err != nil {
+			t.Errorf("another organisation's webhook deleted: %v %v", ok, err)
+		}
 		for org, want := range map[string]string{"": "[w1 w2]", "100001": "[w1]", "200001": "[w2]", "300001": "[]"} {
 			hooks, err := b.Webhooks(ctx, org)
 			var ids []string
@@ -325,6 +338,12 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			if err != nil || fmt.Sprint(ids) != want {
 				t.Errorf("Webhooks(%q) = %v %v, want %s", org, ids, err, want)
 			}
+		}
+		if ok, err := b.DeleteWebhook(ctx, "200001", "w2"); !ok || err != nil {
+			t.Errorf("DeleteWebhook = %v %v", ok, err)
+		}
+		if hooks, _ := a.Webhooks(ctx, ""); len(hooks) != 1 || hooks[0].ID != "w1" {
+			t.Errorf("webhooks after a delete: %+v", hooks)
 		}
 		next := store.Cursor{Seq: 9, K: 2}
 		// Of two processes claiming the same change, one wins.

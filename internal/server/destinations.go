@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Resolver finds the addresses of a host name: net.DefaultResolver, or a
+// test's.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// forbiddenAddr says why a webhook may not post to an address, or "" when
+// it may: a webhook reaches the partner's receiver on the internet, never
+// the service's own machine or network, nor a cloud's metadata service.
+func forbiddenAddr(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return "a loopback address"
+	case a.IsUnspecified():
+		return "an unspecified address"
+	case a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast():
+		return "a link-local address"
+	case a.IsMulticast(), a.IsInterfaceLocalMulticast():
+		return "a multicast address"
+	case a.IsPrivate():
+		return "a private address"
+	}
+	return ""
+}
+
+// errDestination is a destination a webhook may not post to.
+var errDestination = errors.New("forbidden webhook destination")
+
+// resolve returns the addresses of a host, an address itself or a name,
+// refusing every one a webhook may not post to unless the operator allows
+// private destinations.
+func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs := []netip.Addr{}
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = append(addrs, a)
+	} else {
+		found, err := s.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, fmt.Errorf("%s does not resolve: %w", host, err)
+		}
+		addrs = found
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%s has no address", host)
+	}
+	if !s.cfg.WebhookAllowPrivate {
+		for _, a := range addrs {
+			if why := forbiddenAddr(a); why != "" {
+				return nil, fmt.Errorf("%w: %s is %s (%s); pal posts only to public addresses, unless the operator allows private ones with --webhook-allow-private", errDestination, host, why, a.Unmap())
+			}
+		}
+	}
+	return addrs, nil
+}
+
+// checkWebhookURL refuses a webhook URL that is not https:// (unless the
+// operator allows http://), or whose host resolves to an address it may
+// not post to.
+func (s *Server) checkWebhookURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return errorf(codeBadRequest, "url %q is not a URL: send an https:// URL of the receiver", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && s.cfg.WebhookAllowHTTP:
+	case u.Scheme == "http":
+		return errorf(codeBadRequest, "url %q is http://: webhooks are posted over https:// only, unless the operator allows http:// with --webhook-allow-http", raw)
+	default:
+		return errorf(codeBadRequest, "url %q is not an https:// URL", raw)
+	}
+	if u.User != nil {
+		return errorf(codeBadRequest, "url %q carries a user name or password: the posts are signed, so send the URL without them", raw)
+	}
+	if _, err := s.resolve(ctx, u.Hostname()); err != nil {
+		return errorf(codeBadRequest, "url %q: %v", raw, err)
+	}
+	return nil
+}
+
+// webhookClient posts to webhooks: it connects only to the addresses the
+// checks allow, resolved again when it dials (a name that changes its
+// answer cannot slip through), follows no redirect, and gives up on a slow
+// receiver.
+func (s *Server) webhookClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	transport := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(address)
+			if err != nil {
+				return nil, err
+			}
+			addrs, err := s.resolve(ctx, host)
+			if err != nil {
+				return nil, err
+			}
+			var firstErr error
+			for _, a := range addrs {
+				conn, err := dialer.DialContext(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+				if err == nil {
+					return conn, nil
+				}
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+			return nil, firstErr
+		},
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost:   2,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
