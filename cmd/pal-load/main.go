@@ -93,7 +93,7 @@ func run() error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2}}
 
 	issue := func(t store.Token) string {
-		tok, err := server.IssueToken(ctx, st, t)
+		tok, _, err := server.IssueToken(ctx, st, t)
 		if err != nil {
 			panic(err)
 		}

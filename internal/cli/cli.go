@@ -68,7 +68,7 @@ func commands() []command {
 		{"demo", "write a sample log to standard output", runDemo},
 		{"gen", "write a data set at platform scale: control.ndjson and usage.parquet", runGen},
 		{"serve", "run the service on an SQLite file or PostgreSQL", runServe},
-		{"token", "issue a token of the service (token issue)", runToken},
+		{"token", "issue, list and revoke the tokens of the service (token issue|list|revoke)", runToken},
 		{"link", "create, show, update or delete your own partner link on a service", runLink},
 		{"events", "push a file of events to a service (events push)", runEvents},
 	}

@@ -68,7 +68,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "pal serve: listening on http://%s (store %s)\n", ln.Addr(), *db)
 	if *loadDemo {
-		token, err := server.IssueToken(ctx, st, store.Token{Role: store.RoleOperator})
+		token, _, err := server.IssueToken(ctx, st, store.Token{Role: store.RoleOperator})
 		if err != nil {
 			return err
 		}
@@ -125,31 +125,4 @@ func loadDemoLog(ctx context.Context, st store.Store, srv *server.Server) error 
 	}
 	_, _, _, err = srv.Ingest(ctx, events)
 	return err
-}
-
-func runToken(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "issue" {
-		return usagef("say pal token issue --db DB --role ROLE")
-	}
-	fs := newFlagSet(env, "token issue", "token issue --db DB --role account|tenant-admin|partner-reader|operator [--tenant T] [--account A] [--org ORG]")
-	db := fs.String("db", "pal.db", "the store of the service: an SQLite file, or a postgres:// URL")
-	var t store.Token
-	fs.StringVar(&t.Role, "role", "", "account, tenant-admin, partner-reader or operator")
-	fs.StringVar(&t.Tenant, "tenant", "", "the tenant of an account or a tenant administrator")
-	fs.StringVar(&t.Account, "account", "", "the account, for the account role")
-	fs.StringVar(&t.Org, "org", "", "the organisation's global partner ID, for a partner reader")
-	if err := fs.parse(args[1:]); err != nil {
-		return err
-	}
-	st, err := backend.Open(ctx, *db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	token, err := server.IssueToken(ctx, st, t)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, token)
-	return nil
 }

@@ -35,38 +35,61 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// DefaultTokenTTL is how long a token pal issues lasts unless told.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
 // IssueToken makes a new token granting t, stores its hash, and returns
-// the token. It fails on a grant that does not fit its role.
-func IssueToken(ctx context.Context, st store.Store, t store.Token) (string, error) {
+// the token and what was stored of it: its identifier, which is not
+// secret, and its expiry (Created plus DefaultTokenTTL unless t.Expires is
+// set). It fails on a grant that does not fit its role.
+func IssueToken(ctx context.Context, st store.Store, t store.Token) (string, store.Token, error) {
 	switch t.Role {
 	case store.RoleAccount:
 		if t.Tenant == "" || t.Account == "" {
-			return "", errors.New("an account token needs --tenant and --account")
+			return "", t, errors.New("an account token needs --tenant and --account")
 		}
 	case store.RoleTenantAdmin:
 		if t.Tenant == "" {
-			return "", errors.New("a tenant-admin token needs --tenant")
+			return "", t, errors.New("a tenant-admin token needs --tenant")
 		}
 	case store.RolePartnerReader:
 		if t.Org == "" {
-			return "", errors.New("a partner-reader token needs --org, the organisation's global partner ID")
+			return "", t, errors.New("a partner-reader token needs --org, the organisation's global partner ID")
 		}
 	case store.RoleOperator:
 	default:
-		return "", fmt.Errorf("unknown role %q: use account, tenant-admin, partner-reader or operator", t.Role)
+		return "", t, fmt.Errorf("unknown role %q: use account, tenant-admin, partner-reader or operator", t.Role)
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", err
+		return "", t, err
 	}
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	t.ID = "tok_" + randomHex(8)
 	if t.Created.IsZero() {
 		t.Created = time.Now().UTC()
 	}
-	if err := st.AddToken(ctx, HashToken(token), t); err != nil {
-		return "", err
+	if t.Expires.IsZero() {
+		t.Expires = t.Created.Add(DefaultTokenTTL)
 	}
-	return token, nil
+	if !t.Expires.After(t.Created) {
+		return "", t, errors.New("a token must last some time: give --ttl a positive duration, such as 720h")
+	}
+	if err := st.AddToken(ctx, HashToken(token), t); err != nil {
+		return "", t, err
+	}
+	return token, t, nil
+}
+
+// noteUse keeps when a token was last used, to the minute: one write a
+// minute a token at most.
+func (s *Server) noteUse(ctx context.Context, hash string, t store.Token, now time.Time) {
+	if now.Sub(t.LastUsed) < time.Minute {
+		return
+	}
+	if err := s.store.TokenUsed(ctx, hash, now.Truncate(time.Minute)); err != nil {
+		s.log.Warn("noting a token's use failed", "token", t.ID, "err", err)
+	}
 }
 
 // OIDC configures the verification of tokens from an OpenID Connect issuer.
@@ -107,13 +130,22 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		return Principal{}, errorf(codeUnauthorized, "send a bearer token in the Authorization header")
 	}
 	if strings.HasPrefix(token, tokenPrefix) {
-		t, err := s.store.Token(r.Context(), HashToken(token))
+		hash := HashToken(token)
+		t, err := s.store.Token(r.Context(), hash)
 		if errors.Is(err, store.ErrNotFound) {
 			return Principal{}, errorf(codeUnauthorized, "the token is not known to this service")
 		}
 		if err != nil {
 			return Principal{}, err
 		}
+		now := s.cfg.Clock()
+		if t.Revoked {
+			return Principal{}, errorf(codeUnauthorized, "token %s was revoked: ask the operator for a new one", t.ID)
+		}
+		if !now.Before(t.Expires) {
+			return Principal{}, errorf(codeUnauthorized, "token %s expired at %s: ask the operator for a new one", t.ID, t.Expires.Format(time.RFC3339))
+		}
+		s.noteUse(r.Context(), hash, t, now)
 		return Principal{Role: t.Role, Tenant: t.Tenant, Account: t.Account, Org: t.Org}, nil
 	}
 	if s.verifier == nil {

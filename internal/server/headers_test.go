@@ -20,7 +20,7 @@ func TestEveryAnswerIsProtected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := IssueToken(context.Background(), st, store.Token{Role: store.RoleOperator})
+	tok, _, err := IssueToken(context.Background(), st, store.Token{Role: store.RoleOperator})
 	if err != nil {
 		t.Fatal(err)
 	}

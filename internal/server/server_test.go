@@ -50,7 +50,7 @@ func start(t *testing.T, st store.Store, cfg server.Config) *service {
 
 func (s *service) token(role, tenant, account, org string) string {
 	s.t.Helper()
-	tok, err := server.IssueToken(context.Background(), s.store, store.Token{Role: role, Tenant: tenant, Account: account, Org: org})
+	tok, _, err := server.IssueToken(context.Background(), s.store, store.Token{Role: role, Tenant: tenant, Account: account, Org: org})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -487,4 +487,54 @@ func TestWhatIfWritesNothing(t *testing.T) {
 	if after != before || partner(attr.Resources) != "2000011" {
 		t.Errorf("the what-if changed the service: log %d -> %d, expenses now %q", before, after, partner(attr.Resources))
 	}
+}
+
+// TestTokensEnd revokes a token and lets another expire, with two replicas
+// on one store: both refuse them at once.
+func TestTokensEnd(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		later := time.Now().Add(2 * time.Hour)
+		a := start(t, open(t), server.Config{})
+		b := start(t, open(t), server.Config{})
+		tok, issued, err := server.IssueToken(context.Background(), a.store, store.Token{Role: store.RoleOperator})
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, _, err := server.IssueToken(context.Background(), a.store, store.Token{Role: store.RoleOperator, Created: time.Now(), Expires: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []*service{a, b} {
+			for _, token := range []string{tok, short} {
+				if status, body := s.call("GET", "/v1/me", token, ""); status != 200 {
+					t.Fatalf("a fresh token: %d %s", status, body)
+				}
+			}
+		}
+		if ok, err := a.store.RevokeToken(context.Background(), issued.ID); !ok || err != nil {
+			t.Fatalf("RevokeToken: %v %v", ok, err)
+		}
+		for _, s := range []*service{a, b} {
+			if status, body := s.call("GET", "/v1/me", tok, ""); status != 401 || !strings.Contains(string(body), "revoked") {
+				t.Errorf("a revoked token: %d %s, want 401 saying revoked", status, body)
+			}
+		}
+		// Two hours on, the one-hour token has expired on both replicas.
+		for _, s := range []*service{a, b} {
+			clocked := start(t, s.store, server.Config{Clock: func() time.Time { return later }})
+			if status, body := clocked.call("GET", "/v1/me", short, ""); status != 401 || !strings.Contains(string(body), "expired") {
+				t.Errorf("an expired token: %d %s, want 401 saying expired", status, body)
+			}
+		}
+		tokens, _ := a.store.Tokens(context.Background())
+		used := 0
+		for _, tk := range tokens {
+			if !tk.LastUsed.IsZero() {
+				used++
+			}
+		}
+		if used != 2 {
+			t.Errorf("%d tokens have a last use, want 2", used)
+		}
+	})
 }

@@ -34,13 +34,19 @@ const (
 	RoleOperator      = "operator"
 )
 
-// Token is what a token issued by pal grants. Only its hash is stored.
+// Token is what a token issued by pal grants, and its life. Only its hash
+// is stored; ID names it without being secret.
 type Token struct {
+	ID      string
 	Role    string
 	Tenant  string
 	Account string
 	Org     string
 	Created time.Time
+	Expires time.Time
+	Revoked bool
+	// LastUsed is when it was last used, to the minute; zero when never.
+	LastUsed time.Time
 }
 
 // Cursor is a place in the feed of credit changes: the sequence number of
@@ -140,6 +146,13 @@ type Store interface {
 	AddToken(ctx context.Context, hash string, t Token) error
 	// Token returns what the token with this hash grants, or ErrNotFound.
 	Token(ctx context.Context, hash string) (Token, error)
+	// Tokens lists every token, by creation.
+	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes the token called id, and reports false when
+	// there is none.
+	RevokeToken(ctx context.Context, id string) (bool, error)
+	// TokenUsed notes that the token with this hash was used at at.
+	TokenUsed(ctx context.Context, hash string, at time.Time) error
 
 	Close() error
 }

@@ -61,7 +61,7 @@ func newSite(t *testing.T) *site {
 		"operator": {Role: store.RoleOperator}, "fabrikam": {Role: store.RolePartnerReader, Org: "1000001"},
 		"northwind": {Role: store.RolePartnerReader, Org: "2000001"}, "adatum": {Role: store.RoleTenantAdmin, Tenant: "adatum"},
 	} {
-		if s.tokens[name], err = server.IssueToken(context.Background(), st, tok); err != nil {
+		if s.tokens[name], _, err = server.IssueToken(context.Background(), st, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +257,7 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 func TestOperatorAndAccount(t *testing.T) {
 	s := newSite(t)
 	var err error
-	if s.tokens["alice"], err = server.IssueToken(context.Background(), s.st, store.Token{Role: store.RoleAccount, Tenant: "contoso", Account: "alice@fabrikam.example"}); err != nil {
+	if s.tokens["alice"], _, err = server.IssueToken(context.Background(), s.st, store.Token{Role: store.RoleAccount, Tenant: "contoso", Account: "alice@fabrikam.example"}); err != nil {
 		t.Fatal(err)
 	}
 	s.login("operator")

@@ -355,30 +355,77 @@ func (s *Store) LoadSnapshot(ctx context.Context) (int64, []byte, error) {
 	return seq, data, nil
 }
 
-// AddToken stores a token's grant under its hash.
+// AddToken stores a token's grant and life under its hash.
 func (s *Store) AddToken(ctx context.Context, hash string, t store.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (hash, role, tenant, account, org, created_ns) VALUES ($1, $2, $3, $4, $5, $6)`,
-		hash, t.Role, t.Tenant, t.Account, t.Org, t.Created.UnixNano())
+	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (hash, id, role, tenant, account, org, created_ns, expires_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		hash, t.ID, t.Role, t.Tenant, t.Account, t.Org, t.Created.UnixNano(), t.Expires.UnixNano())
 	if err != nil {
 		return fmt.Errorf("add token: %w", err)
 	}
 	return nil
 }
 
+const tokenColumns = `id, role, tenant, account, org, created_ns, expires_ns, revoked, last_used_ns`
+
+// scanToken reads a row of tokenColumns.
+func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
+	var t store.Token
+	var created, expires, used int64
+	if err := row.Scan(&t.ID, &t.Role, &t.Tenant, &t.Account, &t.Org, &created, &expires, &t.Revoked, &used); err != nil {
+		return t, err
+	}
+	t.Created, t.Expires = time.Unix(0, created).UTC(), time.Unix(0, expires).UTC()
+	if used != 0 {
+		t.LastUsed = time.Unix(0, used).UTC()
+	}
+	return t, nil
+}
+
 // Token returns the grant of the token with this hash.
 func (s *Store) Token(ctx context.Context, hash string) (store.Token, error) {
-	var t store.Token
-	var created int64
-	err := s.pool.QueryRow(ctx, `SELECT role, tenant, account, org, created_ns FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.Role, &t.Tenant, &t.Account, &t.Org, &created)
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, store.ErrNotFound
 	}
 	if err != nil {
 		return t, fmt.Errorf("token: %w", err)
 	}
-	t.Created = time.Unix(0, created).UTC()
 	return t, nil
+}
+
+// Tokens lists every token, by creation.
+func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_ns, id`)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken revokes the token called id.
+func (s *Store) RevokeToken(ctx context.Context, id string) (bool, error) {
+	res, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked = true WHERE id = $1`, id)
+	if err != nil {
+		return false, fmt.Errorf("revoke token: %w", err)
+	}
+	return res.RowsAffected() == 1, nil
+}
+
+// TokenUsed notes when a token was used.
+func (s *Store) TokenUsed(ctx context.Context, hash string, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE tokens SET last_used_ns = $1 WHERE hash = $2`, at.UnixNano(), hash); err != nil {
+		return fmt.Errorf("note token use: %w", err)
+	}
+	return nil
 }
 
 // AddWebhook registers a webhook.

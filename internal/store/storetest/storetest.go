@@ -285,7 +285,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 
 	t.Run("Tokens", func(t *testing.T) {
 		s := fresh(t)(t)
-		tok := store.Token{Role: store.RolePartnerReader, Org: "100001", Created: at(1)}
+		tok := store.Token{ID: "tok_1", Role: store.RolePartnerReader, Org: "100001", Created: at(1), Expires: at(20)}
 		if err := s.AddToken(ctx, "h1", tok); err != nil {
 			t.Fatal(err)
 		}
@@ -295,6 +295,24 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 		if err := s.AddToken(ctx, "h1", tok); err == nil {
 			t.Error("a second token with the same hash was accepted")
+		}
+		other := store.Token{ID: "tok_2", Role: store.RoleOperator, Created: at(2), Expires: at(30)}
+		if err := s.AddToken(ctx, "h2", other); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.TokenUsed(ctx, "h2", at(3)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.RevokeToken(ctx, "tok_1"); !ok || err != nil {
+			t.Errorf("RevokeToken = %v %v", ok, err)
+		}
+		if ok, err := s.RevokeToken(ctx, "tok_9"); ok || err != nil {
+			t.Errorf("RevokeToken of an unknown id = %v %v, want false", ok, err)
+		}
+		all, err := s.Tokens(ctx)
+		tok.Revoked, other.LastUsed = true, at(3)
+		if err != nil || len(all) != 2 || all[0] != tok || all[1] != other {
+			t.Errorf("Tokens = %+v %v, want [%+v %+v]", all, err, tok, other)
 		}
 	})
 
