@@ -3,9 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,10 +51,11 @@ func TestMain(m *testing.M) {
 }
 
 // serve starts the real binary and returns the process and its URL.
-func serve(t *testing.T, db string) (*exec.Cmd, string) {
+func serve(t *testing.T, db string, flags ...string) (*exec.Cmd, string) {
 	t.Helper()
 	// Webhooks post to receivers on loopback, over http://.
-	cmd := exec.Command(palBin, "serve", "--db", db, "--addr", "127.0.0.1:0", "--snapshot-every", "200", "--webhook-allow-http", "--webhook-allow-private")
+	args := append([]string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--snapshot-every", "200", "--webhook-allow-http", "--webhook-allow-private"}, flags...)
+	cmd := exec.Command(palBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +70,7 @@ func serve(t *testing.T, db string) (*exec.Cmd, string) {
 		t.Fatal("pal serve printed nothing")
 	}
 	first := lines.Text()
-	i := strings.Index(first, "http://")
+	i := strings.Index(first, "http")
 	if i < 0 {
 		t.Fatalf("pal serve's first line %q has no URL", first)
 	}
@@ -383,5 +393,84 @@ func answersAsPalOnItsLog(t *testing.T, url, tok string) {
 	json.Unmarshal(get(t, url, tok, "/v1/refusals?limit=10000"), &refusals)
 	if fmt.Sprint(check.Refused) != fmt.Sprint(refusals.Refused) {
 		t.Errorf("the service refuses records %v, pal check on its log lines %v", refusals.Refused, check.Refused)
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
+// as PEM files, and returns their paths.
+func selfSigned(t *testing.T) (cert, key string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "pal test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return cert, key
+}
+
+// TestTLS serves HTTPS with a self-signed certificate: the command line
+// asks it with --ca, refuses it without, and the answers carry HSTS.
+func TestTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	db := filepath.Join(t.TempDir(), "pal.db")
+	tok := token(t, db)
+	_, url := serve(t, db, "--tls-cert", cert, "--tls-key", key)
+	if !strings.HasPrefix(url, "https://127.0.0.1:") {
+		t.Fatalf("pal serve with TLS listens on %s", url)
+	}
+	push := exec.Command(palBin, "events", "push", "-", "--server", url, "--token", tok, "--ca", cert)
+	push.Stdin = strings.NewReader(control)
+	if out, err := push.CombinedOutput(); err != nil || !strings.Contains(string(out), "accepted 4") {
+		t.Fatalf("pal events push over TLS: %v %s", err, out)
+	}
+	report := exec.Command(palBin, "attribution", "--server", url, "--token", tok, "--ca", cert)
+	if out, err := report.CombinedOutput(); err != nil || !strings.Contains(string(out), "app1") {
+		t.Errorf("pal attribution over TLS: %v %s", err, out)
+	}
+	untrusted := exec.Command(palBin, "attribution", "--server", url, "--token", tok)
+	if out, err := untrusted.CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate") {
+		t.Errorf("pal attribution without --ca: %v %s, want a refusal of the certificate", err, out)
+	}
+	plain := exec.Command(palBin, "attribution", "--server", "http://192.0.2.1:8080", "--token", tok)
+	if out, err := plain.CombinedOutput(); err == nil || !strings.Contains(string(out), "https://") {
+		t.Errorf("a token over plain http to another machine: %v %s, want a refusal", err, out)
+	}
+	pool := x509.NewCertPool()
+	data, _ := os.ReadFile(cert)
+	pool.AppendCertsFromPEM(data)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
+		t.Errorf("Strict-Transport-Security = %q over HTTPS", hsts)
+	}
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if _, err := old.Get(url + "/healthz"); err == nil {
+		t.Error("a TLS 1.1 client was served")
 	}
 }

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,11 +20,13 @@ import (
 type serverFlags struct {
 	server string
 	token  string
+	ca     string
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "ask the pal service at this URL instead of reading a log")
 	fs.StringVar(&f.token, "token", "", "the bearer token for --server (default: $PAL_TOKEN)")
+	fs.StringVar(&f.ca, "ca", "", "trust the certificate authority in this PEM file for --server (a private CA, or a self-signed certificate)")
 }
 
 // client is a client of the pal service.
@@ -43,7 +48,32 @@ func (f *serverFlags) client() (*client, error) {
 	if token == "" {
 		return nil, usagef("--token is required with --server (or set PAL_TOKEN)")
 	}
-	return &client{base: strings.TrimRight(f.server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, usagef("--server %s is plain http://: a token is sent only over https://, or to this machine", f.server)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return nil, usagef("--ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca %s holds no PEM certificate", f.ca)
+		}
+		transport.TLSClientConfig.RootCAs = pool
+	}
+	return &client{base: strings.TrimRight(f.server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute, Transport: transport}}, nil
+}
+
+// isLoopback reports whether a host is this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // do sends a request and decodes a JSON answer into out. An error answer

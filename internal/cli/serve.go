@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
 	allowHTTP := fs.Bool("webhook-allow-http", false, "let webhooks post over plain http:// (https:// only by default)")
 	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
 	if err := fs.parse(args); err != nil {
@@ -41,6 +44,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	opts.Policy = p
 	if (*issuer == "") != (*audience == "") {
 		return usagef("--oidc-issuer and --oidc-audience go together")
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return usagef("--tls-cert and --tls-key: %v", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	st, err := backend.Open(ctx, *db)
 	if err != nil {
@@ -66,14 +80,21 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "pal serve: listening on http://%s (store %s)\n", ln.Addr(), *db)
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsConfig)
+	} else if !isLoopback(hostOf(ln.Addr().String())) {
+		fmt.Fprintln(env.Stderr, "pal serve: serving plain HTTP beyond this machine: bearer tokens cross the network in clear; use --tls-cert and --tls-key in production")
+	}
+	fmt.Fprintf(env.Stdout, "pal serve: listening on %s://%s (store %s)\n", scheme, ln.Addr(), *db)
 	if *loadDemo {
 		token, _, err := server.IssueToken(ctx, st, store.Token{Role: store.RoleOperator})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "operator token: %s\n", token)
-		fmt.Fprintf(env.Stdout, "try: curl -H 'Authorization: Bearer %s' 'http://%s/v1/reports/monthly?month=2026-03'\n", token, ln.Addr())
+		fmt.Fprintf(env.Stdout, "try: curl -H 'Authorization: Bearer %s' '%s://%s/v1/reports/monthly?month=2026-03'\n", token, scheme, ln.Addr())
 	}
 	dispatching, stopDispatch := context.WithCancel(context.Background())
 	defer stopDispatch()
@@ -98,6 +119,15 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, "pal serve: stopped")
 	return nil
+}
+
+// hostOf returns the host of an address host:port.
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
 
 // loadDemoLog pushes the demo log into an empty store, through the

@@ -176,6 +176,10 @@ func (s *Server) protect(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if r.TLS != nil {
+			// Over HTTPS, browsers are told to come back over HTTPS only.
+			h.Set("Strict-Transport-Security", "max-age=63072000")
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
