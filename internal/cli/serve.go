@@ -31,6 +31,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
+	writeRate := fs.Float64("write-rate", 2000, "events a second each caller but the operator may write (0: no limit)")
+	writeBurst := fs.Int("write-burst", 50000, "events each caller but the operator may write at once")
 	allowHTTP := fs.Bool("webhook-allow-http", false, "let webhooks post over plain http:// (https:// only by default)")
 	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
 	if err := fs.parse(args); err != nil {
@@ -63,6 +65,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer st.Close()
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
 		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
+		WriteRate: *writeRate, WriteBurst: *writeBurst,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *issuer != "" {
 		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience}

@@ -13,6 +13,7 @@ const (
 	codeForbidden    = "Forbidden"
 	codeNotFound     = "NotFound"
 	codeConflict     = "Conflict"
+	codeTooMany      = "TooManyRequests"
 	codeInternal     = "InternalError"
 )
 
@@ -22,6 +23,7 @@ var statusOf = map[string]int{
 	codeForbidden:    http.StatusForbidden,
 	codeNotFound:     http.StatusNotFound,
 	codeConflict:     http.StatusConflict,
+	codeTooMany:      http.StatusTooManyRequests,
 	codeInternal:     http.StatusInternalServerError,
 }
 
@@ -29,6 +31,8 @@ var statusOf = map[string]int{
 type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, in seconds, goes in the Retry-After header of a 429.
+	RetryAfter int `json:"-"`
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }

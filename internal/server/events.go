@@ -264,6 +264,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 		ev.Imported = p.Role == store.RoleOperator && (ev.Type == event.PalLinked || ev.Type == event.PalRemoved)
 		events = append(events, ev)
 	}
+	if err := s.limits.charge(p, len(events), s.cfg.Clock()); err != nil {
+		return err
+	}
 	if err := s.ingest(r.Context(), events, &res); err != nil {
 		return err
 	}

@@ -46,6 +46,10 @@ type Config struct {
 	WebhookAllowPrivate bool
 	// Resolver resolves webhook hosts; net.DefaultResolver by default.
 	Resolver Resolver
+	// WriteRate bounds the events each principal but the operator writes a
+	// second, in bursts of at most WriteBurst; 0 is no limit.
+	WriteRate  float64
+	WriteBurst int
 }
 
 // Server serves the API. Several servers, in one process or many, may share
@@ -57,6 +61,7 @@ type Server struct {
 	verifier *oidc.IDTokenVerifier
 	views    *views
 	commits  commits
+	limits   *limits
 	registry *prometheus.Registry
 	m        serverMetrics
 	mux      *http.ServeMux
@@ -96,6 +101,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{store: cfg.Store, cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
 	s.views = newViews(cfg.Options, func(d time.Duration) { s.m.stateWait.Observe(d.Seconds()) })
+	s.limits = newLimits(cfg.WriteRate, cfg.WriteBurst)
 	if cfg.OIDC != nil {
 		v, err := newVerifier(ctx, cfg.OIDC)
 		if err != nil {
@@ -245,6 +251,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			if ae.Code == codeUnauthorized || ae.Code == codeForbidden {
 				s.m.refusals.WithLabelValues(strconv.Itoa(statusOf[ae.Code])).Inc()
 			}
+			if ae.RetryAfter > 0 {
+				sw.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+			}
 			writeJSON(sw, statusOf[ae.Code], map[string]any{"error": ae})
 		}
 		s.m.requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
@@ -261,6 +270,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 		}
 		if err := need(p, rt.roles...); err != nil {
 			return err
+		}
+		// A write costs its caller one token; a batch of events costs one
+		// an event, charged once it is read (postEvents).
+		if rt.method != http.MethodGet && rt.path != "/v1/events" {
+			if err := s.limits.charge(p, 1, s.cfg.Clock()); err != nil {
+				return err
+			}
 		}
 	}
 	return rt.h(w, r, p)
