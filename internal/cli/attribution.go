@@ -25,11 +25,26 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var out attributionResult
-	if asked, err := f.remote(ctx, "/v1/attribution", queryOf("at", atFlag), &out); asked {
+	// The service answers in pages: read them all.
+	query := queryOf("at", atFlag)
+	for {
+		var page attributionResult
+		asked, err := f.remote(ctx, "/v1/attribution", query, &page)
+		if !asked {
+			break
+		}
 		if err != nil {
 			return err
 		}
-		return out.print(env, f.format)
+		out.At, out.Resources = page.At, append(out.Resources, page.Resources...)
+		if page.Next == nil {
+			if out.Resources == nil {
+				out.Resources = []attribution.Row{}
+			}
+			return out.print(env, f.format)
+		}
+		query.Set("at", page.At.Format(time.RFC3339Nano))
+		query.Set("after", *page.Next)
 	}
 	_, t, err := replay{at: at, onAt: func(e *attribution.Engine) {
 		out.Resources = e.Attribution()
@@ -55,6 +70,8 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 type attributionResult struct {
 	At        time.Time         `json:"at"`
 	Resources []attribution.Row `json:"resources"`
+	// Next is where the service's next page starts, when there is one.
+	Next *string `json:"next,omitempty"`
 }
 
 func (a attributionResult) print(env *Env, format string) error {

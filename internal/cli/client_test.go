@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,15 @@ func TestAgainstAService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	// The service answers the attribution in pages of three rows: the
+	// command line reads them all.
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); r.URL.Path == "/v1/attribution" && q.Get("limit") == "" {
+			q.Set("limit", "3")
+			r.URL.RawQuery = q.Encode()
+		}
+		srv.Handler().ServeHTTP(w, r)
+	}))
 	defer hs.Close()
 
 	issue := func(args ...string) string {

@@ -140,7 +140,7 @@ const (
 // sequence number, 0 by default) and its length (?limit=).
 func pageParams(r *http.Request, name string) (after int64, limit int, err error) {
 	q := r.URL.Query()
-	if v := q.Get(name); v != "" {
+	if v := q.Get(name); name != "" && v != "" {
 		after, err = strconv.ParseInt(v, 10, 64)
 		if err != nil || after < 0 {
 			return 0, 0, errorf(codeBadRequest, "%s=%q is not a sequence number: give the next of the last answer, or 0", name, v)

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -57,9 +59,15 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 }
 
 // getAttribution answers who is credited at ?at= (now by default); a past
-// instant is read from the credit history.
+// instant is read from the credit history. The rows come in pages of at
+// most ?limit= (by tenant then resource), after the row ?after= names;
+// next names the last row of a full page, null after the last page.
 func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Principal) error {
 	at, err := parseAt(r)
+	if err != nil {
+		return err
+	}
+	after, limit, err := rowPage(r)
 	if err != nil {
 		return err
 	}
@@ -85,13 +93,52 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 		return err
 	}
 	visible := []attribution.Row{}
+	var next *string
 	for _, row := range rows {
-		if p.seesCredit(row.Org, row.Shares) {
-			visible = append(visible, row)
+		if !p.seesCredit(row.Org, row.Shares) || !after.before(row) {
+			continue
 		}
+		if len(visible) == limit {
+			c := cursorOf(visible[limit-1])
+			next = &c
+			break
+		}
+		visible = append(visible, row)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"at": when, "resources": visible})
+	writeJSON(w, http.StatusOK, map[string]any{"at": when, "resources": visible, "next": next})
 	return nil
+}
+
+// rowCursor names a row of the attribution: its tenant and resource.
+type rowCursor struct{ tenant, resource string }
+
+// before reports whether the cursor comes before row, in the order of
+// tenant then resource; the zero cursor comes before every row.
+func (c rowCursor) before(row attribution.Row) bool {
+	return c.tenant < row.Tenant || (c.tenant == row.Tenant && c.resource < row.Resource)
+}
+
+// cursorOf encodes a row's place for ?after=.
+func cursorOf(row attribution.Row) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(row.Tenant + "\x00" + row.Resource))
+}
+
+// rowPage reads ?after= (a next of an earlier answer) and ?limit=.
+func rowPage(r *http.Request) (rowCursor, int, error) {
+	_, limit, err := pageParams(r, "")
+	if err != nil {
+		return rowCursor{}, 0, err
+	}
+	v := r.URL.Query().Get("after")
+	if v == "" {
+		return rowCursor{}, limit, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(v)
+	tenant, resource, ok := strings.Cut(string(raw), "\x00")
+	if err != nil || !ok {
+		return rowCursor{}, 0, errorf(codeBadRequest, "after=%q is not a place in the attribution: give the next of the last answer", v)
+	}
+	return rowCursor{tenant, resource}, limit, nil
 }
 
 func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal) error {

@@ -538,3 +538,50 @@ func TestTokensEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestAttributionPages reads the demo's attribution in pages of one and
+// three rows: joined, they are the whole answer, for every reader.
+func TestAttributionPages(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	type page struct {
+		At        string
+		Resources []json.RawMessage
+		Next      *string
+	}
+	for _, token := range []string{operator, s.token(store.RolePartnerReader, "", "", "1000001"), s.token(store.RoleTenantAdmin, "contoso", "", "")} {
+		var whole page
+		s.json("GET", "/v1/attribution?at=2026-02-01", token, "", &whole)
+		if len(whole.Resources) < 2 || whole.Next != nil {
+			t.Fatalf("the whole attribution: %d rows, next %v", len(whole.Resources), whole.Next)
+		}
+		for _, size := range []int{1, 3} {
+			var joined []json.RawMessage
+			after := ""
+			for n := 0; ; n++ {
+				var p page
+				if status := s.json("GET", fmt.Sprintf("/v1/attribution?at=2026-02-01&limit=%d&after=%s", size, after), token, "", &p); status != 200 {
+					t.Fatalf("page %d: %d", n, status)
+				}
+				if len(p.Resources) > size {
+					t.Fatalf("a page of %d rows, limit %d", len(p.Resources), size)
+				}
+				joined = append(joined, p.Resources...)
+				if p.Next == nil {
+					break
+				}
+				after = *p.Next
+			}
+			if fmt.Sprint(joined) != fmt.Sprint(whole.Resources) {
+				t.Errorf("pages of %d joined differ from the whole answer", size)
+			}
+		}
+	}
+	if status, _ := s.call("GET", "/v1/attribution?after=not-a-cursor", operator, ""); status != 400 {
+		t.Errorf("after=not-a-cursor: %d, want 400", status)
+	}
+	if status, _ := s.call("GET", "/v1/attribution?limit=20000", operator, ""); status != 400 {
+		t.Errorf("limit past the most: %d, want 400", status)
+	}
+}
