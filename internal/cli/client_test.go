@@ -28,11 +28,12 @@ func TestAgainstAService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The service answers the attribution in pages of three rows: the
-	// command line reads them all.
+	// The service answers the attribution in pages of three rows, and the
+	// monthly report in pages of one tenant: the command line reads them all.
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query(); r.URL.Path == "/v1/attribution" && q.Get("limit") == "" {
-			q.Set("limit", "3")
+		limits := map[string]string{"/v1/attribution": "3", "/v1/reports/monthly": "1"}
+		if q := r.URL.Query(); limits[r.URL.Path] != "" && q.Get("limit") == "" {
+			q.Set("limit", limits[r.URL.Path])
 			r.URL.RawQuery = q.Encode()
 		}
 		srv.Handler().ServeHTTP(w, r)

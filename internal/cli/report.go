@@ -47,12 +47,27 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseMonth(month); err != nil {
 		return err
 	}
-	var m metrics.Monthly
-	if asked, err := f.remote(ctx, "/v1/reports/monthly", queryOf("month", month), &m); asked {
+	m := metrics.Monthly{Resources: []metrics.ResourceRow{}, Workloads: []metrics.WorkloadRow{}}
+	// The service answers in pages of tenants: read them all.
+	query := queryOf("month", month)
+	for {
+		var page struct {
+			metrics.Monthly
+			Next *string `json:"next"`
+		}
+		asked, err := f.remote(ctx, "/v1/reports/monthly", query, &page)
+		if !asked {
+			break
+		}
 		if err != nil {
 			return err
 		}
-		return printMonthlyAs(env, f.format, m)
+		m.Month, m.Orgs = page.Month, page.Orgs
+		m.Resources, m.Workloads = append(m.Resources, page.Resources...), append(m.Workloads, page.Workloads...)
+		if page.Next == nil {
+			return printMonthlyAs(env, f.format, m)
+		}
+		query.Set("after", *page.Next)
 	}
 	e, agg, t, err := aggregate(ctx, env, f, opts, month)
 	if err != nil {

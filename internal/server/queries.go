@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -182,8 +183,54 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 	if p.Role != store.RoleOperator {
 		m = filterMonthly(m, p)
 	}
-	writeJSON(w, http.StatusOK, m)
+	_, limit, err := pageParams(r, "")
+	if err != nil {
+		return err
+	}
+	page, next := pageMonthly(m, r.URL.Query().Get("after"), limit)
+	writeJSON(w, http.StatusOK, struct {
+		metrics.Monthly
+		Next *string `json:"next"`
+	}{page, next})
 	return nil
+}
+
+// pageMonthly keeps the rows of a monthly report of at most limit tenants
+// after the tenant after, and says the last of them when more follow. The
+// organisations' totals, few and over every tenant, come on every page.
+func pageMonthly(m metrics.Monthly, after string, limit int) (metrics.Monthly, *string) {
+	var tenants []string
+	for _, r := range m.Resources {
+		tenants = append(tenants, r.Tenant)
+	}
+	for _, r := range m.Workloads {
+		tenants = append(tenants, r.Tenant)
+	}
+	slices.Sort(tenants)
+	tenants = slices.Compact(tenants)
+	i, _ := slices.BinarySearch(tenants, after)
+	if i < len(tenants) && tenants[i] == after {
+		i++
+	}
+	tenants = tenants[i:]
+	var next *string
+	if len(tenants) > limit {
+		last := tenants[limit-1]
+		next, tenants = &last, tenants[:limit]
+	}
+	in := func(tenant string) bool { _, ok := slices.BinarySearch(tenants, tenant); return ok }
+	page := metrics.Monthly{Month: m.Month, Resources: []metrics.ResourceRow{}, Workloads: []metrics.WorkloadRow{}, Orgs: m.Orgs}
+	for _, r := range m.Resources {
+		if in(r.Tenant) {
+			page.Resources = append(page.Resources, r)
+		}
+	}
+	for _, r := range m.Workloads {
+		if in(r.Tenant) {
+			page.Workloads = append(page.Workloads, r)
+		}
+	}
+	return page, next
 }
 
 func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) error {
