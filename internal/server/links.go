@@ -12,7 +12,38 @@ import (
 
 // The link API keeps the shapes of Azure's Microsoft.ManagementPartner API,
 // version 2018-02-01; ?api-version is accepted and ignored.
-const linkPath = "/providers/Microsoft.ManagementPartner/partners"
+const linkPath = providerPath + "/partners"
+
+// providerPath is the root of Azure's Microsoft.ManagementPartner API.
+const providerPath = "/providers/Microsoft.ManagementPartner"
+
+// operation is one operation of the provider, as Azure lists them.
+type operation struct {
+	Name    string           `json:"name"`
+	Display operationDisplay `json:"display"`
+}
+
+type operationDisplay struct {
+	Provider    string `json:"provider"`
+	Resource    string `json:"resource"`
+	Operation   string `json:"operation"`
+	Description string `json:"description"`
+}
+
+// operations are the provider's operations: read, write and delete of
+// partners (SPEC.md section 8).
+var operations = []operation{
+	{"Microsoft.ManagementPartner/partners/read", operationDisplay{"Microsoft ManagementPartner", "Partner", "Get Partner", "Read the partner link of the caller"}},
+	{"Microsoft.ManagementPartner/partners/write", operationDisplay{"Microsoft ManagementPartner", "Partner", "Create or Update Partner", "Create or change the partner link of the caller"}},
+	{"Microsoft.ManagementPartner/partners/delete", operationDisplay{"Microsoft ManagementPartner", "Partner", "Delete Partner", "Remove the partner link of the caller"}},
+}
+
+// getOperations lists the provider's operations, so that the Azure SDKs'
+// operation listing works against pal.
+func (s *Server) getOperations(w http.ResponseWriter, r *http.Request, p Principal) error {
+	writeJSON(w, http.StatusOK, map[string]any{"value": operations, "nextLink": nil})
+	return nil
+}
 
 type linkProperties struct {
 	PartnerID   string    `json:"partnerId"`

@@ -36,6 +36,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/whatif", "Apply hypothetical events (NDJSON) of a tenant to a copy of the state: its attribution before and after. Nothing is written.", logReaders, s.postWhatIf},
 		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM, the rows of ?limit= tenants a page (1,000 by default, at most 10,000) after the tenant ?after=, the organisations' totals on every page; next is the after of the next page, null after the last.", readers, s.getMonthly},
 		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
+		{"GET", providerPath + "/operations", "The operations of the Microsoft.ManagementPartner provider, as Azure lists them.", everyone, s.getOperations},
 		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},
 		{"GET", linkPath + "/{partnerId}", "The caller's own link to this partner ID.", accounts, s.getLink},
 		{"PUT", linkPath + "/{partnerId}", "Link the caller's account to a partner ID.", accounts, s.putLink},

@@ -585,3 +585,33 @@ func TestAttributionPages(t *testing.T) {
 		t.Errorf("limit past the most: %d, want 400", status)
 	}
 }
+
+// TestOperationsList reads the provider's operations as Azure's SDKs do.
+func TestOperationsList(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	account := s.token(store.RoleAccount, "contoso", "alice", "")
+	var ops struct {
+		Value []struct {
+			Name    string
+			Display struct{ Provider, Resource, Operation, Description string }
+		}
+		NextLink *string
+	}
+	if status := s.json("GET", "/providers/Microsoft.ManagementPartner/operations?api-version=2018-02-01", account, "", &ops); status != 200 {
+		t.Fatalf("GET operations: %d", status)
+	}
+	var names []string
+	for _, op := range ops.Value {
+		names = append(names, op.Name)
+		if op.Display.Provider == "" || op.Display.Resource == "" || op.Display.Operation == "" || op.Display.Description == "" {
+			t.Errorf("operation %s has an empty display field: %+v", op.Name, op.Display)
+		}
+	}
+	want := "[Microsoft.ManagementPartner/partners/read Microsoft.ManagementPartner/partners/write Microsoft.ManagementPartner/partners/delete]"
+	if fmt.Sprint(names) != want || ops.NextLink != nil {
+		t.Errorf("operations %v, nextLink %v; want %s and null", names, ops.NextLink, want)
+	}
+	if status, _ := s.call("GET", "/providers/Microsoft.ManagementPartner/operations", "", ""); status != 401 {
+		t.Errorf("operations without a token: %d, want 401", status)
+	}
+}
