@@ -11,7 +11,7 @@ import (
 )
 
 func runAttribution(ctx context.Context, env *Env, args []string) error {
-	var f logFlags
+	f := logFlags{asksService: true}
 	var atFlag string
 	fs := newFlagSet(env, "attribution", "attribution --log FILE [--at TIME] [--format json] [--policy latest|first|split]")
 	f.register(fs)

@@ -168,18 +168,23 @@ func (fs *flagSet) parseArgs(args []string, n int) error {
 // logFlags are the flags of every command that reads a log.
 type logFlags struct {
 	serverFlags
-	log    string
-	usage  string
-	format string
-	policy string
-	strict bool
+	// asksService is set for the commands that can ask a running service
+	// (--server) instead of reading a log: only they take its flags.
+	asksService bool
+	log         string
+	usage       string
+	format      string
+	policy      string
+	strict      bool
 	// formats are the --format values the command takes: table and json
 	// when not set.
 	formats []string
 }
 
 func (f *logFlags) register(fs *flagSet) {
-	f.serverFlags.register(fs.FlagSet)
+	if f.asksService {
+		f.serverFlags.register(fs.FlagSet)
+	}
 	fs.StringVar(&f.log, "log", "", "the event log, NDJSON format v1 (- for standard input)")
 	fs.StringVar(&f.usage, "usage", "", "usage events in a file of their own, Parquet or NDJSON (read by check and the reports)")
 	fs.StringVar(&f.format, "format", "table", "output format: table or json")
@@ -195,10 +200,25 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		return opts, err
 	}
 	switch {
-	case f.log == "" && f.server == "":
+	case f.log == "" && f.server == "" && f.asksService:
 		return opts, usagef("--log is required: name a log file, or - for standard input (or ask a service with --server)")
+	case f.log == "" && f.server == "":
+		return opts, usagef("--log is required: name a log file, or - for standard input")
 	case f.log != "" && f.server != "":
 		return opts, usagef("--log and --server do not go together: read a log, or ask a service")
+	}
+	if f.server != "" {
+		// These flags are about reading a log: a service has its own
+		// usage, policy and refusals. Said, not ignored.
+		var unused []string
+		fs.Visit(func(fl *flag.Flag) {
+			if fl.Name == "usage" || fl.Name == "policy" || fl.Name == "strict" {
+				unused = append(unused, "--"+fl.Name)
+			}
+		})
+		if len(unused) > 0 {
+			return opts, usagef("%s read a log, not a service: drop them with --server (the service uses its own usage, policy and refusals)", strings.Join(unused, " and "))
+		}
 	}
 	formats := f.formats
 	if formats == nil {

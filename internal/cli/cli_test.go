@@ -232,3 +232,30 @@ func TestGenAndTimeline(t *testing.T) {
 		t.Errorf("--format parquet without --out: exit %d %q", code, errOut)
 	}
 }
+
+// TestFlagsThatAreHonoured: a command takes only the flags it honours. The
+// commands that read a log only refuse --server; with --server, the flags
+// about reading a log are refused, not ignored.
+func TestFlagsThatAreHonoured(t *testing.T) {
+	for _, args := range [][]string{
+		{"check", "--server", "http://127.0.0.1:1", "--token", "x"},
+		{"timeline", "--server", "http://127.0.0.1:1", "--token", "x"},
+	} {
+		if code, _, stderr := run(t, "", args...); code != ExitUsage || !strings.Contains(stderr, "-server") {
+			t.Errorf("pal %s: exit %d %q, want a refusal of --server", strings.Join(args, " "), code, stderr)
+		}
+	}
+	for flag, args := range map[string][]string{
+		"--policy": {"attribution", "--policy", "first"},
+		"--usage":  {"report", "monthly", "--month", "2026-01", "--usage", "usage.parquet"},
+		"--strict": {"explain", "--tenant", "t", "--resource", "r", "--strict"},
+	} {
+		args = append(args, "--server", "http://127.0.0.1:1", "--token", "x")
+		if code, _, stderr := run(t, "", args...); code != ExitUsage || !strings.Contains(stderr, flag) || !strings.Contains(stderr, "drop") {
+			t.Errorf("pal %s: exit %d %q, want %s refused", strings.Join(args, " "), code, stderr, flag)
+		}
+	}
+	if code, _, stderr := run(t, "", "check"); code != ExitUsage || strings.Contains(stderr, "--server") {
+		t.Errorf("pal check without --log: exit %d %q, want no word of --server", code, stderr)
+	}
+}

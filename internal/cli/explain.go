@@ -11,7 +11,7 @@ import (
 )
 
 func runExplain(ctx context.Context, env *Env, args []string) error {
-	var f logFlags
+	f := logFlags{asksService: true}
 	var tenant, resource, atFlag string
 	fs := newFlagSet(env, "explain", "explain --log FILE --tenant T --resource R [--at TIME] [--format json]")
 	f.register(fs)

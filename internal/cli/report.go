@@ -35,7 +35,7 @@ func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Optio
 }
 
 func runMonthly(ctx context.Context, env *Env, args []string) error {
-	var f logFlags
+	f := logFlags{asksService: true}
 	var month string
 	fs := newFlagSet(env, "report monthly", "report monthly --log FILE --month YYYY-MM [--format json]")
 	f.register(fs)
@@ -115,7 +115,7 @@ func printMonthly(env *Env, m metrics.Monthly) error {
 }
 
 func runPCS(ctx context.Context, env *Env, args []string) error {
-	var f logFlags
+	f := logFlags{asksService: true}
 	var month, orgID string
 	fs := newFlagSet(env, "report pcs", "report pcs --log FILE --month YYYY-MM --org ORG [--format json]")
 	f.register(fs)
