@@ -58,7 +58,9 @@ type Candidate struct {
 	Account string `json:"account"`
 	Role    string `json:"role"`
 	Partner string `json:"partner"`
-	Org     string `json:"-"`
+	// Org is the organisation that holds Partner at the instant, empty
+	// when none does.
+	Org string `json:"org"`
 	// Association is the time the policy ranks candidates by: under latest
 	// and split the latest of role start, link time and activity; under first
 	// the later of role start and link time.

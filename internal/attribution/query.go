@@ -123,7 +123,7 @@ type Explanation struct {
 	// Policy is the policy that decided.
 	Policy Policy `json:"policy"`
 	// OrgNames names the organisations that appear in the explanation.
-	OrgNames map[string]string `json:"-"`
+	OrgNames map[string]string `json:"org_names,omitempty"`
 }
 
 // Explain says who is credited for a resource now, and why.

@@ -107,6 +107,8 @@ func TestAgainstAService(t *testing.T) {
 		{"report", "monthly", "--month", "2026-03", "--format", "json"},
 		{"report", "pcs", "--month", "2026-03", "--org", "1000001", "--format", "json"},
 		{"explain", "--tenant", "adatum", "--resource", "onboarding", "--at", "2026-01-01", "--format", "json"},
+		{"explain", "--tenant", "contoso", "--resource", "expenses"},
+		{"attribution"},
 		{"report", "monthly", "--month", "2026-03"},
 	} {
 		_, local, _ := run(t, export, append(cmd, "--log", "-")...)
