@@ -340,3 +340,46 @@ func (e *Engine) Links(tenantID string) []AccountLink {
 	slices.SortFunc(out, func(a, b AccountLink) int { return cmp.Compare(a.Account, b.Account) })
 	return out
 }
+
+// OrgLink is an account linked to one of an organisation's location IDs:
+// where the organisation's links are, and what each carries.
+type OrgLink struct {
+	Tenant  string    `json:"tenant"`
+	Account string    `json:"account"`
+	Partner string    `json:"partner"`
+	Since   time.Time `json:"since"`
+	// Resources is how many resources are credited to the organisation
+	// through the account now.
+	Resources int `json:"resources"`
+}
+
+// OrgLinks lists the accounts, in every tenant, linked to a location ID the
+// organisation lists or once listed, by tenant then account; nothing of the
+// customer beyond that.
+func (e *Engine) OrgLinks(orgID string) []OrgLink {
+	out := []OrgLink{}
+	o := e.orgs[orgID]
+	if o == nil {
+		return out
+	}
+	ids := o.ids()
+	slices.Sort(ids)
+	for _, loc := range slices.Compact(ids) {
+		for k := range e.linksTo[loc] {
+			t := e.tenants[k.tenant]
+			a := t.accounts[k.account]
+			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt}
+			for id := range a.roles {
+				c := t.resources[id].credit
+				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s Share) bool { return s.Org == orgID && s.Partner == a.link })) {
+					l.Resources++
+				}
+			}
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b OrgLink) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Account, b.Account))
+	})
+	return out
+}

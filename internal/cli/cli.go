@@ -64,6 +64,7 @@ func commands() []command {
 		{"attribution", "who is credited for every resource at an instant", runAttribution},
 		{"explain", "why a resource is credited, or not, at an instant", runExplain},
 		{"timeline", "the history of each resource's credit as intervals", runTimeline},
+		{"links", "where an organisation's links are: its linked accounts in every tenant", runLinks},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
 		{"gen", "write a data set at platform scale: control.ndjson and usage.parquet", runGen},

@@ -109,6 +109,8 @@ func TestAgainstAService(t *testing.T) {
 		{"explain", "--tenant", "adatum", "--resource", "onboarding", "--at", "2026-01-01", "--format", "json"},
 		{"explain", "--tenant", "contoso", "--resource", "expenses"},
 		{"attribution"},
+		{"links", "--org", "2000001"},
+		{"links", "--org", "1000001", "--tenant", "contoso", "--format", "json"},
 		{"report", "monthly", "--month", "2026-03"},
 	} {
 		_, local, _ := run(t, export, append(cmd, "--log", "-")...)

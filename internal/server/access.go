@@ -130,6 +130,34 @@ func tenantParam(r *http.Request, p Principal) (string, error) {
 	return tenant, nil
 }
 
+// linksScope reads whose links a request asks for: a tenant's (its
+// administrator's own, or the operator's ?tenant=), or an organisation's in
+// every tenant (a partner reader's own, or the operator's ?org=), which a
+// ?tenant= narrows to one tenant.
+func linksScope(r *http.Request, p Principal) (tenant, org string, err error) {
+	q := r.URL.Query()
+	switch p.Role {
+	case store.RolePartnerReader:
+		if o := q.Get("org"); o != "" && o != p.Org {
+			return "", "", errorf(codeForbidden, "a partner reader reads its own organisation's links only")
+		}
+		return q.Get("tenant"), p.Org, nil
+	case store.RoleOperator:
+		if o := q.Get("org"); o != "" {
+			return q.Get("tenant"), o, nil
+		}
+	default:
+		if q.Get("org") != "" {
+			return "", "", errorf(codeBadRequest, "org is for a partner reader or the operator: a tenant administrator reads its own tenant's links")
+		}
+	}
+	tenant, err = tenantParam(r, p)
+	if err != nil {
+		return "", "", errorf(codeBadRequest, "tenant or org is required: %s?tenant=T, or ?org=ORG for an organisation's links in every tenant", r.URL.Path)
+	}
+	return tenant, "", nil
+}
+
 // Pages are at most maxPage entries long, defaultPage unless asked.
 const (
 	defaultPage = 1000

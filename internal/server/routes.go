@@ -32,7 +32,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/webhooks/{id}/secret", "Give one of the caller's organisation's webhooks a new secret, shown once.", partnerReaders, s.rotateWebhookSecret},
 		{"GET", "/v1/me", "Who the caller is, and the time of the service's state.", everyone, s.getMe},
 		{"GET", "/v1/timeline", "A resource's credit as intervals: ?tenant=&resource=.", readers, s.getTimeline},
-		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only: ?tenant=.", logReaders, s.getLinks},
+		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only (?tenant=); or, for a partner reader (or the operator with ?org=), the accounts linked to the organisation's location IDs in every tenant, with the partner ID, since when, and how many resources each carries.", readers, s.getLinks},
 		{"POST", "/v1/whatif", "Apply hypothetical events (NDJSON) of a tenant to a copy of the state: its attribution before and after. Nothing is written.", logReaders, s.postWhatIf},
 		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM, the rows of ?limit= tenants a page (1,000 by default, at most 10,000) after the tenant ?after=, the organisations' totals on every page; next is the after of the next page, null after the last.", readers, s.getMonthly},
 		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},

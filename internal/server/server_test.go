@@ -164,7 +164,8 @@ func TestWhoMayDoWhat(t *testing.T) {
 			{"GET", "/v1/me", "", row{401, 200, 200, 200, 200, 200, 200}},
 			{"GET", "/v1/timeline?tenant=contoso&resource=expenses", "", row{401, 403, 200, 403, 200, 200, 200}},
 			{"GET", "/v1/timeline?tenant=adatum&resource=onboarding", "", row{401, 403, 403, 403, 200, 403, 200}},
-			{"GET", "/v1/links?tenant=contoso", "", row{401, 403, 200, 200, 403, 403, 200}},
+			{"GET", "/v1/links?tenant=contoso", "", row{401, 403, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/links?org=2000001", "", row{401, 403, 400, 400, 403, 200, 200}},
 			{"POST", "/v1/whatif?tenant=contoso", whatif, row{401, 403, 200, 200, 403, 403, 200}},
 			{"GET", "/v1/changes", "", row{401, 403, 200, 200, 200, 200, 200}},
 		}
@@ -613,5 +614,53 @@ func TestOperationsList(t *testing.T) {
 	}
 	if status, _ := s.call("GET", "/providers/Microsoft.ManagementPartner/operations", "", ""); status != 401 {
 		t.Errorf("operations without a token: %d, want 401", status)
+	}
+}
+
+// TestWhereMyLinksAre: a partner reader sees the accounts linked to its
+// location IDs in every tenant, and nothing of another organisation's.
+func TestWhereMyLinksAre(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	type links struct {
+		Org   string
+		Links []struct {
+			Tenant, Account, Partner string
+			Resources               int
+		}
+	}
+	var north links
+	s.json("GET", "/v1/links", s.token(store.RolePartnerReader, "", "", "2000001"), "", &north)
+	var got []string
+	for _, l := range north.Links {
+		got = append(got, fmt.Sprintf("%s/%s %s %d", l.Tenant, l.Account, l.Partner, l.Resources))
+	}
+	if want := "[contoso/bob@northwind.example 2000011 1 litware/erin@northwind.example 2000011 1]"; fmt.Sprint(got) != want {
+		t.Errorf("Northwind's links: %v, want %s", got, want)
+	}
+	fabrikam := s.token(store.RolePartnerReader, "", "", "1000001")
+	var fab links
+	s.json("GET", "/v1/links", fabrikam, "", &fab)
+	if len(fab.Links) == 0 {
+		t.Fatal("Fabrikam's reader sees no link")
+	}
+	for _, l := range fab.Links {
+		if !strings.HasPrefix(l.Partner, "100001") {
+			t.Errorf("Fabrikam's reader sees %s linked to %s", l.Account, l.Partner)
+		}
+	}
+	var narrowed links
+	s.json("GET", "/v1/links?tenant=contoso", fabrikam, "", &narrowed)
+	for _, l := range narrowed.Links {
+		if l.Tenant != "contoso" {
+			t.Errorf("?tenant=contoso gives a link in %s", l.Tenant)
+		}
+	}
+	if len(narrowed.Links) == 0 || len(narrowed.Links) >= len(fab.Links) {
+		t.Errorf("?tenant=contoso: %d of %d links", len(narrowed.Links), len(fab.Links))
+	}
+	if status, _ := s.call("GET", "/v1/links?org=2000001", fabrikam, ""); status != 403 {
+		t.Errorf("Fabrikam's reader asking for Northwind's links: %d, want 403", status)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -78,19 +79,27 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 // getLinks lists the accounts of a tenant that hold a link: account and
 // partner ID only, as PAL reveals no more.
 func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) error {
-	tenant, err := tenantParam(r, p)
+	tenant, org, err := linksScope(r, p)
 	if err != nil {
 		return err
 	}
-	var links []attribution.AccountLink
+	var answer map[string]any
 	err = s.read(r.Context(), func(st *state) error {
-		links = st.engine.Links(tenant)
+		if org != "" {
+			links := st.engine.OrgLinks(org)
+			if tenant != "" {
+				links = slices.DeleteFunc(links, func(l attribution.OrgLink) bool { return l.Tenant != tenant })
+			}
+			answer = map[string]any{"org": org, "links": links}
+		} else {
+			answer = map[string]any{"tenant": tenant, "links": st.engine.Links(tenant)}
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "links": links})
+	writeJSON(w, http.StatusOK, answer)
 	return nil
 }
 

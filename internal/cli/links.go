@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+)
+
+// orgLinks is the answer of pal links and of the service's /v1/links?org=.
+type orgLinks struct {
+	Org   string                `json:"org"`
+	Links []attribution.OrgLink `json:"links"`
+}
+
+// runLinks says where an organisation's links are: every account linked to
+// one of its location IDs, in every tenant (or one), with the partner ID,
+// since when, and how many resources are credited through it now.
+func runLinks(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "links", "links --org ORG (--log FILE | --server URL --token T) [--tenant T] [--format json]")
+	f := logFlags{asksService: true}
+	f.register(fs)
+	org := fs.String("org", "", "the organisation's global partner ID")
+	tenant := fs.String("tenant", "", "only the links in this tenant")
+	opts, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *org == "" {
+		return usagef("--org is required: the organisation's global partner ID")
+	}
+	out := orgLinks{Org: *org}
+	if asked, err := f.remote(ctx, "/v1/links", queryOf("org", *org, "tenant", *tenant), &out); asked {
+		if err != nil {
+			return err
+		}
+		return out.print(env, f.format)
+	}
+	e, t, err := replay{}.run(ctx, env, f.log, opts)
+	if err != nil {
+		return err
+	}
+	out.Links = e.OrgLinks(*org)
+	if *tenant != "" {
+		out.Links = slices.DeleteFunc(out.Links, func(l attribution.OrgLink) bool { return l.Tenant != *tenant })
+	}
+	if err := out.print(env, f.format); err != nil {
+		return err
+	}
+	return reportRefusals(env, t, f.strict)
+}
+
+func (o orgLinks) print(env *Env, format string) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, o)
+	}
+	fmt.Fprintf(env.Stdout, "Links to the location IDs of organisation %s: %d accounts\n\n", o.Org, len(o.Links))
+	w := newTable(env.Stdout)
+	fmt.Fprintln(w, "TENANT\tACCOUNT\tPARTNER\tSINCE\tRESOURCES")
+	for _, l := range o.Links {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", l.Tenant, l.Account, l.Partner, l.Since.UTC().Format(time.RFC3339), l.Resources)
+	}
+	return w.Flush()
+}
