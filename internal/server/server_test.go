@@ -627,7 +627,7 @@ func TestWhereMyLinksAre(t *testing.T) {
 		Org   string
 		Links []struct {
 			Tenant, Account, Partner string
-			Resources               int
+			Resources                int
 		}
 	}
 	var north links
