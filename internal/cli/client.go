@@ -76,6 +76,11 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// serviceError is an error answer of the service: its code and message.
+type serviceError struct{ Code, Message string }
+
+func (e *serviceError) Error() string { return e.Code + ": " + e.Message }
+
 // do sends a request and decodes a JSON answer into out. An error answer
 // comes back as an error that says the service's code and message.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, out any) error {
@@ -103,7 +108,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error.Code == "" {
 			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 		}
-		return fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
+		return &serviceError{Code: e.Error.Code, Message: e.Error.Message}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,5 +122,79 @@ func TestAgainstAService(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "", "attribution", "--server", hs.URL); code != ExitUsage || !strings.Contains(errOut, "--token") {
 		t.Errorf("--server without a token: exit %d %q", code, errOut)
+	}
+}
+
+// TestLinkApply sets links in bulk from a CSV file against a real
+// service, then runs again: the second run changes nothing.
+func TestLinkApply(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "pal.db")
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.New(ctx, server.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	issue := func(args ...string) string {
+		_, out, _ := run(t, "", append([]string{"token", "issue", "--db", db}, args...)...)
+		return strings.TrimSpace(out)
+	}
+	operator := issue("--role", "operator")
+	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011","100012"]}
+{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","name":"Northwind","locations":["200011"]}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"carol","kind":"service_principal"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"dan","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-02T00:00:00Z","tenant":"contoso","account":"bob","partner":"100011"}
+{"type":"pal.linked","time":"2026-01-02T00:00:00Z","tenant":"contoso","account":"carol","partner":"100011"}`
+	if code, out, errOut := run(t, log, "events", "push", "-", "--server", hs.URL, "--token", operator); code != 0 {
+		t.Fatalf("push: %d %s %s", code, out, errOut)
+	}
+	alice := issue("--role", "account", "--tenant", "contoso", "--account", "alice")
+	bob := issue("--role", "account", "--tenant", "contoso", "--account", "bob")
+	dan := issue("--role", "account", "--tenant", "contoso", "--account", "dan")
+	carolFile := filepath.Join(t.TempDir(), "carol.token")
+	os.WriteFile(carolFile, []byte(issue("--role", "account", "--tenant", "contoso", "--account", "carol")+"\n"), 0o600)
+	csvFile := filepath.Join(t.TempDir(), "links.csv")
+	os.WriteFile(csvFile, []byte("\ufeffTenant,Token,Partner_ID\n"+
+		"contoso,"+alice+",100011\n"+
+		"contoso,"+bob+",200011\n"+
+		"contoso,@"+carolFile+",100011\n"+
+		"litware,"+alice+",100011\n"+
+		"contoso,"+operator+",100011\n"+
+		"contoso,"+dan+",100001\n"), 0o600)
+	want := []string{
+		"line 2, tenant contoso: account alice created its link to 100011",
+		"line 3, tenant contoso: account bob changed its link from 100011 to 200011",
+		"line 4, tenant contoso: account carol already links 100011: unchanged",
+		"line 5, tenant litware: refused: the token is account alice's in tenant contoso, not in litware",
+		"line 6, tenant contoso: refused: the token is a operator's, not an account's",
+		"line 7, tenant contoso: refused: BadRequest: global_partner_id",
+	}
+	code, out, _ := run(t, "", "link", "apply", "--file", csvFile, "--server", hs.URL)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != ExitRefused || len(lines) != len(want) {
+		t.Fatalf("pal link apply: exit %d\n%s", code, out)
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("line %d: %q, want it to begin %q", i, lines[i], want[i])
+		}
+	}
+	_, again, _ := run(t, "", "link", "apply", "--file", csvFile, "--server", hs.URL)
+	for i, line := range strings.Split(strings.TrimSpace(again), "\n")[:3] {
+		if !strings.HasSuffix(line, "unchanged") {
+			t.Errorf("the second run's row %d: %q, want unchanged", i+2, line)
+		}
+	}
+	if code, _, errOut := run(t, "", "link", "apply", "--server", hs.URL); code != ExitUsage || !strings.Contains(errOut, "--file") {
+		t.Errorf("link apply without --file: %d %q", code, errOut)
 	}
 }
