@@ -88,13 +88,9 @@ func (s *Server) commitGroup(group []*writeRequest) {
 	folded := false
 	err := s.store.Write(ctx, func(w store.Writer) error {
 		// What other processes committed is folded first, so that each fn
-		// sees the state of the log it appends to; they filed its changes.
-		_, err := update(s.views, w, func(st *state, src tenantScanner) (struct{}, error) {
-			err := st.catchUp(ctx, src)
-			st.takeOutbox()
-			return struct{}{}, err
-		})
-		if err != nil {
+		// sees the state of the log it appends to. The group holds the
+		// log's lock, so the store's last record is the transaction's.
+		if err := s.catchUp(ctx, w); err != nil {
 			return err
 		}
 		var changes []change

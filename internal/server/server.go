@@ -293,6 +293,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // sync brings the state up to date with the log, which other servers on
 // the same store may have appended to.
 func (s *Server) sync(ctx context.Context) error {
+	return s.catchUp(ctx, s.store)
+}
+
+// catchUp folds what was committed after the state's last record, read
+// through src; the writers of those records filed their changes. When
+// nothing was, the copies of the state are left alone: no swap, and no
+// wait for readers.
+func (s *Server) catchUp(ctx context.Context, src tenantScanner) error {
 	last, err := s.store.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -305,9 +313,8 @@ func (s *Server) sync(ctx context.Context) error {
 	if current {
 		return nil
 	}
-	_, err = update(s.views, s.store, func(st *state, src tenantScanner) (struct{}, error) {
+	_, err = update(s.views, src, func(st *state, src tenantScanner) (struct{}, error) {
 		err := st.catchUp(ctx, src)
-		// The writers of these records filed their changes.
 		st.takeOutbox()
 		return struct{}{}, err
 	})
