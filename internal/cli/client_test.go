@@ -14,21 +14,37 @@ import (
 	"github.com/palproject/pal/internal/store/sqlite"
 )
 
-// TestAgainstAService drives a real service through the command line, as
-// a partner, an administrator and the operator would, and replays the
-// service's log export with the command line to get the same answers.
-func TestAgainstAService(t *testing.T) {
+// newService opens a service on a fresh SQLite file, and returns the file,
+// the service, and a way to issue its tokens with the command line.
+func newService(t *testing.T) (db string, srv *server.Server, issue func(args ...string) string) {
+	t.Helper()
 	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "pal.db")
+	db = filepath.Join(t.TempDir(), "pal.db")
 	st, err := sqlite.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	srv, err := server.New(ctx, server.Config{Store: st})
+	t.Cleanup(func() { st.Close() })
+	srv, err = server.New(ctx, server.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
+	issue = func(args ...string) string {
+		t.Helper()
+		code, out, errOut := run(t, "", append([]string{"token", "issue", "--db", db}, args...)...)
+		if code != 0 {
+			t.Fatalf("pal token issue %v: exit %d %s", args, code, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	return db, srv, issue
+}
+
+// TestAgainstAService drives a real service through the command line, as
+// a partner, an administrator and the operator would, and replays the
+// service's log export with the command line to get the same answers.
+func TestAgainstAService(t *testing.T) {
+	db, srv, issue := newService(t)
 	// The service answers the attribution in pages of three rows, and the
 	// monthly report in pages of one tenant: the command line reads them all.
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,13 +57,6 @@ func TestAgainstAService(t *testing.T) {
 	}))
 	defer hs.Close()
 
-	issue := func(args ...string) string {
-		code, out, errOut := run(t, "", append([]string{"token", "issue", "--db", db}, args...)...)
-		if code != 0 {
-			t.Fatalf("pal token issue %v: exit %d %s", args, code, errOut)
-		}
-		return strings.TrimSpace(out)
-	}
 	operator := issue("--role", "operator")
 	if code, _, errOut := run(t, "", "token", "issue", "--db", db, "--role", "account", "--tenant", "contoso"); code != ExitUsage || !strings.Contains(errOut, "--account") {
 		t.Errorf("an account token without --account: exit %d %q", code, errOut)
@@ -128,23 +137,9 @@ func TestAgainstAService(t *testing.T) {
 // TestLinkApply sets links in bulk from a CSV file against a real
 // service, then runs again: the second run changes nothing.
 func TestLinkApply(t *testing.T) {
-	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "pal.db")
-	st, err := sqlite.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := server.New(ctx, server.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv, issue := newService(t)
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
-	issue := func(args ...string) string {
-		_, out, _ := run(t, "", append([]string{"token", "issue", "--db", db}, args...)...)
-		return strings.TrimSpace(out)
-	}
 	operator := issue("--role", "operator")
 	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011","100012"]}
 {"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","name":"Northwind","locations":["200011"]}
