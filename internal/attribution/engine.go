@@ -38,6 +38,18 @@ type Options struct {
 	Policy Policy
 	// Counted lists the environment types whose resources are credited.
 	Counted []string
+	// Azure configures recognition on Azure (SPEC.md section 9).
+	Azure AzureOptions
+}
+
+// AzureOptions configure Azure recognition. Their zero value is SPEC.md's
+// default: policy all, the roles of section 9.3, a PEC rate of 15%.
+type AzureOptions struct {
+	Policy AzurePolicy
+	// Roles is the table of eligible roles; nil means DefaultRoles.
+	Roles *RoleTable
+	// PECRate is the partner earned credit rate, a decimal; "" means 0.15.
+	PECRate string
 }
 
 // DefaultOptions returns the options of SPEC.md: policy latest, and only
@@ -83,6 +95,8 @@ type tenant struct {
 	// history holds the credit intervals of every resource that ever
 	// existed in the tenant, across deletions and re-creations.
 	history map[string][]Interval
+	// az is the tenant's Azure state, nil until an Azure event.
+	az *azureTenant
 }
 
 type account struct {
@@ -101,6 +115,9 @@ type account struct {
 	// roles holds the resources on which the account is an owner,
 	// co-owner or active contributor.
 	roles map[string]struct{}
+	// states is the account's history of link, disabled and deleted, as
+	// Azure recognition reads it: each entry holds from its instant on.
+	states []accountState
 }
 
 type environment struct {
@@ -250,12 +267,18 @@ func (e *Engine) Apply(ev *event.Event) Result {
 	return res
 }
 
-// ApplyLate applies a usage or profiles event that is earlier than the
-// latest applied event. Such an event changes no state, so it needs no
-// refold: it is checked and credited from the resource's history as it was
-// at its time, after every event of that time. ApplyLate reports false, and
-// does nothing, for any other event: those must be folded in their place.
+// ApplyLate applies a usage, profiles or azure.consumption event that is
+// earlier than the latest applied event. Such an event changes no credit,
+// so it needs no refold: usage and profiles are checked and credited from
+// the resource's history as it was at their time, after every event of that
+// time, and a consumption record is stored unless a record it precedes
+// replaced it already. ApplyLate reports false, and does nothing, for any
+// other event: those must be folded in their place.
 func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
+	if ev.Type == event.AzureConsumption {
+		e.tenant(ev.Tenant).azure().Usage.put(ev)
+		return Result{}, true
+	}
 	if ev.Type != event.Usage && ev.Type != event.Profiles {
 		return Result{}, false
 	}
@@ -320,6 +343,9 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 			}
 			return Result{}, event.Refuse(ev, event.AlreadyExists, "account %s already exists in tenant %s", ev.Account, ev.Tenant)
 		}
+		if t.isGroup(ev.Account) {
+			return Result{}, event.Refuse(ev, event.AlreadyExists, "%s is a group of tenant %s; groups and accounts share one namespace, use another account ID", ev.Account, ev.Tenant)
+		}
 		t.accounts[ev.Account] = &account{kind: ev.Kind, name: ev.Name, roles: make(map[string]struct{})}
 		return Result{}, nil
 	case event.AccountDisabled, event.AccountEnabled, event.AccountDeleted:
@@ -336,6 +362,7 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 			e.deleteAccount(ev, t, a)
 			return Result{}, nil
 		}
+		a.noteState(ev.Time)
 		e.refreshRoles(ev.Time, t, a)
 		return Result{}, nil
 	case event.EnvironmentCreated:
@@ -412,6 +439,10 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 			e.setLink(ev, t, a, ev.Partner)
 		}
 		return Result{}, nil
+	case event.AzureGroupPlaced, event.AzureSubscriptionPlaced, event.GroupCreated, event.GroupMemberAdded,
+		event.GroupMemberRemoved, event.AzureRoleAssigned, event.AzureRoleActivated, event.AzureRoleDeactivated,
+		event.AzureRoleRemoved, event.AzureConsumption:
+		return Result{}, e.applyAzure(ev, t)
 	case event.Usage, event.Profiles:
 		r, rf := t.liveResource(ev)
 		if rf != nil {
@@ -432,6 +463,9 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // not exist or was deleted.
 func (t *tenant) liveAccount(ev *event.Event, id string) (*account, *event.Refusal) {
 	a := t.accounts[id]
+	if a == nil && t.isGroup(id) {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "%s is a group of tenant %s, not an account; name an account", id, ev.Tenant)
+	}
 	if a == nil {
 		return nil, event.Refuse(ev, event.UnknownTenantObject, "account %s does not exist in tenant %s at %s; create it with account.created first", id, ev.Tenant, stamp(ev.Time))
 	}
@@ -535,6 +569,8 @@ func (e *Engine) deleteAccount(ev *event.Event, t *tenant, a *account) {
 		e.setLink(ev, t, a, "")
 	}
 	a.deleted = true
+	a.noteState(ev.Time)
+	t.endMemberships(ev.Account, ev.Time)
 	for id := range a.roles {
 		r := t.resources[id]
 		if r.owner == ev.Account {
@@ -762,6 +798,7 @@ func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string)
 	if partner != "" {
 		e.indexLink(partner, key)
 	}
+	a.noteState(ev.Time)
 	e.refreshRoles(ev.Time, t, a)
 }
 

@@ -43,14 +43,16 @@ func newRow(tenantID, id, kind, env string, c Credit) Row {
 	return row
 }
 
-// Attribution returns a row for every resource that exists now, sorted by
-// tenant then resource: of the tenants named, or of all when none is.
+// Attribution returns a row for every resource that exists now, and for
+// every Azure resource with consumption, sorted by tenant then resource: of
+// the tenants named, or of all when none is.
 func (e *Engine) Attribution(tenants ...string) []Row {
+	q := e.azureQuery()
 	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
 		for id, r := range t.resources {
 			rows = append(rows, newRow(tid, id, r.kind, r.env, r.credit))
 		}
-		return rows
+		return append(rows, q.rows(tid, t, e.now)...)
 	})
 }
 
@@ -58,13 +60,14 @@ func (e *Engine) Attribution(tenants ...string) []Row {
 // history: a row for every resource that existed at that instant, after
 // every event of that instant.
 func (e *Engine) AttributionAt(at time.Time, tenants ...string) []Row {
+	q := e.azureQuery()
 	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
 		for id, h := range t.history {
 			if iv := intervalAt(h, at); iv != nil {
 				rows = append(rows, newRow(tid, id, iv.Kind, iv.Environment, iv.creditAt(at)))
 			}
 		}
-		return rows
+		return append(rows, q.rows(tid, t, at)...)
 	})
 }
 

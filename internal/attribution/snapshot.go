@@ -24,6 +24,7 @@ type snapTenant struct {
 	Accounts  map[string]snapAccount
 	Envs      map[string]string // environment → type
 	Resources map[string]snapResource
+	Azure     *azureTenant
 }
 
 type snapAccount struct {
@@ -34,6 +35,7 @@ type snapAccount struct {
 	LinkVersion       int
 	LinkCreated       time.Time
 	LastLink          string
+	States            []accountState
 }
 
 type snapResource struct {
@@ -58,9 +60,9 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, Orgs: map[string]snapOrg{}, Former: e.former,
 		Inputs: map[string]map[string]Inputs{}, History: map[string]map[string][]Interval{}, Options: e.opts}
 	for id, t := range e.tenants {
-		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}}
+		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}, Azure: t.az}
 		for aid, a := range t.accounts {
-			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated, a.lastLink}
+			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated, a.lastLink, a.states}
 		}
 		for eid, env := range t.envs {
 			st.Envs[eid] = env.envType
@@ -110,7 +112,8 @@ func Restore(data []byte) (*Engine, error) {
 		}
 		for aid, a := range st.Accounts {
 			t.accounts[aid] = &account{kind: a.Kind, name: a.Name, disabled: a.Disabled, deleted: a.Deleted,
-				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, lastLink: a.LastLink, roles: map[string]struct{}{}}
+				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, lastLink: a.LastLink,
+				roles: map[string]struct{}{}, states: a.States}
 			if a.Link != "" {
 				e.indexLink(a.Link, accountKey{id, aid})
 			}
@@ -124,6 +127,9 @@ func Restore(data []byte) (*Engine, error) {
 			for _, acct := range r.accounts() {
 				t.accounts[acct].roles[rid] = struct{}{}
 			}
+		}
+		if st.Azure != nil {
+			t.az = st.Azure.restored()
 		}
 	}
 	for id, so := range s.Orgs {

@@ -46,15 +46,17 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 		query.Set("at", page.At.Format(time.RFC3339Nano))
 		query.Set("after", *page.Next)
 	}
-	_, t, err := replay{at: at, onAt: func(e *attribution.Engine) {
-		out.Resources = e.Attribution()
-		out.At = e.Now()
-		if at != nil {
-			out.At = *at
-		}
-	}}.run(ctx, env, f.log, opts)
+	// The whole log is folded: the credit history answers any instant, and
+	// an Azure resource is listed when the log has consumption for it
+	// anywhere.
+	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
+	}
+	if at == nil {
+		out.At, out.Resources = e.Now(), e.Attribution()
+	} else {
+		out.At, out.Resources = *at, e.AttributionAt(*at)
 	}
 	if out.Resources == nil {
 		out.Resources = []attribution.Row{}

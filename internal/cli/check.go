@@ -15,7 +15,7 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, t, err := replay{}.run(ctx, env, f.log, opts)
+	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
 	}

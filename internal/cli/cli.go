@@ -176,6 +176,8 @@ type logFlags struct {
 	usage       string
 	format      string
 	policy      string
+	azurePolicy string
+	consumption string
 	strict      bool
 	// formats are the --format values the command takes: table and json
 	// when not set.
@@ -189,7 +191,9 @@ func (f *logFlags) register(fs *flagSet) {
 	fs.StringVar(&f.log, "log", "", "the event log, NDJSON format v1 (- for standard input)")
 	fs.StringVar(&f.usage, "usage", "", "usage events in a file of their own, Parquet or NDJSON (read by check and the reports)")
 	fs.StringVar(&f.format, "format", "table", "output format: table or json")
+	fs.StringVar(&f.consumption, "consumption", "", "Azure consumption in a file of its own, Parquet or NDJSON (tenant, resource, date, cost, meter)")
 	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")
+	fs.StringVar(&f.azurePolicy, "azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
 	fs.BoolVar(&f.strict, "strict", false, "exit 1 when any event is refused")
 }
 
@@ -213,12 +217,13 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		// usage, policy and refusals. Said, not ignored.
 		var unused []string
 		fs.Visit(func(fl *flag.Flag) {
-			if fl.Name == "usage" || fl.Name == "policy" || fl.Name == "strict" {
+			switch fl.Name {
+			case "usage", "consumption", "policy", "azure-policy", "strict":
 				unused = append(unused, "--"+fl.Name)
 			}
 		})
 		if len(unused) > 0 {
-			return opts, usagef("%s read a log, not a service: drop them with --server (the service uses its own usage, policy and refusals)", strings.Join(unused, " and "))
+			return opts, usagef("%s read a log, not a service: drop them with --server (the service uses its own usage, policies and refusals)", strings.Join(unused, " and "))
 		}
 	}
 	formats := f.formats
@@ -233,6 +238,11 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		return opts, &usageError{err.Error()}
 	}
 	opts.Policy = p
+	ap, err := attribution.ParseAzurePolicy(f.azurePolicy)
+	if err != nil {
+		return opts, &usageError{err.Error()}
+	}
+	opts.Azure.Policy = ap
 	return opts, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
@@ -29,6 +30,9 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if attribution.IsAzurePath(resource) {
+		return explainAzure(ctx, env, f, opts, tenant, resource, atFlag, at)
+	}
 	var x attribution.Explanation
 	if asked, err := f.remote(ctx, "/v1/explain", queryOf("tenant", tenant, "resource", resource, "at", atFlag), &x); asked {
 		if err != nil {
@@ -42,7 +46,7 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 			when = *at
 		}
 		x = e.Explain(tenant, resource, when)
-	}}.run(ctx, env, f.log, opts)
+	}}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
 	}
@@ -50,6 +54,42 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
+}
+
+// explainAzure explains an Azure resource. Recognition is read from the
+// whole log's history, so the log is folded to its end and asked about the
+// instant.
+func explainAzure(ctx context.Context, env *Env, f logFlags, opts attribution.Options, tenant, resource, atFlag string, at *time.Time) error {
+	var x attribution.AzureExplanation
+	if asked, err := f.remote(ctx, "/v1/explain", queryOf("tenant", tenant, "resource", resource, "at", atFlag), &x); asked {
+		if err != nil {
+			return err
+		}
+		return printAzureExplainAs(env, f.format, x)
+	}
+	e, t, err := replay{}.run(ctx, env, f, opts)
+	if err != nil {
+		return err
+	}
+	when := e.Now()
+	if at != nil {
+		when = *at
+	}
+	x, err = e.ExplainAzure(tenant, resource, when)
+	if err != nil {
+		return usagef("--resource %v", err)
+	}
+	if err := printAzureExplainAs(env, f.format, x); err != nil {
+		return err
+	}
+	return reportRefusals(env, t, f.strict)
+}
+
+func printAzureExplainAs(env *Env, format string, x attribution.AzureExplanation) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, x)
+	}
+	return printAzureExplanation(env.Stdout, x)
 }
 
 func printExplain(env *Env, format string, x attribution.Explanation) error {

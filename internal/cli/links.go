@@ -38,7 +38,7 @@ func runLinks(ctx context.Context, env *Env, args []string) error {
 		}
 		return out.print(env, f.format)
 	}
-	e, t, err := replay{}.run(ctx, env, f.log, opts)
+	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
 	}

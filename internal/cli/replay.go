@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -38,11 +40,13 @@ type replay struct {
 	onResult func(ev *event.Event, res attribution.Result)
 }
 
-// run reads the log named by path, applies it in time order to a new engine
-// with opts, and returns the engine and the tally. It fails only when the
-// log cannot be read; refused events are in the tally.
-func (r replay) run(ctx context.Context, env *Env, path string, opts attribution.Options) (*attribution.Engine, tally, error) {
+// run reads the log that f names, applies it in time order to a new engine
+// with opts, then the records of f's consumption file, and returns the
+// engine and the tally. It fails only when a file cannot be read; refused
+// events are in the tally.
+func (r replay) run(ctx context.Context, env *Env, lf logFlags, opts attribution.Options) (*attribution.Engine, tally, error) {
 	var t tally
+	path := lf.log
 	f, err := env.open(path)
 	if err != nil {
 		return nil, t, err
@@ -93,6 +97,11 @@ func (r replay) run(ctx context.Context, env *Env, path string, opts attribution
 		}
 		if r.onResult != nil {
 			r.onResult(ev, res)
+		}
+	}
+	if lf.consumption != "" {
+		if err := readConsumption(ctx, env, lf.consumption, e, &t); err != nil {
+			return nil, t, err
 		}
 	}
 	if r.onAt != nil && !reached {
@@ -221,4 +230,77 @@ func isParquet(r io.ReaderAt) bool {
 	magic := make([]byte, 4)
 	_, err := r.ReadAt(magic, 0)
 	return err == nil && string(magic) == "PAR1"
+}
+
+// readConsumption applies the records of a consumption file (Parquet, or
+// NDJSON objects with the fields of azure.consumption) after the log, in
+// file order, as reported at the log's last instant: a record replaces the
+// log's record of the same resource, day and meter, and an earlier one of
+// the file. Refused records go into the tally, with their row or line.
+func readConsumption(ctx context.Context, env *Env, path string, e *attribution.Engine, t *tally) error {
+	f, err := env.open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	at := e.Now()
+	apply := func(ev *event.Event, rf *event.Refusal) {
+		t.Events++
+		if rf == nil {
+			res := e.Apply(ev)
+			rf = res.Refusal
+		}
+		if rf != nil {
+			rf.Message = "in " + path + ": " + rf.Message
+			t.Refused = append(t.Refused, rf)
+			return
+		}
+		t.Applied++
+	}
+	if ra, ok := f.(interface {
+		io.ReaderAt
+		Stat() (os.FileInfo, error)
+	}); ok && isParquet(ra) {
+		st, err := ra.Stat()
+		if err != nil {
+			return err
+		}
+		err = usage.ReadConsumption(ra, st.Size(), func(row int, c usage.Consumption) error {
+			apply(event.Consumption(row, at, c.Tenant, c.Resource, c.Date, strconv.FormatFloat(c.Cost, 'f', -1, 64), c.Meter))
+			if row%4096 == 0 {
+				return ctx.Err()
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}
+	in := bufio.NewReader(f)
+	if magic, _ := in.Peek(4); string(magic) == "PAR1" {
+		return usagef("--consumption %s: a Parquet file is read from a file, not from standard input", path)
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), event.MaxLineBytes)
+	for line := 1; sc.Scan(); line++ {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		var rec struct {
+			Tenant, Resource, Date, Meter string
+			Cost                          json.RawMessage
+		}
+		if err := json.Unmarshal(text, &rec); err != nil {
+			apply(nil, &event.Refusal{Line: line, Type: event.AzureConsumption, Code: event.Malformed,
+				Message: "the line is not a consumption record: write one JSON object a line with tenant, resource, date, cost and meter"})
+			continue
+		}
+		apply(event.Consumption(line, at, rec.Tenant, rec.Resource, rec.Date, string(rec.Cost), rec.Meter))
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

@@ -16,18 +16,20 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 			return runMonthly(ctx, env, args[1:])
 		case "pcs":
 			return runPCS(ctx, env, args[1:])
+		case "azure":
+			return runAzureReport(ctx, env, args[1:])
 		case "-h", "--help", "help":
-			fmt.Fprintln(env.Stdout, "Usage: pal report monthly|pcs [flags]; run pal report monthly -h for the flags")
+			fmt.Fprintln(env.Stdout, "Usage: pal report monthly|pcs|azure [flags]; run pal report monthly -h for the flags")
 			return nil
 		}
 	}
-	return usagef("say which report: pal report monthly or pal report pcs")
+	return usagef("say which report: pal report monthly, pal report pcs or pal report azure")
 }
 
 // aggregate replays the log and collects the metrics of the given months.
 func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Options, months ...string) (*attribution.Engine, *metrics.Aggregator, tally, error) {
 	agg := metrics.NewAggregator(months...)
-	e, t, err := replay{onResult: agg.Record}.run(ctx, env, f.log, opts)
+	e, t, err := replay{onResult: agg.Record}.run(ctx, env, f, opts)
 	if err == nil && f.usage != "" {
 		err = readUsage(ctx, env, f.usage, e, agg, &t)
 	}

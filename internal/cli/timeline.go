@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -25,6 +27,8 @@ type interval struct {
 	Reason   string     `json:"reason"`
 	// Shares is set under the split policy.
 	Shares []attribution.Share `json:"shares,omitempty"`
+	// Share is an Azure location's share under --azure-policy.
+	Share *float64 `json:"share,omitempty"`
 }
 
 func runTimeline(ctx context.Context, env *Env, args []string) error {
@@ -44,7 +48,7 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 	if parquetOut != (*out != "") {
 		return usagef("--format parquet and --out FILE go together")
 	}
-	e, t, err := replay{}.run(ctx, env, f.log, opts)
+	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
 	}
@@ -64,6 +68,25 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		}
 		return true
 	})
+	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+		if (tenant != "" && k.Tenant != tenant) || (resource != "" && k.Resource != resource) {
+			return true
+		}
+		for _, iv := range h {
+			share := iv.Share
+			row := interval{Tenant: k.Tenant, Resource: k.Resource, Workload: attribution.AzureWorkload,
+				Org: iv.Org, Partner: iv.Partner, Account: iv.Account, Start: iv.From, Share: &share}
+			if !iv.To.IsZero() {
+				end := iv.To
+				row.End = &end
+			}
+			rows = append(rows, row)
+		}
+		return true
+	})
+	slices.SortStableFunc(rows, func(a, b interval) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
 	switch {
 	case parquetOut:
 		err = writeTimelineParquet(*out, rows)
@@ -79,8 +102,12 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 			if r.End != nil {
 				end = stamp(*r.End)
 			}
+			partner := partnerCell(r.Partner, r.Shares)
+			if r.Share != nil && *r.Share != 1 {
+				partner = fmt.Sprintf("%s (share %.4g)", r.Partner, *r.Share)
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Resource, r.Workload, stamp(r.Start), end,
-				orDash(partnerCell(r.Partner, r.Shares)), orDash(r.Org), orDash(r.Account), orDash(r.Reason))
+				orDash(partner), orDash(r.Org), orDash(r.Account), orDash(r.Reason))
 		}
 		err = tw.Flush()
 	}

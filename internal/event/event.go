@@ -33,6 +33,18 @@ const (
 	Usage               = "usage"
 	Profiles            = "profiles"
 	PartnerMetrics      = "partner.metrics"
+
+	// Azure (SPEC.md section 9).
+	AzureGroupPlaced        = "azure.group_placed"
+	AzureSubscriptionPlaced = "azure.subscription_placed"
+	GroupCreated            = "group.created"
+	GroupMemberAdded        = "group.member_added"
+	GroupMemberRemoved      = "group.member_removed"
+	AzureRoleAssigned       = "azure.role_assigned"
+	AzureRoleActivated      = "azure.role_activated"
+	AzureRoleDeactivated    = "azure.role_deactivated"
+	AzureRoleRemoved        = "azure.role_removed"
+	AzureConsumption        = "azure.consumption"
 )
 
 // Event is one line of the log. Only the fields of its type are set; the
@@ -69,6 +81,53 @@ type Event struct {
 	NetCustomerAdds       int64
 	IntermediateCertified int64
 	AdvancedCertified     int64
+
+	// Azure. Paths, management groups and subscriptions are canonical
+	// (lower case, see ParseScope) once decoded; Cost is the JSON number as
+	// written, exact.
+	Group           string
+	Parent          string
+	Subscription    string
+	Assignment      string
+	Principal       string
+	Role            string
+	Scope           string
+	PIM             string
+	PrincipalTenant string
+	Until           time.Time
+	Date            string
+	Cost            string
+	Meter           string
+
+	untilText string
+}
+
+// PIM states of an Azure role assignment.
+const (
+	PIMActive   = "active"
+	PIMEligible = "eligible"
+)
+
+// Meters of Azure consumption.
+const (
+	MeterStandard    = "standard"
+	MeterReservation = "reservation"
+	MeterSavingsPlan = "savings_plan"
+	MeterSpot        = "spot"
+	MeterMarketplace = "marketplace"
+)
+
+// Meters lists the meters of azure.consumption.
+var Meters = []string{MeterStandard, MeterReservation, MeterSavingsPlan, MeterSpot, MeterMarketplace}
+
+// IsAzure reports whether the event is one of SPEC.md section 9.
+func (e *Event) IsAzure() bool {
+	switch e.Type {
+	case AzureGroupPlaced, AzureSubscriptionPlaced, GroupCreated, GroupMemberAdded, GroupMemberRemoved,
+		AzureRoleAssigned, AzureRoleActivated, AzureRoleDeactivated, AzureRoleRemoved, AzureConsumption:
+		return true
+	}
+	return false
 }
 
 // SolutionResource is one entry of a solution.imported event.
@@ -79,10 +138,10 @@ type SolutionResource struct {
 }
 
 // IsControl reports whether the event changes who is credited (every type but
-// usage, profiles and partner.metrics).
+// usage, profiles, partner.metrics and azure.consumption).
 func (e *Event) IsControl() bool {
 	switch e.Type {
-	case Usage, Profiles, PartnerMetrics:
+	case Usage, Profiles, PartnerMetrics, AzureConsumption:
 		return false
 	}
 	return true

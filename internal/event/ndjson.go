@@ -121,6 +121,12 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		case resourcesField:
 			b = appendKey(b, f.name)
 			b = appendJSON(b, e.Resources)
+		case numberField:
+			b = appendKey(b, f.name)
+			b = append(b, e.Cost...)
+		case timeField:
+			b = appendKey(b, f.name)
+			b = appendString(b, e.Until.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return append(b, '}')

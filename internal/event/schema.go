@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,11 @@ const (
 	stringsField
 	intField
 	resourcesField
+	// numberField is a JSON number kept as written (Event.Cost).
+	numberField
+	// timeField is an RFC 3339 string other than the event's time
+	// (Event.Until).
+	timeField
 )
 
 type field struct {
@@ -52,6 +58,18 @@ var schemas = map[string][]field{
 	Profiles:            {req("tenant"), req("resource"), reqOf("count", intField)},
 	PartnerMetrics: {req("org"), req("month"), reqOf("net_customer_adds", intField),
 		reqOf("intermediate_certified", intField), reqOf("advanced_certified", intField)},
+
+	AzureGroupPlaced:        {req("tenant"), req("group"), opt("parent")},
+	AzureSubscriptionPlaced: {req("tenant"), req("subscription"), opt("group")},
+	GroupCreated:            {req("tenant"), req("group"), opt("name")},
+	GroupMemberAdded:        {req("tenant"), req("group"), req("account")},
+	GroupMemberRemoved:      {req("tenant"), req("group"), req("account")},
+	AzureRoleAssigned: {req("tenant"), req("assignment"), req("principal"), req("role"), req("scope"),
+		opt("pim"), opt("principal_tenant")},
+	AzureRoleActivated:   {req("tenant"), req("assignment"), reqOf("until", timeField)},
+	AzureRoleDeactivated: {req("tenant"), req("assignment")},
+	AzureRoleRemoved:     {req("tenant"), req("assignment")},
+	AzureConsumption:     {req("tenant"), req("resource"), req("date"), reqOf("cost", numberField), opt("meter")},
 }
 
 // Types lists the event types of format v1, sorted.
@@ -95,6 +113,30 @@ func (e *Event) str(name string) *string {
 		return &e.Segment
 	case "month":
 		return &e.Month
+	case "group":
+		return &e.Group
+	case "parent":
+		return &e.Parent
+	case "subscription":
+		return &e.Subscription
+	case "assignment":
+		return &e.Assignment
+	case "principal":
+		return &e.Principal
+	case "role":
+		return &e.Role
+	case "scope":
+		return &e.Scope
+	case "pim":
+		return &e.PIM
+	case "principal_tenant":
+		return &e.PrincipalTenant
+	case "date":
+		return &e.Date
+	case "cost":
+		return &e.Cost
+	case "meter":
+		return &e.Meter
 	}
 	panic("event: no string field " + name)
 }
@@ -141,6 +183,19 @@ type raw struct {
 	NetCustomerAdds       json.RawMessage `json:"net_customer_adds"`
 	IntermediateCertified json.RawMessage `json:"intermediate_certified"`
 	AdvancedCertified     json.RawMessage `json:"advanced_certified"`
+	Group                 json.RawMessage `json:"group"`
+	Parent                json.RawMessage `json:"parent"`
+	Subscription          json.RawMessage `json:"subscription"`
+	Assignment            json.RawMessage `json:"assignment"`
+	Principal             json.RawMessage `json:"principal"`
+	Role                  json.RawMessage `json:"role"`
+	Scope                 json.RawMessage `json:"scope"`
+	PIM                   json.RawMessage `json:"pim"`
+	PrincipalTenant       json.RawMessage `json:"principal_tenant"`
+	Until                 json.RawMessage `json:"until"`
+	Date                  json.RawMessage `json:"date"`
+	Cost                  json.RawMessage `json:"cost"`
+	Meter                 json.RawMessage `json:"meter"`
 }
 
 func (r *raw) get(name string) json.RawMessage {
@@ -186,6 +241,32 @@ func (r *raw) get(name string) json.RawMessage {
 		v = r.IntermediateCertified
 	case "advanced_certified":
 		v = r.AdvancedCertified
+	case "group":
+		v = r.Group
+	case "parent":
+		v = r.Parent
+	case "subscription":
+		v = r.Subscription
+	case "assignment":
+		v = r.Assignment
+	case "principal":
+		v = r.Principal
+	case "role":
+		v = r.Role
+	case "scope":
+		v = r.Scope
+	case "pim":
+		v = r.PIM
+	case "principal_tenant":
+		v = r.PrincipalTenant
+	case "until":
+		v = r.Until
+	case "date":
+		v = r.Date
+	case "cost":
+		v = r.Cost
+	case "meter":
+		v = r.Meter
 	default:
 		panic("event: no field " + name)
 	}
@@ -204,6 +285,8 @@ var jsonTypeNames = map[fieldKind]string{
 	stringsField:   "an array of strings",
 	intField:       "an integer",
 	resourcesField: `an array of {"resource", "kind", "name"} objects`,
+	numberField:    "a number",
+	timeField:      "a string",
 }
 
 // Decode parses and validates one line of the log. line is the line's
@@ -262,6 +345,13 @@ func Decode(data []byte, line int) (*Event, *Refusal) {
 		return refuse(InvalidTime, "time %q is not RFC 3339 with an offset; write it as 2026-01-31T09:00:00Z or 2026-01-31T10:00:00+01:00", tim)
 	}
 	ev.Time = t.UTC()
+	if ev.Type == AzureRoleActivated {
+		u, err := time.Parse(time.RFC3339Nano, ev.untilText)
+		if err != nil {
+			return refuse(InvalidTime, "until %q is not RFC 3339 with an offset; write it as 2026-01-31T17:00:00Z", ev.untilText)
+		}
+		ev.Until, ev.untilText = u.UTC(), ""
+	}
 	if rf := ev.checkValues(); rf != nil {
 		return nil, rf
 	}
@@ -306,6 +396,14 @@ func (ev *Event) decodeFields(r *raw, schema []field) *Refusal {
 			err = json.Unmarshal(v, ev.integer(f.name))
 		case resourcesField:
 			err = json.Unmarshal(v, &ev.Resources)
+		case numberField:
+			var n json.Number
+			if err = json.Unmarshal(v, &n); err == nil && (len(v) == 0 || v[0] == '"') {
+				err = errors.New("a string")
+			}
+			ev.Cost = string(n)
+		case timeField:
+			err = decodeString(v, &ev.untilText)
 		}
 		if err != nil {
 			return Refuse(ev, Malformed, "field %q must be %s", f.name, jsonTypeNames[f.kind])
@@ -327,7 +425,7 @@ func (ev *Event) checkPresent(r *raw, schema []field) *Refusal {
 			continue
 		}
 		missing := r.get(f.name) == nil
-		if f.kind == stringField {
+		if f.kind == stringField || f.kind == numberField {
 			missing = missing || *ev.str(f.name) == ""
 		}
 		if missing {
@@ -420,6 +518,75 @@ func (ev *Event) checkValues() *Refusal {
 			return rf
 		}
 		return nonNegative("advanced_certified", ev.AdvancedCertified)
+	case AzureGroupPlaced, AzureSubscriptionPlaced, GroupCreated, GroupMemberAdded, GroupMemberRemoved,
+		AzureRoleAssigned, AzureRoleActivated, AzureRoleDeactivated, AzureRoleRemoved, AzureConsumption:
+		return ev.checkAzure(oneOf)
+	}
+	return nil
+}
+
+// checkAzure refuses an Azure value out of its range (SPEC.md section 9.2)
+// and puts paths, management groups and subscriptions in canonical form.
+func (ev *Event) checkAzure(oneOf func(what, v string, allowed []string) *Refusal) *Refusal {
+	segment := func(what string, v *string, root bool) *Refusal {
+		if *v == "" && root {
+			return nil
+		}
+		if !IsSegment(*v) {
+			return Refuse(ev, InvalidValue, "%s %q is not an Azure ID: an ID is one path segment, with no /", what, *v)
+		}
+		*v = strings.ToLower(*v)
+		return nil
+	}
+	switch ev.Type {
+	case AzureGroupPlaced:
+		if rf := segment("management group", &ev.Group, false); rf != nil {
+			return rf
+		}
+		if rf := segment("parent management group", &ev.Parent, true); rf != nil {
+			return rf
+		}
+		if ev.Group == ev.Parent {
+			return Refuse(ev, InvalidValue, "management group %s cannot be placed under itself; name another parent, or \"\" for the root", ev.Group)
+		}
+	case AzureSubscriptionPlaced:
+		if rf := segment("subscription", &ev.Subscription, false); rf != nil {
+			return rf
+		}
+		return segment("management group", &ev.Group, true)
+	case AzureRoleAssigned:
+		sc, err := ParseScope(ev.Scope)
+		if err != nil {
+			return Refuse(ev, InvalidValue, "scope %s", err)
+		}
+		ev.Scope = sc.Path
+		if ev.PIM == "" {
+			ev.PIM = PIMActive
+		}
+		if ev.PrincipalTenant == "" {
+			ev.PrincipalTenant = ev.Tenant
+		}
+		return oneOf("pim", ev.PIM, []string{PIMActive, PIMEligible})
+	case AzureRoleActivated:
+		if !ev.Until.After(ev.Time) {
+			return Refuse(ev, InvalidValue, "until %s is not after the activation's time %s; an activation runs from its time until a later instant", ev.Until.Format(time.RFC3339Nano), ev.Time.Format(time.RFC3339Nano))
+		}
+	case AzureConsumption:
+		sc, err := ParseResourcePath(ev.Resource)
+		if err != nil {
+			return Refuse(ev, InvalidValue, "resource %s", err)
+		}
+		ev.Resource = sc.Path
+		if d, err := time.Parse(time.DateOnly, ev.Date); err != nil || d.Format(time.DateOnly) != ev.Date {
+			return Refuse(ev, InvalidValue, "date %q is not a day; write it as YYYY-MM-DD, such as 2026-01-31", ev.Date)
+		}
+		if strings.HasPrefix(ev.Cost, "-") {
+			return Refuse(ev, InvalidValue, "cost %s is negative; a day's cost is 0 or more", ev.Cost)
+		}
+		if ev.Meter == "" {
+			ev.Meter = MeterStandard
+		}
+		return oneOf("meter", ev.Meter, Meters)
 	}
 	return nil
 }
@@ -431,4 +598,25 @@ func kindNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Consumption makes the azure.consumption event of a record read from a
+// consumption file rather than a log, reported at instant at, with the line
+// checks a log line meets. cost is the JSON number as written.
+func Consumption(line int, at time.Time, tenant, resource, date, cost, meter string) (*Event, *Refusal) {
+	ev := &Event{Line: line, Type: AzureConsumption, Time: at, Tenant: tenant, Resource: resource, Date: date, Meter: meter}
+	var n json.Number
+	if err := json.Unmarshal([]byte(cost), &n); err != nil || cost == "" || cost[0] == '"' {
+		return nil, Refuse(ev, Malformed, "cost %s is not a number", cost)
+	}
+	ev.Cost = cost
+	for _, f := range schemas[AzureConsumption] {
+		if f.required && *ev.str(f.name) == "" {
+			return nil, Refuse(ev, MissingField, "field %q is missing; a consumption record has tenant, resource, date and cost", f.name)
+		}
+	}
+	if rf := ev.checkValues(); rf != nil {
+		return nil, rf
+	}
+	return ev, nil
 }

@@ -1,0 +1,377 @@
+package attribution
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// Azure (SPEC.md section 9). The fold keeps what happened, with its
+// instants: each tenant's management-group tree, security-group
+// memberships, role assignments with their activations, and consumption;
+// each account's states (link, disabled, deleted) are kept in order with the
+// rest of the account. Who is recognised is answered from those histories
+// when asked (azure_query.go), so that a route through another tenant
+// (Azure Lighthouse) reads that tenant's history, whatever order the two
+// were folded in.
+
+// AzurePolicy decides which recognised locations are credited for an Azure
+// resource (section 9.4).
+type AzurePolicy string
+
+// The Azure policies.
+const (
+	AzureAll    AzurePolicy = "all"
+	AzureLatest AzurePolicy = "latest"
+	AzureSplit  AzurePolicy = "split"
+)
+
+// ParseAzurePolicy returns the Azure policy called s, or an error that
+// lists them.
+func ParseAzurePolicy(s string) (AzurePolicy, error) {
+	switch p := AzurePolicy(s); p {
+	case AzureAll, AzureLatest, AzureSplit:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown Azure policy %q: use all, latest or split", s)
+}
+
+// RoleTable says which Azure roles are eligible: a role whose name is one
+// of Names, or ends with one of Suffixes, compared case-insensitively.
+type RoleTable struct {
+	Names    []string
+	Suffixes []string
+}
+
+// DefaultRoles is the table of SPEC.md section 9.3: the roles of Azure's
+// Partner Earned Credit list.
+func DefaultRoles() RoleTable {
+	return RoleTable{
+		Names: []string{"Owner", "Contributor", "User Access Administrator", "Support Request Contributor",
+			"Security Admin", "AcrPull", "AcrPush", "Virtual Machine Administrator Login",
+			"Virtual Machine User Login", "Reader and Data Access"},
+		Suffixes: []string{" Contributor", " Operator", " Owner", " Administrator"},
+	}
+}
+
+// Eligible reports whether the role earns recognition.
+func (rt RoleTable) Eligible(role string) bool {
+	for _, n := range rt.Names {
+		if strings.EqualFold(role, n) {
+			return true
+		}
+	}
+	for _, s := range rt.Suffixes {
+		if len(role) >= len(s) && strings.EqualFold(role[len(role)-len(s):], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// azureTenant is a tenant's Azure state, with its history.
+type azureTenant struct {
+	// Parents and Subs hold the placements of each management group and
+	// subscription, oldest first; one never placed hangs from the root.
+	Parents map[string][]Placement
+	Subs    map[string][]Placement
+	// Groups are the tenant's security groups.
+	Groups map[string]*SecurityGroup
+	// Assignments holds every role assignment ever made, by ID.
+	Assignments map[string]*Assignment
+	// Usage is the tenant's consumption.
+	Usage consumption
+
+	// byScope indexes the assignments by canonical scope; mgScopes lists
+	// the management groups' scopes among them.
+	byScope  map[string][]*Assignment
+	mgScopes []string
+}
+
+// Placement puts a management group or subscription under a management
+// group ("" for the root) from an instant on.
+type Placement struct {
+	At    time.Time
+	Under string
+}
+
+// SecurityGroup is a group of the directory, with its memberships.
+type SecurityGroup struct {
+	Name string
+	// Spans holds every membership, in the order they began; To is zero
+	// while one runs.
+	Spans []Span
+	// current indexes the running memberships by account.
+	current map[string]int
+}
+
+// Span is an account's membership of a group, or a PIM activation
+// (Account empty), from From until To (zero: it goes on).
+type Span struct {
+	Account  string
+	From, To time.Time
+}
+
+// Assignment is a role assignment (section 9.2).
+type Assignment struct {
+	// Tenant is the tenant the assignment was made in; PrincipalTenant the
+	// one its principal lives in (another through Azure Lighthouse).
+	Tenant                               string
+	ID, Principal, PrincipalTenant, Role string
+	Scope                                event.Scope
+	// Eligible marks a PIM-eligible assignment: it counts only while
+	// activated.
+	Eligible bool
+	// From is when it was made; To when it was removed (zero: it goes on).
+	From, To    time.Time
+	Activations []Span
+}
+
+func newAzureTenant() *azureTenant {
+	return &azureTenant{
+		Parents:     make(map[string][]Placement),
+		Subs:        make(map[string][]Placement),
+		Groups:      make(map[string]*SecurityGroup),
+		Assignments: make(map[string]*Assignment),
+		Usage:       newConsumption(),
+		byScope:     make(map[string][]*Assignment),
+	}
+}
+
+// restored rebuilds what a snapshot leaves out: the indexes.
+func (az *azureTenant) restored() *azureTenant {
+	for _, m := range []*map[string][]Placement{&az.Parents, &az.Subs} {
+		if *m == nil {
+			*m = make(map[string][]Placement)
+		}
+	}
+	if az.Groups == nil {
+		az.Groups = make(map[string]*SecurityGroup)
+	}
+	if az.Assignments == nil {
+		az.Assignments = make(map[string]*Assignment)
+	}
+	for _, g := range az.Groups {
+		g.current = make(map[string]int)
+		for i, s := range g.Spans {
+			if s.To.IsZero() {
+				g.current[s.Account] = i
+			}
+		}
+	}
+	az.byScope, az.mgScopes = make(map[string][]*Assignment), nil
+	ids := make([]string, 0, len(az.Assignments))
+	for id := range az.Assignments {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		az.index(az.Assignments[id])
+	}
+	az.Usage.reindex()
+	return az
+}
+
+// azure returns the tenant's Azure state, made on first use.
+func (t *tenant) azure() *azureTenant {
+	if t.az == nil {
+		t.az = newAzureTenant()
+	}
+	return t.az
+}
+
+// isGroup reports whether id names a security group of the tenant.
+func (t *tenant) isGroup(id string) bool {
+	return t.az != nil && t.az.Groups[id] != nil
+}
+
+// placedUnder returns where a placement history puts its subject now.
+func placedUnder(h []Placement) string {
+	if n := len(h); n > 0 {
+		return h[n-1].Under
+	}
+	return ""
+}
+
+// applyAzure applies an event of section 9.2.
+func (e *Engine) applyAzure(ev *event.Event, t *tenant) *event.Refusal {
+	switch ev.Type {
+	case event.AzureGroupPlaced:
+		az := t.azure()
+		for g := ev.Parent; g != ""; g = placedUnder(az.Parents[g]) {
+			if g == ev.Group {
+				return event.Refuse(ev, event.InvalidValue, "management group %s is above %s in tenant %s; placing %s under %s would make a cycle", ev.Group, ev.Parent, ev.Tenant, ev.Group, ev.Parent)
+			}
+		}
+		az.Parents[ev.Group] = append(az.Parents[ev.Group], Placement{ev.Time, ev.Parent})
+	case event.AzureSubscriptionPlaced:
+		az := t.azure()
+		az.Subs[ev.Subscription] = append(az.Subs[ev.Subscription], Placement{ev.Time, ev.Group})
+	case event.GroupCreated:
+		if t.accounts[ev.Group] != nil {
+			return event.Refuse(ev, event.AlreadyExists, "%s is an account of tenant %s; groups and accounts share one namespace, use another group ID", ev.Group, ev.Tenant)
+		}
+		if t.isGroup(ev.Group) {
+			return event.Refuse(ev, event.AlreadyExists, "group %s already exists in tenant %s", ev.Group, ev.Tenant)
+		}
+		t.azure().Groups[ev.Group] = &SecurityGroup{Name: ev.Name, current: make(map[string]int)}
+	case event.GroupMemberAdded, event.GroupMemberRemoved:
+		if !t.isGroup(ev.Group) {
+			return event.Refuse(ev, event.UnknownTenantObject, "group %s does not exist in tenant %s at %s; create it with group.created first", ev.Group, ev.Tenant, stamp(ev.Time))
+		}
+		if _, rf := t.liveAccount(ev, ev.Account); rf != nil {
+			return rf
+		}
+		g := t.az.Groups[ev.Group]
+		i, member := g.current[ev.Account]
+		if ev.Type == event.GroupMemberAdded {
+			if !member {
+				g.current[ev.Account] = len(g.Spans)
+				g.Spans = append(g.Spans, Span{Account: ev.Account, From: ev.Time})
+			}
+			return nil
+		}
+		if !member {
+			return event.Refuse(ev, event.InvalidValue, "account %s is not a member of group %s; there is nothing to remove", ev.Account, ev.Group)
+		}
+		g.Spans[i].To = ev.Time
+		delete(g.current, ev.Account)
+	case event.AzureRoleAssigned:
+		return e.assignRole(ev, t)
+	case event.AzureRoleActivated, event.AzureRoleDeactivated, event.AzureRoleRemoved:
+		a, rf := e.liveAssignment(ev, t)
+		if rf != nil {
+			return rf
+		}
+		return changeAssignment(ev, a)
+	case event.AzureConsumption:
+		t.azure().Usage.put(ev)
+	}
+	return nil
+}
+
+func (e *Engine) assignRole(ev *event.Event, t *tenant) *event.Refusal {
+	az := t.azure()
+	if az.Assignments[ev.Assignment] != nil {
+		return event.Refuse(ev, event.AlreadyExists, "assignment %s already exists in tenant %s; assignment IDs are never reused, even after removal", ev.Assignment, ev.Tenant)
+	}
+	pt := e.tenants[ev.PrincipalTenant]
+	if pt == nil || !pt.isGroup(ev.Principal) {
+		where := ""
+		if ev.PrincipalTenant != ev.Tenant {
+			where = " (the principal's tenant, through Azure Lighthouse)"
+		}
+		a := (*account)(nil)
+		if pt != nil {
+			a = pt.accounts[ev.Principal]
+		}
+		switch {
+		case a == nil:
+			return event.Refuse(ev, event.UnknownTenantObject, "principal %s is neither an account nor a group of tenant %s%s at %s; create it first", ev.Principal, ev.PrincipalTenant, where, stamp(ev.Time))
+		case a.deleted:
+			return event.Refuse(ev, event.UnknownTenantObject, "account %s was deleted in tenant %s%s before %s", ev.Principal, ev.PrincipalTenant, where, stamp(ev.Time))
+		}
+	}
+	sc, _ := event.ParseScope(ev.Scope) // canonical since Decode
+	a := &Assignment{Tenant: ev.Tenant, ID: ev.Assignment, Principal: ev.Principal, PrincipalTenant: ev.PrincipalTenant, Role: ev.Role,
+		Scope: sc, Eligible: ev.PIM == event.PIMEligible, From: ev.Time}
+	az.Assignments[a.ID] = a
+	az.index(a)
+	return nil
+}
+
+func (az *azureTenant) index(a *Assignment) {
+	if a.Scope.Kind == event.ScopeManagementGroup && az.byScope[a.Scope.Path] == nil {
+		az.mgScopes = append(az.mgScopes, a.Scope.Path)
+	}
+	az.byScope[a.Scope.Path] = append(az.byScope[a.Scope.Path], a)
+}
+
+// liveAssignment returns the event's assignment, refusing ev if it does not
+// exist or has ended (removed, or its principal account deleted).
+func (e *Engine) liveAssignment(ev *event.Event, t *tenant) (*Assignment, *event.Refusal) {
+	var a *Assignment
+	if t.az != nil {
+		a = t.az.Assignments[ev.Assignment]
+	}
+	if a == nil {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s does not exist in tenant %s at %s; make it with azure.role_assigned first", ev.Assignment, ev.Tenant, stamp(ev.Time))
+	}
+	if !a.To.IsZero() {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s was removed in tenant %s at %s", ev.Assignment, ev.Tenant, stamp(a.To))
+	}
+	if pt := e.tenants[a.PrincipalTenant]; pt != nil {
+		if p := pt.accounts[a.Principal]; p != nil && p.deleted {
+			return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s ended when its principal %s was deleted from tenant %s", ev.Assignment, a.Principal, a.PrincipalTenant)
+		}
+	}
+	return a, nil
+}
+
+// changeAssignment activates, deactivates or removes a live assignment.
+func changeAssignment(ev *event.Event, a *Assignment) *event.Refusal {
+	n := len(a.Activations)
+	running := n > 0 && a.Activations[n-1].To.After(ev.Time)
+	switch ev.Type {
+	case event.AzureRoleActivated:
+		if !a.Eligible {
+			return event.Refuse(ev, event.InvalidValue, "assignment %s is active, not eligible: only a PIM-eligible assignment is activated", a.ID)
+		}
+		if running {
+			if ev.Until.After(a.Activations[n-1].To) {
+				a.Activations[n-1].To = ev.Until
+			}
+			return nil
+		}
+		a.Activations = append(a.Activations, Span{From: ev.Time, To: ev.Until})
+	case event.AzureRoleDeactivated:
+		if !running {
+			return event.Refuse(ev, event.InvalidValue, "assignment %s has no activation running at %s; there is nothing to deactivate", a.ID, stamp(ev.Time))
+		}
+		a.Activations[n-1].To = ev.Time
+	case event.AzureRoleRemoved:
+		a.To = ev.Time
+		if running {
+			a.Activations[n-1].To = ev.Time
+		}
+	}
+	return nil
+}
+
+// endMemberships ends every running membership of an account, deleted at
+// instant at.
+func (t *tenant) endMemberships(acct string, at time.Time) {
+	if t.az == nil {
+		return
+	}
+	for _, g := range t.az.Groups {
+		if i, ok := g.current[acct]; ok {
+			g.Spans[i].To = at
+			delete(g.current, acct)
+		}
+	}
+}
+
+// accountState is what an account is from an instant on: the account's
+// history as Azure recognition reads it.
+type accountState struct {
+	At       time.Time
+	Link     string
+	LinkedAt time.Time
+	Disabled bool
+	Deleted  bool
+}
+
+// noteState appends the account's state from instant at to its history,
+// replacing one of the same instant.
+func (a *account) noteState(at time.Time) {
+	s := accountState{At: at, Link: a.link, LinkedAt: a.linkedAt, Disabled: a.disabled, Deleted: a.deleted}
+	if n := len(a.states); n > 0 && a.states[n-1].At.Equal(at) {
+		a.states[n-1] = s
+		return
+	}
+	a.states = append(a.states, s)
+}

@@ -1,0 +1,183 @@
+package attribution
+
+import (
+	"math/big"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// consumption holds a tenant's azure.consumption records compactly: a
+// record is (resource, day, meter, cost), and a later record of the same
+// resource, day and meter replaces the earlier one (section 9.2). A
+// platform sends one record per resource, day and meter, so the records of
+// a resource are kept in one small slice, and a replaced record is found by
+// looking back through it.
+type consumption struct {
+	// Paths are the resources' canonical paths; Records[i] are Paths[i]'s.
+	Paths   []string
+	Records [][]CostRecord
+	// Exact holds the costs that do not fit a CostRecord's nanos.
+	Exact []string
+
+	index map[string]int32
+}
+
+// CostRecord is one day's cost of a resource on one meter.
+type CostRecord struct {
+	Day   int32 // days since 1970-01-01
+	Meter uint8 // index in event.Meters
+	// Nanos is the cost in billionths, or, when negative, -1 - the index
+	// of the exact cost in Exact.
+	Nanos int64
+	// At is the report time, in Unix nanoseconds: a late record replaces
+	// only one reported earlier (see put).
+	At int64
+}
+
+func newConsumption() consumption {
+	return consumption{index: make(map[string]int32)}
+}
+
+// reindex rebuilds the index of paths, after a restore.
+func (c *consumption) reindex() {
+	c.index = make(map[string]int32, len(c.Paths))
+	for i, p := range c.Paths {
+		c.index[p] = int32(i)
+	}
+}
+
+// dayNumber returns the days since 1970-01-01 of a YYYY-MM-DD date known
+// to be valid.
+func dayNumber(date string) int32 {
+	d, _ := time.Parse(time.DateOnly, date)
+	return int32(d.Unix() / 86400)
+}
+
+func dayStart(day int32) time.Time { return time.Unix(int64(day)*86400, 0).UTC() }
+
+func meterIndex(m string) uint8 {
+	for i, n := range event.Meters {
+		if n == m {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
+// put stores a consumption record, replacing the record of the same
+// resource, day and meter unless that one was reported later: events apply
+// in time order, so a record that arrives late (ApplyLate) is replaced by
+// any it precedes.
+func (c *consumption) put(ev *event.Event) {
+	i, ok := c.index[ev.Resource]
+	if !ok {
+		i = int32(len(c.Paths))
+		c.index[ev.Resource] = i
+		c.Paths = append(c.Paths, ev.Resource)
+		c.Records = append(c.Records, nil)
+	}
+	rec := CostRecord{Day: dayNumber(ev.Date), Meter: meterIndex(ev.Meter), At: ev.Time.UnixNano()}
+	if n, ok := parseNanos(ev.Cost); ok {
+		rec.Nanos = n
+	} else {
+		rec.Nanos = -1 - int64(len(c.Exact))
+		c.Exact = append(c.Exact, ev.Cost)
+	}
+	rs := c.Records[i]
+	for k := len(rs) - 1; k >= 0; k-- {
+		if rs[k].Day == rec.Day && rs[k].Meter == rec.Meter {
+			if rs[k].At <= rec.At {
+				rs[k] = rec
+			}
+			return
+		}
+	}
+	c.Records[i] = append(rs, rec)
+}
+
+// cost returns a record's cost, exact.
+func (c *consumption) cost(r CostRecord) *big.Rat {
+	if r.Nanos >= 0 {
+		return new(big.Rat).SetFrac64(r.Nanos, 1e9)
+	}
+	v, _ := new(big.Rat).SetString(c.Exact[-1-r.Nanos])
+	return v
+}
+
+// parseNanos reads a non-negative JSON number with at most nine decimals
+// and no exponent as billionths, when it fits; exact is false otherwise.
+func parseNanos(s string) (n int64, exact bool) {
+	const limit = (1<<63 - 1) / 10
+	digits, frac, dot := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.' && !dot:
+			dot = true
+			continue
+		case c < '0' || c > '9':
+			return 0, false
+		}
+		if n > limit {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		digits++
+		if dot {
+			frac++
+			if frac > 9 {
+				return 0, false
+			}
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	for ; frac < 9; frac++ {
+		if n > limit {
+			return 0, false
+		}
+		n *= 10
+	}
+	return n, true
+}
+
+// amount sums money exactly: billionths while they fit, rationals beyond.
+type amount struct {
+	nanos int64
+	rat   *big.Rat
+}
+
+func (a *amount) addNanos(n int64) {
+	if a.nanos > (1<<63-1)-n {
+		a.addRat(new(big.Rat).SetFrac64(a.nanos, 1e9))
+		a.nanos = 0
+	}
+	a.nanos += n
+}
+
+func (a *amount) addRat(r *big.Rat) {
+	if a.rat == nil {
+		a.rat = new(big.Rat)
+	}
+	a.rat.Add(a.rat, r)
+}
+
+func (a *amount) add(b amount) {
+	a.addNanos(b.nanos)
+	if b.rat != nil {
+		a.addRat(b.rat)
+	}
+}
+
+func (a amount) isZero() bool { return a.nanos == 0 && (a.rat == nil || a.rat.Sign() == 0) }
+
+// Rat returns the amount as one rational.
+func (a amount) Rat() *big.Rat {
+	r := new(big.Rat).SetFrac64(a.nanos, 1e9)
+	if a.rat != nil {
+		r.Add(r, a.rat)
+	}
+	return r
+}

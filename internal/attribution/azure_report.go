@@ -1,0 +1,613 @@
+package attribution
+
+import (
+	"cmp"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// Money is an exact amount, printed rounded half up to two decimals.
+type Money struct{ r *big.Rat }
+
+// MoneyOf returns an exact amount.
+func MoneyOf(r *big.Rat) Money { return Money{r} }
+
+// Rat returns the exact amount.
+func (m Money) Rat() *big.Rat {
+	if m.r == nil {
+		return new(big.Rat)
+	}
+	return m.r
+}
+
+// String prints the amount rounded half up to two decimals.
+func (m Money) String() string { return round2(m.Rat()) }
+
+// MarshalJSON writes the rounded amount as a JSON number.
+func (m Money) MarshalJSON() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalJSON reads an amount, as a client of the service does.
+func (m *Money) UnmarshalJSON(b []byte) error {
+	r, ok := new(big.Rat).SetString(string(b))
+	if !ok {
+		return fmt.Errorf("amount %s is not a number", b)
+	}
+	m.r = r
+	return nil
+}
+
+// round2 rounds a non-negative rational half up to two decimals.
+func round2(r *big.Rat) string {
+	n := new(big.Int).Mul(r.Num(), big.NewInt(100))
+	n.Add(n.Mul(n, big.NewInt(2)), r.Denom())
+	n.Quo(n, new(big.Int).Mul(r.Denom(), big.NewInt(2)))
+	s := n.String()
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	return s[:len(s)-2] + "." + s[len(s)-2:]
+}
+
+const dayNanos = int64(24 * time.Hour)
+
+// AzureReport is `pal report azure` (SPEC.md section 9.5).
+type AzureReport struct {
+	Month         string              `json:"month"`
+	Policy        AzurePolicy         `json:"azure_policy"`
+	Resources     []AzureResourceRow  `json:"resources"`
+	Subscriptions []AzureSubscription `json:"subscriptions"`
+	Orgs          []AzureOrgRow       `json:"orgs"`
+}
+
+// AzureResourceRow is a location's recognition on one resource for a month.
+type AzureResourceRow struct {
+	Tenant          string `json:"tenant"`
+	Resource        string `json:"resource"`
+	Subscription    string `json:"subscription"`
+	Org             string `json:"org"`
+	Partner         string `json:"partner"`
+	ACR             Money  `json:"acr"`
+	PECEligibleCost Money  `json:"pec_eligible_cost"`
+	RecognisedHours Money  `json:"recognised_hours"`
+}
+
+// AzureSubscription is an organisation's recognition on one subscription.
+type AzureSubscription struct {
+	Tenant          string `json:"tenant"`
+	Subscription    string `json:"subscription"`
+	Org             string `json:"org"`
+	ACR             Money  `json:"acr"`
+	PECEligibleCost Money  `json:"pec_eligible_cost"`
+}
+
+// AzureOrgRow is an organisation's recognition for the month.
+type AzureOrgRow struct {
+	Org             string `json:"org"`
+	ACR             Money  `json:"acr"`
+	PECEligibleCost Money  `json:"pec_eligible_cost"`
+	PECCredit       Money  `json:"pec_credit"`
+	Customers       int    `json:"customers"`
+	Subscriptions   int    `json:"subscriptions"`
+}
+
+// dayCredit is what a location earns of one day of a resource.
+type dayCredit struct {
+	partner, org string
+	// nanos is how long it was credited; weight the share-weighted
+	// fraction of the day, nil when it is the whole day (a fast path).
+	nanos  int64
+	weight *big.Rat
+	// active tells whether an active assignment recognised it all day.
+	active bool
+}
+
+// dayCredits returns what each credited location earns of day d.
+func (q *azureQuery) dayCredits(tl []azPiece, d int32) []dayCredit {
+	day := span{dayStart(d), dayStart(d + 1)}
+	var out []dayCredit
+	find := func(p, org string) *dayCredit {
+		for i := range out {
+			if out[i].partner == p && out[i].org == org {
+				return &out[i]
+			}
+		}
+		out = append(out, dayCredit{partner: p, org: org, weight: new(big.Rat)})
+		return &out[len(out)-1]
+	}
+	activeNanos := map[string]int64{}
+	i, _ := slices.BinarySearchFunc(tl, day.from, func(p azPiece, t time.Time) int {
+		if p.to.After(t) {
+			return 1
+		}
+		return -1
+	})
+	for ; i < len(tl) && tl[i].from.Before(day.to); i++ {
+		s, ok := tl[i].clip(day)
+		if !ok {
+			continue
+		}
+		ns := s.to.Sub(s.from).Nanoseconds()
+		for _, r := range tl[i].recognised {
+			if r.Active {
+				activeNanos[r.Partner+"\x00"+r.Org] += ns
+			}
+		}
+		who, den := q.policy.credited(tl[i].recognised)
+		for _, k := range who {
+			r := tl[i].recognised[k]
+			c := find(r.Partner, r.Org)
+			c.nanos += ns
+			c.weight.Add(c.weight, big.NewRat(ns, int64(den)*dayNanos))
+		}
+	}
+	for i := range out {
+		c := &out[i]
+		c.active = activeNanos[c.partner+"\x00"+c.org] == dayNanos
+		if c.weight.Cmp(big.NewRat(1, 1)) == 0 {
+			c.weight = nil
+		}
+	}
+	return out
+}
+
+type azRowKey struct{ tenant, resource, sub, org, partner string }
+type azSubKey struct{ tenant, sub, org string }
+
+type azTotals struct {
+	acr, pec amount
+	nanos    int64
+}
+
+// AzureReport computes the Azure report of a month (YYYY-MM).
+func (e *Engine) AzureReport(month string) (AzureReport, error) {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return AzureReport{}, fmt.Errorf("month %q is not YYYY-MM", month)
+	}
+	first, next := int32(start.Unix()/86400), int32(start.AddDate(0, 1, 0).Unix()/86400)
+	q := e.azureQuery()
+	rows := map[azRowKey]*azTotals{}
+	for tid, t := range e.tenants {
+		if t.az == nil {
+			continue
+		}
+		c := &t.az.Usage
+		for i, path := range c.Paths {
+			recs := c.Records[i]
+			if !slices.ContainsFunc(recs, func(r CostRecord) bool { return r.Day >= first && r.Day < next }) {
+				continue
+			}
+			sc, _ := event.ParseScope(path)
+			tl := q.timeline(tid, sc)
+			if tl == nil {
+				continue
+			}
+			days := map[int32][]dayCredit{}
+			for _, rec := range recs {
+				if rec.Day < first || rec.Day >= next {
+					continue
+				}
+				dc, seen := days[rec.Day]
+				if !seen {
+					dc = q.dayCredits(tl, rec.Day)
+					days[rec.Day] = dc
+					for _, d := range dc {
+						totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner}).nanos += d.nanos
+					}
+				}
+				meter := event.Meters[rec.Meter]
+				if meter == event.MeterMarketplace {
+					continue
+				}
+				for _, d := range dc {
+					tot := totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner})
+					var part amount
+					switch {
+					case d.weight == nil && rec.Nanos >= 0:
+						part.addNanos(rec.Nanos)
+					case d.weight == nil:
+						part.addRat(c.cost(rec))
+					default:
+						part.addRat(new(big.Rat).Mul(c.cost(rec), d.weight))
+					}
+					tot.acr.add(part)
+					if meter == event.MeterStandard && d.active {
+						tot.pec.add(part)
+					}
+				}
+			}
+		}
+	}
+	return e.azureReport(month, q.policy, rows), nil
+}
+
+func totals(rows map[azRowKey]*azTotals, k azRowKey) *azTotals {
+	t := rows[k]
+	if t == nil {
+		t = &azTotals{}
+		rows[k] = t
+	}
+	return t
+}
+
+// azureReport sums the rows of resources into those of subscriptions and
+// organisations, and sorts them.
+func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey]*azTotals) AzureReport {
+	rep := AzureReport{Month: month, Policy: policy, Resources: []AzureResourceRow{},
+		Subscriptions: []AzureSubscription{}, Orgs: []AzureOrgRow{}}
+	subs := map[azSubKey]*azTotals{}
+	orgs := map[string]*azTotals{}
+	customers := map[string]map[string]*amount{}
+	hours := big.NewRat(1, int64(time.Hour))
+	for k, t := range rows {
+		if t.acr.isZero() && t.pec.isZero() && t.nanos == 0 {
+			continue
+		}
+		rep.Resources = append(rep.Resources, AzureResourceRow{Tenant: k.tenant, Resource: k.resource, Subscription: k.sub,
+			Org: k.org, Partner: k.partner, ACR: Money{t.acr.Rat()}, PECEligibleCost: Money{t.pec.Rat()},
+			RecognisedHours: Money{new(big.Rat).Mul(big.NewRat(t.nanos, 1), hours)}})
+		sk := azSubKey{k.tenant, k.sub, k.org}
+		if subs[sk] == nil {
+			subs[sk] = &azTotals{}
+		}
+		subs[sk].acr.add(t.acr)
+		subs[sk].pec.add(t.pec)
+		if orgs[k.org] == nil {
+			orgs[k.org] = &azTotals{}
+			customers[k.org] = map[string]*amount{}
+		}
+		orgs[k.org].acr.add(t.acr)
+		orgs[k.org].pec.add(t.pec)
+		if customers[k.org][k.tenant] == nil {
+			customers[k.org][k.tenant] = &amount{}
+		}
+		customers[k.org][k.tenant].add(t.acr)
+	}
+	subsWithACR := map[string]int{}
+	for k, t := range subs {
+		if t.acr.isZero() && t.pec.isZero() {
+			continue
+		}
+		rep.Subscriptions = append(rep.Subscriptions, AzureSubscription{Tenant: k.tenant, Subscription: k.sub, Org: k.org,
+			ACR: Money{t.acr.Rat()}, PECEligibleCost: Money{t.pec.Rat()}})
+		if t.acr.Rat().Sign() > 0 {
+			subsWithACR[k.org]++
+		}
+	}
+	rate := e.pecRate()
+	for org, t := range orgs {
+		acr := t.acr.Rat()
+		if acr.Sign() == 0 {
+			continue
+		}
+		n := 0
+		for _, a := range customers[org] {
+			if a.Rat().Sign() > 0 {
+				n++
+			}
+		}
+		pec := t.pec.Rat()
+		rep.Orgs = append(rep.Orgs, AzureOrgRow{Org: org, ACR: Money{acr}, PECEligibleCost: Money{pec},
+			PECCredit: Money{new(big.Rat).Mul(pec, rate)}, Customers: n, Subscriptions: subsWithACR[org]})
+	}
+	slices.SortFunc(rep.Resources, func(a, b AzureResourceRow) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
+			cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
+	})
+	slices.SortFunc(rep.Subscriptions, func(a, b AzureSubscription) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org))
+	})
+	slices.SortFunc(rep.Orgs, func(a, b AzureOrgRow) int { return cmp.Compare(a.Org, b.Org) })
+	return rep
+}
+
+// pecRate returns the partner earned credit rate.
+func (e *Engine) pecRate() *big.Rat {
+	if r, ok := new(big.Rat).SetString(e.opts.Azure.PECRate); ok && e.opts.Azure.PECRate != "" {
+		return r
+	}
+	return big.NewRat(15, 100)
+}
+
+// IsAzurePath reports whether a resource named on the command line or the
+// API is an Azure path rather than a Power Platform resource ID.
+func IsAzurePath(resource string) bool { return strings.HasPrefix(resource, "/") }
+
+// AzureAccount is an account acting through an assignment, in an
+// explanation.
+type AzureAccount struct {
+	Account  string `json:"account"`
+	Partner  string `json:"partner"`
+	Org      string `json:"org"`
+	Eligible bool   `json:"eligible"`
+	Reason   string `json:"reason"`
+}
+
+// AzureAssignment is an assignment covering a resource, in an explanation.
+type AzureAssignment struct {
+	Assignment      string         `json:"assignment"`
+	Principal       string         `json:"principal"`
+	PrincipalTenant string         `json:"principal_tenant"`
+	Role            string         `json:"role"`
+	RoleEligible    bool           `json:"role_eligible"`
+	Scope           string         `json:"scope"`
+	PIM             string         `json:"pim"`
+	Active          bool           `json:"active"`
+	Accounts        []AzureAccount `json:"accounts"`
+}
+
+// AzureRecognised is a recognised location, in an explanation.
+type AzureRecognised struct {
+	Partner string    `json:"partner"`
+	Org     string    `json:"org"`
+	Since   time.Time `json:"since"`
+}
+
+// AzureExplanation says who is recognised and credited for an Azure
+// resource at an instant, assignment by assignment (section 9.5).
+type AzureExplanation struct {
+	Tenant      string            `json:"tenant"`
+	Resource    string            `json:"resource"`
+	At          time.Time         `json:"at"`
+	Policy      AzurePolicy       `json:"azure_policy"`
+	Assignments []AzureAssignment `json:"assignments"`
+	Recognised  []AzureRecognised `json:"recognised"`
+	Credited    []Share           `json:"credited"`
+	OrgNames    map[string]string `json:"org_names,omitempty"`
+}
+
+// ExplainAzure explains an Azure resource (a canonical or raw path) of a
+// tenant at an instant.
+func (e *Engine) ExplainAzure(tenantID, path string, at time.Time) (AzureExplanation, error) {
+	sc, err := event.ParseResourcePath(path)
+	if err != nil {
+		return AzureExplanation{}, err
+	}
+	q := e.azureQuery()
+	x := AzureExplanation{Tenant: tenantID, Resource: sc.Path, At: at, Policy: q.policy,
+		Assignments: []AzureAssignment{}, Recognised: []AzureRecognised{}, Credited: []Share{}, OrgNames: map[string]string{}}
+	t := e.tenants[tenantID]
+	if t == nil || t.az == nil {
+		return x, nil
+	}
+	covs, _ := q.coverings(tenantID, t.az, sc)
+	for _, c := range covs {
+		a := c.a
+		if a.From.After(at) || !endOr(a.To).After(at) || e.principalGone(a, at) {
+			continue
+		}
+		if c.spans != nil && !slices.ContainsFunc(c.spans, func(s span) bool { return !s.from.After(at) && s.to.After(at) }) {
+			continue
+		}
+		x.Assignments = append(x.Assignments, e.explainAssignment(q, a, at))
+	}
+	slices.SortFunc(x.Assignments, func(a, b AzureAssignment) int { return cmp.Compare(a.Assignment, b.Assignment) })
+	if p := pieceAt(q.timeline(tenantID, sc), at); p != nil {
+		for _, r := range p.recognised {
+			x.Recognised = append(x.Recognised, AzureRecognised{r.Partner, r.Org, r.Since})
+		}
+		x.Credited = sharesOf(q.policy, p.recognised)
+	}
+	for _, r := range x.Recognised {
+		x.OrgNames[r.Org] = e.orgs[r.Org].name
+	}
+	for _, a := range x.Assignments {
+		for _, acct := range a.Accounts {
+			if o := e.orgs[acct.Org]; o != nil {
+				x.OrgNames[acct.Org] = o.name
+			}
+		}
+	}
+	return x, nil
+}
+
+// sharesOf lists the locations a policy credits, with their shares.
+func sharesOf(p AzurePolicy, rec []recognition) []Share {
+	who, den := p.credited(rec)
+	out := make([]Share, 0, len(who))
+	for _, k := range who {
+		out = append(out, Share{Partner: rec[k].Partner, Org: rec[k].Org, Share: 1 / float64(den)})
+	}
+	return out
+}
+
+// principalGone reports whether an assignment's principal account was
+// deleted by an instant, which ends the assignment.
+func (e *Engine) principalGone(a *Assignment, at time.Time) bool {
+	pt := e.tenants[a.PrincipalTenant]
+	if pt == nil {
+		return false
+	}
+	acct := pt.accounts[a.Principal]
+	return acct != nil && acct.stateAt(at).Deleted
+}
+
+// stateAt returns the account's state at an instant.
+func (a *account) stateAt(at time.Time) accountState {
+	i, _ := slices.BinarySearchFunc(a.states, at, func(s accountState, t time.Time) int {
+		if s.At.After(t) {
+			return 1
+		}
+		return -1
+	})
+	if i == 0 {
+		return accountState{}
+	}
+	return a.states[i-1]
+}
+
+// orgAt returns the organisation holding a location ID at an instant.
+func (q *azureQuery) orgAt(partner string, at time.Time) string {
+	for _, lp := range q.locs()[partner] {
+		if !lp.from.After(at) && lp.to.After(at) {
+			return lp.org
+		}
+	}
+	return ""
+}
+
+func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) AzureAssignment {
+	roleOK := e.opts.Azure.roles().Eligible(a.Role)
+	pim := event.PIMActive
+	active := true
+	if a.Eligible {
+		pim = event.PIMEligible
+		active = slices.ContainsFunc(a.windows(), func(w window) bool { return !w.from.After(at) && w.to.After(at) })
+	}
+	x := AzureAssignment{Assignment: a.ID, Principal: a.Principal, PrincipalTenant: a.PrincipalTenant, Role: a.Role,
+		RoleEligible: roleOK, Scope: a.Scope.Path, PIM: pim, Active: active, Accounts: []AzureAccount{}}
+	pt := e.tenants[a.PrincipalTenant]
+	for _, m := range e.members(a) {
+		if m.from.After(at) || !m.to.After(at) {
+			continue
+		}
+		acct := pt.accounts[m.account]
+		if acct == nil {
+			continue
+		}
+		st := acct.stateAt(at)
+		if m.group != "" && st.Link == "" {
+			continue
+		}
+		v := AzureAccount{Account: m.account, Partner: st.Link}
+		if st.Link != "" {
+			v.Org = q.orgAt(st.Link, at)
+		}
+		switch {
+		case !roleOK && strings.Contains(strings.ToLower(a.Role), "reader"):
+			v.Reason = fmt.Sprintf("%s can only read: it earns no recognition", a.Role)
+		case !roleOK:
+			v.Reason = fmt.Sprintf("%s is not a role that may change anything: it earns no recognition", a.Role)
+		case !active:
+			v.Reason = "eligible assignment, not activated at this instant: only active time counts"
+		case st.Disabled:
+			v.Reason = "the account is disabled: its link does not count while it is"
+		case st.Link == "":
+			v.Reason = fmt.Sprintf("the account holds no partner link in tenant %s", a.PrincipalTenant)
+		case v.Org == "":
+			v.Reason = fmt.Sprintf("%s is not a location ID of a registered organisation at this instant", st.Link)
+		default:
+			v.Eligible = true
+			via := ""
+			if m.group != "" {
+				via = fmt.Sprintf(" as a member of group %s", m.group)
+			}
+			v.Reason = fmt.Sprintf("counts: %s on %s%s, linked to %s", a.Role, a.Scope.Path, via, st.Link)
+			if a.PrincipalTenant != a.Tenant {
+				v.Reason = fmt.Sprintf("counts: the link is in the partner's own tenant %s through Azure Lighthouse; %s on %s%s, linked to %s", a.PrincipalTenant, a.Role, a.Scope.Path, via, st.Link)
+			}
+		}
+		x.Accounts = append(x.Accounts, v)
+	}
+	return x
+}
+
+// row is the attribution row of an Azure resource at an instant (section
+// 9.5).
+func (q *azureQuery) row(tid, path string, at time.Time) Row {
+	sc, _ := event.ParseScope(path)
+	row := Row{Tenant: tid, Resource: path, Kind: AzureKind, Workload: AzureWorkload, Status: StatusUnattributed, Reason: NoEligibleAccount}
+	p := pieceAt(q.timeline(tid, sc), at)
+	if p == nil {
+		return row
+	}
+	best := p.recognised[latestIndex(p.recognised)]
+	since := best.Since
+	row.Status, row.Reason = StatusAttributed, ""
+	row.Partner, row.Org, row.Account, row.Since = best.Partner, best.Org, best.Account, &since
+	row.Shares = sharesOf(q.policy, p.recognised)
+	return row
+}
+
+// The kind and workload of Azure resources in attribution rows.
+const (
+	AzureKind     = "azure_resource"
+	AzureWorkload = "azure"
+)
+
+// azureRows returns the attribution rows of a tenant's Azure resources
+// with consumption, at an instant.
+func (q *azureQuery) rows(tid string, t *tenant, at time.Time) []Row {
+	if t.az == nil {
+		return nil
+	}
+	rows := make([]Row, 0, len(t.az.Usage.Paths))
+	for _, path := range t.az.Usage.Paths {
+		rows = append(rows, q.row(tid, path, at))
+	}
+	return rows
+}
+
+// AzureInterval is a span over which a location is credited for an Azure
+// resource, with its share. To is zero while it goes on.
+type AzureInterval struct {
+	From, To time.Time
+	Partner  string
+	Org      string
+	Account  string
+	Share    float64
+}
+
+// AzureTimeline calls fn with the credit intervals of every Azure resource
+// with consumption, in the order of tenant then resource, until fn returns
+// false: one interval per credited location and maximal span with one
+// share, ordered by start then location.
+func (e *Engine) AzureTimeline(fn func(ResourceKey, []AzureInterval) bool) {
+	q := e.azureQuery()
+	var keys []ResourceKey
+	for tid, t := range e.tenants {
+		if t.az != nil {
+			for _, p := range t.az.Usage.Paths {
+				keys = append(keys, ResourceKey{tid, p})
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b ResourceKey) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	for _, k := range keys {
+		sc, _ := event.ParseScope(k.Resource)
+		if !fn(k, q.policy.intervals(q.timeline(k.Tenant, sc))) {
+			return
+		}
+	}
+}
+
+// intervals turns a timeline into the maximal spans of each credited
+// location.
+func (p AzurePolicy) intervals(tl []azPiece) []AzureInterval {
+	var out []AzureInterval
+	open := map[string]int{} // partner → index in out of its open interval
+	for _, pc := range tl {
+		seen := map[string]bool{}
+		for _, s := range sharesOf(p, pc.recognised) {
+			seen[s.Partner] = true
+			if i, ok := open[s.Partner]; ok && out[i].To.Equal(pc.from) && out[i].Org == s.Org && out[i].Share == s.Share {
+				out[i].To = pc.to
+				continue
+			}
+			acct := pc.recognised[slices.IndexFunc(pc.recognised, func(r recognition) bool { return r.Partner == s.Partner })].Account
+			open[s.Partner] = len(out)
+			out = append(out, AzureInterval{From: pc.from, To: pc.to, Partner: s.Partner, Org: s.Org, Account: acct, Share: s.Share})
+		}
+		for partner := range open {
+			if !seen[partner] {
+				delete(open, partner)
+			}
+		}
+	}
+	for i := range out {
+		if out[i].To.Equal(forever) {
+			out[i].To = time.Time{}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b AzureInterval) int {
+		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Partner, b.Partner))
+	})
+	return out
+}

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/palproject/pal/internal/attribution"
+)
+
+func runAzureReport(ctx context.Context, env *Env, args []string) error {
+	f := logFlags{asksService: true}
+	var month string
+	fs := newFlagSet(env, "report azure", "report azure --log FILE --month YYYY-MM [--consumption FILE] [--azure-policy all|latest|split] [--format json]")
+	f.register(fs)
+	fs.StringVar(&month, "month", "", "the calendar month, YYYY-MM")
+	opts, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if _, err := parseMonth(month); err != nil {
+		return err
+	}
+	var rep attribution.AzureReport
+	if asked, err := f.remote(ctx, "/v1/reports/azure", queryOf("month", month), &rep); asked {
+		if err != nil {
+			return err
+		}
+		return printAzureReportAs(env, f.format, rep)
+	}
+	e, t, err := replay{}.run(ctx, env, f, opts)
+	if err != nil {
+		return err
+	}
+	rep, err = e.AzureReport(month)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := printAzureReportAs(env, f.format, rep); err != nil {
+		return err
+	}
+	return reportRefusals(env, t, f.strict)
+}
+
+func printAzureReportAs(env *Env, format string, rep attribution.AzureReport) error {
+	if format == "json" {
+		return writeJSON(env.Stdout, rep)
+	}
+	fmt.Fprintf(env.Stdout, "Azure report %s (policy %s)\n\nResources\n", rep.Month, rep.Policy)
+	tw := newTable(env.Stdout)
+	fmt.Fprintln(tw, "TENANT\tRESOURCE\tORG\tPARTNER\tACR\tPEC-ELIGIBLE\tHOURS")
+	for _, r := range rep.Resources {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tenant, r.Resource, r.Org, r.Partner, r.ACR, r.PECEligibleCost, r.RecognisedHours)
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "\nSubscriptions\n")
+	fmt.Fprintln(tw, "TENANT\tSUBSCRIPTION\tORG\tACR\tPEC-ELIGIBLE")
+	for _, s := range rep.Subscriptions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Tenant, s.Subscription, s.Org, s.ACR, s.PECEligibleCost)
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "\nOrganisations\n")
+	fmt.Fprintln(tw, "ORG\tACR\tPEC-ELIGIBLE\tPEC CREDIT\tCUSTOMERS\tSUBSCRIPTIONS")
+	for _, o := range rep.Orgs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", o.Org, o.ACR, o.PECEligibleCost, o.PECCredit, o.Customers, o.Subscriptions)
+	}
+	return tw.Flush()
+}
+
+var azurePolicyWords = map[attribution.AzurePolicy]string{
+	attribution.AzureAll:    "Policy all: every recognised location ID is credited in full.",
+	attribution.AzureLatest: "Policy latest: only the location ID with the latest association is credited (ties go to the smallest ID).",
+	attribution.AzureSplit:  "Policy split: every recognised location ID gets an equal share.",
+}
+
+// printAzureExplanation writes an Azure explanation in plain words.
+func printAzureExplanation(w io.Writer, x attribution.AzureExplanation) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	label := func(partner, org string) string {
+		if n := x.OrgNames[org]; n != "" {
+			return fmt.Sprintf("%s of %s (organisation %s)", partner, n, org)
+		}
+		if org != "" {
+			return fmt.Sprintf("%s (organisation %s)", partner, org)
+		}
+		return partner
+	}
+	p("Azure resource %s in tenant %s at %s\n\n", x.Resource, x.Tenant, stamp(x.At))
+	if len(x.Assignments) == 0 {
+		p("1. No role assignment covers the resource at that time.\n")
+	} else {
+		p("1. The role assignments that cover the resource:\n")
+		for _, a := range x.Assignments {
+			role := "earns recognition"
+			if !a.RoleEligible {
+				role = "earns none"
+			}
+			state := "active"
+			if a.PIM == "eligible" {
+				state = "eligible (PIM), not activated"
+				if a.Active {
+					state = "eligible (PIM), activated"
+				}
+			}
+			who := a.Principal
+			if a.PrincipalTenant != x.Tenant {
+				who += " of tenant " + a.PrincipalTenant + " (through Azure Lighthouse)"
+			}
+			p("   %s: %s holds %s (%s) on %s, %s\n", a.Assignment, who, a.Role, role, a.Scope, state)
+			if len(a.Accounts) == 0 {
+				p("     no account with a link acts through it\n")
+			}
+			for _, acct := range a.Accounts {
+				link := "no link"
+				if acct.Partner != "" {
+					link = "linked to " + label(acct.Partner, acct.Org)
+				}
+				p("     %s, %s: %s\n", acct.Account, link, acct.Reason)
+			}
+		}
+	}
+	if len(x.Recognised) == 0 {
+		p("2. No partner is recognised, so no one is credited for the resource's consumption.\n")
+	} else {
+		p("2. Recognised:\n")
+		for _, r := range x.Recognised {
+			p("   %s, associated %s\n", label(r.Partner, r.Org), stamp(r.Since))
+		}
+	}
+	p("3. %s\n", azurePolicyWords[x.Policy])
+	if len(x.Credited) > 0 {
+		var parts []string
+		for _, c := range x.Credited {
+			parts = append(parts, fmt.Sprintf("%s share %.4g", label(c.Partner, c.Org), c.Share))
+		}
+		p("4. Credited: %s.\n", strings.Join(parts, "; "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
