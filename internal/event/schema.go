@@ -429,7 +429,11 @@ func (ev *Event) checkPresent(r *raw, schema []field) *Refusal {
 			missing = missing || *ev.str(f.name) == ""
 		}
 		if missing {
-			return Refuse(ev, MissingField, "field %q is missing; a %s event needs %s", f.name, ev.Type, strings.Join(names, ", "))
+			article := "a"
+			if strings.ContainsRune("aeiou", rune(ev.Type[0])) {
+				article = "an"
+			}
+			return Refuse(ev, MissingField, "field %q is missing; %s %s event needs %s", f.name, article, ev.Type, strings.Join(names, ", "))
 		}
 	}
 	for i, sr := range ev.Resources {
