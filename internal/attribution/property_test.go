@@ -2,9 +2,11 @@ package attribution_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,10 +28,13 @@ type outcome struct {
 	Refused    []string
 	Duplicates int
 	Reports    []metrics.Monthly
+	// Azure holds the Azure reports of three months and the Azure
+	// timeline, as JSON: amounts are exact rationals inside.
+	Azure []string
 }
 
-func fold(events []*event.Event, opts attribution.Options) outcome {
-	return foldInTwo(nil, events, opts, -1)
+func fold(t testing.TB, events []*event.Event, opts attribution.Options) outcome {
+	return foldInTwo(t, events, opts, -1)
 }
 
 // foldInTwo folds the events in time order; at index split (when not -1)
@@ -74,7 +79,31 @@ func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, sp
 	for _, m := range []string{"2026-01", "2026-02", "2026-03"} {
 		o.Reports = append(o.Reports, agg.Report(metrics.DefaultConfig(), m, seg))
 	}
+	o.Azure = azureAnswers(t, e)
 	return o
+}
+
+// azureAnswers returns the engine's Azure reports for three months and its
+// Azure timeline, as JSON.
+func azureAnswers(t testing.TB, e *attribution.Engine) []string {
+	var out []string
+	for _, m := range []string{"2026-01", "2026-02", "2026-03"} {
+		rep, err := e.AzureReport(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(data))
+	}
+	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+		data, _ := json.Marshal(h)
+		out = append(out, k.Tenant+" "+k.Resource+" "+string(data))
+		return true
+	})
+	return out
 }
 
 func refusalKey(rf *event.Refusal) string {
@@ -100,19 +129,24 @@ func demoEvents(t testing.TB) []*event.Event {
 	}
 }
 
-// eachLogAndPolicy calls fn with the demo log and random logs under every
-// policy, and the one-pass answers of each.
+// eachLogAndPolicy calls fn with the demo log, random logs and random Azure
+// logs under every policy, and the one-pass answers of each. The Azure
+// policy goes with the policy: latest with latest, first with all, split
+// with split.
 func eachLogAndPolicy(t *testing.T, randomLogs uint64, fn func(t *testing.T, name string, events []*event.Event, opts attribution.Options, want outcome)) {
 	logs := map[string][]*event.Event{"demo": demoEvents(t)}
 	for seed := range randomLogs {
 		logs[fmt.Sprintf("random-%d", seed)] = attributiontest.RandomLog(seed, 600)
+		logs[fmt.Sprintf("azure-%d", seed)] = attributiontest.RandomAzureLog(seed, 600)
 	}
+	azure := map[attribution.Policy]attribution.AzurePolicy{
+		attribution.Latest: attribution.AzureLatest, attribution.First: attribution.AzureAll, attribution.Split: attribution.AzureSplit}
 	for name, events := range logs {
 		for _, policy := range []attribution.Policy{attribution.Latest, attribution.First, attribution.Split} {
 			t.Run(fmt.Sprintf("%s/%s", name, policy), func(t *testing.T) {
 				opts := attribution.DefaultOptions()
-				opts.Policy = policy
-				fn(t, name, events, opts, fold(events, opts))
+				opts.Policy, opts.Azure.Policy = policy, azure[policy]
+				fn(t, name, events, opts, fold(t, events, opts))
 			})
 		}
 	}
@@ -125,7 +159,7 @@ func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(uint64(len(name)), 99))
 		for i := range 5 {
-			got := fold(attributiontest.ShuffleKeepingTies(rng, events), opts)
+			got := fold(t, attributiontest.ShuffleKeepingTies(rng, events), opts)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("shuffle %d changed the answers (-in order +shuffled):\n%s", i, diff)
 			}
@@ -189,22 +223,22 @@ func BenchmarkEngine(b *testing.B) {
 }
 
 // TestLateUsageIsCreditedAsInOrder folds the control events first and
-// applies every usage and profiles event afterwards, late, through
-// ApplyLate: the refusals and the monthly reports are those of the fold in
-// time order.
+// applies every usage, profiles and consumption event afterwards, late and
+// in any order, through ApplyLate: the refusals, the monthly reports and
+// the Azure answers are those of the fold in time order.
 func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, _ outcome) {
 		plain, _ := attribution.Order(events)
 		// A late event comes after every event of its time.
 		isUse := func(ev *event.Event) int {
-			if ev.Type == event.Usage || ev.Type == event.Profiles {
+			if ev.Type == event.Usage || ev.Type == event.Profiles || ev.Type == event.AzureConsumption {
 				return 1
 			}
 			return 0
 		}
 		slices.SortStableFunc(plain, func(a, b *event.Event) int { return isUse(a) - isUse(b) })
 		attribution.Sort(plain)
-		want := fold(plain, opts)
+		want := fold(t, plain, opts)
 
 		e := attribution.New(opts)
 		agg := metrics.NewAggregator()
@@ -219,7 +253,9 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 				refused = append(refused, refusalKey(res.Refusal))
 			}
 		}
-		for _, ev := range held {
+		// Late events arrive in any order, ties kept.
+		rng := rand.New(rand.NewPCG(uint64(len(held)), 5))
+		for _, ev := range attributiontest.ShuffleKeepingTies(rng, held) {
 			res, ok := e.ApplyLate(ev)
 			if !ok {
 				t.Fatalf("ApplyLate declined line %d", ev.Line)
@@ -238,6 +274,9 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 			if diff := cmp.Diff(want.Reports[i], agg.Report(metrics.DefaultConfig(), m, seg)); diff != "" {
 				t.Errorf("report %s (-in order +late):\n%s", m, diff)
 			}
+		}
+		if diff := cmp.Diff(want.Azure, azureAnswers(t, e)); diff != "" {
+			t.Errorf("Azure answers (-in order +late):\n%s", diff)
 		}
 	})
 }
@@ -265,9 +304,61 @@ func TestAttributionAtReadsThePastFromTheHistory(t *testing.T) {
 				upTo.Apply(ordered[next])
 				next++
 			}
-			if diff := cmp.Diff(upTo.Attribution(), whole.AttributionAt(at)); diff != "" {
+			// Azure rows are read from the history in both, and list the
+			// resources with consumption anywhere in the log: not what a
+			// fold up to the instant knows.
+			if diff := cmp.Diff(powerPlatform(upTo.Attribution()), powerPlatform(whole.AttributionAt(at))); diff != "" {
 				t.Fatalf("at %s (-folded up to it +read from the history):\n%s", at.Format(time.RFC3339), diff)
 			}
 		}
 	})
+}
+
+// powerPlatform drops the Azure rows of an attribution.
+func powerPlatform(rows []attribution.Row) []attribution.Row {
+	var out []attribution.Row
+	for _, r := range rows {
+		if r.Kind != attribution.AzureKind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestRandomAzureLogsReachEveryOutcome(t *testing.T) {
+	codes := make(map[event.Code]bool)
+	var orgs, fractional, pec, lighthouse int
+	for seed := range uint64(4) {
+		events, _ := attribution.Order(attributiontest.RandomAzureLog(seed, 600))
+		e := attribution.New(attribution.DefaultOptions())
+		for _, ev := range events {
+			if res := e.Apply(ev); res.Outcome == attribution.Refused {
+				codes[res.Refusal.Code] = true
+			} else if ev.Type == event.AzureRoleAssigned && ev.PrincipalTenant != ev.Tenant {
+				lighthouse++
+			}
+		}
+		rep, err := e.AzureReport("2026-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgs += len(rep.Orgs)
+		for _, r := range rep.Resources {
+			if !strings.HasSuffix(r.RecognisedHours.String(), ".00") || r.RecognisedHours.Rat().Num().Int64()%24 != 0 {
+				fractional++
+			}
+			if r.PECEligibleCost.Rat().Sign() > 0 {
+				pec++
+			}
+		}
+	}
+	for _, c := range []event.Code{event.UnknownTenantObject, event.AlreadyExists, event.InvalidValue} {
+		if !codes[c] {
+			t.Errorf("no random Azure log was refused with %s; the property tests miss that path", c)
+		}
+	}
+	if orgs == 0 || fractional == 0 || pec == 0 || lighthouse == 0 {
+		t.Errorf("random Azure logs credit too little to prove anything: %d organisation rows, %d resource rows with part days, %d with PEC-eligible cost, %d Lighthouse assignments",
+			orgs, fractional, pec, lighthouse)
+	}
 }

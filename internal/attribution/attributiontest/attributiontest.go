@@ -107,3 +107,103 @@ func ShuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
 	}
 	return out
 }
+
+// RandomAzureLog makes a log of n events of Azure recognition (SPEC.md
+// section 9) over two customer tenants and a partner's home tenant that
+// acts in them through Azure Lighthouse: management groups that move,
+// security groups, assignments at every kind of scope, PIM activations,
+// links and account states that change, and consumption of a few
+// resources, with ties, ids, retries and references to what does not exist.
+// Events are as Decode leaves them: paths canonical, defaults filled in.
+func RandomAzureLog(seed uint64, n int) []*event.Event {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var events, withID []*event.Event
+	add := func(ev event.Event) {
+		ev.Line = len(events) + 1
+		events = append(events, &ev)
+	}
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.SMB})
+	// In each tenant an anchor account that nothing else names holds
+	// Contributor on the root: every record's cost reaches a report.
+	for _, tenant := range []string{"t1", "t2"} {
+		add(event.Event{Type: event.AccountCreated, Time: base, Tenant: tenant, Account: "anchor", Kind: event.AccountServicePrincipal})
+		add(event.Event{Type: event.PalLinked, Time: base, Tenant: tenant, Account: "anchor", Partner: "200011"})
+		add(event.Event{Type: event.AzureRoleAssigned, Time: base, Tenant: tenant, Assignment: "root", Principal: "anchor",
+			PrincipalTenant: tenant, Role: "Owner", Scope: "/", PIM: event.PIMActive})
+	}
+	resources := []string{
+		"/subscriptions/s1/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm1",
+		"/subscriptions/s1/resourcegroups/rg2/providers/microsoft.web/sites/w1",
+		"/subscriptions/s1/resourcegroups/rg2/providers/microsoft.web/sites/w1/slots/staging",
+		"/subscriptions/s2/resourcegroups/rg1/providers/microsoft.sql/servers/db1",
+	}
+	scopes := []string{"/", "/providers/microsoft.management/managementgroups/m1", "/providers/microsoft.management/managementgroups/m2",
+		"/subscriptions/s1", "/subscriptions/s2", "/subscriptions/s1/resourcegroups/rg2", resources[1], resources[0]}
+	for range n {
+		// Times fall on a coarse grid over two months: many ties.
+		at := base.Add(time.Duration(rng.IntN(60*8)) * 3 * time.Hour)
+		tenant := pick("t1", "t2")
+		home := pick("t1", "t2", "home")
+		acct := pick("a1", "a2", "a3", "g1")
+		ev := event.Event{Time: at, Tenant: tenant}
+		if rng.IntN(10) == 0 {
+			ev.ID = fmt.Sprintf("id-%d", len(events))
+		}
+		if rng.IntN(20) == 0 && len(withID) > 0 {
+			add(*withID[rng.IntN(len(withID))])
+			continue
+		}
+		assignment := pick("x1", "x2", "x3", "x4", "x5", "x6")
+		switch r := rng.IntN(100); {
+		case r < 8:
+			ev.Tenant, ev.Type, ev.Account, ev.Kind = home, event.AccountCreated, acct, event.AccountUser
+		case r < 14:
+			ev.Tenant, ev.Type, ev.Account, ev.Partner = home, event.PalLinked, acct, pick("100011", "100012", "200011", "999999")
+		case r < 15:
+			ev.Tenant, ev.Type, ev.Account = home, event.PalRemoved, acct
+		case r < 18:
+			ev.Tenant, ev.Type, ev.Account = home, pick(event.AccountDisabled, event.AccountEnabled), acct
+		case r < 19:
+			ev.Tenant, ev.Type, ev.Account = home, event.AccountDeleted, acct
+		case r < 21:
+			ev.Tenant, ev.Type, ev.Group, ev.Name = home, event.GroupCreated, pick("g1", "g2"), "G"
+		case r < 25:
+			ev.Tenant, ev.Type, ev.Group, ev.Account = home, pick(event.GroupMemberAdded, event.GroupMemberAdded, event.GroupMemberRemoved), pick("g1", "g2"), acct
+		case r < 28:
+			ev.Type, ev.Group, ev.Parent = event.AzureGroupPlaced, pick("m1", "m2", "m3"), pick("", "m1", "m2", "m3")
+			if ev.Group == ev.Parent {
+				ev.Parent = ""
+			}
+		case r < 31:
+			ev.Type, ev.Subscription, ev.Group = event.AzureSubscriptionPlaced, pick("s1", "s2"), pick("", "m1", "m2", "m3")
+		case r < 42:
+			ev.Type, ev.Assignment, ev.Principal, ev.PrincipalTenant = event.AzureRoleAssigned, assignment, pick("a1", "a2", "a3", "g1", "g2"), home
+			ev.Role = pick("Contributor", "Owner", "Reader", "Virtual Machine Contributor")
+			ev.Scope = scopes[rng.IntN(len(scopes))]
+			ev.PIM = pick(event.PIMActive, event.PIMActive, event.PIMEligible)
+		case r < 48:
+			ev.Type, ev.Assignment = event.AzureRoleActivated, assignment
+			ev.Until = at.Add(time.Duration(1+rng.IntN(16)) * 3 * time.Hour)
+		case r < 50:
+			ev.Type, ev.Assignment = event.AzureRoleDeactivated, assignment
+		case r < 53:
+			ev.Type, ev.Assignment = event.AzureRoleRemoved, assignment
+		case r < 54:
+			ev = event.Event{Type: event.PartnerRegistered, Time: at, Org: "100001", Name: "A", Segment: event.SMB,
+				Locations: [][]string{{"100011"}, {"100011", "100012"}, {"100012"}}[rng.IntN(3)]}
+		default:
+			ev.Type, ev.Resource = event.AzureConsumption, resources[rng.IntN(len(resources))]
+			ev.Date = base.AddDate(0, 0, rng.IntN(75)).Format(time.DateOnly)
+			ev.Cost = pick("0", "1", "2.5", "10", "0.333", "7.123456789012")
+			ev.Meter = event.Meters[rng.IntN(len(event.Meters))]
+		}
+		add(ev)
+		if ev.ID != "" {
+			withID = append(withID, events[len(events)-1])
+		}
+	}
+	return events
+}
