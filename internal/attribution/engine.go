@@ -199,6 +199,11 @@ func New(opts Options) *Engine {
 // Options returns the options the engine was made with.
 func (e *Engine) Options() Options { return e.opts }
 
+// SetAzureOptions changes how the engine answers Azure questions. They
+// decide answers only, not the fold: an engine restored from a snapshot
+// takes the options of the process that restores it.
+func (e *Engine) SetAzureOptions(o AzureOptions) { e.opts.Azure = o }
+
 // Order returns the events of a log, given in log order, in the order in
 // which they apply (SPEC.md section 3), and its duplicates apart. An event
 // whose id an earlier line of the log carried is a duplicate, whatever

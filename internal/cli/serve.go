@@ -21,11 +21,12 @@ import (
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve [--db pal.db|postgres://…] [--addr 127.0.0.1:8080] [--demo] [--policy latest|first|split]")
+	fs := newFlagSet(env, "serve", "serve [--db pal.db|postgres://…] [--addr 127.0.0.1:8080] [--demo] [--policy latest|first|split] [--azure-policy all|latest|split]")
 	db := fs.String("db", "pal.db", "the store: an SQLite file, or a postgres:// URL")
 	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on")
 	loadDemo := fs.Bool("demo", false, "load the demo log into an empty store, and print an operator token")
 	policy := fs.String("policy", string(attribution.Latest), "attribution policy: latest, first or split")
+	azurePolicy := fs.String("azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
@@ -44,6 +45,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return &usageError{err.Error()}
 	}
 	opts.Policy = p
+	if opts.Azure.Policy, err = attribution.ParseAzurePolicy(*azurePolicy); err != nil {
+		return &usageError{err.Error()}
+	}
 	if (*issuer == "") != (*audience == "") {
 		return usagef("--oidc-issuer and --oidc-audience go together")
 	}

@@ -103,6 +103,35 @@ func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
 	return out
 }
 
+// filterAzure keeps what p may see of an Azure report, as filterMonthly
+// does of a monthly one.
+func filterAzure(rep attribution.AzureReport, p Principal) attribution.AzureReport {
+	if p.Role == store.RoleOperator {
+		return rep
+	}
+	keep := func(tenant, org string) bool {
+		return (p.Role == store.RolePartnerReader && org == p.Org) || (p.Role == store.RoleTenantAdmin && tenant == p.Tenant)
+	}
+	out := attribution.AzureReport{Month: rep.Month, Policy: rep.Policy, Resources: []attribution.AzureResourceRow{},
+		Subscriptions: []attribution.AzureSubscription{}, Orgs: []attribution.AzureOrgRow{}}
+	for _, row := range rep.Resources {
+		if keep(row.Tenant, row.Org) {
+			out.Resources = append(out.Resources, row)
+		}
+	}
+	for _, row := range rep.Subscriptions {
+		if keep(row.Tenant, row.Org) {
+			out.Subscriptions = append(out.Subscriptions, row)
+		}
+	}
+	for _, row := range rep.Orgs {
+		if p.Role == store.RolePartnerReader && row.Org == p.Org {
+			out.Orgs = append(out.Orgs, row)
+		}
+	}
+	return out
+}
+
 // resourceParams reads the tenant and resource a request is about; a
 // tenant administrator asks of its own tenant only.
 func resourceParams(r *http.Request, p Principal) (tenant, resource string, err error) {

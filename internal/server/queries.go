@@ -36,6 +36,7 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 	}
 	present := false
 	var dir []store.Record
+	var reads []string
 	err = s.read(r.Context(), func(st *state) error {
 		e := st.engine
 		if at == nil || !at.Before(e.Now()) {
@@ -46,13 +47,13 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 			}
 			return fn(e, when)
 		}
-		dir = st.directoryCopy()
+		dir, reads = st.directoryCopy(), st.reads(tenant)
 		return nil
 	})
 	if err != nil || present {
 		return err
 	}
-	past, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, *at, nil)
+	past, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, *at, nil)
 	if err != nil {
 		return err
 	}
@@ -147,6 +148,9 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
+	if attribution.IsAzurePath(resource) {
+		return s.explainAzure(w, r, p, tenant, resource)
+	}
 	var x attribution.Explanation
 	err = s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
 		x = e.Explain(tenant, resource, when)
@@ -163,6 +167,57 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 		return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
 	}
 	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+// explainAzure explains an Azure resource. Recognition is read from the
+// histories the state keeps, at any instant.
+func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
+	at, err := parseAt(r)
+	if err != nil {
+		return err
+	}
+	var x attribution.AzureExplanation
+	err = s.read(r.Context(), func(st *state) error {
+		when := st.engine.Now()
+		if at != nil {
+			when = *at
+		}
+		var err error
+		x, err = st.engine.ExplainAzure(tenant, resource, when)
+		if err != nil {
+			return errorf(codeBadRequest, "resource: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !p.seesCredit("", x.Credited) {
+		return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+// getAzureReport answers the Azure report of ?month=: all of it for the
+// operator, a tenant administrator's tenant, a partner reader's
+// organisation.
+func (s *Server) getAzureReport(w http.ResponseWriter, r *http.Request, p Principal) error {
+	month := r.URL.Query().Get("month")
+	if _, err := time.Parse("2006-01", month); err != nil {
+		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
+	}
+	var rep attribution.AzureReport
+	err := s.read(r.Context(), func(st *state) error {
+		var err error
+		rep, err = st.engine.AzureReport(month)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, filterAzure(rep, p))
 	return nil
 }
 

@@ -35,6 +35,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only (?tenant=); or, for a partner reader (or the operator with ?org=), the accounts linked to the organisation's location IDs in every tenant, with the partner ID, since when, and how many resources each carries.", readers, s.getLinks},
 		{"POST", "/v1/whatif", "Apply hypothetical events (NDJSON) of a tenant to a copy of the state: its attribution before and after. Nothing is written.", logReaders, s.postWhatIf},
 		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM, the rows of ?limit= tenants a page (1,000 by default, at most 10,000) after the tenant ?after=, the organisations' totals on every page; next is the after of the next page, null after the last.", readers, s.getMonthly},
+		{"GET", "/v1/reports/azure", "Azure recognition of ?month=YYYY-MM: consumed revenue (ACR), PEC-eligible cost and recognised hours by resource, subscription and organisation: all of it for the operator, its tenant for a tenant administrator, its organisation for a partner reader.", readers, s.getAzureReport},
 		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
 		{"GET", providerPath + "/operations", "The operations of the Microsoft.ManagementPartner provider, as Azure lists them.", everyone, s.getOperations},
 		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},

@@ -55,6 +55,13 @@ type state struct {
 	// linkedBy holds, for each partner ID, the tenants in which a
 	// pal.linked names it, whatever became of it.
 	linkedBy map[string]map[string]bool
+	// principals holds, for each tenant, the other tenants whose accounts
+	// and groups its azure.role_assigned records name (Azure Lighthouse),
+	// whatever became of them: the tenant's fold reads their state, so it
+	// is folded with their records, and again when one of them changes
+	// before its own latest record. dependents is the reverse.
+	principals map[string]map[string]bool
+	dependents map[string]map[string]bool
 	// outbox holds the credit changes of the records folded since it was
 	// last emptied, each with the sequence number under which it is filed:
 	// that of the record that caused it, or for the corrections of a
@@ -106,6 +113,8 @@ func (s *state) reset() {
 	s.directory = nil
 	s.refused = make(map[string]map[int64]*event.Refusal)
 	s.linkedBy = make(map[string]map[string]bool)
+	s.principals = make(map[string]map[string]bool)
+	s.dependents = make(map[string]map[string]bool)
 	s.outbox, s.pending = nil, nil
 }
 
@@ -165,6 +174,7 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 		s.seq = max(s.seq, r.Seq)
 		s.sinceSnapshot++
 		s.noteLink(ev)
+		s.notePrincipal(ev)
 		p := placeOf(r)
 		if ev.Tenant == "" {
 			i, _ := slices.BinarySearchFunc(s.directory, p, func(d store.Record, p place) int {
@@ -181,10 +191,17 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 			s.applyRecord(r)
 			continue
 		}
+		// Tenants whose fold reads this one's state and went past this
+		// record are folded again.
+		for d := range s.dependents[ev.Tenant] {
+			if p.before(s.last[d]) {
+				refold[d] = cmp.Or(refold[d], ev)
+			}
+		}
 		if refold[ev.Tenant] != nil {
 			continue
 		}
-		if p.before(later(s.last[ev.Tenant], s.last[""])) {
+		if p.before(s.folded(ev.Tenant)) {
 			// Usage and profiles change no state: they are credited from
 			// the history. Anything else is folded in its place.
 			if res, ok := s.engine.ApplyLate(ev); ok {
@@ -214,6 +231,43 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 		}
 	}
 	return nil
+}
+
+// folded returns the place up to which a tenant's fold has gone: its own
+// latest record, the directory's, and those of the tenants it reads.
+func (s *state) folded(tenant string) place {
+	p := later(s.last[tenant], s.last[""])
+	for pt := range s.principals[tenant] {
+		p = later(p, s.last[pt])
+	}
+	return p
+}
+
+// reads lists the tenants whose state a tenant's fold reads.
+func (s *state) reads(tenant string) []string {
+	out := make([]string, 0, len(s.principals[tenant]))
+	for pt := range s.principals[tenant] {
+		out = append(out, pt)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// notePrincipal remembers the tenants a role assignment's principal lives
+// in, when not its own.
+func (s *state) notePrincipal(ev *event.Event) {
+	if ev.Type != event.AzureRoleAssigned || ev.PrincipalTenant == ev.Tenant {
+		return
+	}
+	addTo(s.principals, ev.Tenant, ev.PrincipalTenant)
+	addTo(s.dependents, ev.PrincipalTenant, ev.Tenant)
+}
+
+func addTo(m map[string]map[string]bool, k, v string) {
+	if m[k] == nil {
+		m[k] = make(map[string]bool)
+	}
+	m[k][v] = true
 }
 
 // noteLink remembers the tenants that name a partner ID in a link.
@@ -282,9 +336,26 @@ func (s *state) refoldDirectory() []string {
 // in their places, into a fresh engine, up to the instant until when it is
 // not zero; each hears every record of the tenant with its result. It
 // touches no state: readers call it on a copy of the directory, without
-// holding the state.
-func foldTenant(ctx context.Context, src tenantScanner, opts attribution.Options, dir []store.Record, tenant string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
+// holding the state. The records of the tenants reads (see principals) are
+// folded in their places too, unheard.
+func foldTenant(ctx context.Context, src tenantScanner, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
 	e := attribution.New(opts)
+	if len(reads) > 0 {
+		side := slices.Clone(dir)
+		for _, pt := range reads {
+			err := src.ScanTenant(ctx, pt, func(r store.Record) error {
+				side = append(side, r)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("fold tenant %s: %w", pt, err)
+			}
+		}
+		slices.SortStableFunc(side, func(a, b store.Record) int {
+			return cmp.Or(a.Event.Time.Compare(b.Event.Time), cmp.Compare(a.Seq, b.Seq))
+		})
+		dir = side
+	}
 	// upTo applies the directory's records before p, or all of them when
 	// p is nil, up to until.
 	upTo := func(p *place) {
@@ -322,7 +393,7 @@ func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant stri
 	s.agg.DropTenant(tenant)
 	delete(s.refused, tenant)
 	var last place
-	fresh, err := foldTenant(ctx, src, s.opts, s.directory, tenant, time.Time{}, func(r store.Record, res attribution.Result) {
+	fresh, err := foldTenant(ctx, src, s.opts, s.directory, tenant, s.reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		s.agg.Record(r.Event, res)
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
@@ -333,7 +404,7 @@ func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant stri
 	before := s.engine.TenantHistory(tenant)
 	s.engine.AdoptTenant(tenant, fresh)
 	after := s.engine.TenantHistory(tenant)
-	s.last[tenant] = last
+	s.last[tenant] = later(s.last[tenant], last)
 	s.latest = later(s.latest, last)
 	ids := make([]string, 0, len(after))
 	for id := range after {
@@ -395,7 +466,7 @@ func (s *state) directoryCopy() []store.Record {
 
 // snapshotVersion changes whenever the snapshot's shape does: a service
 // that finds another version folds its log again.
-const snapshotVersion = 4
+const snapshotVersion = 5
 
 type snapshotData struct {
 	Version  int
@@ -405,6 +476,8 @@ type snapshotData struct {
 	Latest   place
 	Refused  map[string]map[int64]*event.Refusal
 	LinkedBy map[string]map[string]bool
+	// Principals is the state's principals: dependents is its reverse.
+	Principals map[string]map[string]bool
 }
 
 // snapshot encodes the state.
@@ -418,7 +491,7 @@ func (s *state) snapshot() (int64, []byte, error) {
 		return 0, nil, err
 	}
 	var buf bytes.Buffer
-	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy}
+	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy, s.principals}
 	if err := gob.NewEncoder(&buf).Encode(d); err != nil {
 		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
 	}
@@ -438,6 +511,8 @@ func (s *state) restore(ctx context.Context, src tenantScanner, seq int64, data 
 	if err != nil || !sameOptions(e.Options(), s.opts) {
 		return false, nil
 	}
+	// Azure options decide answers, not the fold: the service's own hold.
+	e.SetAzureOptions(s.opts.Azure)
 	agg, err := metrics.RestoreAggregator(d.Metrics)
 	if err != nil {
 		return false, nil
@@ -461,6 +536,12 @@ func (s *state) restore(ctx context.Context, src tenantScanner, seq int64, data 
 	if d.LinkedBy != nil {
 		s.linkedBy = d.LinkedBy
 	}
+	for t, pts := range d.Principals {
+		for pt := range pts {
+			addTo(s.principals, t, pt)
+			addTo(s.dependents, pt, t)
+		}
+	}
 	return true, nil
 }
 
@@ -471,6 +552,7 @@ func orEmpty[K comparable, V any](m map[K]V) map[K]V {
 	return m
 }
 
+// sameOptions reports whether two sets of options fold a log the same.
 func sameOptions(a, b attribution.Options) bool {
 	return a.Policy == b.Policy && slices.Equal(a.Counted, b.Counted)
 }

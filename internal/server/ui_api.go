@@ -132,14 +132,15 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	// events after it: nothing of the state is copied or changed.
 	var now time.Time
 	var dir []store.Record
+	var reads []string
 	err = s.read(r.Context(), func(st *state) error {
-		now, dir = st.engine.Now(), st.directoryCopy()
+		now, dir, reads = st.engine.Now(), st.directoryCopy(), st.reads(tenant)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	e, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, time.Time{}, nil)
+	e, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, time.Time{}, nil)
 	if err != nil {
 		return err
 	}

@@ -134,6 +134,12 @@ func RandomAzureLog(seed uint64, n int) []*event.Event {
 		add(event.Event{Type: event.AzureRoleAssigned, Time: base, Tenant: tenant, Assignment: "root", Principal: "anchor",
 			PrincipalTenant: tenant, Role: "Owner", Scope: "/", PIM: event.PIMActive})
 	}
+	// The partner's home tenant has an account and a group from the start,
+	// so that assignments through Lighthouse take hold.
+	add(event.Event{Type: event.AccountCreated, Time: base, Tenant: "home", Account: "a1", Kind: event.AccountUser})
+	add(event.Event{Type: event.PalLinked, Time: base, Tenant: "home", Account: "a1", Partner: "100012"})
+	add(event.Event{Type: event.GroupCreated, Time: base, Tenant: "home", Group: "g1"})
+	add(event.Event{Type: event.GroupMemberAdded, Time: base, Tenant: "home", Group: "g1", Account: "a1"})
 	resources := []string{
 		"/subscriptions/s1/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm1",
 		"/subscriptions/s1/resourcegroups/rg2/providers/microsoft.web/sites/w1",
@@ -156,7 +162,7 @@ func RandomAzureLog(seed uint64, n int) []*event.Event {
 			add(*withID[rng.IntN(len(withID))])
 			continue
 		}
-		assignment := pick("x1", "x2", "x3", "x4", "x5", "x6")
+		assignment := pick("x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10")
 		switch r := rng.IntN(100); {
 		case r < 8:
 			ev.Tenant, ev.Type, ev.Account, ev.Kind = home, event.AccountCreated, acct, event.AccountUser
