@@ -21,6 +21,10 @@ type consumption struct {
 	Exact []string
 
 	index map[string]int32
+	// lastDate and lastDay remember the day of the last date read: records
+	// come in runs of one day.
+	lastDate string
+	lastDay  int32
 }
 
 // CostRecord is one day's cost of a resource on one meter.
@@ -77,7 +81,10 @@ func (c *consumption) put(ev *event.Event) {
 		c.Paths = append(c.Paths, ev.Resource)
 		c.Records = append(c.Records, nil)
 	}
-	rec := CostRecord{Day: dayNumber(ev.Date), Meter: meterIndex(ev.Meter), At: ev.Time.UnixNano()}
+	if ev.Date != c.lastDate {
+		c.lastDate, c.lastDay = ev.Date, dayNumber(ev.Date)
+	}
+	rec := CostRecord{Day: c.lastDay, Meter: meterIndex(ev.Meter), At: ev.Time.UnixNano()}
 	if n, ok := parseNanos(ev.Cost); ok {
 		rec.Nanos = n
 	} else {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,54 +13,90 @@ import (
 )
 
 func runGen(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "gen", "gen --seed S --tenants N --usage-events M --months K --out DIR")
+	fs := newFlagSet(env, "gen", "gen --seed S --tenants N --usage-events M --months K --out DIR, or gen --azure --seed S --tenants N --resources R --months K --out DIR")
 	var cfg gen.Config
+	var azure bool
+	var resources int
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "the seed: the same flags always give the same files")
 	fs.IntVar(&cfg.Tenants, "tenants", 100, "customer tenants")
 	fs.Int64Var(&cfg.UsageEvents, "usage-events", 1000000, "usage events in all")
-	fs.IntVar(&cfg.Months, "months", 1, "months of usage, from 2026-01")
-	out := fs.String("out", "", "the folder to write control.ndjson and usage.parquet into")
+	fs.IntVar(&cfg.Months, "months", 1, "months of usage (or consumption), from 2026-01")
+	fs.BoolVar(&azure, "azure", false, "an Azure data set: control.ndjson and consumption.parquet (daily costs)")
+	fs.IntVar(&resources, "resources", 100000, "with --azure, Azure resources in all")
+	out := fs.String("out", "", "the folder to write control.ndjson and usage.parquet (or consumption.parquet) into")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
-		return usagef("--out is required: the folder for control.ndjson and usage.parquet")
+		return usagef("--out is required: the folder for the files")
 	}
 	if cfg.Tenants < 1 || cfg.Months < 1 || cfg.UsageEvents < 0 {
 		return usagef("--tenants and --months must be at least 1, --usage-events at least 0")
+	}
+	if azure && resources < cfg.Tenants {
+		return usagef("--resources must be at least --tenants: every tenant has a resource")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	start := time.Now()
 	last := start
-	cfg.Progress = func(n int64) {
-		if time.Since(last) > 5*time.Second {
-			last = time.Now()
-			fmt.Fprintf(env.Stderr, "pal gen: %d of %d usage events written (%.0f s)\n", n, cfg.UsageEvents, time.Since(start).Seconds())
+	progress := func(what string, total int64) func(int64) {
+		return func(n int64) {
+			if time.Since(last) > 5*time.Second {
+				last = time.Now()
+				fmt.Fprintf(env.Stderr, "pal gen: %d of %d %s written (%.0f s)\n", n, total, what, time.Since(start).Seconds())
+			}
 		}
 	}
-	// Both files are written beside their names and renamed at the end, so
-	// that a failure leaves nothing half-written.
-	control, err := os.CreateTemp(*out, ".control-*.ndjson")
+	if azure {
+		acfg := gen.AzureConfig{Seed: cfg.Seed, Tenants: cfg.Tenants, Resources: resources, Months: cfg.Months}
+		days := int64(gen.DefaultStart.AddDate(0, cfg.Months, 0).Sub(gen.DefaultStart).Hours() / 24)
+		acfg.Progress = progress("consumption rows", int64(resources)*days)
+		err := writePair(*out, "control.ndjson", "consumption.parquet", func(control, consumption io.Writer) error {
+			return gen.WriteAzure(acfg, control, consumption)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "wrote %s and %s: %d tenants, about %d resources, %d months (%.1f s)\n",
+			filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "consumption.parquet"), cfg.Tenants, resources, cfg.Months, time.Since(start).Seconds())
+		return nil
+	}
+	cfg.Progress = progress("usage events", cfg.UsageEvents)
+	err := writePair(*out, "control.ndjson", "usage.parquet", func(control, use io.Writer) error {
+		return gen.Write(cfg, control, use)
+	})
 	if err != nil {
 		return err
 	}
-	defer os.Remove(control.Name())
-	use, err := os.CreateTemp(*out, ".usage-*.parquet")
+	fmt.Fprintf(env.Stdout, "wrote %s and %s: %d tenants, %d usage events, %d months (%.1f s)\n",
+		filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "usage.parquet"), cfg.Tenants, cfg.UsageEvents, cfg.Months, time.Since(start).Seconds())
+	return nil
+}
+
+// writePair writes two files of a folder through fn: each beside its name,
+// renamed at the end, so that a failure leaves nothing half-written.
+func writePair(dir, first, second string, fn func(a, b io.Writer) error) error {
+	a, err := os.CreateTemp(dir, ".gen-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(use.Name())
-	cw, uw := bufio.NewWriterSize(control, 1<<20), bufio.NewWriterSize(use, 1<<20)
-	if err := gen.Write(cfg, cw, uw); err != nil {
+	defer os.Remove(a.Name())
+	b, err := os.CreateTemp(dir, ".gen-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(b.Name())
+	aw, bw := bufio.NewWriterSize(a, 1<<20), bufio.NewWriterSize(b, 1<<20)
+	if err := fn(aw, bw); err != nil {
 		return err
 	}
 	for _, f := range []struct {
 		w    *bufio.Writer
 		file *os.File
 		name string
-	}{{cw, control, "control.ndjson"}, {uw, use, "usage.parquet"}} {
+	}{{aw, a, first}, {bw, b, second}} {
 		if err := f.w.Flush(); err != nil {
 			return err
 		}
@@ -69,11 +106,9 @@ func runGen(ctx context.Context, env *Env, args []string) error {
 		if err := f.file.Close(); err != nil {
 			return err
 		}
-		if err := os.Rename(f.file.Name(), filepath.Join(*out, f.name)); err != nil {
+		if err := os.Rename(f.file.Name(), filepath.Join(dir, f.name)); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s and %s: %d tenants, %d usage events, %d months (%.1f s)\n",
-		filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "usage.parquet"), cfg.Tenants, cfg.UsageEvents, cfg.Months, time.Since(start).Seconds())
 	return nil
 }

@@ -244,6 +244,7 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 	}
 	defer f.Close()
 	at := e.Now()
+	cr := event.NewConsumptionReader()
 	apply := func(ev *event.Event, rf *event.Refusal) {
 		t.Events++
 		if rf == nil {
@@ -266,7 +267,7 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 			return err
 		}
 		err = usage.ReadConsumption(ra, st.Size(), func(row int, c usage.Consumption) error {
-			apply(event.Consumption(row, at, c.Tenant, c.Resource, c.Date, strconv.FormatFloat(c.Cost, 'f', -1, 64), c.Meter))
+			apply(cr.Event(row, at, c.Tenant, c.Resource, c.Date, strconv.FormatFloat(c.Cost, 'f', -1, 64), c.Meter))
 			if row%4096 == 0 {
 				return ctx.Err()
 			}
@@ -297,7 +298,7 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 				Message: "the line is not a consumption record: write one JSON object a line with tenant, resource, date, cost and meter"})
 			continue
 		}
-		apply(event.Consumption(line, at, rec.Tenant, rec.Resource, rec.Date, string(rec.Cost), rec.Meter))
+		apply(cr.Event(line, at, rec.Tenant, rec.Resource, rec.Date, string(rec.Cost), rec.Meter))
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

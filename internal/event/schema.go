@@ -581,7 +581,7 @@ func (ev *Event) checkAzure(oneOf func(what, v string, allowed []string) *Refusa
 			return Refuse(ev, InvalidValue, "resource %s", err)
 		}
 		ev.Resource = sc.Path
-		if d, err := time.Parse(time.DateOnly, ev.Date); err != nil || d.Format(time.DateOnly) != ev.Date {
+		if !isDay(ev.Date) {
 			return Refuse(ev, InvalidValue, "date %q is not a day; write it as YYYY-MM-DD, such as 2026-01-31", ev.Date)
 		}
 		if strings.HasPrefix(ev.Cost, "-") {
@@ -604,13 +604,30 @@ func kindNames() []string {
 	return names
 }
 
-// Consumption makes the azure.consumption event of a record read from a
-// consumption file rather than a log, reported at instant at, with the line
-// checks a log line meets. cost is the JSON number as written.
-func Consumption(line int, at time.Time, tenant, resource, date, cost, meter string) (*Event, *Refusal) {
+// ConsumptionReader makes the azure.consumption events of a consumption
+// file, read apart from a log: it checks each record as a log line is
+// checked, and remembers the paths and dates it has checked, which a file
+// of daily costs repeats on every row.
+type ConsumptionReader struct {
+	paths map[string]scopeCheck
+	dates map[string]bool
+}
+
+type scopeCheck struct {
+	path string
+	err  error
+}
+
+// NewConsumptionReader returns a reader with nothing checked yet.
+func NewConsumptionReader() *ConsumptionReader {
+	return &ConsumptionReader{paths: make(map[string]scopeCheck), dates: make(map[string]bool)}
+}
+
+// Event makes the event of a record reported at instant at, or refuses it
+// with the code a log line would get. cost is the JSON number as written.
+func (cr *ConsumptionReader) Event(line int, at time.Time, tenant, resource, date, cost, meter string) (*Event, *Refusal) {
 	ev := &Event{Line: line, Type: AzureConsumption, Time: at, Tenant: tenant, Resource: resource, Date: date, Meter: meter}
-	var n json.Number
-	if err := json.Unmarshal([]byte(cost), &n); err != nil || cost == "" || cost[0] == '"' {
+	if !isNumber(cost) {
 		return nil, Refuse(ev, Malformed, "cost %s is not a number", cost)
 	}
 	ev.Cost = cost
@@ -619,8 +636,44 @@ func Consumption(line int, at time.Time, tenant, resource, date, cost, meter str
 			return nil, Refuse(ev, MissingField, "field %q is missing; a consumption record has tenant, resource, date and cost", f.name)
 		}
 	}
+	pc, ok := cr.paths[resource]
+	if !ok {
+		sc, err := ParseResourcePath(resource)
+		pc = scopeCheck{sc.Path, err}
+		cr.paths[resource] = pc
+	}
+	valid, ok := cr.dates[date]
+	if !ok {
+		valid = isDay(date)
+		cr.dates[date] = valid
+	}
+	if pc.err == nil && valid {
+		// Known good: the remaining checks are those of the cost and meter.
+		ev.Resource = pc.path
+		if strings.HasPrefix(ev.Cost, "-") {
+			return nil, Refuse(ev, InvalidValue, "cost %s is negative; a day's cost is 0 or more", ev.Cost)
+		}
+		if ev.Meter == "" {
+			ev.Meter = MeterStandard
+		}
+		if !slices.Contains(Meters, ev.Meter) {
+			return nil, Refuse(ev, InvalidValue, "meter %q is not one of %s", ev.Meter, strings.Join(Meters, ", "))
+		}
+		return ev, nil
+	}
 	if rf := ev.checkValues(); rf != nil {
 		return nil, rf
 	}
 	return ev, nil
+}
+
+// isNumber reports whether s is a JSON number.
+func isNumber(s string) bool {
+	return s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s))
+}
+
+// isDay reports whether s is a real day written YYYY-MM-DD.
+func isDay(s string) bool {
+	d, err := time.Parse(time.DateOnly, s)
+	return err == nil && d.Format(time.DateOnly) == s
 }
