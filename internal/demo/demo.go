@@ -21,6 +21,14 @@
 //     and a Power BI dataset in production, and a canvas app in a sandbox
 //     that is promoted to production; it imports a solution that adds a
 //     flow.
+//   - fourthcoffee, on Azure: the management group fourthcoffee-platform
+//     holds the subscriptions fc-prod and fc-dev. Fabrikam manages it
+//     through Azure Lighthouse: its service principal fabrikam-ops, in
+//     Fabrikam's own tenant fabrikam-hq, is Contributor on the group.
+//     Northwind's ivan is eligible for Owner on fc-prod and activates it a
+//     few hours at a time; Tailspin's jack holds Reader on fc-dev and earns
+//     nothing; Fabrikam's kim works on fc-dev's data through the customer's
+//     group data-team. February and March 2026 have daily costs.
 package demo
 
 import (
@@ -154,6 +162,7 @@ func Write(w io.Writer, seed uint64) error {
 		}
 		i++
 	}
+	azure(b, rng)
 	for _, pm := range []event.Event{
 		{Org: "1000001", Month: "2026-03", NetCustomerAdds: 3, IntermediateCertified: 4, AdvancedCertified: 2},
 		{Org: "2000001", Month: "2026-03", NetCustomerAdds: 2, IntermediateCertified: 12, AdvancedCertified: 3},
@@ -194,6 +203,62 @@ func usage(b *builder, rng *rand.Rand, a app, m, next time.Time, n int) {
 				at = at.Add(time.Minute)
 			}
 			b.add(at, event.Event{Type: event.Usage, Tenant: a.tenant, Resource: a.resource, User: user})
+		}
+	}
+}
+
+// The Azure customer's subscriptions and resources.
+const (
+	fcProd = "7d1c2a4e-0000-4000-8000-000000000001"
+	fcDev  = "7d1c2a4e-0000-4000-8000-000000000002"
+)
+
+// azure adds the Azure customer fourthcoffee and two months of its costs.
+func azure(b *builder, rng *rand.Rand) {
+	const t = "fourthcoffee"
+	set := day(2026, 1, 12, 9)
+	b.add(set, event.Event{Type: event.AzureGroupPlaced, Tenant: t, Group: "fourthcoffee-platform"})
+	b.add(set, event.Event{Type: event.AzureSubscriptionPlaced, Tenant: t, Subscription: fcProd, Group: "fourthcoffee-platform"})
+	b.add(set, event.Event{Type: event.AzureSubscriptionPlaced, Tenant: t, Subscription: fcDev, Group: "fourthcoffee-platform"})
+
+	// Fabrikam, through Lighthouse from its own tenant.
+	b.account(day(2026, 1, 12, 10), "fabrikam-hq", "fabrikam-ops", event.AccountServicePrincipal, "Fabrikam managed services", "1000011")
+	b.add(day(2026, 1, 15, 9), event.Event{Type: event.AzureRoleAssigned, Tenant: t, Assignment: "lighthouse-fabrikam", Principal: "fabrikam-ops",
+		PrincipalTenant: "fabrikam-hq", Role: "Contributor", Scope: "/providers/Microsoft.Management/managementGroups/fourthcoffee-platform", PIM: event.PIMActive})
+	// Northwind: eligible Owner on production, activated a few hours.
+	b.account(day(2026, 1, 20, 10), t, "ivan@northwind.example", event.AccountGuest, "Ivan (Northwind)", "2000011")
+	b.add(day(2026, 1, 20, 11), event.Event{Type: event.AzureRoleAssigned, Tenant: t, Assignment: "pim-ivan-owner", Principal: "ivan@northwind.example",
+		PrincipalTenant: t, Role: "Owner", Scope: "/subscriptions/" + fcProd, PIM: event.PIMEligible})
+	for _, from := range []time.Time{day(2026, 2, 10, 9), day(2026, 2, 24, 13), day(2026, 3, 3, 8), day(2026, 3, 17, 14)} {
+		b.add(from, event.Event{Type: event.AzureRoleActivated, Tenant: t, Assignment: "pim-ivan-owner", Until: from.Add(5 * time.Hour)})
+	}
+	// Tailspin: Reader only.
+	b.account(day(2026, 1, 20, 10), t, "jack@tailspin.example", event.AccountGuest, "Jack (Tailspin)", "3000011")
+	b.add(day(2026, 1, 20, 11), event.Event{Type: event.AzureRoleAssigned, Tenant: t, Assignment: "reader-jack", Principal: "jack@tailspin.example",
+		PrincipalTenant: t, Role: "Reader", Scope: "/subscriptions/" + fcDev, PIM: event.PIMActive})
+	// Fabrikam's kim, through the customer's group.
+	b.account(day(2026, 1, 22, 10), t, "kim@fabrikam.example", event.AccountGuest, "Kim (Fabrikam)", "1000012")
+	b.add(day(2026, 1, 22, 10), event.Event{Type: event.GroupCreated, Tenant: t, Group: "data-team", Name: "Data team"})
+	b.add(day(2026, 1, 22, 11), event.Event{Type: event.GroupMemberAdded, Tenant: t, Group: "data-team", Account: "kim@fabrikam.example"})
+	b.add(day(2026, 1, 22, 11), event.Event{Type: event.AzureRoleAssigned, Tenant: t, Assignment: "data-team-storage", Principal: "data-team",
+		PrincipalTenant: t, Role: "Storage Account Contributor", Scope: "/subscriptions/" + fcDev + "/resourceGroups/data", PIM: event.PIMActive})
+
+	resources := []struct {
+		path  string
+		daily float64
+		meter string
+	}{
+		{"/subscriptions/" + fcProd + "/resourceGroups/web/providers/Microsoft.Compute/virtualMachines/vm-web", 42, event.MeterReservation},
+		{"/subscriptions/" + fcProd + "/resourceGroups/data/providers/Microsoft.Sql/servers/sql-main", 65, event.MeterStandard},
+		{"/subscriptions/" + fcDev + "/resourceGroups/data/providers/Microsoft.Storage/storageAccounts/lake", 18, event.MeterStandard},
+		{"/subscriptions/" + fcDev + "/resourceGroups/apps/providers/Microsoft.Web/sites/portal", 9, event.MeterStandard},
+		{"/subscriptions/" + fcProd + "/resourceGroups/web/providers/Microsoft.SaaS/resources/analytics", 25, event.MeterMarketplace},
+	}
+	for d := day(2026, 2, 1, 0); d.Before(day(2026, 4, 1, 0)); d = d.AddDate(0, 0, 1) {
+		for _, r := range resources {
+			cost := float64(int(r.daily*(80+rng.Float64()*40))) / 100
+			b.add(d.Add(30*time.Hour), event.Event{Type: event.AzureConsumption, Tenant: t, Resource: r.path,
+				Date: d.Format(time.DateOnly), Cost: fmt.Sprintf("%.2f", cost), Meter: r.meter})
 		}
 	}
 }
