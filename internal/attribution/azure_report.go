@@ -578,6 +578,17 @@ func (e *Engine) AzureTimeline(fn func(ResourceKey, []AzureInterval) bool) {
 	}
 }
 
+// AzureHistory returns the credit intervals of one Azure resource of a
+// tenant, as AzureTimeline gives them.
+func (e *Engine) AzureHistory(tenantID, path string) ([]AzureInterval, error) {
+	sc, err := event.ParseResourcePath(path)
+	if err != nil {
+		return nil, err
+	}
+	q := e.azureQuery()
+	return q.policy.intervals(q.timeline(tenantID, sc)), nil
+}
+
 // intervals turns a timeline into the maximal spans of each credited
 // location.
 func (p AzurePolicy) intervals(tl []azPiece) []AzureInterval {

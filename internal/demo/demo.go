@@ -257,7 +257,7 @@ func azure(b *builder, rng *rand.Rand) {
 	for d := day(2026, 2, 1, 0); d.Before(day(2026, 4, 1, 0)); d = d.AddDate(0, 0, 1) {
 		for _, r := range resources {
 			cost := float64(int(r.daily*(80+rng.Float64()*40))) / 100
-			b.add(d.Add(30*time.Hour), event.Event{Type: event.AzureConsumption, Tenant: t, Resource: r.path,
+			b.add(d.Add(23*time.Hour), event.Event{Type: event.AzureConsumption, Tenant: t, Resource: r.path,
 				Date: d.Format(time.DateOnly), Cost: fmt.Sprintf("%.2f", cost), Meter: r.meter})
 		}
 	}

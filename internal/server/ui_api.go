@@ -48,6 +48,9 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
+	if attribution.IsAzurePath(resource) {
+		return s.azureTimeline(w, r, p, tenant, resource)
+	}
 	var h []attribution.Interval
 	err = s.read(r.Context(), func(st *state) error {
 		h = st.engine.History(tenant, resource)
@@ -73,6 +76,50 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 		return errorf(codeForbidden, "a partner reader reads the resources credited to its organisation only")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
+	return nil
+}
+
+// azureRow is an interval of an Azure resource's timeline.
+type azureRow struct {
+	Kind    string     `json:"kind"`
+	From    time.Time  `json:"from"`
+	To      *time.Time `json:"to"`
+	Partner string     `json:"partner"`
+	Org     string     `json:"org"`
+	Account string     `json:"account"`
+	Share   float64    `json:"share"`
+}
+
+// azureTimeline returns the intervals over which each location is credited
+// for an Azure resource, under the service's Azure policy; a partner
+// reader sees the resources ever credited to its organisation.
+func (s *Server) azureTimeline(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
+	var h []attribution.AzureInterval
+	err := s.read(r.Context(), func(st *state) error {
+		var err error
+		if h, err = st.engine.AzureHistory(tenant, resource); err != nil {
+			return errorf(codeBadRequest, "resource: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rows := []azureRow{}
+	mine := p.Role != store.RolePartnerReader
+	for _, iv := range h {
+		row := azureRow{Kind: attribution.AzureKind, From: iv.From, Partner: iv.Partner, Org: iv.Org, Account: iv.Account, Share: iv.Share}
+		if !iv.To.IsZero() {
+			to := iv.To
+			row.To = &to
+		}
+		mine = mine || p.seesCredit(iv.Org, nil)
+		rows = append(rows, row)
+	}
+	if !mine {
+		return errorf(codeForbidden, "a partner reader reads the resources credited to its organisation only")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "azure": true, "intervals": rows})
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,6 +189,40 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 		t.Errorf("the chart has %d bars, want 12 (MAU and MCV for 6 months)", bars)
 	}
 	s.screenshot("partner-dashboard.png")
+
+	// Azure: Fabrikam's consumed revenue at fourthcoffee, by subscription.
+	if got := s.text("#azure"); !strings.Contains(got, "7d1c2a4e-0000-4000-8000-000000000001") || !strings.Contains(got, "7d1c2a4e-0000-4000-8000-000000000002") {
+		t.Errorf("Azure by subscription:\n%s", got)
+	}
+	if got := s.text("#card-pec-credit .value"); got == "" || got == "0.00" {
+		t.Errorf("partner earned credit %q", got)
+	}
+	// The Azure resource page: a lane for Fabrikam, with the Lighthouse
+	// assignment behind it, and one for Northwind's PIM hours (under policy
+	// all, Fabrikam is credited beside it then, so it may see why).
+	sql := "/subscriptions/7d1c2a4e-0000-4000-8000-000000000001/resourcegroups/data/providers/microsoft.sql/servers/sql-main"
+	s.run(chromedp.Click(`#resources a[href="#/resource/fourthcoffee/`+url.PathEscape(sql)+`"]`, chromedp.ByQuery), chromedp.WaitVisible("#timeline", chromedp.ByID))
+	intervals := s.text("#intervals")
+	for _, want := range []string{"1000011", "Contributor on /providers/microsoft.management/managementgroups/fourthcoffee-platform (lighthouse-fabrikam, fabrikam-ops)",
+		"2026-02-10 09:00\t2026-02-10 14:00\t2000011", "Owner on /subscriptions/7d1c2a4e-0000-4000-8000-000000000001 (pim-ivan-owner, ivan@northwind.example)"} {
+		if !strings.Contains(intervals, want) {
+			t.Errorf("the Azure intervals lack %q:\n%s", want, intervals)
+		}
+	}
+	var lanes int
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#timeline > text").length`, &lanes))
+	if lanes != 2 {
+		t.Errorf("%d lanes on the Azure timeline, want 2 (Fabrikam and Northwind)", lanes)
+	}
+	s.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		return chromedp.Run(ctx, chromedp.Evaluate(`(() => { const r = document.querySelector("#timeline").getBoundingClientRect();
+			document.querySelector("#timeline").dispatchEvent(new MouseEvent("click", {clientX: r.left + r.width - 5, clientY: r.top + 20, bubbles: true})); })()`, nil))
+	}))
+	if got := s.waitText("#explanation", "lighthouse-fabrikam"); !strings.Contains(got, "pim-ivan-owner") || !strings.Contains(got, "not activated") {
+		t.Errorf("the Azure explanation at the end: %q", got)
+	}
+	s.screenshot("azure-resource.png")
+	s.run(chromedp.Navigate(s.url + "/#/partner"))
 
 	// The resource page: a band per credited partner; a click explains.
 	s.run(chromedp.Click(`#resources a[href="#/resource/adatum/onboarding"]`, chromedp.ByQuery), chromedp.WaitVisible("#timeline", chromedp.ByID))

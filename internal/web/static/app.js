@@ -81,9 +81,9 @@ async function homePage(me) {
 async function partnerPage(me) {
   const month = monthOf(me.now);
   const months = lastMonths(me.now, 6);
-  const [attr, changes, score, ...reports] = await Promise.all([
+  const [attr, changes, score, azure, ...reports] = await Promise.all([
     api("/v1/attribution"), api("/v1/changes"),
-    api(`/v1/reports/pcs?month=${month}&org=${me.org}`),
+    api(`/v1/reports/pcs?month=${month}&org=${me.org}`), api(`/v1/reports/azure?month=${month}`),
     ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
   const current = reports[reports.length - 1];
   const orgRow = current.orgs.find((o) => o.org === me.org) || { mcv: 0, customers: 0, deployments: 0 };
@@ -111,9 +111,24 @@ async function partnerPage(me) {
           h("span", { class: gained ? "gain" : "loss" }, gained ? `gained from ${c.from.partner || "no one"}` : `lost to ${c.to.partner || "no one"}`),
           c.cause];
       }))),
+    azureSection(me, month, azure),
     h("h2", {}, "Credited resources"),
     h("div", { id: "resources" }, table(["Customer", "Resource", "Kind", "Partner ID", "Since"],
       attr.resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))));
+}
+
+// azureSection shows the organisation's Azure consumed revenue of the
+// month, by customer and subscription; nothing when it has none.
+function azureSection(me, month, azure) {
+  const org = azure.orgs.find((o) => o.org === me.org);
+  if (!org) return null;
+  const money = (x) => Number(x).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return [h("h2", {}, `Azure consumed revenue in ${month}`),
+    h("div", { class: "cards", id: "azure-cards" },
+      card("ACR", money(org.acr), "acr"), card("PEC-eligible cost", money(org.pec_eligible_cost), "pec-eligible"),
+      card("Partner earned credit", money(org.pec_credit), "pec-credit"), card("Azure customers", org.customers, "azure-customers")),
+    h("div", { id: "azure" }, table(["Customer", "Subscription", "ACR", "PEC-eligible cost"],
+      azure.subscriptions.filter((r) => r.org === me.org).map((r) => [r.tenant, r.subscription, money(r.acr), money(r.pec_eligible_cost)])))];
 }
 
 function card(label, value, id) {
@@ -136,6 +151,7 @@ function monthlyChart(months, reports) {
 async function resourcePage(me, tenant, resource) {
   const q = `tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}`;
   const tl = await api(`/v1/timeline?${q}`);
+  if (tl.azure) return azureResourcePage(me, tenant, resource, q, tl.intervals);
   const ivs = tl.intervals;
   if (ivs.length === 0) return fail(new Error(`${resource} has no history in ${tenant}`));
   // What held at the start of each interval: the environment's type, and
@@ -193,6 +209,65 @@ async function explain(into, tenant, resource, at) {
       h("p", { id: "verdict" }, verdict),
       table(["Account", "Role", "Partner ID", "Associated", "Eligible"], x.candidates.map((c) =>
         [c.account, c.role, c.partner || "no link", c.association.slice(0, 10), c.eligible ? "yes" : `no: ${c.reason}`])));
+  } catch (err) {
+    fill(into, h("p", { class: "error" }, err.message));
+  }
+}
+
+// behind lists the assignments through which a location is recognised, from
+// an Azure explanation.
+function behind(x, partner) {
+  if (x.hidden) return "not yours to see";
+  return x.assignments.flatMap((a) => a.accounts.filter((c) => c.eligible && c.partner === partner)
+    .map((c) => `${a.role} on ${a.scope} (${a.assignment}, ${c.account}${a.principal !== c.account ? " in " + a.principal : ""})`)).join("; ");
+}
+
+// azureResourcePage shows an Azure resource: a lane per credited partner
+// with its intervals and shares, and the assignments behind each.
+async function azureResourcePage(me, tenant, resource, q, ivs) {
+  if (ivs.length === 0) return fail(new Error(`no partner was ever recognised for ${resource} in ${tenant}`));
+  const hidden = { hidden: true, assignments: [] };
+  const states = await Promise.all(ivs.map((iv) => api(`/v1/explain?${q}&at=${iv.from}`).catch(() => hidden)));
+  const partners = [...new Set(ivs.map((iv) => iv.partner))];
+  const start = Math.min(...ivs.map((iv) => new Date(iv.from).getTime()));
+  const end = Math.max(new Date(me.now).getTime(), start + 86400e3, ...ivs.map((iv) => iv.to ? new Date(iv.to).getTime() : 0));
+  const W = 900, x = (t) => ((t - start) / (end - start)) * W, colour = colours(partners);
+  const explanation = h("div", { id: "explanation" }, h("p", { class: "muted" }, "Click the timeline to see every assignment at that instant."));
+  const svg = h("svg", { width: W + 150, height: 40 + 36 * partners.length, id: "timeline", onclick: (e) => {
+    const box = svg.getBoundingClientRect();
+    const px = Math.min(W, Math.max(0, e.clientX - box.left - 150));
+    explainAzure(explanation, tenant, resource, new Date(start + (px / W) * (end - start)).toISOString().slice(0, 19) + "Z");
+  } },
+  partners.map((p, i) => h("text", { x: 0, y: 32 + i * 36 }, p)),
+  h("g", { transform: "translate(150,0)" },
+    ivs.map((iv) => {
+      const i = partners.indexOf(iv.partner), from = new Date(iv.from).getTime(), to = iv.to ? new Date(iv.to).getTime() : end;
+      const w = Math.max(1, x(to) - x(from));
+      return h("g", { class: "band" },
+        h("rect", { x: x(from), y: 12 + i * 36, width: w, height: 30, fill: colour(iv.partner), "fill-opacity": String(0.4 + 0.6 * iv.share) },
+          h("title", {}, `${iv.from.slice(0, 16)} – ${iv.to ? iv.to.slice(0, 16) : "now"}: ${iv.partner}, share ${iv.share}`)));
+    }),
+    h("text", { x: 0, y: 30 + 36 * partners.length }, new Date(start).toISOString().slice(0, 10)),
+    h("text", { x: W - 70, y: 30 + 36 * partners.length }, me.now.slice(0, 10))));
+  show(h("h1", { id: "title" }, `${resource} in ${tenant}`),
+    h("p", { class: "muted" }, "Azure recognition follows role and scope: a lane per partner credited, lighter when it holds a share. Hover for details."),
+    svg,
+    h("div", { id: "intervals" }, table(["From", "To", "Partner", "Organisation", "Share", "Assignments behind it"],
+      ivs.map((iv, i) => [iv.from.slice(0, 16).replace("T", " "), iv.to ? iv.to.slice(0, 16).replace("T", " ") : "now", iv.partner, iv.org,
+        String(Math.round(iv.share * 1000) / 1000), behind(states[i], iv.partner)]))),
+    explanation);
+}
+
+async function explainAzure(into, tenant, resource, at) {
+  try {
+    const x = await api(`/v1/explain?tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}&at=${at}`);
+    const credited = x.credited.map((c) => `${c.partner} (organisation ${c.org}, share ${Math.round(c.share * 1000) / 1000})`).join(", ");
+    fill(into, h("h2", {}, `Why, at ${at}`),
+      h("p", { id: "verdict" }, credited ? `Credited under policy ${x.azure_policy}: ${credited}.` : "No partner is recognised at that instant."),
+      table(["Assignment", "Role", "Scope", "Principal", "Account", "Partner ID", "Counts"], x.assignments.flatMap((a) =>
+        (a.accounts.length ? a.accounts : [{ account: "—", partner: "", eligible: false, reason: "no account with a link acts through it" }]).map((c) =>
+          [a.assignment, a.role, a.scope, a.principal_tenant === x.tenant ? a.principal : `${a.principal} (${a.principal_tenant})`,
+            c.account, c.partner || "no link", c.eligible ? "yes" : `no: ${c.reason}`]))));
   } catch (err) {
     fill(into, h("p", { class: "error" }, err.message));
   }
