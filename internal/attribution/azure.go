@@ -1,7 +1,10 @@
 package attribution
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +58,33 @@ func DefaultRoles() RoleTable {
 			"Virtual Machine User Login", "Reader and Data Access"},
 		Suffixes: []string{" Contributor", " Operator", " Owner", " Administrator"},
 	}
+}
+
+// ReadRoleTable reads a table of eligible roles written as JSON:
+// {"names": ["Owner", …], "suffixes": [" Contributor", …]}.
+func ReadRoleTable(data []byte) (RoleTable, error) {
+	var raw struct {
+		Names    []string `json:"names"`
+		Suffixes []string `json:"suffixes"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return RoleTable{}, fmt.Errorf("not a table of roles (%v): write {\"names\": [\"Owner\", …], \"suffixes\": [\" Contributor\", …]}", err)
+	}
+	if len(raw.Names)+len(raw.Suffixes) == 0 {
+		return RoleTable{}, fmt.Errorf("the table names no role: list eligible names, suffixes or both")
+	}
+	return RoleTable{Names: raw.Names, Suffixes: raw.Suffixes}, nil
+}
+
+// ParsePECRate reads a partner earned credit rate: a decimal from 0 to 1.
+func ParsePECRate(s string) (string, error) {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || r.Sign() < 0 || r.Cmp(big.NewRat(1, 1)) > 0 {
+		return "", fmt.Errorf("PEC rate %q is not a decimal from 0 to 1, such as 0.15", s)
+	}
+	return s, nil
 }
 
 // Eligible reports whether the role earns recognition.

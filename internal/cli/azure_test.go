@@ -115,3 +115,36 @@ func TestConsumptionFileIsTheLogsRecords(t *testing.T) {
 		t.Fatalf("--consumption with --server: exit %d, %q", code, stderr)
 	}
 }
+
+// TestAzureRolesAndRateAreConfiguration: a table of roles that makes Reader
+// eligible credits a Reader, and --pec-rate sets the credit; a bad table
+// is a one-line error.
+func TestAzureRolesAndRateAreConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"600001","name":"Northwind","locations":["600011"]}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"bob","partner":"600011"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a2","principal":"bob","role":"Reader","scope":"/subscriptions/sub1"}
+{"type":"azure.consumption","time":"2026-01-11T03:00:00Z","tenant":"contoso","resource":"/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1","date":"2026-01-10","cost":100}
+`
+	roles := filepath.Join(dir, "roles.json")
+	if err := os.WriteFile(roles, []byte(`{"names": ["Reader"], "suffixes": [" Contributor"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, log, "report", "azure", "--log", "-", "--month", "2026-01", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"orgs": []`) {
+		t.Fatalf("Reader under the default table: exit %d\n%s", code, out)
+	}
+	code, out, _ = run(t, log, "report", "azure", "--log", "-", "--month", "2026-01", "--format", "json", "--azure-roles", roles, "--pec-rate", "0.2")
+	if code != 0 || !strings.Contains(out, `"acr": 100.00`) || !strings.Contains(out, `"pec_credit": 20.00`) {
+		t.Fatalf("Reader made eligible, a rate of 20%%: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`["Owner"]`), 0o644)
+	for _, args := range [][]string{{"--azure-roles", bad}, {"--pec-rate", "15%"}, {"--azure-policy", "most"}} {
+		code, _, errOut := run(t, log, append([]string{"report", "azure", "--log", "-", "--month", "2026-01"}, args...)...)
+		if code != ExitUsage || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, args[0]) && !strings.Contains(errOut, "policy") {
+			t.Errorf("%v: exit %d %q", args, code, errOut)
+		}
+	}
+}

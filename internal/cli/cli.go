@@ -177,6 +177,8 @@ type logFlags struct {
 	format      string
 	policy      string
 	azurePolicy string
+	azureRoles  string
+	pecRate     string
 	consumption string
 	strict      bool
 	// formats are the --format values the command takes: table and json
@@ -194,6 +196,8 @@ func (f *logFlags) register(fs *flagSet) {
 	fs.StringVar(&f.consumption, "consumption", "", "Azure consumption in a file of its own, Parquet or NDJSON (tenant, resource, date, cost, meter)")
 	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")
 	fs.StringVar(&f.azurePolicy, "azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
+	fs.StringVar(&f.azureRoles, "azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
+	fs.StringVar(&f.pecRate, "pec-rate", "0.15", "the partner earned credit rate")
 	fs.BoolVar(&f.strict, "strict", false, "exit 1 when any event is refused")
 }
 
@@ -218,7 +222,7 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		var unused []string
 		fs.Visit(func(fl *flag.Flag) {
 			switch fl.Name {
-			case "usage", "consumption", "policy", "azure-policy", "strict":
+			case "usage", "consumption", "policy", "azure-policy", "azure-roles", "pec-rate", "strict":
 				unused = append(unused, "--"+fl.Name)
 			}
 		})
@@ -238,12 +242,34 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		return opts, &usageError{err.Error()}
 	}
 	opts.Policy = p
-	ap, err := attribution.ParseAzurePolicy(f.azurePolicy)
-	if err != nil {
-		return opts, &usageError{err.Error()}
+	if opts.Azure, err = azureOptions(f.azurePolicy, f.azureRoles, f.pecRate); err != nil {
+		return opts, err
 	}
-	opts.Azure.Policy = ap
 	return opts, nil
+}
+
+// azureOptions reads the flags that configure Azure recognition.
+func azureOptions(policy, rolesFile, pecRate string) (attribution.AzureOptions, error) {
+	var o attribution.AzureOptions
+	var err error
+	if o.Policy, err = attribution.ParseAzurePolicy(policy); err != nil {
+		return o, &usageError{err.Error()}
+	}
+	if o.PECRate, err = attribution.ParsePECRate(pecRate); err != nil {
+		return o, usagef("--pec-rate: %v", err)
+	}
+	if rolesFile != "" {
+		data, err := os.ReadFile(rolesFile)
+		if err != nil {
+			return o, usagef("--azure-roles: %v", err)
+		}
+		roles, err := attribution.ReadRoleTable(data)
+		if err != nil {
+			return o, usagef("--azure-roles %s: %v", rolesFile, err)
+		}
+		o.Roles = &roles
+	}
+	return o, nil
 }
 
 // parseTime reads an instant given on the command line: RFC 3339, or a date

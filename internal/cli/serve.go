@@ -27,6 +27,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	loadDemo := fs.Bool("demo", false, "load the demo log into an empty store, and print an operator token")
 	policy := fs.String("policy", string(attribution.Latest), "attribution policy: latest, first or split")
 	azurePolicy := fs.String("azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
+	azureRoles := fs.String("azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
+	pecRate := fs.String("pec-rate", "0.15", "the partner earned credit rate")
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
@@ -45,8 +47,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return &usageError{err.Error()}
 	}
 	opts.Policy = p
-	if opts.Azure.Policy, err = attribution.ParseAzurePolicy(*azurePolicy); err != nil {
-		return &usageError{err.Error()}
+	if opts.Azure, err = azureOptions(*azurePolicy, *azureRoles, *pecRate); err != nil {
+		return err
 	}
 	if (*issuer == "") != (*audience == "") {
 		return usagef("--oidc-issuer and --oidc-audience go together")
