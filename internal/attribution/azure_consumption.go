@@ -2,6 +2,8 @@ package attribution
 
 import (
 	"math/big"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
@@ -74,34 +76,81 @@ func meterIndex(m string) uint8 {
 // in time order, so a record that arrives late (ApplyLate) is replaced by
 // any it precedes.
 func (c *consumption) put(ev *event.Event) {
-	i, ok := c.index[ev.Resource]
-	if !ok {
-		i = int32(len(c.Paths))
-		c.index[ev.Resource] = i
-		c.Paths = append(c.Paths, ev.Resource)
-		c.Records = append(c.Records, nil)
-	}
 	if ev.Date != c.lastDate {
 		c.lastDate, c.lastDay = ev.Date, dayNumber(ev.Date)
 	}
 	rec := CostRecord{Day: c.lastDay, Meter: meterIndex(ev.Meter), At: ev.Time.UnixNano()}
+	exact := ""
 	if n, ok := parseNanos(ev.Cost); ok {
 		rec.Nanos = n
 	} else {
-		rec.Nanos = -1 - int64(len(c.Exact))
-		c.Exact = append(c.Exact, ev.Cost)
+		exact = ev.Cost
 	}
-	rs := c.Records[i]
-	for k := len(rs) - 1; k >= 0; k-- {
-		if rs[k].Day == rec.Day && rs[k].Meter == rec.Meter {
-			if rs[k].At <= rec.At {
-				rs[k] = rec
-			}
-			return
-		}
-	}
-	c.Records[i] = append(rs, rec)
+	c.add(c.slot(ev.Resource), rec, exact)
 }
+
+// slot returns the index of a resource's records, made on first use.
+func (c *consumption) slot(path string) int32 {
+	i, ok := c.index[path]
+	if !ok {
+		i = int32(len(c.Paths))
+		c.index[path] = i
+		c.Paths = append(c.Paths, path)
+		c.Records = append(c.Records, nil)
+	}
+	return i
+}
+
+// add stores a record of resource i; exact, when not empty, is its cost
+// as written, which rec.Nanos cannot hold.
+func (c *consumption) add(i int32, rec CostRecord, exact string) {
+	if exact != "" {
+		rec.Nanos = -1 - int64(len(c.Exact))
+		c.Exact = append(c.Exact, exact)
+	}
+	// A resource's records are kept in the order of day then meter, in
+	// which they mostly come.
+	rs := c.Records[i]
+	before := func(a, b CostRecord) bool { return a.Day < b.Day || a.Day == b.Day && a.Meter < b.Meter }
+	if n := len(rs); n == 0 || before(rs[n-1], rec) {
+		c.Records[i] = append(rs, rec)
+		return
+	}
+	k := sort.Search(len(rs), func(k int) bool { return !before(rs[k], rec) })
+	if k < len(rs) && rs[k].Day == rec.Day && rs[k].Meter == rec.Meter {
+		if rs[k].At <= rec.At {
+			rs[k] = rec
+		}
+		return
+	}
+	c.Records[i] = slices.Insert(rs, k, rec)
+}
+
+// ConsumptionSlot is where the consumption records of one resource go.
+type ConsumptionSlot struct {
+	c *consumption
+	i int32
+}
+
+// ConsumptionSlot returns where the records of an Azure resource (a
+// canonical path) of a tenant go. It is for records read apart from a log,
+// in bulk, each checked already as a log line is (event.ConsumptionReader):
+// Put stores one as Apply stores an azure.consumption event.
+func (e *Engine) ConsumptionSlot(tenant, path string) ConsumptionSlot {
+	c := &e.tenant(tenant).azure().Usage
+	return ConsumptionSlot{c, c.slot(path)}
+}
+
+// Put stores the record of a day (days since 1970-01-01), meter (an index
+// in event.Meters) and cost, reported at instant at: nanos billionths, or,
+// when exact is not empty, the decimal exact.
+func (s ConsumptionSlot) Put(day int32, meter uint8, nanos int64, exact string, at time.Time) {
+	s.c.add(s.i, CostRecord{Day: day, Meter: meter, Nanos: nanos, At: at.UnixNano()}, exact)
+}
+
+// DayNumber returns the days since 1970-01-01 of a date YYYY-MM-DD known to
+// be valid.
+func DayNumber(date string) int32 { return dayNumber(date) }
 
 // cost returns a record's cost, exact.
 func (c *consumption) cost(r CostRecord) *big.Rat {

@@ -69,7 +69,14 @@ type azureQuery struct {
 	locations map[string][]locPiece
 	routes    map[*Assignment][]route
 	ancestors map[tenantSub][]ancestry
-	timelines map[string][]azPiece
+	timelines map[string]*timelineEntry
+}
+
+// timelineEntry is a timeline that resources with the same assignments
+// share, with what each of its days earns, computed once.
+type timelineEntry struct {
+	pieces []azPiece
+	days   map[int32][]dayCredit
 }
 
 type tenantSub struct{ tenant, sub string }
@@ -89,7 +96,7 @@ type ancestry struct {
 
 func (e *Engine) azureQuery() *azureQuery {
 	q := &azureQuery{e: e, policy: e.opts.Azure.Policy, routes: map[*Assignment][]route{},
-		ancestors: map[tenantSub][]ancestry{}, timelines: map[string][]azPiece{}}
+		ancestors: map[tenantSub][]ancestry{}, timelines: map[string]*timelineEntry{}}
 	if q.policy == "" {
 		q.policy = AzureAll
 	}
@@ -361,13 +368,22 @@ type azPiece struct {
 // timeline returns the recognition timeline of an Azure resource of a
 // tenant: the pieces over which at least one location is recognised.
 func (q *azureQuery) timeline(tid string, sc event.Scope) []azPiece {
+	if te := q.entry(tid, sc); te != nil {
+		return te.pieces
+	}
+	return nil
+}
+
+// entry returns the shared timeline of an Azure resource of a tenant, nil
+// when the tenant has no Azure state.
+func (q *azureQuery) entry(tid string, sc event.Scope) *timelineEntry {
 	t := q.e.tenants[tid]
 	if t == nil || t.az == nil {
 		return nil
 	}
 	covs, key := q.coverings(tid, t.az, sc)
-	if tl, ok := q.timelines[key]; ok {
-		return tl
+	if te, ok := q.timelines[key]; ok {
+		return te
 	}
 	var rs []route
 	for _, c := range covs {
@@ -385,9 +401,9 @@ func (q *azureQuery) timeline(tid string, sc event.Scope) []azPiece {
 			}
 		}
 	}
-	tl := sweep(rs)
-	q.timelines[key] = tl
-	return tl
+	te := &timelineEntry{pieces: sweep(rs), days: map[int32][]dayCredit{}}
+	q.timelines[key] = te
+	return te
 }
 
 // sweep turns routes into a timeline: at every instant, each location with

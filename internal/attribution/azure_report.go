@@ -183,19 +183,22 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 				continue
 			}
 			sc, _ := event.ParseScope(path)
-			tl := q.timeline(tid, sc)
-			if tl == nil {
+			te := q.entry(tid, sc)
+			if te == nil || te.pieces == nil {
 				continue
 			}
-			days := map[int32][]dayCredit{}
+			counted := map[int32]bool{}
 			for _, rec := range recs {
 				if rec.Day < first || rec.Day >= next {
 					continue
 				}
-				dc, seen := days[rec.Day]
-				if !seen {
-					dc = q.dayCredits(tl, rec.Day)
-					days[rec.Day] = dc
+				dc, ok := te.days[rec.Day]
+				if !ok {
+					dc = q.dayCredits(te.pieces, rec.Day)
+					te.days[rec.Day] = dc
+				}
+				if !counted[rec.Day] {
+					counted[rec.Day] = true
 					for _, d := range dc {
 						totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner}).nanos += d.nanos
 					}

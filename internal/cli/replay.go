@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -266,14 +267,8 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 		if err != nil {
 			return err
 		}
-		err = usage.ReadConsumption(ra, st.Size(), func(row int, c usage.Consumption) error {
-			apply(cr.Event(row, at, c.Tenant, c.Resource, c.Date, strconv.FormatFloat(c.Cost, 'f', -1, 64), c.Meter))
-			if row%4096 == 0 {
-				return ctx.Err()
-			}
-			return nil
-		})
-		if err != nil {
+		cols := consumptionColumns{e: e, cr: cr, at: at, apply: apply, t: t}
+		if err := usage.ReadConsumption(ctx, ra, st.Size(), cols.batch); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
@@ -304,4 +299,121 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// consumptionColumns applies the batches of a Parquet consumption file. A
+// row group names each tenant, resource, date and meter once in its
+// dictionaries, so each is checked once a row group, and the rows whose
+// every field is known good go straight to their resource's records;
+// any other row takes the way of a log line, which says what is wrong.
+type consumptionColumns struct {
+	e     *attribution.Engine
+	cr    *event.ConsumptionReader
+	at    time.Time
+	apply func(*event.Event, *event.Refusal)
+	t     *tally
+
+	group int64
+	// The checks of the row group's dictionary entries: a slot per
+	// (tenant, resource), a day per date (-1: not a day), a meter index
+	// per meter (-1: not a meter); nil until asked. A resource's path
+	// names one tenant's resource almost always: last holds, by resource,
+	// the tenant and slot last seen with it.
+	slots  map[[2]int32]*attribution.ConsumptionSlot
+	last   []lastSlot
+	days   []int32
+	meters []int
+}
+
+type lastSlot struct {
+	tenant int32
+	slot   *attribution.ConsumptionSlot
+}
+
+func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
+	if b.Group != cc.group {
+		cc.group = b.Group
+		cc.slots = make(map[[2]int32]*attribution.ConsumptionSlot)
+		cc.last = slices.Repeat([]lastSlot{{tenant: -1}}, b.Resources.Len())
+		cc.days = slices.Repeat([]int32{-2}, b.Dates.Len())
+		cc.meters = slices.Repeat([]int{-2}, b.Meters.Len())
+	}
+	for i := range b.Len() {
+		slot := cc.slot(b, b.Tenant[i], b.Resource[i])
+		day := cc.day(b, b.Date[i])
+		meter := 0
+		if b.Meter != nil {
+			meter = cc.meter(b, b.Meter[i])
+		}
+		nanos, exact := floatNanos(b.Cost[i])
+		if slot == nil || day < 0 || meter < 0 || !exact {
+			m := ""
+			if b.Meter != nil {
+				m = b.Meters.String(b.Meter[i])
+			}
+			cc.apply(cc.cr.Event(int(b.First)+i, cc.at, b.Tenants.String(b.Tenant[i]), b.Resources.String(b.Resource[i]),
+				b.Dates.String(b.Date[i]), strconv.FormatFloat(b.Cost[i], 'f', -1, 64), m))
+			continue
+		}
+		slot.Put(day, uint8(meter), nanos, "", cc.at)
+		cc.t.Events++
+		cc.t.Applied++
+	}
+	return nil
+}
+
+// slot returns where a (tenant, resource) of the row group goes, or nil
+// when either is not good.
+func (cc *consumptionColumns) slot(b *usage.ConsumptionBatch, tenant, resource int32) *attribution.ConsumptionSlot {
+	if l := cc.last[resource]; l.tenant == tenant {
+		return l.slot
+	}
+	k := [2]int32{tenant, resource}
+	if s, ok := cc.slots[k]; ok {
+		cc.last[resource] = lastSlot{tenant, s}
+		return s
+	}
+	var s *attribution.ConsumptionSlot
+	t := b.Tenants.String(tenant)
+	if sc, err := event.ParseResourcePath(b.Resources.String(resource)); err == nil && t != "" {
+		slot := cc.e.ConsumptionSlot(t, sc.Path)
+		s = &slot
+	}
+	cc.slots[k] = s
+	cc.last[resource] = lastSlot{tenant, s}
+	return s
+}
+
+func (cc *consumptionColumns) day(b *usage.ConsumptionBatch, date int32) int32 {
+	if cc.days[date] == -2 {
+		cc.days[date] = -1
+		if d := b.Dates.String(date); event.IsDay(d) {
+			cc.days[date] = attribution.DayNumber(d)
+		}
+	}
+	return cc.days[date]
+}
+
+func (cc *consumptionColumns) meter(b *usage.ConsumptionBatch, m int32) int {
+	if cc.meters[m] == -2 {
+		name := b.Meters.String(m)
+		if name == "" {
+			name = event.MeterStandard
+		}
+		cc.meters[m] = slices.Index(event.Meters, name)
+	}
+	return cc.meters[m]
+}
+
+// floatNanos returns a cost read as a DOUBLE in billionths, when that is
+// exactly the decimal the double stands for (its shortest form, as
+// strconv writes it) and it is not negative.
+func floatNanos(c float64) (int64, bool) {
+	// Under a million, no two decimals of nine places round to the same
+	// double, so the one that does is its shortest form.
+	if !(c >= 0 && c < 1e6) {
+		return 0, false
+	}
+	n := math.Round(c * 1e9)
+	return int64(n), n/1e9 == c
 }

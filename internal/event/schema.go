@@ -581,7 +581,7 @@ func (ev *Event) checkAzure(oneOf func(what, v string, allowed []string) *Refusa
 			return Refuse(ev, InvalidValue, "resource %s", err)
 		}
 		ev.Resource = sc.Path
-		if !isDay(ev.Date) {
+		if !IsDay(ev.Date) {
 			return Refuse(ev, InvalidValue, "date %q is not a day; write it as YYYY-MM-DD, such as 2026-01-31", ev.Date)
 		}
 		if strings.HasPrefix(ev.Cost, "-") {
@@ -644,7 +644,7 @@ func (cr *ConsumptionReader) Event(line int, at time.Time, tenant, resource, dat
 	}
 	valid, ok := cr.dates[date]
 	if !ok {
-		valid = isDay(date)
+		valid = IsDay(date)
 		cr.dates[date] = valid
 	}
 	if pc.err == nil && valid {
@@ -672,8 +672,8 @@ func isNumber(s string) bool {
 	return s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s))
 }
 
-// isDay reports whether s is a real day written YYYY-MM-DD.
-func isDay(s string) bool {
+// IsDay reports whether s is a real day written YYYY-MM-DD.
+func IsDay(s string) bool {
 	d, err := time.Parse(time.DateOnly, s)
 	return err == nil && d.Format(time.DateOnly) == s
 }

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,35 +54,107 @@ func (w *ConsumptionWriter) Close() error {
 	return w.pw.Close()
 }
 
-// ReadConsumption calls fn with every row of a Parquet consumption file, in
-// file order, numbered from 1.
-func ReadConsumption(r io.ReaderAt, size int64, fn func(row int, c Consumption) error) error {
+// ConsumptionBatch is a run of consumption rows as columns. Tenant,
+// Resource, Date and Meter hold indexes into the dictionaries of the row
+// group, which batches of one row group share (and Group names); Meter is
+// nil when the file has no meter column.
+type ConsumptionBatch struct {
+	Group int64
+	// First is the number of the batch's first row in its file, from 1.
+	First                         int64
+	Tenant, Resource, Date, Meter []int32
+	Cost                          []float64
+	Tenants, Resources, Dates     Dict
+	Meters                        Dict
+}
+
+// Len returns the number of rows.
+func (b *ConsumptionBatch) Len() int { return len(b.Cost) }
+
+// ReadConsumption calls fn with the rows of a Parquet consumption file
+// (columns tenant, resource and date as strings, cost as a DOUBLE, and
+// meter, a string, optional) in file order, in batches; the batch is
+// reused once fn returns. It returns a clear error for a file that is not
+// Parquet, lacks a column, or holds nulls.
+func ReadConsumption(ctx context.Context, r io.ReaderAt, size int64, fn func(b *ConsumptionBatch) error) error {
 	f, err := parquet.OpenFile(r, size)
 	if err != nil {
-		return fmt.Errorf("not a Parquet file: %w", err)
+		return fmt.Errorf("not a readable Parquet file (%v); write consumption with pal gen --azure or as the columns tenant, resource, date, cost, meter", err)
 	}
-	for _, name := range []string{"tenant", "resource", "date", "cost"} {
-		if _, ok := f.Schema().Lookup(name); !ok {
-			return fmt.Errorf("the file has no %q column; a consumption file has tenant, resource, date, cost and meter", name)
+	names := []string{"tenant", "resource", "date", "cost", "meter"}
+	index := make([]int, len(names))
+	for k, name := range names {
+		leaf, ok := f.Schema().Lookup(name)
+		switch {
+		case !ok && name == "meter":
+			index[k] = -1
+			continue
+		case !ok:
+			return fmt.Errorf("the Parquet file has no column %q; consumption needs the columns tenant, resource, date (YYYY-MM-DD), cost (DOUBLE) and, optionally, meter", name)
+		case name == "cost" && leaf.Node.Type().Kind() != parquet.Double:
+			return errors.New(`the column "cost" is not a DOUBLE`)
+		case name != "cost" && leaf.Node.Type().Kind() != parquet.ByteArray:
+			return fmt.Errorf("the column %q is not a string column", name)
 		}
+		index[k] = leaf.ColumnIndex
 	}
-	rd := parquet.NewGenericReader[Consumption](f)
-	defer rd.Close()
-	buf := make([]Consumption, 1024)
-	row := 0
-	for {
-		n, err := rd.Read(buf)
-		for _, c := range buf[:n] {
-			row++
-			if err := fn(row, c); err != nil {
-				return err
-			}
+	b := &ConsumptionBatch{First: 1}
+	for _, g := range f.RowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		b.Group = groups.Add(1)
+		if err := readConsumptionGroup(g, names, index, b, fn); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+func readConsumptionGroup(g parquet.RowGroup, names []string, index []int, b *ConsumptionBatch, fn func(*ConsumptionBatch) error) error {
+	chunks := g.ColumnChunks()
+	cs := make([]chunk, len(names))
+	dicts := []*Dict{&b.Tenants, &b.Resources, &b.Dates, nil, &b.Meters}
+	for k := range cs {
+		if index[k] < 0 {
+			continue
+		}
+		cs[k].name, cs[k].pages = names[k], chunks[index[k]].Pages()
+		defer cs[k].close()
+		if dicts[k] != nil {
+			dicts[k].reset()
+			cs[k].dict = dicts[k]
+		} else {
+			cs[k].double = true
+		}
+	}
+	rows := g.NumRows()
+	for done := int64(0); done < rows; {
+		n := int(min(int64(sliceRows), rows-done))
+		var err error
+		for k, dst := range []*[]int32{&b.Tenant, &b.Resource, &b.Date, nil, &b.Meter} {
+			switch {
+			case dst == nil:
+				b.Cost, err = cs[k].doubles(b.Cost[:0], n)
+			case index[k] < 0:
+				*dst = nil
+			default:
+				*dst, err = cs[k].indexes((*dst)[:0], n)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+		done += int64(n)
+		b.First += int64(n)
+	}
+	for _, c := range cs {
+		if c.pages != nil && c.pos < c.len() {
+			return fmt.Errorf("column %s: it holds more values than its row group has rows: the file is corrupt", c.name)
+		}
+	}
+	return nil
 }

@@ -300,16 +300,18 @@ type chunk struct {
 	pages  parquet.Pages
 	page   parquet.Page // the page being read
 	micros []int64
+	floats []float64 // the values of a DOUBLE column (double set)
 	idx    []int32
 	pos    int
+	double bool
 
-	dict   *Dict              // nil for the time column
+	dict   *Dict              // nil for the time and DOUBLE columns
 	shared parquet.Dictionary // the chunk's dictionary, once read
 	seen   map[string]int32   // the dictionary built for plain pages
 	own    []int32            // the indexes of a plain page
 }
 
-func (c *chunk) len() int { return len(c.micros) + len(c.idx) }
+func (c *chunk) len() int { return len(c.micros) + len(c.floats) + len(c.idx) }
 
 func (c *chunk) close() {
 	if c.page != nil {
@@ -323,7 +325,7 @@ func (c *chunk) close() {
 func (c *chunk) advance() error {
 	if c.page != nil {
 		parquet.Release(c.page)
-		c.page, c.micros, c.idx = nil, nil, nil
+		c.page, c.micros, c.floats, c.idx = nil, nil, nil, nil
 	}
 	p, err := c.pages.ReadPage()
 	if errors.Is(err, io.EOF) {
@@ -334,9 +336,13 @@ func (c *chunk) advance() error {
 	}
 	c.page, c.pos = p, 0
 	if p.NumNulls() > 0 {
-		return fmt.Errorf("column %s: it holds nulls; every usage row has a time, tenant, resource and user", c.name)
+		return fmt.Errorf("column %s: it holds nulls; every row has a value in it", c.name)
 	}
 	values := p.Data()
+	if c.double {
+		c.floats = values.Double()
+		return nil
+	}
 	if c.dict == nil {
 		c.micros = values.Int64()
 		return nil
@@ -402,6 +408,23 @@ func (c *chunk) times(dst []int64, n int, scale int64) ([]int64, error) {
 				dst = append(dst, v/-scale)
 			}
 		}
+		c.pos += k
+		n -= k
+	}
+	return dst, nil
+}
+
+// doubles appends the next n values of a DOUBLE column to dst.
+func (c *chunk) doubles(dst []float64, n int) ([]float64, error) {
+	for n > 0 {
+		if c.pos == len(c.floats) {
+			if err := c.advance(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		k := min(n, len(c.floats)-c.pos)
+		dst = append(dst, c.floats[c.pos:c.pos+k]...)
 		c.pos += k
 		n -= k
 	}
