@@ -65,6 +65,7 @@ func commands() []command {
 		{"explain", "why a resource is credited, or not, at an instant", runExplain},
 		{"timeline", "the history of each resource's credit as intervals", runTimeline},
 		{"links", "where an organisation's links are: its linked accounts in every tenant", runLinks},
+		{"diagnose", "where an organisation's credit is missing, why, and what would fix it", runDiagnose},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
 		{"gen", "write a data set at platform scale: control.ndjson and usage.parquet", runGen},

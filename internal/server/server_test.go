@@ -666,3 +666,39 @@ func TestWhereMyLinksAre(t *testing.T) {
 		t.Errorf("Fabrikam's reader asking for Northwind's links: %d, want 403", status)
 	}
 }
+
+// TestDiagnosisIsTheOrganisations: a partner reader reads where its own
+// credit is missing, the operator any organisation's, no one else any.
+func TestDiagnosisIsTheOrganisations(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	var d struct {
+		Org     string
+		Missing []struct{ Tenant, Resource, Reason, Words string }
+	}
+	tailspin := s.token(store.RolePartnerReader, "", "", "3000001")
+	if status := s.json("GET", "/v1/diagnosis", tailspin, "", &d); status != 200 || d.Org != "3000001" {
+		t.Fatalf("Tailspin's diagnosis: %d %+v", status, d)
+	}
+	var reasons []string
+	for _, m := range d.Missing {
+		reasons = append(reasons, m.Resource+" "+m.Reason)
+	}
+	if want := "[approvals role_earns_nothing onboarding another_partner_later"; !strings.HasPrefix(fmt.Sprint(reasons), want) {
+		t.Errorf("Tailspin's missing credit: %v, want it to begin %s", reasons, want)
+	}
+	for _, c := range []struct {
+		token, query string
+		status       int
+	}{
+		{tailspin, "?org=1000001", 403},
+		{s.token(store.RoleTenantAdmin, "adatum", "", ""), "?org=3000001", 403},
+		{operator, "", 400},
+		{operator, "?org=1000001", 200},
+	} {
+		if status, body := s.call("GET", "/v1/diagnosis"+c.query, c.token, ""); status != c.status {
+			t.Errorf("GET /v1/diagnosis%s: %d %s, want %d", c.query, status, body, c.status)
+		}
+	}
+}

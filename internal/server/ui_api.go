@@ -211,3 +211,28 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 func tenantRows(e *attribution.Engine, tenant string) []attribution.Row {
 	return append([]attribution.Row{}, e.Attribution(tenant)...)
 }
+
+// getDiagnosis says where an organisation's credit is missing: a partner
+// reader's own, or the one the operator names.
+func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principal) error {
+	org := r.URL.Query().Get("org")
+	if p.Role == store.RolePartnerReader && org == "" {
+		org = p.Org
+	}
+	if err := p.readsScore(org); err != nil {
+		return err
+	}
+	if org == "" {
+		return errorf(codeBadRequest, "org is required: %s?org=ORG", r.URL.Path)
+	}
+	var d attribution.Diagnosis
+	err := s.read(r.Context(), func(st *state) error {
+		d = st.engine.Diagnose(org)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}

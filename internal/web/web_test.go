@@ -188,6 +188,14 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 	if bars != 12 {
 		t.Errorf("the chart has %d bars, want 12 (MAU and MCV for 6 months)", bars)
 	}
+	// Where credit is missing, and why: gina left and her account is
+	// disabled.
+	if got := s.text("#missing"); !strings.Contains(got, "timesheets") || !strings.Contains(got, "gina@fabrikam.example is disabled") {
+		t.Errorf("where credit is missing:\n%s", got)
+	}
+	if got := s.text("#at-risk"); !strings.Contains(got, "onboarding") {
+		t.Errorf("credit at risk:\n%s", got)
+	}
 	s.screenshot("partner-dashboard.png")
 
 	// Azure: Fabrikam's consumed revenue at fourthcoffee, by subscription.

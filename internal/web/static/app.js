@@ -81,9 +81,9 @@ async function homePage(me) {
 async function partnerPage(me) {
   const month = monthOf(me.now);
   const months = lastMonths(me.now, 6);
-  const [attr, changes, score, azure, ...reports] = await Promise.all([
+  const [attr, changes, score, azure, diagnosis, ...reports] = await Promise.all([
     api("/v1/attribution"), api("/v1/changes"),
-    api(`/v1/reports/pcs?month=${month}&org=${me.org}`), api(`/v1/reports/azure?month=${month}`),
+    api(`/v1/reports/pcs?month=${month}&org=${me.org}`), api(`/v1/reports/azure?month=${month}`), api("/v1/diagnosis"),
     ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
   const current = reports[reports.length - 1];
   const orgRow = current.orgs.find((o) => o.org === me.org) || { mcv: 0, customers: 0, deployments: 0 };
@@ -112,6 +112,12 @@ async function partnerPage(me) {
           c.cause];
       }))),
     azureSection(me, month, azure),
+    h("h2", {}, "Where your credit is missing"),
+    diagnosis.missing.length === 0 ? h("p", { class: "muted", id: "missing" }, "Nowhere: every resource your linked accounts work on is credited to you.") :
+      h("div", { id: "missing" }, table(["Customer", "Resource", "Account", "Why", "What would fix it"],
+        diagnosis.missing.map((m) => [m.tenant, m.resource, `${m.account} (${m.partner})`, m.words, m.fix]))),
+    diagnosis.at_risk.length === 0 ? null : [h("h2", {}, "Credit that ends when one person leaves"),
+      h("div", { id: "at-risk" }, table(["Customer", "Resource", "Only account"], diagnosis.at_risk.map((r) => [r.tenant, r.resource, `${r.account} (${r.partner})`])))],
     h("h2", {}, "Credited resources"),
     h("div", { id: "resources" }, table(["Customer", "Resource", "Kind", "Partner ID", "Since"],
       attr.resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))));

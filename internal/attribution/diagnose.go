@@ -1,0 +1,219 @@
+package attribution
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// Why an organisation is not credited for a resource on which one of its
+// linked accounts has a role (a diagnosis).
+const (
+	LaterPartner     = "another_partner_later"
+	EarlierPartner   = "another_partner_earlier"
+	NotProduction    = EnvironmentNotCounted
+	Disabled         = AccountDisabled
+	DroppedLocation  = "location_dropped"
+	RoleEarnsNothing = "role_earns_nothing"
+	NoActivityYet    = "no_activity_yet"
+)
+
+// Missing is a resource on which an account linked to one of an
+// organisation's location IDs has a role, but the organisation is not
+// credited: why, and what would fix it.
+type Missing struct {
+	Tenant   string `json:"tenant"`
+	Resource string `json:"resource"`
+	Kind     string `json:"kind"`
+	Account  string `json:"account"`
+	Partner  string `json:"partner"`
+	Reason   string `json:"reason"`
+	Words    string `json:"words"`
+	Fix      string `json:"fix"`
+	// Other names the partner credited instead, and since when: nothing
+	// more of it.
+	Other *OtherPartner `json:"other,omitempty"`
+}
+
+// OtherPartner is the partner credited in an organisation's stead.
+type OtherPartner struct {
+	Partner string    `json:"partner"`
+	Since   time.Time `json:"since"`
+}
+
+// AtRisk is a resource credited to an organisation through one account
+// only: the credit ends when that person leaves.
+type AtRisk struct {
+	Tenant   string `json:"tenant"`
+	Resource string `json:"resource"`
+	Kind     string `json:"kind"`
+	Account  string `json:"account"`
+	Partner  string `json:"partner"`
+}
+
+// Diagnosis is where an organisation's credit is missing, and where it
+// hangs on one account.
+type Diagnosis struct {
+	Org     string    `json:"org"`
+	At      time.Time `json:"at"`
+	Missing []Missing `json:"missing"`
+	AtRisk  []AtRisk  `json:"at_risk"`
+}
+
+// Diagnose says, as the state stands, where an organisation's linked
+// accounts have a role but the organisation is not credited, and why; and
+// where its credit hangs on a single account.
+func (e *Engine) Diagnose(orgID string) Diagnosis {
+	d := Diagnosis{Org: orgID, At: e.now, Missing: []Missing{}, AtRisk: []AtRisk{}}
+	o := e.orgs[orgID]
+	if o == nil {
+		return d
+	}
+	ids := o.ids()
+	slices.Sort(ids)
+	seen := map[ResourceKey]bool{}
+	for _, loc := range slices.Compact(ids) {
+		for k := range e.linksTo[loc] {
+			t := e.tenants[k.tenant]
+			for id := range t.accounts[k.account].roles {
+				rk := ResourceKey{k.tenant, id}
+				if seen[rk] {
+					continue
+				}
+				seen[rk] = true
+				e.diagnoseResource(&d, o, t, id)
+			}
+		}
+	}
+	e.diagnoseAzure(&d, o)
+	slices.SortFunc(d.Missing, func(a, b Missing) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Account, b.Account))
+	})
+	slices.SortFunc(d.AtRisk, func(a, b AtRisk) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	return d
+}
+
+// mine reports whether a candidate's link names a location ID the
+// organisation lists or once listed.
+func (o *org) mine(partner string) bool {
+	return partner != "" && slices.Contains(o.ids(), partner)
+}
+
+func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
+	r := t.resources[id]
+	credit := r.credit
+	credited := credit.Org == o.id || slices.ContainsFunc(credit.Shares, func(s Share) bool { return s.Org == o.id })
+	cands := e.candidates(t, r)
+	if credited {
+		var holders []Candidate
+		for _, c := range cands {
+			if c.Eligible && c.Org == o.id {
+				holders = append(holders, c)
+			}
+		}
+		if len(holders) == 1 {
+			d.AtRisk = append(d.AtRisk, AtRisk{Tenant: t.id, Resource: id, Kind: r.kind, Account: holders[0].Account, Partner: holders[0].Partner})
+		}
+		return
+	}
+	add := func(m Missing) {
+		m.Tenant, m.Resource, m.Kind = t.id, id, r.kind
+		d.Missing = append(d.Missing, m)
+	}
+	env := t.envs[r.env]
+	// Accounts of the organisation with a role that is never credited.
+	if r.spec.CoOwners && !r.spec.CoOwnersCredited {
+		for acct := range r.coowners {
+			if a := t.accounts[acct]; o.mine(a.link) {
+				add(Missing{Account: acct, Partner: a.link, Reason: RoleEarnsNothing,
+					Words: fmt.Sprintf("%s is a co-owner of a %s, and a %s credits its owner only", acct, r.kind, r.kind),
+					Fix:   fmt.Sprintf("make %s the owner (resource.owner_changed), or have it import the solution that holds the %s", acct, r.kind)})
+			}
+		}
+	}
+	if r.spec.ByActivity && r.owner != "" {
+		if _, active := r.active[r.owner]; !active {
+			if a := t.accounts[r.owner]; o.mine(a.link) {
+				add(Missing{Account: r.owner, Partner: a.link, Reason: NoActivityYet,
+					Words: fmt.Sprintf("%s owns this %s but has had no activity on it; a %s credits the accounts that work on it", r.owner, r.kind, r.kind),
+					Fix:   "an edit or publish by the account makes it a candidate"})
+			}
+		}
+	}
+	for _, c := range cands {
+		a := t.accounts[c.Account]
+		if !o.mine(a.link) {
+			continue
+		}
+		m := Missing{Account: c.Account, Partner: a.link}
+		switch {
+		case !c.Eligible && c.Reason == AccountDisabled:
+			m.Reason, m.Words, m.Fix = Disabled, fmt.Sprintf("%s is disabled, so its link does not count", c.Account),
+				"enable the account, or link another of the organisation's accounts that works on it"
+		case !c.Eligible:
+			m.Reason = DroppedLocation
+			m.Words = fmt.Sprintf("%s links %s, which the organisation no longer lists as a location ID", c.Account, a.link)
+			m.Fix = fmt.Sprintf("link one of the organisation's location IDs: %s", strings.Join(o.locations, ", "))
+		case !e.isCounted(t, r):
+			m.Reason = NotProduction
+			m.Words = fmt.Sprintf("environment %s is %s: only %s environments count", r.env, env.envType, strings.Join(e.opts.Counted, ", "))
+			m.Fix = fmt.Sprintf("promote %s to production, or deploy the %s to a production environment", r.env, r.kind)
+		case credit.Attributed:
+			m.Reason, m.Words = LaterPartner, fmt.Sprintf("partner %s associated later, on %s, and the latest association wins", credit.Partner, credit.Since.Format(time.DateOnly))
+			m.Other = &OtherPartner{Partner: credit.Partner, Since: credit.Since}
+			m.Fix = "an edit or publish by the account renews its association"
+			if e.opts.Policy == First {
+				m.Reason, m.Words = EarlierPartner, fmt.Sprintf("partner %s associated earlier, on %s, and under policy first the earliest keeps the credit", credit.Partner, credit.Since.Format(time.DateOnly))
+				m.Fix = "nothing while that association lasts"
+			}
+		default:
+			continue
+		}
+		add(m)
+	}
+}
+
+// diagnoseAzure adds the Azure resources with consumption on which an
+// account linked to one of the organisation's location IDs holds roles,
+// all of them earning nothing, and the organisation is not recognised.
+func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
+	q := e.azureQuery()
+	roles := e.opts.Azure.roles()
+	for tid, t := range e.tenants {
+		if t.az == nil {
+			continue
+		}
+		for _, path := range t.az.Usage.Paths {
+			sc, _ := event.ParseScope(path)
+			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil && slices.ContainsFunc(p.recognised, func(r recognition) bool { return r.Org == o.id }) {
+				continue
+			}
+			covs, _ := q.coverings(tid, t.az, sc)
+			for _, c := range covs {
+				a := c.a
+				if roles.Eligible(a.Role) || !endOr(a.To).After(e.now) || e.principalGone(a, e.now) {
+					continue
+				}
+				for _, m := range e.members(a) {
+					if !m.to.After(e.now) || m.from.After(e.now) {
+						continue
+					}
+					acct := e.tenants[a.PrincipalTenant].accounts[m.account]
+					if acct == nil || !o.mine(acct.stateAt(e.now).Link) {
+						continue
+					}
+					d.Missing = append(d.Missing, Missing{Tenant: tid, Resource: path, Kind: AzureKind, Account: m.account,
+						Partner: acct.stateAt(e.now).Link, Reason: RoleEarnsNothing,
+						Words: fmt.Sprintf("%s holds %s on %s, a role that cannot change anything: it earns no recognition", m.account, a.Role, a.Scope.Path),
+						Fix:   "ask the customer for a role that may change what you manage (Contributor, or a role of the resource's own ending in Contributor, Operator, Owner or Administrator)"})
+				}
+			}
+		}
+	}
+}
