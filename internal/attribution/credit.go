@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"github.com/palproject/pal/internal/event"
 )
 
 // Reasons why a resource is unattributed or a candidate is not eligible.
@@ -209,7 +211,9 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 		r.credit = next
 		return
 	}
-	e.noteChange(t.id, id, at, r.credit, next)
+	worked := e.workedBefore(r, next, at)
+	byRole := e.gainedByRole(next, worked)
+	e.noteChange(t.id, id, at, r.credit, next, worked, byRole)
 	r.credit = next
 	t.closeHistory(id, at)
 	h = t.history[id]
@@ -224,8 +228,48 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 			return
 		}
 	}
-	t.history[id] = append(h, Interval{Kind: r.kind, Environment: r.env, From: at, Credit: next})
+	t.history[id] = append(h, Interval{Kind: r.kind, Environment: r.env, From: at, Credit: next, ActivityBefore: worked, RoleOnly: byRole})
 }
+
+// gainedByRole reports whether a credit is gained by a role alone: given to
+// an account with no activity before (workedBefore), by an event that made
+// it a co-owner or owner of a resource that already existed, or that made
+// such an account count (its link, its enabling).
+func (e *Engine) gainedByRole(c Credit, worked bool) bool {
+	if !c.Attributed || worked || e.cause == nil {
+		return false
+	}
+	switch e.cause.Type {
+	case event.ResourceCoownerAdd, event.ResourceOwnerChange, event.PalLinked, event.AccountEnabled:
+		return true
+	}
+	return false
+}
+
+// workedBefore reports whether the account a credit names had activity on
+// the resource (an edit, a publish, a use, or a re-import by its owner) in
+// the activity window before instant at, that instant included: whether
+// a partner that gains the credit had worked on the resource, or gained it
+// by a role alone.
+func (e *Engine) workedBefore(r *resource, c Credit, at time.Time) bool {
+	if !c.Attributed {
+		return false
+	}
+	last, ok := r.activity[c.Account]
+	return ok && !last.After(at) && !last.Before(at.Add(-e.activityWindow()))
+}
+
+// activityWindow is how far back workedBefore looks.
+func (e *Engine) activityWindow() time.Duration {
+	if e.opts.ActivityWindow > 0 {
+		return e.opts.ActivityWindow
+	}
+	return DefaultActivityWindow
+}
+
+// DefaultActivityWindow is the activity window of SPEC-less configuration:
+// 90 days.
+const DefaultActivityWindow = 90 * 24 * time.Hour
 
 // renew notes that from instant at the holder's association time is since.
 func (iv *Interval) renew(at, since time.Time) {
@@ -292,19 +336,27 @@ type Change struct {
 	// Correction marks a change filed again because a late event changed
 	// the past (see Corrections).
 	Correction bool `json:"correction,omitempty"`
+	// ActivityBefore tells whether the account that gains the credit had
+	// activity on the resource in the activity window before: false when
+	// a role alone (a co-owner added, an owner changed) gained it.
+	ActivityBefore bool `json:"activity_before"`
+	// RoleOnly marks a credit gained by a role alone (gainedByRole): a
+	// co-owner added, an owner changed, with no edit or publish before.
+	RoleOnly bool `json:"role_only"`
 }
 
 // OnChange makes the engine call fn with every change of which partner is
 // credited for a resource, as events are applied.
 func (e *Engine) OnChange(fn func(Change)) { e.onChange = fn }
 
-// noteChange reports a change from prev to next, when the partners differ.
-func (e *Engine) noteChange(tenantID, id string, at time.Time, prev, next Credit) {
+// noteChange reports a change from prev to next, when the partners differ;
+// worked and byRole say how next was gained (workedBefore, gainedByRole).
+func (e *Engine) noteChange(tenantID, id string, at time.Time, prev, next Credit, worked, byRole bool) {
 	from, to := holderOf(prev), holderOf(next)
 	if e.onChange == nil || sameHolder(from, to) {
 		return
 	}
-	c := Change{Tenant: tenantID, Resource: id, Time: at, From: from, To: to}
+	c := Change{Tenant: tenantID, Resource: id, Time: at, From: from, To: to, ActivityBefore: worked, RoleOnly: byRole}
 	if e.cause != nil {
 		c.Cause, c.CauseID = e.cause.Type, e.cause.ID
 	}

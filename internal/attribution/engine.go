@@ -40,6 +40,10 @@ type Options struct {
 	Counted []string
 	// Azure configures recognition on Azure (SPEC.md section 9).
 	Azure AzureOptions
+	// ActivityWindow is how far back a credit change looks for the gaining
+	// account's activity (Change.ActivityBefore); DefaultActivityWindow
+	// when zero.
+	ActivityWindow time.Duration
 }
 
 // AzureOptions configure Azure recognition. Their zero value is SPEC.md's
@@ -628,7 +632,7 @@ func (e *Engine) deleteResource(ev *event.Event, t *tenant, id string) {
 	}
 	delete(t.envs[r.env].resources, id)
 	delete(t.resources, id)
-	e.noteChange(t.id, id, ev.Time, r.credit, Credit{Reason: ResourceDeleted})
+	e.noteChange(t.id, id, ev.Time, r.credit, Credit{Reason: ResourceDeleted}, false, false)
 	t.closeHistory(id, ev.Time)
 }
 

@@ -150,17 +150,17 @@ func Corrections(tenantID, id string, before, after []Interval) []Change {
 func ChangePoints(tenantID, id string, h []Interval) []Change {
 	var out []Change
 	prev := Holder{Reason: ResourceNotFound}
-	add := func(at time.Time, next Holder) {
+	add := func(at time.Time, next Holder, worked, byRole bool) {
 		if sameHolder(prev, next) {
 			return
 		}
-		out = append(out, Change{Tenant: tenantID, Resource: id, Time: at, From: prev, To: next})
+		out = append(out, Change{Tenant: tenantID, Resource: id, Time: at, From: prev, To: next, ActivityBefore: worked, RoleOnly: byRole})
 		prev = next
 	}
 	for i, iv := range h {
-		add(iv.From, holderOf(iv.Credit))
+		add(iv.From, holderOf(iv.Credit), iv.ActivityBefore, iv.RoleOnly)
 		if !iv.To.IsZero() && (i == len(h)-1 || !h[i+1].From.Equal(iv.To)) {
-			add(iv.To, Holder{Reason: ResourceDeleted})
+			add(iv.To, Holder{Reason: ResourceDeleted}, false, false)
 		}
 	}
 	return out

@@ -186,6 +186,11 @@ type Interval struct {
 	To          time.Time
 	Credit      Credit
 	Renewals    []Renewal
+	// ActivityBefore tells whether the holder's account had activity on
+	// the resource in the activity window before From; RoleOnly whether it
+	// gained the credit by a role alone (Change.RoleOnly).
+	ActivityBefore bool
+	RoleOnly       bool
 }
 
 // intervalAt returns the interval of a history that holds the instant at,

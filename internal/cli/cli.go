@@ -66,6 +66,7 @@ func commands() []command {
 		{"timeline", "the history of each resource's credit as intervals", runTimeline},
 		{"links", "where an organisation's links are: its linked accounts in every tenant", runLinks},
 		{"diagnose", "where an organisation's credit is missing, why, and what would fix it", runDiagnose},
+		{"audit", "a tenant's credit changes, those gained by a role alone marked", runAudit},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
 		{"gen", "write a data set at platform scale: control.ndjson and usage.parquet", runGen},
@@ -148,6 +149,13 @@ func newFlagSet(env *Env, name, synopsis string) *flagSet {
 }
 
 // parse parses args, turning a flag error into a usage error.
+// isSet reports whether the command line gave the flag called name.
+func (fs *flagSet) isSet(name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func (fs *flagSet) parse(args []string) error {
 	return fs.parseArgs(args, 0)
 }

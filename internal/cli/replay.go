@@ -33,6 +33,8 @@ type tally struct {
 
 // replay is one pass over a log.
 type replay struct {
+	// onStart, when set, is called with the engine before any event.
+	onStart func(e *attribution.Engine)
 	// onAt is called once every event up to at is applied and before any
 	// later one; with at nil, once the whole log is applied.
 	at   *time.Time
@@ -78,6 +80,9 @@ func (r replay) run(ctx context.Context, env *Env, lf logFlags, opts attribution
 		}
 	}
 	e := attribution.New(opts)
+	if r.onStart != nil {
+		r.onStart(e)
+	}
 	reached := false
 	for i, ev := range events {
 		if i%4096 == 0 {

@@ -29,6 +29,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	azurePolicy := fs.String("azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
 	azureRoles := fs.String("azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
 	pecRate := fs.String("pec-rate", "0.15", "the partner earned credit rate")
+	activityWindow := fs.Duration("activity-window", attribution.DefaultActivityWindow, "how far back a credit change looks for the gaining account's activity (activity_before)")
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
@@ -50,6 +51,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if opts.Azure, err = azureOptions(*azurePolicy, *azureRoles, *pecRate); err != nil {
 		return err
 	}
+	if *activityWindow <= 0 {
+		return usagef("--activity-window must be positive, such as 2160h")
+	}
+	opts.ActivityWindow = *activityWindow
 	if (*issuer == "") != (*audience == "") {
 		return usagef("--oidc-issuer and --oidc-audience go together")
 	}

@@ -42,11 +42,12 @@ func (p Principal) tenantScope() (string, bool) {
 
 // changeFilter is what p may read of the feed of credit changes: a
 // partner reader the changes its organisation gains or loses by, a tenant
-// administrator its tenant's, the operator all; an account none.
-func (p Principal) changeFilter() (store.ChangeFilter, error) {
+// administrator its tenant's, the operator all, or one tenant's when it
+// names one; an account none.
+func (p Principal) changeFilter(tenant string) (store.ChangeFilter, error) {
 	switch p.Role {
 	case store.RoleOperator:
-		return store.ChangeFilter{}, nil
+		return store.ChangeFilter{Tenant: tenant}, nil
 	case store.RoleTenantAdmin:
 		return store.ChangeFilter{Tenant: p.Tenant}, nil
 	case store.RolePartnerReader:

@@ -58,7 +58,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	filter, err := p.changeFilter()
+	filter, err := p.changeFilter(r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
 	}

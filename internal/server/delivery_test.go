@@ -89,10 +89,10 @@ func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
 	tr.Timeline = map[attribution.ResourceKey][]attribution.Interval{}
 	e.Timeline(func(k attribution.ResourceKey, h []attribution.Interval) bool {
 		// The service's timeline, as the command line's, names no
-		// association time and no environment.
+		// association time, no environment and no past activity.
 		h = slices.Clone(h)
 		for i := range h {
-			h[i].Credit.Since, h[i].Environment, h[i].Renewals = time.Time{}, "", nil
+			h[i].Credit.Since, h[i].Environment, h[i].Renewals, h[i].ActivityBefore, h[i].RoleOnly = time.Time{}, "", nil, false, false
 		}
 		tr.Timeline[k] = h
 		return true

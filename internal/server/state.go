@@ -466,7 +466,7 @@ func (s *state) directoryCopy() []store.Record {
 
 // snapshotVersion changes whenever the snapshot's shape does: a service
 // that finds another version folds its log again.
-const snapshotVersion = 5
+const snapshotVersion = 6
 
 type snapshotData struct {
 	Version  int

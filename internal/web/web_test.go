@@ -279,6 +279,11 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 	if !strings.Contains(links, "frank@fabrikam.example") || !strings.Contains(links, "hana@tailspin.example") || strings.Contains(links, "alice") {
 		t.Errorf("adatum's links:\n%s", links)
 	}
+	// Tailspin's hana was made co-owner of onboarding without ever editing
+	// it: the credit change is flagged.
+	if got := s.text("#credit-changes"); !strings.Contains(got, "gained by a role alone: co-owner added, no edit or publish before") || !strings.Contains(got, "onboarding") {
+		t.Errorf("adatum's credit changes:\n%s", got)
+	}
 	s.screenshot("tenant.png")
 
 	s.run(chromedp.Click("#whatif-link", chromedp.ByID), chromedp.WaitVisible("#events", chromedp.ByID))

@@ -279,8 +279,37 @@ async function explainAzure(into, tenant, resource, at) {
   }
 }
 
+const causeWords = { "resource.coowner_added": "co-owner added", "resource.owner_changed": "owner changed", "pal.linked": "link set",
+  "account.enabled": "account enabled", "resource.created": "resource created", "resource.activity": "activity", "solution.imported": "solution imported",
+  "resource.coowner_removed": "co-owner removed", "pal.removed": "link removed", "account.disabled": "account disabled",
+  "account.deleted": "account deleted", "resource.deleted": "resource deleted", "environment.changed": "environment changed" };
+
+// allChanges reads the whole feed of changes the caller may see.
+async function allChanges() {
+  let since = 0, out = [];
+  for (;;) {
+    const page = await api(`/v1/changes?since=${since}&limit=1000`);
+    if (page.changes.length === 0) return out;
+    out = out.concat(page.changes);
+    since = page.next;
+  }
+}
+
+// changesTable lists credit changes, newest first, marking those gained by
+// a role alone.
+function changesTable(changes) {
+  const rows = [...changes].reverse().map((c) => {
+    const cause = causeWords[c.cause] || c.cause;
+    const note = c.role_only ? h("span", { class: "loss" }, `gained by a role alone: ${cause}, no edit or publish before`) :
+      c.to.partner && c.activity_before ? "worked on it before" : "";
+    return [c.time.slice(0, 10), c.resource, c.from.partner || "no one", c.to.partner || "no one", cause, note];
+  });
+  return table(["When", "Resource", "From", "To", "Cause", "Note"], rows);
+}
+
 async function tenantPage(me) {
-  const [attr, links] = await Promise.all([api("/v1/attribution"), me.tenant ? api(`/v1/links?tenant=${me.tenant}`) : { links: [] }]);
+  const [attr, links, changes] = await Promise.all([api("/v1/attribution"), me.tenant ? api(`/v1/links?tenant=${me.tenant}`) : { links: [] },
+    me.tenant ? allChanges() : []]);
   show(h("h1", { id: "title" }, me.tenant ? `Tenant ${me.tenant}` : "All tenants"),
     h("h2", {}, "Resources and who is credited"),
     h("div", { id: "resources" }, table(["Tenant", "Resource", "Kind", "Environment", "Credited to", "Since"],
@@ -288,6 +317,9 @@ async function tenantPage(me) {
         r.partner || h("span", { class: "muted" }, r.reason), (r.since || "").slice(0, 10)]))),
     me.tenant ? [h("h2", {}, "Accounts that hold a partner link"),
       h("div", { id: "links" }, table(["Account", "Partner ID"], links.links.map((l) => [l.account, l.partner])))] : null,
+    me.tenant ? [h("h2", {}, "Who took the credit"),
+      h("p", { class: "muted" }, "Every change of the partner credited for a resource of this tenant, newest first. A partner that gains the credit by a role alone — made co-owner or owner, with no edit or publish in the 90 days before — is marked."),
+      h("div", { id: "credit-changes" }, changesTable(changes))] : null,
     me.tenant ? h("p", {}, h("a", { href: "#/whatif", id: "whatif-link" }, "What if…")) : null);
 }
 
