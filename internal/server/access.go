@@ -56,6 +56,23 @@ func (p Principal) changeFilter(tenant string) (store.ChangeFilter, error) {
 	return store.ChangeFilter{}, errorf(codeForbidden, "a %s reads no credit changes", p.Role)
 }
 
+// webhookOwner is whose changes p's webhooks carry: a partner reader's
+// organisation's, a tenant administrator's tenant's.
+func (p Principal) webhookOwner() store.ChangeFilter {
+	if p.Role == store.RoleTenantAdmin {
+		return store.ChangeFilter{Tenant: p.Tenant}
+	}
+	return store.ChangeFilter{Org: p.Org}
+}
+
+// webhookOwnerName names the owner of p's webhooks, for messages.
+func (p Principal) webhookOwnerName() string {
+	if p.Role == store.RoleTenantAdmin {
+		return "tenant " + p.Tenant
+	}
+	return "organisation " + p.Org
+}
+
 // seesCredit reports whether p may see a credit held by holder or shared
 // as shares: a partner reader the credits its organisation has, whole or
 // in part; the other readers all of their tenants'.

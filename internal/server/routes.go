@@ -13,6 +13,7 @@ var (
 	accounts       = []string{store.RoleAccount}
 	logReaders     = []string{store.RoleOperator, store.RoleTenantAdmin}
 	partnerReaders = []string{store.RolePartnerReader}
+	subscribers    = []string{store.RolePartnerReader, store.RoleTenantAdmin}
 	everyone       = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader, store.RoleAccount}
 )
 
@@ -26,10 +27,10 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/attribution", "Who is credited for each resource the caller may see, at ?at= (default: now), by tenant then resource, in pages of ?limit= rows (1,000 by default, at most 10,000) after ?after=; next is the after of the next page, null after the last.", readers, s.getAttribution},
 		{"GET", "/v1/explain", "Why a resource is credited, or not: ?tenant=&resource=&at=.", readers, s.getExplain},
 		{"GET", "/v1/changes", "The feed of credit changes after ?since=SEQ (default 0), at most ?limit=N a page (the operator may narrow it to one ?tenant=): resource, from, to, time, cause, activity_before (whether the gaining account had worked on the resource in the 90 days before), role_only (gained by a role alone), and correction when a late event changed the past; next is the SEQ to ask from next.", readers, s.getChanges},
-		{"POST", "/v1/webhooks", "Register an https:// URL to which each credit change of the caller's organisation is posted, signed with HMAC-SHA256 (X-Pal-Signature); private and loopback destinations are refused.", partnerReaders, s.postWebhook},
-		{"GET", "/v1/webhooks", "The webhooks of the caller's organisation.", partnerReaders, s.getWebhooks},
-		{"DELETE", "/v1/webhooks/{id}", "Remove one of the caller's organisation's webhooks.", partnerReaders, s.deleteWebhook},
-		{"POST", "/v1/webhooks/{id}/secret", "Give one of the caller's organisation's webhooks a new secret, shown once.", partnerReaders, s.rotateWebhookSecret},
+		{"POST", "/v1/webhooks", "Register an https:// URL to which each credit change of the caller's organisation (a partner reader) or tenant (a tenant administrator) is posted, signed with HMAC-SHA256 (X-Pal-Signature); private and loopback destinations are refused.", subscribers, s.postWebhook},
+		{"GET", "/v1/webhooks", "The webhooks of the caller's organisation or tenant.", subscribers, s.getWebhooks},
+		{"DELETE", "/v1/webhooks/{id}", "Remove one of the caller's webhooks.", subscribers, s.deleteWebhook},
+		{"POST", "/v1/webhooks/{id}/secret", "Give one of the caller's webhooks a new secret, shown once.", subscribers, s.rotateWebhookSecret},
 		{"GET", "/v1/me", "Who the caller is, and the time of the service's state.", everyone, s.getMe},
 		{"GET", "/v1/timeline", "A resource's credit as intervals: ?tenant=&resource=.", readers, s.getTimeline},
 		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only (?tenant=); or, for a partner reader (or the operator with ?org=), the accounts linked to the organisation's location IDs in every tenant, with the partner ID, since when, and how many resources each carries.", readers, s.getLinks},

@@ -57,11 +57,18 @@ func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal
 		return err
 	}
 	start := store.Cursor{Seq: last, K: math.MaxInt32}
-	hook := store.Webhook{ID: randomHex(8), Org: p.Org, URL: req.URL, Secret: randomHex(24), Created: s.cfg.Clock().UTC(), Cursor: start}
+	owner := p.webhookOwner()
+	hook := store.Webhook{ID: randomHex(8), Org: owner.Org, Tenant: owner.Tenant, URL: req.URL, Secret: randomHex(24), Created: s.cfg.Clock().UTC(), Cursor: start}
 	if err := s.store.AddWebhook(r.Context(), hook); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": hook.ID, "org": hook.Org, "url": hook.URL, "secret": hook.Secret, "created": hook.Created})
+	answer := map[string]any{"id": hook.ID, "url": hook.URL, "secret": hook.Secret, "created": hook.Created}
+	if hook.Org != "" {
+		answer["org"] = hook.Org
+	} else {
+		answer["tenant"] = hook.Tenant
+	}
+	writeJSON(w, http.StatusOK, answer)
 	return nil
 }
 
@@ -70,12 +77,12 @@ const maxAnswer = 64 << 10
 
 // deleteWebhook removes one of the caller's organisation's webhooks.
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, p Principal) error {
-	ok, err := s.store.DeleteWebhook(r.Context(), p.Org, r.PathValue("id"))
+	ok, err := s.store.DeleteWebhook(r.Context(), p.webhookOwner(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errorf(codeNotFound, "organisation %s has no webhook %s", p.Org, r.PathValue("id"))
+		return errorf(codeNotFound, "%s has no webhook %s", p.webhookOwnerName(), r.PathValue("id"))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "deleted": true})
 	return nil
@@ -85,12 +92,12 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, p Princip
 // new secret, shown once; posts are signed with it from then on.
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, p Principal) error {
 	secret := randomHex(24)
-	ok, err := s.store.SetWebhookSecret(r.Context(), p.Org, r.PathValue("id"), secret)
+	ok, err := s.store.SetWebhookSecret(r.Context(), p.webhookOwner(), r.PathValue("id"), secret)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errorf(codeNotFound, "organisation %s has no webhook %s", p.Org, r.PathValue("id"))
+		return errorf(codeNotFound, "%s has no webhook %s", p.webhookOwnerName(), r.PathValue("id"))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "secret": secret})
 	return nil
@@ -98,7 +105,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, p P
 
 // getWebhooks lists the webhooks of the caller's organisation.
 func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request, p Principal) error {
-	hooks, err := s.store.Webhooks(r.Context(), p.Org)
+	hooks, err := s.store.Webhooks(r.Context(), p.webhookOwner())
 	if err != nil {
 		return err
 	}
@@ -119,11 +126,11 @@ type delivery struct {
 // pendingBatch is how many changes one round of a webhook's dispatch reads.
 const pendingBatch = 100
 
-// pendingFor reads the changes after cursor that concern org, in feed
-// order, from the store: only that organisation's.
-func (s *Server) pendingFor(ctx context.Context, org string, cursor store.Cursor) ([]delivery, error) {
+// pendingFor reads the changes after cursor of a webhook's owner, in feed
+// order, from the store: only that organisation's, or that tenant's.
+func (s *Server) pendingFor(ctx context.Context, h store.Webhook, cursor store.Cursor) ([]delivery, error) {
 	var out []delivery
-	err := s.store.Changes(ctx, store.ChangeFilter{Org: org}, cursor, pendingBatch, func(c store.FiledChange) error {
+	err := s.store.Changes(ctx, store.ChangeFilter{Org: h.Org, Tenant: h.Tenant}, cursor, pendingBatch, func(c store.FiledChange) error {
 		out = append(out, delivery{c.At, c.Body})
 		return nil
 	})
@@ -159,7 +166,7 @@ func (s *Server) Dispatch(ctx context.Context, every time.Duration) {
 const leaseTime = 10 * time.Second
 
 func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner string, resting map[string]time.Time) error {
-	hooks, err := s.store.Webhooks(ctx, "")
+	hooks, err := s.store.Webhooks(ctx, store.ChangeFilter{})
 	if err != nil {
 		return err
 	}
@@ -167,7 +174,7 @@ func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner st
 		if time.Now().Before(resting[h.ID]) {
 			continue
 		}
-		pending, err := s.pendingFor(ctx, h.Org, h.Cursor)
+		pending, err := s.pendingFor(ctx, h, h.Cursor)
 		if err != nil {
 			return err
 		}

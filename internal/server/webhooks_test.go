@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +71,22 @@ func TestWebhooks(t *testing.T) {
 		rc.mu.Lock()
 		secret = hook.Secret
 		rc.mu.Unlock()
+		// adatum's administrator subscribes to its tenant's changes.
+		var adatumSecret string
+		rcAdatum := &receiver{}
+		hsAdatum := httptest.NewServer(rcAdatum.handler(&adatumSecret))
+		defer hsAdatum.Close()
+		adatum := a.token(store.RoleTenantAdmin, "adatum", "", "")
+		var tenantHook struct{ ID, Secret, Tenant string }
+		if status := a.json("POST", "/v1/webhooks", adatum, fmt.Sprintf(`{"url":%q}`, hsAdatum.URL), &tenantHook); status != 200 || tenantHook.Tenant != "adatum" {
+			t.Fatalf("POST /v1/webhooks as adatum's administrator: %d %+v", status, tenantHook)
+		}
+		rcAdatum.mu.Lock()
+		adatumSecret = tenantHook.Secret
+		rcAdatum.mu.Unlock()
+		if status, _ := a.call("DELETE", "/v1/webhooks/"+hook.ID, adatum, ""); status != 404 {
+			t.Errorf("a tenant administrator deleting an organisation's webhook: %d, want 404", status)
+		}
 		if status, _ := a.call("POST", "/v1/webhooks", operator, `{"url":"http://127.0.0.1:1/"}`); status != 403 {
 			t.Errorf("the operator registering a webhook: %d, want 403", status)
 		}
@@ -83,21 +100,26 @@ func TestWebhooks(t *testing.T) {
 		go b.srv.Dispatch(ctx, 20*time.Millisecond)
 
 		// bob removes his link and sets it again, twice: Northwind loses and
-		// regains expenses each time. A change of Tailspin's is not posted.
+		// regains expenses each time. frank's removal in adatum moves
+		// onboarding to Tailspin and leaves approvals to no one: not
+		// Northwind's, but adatum's.
 		for i, typ := range []string{"pal.removed", "pal.linked", "pal.removed", "pal.linked"} {
 			ev := fmt.Sprintf(`{"type":%q,"time":"2026-04-%02dT00:00:00Z","tenant":"contoso","account":"bob@northwind.example","partner":"2000011"}`, typ, i+1)
 			if res := []*service{a, b}[i%2].push(operator, ev); res.Accepted != 1 {
 				t.Fatalf("%s: %+v", typ, res)
 			}
 		}
-		a.push(operator, `{"type":"pal.removed","time":"2026-04-09T00:00:00Z","tenant":"adatum","account":"hana@tailspin.example"}`)
+		a.push(operator, `{"type":"pal.removed","time":"2026-04-09T00:00:00Z","tenant":"adatum","account":"frank@fabrikam.example"}`)
 
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			rc.mu.Lock()
 			n := len(rc.posts)
 			rc.mu.Unlock()
-			if n >= 4 || time.Now().After(deadline) {
+			rcAdatum.mu.Lock()
+			m := len(rcAdatum.posts)
+			rcAdatum.mu.Unlock()
+			if n >= 4 && m >= 2 || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -124,6 +146,16 @@ func TestWebhooks(t *testing.T) {
 		a.json("GET", "/v1/webhooks", northwind, "", &list)
 		if len(list.Webhooks) != 1 || list.Webhooks[0].ID != hook.ID {
 			t.Errorf("GET /v1/webhooks: %+v", list)
+		}
+		rcAdatum.mu.Lock()
+		defer rcAdatum.mu.Unlock()
+		var got []string
+		for _, m := range rcAdatum.bodies {
+			got = append(got, fmt.Sprintf("%v %v", m["tenant"], m["resource"]))
+		}
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[adatum approvals adatum onboarding]" || rcAdatum.bad != 0 {
+			t.Errorf("adatum's webhook got %v (%d badly signed), want its two changes", got, rcAdatum.bad)
 		}
 	})
 }

@@ -81,11 +81,13 @@ type ChangeFilter struct {
 	Org    string
 }
 
-// Webhook is a URL an organisation's changes are posted to, signed with
-// its secret; Cursor is the last change claimed for it.
+// Webhook is a URL an organisation's or a tenant's changes are posted to,
+// signed with its secret; Cursor is the last change claimed for it. One of
+// Org and Tenant is set: its owner.
 type Webhook struct {
 	ID      string
 	Org     string
+	Tenant  string
 	URL     string
 	Secret  string
 	Created time.Time
@@ -124,15 +126,16 @@ type Store interface {
 
 	// AddWebhook registers a webhook; its cursor starts where w's is.
 	AddWebhook(ctx context.Context, w Webhook) error
-	// Webhooks lists the webhooks of an organisation, or every one when
-	// org is "", oldest first.
-	Webhooks(ctx context.Context, org string) ([]Webhook, error)
-	// DeleteWebhook removes an organisation's webhook, and reports false
-	// when it has none with that id.
-	DeleteWebhook(ctx context.Context, org, id string) (bool, error)
-	// SetWebhookSecret replaces the secret of an organisation's webhook,
-	// and reports false when it has none with that id.
-	SetWebhookSecret(ctx context.Context, org, id, secret string) (bool, error)
+	// Webhooks lists the webhooks of an owner (an organisation or a
+	// tenant, as a ChangeFilter names them), or every one when owner is
+	// empty, oldest first.
+	Webhooks(ctx context.Context, owner ChangeFilter) ([]Webhook, error)
+	// DeleteWebhook removes an owner's webhook, and reports false when it
+	// has none with that id.
+	DeleteWebhook(ctx context.Context, owner ChangeFilter, id string) (bool, error)
+	// SetWebhookSecret replaces the secret of an owner's webhook, and
+	// reports false when it has none with that id.
+	SetWebhookSecret(ctx context.Context, owner ChangeFilter, id, secret string) (bool, error)
 	// LeaseWebhook makes owner the one process that delivers to a webhook
 	// until the time until, when no other process holds an unexpired lease
 	// at now; it reports whether owner holds the lease.

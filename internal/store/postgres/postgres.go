@@ -430,18 +430,19 @@ func (s *Store) TokenUsed(ctx context.Context, hash string, at time.Time) error 
 
 // AddWebhook registers a webhook.
 func (s *Store) AddWebhook(ctx context.Context, w store.Webhook) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO webhooks (id, org, url, secret, created_ns, cursor_seq, cursor_k) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		w.ID, w.Org, w.URL, w.Secret, w.Created.UnixNano(), w.Cursor.Seq, w.Cursor.K)
+	_, err := s.pool.Exec(ctx, `INSERT INTO webhooks (id, org, tenant, url, secret, created_ns, cursor_seq, cursor_k) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		w.ID, w.Org, w.Tenant, w.URL, w.Secret, w.Created.UnixNano(), w.Cursor.Seq, w.Cursor.K)
 	if err != nil {
 		return fmt.Errorf("add webhook: %w", err)
 	}
 	return nil
 }
 
-// Webhooks lists the webhooks of an organisation, or all of them when org
-// is "", oldest first.
-func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks WHERE $1 = '' OR org = $1 ORDER BY created_ns, id`, org)
+// Webhooks lists the webhooks of an owner, or all of them when owner is
+// empty, oldest first.
+func (s *Store) Webhooks(ctx context.Context, owner store.ChangeFilter) ([]store.Webhook, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, org, tenant, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks
+		WHERE ($1 = '' AND $2 = '') OR (org = $1 AND tenant = $2) ORDER BY created_ns, id`, owner.Org, owner.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
@@ -450,7 +451,7 @@ func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, erro
 	for rows.Next() {
 		var w store.Webhook
 		var created int64
-		if err := rows.Scan(&w.ID, &w.Org, &w.URL, &w.Secret, &created, &w.Cursor.Seq, &w.Cursor.K); err != nil {
+		if err := rows.Scan(&w.ID, &w.Org, &w.Tenant, &w.URL, &w.Secret, &created, &w.Cursor.Seq, &w.Cursor.K); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
 		w.Created = time.Unix(0, created).UTC()
@@ -459,18 +460,18 @@ func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, erro
 	return out, rows.Err()
 }
 
-// DeleteWebhook removes an organisation's webhook.
-func (s *Store) DeleteWebhook(ctx context.Context, org, id string) (bool, error) {
-	res, err := s.pool.Exec(ctx, `DELETE FROM webhooks WHERE org = $1 AND id = $2`, org, id)
+// DeleteWebhook removes an owner's webhook.
+func (s *Store) DeleteWebhook(ctx context.Context, owner store.ChangeFilter, id string) (bool, error) {
+	res, err := s.pool.Exec(ctx, `DELETE FROM webhooks WHERE org = $1 AND tenant = $2 AND id = $3`, owner.Org, owner.Tenant, id)
 	if err != nil {
 		return false, fmt.Errorf("delete webhook: %w", err)
 	}
 	return res.RowsAffected() == 1, nil
 }
 
-// SetWebhookSecret replaces the secret of an organisation's webhook.
-func (s *Store) SetWebhookSecret(ctx context.Context, org, id, secret string) (bool, error) {
-	res, err := s.pool.Exec(ctx, `UPDATE webhooks SET secret = $1 WHERE org = $2 AND id = $3`, secret, org, id)
+// SetWebhookSecret replaces the secret of an owner's webhook.
+func (s *Store) SetWebhookSecret(ctx context.Context, owner store.ChangeFilter, id, secret string) (bool, error) {
+	res, err := s.pool.Exec(ctx, `UPDATE webhooks SET secret = $1 WHERE org = $2 AND tenant = $3 AND id = $4`, secret, owner.Org, owner.Tenant, id)
 	if err != nil {
 		return false, fmt.Errorf("set webhook secret: %w", err)
 	}

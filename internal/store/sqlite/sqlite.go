@@ -422,18 +422,19 @@ func (s *Store) TokenUsed(ctx context.Context, hash string, at time.Time) error 
 
 // AddWebhook registers a webhook.
 func (s *Store) AddWebhook(ctx context.Context, w store.Webhook) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO webhooks (id, org, url, secret, created_ns, cursor_seq, cursor_k) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		w.ID, w.Org, w.URL, w.Secret, w.Created.UnixNano(), w.Cursor.Seq, w.Cursor.K)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO webhooks (id, org, tenant, url, secret, created_ns, cursor_seq, cursor_k) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.Org, w.Tenant, w.URL, w.Secret, w.Created.UnixNano(), w.Cursor.Seq, w.Cursor.K)
 	if err != nil {
 		return fmt.Errorf("add webhook: %w", err)
 	}
 	return nil
 }
 
-// Webhooks lists the webhooks of an organisation, or all of them when org
-// is "", oldest first.
-func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, org, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks WHERE ?1 = '' OR org = ?1 ORDER BY created_ns, id`, org)
+// Webhooks lists the webhooks of an owner, or all of them when owner is
+// empty, oldest first.
+func (s *Store) Webhooks(ctx context.Context, owner store.ChangeFilter) ([]store.Webhook, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, org, tenant, url, secret, created_ns, cursor_seq, cursor_k FROM webhooks
+		WHERE (?1 = '' AND ?2 = '') OR (org = ?1 AND tenant = ?2) ORDER BY created_ns, id`, owner.Org, owner.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
@@ -442,7 +443,7 @@ func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, erro
 	for rows.Next() {
 		var w store.Webhook
 		var created int64
-		if err := rows.Scan(&w.ID, &w.Org, &w.URL, &w.Secret, &created, &w.Cursor.Seq, &w.Cursor.K); err != nil {
+		if err := rows.Scan(&w.ID, &w.Org, &w.Tenant, &w.URL, &w.Secret, &created, &w.Cursor.Seq, &w.Cursor.K); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
 		w.Created = time.Unix(0, created).UTC()
@@ -451,9 +452,9 @@ func (s *Store) Webhooks(ctx context.Context, org string) ([]store.Webhook, erro
 	return out, rows.Err()
 }
 
-// DeleteWebhook removes an organisation's webhook.
-func (s *Store) DeleteWebhook(ctx context.Context, org, id string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM webhooks WHERE org = ? AND id = ?`, org, id)
+// DeleteWebhook removes an owner's webhook.
+func (s *Store) DeleteWebhook(ctx context.Context, owner store.ChangeFilter, id string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM webhooks WHERE org = ? AND tenant = ? AND id = ?`, owner.Org, owner.Tenant, id)
 	if err != nil {
 		return false, fmt.Errorf("delete webhook: %w", err)
 	}
@@ -461,9 +462,9 @@ func (s *Store) DeleteWebhook(ctx context.Context, org, id string) (bool, error)
 	return n == 1, err
 }
 
-// SetWebhookSecret replaces the secret of an organisation's webhook.
-func (s *Store) SetWebhookSecret(ctx context.Context, org, id, secret string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET secret = ? WHERE org = ? AND id = ?`, secret, org, id)
+// SetWebhookSecret replaces the secret of an owner's webhook.
+func (s *Store) SetWebhookSecret(ctx context.Context, owner store.ChangeFilter, id, secret string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET secret = ? WHERE org = ? AND tenant = ? AND id = ?`, secret, owner.Org, owner.Tenant, id)
 	if err != nil {
 		return false, fmt.Errorf("set webhook secret: %w", err)
 	}

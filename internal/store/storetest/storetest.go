@@ -326,7 +326,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if err := a.AddWebhook(ctx, w); err == nil {
 			t.Error("a second webhook with the same id was accepted")
 		}
-		got, err := b.Webhooks(ctx, "")
+		got, err := b.Webhooks(ctx, store.ChangeFilter{})
 		if err != nil || len(got) != 1 || got[0] != w {
 			t.Fatalf("Webhooks = %+v %v, want [%+v]", got, err, w)
 		}
@@ -335,20 +335,35 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			t.Fatal(err)
 		}
 		// Only the organisation's own webhook changes.
-		if ok, err := b.SetWebhookSecret(ctx, "100001", "w2", "stolen"); ok || err != nil {
+		if ok, err := b.SetWebhookSecret(ctx, store.ChangeFilter{Org: "100001"}, "w2", "stolen"); ok || err != nil {
 			t.Errorf("another organisation's secret set: %v %v", ok, err)
 		}
-		if ok, err := b.SetWebhookSecret(ctx, "200001", "w2", "t2"); !ok || err != nil {
+		if ok, err := b.SetWebhookSecret(ctx, store.ChangeFilter{Org: "200001"}, "w2", "t2"); !ok || err != nil {
 			t.Errorf("SetWebhookSecret = %v %v", ok, err)
 		}
-		if hooks, _ := a.Webhooks(ctx, "200001"); len(hooks) != 1 || hooks[0].Secret != "t2" {
+		if hooks, _ := a.Webhooks(ctx, store.ChangeFilter{Org: "200001"}); len(hooks) != 1 || hooks[0].Secret != "t2" {
 			t.Errorf("the secret after SetWebhookSecret: %+v", hooks)
 		}
-		if ok, err := b.DeleteWebhook(ctx, "200001", "w1"); ok || err != nil {
+		if ok, err := b.DeleteWebhook(ctx, store.ChangeFilter{Org: "200001"}, "w1"); ok || err != nil {
 			t.Errorf("another organisation's webhook deleted: %v %v", ok, err)
 		}
+		// A tenant's webhook is its administrator's: no organisation's, and
+		// the organisations' are not the tenant's.
+		mine := store.Webhook{ID: "w3", Tenant: "contoso", URL: "http://127.0.0.1:1/tenant", Secret: "u", Created: at(3)}
+		if err := a.AddWebhook(ctx, mine); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := b.SetWebhookSecret(ctx, store.ChangeFilter{Org: "100001"}, "w3", "stolen"); ok || err != nil {
+			t.Errorf("an organisation set a tenant's secret: %v %v", ok, err)
+		}
+		if got, _ := b.Webhooks(ctx, store.ChangeFilter{Tenant: "contoso"}); len(got) != 1 || got[0] != mine {
+			t.Errorf("the tenant's webhooks: %+v, want [%+v]", got, mine)
+		}
+		if ok, err := b.DeleteWebhook(ctx, store.ChangeFilter{Tenant: "contoso"}, "w3"); !ok || err != nil {
+			t.Errorf("the tenant's webhook not deleted: %v %v", ok, err)
+		}
 		for org, want := range map[string]string{"": "[w1 w2]", "100001": "[w1]", "200001": "[w2]", "300001": "[]"} {
-			hooks, err := b.Webhooks(ctx, org)
+			hooks, err := b.Webhooks(ctx, store.ChangeFilter{Org: org})
 			var ids []string
 			for _, h := range hooks {
 				ids = append(ids, h.ID)
@@ -357,10 +372,10 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 				t.Errorf("Webhooks(%q) = %v %v, want %s", org, ids, err, want)
 			}
 		}
-		if ok, err := b.DeleteWebhook(ctx, "200001", "w2"); !ok || err != nil {
+		if ok, err := b.DeleteWebhook(ctx, store.ChangeFilter{Org: "200001"}, "w2"); !ok || err != nil {
 			t.Errorf("DeleteWebhook = %v %v", ok, err)
 		}
-		if hooks, _ := a.Webhooks(ctx, ""); len(hooks) != 1 || hooks[0].ID != "w1" {
+		if hooks, _ := a.Webhooks(ctx, store.ChangeFilter{}); len(hooks) != 1 || hooks[0].ID != "w1" {
 			t.Errorf("webhooks after a delete: %+v", hooks)
 		}
 		next := store.Cursor{Seq: 9, K: 2}
@@ -378,7 +393,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if first, second := <-results, <-results; first == second {
 			t.Errorf("claims: %v and %v, want exactly one", first, second)
 		}
-		got, _ = a.Webhooks(ctx, "")
+		got, _ = a.Webhooks(ctx, store.ChangeFilter{})
 		if got[0].Cursor != next {
 			t.Errorf("cursor %+v, want %+v", got[0].Cursor, next)
 		}
