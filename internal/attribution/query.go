@@ -329,6 +329,22 @@ func (e *Engine) AccountExists(tenantID, accountID string) bool {
 	return a != nil && !a.deleted
 }
 
+// AccountKind returns the kind of an account of a tenant (user, guest,
+// service_principal), "" when there is no such account.
+func (e *Engine) AccountKind(tenantID, accountID string) string {
+	if t := e.tenants[tenantID]; t != nil && t.accounts[accountID] != nil {
+		return t.accounts[accountID].kind
+	}
+	return ""
+}
+
+// AccountDisabled reports whether an account of a tenant is disabled, so
+// that its link does not count.
+func (e *Engine) AccountDisabled(tenantID, accountID string) bool {
+	t := e.tenants[tenantID]
+	return t != nil && t.accounts[accountID] != nil && t.accounts[accountID].disabled
+}
+
 // AccountLink is an account of a tenant and the partner ID it links.
 type AccountLink struct {
 	Account string `json:"account"`

@@ -67,6 +67,7 @@ func commands() []command {
 		{"links", "where an organisation's links are: its linked accounts in every tenant", runLinks},
 		{"diagnose", "where an organisation's credit is missing, why, and what would fix it", runDiagnose},
 		{"audit", "a tenant's credit changes, those gained by a role alone marked", runAudit},
+		{"gate", "for pipelines: exit 0 when the deploying account's link would credit its import, 1 with the reason", runGate},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
 		{"gen", "write a data set at platform scale: control.ndjson and usage.parquet", runGen},
