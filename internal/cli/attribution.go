@@ -15,6 +15,7 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 	var atFlag string
 	fs := newFlagSet(env, "attribution", "attribution --log FILE [--at TIME] [--format json] [--policy latest|first|split]")
 	f.register(fs)
+	f.formats = withCSV
 	fs.StringVar(&atFlag, "at", "", "the instant, RFC 3339 or YYYY-MM-DD (default: after the last event)")
 	opts, err := f.parse(fs, args)
 	if err != nil {
@@ -77,8 +78,11 @@ type attributionResult struct {
 }
 
 func (a attributionResult) print(env *Env, format string) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return writeJSON(env.Stdout, a)
+	case "csv":
+		return writeCSV(env.Stdout, a.Resources)
 	}
 	return printAttribution(env, a.At, a.Resources)
 }

@@ -15,6 +15,7 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "audit", "audit --tenant T (--log FILE | --server URL --token T) [--format json]")
 	f := logFlags{asksService: true}
 	f.register(fs)
+	f.formats = withCSV
 	tenant := fs.String("tenant", "", "the tenant whose credit changes to list")
 	window := fs.Duration("activity-window", attribution.DefaultActivityWindow, "how far back a gaining account's activity counts")
 	opts, err := f.parse(fs, args)
@@ -80,6 +81,9 @@ var causeWords = map[string]string{
 }
 
 func printAudit(env *Env, format, tenant string, changes []attribution.Change) error {
+	if format == "csv" {
+		return writeCSV(env.Stdout, changes)
+	}
 	if format == "json" {
 		return writeJSON(env.Stdout, struct {
 			Tenant  string               `json:"tenant"`

@@ -12,8 +12,10 @@ import (
 func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	f := logFlags{asksService: true}
 	var month string
-	fs := newFlagSet(env, "report azure", "report azure --log FILE --month YYYY-MM [--consumption FILE] [--azure-policy all|latest|split] [--format json]")
+	fs := newFlagSet(env, "report azure", "report azure --log FILE --month YYYY-MM [--consumption FILE] [--azure-policy all|latest|split] [--format json|csv [--rows orgs|subscriptions|resources]]")
 	f.register(fs)
+	f.formats = withCSV
+	f.registerRows(fs, "orgs", "subscriptions", "resources")
 	fs.StringVar(&month, "month", "", "the calendar month, YYYY-MM")
 	opts, err := f.parse(fs, args)
 	if err != nil {
@@ -27,7 +29,7 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return printAzureReportAs(env, f.format, rep)
+		return printAzureReportAs(env, f, rep)
 	}
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
@@ -37,15 +39,22 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if err := printAzureReportAs(env, f.format, rep); err != nil {
+	if err := printAzureReportAs(env, f, rep); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
 }
 
-func printAzureReportAs(env *Env, format string, rep attribution.AzureReport) error {
-	if format == "json" {
+func printAzureReportAs(env *Env, f logFlags, rep attribution.AzureReport) error {
+	switch {
+	case f.format == "json":
 		return writeJSON(env.Stdout, rep)
+	case f.format == "csv" && f.rows == "resources":
+		return writeCSV(env.Stdout, rep.Resources)
+	case f.format == "csv" && f.rows == "subscriptions":
+		return writeCSV(env.Stdout, rep.Subscriptions)
+	case f.format == "csv":
+		return writeCSV(env.Stdout, rep.Orgs)
 	}
 	fmt.Fprintf(env.Stdout, "Azure report %s (policy %s)\n\nResources\n", rep.Month, rep.Policy)
 	tw := newTable(env.Stdout)

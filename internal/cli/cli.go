@@ -194,6 +194,19 @@ type logFlags struct {
 	// formats are the --format values the command takes: table and json
 	// when not set.
 	formats []string
+	// rows, for a report of several tables, says which one --format csv
+	// writes (sections lists them, the first the default).
+	rows     string
+	sections []string
+}
+
+// withCSV is the --format values of the commands that answer with rows.
+var withCSV = []string{"table", "json", "csv"}
+
+// registerRows adds --rows to a report of several tables.
+func (f *logFlags) registerRows(fs *flagSet, sections ...string) {
+	f.sections = sections
+	fs.StringVar(&f.rows, "rows", sections[0], "with --format csv, which rows to write: "+strings.Join(sections, ", "))
 }
 
 func (f *logFlags) register(fs *flagSet) {
@@ -246,6 +259,12 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 	}
 	if !slices.Contains(formats, f.format) {
 		return opts, usagef("unknown format %q: use %s", f.format, strings.Join(formats, " or "))
+	}
+	if f.sections != nil && !slices.Contains(f.sections, f.rows) {
+		return opts, usagef("unknown --rows %q: use %s", f.rows, strings.Join(f.sections, ", "))
+	}
+	if f.sections != nil && fs.isSet("rows") && f.format != "csv" {
+		return opts, usagef("--rows goes with --format csv: the other formats write every table")
 	}
 	p, err := attribution.ParsePolicy(f.policy)
 	if err != nil {

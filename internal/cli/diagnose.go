@@ -13,6 +13,7 @@ func runDiagnose(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "diagnose", "diagnose --org ORG (--log FILE | --server URL --token T) [--format json]")
 	f := logFlags{asksService: true}
 	f.register(fs)
+	f.formats = withCSV
 	org := fs.String("org", "", "the organisation's global partner ID")
 	opts, err := f.parse(fs, args)
 	if err != nil {
@@ -45,8 +46,11 @@ func runDiagnose(ctx context.Context, env *Env, args []string) error {
 }
 
 func printDiagnosis(env *Env, format string, d attribution.Diagnosis) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return writeJSON(env.Stdout, d)
+	case "csv":
+		return writeCSV(env.Stdout, d.Missing)
 	}
 	fmt.Fprintf(env.Stdout, "Organisation %s at %s\n\n", d.Org, stamp(d.At))
 	if len(d.Missing) == 0 {

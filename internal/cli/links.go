@@ -22,6 +22,7 @@ func runLinks(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "links", "links --org ORG (--log FILE | --server URL --token T) [--tenant T] [--format json]")
 	f := logFlags{asksService: true}
 	f.register(fs)
+	f.formats = withCSV
 	org := fs.String("org", "", "the organisation's global partner ID")
 	tenant := fs.String("tenant", "", "only the links in this tenant")
 	opts, err := f.parse(fs, args)
@@ -53,8 +54,11 @@ func runLinks(ctx context.Context, env *Env, args []string) error {
 }
 
 func (o orgLinks) print(env *Env, format string) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return writeJSON(env.Stdout, o)
+	case "csv":
+		return writeCSV(env.Stdout, o.Links)
 	}
 	fmt.Fprintf(env.Stdout, "Links to the location IDs of organisation %s: %d accounts\n\n", o.Org, len(o.Links))
 	w := newTable(env.Stdout)

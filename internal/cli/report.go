@@ -39,8 +39,10 @@ func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Optio
 func runMonthly(ctx context.Context, env *Env, args []string) error {
 	f := logFlags{asksService: true}
 	var month string
-	fs := newFlagSet(env, "report monthly", "report monthly --log FILE --month YYYY-MM [--format json]")
+	fs := newFlagSet(env, "report monthly", "report monthly --log FILE --month YYYY-MM [--format json|csv [--rows orgs|workloads|resources]]")
 	f.register(fs)
+	f.formats = withCSV
+	f.registerRows(fs, "orgs", "workloads", "resources")
 	fs.StringVar(&month, "month", "", "the calendar month, YYYY-MM")
 	opts, err := f.parse(fs, args)
 	if err != nil {
@@ -67,7 +69,7 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 		m.Month, m.Orgs = page.Month, page.Orgs
 		m.Resources, m.Workloads = append(m.Resources, page.Resources...), append(m.Workloads, page.Workloads...)
 		if page.Next == nil {
-			return printMonthlyAs(env, f.format, m)
+			return printMonthlyAs(env, f, m)
 		}
 		query.Set("after", *page.Next)
 	}
@@ -77,15 +79,22 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	}
 	m = agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
 	metrics.NameOrgs(&m, e)
-	if err := printMonthlyAs(env, f.format, m); err != nil {
+	if err := printMonthlyAs(env, f, m); err != nil {
 		return err
 	}
 	return reportRefusals(env, t, f.strict)
 }
 
-func printMonthlyAs(env *Env, format string, m metrics.Monthly) error {
-	if format == "json" {
+func printMonthlyAs(env *Env, f logFlags, m metrics.Monthly) error {
+	switch {
+	case f.format == "json":
 		return writeJSON(env.Stdout, m)
+	case f.format == "csv" && f.rows == "resources":
+		return writeCSV(env.Stdout, m.Resources)
+	case f.format == "csv" && f.rows == "workloads":
+		return writeCSV(env.Stdout, m.Workloads)
+	case f.format == "csv":
+		return writeCSV(env.Stdout, m.Orgs)
 	}
 	return printMonthly(env, m)
 }
@@ -119,8 +128,9 @@ func printMonthly(env *Env, m metrics.Monthly) error {
 func runPCS(ctx context.Context, env *Env, args []string) error {
 	f := logFlags{asksService: true}
 	var month, orgID string
-	fs := newFlagSet(env, "report pcs", "report pcs --log FILE --month YYYY-MM --org ORG [--format json]")
+	fs := newFlagSet(env, "report pcs", "report pcs --log FILE --month YYYY-MM --org ORG [--format json|csv]")
 	f.register(fs)
+	f.formats = withCSV
 	fs.StringVar(&month, "month", "", "the last month of the score, YYYY-MM")
 	fs.StringVar(&orgID, "org", "", "the organisation's global partner ID")
 	opts, err := f.parse(fs, args)
@@ -164,8 +174,11 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 }
 
 func printScoreAs(env *Env, format string, org attribution.Organisation, baseline string, s metrics.Score, cfg metrics.Config) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return writeJSON(env.Stdout, s)
+	case "csv":
+		return writeCSV(env.Stdout, []metrics.Score{s})
 	}
 	return printScore(env, org, baseline, s, cfg)
 }

@@ -39,7 +39,7 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 	out := fs.String("out", "", "with --format parquet, the Parquet file to write")
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's resources")
 	fs.StringVar(&resource, "resource", "", "only this resource")
-	f.formats = []string{"table", "json", "parquet"}
+	f.formats = []string{"table", "json", "csv", "parquet"}
 	opts, err := f.parse(fs, args)
 	if err != nil {
 		return err
@@ -90,6 +90,8 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 	switch {
 	case parquetOut:
 		err = writeTimelineParquet(*out, rows)
+	case f.format == "csv":
+		err = writeCSV(env.Stdout, rows)
 	case f.format == "json":
 		err = writeJSON(env.Stdout, struct {
 			Intervals []interval `json:"intervals"`
