@@ -329,6 +329,27 @@ func (e *Engine) AccountExists(tenantID, accountID string) bool {
 	return a != nil && !a.deleted
 }
 
+// AccountCredits lists the resources of a tenant whose credit an account
+// carries now: credited through it, or sharing in the credit by its link.
+func (e *Engine) AccountCredits(tenantID, accountID string) []Row {
+	rows := []Row{}
+	t := e.tenants[tenantID]
+	if t == nil || t.accounts[accountID] == nil {
+		return rows
+	}
+	a := t.accounts[accountID]
+	for id := range a.roles {
+		r := t.resources[id]
+		c := r.credit
+		shared := a.link != "" && slices.ContainsFunc(c.Shares, func(s Share) bool { return s.Partner == a.link })
+		if c.Attributed && (c.Account == accountID || shared) {
+			rows = append(rows, newRow(tenantID, id, r.kind, r.env, c))
+		}
+	}
+	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.Resource, b.Resource) })
+	return rows
+}
+
 // AccountKind returns the kind of an account of a tenant (user, guest,
 // service_principal), "" when there is no such account.
 func (e *Engine) AccountKind(tenantID, accountID string) string {

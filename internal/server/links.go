@@ -102,6 +102,21 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) er
 	return nil
 }
 
+// getMyCredit lists the resources whose credit the calling account carries
+// now: what its link is worth to its partner.
+func (s *Server) getMyCredit(w http.ResponseWriter, r *http.Request, p Principal) error {
+	var rows []attribution.Row
+	err := s.read(r.Context(), func(st *state) error {
+		rows = st.engine.AccountCredits(p.Tenant, p.Account)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "account": p.Account, "resources": rows})
+	return nil
+}
+
 func orAny(id string) string {
 	if id == "" {
 		return "any partner ID"

@@ -32,6 +32,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/v1/webhooks/{id}", "Remove one of the caller's webhooks.", subscribers, s.deleteWebhook},
 		{"POST", "/v1/webhooks/{id}/secret", "Give one of the caller's webhooks a new secret, shown once.", subscribers, s.rotateWebhookSecret},
 		{"GET", "/v1/me", "Who the caller is, and the time of the service's state.", everyone, s.getMe},
+		{"GET", "/v1/me/credit", "The resources whose credit the calling account carries now, through its link.", accounts, s.getMyCredit},
 		{"GET", "/v1/timeline", "A resource's credit as intervals: ?tenant=&resource=.", readers, s.getTimeline},
 		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only (?tenant=); or, for a partner reader (or the operator with ?org=), the accounts linked to the organisation's location IDs in every tenant, with the partner ID, since when, and how many resources each carries.", readers, s.getLinks},
 		{"GET", "/v1/diagnosis", "Where an organisation's credit is missing: every resource on which one of its linked accounts has a role but it is not credited, why in plain words and what would fix it, and the resources whose credit hangs on one account. ?org= for the operator; a partner reader's own.", []string{store.RoleOperator, store.RolePartnerReader}, s.getDiagnosis},

@@ -319,11 +319,39 @@ func TestOperatorAndAccount(t *testing.T) {
 		}
 	}
 	s.screenshot("operator.png")
+	// An account links, changes and removes its own link; a global ID is
+	// refused with the location IDs to use.
 	s.login("alice")
-	if got := s.waitText("main", "Linked to"); !strings.Contains(got, "Linked to 1000011 (Fabrikam Consulting)") {
-		t.Errorf("the account's page: %q", got)
+	if got := s.waitText("#link-status", "linked to"); !strings.Contains(got, "linked to partner ID 1000011 (Fabrikam Consulting)") {
+		t.Errorf("the account's link: %q", got)
+	}
+	if got := s.text("#my-credit"); !strings.Contains(got, "expenses") || !strings.Contains(got, "contoso-ci") {
+		t.Errorf("the resources alice's link carries:\n%s", got)
 	}
 	s.screenshot("account.png")
+	change := func(id string) {
+		s.run(chromedp.SetValue("#partner-id", id, chromedp.ByID), chromedp.Click("#link-change", chromedp.ByID))
+	}
+	change("1000001")
+	if got := s.waitText("#link-error", "global ID"); !strings.Contains(got, "global ID of organisation Fabrikam Consulting") || !strings.Contains(got, "1000011, 1000012") {
+		t.Errorf("a global ID: %q", got)
+	}
+	change("1000012")
+	if got := s.waitText("#link-status", "1000012"); !strings.Contains(got, "linked to partner ID 1000012") {
+		t.Errorf("after the change: %q", got)
+	}
+	s.run(chromedp.Click("#link-remove", chromedp.ByID))
+	if got := s.waitText("#link-status", "no partner link"); !strings.Contains(got, "holds no partner link") {
+		t.Errorf("after the removal: %q", got)
+	}
+	if got := s.text("#my-credit"); !strings.Contains(got, "None today") {
+		t.Errorf("the credit without a link: %q", got)
+	}
+	s.run(chromedp.SetValue("#partner-id", "1000011", chromedp.ByID), chromedp.Click("#link-create", chromedp.ByID))
+	if got := s.waitText("#link-status", "1000011"); !strings.Contains(got, "linked to partner ID 1000011") {
+		t.Errorf("after linking again: %q", got)
+	}
+	s.screenshot("account-linked.png")
 }
 
 // browserProfile makes a directory for the browser's profile, removed at

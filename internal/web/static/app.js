@@ -345,13 +345,42 @@ async function whatIfPage(me) {
     } }, "See what the credit would become"), out);
 }
 
-async function linkPage() {
-  try {
-    const l = await api("/providers/Microsoft.ManagementPartner/partners");
-    show(h("h1", { id: "title" }, "Your partner link"), h("p", {}, `Linked to ${l.properties.partnerId} (${l.properties.partnerName}) since ${l.properties.updatedTime.slice(0, 10)}.`));
-  } catch (err) {
-    show(h("h1", { id: "title" }, "Your partner link"), h("p", {}, err.message));
-  }
+const partnersPath = "/providers/Microsoft.ManagementPartner/partners";
+
+// linkPage is an account's own link: the three flows of the FAQ (link a
+// partner ID, change it, remove it) and what the link carries today.
+async function linkPage(me) {
+  let link = null;
+  try { link = await api(partnersPath); } catch (err) { link = null; }
+  const credit = await api("/v1/me/credit");
+  const result = h("div", { id: "link-result" });
+  const input = h("input", { type: "text", id: "partner-id", placeholder: "a location ID: 6 to 10 digits", autocomplete: "off" });
+  const act = (method, id, done) => async (e) => {
+    e.preventDefault();
+    try {
+      await api(`${partnersPath}/${encodeURIComponent(id())}`, { method });
+      location.hash = "#/link"; await route();
+      fill(document.getElementById("link-result"), h("p", { class: "gain", id: "link-done" }, done));
+    } catch (err) { fill(result, h("p", { class: "error", id: "link-error" }, err.message)); }
+  };
+  const status = link ? h("p", { id: "link-status" }, `Your account ${me.account} in tenant ${me.tenant} is linked to partner ID ${link.properties.partnerId}` +
+      `${link.properties.partnerName ? ` (${link.properties.partnerName})` : ""}, since ${link.properties.updatedTime.slice(0, 10)}.`) :
+    h("p", { id: "link-status" }, `Your account ${me.account} in tenant ${me.tenant} holds no partner link: the work it does credits no partner.`);
+  const forms = link ? [
+    h("h2", {}, "Change your link"),
+    h("form", { class: "login", id: "change-form", onsubmit: act("PATCH", () => input.value.trim(), "Your link is changed.") },
+      h("p", {}, "Link another of your organisation's location IDs (not its global ID)."), input, h("button", { type: "submit", id: "link-change" }, "Change the link")),
+    h("h2", {}, "Remove your link"),
+    h("form", { class: "login", onsubmit: act("DELETE", () => link.properties.partnerId, "Your link is removed.") },
+      h("p", {}, "Your work stops counting for the partner from now on."), h("button", { type: "submit", id: "link-remove" }, "Remove the link"))] : [
+    h("h2", {}, "Link a partner ID"),
+    h("form", { class: "login", id: "create-form", onsubmit: act("PUT", () => input.value.trim(), "Your account is linked.") },
+      h("p", {}, "Enter the location ID your partner organisation gave you (not its global ID)."), input, h("button", { type: "submit", id: "link-create" }, "Link"))];
+  show(h("h1", { id: "title" }, "Your partner link"), status, result, forms,
+    h("h2", {}, "Resources your link carries credit on today"),
+    credit.resources.length === 0 ? h("p", { class: "muted", id: "my-credit" }, "None today.") :
+      h("div", { id: "my-credit" }, table(["Resource", "Kind", "Environment", "Partner ID", "Since"],
+        credit.resources.map((r) => [r.resource, r.kind, r.environment, r.partner, (r.since || "").slice(0, 10)]))));
 }
 
 async function route() {
@@ -370,7 +399,7 @@ async function route() {
       case "resource": return await resourcePage(me, parts[1], parts[2]);
       case "tenant": return await tenantPage(me);
       case "whatif": return await whatIfPage(me);
-      case "link": return await linkPage();
+      case "link": return await linkPage(me);
       default: return await homePage(me);
     }
   } catch (err) { fail(err); }
