@@ -286,11 +286,26 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 	}
 	s.screenshot("tenant.png")
 
-	s.run(chromedp.Click("#whatif-link", chromedp.ByID), chromedp.WaitVisible("#events", chromedp.ByID))
-	event := `{"type":"resource.activity","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","account":"hana@tailspin.example","action":"edit"}`
-	s.run(chromedp.SetValue("#events", event, chromedp.ByID), chromedp.Click("#run-whatif", chromedp.ByID))
+	// The form builds the events: hana made owner of onboarding.
+	s.run(chromedp.Click("#whatif-link", chromedp.ByID), chromedp.WaitVisible("#wi-resource", chromedp.ByID),
+		chromedp.SetValue("#wi-resource", "onboarding", chromedp.ByID),
+		chromedp.SetValue("#wi-action", "change the owner", chromedp.ByID),
+		chromedp.SetValue("#wi-account", "hana@tailspin.example", chromedp.ByID),
+		chromedp.Click("#wi-add", chromedp.ByID))
+	var built string
+	s.run(chromedp.Value("#events", &built, chromedp.ByID))
+	if !strings.Contains(built, `"type":"resource.owner_changed"`) || !strings.Contains(built, `"owner":"hana@tailspin.example"`) || !strings.Contains(built, `"resource":"onboarding"`) {
+		t.Errorf("the form built %q", built)
+	}
+	s.run(chromedp.Click("#run-whatif", chromedp.ByID))
 	if got := s.waitText("#whatif-result", "3000011"); !strings.Contains(got, "onboarding") || !strings.Contains(got, "1000012") || !strings.Contains(got, "3000011") {
 		t.Errorf("what-if result:\n%s", got)
+	}
+	// Experts still write events by hand.
+	event := `{"type":"resource.activity","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","account":"hana@tailspin.example","action":"edit"}`
+	s.run(chromedp.SetValue("#events", event, chromedp.ByID), chromedp.Click("#run-whatif", chromedp.ByID))
+	if got := s.waitText("#whatif-result", "3000011"); !strings.Contains(got, "onboarding") || !strings.Contains(got, "3000011") {
+		t.Errorf("what-if of a hand-written event:\n%s", got)
 	}
 	s.screenshot("what-if.png")
 	// Nothing was written: the tenant page still credits Fabrikam.

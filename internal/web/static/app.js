@@ -323,21 +323,47 @@ async function tenantPage(me) {
     me.tenant ? h("p", {}, h("a", { href: "#/whatif", id: "whatif-link" }, "What if…")) : null);
 }
 
+// whatIfActions are the changes the what-if form builds, as events.
+const whatIfActions = {
+  "add a co-owner": (r, account) => ({ type: "resource.coowner_added", resource: r.resource, account }),
+  "remove a co-owner": (r, account) => ({ type: "resource.coowner_removed", resource: r.resource, account }),
+  "change the owner": (r, account) => ({ type: "resource.owner_changed", resource: r.resource, owner: account }),
+  "link an account": (r, account, partner) => ({ type: "pal.linked", account, partner }),
+  "unlink an account": (r, account) => ({ type: "pal.removed", account }),
+  "import a solution": (r, account) => ({ type: "solution.imported", environment: r.environment, account,
+    resources: [{ resource: r.resource, kind: r.kind }] }),
+};
+
 async function whatIfPage(me) {
   const next = new Date(new Date(me.now).getTime() + 86400e3).toISOString().slice(0, 19) + "Z";
-  const attr = await api("/v1/attribution");
-  const sample = attr.resources.find((r) => r.status === "attributed");
-  const text = h("textarea", { id: "events" }, sample ?
-    `{"type":"resource.owner_changed","time":"${next}","tenant":"${me.tenant}","resource":"${sample.resource}","owner":"${sample.account}"}` : "");
+  const [attr, links] = await Promise.all([api("/v1/attribution"), api(`/v1/links?tenant=${me.tenant}`)]);
+  const resources = attr.resources.filter((r) => r.kind !== "azure_resource");
+  const text = h("textarea", { id: "events" });
   const out = h("div", { id: "whatif-result" });
+  const resource = h("select", { id: "wi-resource" }, resources.map((r) => h("option", { value: r.resource }, `${r.resource} (${r.kind}, credited to ${r.partner || "no one"})`)));
+  const action = h("select", { id: "wi-action" }, Object.keys(whatIfActions).map((a) => h("option", { value: a }, a)));
+  const accounts = h("datalist", { id: "wi-accounts" }, [...new Set(resources.map((r) => r.account).concat(links.links.map((l) => l.account)))]
+    .filter(Boolean).map((a) => h("option", { value: a })));
+  const account = h("input", { type: "text", id: "wi-account", list: "wi-accounts", placeholder: "an account of the tenant" });
+  const partner = h("input", { type: "text", id: "wi-partner", placeholder: "partner ID, to link an account" });
+  const add = () => {
+    const r = resources.find((x) => x.resource === resource.value) || {};
+    const ev = { time: next, tenant: me.tenant, ...whatIfActions[action.value](r, account.value.trim(), partner.value.trim()) };
+    const line = JSON.stringify({ type: ev.type, time: ev.time, tenant: ev.tenant, ...ev });
+    text.value = (text.value.trim() ? text.value.trim() + "\n" : "") + line;
+  };
   show(h("h1", { id: "title" }, "What if…"),
-    h("p", {}, "Write hypothetical events (one JSON object a line, after " + me.now.slice(0, 10) + "): nothing is written to the service."),
+    h("p", {}, "Build the changes you have in mind, then see who the credit would go to. Nothing is written to the service."),
+    h("form", { class: "whatif", id: "whatif-form", onsubmit: (e) => { e.preventDefault(); add(); } },
+      h("label", {}, "Resource ", resource), h("label", {}, "Change ", action), h("label", {}, "Account ", account, accounts),
+      h("label", {}, "Partner ID ", partner), h("button", { type: "submit", id: "wi-add" }, "Add the change")),
+    h("p", { class: "muted" }, `The changes as events (one JSON object a line, after ${me.now.slice(0, 10)}); experts may write them by hand:`),
     text, h("button", { id: "run-whatif", onclick: async () => {
       try {
         const res = await api(`/v1/whatif?tenant=${me.tenant}`, { method: "POST", body: text.value });
         const before = Object.fromEntries(res.before.map((r) => [r.resource, r]));
         const changed = res.after.filter((r) => !before[r.resource] || before[r.resource].partner !== r.partner);
-        fill(out, 
+        fill(out,
           changed.length === 0 ? h("p", { id: "no-change" }, "The credit would not change.") :
             table(["Resource", "Now", "Would be"], changed.map((r) => [r.resource, (before[r.resource] || {}).partner || "no one", r.partner || `no one (${r.reason})`])),
           res.refused.length ? h("p", { class: "error" }, res.refused.map((f) => `line ${f.line}: ${f.code}: ${f.message}`).join("; ")) : null);
