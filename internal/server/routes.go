@@ -23,6 +23,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/openapi.json", "This document.", nil, s.getOpenAPI},
 		{"POST", "/v1/events", "Push a batch of events (NDJSON, log format v1): each line that passes the line checks is stored, and accepted (applied now) or held (refused by the state as of now, applied when what it needs arrives); the others are refused.", pushers, s.postEvents},
 		{"GET", "/v1/log", "The log as NDJSON v1: all of it for the operator, its own tenant's events for a tenant administrator.", logReaders, s.getLog},
+		{"GET", "/v1/intake", "What comes in: the stored events by the day of their time (the last ?days=, 30 by default), and the events held (stored, refused by the state as it stands) by code.", []string{store.RoleOperator}, s.getIntake},
 		{"GET", "/v1/refusals", "The stored events the state refuses as it stands, by sequence number after ?after=SEQ, at most ?limit=N a page; next is the after of the next page, null at the end.", logReaders, s.getRefusals},
 		{"GET", "/v1/attribution", "Who is credited for each resource the caller may see, at ?at= (default: now), by tenant then resource, in pages of ?limit= rows (1,000 by default, at most 10,000) after ?after=; next is the after of the next page, null after the last.", readers, s.getAttribution},
 		{"GET", "/v1/explain", "Why a resource is credited, or not: ?tenant=&resource=&at=.", readers, s.getExplain},

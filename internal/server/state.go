@@ -62,6 +62,9 @@ type state struct {
 	// before its own latest record. dependents is the reverse.
 	principals map[string]map[string]bool
 	dependents map[string]map[string]bool
+	// perDay counts the stored records by the day of their time: what
+	// comes in, for the operator.
+	perDay map[string]int
 	// outbox holds the credit changes of the records folded since it was
 	// last emptied, each with the sequence number under which it is filed:
 	// that of the record that caused it, or for the corrections of a
@@ -115,6 +118,7 @@ func (s *state) reset() {
 	s.linkedBy = make(map[string]map[string]bool)
 	s.principals = make(map[string]map[string]bool)
 	s.dependents = make(map[string]map[string]bool)
+	s.perDay = make(map[string]int)
 	s.outbox, s.pending = nil, nil
 }
 
@@ -175,6 +179,7 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 		s.sinceSnapshot++
 		s.noteLink(ev)
 		s.notePrincipal(ev)
+		s.perDay[ev.Time.Format(time.DateOnly)]++
 		p := placeOf(r)
 		if ev.Tenant == "" {
 			i, _ := slices.BinarySearchFunc(s.directory, p, func(d store.Record, p place) int {
@@ -466,7 +471,7 @@ func (s *state) directoryCopy() []store.Record {
 
 // snapshotVersion changes whenever the snapshot's shape does: a service
 // that finds another version folds its log again.
-const snapshotVersion = 6
+const snapshotVersion = 7
 
 type snapshotData struct {
 	Version  int
@@ -478,6 +483,7 @@ type snapshotData struct {
 	LinkedBy map[string]map[string]bool
 	// Principals is the state's principals: dependents is its reverse.
 	Principals map[string]map[string]bool
+	PerDay     map[string]int
 }
 
 // snapshot encodes the state.
@@ -491,7 +497,7 @@ func (s *state) snapshot() (int64, []byte, error) {
 		return 0, nil, err
 	}
 	var buf bytes.Buffer
-	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy, s.principals}
+	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy, s.principals, s.perDay}
 	if err := gob.NewEncoder(&buf).Encode(d); err != nil {
 		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
 	}
@@ -535,6 +541,9 @@ func (s *state) restore(ctx context.Context, src tenantScanner, seq int64, data 
 	}
 	if d.LinkedBy != nil {
 		s.linkedBy = d.LinkedBy
+	}
+	if d.PerDay != nil {
+		s.perDay = d.PerDay
 	}
 	for t, pts := range d.Principals {
 		for pt := range pts {

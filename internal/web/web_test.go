@@ -180,13 +180,28 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 	if strings.Contains(resources, "field-service") {
 		t.Errorf("Fabrikam's dashboard lists field-service, credited to Northwind:\n%s", resources)
 	}
-	if got := s.text("#changes"); !strings.Contains(got, "expenses") || !strings.Contains(got, "gained from 2000011") || !strings.Contains(got, "pal.removed") {
+	if got := s.text("#changes"); !strings.Contains(got, "expenses") || !strings.Contains(got, "gained from 2000011") || !strings.Contains(got, "link removed") {
 		t.Errorf("changes of the last 30 days:\n%s", got)
 	}
 	var bars int
-	s.run(chromedp.Evaluate(`document.querySelectorAll("#chart rect.bar").length`, &bars))
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#chart > g:not(#legend) rect.bar").length`, &bars))
 	if bars != 12 {
 		t.Errorf("the chart has %d bars, want 12 (MAU and MCV for 6 months)", bars)
+	}
+	var legend string
+	s.run(chromedp.Evaluate(`document.querySelector("#legend").textContent`, &legend))
+	if !strings.Contains(legend, "MAU") || !strings.Contains(legend, "MCV") {
+		t.Errorf("the chart's legend: %q", legend)
+	}
+	var values int
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#chart text.value").length`, &values))
+	if values != 12 {
+		t.Errorf("the chart shows %d values, want one a bar", values)
+	}
+	var href string
+	s.run(chromedp.AttributeValue("#download-credited-resources", "href", &href, nil, chromedp.ByID))
+	if !strings.HasPrefix(href, "blob:") {
+		t.Errorf("the download of credited resources: %q", href)
 	}
 	// Where credit is missing, and why: gina left and her account is
 	// disabled.
@@ -197,6 +212,14 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 		t.Errorf("credit at risk:\n%s", got)
 	}
 	s.screenshot("partner-dashboard.png")
+
+	// Another month: February's score and cards.
+	s.run(chromedp.SetValue("#month", "2026-02", chromedp.ByID), chromedp.Evaluate(`document.querySelector("#month").dispatchEvent(new Event("change"))`, nil))
+	if got := s.waitText("#title", "2026-02"); !strings.Contains(got, "credit in 2026-02") {
+		t.Errorf("after picking February: %q", got)
+	}
+	s.run(chromedp.Navigate(s.url + "/#/partner"))
+	s.waitText("#title", "2026-03")
 
 	// Azure: Fabrikam's consumed revenue at fourthcoffee, by subscription.
 	if got := s.text("#azure"); !strings.Contains(got, "7d1c2a4e-0000-4000-8000-000000000001") || !strings.Contains(got, "7d1c2a4e-0000-4000-8000-000000000002") {
@@ -323,10 +346,31 @@ func TestOperatorAndAccount(t *testing.T) {
 	if s.tokens["alice"], _, err = server.IssueToken(context.Background(), s.st, store.Token{Role: store.RoleAccount, Tenant: "contoso", Account: "alice@fabrikam.example"}); err != nil {
 		t.Fatal(err)
 	}
+	// The operator's programme view: every organisation month by month,
+	// its score, what comes in; a partner's dashboard a click away.
 	s.login("operator")
-	if got := s.waitText("#title", "All tenants"); got != "All tenants" {
+	if got := s.waitText("#title", "programme"); got != "The programme" {
 		t.Errorf("operator's title %q", got)
 	}
+	programme := s.text("#programme")
+	for _, want := range []string{"Fabrikam Consulting (1000001)", "Northwind Partners (2000001)", "82 / 100"} {
+		if !strings.Contains(programme, want) {
+			t.Errorf("the programme lacks %q:\n%s", want, programme)
+		}
+	}
+	if got := s.text("#intake"); !strings.Contains(got, "2026-03-31") {
+		t.Errorf("what comes in:\n%s", got)
+	}
+	s.screenshot("programme.png")
+	s.run(chromedp.Click(`#programme a[href="#/partner/2000001/2026-03"]`, chromedp.ByQuery))
+	if got := s.waitText("#title", "Northwind"); got != "Northwind Partners: credit in 2026-03" {
+		t.Errorf("the operator on Northwind's dashboard: %q", got)
+	}
+	if got := s.text("#resources"); !strings.Contains(got, "field-service") || strings.Contains(got, "onboarding") {
+		t.Errorf("Northwind's credited resources, seen by the operator:\n%s", got)
+	}
+	s.run(chromedp.Navigate(s.url + "/#/tenant"))
+	s.waitText("#title", "All tenants")
 	resources := s.text("#resources")
 	for _, want := range []string{"adatum", "contoso", "litware", "woodgrove"} {
 		if !strings.Contains(resources, want) {

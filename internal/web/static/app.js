@@ -75,66 +75,89 @@ function loginPage() {
 }
 
 async function homePage(me) {
-  location.hash = { "partner-reader": "#/partner", "tenant-admin": "#/tenant", operator: "#/tenant" }[me.role] || "#/link";
+  location.hash = { "partner-reader": "#/partner", "tenant-admin": "#/tenant", operator: "#/programme" }[me.role] || "#/link";
 }
 
-async function partnerPage(me) {
-  const month = monthOf(me.now);
-  const months = lastMonths(me.now, 6);
+// partnerPage is an organisation's dashboard for a month: its reader's
+// own, or any organisation's for the operator, who picks it.
+async function partnerPage(me, orgParam, monthParam) {
+  const org = me.role === "operator" ? orgParam : me.org;
+  if (!org) return programmePage(me);
+  const month = /^\d{4}-\d{2}$/.test(monthParam || "") ? monthParam : monthOf(me.now);
+  const months = lastMonths(`${month}-15T00:00:00Z`, 6);
   const [attr, changes, score, azure, diagnosis, ...reports] = await Promise.all([
-    api("/v1/attribution"), api("/v1/changes"),
-    api(`/v1/reports/pcs?month=${month}&org=${me.org}`), api(`/v1/reports/azure?month=${month}`), api("/v1/diagnosis"),
+    api("/v1/attribution"), allChanges(),
+    api(`/v1/reports/pcs?month=${month}&org=${org}`), api(`/v1/reports/azure?month=${month}`), api(`/v1/diagnosis?org=${org}`),
     ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
+  // The operator reads every organisation's rows: the page keeps this one's.
+  const mine = (r) => r.org === org || (r.shares || []).some((s) => s.org === org);
+  const resources = attr.resources.filter(mine);
+  for (const r of reports) {
+    r.workloads = r.workloads.filter((w) => w.org === org);
+    r.orgs = r.orgs.filter((o) => o.org === org);
+  }
+  const names = orgNames(reports);
   const current = reports[reports.length - 1];
-  const orgRow = current.orgs.find((o) => o.org === me.org) || { mcv: 0, customers: 0, deployments: 0 };
-  const since = new Date(new Date(me.now).getTime() - 30 * 86400e3).toISOString();
-  const recent = changes.changes.filter((c) => c.time >= since);
-
-  const chart = monthlyChart(months, reports);
+  const orgRow = current.orgs[0] || { mcv: 0, customers: 0, deployments: 0 };
+  const end = new Date(`${month}-01T00:00:00Z`);
+  end.setUTCMonth(end.getUTCMonth() + 1);
+  const until = end < new Date(me.now) ? end.toISOString() : me.now;
+  const since = new Date(new Date(until).getTime() - 30 * 86400e3).toISOString();
+  const recent = changes.filter((c) => (c.from.org === org || c.to.org === org) && c.time >= since && c.time <= until);
+  const picker = h("select", { id: "month", onchange: (e) => { location.hash = `#/partner/${org}/${e.target.value}`; } },
+    lastMonths(me.now, 12).reverse().map((m) => h("option", m === month ? { value: m, selected: "" } : { value: m }, m)));
   const points = h("div", { class: "points", id: "score" }, Object.keys(maxPoints).map((k) => [
     h("span", {}, pointNames[k]),
     h("span", { class: "meter" }, h("span", { style: `width:${(100 * score.points[k]) / maxPoints[k]}%` })),
     h("span", {}, `${score.points[k]} / ${maxPoints[k]}`)]));
+  const who = (side) => side.partner ? `${side.partner}${names[side.org] ? ` (${names[side.org]})` : ""}` : "no one";
+  const name = names[org] || me.org_name || org;
   show(
-    h("h1", { id: "title" }, `${me.org_name || me.org}: credit in ${month}`),
+    h("h1", { id: "title" }, `${name}: credit in ${month}`),
+    h("p", {}, h("label", {}, "Month ", picker)),
     h("div", { class: "cards" },
-      card("Customers", orgRow.customers, "customers"), card("Credited resources", attr.resources.length, "resources"),
+      card("Customers", orgRow.customers, "customers"), card("Credited resources", resources.length, "resources"),
       card("MCV", orgRow.mcv.toLocaleString("en"), "mcv"), card("Deployments", orgRow.deployments, "deployments"),
       card("Capability score", `${score.total} / 100`, "total")),
-    h("h2", {}, "MAU and MCV by month"), chart,
+    h("h2", {}, "MAU and MCV by month"), monthlyChart(months, reports),
     h("h2", {}, `Partner Capability Score, ${month}: ${score.qualified ? "qualified" : "not qualified"}`), points,
-    h("h2", {}, "Credit gained and lost in the last 30 days"),
-    recent.length === 0 ? h("p", { class: "muted", id: "changes" }, "No change in the last 30 days.") :
+    h("h2", {}, "Credit gained and lost in the 30 days to " + until.slice(0, 10)),
+    recent.length === 0 ? h("p", { class: "muted", id: "changes" }, "No change in those 30 days.") :
       h("div", { id: "changes" }, table(["When", "Resource", "Change", "Cause"], recent.map((c) => {
-        const gained = c.to.org === me.org;
+        const gained = c.to.org === org;
         return [c.time.slice(0, 10), resourceLink(c.tenant, c.resource),
-          h("span", { class: gained ? "gain" : "loss" }, gained ? `gained from ${c.from.partner || "no one"}` : `lost to ${c.to.partner || "no one"}`),
-          c.cause];
+          h("span", { class: gained ? "gain" : "loss" }, gained ? `gained from ${who(c.from)}` : `lost to ${who(c.to)}`),
+          causeWords[c.cause] || c.cause];
       }))),
-    azureSection(me, month, azure),
-    h("h2", {}, "Where your credit is missing"),
-    diagnosis.missing.length === 0 ? h("p", { class: "muted", id: "missing" }, "Nowhere: every resource your linked accounts work on is credited to you.") :
-      h("div", { id: "missing" }, table(["Customer", "Resource", "Account", "Why", "What would fix it"],
+    azureSection(org, month, azure),
+    h("h2", {}, "Where the credit is missing"),
+    diagnosis.missing.length === 0 ? h("p", { class: "muted", id: "missing" }, "Nowhere: every resource the linked accounts work on is credited.") :
+      [h("div", { id: "missing" }, table(["Customer", "Resource", "Account", "Why", "What would fix it"],
         diagnosis.missing.map((m) => [m.tenant, m.resource, `${m.account} (${m.partner})`, m.words, m.fix]))),
+      download("missing-credit.csv", ["tenant", "resource", "account", "partner", "reason", "why", "fix"],
+        diagnosis.missing.map((m) => [m.tenant, m.resource, m.account, m.partner, m.reason, m.words, m.fix]))],
     diagnosis.at_risk.length === 0 ? null : [h("h2", {}, "Credit that ends when one person leaves"),
       h("div", { id: "at-risk" }, table(["Customer", "Resource", "Only account"], diagnosis.at_risk.map((r) => [r.tenant, r.resource, `${r.account} (${r.partner})`])))],
-    h("h2", {}, "Credited resources"),
+    h("h2", {}, "Credited resources now"),
     h("div", { id: "resources" }, table(["Customer", "Resource", "Kind", "Partner ID", "Since"],
-      attr.resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))));
+      resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))),
+    download("credited-resources.csv", ["tenant", "resource", "kind", "partner", "org", "account", "since"],
+      resources.map((r) => [r.tenant, r.resource, r.kind, r.partner, r.org, r.account, r.since || ""])));
 }
 
-// azureSection shows the organisation's Azure consumed revenue of the
-// month, by customer and subscription; nothing when it has none.
-function azureSection(me, month, azure) {
-  const org = azure.orgs.find((o) => o.org === me.org);
-  if (!org) return null;
-  const money = (x) => Number(x).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  return [h("h2", {}, `Azure consumed revenue in ${month}`),
-    h("div", { class: "cards", id: "azure-cards" },
-      card("ACR", money(org.acr), "acr"), card("PEC-eligible cost", money(org.pec_eligible_cost), "pec-eligible"),
-      card("Partner earned credit", money(org.pec_credit), "pec-credit"), card("Azure customers", org.customers, "azure-customers")),
-    h("div", { id: "azure" }, table(["Customer", "Subscription", "ACR", "PEC-eligible cost"],
-      azure.subscriptions.filter((r) => r.org === me.org).map((r) => [r.tenant, r.subscription, money(r.acr), money(r.pec_eligible_cost)])))];
+// orgNames maps organisations to their names, from monthly reports.
+function orgNames(reports) {
+  const out = {};
+  for (const r of reports) for (const o of r.orgs) if (o.name) out[o.org] = o.name;
+  return out;
+}
+
+// download is a link that saves rows as a CSV file, made in the page from
+// what the page shows.
+function download(name, head, rows) {
+  const cell = (v) => /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v);
+  const text = [head, ...rows].map((r) => r.map(cell).join(",")).join("\n") + "\n";
+  return h("p", { class: "download" }, h("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: name, id: "download-" + name.replace(/\.csv$/, "") }, `Download ${name}`));
 }
 
 function card(label, value, id) {
@@ -144,14 +167,61 @@ function card(label, value, id) {
 function monthlyChart(months, reports) {
   const mau = reports.map((r) => r.workloads.reduce((s, w) => s + w.mau, 0));
   const mcv = reports.map((r) => r.orgs.reduce((s, o) => s + o.mcv, 0));
-  const W = 640, H = 180, top = Math.max(1, ...mau), topMCV = Math.max(1, ...mcv), step = W / months.length;
-  return h("svg", { width: W, height: H + 30, id: "chart", role: "img" },
+  const W = 640, H = 180, top = 20, maxMAU = Math.max(1, ...mau), maxMCV = Math.max(1, ...mcv), step = W / months.length;
+  const bar = (i, half, v, max, cls, label) => {
+    const height = (H * v) / max, x = i * step + 8 + half * (step / 2 - 2);
+    return [h("rect", { class: cls, x, y: top + H - height, width: step / 2 - 10, height }, h("title", {}, `${months[i]}: ${label}`)),
+      h("text", { class: "value", x, y: top + H - height - 4 }, v.toLocaleString("en"))];
+  };
+  return h("svg", { width: W, height: H + top + 50, id: "chart", role: "img" },
     months.map((m, i) => h("g", {},
-      h("rect", { class: "bar", x: i * step + 8, y: H - (H * mau[i]) / top, width: step / 2 - 10, height: (H * mau[i]) / top },
-        h("title", {}, `${m}: ${mau[i]} MAU`)),
-      h("rect", { class: "bar mcv", x: i * step + step / 2, y: H - (H * mcv[i]) / topMCV, width: step / 2 - 10, height: (H * mcv[i]) / topMCV },
-        h("title", {}, `${m}: MCV ${mcv[i]}`)),
-      h("text", { x: i * step + 8, y: H + 18 }, m))));
+      bar(i, 0, mau[i], maxMAU, "bar", `${mau[i]} MAU`), bar(i, 1, mcv[i], maxMCV, "bar mcv", `MCV ${mcv[i]}`),
+      h("text", { x: i * step + 8, y: top + H + 18 }, m))),
+    h("g", { id: "legend" },
+      h("rect", { class: "bar", x: 8, y: top + H + 30, width: 12, height: 12 }), h("text", { x: 26, y: top + H + 41 }, "MAU (monthly active users)"),
+      h("rect", { class: "bar mcv", x: 240, y: top + H + 30, width: 12, height: 12 }), h("text", { x: 258, y: top + H + 41 }, "MCV (monthly consumption value)")));
+}
+
+// programmePage is the operator's view of the programme: every
+// organisation month by month, its score and whether it qualifies, any
+// partner's dashboard a click away, and what comes in.
+async function programmePage(me) {
+  const month = monthOf(me.now);
+  const months = lastMonths(me.now, 6);
+  const [intake, ...reports] = await Promise.all([api("/v1/intake"), ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
+  const names = orgNames(reports);
+  const orgs = [...new Set(reports.flatMap((r) => r.orgs.map((o) => o.org)))].sort();
+  const scores = await Promise.all(orgs.map((o) => api(`/v1/reports/pcs?month=${month}&org=${o}`)));
+  const row = (r, o) => r.orgs.find((x) => x.org === o) || { mcv: 0, customers: 0, deployments: 0 };
+  const held = Object.entries(intake.held_by_code).sort();
+  show(h("h1", { id: "title" }, "The programme"),
+    h("h2", {}, `Organisations, ${months[0]} to ${month}`),
+    h("div", { id: "programme" }, table(["Organisation", ...months.map((m) => `MCV ${m}`), `Customers ${month}`, `Deployments ${month}`, "Score", "Qualifies", ""],
+      orgs.map((o, i) => [names[o] ? `${names[o]} (${o})` : o, ...reports.map((r) => row(r, o).mcv.toLocaleString("en")),
+        row(reports[reports.length - 1], o).customers, row(reports[reports.length - 1], o).deployments, `${scores[i].total} / 100`,
+        scores[i].qualified ? "yes" : "no", h("a", { href: `#/partner/${o}/${month}`, class: "dashboard-link" }, "dashboard")]))),
+    download("programme.csv", ["org", "name", ...months.map((m) => `mcv_${m}`), "score", "qualified"],
+      orgs.map((o, i) => [o, names[o] || "", ...reports.map((r) => row(r, o).mcv), scores[i].total, scores[i].qualified])),
+    h("h2", {}, "What comes in"),
+    h("div", { id: "intake" }, table(["Day", "Events"], intake.days.filter((d) => d.events > 0).map((d) => [d.day, d.events]))),
+    h("p", { id: "held" }, intake.held === 0 ? "No event is held." :
+      `${intake.held} events held (stored, refused by the state as it stands): ${held.map(([c, n]) => `${c} ${n}`).join(", ")}.`));
+}
+
+// azureSection shows the organisation's Azure consumed revenue of the
+// month, by customer and subscription; nothing when it has none.
+function azureSection(orgID, month, azure) {
+  const org = azure.orgs.find((o) => o.org === orgID);
+  if (!org) return null;
+  const money = (x) => Number(x).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return [h("h2", {}, `Azure consumed revenue in ${month}`),
+    h("div", { class: "cards", id: "azure-cards" },
+      card("ACR", money(org.acr), "acr"), card("PEC-eligible cost", money(org.pec_eligible_cost), "pec-eligible"),
+      card("Partner earned credit", money(org.pec_credit), "pec-credit"), card("Azure customers", org.customers, "azure-customers")),
+    h("div", { id: "azure" }, table(["Customer", "Subscription", "ACR", "PEC-eligible cost"],
+      azure.subscriptions.filter((r) => r.org === orgID).map((r) => [r.tenant, r.subscription, money(r.acr), money(r.pec_eligible_cost)]))),
+    download("azure-subscriptions.csv", ["tenant", "subscription", "org", "acr", "pec_eligible_cost"],
+      azure.subscriptions.filter((r) => r.org === orgID).map((r) => [r.tenant, r.subscription, r.org, r.acr, r.pec_eligible_cost]))];
 }
 
 async function resourcePage(me, tenant, resource) {
@@ -417,11 +487,12 @@ async function route() {
     document.getElementById("who").textContent = `${me.role}${me.tenant ? " of " + me.tenant : ""}${me.org ? " of " + (me.org_name || me.org) : ""}`;
     const nav = document.getElementById("nav");
     nav.replaceChildren(...({ "partner-reader": [["#/partner", "Dashboard"]], "tenant-admin": [["#/tenant", "Tenant"], ["#/whatif", "What if"]],
-      operator: [["#/tenant", "Resources"]] }[me.role] || []).map(([href, label]) => h("a", { href }, label)));
+      operator: [["#/programme", "Programme"], ["#/tenant", "Resources"]] }[me.role] || []).map(([href, label]) => h("a", { href }, label)));
     document.getElementById("logout").hidden = false;
     switch (parts[0]) {
       case "login": return loginPage();
-      case "partner": return await partnerPage(me);
+      case "partner": return await partnerPage(me, parts[1], parts[2]);
+      case "programme": return await programmePage(me);
       case "resource": return await resourcePage(me, parts[1], parts[2]);
       case "tenant": return await tenantPage(me);
       case "whatif": return await whatIfPage(me);
