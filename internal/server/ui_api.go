@@ -2,8 +2,8 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
