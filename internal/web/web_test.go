@@ -282,6 +282,21 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 
 	// Another partner's reader is refused the page, by the server.
 	s.login("northwind")
+	// Northwind's own dashboard shows nothing of Fabrikam's: not its
+	// resources, not its missing credit, not its Azure revenue.
+	s.waitText("#title", "Northwind Partners")
+	body := s.text("main")
+	for _, theirs := range []string{"onboarding", "inventory", "timesheets", "gina@fabrikam.example", "7d1c2a4e-0000-4000-8000-000000000002"} {
+		if strings.Contains(body, theirs) {
+			t.Errorf("Northwind's dashboard shows Fabrikam's %s", theirs)
+		}
+	}
+	// A page of a partner's operator view is the operator's: a reader's
+	// #/partner/ORG is its own dashboard, whatever ORG says.
+	s.run(chromedp.Navigate(s.url+"/#/partner/1000001/2026-03"), chromedp.Reload())
+	if got := s.waitText("#title", "Northwind"); !strings.Contains(got, "Northwind Partners") {
+		t.Errorf("Northwind asking for Fabrikam's dashboard sees %q", got)
+	}
 	s.run(chromedp.Navigate(s.url+"/#/resource/adatum/onboarding"), chromedp.Reload())
 	if got := s.waitText("#error", "partner reader"); !strings.Contains(got, "credited to its organisation only") {
 		t.Errorf("Northwind on Fabrikam's resource: %q", got)
