@@ -150,7 +150,8 @@ func (a *account) stateEnd(i int) time.Time {
 	return forever
 }
 
-// routesOf lists the routes of an assignment in tenant t, over all time.
+// routesOf lists the routes of an assignment, over all time: none for a
+// role that earns nothing.
 func (q *azureQuery) routesOf(a *Assignment) []route {
 	if rs, ok := q.routes[a]; ok {
 		return rs

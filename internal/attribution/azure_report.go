@@ -14,9 +14,6 @@ import (
 // Money is an exact amount, printed rounded half up to two decimals.
 type Money struct{ r *big.Rat }
 
-// MoneyOf returns an exact amount.
-func MoneyOf(r *big.Rat) Money { return Money{r} }
-
 // Rat returns the exact amount.
 func (m Money) Rat() *big.Rat {
 	if m.r == nil {
