@@ -211,6 +211,10 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 	if got := s.text("#at-risk"); !strings.Contains(got, "onboarding") {
 		t.Errorf("credit at risk:\n%s", got)
 	}
+	// Where its links are, in every tenant, with what each carries.
+	if got := s.text("#links"); !strings.Contains(got, "fabrikam-deployer") || !strings.Contains(got, "fabrikam-hq") || strings.Contains(got, "bob@northwind.example") {
+		t.Errorf("Fabrikam's links:\n%s", got)
+	}
 	s.screenshot("partner-dashboard.png")
 
 	// Another month: February's score and cards.

@@ -85,9 +85,10 @@ async function partnerPage(me, orgParam, monthParam) {
   if (!org) return programmePage(me);
   const month = /^\d{4}-\d{2}$/.test(monthParam || "") ? monthParam : monthOf(me.now);
   const months = lastMonths(`${month}-15T00:00:00Z`, 6);
-  const [attr, changes, score, azure, diagnosis, ...reports] = await Promise.all([
+  const [attr, changes, score, azure, diagnosis, links, ...reports] = await Promise.all([
     api("/v1/attribution"), allChanges(),
     api(`/v1/reports/pcs?month=${month}&org=${org}`), api(`/v1/reports/azure?month=${month}`), api(`/v1/diagnosis?org=${org}`),
+    api(`/v1/links?org=${org}`),
     ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
   // The operator reads every organisation's rows: the page keeps this one's.
   const mine = (r) => r.org === org || (r.shares || []).some((s) => s.org === org);
@@ -138,6 +139,11 @@ async function partnerPage(me, orgParam, monthParam) {
         diagnosis.missing.map((m) => [m.tenant, m.resource, m.account, m.partner, m.reason, m.words, m.fix]))],
     diagnosis.at_risk.length === 0 ? null : [h("h2", {}, "Credit that ends when one person leaves"),
       h("div", { id: "at-risk" }, table(["Customer", "Resource", "Only account"], diagnosis.at_risk.map((r) => [r.tenant, r.resource, `${r.account} (${r.partner})`])))],
+    h("h2", {}, "Where the links are"),
+    links.links.length === 0 ? h("p", { class: "muted", id: "links" }, "No account links one of the organisation's location IDs.") :
+      [h("div", { id: "links" }, table(["Customer", "Account", "Partner ID", "Since", "Resources it carries now"],
+        links.links.map((l) => [l.tenant, l.account, l.partner, l.since.slice(0, 10), l.resources]))),
+      download("links.csv", ["tenant", "account", "partner", "since", "resources"], links.links.map((l) => [l.tenant, l.account, l.partner, l.since, l.resources]))],
     h("h2", {}, "Credited resources now"),
     h("div", { id: "resources" }, table(["Customer", "Resource", "Kind", "Partner ID", "Since"],
       resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))),
