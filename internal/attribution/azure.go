@@ -114,6 +114,10 @@ type azureTenant struct {
 	Assignments map[string]*Assignment
 	// Usage is the tenant's consumption.
 	Usage consumption
+	// Latest is the time of the latest event of the tenant's Azure
+	// directory and roles applied (consumption aside): how far the log's
+	// knowledge of them goes.
+	Latest time.Time
 
 	// byScope indexes the assignments by canonical scope; mgScopes lists
 	// the management groups' scopes among them.
@@ -228,6 +232,14 @@ func placedUnder(h []Placement) string {
 
 // applyAzure applies an event of section 9.2.
 func (e *Engine) applyAzure(ev *event.Event, t *tenant) *event.Refusal {
+	rf := e.applyAzureEvent(ev, t)
+	if rf == nil && ev.Type != event.AzureConsumption && ev.Time.After(t.azure().Latest) {
+		t.az.Latest = ev.Time
+	}
+	return rf
+}
+
+func (e *Engine) applyAzureEvent(ev *event.Event, t *tenant) *event.Refusal {
 	switch ev.Type {
 	case event.AzureGroupPlaced:
 		az := t.azure()

@@ -622,3 +622,59 @@ func (p AzurePolicy) intervals(tl []azPiece) []AzureInterval {
 	})
 	return out
 }
+
+// LiveAssignment is a role assignment that has not ended, as an importer
+// compares a snapshot with the log.
+type LiveAssignment struct {
+	ID, Principal, PrincipalTenant, Role, Scope string
+	Eligible                                    bool
+	From                                        time.Time
+}
+
+// LiveAssignments lists a tenant's role assignments that have not ended,
+// by ID.
+func (e *Engine) LiveAssignments(tenantID string) []LiveAssignment {
+	out := []LiveAssignment{}
+	t := e.tenants[tenantID]
+	if t == nil || t.az == nil {
+		return out
+	}
+	for _, a := range t.az.Assignments {
+		if a.To.IsZero() && !e.principalGone(a, e.now) {
+			out = append(out, LiveAssignment{a.ID, a.Principal, a.PrincipalTenant, a.Role, a.Scope.Path, a.Eligible, a.From})
+		}
+	}
+	slices.SortFunc(out, func(a, b LiveAssignment) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// AzureKnownUntil returns the time of the latest event of a tenant's
+// Azure directory and roles (consumption aside): what an import of a
+// snapshot must not date its changes before.
+func (e *Engine) AzureKnownUntil(tenantID string) time.Time {
+	if t := e.tenants[tenantID]; t != nil && t.az != nil {
+		return t.az.Latest
+	}
+	return time.Time{}
+}
+
+// IsGroup reports whether id names a security group of a tenant.
+func (e *Engine) IsGroup(tenantID, id string) bool {
+	t := e.tenants[tenantID]
+	return t != nil && t.isGroup(id)
+}
+
+// Placements returns where a tenant's management groups and subscriptions
+// are placed now ("" for the root).
+func (e *Engine) Placements(tenantID string) (groups, subscriptions map[string]string) {
+	groups, subscriptions = map[string]string{}, map[string]string{}
+	if t := e.tenants[tenantID]; t != nil && t.az != nil {
+		for g, h := range t.az.Parents {
+			groups[g] = placedUnder(h)
+		}
+		for s, h := range t.az.Subs {
+			subscriptions[s] = placedUnder(h)
+		}
+	}
+	return groups, subscriptions
+}

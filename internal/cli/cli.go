@@ -67,6 +67,7 @@ func commands() []command {
 		{"links", "where an organisation's links are: its linked accounts in every tenant", runLinks},
 		{"diagnose", "where an organisation's credit is missing, why, and what would fix it", runDiagnose},
 		{"audit", "a tenant's credit changes, those gained by a role alone marked", runAudit},
+		{"import", "turn exports (Azure CLI, Cost Management, admin cmdlets, audit logs) into events: only what changed since the log", runImport},
 		{"gate", "for pipelines: exit 0 when the deploying account's link would credit its import, 1 with the reason", runGate},
 		{"report", "monthly metrics (report monthly) and the capability score (report pcs)", runReport},
 		{"demo", "write a sample log to standard output", runDemo},
@@ -95,7 +96,7 @@ func Run(ctx context.Context, env *Env, args []string) int {
 		err := c.run(ctx, env, args[1:])
 		name := c.name
 		// Commands with verbs (report monthly, token issue, …) say both.
-		if slices.Contains([]string{"report", "token", "link", "events"}, c.name) && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		if slices.Contains([]string{"report", "token", "link", "events", "import"}, c.name) && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
 			name += " " + args[1]
 		}
 		var ue *usageError

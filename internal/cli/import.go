@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/imports"
+)
+
+// runImport turns exports partners and customers have into log v1 events:
+// NDJSON on standard output, or pushed to a service. Given the log so far
+// (--log), an inventory adds only what changed since.
+func runImport(ctx context.Context, env *Env, args []string) error {
+	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--push --server URL --token T]"
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usagef("say which export: pal %s; the formats are %s", usage, strings.Join(imports.Names(), ", "))
+	}
+	format := args[0]
+	if _, ok := imports.Sources[format]; !ok {
+		return usagef("unknown export %q: pal reads %s", format, strings.Join(imports.Names(), ", "))
+	}
+	fs := newFlagSet(env, "import "+format, usage)
+	var sf serverFlags
+	sf.register(fs.FlagSet)
+	var o imports.Options
+	var observedAt, log string
+	var push bool
+	fs.StringVar(&o.Tenant, "tenant", "", "the tenant of an export that does not say it")
+	fs.StringVar(&observedAt, "observed-at", "", "when the inventory was observed (default: the newest time in the file)")
+	fs.StringVar(&log, "log", "", "the log so far: only what changed since is written")
+	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")
+	// Files come before the flags or after them.
+	var files []string
+	rest := args[1:]
+	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		files, rest = append(files, rest[0]), rest[1:]
+	}
+	if err := fs.parse(rest); err != nil {
+		return err
+	}
+	files = append(files, fs.Args()...)
+	if len(files) == 0 {
+		return usagef("name the export files to read")
+	}
+	if push != (sf.server != "") {
+		return usagef("--push and --server go together: push to a service, or write NDJSON on standard output")
+	}
+	if observedAt != "" {
+		t, err := parseTime("observed-at", observedAt)
+		if err != nil {
+			return err
+		}
+		o.ObservedAt = t
+	}
+	if log != "" {
+		e, _, err := replay{}.run(ctx, env, logFlags{log: log}, attribution.DefaultOptions())
+		if err != nil {
+			return err
+		}
+		o.Known = e
+	}
+	var in []imports.File
+	for _, name := range files {
+		f, err := env.open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = append(in, imports.File{Name: name, R: f})
+	}
+	res, err := imports.Run(format, in, o)
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(env.Stderr, "pal import %s: %s\n", format, p)
+	}
+	if push {
+		var buf bytes.Buffer
+		w := event.NewWriter(&buf)
+		for _, ev := range res.Events {
+			if err := w.Write(ev); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		c, err := sf.client()
+		if err != nil {
+			return err
+		}
+		var ans struct {
+			Accepted   int              `json:"accepted"`
+			Duplicates int              `json:"duplicates"`
+			Held       []*event.Refusal `json:"held"`
+			Refused    []*event.Refusal `json:"refused"`
+		}
+		if err := c.do(ctx, "POST", "/v1/events", nil, &buf, &ans); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "pushed %d events: accepted %d, held %d, duplicates %d, refused %d\n",
+			len(res.Events), ans.Accepted, len(ans.Held), ans.Duplicates, len(ans.Refused))
+		return nil
+	}
+	w := event.NewWriter(env.Stdout)
+	for _, ev := range res.Events {
+		if err := w.Write(ev); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(env.Stderr, "pal import %s: %d rows could not be read; the rest is imported\n", format, len(res.Problems))
+	}
+	return nil
+}
+

@@ -1,0 +1,149 @@
+package imports
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+// Options are what an import is told besides its files.
+type Options struct {
+	// Tenant names the tenant of an export that does not say it.
+	Tenant string
+	// ObservedAt is when an inventory was observed; zero: the newest time
+	// in its files.
+	ObservedAt time.Time
+	// Known is the log so far, folded: an inventory adds only what changed
+	// since. Nil: an empty log.
+	Known *attribution.Engine
+}
+
+// File is an export to read.
+type File struct {
+	Name string
+	R    io.Reader
+}
+
+// Import is what an import makes: events in time order, and the rows it
+// could not read.
+type Import struct {
+	Events   []*event.Event
+	Problems []Problem
+}
+
+// Source reads one kind of export.
+type Source struct {
+	Name  string
+	About string
+	// NeedsTenant marks the exports that do not say their tenant.
+	NeedsTenant bool
+	read        func(recs []record, o *Options, b *builder)
+}
+
+// Sources are the exports pal reads, by name.
+var Sources = map[string]Source{}
+
+func register(s Source) { Sources[s.Name] = s }
+
+// Names lists the sources, sorted.
+func Names() []string {
+	out := make([]string, 0, len(Sources))
+	for n := range Sources {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run reads files of a source into events.
+func Run(name string, files []File, o Options) (Import, error) {
+	src, ok := Sources[name]
+	if !ok {
+		return Import{}, fmt.Errorf("unknown export %q: pal reads %s", name, strings.Join(Names(), ", "))
+	}
+	if src.NeedsTenant && o.Tenant == "" {
+		return Import{}, fmt.Errorf("a %s export does not say its tenant: name it with --tenant", name)
+	}
+	var recs []record
+	var probs []Problem
+	for _, f := range files {
+		r, p, err := readRecords(f.Name, f.R)
+		if err != nil {
+			return Import{}, err
+		}
+		recs, probs = append(recs, r...), append(probs, p...)
+	}
+	b := &builder{source: name, known: o.Known}
+	src.read(recs, &o, b)
+	probs = append(probs, b.problems...)
+	attribution.Sort(b.events)
+	slices.SortStableFunc(probs, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line)) })
+	return Import{Events: b.events, Problems: probs}, nil
+}
+
+// builder collects an import's events.
+type builder struct {
+	source   string
+	known    *attribution.Engine
+	events   []*event.Event
+	problems []Problem
+}
+
+// add adds an event whose id derives from the source and key: the same
+// record imported again is the same event, a duplicate.
+func (b *builder) add(ev event.Event, key ...string) {
+	h := sha256.Sum256([]byte(b.source + "\x00" + ev.Type + "\x00" + strings.Join(key, "\x00")))
+	ev.ID = "imp-" + b.source + "-" + hex.EncodeToString(h[:10])
+	b.events = append(b.events, &ev)
+}
+
+func (b *builder) problem(p Problem) { b.problems = append(b.problems, p) }
+
+// notBefore returns an instant no earlier than what the log already knows
+// of a tenant's Azure directory and roles: a change a snapshot shows
+// happened after the log's last word on them.
+func (b *builder) notBefore(tenant string, t time.Time) time.Time {
+	if b.known != nil {
+		if k := b.known.AzureKnownUntil(tenant); t.Before(k) {
+			return k
+		}
+	}
+	return t
+}
+
+// observed returns the instant an inventory was observed: the one given,
+// or the newest of times.
+func observed(o *Options, times []time.Time) time.Time {
+	if !o.ObservedAt.IsZero() {
+		return o.ObservedAt
+	}
+	var t time.Time
+	for _, x := range times {
+		if x.After(t) {
+			t = x
+		}
+	}
+	if t.IsZero() {
+		t = time.Now().UTC().Truncate(time.Second)
+	}
+	return t
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,197 @@
+package imports_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/imports"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden outputs under testdata/imports")
+
+// TestFixtures imports each fixture, written in the real export's shape
+// with its untidy cases, and compares the events and the problems with
+// the golden file beside it (read by hand; -update rewrites it).
+func TestFixtures(t *testing.T) {
+	for _, c := range []struct{ format, file, tenant string }{
+		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			path := filepath.Join("../../testdata/imports", c.file)
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			res, err := imports.Run(c.format, []imports.File{{Name: filepath.Base(path), R: f}}, imports.Options{Tenant: c.tenant})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			w := event.NewWriter(&got)
+			for _, ev := range res.Events {
+				w.Write(ev)
+			}
+			w.Flush()
+			for _, p := range res.Problems {
+				fmt.Fprintf(&got, "! %s\n", p)
+			}
+			golden := strings.TrimSuffix(path, filepath.Ext(path)) + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("import of %s differs from %s (go test ./internal/imports -update rewrites it):\n%s", c.file, golden, got.String())
+			}
+			// Every event is a valid line of the log.
+			for _, ev := range res.Events {
+				if _, rf := event.Decode(ev.AppendJSON(nil), 0); rf != nil {
+					t.Errorf("event %s is refused by the log's line checks: %v", ev.AppendJSON(nil), rf)
+				}
+			}
+		})
+	}
+}
+
+// roleRow is a row of az role assignment list.
+type roleRow struct {
+	Name               string `json:"name"`
+	PrincipalID        string `json:"principalId"`
+	PrincipalType      string `json:"principalType"`
+	RoleDefinitionName string `json:"roleDefinitionName"`
+	Scope              string `json:"scope"`
+	CreatedOn          string `json:"createdOn"`
+}
+
+// TestSevenDailySnapshots imports a week of daily role-assignment
+// snapshots, each against the log so far: bob's Contributor appears on
+// day 3, alice's is gone on day 6. The history no export keeps is built:
+// the timeline and the explanation follow the days, and a snapshot
+// imported twice adds nothing.
+func TestSevenDailySnapshots(t *testing.T) {
+	const tenant = "contoso"
+	day := func(d, h int) time.Time { return time.Date(2026, 1, d, h, 0, 0, 0, time.UTC) }
+	alice := roleRow{"a-1", "alice", "User", "Contributor", "/subscriptions/S1", day(1, 9).Format(time.RFC3339)}
+	bob := roleRow{"b-1", "bob", "User", "Contributor", "/subscriptions/s1", day(3, 10).Format(time.RFC3339)}
+	sp := roleRow{"c-1", "deploy", "ServicePrincipal", "Reader", "/subscriptions/s1", day(1, 8).Format(time.RFC3339)}
+	snapshot := func(d int) []roleRow {
+		rows := []roleRow{sp}
+		if d < 6 {
+			rows = append(rows, alice)
+		}
+		if d >= 3 {
+			rows = append(rows, bob)
+		}
+		return rows
+	}
+	// The log before the imports: the partners and the links.
+	log := `{"type":"partner.registered","time":"2025-12-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"partner.registered","time":"2025-12-01T00:00:00Z","org":"200001","name":"Northwind","locations":["200011"]}
+`
+	var events []*event.Event
+	read := func(text string) {
+		r := event.NewReader(strings.NewReader(text))
+		for {
+			ev, rf, err := r.Next()
+			if err != nil {
+				return
+			}
+			if rf != nil {
+				t.Fatal(rf)
+			}
+			events = append(events, ev)
+		}
+	}
+	read(log)
+	fold := func() *attribution.Engine {
+		ordered, _ := attribution.Order(events)
+		e := attribution.New(attribution.DefaultOptions())
+		for _, ev := range ordered {
+			if res := e.Apply(ev); res.Outcome == attribution.Refused {
+				t.Fatalf("%s refused: %v", ev.AppendJSON(nil), res.Refusal)
+			}
+		}
+		return e
+	}
+	importDay := func(d int) []*event.Event {
+		data, _ := json.Marshal(snapshot(d))
+		res, err := imports.Run("azure-roles", []imports.File{{Name: fmt.Sprintf("day%d.json", d), R: bytes.NewReader(data)}},
+			imports.Options{Tenant: tenant, ObservedAt: day(d, 23), Known: fold()})
+		if err != nil || len(res.Problems) > 0 {
+			t.Fatalf("day %d: %v %v", d, err, res.Problems)
+		}
+		return res.Events
+	}
+	for d := 1; d <= 7; d++ {
+		got := importDay(d)
+		var kinds []string
+		for _, ev := range got {
+			kinds = append(kinds, ev.Type+" "+ev.Account+ev.Principal+ev.Assignment+" "+ev.Time.Format(time.RFC3339))
+		}
+		want := map[int]string{
+			1: "[account.created deploy 2026-01-01T08:00:00Z azure.role_assigned deployc-1 2026-01-01T08:00:00Z account.created alice 2026-01-01T09:00:00Z azure.role_assigned alicea-1 2026-01-01T09:00:00Z]",
+			3: "[account.created bob 2026-01-03T10:00:00Z azure.role_assigned bobb-1 2026-01-03T10:00:00Z]",
+			6: "[azure.role_removed a-1 2026-01-06T23:00:00Z]",
+		}[d]
+		if want == "" {
+			want = "[]"
+		}
+		if fmt.Sprint(kinds) != want {
+			t.Errorf("day %d imports %v, want %s", d, kinds, want)
+		}
+		events = append(events, got...)
+		if d == 1 {
+			read(`{"type":"pal.linked","time":"2026-01-01T12:00:00Z","tenant":"contoso","account":"alice","partner":"100011"}
+{"type":"azure.consumption","time":"2026-01-08T00:00:00Z","tenant":"contoso","resource":"/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1","date":"2026-01-07","cost":10}
+`)
+		}
+		if d == 3 {
+			read(`{"type":"pal.linked","time":"2026-01-03T12:00:00Z","tenant":"contoso","account":"bob","partner":"200011"}` + "\n")
+		}
+	}
+	// The same snapshot again: nothing new.
+	if again := importDay(7); len(again) != 0 {
+		t.Errorf("day 7 imported twice adds %d events", len(again))
+	}
+	e := fold()
+	var spans []string
+	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+		for _, iv := range h {
+			end := "open"
+			if !iv.To.IsZero() {
+				end = iv.To.Format(time.RFC3339)
+			}
+			spans = append(spans, fmt.Sprintf("%s %s-%s", iv.Partner, iv.From.Format(time.RFC3339), end))
+		}
+		return true
+	})
+	if want := "[100011 2026-01-01T12:00:00Z-2026-01-06T23:00:00Z 200011 2026-01-03T12:00:00Z-open]"; fmt.Sprint(spans) != want {
+		t.Errorf("the timeline built from the snapshots: %v, want %s", spans, want)
+	}
+	x, err := e.ExplainAzure(tenant, "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", day(4, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, a := range x.Assignments {
+		seen = append(seen, a.Assignment+" "+a.Role)
+	}
+	if fmt.Sprint(seen) != "[a-1 Contributor b-1 Contributor c-1 Reader]" || len(x.Credited) != 2 {
+		t.Errorf("explain on day 4: %v, credited %v", seen, x.Credited)
+	}
+}

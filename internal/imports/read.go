@@ -1,0 +1,315 @@
+// Package imports turns what partners and customers can export today —
+// Azure CLI and REST outputs, Cost Management exports, admin cmdlets,
+// audit searches — into log v1 events. Each source is a small file of its
+// own; all of them read their files through this one: JSON (an array, an
+// object holding a "value" array, or one object a line) or CSV, with the
+// untidiness of real exports forgiven and each unreadable row reported
+// with its file, line and reason.
+package imports
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Problem is a row that could not be read: the rest of the file is.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+func (p Problem) String() string { return fmt.Sprintf("%s line %d: %s", p.File, p.Line, p.Reason) }
+
+// record is one row of an export, its field names folded (lower case, no
+// spaces, underscores or dashes) so that "Date", "date" and "Charge Date"
+// are found alike.
+type record struct {
+	file   string
+	line   int
+	fields map[string]any
+}
+
+// fold is a field name as records keep it.
+func fold(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r == ' ' || r == '_' || r == '-' || r == '\ufeff':
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
+// str returns the first of the named fields that holds a value, as a
+// string; "" when none does.
+func (r record) str(names ...string) string {
+	for _, n := range names {
+		switch v := r.fields[fold(n)].(type) {
+		case nil:
+		case string:
+			if s := strings.TrimSpace(v); s != "" {
+				return s
+			}
+		case json.Number:
+			return v.String()
+		case bool:
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+// get returns a field as it was read: for JSON, nested objects and arrays.
+func (r record) get(name string) any { return r.fields[fold(name)] }
+
+// sub returns a nested object of a JSON record as a record.
+func (r record) sub(name string) (record, bool) {
+	m, ok := r.fields[fold(name)].(map[string]any)
+	if !ok {
+		return record{}, false
+	}
+	return r.with(m), true
+}
+
+// with returns a record of the same file and line holding other fields.
+func (r record) with(m map[string]any) record {
+	f := make(map[string]any, len(m))
+	for k, v := range m {
+		f[fold(k)] = v
+	}
+	return record{file: r.file, line: r.line, fields: f}
+}
+
+// list returns a nested array of objects of a JSON record as records.
+func (r record) list(name string) []record {
+	a, _ := r.fields[fold(name)].([]any)
+	var out []record
+	for _, v := range a {
+		if m, ok := v.(map[string]any); ok {
+			out = append(out, r.with(m))
+		}
+	}
+	return out
+}
+
+func (r record) problem(format string, args ...any) Problem {
+	return Problem{File: r.file, Line: r.line, Reason: fmt.Sprintf(format, args...)}
+}
+
+// readRecords reads an export: JSON or CSV, told apart by their first
+// character. A byte-order mark is skipped.
+func readRecords(name string, in io.Reader) ([]record, []Problem, error) {
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, nil, nil
+	}
+	if trimmed[0] == '[' || trimmed[0] == '{' {
+		return readJSON(name, data)
+	}
+	return readCSV(name, data)
+}
+
+// readJSON reads a JSON array of objects, an object whose "value" holds
+// them (Azure REST), one object, or one object a line (NDJSON). Each record
+// carries the line it begins on.
+func readJSON(name string, data []byte) ([]record, []Problem, error) {
+	lineAt := func(offset int64) int { return 1 + bytes.Count(data[:offset], []byte("\n")) }
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var whole any
+	if err := dec.Decode(&whole); err == nil && !dec.More() {
+		if arr, ok := elements(data); ok {
+			var out []record
+			for _, e := range arr {
+				if m, ok := e.value.(map[string]any); ok {
+					out = append(out, record{file: name, line: lineAt(e.offset)}.with(m))
+				}
+			}
+			return out, nil, nil
+		}
+		return jsonRecords(name, whole), nil, nil
+	}
+	// One object a line: each read on its own, a bad one reported.
+	var recs []record
+	var probs []Problem
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		d := json.NewDecoder(bytes.NewReader(text))
+		d.UseNumber()
+		var m map[string]any
+		if err := d.Decode(&m); err != nil {
+			probs = append(probs, Problem{name, line, fmt.Sprintf("not a JSON object (%v): a truncated or broken line", err)})
+			continue
+		}
+		recs = append(recs, record{file: name, line: line}.with(m))
+	}
+	if len(recs) == 0 && len(probs) > 0 {
+		return nil, nil, fmt.Errorf("%s is neither JSON nor one JSON object a line: %s", name, probs[0].Reason)
+	}
+	return recs, probs, sc.Err()
+}
+
+// element is a value of a JSON array and where it begins.
+type element struct {
+	value  any
+	offset int64
+}
+
+// elements reads the values of a top-level JSON array, or of the "value"
+// array of a top-level object, with their offsets; false for any other
+// document.
+func elements(data []byte) ([]element, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, false
+	}
+	if tok == json.Delim('{') {
+		// Find "value": an array; skip every other member.
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return nil, false
+			}
+			if key != "value" {
+				var skip any
+				if dec.Decode(&skip) != nil {
+					return nil, false
+				}
+				continue
+			}
+			if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+				return nil, false
+			}
+			return arrayElements(dec, data)
+		}
+		return nil, false
+	}
+	if tok != json.Delim('[') {
+		return nil, false
+	}
+	return arrayElements(dec, data)
+}
+
+func arrayElements(dec *json.Decoder, data []byte) ([]element, bool) {
+	var out []element
+	for dec.More() {
+		// The element begins at the first non-space byte after the
+		// decoder's offset (past a comma).
+		off := dec.InputOffset()
+		for off < int64(len(data)) && (data[off] == ',' || data[off] == ' ' || data[off] == '\n' || data[off] == '\r' || data[off] == '\t') {
+			off++
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		out = append(out, element{v, off})
+	}
+	return out, true
+}
+
+func jsonRecords(name string, v any) []record {
+	switch x := v.(type) {
+	case []any:
+		var out []record
+		for i, e := range x {
+			if m, ok := e.(map[string]any); ok {
+				out = append(out, record{file: name, line: i + 1}.with(m))
+			}
+		}
+		return out
+	case map[string]any:
+		if inner, ok := x["value"].([]any); ok {
+			return jsonRecords(name, inner)
+		}
+		return []record{record{file: name, line: 1}.with(x)}
+	}
+	return nil
+}
+
+// readCSV reads a CSV file with a header; a row of another length (a
+// truncated last line) is reported and skipped.
+func readCSV(name string, data []byte) ([]record, []Problem, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	header, err := r.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not a CSV file with a header: %w", name, err)
+	}
+	for i := range header {
+		header[i] = fold(header[i])
+	}
+	var recs []record
+	var probs []Problem
+	for {
+		row, err := r.Read()
+		line, _ := r.FieldPos(0)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			probs = append(probs, Problem{name, line, fmt.Sprintf("not a CSV row: %v", err)})
+			continue
+		}
+		if len(row) != len(header) {
+			probs = append(probs, Problem{name, line, fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
+			continue
+		}
+		m := make(map[string]any, len(row))
+		for i, v := range row {
+			m[header[i]] = v
+		}
+		recs = append(recs, record{file: name, line: line, fields: m})
+	}
+	return recs, probs, nil
+}
+
+// timeLayouts are the ways exports write an instant; those without an
+// offset are read in UTC.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"1/2/2006 3:04:05 PM",
+	"1/2/2006 15:04:05",
+	"1/2/2006 15:04",
+	"1/2/2006",
+	"2006-01-02",
+	"20060102",
+}
+
+// parseTime reads an instant as an export writes it.
+func parseTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}

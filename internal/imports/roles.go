@@ -1,0 +1,152 @@
+package imports
+
+import (
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// builtinRoles names Azure's built-in roles by their definition's GUID,
+// for a row whose roleDefinitionName is empty (a role deleted since, or an
+// export that leaves it out).
+var builtinRoles = map[string]string{
+	"8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+	"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+	"acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+	"18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+}
+
+func init() {
+	register(Source{Name: "azure-roles", NeedsTenant: true, read: readRoles,
+		About: "az role assignment list --all -o json (principalId, principalType, roleDefinitionName, roleDefinitionId, scope, createdOn, name): role assignments, with the accounts and groups they name"})
+}
+
+// lastSegment returns what follows a path's last "/".
+func lastSegment(s string) string { return s[strings.LastIndex(s, "/")+1:] }
+
+// canonicalScope reads a scope as the log writes it; the tenant root
+// management group, whose ID is the tenant's, is the root "/".
+func canonicalScope(scope, tenant string) (string, error) {
+	sc, err := event.ParseScope(scope)
+	if err != nil {
+		return "", err
+	}
+	if sc.Kind == event.ScopeManagementGroup && strings.EqualFold(sc.Group, tenant) {
+		return "/", nil
+	}
+	return sc.Path, nil
+}
+
+// readRoles turns a snapshot of a tenant's role assignments into what
+// changed since the log: assignments made (at their createdOn), with the
+// principals the log does not know, and assignments gone (at the
+// observation).
+func readRoles(recs []record, o *Options, b *builder) {
+	// Roles named in some rows name them in the others.
+	names := map[string]string{}
+	for id, n := range builtinRoles {
+		names[id] = n
+	}
+	for _, r := range recs {
+		if n := r.str("roleDefinitionName"); n != "" {
+			names[strings.ToLower(lastSegment(r.str("roleDefinitionId")))] = n
+		}
+	}
+	type row struct {
+		rec                                      record
+		id, principal, kind, role, scope, parent string
+		at                                       time.Time
+	}
+	var rows []row
+	var times []time.Time
+	for _, r := range recs {
+		x := row{rec: r, principal: r.str("principalId")}
+		x.id = r.str("name")
+		if x.id == "" {
+			x.id = lastSegment(r.str("id"))
+		}
+		x.role = r.str("roleDefinitionName")
+		if x.role == "" {
+			x.role = names[strings.ToLower(lastSegment(r.str("roleDefinitionId")))]
+		}
+		var err error
+		switch x.scope, err = canonicalScope(r.str("scope"), o.Tenant); {
+		case x.id == "" || x.principal == "":
+			b.problem(r.problem("a role assignment needs its name (ID) and principalId"))
+			continue
+		case x.role == "":
+			b.problem(r.problem("the role of assignment %s is neither named nor a built-in role's roleDefinitionId (%s)", x.id, r.str("roleDefinitionId")))
+			continue
+		case err != nil:
+			b.problem(r.problem("assignment %s: scope %v", x.id, err))
+			continue
+		}
+		switch t := r.str("principalType"); {
+		case strings.EqualFold(t, "User") && strings.Contains(strings.ToUpper(r.str("principalName")), "#EXT#"):
+			x.kind = event.AccountGuest
+		case strings.EqualFold(t, "User"):
+			x.kind = event.AccountUser
+		case strings.EqualFold(t, "ServicePrincipal"):
+			x.kind = event.AccountServicePrincipal
+		case strings.EqualFold(t, "Group"), strings.EqualFold(t, "ForeignGroup"):
+			x.kind = "group"
+		default:
+			b.problem(r.problem("assignment %s: principal type %q is not User, Group or ServicePrincipal", x.id, t))
+			continue
+		}
+		if t, ok := parseTime(r.str("createdOn")); ok {
+			x.at = t
+			times = append(times, t)
+		}
+		if t, ok := parseTime(r.str("updatedOn")); ok {
+			times = append(times, t)
+		}
+		rows = append(rows, x)
+	}
+	seen := observed(o, times)
+	live := map[string]bool{}
+	if b.known != nil {
+		for _, a := range b.known.LiveAssignments(o.Tenant) {
+			live[a.ID] = true
+		}
+	}
+	inSnapshot := map[string]bool{}
+	made := map[string]bool{}
+	for _, x := range rows {
+		inSnapshot[x.id] = true
+		if live[x.id] {
+			continue
+		}
+		at := x.at
+		if at.IsZero() {
+			at = seen
+		}
+		at = b.notBefore(o.Tenant, at)
+		if !made[x.principal] && !b.knows(o.Tenant, x.principal) {
+			made[x.principal] = true
+			if x.kind == "group" {
+				b.add(event.Event{Type: event.GroupCreated, Time: at, Tenant: o.Tenant, Group: x.principal, Name: x.rec.str("principalName")}, o.Tenant, x.principal)
+			} else {
+				b.add(event.Event{Type: event.AccountCreated, Time: at, Tenant: o.Tenant, Account: x.principal, Kind: x.kind, Name: x.rec.str("principalName")}, o.Tenant, x.principal)
+			}
+		}
+		b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: o.Tenant, Assignment: x.id, Principal: x.principal,
+			PrincipalTenant: o.Tenant, Role: x.role, Scope: x.scope, PIM: event.PIMActive}, o.Tenant, x.id)
+	}
+	if b.known == nil {
+		return
+	}
+	for _, a := range b.known.LiveAssignments(o.Tenant) {
+		// Lighthouse delegations and PIM eligibility come from exports of
+		// their own: only this export's kind of assignment can vanish here.
+		if !inSnapshot[a.ID] && a.PrincipalTenant == o.Tenant && !a.Eligible {
+			b.add(event.Event{Type: event.AzureRoleRemoved, Time: b.notBefore(o.Tenant, seen), Tenant: o.Tenant, Assignment: a.ID}, o.Tenant, a.ID, "removed")
+		}
+	}
+}
+
+// knows reports whether the log knows an account or group of a tenant.
+func (b *builder) knows(tenant, id string) bool {
+	return b.known != nil && (b.known.AccountExists(tenant, id) || b.known.IsGroup(tenant, id))
+}
