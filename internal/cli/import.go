@@ -121,4 +121,3 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	}
 	return nil
 }
-
