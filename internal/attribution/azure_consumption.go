@@ -161,6 +161,10 @@ func (c *consumption) cost(r CostRecord) *big.Rat {
 	return v
 }
 
+// ParseNanos reads a non-negative decimal with at most nine places and no
+// exponent as billionths, when it fits; exact is false otherwise.
+func ParseNanos(s string) (n int64, exact bool) { return parseNanos(s) }
+
 // parseNanos reads a non-negative JSON number with at most nine decimals
 // and no exponent as billionths, when it fits; exact is false otherwise.
 func parseNanos(s string) (n int64, exact bool) {

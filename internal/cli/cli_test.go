@@ -15,7 +15,7 @@ import (
 	"github.com/palproject/pal/internal/usage"
 )
 
-func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+func run(t testing.TB, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code = Run(context.Background(), &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut}, args)

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/imports"
+	"github.com/palproject/pal/internal/usage"
 )
 
 // runImport turns exports partners and customers have into log v1 events:
@@ -27,12 +31,13 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	var sf serverFlags
 	sf.register(fs.FlagSet)
 	var o imports.Options
-	var observedAt, log string
+	var observedAt, log, out string
 	var push bool
 	fs.StringVar(&o.Tenant, "tenant", "", "the tenant of an export that does not say it")
 	fs.StringVar(&observedAt, "observed-at", "", "when the inventory was observed (default: the newest time in the file)")
 	fs.StringVar(&log, "log", "", "the log so far: only what changed since is written")
 	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")
+	fs.StringVar(&out, "out", "", "with azure-costs, write the daily consumption as a Parquet file (for --consumption) instead of events")
 	// Files come before the flags or after them.
 	var files []string
 	rest := args[1:]
@@ -48,6 +53,9 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	}
 	if push != (sf.server != "") {
 		return usagef("--push and --server go together: push to a service, or write NDJSON on standard output")
+	}
+	if out != "" && (format != "azure-costs" || push) {
+		return usagef("--out writes the consumption of an azure-costs import as Parquet: it goes with azure-costs and without --push")
 	}
 	if observedAt != "" {
 		t, err := parseTime("observed-at", observedAt)
@@ -78,6 +86,13 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(env.Stderr, "pal import %s: %s\n", format, p)
+	}
+	if out != "" {
+		if err := writeConsumptionParquet(out, res.Events); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "wrote %d daily costs to %s\n", len(res.Events), out)
+		return nil
 	}
 	if push {
 		var buf bytes.Buffer
@@ -120,4 +135,37 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "pal import %s: %d rows could not be read; the rest is imported\n", format, len(res.Problems))
 	}
 	return nil
+}
+
+// writeConsumptionParquet writes consumption events as a consumption file,
+// through a temporary file renamed at the end.
+func writeConsumptionParquet(path string, events []*event.Event) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".consumption-*.parquet")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	w := usage.NewConsumptionWriter(tmp)
+	for _, ev := range events {
+		cost, err := strconv.ParseFloat(ev.Cost, 64)
+		if err != nil {
+			tmp.Close()
+			return fmt.Errorf("cost %s: %w", ev.Cost, err)
+		}
+		if err := w.Write(usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: cost, Meter: ev.Meter}); err != nil {
+			tmp.Close()
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

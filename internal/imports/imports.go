@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -46,7 +47,7 @@ type Source struct {
 	About string
 	// NeedsTenant marks the exports that do not say their tenant.
 	NeedsTenant bool
-	read        func(recs []record, o *Options, b *builder)
+	read        func(rows iter.Seq[record], o *Options, b *builder)
 }
 
 // Sources are the exports pal reads, by name.
@@ -73,21 +74,31 @@ func Run(name string, files []File, o Options) (Import, error) {
 	if src.NeedsTenant && o.Tenant == "" {
 		return Import{}, fmt.Errorf("a %s export does not say its tenant: name it with --tenant", name)
 	}
-	var recs []record
-	var probs []Problem
-	for _, f := range files {
-		r, p, err := readRecords(f.Name, f.R)
-		if err != nil {
-			return Import{}, err
-		}
-		recs, probs = append(recs, r...), append(probs, p...)
-	}
 	b := &builder{source: name, known: o.Known}
-	src.read(recs, &o, b)
-	probs = append(probs, b.problems...)
+	var failed error
+	rows := func(yield func(record) bool) {
+		for _, f := range files {
+			stop := false
+			err := eachRecord(f.Name, f.R, func(r record) {
+				if !stop && !yield(r) {
+					stop = true
+				}
+			}, b.problem)
+			if err != nil {
+				failed = err
+			}
+			if stop || err != nil {
+				return
+			}
+		}
+	}
+	src.read(rows, &o, b)
+	if failed != nil {
+		return Import{}, failed
+	}
 	attribution.Sort(b.events)
-	slices.SortStableFunc(probs, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line)) })
-	return Import{Events: b.events, Problems: probs}, nil
+	slices.SortStableFunc(b.problems, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line)) })
+	return Import{Events: b.events, Problems: b.problems}, nil
 }
 
 // builder collects an import's events.

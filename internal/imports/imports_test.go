@@ -24,6 +24,9 @@ var update = flag.Bool("update", false, "rewrite the golden outputs under testda
 func TestFixtures(t *testing.T) {
 	for _, c := range []struct{ format, file, tenant string }{
 		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id"},
+		{"azure-costs", "azure-costs/ea.csv", "contoso"},
+		{"azure-costs", "azure-costs/mca.csv", "contoso"},
+		{"azure-costs", "azure-costs/focus.csv", "contoso"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("../../testdata/imports", c.file)

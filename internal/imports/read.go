@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -31,15 +32,42 @@ func (p Problem) String() string { return fmt.Sprintf("%s line %d: %s", p.File, 
 
 // record is one row of an export, its field names folded (lower case, no
 // spaces, underscores or dashes) so that "Date", "date" and "Charge Date"
-// are found alike.
+// are found alike. A JSON record holds its fields; a CSV record its row
+// and the file's header, shared by every row.
 type record struct {
 	file   string
 	line   int
 	fields map[string]any
+	cols   map[string]int
+	row    []string
 }
+
+// value returns a field's value, nil when the record has none.
+func (r record) value(name string) any {
+	if r.cols != nil {
+		if i, ok := r.cols[name]; ok {
+			return r.row[i]
+		}
+		return nil
+	}
+	return r.fields[name]
+}
+
+// folded remembers the names fold has folded: the same few names are
+// asked of every row.
+var folded sync.Map
 
 // fold is a field name as records keep it.
 func fold(name string) string {
+	if f, ok := folded.Load(name); ok {
+		return f.(string)
+	}
+	f := foldName(name)
+	folded.Store(name, f)
+	return f
+}
+
+func foldName(name string) string {
 	var b strings.Builder
 	for _, r := range name {
 		switch {
@@ -55,7 +83,7 @@ func fold(name string) string {
 // string; "" when none does.
 func (r record) str(names ...string) string {
 	for _, n := range names {
-		switch v := r.fields[fold(n)].(type) {
+		switch v := r.value(fold(n)).(type) {
 		case nil:
 		case string:
 			if s := strings.TrimSpace(v); s != "" {
@@ -71,7 +99,7 @@ func (r record) str(names ...string) string {
 }
 
 // get returns a field as it was read: for JSON, nested objects and arrays.
-func (r record) get(name string) any { return r.fields[fold(name)] }
+func (r record) get(name string) any { return r.value(fold(name)) }
 
 // sub returns a nested object of a JSON record as a record.
 func (r record) sub(name string) (record, bool) {
@@ -107,22 +135,43 @@ func (r record) problem(format string, args ...any) Problem {
 	return Problem{File: r.file, Line: r.line, Reason: fmt.Sprintf(format, args...)}
 }
 
-// readRecords reads an export: JSON or CSV, told apart by their first
-// character. A byte-order mark is skipped.
-func readRecords(name string, in io.Reader) ([]record, []Problem, error) {
-	data, err := io.ReadAll(in)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+// eachRecord reads an export, JSON or CSV, told apart by their first
+// character, and calls fn with each record in file order; a row that
+// cannot be read goes to bad. A byte-order mark is skipped. A CSV file is
+// read a row at a time, however large.
+func eachRecord(name string, in io.Reader, fn func(record), bad func(Problem)) error {
+	br := bufio.NewReaderSize(in, 1<<20)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		br.Discard(3)
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 {
-		return nil, nil, nil
+	var first byte
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return nil // empty
+		}
+		if b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n' {
+			br.Discard(1)
+			continue
+		}
+		first = b[0]
+		break
 	}
-	if trimmed[0] == '[' || trimmed[0] == '{' {
-		return readJSON(name, data)
+	if first == '[' || first == '{' {
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		recs, probs, err := readJSON(name, data)
+		for _, p := range probs {
+			bad(p)
+		}
+		for _, r := range recs {
+			fn(r)
+		}
+		return err
 	}
-	return readCSV(name, data)
+	return readCSV(name, br, fn, bad)
 }
 
 // readJSON reads a JSON array of objects, an object whose "value" holds
@@ -250,42 +299,38 @@ func jsonRecords(name string, v any) []record {
 	return nil
 }
 
-// readCSV reads a CSV file with a header; a row of another length (a
-// truncated last line) is reported and skipped.
-func readCSV(name string, data []byte) ([]record, []Problem, error) {
-	r := csv.NewReader(bytes.NewReader(data))
+// readCSV reads a CSV file with a header, a row at a time; a row of
+// another length (a truncated last line) is reported and skipped.
+func readCSV(name string, in io.Reader, fn func(record), bad func(Problem)) error {
+	r := csv.NewReader(in)
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
 	header, err := r.Read()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: not a CSV file with a header: %w", name, err)
+		return fmt.Errorf("%s: not a CSV file with a header: %w", name, err)
 	}
-	for i := range header {
-		header[i] = fold(header[i])
+	cols := make(map[string]int, len(header))
+	for i, h := range header {
+		if _, dup := cols[fold(h)]; !dup {
+			cols[fold(h)] = i
+		}
 	}
-	var recs []record
-	var probs []Problem
 	for {
 		row, err := r.Read()
 		line, _ := r.FieldPos(0)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			probs = append(probs, Problem{name, line, fmt.Sprintf("not a CSV row: %v", err)})
+			bad(Problem{name, line, fmt.Sprintf("not a CSV row: %v", err)})
 			continue
 		}
 		if len(row) != len(header) {
-			probs = append(probs, Problem{name, line, fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
+			bad(Problem{name, line, fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
 			continue
 		}
-		m := make(map[string]any, len(row))
-		for i, v := range row {
-			m[header[i]] = v
-		}
-		recs = append(recs, record{file: name, line: line, fields: m})
+		fn(record{file: name, line: line, cols: cols, row: row})
 	}
-	return recs, probs, nil
 }
 
 // timeLayouts are the ways exports write an instant; those without an

@@ -1,6 +1,8 @@
 package imports
 
 import (
+	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +44,8 @@ func canonicalScope(scope, tenant string) (string, error) {
 // changed since the log: assignments made (at their createdOn), with the
 // principals the log does not know, and assignments gone (at the
 // observation).
-func readRoles(recs []record, o *Options, b *builder) {
+func readRoles(each iter.Seq[record], o *Options, b *builder) {
+	recs := slices.Collect(each)
 	// Roles named in some rows name them in the others.
 	names := map[string]string{}
 	for id, n := range builtinRoles {

@@ -1,0 +1,171 @@
+package imports
+
+import (
+	"iter"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+func init() {
+	register(Source{Name: "azure-costs", NeedsTenant: true, read: readCosts,
+		About: "Cost Management exports, EA, MCA or FOCUS (Date/date/ChargePeriodStart, ResourceId, CostInBillingCurrency/costInBillingCurrency/BilledCost, PricingModel/PricingCategory, PublisherType): daily consumption, the rows of one resource, day and meter summed"})
+}
+
+// costKey is a resource's day on one meter: the rows an export splits it
+// into (by meter, tag, location) are summed into one record, since a later
+// record replaces an earlier one.
+type costKey struct {
+	resource, date, meter string
+}
+
+// meterOf reads the meter of a cost row: a third party's (marketplace),
+// or the pricing model's.
+func meterOf(r record) (string, bool) {
+	if strings.EqualFold(r.str("PublisherType"), "Marketplace") {
+		return event.MeterMarketplace, true
+	}
+	model := strings.ToLower(strings.ReplaceAll(r.str("PricingModel", "PricingCategory"), " ", ""))
+	switch model {
+	case "", "ondemand", "standard", "usage":
+		return event.MeterStandard, true
+	case "reservation":
+		return event.MeterReservation, true
+	case "savingsplan":
+		return event.MeterSavingsPlan, true
+	case "spot", "dynamic":
+		return event.MeterSpot, true
+	case "committed":
+		if strings.Contains(strings.ToLower(r.str("CommitmentDiscountType")), "savings") {
+			return event.MeterSavingsPlan, true
+		}
+		return event.MeterReservation, true
+	}
+	return "", false
+}
+
+// readCosts sums an export's costs by resource, day and meter. An export
+// repeats its resources and days on every row: each is read once.
+func readCosts(rows iter.Seq[record], o *Options, b *builder) {
+	sums := map[costKey]*costSum{}
+	var order []costKey
+	var newest time.Time
+	paths := map[string]string{} // ResourceId as written → canonical, "" when not a resource
+	days := map[string]time.Time{}
+	dates := map[time.Time]string{}
+	for r := range rows {
+		resource := r.str("ResourceId", "InstanceId")
+		path, seen := paths[resource]
+		if !seen {
+			if sc, err := event.ParseResourcePath(resource); err == nil {
+				path = sc.Path
+			}
+			paths[resource] = path
+		}
+		if path == "" {
+			b.problem(r.problem("ResourceId %q is not the path of a resource: a charge not on a resource is no resource's consumption", resource))
+			continue
+		}
+		date := r.str("Date", "UsageDate", "ChargePeriodStart")
+		day, seen := days[date]
+		if !seen {
+			day, _ = parseTime(date)
+			days[date] = day
+		}
+		if day.IsZero() {
+			b.problem(r.problem("the date %q is not a date", date))
+			continue
+		}
+		text := r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost")
+		nanos, fast := attribution.ParseNanos(text)
+		var exact *big.Rat
+		if !fast {
+			var ok bool
+			if exact, ok = new(big.Rat).SetString(text); !ok {
+				b.problem(r.problem("the cost %q is not a number", text))
+				continue
+			}
+		}
+		meter, ok := meterOf(r)
+		if !ok {
+			b.problem(r.problem("the pricing model %q is none of OnDemand, Reservation, SavingsPlan, Spot", r.str("PricingModel", "PricingCategory")))
+			continue
+		}
+		if day.After(newest) {
+			newest = day
+		}
+		d, ok := dates[day]
+		if !ok {
+			d = day.Format(time.DateOnly)
+			dates[day] = d
+		}
+		k := costKey{path, d, meter}
+		s := sums[k]
+		if s == nil {
+			s = &costSum{}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.add(nanos, exact)
+	}
+	// A day's costs are reported after the day: at the observation, or
+	// the day after the newest.
+	at := o.ObservedAt
+	if at.IsZero() {
+		at = newest.AddDate(0, 0, 1)
+	}
+	for _, k := range order {
+		cost := sums[k].rat()
+		if cost.Sign() < 0 {
+			// A refund larger than the day's charges: no record says less
+			// than nothing.
+			cost = new(big.Rat)
+		}
+		text := decimal(cost)
+		b.add(event.Event{Type: event.AzureConsumption, Time: at, Tenant: o.Tenant, Resource: k.resource, Date: k.date, Cost: text, Meter: k.meter},
+			o.Tenant, k.resource, k.date, k.meter, text)
+	}
+}
+
+// costSum sums costs exactly: billionths while they fit, rationals beyond.
+type costSum struct {
+	nanos int64
+	exact *big.Rat
+}
+
+func (s *costSum) add(nanos int64, exact *big.Rat) {
+	if exact == nil && s.nanos <= (1<<63-1)-nanos {
+		s.nanos += nanos
+		return
+	}
+	if s.exact == nil {
+		s.exact = new(big.Rat)
+	}
+	if exact == nil {
+		exact = big.NewRat(nanos, 1e9)
+	}
+	s.exact.Add(s.exact, exact)
+}
+
+func (s *costSum) rat() *big.Rat {
+	r := big.NewRat(s.nanos, 1e9)
+	if s.exact != nil {
+		r.Add(r, s.exact)
+	}
+	return r
+}
+
+// decimal writes an exact decimal (a sum of decimals) as a JSON number.
+func decimal(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	// A sum of decimals has a power of ten (times 2s and 5s) below: 30
+	// places hold any export's.
+	s := r.FloatString(30)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
