@@ -22,11 +22,14 @@ var update = flag.Bool("update", false, "rewrite the golden outputs under testda
 // with its untidy cases, and compares the events and the problems with
 // the golden file beside it (read by hand; -update rewrites it).
 func TestFixtures(t *testing.T) {
-	for _, c := range []struct{ format, file, tenant string }{
-		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id"},
-		{"azure-costs", "azure-costs/ea.csv", "contoso"},
-		{"azure-costs", "azure-costs/mca.csv", "contoso"},
-		{"azure-costs", "azure-costs/focus.csv", "contoso"},
+	for _, c := range []struct{ format, file, tenant, observed string }{
+		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", ""},
+		{"azure-costs", "azure-costs/ea.csv", "contoso", ""},
+		{"azure-costs", "azure-costs/mca.csv", "contoso", ""},
+		{"azure-costs", "azure-costs/focus.csv", "contoso", ""},
+		{"management-groups", "management-groups/tree.json", "contoso-tenant-id", ""},
+		// The entities list says no time: the observation is given.
+		{"management-groups", "management-groups/entities.json", "contoso-tenant-id", "2026-01-10T00:00:00Z"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("../../testdata/imports", c.file)
@@ -35,7 +38,11 @@ func TestFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			res, err := imports.Run(c.format, []imports.File{{Name: filepath.Base(path), R: f}}, imports.Options{Tenant: c.tenant})
+			o := imports.Options{Tenant: c.tenant}
+			if c.observed != "" {
+				o.ObservedAt, _ = time.Parse(time.RFC3339, c.observed)
+			}
+			res, err := imports.Run(c.format, []imports.File{{Name: filepath.Base(path), R: f}}, o)
 			if err != nil {
 				t.Fatal(err)
 			}
