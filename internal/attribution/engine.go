@@ -106,6 +106,7 @@ type tenant struct {
 type account struct {
 	kind     string
 	name     string
+	created  time.Time
 	disabled bool
 	deleted  bool
 	link     string
@@ -355,7 +356,7 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		if t.isGroup(ev.Account) {
 			return Result{}, event.Refuse(ev, event.AlreadyExists, "%s is a group of tenant %s; groups and accounts share one namespace, use another account ID", ev.Account, ev.Tenant)
 		}
-		t.accounts[ev.Account] = &account{kind: ev.Kind, name: ev.Name, roles: make(map[string]struct{})}
+		t.accounts[ev.Account] = &account{kind: ev.Kind, name: ev.Name, created: ev.Time, roles: make(map[string]struct{})}
 		return Result{}, nil
 	case event.AccountDisabled, event.AccountEnabled, event.AccountDeleted:
 		a, rf := t.liveAccount(ev, ev.Account)

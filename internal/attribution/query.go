@@ -350,6 +350,15 @@ func (e *Engine) AccountCredits(tenantID, accountID string) []Row {
 	return rows
 }
 
+// AccountCreated returns when an account of a tenant was created, and
+// false when there is no such account.
+func (e *Engine) AccountCreated(tenantID, accountID string) (time.Time, bool) {
+	if t := e.tenants[tenantID]; t != nil && t.accounts[accountID] != nil {
+		return t.accounts[accountID].created, true
+	}
+	return time.Time{}, false
+}
+
 // AccountKind returns the kind of an account of a tenant (user, guest,
 // service_principal), "" when there is no such account.
 func (e *Engine) AccountKind(tenantID, accountID string) string {
@@ -427,4 +436,33 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Account, b.Account))
 	})
 	return out
+}
+
+// ResourceState is what a snapshot of a tenant's inventory is compared
+// with: a resource as it stands now.
+type ResourceState struct {
+	Kind, Environment, Owner string
+	Coowners                 []string
+}
+
+// Inventory returns a tenant's environments (by type) and resources as
+// they stand now, for an importer to compare a snapshot with.
+func (e *Engine) Inventory(tenantID string) (envs map[string]string, resources map[string]ResourceState) {
+	envs, resources = map[string]string{}, map[string]ResourceState{}
+	t := e.tenants[tenantID]
+	if t == nil {
+		return envs, resources
+	}
+	for id, env := range t.envs {
+		envs[id] = env.envType
+	}
+	for id, r := range t.resources {
+		s := ResourceState{Kind: r.kind, Environment: r.env, Owner: r.owner}
+		for acct := range r.coowners {
+			s.Coowners = append(s.Coowners, acct)
+		}
+		slices.Sort(s.Coowners)
+		resources[id] = s
+	}
+	return envs, resources
 }

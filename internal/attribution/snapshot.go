@@ -36,6 +36,7 @@ type snapAccount struct {
 	LinkCreated       time.Time
 	LastLink          string
 	States            []accountState
+	Created           time.Time
 }
 
 type snapResource struct {
@@ -62,7 +63,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	for id, t := range e.tenants {
 		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}, Azure: t.az}
 		for aid, a := range t.accounts {
-			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated, a.lastLink, a.states}
+			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated, a.lastLink, a.states, a.created}
 		}
 		for eid, env := range t.envs {
 			st.Envs[eid] = env.envType
@@ -113,7 +114,7 @@ func Restore(data []byte) (*Engine, error) {
 		for aid, a := range st.Accounts {
 			t.accounts[aid] = &account{kind: a.Kind, name: a.Name, disabled: a.Disabled, deleted: a.Deleted,
 				link: a.Link, linkedAt: a.LinkedAt, linkVersion: a.LinkVersion, linkCreated: a.LinkCreated, lastLink: a.LastLink,
-				roles: map[string]struct{}{}, states: a.States}
+				roles: map[string]struct{}{}, states: a.States, created: a.Created}
 			if a.Link != "" {
 				e.indexLink(a.Link, accountKey{id, aid})
 			}

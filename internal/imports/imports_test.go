@@ -2,6 +2,7 @@ package imports_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -88,11 +89,12 @@ type roleRow struct {
 	CreatedOn          string `json:"createdOn"`
 }
 
-// TestSevenDailySnapshots imports a week of daily role-assignment
-// snapshots, each against the log so far: bob's Contributor appears on
-// day 3, alice's is gone on day 6. The history no export keeps is built:
-// the timeline and the explanation follow the days, and a snapshot
-// imported twice adds nothing.
+// TestSevenDailySnapshots imports a week of daily snapshots, each against
+// the log so far: the Power Apps cmdlets' (a co-owner added on day 3, the
+// owner changed on day 5) and the role assignments' (bob's Contributor
+// appears on day 3, alice's is gone on day 6). The history no export keeps
+// is built: the timelines and explanations follow the days, and a
+// snapshot imported twice adds nothing.
 func TestSevenDailySnapshots(t *testing.T) {
 	const tenant = "contoso"
 	day := func(d, h int) time.Time { return time.Date(2026, 1, d, h, 0, 0, 0, time.UTC) }
@@ -147,15 +149,54 @@ func TestSevenDailySnapshots(t *testing.T) {
 		}
 		return res.Events
 	}
+	// The Power Apps of each day: alice's app, bob co-owner from day 3,
+	// carol its owner from day 5.
+	powerApps := func(d int) string {
+		owner := "alice"
+		if d >= 5 {
+			owner = "carol"
+		}
+		roles := fmt.Sprintf(`{"AppName":"app1","EnvironmentName":"env1","PrincipalObjectId":%q,"PrincipalType":"User","RoleType":"Owner"}`, owner)
+		if d >= 3 {
+			roles += `,{"AppName":"app1","EnvironmentName":"env1","PrincipalObjectId":"bob","PrincipalType":"User","RoleType":"CanEdit"}`
+		}
+		return fmt.Sprintf(`[{"EnvironmentName":"env1","DisplayName":"Contoso (default)","EnvironmentType":"Production","CreatedTime":"2025-12-01T00:00:00Z"},
+{"AppName":"app1","DisplayName":"Expenses","EnvironmentName":"env1","CreatedTime":"2026-01-01T10:00:00Z","Owner":{"id":%q,"displayName":"owner"}},%s]`, owner, roles)
+	}
+	importApps := func(d int) []*event.Event {
+		res, err := imports.Run("powerapps", []imports.File{{Name: fmt.Sprintf("apps-day%d.json", d), R: strings.NewReader(powerApps(d))}},
+			imports.Options{Tenant: tenant, ObservedAt: day(d, 22), Known: fold()})
+		if err != nil || len(res.Problems) > 0 {
+			t.Fatalf("apps day %d: %v %v", d, err, res.Problems)
+		}
+		return res.Events
+	}
 	for d := 1; d <= 7; d++ {
+		apps := importApps(d)
+		var appKinds []string
+		for _, ev := range apps {
+			appKinds = append(appKinds, ev.Type+" "+ev.Resource+ev.Environment+" "+ev.Account+ev.Owner+" "+ev.Time.Format(time.RFC3339))
+		}
+		wantApps := map[int]string{
+			1: "[environment.created env1  2025-12-01T00:00:00Z account.created  alice 2026-01-01T10:00:00Z resource.created app1env1 alice 2026-01-01T10:00:00Z]",
+			3: "[account.created  bob 2026-01-03T22:00:00Z resource.coowner_added app1 bob 2026-01-03T22:00:00Z]",
+			5: "[account.created  carol 2026-01-05T22:00:00Z resource.owner_changed app1 carol 2026-01-05T22:00:00Z]",
+		}[d]
+		if wantApps == "" {
+			wantApps = "[]"
+		}
+		if fmt.Sprint(appKinds) != wantApps {
+			t.Errorf("day %d imports from the cmdlets %v, want %s", d, appKinds, wantApps)
+		}
+		events = append(events, apps...)
 		got := importDay(d)
 		var kinds []string
 		for _, ev := range got {
 			kinds = append(kinds, ev.Type+" "+ev.Account+ev.Principal+ev.Assignment+" "+ev.Time.Format(time.RFC3339))
 		}
 		want := map[int]string{
-			1: "[account.created deploy 2026-01-01T08:00:00Z azure.role_assigned deployc-1 2026-01-01T08:00:00Z account.created alice 2026-01-01T09:00:00Z azure.role_assigned alicea-1 2026-01-01T09:00:00Z]",
-			3: "[account.created bob 2026-01-03T10:00:00Z azure.role_assigned bobb-1 2026-01-03T10:00:00Z]",
+			1: "[account.created deploy 2026-01-01T08:00:00Z azure.role_assigned deployc-1 2026-01-01T08:00:00Z azure.role_assigned alicea-1 2026-01-01T10:00:00Z]",
+			3: "[azure.role_assigned bobb-1 2026-01-03T22:00:00Z]",
 			6: "[azure.role_removed a-1 2026-01-06T23:00:00Z]",
 		}[d]
 		if want == "" {
@@ -171,14 +212,45 @@ func TestSevenDailySnapshots(t *testing.T) {
 `)
 		}
 		if d == 3 {
-			read(`{"type":"pal.linked","time":"2026-01-03T12:00:00Z","tenant":"contoso","account":"bob","partner":"200011"}` + "\n")
+			read(`{"type":"pal.linked","time":"2026-01-03T23:00:00Z","tenant":"contoso","account":"bob","partner":"200011"}` + "\n")
 		}
 	}
-	// The same snapshot again: nothing new.
+	// The same snapshots again: nothing new.
 	if again := importDay(7); len(again) != 0 {
-		t.Errorf("day 7 imported twice adds %d events", len(again))
+		t.Errorf("day 7's roles imported twice add %d events", len(again))
+	}
+	if again := importApps(7); len(again) != 0 {
+		t.Errorf("day 7's apps imported twice add %d events", len(again))
 	}
 	e := fold()
+	// app1: alice's (Fabrikam) from her link, bob's (Northwind) from his
+	// link after his co-ownership on day 3; carol, its owner from day 5,
+	// holds no link, so bob keeps it.
+	var app []string
+	for _, iv := range e.History(tenant, "app1") {
+		app = append(app, fmt.Sprintf("%s %s", iv.From.Format(time.RFC3339), cmp.Or(iv.Credit.Partner, iv.Credit.Reason)))
+	}
+	if want := "[2026-01-01T10:00:00Z no_eligible_account 2026-01-01T12:00:00Z 100011 2026-01-03T23:00:00Z 200011]"; fmt.Sprint(app) != want {
+		t.Errorf("app1's timeline: %v, want %s", app, want)
+	}
+	// pal explain on day 4, as the command line folds the log up to it:
+	// alice owns app1, bob co-owns it and wins; on day 7 carol owns it.
+	upTo := func(at time.Time) *attribution.Engine {
+		ordered, _ := attribution.Order(events)
+		e := attribution.New(attribution.DefaultOptions())
+		for _, ev := range ordered {
+			if !ev.Time.After(at) {
+				e.Apply(ev)
+			}
+		}
+		return e
+	}
+	if x := upTo(day(4, 0)).Explain(tenant, "app1", day(4, 0)); x.Winner == nil || x.Winner.Account != "bob" || len(x.Candidates) != 2 || x.Candidates[0].Account != "alice" {
+		t.Errorf("app1 explained on day 4: %+v", x)
+	}
+	if x := upTo(day(7, 0)).Explain(tenant, "app1", day(7, 0)); x.Winner == nil || x.Winner.Account != "bob" || x.Candidates[0].Account != "carol" || x.Candidates[0].Role != attribution.RoleOwner {
+		t.Errorf("app1 explained on day 7: %+v", x)
+	}
 	var spans []string
 	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
 		for _, iv := range h {
@@ -190,7 +262,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 		}
 		return true
 	})
-	if want := "[100011 2026-01-01T12:00:00Z-2026-01-06T23:00:00Z 200011 2026-01-03T12:00:00Z-open]"; fmt.Sprint(spans) != want {
+	if want := "[100011 2026-01-01T12:00:00Z-2026-01-06T23:00:00Z 200011 2026-01-03T23:00:00Z-open]"; fmt.Sprint(spans) != want {
 		t.Errorf("the timeline built from the snapshots: %v, want %s", spans, want)
 	}
 	x, err := e.ExplainAzure(tenant, "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", day(4, 0))

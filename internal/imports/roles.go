@@ -126,6 +126,12 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 			at = seen
 		}
 		at = b.notBefore(o.Tenant, at)
+		if b.known != nil {
+			// Not before the log knows its principal.
+			if created, ok := b.known.AccountCreated(o.Tenant, x.principal); ok && at.Before(created) {
+				at = created
+			}
+		}
 		if !made[x.principal] && !b.knows(o.Tenant, x.principal) {
 			made[x.principal] = true
 			if x.kind == "group" {

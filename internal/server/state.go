@@ -471,7 +471,7 @@ func (s *state) directoryCopy() []store.Record {
 
 // snapshotVersion changes whenever the snapshot's shape does: a service
 // that finds another version folds its log again.
-const snapshotVersion = 7
+const snapshotVersion = 8
 
 type snapshotData struct {
 	Version  int

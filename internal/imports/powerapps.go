@@ -1,0 +1,188 @@
+package imports
+
+import (
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+func init() {
+	register(Source{Name: "powerapps", NeedsTenant: true, read: readPowerApps,
+		About: "Get-AdminPowerAppEnvironment, Get-AdminPowerApp, Get-AdminPowerAppRoleAssignment, Get-AdminFlow | ConvertTo-Json -Depth 10 (EnvironmentName, EnvironmentType, AppName, Owner.id, CreatedTime, RoleType Owner/CanEdit/CanView, PrincipalObjectId, FlowName, CreatedBy.objectId): environments, apps and flows, their owners and co-owners"})
+}
+
+// inventory is a snapshot of a tenant's Power Platform: what the admin
+// cmdlets list.
+type inventory struct {
+	envs      map[string]string // environment → type
+	envTimes  map[string]time.Time
+	resources map[string]*invResource
+	// rolesOf marks the apps whose role assignments the snapshot lists:
+	// only their co-owners are compared.
+	rolesOf map[string]bool
+	times   []time.Time
+}
+
+type invResource struct {
+	kind, env, owner, name string
+	created                time.Time
+	coowners               []string
+	ownerLine              record
+}
+
+// envTypes maps the cmdlets' EnvironmentType to the log's.
+var envTypes = map[string]string{"production": event.Production, "sandbox": event.Sandbox, "trial": event.Trial,
+	"developer": event.Developer, "default": event.Default, "notspecified": event.Production}
+
+func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
+	inv := inventory{envs: map[string]string{}, envTimes: map[string]time.Time{}, resources: map[string]*invResource{}, rolesOf: map[string]bool{}}
+	var roles []record
+	for r := range each {
+		created, hasTime := parseTime(r.str("CreatedTime"))
+		if hasTime {
+			inv.times = append(inv.times, created)
+		}
+		if t, ok := parseTime(r.str("LastModifiedTime")); ok {
+			inv.times = append(inv.times, t)
+		}
+		switch {
+		case r.str("RoleType") != "" && r.str("AppName") != "":
+			roles = append(roles, r)
+		case r.str("AppName") != "":
+			owner := ""
+			if ow, ok := r.sub("Owner"); ok {
+				owner = ow.str("id", "objectId")
+			}
+			if owner == "" {
+				b.problem(r.problem("app %s names no Owner.id", r.str("AppName")))
+				continue
+			}
+			inv.resources[r.str("AppName")] = &invResource{kind: "canvas_app", env: r.str("EnvironmentName"), owner: owner,
+				name: r.str("DisplayName"), created: created, ownerLine: r}
+		case r.str("FlowName") != "":
+			owner := ""
+			if cb, ok := r.sub("CreatedBy"); ok {
+				owner = cb.str("objectId", "userId")
+			}
+			if owner == "" {
+				b.problem(r.problem("flow %s names no CreatedBy.objectId", r.str("FlowName")))
+				continue
+			}
+			inv.resources[r.str("FlowName")] = &invResource{kind: "flow", env: r.str("EnvironmentName"), owner: owner,
+				name: r.str("DisplayName"), created: created, ownerLine: r}
+		case r.str("EnvironmentName") != "":
+			typ := envTypes[strings.ToLower(r.str("EnvironmentType", "EnvironmentSku"))]
+			if typ == "" {
+				if strings.EqualFold(r.str("IsDefault"), "true") {
+					typ = event.Default
+				} else {
+					b.problem(r.problem("environment %s: EnvironmentType %q is none of Production, Sandbox, Trial, Developer, Default", r.str("EnvironmentName"), r.str("EnvironmentType")))
+					continue
+				}
+			}
+			inv.envs[r.str("EnvironmentName")] = typ
+			inv.envTimes[r.str("EnvironmentName")] = created
+		default:
+			b.problem(r.problem("neither an environment, an app, a role assignment nor a flow of the admin cmdlets"))
+		}
+	}
+	for _, r := range roles {
+		app := r.str("AppName")
+		res := inv.resources[app]
+		inv.rolesOf[app] = true
+		who := r.str("PrincipalObjectId")
+		switch {
+		case res == nil:
+			b.problem(r.problem("role assignment on app %s, which the snapshot does not list", app))
+		case !strings.EqualFold(r.str("PrincipalType"), "User") && r.str("PrincipalType") != "":
+			// Groups and the whole tenant share an app: they hold no role
+			// that credits a partner.
+		case who == "":
+			b.problem(r.problem("role assignment on app %s names no PrincipalObjectId", app))
+		case strings.EqualFold(r.str("RoleType"), "CanEdit") && who != res.owner && !slices.Contains(res.coowners, who):
+			res.coowners = append(res.coowners, who)
+		}
+	}
+	inv.diff(o, b)
+}
+
+// diff adds the events that take the log from what it knows to the
+// snapshot: environments, resources, owners and co-owners, created at
+// their own time where the cmdlets say it, changed at the observation.
+func (inv inventory) diff(o *Options, b *builder) {
+	seen := b.notBefore(o.Tenant, observed(o, inv.times))
+	envs, resources := map[string]string{}, map[string]attribution.ResourceState{}
+	if b.known != nil {
+		envs, resources = b.known.Inventory(o.Tenant)
+	}
+	made := map[string]bool{}
+	account := func(id string, at time.Time) {
+		if made[id] || b.knows(o.Tenant, id) {
+			return
+		}
+		made[id] = true
+		b.add(event.Event{Type: event.AccountCreated, Time: at, Tenant: o.Tenant, Account: id, Kind: event.AccountUser}, o.Tenant, id)
+	}
+	at := func(created time.Time) time.Time {
+		if created.IsZero() {
+			return seen
+		}
+		return b.notBefore(o.Tenant, created)
+	}
+	stamp := seen.Format(time.RFC3339Nano)
+	for _, id := range sortedKeys(inv.envs) {
+		switch cur, ok := envs[id]; {
+		case !ok:
+			b.add(event.Event{Type: event.EnvironmentCreated, Time: at(inv.envTimes[id]), Tenant: o.Tenant, Environment: id, EnvType: inv.envs[id]}, o.Tenant, id)
+		case cur != inv.envs[id]:
+			b.add(event.Event{Type: event.EnvironmentChanged, Time: seen, Tenant: o.Tenant, Environment: id, EnvType: inv.envs[id]}, o.Tenant, id, inv.envs[id], stamp)
+		}
+	}
+	for _, id := range sortedKeys(inv.resources) {
+		res := inv.resources[id]
+		cur, ok := resources[id]
+		if !ok {
+			if _, known := envs[res.env]; !known && inv.envs[res.env] == "" {
+				b.problem(res.ownerLine.problem("%s %s is in environment %s, which neither the log nor the snapshot lists: import Get-AdminPowerAppEnvironment too", res.kind, id, res.env))
+				continue
+			}
+			t := at(res.created)
+			account(res.owner, t)
+			b.add(event.Event{Type: event.ResourceCreated, Time: t, Tenant: o.Tenant, Environment: res.env, Resource: id, Kind: res.kind, Owner: res.owner, Name: res.name}, o.Tenant, id)
+			cur = attribution.ResourceState{Kind: res.kind, Environment: res.env, Owner: res.owner}
+		}
+		if cur.Owner != res.owner {
+			account(res.owner, seen)
+			b.add(event.Event{Type: event.ResourceOwnerChange, Time: seen, Tenant: o.Tenant, Resource: id, Owner: res.owner}, o.Tenant, id, res.owner, stamp)
+		}
+		if !inv.rolesOf[id] || res.kind == "flow" {
+			continue
+		}
+		for _, acct := range res.coowners {
+			if !slices.Contains(cur.Coowners, acct) {
+				account(acct, seen)
+				b.add(event.Event{Type: event.ResourceCoownerAdd, Time: seen, Tenant: o.Tenant, Resource: id, Account: acct}, o.Tenant, id, acct, stamp)
+			}
+		}
+		for _, acct := range cur.Coowners {
+			if !slices.Contains(res.coowners, acct) && acct != res.owner {
+				b.add(event.Event{Type: event.ResourceCoownerDel, Time: seen, Tenant: o.Tenant, Resource: id, Account: acct}, o.Tenant, id, acct, "removed", stamp)
+			}
+		}
+	}
+	// What the snapshot lists a kind of and no longer holds is gone.
+	listsApps, listsFlows := false, false
+	for _, r := range inv.resources {
+		listsApps, listsFlows = listsApps || r.kind == "canvas_app", listsFlows || r.kind == "flow"
+	}
+	for _, id := range sortedKeys(resources) {
+		cur := resources[id]
+		if inv.resources[id] == nil && (cur.Kind == "canvas_app" && listsApps || cur.Kind == "flow" && listsFlows) {
+			b.add(event.Event{Type: event.ResourceDeleted, Time: seen, Tenant: o.Tenant, Resource: id}, o.Tenant, id, "deleted", stamp)
+		}
+	}
+}
