@@ -678,3 +678,16 @@ func (e *Engine) Placements(tenantID string) (groups, subscriptions map[string]s
 	}
 	return groups, subscriptions
 }
+
+// GroupMembers lists the accounts that are members of a tenant's security
+// group now.
+func (e *Engine) GroupMembers(tenantID, group string) []string {
+	out := []string{}
+	if t := e.tenants[tenantID]; t != nil && t.isGroup(group) {
+		for acct := range t.az.Groups[group].current {
+			out = append(out, acct)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -34,6 +34,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	var observedAt, log, out string
 	var push bool
 	fs.StringVar(&o.Tenant, "tenant", "", "the tenant of an export that does not say it")
+	fs.StringVar(&o.Group, "group", "", "with groups, the group whose members the export lists")
 	fs.StringVar(&observedAt, "observed-at", "", "when the inventory was observed (default: the newest time in the file)")
 	fs.StringVar(&log, "log", "", "the log so far: only what changed since is written")
 	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")

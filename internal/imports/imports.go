@@ -26,6 +26,8 @@ type Options struct {
 	// Known is the log so far, folded: an inventory adds only what changed
 	// since. Nil: an empty log.
 	Known *attribution.Engine
+	// Group names the group of a group members export.
+	Group string
 }
 
 // File is an export to read.

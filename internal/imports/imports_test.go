@@ -23,14 +23,18 @@ var update = flag.Bool("update", false, "rewrite the golden outputs under testda
 // with its untidy cases, and compares the events and the problems with
 // the golden file beside it (read by hand; -update rewrites it).
 func TestFixtures(t *testing.T) {
-	for _, c := range []struct{ format, file, tenant, observed string }{
-		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", ""},
-		{"azure-costs", "azure-costs/ea.csv", "contoso", ""},
-		{"azure-costs", "azure-costs/mca.csv", "contoso", ""},
-		{"azure-costs", "azure-costs/focus.csv", "contoso", ""},
-		{"management-groups", "management-groups/tree.json", "contoso-tenant-id", ""},
+	for _, c := range []struct{ format, file, tenant, observed, group string }{
+		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", "", ""},
+		{"azure-costs", "azure-costs/ea.csv", "contoso", "", ""},
+		{"azure-costs", "azure-costs/mca.csv", "contoso", "", ""},
+		{"azure-costs", "azure-costs/focus.csv", "contoso", "", ""},
+		{"management-groups", "management-groups/tree.json", "contoso-tenant-id", "", ""},
 		// The entities list says no time: the observation is given.
-		{"management-groups", "management-groups/entities.json", "contoso-tenant-id", "2026-01-10T00:00:00Z"},
+		{"management-groups", "management-groups/entities.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", ""},
+		{"links", "links/managementpartner.json", "", "", ""},
+		{"links", "links/get-azmanagementpartner.json", "", "", ""},
+		{"groups", "groups/cloud-operations.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "9a8b7c6d-0000-4000-8000-00000000000c"},
+		{"powerapps", "powerapps/cmdlets.json", "contoso-tenant-id", "", ""},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("../../testdata/imports", c.file)
@@ -39,7 +43,7 @@ func TestFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			o := imports.Options{Tenant: c.tenant}
+			o := imports.Options{Tenant: c.tenant, Group: c.group}
 			if c.observed != "" {
 				o.ObservedAt, _ = time.Parse(time.RFC3339, c.observed)
 			}
