@@ -133,7 +133,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if len(res.Problems) > 0 {
-		fmt.Fprintf(env.Stderr, "pal import %s: %d rows could not be read; the rest is imported\n", format, len(res.Problems))
+		fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(len(res.Problems), "row"))
 	}
 	return nil
 }
