@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -124,10 +125,21 @@ func (s *site) login(who string) {
 		chromedp.WaitVisible("#title", chromedp.ByID))
 }
 
+// text waits for the element sel and returns its text.
 func (s *site) text(sel string) string {
 	s.t.Helper()
+	s.run(chromedp.WaitVisible(sel, chromedp.ByQuery))
+	return s.read(sel)
+}
+
+// read returns the text of the element sel as the page holds it now, ""
+// when there is none. It asks the page afresh, by script: a page that
+// renders again replaces its elements, which a node held from before
+// would not follow.
+func (s *site) read(sel string) string {
+	s.t.Helper()
 	var out string
-	s.run(chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.Text(sel, &out, chromedp.ByQuery))
+	s.run(chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : ""; })()`, sel), &out))
 	return out
 }
 
@@ -146,11 +158,12 @@ func (s *site) screenshot(name string) {
 	}
 }
 
+// waitText waits until the element sel holds want, and returns its text.
 func (s *site) waitText(sel, want string) string {
 	s.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		got := s.text(sel)
+		got := s.read(sel)
 		if strings.Contains(got, want) || time.Now().After(deadline) {
 			return got
 		}
