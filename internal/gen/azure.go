@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/usage"
 )
@@ -84,21 +83,10 @@ func WriteAzure(cfg AzureConfig, control io.Writer, consumption io.Writer) error
 	tenantCum := cumulative(cfg.Tenants, 1.0)
 	tenants := make([]*azureTenant, cfg.Tenants)
 	for i := range tenants {
-		w := tenantCum[0]
-		if i > 0 {
-			w = tenantCum[i] - tenantCum[i-1]
-		}
-		n := max(1, int(float64(cfg.Resources)*w/tenantCum[len(tenantCum)-1]))
+		n := max(1, int(float64(cfg.Resources)*weight(tenantCum, i)/tenantCum[len(tenantCum)-1]))
 		tenants[i] = b.azureTenant(fmt.Sprintf("customer-%05d", i+1), n, orgs, orgCum, setup, cfg.Start, end)
 	}
-	attribution.Sort(b.events)
-	cw := event.NewWriter(control)
-	for _, ev := range b.events {
-		if err := cw.Write(ev); err != nil {
-			return err
-		}
-	}
-	if err := cw.Flush(); err != nil {
+	if err := b.writeControl(control); err != nil {
 		return err
 	}
 	return writeConsumption(cfg, b.rng, tenants, end, consumption)

@@ -70,6 +70,26 @@ func zipf(rng *rand.Rand, cum []float64) int {
 	return sort.SearchFloat64s(cum, rng.Float64()*cum[len(cum)-1])
 }
 
+// weight returns the weight of rank i of cumulative weights.
+func weight(cum []float64, i int) float64 {
+	if i == 0 {
+		return cum[0]
+	}
+	return cum[i] - cum[i-1]
+}
+
+// writeControl writes the data set's control events, in time order.
+func (b *builder) writeControl(w io.Writer) error {
+	attribution.Sort(b.events)
+	cw := event.NewWriter(w)
+	for _, ev := range b.events {
+		if err := cw.Write(ev); err != nil {
+			return err
+		}
+	}
+	return cw.Flush()
+}
+
 func cumulative(n int, s float64) []float64 {
 	cum := make([]float64, n)
 	total := 0.0
@@ -117,10 +137,7 @@ func Write(cfg Config, control io.Writer, use io.Writer) error {
 
 	tenants := make([]*tenant, cfg.Tenants)
 	for i := range tenants {
-		w := tenantCum[0]
-		if i > 0 {
-			w = tenantCum[i] - tenantCum[i-1]
-		}
+		w := weight(tenantCum, i)
 		t := &tenant{id: fmt.Sprintf("tenant-%05d", i+1), weight: w}
 		share := w / tenantCum[0]
 		pool := 20 + int(20000*share)
@@ -138,14 +155,7 @@ func Write(cfg Config, control io.Writer, use io.Writer) error {
 				NetCustomerAdds: int64(b.rng.IntN(6)), IntermediateCertified: int64(b.rng.IntN(10)), AdvancedCertified: int64(b.rng.IntN(4))})
 		}
 	}
-	attribution.Sort(b.events)
-	cw := event.NewWriter(control)
-	for _, ev := range b.events {
-		if err := cw.Write(ev); err != nil {
-			return err
-		}
-	}
-	if err := cw.Flush(); err != nil {
+	if err := b.writeControl(control); err != nil {
 		return err
 	}
 	return writeUsage(cfg, b.rng, tenants, use)
