@@ -53,27 +53,9 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 		case r.str("RoleType") != "" && r.str("AppName") != "":
 			roles = append(roles, r)
 		case r.str("AppName") != "":
-			owner := ""
-			if ow, ok := r.sub("Owner"); ok {
-				owner = ow.str("id", "objectId")
-			}
-			if owner == "" {
-				b.problem(r.problem("app %s names no Owner.id", r.str("AppName")))
-				continue
-			}
-			inv.resources[r.str("AppName")] = &invResource{kind: "canvas_app", env: r.str("EnvironmentName"), owner: owner,
-				name: r.str("DisplayName"), created: created, ownerLine: r}
+			inv.add(b, r, "canvas_app", r.str("AppName"), created, "Owner", "id", "objectId")
 		case r.str("FlowName") != "":
-			owner := ""
-			if cb, ok := r.sub("CreatedBy"); ok {
-				owner = cb.str("objectId", "userId")
-			}
-			if owner == "" {
-				b.problem(r.problem("flow %s names no CreatedBy.objectId", r.str("FlowName")))
-				continue
-			}
-			inv.resources[r.str("FlowName")] = &invResource{kind: "flow", env: r.str("EnvironmentName"), owner: owner,
-				name: r.str("DisplayName"), created: created, ownerLine: r}
+			inv.add(b, r, "flow", r.str("FlowName"), created, "CreatedBy", "objectId", "userId")
 		case r.str("EnvironmentName") != "":
 			typ := envTypes[strings.ToLower(r.str("EnvironmentType", "EnvironmentSku"))]
 			if typ == "" {
@@ -108,6 +90,20 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 		}
 	}
 	inv.diff(o, b)
+}
+
+// add notes an app or flow of the snapshot, owned by the account the
+// object owner names in one of its fields.
+func (inv inventory) add(b *builder, r record, kind, id string, created time.Time, owner string, fields ...string) {
+	who := ""
+	if o, ok := r.sub(owner); ok {
+		who = o.str(fields...)
+	}
+	if who == "" {
+		b.problem(r.problem("%s %s names no %s.%s", kind, id, owner, fields[0]))
+		return
+	}
+	inv.resources[id] = &invResource{kind: kind, env: r.str("EnvironmentName"), owner: who, name: r.str("DisplayName"), created: created, ownerLine: r}
 }
 
 // diff adds the events that take the log from what it knows to the
