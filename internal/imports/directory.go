@@ -113,3 +113,47 @@ func readGroups(each iter.Seq[record], o *Options, b *builder) {
 		}
 	}
 }
+
+func init() {
+	register(Source{Name: "users", NeedsTenant: true, read: readUsers,
+		About: "az ad user list -o json, or Graph's users (id, userPrincipalName, userType, createdDateTime): the accounts, named by their user principal name, which the audit log speaks"})
+}
+
+// readUsers adds the accounts the log does not know, named by their user
+// principal name, at their creation where the export says it.
+func readUsers(each iter.Seq[record], o *Options, b *builder) {
+	type user struct {
+		rec     record
+		created time.Time
+	}
+	var users []user
+	var times []time.Time
+	for r := range each {
+		if r.str("id", "objectId") == "" {
+			b.problem(r.problem("a user needs its id"))
+			continue
+		}
+		t, _ := parseTime(r.str("createdDateTime"))
+		if !t.IsZero() {
+			times = append(times, t)
+		}
+		users = append(users, user{r, t})
+	}
+	seen := observed(o, times)
+	for _, u := range users {
+		id := u.rec.str("id", "objectId")
+		if b.knows(o.Tenant, id) {
+			continue
+		}
+		at := u.created
+		if at.IsZero() {
+			at = seen
+		}
+		kind := accountKind(u.rec)
+		if strings.EqualFold(u.rec.str("userType"), "Guest") {
+			kind = event.AccountGuest
+		}
+		b.add(event.Event{Type: event.AccountCreated, Time: b.notBefore(o.Tenant, at), Tenant: o.Tenant, Account: id, Kind: kind,
+			Name: u.rec.str("userPrincipalName", "displayName")}, o.Tenant, id)
+	}
+}

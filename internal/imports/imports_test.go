@@ -35,6 +35,9 @@ func TestFixtures(t *testing.T) {
 		{"links", "links/get-azmanagementpartner.json", "", "", ""},
 		{"groups", "groups/cloud-operations.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "9a8b7c6d-0000-4000-8000-00000000000c"},
 		{"powerapps", "powerapps/cmdlets.json", "contoso-tenant-id", "", ""},
+		{"users", "users/users.json", "contoso-tenant-id", "", ""},
+		{"lighthouse", "lighthouse/assignments.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", ""},
+		{"azure-pim", "azure-pim/instances.json", "contoso-tenant-id", "", ""},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("../../testdata/imports", c.file)
