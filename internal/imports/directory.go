@@ -39,9 +39,8 @@ func readLinks(each iter.Seq[record], o *Options, b *builder) {
 		}
 		at, ok := parseTime(r.str("updatedTime", "createdTime"))
 		if !ok {
-			at = observed(o, nil)
+			at = b.notBefore(tenant, observed(o, nil))
 		}
-		at = b.notBefore(tenant, at)
 		active := !strings.EqualFold(r.str("state"), "Deleted")
 		var cur string
 		if b.known != nil {
@@ -147,13 +146,13 @@ func readUsers(each iter.Seq[record], o *Options, b *builder) {
 		}
 		at := u.created
 		if at.IsZero() {
-			at = seen
+			at = b.notBefore(o.Tenant, seen)
 		}
 		kind := accountKind(u.rec)
 		if strings.EqualFold(u.rec.str("userType"), "Guest") {
 			kind = event.AccountGuest
 		}
-		b.add(event.Event{Type: event.AccountCreated, Time: b.notBefore(o.Tenant, at), Tenant: o.Tenant, Account: id, Kind: kind,
+		b.add(event.Event{Type: event.AccountCreated, Time: at, Tenant: o.Tenant, Account: id, Kind: kind,
 			Name: u.rec.str("userPrincipalName", "displayName")}, o.Tenant, id)
 	}
 }

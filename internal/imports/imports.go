@@ -122,8 +122,9 @@ func (b *builder) add(ev event.Event, key ...string) {
 func (b *builder) problem(p Problem) { b.problems = append(b.problems, p) }
 
 // notBefore returns an instant no earlier than what the log already knows
-// of a tenant's Azure directory and roles: a change a snapshot shows
-// happened after the log's last word on them.
+// of a tenant's Azure directory and roles: a change a snapshot shows, and
+// does not date itself, happened after the log's last word on them. A
+// record the export dates keeps its own time.
 func (b *builder) notBefore(tenant string, t time.Time) time.Time {
 	if b.known != nil {
 		if k := b.known.AzureKnownUntil(tenant); t.Before(k) {

@@ -77,9 +77,24 @@ func readPIM(each iter.Seq[record], o *Options, b *builder) {
 			made[id] = true
 			at := start
 			if !okStart {
-				at = observed(o, nil)
+				at = b.notBefore(o.Tenant, observed(o, nil))
 			}
-			b.add(event.Event{Type: event.AzureRoleAssigned, Time: b.notBefore(o.Tenant, at), Tenant: o.Tenant, Assignment: id, Principal: principal,
+			typ, name := p.str("principalType"), ""
+			if x, ok := p.sub("expandedProperties"); ok {
+				if pr, ok := x.sub("principal"); ok {
+					typ, name = cmpOr(typ, pr.str("type")), pr.str("displayName")
+				}
+			}
+			kind, ok := principalKind(typ, name)
+			if !ok {
+				b.problem(r.problem("eligibility %s: principal type %q is not User, Group or ServicePrincipal", id, typ))
+				continue
+			}
+			if !made[principal] {
+				made[principal] = true
+				b.principal(o.Tenant, principal, kind, name, at)
+			}
+			b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: o.Tenant, Assignment: id, Principal: principal,
 				PrincipalTenant: o.Tenant, Role: role, Scope: scope, PIM: event.PIMEligible}, o.Tenant, id)
 		default:
 			b.problem(r.problem("assignmentType %q is neither Activated nor Assigned", kind))

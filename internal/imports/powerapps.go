@@ -127,7 +127,7 @@ func (inv inventory) diff(o *Options, b *builder) {
 		if created.IsZero() {
 			return seen
 		}
-		return b.notBefore(o.Tenant, created)
+		return created
 	}
 	stamp := seen.Format(time.RFC3339Nano)
 	for _, id := range sortedKeys(inv.envs) {

@@ -85,17 +85,9 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 			b.problem(r.problem("assignment %s: scope %v", x.id, err))
 			continue
 		}
-		switch t := r.str("principalType"); {
-		case strings.EqualFold(t, "User") && strings.Contains(strings.ToUpper(r.str("principalName")), "#EXT#"):
-			x.kind = event.AccountGuest
-		case strings.EqualFold(t, "User"):
-			x.kind = event.AccountUser
-		case strings.EqualFold(t, "ServicePrincipal"):
-			x.kind = event.AccountServicePrincipal
-		case strings.EqualFold(t, "Group"), strings.EqualFold(t, "ForeignGroup"):
-			x.kind = "group"
-		default:
-			b.problem(r.problem("assignment %s: principal type %q is not User, Group or ServicePrincipal", x.id, t))
+		var ok bool
+		if x.kind, ok = principalKind(r.str("principalType"), r.str("principalName")); !ok {
+			b.problem(r.problem("assignment %s: principal type %q is not User, Group or ServicePrincipal", x.id, r.str("principalType")))
 			continue
 		}
 		if t, ok := parseTime(r.str("createdOn")); ok {
@@ -123,22 +115,17 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 		}
 		at := x.at
 		if at.IsZero() {
-			at = seen
+			at = b.notBefore(o.Tenant, seen)
 		}
-		at = b.notBefore(o.Tenant, at)
 		if b.known != nil {
 			// Not before the log knows its principal.
 			if created, ok := b.known.AccountCreated(o.Tenant, x.principal); ok && at.Before(created) {
 				at = created
 			}
 		}
-		if !made[x.principal] && !b.knows(o.Tenant, x.principal) {
+		if !made[x.principal] {
 			made[x.principal] = true
-			if x.kind == "group" {
-				b.add(event.Event{Type: event.GroupCreated, Time: at, Tenant: o.Tenant, Group: x.principal, Name: x.rec.str("principalName")}, o.Tenant, x.principal)
-			} else {
-				b.add(event.Event{Type: event.AccountCreated, Time: at, Tenant: o.Tenant, Account: x.principal, Kind: x.kind, Name: x.rec.str("principalName")}, o.Tenant, x.principal)
-			}
+			b.principal(o.Tenant, x.principal, x.kind, x.rec.str("principalName"), at)
 		}
 		b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: o.Tenant, Assignment: x.id, Principal: x.principal,
 			PrincipalTenant: o.Tenant, Role: x.role, Scope: x.scope, PIM: event.PIMActive}, o.Tenant, x.id)
@@ -152,6 +139,37 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 		if !inSnapshot[a.ID] && a.PrincipalTenant == o.Tenant && !a.Eligible {
 			b.add(event.Event{Type: event.AzureRoleRemoved, Time: b.notBefore(o.Tenant, seen), Tenant: o.Tenant, Assignment: a.ID}, o.Tenant, a.ID, "removed")
 		}
+	}
+}
+
+// groupKind is the kind principalKind gives a group.
+const groupKind = "group"
+
+// principalKind reads an assignment's principal type: an account's kind,
+// or groupKind; false for a type that cannot hold a role here.
+func principalKind(typ, name string) (string, bool) {
+	switch {
+	case strings.EqualFold(typ, "User") && strings.Contains(strings.ToUpper(name), "#EXT#"):
+		return event.AccountGuest, true
+	case strings.EqualFold(typ, "User"):
+		return event.AccountUser, true
+	case strings.EqualFold(typ, "ServicePrincipal"):
+		return event.AccountServicePrincipal, true
+	case strings.EqualFold(typ, "Group"), strings.EqualFold(typ, "ForeignGroup"):
+		return groupKind, true
+	}
+	return "", false
+}
+
+// principal adds the account or group an assignment names, when the log
+// does not know it.
+func (b *builder) principal(tenant, id, kind, name string, at time.Time) {
+	switch {
+	case b.knows(tenant, id):
+	case kind == groupKind:
+		b.add(event.Event{Type: event.GroupCreated, Time: at, Tenant: tenant, Group: id, Name: name}, tenant, id)
+	default:
+		b.add(event.Event{Type: event.AccountCreated, Time: at, Tenant: tenant, Account: id, Kind: kind, Name: name}, tenant, id)
 	}
 }
 
