@@ -25,6 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden outputs under testda
 func TestFixtures(t *testing.T) {
 	for _, c := range []struct{ format, file, tenant, observed, group string }{
 		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", "", ""},
+		{"azure-roles", "azure-roles/truncated.json", "contoso-tenant-id", "", ""},
 		{"azure-costs", "azure-costs/ea.csv", "contoso", "", ""},
 		{"azure-costs", "azure-costs/mca.csv", "contoso", "", ""},
 		{"azure-costs", "azure-costs/focus.csv", "contoso", "", ""},

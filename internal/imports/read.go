@@ -181,18 +181,26 @@ func readJSON(name string, data []byte) ([]record, []Problem, error) {
 	lineAt := func(offset int64) int { return 1 + bytes.Count(data[:offset], []byte("\n")) }
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
+	toRecords := func(arr []element) []record {
+		var out []record
+		for _, e := range arr {
+			if m, ok := e.value.(map[string]any); ok {
+				out = append(out, record{file: name, line: lineAt(e.offset)}.with(m))
+			}
+		}
+		return out
+	}
 	var whole any
 	if err := dec.Decode(&whole); err == nil && !dec.More() {
-		if arr, ok := elements(data); ok {
-			var out []record
-			for _, e := range arr {
-				if m, ok := e.value.(map[string]any); ok {
-					out = append(out, record{file: name, line: lineAt(e.offset)}.with(m))
-				}
-			}
-			return out, nil, nil
+		if arr, _, ok := elements(data); ok {
+			return toRecords(arr), nil, nil
 		}
 		return jsonRecords(name, whole), nil, nil
+	}
+	// An array cut short (an export interrupted): its whole records, and
+	// the one it ends in reported.
+	if arr, cut, ok := elements(data); ok && cut >= 0 && len(arr) > 0 {
+		return toRecords(arr), []Problem{{name, lineAt(cut), "the file ends in the middle of this record: a truncated export"}}, nil
 	}
 	// One object a line: each read on its own, a bad one reported.
 	var recs []record
@@ -227,42 +235,45 @@ type element struct {
 
 // elements reads the values of a top-level JSON array, or of the "value"
 // array of a top-level object, with their offsets; false for any other
-// document.
-func elements(data []byte) ([]element, bool) {
+// document. An array cut short gives the values before the cut, and the
+// offset of the value it cuts (-1 when whole).
+func elements(data []byte) (arr []element, cut int64, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, false
+		return nil, -1, false
 	}
 	if tok == json.Delim('{') {
 		// Find "value": an array; skip every other member.
 		for dec.More() {
 			key, err := dec.Token()
 			if err != nil {
-				return nil, false
+				return nil, -1, false
 			}
 			if key != "value" {
 				var skip any
 				if dec.Decode(&skip) != nil {
-					return nil, false
+					return nil, -1, false
 				}
 				continue
 			}
 			if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-				return nil, false
+				return nil, -1, false
 			}
-			return arrayElements(dec, data)
+			arr, cut := arrayElements(dec, data)
+			return arr, cut, true
 		}
-		return nil, false
+		return nil, -1, false
 	}
 	if tok != json.Delim('[') {
-		return nil, false
+		return nil, -1, false
 	}
-	return arrayElements(dec, data)
+	arr, cut = arrayElements(dec, data)
+	return arr, cut, true
 }
 
-func arrayElements(dec *json.Decoder, data []byte) ([]element, bool) {
+func arrayElements(dec *json.Decoder, data []byte) ([]element, int64) {
 	var out []element
 	for dec.More() {
 		// The element begins at the first non-space byte after the
@@ -273,11 +284,11 @@ func arrayElements(dec *json.Decoder, data []byte) ([]element, bool) {
 		}
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return nil, false
+			return out, off
 		}
 		out = append(out, element{v, off})
 	}
-	return out, true
+	return out, -1
 }
 
 func jsonRecords(name string, v any) []record {
