@@ -95,59 +95,47 @@ func (p Principal) readsScore(org string) error {
 	return nil
 }
 
-// filterMonthly keeps what a partner reader or a tenant administrator may
-// see of a monthly report. A tenant administrator gets no organisation
-// rows: they sum an organisation's other customers too.
-func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
-	out := metrics.Monthly{Month: m.Month, Resources: []metrics.ResourceRow{}, Workloads: []metrics.WorkloadRow{}, Orgs: []metrics.OrgRow{}}
-	keep := func(tenant, org string) bool {
-		return (p.Role == store.RolePartnerReader && org == p.Org) || (p.Role == store.RoleTenantAdmin && tenant == p.Tenant)
-	}
-	for _, row := range m.Resources {
-		if keep(row.Tenant, row.Org) {
-			out.Resources = append(out.Resources, row)
-		}
-	}
-	for _, row := range m.Workloads {
-		if keep(row.Tenant, row.Org) {
-			out.Workloads = append(out.Workloads, row)
-		}
-	}
-	for _, row := range m.Orgs {
-		if p.Role == store.RolePartnerReader && row.Org == p.Org {
-			out.Orgs = append(out.Orgs, row)
+// seesRow reports whether p may see a report's row of a tenant and an
+// organisation: a partner reader its organisation's, a tenant
+// administrator its tenant's.
+func (p Principal) seesRow(tenant, org string) bool {
+	return (p.Role == store.RolePartnerReader && org == p.Org) || (p.Role == store.RoleTenantAdmin && tenant == p.Tenant)
+}
+
+// seesTotal reports whether p may see an organisation's totals: a partner
+// reader its own. A tenant administrator sees none: they sum the
+// organisation's other customers too.
+func (p Principal) seesTotal(org string) bool {
+	return p.Role == store.RolePartnerReader && org == p.Org
+}
+
+// kept returns the rows keep keeps, an empty list rather than none.
+func kept[T any](rows []T, keep func(T) bool) []T {
+	out := []T{}
+	for _, r := range rows {
+		if keep(r) {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// filterAzure keeps what p may see of an Azure report, as filterMonthly
-// does of a monthly one.
+// filterMonthly keeps what a partner reader or a tenant administrator may
+// see of a monthly report.
+func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
+	return metrics.Monthly{Month: m.Month,
+		Resources: kept(m.Resources, func(r metrics.ResourceRow) bool { return p.seesRow(r.Tenant, r.Org) }),
+		Workloads: kept(m.Workloads, func(r metrics.WorkloadRow) bool { return p.seesRow(r.Tenant, r.Org) }),
+		Orgs:      kept(m.Orgs, func(r metrics.OrgRow) bool { return p.seesTotal(r.Org) })}
+}
+
+// filterAzure keeps what a partner reader or a tenant administrator may
+// see of an Azure report.
 func filterAzure(rep attribution.AzureReport, p Principal) attribution.AzureReport {
-	if p.Role == store.RoleOperator {
-		return rep
-	}
-	keep := func(tenant, org string) bool {
-		return (p.Role == store.RolePartnerReader && org == p.Org) || (p.Role == store.RoleTenantAdmin && tenant == p.Tenant)
-	}
-	out := attribution.AzureReport{Month: rep.Month, Policy: rep.Policy, Resources: []attribution.AzureResourceRow{},
-		Subscriptions: []attribution.AzureSubscription{}, Orgs: []attribution.AzureOrgRow{}}
-	for _, row := range rep.Resources {
-		if keep(row.Tenant, row.Org) {
-			out.Resources = append(out.Resources, row)
-		}
-	}
-	for _, row := range rep.Subscriptions {
-		if keep(row.Tenant, row.Org) {
-			out.Subscriptions = append(out.Subscriptions, row)
-		}
-	}
-	for _, row := range rep.Orgs {
-		if p.Role == store.RolePartnerReader && row.Org == p.Org {
-			out.Orgs = append(out.Orgs, row)
-		}
-	}
-	return out
+	return attribution.AzureReport{Month: rep.Month, Policy: rep.Policy,
+		Resources:     kept(rep.Resources, func(r attribution.AzureResourceRow) bool { return p.seesRow(r.Tenant, r.Org) }),
+		Subscriptions: kept(rep.Subscriptions, func(r attribution.AzureSubscription) bool { return p.seesRow(r.Tenant, r.Org) }),
+		Orgs:          kept(rep.Orgs, func(r attribution.AzureOrgRow) bool { return p.seesTotal(r.Org) })}
 }
 
 // resourceParams reads the tenant and resource a request is about; a

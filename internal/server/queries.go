@@ -217,7 +217,10 @@ func (s *Server) getAzureReport(w http.ResponseWriter, r *http.Request, p Princi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, filterAzure(rep, p))
+	if p.Role != store.RoleOperator {
+		rep = filterAzure(rep, p)
+	}
+	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 
