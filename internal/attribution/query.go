@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
@@ -357,6 +358,31 @@ func (e *Engine) AccountCreated(tenantID, accountID string) (time.Time, bool) {
 		return t.accounts[accountID].created, true
 	}
 	return time.Time{}, false
+}
+
+// AccountsNamed maps the lower-case names of a tenant's live accounts (a
+// user principal name, as a directory import names them) to the accounts,
+// for an export that speaks names, not object IDs. A name two accounts
+// share names neither.
+func (e *Engine) AccountsNamed(tenantID string) map[string]string {
+	out := map[string]string{}
+	t := e.tenants[tenantID]
+	if t == nil {
+		return out
+	}
+	shared := map[string]bool{}
+	for id, a := range t.accounts {
+		n := strings.ToLower(a.name)
+		switch {
+		case a.deleted || n == "" || shared[n]:
+		case out[n] != "":
+			delete(out, n)
+			shared[n] = true
+		default:
+			out[n] = id
+		}
+	}
+	return out
 }
 
 // AccountKind returns the kind of an account of a tenant (user, guest,

@@ -19,7 +19,7 @@ import (
 // NDJSON on standard output, or pushed to a service. Given the log so far
 // (--log), an inventory adds only what changed since.
 func runImport(ctx context.Context, env *Env, args []string) error {
-	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--push --server URL --token T]"
+	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--pseudonymise-users KEYFILE] [--push --server URL --token T]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usagef("say which export: pal %s; the formats are %s", usage, strings.Join(imports.Names(), ", "))
 	}
@@ -31,13 +31,14 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	var sf serverFlags
 	sf.register(fs.FlagSet)
 	var o imports.Options
-	var observedAt, log, out string
+	var observedAt, log, out, keyFile string
 	var push bool
 	fs.StringVar(&o.Tenant, "tenant", "", "the tenant of an export that does not say it")
 	fs.StringVar(&o.Group, "group", "", "with groups, the group whose members the export lists")
 	fs.StringVar(&observedAt, "observed-at", "", "when the inventory was observed (default: the newest time in the file)")
 	fs.StringVar(&log, "log", "", "the log so far: only what changed since is written")
 	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")
+	fs.StringVar(&keyFile, "pseudonymise-users", "", "with audit, a file of at least 32 random bytes: each usage user becomes its HMAC-SHA256 under that key")
 	fs.StringVar(&out, "out", "", "with azure-costs, write the daily consumption as a Parquet file (for --consumption) instead of events")
 	// Files come before the flags or after them.
 	var files []string
@@ -57,6 +58,13 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	}
 	if out != "" && (format != "azure-costs" || push) {
 		return usagef("--out writes the consumption of an azure-costs import as Parquet: it goes with azure-costs and without --push")
+	}
+	if keyFile != "" {
+		key, err := readUserKey(format, keyFile)
+		if err != nil {
+			return err
+		}
+		o.UserKey = key
 	}
 	if observedAt != "" {
 		t, err := parseTime("observed-at", observedAt)
@@ -136,6 +144,27 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(len(res.Problems), "row"))
 	}
 	return nil
+}
+
+// minUserKey is the shortest key --pseudonymise-users takes: as long as
+// the hash it keys.
+const minUserKey = 32
+
+// readUserKey reads the key that pseudonymises usage users. Only an audit
+// import makes usage, so the key goes with it alone.
+func readUserKey(format, path string) ([]byte, error) {
+	if format != "audit" {
+		return nil, usagef("--pseudonymise-users acts on the usage an audit import makes; a %s import makes none", format)
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--pseudonymise-users: %w", err)
+	}
+	if len(key) < minUserKey {
+		return nil, usagef("the key file %s holds %d bytes, and a key needs at least %d random ones: make one with head -c %d /dev/urandom > %s, and keep it, since the same key gives the same pseudonyms month after month",
+			path, len(key), minUserKey, minUserKey, path)
+	}
+	return key, nil
 }
 
 // writeConsumptionParquet writes consumption events as a consumption file,

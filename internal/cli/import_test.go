@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +42,41 @@ func BenchmarkImportCosts(b *testing.B) {
 		if code != 0 {
 			b.Fatal(errOut)
 		}
+	}
+}
+
+// TestImportPseudonymisedAudit imports an audit search with a key: no user
+// name reaches the log, the same user keeps one pseudonym, and a key too
+// short or an import without usage is refused with the way out.
+func TestImportPseudonymisedAudit(t *testing.T) {
+	dir := t.TempDir()
+	audit := "../../testdata/imports/audit/purview.csv"
+	key := filepath.Join(dir, "pal.key")
+	os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	code, out, errOut := run(t, "", "import", "audit", audit, "--pseudonymise-users", key)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "@") {
+		t.Errorf("a user name reached the log:\n%s", out)
+	}
+	users := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev struct{ Type, User string }
+		json.Unmarshal([]byte(line), &ev)
+		if ev.Type == "usage" {
+			users[ev.User]++
+		}
+	}
+	// carol three times (two launches, a report), dave once.
+	if len(users) != 2 || fmt.Sprint(slices.Sorted(maps.Values(users))) != "[1 3]" {
+		t.Errorf("pseudonymised users %v, want two users seen 3 and 1 times", users)
+	}
+	os.WriteFile(key, []byte("short\n"), 0o600)
+	if code, _, errOut := run(t, "", "import", "audit", audit, "--pseudonymise-users", key); code != 2 || !strings.Contains(errOut, "head -c 32 /dev/urandom") {
+		t.Errorf("a 6-byte key: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := run(t, "", "import", "users", "../../testdata/imports/users/users.json", "--tenant", "t", "--pseudonymise-users", key); code != 2 || !strings.Contains(errOut, "acts on the usage an audit import makes") {
+		t.Errorf("a key with users: exit %d, %s", code, errOut)
 	}
 }

@@ -28,6 +28,9 @@ type Options struct {
 	Known *attribution.Engine
 	// Group names the group of a group members export.
 	Group string
+	// UserKey, when set, pseudonymises usage users: each becomes its
+	// HMAC-SHA256 under this key.
+	UserKey []byte
 }
 
 // File is an export to read.

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
@@ -23,22 +25,25 @@ var update = flag.Bool("update", false, "rewrite the golden outputs under testda
 // with its untidy cases, and compares the events and the problems with
 // the golden file beside it (read by hand; -update rewrites it).
 func TestFixtures(t *testing.T) {
-	for _, c := range []struct{ format, file, tenant, observed, group string }{
-		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", "", ""},
-		{"azure-roles", "azure-roles/truncated.json", "contoso-tenant-id", "", ""},
-		{"azure-costs", "azure-costs/ea.csv", "contoso", "", ""},
-		{"azure-costs", "azure-costs/mca.csv", "contoso", "", ""},
-		{"azure-costs", "azure-costs/focus.csv", "contoso", "", ""},
-		{"management-groups", "management-groups/tree.json", "contoso-tenant-id", "", ""},
+	for _, c := range []struct{ format, file, tenant, observed, group, known string }{
+		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", "", "", ""},
+		{"azure-roles", "azure-roles/truncated.json", "contoso-tenant-id", "", "", ""},
+		{"azure-costs", "azure-costs/ea.csv", "contoso", "", "", ""},
+		{"azure-costs", "azure-costs/mca.csv", "contoso", "", "", ""},
+		{"azure-costs", "azure-costs/focus.csv", "contoso", "", "", ""},
+		{"management-groups", "management-groups/tree.json", "contoso-tenant-id", "", "", ""},
 		// The entities list says no time: the observation is given.
-		{"management-groups", "management-groups/entities.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", ""},
-		{"links", "links/managementpartner.json", "", "", ""},
-		{"links", "links/get-azmanagementpartner.json", "", "", ""},
-		{"groups", "groups/cloud-operations.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "9a8b7c6d-0000-4000-8000-00000000000c"},
-		{"powerapps", "powerapps/cmdlets.json", "contoso-tenant-id", "", ""},
-		{"users", "users/users.json", "contoso-tenant-id", "", ""},
-		{"lighthouse", "lighthouse/assignments.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", ""},
-		{"azure-pim", "azure-pim/instances.json", "contoso-tenant-id", "", ""},
+		{"management-groups", "management-groups/entities.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "", ""},
+		{"links", "links/managementpartner.json", "", "", "", ""},
+		{"links", "links/get-azmanagementpartner.json", "", "", "", ""},
+		{"groups", "groups/cloud-operations.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "9a8b7c6d-0000-4000-8000-00000000000c", ""},
+		{"powerapps", "powerapps/cmdlets.json", "contoso-tenant-id", "", "", ""},
+		{"users", "users/users.json", "contoso-tenant-id", "", "", ""},
+		{"lighthouse", "lighthouse/assignments.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "", ""},
+		{"azure-pim", "azure-pim/instances.json", "contoso-tenant-id", "", "", ""},
+		// The audit speaks user principal names: the log names the accounts.
+		{"audit", "audit/purview.csv", "", "", "", "audit/known.ndjson"},
+		{"audit", "audit/search-unifiedauditlog.csv", "", "", "", ""},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("../../testdata/imports", c.file)
@@ -48,6 +53,9 @@ func TestFixtures(t *testing.T) {
 			}
 			defer f.Close()
 			o := imports.Options{Tenant: c.tenant, Group: c.group}
+			if c.known != "" {
+				o.Known = foldFile(t, filepath.Join("../../testdata/imports", c.known))
+			}
 			if c.observed != "" {
 				o.ObservedAt, _ = time.Parse(time.RFC3339, c.observed)
 			}
@@ -85,6 +93,36 @@ func TestFixtures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// foldFile folds a log file.
+func foldFile(t *testing.T, path string) *attribution.Engine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var events []*event.Event
+	r := event.NewReader(f)
+	for {
+		ev, rf, err := r.Next()
+		if err != nil {
+			break
+		}
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		events = append(events, ev)
+	}
+	ordered, _ := attribution.Order(events)
+	e := attribution.New(attribution.DefaultOptions())
+	for _, ev := range ordered {
+		if res := e.Apply(ev); res.Outcome == attribution.Refused {
+			t.Fatalf("%s refused: %v", ev.AppendJSON(nil), res.Refusal)
+		}
+	}
+	return e
 }
 
 // roleRow is a row of az role assignment list.
@@ -283,5 +321,55 @@ func TestSevenDailySnapshots(t *testing.T) {
 	}
 	if fmt.Sprint(seen) != "[a-1 Contributor b-1 Contributor c-1 Reader]" || len(x.Credited) != 2 {
 		t.Errorf("explain on day 4: %v, credited %v", seen, x.Credited)
+	}
+}
+
+// TestPseudonymsKeepDistinctCounts imports random app launches, their
+// users written in random case, with and without a key: the pseudonyms
+// count as many users as the names do, in every resource, and no name
+// is left in the events.
+func TestPseudonymsKeepDistinctCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 13))
+	for round := 0; round < 50; round++ {
+		var lines []string
+		names := map[string]map[string]bool{} // app → lower-case users
+		for i := 0; i < 1+rng.IntN(200); i++ {
+			app := fmt.Sprintf("app-%d", rng.IntN(3))
+			user := []byte(fmt.Sprintf("user%d@contoso.example", rng.IntN(40)))
+			for j := range user {
+				if rng.IntN(3) == 0 {
+					user[j] = byte(unicode.ToUpper(rune(user[j])))
+				}
+			}
+			if names[app] == nil {
+				names[app] = map[string]bool{}
+			}
+			names[app][strings.ToLower(string(user))] = true
+			lines = append(lines, fmt.Sprintf(`{"Id":"r%d-%d","CreationTime":"2026-01-%02dT10:00:00","Operation":"LaunchPowerApp","OrganizationId":"contoso","UserId":%q,"PropertyCollection":[{"Name":"powerplatform.analytics.resource.power_app.id","Value":%q}]}`,
+				round, i, 1+rng.IntN(28), user, app))
+		}
+		key := make([]byte, 32)
+		for i := range key {
+			key[i] = byte(rng.IntN(256))
+		}
+		res, err := imports.Run("audit", []imports.File{{Name: "audit.ndjson", R: strings.NewReader(strings.Join(lines, "\n"))}}, imports.Options{UserKey: key})
+		if err != nil || len(res.Problems) > 0 {
+			t.Fatal(err, res.Problems)
+		}
+		got := map[string]map[string]bool{}
+		for _, ev := range res.Events {
+			if strings.Contains(ev.User, "@") || strings.Contains(ev.ID, "user") {
+				t.Fatalf("a user name is left in %s", ev.AppendJSON(nil))
+			}
+			if got[ev.Resource] == nil {
+				got[ev.Resource] = map[string]bool{}
+			}
+			got[ev.Resource][ev.User] = true
+		}
+		for app, users := range names {
+			if len(got[app]) != len(users) {
+				t.Fatalf("round %d: %s has %d users and %d pseudonyms", round, app, len(users), len(got[app]))
+			}
+		}
 	}
 }

@@ -310,13 +310,18 @@ func jsonRecords(name string, v any) []record {
 	return nil
 }
 
-// readCSV reads a CSV file with a header, a row at a time; a row of
-// another length (a truncated last line) is reported and skipped.
+// readCSV reads a CSV file with a header (after Export-Csv's #TYPE line,
+// if any), a row at a time; a row of another length (a truncated last
+// line) is reported and skipped.
 func readCSV(name string, in io.Reader, fn func(record), bad func(Problem)) error {
 	r := csv.NewReader(in)
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
 	header, err := r.Read()
+	if err == nil && len(header) == 1 && strings.HasPrefix(header[0], "#TYPE ") {
+		// Windows PowerShell's Export-Csv begins with the type it wrote.
+		header, err = r.Read()
+	}
 	if err != nil {
 		return fmt.Errorf("%s: not a CSV file with a header: %w", name, err)
 	}

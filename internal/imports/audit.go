@@ -1,0 +1,249 @@
+package imports
+
+import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+func init() {
+	register(Source{Name: "audit", read: readAudit,
+		About: "a Microsoft Purview audit search exported as CSV (CreationDate, UserIds/UserId, Operations/Operation, AuditData), or its records as JSON: Power Apps LaunchPowerApp and Power BI ViewReport into usage, Power Automate permission edits into flow co-owners"})
+}
+
+// The audit's properties pal reads (Microsoft's Power Apps and Power
+// Automate activity logging schemas). A Power Apps record names its app
+// in its PropertyCollection; a Power Automate record names its flow in
+// the link to the flow's details page.
+const (
+	propApp         = "powerplatform.analytics.resource.power_app.id"
+	propTenant      = "powerplatform.analytics.resource.tenant.id"
+	propUser        = "enduser.principal_name"
+	sharingCoOwner  = "3" // SharingPermission: "Owner"/ReadWrite
+	sharingRunOnly  = "2" // SharingPermission: "Run-only user"/Read
+	workloadFlow    = "microsoftflow"
+	workloadFlowNew = "powerautomate"
+)
+
+// auditRecord is one audit record: the export's row and its AuditData.
+type auditRecord struct {
+	row, data  record
+	at         time.Time
+	op, tenant string
+	user, id   string
+	props      map[string]string
+}
+
+// readAudit turns an audit search into usage and flow co-owners, each at
+// the instant the audit records it. Usage users are user principal names
+// in lower case, or their keyed hashes (Options.UserKey); a co-owner's
+// name is resolved to its account through the accounts the log names
+// (pal import users).
+func readAudit(each iter.Seq[record], o *Options, b *builder) {
+	var recs []auditRecord
+	for r := range each {
+		a, ok := readAuditRecord(r, o, b)
+		if ok {
+			recs = append(recs, a)
+		}
+	}
+	// Permission edits are followed in time order.
+	slices.SortStableFunc(recs, func(x, y auditRecord) int { return x.at.Compare(y.at) })
+	co := coowners{b: b, known: map[string]*flowRoles{}}
+	for _, a := range recs {
+		switch {
+		case strings.EqualFold(a.op, "LaunchPowerApp"):
+			app := a.props[propApp]
+			if app == "" {
+				b.problem(a.data.problem("LaunchPowerApp names no %s in its PropertyCollection: an older audit format, which does not say the app", propApp))
+				continue
+			}
+			b.usage(o, a, app, cmp.Or(a.props[propUser], a.user))
+		case strings.EqualFold(a.op, "ViewReport"):
+			dataset := a.data.str("DatasetId")
+			if dataset == "" {
+				b.problem(a.data.problem("ViewReport of report %s names no DatasetId: pal credits Power BI usage to the dataset", a.data.str("ReportId")))
+				continue
+			}
+			b.usage(o, a, dataset, a.user)
+		case isFlowPermission(a):
+			co.edit(a)
+		}
+	}
+}
+
+// readAuditRecord reads a row of the export: its AuditData (a JSON string
+// in a CSV column, an object in JSON, or the record itself when it is the
+// audit data), the operation, instant, tenant and user.
+func readAuditRecord(r record, o *Options, b *builder) (auditRecord, bool) {
+	a := auditRecord{row: r, data: r}
+	switch v := r.get("AuditData").(type) {
+	case string:
+		var m map[string]any
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			b.problem(r.problem("AuditData is not a JSON object (%v)", err))
+			return a, false
+		}
+		a.data = r.with(m)
+	case map[string]any:
+		a.data = r.with(v)
+	}
+	a.props = map[string]string{}
+	for _, p := range a.data.list("PropertyCollection") {
+		a.props[strings.ToLower(p.str("Name"))] = p.str("Value")
+	}
+	a.op = cmp.Or(a.data.str("Operation"), r.str("Operation", "Operations"))
+	a.tenant = cmp.Or(a.data.str("OrganizationId"), a.props[propTenant], o.Tenant)
+	a.user = cmp.Or(a.data.str("UserId"), r.str("UserId", "UserIds"))
+	a.id = cmp.Or(a.data.str("Id"), r.str("RecordId", "Identity"))
+	var ok bool
+	if a.at, ok = parseTime(a.data.str("CreationTime")); !ok {
+		a.at, ok = parseTime(r.str("CreationDate"))
+	}
+	switch {
+	case a.op == "":
+		b.problem(r.problem("an audit record names no Operation"))
+		return a, false
+	case !ok:
+		b.problem(r.problem("%s: neither CreationTime nor CreationDate is a time (%q)", a.op, cmp.Or(a.data.str("CreationTime"), r.str("CreationDate"))))
+		return a, false
+	case a.tenant == "":
+		b.problem(r.problem("%s: the record names no OrganizationId: name the tenant with --tenant", a.op))
+		return a, false
+	}
+	return a, true
+}
+
+// usage adds one use of a resource by a user.
+func (b *builder) usage(o *Options, a auditRecord, resource, user string) {
+	if user == "" {
+		b.problem(a.data.problem("%s of %s names no user", a.op, resource))
+		return
+	}
+	user = o.pseudonym(user)
+	// The key holds no user name: with pseudonyms, an event's id must not
+	// give one away.
+	key := a.id
+	if key == "" {
+		key = a.op + "\x00" + a.at.Format(time.RFC3339Nano) + "\x00" + user
+	}
+	b.add(event.Event{Type: event.Usage, Time: a.at, Tenant: a.tenant, Resource: resource, User: user}, a.tenant, resource, key)
+}
+
+// pseudonym returns a usage user as the log holds it: the identifier in
+// lower case, or its HMAC-SHA256 under the key, so that distinct counts
+// stay exact while no user name enters the log.
+func (o *Options) pseudonym(user string) string {
+	user = strings.ToLower(user)
+	if len(o.UserKey) == 0 {
+		return user
+	}
+	m := hmac.New(sha256.New, o.UserKey)
+	m.Write([]byte(user))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// isFlowPermission reports whether a record edits or deletes a user's
+// permission on a flow: a Power Automate record naming its recipient.
+func isFlowPermission(a auditRecord) bool {
+	w := fold(a.data.str("Workload"))
+	return (w == workloadFlow || w == workloadFlowNew || a.data.str("FlowDetailsUrl") != "") && a.data.str("RecipientUPN") != ""
+}
+
+// flowID reads a flow's name from the link to its details page
+// (…/environments/ENV/flows/FLOW/details).
+func flowID(url string) string {
+	parts := strings.Split(strings.TrimRight(url, "/"), "/")
+	for i, p := range parts {
+		if strings.EqualFold(p, "flows") && i+1 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return ""
+}
+
+// coowners follows the co-owners of flows through an audit's permission
+// edits, from what the log knows, so that only changes are added.
+type coowners struct {
+	b     *builder
+	known map[string]*flowRoles // tenant + flow
+	names map[string]map[string]string
+}
+
+// flowRoles are a flow's owner and co-owners.
+type flowRoles struct {
+	owner string
+	co    map[string]bool
+}
+
+func (c *coowners) of(tenant, flow string) *flowRoles {
+	k := tenant + "\x00" + flow
+	if c.known[k] == nil {
+		f := &flowRoles{co: map[string]bool{}}
+		if c.b.known != nil {
+			_, res := c.b.known.Inventory(tenant)
+			f.owner = res[flow].Owner
+			for _, acct := range res[flow].Coowners {
+				f.co[acct] = true
+			}
+		}
+		c.known[k] = f
+	}
+	return c.known[k]
+}
+
+// account resolves a user principal name to the account the log names so.
+func (c *coowners) account(tenant, upn string) string {
+	if c.b.known == nil {
+		return ""
+	}
+	if c.names == nil {
+		c.names = map[string]map[string]string{}
+	}
+	if c.names[tenant] == nil {
+		c.names[tenant] = c.b.known.AccountsNamed(tenant)
+	}
+	return c.names[tenant][strings.ToLower(upn)]
+}
+
+// edit applies a permission edit: an owner's permission (SharingPermission
+// 3) makes a co-owner; run-only (2) or a deleted permission ends one.
+func (c *coowners) edit(a auditRecord) {
+	flow := flowID(a.data.str("FlowDetailsUrl"))
+	upn := a.data.str("RecipientUPN")
+	if flow == "" {
+		c.b.problem(a.data.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.str("FlowDetailsUrl")))
+		return
+	}
+	acct := c.account(a.tenant, upn)
+	if acct == "" {
+		c.b.problem(a.data.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
+		return
+	}
+	deleted := strings.Contains(strings.ToLower(a.op), "delete")
+	perm := a.data.str("SharingPermission")
+	f := c.of(a.tenant, flow)
+	stamp := a.at.Format(time.RFC3339Nano)
+	switch {
+	case acct == f.owner:
+		// The owner's own permission makes no co-owner.
+	case !deleted && perm == sharingCoOwner && !f.co[acct]:
+		f.co[acct] = true
+		c.b.add(event.Event{Type: event.ResourceCoownerAdd, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, stamp)
+	case (deleted || perm == sharingRunOnly) && f.co[acct]:
+		delete(f.co, acct)
+		c.b.add(event.Event{Type: event.ResourceCoownerDel, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, "removed", stamp)
+	case !deleted && perm != sharingCoOwner && perm != sharingRunOnly:
+		c.b.problem(a.data.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
+	}
+}
