@@ -28,6 +28,8 @@ func TestFixtures(t *testing.T) {
 	for _, c := range []struct{ format, file, tenant, observed, group, known string }{
 		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", "", "", ""},
 		{"azure-roles", "azure-roles/truncated.json", "contoso-tenant-id", "", "", ""},
+		// A changelog against the log that holds alice's assignment.
+		{"azure-roles", "azure-roles/changelogs.json", "contoso-tenant-id", "", "", "azure-roles/known.ndjson"},
 		{"azure-costs", "azure-costs/ea.csv", "contoso", "", "", ""},
 		{"azure-costs", "azure-costs/mca.csv", "contoso", "", "", ""},
 		{"azure-costs", "azure-costs/focus.csv", "contoso", "", "", ""},
@@ -370,6 +372,66 @@ func TestPseudonymsKeepDistinctCounts(t *testing.T) {
 			if len(got[app]) != len(users) {
 				t.Fatalf("round %d: %s has %d users and %d pseudonyms", round, app, len(users), len(got[app]))
 			}
+		}
+	}
+}
+
+// TestChangelogThenSnapshot imports a changelog, then the snapshot that
+// lists what it granted under the assignment's own name: the two are the
+// same assignment, so the snapshot adds and removes nothing.
+func TestChangelogThenSnapshot(t *testing.T) {
+	const tenant = "contoso-tenant-id"
+	known := foldFile(t, "../../testdata/imports/azure-roles/known.ndjson")
+	f, err := os.Open("../../testdata/imports/azure-roles/changelogs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	changes, err := imports.Run("azure-roles", []imports.File{{Name: "changelogs.json", R: f}}, imports.Options{Tenant: tenant, Known: known})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range changes.Events {
+		if res := known.Apply(ev); res.Outcome == attribution.Refused {
+			t.Fatalf("%s refused: %v", ev.AppendJSON(nil), res.Refusal)
+		}
+	}
+	// The snapshot a day later: bob's AcrPull under its own name.
+	snapshot := `[{"name":"5d6e7f80-0000-4000-8000-0000000000ac","principalId":"9a8b7c6d-0000-4000-8000-000000000b0b","principalType":"User",
+"roleDefinitionId":"/subscriptions/7d1c2a4e-0000-4000-8000-000000000001/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d",
+"roleDefinitionName":"AcrPull","scope":"/subscriptions/7d1c2a4e-0000-4000-8000-000000000001/resourceGroups/build/providers/Microsoft.ContainerRegistry/registries/contosoacr",
+"createdOn":"2026-01-07T10:00:00Z"}]`
+	res, err := imports.Run("azure-roles", []imports.File{{Name: "day10.json", R: strings.NewReader(snapshot)}},
+		imports.Options{Tenant: tenant, Known: known, ObservedAt: time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)})
+	if err != nil || len(res.Problems) > 0 {
+		t.Fatal(err, res.Problems)
+	}
+	for _, ev := range res.Events {
+		t.Errorf("the snapshot after the changelog adds %s", ev.AppendJSON(nil))
+	}
+}
+
+// TestBuiltinRolesCoverTheNamedEligibleRoles checks the table of built-in
+// roles: GUIDs as Azure writes them, and every eligible role SPEC §9.3
+// names known by its GUID, so that a row without a role name still earns.
+func TestBuiltinRolesCoverTheNamedEligibleRoles(t *testing.T) {
+	named := map[string]bool{}
+	for guid, name := range imports.BuiltinRoles() {
+		if len(guid) != 36 || strings.ToLower(guid) != guid || strings.Count(guid, "-") != 4 {
+			t.Errorf("%s: %q is not a lower-case GUID", name, guid)
+		}
+		if named[name] {
+			t.Errorf("%s has two GUIDs", name)
+		}
+		named[name] = true
+	}
+	for _, r := range []string{"Owner", "Contributor", "User Access Administrator", "Support Request Contributor", "Security Admin",
+		"AcrPull", "AcrPush", "Virtual Machine Administrator Login", "Virtual Machine User Login", "Reader and Data Access"} {
+		if !named[r] {
+			t.Errorf("the eligible role %s has no GUID", r)
+		}
+		if !attribution.DefaultRoles().Eligible(r) {
+			t.Errorf("%s is not eligible by default", r)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package imports
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"iter"
 	"slices"
 	"strings"
@@ -9,19 +12,9 @@ import (
 	"github.com/palproject/pal/internal/event"
 )
 
-// builtinRoles names Azure's built-in roles by their definition's GUID,
-// for a row whose roleDefinitionName is empty (a role deleted since, or an
-// export that leaves it out).
-var builtinRoles = map[string]string{
-	"8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
-	"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-	"acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
-	"18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
-}
-
 func init() {
 	register(Source{Name: "azure-roles", NeedsTenant: true, read: readRoles,
-		About: "az role assignment list --all -o json (principalId, principalType, roleDefinitionName, roleDefinitionId, scope, createdOn, name): role assignments, with the accounts and groups they name"})
+		About: "az role assignment list --all -o json (principalId, principalType, roleDefinitionName, roleDefinitionId, scope, createdOn, name): role assignments, with the accounts and groups they name; or az role assignment list-changelogs (action Granted/Revoked, timestamp): when each was made and ended"})
 }
 
 // lastSegment returns what follows a path's last "/".
@@ -40,10 +33,9 @@ func canonicalScope(scope, tenant string) (string, error) {
 	return sc.Path, nil
 }
 
-// readRoles turns a snapshot of a tenant's role assignments into what
-// changed since the log: assignments made (at their createdOn), with the
-// principals the log does not know, and assignments gone (at the
-// observation).
+// readRoles reads role assignments: a snapshot (az role assignment list)
+// or a changelog (az role assignment list-changelogs), told apart by the
+// changelog's action on each row.
 func readRoles(each iter.Seq[record], o *Options, b *builder) {
 	recs := slices.Collect(each)
 	// Roles named in some rows name them in the others.
@@ -52,10 +44,68 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 		names[id] = n
 	}
 	for _, r := range recs {
-		if n := r.str("roleDefinitionName"); n != "" {
+		if n := namedRole(r); n != "" {
 			names[strings.ToLower(lastSegment(r.str("roleDefinitionId")))] = n
 		}
 	}
+	var snapshot, changes []record
+	for _, r := range recs {
+		if r.str("action") != "" {
+			changes = append(changes, r)
+		} else {
+			snapshot = append(snapshot, r)
+		}
+	}
+	if len(snapshot) > 0 {
+		readRoleSnapshot(snapshot, names, o, b)
+	}
+	if len(changes) > 0 {
+		readRoleChanges(changes, names, o, b)
+	}
+}
+
+// namedRole is the role a row names: "" when it names none (a deleted
+// role, which the changelog calls "N/A").
+func namedRole(r record) string {
+	if n := r.str("roleDefinitionName", "roleName"); n != "N/A" {
+		return n
+	}
+	return ""
+}
+
+// roleOf is the role of a row: named, or known by its definition's GUID.
+func roleOf(r record, names map[string]string) string {
+	return cmp.Or(namedRole(r), names[strings.ToLower(lastSegment(r.str("roleDefinitionId")))])
+}
+
+// roleKey identifies an assignment by what it gives: a changelog names no
+// assignment, only its principal, role and scope.
+func roleKey(principal, role, scope string) string {
+	return principal + "\x00" + strings.ToLower(role) + "\x00" + scope
+}
+
+// liveByKey lists the log's live assignments of a tenant's own principals
+// (Lighthouse delegations and PIM eligibility come from exports of their
+// own), by roleKey.
+func (b *builder) liveByKey(tenant string) map[string][]string {
+	out := map[string][]string{}
+	if b.known != nil {
+		for _, a := range b.known.LiveAssignments(tenant) {
+			if a.PrincipalTenant == tenant && !a.Eligible {
+				k := roleKey(a.Principal, a.Role, a.Scope)
+				out[k] = append(out[k], a.ID)
+			}
+		}
+	}
+	return out
+}
+
+// readRoleSnapshot turns a snapshot of a tenant's role assignments into
+// what changed since the log: assignments made (at their createdOn), with
+// the principals the log does not know, and assignments gone (at the
+// observation). An assignment a changelog added is the snapshot's row
+// that gives the same role to the same principal at the same scope.
+func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *builder) {
 	type row struct {
 		rec                                      record
 		id, principal, kind, role, scope, parent string
@@ -65,14 +115,8 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 	var times []time.Time
 	for _, r := range recs {
 		x := row{rec: r, principal: r.str("principalId")}
-		x.id = r.str("name")
-		if x.id == "" {
-			x.id = lastSegment(r.str("id"))
-		}
-		x.role = r.str("roleDefinitionName")
-		if x.role == "" {
-			x.role = names[strings.ToLower(lastSegment(r.str("roleDefinitionId")))]
-		}
+		x.id = cmp.Or(r.str("name"), lastSegment(r.str("id")))
+		x.role = roleOf(r, names)
 		var err error
 		switch x.scope, err = canonicalScope(r.str("scope"), o.Tenant); {
 		case x.id == "" || x.principal == "":
@@ -100,17 +144,31 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 		rows = append(rows, x)
 	}
 	seen := observed(o, times)
-	live := map[string]bool{}
+	// Any live assignment is one the snapshot may list; only the tenant's
+	// own principals' may vanish from it.
+	byKey := b.liveByKey(o.Tenant)
+	live, own := map[string]bool{}, map[string]bool{}
 	if b.known != nil {
 		for _, a := range b.known.LiveAssignments(o.Tenant) {
 			live[a.ID] = true
 		}
 	}
+	for _, ids := range byKey {
+		for _, id := range ids {
+			own[id] = true
+		}
+	}
 	inSnapshot := map[string]bool{}
-	made := map[string]bool{}
 	for _, x := range rows {
 		inSnapshot[x.id] = true
+	}
+	made := map[string]bool{}
+	for _, x := range rows {
 		if live[x.id] {
+			continue
+		}
+		if same := slices.IndexFunc(byKey[roleKey(x.principal, x.role, x.scope)], func(id string) bool { return !inSnapshot[id] }); same >= 0 {
+			inSnapshot[byKey[roleKey(x.principal, x.role, x.scope)][same]] = true
 			continue
 		}
 		at := x.at
@@ -130,14 +188,76 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 		b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: o.Tenant, Assignment: x.id, Principal: x.principal,
 			PrincipalTenant: o.Tenant, Role: x.role, Scope: x.scope, PIM: event.PIMActive}, o.Tenant, x.id)
 	}
-	if b.known == nil {
-		return
+	for _, id := range sortedKeys(own) {
+		if !inSnapshot[id] {
+			b.add(event.Event{Type: event.AzureRoleRemoved, Time: b.notBefore(o.Tenant, seen), Tenant: o.Tenant, Assignment: id}, o.Tenant, id, "removed")
+		}
 	}
-	for _, a := range b.known.LiveAssignments(o.Tenant) {
-		// Lighthouse delegations and PIM eligibility come from exports of
-		// their own: only this export's kind of assignment can vanish here.
-		if !inSnapshot[a.ID] && a.PrincipalTenant == o.Tenant && !a.Eligible {
-			b.add(event.Event{Type: event.AzureRoleRemoved, Time: b.notBefore(o.Tenant, seen), Tenant: o.Tenant, Assignment: a.ID}, o.Tenant, a.ID, "removed")
+}
+
+// readRoleChanges turns a changelog's grants and revocations into
+// assignments made and removed at their own instants. A changelog names
+// no assignment: a grant the log does not hold becomes an assignment
+// named after the grant, and a revocation ends the live assignment that
+// gives the same role to the same principal at the same scope.
+func readRoleChanges(recs []record, names map[string]string, o *Options, b *builder) {
+	type change struct {
+		rec                           record
+		grant                         bool
+		principal, role, scope, stamp string
+		at                            time.Time
+	}
+	var changes []change
+	for _, r := range recs {
+		c := change{rec: r, principal: r.str("principalId"), role: roleOf(r, names)}
+		action := r.str("action")
+		c.grant = strings.EqualFold(action, "Granted")
+		var ok bool
+		c.at, ok = parseTime(r.str("timestamp"))
+		var err error
+		c.scope, err = canonicalScope(r.str("scope"), o.Tenant)
+		switch {
+		case !c.grant && !strings.EqualFold(action, "Revoked"):
+			b.problem(r.problem("action %q is neither Granted nor Revoked", action))
+			continue
+		case !ok:
+			b.problem(r.problem("%s: timestamp %q is not a time", action, r.str("timestamp")))
+			continue
+		case c.principal == "":
+			b.problem(r.problem("%s at %s names no principalId", action, r.str("timestamp")))
+			continue
+		case c.role == "":
+			b.problem(r.problem("%s to %s: the role is neither named nor a built-in role's roleDefinitionId (%s)", action, c.principal, r.str("roleDefinitionId")))
+			continue
+		case err != nil:
+			b.problem(r.problem("%s to %s: scope %v", action, c.principal, err))
+			continue
+		}
+		c.stamp = c.at.Format(time.RFC3339Nano)
+		changes = append(changes, c)
+	}
+	slices.SortStableFunc(changes, func(x, y change) int { return x.at.Compare(y.at) })
+	live := b.liveByKey(o.Tenant)
+	for _, c := range changes {
+		k := roleKey(c.principal, c.role, c.scope)
+		switch {
+		case c.grant && len(live[k]) > 0:
+			// The log holds it already (a snapshot's row, or this grant).
+		case c.grant && !b.knows(o.Tenant, c.principal):
+			b.problem(c.rec.problem("Granted %s to %s, whom the log does not know: a changelog does not say whether it is a user, a group or a service principal; import az role assignment list (or the users and groups) first", c.role, c.principal))
+		case c.grant:
+			h := sha256.Sum256([]byte(k + "\x00" + c.stamp))
+			id := "changelog-" + hex.EncodeToString(h[:8])
+			live[k] = append(live[k], id)
+			b.add(event.Event{Type: event.AzureRoleAssigned, Time: c.at, Tenant: o.Tenant, Assignment: id, Principal: c.principal,
+				PrincipalTenant: o.Tenant, Role: c.role, Scope: c.scope, PIM: event.PIMActive}, o.Tenant, id)
+		case len(live[k]) == 0:
+			b.problem(c.rec.problem("Revoked %s of %s at %s: the log holds no such live assignment (removed already, or never imported)", c.role, c.principal, c.scope))
+		default:
+			for _, id := range live[k] {
+				b.add(event.Event{Type: event.AzureRoleRemoved, Time: c.at, Tenant: o.Tenant, Assignment: id}, o.Tenant, id, "removed", c.stamp)
+			}
+			delete(live, k)
 		}
 	}
 }
