@@ -648,6 +648,27 @@ func (e *Engine) LiveAssignments(tenantID string) []LiveAssignment {
 	return out
 }
 
+// AssignmentEnd returns when a tenant's role assignment ended (removed,
+// or its principal deleted), and whether the log knows it at all; a zero
+// end is a live assignment. Assignment IDs are never reused.
+func (e *Engine) AssignmentEnd(tenantID, id string) (time.Time, bool) {
+	t := e.tenants[tenantID]
+	if t == nil || t.az == nil || t.az.Assignments[id] == nil {
+		return time.Time{}, false
+	}
+	a := t.az.Assignments[id]
+	if a.To.IsZero() && e.principalGone(a, e.now) {
+		if pt := e.tenants[a.PrincipalTenant]; pt != nil {
+			for _, st := range pt.accounts[a.Principal].states {
+				if st.Deleted {
+					return st.At, true
+				}
+			}
+		}
+	}
+	return a.To, true
+}
+
 // AzureKnownUntil returns the time of the latest event of a tenant's
 // Azure directory and roles (consumption aside): what an import of a
 // snapshot must not date its changes before.

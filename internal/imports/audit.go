@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -57,7 +58,7 @@ func readAudit(each iter.Seq[record], o *Options, b *builder) {
 	}
 	// Permission edits are followed in time order.
 	slices.SortStableFunc(recs, func(x, y auditRecord) int { return x.at.Compare(y.at) })
-	co := coowners{b: b, known: map[string]*flowRoles{}}
+	st := auditState{b: b, o: o, flows: map[string]*flowRoles{}}
 	for _, a := range recs {
 		switch {
 		case strings.EqualFold(a.op, "LaunchPowerApp"):
@@ -66,16 +67,16 @@ func readAudit(each iter.Seq[record], o *Options, b *builder) {
 				b.problem(a.data.problem("LaunchPowerApp names no %s in its PropertyCollection: an older audit format, which does not say the app", propApp))
 				continue
 			}
-			b.usage(o, a, app, cmp.Or(a.props[propUser], a.user))
+			st.usage(a, app, cmp.Or(a.props[propUser], a.user))
 		case strings.EqualFold(a.op, "ViewReport"):
 			dataset := a.data.str("DatasetId")
 			if dataset == "" {
 				b.problem(a.data.problem("ViewReport of report %s names no DatasetId: pal credits Power BI usage to the dataset", a.data.str("ReportId")))
 				continue
 			}
-			b.usage(o, a, dataset, a.user)
+			st.usage(a, dataset, a.user)
 		case isFlowPermission(a):
-			co.edit(a)
+			st.edit(a)
 		}
 	}
 }
@@ -124,13 +125,43 @@ func readAuditRecord(r record, o *Options, b *builder) (auditRecord, bool) {
 	return a, true
 }
 
-// usage adds one use of a resource by a user.
-func (b *builder) usage(o *Options, a auditRecord, resource, user string) {
-	if user == "" {
+// auditState is what an audit import follows besides its records: the
+// log's inventories and names, and the flows' roles as the edits change
+// them.
+type auditState struct {
+	b         *builder
+	o         *Options
+	resources map[string]map[string]attribution.ResourceState // tenant → resource
+	names     map[string]map[string]string                    // tenant → user principal name → account
+	flows     map[string]*flowRoles                           // tenant + flow
+}
+
+// inventory returns the resources the log knows in a tenant.
+func (st *auditState) inventory(tenant string) map[string]attribution.ResourceState {
+	if st.resources == nil {
+		st.resources = map[string]map[string]attribution.ResourceState{}
+	}
+	if st.resources[tenant] == nil {
+		_, st.resources[tenant] = st.b.known.Inventory(tenant)
+	}
+	return st.resources[tenant]
+}
+
+// usage adds one use of a resource by a user. Given the log, a resource
+// it does not know is reported rather than added, since the log would
+// refuse the use: the inventory is imported first, then the audit again
+// (its events are the same, nothing doubles).
+func (st *auditState) usage(a auditRecord, resource, user string) {
+	b := st.b
+	switch {
+	case user == "":
 		b.problem(a.data.problem("%s of %s names no user", a.op, resource))
 		return
+	case b.known != nil && st.inventory(a.tenant)[resource].Kind == "":
+		b.problem(a.data.problem("%s of %s, which the log does not know in tenant %s: import the inventory that lists it first, then this audit again", a.op, resource, a.tenant))
+		return
 	}
-	user = o.pseudonym(user)
+	user = st.o.pseudonym(user)
 	// The key holds no user name: with pseudonyms, an event's id must not
 	// give one away.
 	key := a.id
@@ -172,78 +203,73 @@ func flowID(url string) string {
 	return ""
 }
 
-// coowners follows the co-owners of flows through an audit's permission
-// edits, from what the log knows, so that only changes are added.
-type coowners struct {
-	b     *builder
-	known map[string]*flowRoles // tenant + flow
-	names map[string]map[string]string
-}
-
-// flowRoles are a flow's owner and co-owners.
+// flowRoles are a flow's owner and co-owners, followed through an
+// audit's permission edits from what the log knows, so that only changes
+// are added.
 type flowRoles struct {
 	owner string
 	co    map[string]bool
 }
 
-func (c *coowners) of(tenant, flow string) *flowRoles {
+func (st *auditState) flow(tenant, flow string) *flowRoles {
 	k := tenant + "\x00" + flow
-	if c.known[k] == nil {
+	if st.flows[k] == nil {
 		f := &flowRoles{co: map[string]bool{}}
-		if c.b.known != nil {
-			_, res := c.b.known.Inventory(tenant)
-			f.owner = res[flow].Owner
-			for _, acct := range res[flow].Coowners {
+		if st.b.known != nil {
+			res := st.inventory(tenant)[flow]
+			f.owner = res.Owner
+			for _, acct := range res.Coowners {
 				f.co[acct] = true
 			}
 		}
-		c.known[k] = f
+		st.flows[k] = f
 	}
-	return c.known[k]
+	return st.flows[k]
 }
 
 // account resolves a user principal name to the account the log names so.
-func (c *coowners) account(tenant, upn string) string {
-	if c.b.known == nil {
+func (st *auditState) account(tenant, upn string) string {
+	if st.b.known == nil {
 		return ""
 	}
-	if c.names == nil {
-		c.names = map[string]map[string]string{}
+	if st.names == nil {
+		st.names = map[string]map[string]string{}
 	}
-	if c.names[tenant] == nil {
-		c.names[tenant] = c.b.known.AccountsNamed(tenant)
+	if st.names[tenant] == nil {
+		st.names[tenant] = st.b.known.AccountsNamed(tenant)
 	}
-	return c.names[tenant][strings.ToLower(upn)]
+	return st.names[tenant][strings.ToLower(upn)]
 }
 
 // edit applies a permission edit: an owner's permission (SharingPermission
 // 3) makes a co-owner; run-only (2) or a deleted permission ends one.
-func (c *coowners) edit(a auditRecord) {
+func (st *auditState) edit(a auditRecord) {
+	c := st.b
 	flow := flowID(a.data.str("FlowDetailsUrl"))
 	upn := a.data.str("RecipientUPN")
 	if flow == "" {
-		c.b.problem(a.data.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.str("FlowDetailsUrl")))
+		c.problem(a.data.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.str("FlowDetailsUrl")))
 		return
 	}
-	acct := c.account(a.tenant, upn)
+	acct := st.account(a.tenant, upn)
 	if acct == "" {
-		c.b.problem(a.data.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
+		c.problem(a.data.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
 		return
 	}
 	deleted := strings.Contains(strings.ToLower(a.op), "delete")
 	perm := a.data.str("SharingPermission")
-	f := c.of(a.tenant, flow)
+	f := st.flow(a.tenant, flow)
 	stamp := a.at.Format(time.RFC3339Nano)
 	switch {
 	case acct == f.owner:
 		// The owner's own permission makes no co-owner.
 	case !deleted && perm == sharingCoOwner && !f.co[acct]:
 		f.co[acct] = true
-		c.b.add(event.Event{Type: event.ResourceCoownerAdd, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, stamp)
+		c.add(event.Event{Type: event.ResourceCoownerAdd, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, stamp)
 	case (deleted || perm == sharingRunOnly) && f.co[acct]:
 		delete(f.co, acct)
-		c.b.add(event.Event{Type: event.ResourceCoownerDel, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, "removed", stamp)
+		c.add(event.Event{Type: event.ResourceCoownerDel, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, "removed", stamp)
 	case !deleted && perm != sharingCoOwner && perm != sharingRunOnly:
-		c.b.problem(a.data.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
+		c.problem(a.data.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
 	}
 }

@@ -409,6 +409,19 @@ func TestChangelogThenSnapshot(t *testing.T) {
 	for _, ev := range res.Events {
 		t.Errorf("the snapshot after the changelog adds %s", ev.AppendJSON(nil))
 	}
+	// alice's Contributor, revoked on the 9th: a snapshot of the 6th,
+	// imported late, lists it and not bob's AcrPull of the 7th, and adds
+	// nothing; one of the 10th that still lists it contradicts the log
+	// (and, without bob's AcrPull, removes it).
+	alice := `[{"name":"0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80","principalId":"9a8b7c6d-0000-4000-8000-00000000a11c","principalType":"User",
+"roleDefinitionName":"Contributor","scope":"/subscriptions/7d1c2a4e-0000-4000-8000-000000000001","createdOn":"2026-01-05T09:12:44Z"}]`
+	for _, c := range []struct{ day, events, problems int }{{6, 0, 0}, {10, 1, 1}} {
+		res, err := imports.Run("azure-roles", []imports.File{{Name: "alice.json", R: strings.NewReader(alice)}},
+			imports.Options{Tenant: tenant, Known: known, ObservedAt: time.Date(2026, 1, c.day, 0, 0, 0, 0, time.UTC)})
+		if err != nil || len(res.Events) != c.events || len(res.Problems) != c.problems {
+			t.Errorf("a snapshot of day %d after the changelog: %v, events %d, problems %v", c.day, err, len(res.Events), res.Problems)
+		}
+	}
 }
 
 // TestBuiltinRolesCoverTheNamedEligibleRoles checks the table of built-in

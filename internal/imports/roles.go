@@ -145,17 +145,16 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	}
 	seen := observed(o, times)
 	// Any live assignment is one the snapshot may list; only the tenant's
-	// own principals' may vanish from it.
+	// own principals' may vanish from it, and only those made before it
+	// was observed.
 	byKey := b.liveByKey(o.Tenant)
 	live, own := map[string]bool{}, map[string]bool{}
 	if b.known != nil {
 		for _, a := range b.known.LiveAssignments(o.Tenant) {
 			live[a.ID] = true
-		}
-	}
-	for _, ids := range byKey {
-		for _, id := range ids {
-			own[id] = true
+			if a.PrincipalTenant == o.Tenant && !a.Eligible && !a.From.After(seen) {
+				own[a.ID] = true
+			}
 		}
 	}
 	inSnapshot := map[string]bool{}
@@ -166,6 +165,17 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	for _, x := range rows {
 		if live[x.id] {
 			continue
+		}
+		if b.known != nil {
+			if end, ok := b.known.AssignmentEnd(o.Tenant, x.id); ok {
+				// An older snapshot, imported after the assignment ended,
+				// adds nothing; one observed after its end contradicts it.
+				if !end.After(seen) {
+					b.problem(x.rec.problem("assignment %s ended at %s, yet this snapshot, observed at %s, lists it: Azure never reuses an assignment's name, so check the observation time (--observed-at)",
+						x.id, end.Format(time.RFC3339), seen.Format(time.RFC3339)))
+				}
+				continue
+			}
 		}
 		if same := slices.IndexFunc(byKey[roleKey(x.principal, x.role, x.scope)], func(id string) bool { return !inSnapshot[id] }); same >= 0 {
 			inSnapshot[byKey[roleKey(x.principal, x.role, x.scope)][same]] = true

@@ -23,11 +23,13 @@ step management-groups "$d/management-groups/tree.json" --tenant contoso-tenant-
 step powerapps "$d/powerapps/cmdlets.json" --tenant contoso-tenant-id
 step users "$d/users/users.json" --tenant contoso-tenant-id
 step azure-roles "$d/azure-roles/day1.json" --tenant contoso-tenant-id
+step azure-roles "$d/azure-roles/changelogs.json" --tenant contoso-tenant-id
 step azure-pim "$d/azure-pim/instances.json" --tenant contoso-tenant-id
 step lighthouse "$d/lighthouse/assignments.json" --tenant contoso-tenant-id --observed-at 2026-01-06T12:00:00Z
 step groups "$d/groups/cloud-operations.json" --tenant contoso-tenant-id --group 9a8b7c6d-0000-4000-8000-00000000000c --observed-at 2026-01-06T12:00:00Z
 step links "$d/links/managementpartner.json" "$d/links/get-azmanagementpartner.json"
 step azure-costs "$d/azure-costs/ea.csv" --tenant contoso-tenant-id
+step audit "$d/audit/purview.csv" "$d/audit/search-unifiedauditlog.csv"
 echo "== the same snapshot again adds nothing:" >&2
 again=$("$pal" import azure-roles "$d/azure-roles/day1.json" --tenant contoso-tenant-id --log "$log" 2>/dev/null | wc -l)
 echo "$again events" >&2
