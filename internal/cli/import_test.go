@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -78,5 +79,55 @@ func TestImportPseudonymisedAudit(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "", "import", "users", "../../testdata/imports/users/users.json", "--tenant", "t", "--pseudonymise-users", key); code != 2 || !strings.Contains(errOut, "acts on the usage an audit import makes") {
 		t.Errorf("a key with users: exit %d, %s", code, errOut)
+	}
+}
+
+var auditRows = flag.Int("audit-rows", 100000, "the rows of BenchmarkImportAudit's export")
+
+// writeAuditExport writes a Purview audit export of n rows: app launches
+// and report views by 50,000 users of 1,000 apps and 100 datasets.
+func writeAuditExport(tb testing.TB, path string, n int) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData", "AssociatedAdminUnits", "AssociatedAdminUnitsNames"})
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("6a1f0c52-0000-4000-8000-%012d", i)
+		at := fmt.Sprintf("2026-01-%02dT%02d:%02d:00", 1+i%31, rng.IntN(24), rng.IntN(60))
+		user := fmt.Sprintf("user%d@contoso.example", rng.IntN(50000))
+		var data string
+		op := "LaunchPowerApp"
+		if i%5 == 4 {
+			op = "ViewReport"
+			data = fmt.Sprintf(`{"Id":%q,"RecordType":20,"CreationTime":%q,"Operation":"ViewReport","OrganizationId":"contoso","UserType":0,"Workload":"PowerBI","UserId":%q,"Activity":"ViewReport","ReportId":"r-%d","DatasetId":"ds-%d"}`,
+				id, at, user, rng.IntN(300), rng.IntN(100))
+		} else {
+			data = fmt.Sprintf(`{"CreationTime":%q,"Id":%q,"Operation":"LaunchPowerApp","OrganizationId":"contoso","RecordType":256,"UserKey":%q,"UserType":0,"Workload":"PowerPlatform","UserId":%q,"PropertyCollection":[{"Name":"powerplatform.analytics.resource.power_app.id","Value":"app-%d"},{"Name":"powerplatform.analytics.resource.environment.id","Value":"env-1"},{"Name":"enduser.principal_name","Value":%q},{"Name":"powerplatform.analytics.resource.tenant.id","Value":"contoso"}]}`,
+				at, id, user, user, rng.IntN(1000), user)
+		}
+		cw.Write([]string{id, at + ".0000000Z", "PowerPlatformAdministratorActivity", op, user, data, "", ""})
+	}
+	cw.Flush()
+	w.Flush()
+	f.Close()
+}
+
+// BenchmarkImportAudit imports a Purview audit export of -audit-rows rows
+// with pseudonymised users.
+func BenchmarkImportAudit(b *testing.B) {
+	dir := b.TempDir()
+	export := filepath.Join(dir, "audit.csv")
+	writeAuditExport(b, export, *auditRows)
+	key := filepath.Join(dir, "pal.key")
+	os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	for b.Loop() {
+		code, _, errOut := run(b, "", "import", "audit", export, "--pseudonymise-users", key)
+		if code != 0 {
+			b.Fatal(errOut)
+		}
 	}
 }

@@ -34,13 +34,59 @@ const (
 	workloadFlowNew = "powerautomate"
 )
 
+// auditData holds the fields of an audit record pal reads. encoding/json
+// matches them to the record's names without regard to case.
+type auditData struct {
+	ID                 string    `json:"Id"`
+	CreationTime       string    `json:"CreationTime"`
+	Operation          string    `json:"Operation"`
+	OrganizationID     string    `json:"OrganizationId"`
+	UserID             string    `json:"UserId"`
+	Workload           string    `json:"Workload"`
+	DatasetID          string    `json:"DatasetId"`
+	ReportID           string    `json:"ReportId"`
+	FlowDetailsURL     string    `json:"FlowDetailsUrl"`
+	RecipientUPN       string    `json:"RecipientUPN"`
+	SharingPermission  textOrNum `json:"SharingPermission"`
+	PropertyCollection []struct {
+		Name  string    `json:"Name"`
+		Value textOrNum `json:"Value"`
+	} `json:"PropertyCollection"`
+}
+
+// textOrNum is a field an export writes as a string or a number.
+type textOrNum string
+
+func (t *textOrNum) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		err := json.Unmarshal(b, &s)
+		*t = textOrNum(s)
+		return err
+	}
+	if string(b) != "null" {
+		*t = textOrNum(b)
+	}
+	return nil
+}
+
+// prop returns a property of the record's PropertyCollection.
+func (d *auditData) prop(name string) string {
+	for _, p := range d.PropertyCollection {
+		if strings.EqualFold(p.Name, name) {
+			return strings.TrimSpace(string(p.Value))
+		}
+	}
+	return ""
+}
+
 // auditRecord is one audit record: the export's row and its AuditData.
 type auditRecord struct {
-	row, data  record
+	row        record
+	data       auditData
 	at         time.Time
 	op, tenant string
 	user, id   string
-	props      map[string]string
 }
 
 // readAudit turns an audit search into usage and flow co-owners, each at
@@ -49,35 +95,35 @@ type auditRecord struct {
 // name is resolved to its account through the accounts the log names
 // (pal import users).
 func readAudit(each iter.Seq[record], o *Options, b *builder) {
-	var recs []auditRecord
+	st := auditState{b: b, o: o, flows: map[string]*flowRoles{}}
+	// Uses are added as they are read; permission edits are followed in
+	// time order, after.
+	var edits []auditRecord
 	for r := range each {
 		a, ok := readAuditRecord(r, o, b)
-		if ok {
-			recs = append(recs, a)
-		}
-	}
-	// Permission edits are followed in time order.
-	slices.SortStableFunc(recs, func(x, y auditRecord) int { return x.at.Compare(y.at) })
-	st := auditState{b: b, o: o, flows: map[string]*flowRoles{}}
-	for _, a := range recs {
 		switch {
+		case !ok:
 		case strings.EqualFold(a.op, "LaunchPowerApp"):
-			app := a.props[propApp]
+			app := a.data.prop(propApp)
 			if app == "" {
-				b.problem(a.data.problem("LaunchPowerApp names no %s in its PropertyCollection: an older audit format, which does not say the app", propApp))
+				b.problem(a.row.problem("LaunchPowerApp names no %s in its PropertyCollection: an older audit format, which does not say the app", propApp))
 				continue
 			}
-			st.usage(a, app, cmp.Or(a.props[propUser], a.user))
+			st.usage(a, app, cmp.Or(a.data.prop(propUser), a.user))
 		case strings.EqualFold(a.op, "ViewReport"):
-			dataset := a.data.str("DatasetId")
+			dataset := strings.TrimSpace(a.data.DatasetID)
 			if dataset == "" {
-				b.problem(a.data.problem("ViewReport of report %s names no DatasetId: pal credits Power BI usage to the dataset", a.data.str("ReportId")))
+				b.problem(a.row.problem("ViewReport of report %s names no DatasetId: pal credits Power BI usage to the dataset", a.data.ReportID))
 				continue
 			}
 			st.usage(a, dataset, a.user)
 		case isFlowPermission(a):
-			st.edit(a)
+			edits = append(edits, a)
 		}
+	}
+	slices.SortStableFunc(edits, func(x, y auditRecord) int { return x.at.Compare(y.at) })
+	for _, a := range edits {
+		st.edit(a)
 	}
 }
 
@@ -85,30 +131,31 @@ func readAudit(each iter.Seq[record], o *Options, b *builder) {
 // in a CSV column, an object in JSON, or the record itself when it is the
 // audit data), the operation, instant, tenant and user.
 func readAuditRecord(r record, o *Options, b *builder) (auditRecord, bool) {
-	a := auditRecord{row: r, data: r}
+	a := auditRecord{row: r}
+	var raw []byte
 	switch v := r.get("AuditData").(type) {
 	case string:
-		var m map[string]any
-		dec := json.NewDecoder(strings.NewReader(v))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			b.problem(r.problem("AuditData is not a JSON object (%v)", err))
+		raw = []byte(v)
+	case map[string]any:
+		raw, _ = json.Marshal(v)
+	case nil:
+		if r.fields != nil {
+			raw, _ = json.Marshal(r.fields)
+		}
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &a.data); err != nil {
+			b.problem(r.problem("AuditData is not an audit record (%v)", err))
 			return a, false
 		}
-		a.data = r.with(m)
-	case map[string]any:
-		a.data = r.with(v)
 	}
-	a.props = map[string]string{}
-	for _, p := range a.data.list("PropertyCollection") {
-		a.props[strings.ToLower(p.str("Name"))] = p.str("Value")
-	}
-	a.op = cmp.Or(a.data.str("Operation"), r.str("Operation", "Operations"))
-	a.tenant = cmp.Or(a.data.str("OrganizationId"), a.props[propTenant], o.Tenant)
-	a.user = cmp.Or(a.data.str("UserId"), r.str("UserId", "UserIds"))
-	a.id = cmp.Or(a.data.str("Id"), r.str("RecordId", "Identity"))
+	d := &a.data
+	a.op = cmp.Or(strings.TrimSpace(d.Operation), r.str("Operation", "Operations"))
+	a.tenant = cmp.Or(strings.TrimSpace(d.OrganizationID), d.prop(propTenant), o.Tenant)
+	a.user = cmp.Or(strings.TrimSpace(d.UserID), r.str("UserId", "UserIds"))
+	a.id = cmp.Or(d.ID, r.str("RecordId", "Identity"))
 	var ok bool
-	if a.at, ok = parseTime(a.data.str("CreationTime")); !ok {
+	if a.at, ok = parseTime(d.CreationTime); !ok {
 		a.at, ok = parseTime(r.str("CreationDate"))
 	}
 	switch {
@@ -116,7 +163,7 @@ func readAuditRecord(r record, o *Options, b *builder) (auditRecord, bool) {
 		b.problem(r.problem("an audit record names no Operation"))
 		return a, false
 	case !ok:
-		b.problem(r.problem("%s: neither CreationTime nor CreationDate is a time (%q)", a.op, cmp.Or(a.data.str("CreationTime"), r.str("CreationDate"))))
+		b.problem(r.problem("%s: neither CreationTime nor CreationDate is a time (%q)", a.op, cmp.Or(d.CreationTime, r.str("CreationDate"))))
 		return a, false
 	case a.tenant == "":
 		b.problem(r.problem("%s: the record names no OrganizationId: name the tenant with --tenant", a.op))
@@ -155,10 +202,10 @@ func (st *auditState) usage(a auditRecord, resource, user string) {
 	b := st.b
 	switch {
 	case user == "":
-		b.problem(a.data.problem("%s of %s names no user", a.op, resource))
+		b.problem(a.row.problem("%s of %s names no user", a.op, resource))
 		return
 	case b.known != nil && st.inventory(a.tenant)[resource].Kind == "":
-		b.problem(a.data.problem("%s of %s, which the log does not know in tenant %s: import the inventory that lists it first, then this audit again", a.op, resource, a.tenant))
+		b.problem(a.row.problem("%s of %s, which the log does not know in tenant %s: import the inventory that lists it first, then this audit again", a.op, resource, a.tenant))
 		return
 	}
 	user = st.o.pseudonym(user)
@@ -187,8 +234,8 @@ func (o *Options) pseudonym(user string) string {
 // isFlowPermission reports whether a record edits or deletes a user's
 // permission on a flow: a Power Automate record naming its recipient.
 func isFlowPermission(a auditRecord) bool {
-	w := fold(a.data.str("Workload"))
-	return (w == workloadFlow || w == workloadFlowNew || a.data.str("FlowDetailsUrl") != "") && a.data.str("RecipientUPN") != ""
+	w := fold(a.data.Workload)
+	return (w == workloadFlow || w == workloadFlowNew || a.data.FlowDetailsURL != "") && strings.TrimSpace(a.data.RecipientUPN) != ""
 }
 
 // flowID reads a flow's name from the link to its details page
@@ -245,19 +292,19 @@ func (st *auditState) account(tenant, upn string) string {
 // 3) makes a co-owner; run-only (2) or a deleted permission ends one.
 func (st *auditState) edit(a auditRecord) {
 	c := st.b
-	flow := flowID(a.data.str("FlowDetailsUrl"))
-	upn := a.data.str("RecipientUPN")
+	flow := flowID(a.data.FlowDetailsURL)
+	upn := strings.TrimSpace(a.data.RecipientUPN)
 	if flow == "" {
-		c.problem(a.data.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.str("FlowDetailsUrl")))
+		c.problem(a.row.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.FlowDetailsURL))
 		return
 	}
 	acct := st.account(a.tenant, upn)
 	if acct == "" {
-		c.problem(a.data.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
+		c.problem(a.row.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
 		return
 	}
 	deleted := strings.Contains(strings.ToLower(a.op), "delete")
-	perm := a.data.str("SharingPermission")
+	perm := strings.TrimSpace(string(a.data.SharingPermission))
 	f := st.flow(a.tenant, flow)
 	stamp := a.at.Format(time.RFC3339Nano)
 	switch {
@@ -270,6 +317,6 @@ func (st *auditState) edit(a auditRecord) {
 		delete(f.co, acct)
 		c.add(event.Event{Type: event.ResourceCoownerDel, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, "removed", stamp)
 	case !deleted && perm != sharingCoOwner && perm != sharingRunOnly:
-		c.problem(a.data.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
+		c.problem(a.row.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -445,6 +446,73 @@ func TestBuiltinRolesCoverTheNamedEligibleRoles(t *testing.T) {
 		}
 		if !attribution.DefaultRoles().Eligible(r) {
 			t.Errorf("%s is not eligible by default", r)
+		}
+	}
+}
+
+// TestAuditResolvesOnlyUnambiguousNames resolves a permission's recipient
+// through the names the log gives its accounts: a name two accounts share
+// (in any case) names neither, and a deleted account is no one.
+func TestAuditResolvesOnlyUnambiguousNames(t *testing.T) {
+	known := foldFile(t, "../../testdata/imports/audit/known.ndjson")
+	for _, line := range []string{
+		`{"type":"account.created","time":"2025-12-01T00:00:00Z","tenant":"contoso-tenant-id","account":"dave-1","kind":"user","name":"dave@contoso.example"}`,
+		`{"type":"account.created","time":"2025-12-01T00:00:00Z","tenant":"contoso-tenant-id","account":"dave-2","kind":"user","name":"Dave@Contoso.example"}`,
+		`{"type":"account.created","time":"2025-12-01T00:00:00Z","tenant":"contoso-tenant-id","account":"erin-1","kind":"user","name":"erin@contoso.example"}`,
+		`{"type":"account.deleted","time":"2025-12-02T00:00:00Z","tenant":"contoso-tenant-id","account":"erin-1"}`,
+	} {
+		ev, rf := event.Decode([]byte(line), 1)
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		known.Apply(ev)
+	}
+	edit := func(upn string) string {
+		return fmt.Sprintf(`{"Id":"p-%s","CreationTime":"2026-01-08T12:00:00","Operation":"PutPermissions","OrganizationId":"contoso-tenant-id","Workload":"MicrosoftFlow","FlowDetailsUrl":"https://make.powerautomate.com/environments/e/flows/f0e1d2c3-0000-4000-8000-000000000002/details","RecipientUPN":%q,"SharingPermission":3}`, upn, upn)
+	}
+	res, err := imports.Run("audit", []imports.File{{Name: "audit.ndjson", R: strings.NewReader(edit("DAVE@contoso.example") + "\n" + edit("erin@contoso.example") + "\n" + edit("CAROL@contoso.example"))}},
+		imports.Options{Known: known})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 1 || res.Events[0].Account != "9a8b7c6d-0000-4000-8000-00000000ca01" || len(res.Problems) != 2 {
+		t.Errorf("events %d (%v), problems %v: want carol made co-owner, dave and erin unresolved", len(res.Events), res.Events, res.Problems)
+	}
+}
+
+// TestAuditInAnyOrder imports the audit fixture's rows shuffled: an
+// export's order is the search's, not time's, and the same records give
+// the same events.
+func TestAuditInAnyOrder(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/imports/audit/purview.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\r\n"), "\r\n")
+	importRows := func(rows []string) []string {
+		known := foldFile(t, "../../testdata/imports/audit/known.ndjson")
+		text := lines[0] + "\r\n" + strings.Join(rows, "\r\n") + "\r\n"
+		res, err := imports.Run("audit", []imports.File{{Name: "purview.csv", R: strings.NewReader(text)}}, imports.Options{Known: known})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range res.Events {
+			out = append(out, string(ev.AppendJSON(nil)))
+		}
+		for _, p := range res.Problems {
+			out = append(out, "! "+p.Reason)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := importRows(lines[1:])
+	rng := rand.New(rand.NewPCG(5, 8))
+	for round := 0; round < 30; round++ {
+		rows := slices.Clone(lines[1:])
+		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		if got := importRows(rows); !slices.Equal(got, want) {
+			t.Fatalf("shuffled rows import\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }
