@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "azure-costs", NeedsTenant: true, read: readCosts,
+	register(Source{Name: "azure-costs", Signature: []string{"ResourceId", "InstanceId"}, NeedsTenant: true, read: readCosts,
 		About: "Cost Management exports, EA, MCA or FOCUS (Date/date/ChargePeriodStart, ResourceId, CostInBillingCurrency/costInBillingCurrency/BilledCost, PricingModel/PricingCategory, PublisherType): daily consumption, the rows of one resource, day and meter summed"})
 }
 

@@ -10,9 +10,9 @@ import (
 )
 
 func init() {
-	register(Source{Name: "links", read: readLinks,
+	register(Source{Name: "links", Signature: []string{"partnerId"}, read: readLinks,
 		About: "az managementpartner show -o json, or Get-AzManagementPartner | ConvertTo-Json (partnerId, tenantId, objectId, state, updatedTime): an account's partner link"})
-	register(Source{Name: "groups", NeedsTenant: true, read: readGroups,
+	register(Source{Name: "groups", Signature: []string{"id", "objectId"}, NeedsTenant: true, read: readGroups,
 		About: "az ad group member list --group G -o json, or Graph's group members (id, userPrincipalName, @odata.type), one file a group, named with --group: the members, since only they link"})
 }
 
@@ -114,7 +114,7 @@ func readGroups(each iter.Seq[record], o *Options, b *builder) {
 }
 
 func init() {
-	register(Source{Name: "users", NeedsTenant: true, read: readUsers,
+	register(Source{Name: "users", Signature: []string{"userPrincipalName", "id", "objectId"}, NeedsTenant: true, read: readUsers,
 		About: "az ad user list -o json, or Graph's users (id, userPrincipalName, userType, createdDateTime): the accounts, named by their user principal name, which the audit log speaks"})
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "management-groups", NeedsTenant: true, read: readManagementGroups,
+	register(Source{Name: "management-groups", Signature: []string{"children", "parent", "details"}, NeedsTenant: true, read: readManagementGroups,
 		About: "az account management-group show --name ROOT --expand --recurse (a tree of children), or az account management-group entities list (flat, each with its parent): where each management group and subscription is placed"})
 }
 

@@ -52,7 +52,10 @@ type Source struct {
 	About string
 	// NeedsTenant marks the exports that do not say their tenant.
 	NeedsTenant bool
-	read        func(rows iter.Seq[record], o *Options, b *builder)
+	// Signature lists fields of which every record of the export has one:
+	// a file whose first record has none is another export.
+	Signature []string
+	read      func(rows iter.Seq[record], o *Options, b *builder)
 }
 
 // Sources are the exports pal reads, by name.
@@ -83,8 +86,14 @@ func Run(name string, files []File, o Options) (Import, error) {
 	var failed error
 	rows := func(yield func(record) bool) {
 		for _, f := range files {
-			stop := false
+			stop, first := false, true
 			err := eachRecord(f.Name, f.R, func(r record) {
+				if first {
+					first = false
+					if err := src.shape(f.Name, r); err != nil {
+						failed, stop = err, true
+					}
+				}
 				if !stop && !yield(r) {
 					stop = true
 				}
@@ -92,7 +101,7 @@ func Run(name string, files []File, o Options) (Import, error) {
 			if err != nil {
 				failed = err
 			}
-			if stop || err != nil {
+			if stop || err != nil || failed != nil {
 				return
 			}
 		}
@@ -104,6 +113,25 @@ func Run(name string, files []File, o Options) (Import, error) {
 	attribution.Sort(b.events)
 	slices.SortStableFunc(b.problems, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line)) })
 	return Import{Events: b.events, Problems: b.problems}, nil
+}
+
+// shape checks that a file's first record is one of the source's: a file
+// of another shape is one error, naming the sources it looks like.
+func (src Source) shape(file string, r record) error {
+	if slices.ContainsFunc(src.Signature, r.has) {
+		return nil
+	}
+	var like []string
+	for _, n := range Names() {
+		if n != src.Name && slices.ContainsFunc(Sources[n].Signature, r.has) {
+			like = append(like, n)
+		}
+	}
+	hint := "pal reads " + strings.Join(Names(), ", ")
+	if len(like) > 0 {
+		hint = "it looks like " + strings.Join(like, " or ") + ": pal import " + like[0] + " " + file
+	}
+	return fmt.Errorf("%s is no %s export: its first record has none of %s; %s", file, src.Name, strings.Join(src.Signature, ", "), hint)
 }
 
 // builder collects an import's events.

@@ -516,3 +516,25 @@ func TestAuditInAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestAFileOfAnotherShapeIsOneError gives each source the fixture of
+// another: one error, naming the source the file looks like, instead of a
+// problem on every row.
+func TestAFileOfAnotherShapeIsOneError(t *testing.T) {
+	for _, c := range []struct{ format, file, like string }{
+		{"azure-roles", "azure-costs/ea.csv", "it looks like azure-costs: pal import azure-costs ea.csv"},
+		{"audit", "powerapps/cmdlets.json", "it looks like powerapps"},
+		{"groups", "audit/purview.csv", "it looks like audit"},
+		{"links", "users/users.json", "it looks like groups or users"},
+	} {
+		f, err := os.Open(filepath.Join("../../testdata/imports", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := imports.Run(c.format, []imports.File{{Name: filepath.Base(c.file), R: f}}, imports.Options{Tenant: "t", Group: "g"})
+		f.Close()
+		if err == nil || !strings.Contains(err.Error(), "is no "+c.format+" export") || !strings.Contains(err.Error(), c.like) || len(res.Problems) > 0 {
+			t.Errorf("%s as %s: %v, %d problems", c.file, c.format, err, len(res.Problems))
+		}
+	}
+}

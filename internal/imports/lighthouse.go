@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "lighthouse", NeedsTenant: true, read: readLighthouse,
+	register(Source{Name: "lighthouse", Signature: []string{"properties"}, NeedsTenant: true, read: readLighthouse,
 		About: "az managedservices assignment list --include-definition -o json (managedByTenantId, authorizations, eligibleAuthorizations): the roles a managing partner's accounts hold in the customer's tenant, with their own tenant as principal_tenant"})
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "azure-pim", NeedsTenant: true, read: readPIM,
+	register(Source{Name: "azure-pim", Signature: []string{"properties"}, NeedsTenant: true, read: readPIM,
 		About: "the REST lists of role eligibility schedule instances and role assignment schedule instances (properties: principalId, roleDefinitionId, scope, memberType, assignmentType Activated/Assigned, startDateTime, endDateTime, linkedRoleEligibilityScheduleId): eligible assignments and their activations"})
 }
 

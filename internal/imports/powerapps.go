@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "powerapps", NeedsTenant: true, read: readPowerApps,
+	register(Source{Name: "powerapps", Signature: []string{"EnvironmentName", "AppName", "FlowName"}, NeedsTenant: true, read: readPowerApps,
 		About: "Get-AdminPowerAppEnvironment, Get-AdminPowerApp, Get-AdminPowerAppRoleAssignment, Get-AdminFlow | ConvertTo-Json -Depth 10 (EnvironmentName, EnvironmentType, AppName, Owner.id, CreatedTime, RoleType Owner/CanEdit/CanView, PrincipalObjectId, FlowName, CreatedBy.objectId): environments, apps and flows, their owners and co-owners"})
 }
 

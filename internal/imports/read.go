@@ -98,6 +98,16 @@ func (r record) str(names ...string) string {
 	return ""
 }
 
+// has reports whether the record has a field, empty or not.
+func (r record) has(name string) bool {
+	if r.cols != nil {
+		_, ok := r.cols[fold(name)]
+		return ok
+	}
+	_, ok := r.fields[fold(name)]
+	return ok
+}
+
 // get returns a field as it was read: for JSON, nested objects and arrays.
 func (r record) get(name string) any { return r.value(fold(name)) }
 

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "azure-roles", NeedsTenant: true, read: readRoles,
+	register(Source{Name: "azure-roles", Signature: []string{"principalId"}, NeedsTenant: true, read: readRoles,
 		About: "az role assignment list --all -o json (principalId, principalType, roleDefinitionName, roleDefinitionId, scope, createdOn, name): role assignments, with the accounts and groups they name; or az role assignment list-changelogs (action Granted/Revoked, timestamp): when each was made and ended"})
 }
 
