@@ -129,7 +129,7 @@ func (src Source) shape(file string, r record) error {
 	}
 	hint := "pal reads " + strings.Join(Names(), ", ")
 	if len(like) > 0 {
-		hint = "it looks like " + strings.Join(like, " or ") + ": pal import " + like[0] + " " + file
+		hint = "it looks like " + strings.Join(like, " or ") + ": pal import " + strings.Join(like, "|") + " " + file
 	}
 	return fmt.Errorf("%s is no %s export: its first record has none of %s; %s", file, src.Name, strings.Join(src.Signature, ", "), hint)
 }
