@@ -84,13 +84,26 @@ func (e *serviceError) Error() string { return e.Code + ": " + e.Message }
 // do sends a request and decodes a JSON answer into out. An error answer
 // comes back as an error that says the service's code and message.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, out any) error {
+	answer, err := c.open(ctx, method, path, query, body)
+	if err != nil {
+		return err
+	}
+	defer answer.Close()
+	if err := json.NewDecoder(answer).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// open sends a request and returns the answer's body, to be closed.
+func (c *client) open(ctx context.Context, method, path string, query url.Values, body io.Reader) (io.ReadCloser, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -98,22 +111,19 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error.Code == "" {
-			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+			return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
 		}
-		return &serviceError{Code: e.Error.Code, Message: e.Error.Message}
+		return nil, &serviceError{Code: e.Error.Code, Message: e.Error.Message}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	return nil
+	return resp.Body, nil
 }
 
 // remote asks the service named by --server for path, decoding the answer

@@ -17,7 +17,7 @@ import (
 
 // runImport turns exports partners and customers have into log v1 events:
 // NDJSON on standard output, or pushed to a service. Given the log so far
-// (--log), an inventory adds only what changed since.
+// (--log, or the service's), an inventory adds only what changed since.
 func runImport(ctx context.Context, env *Env, args []string) error {
 	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--pseudonymise-users KEYFILE] [--push --server URL --token T]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -36,7 +36,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.Tenant, "tenant", "", "the tenant of an export that does not say it")
 	fs.StringVar(&o.Group, "group", "", "with groups, the group whose members the export lists")
 	fs.StringVar(&observedAt, "observed-at", "", "when the inventory was observed (default: the newest time in the file)")
-	fs.StringVar(&log, "log", "", "the log so far: only what changed since is written")
+	fs.StringVar(&log, "log", "", "the log so far: only what changed since is written (with --push, the service's log is, unless this is given)")
 	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")
 	fs.StringVar(&keyFile, "pseudonymise-users", "", "with audit, a file of at least 32 random bytes: each usage user becomes its HMAC-SHA256 under that key")
 	fs.StringVar(&out, "out", "", "with azure-costs, write the daily consumption as a Parquet file (for --consumption) instead of events")
@@ -73,8 +73,29 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		}
 		o.ObservedAt = t
 	}
-	if log != "" {
+	var c *client
+	if push {
+		var err error
+		if c, err = sf.client(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case log != "":
 		e, _, err := replay{}.run(ctx, env, logFlags{log: log}, attribution.DefaultOptions())
+		if err != nil {
+			return err
+		}
+		o.Known = e
+	case push:
+		// The service's log, as far as the token may read it, is the log
+		// so far.
+		answer, err := c.open(ctx, "GET", "/v1/log", nil, nil)
+		if err != nil {
+			return fmt.Errorf("read the service's log, to import only what changed: %w", err)
+		}
+		defer answer.Close()
+		e, _, err := replay{}.fold(ctx, env, sf.server+"/v1/log", answer, logFlags{}, attribution.DefaultOptions())
 		if err != nil {
 			return err
 		}
@@ -112,10 +133,6 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 		if err := w.Flush(); err != nil {
-			return err
-		}
-		c, err := sf.client()
-		if err != nil {
 			return err
 		}
 		var ans struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,6 +129,49 @@ func BenchmarkImportAudit(b *testing.B) {
 		code, _, errOut := run(b, "", "import", "audit", export, "--pseudonymise-users", key)
 		if code != 0 {
 			b.Fatal(errOut)
+		}
+	}
+}
+
+// TestImportPushDiffsAgainstTheService pushes daily snapshots of a
+// tenant's Power Apps to a real service as its administrator: each push
+// reads the service's log first, so that only what changed is sent, and
+// a snapshot pushed twice sends nothing.
+func TestImportPushDiffsAgainstTheService(t *testing.T) {
+	_, srv, issue := newService(t)
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	admin := issue("--role", "tenant-admin", "--tenant", "contoso")
+	dir := t.TempDir()
+	snapshot := func(day int, coowner bool) string {
+		// The app's role assignments: its owner's, and bob's while he
+		// co-owns it.
+		roles := `,{"AppName":"app1","EnvironmentName":"env1","PrincipalObjectId":"alice","PrincipalType":"User","RoleType":"Owner"}`
+		if coowner {
+			roles += `,{"AppName":"app1","EnvironmentName":"env1","PrincipalObjectId":"bob","PrincipalType":"User","RoleType":"CanEdit"}`
+		}
+		path := filepath.Join(dir, fmt.Sprintf("day%d.json", day))
+		os.WriteFile(path, []byte(`[{"EnvironmentName":"env1","EnvironmentType":"Production","CreatedTime":"2026-01-01T00:00:00Z"},
+{"AppName":"app1","EnvironmentName":"env1","CreatedTime":"2026-01-01T10:00:00Z","Owner":{"id":"alice"}}`+roles+`]`), 0o644)
+		return path
+	}
+	push := func(path, observed string) string {
+		t.Helper()
+		code, out, errOut := run(t, "", "import", "powerapps", path, "--tenant", "contoso", "--observed-at", observed, "--push", "--server", hs.URL, "--token", admin)
+		if code != 0 {
+			t.Fatalf("push %s: exit %d %s", path, code, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	for _, c := range []struct{ path, observed, want string }{
+		// env1, alice, app1, bob and his co-ownership.
+		{snapshot(1, true), "2026-01-01T12:00:00Z", "pushed 5 events: accepted 5, held 0, duplicates 0, refused 0"},
+		// bob's co-ownership is gone.
+		{snapshot(2, false), "2026-01-02T12:00:00Z", "pushed 1 events: accepted 1, held 0, duplicates 0, refused 0"},
+		{snapshot(2, false), "2026-01-02T12:00:00Z", "pushed 0 events: accepted 0, held 0, duplicates 0, refused 0"},
+	} {
+		if got := push(c.path, c.observed); got != c.want {
+			t.Errorf("%s: %q, want %q", filepath.Base(c.path), got, c.want)
 		}
 	}
 }

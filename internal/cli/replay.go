@@ -48,15 +48,19 @@ type replay struct {
 // engine and the tally. It fails only when a file cannot be read; refused
 // events are in the tally.
 func (r replay) run(ctx context.Context, env *Env, lf logFlags, opts attribution.Options) (*attribution.Engine, tally, error) {
-	var t tally
-	path := lf.log
-	f, err := env.open(path)
+	f, err := env.open(lf.log)
 	if err != nil {
-		return nil, t, err
+		return nil, tally{}, err
 	}
 	defer f.Close()
+	return r.fold(ctx, env, lf.log, f, lf, opts)
+}
+
+// fold folds a log read from in (named path in its errors).
+func (r replay) fold(ctx context.Context, env *Env, path string, in io.Reader, lf logFlags, opts attribution.Options) (*attribution.Engine, tally, error) {
+	var t tally
 	var events []*event.Event
-	rd := event.NewReader(f)
+	rd := event.NewReader(in)
 	for {
 		ev, rf, err := rd.Next()
 		if errors.Is(err, io.EOF) {
