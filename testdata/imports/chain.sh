@@ -36,3 +36,12 @@ echo "$again events" >&2
 "$pal" check --log "$log"
 "$pal" attribution --log "$log"
 "$pal" report azure --log "$log" --month 2026-01
+# What the chain must come to: nothing new from a snapshot seen again, and
+# vm-web's cost of the 8th credited to Fabrikam, the one day on which
+# alice's link (the 7th) and her Contributor (revoked the 9th) both hold.
+acr=$("$pal" report azure --log "$log" --month 2026-01 --format csv --rows orgs 2>/dev/null | awk -F, '$1 == "1000001" { print $2 }')
+if [ "$again" != 0 ] || [ "$acr" != "2.30" ]; then
+	echo "chain: the snapshot again gave $again events and Fabrikam's ACR is '$acr'; want 0 and 2.30" >&2
+	exit 1
+fi
+echo "chain: as it should be" >&2
