@@ -291,16 +291,20 @@ func (st *auditState) account(tenant, upn string) string {
 // edit applies a permission edit: an owner's permission (SharingPermission
 // 3) makes a co-owner; run-only (2) or a deleted permission ends one.
 func (st *auditState) edit(a auditRecord) {
-	c := st.b
+	b := st.b
 	flow := flowID(a.data.FlowDetailsURL)
 	upn := strings.TrimSpace(a.data.RecipientUPN)
 	if flow == "" {
-		c.problem(a.row.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.FlowDetailsURL))
+		b.problem(a.row.problem("%s for %s: FlowDetailsUrl %q names no flow", a.op, upn, a.data.FlowDetailsURL))
+		return
+	}
+	if b.known != nil && st.inventory(a.tenant)[flow].Kind == "" {
+		b.problem(a.row.problem("%s on flow %s, which the log does not know in tenant %s: import the inventory that lists it first, then this audit again", a.op, flow, a.tenant))
 		return
 	}
 	acct := st.account(a.tenant, upn)
 	if acct == "" {
-		c.problem(a.row.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
+		b.problem(a.row.problem("%s on flow %s: %s is no account the log names: import the directory's users (pal import users) and give the log with --log", a.op, flow, upn))
 		return
 	}
 	deleted := strings.Contains(strings.ToLower(a.op), "delete")
@@ -312,11 +316,11 @@ func (st *auditState) edit(a auditRecord) {
 		// The owner's own permission makes no co-owner.
 	case !deleted && perm == sharingCoOwner && !f.co[acct]:
 		f.co[acct] = true
-		c.add(event.Event{Type: event.ResourceCoownerAdd, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, stamp)
+		b.add(event.Event{Type: event.ResourceCoownerAdd, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, stamp)
 	case (deleted || perm == sharingRunOnly) && f.co[acct]:
 		delete(f.co, acct)
-		c.add(event.Event{Type: event.ResourceCoownerDel, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, "removed", stamp)
+		b.add(event.Event{Type: event.ResourceCoownerDel, Time: a.at, Tenant: a.tenant, Resource: flow, Account: acct}, a.tenant, flow, acct, "removed", stamp)
 	case !deleted && perm != sharingCoOwner && perm != sharingRunOnly:
-		c.problem(a.row.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
+		b.problem(a.row.problem("%s on flow %s for %s: SharingPermission %q is neither 3 (owner) nor 2 (run-only)", a.op, flow, upn, perm))
 	}
 }

@@ -470,13 +470,15 @@ func TestAuditResolvesOnlyUnambiguousNames(t *testing.T) {
 	edit := func(upn string) string {
 		return fmt.Sprintf(`{"Id":"p-%s","CreationTime":"2026-01-08T12:00:00","Operation":"PutPermissions","OrganizationId":"contoso-tenant-id","Workload":"MicrosoftFlow","FlowDetailsUrl":"https://make.powerautomate.com/environments/e/flows/f0e1d2c3-0000-4000-8000-000000000002/details","RecipientUPN":%q,"SharingPermission":3}`, upn, upn)
 	}
-	res, err := imports.Run("audit", []imports.File{{Name: "audit.ndjson", R: strings.NewReader(edit("DAVE@contoso.example") + "\n" + edit("erin@contoso.example") + "\n" + edit("CAROL@contoso.example"))}},
+	// And carol on a flow the log does not know.
+	unknownFlow := strings.ReplaceAll(edit("carol@contoso.example"), "f0e1d2c3-0000-4000-8000-000000000002", "f0e1d2c3-0000-4000-8000-000000000099")
+	res, err := imports.Run("audit", []imports.File{{Name: "audit.ndjson", R: strings.NewReader(edit("DAVE@contoso.example") + "\n" + edit("erin@contoso.example") + "\n" + edit("CAROL@contoso.example") + "\n" + unknownFlow)}},
 		imports.Options{Known: known})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Events) != 1 || res.Events[0].Account != "9a8b7c6d-0000-4000-8000-00000000ca01" || len(res.Problems) != 2 {
-		t.Errorf("events %d (%v), problems %v: want carol made co-owner, dave and erin unresolved", len(res.Events), res.Events, res.Problems)
+	if len(res.Events) != 1 || res.Events[0].Account != "9a8b7c6d-0000-4000-8000-00000000ca01" || len(res.Problems) != 3 || !strings.Contains(res.Problems[2].Reason, "which the log does not know") {
+		t.Errorf("events %d (%v), problems %v: want carol made co-owner, dave and erin unresolved, the unknown flow reported", len(res.Events), res.Events, res.Problems)
 	}
 }
 
