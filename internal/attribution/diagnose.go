@@ -181,7 +181,8 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 
 // diagnoseAzure adds the Azure resources with consumption on which an
 // account linked to one of the organisation's location IDs holds roles,
-// all of them earning nothing, and the organisation is not recognised.
+// all of them earning nothing, and the organisation is not recognised;
+// and those credited to it through one account only.
 func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 	q := e.azureQuery()
 	roles := e.opts.Azure.roles()
@@ -192,6 +193,9 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 		for _, path := range t.az.Usage.Paths {
 			sc, _ := event.ParseScope(path)
 			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil && slices.ContainsFunc(p.recognised, func(r recognition) bool { return r.Org == o.id }) {
+				if slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.id }) {
+					e.azureAtRisk(d, o, tid, path)
+				}
 				continue
 			}
 			covs, _ := q.coverings(tid, t.az, sc)
@@ -214,6 +218,29 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 						Fix:   "ask the customer for a role that may change what you manage (Contributor, or a role of the resource's own ending in Contributor, Operator, Owner or Administrator)"})
 				}
 			}
+		}
+	}
+}
+
+// azureAtRisk adds an Azure resource credited to an organisation when a
+// single account of the organisation recognises it: the credit ends when
+// that account loses its role, its link or its place in a group.
+func (e *Engine) azureAtRisk(d *Diagnosis, o *org, tenantID, path string) {
+	x, err := e.ExplainAzure(tenantID, path, e.now)
+	if err != nil {
+		return
+	}
+	holders := map[string]AzureAccount{}
+	for _, a := range x.Assignments {
+		for _, acct := range a.Accounts {
+			if acct.Eligible && acct.Org == o.id {
+				holders[acct.Account] = acct
+			}
+		}
+	}
+	if len(holders) == 1 {
+		for _, acct := range holders {
+			d.AtRisk = append(d.AtRisk, AtRisk{Tenant: tenantID, Resource: path, Kind: AzureKind, Account: acct.Account, Partner: acct.Partner})
 		}
 	}
 }
