@@ -184,6 +184,13 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 // all of them earning nothing, and the organisation is not recognised;
 // and those credited to it through one account only.
 func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
+	e.azureHolders(o, func(tenant, path string, holders map[accountKey]AzureAccount) {
+		if len(holders) == 1 {
+			for _, acct := range holders {
+				d.AtRisk = append(d.AtRisk, AtRisk{Tenant: tenant, Resource: path, Kind: AzureKind, Account: acct.Account, Partner: acct.Partner})
+			}
+		}
+	})
 	q := e.azureQuery()
 	roles := e.opts.Azure.roles()
 	for tid, t := range e.tenants {
@@ -193,9 +200,6 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 		for _, path := range t.az.Usage.Paths {
 			sc, _ := event.ParseScope(path)
 			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil && slices.ContainsFunc(p.recognised, func(r recognition) bool { return r.Org == o.id }) {
-				if slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.id }) {
-					e.azureAtRisk(d, o, tid, path)
-				}
 				continue
 			}
 			covs, _ := q.coverings(tid, t.az, sc)
@@ -222,25 +226,35 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 	}
 }
 
-// azureAtRisk adds an Azure resource credited to an organisation when a
-// single account of the organisation recognises it: the credit ends when
-// that account loses its role, its link or its place in a group.
-func (e *Engine) azureAtRisk(d *Diagnosis, o *org, tenantID, path string) {
-	x, err := e.ExplainAzure(tenantID, path, e.now)
-	if err != nil {
-		return
-	}
-	holders := map[string]AzureAccount{}
-	for _, a := range x.Assignments {
-		for _, acct := range a.Accounts {
-			if acct.Eligible && acct.Org == o.id {
-				holders[acct.Account] = acct
-			}
+// azureHolders calls fn with each Azure resource with consumption that is
+// credited to an organisation now, and the accounts of the organisation
+// that recognise it (by their tenant, which Lighthouse makes the
+// partner's): the accounts its credit rests on.
+func (e *Engine) azureHolders(o *org, fn func(tenant, path string, holders map[accountKey]AzureAccount)) {
+	q := e.azureQuery()
+	for tid, t := range e.tenants {
+		if t.az == nil {
+			continue
 		}
-	}
-	if len(holders) == 1 {
-		for _, acct := range holders {
-			d.AtRisk = append(d.AtRisk, AtRisk{Tenant: tenantID, Resource: path, Kind: AzureKind, Account: acct.Account, Partner: acct.Partner})
+		for _, path := range t.az.Usage.Paths {
+			sc, _ := event.ParseScope(path)
+			p := pieceAt(q.timeline(tid, sc), e.now)
+			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.id }) {
+				continue
+			}
+			x, err := e.ExplainAzure(tid, path, e.now)
+			if err != nil {
+				continue
+			}
+			holders := map[accountKey]AzureAccount{}
+			for _, a := range x.Assignments {
+				for _, acct := range a.Accounts {
+					if acct.Eligible && acct.Org == o.id {
+						holders[accountKey{a.PrincipalTenant, acct.Account}] = acct
+					}
+				}
+			}
+			fn(tid, path, holders)
 		}
 	}
 }

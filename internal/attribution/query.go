@@ -429,7 +429,8 @@ type OrgLink struct {
 	Partner string    `json:"partner"`
 	Since   time.Time `json:"since"`
 	// Resources is how many resources are credited to the organisation
-	// through the account now.
+	// through the account now: Power Platform resources it wins, and
+	// Azure resources its roles recognise.
 	Resources int `json:"resources"`
 }
 
@@ -442,13 +443,20 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 	if o == nil {
 		return out
 	}
+	// The Azure resources each account's recognition carries.
+	azure := map[accountKey]int{}
+	e.azureHolders(o, func(_, _ string, holders map[accountKey]AzureAccount) {
+		for k := range holders {
+			azure[k]++
+		}
+	})
 	ids := o.ids()
 	slices.Sort(ids)
 	for _, loc := range slices.Compact(ids) {
 		for k := range e.linksTo[loc] {
 			t := e.tenants[k.tenant]
 			a := t.accounts[k.account]
-			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt}
+			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: azure[k]}
 			for id := range a.roles {
 				c := t.resources[id].credit
 				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s Share) bool { return s.Org == orgID && s.Partner == a.link })) {
