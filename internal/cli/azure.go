@@ -31,6 +31,7 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 		}
 		return printAzureReportAs(env, f, rep)
 	}
+	f.consumptionMonth = month
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err

@@ -59,6 +59,9 @@ func TestConsumptionFileIsTheLogsRecords(t *testing.T) {
 		{Tenant: "contoso", Resource: vm, Date: "2026-01-10", Cost: 8, Meter: "standard"},
 		{Tenant: "contoso", Resource: vm, Date: "2026-01-09", Cost: 12.25},
 		{Tenant: "contoso", Resource: vm, Date: "2026-01-10", Cost: 4, Meter: "reservation"},
+		// The month's last day, under a2: a report of January keeps it,
+		// one of February does not.
+		{Tenant: "contoso", Resource: vm, Date: "2026-01-31", Cost: 1},
 		// Costs a billionth cannot hold, exact all the same.
 		{Tenant: "contoso", Resource: vm, Date: "2026-02-01", Cost: 2500000.125},
 		{Tenant: "contoso", Resource: vm, Date: "2026-02-02", Cost: 0.1234567891},
@@ -107,7 +110,8 @@ func TestConsumptionFileIsTheLogsRecords(t *testing.T) {
 
 	// The 9th: 12.25 replaced 10.5, all day. The 10th: a quarter of the
 	// day, 2 + 1; the reservation is not PEC-eligible, nor is a part day.
-	want := `"acr": 15.25,`
+	// The 31st: 1.
+	want := `"acr": 16.25,`
 	code, fromLog, _ := run(t, "", "report", "azure", "--log", logOnly, "--month", "2026-01", "--format", "json")
 	if code != 0 || !strings.Contains(fromLog, want) {
 		t.Fatalf("pal report azure on the log: exit %d, want %s in\n%s", code, want, fromLog)
@@ -123,7 +127,7 @@ func TestConsumptionFileIsTheLogsRecords(t *testing.T) {
 	for _, rf := range checked.Refused {
 		codes = append(codes, fmt.Sprintf("%d %s", rf.Line, rf.Code))
 	}
-	if want := "[7 invalid_value 8 invalid_value 9 invalid_value 10 invalid_value 11 missing_field]"; fmt.Sprint(codes) != want {
+	if want := "[8 invalid_value 9 invalid_value 10 invalid_value 11 invalid_value 12 missing_field]"; fmt.Sprint(codes) != want {
 		t.Errorf("the Parquet file's bad rows: %v, want %s", codes, want)
 	}
 	// 2,500,000.125 + 0.1234567891, exactly, printed rounded.
@@ -136,7 +140,7 @@ func TestConsumptionFileIsTheLogsRecords(t *testing.T) {
 	if code != 0 || fromNDJSON != fromLog {
 		t.Fatalf("with --consumption NDJSON: exit %d, output\n%s\nwant\n%s", code, fromNDJSON, fromLog)
 	}
-	if !strings.Contains(stderr, "line 7: invalid_value") || !strings.Contains(stderr, "consumption.ndjson") {
+	if !strings.Contains(stderr, "line 8: invalid_value") || !strings.Contains(stderr, "consumption.ndjson") {
 		t.Fatalf("the bad record is not refused with its line and file: %q", stderr)
 	}
 	code, _, stderr = run(t, "", "report", "azure", "--server", "http://127.0.0.1:1", "--consumption", ndjsonFile, "--month", "2026-01")

@@ -191,7 +191,11 @@ type logFlags struct {
 	azureRoles  string
 	pecRate     string
 	consumption string
-	strict      bool
+	// consumptionMonth, when set (YYYY-MM), keeps of the consumption file
+	// only that month's records: all a monthly report needs. The others
+	// are read and checked, not held.
+	consumptionMonth string
+	strict           bool
 	// formats are the --format values the command takes: table and json
 	// when not set.
 	formats []string

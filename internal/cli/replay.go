@@ -110,7 +110,7 @@ func (r replay) fold(ctx context.Context, env *Env, path string, in io.Reader, l
 		}
 	}
 	if lf.consumption != "" {
-		if err := readConsumption(ctx, env, lf.consumption, e, &t); err != nil {
+		if err := readConsumption(ctx, env, lf.consumption, lf.consumptionMonth, e, &t); err != nil {
 			return nil, t, err
 		}
 	}
@@ -247,7 +247,7 @@ func isParquet(r io.ReaderAt) bool {
 // file order, as reported at the log's last instant: a record replaces the
 // log's record of the same resource, day and meter, and an earlier one of
 // the file. Refused records go into the tally, with their row or line.
-func readConsumption(ctx context.Context, env *Env, path string, e *attribution.Engine, t *tally) error {
+func readConsumption(ctx context.Context, env *Env, path, month string, e *attribution.Engine, t *tally) error {
 	f, err := env.open(path)
 	if err != nil {
 		return err
@@ -255,8 +255,18 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 	defer f.Close()
 	at := e.Now()
 	cr := event.NewConsumptionReader()
+	// The days kept: all, or the month's.
+	keep := func(int32) bool { return true }
+	if month != "" {
+		m, _ := time.Parse("2006-01", month)
+		from, to := attribution.DayNumber(m.Format(time.DateOnly)), attribution.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
+		keep = func(day int32) bool { return day >= from && day < to }
+	}
 	apply := func(ev *event.Event, rf *event.Refusal) {
 		t.Events++
+		if rf == nil && !keep(attribution.DayNumber(ev.Date)) {
+			return
+		}
 		if rf == nil {
 			res := e.Apply(ev)
 			rf = res.Refusal
@@ -276,7 +286,7 @@ func readConsumption(ctx context.Context, env *Env, path string, e *attribution.
 		if err != nil {
 			return err
 		}
-		cols := consumptionColumns{e: e, cr: cr, at: at, apply: apply, t: t}
+		cols := consumptionColumns{e: e, cr: cr, at: at, apply: apply, keep: keep, t: t}
 		if err := usage.ReadConsumption(ctx, ra, st.Size(), cols.batch); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -320,6 +330,7 @@ type consumptionColumns struct {
 	cr    *event.ConsumptionReader
 	at    time.Time
 	apply func(*event.Event, *event.Refusal)
+	keep  func(day int32) bool
 	t     *tally
 
 	group int64
@@ -364,8 +375,11 @@ func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
 				b.Dates.String(b.Date[i]), strconv.FormatFloat(b.Cost[i], 'f', -1, 64), m))
 			continue
 		}
-		slot.Put(day, uint8(meter), nanos, "", cc.at)
 		cc.t.Events++
+		if !cc.keep(day) {
+			continue
+		}
+		slot.Put(day, uint8(meter), nanos, "", cc.at)
 		cc.t.Applied++
 	}
 	return nil
