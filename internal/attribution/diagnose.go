@@ -199,8 +199,11 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 		}
 		for _, path := range t.az.Usage.Paths {
 			sc, _ := event.ParseScope(path)
-			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil && slices.ContainsFunc(p.recognised, func(r recognition) bool { return r.Org == o.id }) {
-				continue
+			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil {
+				if i := slices.IndexFunc(p.recognised, func(r recognition) bool { return r.Org == o.id }); i >= 0 {
+					e.azureOutranked(d, o, q.policy, tid, path, p.recognised, p.recognised[i])
+					continue
+				}
 			}
 			covs, _ := q.coverings(tid, t.az, sc)
 			for _, c := range covs {
@@ -224,6 +227,22 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 			}
 		}
 	}
+}
+
+// azureOutranked adds an Azure resource on which the organisation is
+// recognised but, under the Azure policy latest, another location with a
+// later association is credited instead.
+func (e *Engine) azureOutranked(d *Diagnosis, o *org, policy AzurePolicy, tenant, path string, rec []recognition, mine recognition) {
+	shares := sharesOf(policy, rec)
+	if len(shares) == 0 || slices.ContainsFunc(shares, func(s Share) bool { return s.Org == o.id }) {
+		return
+	}
+	other := rec[slices.IndexFunc(rec, func(r recognition) bool { return r.Partner == shares[0].Partner })]
+	d.Missing = append(d.Missing, Missing{Tenant: tenant, Resource: path, Kind: AzureKind, Account: mine.Account, Partner: mine.Partner,
+		Reason: LaterPartner,
+		Words:  fmt.Sprintf("partner %s's association is later, since %s, and under the Azure policy %s only the latest is credited", other.Partner, other.Since.Format(time.DateOnly), policy),
+		Fix:    "a new assignment, activation or membership of the account, or a new link, renews its association",
+		Other:  &OtherPartner{Partner: other.Partner, Since: other.Since}})
 }
 
 // azureHolders calls fn with each Azure resource with consumption that is
