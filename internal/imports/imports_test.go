@@ -226,34 +226,28 @@ func TestSevenDailySnapshots(t *testing.T) {
 		for _, ev := range apps {
 			appKinds = append(appKinds, ev.Type+" "+ev.Resource+ev.Environment+" "+ev.Account+ev.Owner+" "+ev.Time.Format(time.RFC3339))
 		}
-		wantApps := map[int]string{
+		// A day's events against the days that import any ([] the others).
+		expect := func(from string, got []string, days map[int]string) {
+			if want := cmp.Or(days[d], "[]"); fmt.Sprint(got) != want {
+				t.Errorf("day %d imports from %s %v, want %s", d, from, got, want)
+			}
+		}
+		expect("the cmdlets", appKinds, map[int]string{
 			1: "[environment.created env1  2025-12-01T00:00:00Z account.created  alice 2026-01-01T10:00:00Z resource.created app1env1 alice 2026-01-01T10:00:00Z]",
 			3: "[account.created  bob 2026-01-03T22:00:00Z resource.coowner_added app1 bob 2026-01-03T22:00:00Z]",
 			5: "[account.created  carol 2026-01-05T22:00:00Z resource.owner_changed app1 carol 2026-01-05T22:00:00Z]",
-		}[d]
-		if wantApps == "" {
-			wantApps = "[]"
-		}
-		if fmt.Sprint(appKinds) != wantApps {
-			t.Errorf("day %d imports from the cmdlets %v, want %s", d, appKinds, wantApps)
-		}
+		})
 		events = append(events, apps...)
 		got := importDay(d)
 		var kinds []string
 		for _, ev := range got {
 			kinds = append(kinds, ev.Type+" "+ev.Account+ev.Principal+ev.Assignment+" "+ev.Time.Format(time.RFC3339))
 		}
-		want := map[int]string{
+		expect("the role assignments", kinds, map[int]string{
 			1: "[account.created deploy 2026-01-01T08:00:00Z azure.role_assigned deployc-1 2026-01-01T08:00:00Z azure.role_assigned alicea-1 2026-01-01T10:00:00Z]",
 			3: "[azure.role_assigned bobb-1 2026-01-03T22:00:00Z]",
 			6: "[azure.role_removed a-1 2026-01-06T23:00:00Z]",
-		}[d]
-		if want == "" {
-			want = "[]"
-		}
-		if fmt.Sprint(kinds) != want {
-			t.Errorf("day %d imports %v, want %s", d, kinds, want)
-		}
+		})
 		events = append(events, got...)
 		if d == 1 {
 			read(`{"type":"pal.linked","time":"2026-01-01T12:00:00Z","tenant":"contoso","account":"alice","partner":"100011"}
