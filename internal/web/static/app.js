@@ -138,7 +138,10 @@ async function partnerPage(me, orgParam, monthParam) {
       download("missing-credit.csv", ["tenant", "resource", "account", "partner", "reason", "why", "fix"],
         diagnosis.missing.map((m) => [m.tenant, m.resource, m.account, m.partner, m.reason, m.words, m.fix]))],
     diagnosis.at_risk.length === 0 ? null : [h("h2", {}, "Credit that ends when one person leaves"),
-      h("div", { id: "at-risk" }, table(["Customer", "Resource", "Only account"], diagnosis.at_risk.map((r) => [r.tenant, r.resource, `${r.account} (${r.partner})`])))],
+      h("div", { id: "at-risk" }, table(["Customer", "Only account", "Resources", "Which"], atRiskByAccount(diagnosis.at_risk).map((g) =>
+        [g.tenant, `${g.account} (${g.partner})`, g.resources.length, listSome(g.resources)]))),
+      download("at-risk.csv", ["tenant", "resource", "kind", "account", "partner"],
+        diagnosis.at_risk.map((r) => [r.tenant, r.resource, r.kind, r.account, r.partner]))],
     h("h2", {}, "Where the links are"),
     links.links.length === 0 ? h("p", { class: "muted", id: "links" }, "No account links one of the organisation's location IDs.") :
       [h("div", { id: "links" }, table(["Customer", "Account", "Partner ID", "Since", "Resources it carries now"],
@@ -160,6 +163,26 @@ function orgNames(reports) {
 
 // download is a link that saves rows as a CSV file, made in the page from
 // what the page shows.
+// atRiskByAccount groups the resources whose credit hangs on one account
+// by that account, the accounts carrying most first: who the partner
+// cannot afford to lose.
+function atRiskByAccount(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    const k = r.tenant + "\u0000" + r.account;
+    if (!groups.has(k)) groups.set(k, { tenant: r.tenant, account: r.account, partner: r.partner, resources: [] });
+    groups.get(k).resources.push(r.resource);
+  }
+  return [...groups.values()].sort((a, b) => b.resources.length - a.resources.length ||
+    a.tenant.localeCompare(b.tenant) || a.account.localeCompare(b.account));
+}
+
+// listSome shows the first few of a list, the rest a click away.
+function listSome(items, few = 3) {
+  if (items.length <= few) return items.join(", ");
+  return h("details", {}, h("summary", {}, `${items.slice(0, few).join(", ")} and ${items.length - few} more`), items.slice(few).join(", "));
+}
+
 function download(name, head, rows) {
   const cell = (v) => /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v);
   const text = [head, ...rows].map((r) => r.map(cell).join(",")).join("\n") + "\n";
