@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -110,56 +111,60 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		defer f.Close()
 		in = append(in, imports.File{Name: name, R: f})
 	}
-	res, err := imports.Run(format, in, o)
-	if err != nil {
-		return err
-	}
-	for _, p := range res.Problems {
-		fmt.Fprintf(env.Stderr, "pal import %s: %s\n", format, p)
+	problems := func(probs []imports.Problem) {
+		for _, p := range probs {
+			fmt.Fprintf(env.Stderr, "pal import %s: %s\n", format, p)
+		}
+		if len(probs) > 0 {
+			fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(len(probs), "row"))
+		}
 	}
 	if out != "" {
+		res, err := imports.Run(format, in, o)
+		if err != nil {
+			return err
+		}
+		problems(res.Problems)
 		if err := writeConsumptionParquet(out, res.Events); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "wrote %d daily costs to %s\n", len(res.Events), out)
 		return nil
 	}
+	// The events are written as the import hands them on: to standard
+	// output, or to the batch pushed to the service.
+	var buf bytes.Buffer
+	dest := io.Writer(env.Stdout)
 	if push {
-		var buf bytes.Buffer
-		w := event.NewWriter(&buf)
-		for _, ev := range res.Events {
-			if err := w.Write(ev); err != nil {
-				return err
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		var ans struct {
-			Accepted   int              `json:"accepted"`
-			Duplicates int              `json:"duplicates"`
-			Held       []*event.Refusal `json:"held"`
-			Refused    []*event.Refusal `json:"refused"`
-		}
-		if err := c.do(ctx, "POST", "/v1/events", nil, &buf, &ans); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "pushed %d events: accepted %d, held %d, duplicates %d, refused %d\n",
-			len(res.Events), ans.Accepted, len(ans.Held), ans.Duplicates, len(ans.Refused))
-		return nil
+		dest = &buf
 	}
-	w := event.NewWriter(env.Stdout)
-	for _, ev := range res.Events {
-		if err := w.Write(ev); err != nil {
-			return err
-		}
+	w := event.NewWriter(dest)
+	n := 0
+	probs, err := imports.RunTo(format, in, o, func(ev *event.Event) error {
+		n++
+		return w.Write(ev)
+	})
+	if err == nil {
+		err = w.Flush()
 	}
-	if err := w.Flush(); err != nil {
+	if err != nil {
 		return err
 	}
-	if len(res.Problems) > 0 {
-		fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(len(res.Problems), "row"))
+	problems(probs)
+	if !push {
+		return nil
 	}
+	var ans struct {
+		Accepted   int              `json:"accepted"`
+		Duplicates int              `json:"duplicates"`
+		Held       []*event.Refusal `json:"held"`
+		Refused    []*event.Refusal `json:"refused"`
+	}
+	if err := c.do(ctx, "POST", "/v1/events", nil, &buf, &ans); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "pushed %d events: accepted %d, held %d, duplicates %d, refused %d\n",
+		n, ans.Accepted, len(ans.Held), ans.Duplicates, len(ans.Refused))
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "audit", Signature: []string{"AuditData", "Operation", "Operations", "CreationTime"}, read: readAudit,
+	register(Source{Name: "audit", Signature: []string{"AuditData", "Operation", "Operations", "CreationTime"}, Streams: true, read: readAudit,
 		About: "a Microsoft Purview audit search exported as CSV (CreationDate, UserIds/UserId, Operations/Operation, AuditData), or its records as JSON: Power Apps LaunchPowerApp and Power BI ViewReport into usage, Power Automate permission edits into flow co-owners"})
 }
 

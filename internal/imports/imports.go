@@ -55,7 +55,11 @@ type Source struct {
 	// Signature lists fields of which every record of the export has one:
 	// a file whose first record has none is another export.
 	Signature []string
-	read      func(rows iter.Seq[record], o *Options, b *builder)
+	// Streams marks the exports whose events need no order (uses): they
+	// are handed on as they are made, so that an export of any size
+	// imports in little memory.
+	Streams bool
+	read    func(rows iter.Seq[record], o *Options, b *builder)
 }
 
 // Sources are the exports pal reads, by name.
@@ -73,46 +77,72 @@ func Names() []string {
 	return out
 }
 
-// Run reads files of a source into events.
+// Run reads files of a source into events, in time order.
 func Run(name string, files []File, o Options) (Import, error) {
+	var events []*event.Event
+	problems, err := RunTo(name, files, o, func(ev *event.Event) error {
+		events = append(events, ev)
+		return nil
+	})
+	if err != nil {
+		return Import{}, err
+	}
+	attribution.Sort(events)
+	return Import{Events: events, Problems: problems}, nil
+}
+
+// RunTo reads files of a source and hands each event to emit: in time
+// order, or, for a source that streams, as it is made. It returns the
+// rows it could not read.
+func RunTo(name string, files []File, o Options, emit func(*event.Event) error) ([]Problem, error) {
 	src, ok := Sources[name]
 	if !ok {
-		return Import{}, fmt.Errorf("unknown export %q: pal reads %s", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown export %q: pal reads %s", name, strings.Join(Names(), ", "))
 	}
 	if src.NeedsTenant && o.Tenant == "" {
-		return Import{}, fmt.Errorf("a %s export does not say its tenant: name it with --tenant", name)
+		return nil, fmt.Errorf("a %s export does not say its tenant: name it with --tenant", name)
 	}
 	b := &builder{source: name, known: o.Known}
+	if src.Streams {
+		b.emit = emit
+	}
 	var failed error
 	rows := func(yield func(record) bool) {
 		for _, f := range files {
 			stop, first := false, true
-			err := eachRecord(f.Name, f.R, func(r record) {
+			err := eachRecord(f.Name, f.R, func(r record) bool {
 				if first {
 					first = false
-					if err := src.shape(f.Name, r); err != nil {
-						failed, stop = err, true
+					if failed = src.shape(f.Name, r); failed != nil {
+						return false
 					}
 				}
-				if !stop && !yield(r) {
-					stop = true
-				}
+				stop = b.emitted != nil || !yield(r)
+				return !stop
 			}, b.problem)
 			if err != nil {
 				failed = err
 			}
-			if stop || err != nil || failed != nil {
+			if stop || failed != nil {
 				return
 			}
 		}
 	}
 	src.read(rows, &o, b)
-	if failed != nil {
-		return Import{}, failed
+	switch {
+	case failed != nil:
+		return nil, failed
+	case b.emitted != nil:
+		return nil, b.emitted
 	}
 	attribution.Sort(b.events)
+	for _, ev := range b.events {
+		if err := emit(ev); err != nil {
+			return nil, err
+		}
+	}
 	slices.SortStableFunc(b.problems, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line)) })
-	return Import{Events: b.events, Problems: b.problems}, nil
+	return b.problems, nil
 }
 
 // shape checks that a file's first record is one of the source's: a file
@@ -134,11 +164,14 @@ func (src Source) shape(file string, r record) error {
 	return fmt.Errorf("%s is no %s export: its first record has none of %s; %s", file, src.Name, strings.Join(src.Signature, ", "), hint)
 }
 
-// builder collects an import's events.
+// builder collects an import's events, or hands them on as they are made
+// (emit); emitted is the first error doing so, which ends the import.
 type builder struct {
 	source   string
 	known    *attribution.Engine
 	events   []*event.Event
+	emit     func(*event.Event) error
+	emitted  error
 	problems []Problem
 }
 
@@ -147,7 +180,12 @@ type builder struct {
 func (b *builder) add(ev event.Event, key ...string) {
 	h := sha256.Sum256([]byte(b.source + "\x00" + ev.Type + "\x00" + strings.Join(key, "\x00")))
 	ev.ID = "imp-" + b.source + "-" + hex.EncodeToString(h[:10])
-	b.events = append(b.events, &ev)
+	switch {
+	case b.emit == nil:
+		b.events = append(b.events, &ev)
+	case b.emitted == nil:
+		b.emitted = b.emit(&ev)
+	}
 }
 
 func (b *builder) problem(p Problem) { b.problems = append(b.problems, p) }

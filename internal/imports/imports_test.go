@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -532,5 +534,48 @@ func TestAFileOfAnotherShapeIsOneError(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "is no "+c.format+" export") || !strings.Contains(err.Error(), c.like) || len(res.Problems) > 0 {
 			t.Errorf("%s as %s: %v, %d problems", c.file, c.format, err, len(res.Problems))
 		}
+	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestAuditStreams: an audit's uses are handed on as they are read, not
+// held to the end, and an error handing one on ends the import there —
+// a broken pipe does not read on through a large export.
+func TestAuditStreams(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("RecordId,CreationDate,Operation,UserId,AuditData\n")
+	for i := range 40000 {
+		data := fmt.Sprintf(`{"Id":"r-%d","CreationTime":"2026-01-05T09:00:00","Operation":"LaunchPowerApp","OrganizationId":"contoso","UserId":"user%d@contoso.example","PropertyCollection":[{"Name":"powerplatform.analytics.resource.power_app.id","Value":"app-%d"}]}`, i, i%500, i%30)
+		fmt.Fprintf(&csv, "r-%d,2026-01-05T09:00:00Z,LaunchPowerApp,user%d@contoso.example,\"%s\"\n", i, i%500, strings.ReplaceAll(data, `"`, `""`))
+	}
+	text := csv.String()
+	in := &countingReader{r: strings.NewReader(text)}
+	stop := errors.New("the reader went away")
+	emitted := 0
+	_, err := imports.RunTo("audit", []imports.File{{Name: "audit.csv", R: in}}, imports.Options{}, func(*event.Event) error {
+		emitted++
+		return stop
+	})
+	if !errors.Is(err, stop) || emitted != 1 {
+		t.Fatalf("RunTo: %v after %d events, want the emit's error after the first", err, emitted)
+	}
+	if in.n > len(text)/4 {
+		t.Errorf("read %d of %d bytes before stopping: the uses were held, not handed on", in.n, len(text))
+	}
+	// Handed on to the end, every row is a use.
+	all := 0
+	if _, err := imports.RunTo("audit", []imports.File{{Name: "audit.csv", R: strings.NewReader(text)}}, imports.Options{}, func(*event.Event) error { all++; return nil }); err != nil || all != 40000 {
+		t.Errorf("the whole export: %d uses, %v", all, err)
 	}
 }

@@ -146,10 +146,10 @@ func (r record) problem(format string, args ...any) Problem {
 }
 
 // eachRecord reads an export, JSON or CSV, told apart by their first
-// character, and calls fn with each record in file order; a row that
-// cannot be read goes to bad. A byte-order mark is skipped. A CSV file is
-// read a row at a time, however large.
-func eachRecord(name string, in io.Reader, fn func(record), bad func(Problem)) error {
+// character, and calls fn with each record in file order, until fn says
+// stop (false); a row that cannot be read goes to bad. A byte-order mark
+// is skipped. A CSV file is read a row at a time, however large.
+func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Problem)) error {
 	br := bufio.NewReaderSize(in, 1<<20)
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		br.Discard(3)
@@ -177,7 +177,9 @@ func eachRecord(name string, in io.Reader, fn func(record), bad func(Problem)) e
 			bad(p)
 		}
 		for _, r := range recs {
-			fn(r)
+			if !fn(r) {
+				break
+			}
 		}
 		return err
 	}
@@ -323,7 +325,7 @@ func jsonRecords(name string, v any) []record {
 // readCSV reads a CSV file with a header (after Export-Csv's #TYPE line,
 // if any), a row at a time; a row of another length (a truncated last
 // line) is reported and skipped.
-func readCSV(name string, in io.Reader, fn func(record), bad func(Problem)) error {
+func readCSV(name string, in io.Reader, fn func(record) bool, bad func(Problem)) error {
 	r := csv.NewReader(in)
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
@@ -355,7 +357,9 @@ func readCSV(name string, in io.Reader, fn func(record), bad func(Problem)) erro
 			bad(Problem{name, line, fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
 			continue
 		}
-		fn(record{file: name, line: line, cols: cols, row: row})
+		if !fn(record{file: name, line: line, cols: cols, row: row}) {
+			return nil
+		}
 	}
 }
 
