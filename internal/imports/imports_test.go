@@ -579,3 +579,31 @@ func TestAuditStreams(t *testing.T) {
 		t.Errorf("the whole export: %d uses, %v", all, err)
 	}
 }
+
+// TestSnapshotOfAnAssignmentEndedByItsPrincipal: an assignment ends when
+// its principal is deleted. A snapshot observed before the deletion that
+// lists it adds nothing; one observed after contradicts the log.
+func TestSnapshotOfAnAssignmentEndedByItsPrincipal(t *testing.T) {
+	known := attribution.New(attribution.DefaultOptions())
+	for _, line := range []string{
+		`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"user"}`,
+		`{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a-1","principal":"alice","role":"Contributor","scope":"/subscriptions/s1"}`,
+		`{"type":"account.deleted","time":"2026-01-05T00:00:00Z","tenant":"contoso","account":"alice"}`,
+	} {
+		ev, rf := event.Decode([]byte(line), 1)
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		if res := known.Apply(ev); res.Outcome == attribution.Refused {
+			t.Fatal(res.Refusal)
+		}
+	}
+	row := `[{"name":"a-1","principalId":"alice","principalType":"User","roleDefinitionName":"Contributor","scope":"/subscriptions/s1","createdOn":"2026-01-01T00:00:00Z"}]`
+	for _, c := range []struct{ day, problems int }{{3, 0}, {6, 1}} {
+		res, err := imports.Run("azure-roles", []imports.File{{Name: "roles.json", R: strings.NewReader(row)}},
+			imports.Options{Tenant: "contoso", Known: known, ObservedAt: time.Date(2026, 1, c.day, 0, 0, 0, 0, time.UTC)})
+		if err != nil || len(res.Events) != 0 || len(res.Problems) != c.problems {
+			t.Errorf("observed on day %d: %v, events %v, problems %v", c.day, err, len(res.Events), res.Problems)
+		}
+	}
+}
