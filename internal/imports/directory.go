@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"cmp"
 	"iter"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ func accountKind(r record) string {
 // the link each account holds, when the log holds another.
 func readLinks(each iter.Seq[record], o *Options, b *builder) {
 	for r := range each {
-		tenant, acct, partner := cmpOr(r.str("tenantId"), o.Tenant), r.str("objectId"), r.str("partnerId")
+		tenant, acct, partner := cmp.Or(r.str("tenantId"), o.Tenant), r.str("objectId"), r.str("partnerId")
 		if tenant == "" || acct == "" {
 			b.problem(r.problem("a link needs its tenantId and objectId (or --tenant)"))
 			continue
@@ -60,13 +61,6 @@ func readLinks(each iter.Seq[record], o *Options, b *builder) {
 			b.add(event.Event{Type: event.PalRemoved, Time: at, Tenant: tenant, Account: acct}, tenant, acct, "removed", at.Format(time.RFC3339Nano))
 		}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // readGroups turns the members of a group (--group) into the members

@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"cmp"
 	"iter"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func readPIM(each iter.Seq[record], o *Options, b *builder) {
 			typ, name := p.str("principalType"), ""
 			if x, ok := p.sub("expandedProperties"); ok {
 				if pr, ok := x.sub("principal"); ok {
-					typ, name = cmpOr(typ, pr.str("type")), pr.str("displayName")
+					typ, name = cmp.Or(typ, pr.str("type")), pr.str("displayName")
 				}
 			}
 			kind, ok := principalKind(typ, name)
