@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -84,18 +85,29 @@ func roleKey(principal, role, scope string) string {
 	return principal + "\x00" + strings.ToLower(role) + "\x00" + scope
 }
 
-// liveByKey lists the log's live assignments of a tenant's own principals
+// liveAssignments returns the log's live assignments of a tenant: all of
+// them, and those of its own principals that this export gives
 // (Lighthouse delegations and PIM eligibility come from exports of their
-// own), by roleKey.
-func (b *builder) liveByKey(tenant string) map[string][]string {
-	out := map[string][]string{}
-	if b.known != nil {
-		for _, a := range b.known.LiveAssignments(tenant) {
-			if a.PrincipalTenant == tenant && !a.Eligible {
-				k := roleKey(a.Principal, a.Role, a.Scope)
-				out[k] = append(out[k], a.ID)
-			}
+// own).
+func (b *builder) liveAssignments(tenant string) (all, own []attribution.LiveAssignment) {
+	if b.known == nil {
+		return nil, nil
+	}
+	all = b.known.LiveAssignments(tenant)
+	for _, a := range all {
+		if a.PrincipalTenant == tenant && !a.Eligible {
+			own = append(own, a)
 		}
+	}
+	return all, own
+}
+
+// byRoleKey lists assignments' IDs by roleKey.
+func byRoleKey(as []attribution.LiveAssignment) map[string][]string {
+	out := map[string][]string{}
+	for _, a := range as {
+		k := roleKey(a.Principal, a.Role, a.Scope)
+		out[k] = append(out[k], a.ID)
 	}
 	return out
 }
@@ -147,14 +159,15 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	// Any live assignment is one the snapshot may list; only the tenant's
 	// own principals' may vanish from it, and only those made before it
 	// was observed.
-	byKey := b.liveByKey(o.Tenant)
+	all, ownLive := b.liveAssignments(o.Tenant)
+	byKey := byRoleKey(ownLive)
 	live, own := map[string]bool{}, map[string]bool{}
-	if b.known != nil {
-		for _, a := range b.known.LiveAssignments(o.Tenant) {
-			live[a.ID] = true
-			if a.PrincipalTenant == o.Tenant && !a.Eligible && !a.From.After(seen) {
-				own[a.ID] = true
-			}
+	for _, a := range all {
+		live[a.ID] = true
+	}
+	for _, a := range ownLive {
+		if !a.From.After(seen) {
+			own[a.ID] = true
 		}
 	}
 	inSnapshot := map[string]bool{}
@@ -247,7 +260,8 @@ func readRoleChanges(recs []record, names map[string]string, o *Options, b *buil
 		changes = append(changes, c)
 	}
 	slices.SortStableFunc(changes, func(x, y change) int { return x.at.Compare(y.at) })
-	live := b.liveByKey(o.Tenant)
+	_, own := b.liveAssignments(o.Tenant)
+	live := byRoleKey(own)
 	for _, c := range changes {
 		k := roleKey(c.principal, c.role, c.scope)
 		switch {
