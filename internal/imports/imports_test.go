@@ -100,16 +100,21 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-// foldFile folds a log file.
-func foldFile(t *testing.T, path string) *attribution.Engine {
+// foldFile folds a log file, and lines after it.
+func foldFile(t *testing.T, path string, more ...string) *attribution.Engine {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	return foldLog(t, string(data)+strings.Join(more, "\n"))
+}
+
+// foldLog folds the lines of a log, every one of which must apply.
+func foldLog(t *testing.T, text string) *attribution.Engine {
+	t.Helper()
 	var events []*event.Event
-	r := event.NewReader(f)
+	r := event.NewReader(strings.NewReader(text))
 	for {
 		ev, rf, err := r.Next()
 		if err != nil {
@@ -450,19 +455,11 @@ func TestBuiltinRolesCoverTheNamedEligibleRoles(t *testing.T) {
 // through the names the log gives its accounts: a name two accounts share
 // (in any case) names neither, and a deleted account is no one.
 func TestAuditResolvesOnlyUnambiguousNames(t *testing.T) {
-	known := foldFile(t, "../../testdata/imports/audit/known.ndjson")
-	for _, line := range []string{
+	known := foldFile(t, "../../testdata/imports/audit/known.ndjson",
 		`{"type":"account.created","time":"2025-12-01T00:00:00Z","tenant":"contoso-tenant-id","account":"dave-1","kind":"user","name":"dave@contoso.example"}`,
 		`{"type":"account.created","time":"2025-12-01T00:00:00Z","tenant":"contoso-tenant-id","account":"dave-2","kind":"user","name":"Dave@Contoso.example"}`,
 		`{"type":"account.created","time":"2025-12-01T00:00:00Z","tenant":"contoso-tenant-id","account":"erin-1","kind":"user","name":"erin@contoso.example"}`,
-		`{"type":"account.deleted","time":"2025-12-02T00:00:00Z","tenant":"contoso-tenant-id","account":"erin-1"}`,
-	} {
-		ev, rf := event.Decode([]byte(line), 1)
-		if rf != nil {
-			t.Fatal(rf)
-		}
-		known.Apply(ev)
-	}
+		`{"type":"account.deleted","time":"2025-12-02T00:00:00Z","tenant":"contoso-tenant-id","account":"erin-1"}`)
 	edit := func(upn string) string {
 		return fmt.Sprintf(`{"Id":"p-%s","CreationTime":"2026-01-08T12:00:00","Operation":"PutPermissions","OrganizationId":"contoso-tenant-id","Workload":"MicrosoftFlow","FlowDetailsUrl":"https://make.powerautomate.com/environments/e/flows/f0e1d2c3-0000-4000-8000-000000000002/details","RecipientUPN":%q,"SharingPermission":3}`, upn, upn)
 	}
@@ -584,20 +581,9 @@ func TestAuditStreams(t *testing.T) {
 // its principal is deleted. A snapshot observed before the deletion that
 // lists it adds nothing; one observed after contradicts the log.
 func TestSnapshotOfAnAssignmentEndedByItsPrincipal(t *testing.T) {
-	known := attribution.New(attribution.DefaultOptions())
-	for _, line := range []string{
-		`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"user"}`,
-		`{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a-1","principal":"alice","role":"Contributor","scope":"/subscriptions/s1"}`,
-		`{"type":"account.deleted","time":"2026-01-05T00:00:00Z","tenant":"contoso","account":"alice"}`,
-	} {
-		ev, rf := event.Decode([]byte(line), 1)
-		if rf != nil {
-			t.Fatal(rf)
-		}
-		if res := known.Apply(ev); res.Outcome == attribution.Refused {
-			t.Fatal(res.Refusal)
-		}
-	}
+	known := foldLog(t, `{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"user"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a-1","principal":"alice","role":"Contributor","scope":"/subscriptions/s1"}
+{"type":"account.deleted","time":"2026-01-05T00:00:00Z","tenant":"contoso","account":"alice"}`)
 	row := `[{"name":"a-1","principalId":"alice","principalType":"User","roleDefinitionName":"Contributor","scope":"/subscriptions/s1","createdOn":"2026-01-01T00:00:00Z"}]`
 	for _, c := range []struct{ day, problems int }{{3, 0}, {6, 1}} {
 		res, err := imports.Run("azure-roles", []imports.File{{Name: "roles.json", R: strings.NewReader(row)}},
