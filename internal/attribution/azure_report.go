@@ -364,11 +364,16 @@ type AzureExplanation struct {
 // ExplainAzure explains an Azure resource (a canonical or raw path) of a
 // tenant at an instant.
 func (e *Engine) ExplainAzure(tenantID, path string, at time.Time) (AzureExplanation, error) {
+	return e.explainAzure(e.azureQuery(), tenantID, path, at)
+}
+
+// explainAzure explains through a query whose routes and timelines it
+// shares with the caller's other questions.
+func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time) (AzureExplanation, error) {
 	sc, err := event.ParseResourcePath(path)
 	if err != nil {
 		return AzureExplanation{}, err
 	}
-	q := e.azureQuery()
 	x := AzureExplanation{Tenant: tenantID, Resource: sc.Path, At: at, Policy: q.policy,
 		Assignments: []AzureAssignment{}, Recognised: []AzureRecognised{}, Credited: []Share{}, OrgNames: map[string]string{}}
 	t := e.tenants[tenantID]

@@ -184,14 +184,14 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 // all of them earning nothing, and the organisation is not recognised;
 // and those credited to it through one account only.
 func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
-	e.azureHolders(o, func(tenant, path string, holders map[accountKey]AzureAccount) {
+	q := e.azureQuery()
+	e.azureHolders(q, o, func(tenant, path string, holders map[accountKey]AzureAccount) {
 		if len(holders) == 1 {
 			for _, acct := range holders {
 				d.AtRisk = append(d.AtRisk, AtRisk{Tenant: tenant, Resource: path, Kind: AzureKind, Account: acct.Account, Partner: acct.Partner})
 			}
 		}
 	})
-	q := e.azureQuery()
 	roles := e.opts.Azure.roles()
 	for tid, t := range e.tenants {
 		if t.az == nil {
@@ -249,8 +249,7 @@ func (e *Engine) azureOutranked(d *Diagnosis, o *org, policy AzurePolicy, tenant
 // credited to an organisation now, and the accounts of the organisation
 // that recognise it (by their tenant, which Lighthouse makes the
 // partner's): the accounts its credit rests on.
-func (e *Engine) azureHolders(o *org, fn func(tenant, path string, holders map[accountKey]AzureAccount)) {
-	q := e.azureQuery()
+func (e *Engine) azureHolders(q *azureQuery, o *org, fn func(tenant, path string, holders map[accountKey]AzureAccount)) {
 	for tid, t := range e.tenants {
 		if t.az == nil {
 			continue
@@ -261,7 +260,7 @@ func (e *Engine) azureHolders(o *org, fn func(tenant, path string, holders map[a
 			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.id }) {
 				continue
 			}
-			x, err := e.ExplainAzure(tid, path, e.now)
+			x, err := e.explainAzure(q, tid, path, e.now)
 			if err != nil {
 				continue
 			}

@@ -445,7 +445,7 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 	}
 	// The Azure resources each account's recognition carries.
 	azure := map[accountKey]int{}
-	e.azureHolders(o, func(_, _ string, holders map[accountKey]AzureAccount) {
+	e.azureHolders(e.azureQuery(), o, func(_, _ string, holders map[accountKey]AzureAccount) {
 		for k := range holders {
 			azure[k]++
 		}
