@@ -28,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden outputs under testda
 // with its untidy cases, and compares the events and the problems with
 // the golden file beside it (read by hand; -update rewrites it).
 func TestFixtures(t *testing.T) {
-	for _, c := range []struct{ format, file, tenant, observed, group, known string }{
+	checkFixtures(t, []fixture{
 		{"azure-roles", "azure-roles/day1.json", "contoso-tenant-id", "", "", ""},
 		{"azure-roles", "azure-roles/truncated.json", "contoso-tenant-id", "", "", ""},
 		// A changelog against the log that holds alice's assignment.
@@ -49,7 +49,19 @@ func TestFixtures(t *testing.T) {
 		// The audit speaks user principal names: the log names the accounts.
 		{"audit", "audit/purview.csv", "", "", "", "audit/known.ndjson"},
 		{"audit", "audit/search-unifiedauditlog.csv", "", "", "", ""},
-	} {
+	})
+}
+
+// fixture is an export under testdata/imports, imported with a tenant,
+// an observation instant, a group and a log so far (a file beside it)
+// where given.
+type fixture struct{ format, file, tenant, observed, group, known string }
+
+// checkFixtures imports each fixture and compares the events and the
+// problems with the golden file beside it.
+func checkFixtures(t *testing.T, fixtures []fixture) {
+	t.Helper()
+	for _, c := range fixtures {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("../../testdata/imports", c.file)
 			f, err := os.Open(path)
