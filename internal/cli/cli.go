@@ -138,6 +138,8 @@ type flagSet struct {
 	*flag.FlagSet
 	env  *Env
 	help bytes.Buffer
+	// args are the arguments that are not flags, wherever they stood.
+	args []string
 }
 
 func newFlagSet(env *Env, name, synopsis string) *flagSet {
@@ -162,19 +164,51 @@ func (fs *flagSet) parse(args []string) error {
 	return fs.parseArgs(args, 0)
 }
 
-// parseArgs parses args, allowing up to n arguments after the flags.
+// parseArgs parses args, allowing up to n arguments that are not flags
+// (n < 0: any number). Flags and arguments come in any order, as a user
+// types them: pal import users --tenant T users.json and pal import users
+// users.json --tenant T are the same; after "--" everything is an
+// argument. "-" alone is an argument (standard input).
 func (fs *flagSet) parseArgs(args []string, n int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.env.Stdout.Write(fs.help.Bytes())
-			return err
+	fs.args = nil
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.env.Stdout.Write(fs.help.Bytes())
+				return err
+			}
+			return usagef("%v (run %s -h for the flags)", err, fs.Name())
 		}
-		return usagef("%v (run %s -h for the flags)", err, fs.Name())
+		rest := fs.FlagSet.Args()
+		// Parse stops at the first argument, or after "--".
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			fs.args = append(fs.args, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		fs.args = append(fs.args, rest[0])
+		args = rest[1:]
 	}
-	if fs.NArg() > n {
-		return usagef("unexpected argument %q (run %s -h for the flags)", fs.Arg(n), fs.Name())
+	if n >= 0 && len(fs.args) > n {
+		return usagef("unexpected argument %q (run %s -h for the flags)", fs.args[n], fs.Name())
 	}
 	return nil
+}
+
+// Args returns the arguments that are not flags, in their order.
+func (fs *flagSet) Args() []string { return fs.args }
+
+// NArg is how many arguments are not flags.
+func (fs *flagSet) NArg() int { return len(fs.args) }
+
+// Arg returns the i-th argument that is not a flag, "" when there is none.
+func (fs *flagSet) Arg(i int) string {
+	if i < len(fs.args) {
+		return fs.args[i]
+	}
+	return ""
 }
 
 // logFlags are the flags of every command that reads a log.

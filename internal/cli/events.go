@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/palproject/pal/internal/event"
 )
@@ -19,12 +18,7 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 	sf.register(fs.FlagSet)
 	fs.StringVar(&format, "format", "table", "output format: table or json")
 	fs.BoolVar(&strict, "strict", false, "exit 1 when any event is refused")
-	// The file may come before the flags (pal events push FILE --server …).
-	rest := args[1:]
-	if len(rest) > 0 && (rest[0] == "-" || !strings.HasPrefix(rest[0], "-")) {
-		rest = append(rest[1:], rest[0])
-	}
-	if err := fs.parseArgs(rest, 1); err != nil {
+	if err := fs.parseArgs(args[1:], 1); err != nil {
 		return err
 	}
 	file := fs.Arg(0)

@@ -41,16 +41,10 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")
 	fs.StringVar(&keyFile, "pseudonymise-users", "", "with audit, a file of at least 32 random bytes: each usage user becomes its HMAC-SHA256 under that key")
 	fs.StringVar(&out, "out", "", "with azure-costs, write the daily consumption as a Parquet file (for --consumption) instead of events")
-	// Files come before the flags or after them.
-	var files []string
-	rest := args[1:]
-	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		files, rest = append(files, rest[0]), rest[1:]
-	}
-	if err := fs.parse(rest); err != nil {
+	if err := fs.parseArgs(args[1:], -1); err != nil {
 		return err
 	}
-	files = append(files, fs.Args()...)
+	files := fs.Args()
 	if len(files) == 0 {
 		return usagef("name the export files to read")
 	}

@@ -175,3 +175,43 @@ func TestImportPushDiffsAgainstTheService(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagsAndFilesInAnyOrder gives the same command with its files
+// before, between and after its flags: one parser reads them alike, and
+// "--" makes what follows a file even when it looks like a flag.
+func TestFlagsAndFilesInAnyOrder(t *testing.T) {
+	users := "../../testdata/imports/users/users.json"
+	var want string
+	for i, args := range [][]string{
+		{"import", "users", users, "--tenant", "contoso-tenant-id", "--observed-at", "2026-01-10T00:00:00Z"},
+		{"import", "users", "--tenant", "contoso-tenant-id", users, "--observed-at", "2026-01-10T00:00:00Z"},
+		{"import", "users", "--tenant=contoso-tenant-id", "--observed-at", "2026-01-10T00:00:00Z", users},
+		{"import", "users", "--tenant", "contoso-tenant-id", "--observed-at", "2026-01-10T00:00:00Z", "--", users},
+	} {
+		code, out, errOut := run(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		if i == 0 {
+			want = out
+			if !strings.Contains(out, `"account.created"`) {
+				t.Fatalf("%v: no accounts imported:\n%s", args, out)
+			}
+		} else if out != want {
+			t.Errorf("%v gives other events than the files first:\n%s", args, out)
+		}
+	}
+	// A flag after "--" is a file, which does not exist.
+	if code, _, errOut := run(t, "", "import", "users", "--tenant", "t", "--", "--observed-at"); code != 2 || !strings.Contains(errOut, "--observed-at") {
+		t.Errorf("a file named --observed-at after --: exit %d, %q", code, errOut)
+	}
+	// Every command reads its flags after its arguments: check too.
+	log := filepath.Join(t.TempDir(), "log.ndjson")
+	os.WriteFile(log, []byte(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}`+"\n"), 0o644)
+	if code, out, errOut := run(t, "", "check", "--log", log, "--format", "json"); code != 0 || !strings.Contains(out, `"events": 1`) {
+		t.Errorf("check: exit %d, %s %s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "", "check", "stray", "--log", log); code != 2 || !strings.Contains(errOut, `unexpected argument "stray"`) {
+		t.Errorf("check with a stray argument: exit %d, %q", code, errOut)
+	}
+}
