@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/imports"
@@ -105,12 +107,19 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		defer f.Close()
 		in = append(in, imports.File{Name: name, R: f})
 	}
+	if f, ok := env.Stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		o.Progress = env.Stderr
+	}
 	problems := func(probs []imports.Problem) {
+		unread := 0
 		for _, p := range probs {
 			fmt.Fprintf(env.Stderr, "pal import %s: %s\n", format, p)
+			if p.Skipped == 0 {
+				unread++
+			}
 		}
-		if len(probs) > 0 {
-			fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(len(probs), "row"))
+		if unread > 0 {
+			fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(unread, "row"))
 		}
 	}
 	if out != "" {

@@ -15,6 +15,10 @@ func init() {
 		About: "Cost Management exports, EA, MCA or FOCUS (Date/date/ChargePeriodStart, ResourceId, CostInBillingCurrency/costInBillingCurrency/BilledCost, PricingModel/PricingCategory, PublisherType): daily consumption, the rows of one resource, day and meter summed"})
 }
 
+// notConsumption are the charge types (EA and MCA's ChargeType, FOCUS's
+// ChargeCategory) that no resource consumed, even where a row names one.
+var notConsumption = map[string]bool{"unusedreservation": true, "unusedsavingsplan": true, "roundingadjustment": true, "tax": true}
+
 // costKey is a resource's day on one meter: the rows an export splits it
 // into (by meter, tag, location) are summed into one record, since a later
 // record replaces an earlier one.
@@ -56,17 +60,33 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	paths := map[string]string{} // ResourceId as written → canonical, "" when not a resource
 	days := map[string]time.Time{}
 	dates := map[time.Time]string{}
+	// Rows of no resource's consumption, counted by file: one summary
+	// line each, not a line a row.
+	noResource := map[string]int{}
+	var files []string
+	skip := func(r record) {
+		if noResource[r.file] == 0 {
+			files = append(files, r.file)
+		}
+		noResource[r.file]++
+	}
 	for r := range rows {
 		resource := r.str("ResourceId", "InstanceId")
 		path, seen := paths[resource]
 		if !seen {
 			if sc, err := event.ParseResourcePath(resource); err == nil {
 				path = sc.Path
+			} else if resource != "" && !strings.HasPrefix(resource, "/") {
+				path = "?"
 			}
 			paths[resource] = path
 		}
-		if path == "" {
-			b.problem(r.problem("ResourceId %q is not the path of a resource: a charge not on a resource is no resource's consumption", resource))
+		switch {
+		case path == "?":
+			b.problem(r.problem("ResourceId %q is not an Azure path: a resource's is /subscriptions/…/resourceGroups/…/providers/…", resource))
+			continue
+		case path == "" || notConsumption[strings.ToLower(r.str("ChargeType", "ChargeCategory"))]:
+			skip(r)
 			continue
 		}
 		date := r.str("Date", "UsageDate", "ChargePeriodStart")
@@ -88,6 +108,10 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 				b.problem(r.problem("the cost %q is not a number", text))
 				continue
 			}
+		}
+		if nanos < 0 || exact != nil && exact.Sign() < 0 {
+			b.problem(r.problem("the cost %s of %s on %s is negative (a refund or a credit): consumption is never less than nothing, so the row is not imported", text, resource, date))
+			continue
 		}
 		meter, ok := meterOf(r)
 		if !ok {
@@ -111,6 +135,9 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 		}
 		s.add(nanos, exact)
 	}
+	for _, f := range files {
+		b.problem(Problem{File: f, Skipped: noResource[f], Reason: "no resource's consumption (no ResourceId, or a charge of a subscription, a support plan, a purchase, an unused reservation, a tax)"})
+	}
 	// A day's costs are reported after the day: at the observation, or
 	// the day after the newest.
 	at := o.ObservedAt
@@ -118,13 +145,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 		at = newest.AddDate(0, 0, 1)
 	}
 	for _, k := range order {
-		cost := sums[k].rat()
-		if cost.Sign() < 0 {
-			// A refund larger than the day's charges: no record says less
-			// than nothing.
-			cost = new(big.Rat)
-		}
-		text := decimal(cost)
+		text := decimal(sums[k].rat())
 		b.add(event.Event{Type: event.AzureConsumption, Time: at, Tenant: o.Tenant, Resource: k.resource, Date: k.date, Cost: text, Meter: k.meter},
 			o.Tenant, k.resource, k.date, k.meter, text)
 	}

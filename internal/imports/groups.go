@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	register(Source{Name: "management-groups", Signature: []string{"children", "parent", "details"}, NeedsTenant: true, read: readManagementGroups,
-		About: "az account management-group show --name ROOT --expand --recurse (a tree of children), or az account management-group entities list (flat, each with its parent): where each management group and subscription is placed"})
+	register(Source{Name: "management-groups", Signature: []string{"children", "parent", "details"}, read: readManagementGroups,
+		About: "az account management-group show --name ROOT --expand --recurse, or the REST managementGroups/{id}?$expand=children&$recurse=true (a tree of children); az account management-group entities list, or the REST getEntities (flat, each with its parent): where each management group and subscription is placed, in the tenant the export names"})
 }
 
 // placement is where a management group or subscription sits.
@@ -61,6 +61,19 @@ func readManagementGroups(each iter.Seq[record], o *Options, b *builder) {
 	}
 	var times []time.Time
 	for r := range each {
+		// The export names its tenant on every record (the root group's
+		// tenantId, each entity's): --tenant is needed only where it does
+		// not.
+		tenant, ok := b.tenantOf(r, r.str("tenantId"))
+		switch {
+		case !ok:
+			continue
+		case o.Tenant == "":
+			o.Tenant = tenant
+		case !strings.EqualFold(tenant, o.Tenant):
+			b.problem(r.problem("this record is of tenant %s, the file's first of %s: import each tenant's management groups on their own", tenant, o.Tenant))
+			continue
+		}
 		if r.get("children") != nil || r.str("parent") == "" && r.get("parent") == nil {
 			// A tree, from its top.
 			parent := ""
@@ -87,6 +100,9 @@ func readManagementGroups(each iter.Seq[record], o *Options, b *builder) {
 			name = lastSegment(r.str("id"))
 		}
 		place(r, name, r.str("type"), parent)
+	}
+	if o.Tenant == "" {
+		return
 	}
 	at := b.notBefore(o.Tenant, observed(o, times))
 	groups, subs := map[string]string{}, map[string]string{}

@@ -31,6 +31,10 @@ type Options struct {
 	// UserKey, when set, pseudonymises usage users: each becomes its
 	// HMAC-SHA256 under this key.
 	UserKey []byte
+	// Progress, when set, is told how a long import goes: a line, rewritten
+	// about once a second, of the rows read, rows a second and rows
+	// reported, and the last one kept. For a terminal.
+	Progress io.Writer
 }
 
 // File is an export to read.
@@ -50,7 +54,8 @@ type Import struct {
 type Source struct {
 	Name  string
 	About string
-	// NeedsTenant marks the exports that do not say their tenant.
+	// NeedsTenant marks the exports that never say their tenant. One
+	// that says it on some records reads it with builder.tenant.
 	NeedsTenant bool
 	// Signature lists fields of which every record of the export has one:
 	// a file whose first record has none is another export.
@@ -102,11 +107,13 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 	if src.NeedsTenant && o.Tenant == "" {
 		return nil, fmt.Errorf("a %s export does not say its tenant: name it with --tenant", name)
 	}
-	b := &builder{source: name, known: o.Known}
+	b := &builder{source: name, known: o.Known, tenant: o.Tenant}
 	if src.Streams {
 		b.emit = emit
 	}
 	var failed error
+	progress := newProgress(o.Progress, name)
+	defer func() { progress.done(len(b.problems)) }()
 	rows := func(yield func(record) bool) {
 		for _, f := range files {
 			stop, first := false, true
@@ -117,13 +124,14 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 						return false
 					}
 				}
-				stop = b.emitted != nil || !yield(r)
+				progress.row(len(b.problems))
+				stop = b.emitted != nil || b.failed != nil || !yield(r)
 				return !stop
 			}, b.problem)
 			if err != nil {
 				failed = err
 			}
-			if stop || failed != nil {
+			if stop || failed != nil || b.failed != nil {
 				return
 			}
 		}
@@ -132,6 +140,8 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 	switch {
 	case failed != nil:
 		return nil, failed
+	case b.failed != nil:
+		return nil, b.failed
 	case b.emitted != nil:
 		return nil, b.emitted
 	}
@@ -167,12 +177,16 @@ func (src Source) shape(file string, r record) error {
 // builder collects an import's events, or hands them on as they are made
 // (emit); emitted is the first error doing so, which ends the import.
 type builder struct {
-	source   string
-	known    *attribution.Engine
-	events   []*event.Event
-	emit     func(*event.Event) error
-	emitted  error
+	source  string
+	known   *attribution.Engine
+	events  []*event.Event
+	emit    func(*event.Event) error
+	emitted error
+	// failed is a mistake that ends the import: a --tenant that the
+	// export contradicts.
+	failed   error
 	problems []Problem
+	tenant   string // Options.Tenant
 }
 
 // add adds an event whose id derives from the source and key: the same
@@ -189,6 +203,29 @@ func (b *builder) add(ev event.Event, key ...string) {
 }
 
 func (b *builder) problem(p Problem) { b.problems = append(b.problems, p) }
+
+// tenantOf returns the tenant of a record whose export names it (said),
+// or --tenant where it does not. A --tenant that the export contradicts
+// ends the import with an error naming both; a record of no tenant at all
+// is reported. Tenant IDs compare without regard to case, and the
+// export's spelling is kept.
+func (b *builder) tenantOf(r record, said string) (string, bool) {
+	switch {
+	case said != "" && b.tenant != "" && !strings.EqualFold(said, b.tenant):
+		if b.failed == nil {
+			b.failed = fmt.Errorf("%s line %d names tenant %s, and --tenant says %s: drop --tenant (the export says its tenant) or import the right file", r.file, r.line, said, b.tenant)
+		}
+		return "", false
+	case said != "" && b.tenant != "":
+		return b.tenant, true
+	case said != "":
+		return said, true
+	case b.tenant != "":
+		return b.tenant, true
+	}
+	b.problem(r.problem("the %s export does not say this record's tenant: name it with --tenant", b.source))
+	return "", false
+}
 
 // notBefore returns an instant no earlier than what the log already knows
 // of a tenant's Azure directory and roles: a change a snapshot shows, and
@@ -229,4 +266,45 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// progress tells a terminal how a long import goes.
+type progress struct {
+	w            io.Writer
+	name         string
+	rows         int
+	start, shown time.Time
+}
+
+func newProgress(w io.Writer, name string) *progress {
+	now := time.Now()
+	return &progress{w: w, name: name, start: now, shown: now}
+}
+
+// row counts a row read, and shows the count when a second has passed
+// (the clock is read every few thousand rows).
+func (p *progress) row(reported int) {
+	p.rows++
+	if p.w == nil || p.rows%4096 != 0 {
+		return
+	}
+	if now := time.Now(); now.Sub(p.shown) >= time.Second {
+		p.shown = now
+		p.show(reported)
+	}
+}
+
+// done shows the last count, on a line of its own.
+func (p *progress) done(reported int) {
+	if p.w != nil {
+		p.show(reported)
+		fmt.Fprintln(p.w)
+	}
+}
+
+// show rewrites the line: the counts only grow, so nothing of the last
+// one is left over.
+func (p *progress) show(reported int) {
+	rate := float64(p.rows) / max(time.Since(p.start).Seconds(), 1e-3)
+	fmt.Fprintf(p.w, "\rpal import %s: %d rows read, %.0f rows/s, %d reported", p.name, p.rows, rate, reported)
 }

@@ -49,6 +49,19 @@ func TestFixtures(t *testing.T) {
 		// The audit speaks user principal names: the log names the accounts.
 		{"audit", "audit/purview.csv", "", "", "", "audit/known.ndjson"},
 		{"audit", "audit/search-unifiedauditlog.csv", "", "", "", ""},
+		// The shapes the REST API and Windows PowerShell write, in their
+		// encodings: two REST pages concatenated (CRLF), one resource
+		// alone (a byte-order mark), ConvertTo-Json in UTF-16 with its
+		// \/Date(…)\/ dates, JSON Lines with a line cut short, and
+		// management groups naming their tenant themselves.
+		{"azure-roles", "azure-roles/rest-pages.json", "contoso-tenant-id", "", "", ""},
+		{"azure-roles", "azure-roles/get-azroleassignment.json", "contoso-tenant-id", "2026-01-08T00:00:00Z", "", ""},
+		{"links", "links/rest.json", "", "", "", ""},
+		{"links", "links/powershell51.json", "", "", "", ""},
+		{"users", "users/get-mguser.json", "contoso-tenant-id", "", "", ""},
+		{"users", "users/graph.jsonl", "contoso-tenant-id", "", "", ""},
+		{"management-groups", "management-groups/rest-tree.json", "", "", "", ""},
+		{"management-groups", "management-groups/rest-entities.json", "", "2026-01-10T00:00:00Z", "", ""},
 	})
 }
 

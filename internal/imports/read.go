@@ -15,20 +15,40 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+
+	xunicode "golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
-// Problem is a row that could not be read: the rest of the file is.
+// Problem is a row that could not be read: the rest of the file is. A
+// problem with Skipped rows and no line is instead one summary of a
+// file's rows that hold nothing pal reads (a cost export's purchases), so
+// that they are counted rather than listed one by one.
 type Problem struct {
-	File   string `json:"file"`
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Reason  string `json:"reason"`
+	Skipped int    `json:"skipped,omitempty"`
 }
 
-func (p Problem) String() string { return fmt.Sprintf("%s line %d: %s", p.File, p.Line, p.Reason) }
+func (p Problem) String() string {
+	if p.Skipped > 0 {
+		return fmt.Sprintf("%s: %d %s skipped: %s", p.File, p.Skipped, plural(p.Skipped, "row", "rows"), p.Reason)
+	}
+	return fmt.Sprintf("%s line %d: %s", p.File, p.Line, p.Reason)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
 
 // record is one row of an export, its field names folded (lower case, no
 // spaces, underscores or dashes) so that "Date", "date" and "Charge Date"
@@ -67,6 +87,8 @@ func fold(name string) string {
 	return f
 }
 
+// foldName folds a name: lower case, without spaces, underscores, dashes
+// or a byte-order mark.
 func foldName(name string) string {
 	var b strings.Builder
 	for _, r := range name {
@@ -121,10 +143,22 @@ func (r record) sub(name string) (record, bool) {
 }
 
 // with returns a record of the same file and line holding other fields.
+// An Azure Resource Manager object (REST, and the az CLI for some
+// commands) holds its fields under "properties", where the az CLI's
+// flattened objects and PowerShell's hold them at the top: they are read
+// at the top too, where the top has no field of that name, so that every
+// source reads both shapes alike.
 func (r record) with(m map[string]any) record {
 	f := make(map[string]any, len(m))
 	for k, v := range m {
-		f[fold(k)] = v
+		f[foldName(k)] = v
+	}
+	if props, ok := f["properties"].(map[string]any); ok {
+		for k, v := range props {
+			if k := foldName(k); f[k] == nil {
+				f[k] = v
+			}
+		}
 	}
 	return record{file: r.file, line: r.line, fields: f}
 }
@@ -147,10 +181,15 @@ func (r record) problem(format string, args ...any) Problem {
 
 // eachRecord reads an export, JSON or CSV, told apart by their first
 // character, and calls fn with each record in file order, until fn says
-// stop (false); a row that cannot be read goes to bad. A byte-order mark
-// is skipped. A CSV file is read a row at a time, however large.
+// stop (false); a row that cannot be read goes to bad. The text may be
+// UTF-8, with or without a byte-order mark, or UTF-16 (what Windows
+// PowerShell's Out-File and > write). A CSV file is read a row at a time,
+// however large.
 func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Problem)) error {
 	br := bufio.NewReaderSize(in, 1<<20)
+	if head, _ := br.Peek(4); isUTF16(head) {
+		br = bufio.NewReaderSize(transform.NewReader(br, utf16Decoder(head)), 1<<20)
+	}
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		br.Discard(3)
 	}
@@ -186,35 +225,83 @@ func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Proble
 	return readCSV(name, br, fn, bad)
 }
 
-// readJSON reads a JSON array of objects, an object whose "value" holds
-// them (Azure REST), one object, or one object a line (NDJSON). Each record
-// carries the line it begins on.
+// isUTF16 reports whether a file begins as UTF-16 text: with a byte-order
+// mark, or, without one, with the zero byte every ASCII character has.
+func isUTF16(head []byte) bool {
+	if len(head) < 2 {
+		return false
+	}
+	switch {
+	case head[0] == 0xff && head[1] == 0xfe, head[0] == 0xfe && head[1] == 0xff:
+		return true
+	case len(head) == 4 && head[0] != 0 && head[1] == 0 && head[2] != 0 && head[3] == 0:
+		return true // little-endian, no mark
+	case len(head) == 4 && head[0] == 0 && head[1] != 0 && head[2] == 0 && head[3] != 0:
+		return true // big-endian, no mark
+	}
+	return false
+}
+
+// utf16Decoder decodes UTF-16 in the byte order its mark says (dropping
+// the mark), or, without one, the order its zero bytes show.
+func utf16Decoder(head []byte) transform.Transformer {
+	order := xunicode.LittleEndian
+	if head[0] == 0 || head[0] == 0xfe {
+		order = xunicode.BigEndian
+	}
+	return xunicode.UTF16(order, xunicode.ExpectBOM).NewDecoder().Transformer
+}
+
+// readJSON reads one or more JSON documents, one after another: arrays of
+// objects, Azure REST pages (an object whose "value" holds them; the pages
+// of a nextLink concatenated), single objects (a resource alone, or
+// PowerShell's ConvertTo-Json of one object), and so one object a line
+// (JSON Lines). Each record carries the line it begins on. A document cut
+// short gives its whole records and reports the one it ends in; a line of
+// JSON Lines that is not an object is reported, the others read.
 func readJSON(name string, data []byte) ([]record, []Problem, error) {
-	lineAt := func(offset int64) int { return 1 + bytes.Count(data[:offset], []byte("\n")) }
+	lines := lineCounter{data: data}
+	var recs []record
+	add := func(v any, offset int64) {
+		if m, ok := v.(map[string]any); ok {
+			recs = append(recs, record{file: name, line: lines.at(offset)}.with(m))
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	toRecords := func(arr []element) []record {
-		var out []record
-		for _, e := range arr {
-			if m, ok := e.value.(map[string]any); ok {
-				out = append(out, record{file: name, line: lineAt(e.offset)}.with(m))
+	for {
+		off := skipSpace(data, dec.InputOffset())
+		if off == int64(len(data)) {
+			return recs, nil, nil
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if arr, cut, ok := elements(data[off:]); ok && cut >= 0 && len(arr) > 0 {
+				for _, e := range arr {
+					add(e.value, off+e.offset)
+				}
+				return recs, []Problem{{File: name, Line: lines.at(off + cut), Reason: "the file ends in the middle of this record: a truncated export"}}, nil
 			}
+			return readJSONLines(name, data)
 		}
-		return out
-	}
-	var whole any
-	if err := dec.Decode(&whole); err == nil && !dec.More() {
-		if arr, _, ok := elements(data); ok {
-			return toRecords(arr), nil, nil
+		if arr, _, ok := elements(raw); ok {
+			for _, e := range arr {
+				add(e.value, off+e.offset)
+			}
+			continue
 		}
-		return jsonRecords(name, whole), nil, nil
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var v any
+		if d.Decode(&v) == nil {
+			add(v, off)
+		}
 	}
-	// An array cut short (an export interrupted): its whole records, and
-	// the one it ends in reported.
-	if arr, cut, ok := elements(data); ok && cut >= 0 && len(arr) > 0 {
-		return toRecords(arr), []Problem{{name, lineAt(cut), "the file ends in the middle of this record: a truncated export"}}, nil
-	}
-	// One object a line: each read on its own, a bad one reported.
+}
+
+// readJSONLines reads one JSON object a line, each on its own, a bad one
+// reported.
+func readJSONLines(name string, data []byte) ([]record, []Problem, error) {
 	var recs []record
 	var probs []Problem
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -228,7 +315,7 @@ func readJSON(name string, data []byte) ([]record, []Problem, error) {
 		d.UseNumber()
 		var m map[string]any
 		if err := d.Decode(&m); err != nil {
-			probs = append(probs, Problem{name, line, fmt.Sprintf("not a JSON object (%v): a truncated or broken line", err)})
+			probs = append(probs, Problem{File: name, Line: line, Reason: fmt.Sprintf("not a JSON object (%v): a truncated or broken line", err)})
 			continue
 		}
 		recs = append(recs, record{file: name, line: line}.with(m))
@@ -237,6 +324,32 @@ func readJSON(name string, data []byte) ([]record, []Problem, error) {
 		return nil, nil, fmt.Errorf("%s is neither JSON nor one JSON object a line: %s", name, probs[0].Reason)
 	}
 	return recs, probs, sc.Err()
+}
+
+// skipSpace returns the offset of the first byte at or after off that is
+// not white space.
+func skipSpace(data []byte, off int64) int64 {
+	for off < int64(len(data)) && (data[off] == ' ' || data[off] == '\n' || data[off] == '\r' || data[off] == '\t') {
+		off++
+	}
+	return off
+}
+
+// lineCounter turns offsets into line numbers, counting on from the last
+// offset asked, since records are met in file order.
+type lineCounter struct {
+	data []byte
+	off  int64
+	line int // 0 before the first
+}
+
+func (c *lineCounter) at(off int64) int {
+	if c.line == 0 || off < c.off {
+		c.off, c.line = 0, 1
+	}
+	c.line += bytes.Count(c.data[c.off:off], []byte("\n"))
+	c.off = off
+	return c.line
 }
 
 // element is a value of a JSON array and where it begins.
@@ -264,7 +377,7 @@ func elements(data []byte) (arr []element, cut int64, ok bool) {
 				return nil, -1, false
 			}
 			if key != "value" {
-				var skip any
+				var skip json.RawMessage
 				if dec.Decode(&skip) != nil {
 					return nil, -1, false
 				}
@@ -290,9 +403,9 @@ func arrayElements(dec *json.Decoder, data []byte) ([]element, int64) {
 	for dec.More() {
 		// The element begins at the first non-space byte after the
 		// decoder's offset (past a comma).
-		off := dec.InputOffset()
-		for off < int64(len(data)) && (data[off] == ',' || data[off] == ' ' || data[off] == '\n' || data[off] == '\r' || data[off] == '\t') {
-			off++
+		off := skipSpace(data, dec.InputOffset())
+		if off < int64(len(data)) && data[off] == ',' {
+			off = skipSpace(data, off+1)
 		}
 		var v any
 		if err := dec.Decode(&v); err != nil {
@@ -301,25 +414,6 @@ func arrayElements(dec *json.Decoder, data []byte) ([]element, int64) {
 		out = append(out, element{v, off})
 	}
 	return out, -1
-}
-
-func jsonRecords(name string, v any) []record {
-	switch x := v.(type) {
-	case []any:
-		var out []record
-		for i, e := range x {
-			if m, ok := e.(map[string]any); ok {
-				out = append(out, record{file: name, line: i + 1}.with(m))
-			}
-		}
-		return out
-	case map[string]any:
-		if inner, ok := x["value"].([]any); ok {
-			return jsonRecords(name, inner)
-		}
-		return []record{record{file: name, line: 1}.with(x)}
-	}
-	return nil
 }
 
 // readCSV reads a CSV file with a header (after Export-Csv's #TYPE line,
@@ -350,11 +444,11 @@ func readCSV(name string, in io.Reader, fn func(record) bool, bad func(Problem))
 			return nil
 		}
 		if err != nil {
-			bad(Problem{name, line, fmt.Sprintf("not a CSV row: %v", err)})
+			bad(Problem{File: name, Line: line, Reason: fmt.Sprintf("not a CSV row: %v", err)})
 			continue
 		}
 		if len(row) != len(header) {
-			bad(Problem{name, line, fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
+			bad(Problem{File: name, Line: line, Reason: fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
 			continue
 		}
 		if !fn(record{file: name, line: line, cols: cols, row: row}) {
@@ -381,10 +475,35 @@ var timeLayouts = []string{
 // parseTime reads an instant as an export writes it.
 func parseTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if t, ok := parseMSDate(s); ok {
+		return t, true
+	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t.UTC(), true
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseMSDate reads the dates of Windows PowerShell 5.1's ConvertTo-Json,
+// "\/Date(1700000000000)\/" (the JSON escape read, "/Date(…)/"):
+// milliseconds since 1970, perhaps followed by the writer's UTC offset,
+// which does not change the instant.
+func parseMSDate(s string) (time.Time, bool) {
+	inner, ok := strings.CutPrefix(s, "/Date(")
+	if !ok {
+		return time.Time{}, false
+	}
+	if inner, ok = strings.CutSuffix(inner, ")/"); !ok {
+		return time.Time{}, false
+	}
+	if i := strings.IndexAny(inner[min(1, len(inner)):], "+-"); i >= 0 {
+		inner = inner[:i+1]
+	}
+	ms, err := strconv.ParseInt(inner, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
 }

@@ -14,8 +14,8 @@ import (
 )
 
 func init() {
-	register(Source{Name: "azure-roles", Signature: []string{"principalId"}, NeedsTenant: true, read: readRoles,
-		About: "az role assignment list --all -o json (principalId, principalType, roleDefinitionName, roleDefinitionId, scope, createdOn, name): role assignments, with the accounts and groups they name; or az role assignment list-changelogs (action Granted/Revoked, timestamp): when each was made and ended"})
+	register(Source{Name: "azure-roles", Signature: []string{"principalId", "ObjectType"}, NeedsTenant: true, read: readRoles,
+		About: "az role assignment list --all -o json, the REST roleAssignments list, or Get-AzRoleAssignment | ConvertTo-Json (principalId/ObjectId, principalType, roleDefinitionName, roleDefinitionId, scope, createdOn, name): role assignments, with the accounts and groups they name; or az role assignment list-changelogs (action Granted/Revoked, timestamp): when each was made and ended"})
 }
 
 // lastSegment returns what follows a path's last "/".
@@ -126,8 +126,8 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	var rows []row
 	var times []time.Time
 	for _, r := range recs {
-		x := row{rec: r, principal: r.str("principalId")}
-		x.id = cmp.Or(r.str("name"), lastSegment(r.str("id")))
+		x := row{rec: r, principal: r.str("principalId", "ObjectId")}
+		x.id = cmp.Or(r.str("name", "RoleAssignmentName"), lastSegment(r.str("id", "RoleAssignmentId")))
 		x.role = roleOf(r, names)
 		var err error
 		switch x.scope, err = canonicalScope(r.str("scope"), o.Tenant); {
@@ -142,8 +142,8 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 			continue
 		}
 		var ok bool
-		if x.kind, ok = principalKind(r.str("principalType"), r.str("principalName")); !ok {
-			b.problem(r.problem("assignment %s: principal type %q is not User, Group or ServicePrincipal", x.id, r.str("principalType")))
+		if x.kind, ok = principalKind(r.str("principalType", "ObjectType"), r.str("principalName", "SignInName")); !ok {
+			b.problem(r.problem("assignment %s: principal type %q is not User, Group or ServicePrincipal", x.id, r.str("principalType", "ObjectType")))
 			continue
 		}
 		if t, ok := parseTime(r.str("createdOn")); ok {
@@ -206,7 +206,7 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 		}
 		if !made[x.principal] {
 			made[x.principal] = true
-			b.principal(o.Tenant, x.principal, x.kind, x.rec.str("principalName"), at)
+			b.principal(o.Tenant, x.principal, x.kind, x.rec.str("principalName", "SignInName", "DisplayName"), at)
 		}
 		b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: o.Tenant, Assignment: x.id, Principal: x.principal,
 			PrincipalTenant: o.Tenant, Role: x.role, Scope: x.scope, PIM: event.PIMActive}, o.Tenant, x.id)
