@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"cmp"
 	"iter"
 	"slices"
 	"strings"
@@ -76,16 +77,23 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 		app := r.str("AppName")
 		res := inv.resources[app]
 		inv.rolesOf[app] = true
-		who := r.str("PrincipalObjectId")
+		who, typ, role := r.str("PrincipalObjectId"), r.str("PrincipalType"), r.str("RoleType")
+		editor := strings.EqualFold(role, "CanEdit") || strings.EqualFold(role, "Owner")
 		switch {
 		case res == nil:
 			b.problem(r.problem("role assignment on app %s, which the snapshot does not list", app))
-		case !strings.EqualFold(r.str("PrincipalType"), "User") && r.str("PrincipalType") != "":
-			// Groups and the whole tenant share an app: they hold no role
+		case strings.EqualFold(typ, "Group") && editor:
+			// A share that would make a co-owner, were it an account's, is
+			// said: silence would look like a partner credited.
+			b.problem(r.problem("app %s is shared as %s with the group %q (PrincipalObjectId %s): co-owners are accounts, and a group's members are not co-owners in pal's log, so this share credits no partner; share the app with the partner's own accounts",
+				app, role, r.str("PrincipalDisplayName"), cmp.Or(who, "none")))
+		case typ != "" && !strings.EqualFold(typ, "User"):
+			// A group that may only view, or the whole tenant (which
+			// Power Apps shares with CanView only): no co-owner, nothing
 			// that credits a partner.
 		case who == "":
 			b.problem(r.problem("role assignment on app %s names no PrincipalObjectId", app))
-		case strings.EqualFold(r.str("RoleType"), "CanEdit") && who != res.owner && !slices.Contains(res.coowners, who):
+		case strings.EqualFold(role, "CanEdit") && who != res.owner && !slices.Contains(res.coowners, who):
 			res.coowners = append(res.coowners, who)
 		}
 	}
