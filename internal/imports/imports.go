@@ -158,6 +158,10 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 // shape checks that a file's first record is one of the source's: a file
 // of another shape is one error, naming the sources it looks like.
 func (src Source) shape(file string, r record) error {
+	typ := r.str("type")
+	if other, ok := armTypes[strings.ToLower(typ)]; ok && other != src.Name {
+		return fmt.Errorf("%s is no %s export: its records are Azure's %s, which pal import %s reads: pal import %s %s", file, src.Name, typ, other, other, file)
+	}
 	if slices.ContainsFunc(src.Signature, r.has) {
 		return nil
 	}
@@ -172,6 +176,22 @@ func (src Source) shape(file string, r record) error {
 		hint = "it looks like " + strings.Join(like, " or ") + ": pal import " + strings.Join(like, "|") + " " + file
 	}
 	return fmt.Errorf("%s is no %s export: its first record has none of %s; %s", file, src.Name, strings.Join(src.Signature, ", "), hint)
+}
+
+// armTypes names the source that reads each Azure Resource Manager type
+// (the "type" of a REST object, which the az CLI keeps): a file of one
+// source's records handed to another is told by it, however alike their
+// fields.
+var armTypes = map[string]string{
+	"microsoft.authorization/roleassignments":                  "azure-roles",
+	"microsoft.authorization/roleeligibilityscheduleinstances": "azure-pim",
+	"microsoft.authorization/roleeligibilityschedules":         "azure-pim",
+	"microsoft.authorization/roleassignmentscheduleinstances":  "azure-pim",
+	"microsoft.authorization/roleassignmentschedulerequests":   "azure-pim",
+	"microsoft.managedservices/registrationassignments":        "lighthouse",
+	"microsoft.managementpartner/partner":                      "links",
+	"microsoft.managementpartner/partners":                     "links",
+	"microsoft.management/managementgroups":                    "management-groups",
 }
 
 // builder collects an import's events, or hands them on as they are made
@@ -216,8 +236,6 @@ func (b *builder) tenantOf(r record, said string) (string, bool) {
 			b.failed = fmt.Errorf("%s line %d names tenant %s, and --tenant says %s: drop --tenant (the export says its tenant) or import the right file", r.file, r.line, said, b.tenant)
 		}
 		return "", false
-	case said != "" && b.tenant != "":
-		return b.tenant, true
 	case said != "":
 		return said, true
 	case b.tenant != "":

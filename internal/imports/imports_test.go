@@ -546,6 +546,10 @@ func TestAFileOfAnotherShapeIsOneError(t *testing.T) {
 		{"audit", "powerapps/cmdlets.json", "it looks like powerapps"},
 		{"groups", "audit/purview.csv", "it looks like audit"},
 		{"links", "users/users.json", "it looks like groups or users"},
+		// REST bodies say their type: a PIM list has a role assignment's
+		// fields, and is still no role assignment list.
+		{"azure-roles", "azure-pim/instances.json", "which pal import azure-pim reads"},
+		{"links", "azure-roles/rest-pages.json", "Microsoft.Authorization/roleAssignments, which pal import azure-roles reads"},
 	} {
 		f, err := os.Open(filepath.Join("../../testdata/imports", c.file))
 		if err != nil {

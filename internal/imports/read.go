@@ -196,8 +196,11 @@ func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Proble
 	var first byte
 	for {
 		b, err := br.Peek(1)
-		if err != nil {
+		if errors.Is(err, io.EOF) {
 			return nil // empty
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n' {
 			br.Discard(1)
@@ -245,11 +248,14 @@ func isUTF16(head []byte) bool {
 // utf16Decoder decodes UTF-16 in the byte order its mark says (dropping
 // the mark), or, without one, the order its zero bytes show.
 func utf16Decoder(head []byte) transform.Transformer {
-	order := xunicode.LittleEndian
+	order, bom := xunicode.LittleEndian, xunicode.IgnoreBOM
 	if head[0] == 0 || head[0] == 0xfe {
 		order = xunicode.BigEndian
 	}
-	return xunicode.UTF16(order, xunicode.ExpectBOM).NewDecoder().Transformer
+	if head[0] == 0xff || head[0] == 0xfe {
+		bom = xunicode.ExpectBOM
+	}
+	return xunicode.UTF16(order, bom).NewDecoder().Transformer
 }
 
 // readJSON reads one or more JSON documents, one after another: arrays of

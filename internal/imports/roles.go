@@ -174,7 +174,15 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	for _, x := range rows {
 		inSnapshot[x.id] = true
 	}
-	made := map[string]bool{}
+	// The assignments made, each at its instant; a principal the log does
+	// not know is created at the earliest of its own, whichever row comes
+	// first in the file.
+	type made struct {
+		row
+		at time.Time
+	}
+	var adds []made
+	first := map[string]made{}
 	for _, x := range rows {
 		if live[x.id] {
 			continue
@@ -204,12 +212,19 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 				at = created
 			}
 		}
-		if !made[x.principal] {
-			made[x.principal] = true
-			b.principal(o.Tenant, x.principal, x.kind, x.rec.str("principalName", "SignInName", "DisplayName"), at)
+		m := made{x, at}
+		adds = append(adds, m)
+		if f, ok := first[x.principal]; !ok || at.Before(f.at) {
+			first[x.principal] = m
 		}
-		b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: o.Tenant, Assignment: x.id, Principal: x.principal,
-			PrincipalTenant: o.Tenant, Role: x.role, Scope: x.scope, PIM: event.PIMActive}, o.Tenant, x.id)
+	}
+	for _, p := range sortedKeys(first) {
+		f := first[p]
+		b.principal(o.Tenant, p, f.kind, f.rec.str("principalName", "SignInName", "DisplayName"), f.at)
+	}
+	for _, m := range adds {
+		b.add(event.Event{Type: event.AzureRoleAssigned, Time: m.at, Tenant: o.Tenant, Assignment: m.id, Principal: m.principal,
+			PrincipalTenant: o.Tenant, Role: m.role, Scope: m.scope, PIM: event.PIMActive}, o.Tenant, m.id)
 	}
 	for _, id := range sortedKeys(own) {
 		if !inSnapshot[id] {
