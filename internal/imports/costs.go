@@ -99,7 +99,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			b.problem(r.problem("the date %q is not a date", date))
 			continue
 		}
-		text := r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost")
+		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"))
 		nanos, fast := attribution.ParseNanos(text)
 		var exact *big.Rat
 		if !fast {
@@ -189,4 +189,19 @@ func decimal(r *big.Rat) string {
 	s := r.FloatString(30)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")
+}
+
+// number reads a cost as a spreadsheet may have saved it: "1,234.5" or
+// "1,234,567" with thousands separated by commas, "2,304" or "1.204,5"
+// with a decimal comma (files that separate their fields with
+// semicolons).
+func number(s string) string {
+	comma, dot := strings.LastIndexByte(s, ','), strings.LastIndexByte(s, '.')
+	switch {
+	case comma < 0:
+		return s
+	case dot > comma, dot < 0 && strings.Count(s, ",") > 1:
+		return strings.ReplaceAll(s, ",", "")
+	}
+	return strings.Replace(strings.ReplaceAll(s, ".", ""), ",", ".", 1)
 }

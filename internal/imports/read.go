@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -425,10 +426,11 @@ func arrayElements(dec *json.Decoder, data []byte) ([]element, int64) {
 // readCSV reads a CSV file with a header (after Export-Csv's #TYPE line,
 // if any), a row at a time; a row of another length (a truncated last
 // line) is reported and skipped.
-func readCSV(name string, in io.Reader, fn func(record) bool, bad func(Problem)) error {
+func readCSV(name string, in *bufio.Reader, fn func(record) bool, bad func(Problem)) error {
 	r := csv.NewReader(in)
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
+	r.Comma = delimiter(in)
 	header, err := r.Read()
 	if err == nil && len(header) == 1 && strings.HasPrefix(header[0], "#TYPE ") {
 		// Windows PowerShell's Export-Csv begins with the type it wrote.
@@ -453,6 +455,9 @@ func readCSV(name string, in io.Reader, fn func(record) bool, bad func(Problem))
 			bad(Problem{File: name, Line: line, Reason: fmt.Sprintf("not a CSV row: %v", err)})
 			continue
 		}
+		if slices.Equal(row, header) {
+			continue // exports concatenated, each with its header
+		}
 		if len(row) != len(header) {
 			bad(Problem{File: name, Line: line, Reason: fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
 			continue
@@ -461,6 +466,30 @@ func readCSV(name string, in io.Reader, fn func(record) bool, bad func(Problem))
 			return nil
 		}
 	}
+}
+
+// delimiter reads which character separates a CSV file's fields: the
+// one Excel's "sep=" line names (the line is consumed), or a semicolon or
+// a tab where the header holds more of them than commas (Excel saves so
+// in locales that write a decimal comma); a comma otherwise.
+func delimiter(in *bufio.Reader) rune {
+	line, _ := in.Peek(4096)
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.TrimRight(line, "\r")
+	if sep, ok := bytes.CutPrefix(line, []byte("sep=")); ok && len(sep) == 1 {
+		in.Discard(len(line))
+		in.ReadString('\n')
+		return rune(sep[0])
+	}
+	best, most := ',', bytes.Count(line, []byte(","))
+	for _, c := range []rune{';', '\t'} {
+		if n := bytes.Count(line, []byte(string(c))); n > most {
+			best, most = c, n
+		}
+	}
+	return best
 }
 
 // timeLayouts are the ways exports write an instant; those without an
