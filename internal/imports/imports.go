@@ -227,8 +227,8 @@ func (b *builder) problem(p Problem) { b.problems = append(b.problems, p) }
 // tenantOf returns the tenant of a record whose export names it (said),
 // or --tenant where it does not. A --tenant that the export contradicts
 // ends the import with an error naming both; a record of no tenant at all
-// is reported. Tenant IDs compare without regard to case, and the
-// export's spelling is kept.
+// is reported. Tenant IDs compare without regard to case; --tenant's
+// spelling is kept, so that one import writes one tenant one way.
 func (b *builder) tenantOf(r record, said string) (string, bool) {
 	switch {
 	case said != "" && b.tenant != "" && !strings.EqualFold(said, b.tenant):
@@ -236,7 +236,7 @@ func (b *builder) tenantOf(r record, said string) (string, bool) {
 			b.failed = fmt.Errorf("%s line %d names tenant %s, and --tenant says %s: drop --tenant (the export says its tenant) or import the right file", r.file, r.line, said, b.tenant)
 		}
 		return "", false
-	case said != "":
+	case said != "" && b.tenant == "":
 		return said, true
 	case b.tenant != "":
 		return b.tenant, true
