@@ -625,3 +625,23 @@ func TestSnapshotOfAnAssignmentEndedByItsPrincipal(t *testing.T) {
 		}
 	}
 }
+
+// TestProgress: a long import tells a terminal how it goes, and ends on
+// the count of every row read and reported.
+func TestProgress(t *testing.T) {
+	var text strings.Builder
+	text.WriteString("Date,ResourceId,CostInBillingCurrency\n")
+	for i := range 10000 {
+		fmt.Fprintf(&text, "2026-01-05,/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-%d,1.5\n", i)
+	}
+	text.WriteString("2026-01-05,,3\n2026-01-05,vm-x,3\n")
+	var progress bytes.Buffer
+	if _, err := imports.Run("azure-costs", []imports.File{{Name: "costs.csv", R: strings.NewReader(text.String())}},
+		imports.Options{Tenant: "contoso", Progress: &progress}); err != nil {
+		t.Fatal(err)
+	}
+	last := progress.String()[strings.LastIndexByte(strings.TrimSuffix(progress.String(), "\n"), '\r')+1:]
+	if !strings.HasPrefix(last, "pal import azure-costs: 10002 rows read, ") || !strings.HasSuffix(last, " rows/s, 2 reported\n") {
+		t.Errorf("the last progress line is %q", last)
+	}
+}
