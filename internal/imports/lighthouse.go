@@ -158,16 +158,7 @@ func readLighthouse(each iter.Seq[record], o *Options, b *builder) {
 					continue
 				}
 			}
-			at := d.created
-			if at.IsZero() {
-				at = b.notBefore(d.tenant, seen)
-			}
-			if b.known != nil {
-				// Not before the log knows its principal.
-				if created, ok := b.known.AccountCreated(d.managedBy, g.principal); ok && at.Before(created) {
-					at = created
-				}
-			}
+			at := b.assignedAt(d.tenant, d.managedBy, g.principal, d.created, seen)
 			b.add(event.Event{Type: event.AzureRoleAssigned, Time: at, Tenant: d.tenant, Assignment: g.id, Principal: g.principal,
 				PrincipalTenant: d.managedBy, Role: g.role, Scope: d.scope, PIM: g.pim}, d.tenant, g.id)
 			kept[g.id] = true

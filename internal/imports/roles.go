@@ -202,16 +202,7 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 			inSnapshot[byKey[roleKey(x.principal, x.role, x.scope)][same]] = true
 			continue
 		}
-		at := x.at
-		if at.IsZero() {
-			at = b.notBefore(o.Tenant, seen)
-		}
-		if b.known != nil {
-			// Not before the log knows its principal.
-			if created, ok := b.known.AccountCreated(o.Tenant, x.principal); ok && at.Before(created) {
-				at = created
-			}
-		}
+		at := b.assignedAt(o.Tenant, o.Tenant, x.principal, x.at, seen)
 		m := made{x, at}
 		adds = append(adds, m)
 		if f, ok := first[x.principal]; !ok || at.Before(f.at) {
@@ -231,6 +222,23 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 			b.add(event.Event{Type: event.AzureRoleRemoved, Time: b.notBefore(o.Tenant, seen), Tenant: o.Tenant, Assignment: id}, o.Tenant, id, "removed")
 		}
 	}
+}
+
+// assignedAt dates an assignment made since the log: at its own time
+// where the export says it (created), else at the observation, never
+// before the log's last word on the tenant; and never before the log
+// knows its principal (in principalTenant).
+func (b *builder) assignedAt(tenant, principalTenant, principal string, created, seen time.Time) time.Time {
+	at := created
+	if at.IsZero() {
+		at = b.notBefore(tenant, seen)
+	}
+	if b.known != nil {
+		if c, ok := b.known.AccountCreated(principalTenant, principal); ok && at.Before(c) {
+			at = c
+		}
+	}
+	return at
 }
 
 // readRoleChanges turns a changelog's grants and revocations into
