@@ -38,6 +38,8 @@ func TestUsageErrorsAreOneLineAndExit2(t *testing.T) {
 		{[]string{"explain", "--log", "-"}, "--tenant and --resource are required"},
 		{[]string{"launch"}, `unknown command "launch"`},
 		{[]string{"check", "--log", "-", "extra"}, `unexpected argument "extra"`},
+		{[]string{"serve", "--db", os.DevNull, "--oidc-home-tenant", "contoso"}, "--oidc-home-tenant and --oidc-tenants go with --oidc-issuer"},
+		{[]string{"serve", "--db", os.DevNull, "--oidc-issuer", "https://login.microsoftonline.com/{tenantid}/v2.0", "--oidc-audience", "api://pal", "--oidc-tenants", os.DevNull}, "names no tenant, and would refuse every token"},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := run(t, "", tt.args...)

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -30,8 +32,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	azureRoles := fs.String("azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
 	pecRate := fs.String("pec-rate", "0.15", "the partner earned credit rate")
 	activityWindow := fs.Duration("activity-window", attribution.DefaultActivityWindow, "how far back a credit change looks for the gaining account's activity (activity_before)")
-	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims)")
-	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry")
+	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims); with {tenantid}, of every tenant's issuer, as Entra ID: https://login.microsoftonline.com/{tenantid}/v2.0")
+	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry: pal's application ID URI, or https://management.azure.com/ for Azure's own clients")
+	homeTenant := fs.String("oidc-home-tenant", "", "the tenant whose tokens may carry pal.operator and pal.partner_reader (needed with {tenantid})")
+	tenantsFile := fs.String("oidc-tenants", "", "a file of the tenant IDs whose tokens are accepted, one a line (default: every tenant)")
 	snapshotEvery := fs.Int("snapshot-every", 10000, "save a snapshot of the state every N events")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
@@ -58,6 +62,15 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if (*issuer == "") != (*audience == "") {
 		return usagef("--oidc-issuer and --oidc-audience go together")
 	}
+	if *issuer == "" && (*homeTenant != "" || *tenantsFile != "") {
+		return usagef("--oidc-home-tenant and --oidc-tenants go with --oidc-issuer")
+	}
+	var tenants []string
+	if *tenantsFile != "" {
+		if tenants, err = readTenants(*tenantsFile); err != nil {
+			return err
+		}
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
@@ -79,7 +92,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		WriteRate: *writeRate, WriteBurst: *writeBurst,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *issuer != "" {
-		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience}
+		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience, HomeTenant: *homeTenant, Tenants: tenants}
 	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
@@ -169,4 +182,24 @@ func loadDemoLog(ctx context.Context, st store.Store, srv *server.Server) error 
 	}
 	_, _, _, err = srv.Ingest(ctx, events)
 	return err
+}
+
+// readTenants reads the tenants whose tokens are accepted: one ID a line,
+// blank lines and # comments passed over.
+func readTenants(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--oidc-tenants: %w", err)
+	}
+	var out []string
+	for line := range strings.Lines(string(data)) {
+		line, _, _ = strings.Cut(line, "#")
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--oidc-tenants: %s names no tenant, and would refuse every token: list one tenant ID a line", path)
+	}
+	return out, nil
 }

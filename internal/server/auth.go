@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -92,12 +90,6 @@ func (s *Server) noteUse(ctx context.Context, hash string, t store.Token, now ti
 	}
 }
 
-// OIDC configures the verification of tokens from an OpenID Connect issuer.
-type OIDC struct {
-	Issuer   string
-	Audience string
-}
-
 // Role names an issuer's tokens carry in their roles claim, as Microsoft
 // Entra ID app roles do. A token with none of them is an account's.
 const (
@@ -105,22 +97,6 @@ const (
 	oidcRoleTenantAdmin   = "pal.tenant_admin"
 	oidcRolePartnerReader = "pal.partner_reader"
 )
-
-type claims struct {
-	TenantID string   `json:"tid"`
-	ObjectID string   `json:"oid"`
-	Roles    []string `json:"roles"`
-	// PartnerOrg is the organisation of a partner reader.
-	PartnerOrg string `json:"pal_org"`
-}
-
-func newVerifier(ctx context.Context, c *OIDC) (*oidc.IDTokenVerifier, error) {
-	provider, err := oidc.NewProvider(ctx, c.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("OpenID Connect issuer %s: %w", c.Issuer, err)
-	}
-	return provider.Verifier(&oidc.Config{ClientID: c.Audience}), nil
-}
 
 // authenticate returns the principal of a request's bearer token.
 func (s *Server) authenticate(r *http.Request) (Principal, error) {
@@ -148,21 +124,27 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		s.noteUse(r.Context(), hash, t, now)
 		return Principal{Role: t.Role, Tenant: t.Tenant, Account: t.Account, Org: t.Org}, nil
 	}
-	if s.verifier == nil {
+	if s.tokens == nil {
 		return Principal{}, errorf(codeUnauthorized, "the token is not one this service issued, and no OpenID Connect issuer is configured")
 	}
-	idt, err := s.verifier.Verify(r.Context(), token)
+	c, err := s.tokens.verify(r.Context(), token)
+	var rf *refusal
+	if errors.As(err, &rf) {
+		// The operator sees which tenants fail and why; the caller, why.
+		s.log.Info("token refused", "tenant", rf.tenant, "reason", rf.reason)
+		return Principal{}, errorf(codeUnauthorized, "%s", rf.reason)
+	}
 	if err != nil {
-		return Principal{}, errorf(codeUnauthorized, "the token does not verify: %v", err)
+		return Principal{}, err
 	}
-	var c claims
-	if err := idt.Claims(&c); err != nil {
-		return Principal{}, errorf(codeUnauthorized, "the token's claims do not read: %v", err)
-	}
+	// The operator's and the partner readers' roles count only in tokens
+	// of the home tenant: a customer's tenant, whose administrators assign
+	// its own app roles, could otherwise make itself either.
+	home := s.tokens.homeTenant(c.TenantID)
 	switch {
-	case slices.Contains(c.Roles, oidcRoleOperator):
+	case home && slices.Contains(c.Roles, oidcRoleOperator):
 		return Principal{Role: store.RoleOperator}, nil
-	case slices.Contains(c.Roles, oidcRolePartnerReader) && c.PartnerOrg != "":
+	case home && slices.Contains(c.Roles, oidcRolePartnerReader) && c.PartnerOrg != "":
 		return Principal{Role: store.RolePartnerReader, Org: c.PartnerOrg}, nil
 	case c.TenantID == "":
 		return Principal{}, errorf(codeUnauthorized, "the token has no tid claim")

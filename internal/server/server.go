@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -58,7 +57,7 @@ type Server struct {
 	store    store.Store
 	cfg      Config
 	log      *slog.Logger
-	verifier *oidc.IDTokenVerifier
+	tokens   *tokenVerifier
 	views    *views
 	commits  commits
 	limits   *limits
@@ -103,11 +102,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.views = newViews(cfg.Options, func(d time.Duration) { s.m.stateWait.Observe(d.Seconds()) })
 	s.limits = newLimits(cfg.WriteRate, cfg.WriteBurst)
 	if cfg.OIDC != nil {
-		v, err := newVerifier(ctx, cfg.OIDC)
+		v, err := newTokenVerifier(ctx, *cfg.OIDC)
 		if err != nil {
 			return nil, err
 		}
-		s.verifier = v
+		s.tokens = v
 	}
 	s.registerMetrics()
 	if err := s.load(ctx); err != nil {
