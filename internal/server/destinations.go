@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -22,6 +23,29 @@ type Resolver interface {
 // the service's own machine or network, nor a cloud's metadata service.
 func forbiddenAddr(a netip.Addr) string {
 	a = a.Unmap()
+	// An IPv6 address that embeds an IPv4 one (NAT64's well-known prefix,
+	// 6to4) reaches that one: it is judged by it.
+	if a.Is6() {
+		b := a.As16()
+		switch {
+		case wellKnownNAT64.Contains(a):
+			if why := forbiddenAddr(netip.AddrFrom4([4]byte(b[12:16]))); why != "" {
+				return why + ", through NAT64"
+			}
+		case sixToFour.Contains(a):
+			if why := forbiddenAddr(netip.AddrFrom4([4]byte(b[2:6]))); why != "" {
+				return why + ", through 6to4"
+			}
+		}
+	}
+	for _, r := range specialPurpose {
+		if r.prefix.Contains(a) {
+			if slices.ContainsFunc(r.except, func(p netip.Prefix) bool { return p.Contains(a) }) {
+				break
+			}
+			return r.why
+		}
+	}
 	switch {
 	case a.IsLoopback():
 		return "a loopback address"
@@ -35,6 +59,49 @@ func forbiddenAddr(a netip.Addr) string {
 		return "a private address"
 	}
 	return ""
+}
+
+// The prefixes whose IPv6 addresses embed an IPv4 address.
+var (
+	wellKnownNAT64 = prefix("64:ff9b::/96")
+	sixToFour      = prefix("2002::/16")
+)
+
+// specialPurpose are the blocks of IANA's IPv4 and IPv6 Special-Purpose
+// Address Registries that are not globally reachable, beyond those the
+// netip predicates name (loopback, private, link-local, multicast), with
+// the registries' globally reachable exceptions inside them.
+var specialPurpose = []struct {
+	prefix netip.Prefix
+	except []netip.Prefix
+	why    string
+}{
+	{prefix("0.0.0.0/8"), nil, `an address of "this network"`},
+	{prefix("100.64.0.0/10"), nil, "an address of the shared address space (carrier-grade NAT)"},
+	{prefix("192.0.0.0/24"), prefixes("192.0.0.9/32", "192.0.0.10/32"), "an IETF protocol assignment"},
+	{prefix("192.0.2.0/24"), nil, "a documentation address (TEST-NET-1)"},
+	{prefix("192.88.99.0/24"), nil, "a deprecated 6to4 relay anycast address"},
+	{prefix("198.18.0.0/15"), nil, "a benchmarking address"},
+	{prefix("198.51.100.0/24"), nil, "a documentation address (TEST-NET-2)"},
+	{prefix("203.0.113.0/24"), nil, "a documentation address (TEST-NET-3)"},
+	{prefix("240.0.0.0/4"), nil, "a reserved address"},
+	{prefix("255.255.255.255/32"), nil, "the limited broadcast address"},
+	{prefix("64:ff9b:1::/48"), nil, "a local-use IPv4/IPv6 translation address"},
+	{prefix("100::/64"), nil, "a discard-only address"},
+	{prefix("2001::/23"), prefixes("2001:1::1/128", "2001:1::2/128", "2001:3::/32", "2001:4:112::/48", "2001:20::/28", "2001:30::/28"), "an IETF protocol assignment"},
+	{prefix("2001:db8::/32"), nil, "a documentation address"},
+	{prefix("3fff::/20"), nil, "a documentation address"},
+	{prefix("5f00::/16"), nil, "a segment routing (SRv6) address"},
+}
+
+var prefix = netip.MustParsePrefix
+
+func prefixes(ps ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = prefix(p)
+	}
+	return out
 }
 
 // errDestination is a destination a webhook may not post to.

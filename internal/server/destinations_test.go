@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,7 +60,25 @@ func TestWebhookDestinations(t *testing.T) {
 		"https://224.0.0.1/",                       // multicast
 		"https://0.0.0.0/",                         // unspecified
 		"https://[::ffff:127.0.0.1]/",              // loopback, mapped
-		"https://user:pass@receiver.example/",      // credentials in the URL
+		// IANA's special-purpose blocks, not globally reachable.
+		"https://100.64.0.1/",                 // shared address space (carrier-grade NAT)
+		"https://100.127.255.254/",            // its last
+		"https://198.18.0.1/",                 // benchmarking
+		"https://198.19.255.1/",               // benchmarking, the /15's second half
+		"https://192.0.0.8/",                  // IETF protocol assignments
+		"https://192.0.2.10/",                 // TEST-NET-1
+		"https://203.0.113.5/",                // TEST-NET-3
+		"https://240.0.0.1/",                  // reserved
+		"https://255.255.255.255/",            // limited broadcast
+		"https://0.1.2.3/",                    // "this network"
+		"https://[64:ff9b::a00:7]/",           // NAT64 of 10.0.0.7
+		"https://[64:ff9b::7f00:1]/",          // NAT64 of loopback
+		"https://[2002:a00:7::1]/",            // 6to4 of 10.0.0.7
+		"https://[64:ff9b:1::1]/",             // local-use translation
+		"https://[2001:db8::1]/",              // documentation
+		"https://[2001:2::1]/",                // benchmarking, an IETF assignment
+		"https://[100::1]/",                   // discard-only
+		"https://user:pass@receiver.example/", // credentials in the URL
 		"ftp://receiver.example/",
 	}
 	register := func(s *service, token, u string) int {
@@ -73,18 +92,29 @@ func TestWebhookDestinations(t *testing.T) {
 			t.Errorf("registering %s: %d, want 400", u, status)
 		}
 	}
-	if status := register(strict, reader, "https://receiver.example/hook"); status != http.StatusOK {
-		t.Errorf("registering a public https receiver: %d, want 200", status)
+	for _, u := range []string{
+		"https://receiver.example/hook",
+		"https://100.128.0.1/",            // just past the shared address space
+		"https://192.0.0.9/",              // an anycast assignment the registry marks reachable
+		"https://198.20.0.1/",             // just past benchmarking
+		"https://[64:ff9b::5db8:d822]/",   // NAT64 of a public address
+		"https://[2001:4:112::1]/",        // AS112, reachable
+		"https://[2606:4700:4700::1111]/", // a public IPv6 address
+	} {
+		if status := register(strict, reader, u); status != http.StatusOK {
+			t.Errorf("registering the public receiver %s: %d, want 200", u, status)
+		}
 	}
 
 	open := start(t, sqliteStore(t), server.Config{Resolver: resolver, WebhookAllowHTTP: true, WebhookAllowPrivate: true})
 	reader = open.token(store.RolePartnerReader, "", "", "100001")
-	for _, u := range forbidden[:13] {
+	credentials := slices.Index(forbidden, "https://user:pass@receiver.example/")
+	for _, u := range forbidden[:credentials] {
 		if status := register(open, reader, u); status != http.StatusOK {
 			t.Errorf("registering %s with the operator's leave: %d, want 200", u, status)
 		}
 	}
-	for _, u := range forbidden[13:] {
+	for _, u := range forbidden[credentials:] {
 		if status := register(open, reader, u); status != http.StatusBadRequest {
 			t.Errorf("registering %s with the operator's leave: %d, want 400", u, status)
 		}
