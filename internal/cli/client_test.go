@@ -65,15 +65,21 @@ func TestAgainstAService(t *testing.T) {
 
 	_, log, _ := run(t, "", "demo")
 	code, out, errOut := run(t, log, "events", "push", "-", "--server", hs.URL, "--token", operator)
-	if code != 0 || !strings.HasPrefix(out, fmt.Sprintf("accepted %d, duplicates 0, refused 0", strings.Count(log, "\n"))) {
+	if code != 0 || !strings.HasPrefix(out, fmt.Sprintf("accepted %d, held 0, duplicates 0, refused 0", strings.Count(log, "\n"))) {
 		t.Fatalf("pal events push: exit %d %q %q", code, out, errOut)
 	}
 	admin := issue("--role", "tenant-admin", "--tenant", "contoso")
 	code, out, _ = run(t, `{"type":"account.created","time":"2026-04-01T00:00:00Z","tenant":"contoso","account":"zoe","kind":"guest"}
 {"type":"pal.linked","time":"2026-04-01T00:00:00Z","tenant":"contoso","account":"zoe","partner":"1000011"}`,
 		"events", "push", "--server", hs.URL, "--token", admin, "--strict", "-")
-	if code != ExitRefused || !strings.Contains(out, "accepted 1, duplicates 0, refused 1") || !strings.Contains(out, "forbidden") {
+	if code != ExitRefused || !strings.Contains(out, "accepted 1, held 0, duplicates 0, refused 1") || !strings.Contains(out, "refused: line 2: forbidden") {
 		t.Errorf("administrator's push of a link: exit %d %q", code, out)
+	}
+	// A use of an app the log does not know yet is held, and said so.
+	code, out, _ = run(t, `{"type":"usage","time":"2026-04-02T00:00:00Z","tenant":"contoso","resource":"app-to-come","user":"u1"}`,
+		"events", "push", "--server", hs.URL, "--token", admin, "-")
+	if code != 0 || !strings.Contains(out, "accepted 0, held 1, duplicates 0, refused 0") || !strings.Contains(out, "held (applied once what it needs arrives): line 1: unknown_tenant_object") {
+		t.Errorf("a push of a use held: exit %d %q", code, out)
 	}
 
 	zoe := issue("--role", "account", "--tenant", "contoso", "--account", "zoe")

@@ -3,8 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 
-	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/api"
 )
 
 func runEvents(ctx context.Context, env *Env, args []string) error {
@@ -34,11 +35,7 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	var res struct {
-		Accepted   int              `json:"accepted"`
-		Duplicates int              `json:"duplicates"`
-		Refused    []*event.Refusal `json:"refused"`
-	}
+	var res api.IngestResult
 	if err := c.do(ctx, "POST", "/v1/events", nil, f, &res); err != nil {
 		return err
 	}
@@ -47,13 +44,22 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(env.Stdout, "accepted %d, duplicates %d, refused %d\n", res.Accepted, res.Duplicates, len(res.Refused))
-		for _, rf := range res.Refused {
-			fmt.Fprintf(env.Stdout, "  %s\n", rf.Error())
-		}
+		printIngest(env.Stdout, res)
 	}
 	if strict && len(res.Refused) > 0 {
 		return errRefused
 	}
 	return nil
+}
+
+// printIngest writes the service's answer to a batch as a table: the
+// counts, then each held and each refused event with its reason.
+func printIngest(w io.Writer, res api.IngestResult) {
+	fmt.Fprintf(w, "accepted %d, held %d, duplicates %d, refused %d\n", res.Accepted, len(res.Held), res.Duplicates, len(res.Refused))
+	for _, rf := range res.Held {
+		fmt.Fprintf(w, "  held (applied once what it needs arrives): %s\n", rf.Error())
+	}
+	for _, rf := range res.Refused {
+		fmt.Fprintf(w, "  refused: %s\n", rf.Error())
+	}
 }

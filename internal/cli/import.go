@@ -12,6 +12,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/imports"
@@ -157,17 +158,12 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	if !push {
 		return nil
 	}
-	var ans struct {
-		Accepted   int              `json:"accepted"`
-		Duplicates int              `json:"duplicates"`
-		Held       []*event.Refusal `json:"held"`
-		Refused    []*event.Refusal `json:"refused"`
-	}
+	var ans api.IngestResult
 	if err := c.do(ctx, "POST", "/v1/events", nil, &buf, &ans); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "pushed %d events: accepted %d, held %d, duplicates %d, refused %d\n",
-		n, ans.Accepted, len(ans.Held), ans.Duplicates, len(ans.Refused))
+	fmt.Fprintf(env.Stdout, "pushed %d events: ", n)
+	printIngest(env.Stdout, ans)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
@@ -188,13 +189,13 @@ func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Eve
 // Ingest stores events at the end of the log, as POST /v1/events does for
 // the lines that pass its checks, and says what became of them.
 func (s *Server) Ingest(ctx context.Context, events []*event.Event) (accepted, held, duplicates int, err error) {
-	var res ingestResult
+	var res api.IngestResult
 	err = s.ingest(ctx, events, &res)
 	return res.Accepted, len(res.Held), res.Duplicates, err
 }
 
 // ingest stores events and counts their verdicts into res.
-func (s *Server) ingest(ctx context.Context, events []*event.Event, res *ingestResult) error {
+func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.IngestResult) error {
 	var outcome func(st *state) verdicts
 	err := s.write(ctx, func(ctx context.Context, wr store.Writer) error {
 		var err error
@@ -222,17 +223,9 @@ func (s *Server) ingest(ctx context.Context, events []*event.Event, res *ingestR
 	return nil
 }
 
-// ingestResult is the answer to a batch (SPEC.md section 8).
-type ingestResult struct {
-	Accepted   int              `json:"accepted"`
-	Held       []*event.Refusal `json:"held"`
-	Duplicates int              `json:"duplicates"`
-	Refused    []*event.Refusal `json:"refused"`
-}
-
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal) error {
 	body := http.MaxBytesReader(w, r.Body, maxBatchBytes)
-	res := ingestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
+	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
 	var events []*event.Event
 	rd := event.NewReader(body)
 	for {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/sqlite"
@@ -111,7 +112,7 @@ func fuzzService(f *testing.F, dir string) (*Server, []fuzzRole) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var events ingestResult
+	var events api.IngestResult
 	if err := s.ingest(ctx, mustEvents(f, fuzzLog), &events); err != nil || events.Accepted != 15 {
 		f.Fatalf("the fuzzed service's log: %+v %v", events, err)
 	}

@@ -1,0 +1,16 @@
+// Package api holds the answers of pal's HTTP API that the service writes
+// and the command line reads, so that both speak of one type: a field the
+// service adds is one the command line sees.
+package api
+
+import "github.com/palproject/pal/internal/event"
+
+// IngestResult is the answer to a batch of events (SPEC section 8):
+// accepted, held until what makes them applicable arrives, duplicates of
+// ids already carried, and refused.
+type IngestResult struct {
+	Accepted   int              `json:"accepted"`
+	Held       []*event.Refusal `json:"held"`
+	Duplicates int              `json:"duplicates"`
+	Refused    []*event.Refusal `json:"refused"`
+}
