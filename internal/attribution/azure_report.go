@@ -325,7 +325,12 @@ type AzureAccount struct {
 	Partner  string `json:"partner"`
 	Org      string `json:"org"`
 	Eligible bool   `json:"eligible"`
-	Reason   string `json:"reason"`
+	// Reason is why the account does not count, a code as section 4 of
+	// SPEC.md gives them (and RoleEarnsNothing, NotActivated for what the
+	// assignment lacks); empty when it counts. Words say it, or how it
+	// counts.
+	Reason string `json:"reason"`
+	Words  string `json:"words"`
 }
 
 // AzureAssignment is an assignment covering a resource, in an explanation.
@@ -485,26 +490,26 @@ func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) A
 		}
 		switch {
 		case !roleOK && strings.Contains(strings.ToLower(a.Role), "reader"):
-			v.Reason = fmt.Sprintf("%s can only read: it earns no recognition", a.Role)
+			v.Reason, v.Words = RoleEarnsNothing, fmt.Sprintf("%s can only read: it earns no recognition", a.Role)
 		case !roleOK:
-			v.Reason = fmt.Sprintf("%s is not a role that may change anything: it earns no recognition", a.Role)
+			v.Reason, v.Words = RoleEarnsNothing, fmt.Sprintf("%s is not a role that may change anything: it earns no recognition", a.Role)
 		case !active:
-			v.Reason = "eligible assignment, not activated at this instant: only active time counts"
+			v.Reason, v.Words = NotActivated, "eligible assignment, not activated at this instant: only active time counts"
 		case st.Disabled:
-			v.Reason = "the account is disabled: its link does not count while it is"
+			v.Reason, v.Words = AccountDisabled, "the account is disabled: its link does not count while it is"
 		case st.Link == "":
-			v.Reason = fmt.Sprintf("the account holds no partner link in tenant %s", a.PrincipalTenant)
+			v.Reason, v.Words = NoLink, fmt.Sprintf("the account holds no partner link in tenant %s", a.PrincipalTenant)
 		case v.Org == "":
-			v.Reason = fmt.Sprintf("%s is not a location ID of a registered organisation at this instant", st.Link)
+			v.Reason, v.Words = PartnerIDNotEligible, fmt.Sprintf("%s is not a location ID of a registered organisation at this instant", st.Link)
 		default:
 			v.Eligible = true
 			via := ""
 			if m.group != "" {
 				via = fmt.Sprintf(" as a member of group %s", m.group)
 			}
-			v.Reason = fmt.Sprintf("counts: %s on %s%s, linked to %s", a.Role, a.Scope.Path, via, st.Link)
+			v.Words = fmt.Sprintf("counts: %s on %s%s, linked to %s", a.Role, a.Scope.Path, via, st.Link)
 			if a.PrincipalTenant != a.Tenant {
-				v.Reason = fmt.Sprintf("counts: the link is in the partner's own tenant %s through Azure Lighthouse; %s on %s%s, linked to %s", a.PrincipalTenant, a.Role, a.Scope.Path, via, st.Link)
+				v.Words = fmt.Sprintf("counts: the link is in the partner's own tenant %s through Azure Lighthouse; %s on %s%s, linked to %s", a.PrincipalTenant, a.Role, a.Scope.Path, via, st.Link)
 			}
 		}
 		x.Accounts = append(x.Accounts, v)

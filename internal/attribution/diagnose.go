@@ -20,6 +20,9 @@ const (
 	DroppedLocation  = "location_dropped"
 	RoleEarnsNothing = "role_earns_nothing"
 	NoActivityYet    = "no_activity_yet"
+	// NotActivated is an account acting through an eligible (PIM)
+	// assignment that is not activated at the instant.
+	NotActivated = "not_activated"
 )
 
 // Missing is a resource on which an account linked to one of an

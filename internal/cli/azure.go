@@ -127,7 +127,7 @@ func printAzureExplanation(w io.Writer, x attribution.AzureExplanation) error {
 				if acct.Partner != "" {
 					link = "linked to " + label(acct.Partner, acct.Org)
 				}
-				p("     %s, %s: %s\n", acct.Account, link, acct.Reason)
+				p("     %s, %s: %s\n", acct.Account, link, acct.Words)
 			}
 		}
 	}

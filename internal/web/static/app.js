@@ -370,9 +370,9 @@ async function explainAzure(into, tenant, resource, at) {
     fill(into, h("h2", {}, `Why, at ${at}`),
       h("p", { id: "verdict" }, credited ? `Credited under policy ${x.azure_policy}: ${credited}.` : "No partner is recognised at that instant."),
       table(["Assignment", "Role", "Scope", "Principal", "Account", "Partner ID", "Counts"], x.assignments.flatMap((a) =>
-        (a.accounts.length ? a.accounts : [{ account: "—", partner: "", eligible: false, reason: "no account with a link acts through it" }]).map((c) =>
+        (a.accounts.length ? a.accounts : [{ account: "—", partner: "", eligible: false, words: "no account with a link acts through it" }]).map((c) =>
           [a.assignment, a.role, a.scope, a.principal_tenant === x.tenant ? a.principal : `${a.principal} (${a.principal_tenant})`,
-            c.account, c.partner || "no link", c.eligible ? "yes" : `no: ${c.reason}`]))));
+            c.account, c.partner || "no link", c.eligible ? "yes" : `no: ${c.words}`]))));
   } catch (err) {
     fill(into, h("p", { class: "error" }, err.message));
   }
