@@ -92,7 +92,7 @@ func printAudit(env *Env, format, tenant string, changes []attribution.Change) e
 	}
 	flagged := 0
 	w := newTable(env.Stdout)
-	fmt.Fprintln(w, "TIME\tRESOURCE\tFROM\tTO\tCAUSE\tNOTE")
+	fmt.Fprintln(w, "TIME\tRESOURCE\tFROM\tTO\tGAINED BY\tCAUSE\tNOTE")
 	for _, c := range changes {
 		note := ""
 		switch {
@@ -105,7 +105,7 @@ func printAudit(env *Env, format, tenant string, changes []attribution.Change) e
 		if c.Correction {
 			note = "correction (a late event changed the past) " + note
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", stamp(c.Time), c.Resource, orDash(c.From.Partner), orDash(c.To.Partner), orWord(causeWords[c.Cause], c.Cause), orDash(note))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(c.Time), c.Resource, orDash(c.From.Partner), orDash(c.To.Partner), orDash(c.To.Account), orWord(causeWords[c.Cause], c.Cause), orDash(note))
 	}
 	if err := w.Flush(); err != nil {
 		return err

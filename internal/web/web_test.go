@@ -338,8 +338,9 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 		t.Errorf("adatum's links:\n%s", links)
 	}
 	// Tailspin's hana was made co-owner of onboarding without ever editing
-	// it: the credit change is flagged.
-	if got := s.text("#credit-changes"); !strings.Contains(got, "gained by a role alone: co-owner added, no edit or publish before") || !strings.Contains(got, "onboarding") {
+	// it: the credit change is flagged, and names her.
+	if got := s.text("#credit-changes"); !strings.Contains(got, "gained by a role alone: co-owner added, no edit or publish before") || !strings.Contains(got, "onboarding") ||
+		!strings.Contains(got, "hana@tailspin.example") {
 		t.Errorf("adatum's credit changes:\n%s", got)
 	}
 	s.screenshot("tenant.png")

@@ -401,9 +401,9 @@ function changesTable(changes) {
     const cause = causeWords[c.cause] || c.cause;
     const note = c.role_only ? h("span", { class: "loss" }, `gained by a role alone: ${cause}, no edit or publish before`) :
       c.to.partner && c.activity_before ? "worked on it before" : "";
-    return [c.time.slice(0, 10), c.resource, c.from.partner || "no one", c.to.partner || "no one", cause, note];
+    return [c.time.slice(0, 10), c.resource, c.from.partner || "no one", c.to.partner || "no one", c.to.account || "—", cause, note];
   });
-  return table(["When", "Resource", "From", "To", "Cause", "Note"], rows);
+  return table(["When", "Resource", "From", "To", "Gained by", "Cause", "Note"], rows);
 }
 
 async function tenantPage(me) {
