@@ -317,7 +317,7 @@ func (o *Options) pseudonym(user string) string {
 // isFlowPermission reports whether a record edits or deletes a user's
 // permission on a flow: a Power Automate record naming its recipient.
 func isFlowPermission(a auditRecord) bool {
-	w := fold(a.data.Workload)
+	w := fieldKey(a.data.Workload)
 	return (w == workloadFlow || w == workloadFlowNew || a.data.FlowDetailsURL != "") && strings.TrimSpace(a.data.RecipientUPN) != ""
 }
 
@@ -379,7 +379,7 @@ func appEdit(a auditRecord, b *builder) (permEdit, bool) {
 	d := &a.data
 	e := permEdit{what: "app", resource: d.app(), principal: cmp.Or(d.prop(propTargetName), d.prop(propTargetID))}
 	level := d.prop(propPermission)
-	editor, known := appLevels[fold(level)]
+	editor, known := appLevels[fieldKey(level)]
 	switch {
 	case e.resource == "":
 		b.problem(a.row.problem(noApp, a.op, propApp))

@@ -18,9 +18,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	xunicode "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
@@ -51,10 +51,10 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// record is one row of an export, its field names folded (lower case, no
-// spaces, underscores or dashes) so that "Date", "date" and "Charge Date"
-// are found alike. A JSON record holds its fields; a CSV record its row
-// and the file's header, shared by every row.
+// record is one row of an export, its field names kept as keys (lower
+// case, no spaces, underscores or dashes) so that "Date", "date" and
+// "Charge Date" are found alike. A JSON record holds its fields; a CSV
+// record its row and the file's header, shared by every row.
 type record struct {
 	file   string
 	line   int
@@ -63,50 +63,46 @@ type record struct {
 	row    []string
 }
 
-// value returns a field's value, nil when the record has none.
+// value returns a field's value, nil when the record has none. The key is
+// made on the stack: the same few names are asked of every row of a file
+// of millions.
 func (r record) value(name string) any {
+	var buf [64]byte
+	key := appendFieldKey(buf[:0], name)
 	if r.cols != nil {
-		if i, ok := r.cols[name]; ok {
+		if i, ok := r.cols[string(key)]; ok {
 			return r.row[i]
 		}
 		return nil
 	}
-	return r.fields[name]
+	return r.fields[string(key)]
 }
 
-// folded remembers the names fold has folded: the same few names are
-// asked of every row.
-var folded sync.Map
+// fieldKey is a field name as records keep it: lower case, without
+// spaces, underscores, dashes or a byte-order mark.
+func fieldKey(name string) string { return string(appendFieldKey(nil, name)) }
 
-// fold is a field name as records keep it.
-func fold(name string) string {
-	if f, ok := folded.Load(name); ok {
-		return f.(string)
-	}
-	f := foldName(name)
-	folded.Store(name, f)
-	return f
-}
-
-// foldName folds a name: lower case, without spaces, underscores, dashes
-// or a byte-order mark.
-func foldName(name string) string {
-	var b strings.Builder
+func appendFieldKey(dst []byte, name string) []byte {
 	for _, r := range name {
 		switch {
 		case r == ' ' || r == '_' || r == '-' || r == '\ufeff':
+		case r < utf8.RuneSelf:
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			dst = append(dst, byte(r))
 		default:
-			b.WriteRune(unicode.ToLower(r))
+			dst = utf8.AppendRune(dst, unicode.ToLower(r))
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // str returns the first of the named fields that holds a value, as a
 // string; "" when none does.
 func (r record) str(names ...string) string {
 	for _, n := range names {
-		switch v := r.value(fold(n)).(type) {
+		switch v := r.value(n).(type) {
 		case nil:
 		case string:
 			if s := strings.TrimSpace(v); s != "" {
@@ -124,19 +120,19 @@ func (r record) str(names ...string) string {
 // has reports whether the record has a field, empty or not.
 func (r record) has(name string) bool {
 	if r.cols != nil {
-		_, ok := r.cols[fold(name)]
+		_, ok := r.cols[fieldKey(name)]
 		return ok
 	}
-	_, ok := r.fields[fold(name)]
+	_, ok := r.fields[fieldKey(name)]
 	return ok
 }
 
 // get returns a field as it was read: for JSON, nested objects and arrays.
-func (r record) get(name string) any { return r.value(fold(name)) }
+func (r record) get(name string) any { return r.value(name) }
 
 // sub returns a nested object of a JSON record as a record.
 func (r record) sub(name string) (record, bool) {
-	m, ok := r.fields[fold(name)].(map[string]any)
+	m, ok := r.value(name).(map[string]any)
 	if !ok {
 		return record{}, false
 	}
@@ -152,11 +148,11 @@ func (r record) sub(name string) (record, bool) {
 func (r record) with(m map[string]any) record {
 	f := make(map[string]any, len(m))
 	for k, v := range m {
-		f[foldName(k)] = v
+		f[fieldKey(k)] = v
 	}
 	if props, ok := f["properties"].(map[string]any); ok {
 		for k, v := range props {
-			if k := foldName(k); f[k] == nil {
+			if k := fieldKey(k); f[k] == nil {
 				f[k] = v
 			}
 		}
@@ -166,7 +162,7 @@ func (r record) with(m map[string]any) record {
 
 // list returns a nested array of objects of a JSON record as records.
 func (r record) list(name string) []record {
-	a, _ := r.fields[fold(name)].([]any)
+	a, _ := r.value(name).([]any)
 	var out []record
 	for _, v := range a {
 		if m, ok := v.(map[string]any); ok {
@@ -441,8 +437,8 @@ func readCSV(name string, in *bufio.Reader, fn func(record) bool, bad func(Probl
 	}
 	cols := make(map[string]int, len(header))
 	for i, h := range header {
-		if _, dup := cols[fold(h)]; !dup {
-			cols[fold(h)] = i
+		if _, dup := cols[fieldKey(h)]; !dup {
+			cols[fieldKey(h)] = i
 		}
 	}
 	for {
