@@ -39,6 +39,8 @@ func TestFixtures(t *testing.T) {
 		// Saved by a spreadsheet in a locale of decimal commas: Excel's
 		// sep= line, semicolons, a header repeated where two were pasted.
 		{"azure-costs", "azure-costs/excel-semicolon.csv", "contoso", "", "", ""},
+		// An export compressed with gzip, as Cost Management may write it.
+		{"azure-costs", "azure-costs/mca-gzip.csv.gz", "contoso", "", "", ""},
 		{"management-groups", "management-groups/tree.json", "contoso-tenant-id", "", "", ""},
 		// The entities list says no time: the observation is given.
 		{"management-groups", "management-groups/entities.json", "contoso-tenant-id", "2026-01-10T00:00:00Z", "", ""},

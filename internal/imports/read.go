@@ -10,6 +10,7 @@ package imports
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -177,13 +178,22 @@ func (r record) problem(format string, args ...any) Problem {
 }
 
 // eachRecord reads an export, JSON or CSV, told apart by their first
-// character, and calls fn with each record in file order, until fn says
+// character, gzipped or not, and calls fn with each record in file order, until fn says
 // stop (false); a row that cannot be read goes to bad. The text may be
 // UTF-8, with or without a byte-order mark, or UTF-16 (what Windows
 // PowerShell's Out-File and > write). A CSV file is read a row at a time,
 // however large.
 func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Problem)) error {
 	br := bufio.NewReaderSize(in, 1<<20)
+	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {
+		// A Cost Management export compressed with gzip.
+		z, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		defer z.Close()
+		br = bufio.NewReaderSize(z, 1<<20)
+	}
 	if head, _ := br.Peek(4); isUTF16(head) {
 		br = bufio.NewReaderSize(transform.NewReader(br, utf16Decoder(head)), 1<<20)
 	}
