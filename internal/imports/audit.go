@@ -234,7 +234,6 @@ func readAuditRecord(r record, o *Options, b *builder) (auditRecord, bool) {
 		d.props = looseObject(d.JSONProperties)
 	}
 	a.op = cmp.Or(strings.TrimSpace(d.Operation), r.str("Operation", "Operations"))
-	a.tenant = cmp.Or(strings.TrimSpace(d.OrganizationID), d.prop(propTenant), o.Tenant)
 	a.user = cmp.Or(strings.TrimSpace(d.UserID), r.str("UserId", "UserIds"))
 	a.id = cmp.Or(d.ID, r.str("RecordId", "Identity"))
 	var ok bool
@@ -248,8 +247,10 @@ func readAuditRecord(r record, o *Options, b *builder) (auditRecord, bool) {
 	case !ok:
 		b.problem(r.problem("%s: neither CreationTime nor CreationDate is a time (%q)", a.op, cmp.Or(d.CreationTime, r.str("CreationDate"))))
 		return a, false
-	case a.tenant == "":
-		b.problem(r.problem("%s: the record names no OrganizationId: name the tenant with --tenant", a.op))
+	}
+	// The record's OrganizationId is its tenant; --tenant only where it
+	// names none, and an error where it names another.
+	if a.tenant, ok = b.tenantOf(r, cmp.Or(strings.TrimSpace(d.OrganizationID), d.prop(propTenant))); !ok {
 		return a, false
 	}
 	return a, true

@@ -1,7 +1,6 @@
 package imports
 
 import (
-	"cmp"
 	"iter"
 	"slices"
 	"strings"
@@ -33,9 +32,13 @@ func accountKind(r record) string {
 // the link each account holds, when the log holds another.
 func readLinks(each iter.Seq[record], o *Options, b *builder) {
 	for r := range each {
-		tenant, acct, partner := cmp.Or(r.str("tenantId"), o.Tenant), r.str("objectId"), r.str("partnerId")
-		if tenant == "" || acct == "" {
-			b.problem(r.problem("a link needs its tenantId and objectId (or --tenant)"))
+		acct, partner := r.str("objectId"), r.str("partnerId")
+		tenant, ok := b.tenantOf(r, r.str("tenantId"))
+		switch {
+		case !ok:
+			continue
+		case acct == "":
+			b.problem(r.problem("a link needs its objectId, the account that holds it"))
 			continue
 		}
 		at, ok := parseTime(r.str("updatedTime", "createdTime"))

@@ -647,3 +647,36 @@ func TestProgress(t *testing.T) {
 		t.Errorf("the last progress line is %q", last)
 	}
 }
+
+// TestATenantTheExportContradicts: where an export names its tenant, a
+// --tenant naming another is one error naming both, whatever the source;
+// one that agrees (in any case) is the tenant, as --tenant spells it.
+func TestATenantTheExportContradicts(t *testing.T) {
+	for _, c := range []struct{ format, file, said string }{
+		{"links", "links/rest.json", "contoso-tenant-id"},
+		{"management-groups", "management-groups/rest-tree.json", "contoso-tenant-id"},
+		{"audit", "audit/search-unifiedauditlog.csv", "contoso-tenant-id"},
+	} {
+		open := func() []imports.File {
+			f, err := os.Open(filepath.Join("../../testdata/imports", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			return []imports.File{{Name: filepath.Base(c.file), R: f}}
+		}
+		_, err := imports.Run(c.format, open(), imports.Options{Tenant: "fabrikam-tenant-id"})
+		if err == nil || !strings.Contains(err.Error(), c.said) || !strings.Contains(err.Error(), "fabrikam-tenant-id") {
+			t.Errorf("%s with another --tenant: %v", c.file, err)
+		}
+		res, err := imports.Run(c.format, open(), imports.Options{Tenant: strings.ToUpper(c.said)})
+		if err != nil || len(res.Events) == 0 {
+			t.Fatalf("%s with its own --tenant: %v", c.file, err)
+		}
+		for _, ev := range res.Events {
+			if ev.Tenant != strings.ToUpper(c.said) {
+				t.Errorf("%s: %s", c.file, ev.AppendJSON(nil))
+			}
+		}
+	}
+}
