@@ -149,17 +149,49 @@ type tenantScanner interface {
 	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
 }
 
-// catchUp folds the records committed after the state's last one. On an
+// catchUpChunk is how many records catchUp holds at once: a cold start
+// folds the whole log, and must not hold it. A variable for the tests.
+var catchUpChunk = 20000
+
+// errChunkFull ends a scan when catchUp holds a chunk.
+var errChunkFull = errors.New("chunk full")
+
+// catchUp folds the records committed after the state's last one, a chunk
+// at a time; the tenants that late records make it fold again are folded
+// once, after the last chunk, as one fold of every record would. On an
 // error in folding a tenant again the state is marked stale.
 func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 	if s.stale {
 		s.reset()
 	}
-	var recs []store.Record
-	if err := src.Scan(ctx, s.seq, func(r store.Record) error { recs = append(recs, r); return nil }); err != nil {
-		return err
+	late := lateRecords{tenants: map[string]*event.Event{}}
+	recs := make([]store.Record, 0, catchUpChunk)
+	for {
+		recs = recs[:0]
+		err := src.Scan(ctx, s.seq, func(r store.Record) error {
+			recs = append(recs, r)
+			if len(recs) == catchUpChunk {
+				return errChunkFull
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errChunkFull) {
+			return err
+		}
+		s.apply(recs, &late)
+		if len(recs) < catchUpChunk {
+			return s.refold(ctx, src, &late)
+		}
 	}
-	return s.fold(ctx, src, recs)
+}
+
+// lateRecords are what records that came after their place ask of the
+// fold: the tenants to fold again, each with the first late record that
+// makes it so (the cause of its corrections), and the first late record
+// of the directory.
+type lateRecords struct {
+	tenants   map[string]*event.Event
+	directory *event.Event
 }
 
 // fold folds records that follow the state's last one, in sequence order;
@@ -169,10 +201,15 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 	if len(recs) == 0 {
 		return nil
 	}
-	// refold holds the tenants to fold again, each with the first late
-	// record that makes it so: the cause of its corrections.
-	refold := make(map[string]*event.Event)
-	var directoryLate *event.Event
+	late := lateRecords{tenants: map[string]*event.Event{}}
+	s.apply(recs, &late)
+	return s.refold(ctx, src, &late)
+}
+
+// apply applies records that follow the state's last one, in sequence
+// order, noting in late what must be folded again.
+func (s *state) apply(recs []store.Record, late *lateRecords) {
+	refold := late.tenants
 	for _, r := range recs {
 		ev := r.Event
 		s.seq = max(s.seq, r.Seq)
@@ -189,8 +226,8 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 				return 1
 			})
 			s.directory = slices.Insert(s.directory, i, r)
-			if directoryLate != nil || p.before(s.latest) {
-				directoryLate = cmp.Or(directoryLate, ev)
+			if late.directory != nil || p.before(s.latest) {
+				late.directory = cmp.Or(late.directory, ev)
 				continue
 			}
 			s.applyRecord(r)
@@ -219,9 +256,14 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 		}
 		s.applyRecord(r)
 	}
-	if directoryLate != nil {
+}
+
+// refold folds again what late records ask.
+func (s *state) refold(ctx context.Context, src tenantScanner, late *lateRecords) error {
+	refold := late.tenants
+	if late.directory != nil {
 		for _, t := range s.refoldDirectory() {
-			refold[t] = cmp.Or(refold[t], directoryLate)
+			refold[t] = cmp.Or(refold[t], late.directory)
 		}
 	}
 	tenants := make([]string, 0, len(refold))
