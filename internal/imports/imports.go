@@ -31,6 +31,12 @@ type Options struct {
 	// UserKey, when set, pseudonymises usage users: each becomes its
 	// HMAC-SHA256 under this key.
 	UserKey []byte
+	// Covered, when set, says which scopes a snapshot of role assignments
+	// (azure-roles) lists: a live assignment at any other scope is not
+	// taken as removed when the snapshot omits it. pal collect reads the
+	// subscriptions and management groups its configuration names, not
+	// always a whole tenant. Nil: every scope.
+	Covered func(scope string) bool
 	// Progress, when set, is told how a long import goes: a line, rewritten
 	// about once a second, of the rows read, rows a second and rows
 	// reported, and the last one kept. For a terminal.
@@ -159,8 +165,11 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 // of another shape is one error, naming the sources it looks like.
 func (src Source) shape(file string, r record) error {
 	typ := r.str("type")
-	if other, ok := armTypes[strings.ToLower(typ)]; ok && other != src.Name {
-		return fmt.Errorf("%s is no %s export: its records are Azure's %s, which pal import %s reads: pal import %s %s", file, src.Name, typ, other, other, file)
+	if other, ok := armTypes[strings.ToLower(typ)]; ok {
+		if other != src.Name {
+			return fmt.Errorf("%s is no %s export: its records are Azure's %s, which pal import %s reads: pal import %s %s", file, src.Name, typ, other, other, file)
+		}
+		return nil
 	}
 	if slices.ContainsFunc(src.Signature, r.has) {
 		return nil
@@ -184,6 +193,7 @@ func (src Source) shape(file string, r record) error {
 // fields.
 var armTypes = map[string]string{
 	"microsoft.authorization/roleassignments":                  "azure-roles",
+	"microsoft.authorization/roledefinitions":                  "azure-roles",
 	"microsoft.authorization/roleeligibilityscheduleinstances": "azure-pim",
 	"microsoft.authorization/roleeligibilityschedules":         "azure-pim",
 	"microsoft.authorization/roleassignmentscheduleinstances":  "azure-pim",

@@ -48,12 +48,17 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 		if n := namedRole(r); n != "" {
 			names[strings.ToLower(lastSegment(r.str("roleDefinitionId")))] = n
 		}
+		if isRoleDefinition(r) && r.str("roleName") != "" {
+			names[strings.ToLower(r.str("name"))] = r.str("roleName")
+		}
 	}
 	var snapshot, changes []record
 	for _, r := range recs {
-		if r.str("action") != "" {
+		switch {
+		case isRoleDefinition(r):
+		case r.str("action") != "":
 			changes = append(changes, r)
-		} else {
+		default:
 			snapshot = append(snapshot, r)
 		}
 	}
@@ -63,6 +68,13 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 	if len(changes) > 0 {
 		readRoleChanges(changes, names, o, b)
 	}
+}
+
+// isRoleDefinition reports whether a record is a role definition (the REST
+// roleDefinitions list, or az role definition list): it names a tenant's
+// custom roles, which its assignments give by GUID alone.
+func isRoleDefinition(r record) bool {
+	return strings.EqualFold(r.str("type"), "Microsoft.Authorization/roleDefinitions")
 }
 
 // namedRole is the role a row names: "" when it names none (a deleted
@@ -166,7 +178,7 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 		live[a.ID] = true
 	}
 	for _, a := range ownLive {
-		if !a.From.After(seen) {
+		if !a.From.After(seen) && (o.Covered == nil || o.Covered(a.Scope)) {
 			own[a.ID] = true
 		}
 	}

@@ -1,0 +1,76 @@
+package imports
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+)
+
+// TestRoleDefinitionsNameCustomRoles: a role definitions list given with
+// the assignments names the custom roles they give by GUID alone, and a
+// file of definitions alone is an azure-roles export, not another shape.
+func TestRoleDefinitionsNameCustomRoles(t *testing.T) {
+	defs := `{"value": [{"properties": {"roleName": "Contoso Deployment Operator", "type": "CustomRole"}, "id": "/subscriptions/s1/providers/Microsoft.Authorization/roleDefinitions/0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b", "type": "Microsoft.Authorization/roleDefinitions", "name": "0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b"}]}`
+	assigned := `{"value": [{"properties": {"roleDefinitionId": "/subscriptions/s1/providers/Microsoft.Authorization/roleDefinitions/0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b", "principalId": "sp1", "principalType": "ServicePrincipal", "scope": "/subscriptions/s1", "createdOn": "2026-01-07T11:00:00Z"}, "id": "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments/a1", "type": "Microsoft.Authorization/roleAssignments", "name": "a1"}]}`
+	res, err := Run("azure-roles", []File{{"defs.json", strings.NewReader(defs)}, {"roles.json", strings.NewReader(assigned)}}, Options{Tenant: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles []string
+	for _, ev := range res.Events {
+		if ev.Type == event.AzureRoleAssigned {
+			roles = append(roles, ev.Role)
+		}
+	}
+	if len(res.Problems) > 0 || len(roles) != 1 || roles[0] != "Contoso Deployment Operator" {
+		t.Errorf("roles %v, problems %v: want the custom role named by its definition", roles, res.Problems)
+	}
+	// Without the definitions, the GUID is reported.
+	res, _ = Run("azure-roles", []File{{"roles.json", strings.NewReader(assigned)}}, Options{Tenant: "t"})
+	if len(res.Problems) != 1 {
+		t.Errorf("without its definition, a custom role's assignment: problems %v", res.Problems)
+	}
+}
+
+// TestCoveredScopes: a snapshot that covers some scopes removes only the
+// assignments of those scopes that it does not list.
+func TestCoveredScopes(t *testing.T) {
+	e := attribution.New(attribution.DefaultOptions())
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, ev := range []*event.Event{
+		{Type: event.AccountCreated, Time: at, Tenant: "t", Account: "u1", Kind: event.AccountUser},
+		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "a1", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/subscriptions/s1", PIM: event.PIMActive},
+		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "a2", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/subscriptions/s2/resourcegroups/rg", PIM: event.PIMActive},
+	} {
+		if res := e.Apply(ev); res.Outcome != attribution.Applied {
+			t.Fatalf("%v", res.Refusal)
+		}
+	}
+	onlyS3 := `{"value": [{"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": "u1", "principalType": "User", "scope": "/subscriptions/s3", "createdOn": "2026-01-01T00:00:00Z"}, "name": "a3"}]}`
+	for _, tt := range []struct {
+		covered func(string) bool
+		want    string
+	}{
+		{nil, "a1 a2"},
+		{func(s string) bool {
+			return strings.HasPrefix(s, "/subscriptions/s2") || strings.HasPrefix(s, "/subscriptions/s3")
+		}, "a2"},
+	} {
+		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(onlyS3)}}, Options{Tenant: "t", Known: e, ObservedAt: at.Add(time.Hour), Covered: tt.covered})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var removed []string
+		for _, ev := range res.Events {
+			if ev.Type == event.AzureRoleRemoved {
+				removed = append(removed, ev.Assignment)
+			}
+		}
+		if got := strings.Join(removed, " "); got != tt.want {
+			t.Errorf("removed %q, want %q", got, tt.want)
+		}
+	}
+}
