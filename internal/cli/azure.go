@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 )
@@ -29,6 +31,9 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if len(rep.Resources) == 0 {
+			noteMonthAfter(ctx, env, f, "report azure", month, time.Time{})
+		}
 		return printAzureReportAs(env, f, rep)
 	}
 	f.consumptionMonth = month
@@ -39,6 +44,11 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	rep, err = e.AzureReport(month)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	// Costs may be dated after the log's last event: only a month with
+	// none says why its report is empty.
+	if len(rep.Resources) == 0 && !slices.Contains(e.ConsumptionMonths(), month) {
+		noteMonthAfter(ctx, env, f, "report azure", month, e.Now())
 	}
 	if err := printAzureReportAs(env, f, rep); err != nil {
 		return err

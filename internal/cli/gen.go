@@ -59,8 +59,8 @@ func runGen(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "wrote %s and %s: %d tenants, about %d resources, %d months (%.1f s)\n",
-			filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "consumption.parquet"), cfg.Tenants, resources, cfg.Months, time.Since(start).Seconds())
+		fmt.Fprintf(env.Stdout, "wrote %s and %s: %s, about %s, %s (%.1f s)\n",
+			filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "consumption.parquet"), count(cfg.Tenants, "tenant"), count(resources, "resource"), count(cfg.Months, "month"), time.Since(start).Seconds())
 		return nil
 	}
 	cfg.Progress = progress("usage events", cfg.UsageEvents)
@@ -70,8 +70,8 @@ func runGen(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s and %s: %d tenants, %d usage events, %d months (%.1f s)\n",
-		filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "usage.parquet"), cfg.Tenants, cfg.UsageEvents, cfg.Months, time.Since(start).Seconds())
+	fmt.Fprintf(env.Stdout, "wrote %s and %s: %s, %s, %s (%.1f s)\n",
+		filepath.Join(*out, "control.ndjson"), filepath.Join(*out, "usage.parquet"), count(cfg.Tenants, "tenant"), count(int(cfg.UsageEvents), "usage event"), count(cfg.Months, "month"), time.Since(start).Seconds())
 	return nil
 }
 

@@ -162,7 +162,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	if err := c.do(ctx, "POST", "/v1/events", nil, &buf, &ans); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "pushed %d events: ", n)
+	fmt.Fprintf(env.Stdout, "pushed %s: ", count(n, "event"))
 	printIngest(env.Stdout, ans)
 	return nil
 }

@@ -167,7 +167,7 @@ func TestImportPushDiffsAgainstTheService(t *testing.T) {
 		// env1, alice, app1, bob and his co-ownership.
 		{snapshot(1, true), "2026-01-01T12:00:00Z", "pushed 5 events: accepted 5, held 0, duplicates 0, refused 0"},
 		// bob's co-ownership is gone.
-		{snapshot(2, false), "2026-01-02T12:00:00Z", "pushed 1 events: accepted 1, held 0, duplicates 0, refused 0"},
+		{snapshot(2, false), "2026-01-02T12:00:00Z", "pushed 1 event: accepted 1, held 0, duplicates 0, refused 0"},
 		{snapshot(2, false), "2026-01-02T12:00:00Z", "pushed 0 events: accepted 0, held 0, duplicates 0, refused 0"},
 	} {
 		if got := push(c.path, c.observed); got != c.want {

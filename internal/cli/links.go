@@ -60,11 +60,25 @@ func (o orgLinks) print(env *Env, format string) error {
 	case "csv":
 		return writeCSV(env.Stdout, o.Links)
 	}
-	fmt.Fprintf(env.Stdout, "Links to the location IDs of organisation %s: %d accounts\n\n", o.Org, len(o.Links))
+	disabled := 0
+	for _, l := range o.Links {
+		if l.Disabled {
+			disabled++
+		}
+	}
+	fmt.Fprintf(env.Stdout, "Links to the location IDs of organisation %s: %s", o.Org, count(len(o.Links), "account"))
+	if disabled > 0 {
+		fmt.Fprintf(env.Stdout, ", %d disabled (a disabled account's link does not count)", disabled)
+	}
+	fmt.Fprint(env.Stdout, "\n\n")
 	w := newTable(env.Stdout)
 	fmt.Fprintln(w, "TENANT\tACCOUNT\tPARTNER\tSINCE\tRESOURCES")
 	for _, l := range o.Links {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", l.Tenant, l.Account, l.Partner, l.Since.UTC().Format(time.RFC3339), l.Resources)
+		account := l.Account
+		if l.Disabled {
+			account += " (disabled)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", l.Tenant, account, l.Partner, l.Since.UTC().Format(time.RFC3339), l.Resources)
 	}
 	return w.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/metrics"
@@ -34,6 +35,32 @@ func aggregate(ctx context.Context, env *Env, f logFlags, opts attribution.Optio
 		err = readUsage(ctx, env, f.usage, e, agg, &t)
 	}
 	return e, agg, t, err
+}
+
+// noteMonthAfter says, on standard error, that a month begins after the
+// last event of the log (or of the service asked): its report is empty
+// because the log says nothing of it yet, not because nothing happened.
+// Usage and costs read from files of their own may go further than the
+// log: then it says nothing.
+func noteMonthAfter(ctx context.Context, env *Env, f logFlags, cmd, month string, last time.Time) {
+	if f.usage != "" || f.consumption != "" {
+		return
+	}
+	if f.server != "" {
+		var me struct {
+			Now time.Time `json:"now"`
+		}
+		if asked, err := f.remote(ctx, "/v1/me", nil, &me); !asked || err != nil {
+			return
+		}
+		last = me.Now
+	}
+	start, err := time.Parse("2006-01", month)
+	if err != nil || last.IsZero() || !start.After(last) {
+		return
+	}
+	fmt.Fprintf(env.Stderr, "pal %s: %s is after the %s last event (%s): it says nothing of that month yet, so the report is empty\n",
+		cmd, month, map[bool]string{true: "service's", false: "log's"}[f.server != ""], stamp(last))
 }
 
 func runMonthly(ctx context.Context, env *Env, args []string) error {
@@ -69,6 +96,7 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 		m.Month, m.Orgs = page.Month, page.Orgs
 		m.Resources, m.Workloads = append(m.Resources, page.Resources...), append(m.Workloads, page.Workloads...)
 		if page.Next == nil {
+			noteMonthAfter(ctx, env, f, "report monthly", month, time.Time{})
 			return printMonthlyAs(env, f, m)
 		}
 		query.Set("after", *page.Next)
@@ -79,6 +107,7 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	}
 	m = agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
 	metrics.NameOrgs(&m, e)
+	noteMonthAfter(ctx, env, f, "report monthly", month, e.Now())
 	if err := printMonthlyAs(env, f, m); err != nil {
 		return err
 	}
@@ -150,6 +179,7 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		noteMonthAfter(ctx, env, f, "report pcs", month, time.Time{})
 		return printScoreAs(env, f.format, attribution.Organisation{ID: orgID}, baseline, score, cfg)
 	}
 	e, agg, t, err := aggregate(ctx, env, f, opts, month, baseline)
@@ -167,6 +197,7 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 	inputs, hasInputs := e.MetricsInputs(orgID, month)
 	score = metrics.CapabilityScore(cfg, orgID, seg(orgID, month),
 		agg.Report(cfg, month, seg), agg.Report(cfg, baseline, seg), inputs, hasInputs)
+	noteMonthAfter(ctx, env, f, "report pcs", month, e.Now())
 	if err := printScoreAs(env, f.format, org, baseline, score, cfg); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	azurePolicy := fs.String("azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
 	azureRoles := fs.String("azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
 	pecRate := fs.String("pec-rate", "0.15", "the partner earned credit rate")
+	currency := fs.String("currency", attribution.DefaultCurrency, "the currency of the log's Azure costs (ISO 4217), which the pages show beside every amount")
 	activityWindow := fs.Duration("activity-window", attribution.DefaultActivityWindow, "how far back a credit change looks for the gaining account's activity (activity_before)")
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims); with {tenantid}, of every tenant's issuer, as Entra ID: https://login.microsoftonline.com/{tenantid}/v2.0")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry: pal's application ID URI, or https://management.azure.com/ for Azure's own clients")
@@ -55,6 +56,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if opts.Azure, err = azureOptions(*azurePolicy, *azureRoles, *pecRate); err != nil {
 		return err
 	}
+	if len(*currency) != 3 || strings.ToUpper(*currency) != *currency || strings.ContainsFunc(*currency, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+		return usagef("--currency %q is not a currency code: write three capital letters, such as USD or EUR", *currency)
+	}
+	opts.Azure.Currency = *currency
 	if *activityWindow <= 0 {
 		return usagef("--activity-window must be positive, such as 2160h")
 	}
@@ -122,6 +127,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "operator token: %s\n", token)
 		fmt.Fprintf(env.Stdout, "try: curl -H 'Authorization: Bearer %s' '%s://%s/v1/reports/monthly?month=2026-03'\n", token, scheme, ln.Addr())
+	} else {
+		fmt.Fprintf(env.Stdout, "to log in, make a token: pal token issue --db %s --role operator (or --role partner-reader --org ORG, tenant-admin --tenant T, account --tenant T --account A)\n", *db)
 	}
 	dispatching, stopDispatch := context.WithCancel(context.Background())
 	defer stopDispatch()

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/backend"
@@ -58,7 +60,60 @@ func tokenIssue(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, token)
 	fmt.Fprintf(env.Stderr, "pal: token %s, %s, expires %s\n", issued.ID, issued.Role, issued.Expires.Format(time.RFC3339))
+	warning, err := unknownToTheLog(ctx, st, issued)
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		fmt.Fprintf(env.Stderr, "pal token issue: warning: %s\n", warning)
+	}
 	return nil
+}
+
+// unknownToTheLog says what a token names that the service's log does not
+// know yet: an organisation that is not registered (or a location ID given
+// for its global ID), an account that was never created, a tenant with no
+// event. Such a token is issued all the same, since the log may catch up,
+// but it reads nothing until then.
+func unknownToTheLog(ctx context.Context, st store.Store, t store.Token) (string, error) {
+	switch t.Role {
+	case store.RolePartnerReader:
+		registered, owner := false, ""
+		err := st.ScanTenant(ctx, "", func(r store.Record) error {
+			if r.Event.Type == event.PartnerRegistered {
+				registered = registered || r.Event.Org == t.Org
+				if slices.Contains(r.Event.Locations, t.Org) {
+					owner = r.Event.Org
+				}
+			}
+			return nil
+		})
+		switch {
+		case err != nil:
+			return "", err
+		case registered:
+			return "", nil
+		case owner != "":
+			return fmt.Sprintf("%s is a location ID of organisation %s: a partner reader's --org is the organisation's global ID, %s; this token reads nothing", t.Org, owner, owner), nil
+		}
+		return fmt.Sprintf("organisation %s is not registered in the service's log: the token reads nothing until a partner.registered event names it", t.Org), nil
+	case store.RoleAccount, store.RoleTenantAdmin:
+		seen, created := false, false
+		err := st.ScanTenant(ctx, t.Tenant, func(r store.Record) error {
+			seen = true
+			created = created || (r.Event.Type == event.AccountCreated && r.Event.Account == t.Account)
+			return nil
+		})
+		switch {
+		case err != nil:
+			return "", err
+		case !seen:
+			return fmt.Sprintf("tenant %s has no event in the service's log: the token reads nothing until its events come", t.Tenant), nil
+		case t.Role == store.RoleAccount && !created:
+			return fmt.Sprintf("account %s does not exist in tenant %s in the service's log: its link cannot be set until an account.created event names it", t.Account, t.Tenant), nil
+		}
+	}
+	return "", nil
 }
 
 // tokenRow is a token as pal token list shows it: never the token itself.
