@@ -54,7 +54,15 @@ type AzureOptions struct {
 	Roles *RoleTable
 	// PECRate is the partner earned credit rate, a decimal; "" means 0.15.
 	PECRate string
+	// Currency is the currency of the log's costs (ISO 4217), which the
+	// log does not say; "" means DefaultCurrency. It names the amounts
+	// and changes none of them.
+	Currency string
 }
+
+// DefaultCurrency is the currency of costs when none is configured: the
+// currency partner programmes report consumed revenue in.
+const DefaultCurrency = "USD"
 
 // DefaultOptions returns the options of SPEC.md: policy latest, and only
 // production environments counted.

@@ -432,6 +432,9 @@ type OrgLink struct {
 	// through the account now: Power Platform resources it wins, and
 	// Azure resources its roles recognise.
 	Resources int `json:"resources"`
+	// Disabled marks an account that is disabled: its link does not
+	// count while it is.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // OrgLinks lists the accounts, in every tenant, linked to a location ID the
@@ -456,7 +459,7 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 		for k := range e.linksTo[loc] {
 			t := e.tenants[k.tenant]
 			a := t.accounts[k.account]
-			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: azure[k]}
+			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: azure[k], Disabled: a.disabled}
 			for id := range a.roles {
 				c := t.resources[id].credit
 				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s Share) bool { return s.Org == orgID && s.Partner == a.link })) {

@@ -218,3 +218,75 @@ func pageParams(r *http.Request, name string) (after int64, limit int, err error
 	}
 	return after, limit, nil
 }
+
+// directory names partners and organisations: the engine, live or folded
+// up to an instant.
+type directory interface {
+	PartnerOrg(partner string) string
+	OrgName(org string) string
+}
+
+// shownAccount is the one rule of what a caller sees of an account, on
+// every route and page: an operator and a tenant administrator see it as
+// it is; a partner reader sees its own organisation's accounts by name,
+// another partner's as "an account of partner P (Name)", and a customer's
+// own (one that links no partner) as "a customer account". partner is the
+// partner ID the account links at the instant shown, "" when none.
+func (p Principal) shownAccount(d directory, account, partner string) string {
+	if p.Role != store.RolePartnerReader || account == "" {
+		return account
+	}
+	if partner == "" {
+		return customerAccount
+	}
+	if d.PartnerOrg(partner) == p.Org {
+		return account
+	}
+	return "an account of " + partnerWords(d, partner)
+}
+
+// customerAccount is how a partner reader sees an account that links no
+// partner: the customer's own.
+const customerAccount = "a customer account"
+
+// partnerWords names a partner ID with its organisation's name.
+func partnerWords(d directory, partner string) string {
+	if name := d.OrgName(d.PartnerOrg(partner)); name != "" {
+		return "partner " + partner + " (" + name + ")"
+	}
+	return "partner " + partner
+}
+
+// ownsPartner reports whether a partner ID is one of p's organisation's,
+// now or once.
+func (p Principal) ownsPartner(d directory, partner string) bool {
+	return partner != "" && p.Org != "" && d.PartnerOrg(partner) == p.Org
+}
+
+// shownHolder is what p sees of a holder of credit (a change's side).
+func (p Principal) shownHolder(d directory, h attribution.Holder) attribution.Holder {
+	h.Account = p.shownAccount(d, h.Account, h.Partner)
+	return h
+}
+
+// names is a copy of the partner directory's names, to name partners
+// outside a read of the state.
+type names struct {
+	orgOf  map[string]string
+	nameOf map[string]string
+}
+
+func (n names) PartnerOrg(partner string) string { return n.orgOf[partner] }
+func (n names) OrgName(org string) string        { return n.nameOf[org] }
+
+// orgDirectory copies the names of an engine's directory.
+func orgDirectory(e *attribution.Engine) names {
+	n := names{orgOf: map[string]string{}, nameOf: map[string]string{}}
+	for _, org := range e.Orgs() {
+		n.nameOf[org] = e.OrgName(org)
+		for _, id := range e.OrgPartnerIDs(org) {
+			n.orgOf[id] = e.PartnerOrg(id)
+		}
+	}
+	return n
+}

@@ -93,6 +93,33 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil && err != errStop {
 		return err
 	}
+	if p.Role == store.RolePartnerReader {
+		if out, err = s.shownChanges(r.Context(), p, out); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"changes": out, "next": next})
 	return nil
+}
+
+// shownChanges is what p sees of filed changes: the accounts of each side
+// named as shownAccount says.
+func (s *Server) shownChanges(ctx context.Context, p Principal, bodies []json.RawMessage) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(bodies))
+	err := s.read(ctx, func(st *state) error {
+		for _, b := range bodies {
+			var c change
+			if err := json.Unmarshal(b, &c); err != nil {
+				return fmt.Errorf("read a filed change: %w", err)
+			}
+			c.From, c.To = p.shownHolder(st.engine, c.From), p.shownHolder(st.engine, c.To)
+			body, err := json.Marshal(c)
+			if err != nil {
+				return fmt.Errorf("write a change: %w", err)
+			}
+			out = append(out, body)
+		}
+		return nil
+	})
+	return out, err
 }

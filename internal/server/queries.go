@@ -96,6 +96,11 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	visible := []attribution.Row{}
 	var next *string
+	var names directory
+	s.read(r.Context(), func(st *state) error {
+		names = orgDirectory(st.engine)
+		return nil
+	})
 	for _, row := range rows {
 		if !p.seesCredit(row.Org, row.Shares) || !after.before(row) {
 			continue
@@ -105,6 +110,7 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 			next = &c
 			break
 		}
+		row.Account = p.shownAccount(names, row.Account, row.Partner)
 		visible = append(visible, row)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"at": when, "resources": visible, "next": next})
@@ -143,6 +149,11 @@ func rowPage(r *http.Request) (rowCursor, int, error) {
 	return rowCursor{tenant, resource}, limit, nil
 }
 
+// getExplain explains a resource's credit at ?at= (now by default). A
+// partner reader reads the explanation of a resource its organisation is,
+// was or could be credited for (one of its accounts is a candidate), its
+// own accounts by name and the others as shownAccount says: so it reads
+// why it lost an interval, and to whom, by partner ID and date.
 func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal) error {
 	tenant, resource, err := resourceParams(r, p)
 	if err != nil {
@@ -152,21 +163,69 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 		return s.explainAzure(w, r, p, tenant, resource)
 	}
 	var x attribution.Explanation
+	var words string
+	concerned := p.Role != store.RolePartnerReader
 	err = s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
 		x = e.Explain(tenant, resource, when)
+		holder := ""
+		if x.Winner != nil {
+			holder = x.Winner.Org
+		}
+		concerned = concerned || credited(p.Org, holder, x.Shares) || p.hasRole(e, tenant, x)
+		words = explanationWords(p, e, x)
+		x = p.shownExplanation(e, x, func(a string) string { return e.AccountLinkAt(tenant, a) })
+		if x.Candidates == nil {
+			x.Candidates = []attribution.Candidate{}
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	holder := ""
-	if x.Winner != nil {
-		holder = x.Winner.Org
+	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
+		return err
 	}
-	if !p.seesCredit(holder, x.Shares) {
-		return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
+	writeJSON(w, http.StatusOK, struct {
+		attribution.Explanation
+		Summary string `json:"summary"`
+	}{x, words})
+	return nil
+}
+
+// hasRole reports whether one of p's organisation's accounts holds a role
+// on the resource an explanation is of: a candidate, or a co-owner that is
+// never credited (of a flow).
+func (p Principal) hasRole(e *attribution.Engine, tenant string, x attribution.Explanation) bool {
+	return slices.ContainsFunc(x.Candidates, func(c attribution.Candidate) bool { return p.ownsPartner(e, c.Partner) }) ||
+		slices.ContainsFunc(x.NotAttributable, func(a string) bool { return p.ownsPartner(e, e.AccountLinkAt(tenant, a)) })
+}
+
+// mayRead says whether p may read of a resource: anyone who reads its
+// tenant, and a partner reader whose organisation is concerned at the
+// instant asked (credited, or one of its accounts a candidate) or was ever
+// credited for it.
+func (s *Server) mayRead(r *http.Request, p Principal, tenant, resource string, concerned bool) error {
+	if concerned || p.Role != store.RolePartnerReader {
+		return nil
 	}
-	writeJSON(w, http.StatusOK, x)
+	ever := false
+	err := s.read(r.Context(), func(st *state) error {
+		if attribution.IsAzurePath(resource) {
+			h, _ := st.engine.AzureHistory(tenant, resource)
+			ever = slices.ContainsFunc(h, func(iv attribution.AzureInterval) bool { return iv.Org == p.Org })
+			return nil
+		}
+		ever = slices.ContainsFunc(st.engine.History(tenant, resource), func(iv attribution.Interval) bool {
+			return credited(p.Org, iv.Credit.Org, iv.Credit.Shares)
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !ever {
+		return errorf(codeForbidden, "a partner reader reads of the resources its organisation is or was credited for, or on which its accounts have a role")
+	}
 	return nil
 }
 
@@ -178,6 +237,8 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	var x attribution.AzureExplanation
+	var words string
+	concerned := p.Role != store.RolePartnerReader
 	err = s.read(r.Context(), func(st *state) error {
 		when := st.engine.Now()
 		if at != nil {
@@ -188,15 +249,23 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 		if err != nil {
 			return errorf(codeBadRequest, "resource: %v", err)
 		}
+		concerned = concerned || credited(p.Org, "", x.Credited) || slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
+			return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.engine, acct.Partner) })
+		})
+		words = azureWords(p, st.engine, x)
+		x = p.shownAzure(st.engine, x)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if !p.seesCredit("", x.Credited) {
-		return errorf(codeForbidden, "a partner reader reads the explanations of resources credited to its organisation only")
+	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, x)
+	writeJSON(w, http.StatusOK, struct {
+		attribution.AzureExplanation
+		Summary string `json:"summary"`
+	}{x, words})
 	return nil
 }
 

@@ -43,7 +43,8 @@ type timelineRow struct {
 
 // getTimeline returns a resource's credit as intervals: to the operator,
 // the tenant's administrator, and a partner reader whose organisation it
-// was ever credited to.
+// was ever credited to or whose account is one of its candidates (now, or
+// at ?at=), the accounts of each interval named as shownAccount says.
 func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal) error {
 	tenant, resource, err := resourceParams(r, p)
 	if err != nil {
@@ -52,32 +53,68 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if attribution.IsAzurePath(resource) {
 		return s.azureTimeline(w, r, p, tenant, resource)
 	}
-	var h []attribution.Interval
+	rows := []timelineRow{}
 	err = s.read(r.Context(), func(st *state) error {
-		h = st.engine.History(tenant, resource)
+		for _, iv := range st.engine.History(tenant, resource) {
+			row := timelineRow{Kind: iv.Kind, From: iv.From, Partner: iv.Credit.Partner, Org: iv.Credit.Org,
+				Account: p.shownAccount(st.engine, iv.Credit.Account, iv.Credit.Partner), Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
+			if !iv.To.IsZero() {
+				to := iv.To
+				row.To = &to
+			}
+			rows = append(rows, row)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	rows := []timelineRow{}
-	// A partner reader sees a resource ever credited to its organisation.
-	mine := p.Role != store.RolePartnerReader
-	for _, iv := range h {
-		row := timelineRow{Kind: iv.Kind, From: iv.From, Partner: iv.Credit.Partner, Org: iv.Credit.Org, Account: iv.Credit.Account,
-			Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
-		if !iv.To.IsZero() {
-			to := iv.To
-			row.To = &to
-		}
-		mine = mine || p.seesCredit(row.Org, row.Shares)
-		rows = append(rows, row)
+	concerned, err := s.candidateAt(r, p, tenant, resource)
+	if err != nil {
+		return err
 	}
-	if !mine {
-		return errorf(codeForbidden, "a partner reader reads the resources credited to its organisation only")
+	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
 	return nil
+}
+
+// candidateAt reports whether one of a partner reader's accounts is a
+// candidate for a resource at ?at= (now by default): a Power Platform
+// resource's attributable account, an Azure resource's account through an
+// assignment covering it.
+func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource string) (bool, error) {
+	if p.Role != store.RolePartnerReader {
+		return true, nil
+	}
+	found := false
+	if attribution.IsAzurePath(resource) {
+		at, err := parseAt(r)
+		if err != nil {
+			return false, err
+		}
+		err = s.read(r.Context(), func(st *state) error {
+			when := st.engine.Now()
+			if at != nil {
+				when = *at
+			}
+			x, err := st.engine.ExplainAzure(tenant, resource, when)
+			if err != nil {
+				return errorf(codeBadRequest, "resource: %v", err)
+			}
+			found = slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
+				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.engine, acct.Partner) })
+			})
+			return nil
+		})
+		return found, err
+	}
+	err := s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
+		found = p.hasRole(e, tenant, e.Explain(tenant, resource, when))
+		return nil
+	})
+	return found, err
 }
 
 // azureRow is an interval of an Azure resource's timeline.
@@ -93,32 +130,35 @@ type azureRow struct {
 
 // azureTimeline returns the intervals over which each location is credited
 // for an Azure resource, under the service's Azure policy; a partner
-// reader sees the resources ever credited to its organisation.
+// reader sees the resources ever credited to its organisation, or on which
+// one of its accounts holds a role.
 func (s *Server) azureTimeline(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
-	var h []attribution.AzureInterval
+	rows := []azureRow{}
 	err := s.read(r.Context(), func(st *state) error {
-		var err error
-		if h, err = st.engine.AzureHistory(tenant, resource); err != nil {
+		h, err := st.engine.AzureHistory(tenant, resource)
+		if err != nil {
 			return errorf(codeBadRequest, "resource: %v", err)
+		}
+		for _, iv := range h {
+			row := azureRow{Kind: attribution.AzureKind, From: iv.From, Partner: iv.Partner, Org: iv.Org,
+				Account: p.shownAccount(st.engine, iv.Account, iv.Partner), Share: iv.Share}
+			if !iv.To.IsZero() {
+				to := iv.To
+				row.To = &to
+			}
+			rows = append(rows, row)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	rows := []azureRow{}
-	mine := p.Role != store.RolePartnerReader
-	for _, iv := range h {
-		row := azureRow{Kind: attribution.AzureKind, From: iv.From, Partner: iv.Partner, Org: iv.Org, Account: iv.Account, Share: iv.Share}
-		if !iv.To.IsZero() {
-			to := iv.To
-			row.To = &to
-		}
-		mine = mine || p.seesCredit(iv.Org, nil)
-		rows = append(rows, row)
+	concerned, err := s.candidateAt(r, p, tenant, resource)
+	if err != nil {
+		return err
 	}
-	if !mine {
-		return errorf(codeForbidden, "a partner reader reads the resources credited to its organisation only")
+	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "azure": true, "intervals": rows})
 	return nil

@@ -29,6 +29,8 @@ type views struct {
 	mu sync.Mutex
 	// drained hears how long each writer waited for readers to leave.
 	drained func(time.Duration)
+	// answers keeps what the pages computed from the published state.
+	answers answers
 }
 
 func newViews(opts attribution.Options, drained func(time.Duration)) *views {

@@ -134,7 +134,22 @@ func (s *Server) pendingFor(ctx context.Context, h store.Webhook, cursor store.C
 		out = append(out, delivery{c.At, c.Body})
 		return nil
 	})
-	return out, err
+	if err != nil || h.Org == "" {
+		return out, err
+	}
+	// An organisation's webhook carries what its partner reader would
+	// read of the changes: other partners' accounts are not named.
+	bodies := make([]json.RawMessage, len(out))
+	for i, d := range out {
+		bodies[i] = d.body
+	}
+	if bodies, err = s.shownChanges(ctx, Principal{Role: store.RolePartnerReader, Org: h.Org}, bodies); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].body = bodies[i]
+	}
+	return out, nil
 }
 
 // Dispatch posts the credit changes to the webhooks until ctx ends, looking

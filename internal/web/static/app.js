@@ -1,76 +1,209 @@
 // pal's pages: they read the API with the token the user logged in with.
 // Everything shown is what the API returns for that token; nothing is
-// filtered here.
+// filtered here. A page shows one month: every section of it is as of that
+// month's end, or now for the present's month, and says so. Tables are
+// read from /v1/tables whole: the server pages, sorts and filters them,
+// and says how many rows there are; a download saves every row.
 "use strict";
 
 const main = document.getElementById("main");
 const maxPoints = { net_customer_adds: 15, intermediate: 20, advanced: 15, usage_growth: 30, deployments: 20 };
 const pointNames = { net_customer_adds: "Net customer adds", intermediate: "Intermediate certifications",
   advanced: "Advanced certifications", usage_growth: "Usage growth", deployments: "Deployments" };
+const kindWords = { canvas_app: "canvas app", model_driven_app: "model-driven app", flow: "flow", powerbi_dataset: "Power BI dataset",
+  bot: "Copilot Studio bot", pages_site: "Power Pages site", ci_instance: "Customer Insights instance", azure_resource: "Azure resource" };
+const roleWords = { owner: "owner", coowner: "co-owner", contributor: "contributor" };
 
 // h builds an element; strings become text, never HTML.
 function h(tag, attrs, ...children) {
   const ns = ["svg", "rect", "text", "line", "g", "title"].includes(tag) ? "http://www.w3.org/2000/svg" : null;
   const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "style") el.style.cssText = v; // through the CSSOM, which the page's policy allows
-    else el.setAttribute(k, v);
+    else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat(Infinity)) {
-    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
 }
 
 function token() { return localStorage.getItem("pal.token"); }
 
-async function api(path, opts = {}) {
+async function request(path, opts = {}) {
   const res = await fetch(path, { ...opts, headers: { ...(opts.headers || {}), Authorization: "Bearer " + token() } });
-  const body = await res.json().catch(() => ({}));
   if (res.status === 401) { localStorage.removeItem("pal.token"); location.hash = "#/login"; throw new Error("log in again"); }
-  if (!res.ok) throw new Error((body.error && body.error.message) || res.statusText);
-  return body;
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    const e = body.error || {};
+    throw new Error(e.message ? `${e.message} (${e.code})` : res.statusText);
+  }
+  return res;
 }
+async function api(path, opts = {}) { return (await request(path, opts)).json(); }
 
 // fill replaces an element's children, leaving out the absent ones.
-function fill(el, ...children) { el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined)); }
+function fill(el, ...children) { el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)); }
 function show(...children) { fill(main, ...children); }
-function fail(err) { show(h("p", { class: "error", id: "error" }, String(err.message || err))); }
-function monthOf(t) { return t.slice(0, 7); }
-function lastMonths(now, n) {
-  const d = new Date(now), out = [];
-  for (let i = n - 1; i >= 0; i--) {
-    const m = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - i, 1));
-    out.push(m.toISOString().slice(0, 7));
-  }
-  return out;
-}
-const palette = ["#3b6fd8", "#e07b39", "#2f9e6e", "#a05cc9", "#d4a017", "#c2456b", "#4aa8c4", "#7a8a2e"];
+function fail(err) { show(h("p", { class: "error", id: "error", role: "alert" }, String(err.message || err))); }
+
+// Words and numbers.
+const fmt = (n) => Number(n || 0).toLocaleString("en", { maximumFractionDigits: 2 });
+const amount = (n, currency) => `${currency} ${Number(n || 0).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+function plural(n, noun) { return `${fmt(n)} ${n === 1 ? noun[0] : noun[1]}`; }
+function when(t) { return t ? t.slice(0, 16).replace("T", " ") + " UTC" : ""; }
+function monthName(m) { return new Date(`${m}-01T00:00:00Z`).toLocaleString("en", { month: "long", year: "numeric", timeZone: "UTC" }); }
+// asOf says which instant a section shows.
+function asOf(t) { return t.current ? `as of now, ${when(t.at)} (the latest event)` : `as of the end of ${monthName(t.month)}, ${when(t.at)}`; }
+function partnerText(id, name) { return id ? (name ? `${id} (${name})` : id) : "no one"; }
+
+const palette = ["#2457c5", "#b4541b", "#1b7a50", "#8a3fb5", "#8f6a00", "#b3264f", "#1f7a94", "#5d6b1f"];
 // colours gives each partner of a page its own colour; grey is no one.
 function colours(partners) {
   const seen = [...new Set(partners.filter(Boolean))];
   return (p) => (p ? palette[seen.indexOf(p) % palette.length] : "#c9d1db");
 }
-function resourceLink(tenant, resource) {
-  return h("a", { href: `#/resource/${encodeURIComponent(tenant)}/${encodeURIComponent(resource)}` }, resource);
+function resourceHref(tenant, resource, at) {
+  return `#/resource/${encodeURIComponent(tenant)}/${encodeURIComponent(resource)}${at ? "/" + encodeURIComponent(at) : ""}`;
 }
-function table(head, rows) {
-  return h("table", {}, h("tr", {}, head.map((c) => h("th", {}, c))), rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))));
+function table(head, rows, attrs = {}) {
+  return h("div", { class: "scroll" }, h("table", attrs, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
+}
+function card(label, value, id) {
+  return h("div", { class: "card", id: "card-" + id }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
+}
+// listSome shows the first few of a list, the rest a click away.
+function listSome(items, few = 3) {
+  if (items.length <= few) return items.join(", ");
+  return h("details", {}, h("summary", {}, `${items.slice(0, few).join(", ")} and ${items.length - few} more`), items.slice(few).join(", "));
+}
+// save downloads a text as a file.
+function save(name, blob) {
+  const a = h("a", { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+// The cells of the tables, by column key; the rest show as they come.
+const cells = {
+  resource: (r, t) => {
+    const name = r.name && r.name !== r.resource ? r.name : "";
+    return [h("a", { href: resourceHref(r.tenant, r.resource, t.current ? "" : t.at), title: r.resource }, name || r.resource),
+      name && !r.resource.startsWith("/") ? h("span", { class: "id" }, " " + r.resource) : null];
+  },
+  partner: (r) => partnerText(r.partner, r.org_name),
+  value: (r, t) => valueText(r, t.currency),
+  status: (r) => r.status === "disabled" ? h("span", { class: "loss" }, "disabled: its link does not count") : r.status,
+  which: (r) => listSome(String(r.which || "").split(", ").filter(Boolean)),
+  change: (r) => h("span", { class: /^gained/.test(r.change) ? "gain" : /^lost/.test(r.change) ? "loss" : "" }, r.change),
+  note: (r) => /role alone/.test(r.note) ? h("span", { class: "loss" }, r.note) : r.note,
+};
+// valueText says what a row carries: MCV, ACR in its currency, or both.
+function valueText(r, currency) {
+  const parts = [];
+  if (r.mcv) parts.push(`MCV ${fmt(r.mcv)}`);
+  if (r.acr) parts.push(amount(r.acr, currency));
+  return parts.length ? parts.join(" + ") : h("span", { class: "muted" }, "nothing this month");
+}
+function cellOf(col, r, t, own = {}) {
+  const render = own[col.key] || cells[col.key];
+  if (render) return render(r, t);
+  const v = r[col.key];
+  if (v === null || v === undefined || v === "") return "";
+  switch (col.type) {
+    case "date": return String(v).slice(0, 10);
+    case "time": return when(v);
+    case "money": return amount(v, t.currency);
+    case "number": return fmt(v);
+    case "bool": return v ? "yes" : "no";
+  }
+  return String(v);
+}
+
+// tableView is a table of /v1/tables/NAME: paged, sorted and filtered on
+// the server, with its total and the instant it is as of, and a button that
+// downloads every row as CSV. opts.hide lists columns not shown (still in
+// the download); opts.empty says what an empty table means; opts.loaded
+// hears each answer.
+function tableView(id, name, params, opts = {}) {
+  const st = { offset: 0, limit: opts.limit || 25, sort: "", order: "", q: "" };
+  const box = h("div", { class: "table-view", id: id + "-view", "aria-live": "polite" }, h("p", { class: "muted" }, "Loading…"));
+  let timer = null;
+  const query = (extra) => new URLSearchParams(Object.entries({ ...params, ...(st.sort ? { sort: st.sort, order: st.order } : {}),
+    ...(st.q ? { q: st.q } : {}), ...extra }).filter(([, v]) => v !== "" && v !== undefined && v !== null)).toString();
+  const filter = h("input", { type: "search", id: id + "-filter", placeholder: "Filter rows", "aria-label": `Filter the rows of ${opts.title || name}`,
+    oninput: () => { clearTimeout(timer); timer = setTimeout(() => { st.q = filter.value.trim(); st.offset = 0; load(); }, 250); } });
+  const load = async () => {
+    let t;
+    try { t = await api(`/v1/tables/${name}?${query({ offset: st.offset, limit: st.limit })}`); } catch (err) {
+      fill(box, h("p", { class: "error", role: "alert" }, err.message)); return;
+    }
+    if (opts.loaded) opts.loaded(t);
+    st.sort = t.sort; st.order = t.order;
+    const cols = t.columns.filter((c) => !(opts.hide || []).includes(c.key));
+    const head = cols.map((c) => h("button", { type: "button", class: "sort", "aria-label": `Sort by ${c.label}`,
+      onclick: () => { st.order = st.sort === c.key && st.order === "asc" ? "desc" : "asc"; st.sort = c.key; st.offset = 0; load(); } },
+    c.label, st.sort === c.key ? (st.order === "desc" ? " ▼" : " ▲") : ""));
+    const total = h("p", { class: "total", id: id + "-total" }, `${plural(t.total, t.noun)}${t.q ? ` match “${t.q}” (of ${fmt(t.all)})` : ""}, ${asOf(t)}.`);
+    const download = h("button", { type: "button", class: "secondary", id: "download-" + id, onclick: async () => {
+      try {
+        const res = await request(`/v1/tables/${name}?${query({ format: "csv" })}`);
+        save(`${name}-${t.month}.csv`, await res.blob());
+      } catch (err) { fill(box, h("p", { class: "error", role: "alert" }, err.message)); }
+    } }, `Download ${t.total === 1 ? "the row" : `all ${fmt(t.total)} rows`} as CSV`);
+    if (t.all === 0) {
+      fill(box, h("p", { class: "muted", id }, opts.empty || `No ${t.noun[1]} ${asOf(t)}.`));
+      return;
+    }
+    const from = t.total ? t.offset + 1 : 0, to = t.offset + t.rows.length;
+    const pager = h("div", { class: "pager" },
+      h("button", { type: "button", class: "secondary", id: id + "-previous", disabled: t.offset === 0 ? true : null,
+        onclick: () => { st.offset = Math.max(0, st.offset - st.limit); load(); } }, "Previous"),
+      h("span", { id: id + "-rows" }, `Rows ${fmt(from)}–${fmt(to)} of ${fmt(t.total)}`),
+      h("button", { type: "button", class: "secondary", id: id + "-next", disabled: to >= t.total ? true : null,
+        onclick: () => { st.offset += st.limit; load(); } }, "Next"));
+    fill(box, total, h("div", { class: "tools" }, filter, download),
+      table(head, t.rows.map((r) => cols.map((c) => cellOf(c, r, t, opts.cells))), { id }),
+      t.total > t.rows.length || t.offset > 0 ? pager : null);
+  };
+  load();
+  return box;
+}
+
+// The month a page shows: every month of the log, the latest with data
+// by default (not the wall clock's).
+async function monthsOf(params) {
+  const t = await api(`/v1/tables/months?${new URLSearchParams({ ...params, limit: 1000 })}`);
+  return t;
+}
+function pickMonth(months, asked) {
+  if (asked && months.rows.some((r) => r.month === asked)) return asked;
+  const withData = months.rows.find((r) => r.data);
+  return (withData || months.rows[0] || { month: "" }).month;
+}
+function monthPicker(months, month, go) {
+  return h("label", { class: "picker" }, "Month ",
+    h("select", { id: "month", onchange: (e) => go(e.target.value) },
+      months.rows.map((r) => h("option", r.month === month ? { value: r.month, selected: true } : { value: r.month },
+        `${r.month}${r.current ? " (now)" : ""}${r.data ? "" : " (no data)"}`))));
 }
 
 // Pages.
 
 function loginPage() {
   const input = h("input", { type: "password", id: "token", placeholder: "pal_…", autocomplete: "off" });
-  show(h("h1", {}, "Log in"),
+  show(h("h1", { id: "title" }, "Log in"),
     h("form", { class: "login", id: "login", onsubmit: (e) => {
       e.preventDefault();
       localStorage.setItem("pal.token", input.value.trim());
       location.hash = "#/";
       route();
     } },
-    h("p", {}, "Paste a token of this service: one from pal token issue, or your organisation's sign-in token."),
+    h("label", { for: "token" }, "Paste a token of this service: one from pal token issue, or your organisation's sign-in token."),
     input, h("button", { type: "submit", id: "login-button" }, "Log in")));
 }
 
@@ -83,262 +216,190 @@ async function homePage(me) {
 async function partnerPage(me, orgParam, monthParam) {
   const org = me.role === "operator" ? orgParam : me.org;
   if (!org) return programmePage(me);
-  const month = /^\d{4}-\d{2}$/.test(monthParam || "") ? monthParam : monthOf(me.now);
-  const months = lastMonths(`${month}-15T00:00:00Z`, 6);
-  const [attr, changes, score, azure, diagnosis, links, ...reports] = await Promise.all([
-    api("/v1/attribution"), allChanges(),
-    api(`/v1/reports/pcs?month=${month}&org=${org}`), api(`/v1/reports/azure?month=${month}`), api(`/v1/diagnosis?org=${org}`),
-    api(`/v1/links?org=${org}`),
-    ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
-  // The operator reads every organisation's rows: the page keeps this one's.
-  const mine = (r) => r.org === org || (r.shares || []).some((s) => s.org === org);
-  const resources = attr.resources.filter(mine);
-  for (const r of reports) {
-    r.workloads = r.workloads.filter((w) => w.org === org);
-    r.orgs = r.orgs.filter((o) => o.org === org);
-  }
-  const names = orgNames(reports);
-  const current = reports[reports.length - 1];
-  const orgRow = current.orgs[0] || { mcv: 0, customers: 0, deployments: 0 };
-  const end = new Date(`${month}-01T00:00:00Z`);
-  end.setUTCMonth(end.getUTCMonth() + 1);
-  const until = end < new Date(me.now) ? end.toISOString() : me.now;
-  const since = new Date(new Date(until).getTime() - 30 * 86400e3).toISOString();
-  const recent = changes.filter((c) => (c.from.org === org || c.to.org === org) && c.time >= since && c.time <= until);
-  const picker = h("select", { id: "month", onchange: (e) => { location.hash = `#/partner/${org}/${e.target.value}`; } },
-    lastMonths(me.now, 12).reverse().map((m) => h("option", m === month ? { value: m, selected: "" } : { value: m }, m)));
+  const scope = me.role === "operator" ? { org } : {};
+  const months = await monthsOf(scope);
+  if (months.rows.length === 0) return me.show(h("h1", { id: "title" }, "Nothing yet"), h("p", {}, "The log is empty: no month to show."));
+  const month = pickMonth(months, monthParam);
+  const frame = months.rows.find((r) => r.month === month);
+  const params = { ...scope, month };
+  const [score, credited] = await Promise.all([api(`/v1/reports/pcs?month=${month}&org=${org}`),
+    api(`/v1/tables/credited?${new URLSearchParams({ ...params, limit: 1 })}`)]);
+  const name = credited.org_name || org;
+  const currency = credited.currency;
+  const go = (m) => { location.hash = `#/partner/${org}/${m}`; };
+  const chartMonths = months.rows.filter((r) => r.month <= month).slice(0, 6).reverse();
   const points = h("div", { class: "points", id: "score" }, Object.keys(maxPoints).map((k) => [
     h("span", {}, pointNames[k]),
-    h("span", { class: "meter" }, h("span", { style: `width:${(100 * score.points[k]) / maxPoints[k]}%` })),
+    h("span", { class: "meter", role: "meter", "aria-valuenow": score.points[k], "aria-valuemin": 0, "aria-valuemax": maxPoints[k], "aria-label": pointNames[k] },
+      h("span", { style: `width:${(100 * score.points[k]) / maxPoints[k]}%` })),
     h("span", {}, `${score.points[k]} / ${maxPoints[k]}`)]));
-  const who = (side) => side.partner ? `${side.partner}${names[side.org] ? ` (${names[side.org]})` : ""}` : "no one";
-  const name = names[org] || me.org_name || org;
-  show(
+  me.show(
     h("h1", { id: "title" }, `${name}: credit in ${month}`),
-    h("p", {}, h("label", {}, "Month ", picker)),
+    h("div", { class: "frame" }, monthPicker(months, month, go),
+      h("p", { id: "frame" }, `Every section shows ${monthName(month)} ${asOf(frame)}.`)),
+    frame.data ? null : h("p", { class: "notice", id: "empty-month" }, `No usage, profiles or Azure consumption is credited to ${name} in ${monthName(month)}: the month is empty.`),
     h("div", { class: "cards" },
-      card("Customers", orgRow.customers, "customers"), card("Credited resources", resources.length, "resources"),
-      card("MCV", orgRow.mcv.toLocaleString("en"), "mcv"), card("Deployments", orgRow.deployments, "deployments"),
+      card("Customers", fmt(frame.customers), "customers"), card("Credited resources", fmt(credited.all), "resources"),
+      card("MCV", fmt(frame.mcv), "mcv"), card("Deployments", fmt(frame.deployments), "deployments"),
       card("Capability score", `${score.total} / 100`, "total")),
-    h("h2", {}, "MAU and MCV by month"), monthlyChart(months, reports),
+    h("h2", {}, "MAU and MCV by month"), monthlyChart(chartMonths),
     h("h2", {}, `Partner Capability Score, ${month}: ${score.qualified ? "qualified" : "not qualified"}`), points,
-    h("h2", {}, "Credit gained and lost in the 30 days to " + until.slice(0, 10)),
-    recent.length === 0 ? h("p", { class: "muted", id: "changes" }, "No change in those 30 days.") :
-      h("div", { id: "changes" }, table(["When", "Resource", "Change", "Cause"], recent.map((c) => {
-        const gained = c.to.org === org;
-        return [c.time.slice(0, 10), resourceLink(c.tenant, c.resource),
-          h("span", { class: gained ? "gain" : "loss" }, gained ? `gained from ${who(c.from)}` : `lost to ${who(c.to)}`),
-          causeWords[c.cause] || c.cause];
-      }))),
-    azureSection(org, month, azure),
-    h("h2", {}, "Where the credit is missing"),
-    diagnosis.missing.length === 0 ? h("p", { class: "muted", id: "missing" }, "Nowhere: every resource the linked accounts work on is credited.") :
-      [h("div", { id: "missing" }, table(["Customer", "Resource", "Account", "Why", "What would fix it"],
-        diagnosis.missing.map((m) => [m.tenant, m.resource, `${m.account} (${m.partner})`, m.words, m.fix]))),
-      download("missing-credit.csv", ["tenant", "resource", "account", "partner", "reason", "why", "fix"],
-        diagnosis.missing.map((m) => [m.tenant, m.resource, m.account, m.partner, m.reason, m.words, m.fix]))],
-    diagnosis.at_risk.length === 0 ? null : [h("h2", {}, "Credit that ends when one person leaves"),
-      h("div", { id: "at-risk" }, table(["Customer", "Only account", "Resources", "Which"], atRiskByAccount(diagnosis.at_risk).map((g) =>
-        [g.tenant, `${g.account} (${g.partner})`, g.resources.length, listSome(g.resources)]))),
-      download("at-risk.csv", ["tenant", "resource", "kind", "account", "partner"],
-        diagnosis.at_risk.map((r) => [r.tenant, r.resource, r.kind, r.account, r.partner]))],
-    h("h2", {}, "Where the links are"),
-    links.links.length === 0 ? h("p", { class: "muted", id: "links" }, "No account links one of the organisation's location IDs.") :
-      [h("div", { id: "links" }, table(["Customer", "Account", "Partner ID", "Since", "Resources it carries now"],
-        links.links.map((l) => [l.tenant, l.account, l.partner, l.since.slice(0, 10), l.resources]))),
-      download("links.csv", ["tenant", "account", "partner", "since", "resources"], links.links.map((l) => [l.tenant, l.account, l.partner, l.since, l.resources]))],
-    h("h2", {}, "Credited resources now"),
-    h("div", { id: "resources" }, table(["Customer", "Resource", "Kind", "Partner ID", "Since"],
-      resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.partner, (r.since || "").slice(0, 10)]))),
-    download("credited-resources.csv", ["tenant", "resource", "kind", "partner", "org", "account", "since"],
-      resources.map((r) => [r.tenant, r.resource, r.kind, r.partner, r.org, r.account, r.since || ""])));
+    section("Credit gained and lost", `Every change of credit ${org === me.org ? "your organisation" : name} gained or lost in ${monthName(month)}.`,
+      tableView("changes", "changes", params, { title: "credit changes", hide: ["from", "to", "name"], empty: `No credit was gained or lost in ${monthName(month)}.` })),
+    frame.acr > 0 || frame.pec_eligible_cost > 0 ? [
+      h("h2", {}, `Azure consumed revenue in ${monthName(month)}`),
+      h("div", { class: "cards", id: "azure-cards" },
+        card("ACR", amount(frame.acr, currency), "acr"), card("PEC-eligible cost", amount(frame.pec_eligible_cost, currency), "pec-eligible"),
+        card("Partner earned credit", amount(frame.pec_credit, currency), "pec-credit"), card("Azure customers", fmt(frame.azure_customers), "azure-customers")),
+      tableView("azure", "azure", params, { title: "Azure subscriptions" })] : null,
+    section("Where the credit is missing", "Resources on which your linked accounts have a role but another partner, or no one, is credited; the most valuable first. The value is what the resource carried that month for others.",
+      tableView("missing", "missing", params, { title: "missing credit", hide: ["name", "kind", "partner", "org_name", "reason", "other", "other_since", "mau", "profiles", "mcv", "acr"],
+        empty: `Nowhere ${asOf(frame)}: every resource the linked accounts work on is credited.` })),
+    section("Credit that ends when one person leaves", "Resources credited through one account only, grouped by that account, the most valuable first.",
+      tableView("at-risk", "at-risk", params, { title: "credit at risk", hide: ["org_name", "mau", "profiles", "mcv", "acr"], empty: `No credit hangs on one account ${asOf(frame)}.` })),
+    section("Where the links are", "Every account linked to one of the organisation's location IDs, in every tenant, with what it carries.",
+      tableView("links", "links", params, { title: "links", hide: ["org_name"], empty: "No account links one of the organisation's location IDs." })),
+    section("Credited resources", `What each carried in ${monthName(month)}, the most valuable first.`,
+      tableView("resources", "credited", params, { title: "credited resources", hide: ["name", "org_name", "environment", "mau", "profiles", "mcv", "acr"],
+        empty: `No resource is credited ${asOf(frame)}.` })));
 }
 
-// orgNames maps organisations to their names, from monthly reports.
-function orgNames(reports) {
-  const out = {};
-  for (const r of reports) for (const o of r.orgs) if (o.name) out[o.org] = o.name;
-  return out;
+function section(title, about, body) {
+  return [h("h2", {}, title), about ? h("p", { class: "muted" }, about) : null, body];
 }
 
-// download is a link that saves rows as a CSV file, made in the page from
-// what the page shows.
-// atRiskByAccount groups the resources whose credit hangs on one account
-// by that account, the accounts carrying most first: who the partner
-// cannot afford to lose.
-function atRiskByAccount(rows) {
-  const groups = new Map();
-  for (const r of rows) {
-    const k = r.tenant + "\u0000" + r.account;
-    if (!groups.has(k)) groups.set(k, { tenant: r.tenant, account: r.account, partner: r.partner, resources: [] });
-    groups.get(k).resources.push(r.resource);
-  }
-  return [...groups.values()].sort((a, b) => b.resources.length - a.resources.length ||
-    a.tenant.localeCompare(b.tenant) || a.account.localeCompare(b.account));
-}
-
-// listSome shows the first few of a list, the rest a click away.
-function listSome(items, few = 3) {
-  if (items.length <= few) return items.join(", ");
-  return h("details", {}, h("summary", {}, `${items.slice(0, few).join(", ")} and ${items.length - few} more`), items.slice(few).join(", "));
-}
-
-function download(name, head, rows) {
-  const cell = (v) => /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v);
-  const text = [head, ...rows].map((r) => r.map(cell).join(",")).join("\n") + "\n";
-  return h("p", { class: "download" }, h("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: name, id: "download-" + name.replace(/\.csv$/, "") }, `Download ${name}`));
-}
-
-function card(label, value, id) {
-  return h("div", { class: "card", id: "card-" + id }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
-}
-
-function monthlyChart(months, reports) {
-  const mau = reports.map((r) => r.workloads.reduce((s, w) => s + w.mau, 0));
-  const mcv = reports.map((r) => r.orgs.reduce((s, o) => s + o.mcv, 0));
-  const W = 640, H = 180, top = 20, maxMAU = Math.max(1, ...mau), maxMCV = Math.max(1, ...mcv), step = W / months.length;
+function monthlyChart(rows) {
+  const months = rows.map((r) => r.month), mau = rows.map((r) => r.mau), mcv = rows.map((r) => r.mcv);
+  const W = 640, H = 180, top = 20, maxMAU = Math.max(1, ...mau), maxMCV = Math.max(1, ...mcv), step = W / Math.max(1, months.length);
   const bar = (i, half, v, max, cls, label) => {
     const height = (H * v) / max, x = i * step + 8 + half * (step / 2 - 2);
     return [h("rect", { class: cls, x, y: top + H - height, width: step / 2 - 10, height }, h("title", {}, `${months[i]}: ${label}`)),
-      h("text", { class: "value", x, y: top + H - height - 4 }, v.toLocaleString("en"))];
+      h("text", { class: "value", x, y: top + H - height - 4 }, fmt(v))];
   };
-  return h("svg", { width: W, height: H + top + 50, id: "chart", role: "img" },
+  return h("div", { class: "scroll" }, h("svg", { width: W, height: H + top + 50, id: "chart", role: "img", "aria-label": `MAU and MCV from ${months[0]} to ${months[months.length - 1]}` },
     months.map((m, i) => h("g", {},
-      bar(i, 0, mau[i], maxMAU, "bar", `${mau[i]} MAU`), bar(i, 1, mcv[i], maxMCV, "bar mcv", `MCV ${mcv[i]}`),
+      bar(i, 0, mau[i], maxMAU, "bar", `${fmt(mau[i])} MAU`), bar(i, 1, mcv[i], maxMCV, "bar mcv", `MCV ${fmt(mcv[i])}`),
       h("text", { x: i * step + 8, y: top + H + 18 }, m))),
     h("g", { id: "legend" },
       h("rect", { class: "bar", x: 8, y: top + H + 30, width: 12, height: 12 }), h("text", { x: 26, y: top + H + 41 }, "MAU (monthly active users)"),
-      h("rect", { class: "bar mcv", x: 240, y: top + H + 30, width: 12, height: 12 }), h("text", { x: 258, y: top + H + 41 }, "MCV (monthly consumption value)")));
+      h("rect", { class: "bar mcv", x: 240, y: top + H + 30, width: 12, height: 12 }), h("text", { x: 258, y: top + H + 41 }, "MCV (monthly consumption value)"))));
 }
 
 // programmePage is the operator's view of the programme: every
-// organisation month by month, its score and whether it qualifies, any
-// partner's dashboard a click away, and what comes in.
-async function programmePage(me) {
-  const month = monthOf(me.now);
-  const months = lastMonths(me.now, 6);
-  const [intake, ...reports] = await Promise.all([api("/v1/intake"), ...months.map((m) => api(`/v1/reports/monthly?month=${m}`))]);
-  const names = orgNames(reports);
-  const orgs = [...new Set(reports.flatMap((r) => r.orgs.map((o) => o.org)))].sort();
-  const scores = await Promise.all(orgs.map((o) => api(`/v1/reports/pcs?month=${month}&org=${o}`)));
-  const row = (r, o) => r.orgs.find((x) => x.org === o) || { mcv: 0, customers: 0, deployments: 0 };
+// organisation in a month beside the month before, its score and whether
+// it qualifies, any partner's dashboard a click away, and what comes in.
+async function programmePage(me, monthParam) {
+  const months = await monthsOf({});
+  if (months.rows.length === 0) return me.show(h("h1", { id: "title" }, "The programme"), h("p", {}, "The log is empty: no month to show."));
+  const month = pickMonth(months, monthParam);
+  const frame = months.rows.find((r) => r.month === month);
+  const intake = await api("/v1/intake");
   const held = Object.entries(intake.held_by_code).sort();
-  show(h("h1", { id: "title" }, "The programme"),
-    h("h2", {}, `Organisations, ${months[0]} to ${month}`),
-    h("div", { id: "programme" }, table(["Organisation", ...months.map((m) => `MCV ${m}`), `Customers ${month}`, `Deployments ${month}`, "Score", "Qualifies", ""],
-      orgs.map((o, i) => [names[o] ? `${names[o]} (${o})` : o, ...reports.map((r) => row(r, o).mcv.toLocaleString("en")),
-        row(reports[reports.length - 1], o).customers, row(reports[reports.length - 1], o).deployments, `${scores[i].total} / 100`,
-        scores[i].qualified ? "yes" : "no", h("a", { href: `#/partner/${o}/${month}`, class: "dashboard-link" }, "dashboard")]))),
-    download("programme.csv", ["org", "name", ...months.map((m) => `mcv_${m}`), "score", "qualified"],
-      orgs.map((o, i) => [o, names[o] || "", ...reports.map((r) => row(r, o).mcv), scores[i].total, scores[i].qualified])),
+  const own = {
+    org_name: (r) => [r.org_name ? `${r.org_name} (${r.org})` : r.org, " ", h("a", { href: `#/partner/${r.org}/${month}`, class: "dashboard-link" }, "dashboard")],
+    score: (r) => `${r.score} / 100`,
+  };
+  me.show(h("h1", { id: "title" }, "The programme"),
+    h("div", { class: "frame" }, monthPicker(months, month, (m) => { location.hash = `#/programme/${m}`; }),
+      h("p", { id: "frame" }, `${monthName(month)} ${asOf(frame)}.`)),
+    section(`Organisations in ${month}`, "MCV and ACR beside the month before: sort by a change to see who fell most.",
+      tableView("programme", "organisations", { month }, { title: "organisations", hide: ["org"], cells: own })),
     h("h2", {}, "What comes in"),
-    h("div", { id: "intake" }, table(["Day", "Events"], intake.days.filter((d) => d.events > 0).map((d) => [d.day, d.events]))),
+    table(["Day", "Events"], intake.days.filter((d) => d.events > 0).map((d) => [d.day, fmt(d.events)]), { id: "intake" }),
     h("p", { id: "held" }, intake.held === 0 ? "No event is held." :
-      `${intake.held} events held (stored, refused by the state as it stands): ${held.map(([c, n]) => `${c} ${n}`).join(", ")}.`));
+      `${plural(intake.held, ["event", "events"])} held (stored, refused by the state as it stands): ${held.map(([c, n]) => `${c} ${n}`).join(", ")}.`));
 }
 
-// azureSection shows the organisation's Azure consumed revenue of the
-// month, by customer and subscription; nothing when it has none.
-function azureSection(orgID, month, azure) {
-  const org = azure.orgs.find((o) => o.org === orgID);
-  if (!org) return null;
-  const money = (x) => Number(x).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  return [h("h2", {}, `Azure consumed revenue in ${month}`),
-    h("div", { class: "cards", id: "azure-cards" },
-      card("ACR", money(org.acr), "acr"), card("PEC-eligible cost", money(org.pec_eligible_cost), "pec-eligible"),
-      card("Partner earned credit", money(org.pec_credit), "pec-credit"), card("Azure customers", org.customers, "azure-customers")),
-    h("div", { id: "azure" }, table(["Customer", "Subscription", "ACR", "PEC-eligible cost"],
-      azure.subscriptions.filter((r) => r.org === orgID).map((r) => [r.tenant, r.subscription, money(r.acr), money(r.pec_eligible_cost)]))),
-    download("azure-subscriptions.csv", ["tenant", "subscription", "org", "acr", "pec_eligible_cost"],
-      azure.subscriptions.filter((r) => r.org === orgID).map((r) => [r.tenant, r.subscription, r.org, r.acr, r.pec_eligible_cost]))];
-}
-
-async function resourcePage(me, tenant, resource) {
+async function resourcePage(me, tenant, resource, at) {
   const q = `tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}`;
-  const tl = await api(`/v1/timeline?${q}`);
+  const tl = await api(`/v1/timeline?${q}${at ? "&at=" + encodeURIComponent(at) : ""}`);
   if (tl.azure) return azureResourcePage(me, tenant, resource, q, tl.intervals);
   const ivs = tl.intervals;
-  if (ivs.length === 0) return fail(new Error(`${resource} has no history in ${tenant}`));
+  if (ivs.length === 0) return me.fail(new Error(`${resource} has no history in ${tenant}`));
   // What held at the start of each interval: the environment's type, and
-  // the owner and co-owners with their links.
-  // A partner reader may not see the instants credited to others: those
-  // lanes say so.
-  const hidden = { counted: false, env_type: "not yours to see", environment: "", candidates: [], hidden: true };
-  const states = await Promise.all(ivs.map((iv) => api(`/v1/explain?${q}&at=${iv.from}`).catch(() => hidden)));
-  const accounts = (st) => st.hidden ? "not yours to see" : st.candidates.map((c) => `${c.account} (${c.role}, ${c.partner || "no link"})`).join("; ");
+  // the owner and co-owners with their links. An instant the caller may
+  // not read of (before its accounts had a role) says so.
+  const hidden = { counted: false, env_type: "before your accounts had a role", environment: "", candidates: [], hidden: true };
+  // An interval that began before the caller's accounts had a role is
+  // explained at its end.
+  const last = (iv) => iv.to ? new Date(new Date(iv.to).getTime() - 1000).toISOString().slice(0, 19) + "Z" : me.now;
+  const states = await Promise.all(ivs.map((iv) => api(`/v1/explain?${q}&at=${iv.from}`)
+    .catch(() => api(`/v1/explain?${q}&at=${last(iv)}`)).catch(() => hidden)));
+  const names = Object.assign({}, ...states.map((s) => s.org_names || {}));
+  const accounts = (st) => st.hidden ? st.env_type : (st.candidates || []).map((c) => `${c.account} (${roleWords[c.role] || c.role}, ${c.partner || "no link"})`).join("; ");
   const start = new Date(ivs[0].from).getTime(), end = Math.max(new Date(me.now).getTime(), start + 86400e3);
   const W = 900, x = (t) => ((t - start) / (end - start)) * W;
   const colour = colours(ivs.map((iv) => iv.partner));
   const lanes = [["Credited partner", 0], ["Environment", 1], ["Owner and co-owners", 2]];
-  const explanation = h("div", { id: "explanation" }, h("p", { class: "muted" }, "Click the timeline to see why, at that instant."));
-  const svg = h("svg", { width: W + 150, height: 150, id: "timeline", onclick: async (e) => {
+  const explanation = h("div", { id: "explanation", "aria-live": "polite" }, h("p", { class: "muted" }, "Click the timeline, or pick an interval below, to see why at that instant."));
+  const svg = h("svg", { width: W + 150, height: 150, id: "timeline", role: "img", "aria-label": `Credit of ${resource} over time`, onclick: async (e) => {
     const box = svg.getBoundingClientRect();
     const px = Math.min(W, Math.max(0, e.clientX - box.left - 150));
-    const at = new Date(start + (px / W) * (end - start)).toISOString().slice(0, 19) + "Z";
-    explain(explanation, tenant, resource, at);
+    const t = new Date(start + (px / W) * (end - start)).toISOString().slice(0, 19) + "Z";
+    explain(explanation, tenant, resource, t);
   } },
   lanes.map(([name, i]) => h("text", { x: 0, y: 32 + i * 36 }, name)),
   h("g", { transform: "translate(150,0)" },
     ivs.map((iv, i) => {
       const from = new Date(iv.from).getTime(), to = iv.to ? new Date(iv.to).getTime() : end;
       const w = Math.max(1, x(to) - x(from)), st = states[i];
-      const who = accounts(st);
-      const label = iv.partner ? `${iv.partner} (${iv.account})` : iv.reason;
+      const label = iv.partner ? `${partnerText(iv.partner, names[iv.org])}, ${iv.account}` : iv.reason;
       return h("g", { class: "band" },
         h("rect", { x: x(from), y: 12, width: w, height: 30, fill: colour(iv.partner) },
           h("title", {}, `${iv.from.slice(0, 10)} – ${iv.to ? iv.to.slice(0, 10) : "now"}: ${label}`)),
-        h("text", { x: x(from) + 4, y: 32 }, w > 60 ? (iv.partner || "—") : ""),
+        h("text", { x: x(from) + 4, y: 32, class: "on-band" }, w > 60 ? (iv.partner || "—") : ""),
         h("rect", { x: x(from), y: 48, width: w, height: 30, fill: st.hidden ? "#e6ebf2" : st.counted ? "#cfe3d6" : "#f1d9c9" },
           h("title", {}, `${st.environment}: ${st.env_type}`)),
-        h("text", { x: x(from) + 4, y: 68 }, w > 60 ? st.env_type : ""),
-        h("rect", { x: x(from), y: 84, width: w, height: 30, fill: "#e6ebf2", stroke: "#fff" }, h("title", {}, who)),
-        h("text", { x: x(from) + 4, y: 104 }, w > 60 && !st.hidden ? `${st.candidates.length} account${st.candidates.length === 1 ? "" : "s"}` : ""));
+        h("text", { x: x(from) + 4, y: 68 }, w > 60 && !st.hidden ? st.env_type : ""),
+        h("rect", { x: x(from), y: 84, width: w, height: 30, fill: "#e6ebf2", stroke: "#fff" }, h("title", {}, accounts(st))),
+        h("text", { x: x(from) + 4, y: 104 }, w > 60 && !st.hidden ? plural((st.candidates || []).length, ["account", "accounts"]) : ""));
     }),
     h("text", { x: 0, y: 136 }, ivs[0].from.slice(0, 10)), h("text", { x: W - 70, y: 136 }, me.now.slice(0, 10))));
-  show(h("h1", { id: "title" }, `${resource} in ${tenant}`),
+  const name = states.find((s) => s.name)?.name;
+  me.show(h("h1", { id: "title" }, `${name ? name + " — " : ""}${resource} in ${tenant}`),
     h("p", { class: "muted" }, "Over time: who is credited (grey: no one), the environment's type, and the accounts that could be credited. Hover for details."),
-    svg,
-    h("div", { id: "intervals" }, table(["From", "To", "Partner", "Organisation", "Account", "Environment", "Owner and co-owners"],
-      ivs.map((iv, i) => [iv.from.slice(0, 10), iv.to ? iv.to.slice(0, 10) : "now", iv.partner || "—", iv.org || "—", iv.account || "—",
-        states[i].env_type, accounts(states[i])]))),
+    h("div", { class: "scroll" }, svg),
+    table(["From", "To", "Partner", "Account", "Environment", "Owner and co-owners", ""],
+      ivs.map((iv, i) => [iv.from.slice(0, 10), iv.to ? iv.to.slice(0, 10) : "now", partnerText(iv.partner, names[iv.org]), iv.account || "—",
+        states[i].env_type, accounts(states[i]),
+        h("button", { type: "button", class: "secondary why", onclick: () => explain(explanation, tenant, resource, states[i].at || iv.from) }, "Why")]), { id: "intervals" }),
     explanation);
 }
 
 async function explain(into, tenant, resource, at) {
   try {
     const x = await api(`/v1/explain?tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}&at=${at}`);
-    const verdict = x.winner ? `Credited to ${x.winner.partner} (organisation ${x.winner.org}) through ${x.winner.account}, associated ${x.winner.since.slice(0, 10)}.` :
-      x.would_be_winner ? `${x.would_be_winner.partner} would be credited, but the ${x.env_type} environment is not counted.` :
-      `Credited to no one (${x.reason}).`;
-    fill(into, h("h2", {}, `Why, at ${at}`),
-      h("p", { id: "verdict" }, verdict),
+    const names = x.org_names || {};
+    fill(into, h("h2", {}, `Why, at ${when(at)}`),
+      h("p", { id: "verdict" }, x.summary),
       table(["Account", "Role", "Partner ID", "Associated", "Eligible"], x.candidates.map((c) =>
-        [c.account, c.role, c.partner || "no link", c.association.slice(0, 10), c.eligible ? "yes" : `no: ${c.reason}`])));
+        [c.account, roleWords[c.role] || c.role, c.partner ? partnerText(c.partner, names[c.org]) : "no link", c.association.slice(0, 10),
+          c.eligible ? "yes" : `no: ${c.reason.replaceAll("_", " ")}`])));
   } catch (err) {
-    fill(into, h("p", { class: "error" }, err.message));
+    fill(into, h("p", { class: "error", role: "alert" }, err.message));
   }
 }
 
 // behind lists the assignments through which a location is recognised, from
 // an Azure explanation.
 function behind(x, partner) {
-  if (x.hidden) return "not yours to see";
+  if (x.hidden) return "before your accounts had a role";
   return x.assignments.flatMap((a) => a.accounts.filter((c) => c.eligible && c.partner === partner)
-    .map((c) => `${a.role} on ${a.scope} (${a.assignment}, ${c.account}${a.principal !== c.account ? " in " + a.principal : ""})`)).join("; ");
+    .map((c) => `${a.role} on ${a.scope} (${[a.assignment, c.account].filter(Boolean).join(", ")}${a.principal !== c.account ? " in " + a.principal : ""})`)).join("; ");
 }
 
 // azureResourcePage shows an Azure resource: a lane per credited partner
 // with its intervals and shares, and the assignments behind each.
 async function azureResourcePage(me, tenant, resource, q, ivs) {
-  if (ivs.length === 0) return fail(new Error(`no partner was ever recognised for ${resource} in ${tenant}`));
+  if (ivs.length === 0) return me.fail(new Error(`no partner was ever recognised for ${resource} in ${tenant}`));
   const hidden = { hidden: true, assignments: [] };
   const states = await Promise.all(ivs.map((iv) => api(`/v1/explain?${q}&at=${iv.from}`).catch(() => hidden)));
   const partners = [...new Set(ivs.map((iv) => iv.partner))];
   const start = Math.min(...ivs.map((iv) => new Date(iv.from).getTime()));
   const end = Math.max(new Date(me.now).getTime(), start + 86400e3, ...ivs.map((iv) => iv.to ? new Date(iv.to).getTime() : 0));
   const W = 900, x = (t) => ((t - start) / (end - start)) * W, colour = colours(partners);
-  const explanation = h("div", { id: "explanation" }, h("p", { class: "muted" }, "Click the timeline to see every assignment at that instant."));
-  const svg = h("svg", { width: W + 150, height: 40 + 36 * partners.length, id: "timeline", onclick: (e) => {
+  const explanation = h("div", { id: "explanation", "aria-live": "polite" }, h("p", { class: "muted" }, "Click the timeline to see every assignment at that instant."));
+  const svg = h("svg", { width: W + 150, height: 40 + 36 * partners.length, id: "timeline", role: "img", "aria-label": `Recognition of ${resource} over time`, onclick: (e) => {
     const box = svg.getBoundingClientRect();
     const px = Math.min(W, Math.max(0, e.clientX - box.left - 150));
     explainAzure(explanation, tenant, resource, new Date(start + (px / W) * (end - start)).toISOString().slice(0, 19) + "Z");
@@ -354,72 +415,61 @@ async function azureResourcePage(me, tenant, resource, q, ivs) {
     }),
     h("text", { x: 0, y: 30 + 36 * partners.length }, new Date(start).toISOString().slice(0, 10)),
     h("text", { x: W - 70, y: 30 + 36 * partners.length }, me.now.slice(0, 10))));
-  show(h("h1", { id: "title" }, `${resource} in ${tenant}`),
+  const names = Object.assign({}, ...states.map((s) => s.org_names || {}));
+  me.show(h("h1", { id: "title" }, `${resource.slice(resource.lastIndexOf("/") + 1)} in ${tenant}`),
+    h("p", { class: "muted id" }, resource),
     h("p", { class: "muted" }, "Azure recognition follows role and scope: a lane per partner credited, lighter when it holds a share. Hover for details."),
-    svg,
-    h("div", { id: "intervals" }, table(["From", "To", "Partner", "Organisation", "Share", "Assignments behind it"],
-      ivs.map((iv, i) => [iv.from.slice(0, 16).replace("T", " "), iv.to ? iv.to.slice(0, 16).replace("T", " ") : "now", iv.partner, iv.org,
-        String(Math.round(iv.share * 1000) / 1000), behind(states[i], iv.partner)]))),
+    h("div", { class: "scroll" }, svg),
+    table(["From", "To", "Partner", "Organisation", "Share", "Assignments behind it"],
+      ivs.map((iv, i) => [iv.from.slice(0, 16).replace("T", " "), iv.to ? iv.to.slice(0, 16).replace("T", " ") : "now", iv.partner, names[iv.org] ? `${names[iv.org]} (${iv.org})` : iv.org,
+        String(Math.round(iv.share * 1000) / 1000), behind(states[i], iv.partner)]), { id: "intervals" }),
     explanation);
 }
 
 async function explainAzure(into, tenant, resource, at) {
   try {
     const x = await api(`/v1/explain?tenant=${encodeURIComponent(tenant)}&resource=${encodeURIComponent(resource)}&at=${at}`);
-    const credited = x.credited.map((c) => `${c.partner} (organisation ${c.org}, share ${Math.round(c.share * 1000) / 1000})`).join(", ");
-    fill(into, h("h2", {}, `Why, at ${at}`),
-      h("p", { id: "verdict" }, credited ? `Credited under policy ${x.azure_policy}: ${credited}.` : "No partner is recognised at that instant."),
+    fill(into, h("h2", {}, `Why, at ${when(at)}`),
+      h("p", { id: "verdict" }, x.summary),
       table(["Assignment", "Role", "Scope", "Principal", "Account", "Partner ID", "Counts"], x.assignments.flatMap((a) =>
         (a.accounts.length ? a.accounts : [{ account: "—", partner: "", eligible: false, words: "no account with a link acts through it" }]).map((c) =>
-          [a.assignment, a.role, a.scope, a.principal_tenant === x.tenant ? a.principal : `${a.principal} (${a.principal_tenant})`,
-            c.account, c.partner || "no link", c.eligible ? "yes" : `no: ${c.words}`]))));
+          [a.assignment || "—", a.role, a.scope, !a.principal_tenant || a.principal_tenant === x.tenant ? a.principal : `${a.principal} (${a.principal_tenant})`,
+            c.account, c.partner ? partnerText(c.partner, (x.org_names || {})[c.org]) : "no link", c.eligible ? "yes" : `no: ${c.words || c.reason}`]))));
   } catch (err) {
-    fill(into, h("p", { class: "error" }, err.message));
+    fill(into, h("p", { class: "error", role: "alert" }, err.message));
   }
 }
 
-const causeWords = { "resource.coowner_added": "co-owner added", "resource.owner_changed": "owner changed", "pal.linked": "link set",
-  "account.enabled": "account enabled", "resource.created": "resource created", "resource.activity": "activity", "solution.imported": "solution imported",
-  "resource.coowner_removed": "co-owner removed", "pal.removed": "link removed", "account.disabled": "account disabled",
-  "account.deleted": "account deleted", "resource.deleted": "resource deleted", "environment.changed": "environment changed" };
-
-// allChanges reads the whole feed of changes the caller may see.
-async function allChanges() {
-  let since = 0, out = [];
-  for (;;) {
-    const page = await api(`/v1/changes?since=${since}&limit=1000`);
-    if (page.changes.length === 0) return out;
-    out = out.concat(page.changes);
-    since = page.next;
-  }
-}
-
-// changesTable lists credit changes, newest first, marking those gained by
-// a role alone.
-function changesTable(changes) {
-  const rows = [...changes].reverse().map((c) => {
-    const cause = causeWords[c.cause] || c.cause;
-    const note = c.role_only ? h("span", { class: "loss" }, `gained by a role alone: ${cause}, no edit or publish before`) :
-      c.to.partner && c.activity_before ? "worked on it before" : "";
-    return [c.time.slice(0, 10), c.resource, c.from.partner || "no one", c.to.partner || "no one", c.to.account || "—", cause, note];
-  });
-  return table(["When", "Resource", "From", "To", "Gained by", "Cause", "Note"], rows);
-}
-
-async function tenantPage(me) {
-  const [attr, links, changes] = await Promise.all([api("/v1/attribution"), me.tenant ? api(`/v1/links?tenant=${me.tenant}`) : { links: [] },
-    me.tenant ? allChanges() : []]);
-  show(h("h1", { id: "title" }, me.tenant ? `Tenant ${me.tenant}` : "All tenants"),
-    h("h2", {}, "Resources and who is credited"),
-    h("div", { id: "resources" }, table(["Tenant", "Resource", "Kind", "Environment", "Credited to", "Since"],
-      attr.resources.map((r) => [r.tenant, resourceLink(r.tenant, r.resource), r.kind, r.environment,
-        r.partner || h("span", { class: "muted" }, r.reason), (r.since || "").slice(0, 10)]))),
-    me.tenant ? [h("h2", {}, "Accounts that hold a partner link"),
-      h("div", { id: "links" }, table(["Account", "Partner ID"], links.links.map((l) => [l.account, l.partner])))] : null,
-    me.tenant ? [h("h2", {}, "Who took the credit"),
-      h("p", { class: "muted" }, "Every change of the partner credited for a resource of this tenant, newest first. A partner that gains the credit by a role alone — made co-owner or owner, with no edit or publish in the 90 days before — is marked."),
-      h("div", { id: "credit-changes" }, changesTable(changes))] : null,
+// tenantPage is a tenant's resources, links and credit changes in a month:
+// a tenant administrator's own tenant, every tenant for the operator.
+async function tenantPage(me, monthParam) {
+  const scope = me.tenant ? { tenant: me.tenant } : {};
+  const months = await monthsOf(scope);
+  if (months.rows.length === 0) return me.show(h("h1", { id: "title" }, me.tenant ? `Tenant ${me.tenant}` : "All tenants"), h("p", {}, "The log is empty: no month to show."));
+  const month = pickMonth(months, monthParam);
+  const frame = months.rows.find((r) => r.month === month);
+  const params = { ...scope, month };
+  me.show(h("h1", { id: "title" }, me.tenant ? `Tenant ${me.tenant}` : "All tenants"),
+    h("div", { class: "frame" }, monthPicker(months, month, (m) => { location.hash = `#/tenant/${m}`; }),
+      h("p", { id: "frame" }, `Every section shows ${monthName(month)} ${asOf(frame)}.`)),
+    section("Resources and who is credited", null,
+      tableView("resources", "resources", params, { title: "resources", hide: ["name", "org_name", "mau", "profiles", "mcv", "acr"] })),
+    me.tenant ? section("Accounts that hold a partner link", null,
+      tableView("links", "links", params, { title: "links", hide: ["org_name"], empty: "No account of the tenant holds a partner link." })) : null,
+    section("Who took the credit", `Every change of the partner credited for a resource${me.tenant ? " of this tenant" : ""} in ${monthName(month)}. A partner that gains the credit by a role alone — made co-owner or owner, with no edit or publish in the 90 days before — is marked.`,
+      tableView("credit-changes", "changes", params, { title: "credit changes", hide: ["change", "name"], empty: `No credit changed hands in ${monthName(month)}.` })),
     me.tenant ? h("p", {}, h("a", { href: "#/whatif", id: "whatif-link" }, "What if…")) : null);
+}
+
+// allAttribution reads every page of the attribution the caller may see.
+async function allAttribution() {
+  let out = [], after = "";
+  for (;;) {
+    const page = await api(`/v1/attribution?limit=10000${after ? "&after=" + after : ""}`);
+    out = out.concat(page.resources);
+    if (!page.next) return out;
+    after = page.next;
+  }
 }
 
 // whatIfActions are the changes the what-if form builds, as events.
@@ -435,11 +485,11 @@ const whatIfActions = {
 
 async function whatIfPage(me) {
   const next = new Date(new Date(me.now).getTime() + 86400e3).toISOString().slice(0, 19) + "Z";
-  const [attr, links] = await Promise.all([api("/v1/attribution"), api(`/v1/links?tenant=${me.tenant}`)]);
-  const resources = attr.resources.filter((r) => r.kind !== "azure_resource");
-  const text = h("textarea", { id: "events" });
-  const out = h("div", { id: "whatif-result" });
-  const resource = h("select", { id: "wi-resource" }, resources.map((r) => h("option", { value: r.resource }, `${r.resource} (${r.kind}, credited to ${r.partner || "no one"})`)));
+  const [attr, links] = await Promise.all([allAttribution(), api(`/v1/links?tenant=${me.tenant}`)]);
+  const resources = attr.filter((r) => r.kind !== "azure_resource");
+  const text = h("textarea", { id: "events", "aria-label": "The changes as events" });
+  const out = h("div", { id: "whatif-result", "aria-live": "polite" });
+  const resource = h("select", { id: "wi-resource" }, resources.map((r) => h("option", { value: r.resource }, `${r.resource} (${kindWords[r.kind] || r.kind}, credited to ${r.partner || "no one"})`)));
   const action = h("select", { id: "wi-action" }, Object.keys(whatIfActions).map((a) => h("option", { value: a }, a)));
   const accounts = h("datalist", { id: "wi-accounts" }, [...new Set(resources.map((r) => r.account).concat(links.links.map((l) => l.account)))]
     .filter(Boolean).map((a) => h("option", { value: a })));
@@ -451,7 +501,7 @@ async function whatIfPage(me) {
     const line = JSON.stringify({ type: ev.type, time: ev.time, tenant: ev.tenant, ...ev });
     text.value = (text.value.trim() ? text.value.trim() + "\n" : "") + line;
   };
-  show(h("h1", { id: "title" }, "What if…"),
+  me.show(h("h1", { id: "title" }, "What if…"),
     h("p", {}, "Build the changes you have in mind, then see who the credit would go to. Nothing is written to the service."),
     h("form", { class: "whatif", id: "whatif-form", onsubmit: (e) => { e.preventDefault(); add(); } },
       h("label", {}, "Resource ", resource), h("label", {}, "Change ", action), h("label", {}, "Account ", account, accounts),
@@ -464,9 +514,9 @@ async function whatIfPage(me) {
         const changed = res.after.filter((r) => !before[r.resource] || before[r.resource].partner !== r.partner);
         fill(out,
           changed.length === 0 ? h("p", { id: "no-change" }, "The credit would not change.") :
-            table(["Resource", "Now", "Would be"], changed.map((r) => [r.resource, (before[r.resource] || {}).partner || "no one", r.partner || `no one (${r.reason})`])),
-          res.refused.length ? h("p", { class: "error" }, res.refused.map((f) => `line ${f.line}: ${f.code}: ${f.message}`).join("; ")) : null);
-      } catch (err) { fill(out, h("p", { class: "error" }, err.message)); }
+            table(["Resource", "Now", "Would be"], changed.map((r) => [r.resource, (before[r.resource] || {}).partner || "no one", r.partner || `no one (${r.reason.replaceAll("_", " ")})`])),
+          res.refused.length ? h("p", { class: "error", role: "alert" }, res.refused.map((f) => `line ${f.line}: ${f.message} (${f.code})`).join("; ")) : null);
+      } catch (err) { fill(out, h("p", { class: "error", role: "alert" }, err.message)); }
     } }, "See what the credit would become"), out);
 }
 
@@ -478,15 +528,15 @@ async function linkPage(me) {
   let link = null;
   try { link = await api(partnersPath); } catch (err) { link = null; }
   const credit = await api("/v1/me/credit");
-  const result = h("div", { id: "link-result" });
-  const input = h("input", { type: "text", id: "partner-id", placeholder: "a location ID: 6 to 10 digits", autocomplete: "off" });
+  const result = h("div", { id: "link-result", "aria-live": "polite" });
+  const input = h("input", { type: "text", id: "partner-id", placeholder: "a location ID: 6 to 10 digits", autocomplete: "off", "aria-label": "Partner ID" });
   const act = (method, id, done) => async (e) => {
     e.preventDefault();
     try {
       await api(`${partnersPath}/${encodeURIComponent(id())}`, { method });
       location.hash = "#/link"; await route();
       fill(document.getElementById("link-result"), h("p", { class: "gain", id: "link-done" }, done));
-    } catch (err) { fill(result, h("p", { class: "error", id: "link-error" }, err.message)); }
+    } catch (err) { fill(result, h("p", { class: "error", id: "link-error", role: "alert" }, err.message)); }
   };
   const status = link ? h("p", { id: "link-status" }, `Your account ${me.account} in tenant ${me.tenant} is linked to partner ID ${link.properties.partnerId}` +
       `${link.properties.partnerName ? ` (${link.properties.partnerName})` : ""}, since ${link.properties.updatedTime.slice(0, 10)}.`) :
@@ -501,34 +551,42 @@ async function linkPage(me) {
     h("h2", {}, "Link a partner ID"),
     h("form", { class: "login", id: "create-form", onsubmit: act("PUT", () => input.value.trim(), "Your account is linked.") },
       h("p", {}, "Enter the location ID your partner organisation gave you (not its global ID)."), input, h("button", { type: "submit", id: "link-create" }, "Link"))];
-  show(h("h1", { id: "title" }, "Your partner link"), status, result, forms,
+  me.show(h("h1", { id: "title" }, "Your partner link"), status, result, forms,
     h("h2", {}, "Resources your link carries credit on today"),
     credit.resources.length === 0 ? h("p", { class: "muted", id: "my-credit" }, "None today.") :
-      h("div", { id: "my-credit" }, table(["Resource", "Kind", "Environment", "Partner ID", "Since"],
-        credit.resources.map((r) => [r.resource, r.kind, r.environment, r.partner, (r.since || "").slice(0, 10)]))));
+      table(["Resource", "Kind", "Environment", "Partner ID", "Since"],
+        credit.resources.map((r) => [r.resource, kindWords[r.kind] || r.kind, r.environment, r.partner, (r.since || "").slice(0, 10)]), { id: "my-credit" }));
 }
+
+// generation counts the pages asked for: a page that finishes after
+// another was asked for shows nothing.
+let generation = 0;
 
 async function route() {
   if (!token()) return loginPage();
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const gen = ++generation;
+  const current = () => gen === generation;
   try {
     const me = await api("/v1/me");
-    document.getElementById("who").textContent = `${me.role}${me.tenant ? " of " + me.tenant : ""}${me.org ? " of " + (me.org_name || me.org) : ""}`;
+    me.show = (...children) => { if (current()) show(...children); };
+    me.fail = (err) => { if (current()) fail(err); };
+    document.getElementById("who").textContent = `${me.role}${me.tenant ? " of " + me.tenant : ""}${me.org ? " of " + (me.org_name ? `${me.org_name} (${me.org})` : me.org) : ""}`;
     const nav = document.getElementById("nav");
     nav.replaceChildren(...({ "partner-reader": [["#/partner", "Dashboard"]], "tenant-admin": [["#/tenant", "Tenant"], ["#/whatif", "What if"]],
       operator: [["#/programme", "Programme"], ["#/tenant", "Resources"]] }[me.role] || []).map(([href, label]) => h("a", { href }, label)));
     document.getElementById("logout").hidden = false;
     switch (parts[0]) {
       case "login": return loginPage();
-      case "partner": return await partnerPage(me, parts[1], parts[2]);
-      case "programme": return await programmePage(me);
-      case "resource": return await resourcePage(me, parts[1], parts[2]);
-      case "tenant": return await tenantPage(me);
+      case "partner": return me.role === "operator" ? await partnerPage(me, parts[1], parts[2]) : await partnerPage(me, me.org, parts[2] || (/^\d{4}-\d{2}$/.test(parts[1] || "") ? parts[1] : ""));
+      case "programme": return await programmePage(me, parts[1]);
+      case "resource": return await resourcePage(me, parts[1], parts[2], parts[3]);
+      case "tenant": return await tenantPage(me, parts[1]);
       case "whatif": return await whatIfPage(me);
       case "link": return await linkPage(me);
       default: return await homePage(me);
     }
-  } catch (err) { fail(err); }
+  } catch (err) { if (current()) fail(err); }
 }
 
 document.getElementById("logout").addEventListener("click", () => { localStorage.removeItem("pal.token"); location.hash = "#/login"; route(); });

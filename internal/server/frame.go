@@ -1,0 +1,293 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/store"
+)
+
+// A page shows one time frame: a month, and the instant every section of
+// it is as of — the month's last instant, or the present for the month the
+// present is in. The present is the time of the service's state (the
+// latest event), never the wall clock.
+
+// frame is a month and the instant a page shows it as of.
+type frame struct {
+	Month string    `json:"month"`
+	Start time.Time `json:"start"`
+	// At is the month's last instant, or the present when the month is
+	// the present's (Current).
+	At      time.Time `json:"at"`
+	Current bool      `json:"current"`
+}
+
+// frameOf returns the frame of a month (YYYY-MM; the present's month when
+// empty) given the present. A month after the present's is refused: the
+// log says nothing of it yet.
+func frameOf(month string, now time.Time) (frame, error) {
+	if month == "" {
+		month = now.UTC().Format("2006-01")
+	}
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return frame{}, errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
+	}
+	end := start.AddDate(0, 1, 0).Add(-time.Nanosecond)
+	if start.After(now) {
+		return frame{}, errorf(codeBadRequest, "month %s is after the log's last event (%s): the log says nothing of it yet; pick a month up to %s",
+			month, now.UTC().Format(time.RFC3339), now.UTC().Format("2006-01"))
+	}
+	f := frame{Month: month, Start: start, At: end}
+	if !end.Before(now) {
+		f.At, f.Current = now, true
+	}
+	return f, nil
+}
+
+// logMonths lists the months of the log, from the month of its first event
+// to the present's, oldest first.
+func logMonths(st *state) []string {
+	first := ""
+	for d := range st.perDay {
+		if first == "" || d < first {
+			first = d
+		}
+	}
+	now := st.engine.Now()
+	if first == "" || now.IsZero() {
+		return nil
+	}
+	start, err := time.Parse(time.DateOnly, first)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for m := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(now); m = m.AddDate(0, 1, 0) {
+		out = append(out, m.Format("2006-01"))
+	}
+	return out
+}
+
+// scope is what a page is about: an organisation (a partner's dashboard),
+// a tenant (a tenant's page), or, for the operator, everything.
+type scope struct {
+	org, tenant string
+}
+
+func (sc scope) key() string { return sc.org + "\x00" + sc.tenant }
+
+// scopeOf reads what a request's page is about, as p may ask: a partner
+// reader its own organisation; a tenant administrator its own tenant; the
+// operator an ?org=, a ?tenant=, or everything.
+func scopeOf(q map[string][]string, p Principal) (scope, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	org, tenant := get("org"), get("tenant")
+	switch p.Role {
+	case store.RolePartnerReader:
+		if org != "" && org != p.Org {
+			return scope{}, errorf(codeForbidden, "a partner reader reads its own organisation's pages only")
+		}
+		if tenant != "" {
+			return scope{}, errorf(codeBadRequest, "tenant is for a tenant administrator or the operator: a partner reader's pages are its organisation's")
+		}
+		return scope{org: p.Org}, nil
+	case store.RoleTenantAdmin:
+		if org != "" {
+			return scope{}, errorf(codeBadRequest, "org is for a partner reader or the operator: a tenant administrator's pages are its tenant's")
+		}
+		if tenant != "" && tenant != p.Tenant {
+			return scope{}, errorf(codeForbidden, "a tenant administrator reads its own tenant's pages only")
+		}
+		return scope{tenant: p.Tenant}, nil
+	case store.RoleOperator:
+		if org != "" && tenant != "" {
+			return scope{}, errorf(codeBadRequest, "org and tenant do not go together: a page is an organisation's or a tenant's")
+		}
+		return scope{org: org, tenant: tenant}, nil
+	}
+	return scope{}, errorf(codeForbidden, "a %s reads no pages but its own link", p.Role)
+}
+
+// foldTenants folds the records of the tenants named and those their folds
+// read, with the directory's records dir, into a fresh engine, in their
+// places up to the instant until, and advances it to until. Usage and
+// profiles change no state and are passed over. It touches no state:
+// readers call it on a copy of the directory.
+func foldTenants(ctx context.Context, src tenantScanner, opts attribution.Options, dir []store.Record, tenants []string, until time.Time) (*attribution.Engine, error) {
+	recs := make([]store.Record, 0, len(dir))
+	for _, r := range dir {
+		if !r.Event.Time.After(until) {
+			recs = append(recs, r)
+		}
+	}
+	for _, t := range tenants {
+		err := src.ScanTenant(ctx, t, func(r store.Record) error {
+			if r.Event.Time.After(until) {
+				return errStop
+			}
+			if r.Event.Type != event.Usage && r.Event.Type != event.Profiles {
+				recs = append(recs, r)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return nil, fmt.Errorf("fold tenant %s: %w", t, err)
+		}
+	}
+	slices.SortStableFunc(recs, func(a, b store.Record) int {
+		return cmp.Or(a.Event.Time.Compare(b.Event.Time), cmp.Compare(a.Seq, b.Seq))
+	})
+	e := attribution.New(opts)
+	for _, r := range recs {
+		e.Apply(r.Event)
+	}
+	e.AdvanceTo(until)
+	return e, nil
+}
+
+// tenantsOf lists the tenants a scope's past needs folded: a tenant's own
+// and those it reads; an organisation's, the tenants in which one of its
+// partner IDs was ever linked, those that delegate to them (Azure
+// Lighthouse), and those these read.
+func tenantsOf(st *state, sc scope) []string {
+	set := map[string]bool{}
+	var add func(t string)
+	add = func(t string) {
+		if set[t] {
+			return
+		}
+		set[t] = true
+		for pt := range st.principals[t] {
+			add(pt)
+		}
+	}
+	switch {
+	case sc.tenant != "":
+		add(sc.tenant)
+	case sc.org != "":
+		for _, id := range st.engine.OrgPartnerIDs(sc.org) {
+			for t := range st.linkedBy[id] {
+				add(t)
+				for d := range st.dependents[t] {
+					add(d)
+				}
+			}
+		}
+	default:
+		for t := range st.last {
+			if t != "" {
+				add(t)
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// asOf runs fn with an engine as of a frame's instant holding at least the
+// scope's tenants: the service's own for the present (fn then runs as a
+// reader, and must keep nothing of it), or otherwise a fold of those
+// tenants up to the instant, kept a while for the next page of the same
+// frame.
+func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribution.Engine, tenants []string) error) error {
+	var dir []store.Record
+	var tenants, folded []string
+	var seq int64
+	present := false
+	err := s.read(ctx, func(st *state) error {
+		folded = tenantsOf(st, sc)
+		if sc.kind() != "all" {
+			tenants = folded
+		}
+		if f.Current || !f.At.Before(st.engine.Now()) {
+			present = true
+			return fn(st.engine, tenants)
+		}
+		seq = st.seq
+		dir = st.directoryCopy()
+		return nil
+	})
+	if err != nil || present {
+		return err
+	}
+	key := "fold\x00" + f.At.Format(time.RFC3339Nano) + "\x00" + strings.Join(folded, "\x00")
+	v, err := s.views.answers.get(seq, key, func() (any, error) {
+		e, err := foldTenants(ctx, s.store, s.cfg.Options, dir, folded, f.At)
+		return &pastEngine{e: e}, err
+	})
+	if err != nil {
+		return err
+	}
+	past := v.(*pastEngine)
+	// An engine is not safe for concurrent use, even to answer: its
+	// readers take turns.
+	past.mu.Lock()
+	defer past.mu.Unlock()
+	return fn(past.e, tenants)
+}
+
+// pastEngine is an engine folded up to a past instant, kept for the pages
+// that ask of it next.
+type pastEngine struct {
+	mu sync.Mutex
+	e  *attribution.Engine
+}
+
+// answers keeps what pages computed from one state (its last record's
+// sequence number), so that the next page of a table, or another sort,
+// costs no second computation. A new state empties it. Values are not to
+// be changed by their readers.
+type answers struct {
+	mu  sync.Mutex
+	seq int64
+	m   map[string]any
+}
+
+// maxAnswers bounds what answers keeps: beyond, it starts again.
+const maxAnswers = 64
+
+// get returns the value kept under key for the state seq, computing it
+// with compute when there is none. Two readers may compute the same value
+// at once; one of them is kept.
+func (a *answers) get(seq int64, key string, compute func() (any, error)) (any, error) {
+	a.mu.Lock()
+	if a.seq != seq || a.m == nil {
+		a.seq, a.m = seq, map[string]any{}
+	}
+	v, ok := a.m[key]
+	a.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seq == seq {
+		if len(a.m) >= maxAnswers {
+			a.m = map[string]any{}
+		}
+		a.m[key] = v
+	}
+	return v, nil
+}

@@ -1,0 +1,903 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/metrics"
+	"github.com/palproject/pal/internal/store"
+)
+
+// The tables of the web UI's pages, served whole: every row the caller
+// may see of one time frame (a month, as of its end or now), sorted,
+// filtered and paged on the server, with their total, and all of them as
+// CSV. What a caller sees of an account follows shownAccount.
+
+// column is a column of a table: its key in the rows, its label, and how
+// it is shown and sorted (text, number, money, date, time, bool).
+type column struct {
+	Key   string `json:"key"`
+	Label string `json:"label"`
+	Type  string `json:"type"`
+}
+
+// row is a table's row, by column key.
+type row map[string]any
+
+// table is every row of one table of one frame, in their natural order.
+type table struct {
+	Columns []column
+	Rows    []row
+	// Sort and Desc are the order a page asks for by default.
+	Sort string
+	Desc bool
+	// Noun names a row, singular and plural, for the total.
+	Noun [2]string
+}
+
+// tableBuilder builds a table for a scope and a frame, as p may see it.
+type tableBuilder struct {
+	// scopes says what the table may be about: "org", "tenant", "all".
+	scopes []string
+	build  func(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error)
+}
+
+var tableBuilders = map[string]tableBuilder{
+	"months":        {[]string{"org", "tenant", "all"}, monthsTable},
+	"credited":      {[]string{"org"}, creditedTable},
+	"missing":       {[]string{"org"}, missingTable},
+	"at-risk":       {[]string{"org"}, atRiskTable},
+	"links":         {[]string{"org", "tenant"}, linksTable},
+	"changes":       {[]string{"org", "tenant", "all"}, changesTable},
+	"azure":         {[]string{"org"}, azureTable},
+	"resources":     {[]string{"tenant", "all"}, resourcesTable},
+	"organisations": {[]string{"all"}, organisationsTable},
+}
+
+func (sc scope) kind() string {
+	switch {
+	case sc.org != "":
+		return "org"
+	case sc.tenant != "":
+		return "tenant"
+	}
+	return "all"
+}
+
+// getTable answers one table of a page: ?month= (the present's by
+// default; the months table lists them all), the scope (?org= or ?tenant=
+// for the operator; a partner reader's organisation, a tenant
+// administrator's tenant), ?q= to filter, ?sort=&order=asc|desc, and
+// ?offset=&limit= (50 by default, at most 1,000) for a page; ?format=csv
+// answers every row that passes the filter, as CSV.
+func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) error {
+	name := r.PathValue("table")
+	b, ok := tableBuilders[name]
+	if !ok {
+		names := make([]string, 0, len(tableBuilders))
+		for n := range tableBuilders {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return errorf(codeNotFound, "no table %q: the tables are %s", name, strings.Join(names, ", "))
+	}
+	q := r.URL.Query()
+	sc, err := scopeOf(q, p)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(b.scopes, sc.kind()) {
+		return errorf(codeBadRequest, "table %s is about %s: give %s", name, strings.Join(b.scopes, " or "), scopeHint(b.scopes))
+	}
+	page, err := pageOf(q)
+	if err != nil {
+		return err
+	}
+	var f frame
+	var seq int64
+	orgName := ""
+	err = s.read(r.Context(), func(st *state) error {
+		seq = st.seq
+		f, err = frameOf(q.Get("month"), st.engine.Now())
+		if err == nil && sc.org != "" {
+			o, ok := st.engine.Org(sc.org)
+			if !ok {
+				return errorf(codeNotFound, "organisation %s is not registered", sc.org)
+			}
+			orgName = o.Name
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	key := strings.Join([]string{"table", name, p.Role, sc.key(), f.Month, f.At.Format(time.RFC3339Nano)}, "\x00")
+	v, err := s.views.answers.get(seq, key, func() (any, error) { return b.build(r.Context(), s, p, sc, f) })
+	if err != nil {
+		return err
+	}
+	t := v.(*table)
+	if page.sort == "" {
+		page.sort, page.desc = t.Sort, t.Desc
+	} else if !slices.ContainsFunc(t.Columns, func(c column) bool { return c.Key == page.sort }) {
+		return errorf(codeBadRequest, "sort=%q is not a column of table %s", page.sort, name)
+	}
+	rows := t.filtered(page.q)
+	t.sort(rows, page.sort, page.desc)
+	if page.csv {
+		return writeCSVTable(w, name+"-"+f.Month+".csv", t.Columns, rows)
+	}
+	sums := map[string]float64{}
+	for _, c := range t.Columns {
+		if c.Type == "number" || c.Type == "money" {
+			total := 0.0
+			for _, r := range rows {
+				total += number(r[c.Key])
+			}
+			sums[c.Key] = math.Round(total*100) / 100
+		}
+	}
+	end := min(len(rows), page.offset+page.limit)
+	shown := []row{}
+	if page.offset < len(rows) {
+		shown = rows[page.offset:end]
+	}
+	order := "asc"
+	if page.desc {
+		order = "desc"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"table": name, "org": sc.org, "org_name": orgName, "tenant": sc.tenant, "month": f.Month, "start": f.Start, "at": f.At, "current": f.Current,
+		"columns": t.Columns, "total": len(rows), "all": len(t.Rows), "offset": page.offset, "limit": page.limit,
+		"sort": page.sort, "order": order, "q": page.q, "noun": t.Noun, "rows": shown, "sums": sums,
+		"currency": s.currency(),
+	})
+	return nil
+}
+
+func scopeHint(scopes []string) string {
+	var out []string
+	for _, sc := range scopes {
+		switch sc {
+		case "org":
+			out = append(out, "?org=ORG")
+		case "tenant":
+			out = append(out, "?tenant=T")
+		case "all":
+			out = append(out, "neither org nor tenant")
+		}
+	}
+	return strings.Join(out, " or ")
+}
+
+// currency is the currency of the log's Azure costs.
+func (s *Server) currency() string {
+	return cmp.Or(s.cfg.Options.Azure.Currency, attribution.DefaultCurrency)
+}
+
+// tablePage is what a request asks of a table.
+type tablePage struct {
+	q             string
+	sort          string
+	desc          bool
+	offset, limit int
+	csv           bool
+}
+
+// Table pages are at most maxTablePage rows, defaultTablePage unless
+// asked.
+const (
+	defaultTablePage = 50
+	maxTablePage     = 1000
+)
+
+func pageOf(q map[string][]string) (tablePage, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	p := tablePage{q: strings.TrimSpace(get("q")), sort: get("sort"), limit: defaultTablePage}
+	switch get("order") {
+	case "", "asc":
+	case "desc":
+		p.desc = true
+	default:
+		return p, errorf(codeBadRequest, "order=%q: write asc or desc", get("order"))
+	}
+	if v := get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, errorf(codeBadRequest, "offset=%q is not a number of rows from 0", v)
+		}
+		p.offset = n
+	}
+	if v := get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTablePage {
+			return p, errorf(codeBadRequest, "limit=%q is not a page length: give a number from 1 to %d", v, maxTablePage)
+		}
+		p.limit = n
+	}
+	switch get("format") {
+	case "", "json":
+	case "csv":
+		p.csv = true
+	default:
+		return p, errorf(codeBadRequest, "format=%q: write json or csv", get("format"))
+	}
+	return p, nil
+}
+
+// filtered returns the rows with a cell holding q, case aside; all of them
+// when q is empty.
+func (t *table) filtered(q string) []row {
+	if q == "" {
+		return slices.Clone(t.Rows)
+	}
+	q = strings.ToLower(q)
+	var out []row
+	for _, r := range t.Rows {
+		for _, c := range t.Columns {
+			if strings.Contains(strings.ToLower(cellText(r[c.Key])), q) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sort orders rows by a column, keeping the natural order of equal ones;
+// empty cells come last either way.
+func (t *table) sort(rows []row, key string, desc bool) {
+	slices.SortStableFunc(rows, func(a, b row) int {
+		x, y := a[key], b[key]
+		if empty(x) || empty(y) {
+			return cmp.Compare(boolInt(empty(x)), boolInt(empty(y)))
+		}
+		c := compareCells(x, y)
+		if desc {
+			c = -c
+		}
+		return c
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func empty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return v == ""
+	case time.Time:
+		return v.IsZero()
+	}
+	return false
+}
+
+func compareCells(x, y any) int {
+	switch x := x.(type) {
+	case string:
+		y, _ := y.(string)
+		return cmp.Or(cmp.Compare(strings.ToLower(x), strings.ToLower(y)), cmp.Compare(x, y))
+	case time.Time:
+		y, _ := y.(time.Time)
+		return x.Compare(y)
+	case bool:
+		y, _ := y.(bool)
+		return cmp.Compare(boolInt(x), boolInt(y))
+	}
+	return cmp.Compare(number(x), number(y))
+}
+
+func number(v any) float64 {
+	switch v := v.(type) {
+	case float64:
+		return v
+	case int:
+		return float64(v)
+	}
+	return 0
+}
+
+// cellText is a cell as CSV and the filter read it.
+func cellText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case time.Time:
+		if v.IsZero() {
+			return ""
+		}
+		return v.UTC().Format(time.RFC3339)
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(v)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return fmt.Sprint(v)
+}
+
+// writeCSVTable writes rows as CSV, a header of column keys first.
+func writeCSVTable(w http.ResponseWriter, filename string, cols []column, rows []row) error {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filename))
+	w.WriteHeader(http.StatusOK)
+	cw := csv.NewWriter(w)
+	head := make([]string, len(cols))
+	for i, c := range cols {
+		head[i] = c.Key
+	}
+	cw.Write(head)
+	line := make([]string, len(cols))
+	for _, r := range rows {
+		for i, c := range cols {
+			line[i] = cellText(r[c.Key])
+		}
+		cw.Write(line)
+	}
+	cw.Flush()
+	return nil
+}
+
+// money turns an exact amount into a number of cents precision.
+func money(m attribution.Money) float64 {
+	f, _ := m.Rat().Float64()
+	return math.Round(f*100) / 100
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+// The value of resources in a month, for every table of the month.
+
+// monthValues holds the month's metrics of every resource: its rows of the
+// monthly report and of the Azure report, by resource.
+type monthValues struct {
+	rates map[string]float64
+	pp    map[attribution.ResourceKey][]metrics.ResourceRow
+	az    map[attribution.ResourceKey][]attribution.AzureResourceRow
+}
+
+// values reads the month's values, kept for the state.
+func (s *Server) values(ctx context.Context, month string) (*monthValues, error) {
+	var seq int64
+	if err := s.read(ctx, func(st *state) error { seq = st.seq; return nil }); err != nil {
+		return nil, err
+	}
+	v, err := s.views.answers.get(seq, "values\x00"+month, func() (any, error) {
+		mv := &monthValues{rates: s.cfg.Metrics.Rates, pp: map[attribution.ResourceKey][]metrics.ResourceRow{},
+			az: map[attribution.ResourceKey][]attribution.AzureResourceRow{}}
+		err := s.read(ctx, func(st *state) error {
+			rep := st.agg.Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.engine))
+			for _, r := range rep.Resources {
+				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
+				mv.pp[k] = append(mv.pp[k], r)
+			}
+			az, err := st.engine.AzureReport(month)
+			if err != nil {
+				return err
+			}
+			for _, r := range az.Resources {
+				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
+				mv.az[k] = append(mv.az[k], r)
+			}
+			return nil
+		})
+		return mv, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*monthValues), nil
+}
+
+// worth is what a resource carries in a month: its users or profiles, its
+// MCV, its ACR.
+type worth struct {
+	mau, profiles, mcv, acr float64
+	azure                   bool
+}
+
+// value is the one number a resource is ranked by: MCV, or ACR on Azure.
+func (w worth) value() float64 {
+	if w.azure {
+		return w.acr
+	}
+	return w.mcv
+}
+
+// of returns what a resource carried for the organisations keep accepts.
+func (mv *monthValues) of(tenant, resource string, keep func(org string) bool) worth {
+	k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
+	w := worth{azure: attribution.IsAzurePath(resource)}
+	for _, r := range mv.pp[k] {
+		if keep(r.Org) {
+			w.mau += r.MAU
+			w.profiles += r.Profiles
+			w.mcv += (r.MAU + r.Profiles) * mv.rates[r.Workload]
+		}
+	}
+	for _, r := range mv.az[k] {
+		if keep(r.Org) {
+			w.acr += money(r.ACR)
+		}
+	}
+	w.mau, w.profiles, w.mcv, w.acr = round2(w.mau), round2(w.profiles), round2(w.mcv), round2(w.acr)
+	return w
+}
+
+func (w worth) put(r row) {
+	r["mau"], r["profiles"], r["mcv"], r["acr"], r["value"] = w.mau, w.profiles, w.mcv, w.acr, w.value()
+}
+
+// The columns the tables share.
+var (
+	colTenant      = column{"tenant", "Customer", "text"}
+	colResource    = column{"resource", "Resource", "text"}
+	colName        = column{"name", "Name", "text"}
+	colKind        = column{"kind", "Kind", "text"}
+	colEnvironment = column{"environment", "Environment", "text"}
+	colPartner     = column{"partner", "Partner ID", "text"}
+	colOrgName     = column{"org_name", "Organisation", "text"}
+	colAccount     = column{"account", "Account", "text"}
+	colSince       = column{"since", "Since", "date"}
+	colMAU         = column{"mau", "MAU", "number"}
+	colProfiles    = column{"profiles", "Profiles", "number"}
+	colMCV         = column{"mcv", "MCV", "number"}
+	colACR         = column{"acr", "ACR", "money"}
+	colValue       = column{"value", "Value", "number"}
+)
+
+// displayName is a resource's name as the log gives it, or for an Azure
+// resource, whose events name none, the last segment of its path.
+func displayName(e *attribution.Engine, tenant, resource string) string {
+	if attribution.IsAzurePath(resource) {
+		return resource[strings.LastIndex(resource, "/")+1:]
+	}
+	return e.ResourceName(tenant, resource)
+}
+
+// since returns a row's association time, or nothing.
+func since(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return *t
+}
+
+// creditedTable lists the resources credited to an organisation, whole or
+// in part, as of the frame's instant, with what each carried in the month.
+func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	mv, err := s.values(ctx, f.Month)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colEnvironment, colPartner, colOrgName, colAccount, colSince, colMAU, colProfiles, colMCV, colACR, colValue},
+		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
+	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, tenants []string) error {
+		for _, r := range e.Attribution(tenants...) {
+			if !credited(sc.org, r.Org, r.Shares) {
+				continue
+			}
+			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
+				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": p.shownAccount(e, r.Account, r.Partner), "since": since(r.Since)}
+			mv.of(r.Tenant, r.Resource, func(org string) bool { return org == sc.org }).put(rw)
+			t.Rows = append(t.Rows, rw)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// missingTable lists where an organisation's credit is missing as of the
+// frame's instant, why and what would fix it, with what the resource
+// carried in the month for others: what is at stake.
+func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	mv, err := s.values(ctx, f.Month)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colAccount, colPartner, colOrgName,
+		{"reason", "Reason", "text"}, {"why", "Why", "text"}, {"fix", "What would fix it", "text"},
+		{"other", "Credited instead", "text"}, {"other_since", "Associated", "date"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
+		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
+	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
+		d := e.Diagnose(sc.org)
+		for _, m := range d.Missing {
+			rw := row{"tenant": m.Tenant, "resource": m.Resource, "name": displayName(e, m.Tenant, m.Resource), "kind": kindInWords(m.Kind),
+				"account": m.Account, "partner": m.Partner, "org_name": e.OrgName(e.PartnerOrg(m.Partner)), "reason": m.Reason,
+				"why": strings.ReplaceAll(m.Words, m.Kind, kindInWords(m.Kind)), "fix": strings.ReplaceAll(m.Fix, m.Kind, kindInWords(m.Kind))}
+			if m.Other != nil {
+				who := partnerWords(e, m.Other.Partner)
+				rw["why"] = strings.Replace(rw["why"].(string), "partner "+m.Other.Partner, who, 1)
+				rw["other"], rw["other_since"] = who, m.Other.Since
+			}
+			w := mv.of(m.Tenant, m.Resource, func(org string) bool { return org != sc.org })
+			if w.azure {
+				// What the customer paid: the most it could be credited.
+				w.acr = money(e.AzureCost(m.Tenant, m.Resource, f.Month))
+			}
+			w.put(rw)
+			t.Rows = append(t.Rows, rw)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// atRiskTable lists, by the one account each hangs on, the resources an
+// organisation is credited for through that account only, as of the
+// frame's instant, with what they carried in the month.
+func atRiskTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	mv, err := s.values(ctx, f.Month)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{Columns: []column{colTenant, {"account", "Only account", "text"}, colPartner, colOrgName, {"resources", "Resources", "number"},
+		{"which", "Which", "text"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
+		Sort: "value", Desc: true, Noun: [2]string{"account", "accounts"}}
+	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
+		d := e.Diagnose(sc.org)
+		type key struct{ tenant, account string }
+		groups := map[key]row{}
+		var order []key
+		for _, a := range d.AtRisk {
+			k := key{a.Tenant, a.Account}
+			g := groups[k]
+			if g == nil {
+				g = row{"tenant": a.Tenant, "account": a.Account, "partner": a.Partner, "org_name": e.OrgName(sc.org), "resources": 0, "which": "",
+					"mau": 0.0, "profiles": 0.0, "mcv": 0.0, "acr": 0.0, "value": 0.0}
+				groups[k] = g
+				order = append(order, k)
+			}
+			w := mv.of(a.Tenant, a.Resource, func(org string) bool { return org == sc.org })
+			g["resources"] = g["resources"].(int) + 1
+			name := cmp.Or(displayName(e, a.Tenant, a.Resource), a.Resource)
+			if g["which"] != "" {
+				name = g["which"].(string) + ", " + name
+			}
+			g["which"] = name
+			for _, c := range []struct {
+				k string
+				v float64
+			}{{"mau", w.mau}, {"profiles", w.profiles}, {"mcv", w.mcv}, {"acr", w.acr}, {"value", w.value()}} {
+				g[c.k] = round2(g[c.k].(float64) + c.v)
+			}
+		}
+		for _, k := range order {
+			t.Rows = append(t.Rows, groups[k])
+		}
+		return nil
+	})
+	return t, err
+}
+
+// linksTable lists an organisation's links in every tenant, or a tenant's
+// links, as of the frame's instant: each account with its partner ID,
+// since when, what it carries, and whether it is disabled.
+func linksTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	t := &table{Sort: "tenant", Noun: [2]string{"account", "accounts"}}
+	status := func(e *attribution.Engine, tenant, account string) string {
+		if e.AccountDisabled(tenant, account) {
+			return "disabled"
+		}
+		return "enabled"
+	}
+	err := s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
+		if sc.org != "" {
+			t.Columns = []column{colTenant, colAccount, colName, colPartner, colOrgName, colSince, {"resources", "Resources it carries", "number"}, {"status", "Status", "text"}}
+			for _, l := range e.OrgLinks(sc.org) {
+				t.Rows = append(t.Rows, row{"tenant": l.Tenant, "account": l.Account, "name": e.AccountName(l.Tenant, l.Account), "partner": l.Partner,
+					"org_name": e.OrgName(e.PartnerOrg(l.Partner)), "since": l.Since, "resources": l.Resources, "status": status(e, l.Tenant, l.Account)})
+			}
+			return nil
+		}
+		t.Columns = []column{colAccount, colName, colPartner, colOrgName, {"status", "Status", "text"}}
+		t.Sort = "account"
+		for _, l := range e.Links(sc.tenant) {
+			t.Rows = append(t.Rows, row{"account": l.Account, "name": e.AccountName(sc.tenant, l.Account), "partner": l.Partner,
+				"org_name": e.OrgName(e.PartnerOrg(l.Partner)), "status": status(e, sc.tenant, l.Account)})
+		}
+		return nil
+	})
+	return t, err
+}
+
+// changesTable lists the credit changes of the frame's month up to its
+// instant: an organisation's (credit gained and lost), a tenant's, or
+// every one for the operator, corrections applied, newest first.
+func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	t := &table{Columns: []column{{"time", "When", "time"}, colTenant, colResource, colName, {"change", "Change", "text"},
+		{"from", "From", "text"}, {"to", "To", "text"}, {"cause", "Cause", "text"}, {"note", "Note", "text"}},
+		Sort: "time", Desc: true, Noun: [2]string{"change", "changes"}}
+	filter := store.ChangeFilter{Org: sc.org, Tenant: sc.tenant}
+	last, err := s.store.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The feed, applied as a consumer applies it: a correction drops what
+	// was held of its resource from its instant on.
+	held := map[attribution.ResourceKey][]attribution.Change{}
+	var keys []attribution.ResourceKey
+	err = s.store.Changes(ctx, filter, store.Cursor{}, math.MaxInt32, func(fc store.FiledChange) error {
+		if fc.At.Seq > last {
+			return errStop
+		}
+		var c change
+		if err := json.Unmarshal(fc.Body, &c); err != nil {
+			return err
+		}
+		k := attribution.ResourceKey{Tenant: c.Tenant, Resource: c.Resource}
+		if _, ok := held[k]; !ok {
+			keys = append(keys, k)
+		}
+		if c.Correction {
+			held[k] = slices.DeleteFunc(held[k], func(h attribution.Change) bool { return !h.Time.Before(c.Time) })
+			if c.From.Partner == c.To.Partner && c.From.Org == c.To.Org && slices.Equal(c.From.Shares, c.To.Shares) {
+				return nil
+			}
+		}
+		held[k] = append(held[k], c.Change)
+		return nil
+	})
+	if err != nil && err != errStop {
+		return nil, err
+	}
+	err = s.read(ctx, func(st *state) error {
+		e := st.engine
+		side := func(h attribution.Holder) string {
+			if h.Partner == "" {
+				return "no one (" + reasonInWords(h.Reason) + ")"
+			}
+			who := partnerWords(e, h.Partner)
+			if acct := p.shownAccount(e, h.Account, h.Partner); acct == h.Account && acct != "" {
+				who += " through " + acct
+			}
+			return who
+		}
+		// short names a side by its partner ID and organisation.
+		short := func(h attribution.Holder) string {
+			if h.Partner == "" {
+				return "no one"
+			}
+			if name := e.OrgName(e.PartnerOrg(h.Partner)); name != "" {
+				return h.Partner + " (" + name + ")"
+			}
+			return h.Partner
+		}
+		for _, k := range keys {
+			for _, c := range held[k] {
+				if c.Time.Before(f.Start) || c.Time.After(f.At) {
+					continue
+				}
+				change := side(c.From) + " to " + side(c.To)
+				switch {
+				case sc.org != "" && credited(sc.org, c.To.Org, c.To.Shares):
+					change = "gained from " + short(c.From)
+				case sc.org != "":
+					change = "lost to " + short(c.To)
+				}
+				note := ""
+				switch {
+				case c.RoleOnly:
+					note = "gained by a role alone: no edit or publish before"
+				case c.To.Partner != "" && c.ActivityBefore:
+					note = "worked on it before"
+				}
+				t.Rows = append(t.Rows, row{"time": c.Time, "tenant": c.Tenant, "resource": c.Resource, "name": displayName(e, c.Tenant, c.Resource),
+					"change": change, "from": side(c.From), "to": side(c.To), "cause": causeInWords(c.Cause), "note": note})
+			}
+		}
+		return nil
+	})
+	slices.SortStableFunc(t.Rows, func(a, b row) int { return a["time"].(time.Time).Compare(b["time"].(time.Time)) })
+	return t, err
+}
+
+// azureTable lists an organisation's Azure consumed revenue of the month
+// by customer and subscription.
+func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	t := &table{Columns: []column{colTenant, {"subscription", "Subscription", "text"}, {"acr", "ACR", "money"}, {"pec_eligible_cost", "PEC-eligible cost", "money"}},
+		Sort: "acr", Desc: true, Noun: [2]string{"subscription", "subscriptions"}}
+	err := s.read(ctx, func(st *state) error {
+		rep, err := st.engine.AzureReport(f.Month)
+		if err != nil {
+			return err
+		}
+		for _, r := range rep.Subscriptions {
+			if r.Org == sc.org {
+				t.Rows = append(t.Rows, row{"tenant": r.Tenant, "subscription": r.Subscription, "acr": money(r.ACR), "pec_eligible_cost": money(r.PECEligibleCost)})
+			}
+		}
+		return nil
+	})
+	return t, err
+}
+
+// resourcesTable lists a tenant's resources (every tenant's for the
+// operator) as of the frame's instant: who is credited, or why no one is,
+// and what each carried in the month.
+func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	mv, err := s.values(ctx, f.Month)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colEnvironment, colPartner, colOrgName, colAccount, colSince,
+		{"reason", "Why no one", "text"}, colMAU, colProfiles, colMCV, colACR, colValue},
+		Sort: "tenant", Noun: [2]string{"resource", "resources"}}
+	var tenants []string
+	if sc.tenant != "" {
+		tenants = []string{sc.tenant}
+	}
+	err = s.read(ctx, func(st *state) error {
+		e := st.engine
+		rows := e.Attribution(tenants...)
+		if !f.Current {
+			rows = e.AttributionAt(f.At, tenants...)
+		}
+		for _, r := range rows {
+			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
+				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": r.Account, "since": since(r.Since)}
+			if r.Status != attribution.StatusAttributed {
+				rw["reason"] = reasonInWords(r.Reason)
+			}
+			mv.of(r.Tenant, r.Resource, func(string) bool { return true }).put(rw)
+			t.Rows = append(t.Rows, rw)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// monthsTable lists every month of the log, newest first, with what the
+// scope has in each: users, MCV, customers, deployments, ACR and PEC. The
+// pages pick their month from it, and draw their charts.
+func monthsTable(ctx context.Context, s *Server, p Principal, sc scope, _ frame) (*table, error) {
+	t := &table{Columns: []column{{"month", "Month", "text"}, {"at", "As of", "time"}, {"current", "Current", "bool"}, {"data", "Has data", "bool"},
+		{"mau", "MAU", "number"}, {"profiles", "Profiles", "number"}, colMCV, {"customers", "Customers", "number"}, {"deployments", "Deployments", "number"},
+		colACR, {"pec_eligible_cost", "PEC-eligible cost", "money"}, {"pec_credit", "Partner earned credit", "money"}, {"azure_customers", "Azure customers", "number"}},
+		Sort: "month", Desc: true, Noun: [2]string{"month", "months"}}
+	err := s.read(ctx, func(st *state) error {
+		now := st.engine.Now()
+		seg := metrics.SegmentsAtMonthEnd(st.engine)
+		for _, m := range logMonths(st) {
+			f, err := frameOf(m, now)
+			if err != nil {
+				return err
+			}
+			rep := st.agg.Report(s.cfg.Metrics, m, seg)
+			az, err := st.engine.AzureReport(m)
+			if err != nil {
+				return err
+			}
+			rw := row{"month": m, "at": f.At, "current": f.Current}
+			var mau, profiles, mcv, acr, pec, credit float64
+			var customers, deployments, azCustomers int
+			tenants := map[string]bool{}
+			for _, w := range rep.Workloads {
+				if (sc.org == "" || w.Org == sc.org) && (sc.tenant == "" || w.Tenant == sc.tenant) {
+					mau, profiles, mcv = mau+w.MAU, profiles+w.Profiles, mcv+w.MCV
+					tenants[w.Tenant] = true
+				}
+			}
+			customers = len(tenants)
+			for _, o := range rep.Orgs {
+				if sc.org != "" && o.Org == sc.org {
+					deployments = o.Deployments
+				} else if sc.org == "" && sc.tenant == "" {
+					deployments += o.Deployments
+				}
+			}
+			azTenants := map[string]bool{}
+			switch {
+			case sc.org != "":
+				for _, o := range az.Orgs {
+					if o.Org == sc.org {
+						acr, pec, credit, azCustomers = money(o.ACR), money(o.PECEligibleCost), money(o.PECCredit), o.Customers
+					}
+				}
+			default:
+				for _, r := range az.Subscriptions {
+					if sc.tenant == "" || r.Tenant == sc.tenant {
+						acr, pec = acr+money(r.ACR), pec+money(r.PECEligibleCost)
+						if money(r.ACR) > 0 {
+							azTenants[r.Tenant] = true
+						}
+					}
+				}
+				if sc.tenant == "" {
+					for _, o := range az.Orgs {
+						credit += money(o.PECCredit)
+					}
+				}
+				azCustomers = len(azTenants)
+			}
+			rw["mau"], rw["profiles"], rw["mcv"], rw["customers"], rw["deployments"] = round2(mau), round2(profiles), round2(mcv), customers, deployments
+			rw["acr"], rw["pec_eligible_cost"], rw["pec_credit"], rw["azure_customers"] = round2(acr), round2(pec), round2(credit), azCustomers
+			rw["data"] = mau > 0 || profiles > 0 || acr > 0
+			t.Rows = append(t.Rows, rw)
+		}
+		return nil
+	})
+	slices.Reverse(t.Rows)
+	return t, err
+}
+
+// organisationsTable lists, for the operator, every registered
+// organisation in the month: its MCV and ACR beside the month before's,
+// its customers, deployments and capability score.
+func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
+	t := &table{Columns: []column{{"org", "Organisation ID", "text"}, {"org_name", "Organisation", "text"},
+		colMCV, {"mcv_before", "MCV the month before", "number"}, {"mcv_change", "MCV change", "number"},
+		colACR, {"acr_before", "ACR the month before", "money"}, {"acr_change", "ACR change", "money"},
+		{"customers", "Customers", "number"}, {"deployments", "Deployments", "number"}, {"score", "Capability score", "number"}, {"qualified", "Qualifies", "bool"}},
+		Sort: "org_name", Noun: [2]string{"organisation", "organisations"}}
+	before := f.Start.AddDate(0, -1, 0).Format("2006-01")
+	baseline, err := metrics.BaselineMonth(f.Month)
+	if err != nil {
+		return nil, err
+	}
+	err = s.read(ctx, func(st *state) error {
+		e := st.engine
+		seg := metrics.SegmentsAtMonthEnd(e)
+		cur, prev, base := st.agg.Report(s.cfg.Metrics, f.Month, seg), st.agg.Report(s.cfg.Metrics, before, seg), st.agg.Report(s.cfg.Metrics, baseline, seg)
+		azCur, err := e.AzureReport(f.Month)
+		if err != nil {
+			return err
+		}
+		azPrev, err := e.AzureReport(before)
+		if err != nil {
+			return err
+		}
+		orgRow := func(m metrics.Monthly, org string) metrics.OrgRow {
+			for _, o := range m.Orgs {
+				if o.Org == org {
+					return o
+				}
+			}
+			return metrics.OrgRow{}
+		}
+		acrOf := func(rep attribution.AzureReport, org string) float64 {
+			for _, o := range rep.Orgs {
+				if o.Org == org {
+					return money(o.ACR)
+				}
+			}
+			return 0
+		}
+		for _, org := range e.Orgs() {
+			c, b := orgRow(cur, org), orgRow(prev, org)
+			inputs, has := e.MetricsInputs(org, f.Month)
+			score := metrics.CapabilityScore(s.cfg.Metrics, org, seg(org, f.Month), cur, base, inputs, has)
+			acr, acrBefore := acrOf(azCur, org), acrOf(azPrev, org)
+			t.Rows = append(t.Rows, row{"org": org, "org_name": e.OrgName(org), "mcv": c.MCV, "mcv_before": b.MCV, "mcv_change": round2(c.MCV - b.MCV),
+				"acr": acr, "acr_before": acrBefore, "acr_change": round2(acr - acrBefore), "customers": c.Customers, "deployments": c.Deployments,
+				"score": score.Total, "qualified": score.Qualified})
+		}
+		return nil
+	})
+	return t, err
+}

@@ -1,0 +1,273 @@
+package server
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/store"
+)
+
+// The words the pages show for codes, and the explanation of a verdict in
+// one sentence, as the caller may read it (shownAccount).
+
+// kindWords says a resource kind in words.
+var kindWords = map[string]string{
+	"canvas_app":          "canvas app",
+	"model_driven_app":    "model-driven app",
+	"flow":                "flow",
+	"powerbi_dataset":     "Power BI dataset",
+	"bot":                 "Copilot Studio bot",
+	"pages_site":          "Power Pages site",
+	"ci_instance":         "Customer Insights instance",
+	attribution.AzureKind: "Azure resource",
+}
+
+// kindInWords returns a kind in words, the code itself when it has none.
+func kindInWords(kind string) string {
+	if w, ok := kindWords[kind]; ok {
+		return w
+	}
+	return kind
+}
+
+// causeWords says the event type that caused a credit change in words.
+var causeWords = map[string]string{
+	"resource.coowner_added":   "co-owner added",
+	"resource.coowner_removed": "co-owner removed",
+	"resource.owner_changed":   "owner changed",
+	"resource.created":         "resource created",
+	"resource.deleted":         "resource deleted",
+	"resource.activity":        "activity",
+	"solution.imported":        "solution imported",
+	"pal.linked":               "link set",
+	"pal.removed":              "link removed",
+	"account.enabled":          "account enabled",
+	"account.disabled":         "account disabled",
+	"account.deleted":          "account deleted",
+	"environment.changed":      "environment changed",
+	"environment.deleted":      "environment deleted",
+	"partner.registered":       "organisation registered or changed",
+}
+
+func causeInWords(cause string) string {
+	if w, ok := causeWords[cause]; ok {
+		return w
+	}
+	return cause
+}
+
+// roleWords says a candidate's role on a resource.
+var roleWords = map[string]string{
+	attribution.RoleOwner:       "the owner",
+	attribution.RoleCoowner:     "a co-owner",
+	attribution.RoleContributor: "a contributor",
+}
+
+// ineligibleWords says why a candidate cannot be credited.
+var ineligibleWords = map[string]string{
+	attribution.AccountDisabled:      "it is disabled",
+	attribution.NoLink:               "it holds no partner link in the tenant",
+	attribution.PartnerIDNotEligible: "its partner ID is not a location ID of a registered organisation",
+}
+
+// unattributedWords says why a resource is credited to no one.
+var unattributedWords = map[string]string{
+	attribution.EnvironmentNotCounted: "its environment is not counted",
+	attribution.NoEligibleAccount:     "none of its accounts holds an eligible link",
+	attribution.ResourceNotFound:      "it does not exist",
+	attribution.ResourceDeleted:       "it was deleted",
+}
+
+func reasonInWords(reason string) string {
+	if w, ok := unattributedWords[reason]; ok {
+		return w
+	}
+	return strings.ReplaceAll(reason, "_", " ")
+}
+
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// explanationWords says in one sentence or a few who is credited for a
+// resource at an instant and why, as p may read it: a partner reader reads
+// of its own accounts by name and of the others as the shownAccount rule
+// says, and of an interval it lost, who won and when.
+func explanationWords(p Principal, d directory, x attribution.Explanation) string {
+	if !x.Exists {
+		return fmt.Sprintf("%s does not exist in tenant %s at %s.", x.Resource, x.Tenant, day(x.At))
+	}
+	who := func(w *attribution.Winner) string {
+		if p.Role == store.RolePartnerReader && p.ownsPartner(d, w.Partner) {
+			return fmt.Sprintf("your partner ID %s, through %s", w.Partner, w.Account)
+		}
+		if p.Role == store.RolePartnerReader {
+			return partnerWords(d, w.Partner)
+		}
+		return fmt.Sprintf("%s, through %s", partnerWords(d, w.Partner), w.Account)
+	}
+	var out []string
+	switch {
+	case !x.Counted:
+		s := fmt.Sprintf("Environment %s is of type %s at that instant, and only production environments count: no partner is credited.", x.Environment, x.EnvType)
+		if x.WouldBeWinner != nil {
+			s += fmt.Sprintf(" Were it counted, %s would be.", who(x.WouldBeWinner))
+		}
+		out = append(out, s)
+	case x.Winner == nil:
+		out = append(out, "No partner is credited: none of its accounts holds an eligible link.")
+	default:
+		w := x.Winner
+		role := ""
+		for _, c := range x.Candidates {
+			if c.Account == w.Account {
+				role = roleWords[c.Role]
+			}
+		}
+		if len(x.Shares) > 1 {
+			var parts []string
+			for _, sh := range x.Shares {
+				parts = append(parts, fmt.Sprintf("%s %d%%", partnerWords(d, sh.Partner), int(sh.Share*100+0.5)))
+			}
+			out = append(out, fmt.Sprintf("Under policy split the credit is shared: %s.", strings.Join(parts, ", ")))
+		}
+		out = append(out, fmt.Sprintf("Credited to %s: its account, %s, associated on %s.", who(w), cmp.Or(role, "a candidate"), day(w.Since)))
+	}
+	// What became of the caller's own candidates (a partner reader), or
+	// of the others (anyone else).
+	for _, c := range x.Candidates {
+		if x.Winner != nil && c.Account == x.Winner.Account {
+			continue
+		}
+		mine := p.Role == store.RolePartnerReader && p.ownsPartner(d, c.Partner)
+		if p.Role == store.RolePartnerReader && !mine {
+			continue
+		}
+		name := c.Account
+		if mine {
+			name = "your account " + c.Account
+		}
+		switch {
+		case !c.Eligible:
+			out = append(out, fmt.Sprintf("%s (%s) is not eligible: %s.", capital(name), roleWords[c.Role], ineligibleWords[c.Reason]))
+		case x.Winner != nil && (x.Winner.Org == c.Org || slices.ContainsFunc(x.Shares, func(s attribution.Share) bool { return s.Partner == c.Partner })):
+		case x.Winner != nil && x.Policy == attribution.First:
+			out = append(out, fmt.Sprintf("%s (%s) associated on %s, later than the credited account: under policy first the earliest association keeps the credit.", capital(name), roleWords[c.Role], day(c.Association)))
+		case x.Winner != nil:
+			out = append(out, fmt.Sprintf("%s (%s) associated on %s, earlier than the credited account: the latest association wins; an edit or publish renews yours.", capital(name), roleWords[c.Role], day(c.Association)))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func capital(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// shownExplanation is what p sees of an explanation: the accounts named as
+// shownAccount says, each by the partner it links at the instant (linkOf
+// for the accounts the explanation does not say it of).
+func (p Principal) shownExplanation(d directory, x attribution.Explanation, linkOf func(account string) string) attribution.Explanation {
+	if p.Role != store.RolePartnerReader {
+		return x
+	}
+	x.Candidates = slices.Clone(x.Candidates)
+	for i, c := range x.Candidates {
+		x.Candidates[i].Account = p.shownAccount(d, c.Account, c.Partner)
+	}
+	for _, w := range []**attribution.Winner{&x.Winner, &x.WouldBeWinner} {
+		if *w != nil {
+			v := **w
+			v.Account = p.shownAccount(d, v.Account, v.Partner)
+			*w = &v
+		}
+	}
+	var others []string
+	for _, a := range x.NotAttributable {
+		others = append(others, p.shownAccount(d, a, linkOf(a)))
+	}
+	x.NotAttributable = others
+	return x
+}
+
+// shownAzure is what p sees of an Azure explanation: accounts as
+// shownAccount says; a principal that is a group, as a group of the
+// customer unless it is the caller's own account.
+func (p Principal) shownAzure(d directory, x attribution.AzureExplanation) attribution.AzureExplanation {
+	if p.Role != store.RolePartnerReader {
+		return x
+	}
+	x.Assignments = slices.Clone(x.Assignments)
+	for i, a := range x.Assignments {
+		principal := "a group of the customer"
+		for _, acct := range a.Accounts {
+			if acct.Account == a.Principal {
+				principal = p.shownAccount(d, acct.Account, acct.Partner)
+			}
+		}
+		if principal != a.Principal {
+			a.Principal = principal
+			if a.PrincipalTenant != x.Tenant {
+				a.PrincipalTenant = ""
+			}
+		}
+		// An assignment's ID may name its principal: shown only of an
+		// assignment through which one of the caller's accounts acts.
+		if !slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(d, acct.Partner) }) {
+			a.Assignment = ""
+		}
+		a.Accounts = slices.Clone(a.Accounts)
+		for j, acct := range a.Accounts {
+			a.Accounts[j].Account = p.shownAccount(d, acct.Account, acct.Partner)
+			if !p.ownsPartner(d, acct.Partner) {
+				// Another's words name its group and its own tenant.
+				a.Accounts[j].Words = azureReasonWords[acct.Reason]
+			}
+		}
+		x.Assignments[i] = a
+	}
+	return x
+}
+
+// azureReasonWords says why an account counts, or not, through an Azure
+// assignment, naming nothing of the account.
+var azureReasonWords = map[string]string{
+	"":                               "counts",
+	attribution.RoleEarnsNothing:     "the role cannot change anything: it earns no recognition",
+	attribution.NotActivated:         "eligible assignment, not activated at this instant",
+	attribution.AccountDisabled:      "the account is disabled",
+	attribution.NoLink:               "the account holds no partner link",
+	attribution.PartnerIDNotEligible: "its partner ID is not a location ID of a registered organisation",
+}
+
+// azureWords says who is recognised and credited for an Azure resource at
+// an instant.
+func azureWords(p Principal, d directory, x attribution.AzureExplanation) string {
+	if len(x.Credited) == 0 {
+		s := "No partner is recognised at that instant."
+		if p.Role == store.RolePartnerReader {
+			for _, a := range x.Assignments {
+				for _, acct := range a.Accounts {
+					if p.ownsPartner(d, acct.Partner) && !acct.Eligible {
+						s += fmt.Sprintf(" Your account %s, through %s on %s: %s.", acct.Account, a.Role, a.Scope, acct.Reason)
+					}
+				}
+			}
+		}
+		return s
+	}
+	var parts []string
+	for _, c := range x.Credited {
+		share := ""
+		if c.Share < 1 {
+			share = fmt.Sprintf(" (share %d%%)", int(c.Share*100+0.5))
+		}
+		parts = append(parts, partnerWords(d, c.Partner)+share)
+	}
+	return fmt.Sprintf("Credited under the Azure policy %s: %s.", x.Policy, strings.Join(parts, ", "))
+}
