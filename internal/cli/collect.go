@@ -74,7 +74,7 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 	fs := newFlagSet(env, "collect", "collect --config collect.json [--once | --every 24h] (--log FILE | --push --server URL --token T) [--dry-run] [--observed-at TIME] [--metrics ADDR]")
 	var sf serverFlags
 	sf.register(fs.FlagSet)
-	configFile := fs.String("config", "", "the configuration: the tenants, their subscriptions or management groups, and the sources to read (JSON, docs/collect.md)")
+	configFile := fs.String("config", "", "the configuration: the tenants, their subscriptions or management groups, and the sources to read (JSON, docs/collecting.md)")
 	once := fs.Bool("once", false, "collect once and exit (the default)")
 	every := fs.Duration("every", 0, "collect now and then every this long (24h), until stopped")
 	logFile := fs.String("log", "", "the log to read and append to (created when absent)")
@@ -87,7 +87,7 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 	}
 	switch {
 	case *configFile == "":
-		return usagef("--config is required: the tenants to read and their sources (docs/collect.md)")
+		return usagef("--config is required: the tenants to read and their sources (docs/collecting.md)")
 	case *once && *every != 0:
 		return usagef("--once and --every do not go together: collect once, or on a schedule")
 	case *every != 0 && *every < minEvery:

@@ -114,7 +114,7 @@ func plural(n int, one, many string) string {
 }
 
 // privileges are the least privileges each source needs, for the message
-// of a request refused (docs/collect.md says the same).
+// of a request refused (docs/collecting.md says the same).
 var privileges = map[string]string{
 	"management-groups": "Management Group Reader at the tenant root group",
 	"users":             "Microsoft Graph User.Read.All",
