@@ -1,8 +1,3 @@
-// Package attribution is pal's engine. It folds the events of the log, in
-// time order, into the state of every tenant and partner organisation, and
-// decides at each instant who is credited for every resource and why
-// (SPEC.md section 4). It keeps the history of each resource's credit as
-// intervals. It does no I/O: the caller feeds it events and reads answers.
 package attribution
 
 import (
@@ -216,37 +211,6 @@ func (e *Engine) Options() Options { return e.opts }
 // decide answers only, not the fold: an engine restored from a snapshot
 // takes the options of the process that restores it.
 func (e *Engine) SetAzureOptions(o AzureOptions) { e.opts.Azure = o }
-
-// Order returns the events of a log, given in log order, in the order in
-// which they apply (SPEC.md section 3), and its duplicates apart. An event
-// whose id an earlier line of the log carried is a duplicate, whatever
-// became of that earlier line; the others apply in time order, equal times
-// in log order. This is the one place of that rule in Go: the command line,
-// the what-if and the tests fold a log through it; the service's store keeps
-// the same rule for what it holds (an id is stored once, in the order lines
-// arrive) and lists a tenant's records in the same order, by time then
-// sequence number.
-func Order(log []*event.Event) (apply, duplicates []*event.Event) {
-	seen := make(map[string]struct{})
-	apply = make([]*event.Event, 0, len(log))
-	for _, ev := range log {
-		if ev.ID != "" {
-			if _, dup := seen[ev.ID]; dup {
-				duplicates = append(duplicates, ev)
-				continue
-			}
-			seen[ev.ID] = struct{}{}
-		}
-		apply = append(apply, ev)
-	}
-	Sort(apply)
-	return apply, duplicates
-}
-
-// Sort orders events by time, keeping the log order of equal times.
-func Sort(events []*event.Event) {
-	slices.SortStableFunc(events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
-}
 
 // Outcome is what became of an event of the log.
 type Outcome int

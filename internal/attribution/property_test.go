@@ -16,6 +16,7 @@ import (
 	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 )
 
@@ -33,14 +34,14 @@ type outcome struct {
 	Azure []string
 }
 
-func fold(t testing.TB, events []*event.Event, opts attribution.Options) outcome {
+func replay(t testing.TB, events []*event.Event, opts attribution.Options) outcome {
 	return foldInTwo(t, events, opts, -1)
 }
 
 // foldInTwo folds the events in time order; at index split (when not -1)
 // it snapshots the engine and the metrics and goes on with restored ones.
 func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, split int) outcome {
-	events, dups := attribution.Order(events)
+	events, dups := fold.Order(events)
 	e := attribution.New(opts)
 	agg := metrics.NewAggregator()
 	o := outcome{Duplicates: len(dups)}
@@ -146,7 +147,7 @@ func eachLogAndPolicy(t *testing.T, randomLogs uint64, fn func(t *testing.T, nam
 			t.Run(fmt.Sprintf("%s/%s", name, policy), func(t *testing.T) {
 				opts := attribution.DefaultOptions()
 				opts.Policy, opts.Azure.Policy = policy, azure[policy]
-				fn(t, name, events, opts, fold(t, events, opts))
+				fn(t, name, events, opts, replay(t, events, opts))
 			})
 		}
 	}
@@ -159,7 +160,7 @@ func TestAnyOrderGivesTheSameAnswers(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(uint64(len(name)), 99))
 		for i := range 5 {
-			got := fold(t, attributiontest.ShuffleKeepingTies(rng, events), opts)
+			got := replay(t, attributiontest.ShuffleKeepingTies(rng, events), opts)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("shuffle %d changed the answers (-in order +shuffled):\n%s", i, diff)
 			}
@@ -188,7 +189,7 @@ func TestRandomLogsReachEveryOutcome(t *testing.T) {
 	codes := make(map[event.Code]bool)
 	dups := 0
 	for seed := range uint64(6) {
-		events, duplicates := attribution.Order(attributiontest.RandomLog(seed, 600))
+		events, duplicates := fold.Order(attributiontest.RandomLog(seed, 600))
 		dups += len(duplicates)
 		e := attribution.New(attribution.DefaultOptions())
 		for _, ev := range events {
@@ -228,7 +229,7 @@ func BenchmarkEngine(b *testing.B) {
 // the Azure answers are those of the fold in time order.
 func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, _ outcome) {
-		plain, _ := attribution.Order(events)
+		plain, _ := fold.Order(events)
 		// A late event comes after every event of its time.
 		isUse := func(ev *event.Event) int {
 			if ev.Type == event.Usage || ev.Type == event.Profiles || ev.Type == event.AzureConsumption {
@@ -237,8 +238,8 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 			return 0
 		}
 		slices.SortStableFunc(plain, func(a, b *event.Event) int { return isUse(a) - isUse(b) })
-		attribution.Sort(plain)
-		want := fold(t, plain, opts)
+		fold.Sort(plain)
+		want := replay(t, plain, opts)
 
 		e := attribution.New(opts)
 		agg := metrics.NewAggregator()
@@ -286,7 +287,7 @@ func TestLateUsageIsCreditedAsInOrder(t *testing.T) {
 // them) with the attribution of the log folded up to each instant.
 func TestAttributionAtReadsThePastFromTheHistory(t *testing.T) {
 	eachLogAndPolicy(t, 4, func(t *testing.T, _ string, events []*event.Event, opts attribution.Options, _ outcome) {
-		ordered, _ := attribution.Order(events)
+		ordered, _ := fold.Order(events)
 		whole := attribution.New(opts)
 		for _, ev := range ordered {
 			whole.Apply(ev)
@@ -329,7 +330,7 @@ func TestRandomAzureLogsReachEveryOutcome(t *testing.T) {
 	codes := make(map[event.Code]bool)
 	var orgs, fractional, pec, lighthouse int
 	for seed := range uint64(4) {
-		events, _ := attribution.Order(attributiontest.RandomAzureLog(seed, 600))
+		events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 600))
 		e := attribution.New(attribution.DefaultOptions())
 		for _, ev := range events {
 			if res := e.Apply(ev); res.Outcome == attribution.Refused {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/usage"
 )
@@ -60,54 +60,46 @@ func (r replay) run(ctx context.Context, env *Env, lf logFlags, opts attribution
 func (r replay) fold(ctx context.Context, env *Env, path string, in io.Reader, lf logFlags, opts attribution.Options) (*attribution.Engine, tally, error) {
 	var t tally
 	var events []*event.Event
-	rd := event.NewReader(in)
-	for {
-		ev, rf, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, t, fmt.Errorf("%s: %w", path, err)
-		}
+	err := event.NewReader(in).Each(func(ev *event.Event, rf *event.Refusal) error {
 		t.Events++
 		if rf != nil {
 			t.Refused = append(t.Refused, rf)
-			continue
+			return nil
 		}
 		events = append(events, ev)
-	}
-	events, dups := attribution.Order(events)
-	t.Duplicates = len(dups)
-	if r.onResult != nil {
-		for _, ev := range dups {
-			r.onResult(ev, attribution.Result{Outcome: attribution.Duplicate})
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, t, fmt.Errorf("%s: %w", path, err)
 	}
 	e := attribution.New(opts)
 	if r.onStart != nil {
 		r.onStart(e)
 	}
 	reached := false
-	for i, ev := range events {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, t, err
-			}
-		}
-		if r.onAt != nil && !reached && r.at != nil && ev.Time.After(*r.at) {
-			r.onAt(e)
-			reached = true
-		}
-		res := e.Apply(ev)
+	hooks := fold.Hooks{After: func(ev *event.Event, res attribution.Result) {
 		switch res.Outcome {
 		case attribution.Applied:
 			t.Applied++
+		case attribution.Duplicate:
+			t.Duplicates++
 		case attribution.Refused:
 			t.Refused = append(t.Refused, res.Refusal)
 		}
 		if r.onResult != nil {
 			r.onResult(ev, res)
 		}
+	}}
+	if r.onAt != nil && r.at != nil {
+		hooks.Before = func(ev *event.Event) {
+			if !reached && ev.Time.After(*r.at) {
+				r.onAt(e)
+				reached = true
+			}
+		}
+	}
+	if err := fold.Replay(ctx, e, events, hooks); err != nil {
+		return nil, t, err
 	}
 	if lf.consumption != "" {
 		if err := readConsumption(ctx, env, lf.consumption, lf.consumptionMonth, e, &t); err != nil {

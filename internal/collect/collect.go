@@ -1,12 +1,3 @@
-// Package collect reads what pal needs straight from Microsoft's APIs —
-// Azure Resource Manager through the Azure SDK for Go's clients, Microsoft
-// Graph and the partner link through azcore's pipeline — and hands each
-// page, as the API wrote it, to the readers of pal import (package
-// imports): a record fetched and a record exported become the same event,
-// with the same id. Each source of each tenant diffs against the log so
-// far, as pal import does, and is written whole or not at all, so that a
-// run repeated adds nothing and a run that fails part-way leaves no half
-// of a snapshot in the log.
 package collect
 
 import (
@@ -28,6 +19,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/imports"
 )
 
@@ -243,7 +235,7 @@ func (c *Collector) Run(ctx context.Context, at time.Time, log []*event.Event, s
 			r.ids[ev.ID] = true
 		}
 	}
-	r.known = fold(r.log)
+	r.known = fold.Events(attribution.DefaultOptions(), r.log)
 	rep := &Report{ObservedAt: r.at}
 	defer func() {
 		rep.Took = time.Since(start)
@@ -306,7 +298,7 @@ func (r *run) phase(ctx context.Context, source string) ([]Result, error) {
 		return results, err
 	}
 	if dirty {
-		r.known = fold(r.log)
+		r.known = fold.Events(attribution.DefaultOptions(), r.log)
 	}
 	return results, nil
 }
@@ -356,7 +348,7 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 	if len(events) == 0 {
 		return 0, nil
 	}
-	attribution.Sort(events)
+	fold.Sort(events)
 	note, err := r.sink.Write(ctx, events)
 	if err != nil {
 		return 0, fmt.Errorf("%w %d events: %w", errSink, len(events), err)
@@ -368,17 +360,6 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 	res.Events = len(events)
 	res.Note = strings.Join(slices.DeleteFunc([]string{res.Note, note}, func(s string) bool { return s == "" }), "; ")
 	return len(events), nil
-}
-
-// fold folds a log into the engine an import diffs against, as pal import
-// folds its --log.
-func fold(log []*event.Event) *attribution.Engine {
-	evs, _ := attribution.Order(log)
-	e := attribution.New(attribution.DefaultOptions())
-	for _, ev := range evs {
-		e.Apply(ev)
-	}
-	return e
 }
 
 // covered says which scopes a target's snapshot of role assignments

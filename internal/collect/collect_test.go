@@ -17,8 +17,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/collect/collecttest"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/imports"
 )
 
@@ -219,7 +221,7 @@ func importChain(t *testing.T, log []*event.Event, at time.Time, steps []step) [
 			defer f.Close()
 			files = append(files, imports.File{Name: name, R: f})
 		}
-		res, err := imports.Run(s.source, files, imports.Options{Tenant: s.tenant, ObservedAt: at, Known: fold(log), Group: s.group})
+		res, err := imports.Run(s.source, files, imports.Options{Tenant: s.tenant, ObservedAt: at, Known: fold.Events(attribution.DefaultOptions(), log), Group: s.group})
 		if err != nil {
 			t.Fatalf("pal import %s %v: %v", s.source, s.files, err)
 		}

@@ -55,6 +55,25 @@ func (r *Reader) Next() (*Event, *Refusal, error) {
 	}
 }
 
+// Each calls fn with each line of the log in turn: its event, or its
+// refusal (the event nil). It returns nil at the end of the log, the
+// reader's error, or the first error of fn. This is the one intake loop of
+// a log: files, batches posted to the service and what-ifs read through it.
+func (r *Reader) Each(fn func(*Event, *Refusal) error) error {
+	for {
+		ev, rf, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(ev, rf); err != nil {
+			return err
+		}
+	}
+}
+
 // Line returns the number of the last line read.
 func (r *Reader) Line() int { return r.line }
 

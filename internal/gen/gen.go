@@ -1,9 +1,3 @@
-// Package gen makes deterministic, realistic data sets at platform scale:
-// a control log (log v1 without usage) and a Parquet file of usage sorted
-// by time. Realistic means skewed: a few large customers and many small
-// ones, a Zipf spread of app popularity and of partners' customers,
-// co-development, hand-overs, service principals, sandboxes promoted to
-// production, accounts disabled, links changed.
 package gen
 
 import (
@@ -15,8 +9,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/usage"
 )
 
@@ -80,7 +74,7 @@ func weight(cum []float64, i int) float64 {
 
 // writeControl writes the data set's control events, in time order.
 func (b *builder) writeControl(w io.Writer) error {
-	attribution.Sort(b.events)
+	fold.Sort(b.events)
 	cw := event.NewWriter(w)
 	for _, ev := range b.events {
 		if err := cw.Write(ev); err != nil {

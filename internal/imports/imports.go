@@ -14,6 +14,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 )
 
 // Options are what an import is told besides its files.
@@ -98,7 +99,7 @@ func Run(name string, files []File, o Options) (Import, error) {
 	if err != nil {
 		return Import{}, err
 	}
-	attribution.Sort(events)
+	fold.Sort(events)
 	return Import{Events: events, Problems: problems}, nil
 }
 
@@ -151,7 +152,7 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 	case b.emitted != nil:
 		return nil, b.emitted
 	}
-	attribution.Sort(b.events)
+	fold.Sort(b.events)
 	for _, ev := range b.events {
 		if err := emit(ev); err != nil {
 			return nil, err

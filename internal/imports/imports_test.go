@@ -19,6 +19,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/imports"
 )
 
@@ -155,7 +156,7 @@ func foldLog(t *testing.T, text string) *attribution.Engine {
 		}
 		events = append(events, ev)
 	}
-	ordered, _ := attribution.Order(events)
+	ordered, _ := fold.Order(events)
 	e := attribution.New(attribution.DefaultOptions())
 	for _, ev := range ordered {
 		if res := e.Apply(ev); res.Outcome == attribution.Refused {
@@ -216,8 +217,8 @@ func TestSevenDailySnapshots(t *testing.T) {
 		}
 	}
 	read(log)
-	fold := func() *attribution.Engine {
-		ordered, _ := attribution.Order(events)
+	replayed := func() *attribution.Engine {
+		ordered, _ := fold.Order(events)
 		e := attribution.New(attribution.DefaultOptions())
 		for _, ev := range ordered {
 			if res := e.Apply(ev); res.Outcome == attribution.Refused {
@@ -229,7 +230,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	importDay := func(d int) []*event.Event {
 		data, _ := json.Marshal(snapshot(d))
 		res, err := imports.Run("azure-roles", []imports.File{{Name: fmt.Sprintf("day%d.json", d), R: bytes.NewReader(data)}},
-			imports.Options{Tenant: tenant, ObservedAt: day(d, 23), Known: fold()})
+			imports.Options{Tenant: tenant, ObservedAt: day(d, 23), Known: replayed()})
 		if err != nil || len(res.Problems) > 0 {
 			t.Fatalf("day %d: %v %v", d, err, res.Problems)
 		}
@@ -251,7 +252,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	}
 	importApps := func(d int) []*event.Event {
 		res, err := imports.Run("powerapps", []imports.File{{Name: fmt.Sprintf("apps-day%d.json", d), R: strings.NewReader(powerApps(d))}},
-			imports.Options{Tenant: tenant, ObservedAt: day(d, 22), Known: fold()})
+			imports.Options{Tenant: tenant, ObservedAt: day(d, 22), Known: replayed()})
 		if err != nil || len(res.Problems) > 0 {
 			t.Fatalf("apps day %d: %v %v", d, err, res.Problems)
 		}
@@ -302,7 +303,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	if again := importApps(7); len(again) != 0 {
 		t.Errorf("day 7's apps imported twice add %d events", len(again))
 	}
-	e := fold()
+	e := replayed()
 	// app1: alice's (Fabrikam) from her link, bob's (Northwind) from his
 	// link after his co-ownership on day 3; carol, its owner from day 5,
 	// holds no link, so bob keeps it.
@@ -316,7 +317,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	// pal explain on day 4, as the command line folds the log up to it:
 	// alice owns app1, bob co-owns it and wins; on day 7 carol owns it.
 	upTo := func(at time.Time) *attribution.Engine {
-		ordered, _ := attribution.Order(events)
+		ordered, _ := fold.Order(events)
 		e := attribution.New(attribution.DefaultOptions())
 		for _, ev := range ordered {
 			if !ev.Time.After(at) {

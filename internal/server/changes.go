@@ -3,18 +3,20 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"slices"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
 // fileChanges files changes in the store, inside the write that committed
 // the records that caused them, numbered within each record from 1.
-func fileChanges(ctx context.Context, w store.Writer, changes []change) error {
+func fileChanges(ctx context.Context, w store.Writer, changes []fold.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -72,7 +74,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 	var at store.Cursor
 	keep := func(c store.FiledChange) error {
 		if c.At.Seq > last {
-			return errStop
+			return store.Stop
 		}
 		out = append(out, c.Body)
 		at = c.At
@@ -84,13 +86,13 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 		// The rest of the last record's changes come on this page too.
 		err = s.store.Changes(ctx, filter, at, math.MaxInt32, func(c store.FiledChange) error {
 			if c.At.Seq != at.Seq {
-				return errStop
+				return store.Stop
 			}
 			return keep(c)
 		})
 		next = at.Seq
 	}
-	if err != nil && err != errStop {
+	if err != nil && !errors.Is(err, store.Stop) {
 		return err
 	}
 	if p.Role == store.RolePartnerReader {
@@ -106,13 +108,13 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 // named as shownAccount says.
 func (s *Server) shownChanges(ctx context.Context, p Principal, bodies []json.RawMessage) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, len(bodies))
-	err := s.read(ctx, func(st *state) error {
+	err := s.read(ctx, func(st *fold.State) error {
 		for _, b := range bodies {
-			var c change
+			var c fold.Change
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("read a filed change: %w", err)
 			}
-			c.From, c.To = p.shownHolder(st.engine, c.From), p.shownHolder(st.engine, c.To)
+			c.From, c.To = p.shownHolder(st.Engine(), c.From), p.shownHolder(st.Engine(), c.To)
 			body, err := json.Marshal(c)
 			if err != nil {
 				return fmt.Errorf("write a change: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
@@ -53,7 +54,7 @@ var pastInstants = []string{"2026-01-10T06:00:00Z", "2026-01-31T12:00:00Z", "202
 // foldLog folds a log, in log order, as the command line does.
 func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
 	t.Helper()
-	events, _ := attribution.Order(log)
+	events, _ := fold.Order(log)
 	e := attribution.New(opts)
 	agg := metrics.NewAggregator()
 	var tr truth
@@ -181,7 +182,7 @@ func TestAnyDeliveryGivesTheAnswersOfTheLog(t *testing.T) {
 				if order == "directory-last" {
 					// Every tenant's lines in time order, the partner
 					// directory's after them: only the directory is late.
-					log, _ = attribution.Order(log)
+					log, _ = fold.Order(log)
 					slices.SortStableFunc(log, func(a, b *event.Event) int { return cmp.Compare(b.Tenant, a.Tenant) })
 					slices.SortStableFunc(log, func(a, b *event.Event) int { return cmp.Compare(isDirectory(a), isDirectory(b)) })
 				} else {
@@ -217,8 +218,7 @@ func TestAnyDeliveryGivesTheAnswersOfTheLog(t *testing.T) {
 				if err := s.store.SaveSnapshot(context.Background(), int64(len(exported)), []byte("a snapshot of another version")); err != nil {
 					t.Fatal(err)
 				}
-				defer server.SetCatchUpChunk(37)()
-				cold := start(t, s.store, server.Config{Options: opts, SnapshotEvery: 1 << 30})
+				cold := start(t, s.store, server.Config{Options: opts, SnapshotEvery: 1 << 30, FoldChunk: 37})
 				if diff := gocmp.Diff(want, cold.truth(t, operator, exported, want.Timeline)); diff != "" {
 					t.Fatalf("the service started cold differs (-pal +service):\n%s", diff)
 				}

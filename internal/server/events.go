@@ -11,6 +11,7 @@ import (
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -94,7 +95,7 @@ func (s *Server) commitGroup(group []*writeRequest) {
 		if err := s.catchUp(ctx, w); err != nil {
 			return err
 		}
-		var changes []change
+		var changes []fold.Change
 		for _, req := range group {
 			rw := &recordingWriter{Writer: w}
 			if req.err = req.fn(ctx, rw); req.err != nil {
@@ -106,9 +107,9 @@ func (s *Server) commitGroup(group []*writeRequest) {
 			// What fn appended is folded from memory, not read back, and
 			// the changes it causes are filed with it.
 			folded = folded || len(rw.records) > 0
-			caused, err := update(s.views, w, func(st *state, src tenantScanner) ([]change, error) {
-				err := st.fold(ctx, src, rw.records)
-				return st.takeOutbox(), err
+			caused, err := update(s.views, w, func(st *fold.State, src fold.Source) ([]fold.Change, error) {
+				err := st.Fold(ctx, src, rw.records)
+				return st.TakeOutbox(), err
 			})
 			if err != nil {
 				return err
@@ -122,8 +123,8 @@ func (s *Server) commitGroup(group []*writeRequest) {
 	}
 	if folded {
 		// The state folded what the log did not take.
-		update(s.views, s.store, func(st *state, _ tenantScanner) (struct{}, error) {
-			st.stale = true
+		update(s.views, s.store, func(st *fold.State, _ fold.Source) (struct{}, error) {
+			st.MarkStale()
 			return struct{}{}, nil
 		})
 	}
@@ -165,18 +166,18 @@ type verdicts struct {
 // submit stores events at the end of the log, inside write, and returns
 // a function that reads their verdicts from the state once it has folded
 // them.
-func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) (func(st *state) verdicts, error) {
+func (s *Server) submit(ctx context.Context, w store.Writer, events []*event.Event) (func(st *fold.State) verdicts, error) {
 	seqs, err := w.Append(ctx, events)
 	if err != nil {
 		return nil, err
 	}
-	return func(st *state) verdicts {
+	return func(st *fold.State) verdicts {
 		v := verdicts{seqs: seqs, held: make([]*event.Refusal, len(events))}
 		for i, seq := range seqs {
 			if seq == 0 {
 				continue
 			}
-			if rf := st.refusal(events[i].Tenant, seq); rf != nil {
+			if rf := st.Refusal(events[i].Tenant, seq); rf != nil {
 				held := *rf
 				held.Line = events[i].Line
 				v.held[i] = &held
@@ -196,7 +197,7 @@ func (s *Server) Ingest(ctx context.Context, events []*event.Event) (accepted, h
 
 // ingest stores events and counts their verdicts into res.
 func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.IngestResult) error {
-	var outcome func(st *state) verdicts
+	var outcome func(st *fold.State) verdicts
 	err := s.write(ctx, func(ctx context.Context, wr store.Writer) error {
 		var err error
 		outcome, err = s.submit(ctx, wr, events)
@@ -206,7 +207,7 @@ func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.Ing
 		return err
 	}
 	var v verdicts
-	s.views.read(func(st *state) error {
+	s.views.read(func(st *fold.State) error {
 		v = outcome(st)
 		return nil
 	})
@@ -223,35 +224,46 @@ func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.Ing
 	return nil
 }
 
+// readBatch reads a batch of events posted to the service, every line of
+// it: the refusals of the lines, and of the events that check refuses, go
+// into refused, the rest comes back. A body over its limit is an error.
+func readBatch(body io.Reader, check func(*event.Event) *event.Refusal, refused *[]*event.Refusal) ([]*event.Event, error) {
+	var events []*event.Event
+	err := event.NewReader(body).Each(func(ev *event.Event, rf *event.Refusal) error {
+		if rf == nil {
+			rf = check(ev)
+		}
+		if rf != nil {
+			*refused = append(*refused, rf)
+			return nil
+		}
+		events = append(events, ev)
+		return nil
+	})
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errorf(codeBadRequest, "the batch is larger than %d bytes; send it in smaller batches", tooLarge.Limit)
+	}
+	if err != nil {
+		return nil, errorf(codeBadRequest, "read the batch: %v", err)
+	}
+	return events, nil
+}
+
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal) error {
 	body := http.MaxBytesReader(w, r.Body, maxBatchBytes)
 	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
-	var events []*event.Event
-	rd := event.NewReader(body)
-	for {
-		ev, rf, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return errorf(codeBadRequest, "the batch is larger than %d bytes; send it in smaller batches", maxBatchBytes)
-			}
-			return errorf(codeBadRequest, "read the batch: %v", err)
-		}
-		if rf != nil {
-			res.Refused = append(res.Refused, rf)
-			continue
-		}
+	events, err := readBatch(body, func(ev *event.Event) *event.Refusal {
 		if !mayPush(p, ev) {
-			res.Refused = append(res.Refused, event.Refuse(ev, event.Forbidden, "a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant))
-			continue
+			return event.Refuse(ev, event.Forbidden, "a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant)
 		}
 		// What the operator pushes of links is an import: only the account
 		// itself links.
 		ev.Imported = p.Role == store.RoleOperator && (ev.Type == event.PalLinked || ev.Type == event.PalRemoved)
-		events = append(events, ev)
+		return nil
+	}, &res.Refused)
+	if err != nil {
+		return err
 	}
 	if err := s.limits.charge(p, len(events), s.cfg.Clock()); err != nil {
 		return err
@@ -294,19 +306,19 @@ func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	var all []storedRefusal
-	err = s.read(r.Context(), func(st *state) error {
+	var all []fold.StoredRefusal
+	err = s.read(r.Context(), func(st *fold.State) error {
 		if tenant, scoped := p.tenantScope(); scoped {
-			all = st.refusals(&tenant)
+			all = st.Refusals(&tenant)
 		} else {
-			all = st.refusals(nil)
+			all = st.Refusals(nil)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	i, _ := slices.BinarySearchFunc(all, after+1, func(rf storedRefusal, seq int64) int { return cmp.Compare(rf.Seq, seq) })
+	i, _ := slices.BinarySearchFunc(all, after+1, func(rf fold.StoredRefusal, seq int64) int { return cmp.Compare(rf.Seq, seq) })
 	page := all[i:]
 	var next *int64
 	if len(page) > limit {
@@ -315,7 +327,7 @@ func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal
 		next = &n
 	}
 	if page == nil {
-		page = []storedRefusal{}
+		page = []fold.StoredRefusal{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"refused": page, "next": next})
 	return nil

@@ -1,17 +1,14 @@
 package server
 
 import (
-	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
-	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -55,14 +52,14 @@ func frameOf(month string, now time.Time) (frame, error) {
 
 // logMonths lists the months of the log, from the month of its first event
 // to the present's, oldest first.
-func logMonths(st *state) []string {
+func logMonths(st *fold.State) []string {
 	first := ""
-	for d := range st.perDay {
+	for d := range st.PerDay() {
 		if first == "" || d < first {
 			first = d
 		}
 	}
-	now := st.engine.Now()
+	now := st.Engine().Now()
 	if first == "" || now.IsZero() {
 		return nil
 	}
@@ -122,48 +119,11 @@ func scopeOf(q map[string][]string, p Principal) (scope, error) {
 	return scope{}, errorf(codeForbidden, "a %s reads no pages but its own link", p.Role)
 }
 
-// foldTenants folds the records of the tenants named and those their folds
-// read, with the directory's records dir, into a fresh engine, in their
-// places up to the instant until, and advances it to until. Usage and
-// profiles change no state and are passed over. It touches no state:
-// readers call it on a copy of the directory.
-func foldTenants(ctx context.Context, src tenantScanner, opts attribution.Options, dir []store.Record, tenants []string, until time.Time) (*attribution.Engine, error) {
-	recs := make([]store.Record, 0, len(dir))
-	for _, r := range dir {
-		if !r.Event.Time.After(until) {
-			recs = append(recs, r)
-		}
-	}
-	for _, t := range tenants {
-		err := src.ScanTenant(ctx, t, func(r store.Record) error {
-			if r.Event.Time.After(until) {
-				return errStop
-			}
-			if r.Event.Type != event.Usage && r.Event.Type != event.Profiles {
-				recs = append(recs, r)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			return nil, fmt.Errorf("fold tenant %s: %w", t, err)
-		}
-	}
-	slices.SortStableFunc(recs, func(a, b store.Record) int {
-		return cmp.Or(a.Event.Time.Compare(b.Event.Time), cmp.Compare(a.Seq, b.Seq))
-	})
-	e := attribution.New(opts)
-	for _, r := range recs {
-		e.Apply(r.Event)
-	}
-	e.AdvanceTo(until)
-	return e, nil
-}
-
 // tenantsOf lists the tenants a scope's past needs folded: a tenant's own
 // and those it reads; an organisation's, the tenants in which one of its
 // partner IDs was ever linked, those that delegate to them (Azure
 // Lighthouse), and those these read.
-func tenantsOf(st *state, sc scope) []string {
+func tenantsOf(st *fold.State, sc scope) []string {
 	set := map[string]bool{}
 	var add func(t string)
 	add = func(t string) {
@@ -171,7 +131,7 @@ func tenantsOf(st *state, sc scope) []string {
 			return
 		}
 		set[t] = true
-		for pt := range st.principals[t] {
+		for _, pt := range st.Reads(t) {
 			add(pt)
 		}
 	}
@@ -179,19 +139,17 @@ func tenantsOf(st *state, sc scope) []string {
 	case sc.tenant != "":
 		add(sc.tenant)
 	case sc.org != "":
-		for _, id := range st.engine.OrgPartnerIDs(sc.org) {
-			for t := range st.linkedBy[id] {
+		for _, id := range st.Engine().OrgPartnerIDs(sc.org) {
+			for _, t := range st.Linking(id) {
 				add(t)
-				for d := range st.dependents[t] {
+				for _, d := range st.Dependents(t) {
 					add(d)
 				}
 			}
 		}
 	default:
-		for t := range st.last {
-			if t != "" {
-				add(t)
-			}
+		for _, t := range st.Tenants() {
+			add(t)
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -212,17 +170,17 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 	var tenants, folded []string
 	var seq int64
 	present := false
-	err := s.read(ctx, func(st *state) error {
+	err := s.read(ctx, func(st *fold.State) error {
 		folded = tenantsOf(st, sc)
 		if sc.kind() != "all" {
 			tenants = folded
 		}
-		if f.Current || !f.At.Before(st.engine.Now()) {
+		if f.Current || !f.At.Before(st.Engine().Now()) {
 			present = true
-			return fn(st.engine, tenants)
+			return fn(st.Engine(), tenants)
 		}
-		seq = st.seq
-		dir = st.directoryCopy()
+		seq = st.Seq()
+		dir = st.Directory()
 		return nil
 	})
 	if err != nil || present {
@@ -230,7 +188,7 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 	}
 	key := "fold\x00" + f.At.Format(time.RFC3339Nano) + "\x00" + strings.Join(folded, "\x00")
 	v, err := s.views.answers.get(seq, key, func() (any, error) {
-		e, err := foldTenants(ctx, s.store, s.cfg.Options, dir, folded, f.At)
+		e, err := fold.Tenants(ctx, s.store, s.cfg.Options, dir, folded, f.At)
 		return &pastEngine{e: e}, err
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -79,15 +80,15 @@ func linkBody(p Principal, l attribution.Link) linkResponse {
 
 // currentLink returns the caller's active link; the caller holds the
 // state's lock.
-func currentLink(st *state, p Principal) (attribution.Link, bool) {
-	l, ok := st.engine.Link(p.Tenant, p.Account)
+func currentLink(st *fold.State, p Principal) (attribution.Link, bool) {
+	l, ok := st.Engine().Link(p.Tenant, p.Account)
 	return l, ok && l.Active
 }
 
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var l attribution.Link
 	var ok bool
-	err := s.read(r.Context(), func(st *state) error {
+	err := s.read(r.Context(), func(st *fold.State) error {
 		l, ok = currentLink(st, p)
 		return nil
 	})
@@ -106,8 +107,8 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) er
 // now: what its link is worth to its partner.
 func (s *Server) getMyCredit(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var rows []attribution.Row
-	err := s.read(r.Context(), func(st *state) error {
-		rows = st.engine.AccountCredits(p.Tenant, p.Account)
+	err := s.read(r.Context(), func(st *fold.State) error {
+		rows = st.Engine().AccountCredits(p.Tenant, p.Account)
 		return nil
 	})
 	if err != nil {
@@ -138,9 +139,9 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 		var ok bool
 		var rf *event.Refusal
 		ev := &event.Event{Type: typ, Time: s.cfg.Clock().UTC(), Tenant: p.Tenant, Account: p.Account, Partner: id}
-		s.views.read(func(st *state) error {
+		s.views.read(func(st *fold.State) error {
 			cur, ok = currentLink(st, p)
-			rf = st.engine.CheckLink(ev)
+			rf = st.Engine().CheckLink(ev)
 			return nil
 		})
 		if err := check(cur, ok); err != nil {
@@ -159,8 +160,8 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 		return err
 	}
 	var l attribution.Link
-	s.views.read(func(st *state) error {
-		l, _ = st.engine.Link(p.Tenant, p.Account)
+	s.views.read(func(st *fold.State) error {
+		l, _ = st.Engine().Link(p.Tenant, p.Account)
 		return nil
 	})
 	writeJSON(w, http.StatusOK, linkBody(p, l))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
@@ -37,8 +38,8 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 	present := false
 	var dir []store.Record
 	var reads []string
-	err = s.read(r.Context(), func(st *state) error {
-		e := st.engine
+	err = s.read(r.Context(), func(st *fold.State) error {
+		e := st.Engine()
 		if at == nil || !at.Before(e.Now()) {
 			present = true
 			when := e.Now()
@@ -47,13 +48,13 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 			}
 			return fn(e, when)
 		}
-		dir, reads = st.directoryCopy(), st.reads(tenant)
+		dir, reads = st.Directory(), st.Reads(tenant)
 		return nil
 	})
 	if err != nil || present {
 		return err
 	}
-	past, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, *at, nil)
+	past, err := fold.Tenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, *at, nil)
 	if err != nil {
 		return err
 	}
@@ -79,15 +80,15 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	var rows []attribution.Row
 	var when time.Time
-	err = s.read(r.Context(), func(st *state) error {
-		when = st.engine.Now()
+	err = s.read(r.Context(), func(st *fold.State) error {
+		when = st.Engine().Now()
 		if at != nil {
 			when = *at
 		}
-		if at == nil || !at.Before(st.engine.Now()) {
-			rows = st.engine.Attribution(tenants...)
+		if at == nil || !at.Before(st.Engine().Now()) {
+			rows = st.Engine().Attribution(tenants...)
 		} else {
-			rows = st.engine.AttributionAt(*at, tenants...)
+			rows = st.Engine().AttributionAt(*at, tenants...)
 		}
 		return nil
 	})
@@ -97,8 +98,8 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	visible := []attribution.Row{}
 	var next *string
 	var names directory
-	s.read(r.Context(), func(st *state) error {
-		names = orgDirectory(st.engine)
+	s.read(r.Context(), func(st *fold.State) error {
+		names = orgDirectory(st.Engine())
 		return nil
 	})
 	for _, row := range rows {
@@ -209,13 +210,13 @@ func (s *Server) mayRead(r *http.Request, p Principal, tenant, resource string, 
 		return nil
 	}
 	ever := false
-	err := s.read(r.Context(), func(st *state) error {
+	err := s.read(r.Context(), func(st *fold.State) error {
 		if attribution.IsAzurePath(resource) {
-			h, _ := st.engine.AzureHistory(tenant, resource)
+			h, _ := st.Engine().AzureHistory(tenant, resource)
 			ever = slices.ContainsFunc(h, func(iv attribution.AzureInterval) bool { return iv.Org == p.Org })
 			return nil
 		}
-		ever = slices.ContainsFunc(st.engine.History(tenant, resource), func(iv attribution.Interval) bool {
+		ever = slices.ContainsFunc(st.Engine().History(tenant, resource), func(iv attribution.Interval) bool {
 			return credited(p.Org, iv.Credit.Org, iv.Credit.Shares)
 		})
 		return nil
@@ -239,21 +240,21 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 	var x attribution.AzureExplanation
 	var words string
 	concerned := p.Role != store.RolePartnerReader
-	err = s.read(r.Context(), func(st *state) error {
-		when := st.engine.Now()
+	err = s.read(r.Context(), func(st *fold.State) error {
+		when := st.Engine().Now()
 		if at != nil {
 			when = *at
 		}
 		var err error
-		x, err = st.engine.ExplainAzure(tenant, resource, when)
+		x, err = st.Engine().ExplainAzure(tenant, resource, when)
 		if err != nil {
 			return errorf(codeBadRequest, "resource: %v", err)
 		}
 		concerned = concerned || credited(p.Org, "", x.Credited) || slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
-			return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.engine, acct.Partner) })
+			return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
 		})
-		words = azureWords(p, st.engine, x)
-		x = p.shownAzure(st.engine, x)
+		words = azureWords(p, st.Engine(), x)
+		x = p.shownAzure(st.Engine(), x)
 		return nil
 	})
 	if err != nil {
@@ -278,9 +279,9 @@ func (s *Server) getAzureReport(w http.ResponseWriter, r *http.Request, p Princi
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
 	var rep attribution.AzureReport
-	err := s.read(r.Context(), func(st *state) error {
+	err := s.read(r.Context(), func(st *fold.State) error {
 		var err error
-		rep, err = st.engine.AzureReport(month)
+		rep, err = st.Engine().AzureReport(month)
 		return err
 	})
 	if err != nil {
@@ -299,9 +300,9 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
 	var m metrics.Monthly
-	err := s.read(r.Context(), func(st *state) error {
-		m = st.agg.Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.engine))
-		metrics.NameOrgs(&m, st.engine)
+	err := s.read(r.Context(), func(st *fold.State) error {
+		m = st.Metrics().Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.Engine()))
+		metrics.NameOrgs(&m, st.Engine())
 		return nil
 	})
 	if err != nil {
@@ -374,8 +375,8 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 		return err
 	}
 	var score metrics.Score
-	err = s.read(r.Context(), func(st *state) error {
-		e := st.engine
+	err = s.read(r.Context(), func(st *fold.State) error {
+		e := st.Engine()
 		if _, ok := e.Org(org); !ok {
 			if owner, isLocation := e.LocationOrg(org); isLocation {
 				return errorf(codeNotFound, "%s is a location ID of organisation %s; org takes the global ID", org, owner)
@@ -385,7 +386,7 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 		seg := metrics.SegmentsAtMonthEnd(e)
 		inputs, has := e.MetricsInputs(org, month)
 		score = metrics.CapabilityScore(s.cfg.Metrics, org, seg(org, month),
-			st.agg.Report(s.cfg.Metrics, month, seg), st.agg.Report(s.cfg.Metrics, baseline, seg), inputs, has)
+			st.Metrics().Report(s.cfg.Metrics, month, seg), st.Metrics().Report(s.cfg.Metrics, baseline, seg), inputs, has)
 		return nil
 	})
 	if err != nil {

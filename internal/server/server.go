@@ -1,8 +1,3 @@
-// Package server is pal's HTTP service: the link API with the shapes of
-// Azure's Microsoft.ManagementPartner API, the event intake, the log export,
-// and the attribution, explanation and report queries, each filtered by what
-// the caller may see (SPEC.md section 8). The log in the store is the source
-// of truth; the engine's state is folded from it and kept current.
 package server
 
 import (
@@ -20,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/web"
@@ -38,6 +34,9 @@ type Config struct {
 	// SnapshotEvery is how many records are applied between two
 	// snapshots of the state.
 	SnapshotEvery int
+	// FoldChunk is how many records a cold start (no usable snapshot)
+	// holds at once as it folds the log; 0 is 20,000.
+	FoldChunk int
 	// WebhookAllowHTTP lets webhooks post over plain http://, and
 	// WebhookAllowPrivate to loopback, private, link-local, multicast and
 	// unspecified addresses; both are off by default.
@@ -99,7 +98,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Metrics = metrics.DefaultConfig()
 	}
 	s := &Server{store: cfg.Store, cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
-	s.views = newViews(cfg.Options, func(d time.Duration) { s.m.stateWait.Observe(d.Seconds()) })
+	s.views = newViews(cfg.Options, cfg.FoldChunk, func(d time.Duration) { s.m.stateWait.Observe(d.Seconds()) })
 	s.limits = newLimits(cfg.WriteRate, cfg.WriteBurst)
 	if cfg.OIDC != nil {
 		v, err := newTokenVerifier(ctx, *cfg.OIDC)
@@ -127,9 +126,9 @@ func (s *Server) load(ctx context.Context) error {
 		return fmt.Errorf("load snapshot: %w", err)
 	}
 	var records int64
-	err = s.views.each(func(st *state) error {
+	err = s.views.each(func(st *fold.State) error {
 		if data != nil {
-			ok, err := st.restore(ctx, s.store, seq, data)
+			ok, err := st.Restore(ctx, s.store, seq, data)
 			if err != nil {
 				return err
 			}
@@ -137,12 +136,12 @@ func (s *Server) load(ctx context.Context) error {
 				s.log.Warn("the snapshot does not fit this version or configuration; folding the whole log")
 			}
 		}
-		if err := st.catchUp(ctx, s.store); err != nil {
+		if err := st.CatchUp(ctx, s.store); err != nil {
 			return fmt.Errorf("load log: %w", err)
 		}
 		// The writers of these records filed their changes.
-		st.takeOutbox()
-		records = st.seq
+		st.TakeOutbox()
+		records = st.Seq()
 		return nil
 	})
 	if err != nil {
@@ -299,22 +298,22 @@ func (s *Server) sync(ctx context.Context) error {
 // through src; the writers of those records filed their changes. When
 // nothing was, the copies of the state are left alone: no swap, and no
 // wait for readers.
-func (s *Server) catchUp(ctx context.Context, src tenantScanner) error {
+func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
 	last, err := s.store.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
 	var current bool
-	s.views.read(func(st *state) error {
-		current = last <= st.seq && !st.stale
+	s.views.read(func(st *fold.State) error {
+		current = last <= st.Seq() && !st.Stale()
 		return nil
 	})
 	if current {
 		return nil
 	}
-	_, err = update(s.views, src, func(st *state, src tenantScanner) (struct{}, error) {
-		err := st.catchUp(ctx, src)
-		st.takeOutbox()
+	_, err = update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
+		err := st.CatchUp(ctx, src)
+		st.TakeOutbox()
 		return struct{}{}, err
 	})
 	return err
@@ -322,7 +321,7 @@ func (s *Server) catchUp(ctx context.Context, src tenantScanner) error {
 
 // read runs fn on the state, caught up with the log, which nothing changes
 // while fn runs: what fn keeps of it past its return must be a copy.
-func (s *Server) read(ctx context.Context, fn func(st *state) error) error {
+func (s *Server) read(ctx context.Context, fn func(st *fold.State) error) error {
 	if err := s.sync(ctx); err != nil {
 		return err
 	}
@@ -333,8 +332,8 @@ func (s *Server) read(ctx context.Context, fn func(st *state) error) error {
 // last one.
 func (s *Server) snapshotIfDue(ctx context.Context) {
 	var due bool
-	s.views.read(func(st *state) error {
-		due = st.sinceSnapshot >= s.cfg.SnapshotEvery
+	s.views.read(func(st *fold.State) error {
+		due = st.SinceSnapshot() >= s.cfg.SnapshotEvery
 		return nil
 	})
 	if !due {
@@ -353,10 +352,10 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	var folded int
 	var seq int64
 	var data []byte
-	err := s.views.read(func(st *state) error {
-		folded = st.sinceSnapshot
+	err := s.views.read(func(st *fold.State) error {
+		folded = st.SinceSnapshot()
 		var err error
-		seq, data, err = st.snapshot()
+		seq, data, err = st.Snapshot()
 		return err
 	})
 	if err != nil {
@@ -365,8 +364,8 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	if err := s.store.SaveSnapshot(ctx, seq, data); err != nil {
 		return err
 	}
-	_, err = update(s.views, s.store, func(st *state, _ tenantScanner) (struct{}, error) {
-		st.sinceSnapshot -= folded
+	_, err = update(s.views, s.store, func(st *fold.State, _ fold.Source) (struct{}, error) {
+		st.Snapshotted(folded)
 		return struct{}{}, nil
 	})
 	return err

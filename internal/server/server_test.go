@@ -460,7 +460,9 @@ func TestWhatIfWritesNothing(t *testing.T) {
 		Before, After []struct{ Resource, Partner string }
 		Refused       []struct{ Code string }
 	}
-	body := `{"type":"resource.coowner_removed","time":"2026-04-02T00:00:00Z","tenant":"contoso","resource":"expenses","account":"bob@northwind.example"}
+	// A bad line is refused, and the lines after it are read.
+	body := `{"type":"resource.coowner_removed","time":
+{"type":"resource.coowner_removed","time":"2026-04-02T00:00:00Z","tenant":"contoso","resource":"expenses","account":"bob@northwind.example"}
 {"type":"usage","time":"2026-04-02T00:00:00Z","tenant":"litware","resource":"timesheets","user":"u"}
 {"type":"pal.linked","time":"2025-01-01T00:00:00Z","tenant":"contoso","account":"carol@contoso.example","partner":"3000011"}`
 	if status := s.json("POST", "/v1/whatif", admin, body, &res); status != 200 {
@@ -477,8 +479,8 @@ func TestWhatIfWritesNothing(t *testing.T) {
 	if partner(res.Before) != "2000011" || partner(res.After) != "1000011" {
 		t.Errorf("expenses before %q after %q, want Northwind then Fabrikam", partner(res.Before), partner(res.After))
 	}
-	if len(res.Refused) != 2 || res.Refused[0].Code != "forbidden" || res.Refused[1].Code != "invalid_time" {
-		t.Errorf("refused %+v, want the other tenant's line and the one in the past", res.Refused)
+	if len(res.Refused) != 3 || res.Refused[0].Code != "malformed" || res.Refused[1].Code != "forbidden" || res.Refused[2].Code != "invalid_time" {
+		t.Errorf("refused %+v, want the bad line, the other tenant's line and the one in the past", res.Refused)
 	}
 	after, _ := s.store.LastSeq(context.Background())
 	var attr struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
@@ -106,11 +108,11 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 	var f frame
 	var seq int64
 	orgName := ""
-	err = s.read(r.Context(), func(st *state) error {
-		seq = st.seq
-		f, err = frameOf(q.Get("month"), st.engine.Now())
+	err = s.read(r.Context(), func(st *fold.State) error {
+		seq = st.Seq()
+		f, err = frameOf(q.Get("month"), st.Engine().Now())
 		if err == nil && sc.org != "" {
-			o, ok := st.engine.Org(sc.org)
+			o, ok := st.Engine().Org(sc.org)
 			if !ok {
 				return errorf(codeNotFound, "organisation %s is not registered", sc.org)
 			}
@@ -384,19 +386,19 @@ type monthValues struct {
 // values reads the month's values, kept for the state.
 func (s *Server) values(ctx context.Context, month string) (*monthValues, error) {
 	var seq int64
-	if err := s.read(ctx, func(st *state) error { seq = st.seq; return nil }); err != nil {
+	if err := s.read(ctx, func(st *fold.State) error { seq = st.Seq(); return nil }); err != nil {
 		return nil, err
 	}
 	v, err := s.views.answers.get(seq, "values\x00"+month, func() (any, error) {
 		mv := &monthValues{rates: s.cfg.Metrics.Rates, pp: map[attribution.ResourceKey][]metrics.ResourceRow{},
 			az: map[attribution.ResourceKey][]attribution.AzureResourceRow{}}
-		err := s.read(ctx, func(st *state) error {
-			rep := st.agg.Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.engine))
+		err := s.read(ctx, func(st *fold.State) error {
+			rep := st.Metrics().Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.Engine()))
 			for _, r := range rep.Resources {
 				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
 				mv.pp[k] = append(mv.pp[k], r)
 			}
-			az, err := st.engine.AzureReport(month)
+			az, err := st.Engine().AzureReport(month)
 			if err != nil {
 				return err
 			}
@@ -644,9 +646,9 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 	var keys []attribution.ResourceKey
 	err = s.store.Changes(ctx, filter, store.Cursor{}, math.MaxInt32, func(fc store.FiledChange) error {
 		if fc.At.Seq > last {
-			return errStop
+			return store.Stop
 		}
-		var c change
+		var c fold.Change
 		if err := json.Unmarshal(fc.Body, &c); err != nil {
 			return err
 		}
@@ -663,11 +665,11 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		held[k] = append(held[k], c.Change)
 		return nil
 	})
-	if err != nil && err != errStop {
+	if err != nil && !errors.Is(err, store.Stop) {
 		return nil, err
 	}
-	err = s.read(ctx, func(st *state) error {
-		e := st.engine
+	err = s.read(ctx, func(st *fold.State) error {
+		e := st.Engine()
 		side := func(h attribution.Holder) string {
 			if h.Partner == "" {
 				return "no one (" + reasonInWords(h.Reason) + ")"
@@ -722,8 +724,8 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
 	t := &table{Columns: []column{colTenant, {"subscription", "Subscription", "text"}, {"acr", "ACR", "money"}, {"pec_eligible_cost", "PEC-eligible cost", "money"}},
 		Sort: "acr", Desc: true, Noun: [2]string{"subscription", "subscriptions"}}
-	err := s.read(ctx, func(st *state) error {
-		rep, err := st.engine.AzureReport(f.Month)
+	err := s.read(ctx, func(st *fold.State) error {
+		rep, err := st.Engine().AzureReport(f.Month)
 		if err != nil {
 			return err
 		}
@@ -752,8 +754,8 @@ func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f fra
 	if sc.tenant != "" {
 		tenants = []string{sc.tenant}
 	}
-	err = s.read(ctx, func(st *state) error {
-		e := st.engine
+	err = s.read(ctx, func(st *fold.State) error {
+		e := st.Engine()
 		rows := e.Attribution(tenants...)
 		if !f.Current {
 			rows = e.AttributionAt(f.At, tenants...)
@@ -780,16 +782,16 @@ func monthsTable(ctx context.Context, s *Server, p Principal, sc scope, _ frame)
 		{"mau", "MAU", "number"}, {"profiles", "Profiles", "number"}, colMCV, {"customers", "Customers", "number"}, {"deployments", "Deployments", "number"},
 		colACR, {"pec_eligible_cost", "PEC-eligible cost", "money"}, {"pec_credit", "Partner earned credit", "money"}, {"azure_customers", "Azure customers", "number"}},
 		Sort: "month", Desc: true, Noun: [2]string{"month", "months"}}
-	err := s.read(ctx, func(st *state) error {
-		now := st.engine.Now()
-		seg := metrics.SegmentsAtMonthEnd(st.engine)
+	err := s.read(ctx, func(st *fold.State) error {
+		now := st.Engine().Now()
+		seg := metrics.SegmentsAtMonthEnd(st.Engine())
 		for _, m := range logMonths(st) {
 			f, err := frameOf(m, now)
 			if err != nil {
 				return err
 			}
-			rep := st.agg.Report(s.cfg.Metrics, m, seg)
-			az, err := st.engine.AzureReport(m)
+			rep := st.Metrics().Report(s.cfg.Metrics, m, seg)
+			az, err := st.Engine().AzureReport(m)
 			if err != nil {
 				return err
 			}
@@ -860,10 +862,10 @@ func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f
 	if err != nil {
 		return nil, err
 	}
-	err = s.read(ctx, func(st *state) error {
-		e := st.engine
+	err = s.read(ctx, func(st *fold.State) error {
+		e := st.Engine()
 		seg := metrics.SegmentsAtMonthEnd(e)
-		cur, prev, base := st.agg.Report(s.cfg.Metrics, f.Month, seg), st.agg.Report(s.cfg.Metrics, before, seg), st.agg.Report(s.cfg.Metrics, baseline, seg)
+		cur, prev, base := st.Metrics().Report(s.cfg.Metrics, f.Month, seg), st.Metrics().Report(s.cfg.Metrics, before, seg), st.Metrics().Report(s.cfg.Metrics, baseline, seg)
 		azCur, err := e.AzureReport(f.Month)
 		if err != nil {
 			return err

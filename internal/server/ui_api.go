@@ -8,6 +8,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -16,9 +17,9 @@ import (
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var now time.Time
 	name := ""
-	err := s.read(r.Context(), func(st *state) error {
-		now = st.engine.Now()
-		if o, ok := st.engine.Org(p.Org); ok {
+	err := s.read(r.Context(), func(st *fold.State) error {
+		now = st.Engine().Now()
+		if o, ok := st.Engine().Org(p.Org); ok {
 			name = o.Name
 		}
 		return nil
@@ -54,10 +55,10 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 		return s.azureTimeline(w, r, p, tenant, resource)
 	}
 	rows := []timelineRow{}
-	err = s.read(r.Context(), func(st *state) error {
-		for _, iv := range st.engine.History(tenant, resource) {
+	err = s.read(r.Context(), func(st *fold.State) error {
+		for _, iv := range st.Engine().History(tenant, resource) {
 			row := timelineRow{Kind: iv.Kind, From: iv.From, Partner: iv.Credit.Partner, Org: iv.Credit.Org,
-				Account: p.shownAccount(st.engine, iv.Credit.Account, iv.Credit.Partner), Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
+				Account: p.shownAccount(st.Engine(), iv.Credit.Account, iv.Credit.Partner), Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
 			if !iv.To.IsZero() {
 				to := iv.To
 				row.To = &to
@@ -94,17 +95,17 @@ func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource stri
 		if err != nil {
 			return false, err
 		}
-		err = s.read(r.Context(), func(st *state) error {
-			when := st.engine.Now()
+		err = s.read(r.Context(), func(st *fold.State) error {
+			when := st.Engine().Now()
 			if at != nil {
 				when = *at
 			}
-			x, err := st.engine.ExplainAzure(tenant, resource, when)
+			x, err := st.Engine().ExplainAzure(tenant, resource, when)
 			if err != nil {
 				return errorf(codeBadRequest, "resource: %v", err)
 			}
 			found = slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
-				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.engine, acct.Partner) })
+				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
 			})
 			return nil
 		})
@@ -134,14 +135,14 @@ type azureRow struct {
 // one of its accounts holds a role.
 func (s *Server) azureTimeline(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
 	rows := []azureRow{}
-	err := s.read(r.Context(), func(st *state) error {
-		h, err := st.engine.AzureHistory(tenant, resource)
+	err := s.read(r.Context(), func(st *fold.State) error {
+		h, err := st.Engine().AzureHistory(tenant, resource)
 		if err != nil {
 			return errorf(codeBadRequest, "resource: %v", err)
 		}
 		for _, iv := range h {
 			row := azureRow{Kind: attribution.AzureKind, From: iv.From, Partner: iv.Partner, Org: iv.Org,
-				Account: p.shownAccount(st.engine, iv.Account, iv.Partner), Share: iv.Share}
+				Account: p.shownAccount(st.Engine(), iv.Account, iv.Partner), Share: iv.Share}
 			if !iv.To.IsZero() {
 				to := iv.To
 				row.To = &to
@@ -172,15 +173,15 @@ func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) e
 		return err
 	}
 	var answer map[string]any
-	err = s.read(r.Context(), func(st *state) error {
+	err = s.read(r.Context(), func(st *fold.State) error {
 		if org != "" {
-			links := st.engine.OrgLinks(org)
+			links := st.Engine().OrgLinks(org)
 			if tenant != "" {
 				links = slices.DeleteFunc(links, func(l attribution.OrgLink) bool { return l.Tenant != tenant })
 			}
 			answer = map[string]any{"org": org, "links": links}
 		} else {
-			answer = map[string]any{"tenant": tenant, "links": st.engine.Links(tenant)}
+			answer = map[string]any{"tenant": tenant, "links": st.Engine().Links(tenant)}
 		}
 		return nil
 	})
@@ -194,46 +195,42 @@ func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) e
 // postWhatIf applies hypothetical events to a copy of the state, and
 // answers the attribution of the tenant before and after, and each event's
 // refusal if any. Nothing is written.
+// maxWhatIfBytes is the largest what-if the service reads.
+const maxWhatIfBytes = 1 << 20
+
 func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal) error {
 	tenant, err := tenantParam(r, p)
 	if err != nil {
 		return err
 	}
-	var events []*event.Event
 	refused := []*event.Refusal{}
-	rd := event.NewReader(http.MaxBytesReader(w, r.Body, 1<<20))
-	for {
-		ev, rf, err := rd.Next()
-		if err != nil {
-			break
+	events, err := readBatch(http.MaxBytesReader(w, r.Body, maxWhatIfBytes), func(ev *event.Event) *event.Refusal {
+		if ev.Tenant != tenant {
+			return event.Refuse(ev, event.Forbidden, "a what-if is about tenant %s only", tenant)
 		}
-		switch {
-		case rf != nil:
-			refused = append(refused, rf)
-		case ev.Tenant != tenant:
-			refused = append(refused, event.Refuse(ev, event.Forbidden, "a what-if is about tenant %s only", tenant))
-		default:
-			events = append(events, ev)
-		}
+		return nil
+	}, &refused)
+	if err != nil {
+		return err
 	}
 	// The what-if folds its tenant alone, then applies the hypothetical
 	// events after it: nothing of the state is copied or changed.
 	var now time.Time
 	var dir []store.Record
 	var reads []string
-	err = s.read(r.Context(), func(st *state) error {
-		now, dir, reads = st.engine.Now(), st.directoryCopy(), st.reads(tenant)
+	err = s.read(r.Context(), func(st *fold.State) error {
+		now, dir, reads = st.Engine().Now(), st.Directory(), st.Reads(tenant)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	e, err := foldTenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, time.Time{}, nil)
+	e, err := fold.Tenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, time.Time{}, nil)
 	if err != nil {
 		return err
 	}
 	before := tenantRows(e, tenant)
-	events, _ = attribution.Order(events)
+	events, _ = fold.Order(events)
 	for _, ev := range events {
 		if ev.Time.Before(now) {
 			refused = append(refused, event.Refuse(ev, event.InvalidTime, "a what-if happens after %s, the time of the state", now.Format(time.RFC3339)))
@@ -271,13 +268,13 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 	var out []day
 	held := map[event.Code]int{}
 	total := 0
-	err := s.read(r.Context(), func(st *state) error {
-		end := st.engine.Now()
+	err := s.read(r.Context(), func(st *fold.State) error {
+		end := st.Engine().Now()
 		for i := days - 1; i >= 0; i-- {
 			d := end.AddDate(0, 0, -i).Format(time.DateOnly)
-			out = append(out, day{d, st.perDay[d]})
+			out = append(out, day{d, st.PerDay()[d]})
 		}
-		for _, rf := range st.refusals(nil) {
+		for _, rf := range st.Refusals(nil) {
 			held[rf.Code]++
 			total++
 		}
@@ -304,8 +301,8 @@ func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principa
 		return errorf(codeBadRequest, "org is required: %s?org=ORG", r.URL.Path)
 	}
 	var d attribution.Diagnosis
-	err := s.read(r.Context(), func(st *state) error {
-		d = st.engine.Diagnose(org)
+	err := s.read(r.Context(), func(st *fold.State) error {
+		d = st.Engine().Diagnose(org)
 		return nil
 	})
 	if err != nil {

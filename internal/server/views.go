@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -19,7 +20,7 @@ import (
 // additions; a writer a second fold in memory, and the state's memory is
 // held twice.
 type views struct {
-	copies    [2]*state
+	copies    [2]*fold.State
 	published atomic.Int32
 	// Readers arrive at readers[version]; a writer drains one indicator,
 	// moves version to it, then drains the other.
@@ -33,15 +34,20 @@ type views struct {
 	answers answers
 }
 
-func newViews(opts attribution.Options, drained func(time.Duration)) *views {
+func newViews(opts attribution.Options, chunk int, drained func(time.Duration)) *views {
 	v := &views{drained: drained}
-	v.copies = [2]*state{newState(opts), newState(opts)}
+	v.copies = [2]*fold.State{fold.New(opts), fold.New(opts)}
+	if chunk > 0 {
+		for _, st := range v.copies {
+			st.SetChunk(chunk)
+		}
+	}
 	return v
 }
 
 // read runs fn on the published copy, which nothing changes meanwhile.
 // What fn keeps of it past its return must be a copy.
-func (v *views) read(fn func(st *state) error) error {
+func (v *views) read(fn func(st *fold.State) error) error {
 	vi := v.version.Load()
 	v.readers[vi].Add(1)
 	defer v.readers[vi].Add(-1)
@@ -53,21 +59,21 @@ func (v *views) read(fn func(st *state) error) error {
 // is given reads the store for the first copy and replays the same records
 // to the second. When fn fails on the first copy, nothing is published and
 // that copy is marked stale; the published one is as it was.
-func update[T any](v *views, src tenantScanner, fn func(st *state, src tenantScanner) (T, error)) (T, error) {
+func update[T any](v *views, src fold.Source, fn func(st *fold.State, src fold.Source) (T, error)) (T, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	p := v.published.Load()
 	r := &replay{src: src}
 	first, err := fn(v.copies[1-p], r)
 	if err != nil {
-		v.copies[1-p].stale = true
+		v.copies[1-p].MarkStale()
 		return first, err
 	}
 	v.published.Store(1 - p)
 	v.drain()
 	r.replaying = true
 	if _, err := fn(v.copies[p], r); err != nil {
-		v.copies[p].stale = true
+		v.copies[p].MarkStale()
 		return first, err
 	}
 	return first, nil
@@ -75,7 +81,7 @@ func update[T any](v *views, src tenantScanner, fn func(st *state, src tenantSca
 
 // each changes both copies by fn, with no reader about: when the service
 // starts.
-func (v *views) each(fn func(st *state) error) error {
+func (v *views) each(fn func(st *fold.State) error) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, st := range v.copies {
@@ -113,7 +119,7 @@ func (v *views) drain() {
 // the second the same records, so that both fold the same whatever was
 // committed in between.
 type replay struct {
-	src       tenantScanner
+	src       fold.Source
 	replaying bool
 	reads     []read
 	next      int

@@ -2,13 +2,13 @@ package server
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
@@ -24,57 +24,26 @@ func records(t *testing.T) []store.Record {
 	return recs
 }
 
-// memory is a store of records in memory, for the state's reads.
-type memory []store.Record
-
-func (m memory) Scan(_ context.Context, after int64, fn func(store.Record) error) error {
-	for _, r := range m {
-		if r.Seq > after {
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (m memory) ScanTenant(_ context.Context, tenant string, fn func(store.Record) error) error {
-	var recs []store.Record
-	for _, r := range m {
-		if r.Event.Tenant == tenant {
-			recs = append(recs, r)
-		}
-	}
-	// By time, then sequence number, as the stores list them.
-	slices.SortStableFunc(recs, func(a, b store.Record) int { return a.Event.Time.Compare(b.Event.Time) })
-	for _, r := range recs {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // TestReadersDoNotWaitForAWriter holds a reader inside a read while a
 // writer folds records: a new reader reads at once, and sees them; the
 // writer waits for the first reader to leave.
 func TestReadersDoNotWaitForAWriter(t *testing.T) {
 	recs := records(t)
-	v := newViews(attribution.DefaultOptions(), nil)
+	v := newViews(attribution.DefaultOptions(), 0, nil)
 	ctx := context.Background()
-	// fold folds records from..to, the store holding those up to to.
-	fold := func(from, to int) {
-		_, err := update(v, memory(recs[:to]), func(st *state, src tenantScanner) (struct{}, error) {
-			return struct{}{}, st.fold(ctx, src, recs[from:to])
+	// write folds records from..to, the store holding those up to to.
+	write := func(from, to int) {
+		_, err := update(v, fold.Records(recs[:to]), func(st *fold.State, src fold.Source) (struct{}, error) {
+			return struct{}{}, st.Fold(ctx, src, recs[from:to])
 		})
 		if err != nil {
 			t.Error(err)
 		}
 	}
-	fold(0, 100)
+	write(0, 100)
 
 	inside, release := make(chan struct{}), make(chan struct{})
-	go v.read(func(st *state) error {
+	go v.read(func(st *fold.State) error {
 		close(inside)
 		<-release
 		return nil
@@ -82,15 +51,15 @@ func TestReadersDoNotWaitForAWriter(t *testing.T) {
 	<-inside
 	written := make(chan struct{})
 	go func() {
-		fold(100, len(recs))
+		write(100, len(recs))
 		close(written)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var seq int64
 		start := time.Now()
-		v.read(func(st *state) error {
-			seq = st.seq
+		v.read(func(st *fold.State) error {
+			seq = st.Seq()
 			return nil
 		})
 		if took := time.Since(start); took > time.Second {
@@ -113,11 +82,11 @@ func TestReadersDoNotWaitForAWriter(t *testing.T) {
 	<-written
 	// Both copies hold the same fold.
 	for _, st := range v.copies {
-		if st.seq != int64(len(recs)) {
-			t.Errorf("a copy at record %d, want %d", st.seq, len(recs))
+		if st.Seq() != int64(len(recs)) {
+			t.Errorf("a copy at record %d, want %d", st.Seq(), len(recs))
 		}
 	}
-	a, b := v.copies[0].engine.Attribution(), v.copies[1].engine.Attribution()
+	a, b := v.copies[0].Engine().Attribution(), v.copies[1].Engine().Attribution()
 	if len(a) == 0 || len(a) != len(b) {
 		t.Fatalf("copies differ: %d and %d rows", len(a), len(b))
 	}
@@ -133,7 +102,7 @@ func TestReadersDoNotWaitForAWriter(t *testing.T) {
 // the race detector, no reader and writer touch the same memory.
 func TestReadsDuringWrites(t *testing.T) {
 	recs := records(t)
-	v := newViews(attribution.DefaultOptions(), nil)
+	v := newViews(attribution.DefaultOptions(), 0, nil)
 	ctx, stop := context.WithCancel(context.Background())
 	var readers sync.WaitGroup
 	for range 3 {
@@ -141,10 +110,10 @@ func TestReadsDuringWrites(t *testing.T) {
 		go func() {
 			defer readers.Done()
 			for ctx.Err() == nil {
-				v.read(func(st *state) error {
-					st.engine.Attribution()
-					st.agg.Report(metrics.DefaultConfig(), "2026-01", func(string, string) string { return "smb" })
-					st.refusals(nil)
+				v.read(func(st *fold.State) error {
+					st.Engine().Attribution()
+					st.Metrics().Report(metrics.DefaultConfig(), "2026-01", func(string, string) string { return "smb" })
+					st.Refusals(nil)
 					return nil
 				})
 			}
@@ -152,8 +121,8 @@ func TestReadsDuringWrites(t *testing.T) {
 	}
 	for i := 0; i < len(recs); i += 7 {
 		to := min(i+7, len(recs))
-		_, err := update(v, memory(recs[:to]), func(st *state, src tenantScanner) (struct{}, error) {
-			return struct{}{}, st.fold(ctx, src, recs[i:to])
+		_, err := update(v, fold.Records(recs[:to]), func(st *fold.State, src fold.Source) (struct{}, error) {
+			return struct{}{}, st.Fold(ctx, src, recs[i:to])
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -227,14 +228,14 @@ func (s *Server) dispatchOnce(ctx context.Context, client *http.Client, owner st
 
 // post posts one change, retrying with back-off.
 func (s *Server) post(ctx context.Context, client *http.Client, h store.Webhook, d delivery) error {
-	var c change
+	var c fold.Change
 	if err := json.Unmarshal(d.body, &c); err != nil {
 		return fmt.Errorf("change %d.%d: %w", d.at.Seq, d.at.K, err)
 	}
 	body, err := json.Marshal(struct {
 		Webhook string `json:"webhook"`
 		K       int    `json:"k"`
-		change
+		fold.Change
 	}{h.ID, d.at.K, c})
 	if err != nil {
 		return err

@@ -1,8 +1,3 @@
-// Package store is the contract between pal's service and the databases
-// that keep its log: an append-only table of events with sequence numbers
-// and unique ids, the engine's latest snapshot, and the hashes of the tokens
-// pal issues. Two backends implement it, sqlite and postgres, and one
-// conformance suite, storetest, runs against both.
 package store
 
 import (
@@ -17,6 +12,9 @@ import (
 var (
 	// ErrNotFound is returned for a snapshot or token that does not exist.
 	ErrNotFound = errors.New("not found")
+	// Stop, returned by a scan's callback, ends the scan early; the caller
+	// that returned it takes it for success (errors.Is).
+	Stop = errors.New("stop scanning")
 )
 
 // Record is an event of the log with its place in it. Sequence numbers

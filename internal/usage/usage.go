@@ -1,9 +1,3 @@
-// Package usage reads and writes usage events in columns: Parquet files
-// with the columns time (a UTC timestamp), tenant, resource and user, and
-// NDJSON files of usage events, both as batches whose strings are indexes
-// into per-batch dictionaries. A platform's month of usage is hundreds of
-// millions of rows; batches let the engine map each distinct string once
-// per batch instead of once per row, and never hold a whole file.
 package usage
 
 import (
@@ -470,20 +464,13 @@ func ReadNDJSON(r io.Reader, size int, refuse func(*event.Refusal), fn func(b *B
 		}
 	}
 	reset()
-	for {
-		ev, rf, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := rd.Each(func(ev *event.Event, rf *event.Refusal) error {
 		if rf == nil && ev.Type != event.Usage {
 			rf = event.Refuse(ev, event.InvalidValue, "a usage file holds usage events only; put %s events in the log", ev.Type)
 		}
 		if rf != nil {
 			refuse(rf)
-			continue
+			return nil
 		}
 		b.Line = append(b.Line, int64(ev.Line))
 		b.Micros = append(b.Micros, ev.Time.UnixMicro())
@@ -496,6 +483,10 @@ func ReadNDJSON(r io.Reader, size int, refuse func(*event.Refusal), fn func(b *B
 			}
 			reset()
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if b.Len() > 0 {
 		return fn(b)

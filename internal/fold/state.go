@@ -1,12 +1,9 @@
-package server
+package fold
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/gob"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -16,7 +13,7 @@ import (
 	"github.com/palproject/pal/internal/store"
 )
 
-// state is the fold of the whole log: the engine, the monthly metrics, the
+// State is the fold of the whole log: the engine, the monthly metrics, the
 // verdict on every stored record, and the credit changes waiting to be
 // filed in the feed. The log is the source of truth, and the state is what
 // `pal` folds from it.
@@ -31,8 +28,10 @@ import (
 //
 // A state is not safe for concurrent use: views keeps two, so that readers
 // read one while a writer changes the other.
-type state struct {
-	opts   attribution.Options
+type State struct {
+	opts attribution.Options
+	// chunk is how many records CatchUp holds at once.
+	chunk  int
 	engine *attribution.Engine
 	agg    *metrics.Aggregator
 	// seq is the last record folded.
@@ -71,44 +70,24 @@ type state struct {
 	// refold that of the last record folded. The writer that committed
 	// those records files them in the store; any other process drops
 	// them. pending holds those of the record being applied.
-	outbox  []change
+	outbox  []Change
 	pending []attribution.Change
 }
 
-// place is where a record applies: by time, then by sequence number.
-type place struct {
-	Time time.Time
-	Seq  int64
-}
-
-func placeOf(r store.Record) place { return place{r.Event.Time, r.Seq} }
-
-func (p place) before(q place) bool {
-	c := p.Time.Compare(q.Time)
-	return c < 0 || (c == 0 && p.Seq < q.Seq)
-}
-
-func later(p, q place) place {
-	if p.before(q) {
-		return q
-	}
-	return p
-}
-
-// change is a credit change with the record that caused it.
-type change struct {
+// Change is a credit change with the record that caused it.
+type Change struct {
 	Seq int64 `json:"seq"`
 	attribution.Change
 }
 
-func newState(opts attribution.Options) *state {
-	s := &state{opts: opts}
+func New(opts attribution.Options) *State {
+	s := &State{opts: opts, chunk: defaultChunk}
 	s.reset()
 	return s
 }
 
 // reset empties the state, as before the first record.
-func (s *state) reset() {
+func (s *State) reset() {
 	s.engine = s.watch(attribution.New(s.opts))
 	s.agg = metrics.NewAggregator()
 	s.seq, s.stale, s.latest = 0, false, place{}
@@ -123,35 +102,33 @@ func (s *state) reset() {
 }
 
 // watch makes the state hear the engine's changes.
-func (s *state) watch(e *attribution.Engine) *attribution.Engine {
+func (s *State) watch(e *attribution.Engine) *attribution.Engine {
 	e.OnChange(func(c attribution.Change) { s.pending = append(s.pending, c) })
 	return e
 }
 
 // file puts the pending changes in the outbox under the record seq.
-func (s *state) file(seq int64) {
+func (s *State) file(seq int64) {
 	for _, c := range s.pending {
-		s.outbox = append(s.outbox, change{seq, c})
+		s.outbox = append(s.outbox, Change{seq, c})
 	}
 	s.pending = s.pending[:0]
 }
 
-// takeOutbox empties the outbox and returns what it held, in feed order.
-func (s *state) takeOutbox() []change {
+// TakeOutbox empties the outbox and returns what it held, in feed order.
+func (s *State) TakeOutbox() []Change {
 	out := s.outbox
 	s.outbox = nil
 	return out
 }
 
-// tenantScanner reads the log: what the state catches up with.
-type tenantScanner interface {
-	Scan(ctx context.Context, after int64, fn func(store.Record) error) error
-	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
-}
+// defaultChunk is how many records CatchUp holds at once: a cold start
+// folds the whole log, and must not hold it.
+const defaultChunk = 20000
 
-// catchUpChunk is how many records catchUp holds at once: a cold start
-// folds the whole log, and must not hold it. A variable for the tests.
-var catchUpChunk = 20000
+// SetChunk makes CatchUp hold n records at a time, for the tests of a cold
+// start on a small log.
+func (s *State) SetChunk(n int) { s.chunk = max(n, 1) }
 
 // errChunkFull ends a scan when catchUp holds a chunk.
 var errChunkFull = errors.New("chunk full")
@@ -160,17 +137,17 @@ var errChunkFull = errors.New("chunk full")
 // at a time; the tenants that late records make it fold again are folded
 // once, after the last chunk, as one fold of every record would. On an
 // error in folding a tenant again the state is marked stale.
-func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
+func (s *State) CatchUp(ctx context.Context, src Source) error {
 	if s.stale {
 		s.reset()
 	}
 	late := lateRecords{tenants: map[string]*event.Event{}}
-	recs := make([]store.Record, 0, catchUpChunk)
+	recs := make([]store.Record, 0, s.chunk)
 	for {
 		recs = recs[:0]
 		err := src.Scan(ctx, s.seq, func(r store.Record) error {
 			recs = append(recs, r)
-			if len(recs) == catchUpChunk {
+			if len(recs) == s.chunk {
 				return errChunkFull
 			}
 			return nil
@@ -179,7 +156,7 @@ func (s *state) catchUp(ctx context.Context, src tenantScanner) error {
 			return err
 		}
 		s.apply(recs, &late)
-		if len(recs) < catchUpChunk {
+		if len(recs) < s.chunk {
 			return s.refold(ctx, src, &late)
 		}
 	}
@@ -197,7 +174,7 @@ type lateRecords struct {
 // fold folds records that follow the state's last one, in sequence order;
 // src gives the tenants' records when one must be folded again. On an
 // error in folding a tenant again the state is marked stale.
-func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record) error {
+func (s *State) Fold(ctx context.Context, src Source, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -208,7 +185,7 @@ func (s *state) fold(ctx context.Context, src tenantScanner, recs []store.Record
 
 // apply applies records that follow the state's last one, in sequence
 // order, noting in late what must be folded again.
-func (s *state) apply(recs []store.Record, late *lateRecords) {
+func (s *State) apply(recs []store.Record, late *lateRecords) {
 	refold := late.tenants
 	for _, r := range recs {
 		ev := r.Event
@@ -259,7 +236,7 @@ func (s *state) apply(recs []store.Record, late *lateRecords) {
 }
 
 // refold folds again what late records ask.
-func (s *state) refold(ctx context.Context, src tenantScanner, late *lateRecords) error {
+func (s *State) refold(ctx context.Context, src Source, late *lateRecords) error {
 	refold := late.tenants
 	if late.directory != nil {
 		for _, t := range s.refoldDirectory() {
@@ -282,7 +259,7 @@ func (s *state) refold(ctx context.Context, src tenantScanner, late *lateRecords
 
 // folded returns the place up to which a tenant's fold has gone: its own
 // latest record, the directory's, and those of the tenants it reads.
-func (s *state) folded(tenant string) place {
+func (s *State) folded(tenant string) place {
 	p := later(s.last[tenant], s.last[""])
 	for pt := range s.principals[tenant] {
 		p = later(p, s.last[pt])
@@ -290,19 +267,12 @@ func (s *state) folded(tenant string) place {
 	return p
 }
 
-// reads lists the tenants whose state a tenant's fold reads.
-func (s *state) reads(tenant string) []string {
-	out := make([]string, 0, len(s.principals[tenant]))
-	for pt := range s.principals[tenant] {
-		out = append(out, pt)
-	}
-	slices.Sort(out)
-	return out
-}
+// reads lists the tenants whose State a tenant's fold reads.
+func (s *State) Reads(tenant string) []string { return sortedKeys(s.principals[tenant]) }
 
 // notePrincipal remembers the tenants a role assignment's principal lives
 // in, when not its own.
-func (s *state) notePrincipal(ev *event.Event) {
+func (s *State) notePrincipal(ev *event.Event) {
 	if ev.Type != event.AzureRoleAssigned || ev.PrincipalTenant == ev.Tenant {
 		return
 	}
@@ -318,7 +288,7 @@ func addTo(m map[string]map[string]bool, k, v string) {
 }
 
 // noteLink remembers the tenants that name a partner ID in a link.
-func (s *state) noteLink(ev *event.Event) {
+func (s *State) noteLink(ev *event.Event) {
 	if ev.Type != event.PalLinked {
 		return
 	}
@@ -331,7 +301,7 @@ func (s *state) noteLink(ev *event.Event) {
 }
 
 // applyRecord applies a record in its place.
-func (s *state) applyRecord(r store.Record) {
+func (s *State) applyRecord(r store.Record) {
 	res := s.engine.Apply(r.Event)
 	s.agg.Record(r.Event, res)
 	s.file(r.Seq)
@@ -342,7 +312,7 @@ func (s *state) applyRecord(r store.Record) {
 }
 
 // verdict keeps what the fold said of a record.
-func (s *state) verdict(r store.Record, res attribution.Result) {
+func (s *State) verdict(r store.Record, res attribution.Result) {
 	t := r.Event.Tenant
 	if res.Outcome != attribution.Refused {
 		delete(s.refused[t], r.Seq)
@@ -356,7 +326,7 @@ func (s *state) verdict(r store.Record, res attribution.Result) {
 
 // refoldDirectory folds the directory's records again, adopts the result,
 // and returns the tenants that must be folded again for it.
-func (s *state) refoldDirectory() []string {
+func (s *State) refoldDirectory() []string {
 	fresh := attribution.New(s.opts)
 	delete(s.refused, "")
 	for _, r := range s.directory {
@@ -379,68 +349,14 @@ func (s *state) refoldDirectory() []string {
 	return tenants
 }
 
-// foldTenant folds one tenant's records, with the directory's records dir
-// in their places, into a fresh engine, up to the instant until when it is
-// not zero; each hears every record of the tenant with its result. It
-// touches no state: readers call it on a copy of the directory, without
-// holding the state. The records of the tenants reads (see principals) are
-// folded in their places too, unheard.
-func foldTenant(ctx context.Context, src tenantScanner, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
-	e := attribution.New(opts)
-	if len(reads) > 0 {
-		side := slices.Clone(dir)
-		for _, pt := range reads {
-			err := src.ScanTenant(ctx, pt, func(r store.Record) error {
-				side = append(side, r)
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("fold tenant %s: %w", pt, err)
-			}
-		}
-		slices.SortStableFunc(side, func(a, b store.Record) int {
-			return cmp.Or(a.Event.Time.Compare(b.Event.Time), cmp.Compare(a.Seq, b.Seq))
-		})
-		dir = side
-	}
-	// upTo applies the directory's records before p, or all of them when
-	// p is nil, up to until.
-	upTo := func(p *place) {
-		for len(dir) > 0 && (p == nil || placeOf(dir[0]).before(*p)) && (until.IsZero() || !dir[0].Event.Time.After(until)) {
-			e.Apply(dir[0].Event)
-			dir = dir[1:]
-		}
-	}
-	err := src.ScanTenant(ctx, tenant, func(r store.Record) error {
-		if !until.IsZero() && r.Event.Time.After(until) {
-			return errStop
-		}
-		p := placeOf(r)
-		upTo(&p)
-		res := e.Apply(r.Event)
-		if each != nil {
-			each(r, res)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("fold tenant %s: %w", tenant, err)
-	}
-	upTo(nil)
-	return e, nil
-}
-
-// errStop ends a scan early.
-var errStop = errors.New("stop")
-
 // refoldTenant folds one tenant again and adopts the result: its state,
 // its month counts, its verdicts, and corrections in the feed for every
 // credit interval that moved, caused by the late record cause.
-func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant string, cause *event.Event) error {
+func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event) error {
 	s.agg.DropTenant(tenant)
 	delete(s.refused, tenant)
 	var last place
-	fresh, err := foldTenant(ctx, src, s.opts, s.directory, tenant, s.reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+	fresh, err := Tenant(ctx, src, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		s.agg.Record(r.Event, res)
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
@@ -466,24 +382,24 @@ func (s *state) refoldTenant(ctx context.Context, src tenantScanner, tenant stri
 	for _, id := range ids {
 		for _, c := range attribution.Corrections(tenant, id, before[id], after[id]) {
 			c.Cause, c.CauseID = cause.Type, cause.ID
-			s.outbox = append(s.outbox, change{s.seq, c})
+			s.outbox = append(s.outbox, Change{s.seq, c})
 		}
 	}
 	return nil
 }
 
 // refusal returns the verdict refusing a stored record, or nil.
-func (s *state) refusal(tenant string, seq int64) *event.Refusal {
+func (s *State) Refusal(tenant string, seq int64) *event.Refusal {
 	return s.refused[tenant][seq]
 }
 
 // refusals lists the records refused as the state stands, by sequence
 // number, of one tenant or (tenant nil) of all.
-func (s *state) refusals(tenant *string) []storedRefusal {
-	var out []storedRefusal
+func (s *State) Refusals(tenant *string) []StoredRefusal {
+	var out []StoredRefusal
 	add := func(rs map[int64]*event.Refusal) {
 		for seq, rf := range rs {
-			out = append(out, storedRefusal{Seq: seq, Type: rf.Type, Code: rf.Code, Message: rf.Message})
+			out = append(out, StoredRefusal{Seq: seq, Type: rf.Type, Code: rf.Code, Message: rf.Message})
 		}
 	}
 	if tenant != nil {
@@ -493,117 +409,76 @@ func (s *state) refusals(tenant *string) []storedRefusal {
 			add(rs)
 		}
 	}
-	slices.SortFunc(out, func(a, b storedRefusal) int { return int(a.Seq - b.Seq) })
+	slices.SortFunc(out, func(a, b StoredRefusal) int { return int(a.Seq - b.Seq) })
 	return out
 }
 
-// storedRefusal is a stored record that the state refuses.
-type storedRefusal struct {
+// StoredRefusal is a stored record that the state refuses.
+type StoredRefusal struct {
 	Seq     int64      `json:"seq"`
 	Type    string     `json:"type"`
 	Code    event.Code `json:"code"`
 	Message string     `json:"message"`
 }
 
-// directoryCopy returns the directory's records, for a fold of one tenant
+// Directory returns the directory's records, for a fold of one tenant
 // that a reader makes on its own.
-func (s *state) directoryCopy() []store.Record {
+func (s *State) Directory() []store.Record {
 	return slices.Clone(s.directory)
 }
 
-// snapshotVersion changes whenever the snapshot's shape does: a service
-// that finds another version folds its log again.
-const snapshotVersion = 8
+// Engine is the state's engine, for readers: what they keep of it past
+// their read must be a copy.
+func (s *State) Engine() *attribution.Engine { return s.engine }
 
-type snapshotData struct {
-	Version  int
-	Engine   []byte
-	Metrics  []byte
-	Last     map[string]place
-	Latest   place
-	Refused  map[string]map[int64]*event.Refusal
-	LinkedBy map[string]map[string]bool
-	// Principals is the state's principals: dependents is its reverse.
-	Principals map[string]map[string]bool
-	PerDay     map[string]int
-}
+// Metrics is the state's monthly aggregates.
+func (s *State) Metrics() *metrics.Aggregator { return s.agg }
 
-// snapshot encodes the state.
-func (s *state) snapshot() (int64, []byte, error) {
-	e, err := s.engine.Snapshot()
-	if err != nil {
-		return 0, nil, err
-	}
-	m, err := s.agg.Snapshot()
-	if err != nil {
-		return 0, nil, err
-	}
-	var buf bytes.Buffer
-	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy, s.principals, s.perDay}
-	if err := gob.NewEncoder(&buf).Encode(d); err != nil {
-		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
-	}
-	return s.seq, buf.Bytes(), nil
-}
+// Seq is the sequence number of the last record folded.
+func (s *State) Seq() int64 { return s.seq }
 
-// restore loads a snapshot taken after record seq, and the directory's
-// records up to it from the store. It returns false, and leaves the state
-// as it was, when the snapshot was taken with other options or cannot be
-// read.
-func (s *state) restore(ctx context.Context, src tenantScanner, seq int64, data []byte) (bool, error) {
-	var d snapshotData
-	if gob.NewDecoder(bytes.NewReader(data)).Decode(&d) != nil || d.Version != snapshotVersion {
-		return false, nil
-	}
-	e, err := attribution.Restore(d.Engine)
-	if err != nil || !sameOptions(e.Options(), s.opts) {
-		return false, nil
-	}
-	// Azure options decide answers, not the fold: the service's own hold.
-	e.SetAzureOptions(s.opts.Azure)
-	agg, err := metrics.RestoreAggregator(d.Metrics)
-	if err != nil {
-		return false, nil
-	}
-	var dir []store.Record
-	err = src.ScanTenant(ctx, "", func(r store.Record) error {
-		if r.Seq <= seq {
-			dir = append(dir, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("load the directory: %w", err)
-	}
-	s.reset()
-	s.engine, s.agg, s.seq = s.watch(e), agg, seq
-	s.last, s.latest, s.directory = orEmpty(d.Last), d.Latest, dir
-	if d.Refused != nil {
-		s.refused = d.Refused
-	}
-	if d.LinkedBy != nil {
-		s.linkedBy = d.LinkedBy
-	}
-	if d.PerDay != nil {
-		s.perDay = d.PerDay
-	}
-	for t, pts := range d.Principals {
-		for pt := range pts {
-			addTo(s.principals, t, pt)
-			addTo(s.dependents, pt, t)
+// Stale reports whether the state may differ from the log: a write failed
+// after it folded its records, and its next CatchUp folds it again.
+func (s *State) Stale() bool { return s.stale }
+
+// MarkStale says the state may differ from the log.
+func (s *State) MarkStale() { s.stale = true }
+
+// SinceSnapshot counts the records folded since the last snapshot.
+func (s *State) SinceSnapshot() int { return s.sinceSnapshot }
+
+// Snapshotted says that a snapshot holds n more of the records folded.
+func (s *State) Snapshotted(n int) { s.sinceSnapshot -= n }
+
+// PerDay counts the records folded by the day of their time (2006-01-02):
+// what comes in, for the operator. Read only.
+func (s *State) PerDay() map[string]int { return s.perDay }
+
+// Tenants lists, in order, the tenants that have records.
+func (s *State) Tenants() []string {
+	out := make([]string, 0, len(s.last))
+	for t := range s.last {
+		if t != "" {
+			out = append(out, t)
 		}
 	}
-	return true, nil
+	slices.Sort(out)
+	return out
 }
 
-func orEmpty[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return make(map[K]V)
+// Linking lists, in order, the tenants in which a pal.linked names a
+// partner ID, whatever became of it.
+func (s *State) Linking(partnerID string) []string { return sortedKeys(s.linkedBy[partnerID]) }
+
+// Dependents lists, in order, the tenants whose folds read a tenant's
+// state: those whose role assignments name its accounts and groups.
+func (s *State) Dependents(tenant string) []string { return sortedKeys(s.dependents[tenant]) }
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	return m
-}
-
-// sameOptions reports whether two sets of options fold a log the same.
-func sameOptions(a, b attribution.Options) bool {
-	return a.Policy == b.Policy && slices.Equal(a.Counted, b.Counted)
+	slices.Sort(out)
+	return out
 }
