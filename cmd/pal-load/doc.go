@@ -1,0 +1,12 @@
+// Command pal-load measures the service under load on loopback, on the
+// store named by --db (an SQLite file or a postgres:// URL): link writes
+// per second with their p50 and p99 latency; usage events ingested per
+// second in batches, until --usage-events were pushed over --tenants
+// tenants, and the resident memory then; reads of a small tenant while
+// usage is ingested at full speed; and late control events in that small
+// tenant, with the other tenants' events in the store. It runs the real
+// HTTP server in process and bounded client loops, and stops by itself.
+//
+//	go run ./cmd/pal-load --db /tmp/load.db --seconds 10
+//	go run ./cmd/pal-load --db 'postgres://postgres@127.0.0.1:5432/test' --seconds 10
+package main
