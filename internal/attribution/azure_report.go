@@ -494,13 +494,13 @@ func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) A
 		case !roleOK:
 			v.Reason, v.Words = RoleEarnsNothing, fmt.Sprintf("%s is not a role that may change anything: it earns no recognition", a.Role)
 		case !active:
-			v.Reason, v.Words = NotActivated, "eligible assignment, not activated at this instant: only active time counts"
+			v.Reason, v.Words = NotActivated, Words(NotActivated)
 		case st.Disabled:
-			v.Reason, v.Words = AccountDisabled, "the account is disabled: its link does not count while it is"
+			v.Reason, v.Words = AccountDisabled, Words(AccountDisabled)
 		case st.Link == "":
-			v.Reason, v.Words = NoLink, fmt.Sprintf("the account holds no partner link in tenant %s", a.PrincipalTenant)
+			v.Reason, v.Words = NoLink, Words(NoLink)
 		case v.Org == "":
-			v.Reason, v.Words = PartnerIDNotEligible, fmt.Sprintf("%s is not a location ID of a registered organisation at this instant", st.Link)
+			v.Reason, v.Words = PartnerIDNotEligible, Words(PartnerIDNotEligible)
 		default:
 			v.Eligible = true
 			via := ""

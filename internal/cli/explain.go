@@ -99,12 +99,6 @@ func printExplain(env *Env, format string, x attribution.Explanation) error {
 	return printExplanation(env.Stdout, x)
 }
 
-var reasonWords = map[string]string{
-	attribution.AccountDisabled:      "the account is disabled, so its link does not count",
-	attribution.NoLink:               "the account holds no partner link in this tenant",
-	attribution.PartnerIDNotEligible: "the linked ID is no longer a location ID of a registered organisation",
-}
-
 var roleWords = map[string]string{
 	attribution.RoleOwner:       "owner",
 	attribution.RoleCoowner:     "co-owner",
@@ -157,7 +151,7 @@ func printExplanation(w io.Writer, x attribution.Explanation) error {
 			}
 			verdict := "eligible"
 			if !c.Eligible {
-				verdict = "not eligible: " + reasonWords[c.Reason]
+				verdict = "not eligible: " + attribution.Words(c.Reason)
 			}
 			fmt.Fprintf(tw, "     %s\t%s\t%s\tassociated %s\t%s\n", c.Account, roleWords[c.Role], link, stamp(c.Association), verdict)
 		}

@@ -67,28 +67,6 @@ var roleWords = map[string]string{
 	attribution.RoleContributor: "a contributor",
 }
 
-// ineligibleWords says why a candidate cannot be credited.
-var ineligibleWords = map[string]string{
-	attribution.AccountDisabled:      "it is disabled",
-	attribution.NoLink:               "it holds no partner link in the tenant",
-	attribution.PartnerIDNotEligible: "its partner ID is not a location ID of a registered organisation",
-}
-
-// unattributedWords says why a resource is credited to no one.
-var unattributedWords = map[string]string{
-	attribution.EnvironmentNotCounted: "its environment is not counted",
-	attribution.NoEligibleAccount:     "none of its accounts holds an eligible link",
-	attribution.ResourceNotFound:      "it does not exist",
-	attribution.ResourceDeleted:       "it was deleted",
-}
-
-func reasonInWords(reason string) string {
-	if w, ok := unattributedWords[reason]; ok {
-		return w
-	}
-	return strings.ReplaceAll(reason, "_", " ")
-}
-
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // explanationWords says in one sentence or a few who is credited for a
@@ -151,7 +129,7 @@ func explanationWords(p Principal, d directory, x attribution.Explanation) strin
 		}
 		switch {
 		case !c.Eligible:
-			out = append(out, fmt.Sprintf("%s (%s) is not eligible: %s.", capital(name), roleWords[c.Role], ineligibleWords[c.Reason]))
+			out = append(out, fmt.Sprintf("%s (%s) is not eligible: %s.", capital(name), roleWords[c.Role], attribution.Words(c.Reason)))
 		case x.Winner != nil && (x.Winner.Org == c.Org || slices.ContainsFunc(x.Shares, func(s attribution.Share) bool { return s.Partner == c.Partner })):
 		case x.Winner != nil && x.Policy == attribution.First:
 			out = append(out, fmt.Sprintf("%s (%s) associated on %s, later than the credited account: under policy first the earliest association keeps the credit.", capital(name), roleWords[c.Role], day(c.Association)))
@@ -226,23 +204,15 @@ func (p Principal) shownAzure(d directory, x attribution.AzureExplanation) attri
 			a.Accounts[j].Account = p.shownAccount(d, acct.Account, acct.Partner)
 			if !p.ownsPartner(d, acct.Partner) {
 				// Another's words name its group and its own tenant.
-				a.Accounts[j].Words = azureReasonWords[acct.Reason]
+				a.Accounts[j].Words = "counts"
+				if acct.Reason != "" {
+					a.Accounts[j].Words = attribution.Words(acct.Reason)
+				}
 			}
 		}
 		x.Assignments[i] = a
 	}
 	return x
-}
-
-// azureReasonWords says why an account counts, or not, through an Azure
-// assignment, naming nothing of the account.
-var azureReasonWords = map[string]string{
-	"":                               "counts",
-	attribution.RoleEarnsNothing:     "the role cannot change anything: it earns no recognition",
-	attribution.NotActivated:         "eligible assignment, not activated at this instant",
-	attribution.AccountDisabled:      "the account is disabled",
-	attribution.NoLink:               "the account holds no partner link",
-	attribution.PartnerIDNotEligible: "its partner ID is not a location ID of a registered organisation",
 }
 
 // azureWords says who is recognised and credited for an Azure resource at
