@@ -4,8 +4,11 @@
 // second in batches, until --usage-events were pushed over --tenants
 // tenants, and the resident memory then; reads of a small tenant while
 // usage is ingested at full speed; and late control events in that small
-// tenant, with the other tenants' events in the store. It runs the real
-// HTTP server in process and bounded client loops, and stops by itself.
+// tenant, with the other tenants' events in the store; and last, in a
+// process of its own, a cold start of the store (its whole log folded, as
+// after an upgrade that changes the snapshot's shape): the time, and the
+// peak and held resident memory. It runs the real HTTP server in process
+// and bounded client loops, and stops by itself.
 //
 //	go run ./cmd/pal-load --db /tmp/load.db --seconds 10
 //	go run ./cmd/pal-load --db 'postgres://postgres@127.0.0.1:5432/test' --seconds 10

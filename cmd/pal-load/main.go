@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -43,7 +45,11 @@ func run() error {
 	tenants := flag.Int("tenants", 1000, "tenants the usage events are spread over")
 	late := flag.Int("late", 200, "late control events pushed into a small tenant, one a request")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	coldStart := flag.Bool("cold-start", false, "only fold the store's whole log as a service starting without a usable snapshot, and print the time and the peak and held resident memory (pal-load runs itself so at the end)")
 	flag.Parse()
+	if *coldStart {
+		return coldStartOf(*db)
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -260,6 +266,46 @@ func run() error {
 	}
 	report("usage, with a late flood", lat, elapsed, *batch)
 	report("the late flood", flood, elapsed, 1)
+
+	// A cold start of the same store, in a process of its own, so that
+	// its peak memory is its own.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cold := exec.Command(self, "--cold-start", "--db", *db)
+	cold.Stdout, cold.Stderr = os.Stdout, os.Stderr
+	return cold.Run()
+}
+
+// coldStartOf folds the whole log of a store as a service does when its
+// snapshot does not fit (the first start after an upgrade), and prints how
+// long it took, the peak resident memory and what the state then holds.
+func coldStartOf(db string) error {
+	ctx := context.Background()
+	st, err := backend.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	last, err := st.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.SaveSnapshot(ctx, last, []byte("a snapshot of another version")); err != nil {
+		return err
+	}
+	start := time.Now()
+	srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	debug.FreeOSMemory()
+	peak, held := procStatus("VmHWM:"), procStatus("VmRSS:")
+	fmt.Printf("%-24s %8.1f s   %d records, peak %.0f MiB resident, %.0f MiB held after (%.2fx; heap in use %.0f MiB)\n",
+		"cold start", took.Seconds(), last, peak/(1<<20), held/(1<<20), peak/held, heapInUse()/(1<<20))
+	runtime.KeepAlive(srv)
 	return nil
 }
 
@@ -301,14 +347,18 @@ func drainWait(hc *http.Client, base string, q float64) (float64, error) {
 	return math.Inf(1), nil
 }
 
-// rss is the resident memory of this process, from /proc.
-func rss() float64 {
+// rss is the resident memory of this process.
+func rss() float64 { return procStatus("VmRSS:") }
+
+// procStatus is a memory figure of this process (VmRSS:, VmHWM: the peak),
+// in bytes, from /proc.
+func procStatus(field string) float64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb * 1024
 		}

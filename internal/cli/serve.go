@@ -94,7 +94,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer st.Close()
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
 		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
-		WriteRate: *writeRate, WriteBurst: *writeBurst,
+		WriteRate: *writeRate, WriteBurst: *writeBurst, LoadInBackground: true,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *issuer != "" {
 		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience, HomeTenant: *homeTenant, Tenants: tenants}
@@ -104,6 +104,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if *loadDemo {
+		if err := srv.Wait(ctx); err != nil {
+			return err
+		}
 		if err := loadDemoLog(ctx, st, srv); err != nil {
 			return err
 		}
@@ -134,8 +137,15 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer stopDispatch()
 	go srv.Dispatch(dispatching, time.Second)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- hs.Serve(ln) }()
+	// The state loads while the service listens: /healthz says how far it
+	// is; a log that cannot be folded stops the service.
+	go func() {
+		if err := srv.Wait(ctx); err != nil && ctx.Err() == nil {
+			served <- err
+		}
+	}()
 	select {
 	case err := <-served:
 		return err

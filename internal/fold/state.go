@@ -30,8 +30,10 @@ import (
 // read one while a writer changes the other.
 type State struct {
 	opts attribution.Options
-	// chunk is how many records CatchUp holds at once.
-	chunk  int
+	// chunk is how many records CatchUp holds at once; progress, when
+	// set, hears the sequence number folded after each chunk.
+	chunk    int
+	progress func(seq int64)
 	engine *attribution.Engine
 	agg    *metrics.Aggregator
 	// seq is the last record folded.
@@ -130,6 +132,10 @@ const defaultChunk = 20000
 // start on a small log.
 func (s *State) SetChunk(n int) { s.chunk = max(n, 1) }
 
+// SetProgress makes CatchUp tell fn the sequence number it folded up to,
+// after each chunk: a long cold start says how it goes.
+func (s *State) SetProgress(fn func(seq int64)) { s.progress = fn }
+
 // errChunkFull ends a scan when catchUp holds a chunk.
 var errChunkFull = errors.New("chunk full")
 
@@ -156,6 +162,9 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 			return err
 		}
 		s.apply(recs, &late)
+		if s.progress != nil {
+			s.progress(s.seq)
+		}
 		if len(recs) < s.chunk {
 			return s.refold(ctx, src, &late)
 		}

@@ -15,6 +15,7 @@ const (
 	codeConflict     = "Conflict"
 	codeTooMany      = "TooManyRequests"
 	codeInternal     = "InternalError"
+	codeLoading      = "Loading"
 )
 
 var statusOf = map[string]int{
@@ -25,13 +26,15 @@ var statusOf = map[string]int{
 	codeConflict:     http.StatusConflict,
 	codeTooMany:      http.StatusTooManyRequests,
 	codeInternal:     http.StatusInternalServerError,
+	codeLoading:      http.StatusServiceUnavailable,
 }
 
 // apiError is an error a handler returns to say what the caller gets.
 type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	// RetryAfter, in seconds, goes in the Retry-After header of a 429.
+	// RetryAfter, in seconds, goes in the Retry-After header of a 429 or
+	// a 503.
 	RetryAfter int `json:"-"`
 }
 

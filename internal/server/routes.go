@@ -19,7 +19,7 @@ var (
 
 func (s *Server) routeTable() []route {
 	return []route{
-		{"GET", "/healthz", "Liveness: 200 while the service runs.", nil, s.getHealth},
+		{"GET", "/healthz", "Liveness: 200 while the service runs, with status ok, or loading and the records folded so far while it folds its log at start (every other route answers 503 Loading meanwhile).", nil, s.getHealth},
 		{"GET", "/openapi.json", "This document.", nil, s.getOpenAPI},
 		{"POST", "/v1/events", "Push a batch of events (NDJSON, log format v1): each line that passes the line checks is stored, and accepted (applied now) or held (refused by the state as of now, applied when what it needs arrives); the others are refused.", pushers, s.postEvents},
 		{"GET", "/v1/log", "The log as NDJSON v1: all of it for the operator, its own tenant's events for a tenant administrator.", logReaders, s.getLog},
@@ -52,6 +52,10 @@ func (s *Server) routeTable() []route {
 }
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	if !s.isLoaded() {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "loading", "records": s.folding.Load()})
+		return nil
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,12 @@ type Config struct {
 	// FoldChunk is how many records a cold start (no usable snapshot)
 	// holds at once as it folds the log; 0 is 20,000.
 	FoldChunk int
+	// LoadInBackground makes New return before the state is loaded: until
+	// it is, /healthz answers "loading" with the records folded so far and
+	// every other route 503 with Retry-After. Wait says when it is done. A
+	// cold start of a large log takes minutes; the process is alive and
+	// says so meanwhile.
+	LoadInBackground bool
 	// WebhookAllowHTTP lets webhooks post over plain http://, and
 	// WebhookAllowPrivate to loopback, private, link-local, multicast and
 	// unspecified addresses; both are off by default.
@@ -63,6 +70,11 @@ type Server struct {
 	registry *prometheus.Registry
 	m        serverMetrics
 	mux      *http.ServeMux
+	// loaded is closed once the state is loaded, loadErr then set;
+	// folding counts the records folded meanwhile.
+	loaded  chan struct{}
+	loadErr error
+	folding atomic.Int64
 }
 
 type serverMetrics struct {
@@ -108,11 +120,42 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.tokens = v
 	}
 	s.registerMetrics()
-	if err := s.load(ctx); err != nil {
-		return nil, err
-	}
 	s.routes()
+	s.loaded = make(chan struct{})
+	if cfg.LoadInBackground {
+		go func() {
+			s.loadErr = s.load(ctx)
+			close(s.loaded)
+		}()
+		return s, nil
+	}
+	s.loadErr = s.load(ctx)
+	close(s.loaded)
+	if s.loadErr != nil {
+		return nil, s.loadErr
+	}
 	return s, nil
+}
+
+// Wait waits until the state is loaded, and returns what failed to load
+// it, if anything.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-s.loaded:
+		return s.loadErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// isLoaded reports whether the state is loaded.
+func (s *Server) isLoaded() bool {
+	select {
+	case <-s.loaded:
+		return s.loadErr == nil
+	default:
+		return false
+	}
 }
 
 // load restores the state from the snapshot, if any, and the log after it.
@@ -126,7 +169,22 @@ func (s *Server) load(ctx context.Context) error {
 		return fmt.Errorf("load snapshot: %w", err)
 	}
 	var records int64
+	last, lastAt := seq, start
+	first := true
 	err = s.views.each(func(st *fold.State) error {
+		// The first copy says how the fold goes: in the log about every
+		// five seconds, and on /healthz.
+		if first {
+			st.SetProgress(func(at int64) {
+				s.folding.Store(at)
+				if now := time.Now(); now.Sub(lastAt) >= 5*time.Second {
+					s.log.Info("folding the log", "records", at, "records_per_second", int(float64(at-last)/now.Sub(lastAt).Seconds()))
+					last, lastAt = at, now
+				}
+			})
+			defer st.SetProgress(nil)
+			first = false
+		}
 		if data != nil {
 			ok, err := st.Restore(ctx, s.store, seq, data)
 			if err != nil {
@@ -260,6 +318,10 @@ func (s *Server) wrap(rt route) http.Handler {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	if len(rt.roles) > 0 && !s.isLoaded() {
+		return &apiError{Code: codeLoading, RetryAfter: 5,
+			Message: fmt.Sprintf("the service is folding its log (%d records so far) and answers once it is done; /healthz says how far it is", s.folding.Load())}
+	}
 	var p Principal
 	if len(rt.roles) > 0 {
 		var err error
@@ -349,6 +411,10 @@ func (s *Server) snapshotIfDue(ctx context.Context) {
 // replays only what comes after; the service calls it when it stops. It is
 // encoded from the published copy, as a reader: readers go on meanwhile.
 func (s *Server) Snapshot(ctx context.Context) error {
+	if !s.isLoaded() {
+		// Stopped while it loads: the snapshot it started from stands.
+		return nil
+	}
 	var folded int
 	var seq int64
 	var data []byte

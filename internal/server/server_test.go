@@ -704,3 +704,57 @@ func TestDiagnosisIsTheOrganisations(t *testing.T) {
 		}
 	}
 }
+
+// slowLog is a store whose log reads wait until released: a cold start
+// that takes its time.
+type slowLog struct {
+	store.Store
+	release chan struct{}
+}
+
+func (s slowLog) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	<-s.release
+	return s.Store.Scan(ctx, after, fn)
+}
+
+// TestLoadingInBackground: a service that folds its log at start answers
+// /healthz with "loading" and every other route 503 with Retry-After
+// meanwhile, then answers as usual.
+func TestLoadingInBackground(t *testing.T) {
+	st := sqliteStore(t)
+	first := start(t, st, server.Config{})
+	operator := first.token(store.RoleOperator, "", "", "")
+	first.push(operator, demoLog(t))
+
+	slow := slowLog{Store: st, release: make(chan struct{})}
+	s := start(t, slow, server.Config{LoadInBackground: true, SnapshotEvery: 1 << 30})
+	var health struct {
+		Status  string
+		Records int64
+	}
+	if status := s.json("GET", "/healthz", "", "", &health); status != 200 || health.Status != "loading" {
+		t.Fatalf("/healthz while loading: %d %+v, want 200 loading", status, health)
+	}
+	req, _ := http.NewRequest("GET", s.url+"/v1/attribution", nil)
+	req.Header.Set("Authorization", "Bearer "+operator)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "folding its log") {
+		t.Fatalf("/v1/attribution while loading: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	close(slow.release)
+	if err := s.srv.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if status := s.json("GET", "/healthz", "", "", &health); status != 200 || health.Status != "ok" {
+		t.Fatalf("/healthz once loaded: %d %+v, want 200 ok", status, health)
+	}
+	var attr struct{ Resources []json.RawMessage }
+	if status := s.json("GET", "/v1/attribution", operator, "", &attr); status != 200 || len(attr.Resources) == 0 {
+		t.Fatalf("/v1/attribution once loaded: %d, %d rows", status, len(attr.Resources))
+	}
+}
