@@ -76,7 +76,7 @@ type azureQuery struct {
 // share, with what each of its days earns, computed once.
 type timelineEntry struct {
 	pieces []azPiece
-	days   map[int32][]dayCredit
+	days   map[int32]dayCredits
 }
 
 type tenantSub struct{ tenant, sub string }
@@ -402,7 +402,7 @@ func (q *azureQuery) entry(tid string, sc event.Scope) *timelineEntry {
 			}
 		}
 	}
-	te := &timelineEntry{pieces: sweep(rs), days: map[int32][]dayCredit{}}
+	te := &timelineEntry{pieces: sweep(rs), days: map[int32]dayCredits{}}
 	q.timelines[key] = te
 	return te
 }

@@ -103,10 +103,33 @@ type dayCredit struct {
 	active bool
 }
 
-// dayCredits returns what each credited location earns of day d.
-func (q *azureQuery) dayCredits(tl []azPiece, d int32) []dayCredit {
+// orgDay is what an organisation earns of one day of a resource, counting
+// each record once however many of its locations are credited (SPEC.md
+// section 9.4): its weight sums, over the day, the shares of its credited
+// locations capped at 1 (nil when it is the whole day); active tells
+// whether, at every instant, one of its locations was recognised through
+// an active assignment.
+type orgDay struct {
+	org    string
+	weight *big.Rat
+	active bool
+}
+
+// dayCredits is what one day of a resource earns: each credited
+// location's row, and each organisation's once.
+type dayCredits struct {
+	locations []dayCredit
+	orgs      []orgDay
+}
+
+// dayCredits returns what each credited location, and each organisation,
+// earns of day d.
+func (q *azureQuery) dayCredits(tl []azPiece, d int32) dayCredits {
 	day := span{dayStart(d), dayStart(d + 1)}
 	var out []dayCredit
+	var orgs []orgDay
+	orgWeight := map[string]*big.Rat{}
+	orgActive := map[string]int64{}
 	find := func(p, org string) *dayCredit {
 		for i := range out {
 			if out[i].partner == p && out[i].org == org {
@@ -129,27 +152,65 @@ func (q *azureQuery) dayCredits(tl []azPiece, d int32) []dayCredit {
 			continue
 		}
 		ns := s.to.Sub(s.from).Nanoseconds()
+		activeOrgs := map[string]bool{}
 		for _, r := range tl[i].recognised {
 			if r.Active {
 				activeNanos[r.Partner+"\x00"+r.Org] += ns
+				activeOrgs[r.Org] = true
 			}
 		}
+		for org := range activeOrgs {
+			orgActive[org] += ns
+		}
 		who, den := q.policy.credited(tl[i].recognised)
+		credited := map[string]int{}
 		for _, k := range who {
 			r := tl[i].recognised[k]
 			c := find(r.Partner, r.Org)
 			c.nanos += ns
 			c.weight.Add(c.weight, big.NewRat(ns, int64(den)*dayNanos))
+			credited[r.Org]++
+		}
+		for org, n := range credited {
+			w := orgWeight[org]
+			if w == nil {
+				w = new(big.Rat)
+				orgWeight[org] = w
+				orgs = append(orgs, orgDay{org: org})
+			}
+			w.Add(w, big.NewRat(ns*int64(min(n, den)), int64(den)*dayNanos))
 		}
 	}
+	whole := big.NewRat(1, 1)
 	for i := range out {
 		c := &out[i]
 		c.active = activeNanos[c.partner+"\x00"+c.org] == dayNanos
-		if c.weight.Cmp(big.NewRat(1, 1)) == 0 {
+		if c.weight.Cmp(whole) == 0 {
 			c.weight = nil
 		}
 	}
-	return out
+	for i := range orgs {
+		o := &orgs[i]
+		o.active = orgActive[o.org] == dayNanos
+		if o.weight = orgWeight[o.org]; o.weight.Cmp(whole) == 0 {
+			o.weight = nil
+		}
+	}
+	return dayCredits{out, orgs}
+}
+
+// part is what a record of cost earns at a weight (nil: whole).
+func (c *consumption) part(rec CostRecord, weight *big.Rat) amount {
+	var part amount
+	switch {
+	case weight == nil && rec.Nanos >= 0:
+		part.addNanos(rec.Nanos)
+	case weight == nil:
+		part.addRat(c.cost(rec))
+	default:
+		part.addRat(new(big.Rat).Mul(c.cost(rec), weight))
+	}
+	return part
 }
 
 type azRowKey struct{ tenant, resource, sub, org, partner string }
@@ -169,6 +230,7 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 	first, next := int32(start.Unix()/86400), int32(start.AddDate(0, 1, 0).Unix()/86400)
 	q := e.azureQuery()
 	rows := map[azRowKey]*azTotals{}
+	subs := map[azSubKey]*azTotals{}
 	for tid, t := range e.tenants {
 		if t.az == nil {
 			continue
@@ -196,7 +258,7 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 				}
 				if !counted[rec.Day] {
 					counted[rec.Day] = true
-					for _, d := range dc {
+					for _, d := range dc.locations {
 						totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner}).nanos += d.nanos
 					}
 				}
@@ -204,29 +266,29 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 				if meter == event.MeterMarketplace {
 					continue
 				}
-				for _, d := range dc {
+				for _, d := range dc.locations {
 					tot := totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner})
-					var part amount
-					switch {
-					case d.weight == nil && rec.Nanos >= 0:
-						part.addNanos(rec.Nanos)
-					case d.weight == nil:
-						part.addRat(c.cost(rec))
-					default:
-						part.addRat(new(big.Rat).Mul(c.cost(rec), d.weight))
-					}
+					part := c.part(rec, d.weight)
 					tot.acr.add(part)
 					if meter == event.MeterStandard && d.active {
+						tot.pec.add(part)
+					}
+				}
+				for _, o := range dc.orgs {
+					tot := totals(subs, azSubKey{tid, sc.Subscription, o.org})
+					part := c.part(rec, o.weight)
+					tot.acr.add(part)
+					if meter == event.MeterStandard && o.active {
 						tot.pec.add(part)
 					}
 				}
 			}
 		}
 	}
-	return e.azureReport(month, q.policy, rows), nil
+	return e.azureReport(month, q.policy, rows, subs), nil
 }
 
-func totals(rows map[azRowKey]*azTotals, k azRowKey) *azTotals {
+func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
 	t := rows[k]
 	if t == nil {
 		t = &azTotals{}
@@ -235,12 +297,12 @@ func totals(rows map[azRowKey]*azTotals, k azRowKey) *azTotals {
 	return t
 }
 
-// azureReport sums the rows of resources into those of subscriptions and
-// organisations, and sorts them.
-func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey]*azTotals) AzureReport {
+// azureReport makes the report of the rows of resources (by location) and
+// of subscriptions (by organisation, each record counted once), sums the
+// subscriptions into organisations, and sorts them.
+func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey]*azTotals, subs map[azSubKey]*azTotals) AzureReport {
 	rep := AzureReport{Month: month, Policy: policy, Resources: []AzureResourceRow{},
 		Subscriptions: []AzureSubscription{}, Orgs: []AzureOrgRow{}}
-	subs := map[azSubKey]*azTotals{}
 	orgs := map[string]*azTotals{}
 	customers := map[string]map[string]*amount{}
 	hours := big.NewRat(1, int64(time.Hour))
@@ -251,12 +313,8 @@ func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey
 		rep.Resources = append(rep.Resources, AzureResourceRow{Tenant: k.tenant, Resource: k.resource, Subscription: k.sub,
 			Org: k.org, Partner: k.partner, ACR: Money{t.acr.Rat()}, PECEligibleCost: Money{t.pec.Rat()},
 			RecognisedHours: Money{new(big.Rat).Mul(big.NewRat(t.nanos, 1), hours)}})
-		sk := azSubKey{k.tenant, k.sub, k.org}
-		if subs[sk] == nil {
-			subs[sk] = &azTotals{}
-		}
-		subs[sk].acr.add(t.acr)
-		subs[sk].pec.add(t.pec)
+	}
+	for k, t := range subs {
 		if orgs[k.org] == nil {
 			orgs[k.org] = &azTotals{}
 			customers[k.org] = map[string]*amount{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -361,5 +362,75 @@ func TestRandomAzureLogsReachEveryOutcome(t *testing.T) {
 	if orgs == 0 || fractional == 0 || pec == 0 || lighthouse == 0 {
 		t.Errorf("random Azure logs credit too little to prove anything: %d organisation rows, %d resource rows with part days, %d with PEC-eligible cost, %d Lighthouse assignments",
 			orgs, fractional, pec, lighthouse)
+	}
+}
+
+// TestAnOrganisationNeverEarnsMoreThanWasPaid: under every Azure policy,
+// each organisation counts a record once (SPEC.md section 9.4), so its ACR
+// on a subscription never exceeds what the customer paid for the resources
+// it is credited for there, however many of its location IDs are credited;
+// and its PEC-eligible cost never exceeds its ACR.
+func TestAnOrganisationNeverEarnsMoreThanWasPaid(t *testing.T) {
+	type sub struct{ tenant, sub, org string }
+	for _, policy := range []attribution.AzurePolicy{attribution.AzureAll, attribution.AzureLatest, attribution.AzureSplit} {
+		for seed := range uint64(200) {
+			opts := attribution.DefaultOptions()
+			opts.Azure.Policy = policy
+			log := attributiontest.RandomAzureLog(seed, 600)
+			e := fold.Events(opts, log)
+			for _, month := range []string{"2026-01", "2026-02"} {
+				// What the customer paid for each resource: each countable
+				// record of the month once.
+				paid := map[[2]string]*big.Rat{}
+				for _, ev := range log {
+					if ev.Type != event.AzureConsumption || !strings.HasPrefix(ev.Date, month) || ev.Meter == event.MeterMarketplace {
+						continue
+					}
+					k := [2]string{ev.Tenant, ev.Resource}
+					if paid[k] == nil {
+						paid[k] = new(big.Rat)
+					}
+					c, _ := new(big.Rat).SetString(ev.Cost)
+					paid[k].Add(paid[k], c)
+				}
+				rep, err := e.AzureReport(month)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// What was paid for the resources an organisation is
+				// credited for, by subscription.
+				bound := map[sub]*big.Rat{}
+				seen := map[[3]string]bool{}
+				for _, r := range rep.Resources {
+					k := sub{r.Tenant, r.Subscription, r.Org}
+					if bound[k] == nil {
+						bound[k] = new(big.Rat)
+					}
+					if p := paid[[2]string{r.Tenant, r.Resource}]; p != nil && !seen[[3]string{r.Tenant, r.Resource, r.Org}] {
+						seen[[3]string{r.Tenant, r.Resource, r.Org}] = true
+						bound[k].Add(bound[k], p)
+					}
+				}
+				orgACR := map[string]*big.Rat{}
+				for _, s := range rep.Subscriptions {
+					b := bound[sub{s.Tenant, s.Subscription, s.Org}]
+					if b == nil || s.ACR.Rat().Cmp(b) > 0 {
+						t.Errorf("%s seed %d %s: organisation %s earns %s on %s/%s, for resources paid %v", policy, seed, month, s.Org, s.ACR, s.Tenant, s.Subscription, b.FloatString(2))
+					}
+					if s.PECEligibleCost.Rat().Cmp(s.ACR.Rat()) > 0 {
+						t.Errorf("%s seed %d %s: organisation %s PEC-eligible %s over its ACR %s", policy, seed, month, s.Org, s.PECEligibleCost, s.ACR)
+					}
+					if orgACR[s.Org] == nil {
+						orgACR[s.Org] = new(big.Rat)
+					}
+					orgACR[s.Org].Add(orgACR[s.Org], s.ACR.Rat())
+				}
+				for _, o := range rep.Orgs {
+					if o.ACR.Rat().Cmp(orgACR[o.Org]) != 0 {
+						t.Errorf("%s seed %d %s: organisation %s's ACR %s is not the sum of its subscriptions' %v", policy, seed, month, o.Org, o.ACR, orgACR[o.Org].FloatString(2))
+					}
+				}
+			}
+		}
 	}
 }
