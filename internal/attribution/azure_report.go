@@ -231,6 +231,12 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 	q := e.azureQuery()
 	rows := map[azRowKey]*azTotals{}
 	subs := map[azSubKey]*azTotals{}
+	// A resource's sums are kept apart while its records are read (a few
+	// locations and organisations: a look along a slice), and added to the
+	// month's maps once: a map of five strings a record was most of the
+	// report's time.
+	var locs []locTotals
+	var orgs []orgTotals
 	for tid, t := range e.tenants {
 		if t.az == nil {
 			continue
@@ -246,7 +252,8 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 			if te == nil || te.pieces == nil {
 				continue
 			}
-			counted := map[int32]bool{}
+			locs, orgs = locs[:0], orgs[:0]
+			var counted uint32 // the month's days already counted, by bit
 			for _, rec := range recs {
 				if rec.Day < first || rec.Day >= next {
 					continue
@@ -256,10 +263,11 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 					dc = q.dayCredits(te.pieces, rec.Day)
 					te.days[rec.Day] = dc
 				}
-				if !counted[rec.Day] {
-					counted[rec.Day] = true
+				if bit := uint32(1) << (rec.Day - first); counted&bit == 0 {
+					counted |= bit
 					for _, d := range dc.locations {
-						totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner}).nanos += d.nanos
+						locs = locTotalsOf(locs, d.org, d.partner)
+						locs[len(locs)-1].nanos += d.nanos
 					}
 				}
 				meter := event.Meters[rec.Meter]
@@ -267,7 +275,8 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 					continue
 				}
 				for _, d := range dc.locations {
-					tot := totals(rows, azRowKey{tid, path, sc.Subscription, d.org, d.partner})
+					locs = locTotalsOf(locs, d.org, d.partner)
+					tot := &locs[len(locs)-1].azTotals
 					part := c.part(rec, d.weight)
 					tot.acr.add(part)
 					if meter == event.MeterStandard && d.active {
@@ -275,7 +284,8 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 					}
 				}
 				for _, o := range dc.orgs {
-					tot := totals(subs, azSubKey{tid, sc.Subscription, o.org})
+					orgs = orgTotalsOf(orgs, o.org)
+					tot := &orgs[len(orgs)-1].azTotals
 					part := c.part(rec, o.weight)
 					tot.acr.add(part)
 					if meter == event.MeterStandard && o.active {
@@ -283,9 +293,56 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 					}
 				}
 			}
+			for _, l := range locs {
+				totals(rows, azRowKey{tid, path, sc.Subscription, l.org, l.partner}).addTotals(l.azTotals)
+			}
+			for _, o := range orgs {
+				totals(subs, azSubKey{tid, sc.Subscription, o.org}).addTotals(o.azTotals)
+			}
 		}
 	}
 	return e.azureReport(month, q.policy, rows, subs), nil
+}
+
+func (t *azTotals) addTotals(u azTotals) {
+	t.acr.add(u.acr)
+	t.pec.add(u.pec)
+	t.nanos += u.nanos
+}
+
+// locTotals and orgTotals are a resource's sums by location and by
+// organisation.
+type locTotals struct {
+	org, partner string
+	azTotals
+}
+
+type orgTotals struct {
+	org string
+	azTotals
+}
+
+// locTotalsOf moves the sums of a location to the end of ls, made when
+// new, and returns ls: the same location comes record after record.
+func locTotalsOf(ls []locTotals, org, partner string) []locTotals {
+	for i := len(ls) - 1; i >= 0; i-- {
+		if ls[i].org == org && ls[i].partner == partner {
+			ls[i], ls[len(ls)-1] = ls[len(ls)-1], ls[i]
+			return ls
+		}
+	}
+	return append(ls, locTotals{org: org, partner: partner})
+}
+
+// orgTotalsOf does the same for an organisation.
+func orgTotalsOf(os []orgTotals, org string) []orgTotals {
+	for i := len(os) - 1; i >= 0; i-- {
+		if os[i].org == org {
+			os[i], os[len(os)-1] = os[len(os)-1], os[i]
+			return os
+		}
+	}
+	return append(os, orgTotals{org: org})
 }
 
 func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
