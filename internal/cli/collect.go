@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func (c tenantCredential) GetToken(ctx context.Context, o policy.TokenRequestOpt
 const minEvery = time.Minute
 
 func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "collect", "collect --config collect.json [--once | --every 24h] (--log FILE | --push --server URL --token T) [--dry-run] [--observed-at TIME] [--metrics ADDR]")
+	fs := newFlagSet(env, "collect", "collect --config collect.json [--once | --every 24h] (--log FILE | --push --server URL --token T) [--dry-run] [--observed-at TIME] [--metrics ADDR] [--pseudonymise-users KEYFILE]")
 	var sf serverFlags
 	sf.register(fs.FlagSet)
 	configFile := fs.String("config", "", "the configuration: the tenants, their subscriptions or management groups, and the sources to read (JSON, docs/collecting.md)")
@@ -82,6 +83,7 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 	dryRun := fs.Bool("dry-run", false, "print the events that would be written, as NDJSON, and write nothing")
 	observedAt := fs.String("observed-at", "", "with --once, the instant the run observes (default: its start)")
 	metricsAddr := fs.String("metrics", "", "with --every, serve Prometheus metrics at this address (:9464) on /metrics")
+	keyFile := fs.String("pseudonymise-users", "", "with the audit source, a file of at least 32 random bytes: each usage user becomes its HMAC-SHA256 under that key")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -131,6 +133,14 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 		dest = &fileLog{path: *logFile}
 	}
 	opts := cc.azure()
+	if *keyFile != "" {
+		if !slices.ContainsFunc(cfg.Tenants, func(t collect.Tenant) bool { return slices.Contains(t.Sources, "audit") }) {
+			return usagef("--pseudonymise-users acts on the usage the audit source makes, and no tenant of %s reads audit", *configFile)
+		}
+		if opts.UserKey, err = readUserKey("audit", *keyFile); err != nil {
+			return err
+		}
+	}
 	out := &collectOutput{env: env, tty: isTerminal(env.Stderr)}
 	opts.Progress = out.progress
 	var reg *prometheus.Registry

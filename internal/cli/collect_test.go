@@ -47,7 +47,8 @@ func fakeAzure(t *testing.T) (*collecttest.API, collectCommand) {
 	collecttest.FirstDay(t, collectWorld).Serve(api)
 	creds := &collecttest.Credentials{}
 	return api, collectCommand{azure: func() collect.Options {
-		return collect.Options{Credential: creds.For, Client: api.ClientOptions(), GraphEndpoint: api.GraphEndpoint(), RetryDelay: 10 * time.Millisecond}
+		return collect.Options{Credential: creds.For, Client: api.ClientOptions(), GraphEndpoint: api.GraphEndpoint(),
+			PowerPlatformEndpoint: api.URL, OfficeEndpoint: api.URL, RetryDelay: 10 * time.Millisecond}
 	}}
 }
 
@@ -279,7 +280,9 @@ func TestCollectUsage(t *testing.T) {
 	config := filepath.Join(dir, "collect.json")
 	os.WriteFile(config, []byte(collectConfig), 0o644)
 	bad := filepath.Join(dir, "bad.json")
-	os.WriteFile(bad, []byte(`{"tenants": [{"tenant": "t", "sources": ["powerapps"]}]}`), 0o644)
+	os.WriteFile(bad, []byte(`{"tenants": [{"tenant": "t", "sources": ["powerapps"]}], "cloud": "china"}`), 0o644)
+	shortKey := filepath.Join(dir, "short.key")
+	os.WriteFile(shortKey, []byte("0123456789"), 0o600)
 	tests := []struct {
 		args []string
 		want string
@@ -292,7 +295,8 @@ func TestCollectUsage(t *testing.T) {
 		{[]string{"--config", config, "--log", "x", "--push", "--server", "http://127.0.0.1:1", "--token", "t"}, "--log and --push do not go together"},
 		{[]string{"--config", config, "--push"}, "--push and --server go together"},
 		{[]string{"--config", config, "--log", "x", "--every", "24h", "--observed-at", collectAt}, "--observed-at goes with --once"},
-		{[]string{"--config", bad, "--log", "x"}, "pal does not collect Power Platform inventories yet"},
+		{[]string{"--config", bad, "--log", "x"}, "pal reads powerapps in the public cloud only"},
+		{[]string{"--config", config, "--log", "x", "--pseudonymise-users", shortKey}, "--pseudonymise-users acts on the usage the audit source makes, and no tenant of"},
 		{[]string{"--config", filepath.Join(dir, "none.json"), "--log", "x"}, "no such file"},
 	}
 	for _, tt := range tests {
@@ -301,6 +305,74 @@ func TestCollectUsage(t *testing.T) {
 		if code != ExitUsage || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("pal collect %v: exit %d %q, want exit 2 and one line saying %q", tt.args, code, errOut, tt.want)
 		}
+	}
+}
+
+// TestCollectPowerPlatformAndAudit collects Contoso's Power Platform and
+// audit with --pseudonymise-users: the usage's users are their keyed
+// hashes, as pal import audit --pseudonymise-users writes them, and no
+// user name of the audit enters the log; a key too short is refused.
+func TestCollectPowerPlatformAndAudit(t *testing.T) {
+	_, cc := fakeAzure(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "collect.json")
+	os.WriteFile(config, []byte(`{"tenants": [{"tenant": "contoso-tenant-id", "sources": ["users", "powerapps", "audit"]}]}`), 0o644)
+	key := filepath.Join(dir, "pal.key")
+	os.WriteFile(key, bytes.Repeat([]byte{7}, 32), 0o600)
+	log := filepath.Join(dir, "log.ndjson")
+	var out, errOut bytes.Buffer
+	code := runCollectWith(context.Background(), cc, &out, &errOut, "collect", "--config", config, "--log", log, "--observed-at", collectAt, "--pseudonymise-users", key)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"pal collect: contoso-tenant-id powerapps: ",
+		"pal collect: contoso-tenant-id audit: 2 pages, 5 records, 3 new events, 1 record not read",
+		"ViewReport of 3a4b5c6d-0000-4000-8000-000000000006, which the log does not know",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("standard error has no %q:\n%s", want, errOut.String())
+		}
+	}
+	data, _ := os.ReadFile(log)
+	users := regexp.MustCompile(`"type":"usage".*"user":"([^"]*)"`).FindAllStringSubmatch(string(data), -1)
+	if len(users) != 2 {
+		t.Fatalf("the log holds %d uses, want 2:\n%s", len(users), data)
+	}
+	for _, u := range users {
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(u[1]) {
+			t.Errorf("a usage user %q is not a pseudonym", u[1])
+		}
+	}
+	// The same records imported with the same key, against the log less
+	// its uses, give the same uses.
+	var rest, uses []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.Contains(l, `"type":"usage"`) {
+			uses = append(uses, l)
+		} else {
+			rest = append(rest, l)
+		}
+	}
+	without := filepath.Join(dir, "without-uses.ndjson")
+	os.WriteFile(without, []byte(strings.Join(rest, "\n")+"\n"), 0o644)
+	audit := filepath.Join(dir, "audit.ndjson")
+	var recs []string
+	for _, c := range collecttest.FirstDay(t, collectWorld).Audit["contoso-tenant-id"][1:] {
+		for _, r := range c.Records {
+			recs = append(recs, string(r))
+		}
+	}
+	os.WriteFile(audit, []byte(strings.Join(recs, "\n")), 0o644)
+	_, imported, errText := run(t, "", "import", "audit", audit, "--log", without, "--pseudonymise-users", key)
+	var importedUses []string
+	for _, l := range strings.Split(strings.TrimSpace(imported), "\n") {
+		if strings.Contains(l, `"type":"usage"`) {
+			importedUses = append(importedUses, l)
+		}
+	}
+	if g, w := sortedLines(strings.Join(uses, "\n")), sortedLines(strings.Join(importedUses, "\n")); !slices.Equal(g, w) {
+		t.Errorf("pal collect wrote the uses\n%s\npal import audit\n%s\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"), errText)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,16 +32,36 @@ const (
 	moduleVersion = "v1.0.0"
 )
 
-// clouds are the Azure clouds pal knows: the SDK's configuration, and
-// Microsoft Graph's endpoint in each.
+// clouds are the Azure clouds pal knows: the SDK's configuration, and the
+// endpoints of the other APIs in each. pal knows those of the Power
+// Platform admin API and the Office 365 Management Activity API in the
+// public cloud only: the government clouds have several of each (GCC, GCC
+// High, DoD), which the Azure cloud does not tell apart.
 var clouds = map[string]struct {
 	arm   cloud.Configuration
 	graph string
+	// bap, powerApps and flow are the Power Platform admin API's hosts
+	// (environments; apps and their permissions; flows), office the
+	// Management Activity API's.
+	bap, powerApps, flow, office string
 }{
-	"public":       {cloud.AzurePublic, "https://graph.microsoft.com"},
-	"usgovernment": {cloud.AzureGovernment, "https://graph.microsoft.us"},
-	"china":        {cloud.AzureChina, "https://microsoftgraph.chinacloudapi.cn"},
+	"public": {arm: cloud.AzurePublic, graph: "https://graph.microsoft.com",
+		bap: "https://api.bap.microsoft.com", powerApps: "https://api.powerapps.com", flow: "https://api.flow.microsoft.com",
+		office: "https://manage.office.com"},
+	"usgovernment": {arm: cloud.AzureGovernment, graph: "https://graph.microsoft.us"},
+	"china":        {arm: cloud.AzureChina, graph: "https://microsoftgraph.chinacloudapi.cn"},
 }
+
+// The scopes of the tokens of the APIs outside Resource Manager whose
+// audience is not their endpoint: the Power Platform admin API's (the
+// admin cmdlets' audiences, https://service.powerapps.com/ for the
+// environments and apps, https://service.flow.microsoft.com/ for the
+// flows) and the Office 365 Management Activity API's.
+const (
+	powerAppsScope = "https://service.powerapps.com//.default"
+	flowScope      = "https://service.flow.microsoft.com//.default"
+	officeScope    = "https://manage.office.com/.default"
+)
 
 // armClients are the Azure Resource Manager clients of one credential:
 // the SDK's, one for each API pal reads, and the bare client (azcore's
@@ -143,14 +164,24 @@ func captured(raw *http.Response, n int) (page, error) {
 // do sends a request through a pipeline and returns its page; an answer
 // other than 200 is a *RequestError.
 func do(pl runtime.Pipeline, req *policy.Request, n int) (page, error) {
-	resp, err := pl.Do(req)
+	resp, err := send(pl, req)
 	if err != nil {
-		return page{}, requestError(&RequestError{Method: req.Raw().Method, URL: bareURL(req.Raw()), Err: err})
-	}
-	if !runtime.HasStatusCode(resp, http.StatusOK) {
-		return page{}, requestError(runtime.NewResponseError(resp))
+		return page{}, err
 	}
 	return captured(resp, n)
+}
+
+// send sends a request through a pipeline and returns its answer, a 200;
+// any other is a *RequestError.
+func send(pl runtime.Pipeline, req *policy.Request) (*http.Response, error) {
+	resp, err := pl.Do(req)
+	if err != nil {
+		return nil, requestError(&RequestError{Method: req.Raw().Method, URL: bareURL(req.Raw()), Err: err})
+	}
+	if !runtime.HasStatusCode(resp, http.StatusOK) {
+		return nil, requestError(runtime.NewResponseError(resp))
+	}
+	return resp, nil
 }
 
 // RequestError is a request that failed: which, and why, in the API's own
@@ -220,9 +251,18 @@ func requestError(err error) error {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if json.Unmarshal(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), &e) == nil {
+		// Azure Storage writes its errors in XML: <Error><Code>…
+		var x struct {
+			Code    string `xml:"Code"`
+			Message string `xml:"Message"`
+		}
+		switch body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")); {
+		case json.Unmarshal(body, &e) == nil:
 			out.Code = cmp.Or(e.Error.Code, out.Code)
 			out.Message = e.Error.Message
+		case xml.Unmarshal(body, &x) == nil:
+			out.Code = cmp.Or(x.Code, out.Code)
+			out.Message, _, _ = strings.Cut(x.Message, "\n") // then its RequestId and Time
 		}
 	}
 	return out

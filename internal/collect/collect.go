@@ -3,10 +3,12 @@ package collect
 import (
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -36,10 +38,19 @@ type Options struct {
 	// GraphEndpoint, when set, is Microsoft Graph's endpoint instead of
 	// the cloud's.
 	GraphEndpoint string
+	// PowerPlatformEndpoint, when set, answers for the Power Platform
+	// admin API's three hosts (environments, apps, flows) instead of the
+	// cloud's; OfficeEndpoint for the Office 365 Management Activity
+	// API's. The tokens are still asked for the APIs' own scopes.
+	PowerPlatformEndpoint, OfficeEndpoint string
 	// RetryDelay, when set, is the first delay of the back-off between
 	// retries (azcore's default otherwise); a Retry-After is always
 	// honoured.
 	RetryDelay time.Duration
+	// UserKey, when set, pseudonymises the users of the audit's usage, as
+	// pal import audit --pseudonymise-users does: each is its
+	// HMAC-SHA256 under the key.
+	UserKey []byte
 	// Progress, when set, is told of each page read and of each source
 	// done, one call at a time.
 	Progress func(Progress)
@@ -115,7 +126,9 @@ var privileges = map[string]string{
 	"azure-pim":         "Reader at each subscription and management group read",
 	"lighthouse":        "Reader at each subscription read",
 	"links":             "no role: each credential reads its own link",
-	"azure-costs":       "Cost Management Reader at each subscription read",
+	"azure-costs":       "Cost Management Reader at each subscription read, or Storage Blob Data Reader on each cost_exports container",
+	"powerapps":         "the Power Platform administrator role, or for a service principal its registration as a Power Platform management application",
+	"audit":             "the Office 365 Management APIs' ActivityFeed.Read application permission, consented in the tenant",
 }
 
 // hint says what a refused or throttled request needs.
@@ -124,10 +137,12 @@ func hint(r Result) string {
 	if !errors.As(r.Err, &re) {
 		return ""
 	}
-	switch re.Status {
-	case 401:
+	switch {
+	case re.Code == "AF20022":
+		return fmt.Sprintf(" (the tenant's subscription to Audit.General was never started: an administrator starts it once, POST https://manage.office.com/api/v1.0/%s/activity/feed/subscriptions/start?contentType=Audit.General, and the API lists the content that comes after; pal only reads)", r.Tenant)
+	case re.Status == 401:
 		return " (the token was refused: check the credential's sign-in, az login or the AZURE_* variables)"
-	case 403:
+	case re.Status == 403:
 		return fmt.Sprintf(" (%s needs %s)", r.Source, privileges[r.Source])
 	}
 	return ""
@@ -166,17 +181,27 @@ func (r *Report) Events() int {
 // credentials and clients live as long as it does, so that tokens are
 // cached between runs.
 type Collector struct {
-	cfg   Config
-	opts  Options
-	arm   map[string]*armClients // by the tenant signed in to
-	graph map[string]*graphClient
+	cfg  Config
+	opts Options
+	arm  map[string]*armClients // by the tenant signed in to
+	own  map[string]*tenantClients
+	// exports are the cost exports' containers, by tenant (lower case).
+	exports map[string][]*costExport
+}
+
+// tenantClients are the clients of the APIs that answer for a tenant's own
+// directory rather than for a subscription: Microsoft Graph, the Power
+// Platform admin API and the Office 365 Management Activity API. A
+// partner's credential reaches none of them across Azure Lighthouse.
+type tenantClients struct {
+	graph, bap, powerApps, flow, office *apiClient
 }
 
 // New makes a collector, with a credential for each tenant signed in to.
 // It fails when a credential cannot be made (azidentity finds none of its
-// ways to sign in).
+// ways to sign in), or a cost export's container URL cannot be used.
 func New(cfg Config, opts Options) (*Collector, error) {
-	c := &Collector{cfg: cfg, opts: opts, arm: map[string]*armClients{}, graph: map[string]*graphClient{}}
+	c := &Collector{cfg: cfg, opts: opts, arm: map[string]*armClients{}, own: map[string]*tenantClients{}, exports: map[string][]*costExport{}}
 	co := opts.Client
 	if co.Cloud.ActiveDirectoryAuthorityHost == "" {
 		co.Cloud = clouds[cfg.cloud()].arm
@@ -190,20 +215,37 @@ func New(cfg Config, opts Options) (*Collector, error) {
 	// A collector never writes to Azure: not even to register a resource
 	// provider that a subscription lacks, as the SDK would on its own.
 	ao := &arm.ClientOptions{ClientOptions: co, DisableRPRegistration: true}
-	graph := cmp.Or(opts.GraphEndpoint, clouds[cfg.cloud()].graph)
+	ep := clouds[cfg.cloud()]
+	graph := strings.TrimRight(cmp.Or(opts.GraphEndpoint, ep.graph), "/")
+	pp := opts.PowerPlatformEndpoint
+	creds := map[string]azcore.TokenCredential{}
 	for _, t := range cfg.Tenants {
 		signIn := t.signIn()
-		if c.arm[signIn] != nil {
-			continue
+		cred := creds[signIn]
+		if cred == nil {
+			var err error
+			if cred, err = opts.Credential(signIn); err != nil {
+				return nil, fmt.Errorf("tenant %s: no credential: %w", signIn, err)
+			}
+			creds[signIn] = cred
+			if c.arm[signIn], err = newARMClients(cred, ao); err != nil {
+				return nil, fmt.Errorf("tenant %s: %w", signIn, err)
+			}
+			c.own[signIn] = &tenantClients{
+				graph:     newAPIClient(cred, graph, graph+"/.default", linkIn("@odata.nextLink"), co),
+				bap:       newAPIClient(cred, cmp.Or(pp, ep.bap), powerAppsScope, linkIn("nextLink"), co),
+				powerApps: newAPIClient(cred, cmp.Or(pp, ep.powerApps), powerAppsScope, linkIn("nextLink"), co),
+				flow:      newAPIClient(cred, cmp.Or(pp, ep.flow), flowScope, linkIn("nextLink"), co),
+				office:    newAPIClient(cred, cmp.Or(opts.OfficeEndpoint, ep.office), officeScope, linkHeader("NextPageUri"), co),
+			}
 		}
-		cred, err := opts.Credential(signIn)
-		if err != nil {
-			return nil, fmt.Errorf("tenant %s: no credential: %w", signIn, err)
+		for _, e := range t.CostExports {
+			x, err := newCostExport(e, cred, co)
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s: cost export %s: %w", t.Tenant, e.Container, err)
+			}
+			c.exports[strings.ToLower(t.Tenant)] = append(c.exports[strings.ToLower(t.Tenant)], x)
 		}
-		if c.arm[signIn], err = newARMClients(cred, ao); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", signIn, err)
-		}
-		c.graph[signIn] = newGraphClient(cred, graph, co)
 	}
 	return c, nil
 }
@@ -327,7 +369,7 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 		for i, pg := range c.pages {
 			files[i] = imports.File{Name: pg.name, R: bytes.NewReader(pg.body)}
 		}
-		o := imports.Options{Tenant: t.tenant, ObservedAt: r.at, Known: r.known, Group: c.group}
+		o := imports.Options{Tenant: t.tenant, ObservedAt: r.at, Known: r.known, Group: c.group, UserKey: r.c.opts.UserKey}
 		if source == "azure-roles" {
 			o.Covered = r.covered(t)
 		}
@@ -439,16 +481,17 @@ func (r *run) discover(ctx context.Context) []*target {
 	}
 	var delegated []delegation
 	for _, tc := range cfg.Tenants {
-		t := &target{tenant: tc.Tenant, sources: tc.Sources, arm: r.c.arm[tc.signIn()], groups: tc.ManagementGroups, sem: make(chan struct{}, cfg.Concurrency)}
+		t := &target{tenant: tc.Tenant, sources: tc.Sources, arm: r.c.arm[tc.signIn()], groups: tc.ManagementGroups,
+			exports: r.c.exports[strings.ToLower(tc.Tenant)], sem: make(chan struct{}, cfg.Concurrency)}
 		if tc.signIn() == tc.Tenant {
-			t.graph = r.c.graph[tc.signIn()]
+			t.own = r.c.own[tc.signIn()]
 		}
 		for _, s := range tc.Subscriptions {
 			t.subs = append(t.subs, subscription{id: strings.ToLower(s), arm: t.arm})
 		}
 		out = append(out, t)
 		byTenant[strings.ToLower(tc.Tenant)] = t
-		if !tc.Lighthouse && (len(tc.Subscriptions) > 0 || !slices.ContainsFunc(tc.Sources, func(s string) bool { return slices.Contains(subscriptionSources, s) })) {
+		if !tc.Lighthouse && (len(tc.Subscriptions) > 0 || !slices.ContainsFunc(tc.Sources, t.readsSubscriptions)) {
 			continue
 		}
 		subs, err := r.subscriptions(ctx, t)
@@ -539,9 +582,21 @@ func (c *counter) page(pg page) {
 }
 
 // records counts the records of a page: its "value" array's, an array's,
-// or one object.
+// one object, or a CSV file's rows (gzipped or not) after its header.
 func records(body []byte) int {
+	if bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+		z, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return 0
+		}
+		n, _ := lineCount(z)
+		return max(n-1, 0)
+	}
 	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] != '[' && body[0] != '{' {
+		n, _ := lineCount(bytes.NewReader(body))
+		return max(n-1, 0)
+	}
 	if len(body) > 0 && body[0] == '[' {
 		var a []json.RawMessage
 		json.Unmarshal(body, &a)
@@ -554,6 +609,29 @@ func records(body []byte) int {
 		return len(v.Value)
 	}
 	return 1
+}
+
+// lineCount counts the lines of a text, the last one whether it ends in
+// a newline or not.
+func lineCount(r io.Reader) (int, error) {
+	buf := make([]byte, 64<<10)
+	n, last := 0, byte('\n')
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			n += bytes.Count(buf[:k], []byte("\n"))
+			last = buf[k-1]
+		}
+		if err == io.EOF {
+			if last != '\n' {
+				n++
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // signIn is the tenant a configured tenant's credential signs in to.

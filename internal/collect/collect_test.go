@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,7 +106,48 @@ func exports(t *testing.T, st *collecttest.World, dir string, at time.Time) []st
 			steps = append(steps, step{source: "links", tenant: tenant, files: []string{one(st.Links[tenant])}})
 		}
 	}
-	return append(steps, step{source: "azure-costs", tenant: contoso, files: []string{csvName}})
+	steps = append(steps, step{source: "azure-costs", tenant: contoso, files: []string{csvName}})
+	cmdlets, _ := json.MarshalIndent(nonNil(st.Cmdlets), "", " ")
+	n++
+	apps := filepath.Join(dir, fmt.Sprintf("export-%d.json", n))
+	os.WriteFile(apps, cmdlets, 0o644)
+	return append(steps,
+		step{source: "powerapps", tenant: contoso, files: []string{apps}},
+		step{source: "audit", tenant: contoso, files: []string{purviewExport(t, st, dir, at)}})
+}
+
+// purviewExport writes, as a Microsoft Purview audit search exports them,
+// the audit records of Contoso that the Management Activity API makes
+// available in the days the collection reads (audit_days, 2, before at):
+// one a row, its AuditData the record.
+func purviewExport(t *testing.T, st *collecttest.World, dir string, at time.Time) string {
+	t.Helper()
+	name := filepath.Join(dir, "audit.csv")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := csv.NewWriter(f)
+	w.Write([]string{"RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData", "AssociatedAdminUnits", "AssociatedAdminUnitsNames"})
+	for _, c := range st.Audit[contoso] {
+		if c.Created.Before(at.Add(-2*24*time.Hour)) || !c.Created.Before(at) {
+			continue
+		}
+		for _, rec := range c.Records {
+			var r struct {
+				ID, CreationTime, Operation, UserID string
+				RecordType                          int
+			}
+			json.Unmarshal(rec, &r)
+			w.Write([]string{r.ID, r.CreationTime + ".0000000Z", fmt.Sprint(r.RecordType), r.Operation, r.UserID, string(rec), "", ""})
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }
 
 func nonNil(s []json.RawMessage) []json.RawMessage {
@@ -124,11 +166,11 @@ func world(t *testing.T) *collecttest.API {
 }
 
 // worldConfig reads every source of Contoso (its subscriptions listed,
-// its platform management group named) and Fabrikam's directory, group
-// and link.
+// its platform management group named, its Power Platform and audit) and
+// Fabrikam's directory, group and link.
 func worldConfig() Config {
 	c := Config{Tenants: []Tenant{
-		{Tenant: contoso, ManagementGroups: []string{"contoso-platform"}},
+		{Tenant: contoso, ManagementGroups: []string{"contoso-platform"}, Sources: slices.Clone(Sources)},
 		{Tenant: fabrikam, Groups: []string{fabOps}, Sources: []string{"users", "groups", "links"}},
 	}}
 	if err := c.check(); err != nil {
@@ -141,7 +183,8 @@ func worldConfig() Config {
 // at the API, with test credentials.
 func newCollector(t *testing.T, api *collecttest.API, cfg Config, creds *collecttest.Credentials) *Collector {
 	t.Helper()
-	c, err := New(cfg, Options{Credential: creds.For, Client: api.ClientOptions(), GraphEndpoint: api.GraphEndpoint(), RetryDelay: 10 * time.Millisecond})
+	c, err := New(cfg, Options{Credential: creds.For, Client: api.ClientOptions(), GraphEndpoint: api.GraphEndpoint(),
+		PowerPlatformEndpoint: api.URL, OfficeEndpoint: api.URL, RetryDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +301,7 @@ func exported() []step {
 		{source: "links", tenant: contoso, files: td("link-contoso.json")},
 		{source: "links", tenant: fabrikam, files: td("link-fabrikam.json")},
 		{source: "azure-costs", tenant: contoso, files: td("costs-export.csv")},
+		{source: "powerapps", tenant: contoso, files: td("powerapps-cmdlets.json")},
 	}
 }
 
@@ -276,7 +320,8 @@ func TestCollectWritesWhatImportWrites(t *testing.T) {
 	for _, f := range rep.Failed() {
 		t.Errorf("failed: %v", f)
 	}
-	want := importChain(t, readLog(t, seed), day1, exported())
+	audit := step{source: "audit", tenant: contoso, files: []string{purviewExport(t, collecttest.FirstDay(t, "testdata"), t.TempDir(), day1)}}
+	want := importChain(t, readLog(t, seed), day1, append(exported(), audit))
 	if diff := cmp.Diff(lines(want), lines(sink.log)); diff != "" {
 		t.Errorf("the collected log differs from pal import's (-import +collect):\n%s", diff)
 	}
@@ -291,9 +336,32 @@ func TestCollectWritesWhatImportWrites(t *testing.T) {
 		`"type":"azure.role_activated"`,
 		`"meter":"marketplace"`,
 		`"account":"f0000000-0000-4000-8000-0000000000a1","partner":"1000012"`,
+		// Power Platform: the environments, an app with its co-owner, a
+		// flow; the audit's uses (the unified schema's and the legacy),
+		// and a flow shared with its co-owner.
+		`"type":"environment.created","time":"2025-08-15T12:00:00Z","id":"imp-powerapps-`,
+		`"type":"resource.coowner_added","time":"2026-01-10T06:00:00Z","id":"imp-powerapps-`,
+		`"resource":"f0e1d2c3-0000-4000-8000-000000000005","kind":"flow","owner":"9a8b7c6d-0000-4000-8000-00000000ca01"`,
+		`"type":"usage","time":"2026-01-08T09:00:00Z"`,
+		`"resource":"a1b2c3d4-0000-4000-8000-000000000002","user":"bob_northwind.example#ext#@contoso.onmicrosoft.com"`,
+		`"type":"resource.coowner_added","time":"2026-01-09T13:30:00Z"`,
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("the collected log has no %s", s)
+		}
+	}
+	// The audit's content of before the days read is not read.
+	if strings.Contains(text, `"time":"2026-01-07T09:00:00Z"`) {
+		t.Errorf("the audit of before audit_days was read")
+	}
+	for _, r := range rep.Results {
+		switch {
+		case r.Source == "powerapps" && (r.Records != 3+3+2+6 || r.Pages < 8):
+			t.Errorf("powerapps read %d records in %d pages, want 14 (3 environments, 3 apps, 2 flows, 6 permissions) in at least 8", r.Records, r.Pages)
+		case r.Source == "audit" && (r.Records != 5 || r.Pages != 2):
+			t.Errorf("audit read %d records in %d pages, want 5 in 2 content blobs", r.Records, r.Pages)
+		case r.Source == "audit" && (len(r.Problems) != 1 || !strings.Contains(r.Problems[0].Reason, "ViewReport of 3a4b5c6d")):
+			t.Errorf("audit reported %v, want the one use of a dataset the log does not know", r.Problems)
 		}
 	}
 	// Paging: the role assignments of the first subscription (three)
@@ -341,6 +409,15 @@ func set(t *testing.T, rec json.RawMessage, changes map[string]any) json.RawMess
 	return out
 }
 
+// dropWhere returns records but those whose field is value.
+func dropWhere(recs []json.RawMessage, field, value string) []json.RawMessage {
+	return slices.DeleteFunc(slices.Clone(recs), func(r json.RawMessage) bool {
+		var m map[string]any
+		json.Unmarshal(r, &m)
+		return m[field] == value
+	})
+}
+
 // without returns records but those whose "id" (or "name") ends in id.
 func without(recs []json.RawMessage, id string) []json.RawMessage {
 	return slices.DeleteFunc(slices.Clone(recs), func(r json.RawMessage) bool {
@@ -371,8 +448,14 @@ func TestSevenDays(t *testing.T) {
 			st.Costs[sub1] = append(st.Costs[sub1], collecttest.CostRow{Date: "2026-01-10", ResourceID: sub1Path + "/resourceGroups/web/providers/Microsoft.Compute/virtualMachines/vm-web", PricingModel: "OnDemand", PublisherType: "Azure", Cost: "2.304"})
 		},
 		// Carol joins the group that holds Contributor at the root; the
-		// service principal leaves it.
+		// service principal leaves it. Bob may no longer edit the
+		// expenses app; carol launches the timesheets app.
 		func(at time.Time) {
+			path := collecttest.PermissionsPath(collecttest.ProductionEnv, collecttest.Expenses)
+			st.Lists[path] = without(st.Lists[path], "9a8b7c6d-0000-4000-8000-00000000b0b0")
+			st.Cmdlets = dropWhere(st.Cmdlets, "RoleName", "9a8b7c6d-0000-4000-8000-00000000b0b0")
+			st.Audit[contoso] = append(st.Audit[contoso], collecttest.AuditContent{Created: at.Add(-3 * time.Hour), Records: []json.RawMessage{json.RawMessage(
+				`{"CreationTime": "2026-01-12T02:00:00", "Id": "6a1f0c52-0000-4000-8000-0000000000d1", "Operation": "LaunchPowerApp", "OrganizationId": "contoso-tenant-id", "RecordType": 256, "Workload": "PowerPlatform", "UserId": "carol@contoso.example", "PropertyCollection": [{"Name": "powerplatform.analytics.resource.power_app.id", "Value": "` + collecttest.Timesheets + `"}, {"Name": "enduser.principal_name", "Value": "carol@contoso.example"}]}`)}})
 			st.Lists[membersPath(cloudOps)] = []json.RawMessage{
 				member("user", "9a8b7c6d-0000-4000-8000-00000000a11c", "alice_fabrikam.example#EXT#@contoso.onmicrosoft.com"),
 				member("user", "9a8b7c6d-0000-4000-8000-00000000ca01", "carol@contoso.example"),
@@ -401,8 +484,17 @@ func TestSevenDays(t *testing.T) {
 			st.Users[contoso] = append(slices.Clone(st.Users[contoso]), json.RawMessage(`{"id": "9a8b7c6d-0000-4000-8000-00000000da7e", "userPrincipalName": "dave@contoso.example", "userType": "Member", "createdDateTime": "2026-01-13T16:00:00Z", "displayName": "Dave"}`))
 		},
 		// Fabrikam's delegation changes: its eligible authorization is
-		// gone from the definition, changed at noon the day before.
+		// gone from the definition, changed at noon the day before. Carol
+		// becomes the owner of the expenses app.
 		func(at time.Time) {
+			carol := map[string]any{"id": "9a8b7c6d-0000-4000-8000-00000000ca01", "displayName": "Carol", "email": "carol@contoso.example", "type": "User", "tenantId": contoso}
+			apps := st.Lists[collecttest.AppsPath(collecttest.ProductionEnv)]
+			apps[0] = set(t, apps[0], map[string]any{"properties.owner": carol})
+			for i, c := range st.Cmdlets {
+				if strings.Contains(string(c), `"AppName": "`+collecttest.Expenses+`", "DisplayName"`) {
+					st.Cmdlets[i] = set(t, c, map[string]any{"Owner": carol})
+				}
+			}
 			d := st.Lists[sub1Path+delegations][0]
 			st.Lists[sub1Path+delegations] = []json.RawMessage{set(t, d, map[string]any{
 				"properties.registrationDefinition.properties.eligibleAuthorizations": []any{},
@@ -410,8 +502,11 @@ func TestSevenDays(t *testing.T) {
 			})}
 		},
 		// Alice's link moves to Fabrikam's other location; Dave is given
-		// the custom role on the sandbox.
+		// the custom role on the sandbox; the help desk app is deleted.
 		func(at time.Time) {
+			st.Lists[collecttest.AppsPath(collecttest.DefaultEnv)] = nil
+			delete(st.Lists, collecttest.PermissionsPath(collecttest.DefaultEnv, collecttest.HelpDesk))
+			st.Cmdlets = dropWhere(st.Cmdlets, "AppName", collecttest.HelpDesk)
 			st.Links[contoso] = set(t, st.Links[contoso], map[string]any{"properties.partnerId": "1000012", "name": "1000012", "properties.updatedTime": "2026-01-16T09:00:00Z"})
 			ra := st.Lists[sub1Path+assignments][0]
 			st.Lists[sub2Path+assignments] = append(st.Lists[sub2Path+assignments], set(t, ra, map[string]any{
@@ -454,6 +549,10 @@ func TestSevenDays(t *testing.T) {
 		`"type":"azure.role_activated","time":"2026-01-13T10:00:00Z"`,
 		`"date":"2026-01-10","cost":2.5`,
 		`"type":"group.member_removed"`,
+		`"type":"resource.coowner_removed","time":"2026-01-12T06:00:00Z"`,
+		`"type":"usage","time":"2026-01-12T02:00:00Z"`,
+		`"type":"resource.owner_changed","time":"2026-01-15T06:00:00Z"`,
+		`"type":"resource.deleted"`,
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("the week's log has no %s", s)
@@ -629,7 +728,13 @@ func TestReadConfig(t *testing.T) {
 		{`{"tenants": [{"tenant": "t1", "subscription": ["s"]}]}`, `line 1: json: unknown field "subscription"`},
 		{"{\"tenants\": [{\"tenant\": \"t1\"},\n {\"tenant\": \"T1\"}]}", "tenant T1 is named twice"},
 		{`{"tenants": [{"tenant": "t1", "sources": ["azure-rbac"]}]}`, `unknown source "azure-rbac": pal collects management-groups, users`},
-		{`{"tenants": [{"tenant": "t1", "sources": ["audit"]}]}`, "pal does not collect audit records yet"},
+		{`{"tenants": [{"tenant": "t1", "sources": ["audit", "powerapps"]}]}`, ""},
+		{`{"tenants": [{"tenant": "t1", "sources": ["audit"]}], "cloud": "usgovernment"}`, "pal reads audit in the public cloud only"},
+		{`{"tenants": [{"tenant": "t1"}], "audit_days": 7}`, "audit_days 7: the Management Activity API keeps its content 7 days"},
+		{`{"tenants": [{"tenant": "t1", "cost_exports": [{"container": "https://acct.blob.core.windows.net/costs?sv=2024&sig=x"}]}]}`, "carries a query (a SAS token?)"},
+		{`{"tenants": [{"tenant": "t1", "cost_exports": [{"container": "acct/costs"}]}]}`, `container "acct/costs" is not a container's URL`},
+		{`{"tenants": [{"tenant": "t1", "cost_exports": [{"container": "https://acct.blob.core.windows.net/costs", "prefix": "daily"}, {"container": "https://acct.blob.core.windows.net/costs", "prefix": "daily/pal"}]}]}`, "overlap"},
+		{`{"tenants": [{"tenant": "t1", "sources": ["users"], "cost_exports": [{"container": "https://acct.blob.core.windows.net/costs"}]}]}`, "cost_exports are read by the azure-costs source"},
 		{`{"tenants": [{"tenant": "t1", "sign_in_tenant": "p1", "sources": ["users"]}]}`, "signs in to tenant p1"},
 		{`{"tenants": [{"tenant": "t1", "subscriptions": ["a/b"]}]}`, `"a/b" is not a subscription ID`},
 		{`{"tenants": [{"tenant": "t1"}], "request_timeout": "soon"}`, `"soon" is not a positive duration`},
@@ -649,7 +754,8 @@ func TestReadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Tenants[0].Sources, Sources) || !slices.Equal(c.Tenants[1].Sources, armSources) || c.CostDays != 7 || c.Concurrency != 4 || c.Retries != 4 || c.RequestTimeout != Duration(time.Minute) {
+	if !slices.Equal(c.Tenants[0].Sources, defaultSources) || slices.Contains(c.Tenants[0].Sources, "audit") || !slices.Equal(c.Tenants[1].Sources, armSources) ||
+		c.CostDays != 7 || c.Concurrency != 4 || c.Retries != 4 || c.RequestTimeout != Duration(time.Minute) || c.AuditDays != 2 {
 		t.Errorf("the defaults: %+v", c)
 	}
 }

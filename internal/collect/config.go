@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,12 @@ type Config struct {
 	Retries int `json:"retries,omitempty"`
 	// Cloud is "public" (the default), "usgovernment" or "china".
 	Cloud string `json:"cloud,omitempty"`
+	// AuditDays is how many days of the Office 365 Management Activity
+	// API's content the audit source reads, back from the run: content is
+	// listed by when it became available, a day at a time, and read again
+	// on the next run adds nothing. Default 2, so that a run that failed is
+	// made up by the next; at most 6, since the API keeps 7.
+	AuditDays int `json:"audit_days,omitempty"`
 }
 
 // Tenant is one directory to read.
@@ -62,8 +69,25 @@ type Tenant struct {
 	// log already knows in the tenant (those role assignments name).
 	Groups []string `json:"groups,omitempty"`
 	// Sources are read, in the order pal reads them whatever the order
-	// here; none named: all of them.
+	// here; none named: all of them but powerapps and audit, which need a
+	// setup of their own (docs/collecting.md).
 	Sources []string `json:"sources,omitempty"`
+	// CostExports are Cost Management's scheduled exports that the
+	// azure-costs source reads instead of the cost query: a billing
+	// account's export reaches subscriptions no credential of pal's can
+	// read.
+	CostExports []CostExport `json:"cost_exports,omitempty"`
+}
+
+// CostExport is where a Cost Management export writes its files.
+type CostExport struct {
+	// Container is the storage container's URL,
+	// https://ACCOUNT.blob.core.windows.net/CONTAINER. The credential
+	// reads it with Storage Blob Data Reader; it carries no SAS token.
+	Container string `json:"container"`
+	// Prefix is the export's folder in the container (its root folder and
+	// name: costs/pal-daily); none: the whole container.
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // Duration is a time.Duration written as Go writes one ("90s", "2m").
@@ -100,19 +124,24 @@ var Sources = []string{
 	"lighthouse",
 	"links",
 	"azure-costs",
+	"powerapps",
+	"audit",
 }
+
+// setUp are the sources that need a setup besides a role, so that a
+// configuration names them to read them: the Power Platform admin API
+// answers a service principal only once an administrator has registered
+// it as a management application, and the Office 365 Management Activity
+// API lists content only after a subscription to it has been started.
+var setUp = []string{"powerapps", "audit"}
+
+// defaultSources are the sources a tenant that names none reads.
+var defaultSources = slices.DeleteFunc(slices.Clone(Sources), func(s string) bool { return slices.Contains(setUp, s) })
 
 // armSources are the sources Azure Resource Manager answers for a
 // subscription: those a partner reads through Azure Lighthouse, where
 // Microsoft Graph does not reach.
 var armSources = []string{"azure-roles", "azure-pim", "lighthouse", "azure-costs"}
-
-// notCollected are the sources pal imports and does not collect yet, with
-// what to do instead.
-var notCollected = map[string]string{
-	"audit":     "pal does not collect audit records yet (the Office 365 Management Activity API): export them from Microsoft Purview and pal import audit",
-	"powerapps": "pal does not collect Power Platform inventories yet: export them with the admin cmdlets and pal import powerapps",
-}
 
 // Defaults.
 const (
@@ -120,6 +149,8 @@ const (
 	defaultConcurrency    = 4
 	defaultRequestTimeout = Duration(time.Minute)
 	defaultRetries        = 4
+	defaultAuditDays      = 2
+	maxAuditDays          = 6
 )
 
 // ReadConfig reads a configuration and checks it, filling in the defaults.
@@ -160,6 +191,9 @@ func (c *Config) check() error {
 	if len(c.Tenants) == 0 {
 		return errors.New(`no tenants: name at least one, {"tenants": [{"tenant": "<tenant ID>"}]}`)
 	}
+	if _, ok := clouds[c.cloud()]; !ok {
+		return fmt.Errorf("cloud %q: pal knows public, usgovernment and china", c.Cloud)
+	}
 	seen := map[string]bool{}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
@@ -176,18 +210,21 @@ func (c *Config) check() error {
 		case len(t.Sources) == 0 && elsewhere:
 			t.Sources = slices.Clone(armSources)
 		case len(t.Sources) == 0:
-			t.Sources = slices.Clone(Sources)
+			t.Sources = slices.Clone(defaultSources)
 		}
 		for _, s := range t.Sources {
-			if why, ok := notCollected[s]; ok {
-				return fmt.Errorf("tenant %s: %s", t.Tenant, why)
-			}
 			if !slices.Contains(Sources, s) {
 				return fmt.Errorf("tenant %s: unknown source %q: pal collects %s", t.Tenant, s, strings.Join(Sources, ", "))
 			}
 			if elsewhere && !slices.Contains(armSources, s) {
 				return fmt.Errorf("tenant %s signs in to tenant %s, which reaches its subscriptions (%s) and not its directory: %s is read signed in to the tenant itself", t.Tenant, t.SignIn, strings.Join(armSources, ", "), s)
 			}
+			if slices.Contains(setUp, s) && clouds[c.cloud()].bap == "" {
+				return fmt.Errorf("tenant %s: pal reads %s in the public cloud only, whose endpoints it knows; in cloud %s, export them and pal import %s", t.Tenant, s, c.cloud(), s)
+			}
+		}
+		if err := t.checkExports(); err != nil {
+			return err
 		}
 		for _, s := range t.Subscriptions {
 			if !event.IsSegment(s) {
@@ -226,8 +263,39 @@ func (c *Config) check() error {
 	if c.Retries < 0 || c.Retries > 10 {
 		return fmt.Errorf("retries %d: between 0 and 10", c.Retries)
 	}
-	if _, ok := clouds[c.cloud()]; !ok {
-		return fmt.Errorf("cloud %q: pal knows public, usgovernment and china", c.Cloud)
+	if c.AuditDays == 0 {
+		c.AuditDays = defaultAuditDays
+	}
+	if c.AuditDays < 1 || c.AuditDays > maxAuditDays {
+		return fmt.Errorf("audit_days %d: the Management Activity API keeps its content 7 days, and a day read starts within them: 1 to %d", c.AuditDays, maxAuditDays)
+	}
+	return nil
+}
+
+// checkExports checks a tenant's cost exports: each a container's URL,
+// read with the tenant's credential, by the azure-costs source.
+func (t *Tenant) checkExports() error {
+	if len(t.CostExports) > 0 && !slices.Contains(t.Sources, "azure-costs") {
+		return fmt.Errorf("tenant %s: cost_exports are read by the azure-costs source, which the tenant's sources leave out: add it, or drop cost_exports", t.Tenant)
+	}
+	for i := range t.CostExports {
+		e := &t.CostExports[i]
+		e.Container = strings.TrimRight(strings.TrimSpace(e.Container), "/")
+		u, err := url.Parse(e.Container)
+		switch {
+		case e.Container == "":
+			return fmt.Errorf("tenant %s: cost_exports[%d] names no container: give its URL, https://ACCOUNT.blob.core.windows.net/CONTAINER", t.Tenant, i)
+		case err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") == "":
+			return fmt.Errorf("tenant %s: cost_exports[%d] container %q is not a container's URL: https://ACCOUNT.blob.core.windows.net/CONTAINER", t.Tenant, i, e.Container)
+		case u.RawQuery != "" || u.Fragment != "":
+			return fmt.Errorf("tenant %s: cost_exports[%d] container %q carries a query (a SAS token?): pal keeps no secret in its configuration; give the container's URL alone, and the credential Storage Blob Data Reader on it", t.Tenant, i, e.Container)
+		}
+		e.Prefix = strings.TrimLeft(e.Prefix, "/")
+		for _, o := range t.CostExports[:i] {
+			if strings.EqualFold(o.Container, e.Container) && (strings.HasPrefix(o.Prefix, e.Prefix) || strings.HasPrefix(e.Prefix, o.Prefix)) {
+				return fmt.Errorf("tenant %s: cost exports %s/%s and %s/%s overlap: the files of one would be read twice", t.Tenant, o.Container, o.Prefix, e.Container, e.Prefix)
+			}
+		}
 	}
 	return nil
 }

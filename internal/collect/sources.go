@@ -26,12 +26,15 @@ import (
 type target struct {
 	tenant  string
 	sources []string
-	// arm and graph are the clients of the tenant's own credential; nil
+	// arm and own are the clients of the tenant's own credential; nil
 	// for a tenant read only through Azure Lighthouse, where a partner's
 	// credential reaches the delegated subscriptions and nothing else.
-	arm   *armClients
-	graph *graphClient
-	subs  []subscription
+	arm  *armClients
+	own  *tenantClients
+	subs []subscription
+	// exports are the cost exports azure-costs reads instead of the cost
+	// query.
+	exports []*costExport
 	// groups are the management groups to read; members the security
 	// groups whose members the groups source reads (groupsOf, set before
 	// the source is read).
@@ -50,6 +53,12 @@ type subscription struct {
 }
 
 func (t *target) reads(source string) bool { return slices.Contains(t.sources, source) }
+
+// readsSubscriptions reports whether a source reads the target's
+// subscriptions: azure-costs does not when it reads cost exports.
+func (t *target) readsSubscriptions(source string) bool {
+	return slices.Contains(subscriptionSources, source) && (source != "azure-costs" || len(t.exports) == 0)
+}
 
 // call is one import of a source's pages: a group's members are imported
 // one group at a time.
@@ -70,7 +79,7 @@ var subscriptionSources = []string{"azure-roles", "azure-pim", "lighthouse", "az
 
 // fetch makes a source's requests for a target.
 func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) (fetched, error) {
-	if t.unlisted != nil && slices.Contains(subscriptionSources, source) {
+	if t.unlisted != nil && t.readsSubscriptions(source) {
 		return fetched{}, fmt.Errorf("the tenant's subscriptions could not be listed: %w", t.unlisted)
 	}
 	one := func(pgs []page, err error) (fetched, error) {
@@ -83,7 +92,7 @@ func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) 
 		}))
 	case "users":
 		return one(withSlot(ctx, t, func() ([]page, error) {
-			return t.graph.list(ctx, "/v1.0/users?$select=id,userPrincipalName,userType,createdDateTime,displayName&$top=999", st.page)
+			return t.own.graph.list(ctx, "/v1.0/users?$select=id,userPrincipalName,userType,createdDateTime,displayName&$top=999", st.page)
 		}))
 	case "azure-roles":
 		return one(r.roles(ctx, t, st))
@@ -99,7 +108,14 @@ func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) 
 	case "links":
 		return r.link(ctx, t, st)
 	case "azure-costs":
+		if len(t.exports) > 0 {
+			return r.costExports(ctx, t, st)
+		}
 		return one(r.costs(ctx, t, st))
+	case "powerapps":
+		return one(r.powerApps(ctx, t, st))
+	case "audit":
+		return one(r.audit(ctx, t, st))
 	}
 	return fetched{}, fmt.Errorf("pal does not collect %s", source)
 }
@@ -170,12 +186,8 @@ func (r *run) members(ctx context.Context, t *target, st *counter) (fetched, err
 	groups := t.members
 	got := make([][]page, len(groups))
 	gone := make([]bool, len(groups))
-	idx := make([]int, len(groups))
-	for i := range idx {
-		idx[i] = i
-	}
-	_, err := eachScope(ctx, t, idx, func(i int) ([]page, error) {
-		pgs, err := t.graph.list(ctx, "/v1.0/groups/"+url.PathEscape(groups[i])+"/members?$select=id,userPrincipalName,displayName&$top=999", st.page)
+	_, err := eachScope(ctx, t, indices(len(groups)), func(i int) ([]page, error) {
+		pgs, err := t.own.graph.list(ctx, "/v1.0/groups/"+url.PathEscape(groups[i])+"/members?$select=id,userPrincipalName,displayName&$top=999", st.page)
 		var re *RequestError
 		if errors.As(err, &re) && re.Status == http.StatusNotFound {
 			gone[i] = true

@@ -1,10 +1,3 @@
-// Package collecttest serves Microsoft's APIs as pal collect reads them,
-// from memory, for tests: Azure Resource Manager and Microsoft Graph on one
-// TLS server, answering with the shapes the real APIs answer (the
-// examples of Azure/azure-rest-api-specs and Graph's documentation), in
-// pages, with the failures a test asks for. Its Credential hands out
-// tokens the server checks: for the right tenant, the right API, and not
-// expired.
 package collecttest
 
 import (
@@ -46,6 +39,8 @@ type API struct {
 	subs     map[string][]json.RawMessage // the subscriptions each tenant's credential sees
 	links    map[string]json.RawMessage   // the partner link of each tenant's credential
 	costs    map[string][]CostRow         // by subscription
+	audit    map[string][]AuditContent    // by tenant; none: no subscription started
+	blobs    map[string][]Blob            // by container path, lower case
 	failures map[string][]Failure         // by path, lower case
 	requests []Request
 	// Latency, when set, is how long each answer takes: long enough, the
@@ -83,6 +78,7 @@ type Request struct {
 func New(t testing.TB) *API {
 	a := &API{PageSize: 2, lists: map[string][]json.RawMessage{}, tlists: map[string][]json.RawMessage{}, subs: map[string][]json.RawMessage{},
 		links: map[string]json.RawMessage{}, costs: map[string][]CostRow{}, failures: map[string][]Failure{},
+		audit: map[string][]AuditContent{}, blobs: map[string][]Blob{},
 		inFlight: map[string]int{}, maxIn: map[string]int{}}
 	a.srv = httptest.NewTLSServer(http.HandlerFunc(a.serve))
 	a.URL = a.srv.URL
@@ -240,7 +236,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 			for k, v := range f.Header {
 				w.Header()[k] = v
 			}
-			writeError(w, f.Status, f.Code, fmt.Sprintf("the test answers %d to %s %s", f.Status, r.Method, r.URL.Path))
+			failWith(w, path, f.Status, f.Code, fmt.Sprintf("the test answers %d to %s %s", f.Status, r.Method, r.URL.Path))
 			return
 		}
 	}
@@ -248,7 +244,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	switch {
 	case status == http.StatusUnauthorized:
-		writeError(w, status, "InvalidAuthenticationToken", "the access token is missing, expired, or for another API")
+		failWith(w, path, status, "InvalidAuthenticationToken", "the access token is missing, expired, or for another API")
+	case strings.HasPrefix(path, "/api/v1.0/"):
+		a.office(w, r, tenant)
+	case strings.HasPrefix(path, storagePrefix):
+		a.storage(w, r)
 	case path == "/subscriptions" && r.Method == http.MethodGet:
 		a.mu.Lock()
 		subs := a.subs[tenant]
@@ -303,8 +303,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorize checks the bearer token: issued by Credential, for the API of
-// the path (Graph's or Resource Manager's), not expired. It returns the
-// token's tenant.
+// the path (Resource Manager's, Graph's, the Power Platform's, the Office
+// 365 Management Activity API's, Azure Storage's), not expired. It
+// returns the token's tenant.
 func (a *API) authorize(r *http.Request, path string) (string, int) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
@@ -317,8 +318,17 @@ func (a *API) authorize(r *http.Request, path string) (string, int) {
 	tenant, scope := parts[1], parts[2]
 	exp, _ := strconv.ParseInt(parts[3], 10, 64)
 	want := armAudience + "/.default"
-	if strings.HasPrefix(path, "/v1.0/") {
+	switch {
+	case strings.HasPrefix(path, "/v1.0/"):
 		want = a.URL + "/.default"
+	case strings.HasPrefix(path, "/providers/microsoft.businessappplatform/"), strings.HasPrefix(path, "/providers/microsoft.powerapps/"):
+		want = "https://service.powerapps.com//.default"
+	case strings.HasPrefix(path, "/providers/microsoft.processsimple/"):
+		want = "https://service.flow.microsoft.com//.default"
+	case strings.HasPrefix(path, "/api/v1.0/"):
+		want = "https://manage.office.com/.default"
+	case strings.HasPrefix(path, storagePrefix):
+		want = "https://storage.azure.com/.default"
 	}
 	// A token still valid when sent may expire on its way: a server
 	// allows for that (Entra's allow minutes; this one a quarter second).
@@ -443,6 +453,16 @@ func nonNil[T any](s []T) []T {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(v)
+}
+
+// failWith answers an error as the API of the path writes it: Azure
+// Storage in XML, the others in JSON.
+func failWith(w http.ResponseWriter, path string, status int, code, message string) {
+	if strings.HasPrefix(path, storagePrefix) {
+		writeStorageError(w, status, code, message)
+		return
+	}
+	writeError(w, status, code, message)
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // The test world of testdata/ (internal/collect/testdata): Contoso, a
@@ -36,6 +37,31 @@ const (
 // MembersPath is the path of a group's members in Microsoft Graph.
 func MembersPath(group string) string { return "/v1.0/groups/" + group + "/members" }
 
+// Contoso's Power Platform: its environments, apps and flows.
+const (
+	DefaultEnv    = "Default-contoso-tenant-id"
+	ProductionEnv = "3f1c9a2e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+	Expenses      = "a1b2c3d4-0000-4000-8000-000000000001" // alice's, bob its co-owner
+	Timesheets    = "a1b2c3d4-0000-4000-8000-000000000002" // carol's
+	HelpDesk      = "a1b2c3d4-0000-4000-8000-000000000003" // carol's, in the default environment
+)
+
+// EnvironmentsPath is the path of the Power Platform admin API's list of
+// environments (BAP).
+const EnvironmentsPath = "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments"
+
+// AppsPath is the path of an environment's apps, FlowsPath of its flows,
+// PermissionsPath of an app's role assignments.
+func AppsPath(env string) string {
+	return "/providers/Microsoft.PowerApps/scopes/admin/environments/" + env + "/apps"
+}
+
+func FlowsPath(env string) string {
+	return "/providers/Microsoft.ProcessSimple/scopes/admin/environments/" + env + "/v2/flows"
+}
+
+func PermissionsPath(env, app string) string { return AppsPath(env) + "/" + app + "/permissions" }
+
 // World is what the APIs hold on one day: the records each list answers,
 // as the real APIs write them. A test changes it from day to day.
 type World struct {
@@ -44,6 +70,15 @@ type World struct {
 	Users map[string][]json.RawMessage // by tenant
 	Links map[string]json.RawMessage   // by tenant
 	Costs map[string][]CostRow         // by subscription
+	// Audit is the content of the Office 365 Management Activity API, by
+	// tenant.
+	Audit map[string][]AuditContent
+	// Cmdlets is Contoso's Power Platform as the admin cmdlets print it
+	// (Get-AdminPowerAppEnvironment, Get-AdminPowerApp,
+	// Get-AdminPowerAppRoleAssignment, Get-AdminFlow): the export of the
+	// same state as the lists the admin API answers. A test that changes
+	// one changes the other.
+	Cmdlets []json.RawMessage
 }
 
 // FirstDay reads the world's first day from dir (internal/collect/testdata).
@@ -65,16 +100,39 @@ func FirstDay(t testing.TB, dir string) *World {
 			Sub1Path + Delegations: td("delegations-0001.json"),
 			MembersPath(CloudOps):  td("members-contoso-cloudops.json"),
 			MembersPath(FabOps):    td("members-fabrikam-ops.json"),
+
+			EnvironmentsPath:                           td("pp-environments.json"),
+			AppsPath(ProductionEnv):                    td("pp-apps-production.json"),
+			AppsPath(DefaultEnv):                       td("pp-apps-default.json"),
+			FlowsPath(ProductionEnv):                   td("pp-flows-production.json"),
+			PermissionsPath(ProductionEnv, Expenses):   td("pp-permissions-expenses.json"),
+			PermissionsPath(ProductionEnv, Timesheets): td("pp-permissions-timesheets.json"),
+			PermissionsPath(DefaultEnv, HelpDesk):      td("pp-permissions-helpdesk.json"),
 		},
+		Cmdlets: td("powerapps-cmdlets.json"),
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "costs.json"))
+	var audit []struct {
+		Created time.Time         `json:"contentCreated"`
+		Records []json.RawMessage `json:"records"`
+	}
+	readJSON(t, filepath.Join(dir, "audit-content.json"), &audit)
+	w.Audit = map[string][]AuditContent{}
+	for _, c := range audit {
+		w.Audit[Contoso] = append(w.Audit[Contoso], AuditContent{Created: c.Created, Records: c.Records})
+	}
+	readJSON(t, filepath.Join(dir, "costs.json"), &w.Costs)
+	return w
+}
+
+func readJSON(t testing.TB, file string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &w.Costs); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", file, err)
 	}
-	return w
 }
 
 // Serve makes the API answer the world's state.
@@ -95,5 +153,8 @@ func (w *World) Serve(api *API) {
 	}
 	for sub, rows := range w.Costs {
 		api.SetCosts(sub, rows)
+	}
+	for tenant, contents := range w.Audit {
+		api.SetAudit(tenant, contents)
 	}
 }
