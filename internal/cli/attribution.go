@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -26,26 +25,17 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var out attributionResult
-	// The service answers in pages: read them all.
-	query := queryOf("at", atFlag)
-	for {
-		var page attributionResult
-		asked, err := f.remote(ctx, "/v1/attribution", query, &page)
-		if !asked {
-			break
-		}
+	if f.asks() {
+		c, err := f.client()
 		if err != nil {
 			return err
 		}
-		out.At, out.Resources = page.At, append(out.Resources, page.Resources...)
-		if page.Next == nil {
-			if out.Resources == nil {
-				out.Resources = []attribution.Row{}
-			}
-			return out.print(env, f.format)
+		page, err := c.Attribution(ctx, atFlag)
+		if err != nil {
+			return err
 		}
-		query.Set("at", page.At.Format(time.RFC3339Nano))
-		query.Set("after", *page.Next)
+		out.At, out.Resources = page.At, page.Resources
+		return out.print(env, f.format)
 	}
 	// The whole log is folded: the credit history answers any instant, and
 	// an Azure resource is listed when the log has consumption for it
@@ -73,8 +63,6 @@ func runAttribution(ctx context.Context, env *Env, args []string) error {
 type attributionResult struct {
 	At        time.Time         `json:"at"`
 	Resources []attribution.Row `json:"resources"`
-	// Next is where the service's next page starts, when there is one.
-	Next *string `json:"next,omitempty"`
 }
 
 func (a attributionResult) print(env *Env, format string) error {
@@ -85,17 +73,6 @@ func (a attributionResult) print(env *Env, format string) error {
 		return writeCSV(env.Stdout, a.Resources)
 	}
 	return printAttribution(env, a.At, a.Resources)
-}
-
-// queryOf makes a query of name and value pairs, leaving out empty values.
-func queryOf(pairs ...string) url.Values {
-	q := url.Values{}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] != "" {
-			q.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return q
 }
 
 // optionalTime parses a time flag that may be empty.

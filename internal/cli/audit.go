@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/palproject/pal/internal/attribution"
 )
@@ -33,24 +32,18 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 		if fs.isSet("activity-window") {
 			return usagef("--activity-window reads a log, not a service: the service has its own (pal serve --activity-window)")
 		}
-		since := "0"
-		for {
-			var page struct {
-				Changes []attribution.Change `json:"changes"`
-				Next    int64                `json:"next"`
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		filed, err := c.Changes(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		for _, ch := range filed {
+			if ch.Tenant == *tenant {
+				changes = append(changes, ch.Change)
 			}
-			if _, err := f.remote(ctx, "/v1/changes", queryOf("tenant", *tenant, "since", since), &page); err != nil {
-				return err
-			}
-			for _, c := range page.Changes {
-				if c.Tenant == *tenant {
-					changes = append(changes, c)
-				}
-			}
-			if len(page.Changes) == 0 {
-				break
-			}
-			since = strconv.FormatInt(page.Next, 10)
 		}
 		return printAudit(env, f.format, *tenant, changes)
 	}

@@ -26,8 +26,12 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseMonth(month); err != nil {
 		return err
 	}
-	var rep attribution.AzureReport
-	if asked, err := f.remote(ctx, "/v1/reports/azure", queryOf("month", month), &rep); asked {
+	if f.asks() {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		rep, err := c.AzureReport(ctx, month)
 		if err != nil {
 			return err
 		}
@@ -41,7 +45,7 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err = e.AzureReport(month)
+	rep, err := e.AzureReport(month)
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -1,19 +1,17 @@
 package cli
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"flag"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/palproject/pal/internal/api"
 )
 
 // serverFlags are the flags of the commands that ask a running service.
@@ -29,14 +27,9 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ca, "ca", "", "trust the certificate authority in this PEM file for --server (a private CA, or a self-signed certificate)")
 }
 
-// client is a client of the pal service.
-type client struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-func (f *serverFlags) client() (*client, error) {
+// client is the typed client of the service that --server names, with
+// --token (or $PAL_TOKEN) and --ca.
+func (f *serverFlags) client() (*api.Client, error) {
 	u, err := url.Parse(f.server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--server %q is not an http:// or https:// URL", f.server)
@@ -64,7 +57,7 @@ func (f *serverFlags) client() (*client, error) {
 		}
 		transport.TLSClientConfig.RootCAs = pool
 	}
-	return &client{base: strings.TrimRight(f.server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute, Transport: transport}}, nil
+	return api.NewClient(strings.TrimRight(f.server, "/"), token, &http.Client{Timeout: 5 * time.Minute, Transport: transport}), nil
 }
 
 // isLoopback reports whether a host is this machine.
@@ -76,65 +69,5 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// serviceError is an error answer of the service: its code and message.
-type serviceError struct{ Code, Message string }
-
-func (e *serviceError) Error() string { return e.Code + ": " + e.Message }
-
-// do sends a request and decodes a JSON answer into out. An error answer
-// comes back as an error that says the service's code and message.
-func (c *client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, out any) error {
-	answer, err := c.open(ctx, method, path, query, body)
-	if err != nil {
-		return err
-	}
-	defer answer.Close()
-	if err := json.NewDecoder(answer).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	return nil
-}
-
-// open sends a request and returns the answer's body, to be closed.
-func (c *client) open(ctx context.Context, method, path string, query url.Values, body io.Reader) (io.ReadCloser, error) {
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-ndjson")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error.Code == "" {
-			return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
-		}
-		return nil, &serviceError{Code: e.Error.Code, Message: e.Error.Message}
-	}
-	return resp.Body, nil
-}
-
-// remote asks the service named by --server for path, decoding the answer
-// into out. It returns false when no --server was given.
-func (f *serverFlags) remote(ctx context.Context, path string, query url.Values, out any) (bool, error) {
-	if f.server == "" {
-		return false, nil
-	}
-	c, err := f.client()
-	if err != nil {
-		return true, err
-	}
-	return true, c.do(ctx, http.MethodGet, path, query, nil, out)
-}
+// asks reports whether --server names a service to ask.
+func (f *serverFlags) asks() bool { return f.server != "" }

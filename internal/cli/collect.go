@@ -274,15 +274,15 @@ func (l *fileLog) Write(_ context.Context, events []*event.Event) (string, error
 
 // serviceLog is a service's log: read through GET /v1/log (as far as the
 // token may read it), pushed to in batches of POST /v1/events.
-type serviceLog struct{ c *client }
+type serviceLog struct{ c *api.Client }
 
 func (l *serviceLog) read(ctx context.Context) ([]*event.Event, error) {
-	body, err := l.c.open(ctx, http.MethodGet, "/v1/log", nil, nil)
+	body, err := l.c.Log(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the service's log, to collect only what changed: %w", err)
 	}
 	defer body.Close()
-	return readEvents(l.c.base+"/v1/log", body)
+	return readEvents(l.c.Base()+"/v1/log", body)
 }
 
 // maxPush is the most a batch carries: the service takes 64 MiB.
@@ -295,8 +295,8 @@ func (l *serviceLog) Write(ctx context.Context, events []*event.Event) (string, 
 		if buf.Len() == 0 {
 			return nil
 		}
-		var res api.IngestResult
-		if err := l.c.do(ctx, http.MethodPost, "/v1/events", nil, &buf, &res); err != nil {
+		res, err := l.c.Push(ctx, &buf)
+		if err != nil {
 			return err
 		}
 		buf.Reset()

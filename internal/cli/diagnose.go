@@ -22,8 +22,12 @@ func runDiagnose(ctx context.Context, env *Env, args []string) error {
 	if *org == "" {
 		return usagef("--org is required: the organisation's global partner ID")
 	}
-	var d attribution.Diagnosis
-	if asked, err := f.remote(ctx, "/v1/diagnosis", queryOf("org", *org), &d); asked {
+	if f.asks() {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		d, err := c.Diagnosis(ctx, *org)
 		if err != nil {
 			return err
 		}

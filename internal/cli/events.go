@@ -35,8 +35,8 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	var res api.IngestResult
-	if err := c.do(ctx, "POST", "/v1/events", nil, f, &res); err != nil {
+	res, err := c.Push(ctx, f)
+	if err != nil {
 		return err
 	}
 	if format == "json" {

@@ -33,13 +33,18 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 	if attribution.IsAzurePath(resource) {
 		return explainAzure(ctx, env, f, opts, tenant, resource, atFlag, at)
 	}
-	var x attribution.Explanation
-	if asked, err := f.remote(ctx, "/v1/explain", queryOf("tenant", tenant, "resource", resource, "at", atFlag), &x); asked {
+	if f.asks() {
+		c, err := f.client()
 		if err != nil {
 			return err
 		}
-		return printExplain(env, f.format, x)
+		x, err := c.Explain(ctx, tenant, resource, atFlag)
+		if err != nil {
+			return err
+		}
+		return printExplain(env, f.format, x.Explanation)
 	}
+	var x attribution.Explanation
 	_, t, err := replay{at: at, onAt: func(e *attribution.Engine) {
 		when := e.Now()
 		if at != nil {
@@ -60,12 +65,16 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 // whole log's history, so the log is folded to its end and asked about the
 // instant.
 func explainAzure(ctx context.Context, env *Env, f logFlags, opts attribution.Options, tenant, resource, atFlag string, at *time.Time) error {
-	var x attribution.AzureExplanation
-	if asked, err := f.remote(ctx, "/v1/explain", queryOf("tenant", tenant, "resource", resource, "at", atFlag), &x); asked {
+	if f.asks() {
+		c, err := f.client()
 		if err != nil {
 			return err
 		}
-		return printAzureExplainAs(env, f.format, x)
+		x, err := c.ExplainAzure(ctx, tenant, resource, atFlag)
+		if err != nil {
+			return err
+		}
+		return printAzureExplainAs(env, f.format, x.AzureExplanation)
 	}
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
@@ -75,7 +84,7 @@ func explainAzure(ctx context.Context, env *Env, f logFlags, opts attribution.Op
 	if at != nil {
 		when = *at
 	}
-	x, err = e.ExplainAzure(tenant, resource, when)
+	x, err := e.ExplainAzure(tenant, resource, when)
 	if err != nil {
 		return usagef("--resource %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -24,12 +23,6 @@ var errGate = fmt.Errorf("gate closed: %w", errRefused)
 type solution struct {
 	Environment string                   `json:"environment"`
 	Resources   []event.SolutionResource `json:"resources"`
-}
-
-// whatIf is the service's answer to POST /v1/whatif.
-type whatIf struct {
-	After   []attribution.Row `json:"after"`
-	Refused []*event.Refusal  `json:"refused"`
 }
 
 // runGate says whether a pipeline's deploying account holds an eligible
@@ -146,10 +139,8 @@ func (g gate) remote(ctx context.Context, sf *serverFlags) (string, bool, error)
 	if err != nil {
 		return "", false, err
 	}
-	var links struct {
-		Links []attribution.AccountLink `json:"links"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/links", queryOf("tenant", g.tenant), nil, &links); err != nil {
+	links, err := c.TenantLinks(ctx, g.tenant)
+	if err != nil {
 		return "", false, err
 	}
 	i := slices.IndexFunc(links.Links, func(l attribution.AccountLink) bool { return l.Account == g.account })
@@ -164,15 +155,13 @@ func (g gate) remote(ctx context.Context, sf *serverFlags) (string, bool, error)
 	if g.sol == nil {
 		return fmt.Sprintf("%s holds link %s in tenant %s", who, link, g.tenant), true, nil
 	}
-	var me struct {
-		Now time.Time `json:"now"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/me", nil, nil, &me); err != nil {
+	me, err := c.Me(ctx)
+	if err != nil {
 		return "", false, err
 	}
-	var w whatIf
 	body := g.importEvent(me.Now.Add(time.Second)).AppendJSON(nil)
-	if err := c.do(ctx, http.MethodPost, "/v1/whatif", queryOf("tenant", g.tenant), bytes.NewReader(body), &w); err != nil {
+	w, err := c.WhatIf(ctx, g.tenant, bytes.NewReader(body))
+	if err != nil {
 		return "", false, err
 	}
 	if len(w.Refused) > 0 {
@@ -180,12 +169,6 @@ func (g gate) remote(ctx context.Context, sf *serverFlags) (string, bool, error)
 	}
 	verdict, open := g.judge(link, "", w.After)
 	return verdict, open, nil
-}
-
-// gateReasons say why a resource would not be credited, in words.
-var gateReasons = map[string]string{
-	attribution.EnvironmentNotCounted: "its environment is not production",
-	attribution.NoEligibleAccount:     "no eligible account",
 }
 
 // judge says whether every resource of the solution would be credited to
@@ -203,7 +186,7 @@ func (g gate) judge(partner, org string, after []attribution.Row) (string, bool)
 			missing = append(missing, sr.Resource+" (not found)")
 		case after[k].Partner == partner || org != "" && after[k].Org == org:
 		default:
-			why := gateReasons[after[k].Reason]
+			why := attribution.Words(after[k].Reason)
 			if after[k].Partner != "" {
 				why = "credited to " + after[k].Partner
 			}

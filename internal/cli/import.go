@@ -71,7 +71,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		}
 		o.ObservedAt = t
 	}
-	var c *client
+	var c *api.Client
 	if push {
 		var err error
 		if c, err = sf.client(); err != nil {
@@ -88,7 +88,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	case push:
 		// The service's log, as far as the token may read it, is the log
 		// so far.
-		answer, err := c.open(ctx, "GET", "/v1/log", nil, nil)
+		answer, err := c.Log(ctx)
 		if err != nil {
 			return fmt.Errorf("read the service's log, to import only what changed: %w", err)
 		}
@@ -158,8 +158,8 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	if !push {
 		return nil
 	}
-	var ans api.IngestResult
-	if err := c.do(ctx, "POST", "/v1/events", nil, &buf, &ans); err != nil {
+	ans, err := c.Push(ctx, &buf)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "pushed %s: ", count(n, "event"))

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/palproject/pal/internal/api"
 )
 
 const linkAPI = "/providers/Microsoft.ManagementPartner/partners"
@@ -45,7 +47,7 @@ func runLink(ctx context.Context, env *Env, args []string) error {
 		path += "/" + url.PathEscape(*partnerID)
 	}
 	var out json.RawMessage
-	if err := c.do(ctx, methods[verb], path, url.Values{"api-version": {"2018-02-01"}}, nil, &out); err != nil {
+	if err := c.Do(ctx, methods[verb], path, url.Values{"api-version": {"2018-02-01"}}, nil, &out); err != nil {
 		return err
 	}
 	return writeJSON(env.Stdout, out)
@@ -132,7 +134,7 @@ func applyLink(ctx context.Context, sf serverFlags, tenant, token, partner strin
 		return "", err
 	}
 	var me struct{ Role, Tenant, Account string }
-	if err := c.do(ctx, http.MethodGet, "/v1/me", nil, nil, &me); err != nil {
+	if err := c.Do(ctx, http.MethodGet, "/v1/me", nil, nil, &me); err != nil {
 		return "", err
 	}
 	if me.Role != "account" {
@@ -145,11 +147,11 @@ func applyLink(ctx context.Context, sf serverFlags, tenant, token, partner strin
 	var cur struct {
 		Properties struct{ PartnerID, State string }
 	}
-	err = c.do(ctx, http.MethodGet, linkAPI, version, nil, &cur)
-	var se *serviceError
+	err = c.Do(ctx, http.MethodGet, linkAPI, version, nil, &cur)
+	var se *api.Error
 	switch {
 	case errors.As(err, &se) && se.Code == "NotFound":
-		if err := c.do(ctx, http.MethodPut, linkAPI+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
+		if err := c.Do(ctx, http.MethodPut, linkAPI+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("account %s created its link to %s", me.Account, partner), nil
@@ -158,7 +160,7 @@ func applyLink(ctx context.Context, sf serverFlags, tenant, token, partner strin
 	case cur.Properties.PartnerID == partner:
 		return fmt.Sprintf("account %s already links %s: unchanged", me.Account, partner), nil
 	}
-	if err := c.do(ctx, http.MethodPatch, linkAPI+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
+	if err := c.Do(ctx, http.MethodPatch, linkAPI+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("account %s changed its link from %s to %s", me.Account, cur.Properties.PartnerID, partner), nil

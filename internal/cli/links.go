@@ -6,14 +6,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 )
 
-// orgLinks is the answer of pal links and of the service's /v1/links?org=.
-type orgLinks struct {
-	Org   string                `json:"org"`
-	Links []attribution.OrgLink `json:"links"`
-}
+// orgLinks is the answer of pal links, as the service's /v1/links?org=.
+type orgLinks api.OrgLinks
 
 // runLinks says where an organisation's links are: every account linked to
 // one of its location IDs, in every tenant (or one), with the partner ID,
@@ -33,11 +31,16 @@ func runLinks(ctx context.Context, env *Env, args []string) error {
 		return usagef("--org is required: the organisation's global partner ID")
 	}
 	out := orgLinks{Org: *org}
-	if asked, err := f.remote(ctx, "/v1/links", queryOf("org", *org, "tenant", *tenant), &out); asked {
+	if f.asks() {
+		c, err := f.client()
 		if err != nil {
 			return err
 		}
-		return out.print(env, f.format)
+		l, err := c.OrgLinks(ctx, *org, *tenant)
+		if err != nil {
+			return err
+		}
+		return orgLinks(l).print(env, f.format)
 	}
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {

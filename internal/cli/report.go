@@ -46,11 +46,13 @@ func noteMonthAfter(ctx context.Context, env *Env, f logFlags, cmd, month string
 	if f.usage != "" || f.consumption != "" {
 		return
 	}
-	if f.server != "" {
-		var me struct {
-			Now time.Time `json:"now"`
+	if f.asks() {
+		c, err := f.client()
+		if err != nil {
+			return
 		}
-		if asked, err := f.remote(ctx, "/v1/me", nil, &me); !asked || err != nil {
+		me, err := c.Me(ctx)
+		if err != nil {
 			return
 		}
 		last = me.Now
@@ -78,34 +80,23 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseMonth(month); err != nil {
 		return err
 	}
-	m := metrics.Monthly{Resources: []metrics.ResourceRow{}, Workloads: []metrics.WorkloadRow{}}
-	// The service answers in pages of tenants: read them all.
-	query := queryOf("month", month)
-	for {
-		var page struct {
-			metrics.Monthly
-			Next *string `json:"next"`
-		}
-		asked, err := f.remote(ctx, "/v1/reports/monthly", query, &page)
-		if !asked {
-			break
-		}
+	if f.asks() {
+		c, err := f.client()
 		if err != nil {
 			return err
 		}
-		m.Month, m.Orgs = page.Month, page.Orgs
-		m.Resources, m.Workloads = append(m.Resources, page.Resources...), append(m.Workloads, page.Workloads...)
-		if page.Next == nil {
-			noteMonthAfter(ctx, env, f, "report monthly", month, time.Time{})
-			return printMonthlyAs(env, f, m)
+		m, err := c.Monthly(ctx, month)
+		if err != nil {
+			return err
 		}
-		query.Set("after", *page.Next)
+		noteMonthAfter(ctx, env, f, "report monthly", month, time.Time{})
+		return printMonthlyAs(env, f, m)
 	}
 	e, agg, t, err := aggregate(ctx, env, f, opts, month)
 	if err != nil {
 		return err
 	}
-	m = agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
+	m := agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
 	metrics.NameOrgs(&m, e)
 	noteMonthAfter(ctx, env, f, "report monthly", month, e.Now())
 	if err := printMonthlyAs(env, f, m); err != nil {
@@ -174,8 +165,12 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 	}
 	baseline, _ := metrics.BaselineMonth(month)
 	cfg := metrics.DefaultConfig()
-	var score metrics.Score
-	if asked, err := f.remote(ctx, "/v1/reports/pcs", queryOf("month", month, "org", orgID), &score); asked {
+	if f.asks() {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		score, err := c.PCS(ctx, month, orgID)
 		if err != nil {
 			return err
 		}
@@ -195,7 +190,7 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 	}
 	seg := metrics.SegmentsAtMonthEnd(e)
 	inputs, hasInputs := e.MetricsInputs(orgID, month)
-	score = metrics.CapabilityScore(cfg, orgID, seg(orgID, month),
+	score := metrics.CapabilityScore(cfg, orgID, seg(orgID, month),
 		agg.Report(cfg, month, seg), agg.Report(cfg, baseline, seg), inputs, hasInputs)
 	noteMonthAfter(ctx, env, f, "report pcs", month, e.Now())
 	if err := printScoreAs(env, f.format, org, baseline, score, cfg); err != nil {

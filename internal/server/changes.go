@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
@@ -100,7 +101,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"changes": out, "next": next})
+	writeJSON(w, http.StatusOK, api.ChangesPage{Changes: out, Next: next})
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -114,7 +115,7 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 		row.Account = p.shownAccount(names, row.Account, row.Partner)
 		visible = append(visible, row)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"at": when, "resources": visible, "next": next})
+	writeJSON(w, http.StatusOK, api.AttributionPage{At: when, Resources: visible, Next: next})
 	return nil
 }
 
@@ -186,10 +187,7 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
-		attribution.Explanation
-		Summary string `json:"summary"`
-	}{x, words})
+	writeJSON(w, http.StatusOK, api.Explanation{Explanation: x, Summary: words})
 	return nil
 }
 
@@ -263,10 +261,7 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
-		attribution.AzureExplanation
-		Summary string `json:"summary"`
-	}{x, words})
+	writeJSON(w, http.StatusOK, api.AzureExplanation{AzureExplanation: x, Summary: words})
 	return nil
 }
 
@@ -316,10 +311,7 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	page, next := pageMonthly(m, r.URL.Query().Get("after"), limit)
-	writeJSON(w, http.StatusOK, struct {
-		metrics.Monthly
-		Next *string `json:"next"`
-	}{page, next})
+	writeJSON(w, http.StatusOK, api.MonthlyPage{Monthly: page, Next: next})
 	return nil
 }
 

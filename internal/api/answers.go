@@ -1,0 +1,85 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/metrics"
+)
+
+// The answers of the routes that the command line reads, as the service
+// writes them. Where an answer is the engine's own (an AzureReport, a
+// Diagnosis, a Score), the route answers that type, and Client's method
+// says so.
+
+// AttributionPage is a page of GET /v1/attribution: who is credited for
+// each resource the caller may see at At; Next is the after of the next
+// page, nil after the last.
+type AttributionPage struct {
+	At        time.Time         `json:"at"`
+	Resources []attribution.Row `json:"resources"`
+	Next      *string           `json:"next"`
+}
+
+// MonthlyPage is a page of GET /v1/reports/monthly: the rows of some
+// tenants, and the organisations' totals over every tenant.
+type MonthlyPage struct {
+	metrics.Monthly
+	Next *string `json:"next"`
+}
+
+// ChangesPage is a page of GET /v1/changes: credit changes as filed (each
+// a fold.Change), and the sequence number to ask from next.
+type ChangesPage struct {
+	Changes []json.RawMessage `json:"changes"`
+	Next    int64             `json:"next"`
+}
+
+// Explanation is GET /v1/explain of a Power Platform resource, with its
+// verdict in words as the caller may read it.
+type Explanation struct {
+	attribution.Explanation
+	Summary string `json:"summary"`
+}
+
+// AzureExplanation is GET /v1/explain of an Azure resource.
+type AzureExplanation struct {
+	attribution.AzureExplanation
+	Summary string `json:"summary"`
+}
+
+// Me is GET /v1/me: who the caller is, and the time of the service's
+// state.
+type Me struct {
+	Role    string    `json:"role"`
+	Tenant  string    `json:"tenant"`
+	Account string    `json:"account"`
+	Org     string    `json:"org"`
+	OrgName string    `json:"org_name"`
+	Now     time.Time `json:"now"`
+}
+
+// WhatIf is POST /v1/whatif: a tenant's attribution before and after
+// hypothetical events, and the refusals of those that would not apply.
+type WhatIf struct {
+	Tenant  string            `json:"tenant"`
+	Before  []attribution.Row `json:"before"`
+	After   []attribution.Row `json:"after"`
+	Refused []*event.Refusal  `json:"refused"`
+}
+
+// OrgLinks is GET /v1/links?org=: the accounts linked to an organisation's
+// location IDs, in every tenant (or the one asked).
+type OrgLinks struct {
+	Org   string                `json:"org"`
+	Links []attribution.OrgLink `json:"links"`
+}
+
+// TenantLinks is GET /v1/links?tenant=: the accounts of a tenant that hold
+// a link, with the partner ID only.
+type TenantLinks struct {
+	Tenant string                    `json:"tenant"`
+	Links  []attribution.AccountLink `json:"links"`
+}
