@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -191,32 +190,17 @@ func readUserKey(format, path string) ([]byte, error) {
 // writeConsumptionParquet writes consumption events as a consumption file,
 // through a temporary file renamed at the end.
 func writeConsumptionParquet(path string, events []*event.Event) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".consumption-*.parquet")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := usage.NewConsumptionWriter(tmp)
-	for _, ev := range events {
-		cost, err := strconv.ParseFloat(ev.Cost, 64)
-		if err != nil {
-			tmp.Close()
-			return fmt.Errorf("cost %s: %w", ev.Cost, err)
+	return writeFileAtomically(path, func(out io.Writer) error {
+		w := usage.NewConsumptionWriter(out)
+		for _, ev := range events {
+			cost, err := strconv.ParseFloat(ev.Cost, 64)
+			if err != nil {
+				return fmt.Errorf("cost %s: %w", ev.Cost, err)
+			}
+			if err := w.Write(usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: cost, Meter: ev.Meter}); err != nil {
+				return err
+			}
 		}
-		if err := w.Write(usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: cost, Meter: ev.Meter}); err != nil {
-			tmp.Close()
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+		return w.Close()
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -157,7 +156,7 @@ func newTable(w io.Writer) *tabwriter.Writer {
 // after every event of the log of that time. Both cores work, each on its
 // own share of the file's row groups. Refused rows go into the tally.
 func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine, agg *metrics.Aggregator, t *tally) error {
-	f, err := env.open(path)
+	f, err := openData(env, "usage", path)
 	if err != nil {
 		return err
 	}
@@ -180,20 +179,13 @@ func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine
 		rows += b.Len()
 		mu.Unlock()
 	}
-	if ra, ok := f.(interface {
-		io.ReaderAt
-		Stat() (os.FileInfo, error)
-	}); ok && isParquet(ra) {
-		st, err := ra.Stat()
-		if err != nil {
-			return err
-		}
+	if f.parquet != nil {
 		workers := runtime.GOMAXPROCS(0)
 		forks := make([]*metrics.Aggregator, workers)
 		for i := range forks {
 			forks[i] = agg.Fork()
 		}
-		err = usage.ReadParquet(ctx, ra, st.Size(), workers, func(w int, b *usage.Batch) error {
+		err = usage.ReadParquet(ctx, f.parquet, f.size, workers, func(w int, b *usage.Batch) error {
 			count(b)
 			forks[w].UsageBatch(e, b, refuse)
 			return nil
@@ -205,15 +197,11 @@ func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine
 			agg.Merge(fk)
 		}
 	} else {
-		in := bufio.NewReader(f)
-		if magic, _ := in.Peek(4); string(magic) == "PAR1" {
-			return usagef("--usage %s: a Parquet file is read from a file, not from standard input", path)
-		}
 		notUsage := func(rf *event.Refusal) {
 			linesRefused++
 			note(rf)
 		}
-		err := usage.ReadNDJSON(in, 1<<16, notUsage, func(b *usage.Batch) error {
+		err := usage.ReadNDJSON(f.lines, 1<<16, notUsage, func(b *usage.Batch) error {
 			count(b)
 			agg.UsageBatch(e, b, refuse)
 			return ctx.Err()
@@ -228,19 +216,13 @@ func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine
 	return nil
 }
 
-func isParquet(r io.ReaderAt) bool {
-	magic := make([]byte, 4)
-	_, err := r.ReadAt(magic, 0)
-	return err == nil && string(magic) == "PAR1"
-}
-
 // readConsumption applies the records of a consumption file (Parquet, or
 // NDJSON objects with the fields of azure.consumption) after the log, in
 // file order, as reported at the log's last instant: a record replaces the
 // log's record of the same resource, day and meter, and an earlier one of
 // the file. Refused records go into the tally, with their row or line.
 func readConsumption(ctx context.Context, env *Env, path, month string, e *attribution.Engine, t *tally) error {
-	f, err := env.open(path)
+	f, err := openData(env, "consumption", path)
 	if err != nil {
 		return err
 	}
@@ -270,25 +252,14 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 		}
 		t.Applied++
 	}
-	if ra, ok := f.(interface {
-		io.ReaderAt
-		Stat() (os.FileInfo, error)
-	}); ok && isParquet(ra) {
-		st, err := ra.Stat()
-		if err != nil {
-			return err
-		}
+	if f.parquet != nil {
 		cols := consumptionColumns{e: e, cr: cr, at: at, apply: apply, keep: keep, t: t}
-		if err := usage.ReadConsumption(ctx, ra, st.Size(), cols.batch); err != nil {
+		if err := usage.ReadConsumption(ctx, f.parquet, f.size, cols.batch); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
 	}
-	in := bufio.NewReader(f)
-	if magic, _ := in.Peek(4); string(magic) == "PAR1" {
-		return usagef("--consumption %s: a Parquet file is read from a file, not from standard input", path)
-	}
-	sc := bufio.NewScanner(in)
+	sc := bufio.NewScanner(f.lines)
 	sc.Buffer(make([]byte, 64<<10), event.MaxLineBytes)
 	for line := 1; sc.Scan(); line++ {
 		text := bytes.TrimSpace(sc.Bytes())
