@@ -262,3 +262,24 @@ func TestFlagsThatAreHonoured(t *testing.T) {
 		t.Errorf("pal check without --log: exit %d %q, want no word of --server", code, stderr)
 	}
 }
+
+// TestParquetFromStandardInput: a Parquet file is read by row groups, from
+// a file: given on standard input it is a usage error that says so, for
+// each flag that takes one.
+func TestParquetFromStandardInput(t *testing.T) {
+	dir := t.TempDir()
+	_, log, _ := run(t, "", "demo")
+	logFile := filepath.Join(dir, "log.ndjson")
+	if err := os.WriteFile(logFile, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]string{
+		{"report", "monthly", "--month", "2026-03", "--log", logFile, "--usage", "-"},
+		{"report", "azure", "--month", "2026-03", "--log", logFile, "--consumption", "-"},
+	} {
+		code, _, errOut := run(t, "PAR1 and the rest of a Parquet file", c...)
+		if code != ExitUsage || !strings.Contains(errOut, "a Parquet file is read from a file, not from standard input") {
+			t.Errorf("pal %s with Parquet on standard input: exit %d %q", strings.Join(c, " "), code, errOut)
+		}
+	}
+}
