@@ -101,9 +101,22 @@ func (g gate) noLink(who string) string {
 	return fmt.Sprintf("%s holds no partner link in tenant %s: link it with pal link create --partner-id %s", who, g.tenant, id)
 }
 
+// gateLog is what the gate needs of the log folded (an *attribution.Engine
+// is one): the deploying account, and the import applied to it, which the
+// gate's process alone holds.
+type gateLog interface {
+	AccountExists(tenant, account string) bool
+	AccountKind(tenant, account string) string
+	AccountDisabled(tenant, account string) bool
+	Link(tenant, account string) (attribution.Link, bool)
+	Now() time.Time
+	Apply(ev *event.Event) attribution.Result
+	Attribution(tenants ...string) []attribution.Row
+}
+
 // local decides on the log's state: the account's link, then the import
-// applied to the engine, which the gate's process alone holds.
-func (g gate) local(e *attribution.Engine) (string, bool) {
+// applied to it.
+func (g gate) local(e gateLog) (string, bool) {
 	who := "account " + g.account
 	if kind := e.AccountKind(g.tenant, g.account); kind != "" {
 		who = strings.ReplaceAll(kind, "_", " ") + " " + g.account

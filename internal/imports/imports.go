@@ -17,6 +17,23 @@ import (
 	"github.com/palproject/pal/internal/fold"
 )
 
+// Log is what an import needs to know of the log so far, folded (an
+// *attribution.Engine is one): what each tenant holds, so that an
+// inventory adds only what changed since, and a change names what exists.
+type Log interface {
+	Inventory(tenant string) (envs map[string]string, resources map[string]attribution.ResourceState)
+	AccountExists(tenant, account string) bool
+	AccountCreated(tenant, account string) (time.Time, bool)
+	AccountsNamed(tenant string) map[string]string
+	IsGroup(tenant, id string) bool
+	GroupMembers(tenant, group string) []string
+	Link(tenant, account string) (attribution.Link, bool)
+	LiveAssignments(tenant string) []attribution.LiveAssignment
+	AssignmentEnd(tenant, assignment string) (time.Time, bool)
+	AzureKnownUntil(tenant string) time.Time
+	Placements(tenant string) (groups, subscriptions map[string]string)
+}
+
 // Options are what an import is told besides its files.
 type Options struct {
 	// Tenant names the tenant of an export that does not say it.
@@ -26,7 +43,7 @@ type Options struct {
 	ObservedAt time.Time
 	// Known is the log so far, folded: an inventory adds only what changed
 	// since. Nil: an empty log.
-	Known *attribution.Engine
+	Known Log
 	// Group names the group of a group members export.
 	Group string
 	// UserKey, when set, pseudonymises usage users: each becomes its
@@ -209,7 +226,7 @@ var armTypes = map[string]string{
 // (emit); emitted is the first error doing so, which ends the import.
 type builder struct {
 	source  string
-	known   *attribution.Engine
+	known   Log
 	events  []*event.Event
 	emit    func(*event.Event) error
 	emitted error
