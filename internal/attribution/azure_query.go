@@ -115,9 +115,9 @@ func (q *azureQuery) locs() map[string][]locPiece {
 // listed it and when, from the organisations' registrations.
 func (e *Engine) locationHistory() map[string][]locPiece {
 	out := make(map[string][]locPiece)
-	for id, o := range e.orgs {
+	for _, id := range e.dir.IDs() {
 		open := map[string]time.Time{}
-		for _, reg := range o.registrations {
+		for _, reg := range e.dir.Org(id).Registrations {
 			for loc, from := range open {
 				if !slices.Contains(reg.Locations, loc) {
 					if from.Before(reg.At) {

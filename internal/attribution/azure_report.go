@@ -519,12 +519,12 @@ func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time
 		x.Credited = sharesOf(q.policy, p.recognised)
 	}
 	for _, r := range x.Recognised {
-		x.OrgNames[r.Org] = e.orgs[r.Org].name
+		x.OrgNames[r.Org] = e.dir.Org(r.Org).Name
 	}
 	for _, a := range x.Assignments {
 		for _, acct := range a.Accounts {
-			if o := e.orgs[acct.Org]; o != nil {
-				x.OrgNames[acct.Org] = o.name
+			if o := e.dir.Org(acct.Org); o != nil {
+				x.OrgNames[acct.Org] = o.Name
 			}
 		}
 	}

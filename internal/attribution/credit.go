@@ -88,7 +88,7 @@ func (e *Engine) candidates(t *tenant, r *resource) []Candidate {
 				c.Association = at
 			}
 		}
-		org, listed := e.locations[a.link]
+		org, listed := e.dir.Owner(a.link)
 		c.Org = org
 		switch {
 		case a.disabled:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -72,11 +73,11 @@ type Diagnosis struct {
 // where its credit hangs on a single account.
 func (e *Engine) Diagnose(orgID string) Diagnosis {
 	d := Diagnosis{Org: orgID, At: e.now, Missing: []Missing{}, AtRisk: []AtRisk{}}
-	o := e.orgs[orgID]
+	o := e.dir.Org(orgID)
 	if o == nil {
 		return d
 	}
-	ids := o.ids()
+	ids := o.IDs()
 	slices.Sort(ids)
 	seen := map[ResourceKey]bool{}
 	for _, loc := range slices.Compact(ids) {
@@ -102,21 +103,15 @@ func (e *Engine) Diagnose(orgID string) Diagnosis {
 	return d
 }
 
-// mine reports whether a candidate's link names a location ID the
-// organisation lists or once listed.
-func (o *org) mine(partner string) bool {
-	return partner != "" && slices.Contains(o.ids(), partner)
-}
-
-func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
+func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id string) {
 	r := t.resources[id]
 	credit := r.credit
-	credited := credit.Org == o.id || slices.ContainsFunc(credit.Shares, func(s Share) bool { return s.Org == o.id })
+	credited := credit.Org == o.ID || slices.ContainsFunc(credit.Shares, func(s Share) bool { return s.Org == o.ID })
 	cands := e.candidates(t, r)
 	if credited {
 		var holders []Candidate
 		for _, c := range cands {
-			if c.Eligible && c.Org == o.id {
+			if c.Eligible && c.Org == o.ID {
 				holders = append(holders, c)
 			}
 		}
@@ -133,7 +128,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 	// Accounts of the organisation with a role that is never credited.
 	if r.spec.CoOwners && !r.spec.CoOwnersCredited {
 		for acct := range r.coowners {
-			if a := t.accounts[acct]; o.mine(a.link) {
+			if a := t.accounts[acct]; o.Lists(a.link) {
 				add(Missing{Account: acct, Partner: a.link, Reason: RoleEarnsNothing,
 					Words: fmt.Sprintf("%s is a co-owner of a %s, and a %s credits its owner only", acct, r.kind, r.kind),
 					Fix:   fmt.Sprintf("make %s the owner (resource.owner_changed), or have it import the solution that holds the %s", acct, r.kind)})
@@ -142,7 +137,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 	}
 	if r.spec.ByActivity && r.owner != "" {
 		if _, active := r.active[r.owner]; !active {
-			if a := t.accounts[r.owner]; o.mine(a.link) {
+			if a := t.accounts[r.owner]; o.Lists(a.link) {
 				add(Missing{Account: r.owner, Partner: a.link, Reason: NoActivityYet,
 					Words: fmt.Sprintf("%s owns this %s but has had no activity on it; a %s credits the accounts that work on it", r.owner, r.kind, r.kind),
 					Fix:   "an edit or publish by the account makes it a candidate"})
@@ -151,7 +146,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 	}
 	for _, c := range cands {
 		a := t.accounts[c.Account]
-		if !o.mine(a.link) {
+		if !o.Lists(a.link) {
 			continue
 		}
 		m := Missing{Account: c.Account, Partner: a.link}
@@ -162,7 +157,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 		case !c.Eligible:
 			m.Reason = DroppedLocation
 			m.Words = fmt.Sprintf("%s links %s, which the organisation no longer lists as a location ID", c.Account, a.link)
-			m.Fix = fmt.Sprintf("link one of the organisation's location IDs: %s", strings.Join(o.locations, ", "))
+			m.Fix = fmt.Sprintf("link one of the organisation's location IDs: %s", strings.Join(o.Locations, ", "))
 		case !e.isCounted(t, r):
 			m.Reason = NotProduction
 			m.Words = fmt.Sprintf("environment %s is %s: only %s environments count", r.env, env.envType, strings.Join(e.opts.Counted, ", "))
@@ -186,7 +181,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *org, t *tenant, id string) {
 // account linked to one of the organisation's location IDs holds roles,
 // all of them earning nothing, and the organisation is not recognised;
 // and those credited to it through one account only.
-func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
+func (e *Engine) diagnoseAzure(d *Diagnosis, o *directory.Org) {
 	q := e.azureQuery()
 	e.azureHolders(q, o, func(tenant, path string, holders map[accountKey]AzureAccount) {
 		if len(holders) == 1 {
@@ -203,7 +198,7 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 		for _, path := range t.az.Usage.Paths {
 			sc, _ := event.ParseScope(path)
 			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil {
-				if i := slices.IndexFunc(p.recognised, func(r recognition) bool { return r.Org == o.id }); i >= 0 {
+				if i := slices.IndexFunc(p.recognised, func(r recognition) bool { return r.Org == o.ID }); i >= 0 {
 					e.azureOutranked(d, o, q.policy, tid, path, p.recognised, p.recognised[i])
 					continue
 				}
@@ -219,7 +214,7 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 						continue
 					}
 					acct := e.tenants[a.PrincipalTenant].accounts[m.account]
-					if acct == nil || !o.mine(acct.stateAt(e.now).Link) {
+					if acct == nil || !o.Lists(acct.stateAt(e.now).Link) {
 						continue
 					}
 					d.Missing = append(d.Missing, Missing{Tenant: tid, Resource: path, Kind: AzureKind, Account: m.account,
@@ -235,9 +230,9 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *org) {
 // azureOutranked adds an Azure resource on which the organisation is
 // recognised but, under the Azure policy latest, another location with a
 // later association is credited instead.
-func (e *Engine) azureOutranked(d *Diagnosis, o *org, policy AzurePolicy, tenant, path string, rec []recognition, mine recognition) {
+func (e *Engine) azureOutranked(d *Diagnosis, o *directory.Org, policy AzurePolicy, tenant, path string, rec []recognition, mine recognition) {
 	shares := sharesOf(policy, rec)
-	if len(shares) == 0 || slices.ContainsFunc(shares, func(s Share) bool { return s.Org == o.id }) {
+	if len(shares) == 0 || slices.ContainsFunc(shares, func(s Share) bool { return s.Org == o.ID }) {
 		return
 	}
 	other := rec[slices.IndexFunc(rec, func(r recognition) bool { return r.Partner == shares[0].Partner })]
@@ -252,7 +247,7 @@ func (e *Engine) azureOutranked(d *Diagnosis, o *org, policy AzurePolicy, tenant
 // credited to an organisation now, and the accounts of the organisation
 // that recognise it (by their tenant, which Lighthouse makes the
 // partner's): the accounts its credit rests on.
-func (e *Engine) azureHolders(q *azureQuery, o *org, fn func(tenant, path string, holders map[accountKey]AzureAccount)) {
+func (e *Engine) azureHolders(q *azureQuery, o *directory.Org, fn func(tenant, path string, holders map[accountKey]AzureAccount)) {
 	for tid, t := range e.tenants {
 		if t.az == nil {
 			continue
@@ -260,7 +255,7 @@ func (e *Engine) azureHolders(q *azureQuery, o *org, fn func(tenant, path string
 		for _, path := range t.az.Usage.Paths {
 			sc, _ := event.ParseScope(path)
 			p := pieceAt(q.timeline(tid, sc), e.now)
-			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.id }) {
+			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.ID }) {
 				continue
 			}
 			x, err := e.explainAzure(q, tid, path, e.now)
@@ -270,7 +265,7 @@ func (e *Engine) azureHolders(q *azureQuery, o *org, fn func(tenant, path string
 			holders := map[accountKey]AzureAccount{}
 			for _, a := range x.Assignments {
 				for _, acct := range a.Accounts {
-					if acct.Eligible && acct.Org == o.id {
+					if acct.Eligible && acct.Org == o.ID {
 						holders[accountKey{a.PrincipalTenant, acct.Account}] = acct
 					}
 				}

@@ -2,10 +2,9 @@ package attribution
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -81,13 +80,11 @@ type Engine struct {
 	opts    Options
 	counted map[string]bool
 
-	tenants   map[string]*tenant
-	orgs      map[string]*org
-	locations map[string]string // location ID → organisation, while listed
-	former    map[string]string // location ID → organisation that dropped it
-	linksTo   map[string]map[accountKey]struct{}
-	inputs    map[orgMonth]Inputs
-	now       time.Time
+	tenants map[string]*tenant
+	// dir is the partner directory: organisations and location IDs.
+	dir     *directory.Directory
+	linksTo map[string]map[accountKey]struct{}
+	now     time.Time
 	// onChange, when set, hears every change of credit; cause is the event
 	// being applied.
 	onChange func(Change)
@@ -148,41 +145,6 @@ type resource struct {
 	credit   Credit
 }
 
-type org struct {
-	id        string
-	name      string
-	locations []string
-	segments  []segmentChange
-	// registrations are the organisation's applied partner.registered
-	// events, oldest first: its history, as a refolded directory is
-	// compared with the one it replaces.
-	registrations []registration
-}
-
-type registration struct {
-	At        time.Time
-	Name      string
-	Locations []string
-	Segment   string
-}
-
-type segmentChange struct {
-	at      time.Time
-	segment string
-}
-
-type orgMonth struct {
-	org, month string
-}
-
-// Inputs are the capability-score inputs that PAL does not produce, from a
-// partner.metrics event.
-type Inputs struct {
-	NetCustomerAdds       int64
-	IntermediateCertified int64
-	AdvancedCertified     int64
-}
-
 // New returns an engine with no state.
 func New(opts Options) *Engine {
 	if opts.Policy == "" {
@@ -193,14 +155,11 @@ func New(opts Options) *Engine {
 		counted[t] = true
 	}
 	return &Engine{
-		opts:      opts,
-		counted:   counted,
-		tenants:   make(map[string]*tenant),
-		orgs:      make(map[string]*org),
-		locations: make(map[string]string),
-		former:    make(map[string]string),
-		linksTo:   make(map[string]map[accountKey]struct{}),
-		inputs:    make(map[orgMonth]Inputs),
+		opts:    opts,
+		counted: counted,
+		tenants: make(map[string]*tenant),
+		dir:     directory.New(),
+		linksTo: make(map[string]map[accountKey]struct{}),
 	}
 }
 
@@ -314,7 +273,7 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		return Result{}, e.registerPartner(ev)
 	}
 	if ev.Type == event.PartnerMetrics {
-		return Result{}, e.partnerMetrics(ev)
+		return Result{}, e.dir.Metrics(ev)
 	}
 	t := e.tenant(ev.Tenant)
 	switch ev.Type {
@@ -478,70 +437,15 @@ func (t *tenant) liveResource(ev *event.Event) (*resource, *event.Refusal) {
 }
 
 func (e *Engine) registerPartner(ev *event.Event) *event.Refusal {
-	if owner, ok := e.locations[ev.Org]; ok {
-		return event.Refuse(ev, event.AlreadyExists, "%s is already a location ID of organisation %s; an organisation's global ID cannot also be a location ID", ev.Org, owner)
-	}
-	var locs []string
-	for _, loc := range ev.Locations {
-		if loc == ev.Org {
-			return event.Refuse(ev, event.GlobalPartnerID, "location %s is the organisation's own global ID; list its location IDs only", loc)
-		}
-		if o := e.orgs[loc]; o != nil {
-			return event.Refuse(ev, event.GlobalPartnerID, "location %s is the global ID of organisation %s; a global ID cannot be a location ID", loc, o.name)
-		}
-		if owner, ok := e.locations[loc]; ok && owner != ev.Org {
-			return event.Refuse(ev, event.AlreadyExists, "location %s already belongs to organisation %s", loc, owner)
-		}
-		if !slices.Contains(locs, loc) {
-			locs = append(locs, loc)
-		}
-	}
-	o := e.orgs[ev.Org]
-	if o == nil {
-		o = &org{id: ev.Org}
-		e.orgs[ev.Org] = o
-	}
-	var changed []string
-	for _, loc := range o.locations {
-		if !slices.Contains(locs, loc) {
-			delete(e.locations, loc)
-			e.former[loc] = ev.Org
-			changed = append(changed, loc)
-		}
-	}
-	for _, loc := range locs {
-		if _, ok := e.locations[loc]; !ok {
-			e.locations[loc] = ev.Org
-			delete(e.former, loc)
-			changed = append(changed, loc)
-		}
-	}
-	o.name = ev.Name
-	o.locations = locs
-	o.registrations = append(o.registrations, registration{ev.Time, ev.Name, locs, ev.Segment})
-	if n := len(o.segments); n == 0 || o.segments[n-1].segment != ev.Segment {
-		o.segments = append(o.segments, segmentChange{at: ev.Time, segment: ev.Segment})
+	changed, rf := e.dir.Register(ev)
+	if rf != nil {
+		return rf
 	}
 	for _, loc := range changed {
 		for k := range e.linksTo[loc] {
 			t := e.tenants[k.tenant]
 			e.refreshRoles(ev.Time, t, t.accounts[k.account])
 		}
-	}
-	return nil
-}
-
-func (e *Engine) partnerMetrics(ev *event.Event) *event.Refusal {
-	if owner, ok := e.locations[ev.Org]; ok {
-		return event.Refuse(ev, event.UnknownPartnerID, "%s is a location ID of organisation %s; partner.metrics takes the organisation's global ID %s", ev.Org, owner, owner)
-	}
-	if e.orgs[ev.Org] == nil {
-		return event.Refuse(ev, event.UnknownPartnerID, "organisation %s is not registered at %s; send partner.registered first", ev.Org, stamp(ev.Time))
-	}
-	e.inputs[orgMonth{ev.Org, ev.Month}] = Inputs{
-		NetCustomerAdds:       ev.NetCustomerAdds,
-		IntermediateCertified: ev.IntermediateCertified,
-		AdvancedCertified:     ev.AdvancedCertified,
 	}
 	return nil
 }
@@ -744,23 +648,10 @@ func (e *Engine) checkLink(ev *event.Event, t *tenant) (*account, *event.Refusal
 		}
 		return a, nil
 	}
-	if o := e.orgs[ev.Partner]; o != nil {
-		return nil, event.Refuse(ev, event.GlobalPartnerID, "%s is the global ID of organisation %s; link one of its location IDs instead: %s", ev.Partner, o.label(), strings.Join(o.locations, ", "))
-	}
-	if _, ok := e.locations[ev.Partner]; !ok {
-		if prev, ok := e.former[ev.Partner]; ok {
-			return nil, event.Refuse(ev, event.UnknownPartnerID, "%s is no longer a location ID of organisation %s; link one of its current location IDs: %s", ev.Partner, e.orgs[prev].label(), strings.Join(e.orgs[prev].locations, ", "))
-		}
-		return nil, event.Refuse(ev, event.UnknownPartnerID, "partner ID %s is not the location ID of any registered organisation; use the associated partner ID shown in the partner profile", ev.Partner)
+	if rf := e.dir.CheckLink(ev); rf != nil {
+		return nil, rf
 	}
 	return a, nil
-}
-
-func (o *org) label() string {
-	if o.name == "" {
-		return o.id
-	}
-	return fmt.Sprintf("%s (%s)", o.name, o.id)
 }
 
 func (e *Engine) setLink(ev *event.Event, t *tenant, a *account, partner string) {

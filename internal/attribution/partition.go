@@ -45,40 +45,7 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 // the two. The tenants whose accounts link to one of them, or tried to,
 // must be folded again; no other tenant's state depends on the change.
 func (e *Engine) AdoptDirectory(from *Engine) []string {
-	var changed []string
-	for id := range maps.Keys(e.orgs) {
-		if from.orgs[id] == nil {
-			changed = append(changed, e.orgs[id].ids()...)
-		}
-	}
-	for id, o := range from.orgs {
-		old := e.orgs[id]
-		if old == nil {
-			changed = append(changed, o.ids()...)
-			continue
-		}
-		if !slices.EqualFunc(old.registrations, o.registrations, registration.equal) {
-			changed = append(changed, old.ids()...)
-			changed = append(changed, o.ids()...)
-		}
-	}
-	e.orgs, e.locations, e.former, e.inputs = from.orgs, from.locations, from.former, from.inputs
-	slices.Sort(changed)
-	return slices.Compact(changed)
-}
-
-func (r registration) equal(s registration) bool {
-	return r.At.Equal(s.At) && r.Name == s.Name && r.Segment == s.Segment && slices.Equal(r.Locations, s.Locations)
-}
-
-// ids lists the organisation's global ID and every location ID it ever
-// listed.
-func (o *org) ids() []string {
-	ids := []string{o.id}
-	for _, r := range o.registrations {
-		ids = append(ids, r.Locations...)
-	}
-	return ids
+	return e.dir.Adopt(from.dir)
 }
 
 func (e *Engine) indexLink(partner string, k accountKey) {

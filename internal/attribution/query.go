@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -154,7 +155,7 @@ func (e *Engine) Explain(tenantID, id string, at time.Time) Explanation {
 	}
 	for _, c := range x.Candidates {
 		if c.Org != "" {
-			x.OrgNames[c.Org] = e.orgs[c.Org].name
+			x.OrgNames[c.Org] = e.dir.Org(c.Org).Name
 		}
 	}
 	credit := e.decide(x.Candidates)
@@ -250,41 +251,32 @@ type Organisation struct {
 
 // Org returns the organisation with global ID id.
 func (e *Engine) Org(id string) (Organisation, bool) {
-	o := e.orgs[id]
+	o := e.dir.Org(id)
 	if o == nil {
 		return Organisation{}, false
 	}
-	return Organisation{ID: o.id, Name: o.name, Locations: slices.Clone(o.locations)}, true
+	return Organisation{ID: o.ID, Name: o.Name, Locations: slices.Clone(o.Locations)}, true
 }
 
 // LocationOrg returns the organisation that lists location ID id now.
 func (e *Engine) LocationOrg(id string) (string, bool) {
-	org, ok := e.locations[id]
-	return org, ok
+	return e.dir.Owner(id)
 }
 
 // Segment returns the segment of organisation id at time at, or "" when it
 // was not registered then.
 func (e *Engine) Segment(id string, at time.Time) string {
-	o := e.orgs[id]
+	o := e.dir.Org(id)
 	if o == nil {
 		return ""
 	}
-	seg := ""
-	for _, s := range o.segments {
-		if s.at.After(at) {
-			break
-		}
-		seg = s.segment
-	}
-	return seg
+	return o.SegmentAt(at)
 }
 
 // MetricsInputs returns the partner.metrics inputs of an organisation for a
 // month (YYYY-MM).
-func (e *Engine) MetricsInputs(org, month string) (Inputs, bool) {
-	in, ok := e.inputs[orgMonth{org, month}]
-	return in, ok
+func (e *Engine) MetricsInputs(org, month string) (directory.Inputs, bool) {
+	return e.dir.Inputs(org, month)
 }
 
 // Link is an account's partner link in a tenant, as the link API shows it.
@@ -314,8 +306,8 @@ func (e *Engine) Link(tenantID, accountID string) (Link, bool) {
 		return Link{}, false
 	}
 	l := Link{Partner: a.lastLink, Version: a.linkVersion, Created: a.linkCreated, Updated: a.linkedAt, Active: a.link != ""}
-	if org, ok := e.locations[l.Partner]; ok {
-		l.Org, l.OrgName = org, e.orgs[org].name
+	if org, ok := e.dir.Owner(l.Partner); ok {
+		l.Org, l.OrgName = org, e.dir.Org(org).Name
 	}
 	return l, true
 }
@@ -442,7 +434,7 @@ type OrgLink struct {
 // customer beyond that.
 func (e *Engine) OrgLinks(orgID string) []OrgLink {
 	out := []OrgLink{}
-	o := e.orgs[orgID]
+	o := e.dir.Org(orgID)
 	if o == nil {
 		return out
 	}
@@ -453,7 +445,7 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 			azure[k]++
 		}
 	})
-	ids := o.ids()
+	ids := o.IDs()
 	slices.Sort(ids)
 	for _, loc := range slices.Compact(ids) {
 		for k := range e.linksTo[loc] {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -13,10 +14,10 @@ import (
 type snapshot struct {
 	Now     time.Time
 	Tenants map[string]snapTenant
-	Orgs    map[string]snapOrg
+	Orgs    map[string]directory.SnapOrg
 	Former  map[string]string
-	Inputs  map[string]map[string]Inputs     // org → month → inputs
-	History map[string]map[string][]Interval // tenant → resource → intervals
+	Inputs  map[string]map[string]directory.Inputs // org → month → inputs
+	History map[string]map[string][]Interval       // tenant → resource → intervals
 	Options Options
 }
 
@@ -47,19 +48,11 @@ type snapResource struct {
 	Credit                 Credit
 }
 
-type snapOrg struct {
-	Name      string
-	Locations []string
-	Segments  []time.Time
-	SegNames  []string
-	Regs      []registration
-}
-
 // Snapshot encodes the engine's whole state, so that a later process can
 // restore it and apply only the events that came after.
 func (e *Engine) Snapshot() ([]byte, error) {
-	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, Orgs: map[string]snapOrg{}, Former: e.former,
-		Inputs: map[string]map[string]Inputs{}, History: map[string]map[string][]Interval{}, Options: e.opts}
+	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, History: map[string]map[string][]Interval{}, Options: e.opts}
+	s.Orgs, s.Former, s.Inputs = e.dir.Snapshot()
 	for id, t := range e.tenants {
 		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}, Azure: t.az}
 		for aid, a := range t.accounts {
@@ -72,20 +65,6 @@ func (e *Engine) Snapshot() ([]byte, error) {
 			st.Resources[rid] = snapResource{r.kind, r.env, r.name, r.owner, r.ownerSince, r.coowners, r.active, r.activity, r.credit}
 		}
 		s.Tenants[id] = st
-	}
-	for id, o := range e.orgs {
-		so := snapOrg{Name: o.name, Locations: o.locations, Regs: o.registrations}
-		for _, c := range o.segments {
-			so.Segments = append(so.Segments, c.at)
-			so.SegNames = append(so.SegNames, c.segment)
-		}
-		s.Orgs[id] = so
-	}
-	for k, in := range e.inputs {
-		if s.Inputs[k.org] == nil {
-			s.Inputs[k.org] = map[string]Inputs{}
-		}
-		s.Inputs[k.org][k.month] = in
 	}
 	for id, t := range e.tenants {
 		s.History[id] = t.history
@@ -133,24 +112,7 @@ func Restore(data []byte) (*Engine, error) {
 			t.az = st.Azure.restored()
 		}
 	}
-	for id, so := range s.Orgs {
-		o := &org{id: id, name: so.Name, locations: so.Locations, registrations: so.Regs}
-		for i, at := range so.Segments {
-			o.segments = append(o.segments, segmentChange{at: at, segment: so.SegNames[i]})
-		}
-		e.orgs[id] = o
-		for _, loc := range so.Locations {
-			e.locations[loc] = id
-		}
-	}
-	for loc, org := range s.Former {
-		e.former[loc] = org
-	}
-	for org, months := range s.Inputs {
-		for month, in := range months {
-			e.inputs[orgMonth{org, month}] = in
-		}
-	}
+	e.dir = directory.Restore(s.Orgs, s.Former, s.Inputs)
 	for tid, rs := range s.History {
 		t := e.tenant(tid)
 		for rid, h := range rs {

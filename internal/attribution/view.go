@@ -50,17 +50,14 @@ func (e *Engine) AccountLinkAt(tenantID, id string) string {
 // PartnerOrg returns the organisation that lists a location ID, or that
 // listed it last, "" when none ever did.
 func (e *Engine) PartnerOrg(partner string) string {
-	if org, ok := e.locations[partner]; ok {
-		return org
-	}
-	return e.former[partner]
+	return e.dir.OwnerEver(partner)
 }
 
 // OrgPartnerIDs returns an organisation's global ID and every location ID
 // it ever listed, nil when it is not registered.
 func (e *Engine) OrgPartnerIDs(id string) []string {
-	if o := e.orgs[id]; o != nil {
-		ids := o.ids()
+	if o := e.dir.Org(id); o != nil {
+		ids := o.IDs()
 		slices.Sort(ids)
 		return slices.Compact(ids)
 	}
@@ -69,18 +66,13 @@ func (e *Engine) OrgPartnerIDs(id string) []string {
 
 // Orgs returns the global IDs of the registered organisations, sorted.
 func (e *Engine) Orgs() []string {
-	out := make([]string, 0, len(e.orgs))
-	for id := range e.orgs {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
+	return e.dir.IDs()
 }
 
 // OrgName returns an organisation's name, "" when it is not registered.
 func (e *Engine) OrgName(id string) string {
-	if o := e.orgs[id]; o != nil {
-		return o.name
+	if o := e.dir.Org(id); o != nil {
+		return o.Name
 	}
 	return ""
 }

@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/directory"
 )
 
 // Score is the Business Applications Partner Capability Score of an
@@ -49,7 +49,7 @@ func BaselineMonth(month string) (string, error) {
 // baseline report base of twelve months before. segment is the
 // organisation's segment at the end of the month, used for both months;
 // inputs are its partner.metrics for the month, if any.
-func CapabilityScore(cfg Config, org, segment string, cur, base Monthly, inputs attribution.Inputs, hasInputs bool) Score {
+func CapabilityScore(cfg Config, org, segment string, cur, base Monthly, inputs directory.Inputs, hasInputs bool) Score {
 	segment = segmentOrDefault(segment)
 	s := Score{Org: org, Month: cur.Month, Segment: segment, HasInputs: hasInputs}
 	sameSegment := func(string) string { return segment }

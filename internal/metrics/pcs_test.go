@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -25,7 +25,7 @@ func TestCapabilityScore(t *testing.T) {
 		name      string
 		segment   string
 		cur, base Monthly
-		inputs    attribution.Inputs
+		inputs    directory.Inputs
 		hasInputs bool
 		want      Points
 		growth    *float64
@@ -34,14 +34,14 @@ func TestCapabilityScore(t *testing.T) {
 		{
 			name: "smb, every subcategory over its cap", segment: event.SMB,
 			cur: month("2026-01", 40000, 9000, 8000, 7000, 6000, 5000, 5000, 100), base: month("2025-01", 26000),
-			inputs: attribution.Inputs{NetCustomerAdds: 9, IntermediateCertified: 6, AdvancedCertified: 3}, hasInputs: true,
+			inputs: directory.Inputs{NetCustomerAdds: 9, IntermediateCertified: 6, AdvancedCertified: 3}, hasInputs: true,
 			want:   Points{NetCustomerAdds: 15, Intermediate: 20, Advanced: 15, UsageGrowth: 30, Deployments: 20},
 			growth: ptr(208.08), qualified: true,
 		},
 		{
 			name: "enterprise rates, growth floored, below the deployment threshold", segment: event.Enterprise,
 			cur: month("2026-01", 51500, 9999), base: month("2025-01", 50000),
-			inputs: attribution.Inputs{NetCustomerAdds: 1, IntermediateCertified: 3, AdvancedCertified: 1}, hasInputs: true,
+			inputs: directory.Inputs{NetCustomerAdds: 1, IntermediateCertified: 3, AdvancedCertified: 1}, hasInputs: true,
 			want:   Points{NetCustomerAdds: 3, Intermediate: 3, Advanced: 2.14, UsageGrowth: 22, Deployments: 0},
 			growth: ptr(22.998),
 		},
@@ -53,7 +53,7 @@ func TestCapabilityScore(t *testing.T) {
 		{
 			name: "shrinking usage and deployments score 0, not less", segment: event.SMB,
 			cur: month("2026-01", 5000), base: month("2025-01", 30000, 6000),
-			inputs: attribution.Inputs{NetCustomerAdds: -2}, hasInputs: true,
+			inputs: directory.Inputs{NetCustomerAdds: -2}, hasInputs: true,
 			want: Points{}, growth: ptr(-86.11),
 		},
 		{
