@@ -15,8 +15,6 @@ import (
 	"github.com/palproject/pal/internal/api"
 )
 
-const linkAPI = "/providers/Microsoft.ManagementPartner/partners"
-
 // runLink is az managementpartner's create, show, update and delete
 // against a pal service: they act on the caller's own link only.
 func runLink(ctx context.Context, env *Env, args []string) error {
@@ -42,7 +40,7 @@ func runLink(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	path := linkAPI
+	path := api.LinkPath
 	if *partnerID != "" {
 		path += "/" + url.PathEscape(*partnerID)
 	}
@@ -147,11 +145,11 @@ func applyLink(ctx context.Context, sf serverFlags, tenant, token, partner strin
 	var cur struct {
 		Properties struct{ PartnerID, State string }
 	}
-	err = c.Do(ctx, http.MethodGet, linkAPI, version, nil, &cur)
+	err = c.Do(ctx, http.MethodGet, api.LinkPath, version, nil, &cur)
 	var se *api.Error
 	switch {
 	case errors.As(err, &se) && se.Code == "NotFound":
-		if err := c.Do(ctx, http.MethodPut, linkAPI+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
+		if err := c.Do(ctx, http.MethodPut, api.LinkPath+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("account %s created its link to %s", me.Account, partner), nil
@@ -160,7 +158,7 @@ func applyLink(ctx context.Context, sf serverFlags, tenant, token, partner strin
 	case cur.Properties.PartnerID == partner:
 		return fmt.Sprintf("account %s already links %s: unchanged", me.Account, partner), nil
 	}
-	if err := c.Do(ctx, http.MethodPatch, linkAPI+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
+	if err := c.Do(ctx, http.MethodPatch, api.LinkPath+"/"+url.PathEscape(partner), version, nil, &json.RawMessage{}); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("account %s changed its link from %s to %s", me.Account, cur.Properties.PartnerID, partner), nil

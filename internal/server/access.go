@@ -123,6 +123,9 @@ func kept[T any](rows []T, keep func(T) bool) []T {
 // filterMonthly keeps what a partner reader or a tenant administrator may
 // see of a monthly report.
 func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
+	if p.Role == store.RoleOperator {
+		return m
+	}
 	return metrics.Monthly{Month: m.Month,
 		Resources: kept(m.Resources, func(r metrics.ResourceRow) bool { return p.seesRow(r.Tenant, r.Org) }),
 		Workloads: kept(m.Workloads, func(r metrics.WorkloadRow) bool { return p.seesRow(r.Tenant, r.Org) }),
@@ -132,6 +135,9 @@ func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
 // filterAzure keeps what a partner reader or a tenant administrator may
 // see of an Azure report.
 func filterAzure(rep attribution.AzureReport, p Principal) attribution.AzureReport {
+	if p.Role == store.RoleOperator {
+		return rep
+	}
 	return attribution.AzureReport{Month: rep.Month, Policy: rep.Policy,
 		Resources:     kept(rep.Resources, func(r attribution.AzureResourceRow) bool { return p.seesRow(r.Tenant, r.Org) }),
 		Subscriptions: kept(rep.Subscriptions, func(r attribution.AzureSubscription) bool { return p.seesRow(r.Tenant, r.Org) }),

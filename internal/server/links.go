@@ -11,12 +11,9 @@ import (
 	"github.com/palproject/pal/internal/store"
 )
 
-// The link API keeps the shapes of Azure's Microsoft.ManagementPartner API,
-// version 2018-02-01; ?api-version is accepted and ignored.
-const linkPath = providerPath + "/partners"
-
-// providerPath is the root of Azure's Microsoft.ManagementPartner API.
-const providerPath = "/providers/Microsoft.ManagementPartner"
+// The link API (api.LinkPath) keeps the shapes of Azure's
+// Microsoft.ManagementPartner API, version 2018-02-01; ?api-version is
+// accepted and ignored.
 
 // operation is one operation of the provider, as Azure lists them.
 type operation struct {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/palproject/pal/internal/api"
 )
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -30,7 +32,7 @@ func (s *Server) openAPI() map[string]any {
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
 		}
-		if strings.HasPrefix(rt.path, providerPath) {
+		if strings.HasPrefix(rt.path, api.ProviderPath) {
 			params = append(params, map[string]any{"name": "api-version", "in": "query", "required": false,
 				"description": "Accepted and ignored (2018-02-01).", "schema": map[string]string{"type": "string"}})
 		}

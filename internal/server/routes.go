@@ -1,54 +1,60 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
-	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/api"
 )
 
-// Who may call each route; the handlers narrow what each role sees.
-var (
-	readers        = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader}
-	pushers        = []string{store.RoleOperator, store.RoleTenantAdmin, store.RoleAccount}
-	accounts       = []string{store.RoleAccount}
-	logReaders     = []string{store.RoleOperator, store.RoleTenantAdmin}
-	partnerReaders = []string{store.RolePartnerReader}
-	subscribers    = []string{store.RolePartnerReader, store.RoleTenantAdmin}
-	everyone       = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader, store.RoleAccount}
-)
-
+// routeTable binds the routes of the API's contract (api.Routes: path,
+// summary, who may call it) to their handlers.
 func (s *Server) routeTable() []route {
-	return []route{
-		{"GET", "/healthz", "Liveness: 200 while the service runs, with status ok, or loading and the records folded so far while it folds its log at start (every other route answers 503 Loading meanwhile).", nil, s.getHealth},
-		{"GET", "/openapi.json", "This document.", nil, s.getOpenAPI},
-		{"POST", "/v1/events", "Push a batch of events (NDJSON, log format v1): each line that passes the line checks is stored, and accepted (applied now) or held (refused by the state as of now, applied when what it needs arrives); the others are refused.", pushers, s.postEvents},
-		{"GET", "/v1/log", "The log as NDJSON v1: all of it for the operator, its own tenant's events for a tenant administrator.", logReaders, s.getLog},
-		{"GET", "/v1/intake", "What comes in: the stored events by the day of their time (the last ?days=, 30 by default), and the events held (stored, refused by the state as it stands) by code.", []string{store.RoleOperator}, s.getIntake},
-		{"GET", "/v1/refusals", "The stored events the state refuses as it stands, by sequence number after ?after=SEQ, at most ?limit=N a page; next is the after of the next page, null at the end.", logReaders, s.getRefusals},
-		{"GET", "/v1/attribution", "Who is credited for each resource the caller may see, at ?at= (default: now), by tenant then resource, in pages of ?limit= rows (1,000 by default, at most 10,000) after ?after=; next is the after of the next page, null after the last.", readers, s.getAttribution},
-		{"GET", "/v1/explain", "Why a resource is credited, or not: ?tenant=&resource=&at=, with summary, the verdict in words. A partner reader reads of the resources its organisation is, was or could be credited for (one of its accounts a candidate): another partner's account as that partner's ID and organisation, the customer's own as a customer account.", readers, s.getExplain},
-		{"GET", "/v1/changes", "The feed of credit changes after ?since=SEQ (default 0), at most ?limit=N a page (the operator may narrow it to one ?tenant=): resource, from, to, time, cause, activity_before (whether the gaining account had worked on the resource in the 90 days before), role_only (gained by a role alone), and correction when a late event changed the past; next is the SEQ to ask from next.", readers, s.getChanges},
-		{"POST", "/v1/webhooks", "Register an https:// URL to which each credit change of the caller's organisation (a partner reader) or tenant (a tenant administrator) is posted, signed with HMAC-SHA256 (X-Pal-Signature); private and loopback destinations are refused.", subscribers, s.postWebhook},
-		{"GET", "/v1/webhooks", "The webhooks of the caller's organisation or tenant.", subscribers, s.getWebhooks},
-		{"DELETE", "/v1/webhooks/{id}", "Remove one of the caller's webhooks.", subscribers, s.deleteWebhook},
-		{"POST", "/v1/webhooks/{id}/secret", "Give one of the caller's webhooks a new secret, shown once.", subscribers, s.rotateWebhookSecret},
-		{"GET", "/v1/me", "Who the caller is, and the time of the service's state.", everyone, s.getMe},
-		{"GET", "/v1/me/credit", "The resources whose credit the calling account carries now, through its link.", accounts, s.getMyCredit},
-		{"GET", "/v1/timeline", "A resource's credit as intervals: ?tenant=&resource=; a partner reader's when its organisation was ever credited for it, or one of its accounts is a candidate now or at ?at=, with other partners' accounts as their partner ID.", readers, s.getTimeline},
-		{"GET", "/v1/links", "The accounts of a tenant that hold a link, with the partner ID only (?tenant=); or, for a partner reader (or the operator with ?org=), the accounts linked to the organisation's location IDs in every tenant, with the partner ID, since when, and how many resources each carries.", readers, s.getLinks},
-		{"GET", "/v1/diagnosis", "Where an organisation's credit is missing: every resource on which one of its linked accounts has a role but it is not credited, why in plain words and what would fix it, and the resources whose credit hangs on one account. ?org= for the operator; a partner reader's own.", []string{store.RoleOperator, store.RolePartnerReader}, s.getDiagnosis},
-		{"POST", "/v1/whatif", "Apply hypothetical events (NDJSON) of a tenant to a copy of the state: its attribution before and after. Nothing is written.", logReaders, s.postWhatIf},
-		{"GET", "/v1/reports/monthly", "Monthly metrics: ?month=YYYY-MM, the rows of ?limit= tenants a page (1,000 by default, at most 10,000) after the tenant ?after=, the organisations' totals on every page; next is the after of the next page, null after the last.", readers, s.getMonthly},
-		{"GET", "/v1/reports/azure", "Azure recognition of ?month=YYYY-MM: consumed revenue (ACR), PEC-eligible cost and recognised hours by resource, subscription and organisation: all of it for the operator, its tenant for a tenant administrator, its organisation for a partner reader.", readers, s.getAzureReport},
-		{"GET", "/v1/tables/{table}", "The tables of the web UI's pages, whole: months (every month of the log, with its MAU, MCV and ACR), credited, missing, at-risk, links, changes, azure (an organisation's: ?org= for the operator, a partner reader's own), resources, links, changes (a tenant's: ?tenant=, a tenant administrator's own), organisations (the operator's): each as of ?month= (its last instant, or now for the present's month), filtered by ?q=, sorted by ?sort=&order=asc|desc, in pages of ?limit= rows (50 by default, at most 1,000) from ?offset=, with the total; ?format=csv answers every row as CSV.", readers, s.getTable},
-		{"GET", "/v1/reports/pcs", "Partner Capability Score: ?month=YYYY-MM&org=ORG.", []string{store.RoleOperator, store.RolePartnerReader}, s.getPCS},
-		{"GET", providerPath + "/operations", "The operations of the Microsoft.ManagementPartner provider, as Azure lists them.", everyone, s.getOperations},
-		{"GET", linkPath, "The caller's own partner link.", accounts, s.getLink},
-		{"GET", linkPath + "/{partnerId}", "The caller's own link to this partner ID.", accounts, s.getLink},
-		{"PUT", linkPath + "/{partnerId}", "Link the caller's account to a partner ID.", accounts, s.putLink},
-		{"PATCH", linkPath + "/{partnerId}", "Change the caller's link to this partner ID.", accounts, s.patchLink},
-		{"DELETE", linkPath + "/{partnerId}", "Remove the caller's link.", accounts, s.deleteLink},
+	handlers := map[string]handler{
+		"GET" + " " + "/healthz":                       s.getHealth,
+		"GET" + " " + "/openapi.json":                  s.getOpenAPI,
+		"POST" + " " + "/v1/events":                    s.postEvents,
+		"GET" + " " + "/v1/log":                        s.getLog,
+		"GET" + " " + "/v1/intake":                     s.getIntake,
+		"GET" + " " + "/v1/refusals":                   s.getRefusals,
+		"GET" + " " + "/v1/attribution":                s.getAttribution,
+		"GET" + " " + "/v1/explain":                    s.getExplain,
+		"GET" + " " + "/v1/changes":                    s.getChanges,
+		"POST" + " " + "/v1/webhooks":                  s.postWebhook,
+		"GET" + " " + "/v1/webhooks":                   s.getWebhooks,
+		"DELETE" + " " + "/v1/webhooks/{id}":           s.deleteWebhook,
+		"POST" + " " + "/v1/webhooks/{id}/secret":      s.rotateWebhookSecret,
+		"GET" + " " + "/v1/me":                         s.getMe,
+		"GET" + " " + "/v1/me/credit":                  s.getMyCredit,
+		"GET" + " " + "/v1/timeline":                   s.getTimeline,
+		"GET" + " " + "/v1/links":                      s.getLinks,
+		"GET" + " " + "/v1/diagnosis":                  s.getDiagnosis,
+		"POST" + " " + "/v1/whatif":                    s.postWhatIf,
+		"GET" + " " + "/v1/reports/monthly":            s.getMonthly,
+		"GET" + " " + "/v1/reports/azure":              s.getAzureReport,
+		"GET" + " " + "/v1/tables/{table}":             s.getTable,
+		"GET" + " " + "/v1/reports/pcs":                s.getPCS,
+		"GET" + " " + api.ProviderPath + "/operations": s.getOperations,
+		"GET" + " " + api.LinkPath:                     s.getLink,
+		"GET" + " " + api.LinkPath + "/{partnerId}":    s.getLink,
+		"PUT" + " " + api.LinkPath + "/{partnerId}":    s.putLink,
+		"PATCH" + " " + api.LinkPath + "/{partnerId}":  s.patchLink,
+		"DELETE" + " " + api.LinkPath + "/{partnerId}": s.deleteLink,
 	}
+	// The contract and the handlers are one to one: a route without its
+	// handler, or a handler of no route, is the service's own mistake.
+	if len(handlers) != len(api.Routes) {
+		panic(fmt.Sprintf("%d handlers for the %d routes of the API", len(handlers), len(api.Routes)))
+	}
+	out := make([]route, len(api.Routes))
+	for i, rt := range api.Routes {
+		h := handlers[rt.Method+" "+rt.Path]
+		if h == nil {
+			panic("no handler for " + rt.Method + " " + rt.Path)
+		}
+		out[i] = route{rt.Method, rt.Path, rt.Summary, rt.Roles, h}
+	}
+	return out
 }
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, _ Principal) error {
