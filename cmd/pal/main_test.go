@@ -75,7 +75,24 @@ func serve(t *testing.T, db string, flags ...string) (*exec.Cmd, string) {
 		t.Fatalf("pal serve's first line %q has no URL", first)
 	}
 	go io.Copy(io.Discard, stdout)
-	return cmd, strings.Fields(first[i:])[0]
+	url := strings.Fields(first[i:])[0]
+	// The service listens while it folds its log: it answers once
+	// /healthz says ok, as a readiness probe would wait (on loopback; its
+	// certificate is the TLS tests' to check).
+	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var health struct{ Status string }
+		if resp, err := probe.Get(url + "/healthz"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&health)
+			resp.Body.Close()
+		}
+		if health.Status == "ok" {
+			return cmd, url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pal serve at %s never said ok on /healthz", url)
+		}
+	}
 }
 
 func token(t *testing.T, db string) string {
