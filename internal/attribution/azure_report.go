@@ -221,87 +221,218 @@ type azTotals struct {
 	nanos    int64
 }
 
-// AzureReport computes the Azure report of a month (YYYY-MM).
+// AzureReport computes the Azure report of a month (YYYY-MM) from the
+// consumption records the engine holds.
 func (e *Engine) AzureReport(month string) (AzureReport, error) {
-	start, err := time.Parse("2006-01", month)
+	m, err := e.AzureMonth(month)
 	if err != nil {
-		return AzureReport{}, fmt.Errorf("month %q is not YYYY-MM", month)
+		return AzureReport{}, err
 	}
-	first, next := int32(start.Unix()/86400), int32(start.AddDate(0, 1, 0).Unix()/86400)
-	q := e.azureQuery()
-	rows := map[azRowKey]*azTotals{}
-	subs := map[azSubKey]*azTotals{}
-	// A resource's sums are kept apart while its records are read (a few
-	// locations and organisations: a look along a slice), and added to the
-	// month's maps once: a map of five strings a record was most of the
-	// report's time.
-	var locs []locTotals
-	var orgs []orgTotals
 	for tid, t := range e.tenants {
 		if t.az == nil {
 			continue
 		}
 		c := &t.az.Usage
 		for i, path := range c.Paths {
-			recs := c.Records[i]
-			if !slices.ContainsFunc(recs, func(r CostRecord) bool { return r.Day >= first && r.Day < next }) {
-				continue
-			}
-			sc, _ := event.ParseScope(path)
-			te := q.entry(tid, sc)
-			if te == nil || te.pieces == nil {
-				continue
-			}
-			locs, orgs = locs[:0], orgs[:0]
-			var counted uint32 // the month's days already counted, by bit
-			for _, rec := range recs {
-				if rec.Day < first || rec.Day >= next {
+			var r *resMonth
+			for _, rec := range c.Records[i] {
+				if rec.Day < m.first || rec.Day >= m.next {
 					continue
 				}
-				dc, ok := te.days[rec.Day]
-				if !ok {
-					dc = q.dayCredits(te.pieces, rec.Day)
-					te.days[rec.Day] = dc
+				if r == nil {
+					r = m.resource(tid, path)
 				}
-				if bit := uint32(1) << (rec.Day - first); counted&bit == 0 {
-					counted |= bit
-					for _, d := range dc.locations {
-						locs = locTotalsOf(locs, d.org, d.partner)
-						locs[len(locs)-1].nanos += d.nanos
-					}
-				}
-				meter := event.Meters[rec.Meter]
-				if meter == event.MeterMarketplace {
-					continue
-				}
-				for _, d := range dc.locations {
-					locs = locTotalsOf(locs, d.org, d.partner)
-					tot := &locs[len(locs)-1].azTotals
-					part := c.part(rec, d.weight)
-					tot.acr.add(part)
-					if meter == event.MeterStandard && d.active {
-						tot.pec.add(part)
-					}
-				}
-				for _, o := range dc.orgs {
-					orgs = orgTotalsOf(orgs, o.org)
-					tot := &orgs[len(orgs)-1].azTotals
-					part := c.part(rec, o.weight)
-					tot.acr.add(part)
-					if meter == event.MeterStandard && o.active {
-						tot.pec.add(part)
-					}
-				}
-			}
-			for _, l := range locs {
-				totals(rows, azRowKey{tid, path, sc.Subscription, l.org, l.partner}).addTotals(l.azTotals)
-			}
-			for _, o := range orgs {
-				totals(subs, azSubKey{tid, sc.Subscription, o.org}).addTotals(o.azTotals)
+				m.credit(r, rec.Day, rec.Meter, func(w *big.Rat) amount { return c.part(rec, w) })
 			}
 		}
 	}
-	return e.azureReport(month, q.policy, rows, subs), nil
+	return m.report(), nil
+}
+
+// AzureMonth sums the consumption records of a month as they are read,
+// without keeping them: each is credited by its resource's recognition on
+// its day, computed once a timeline and day and shared by the resources of
+// the same assignments. What it holds grows with the resources, never with
+// the records. AzureReport feeds it the engine's records; the command line
+// feeds it a consumption file's rows (Slot), and Report adds the engine's
+// own records of the month.
+type AzureMonth struct {
+	e           *Engine
+	q           *azureQuery
+	month       string
+	first, next int32
+	res         map[[2]string]*resMonth
+	records     int
+	// repeated is set when a record repeats the resource, day and meter of
+	// one added before: the later replaces the earlier (section 9.2), which
+	// sums kept as they go cannot do.
+	repeated bool
+}
+
+// resMonth is a resource's sums for the month.
+type resMonth struct {
+	tenant, path, sub string
+	te                *timelineEntry
+	// days are the month's days with a record, by bit; seen the same by
+	// meter.
+	days uint32
+	seen [8]uint32
+	locs []locTotals
+	orgs []orgTotals
+}
+
+// AzureMonth returns an empty sum of a month (YYYY-MM).
+func (e *Engine) AzureMonth(month string) (*AzureMonth, error) {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return nil, fmt.Errorf("month %q is not YYYY-MM", month)
+	}
+	return &AzureMonth{e: e, q: e.azureQuery(), month: month, res: map[[2]string]*resMonth{},
+		first: int32(start.Unix() / 86400), next: int32(start.AddDate(0, 1, 0).Unix() / 86400)}, nil
+}
+
+// resource returns the sums of a resource (a canonical path) of a tenant,
+// made on first use.
+func (m *AzureMonth) resource(tenant, path string) *resMonth {
+	k := [2]string{tenant, path}
+	r := m.res[k]
+	if r == nil {
+		sc, _ := event.ParseScope(path)
+		r = &resMonth{tenant: tenant, path: path, sub: sc.Subscription, te: m.q.entry(tenant, sc)}
+		m.res[k] = r
+	}
+	return r
+}
+
+// credit adds a record of a resource's day and meter; part says what it
+// earns at a weight (nil: the whole of it).
+func (m *AzureMonth) credit(r *resMonth, day int32, meter uint8, part func(weight *big.Rat) amount) {
+	m.records++
+	bit := uint32(1) << (day - m.first)
+	if r.seen[meter]&bit != 0 {
+		m.repeated = true
+	}
+	r.seen[meter] |= bit
+	te := r.te
+	if te == nil || te.pieces == nil {
+		return
+	}
+	dc, ok := te.days[day]
+	if !ok {
+		dc = m.q.dayCredits(te.pieces, day)
+		te.days[day] = dc
+	}
+	if r.days&bit == 0 {
+		r.days |= bit
+		for _, d := range dc.locations {
+			r.locs = locTotalsOf(r.locs, d.org, d.partner)
+			r.locs[len(r.locs)-1].nanos += d.nanos
+		}
+	}
+	name := event.Meters[meter]
+	if name == event.MeterMarketplace {
+		return
+	}
+	for _, d := range dc.locations {
+		r.locs = locTotalsOf(r.locs, d.org, d.partner)
+		tot := &r.locs[len(r.locs)-1].azTotals
+		p := part(d.weight)
+		tot.acr.add(p)
+		if name == event.MeterStandard && d.active {
+			tot.pec.add(p)
+		}
+	}
+	for _, o := range dc.orgs {
+		r.orgs = orgTotalsOf(r.orgs, o.org)
+		tot := &r.orgs[len(r.orgs)-1].azTotals
+		p := part(o.weight)
+		tot.acr.add(p)
+		if name == event.MeterStandard && o.active {
+			tot.pec.add(p)
+		}
+	}
+}
+
+// MonthSlot is where the records of one resource go.
+type MonthSlot struct {
+	m *AzureMonth
+	r *resMonth
+}
+
+// Slot returns where the records of an Azure resource (a canonical path) of
+// a tenant go.
+func (m *AzureMonth) Slot(tenant, path string) MonthSlot {
+	return MonthSlot{m, m.resource(tenant, path)}
+}
+
+// Put adds a record of a day (days since 1970-01-01) of the month, meter (an
+// index in event.Meters) and cost in billionths.
+func (s MonthSlot) Put(day int32, meter uint8, nanos int64) {
+	s.m.credit(s.r, day, meter, func(w *big.Rat) amount {
+		var a amount
+		if w == nil {
+			a.addNanos(nanos)
+		} else {
+			a.addRat(new(big.Rat).Mul(new(big.Rat).SetFrac64(nanos, 1e9), w))
+		}
+		return a
+	})
+}
+
+// Contains reports whether a day (days since 1970-01-01) is of the month.
+func (m *AzureMonth) Contains(day int32) bool { return day >= m.first && day < m.next }
+
+// Records counts the records added, the engine's own included once Report
+// ran.
+func (m *AzureMonth) Records() int { return m.records }
+
+// Report adds the engine's own records of the month and returns the report.
+// It returns false, and no report, when records repeat a resource, day and
+// meter, or the engine holds records of a resource that was fed: the later
+// record replaces the earlier, which only the engine's records can say;
+// the caller then puts its records in the engine and asks AzureReport.
+func (m *AzureMonth) Report() (AzureReport, bool) {
+	fed := len(m.res)
+	for tid, t := range m.e.tenants {
+		if t.az == nil {
+			continue
+		}
+		c := &t.az.Usage
+		for i, path := range c.Paths {
+			var r *resMonth
+			for _, rec := range c.Records[i] {
+				if !m.Contains(rec.Day) {
+					continue
+				}
+				if r == nil {
+					if fed > 0 && m.res[[2]string{tid, path}] != nil {
+						return AzureReport{}, false
+					}
+					r = m.resource(tid, path)
+				}
+				m.credit(r, rec.Day, rec.Meter, func(w *big.Rat) amount { return c.part(rec, w) })
+			}
+		}
+	}
+	if m.repeated {
+		return AzureReport{}, false
+	}
+	return m.report(), true
+}
+
+// report makes the report of the sums.
+func (m *AzureMonth) report() AzureReport {
+	rows := map[azRowKey]*azTotals{}
+	subs := map[azSubKey]*azTotals{}
+	for _, r := range m.res {
+		for _, l := range r.locs {
+			totals(rows, azRowKey{r.tenant, r.path, r.sub, l.org, l.partner}).addTotals(l.azTotals)
+		}
+		for _, o := range r.orgs {
+			totals(subs, azSubKey{r.tenant, r.sub, o.org}).addTotals(o.azTotals)
+		}
+	}
+	return m.e.azureReport(m.month, m.q.policy, rows, subs)
 }
 
 func (t *azTotals) addTotals(u azTotals) {

@@ -434,3 +434,76 @@ func TestAnOrganisationNeverEarnsMoreThanWasPaid(t *testing.T) {
 		}
 	}
 }
+
+// TestMonthSummedAsReadIsTheReport: a month's consumption summed as it is
+// read, never kept (AzureMonth, what pal report azure does with a
+// consumption file), gives the report of the engine that keeps the same
+// records, under every policy.
+func TestMonthSummedAsReadIsTheReport(t *testing.T) {
+	summed := 0
+	for _, policy := range []attribution.AzurePolicy{attribution.AzureAll, attribution.AzureLatest, attribution.AzureSplit} {
+		for seed := range uint64(40) {
+			opts := attribution.DefaultOptions()
+			opts.Azure.Policy = policy
+			log, _ := fold.Order(attributiontest.RandomAzureLog(seed, 600))
+			// The control events, and the last record of each resource,
+			// day and meter, as it replaces the earlier ones, of those
+			// whose cost a billionth holds (a file's row holds no other).
+			var control, records []*event.Event
+			last := map[[3]string]int{}
+			for _, ev := range log {
+				if ev.Type != event.AzureConsumption {
+					control = append(control, ev)
+					continue
+				}
+				if _, exact := attribution.ParseNanos(ev.Cost); !exact {
+					continue
+				}
+				k := [3]string{ev.Tenant + "\x00" + ev.Resource, ev.Date, ev.Meter}
+				if i, ok := last[k]; ok {
+					records[i] = ev
+					continue
+				}
+				last[k] = len(records)
+				records = append(records, ev)
+			}
+			kept := fold.Events(opts, append(slices.Clone(control), records...))
+			e := fold.Events(opts, control)
+			for _, month := range []string{"2026-01", "2026-02"} {
+				want, err := kept.AzureReport(month)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := e.AzureMonth(month)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range records {
+					day := attribution.DayNumber(ev.Date)
+					if !m.Contains(day) {
+						continue
+					}
+					nanos, _ := attribution.ParseNanos(ev.Cost)
+					m.Slot(ev.Tenant, ev.Resource).Put(day, uint8(slices.Index(event.Meters, ev.Meter)), nanos)
+				}
+				got, ok := m.Report()
+				if !ok {
+					t.Fatalf("%s seed %d %s: records of distinct days and meters were taken for repeats", policy, seed, month)
+				}
+				summed += m.Records()
+				if diff := cmp.Diff(reportText(want), reportText(got)); diff != "" {
+					t.Errorf("%s seed %d %s: summed as read differs (-kept +summed):\n%s", policy, seed, month, diff)
+				}
+			}
+		}
+	}
+	if summed == 0 {
+		t.Fatal("no record was summed: the test proves nothing")
+	}
+}
+
+// reportText is a report as its JSON says it.
+func reportText(rep attribution.AzureReport) string {
+	data, _ := json.MarshalIndent(rep, "", " ")
+	return string(data)
+}

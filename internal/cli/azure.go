@@ -40,18 +40,39 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 		}
 		return printAzureReportAs(env, f, rep)
 	}
-	f.consumptionMonth = month
+	// The consumption file is read after the log, its month's records
+	// summed as they are read and not kept.
+	file := f.consumption
+	f.consumption, f.consumptionMonth = "", month
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
 	}
-	rep, err := e.AzureReport(month)
+	sums, err := e.AzureMonth(month)
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if file != "" {
+		if err := readConsumption(ctx, env, file, month, e, &t, sums); err != nil {
+			return err
+		}
+	}
+	rep, ok := sums.Report()
+	if !ok {
+		// Records repeat a resource, day and meter: the later replaces the
+		// earlier, as the engine's records do. The file is read again into
+		// them (what the first reading refused is refused again, and
+		// counted once).
+		if err := readConsumption(ctx, env, file, month, e, &tally{}, nil); err != nil {
+			return err
+		}
+		if rep, err = e.AzureReport(month); err != nil {
+			return usagef("%v", err)
+		}
+	}
 	// Costs may be dated after the log's last event: only a month with
 	// none says why its report is empty.
-	if len(rep.Resources) == 0 && !slices.Contains(e.ConsumptionMonths(), month) {
+	if len(rep.Resources) == 0 && sums.Records() == 0 && !slices.Contains(e.ConsumptionMonths(), month) {
 		noteMonthAfter(ctx, env, f, "report azure", month, e.Now())
 	}
 	if err := printAzureReportAs(env, f, rep); err != nil {
@@ -63,7 +84,7 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 func printAzureReportAs(env *Env, f logFlags, rep attribution.AzureReport) error {
 	switch {
 	case f.format == "json":
-		return writeJSON(env.Stdout, rep)
+		return writeJSONRows(env.Stdout, rep)
 	case f.format == "csv" && f.rows == "resources":
 		return writeCSV(env.Stdout, rep.Resources)
 	case f.format == "csv" && f.rows == "subscriptions":

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 )
 
 // dataFile is a file of records of their own (--usage, --consumption):
@@ -77,4 +81,73 @@ func writeFileAtomically(path string, fn func(w io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// writeJSONRows writes a report, a struct whose large fields are lists of
+// rows, as writeJSON does, byte for byte, but a row at a time: the indented
+// text of the whole report is never held, only that of one row.
+func writeJSONRows(w io.Writer, report any) error {
+	v := reflect.ValueOf(report)
+	t := v.Type()
+	if t.Kind() != reflect.Struct {
+		return writeJSON(w, report)
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString("{")
+	first := true
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		fv := v.Field(i)
+		if !f.IsExported() || name == "-" || opts == "omitempty" && isEmpty(fv) {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if !first {
+			bw.WriteString(",")
+		}
+		first = false
+		key, _ := json.Marshal(name)
+		fmt.Fprintf(bw, "\n  %s: ", key)
+		if fv.Kind() == reflect.Slice && !fv.IsNil() && fv.Len() > 0 {
+			bw.WriteString("[")
+			for j := range fv.Len() {
+				if j > 0 {
+					bw.WriteString(",")
+				}
+				row, err := json.MarshalIndent(fv.Index(j).Interface(), "    ", "  ")
+				if err != nil {
+					return err
+				}
+				bw.WriteString("\n    ")
+				bw.Write(row)
+			}
+			bw.WriteString("\n  ]")
+			continue
+		}
+		value, err := json.MarshalIndent(fv.Interface(), "  ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.Write(value)
+	}
+	if first {
+		bw.WriteString("}\n")
+	} else {
+		bw.WriteString("\n}\n")
+	}
+	return bw.Flush()
+}
+
+// isEmpty is what omitempty leaves out.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map, reflect.String, reflect.Array:
+		return v.Len() == 0
+	case reflect.Struct:
+		return false
+	}
+	return v.IsZero()
 }

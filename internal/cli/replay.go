@@ -101,7 +101,7 @@ func (r replay) fold(ctx context.Context, env *Env, path string, in io.Reader, l
 		return nil, t, err
 	}
 	if lf.consumption != "" {
-		if err := readConsumption(ctx, env, lf.consumption, lf.consumptionMonth, e, &t); err != nil {
+		if err := readConsumption(ctx, env, lf.consumption, lf.consumptionMonth, e, &t, nil); err != nil {
 			return nil, t, err
 		}
 	}
@@ -221,7 +221,11 @@ func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine
 // file order, as reported at the log's last instant: a record replaces the
 // log's record of the same resource, day and meter, and an earlier one of
 // the file. Refused records go into the tally, with their row or line.
-func readConsumption(ctx context.Context, env *Env, path, month string, e *attribution.Engine, t *tally) error {
+//
+// With sums, the good rows of a Parquet file (all but those whose cost is
+// not exactly a decimal of nine places, which take the way of log lines)
+// are summed in it rather than kept in the engine.
+func readConsumption(ctx context.Context, env *Env, path, month string, e *attribution.Engine, t *tally, sums *attribution.AzureMonth) error {
 	f, err := openData(env, "consumption", path)
 	if err != nil {
 		return err
@@ -253,7 +257,7 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 		t.Applied++
 	}
 	if f.parquet != nil {
-		cols := consumptionColumns{e: e, cr: cr, at: at, apply: apply, keep: keep, t: t}
+		cols := consumptionColumns{e: e, sums: sums, cr: cr, at: at, apply: apply, keep: keep, t: t}
 		if err := usage.ReadConsumption(ctx, f.parquet, f.size, cols.batch); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -289,7 +293,10 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 // every field is known good go straight to their resource's records;
 // any other row takes the way of a log line, which says what is wrong.
 type consumptionColumns struct {
-	e     *attribution.Engine
+	e *attribution.Engine
+	// sums, when set, sums the good rows of the month instead of the
+	// engine keeping them.
+	sums  *attribution.AzureMonth
 	cr    *event.ConsumptionReader
 	at    time.Time
 	apply func(*event.Event, *event.Refusal)
@@ -302,7 +309,7 @@ type consumptionColumns struct {
 	// per meter (-1: not a meter); nil until asked. A resource's path
 	// names one tenant's resource almost always: last holds, by resource,
 	// the tenant and slot last seen with it.
-	slots  map[[2]int32]*attribution.ConsumptionSlot
+	slots  map[[2]int32]putCost
 	last   []lastSlot
 	days   []int32
 	meters []int
@@ -310,26 +317,30 @@ type consumptionColumns struct {
 
 type lastSlot struct {
 	tenant int32
-	slot   *attribution.ConsumptionSlot
+	put    putCost
 }
+
+// putCost keeps or sums a resource's record of a day, meter and cost in
+// billionths.
+type putCost func(day int32, meter uint8, nanos int64)
 
 func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
 	if b.Group != cc.group {
 		cc.group = b.Group
-		cc.slots = make(map[[2]int32]*attribution.ConsumptionSlot)
+		cc.slots = make(map[[2]int32]putCost)
 		cc.last = slices.Repeat([]lastSlot{{tenant: -1}}, b.Resources.Len())
 		cc.days = slices.Repeat([]int32{-2}, b.Dates.Len())
 		cc.meters = slices.Repeat([]int{-2}, b.Meters.Len())
 	}
 	for i := range b.Len() {
-		slot := cc.slot(b, b.Tenant[i], b.Resource[i])
+		put := cc.slot(b, b.Tenant[i], b.Resource[i])
 		day := cc.day(b, b.Date[i])
 		meter := 0
 		if b.Meter != nil {
 			meter = cc.meter(b, b.Meter[i])
 		}
 		nanos, exact := floatNanos(b.Cost[i])
-		if slot == nil || day < 0 || meter < 0 || !exact {
+		if put == nil || day < 0 || meter < 0 || !exact {
 			m := ""
 			if b.Meter != nil {
 				m = b.Meters.String(b.Meter[i])
@@ -342,7 +353,7 @@ func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
 		if !cc.keep(day) {
 			continue
 		}
-		slot.Put(day, uint8(meter), nanos, "", cc.at)
+		put(day, uint8(meter), nanos)
 		cc.t.Applied++
 	}
 	return nil
@@ -350,20 +361,24 @@ func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
 
 // slot returns where a (tenant, resource) of the row group goes, or nil
 // when either is not good.
-func (cc *consumptionColumns) slot(b *usage.ConsumptionBatch, tenant, resource int32) *attribution.ConsumptionSlot {
+func (cc *consumptionColumns) slot(b *usage.ConsumptionBatch, tenant, resource int32) putCost {
 	if l := cc.last[resource]; l.tenant == tenant {
-		return l.slot
+		return l.put
 	}
 	k := [2]int32{tenant, resource}
 	if s, ok := cc.slots[k]; ok {
 		cc.last[resource] = lastSlot{tenant, s}
 		return s
 	}
-	var s *attribution.ConsumptionSlot
+	var s putCost
 	t := b.Tenants.String(tenant)
 	if sc, err := event.ParseResourcePath(b.Resources.String(resource)); err == nil && t != "" {
-		slot := cc.e.ConsumptionSlot(t, sc.Path)
-		s = &slot
+		if cc.sums != nil {
+			s = cc.sums.Slot(t, sc.Path).Put
+		} else {
+			slot, at := cc.e.ConsumptionSlot(t, sc.Path), cc.at
+			s = func(day int32, meter uint8, nanos int64) { slot.Put(day, meter, nanos, "", at) }
+		}
 	}
 	cc.slots[k] = s
 	cc.last[resource] = lastSlot{tenant, s}
