@@ -11,30 +11,48 @@ import (
 	"github.com/palproject/pal/internal/event"
 )
 
-// Money is an exact amount, printed rounded half up to two decimals.
-type Money struct{ r *big.Rat }
+// Money is an exact amount, printed rounded half up to two decimals. It
+// holds billionths while they hold it, as nearly every amount of a report
+// is, and a rational otherwise.
+type Money struct{ a amount }
 
-// Rat returns the exact amount.
-func (m Money) Rat() *big.Rat {
-	if m.r == nil {
-		return new(big.Rat)
+// moneyOf is the amount r.
+func moneyOf(r *big.Rat) Money { return Money{amount{rat: r}} }
+
+// hoursOf is a duration in nanoseconds as hours.
+func hoursOf(nanos int64) Money {
+	if nanos%3600 == 0 {
+		return Money{amount{nanos: nanos / 3600}}
 	}
-	return m.r
+	return moneyOf(big.NewRat(nanos, int64(time.Hour)))
 }
 
+// Rat returns the exact amount.
+func (m Money) Rat() *big.Rat { return m.a.Rat() }
+
 // String prints the amount rounded half up to two decimals.
-func (m Money) String() string { return round2(m.Rat()) }
+func (m Money) String() string {
+	if m.a.rat == nil && m.a.nanos >= 0 {
+		cents := (m.a.nanos + 5_000_000) / 10_000_000
+		return fmt.Sprintf("%d.%02d", cents/100, cents%100)
+	}
+	return round2(m.Rat())
+}
 
 // MarshalJSON writes the rounded amount as a JSON number.
 func (m Money) MarshalJSON() ([]byte, error) { return []byte(m.String()), nil }
 
 // UnmarshalJSON reads an amount, as a client of the service does.
 func (m *Money) UnmarshalJSON(b []byte) error {
+	if n, ok := parseNanos(string(b)); ok {
+		*m = Money{amount{nanos: n}}
+		return nil
+	}
 	r, ok := new(big.Rat).SetString(string(b))
 	if !ok {
 		return fmt.Errorf("amount %s is not a number", b)
 	}
-	m.r = r
+	*m = moneyOf(r)
 	return nil
 }
 
@@ -493,14 +511,13 @@ func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey
 		Subscriptions: []AzureSubscription{}, Orgs: []AzureOrgRow{}}
 	orgs := map[string]*azTotals{}
 	customers := map[string]map[string]*amount{}
-	hours := big.NewRat(1, int64(time.Hour))
 	for k, t := range rows {
 		if t.acr.isZero() && t.pec.isZero() && t.nanos == 0 {
 			continue
 		}
 		rep.Resources = append(rep.Resources, AzureResourceRow{Tenant: k.tenant, Resource: k.resource, Subscription: k.sub,
-			Org: k.org, Partner: k.partner, ACR: Money{t.acr.Rat()}, PECEligibleCost: Money{t.pec.Rat()},
-			RecognisedHours: Money{new(big.Rat).Mul(big.NewRat(t.nanos, 1), hours)}})
+			Org: k.org, Partner: k.partner, ACR: Money{t.acr}, PECEligibleCost: Money{t.pec},
+			RecognisedHours: hoursOf(t.nanos)})
 	}
 	for k, t := range subs {
 		if orgs[k.org] == nil {
@@ -520,7 +537,7 @@ func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey
 			continue
 		}
 		rep.Subscriptions = append(rep.Subscriptions, AzureSubscription{Tenant: k.tenant, Subscription: k.sub, Org: k.org,
-			ACR: Money{t.acr.Rat()}, PECEligibleCost: Money{t.pec.Rat()}})
+			ACR: Money{t.acr}, PECEligibleCost: Money{t.pec}})
 		if t.acr.Rat().Sign() > 0 {
 			subsWithACR[k.org]++
 		}
@@ -538,8 +555,8 @@ func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey
 			}
 		}
 		pec := t.pec.Rat()
-		rep.Orgs = append(rep.Orgs, AzureOrgRow{Org: org, ACR: Money{acr}, PECEligibleCost: Money{pec},
-			PECCredit: Money{new(big.Rat).Mul(pec, rate)}, Customers: n, Subscriptions: subsWithACR[org]})
+		rep.Orgs = append(rep.Orgs, AzureOrgRow{Org: org, ACR: moneyOf(acr), PECEligibleCost: moneyOf(pec),
+			PECCredit: moneyOf(new(big.Rat).Mul(pec, rate)), Customers: n, Subscriptions: subsWithACR[org]})
 	}
 	slices.SortFunc(rep.Resources, func(a, b AzureResourceRow) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),

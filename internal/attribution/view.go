@@ -85,13 +85,13 @@ func (e *Engine) AzureCost(tenantID, path, month string) Money {
 	start, err := time.Parse("2006-01", month)
 	t := e.tenants[tenantID]
 	if err != nil || t == nil || t.az == nil {
-		return Money{total.Rat()}
+		return Money{total}
 	}
 	first, next := int32(start.Unix()/86400), int32(start.AddDate(0, 1, 0).Unix()/86400)
 	c := &t.az.Usage
 	i, ok := c.index[path]
 	if !ok {
-		return Money{total.Rat()}
+		return Money{total}
 	}
 	for _, rec := range c.Records[i] {
 		if rec.Day < first || rec.Day >= next || event.Meters[rec.Meter] == event.MeterMarketplace {
@@ -103,7 +103,7 @@ func (e *Engine) AzureCost(tenantID, path, month string) Money {
 			total.addRat(c.cost(rec))
 		}
 	}
-	return Money{total.Rat()}
+	return Money{total}
 }
 
 // ConsumptionMonths returns the months (YYYY-MM) in which the tenants named,
