@@ -34,8 +34,8 @@ type State struct {
 	// set, hears the sequence number folded after each chunk.
 	chunk    int
 	progress func(seq int64)
-	engine *attribution.Engine
-	agg    *metrics.Aggregator
+	engine   *attribution.Engine
+	agg      *metrics.Aggregator
 	// seq is the last record folded.
 	seq int64
 	// stale is set when the state may differ from the log (a write failed
