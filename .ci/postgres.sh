@@ -4,6 +4,7 @@
 # machine's PostgreSQL packages (installed with apt-get when missing), in a
 # temporary directory, on 127.0.0.1:54329. Progress goes to standard error.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 if [ -z "${PAL_CI_OWN_POSTGRES:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
 	echo "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -12,9 +13,7 @@ fi
 
 initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$initdb" ]; then
-	echo "installing PostgreSQL with apt-get" >&2
-	apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+	apt_install postgresql
 	initdb=$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)
 fi
 bin=$(dirname "$initdb")
