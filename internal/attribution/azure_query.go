@@ -494,3 +494,85 @@ func pieceAt(tl []azPiece, at time.Time) *azPiece {
 	}
 	return &tl[i-1]
 }
+
+// AzureRecognition is a span over which a location is recognised for an
+// Azure resource in one way: by the same organisation, with the same
+// credited share, through the same kind of assignment. A location's spans
+// of one resource never overlap. Unlike AzureInterval, which lists credit
+// only, it covers the time a location is recognised but not credited
+// (policy latest), and it tells active assignments from PIM activations:
+// what a warehouse needs to reproduce the Azure report from consumption
+// (docs/warehouse.md).
+type AzureRecognition struct {
+	// From and To bound the span; To is zero while it goes on.
+	From, To     time.Time
+	Partner, Org string
+	// Account is the account of the location's latest route when the
+	// span begins.
+	Account string
+	// Share is the location's credited share under the Azure policy,
+	// exactly 1/n for a whole n (1 under all), or 0 while the location is
+	// recognised but not credited.
+	Share float64
+	// Active tells whether an active assignment, not a PIM activation,
+	// recognises the location throughout the span.
+	Active bool
+}
+
+// AzureRecognitions calls fn with the recognition spans of every Azure
+// resource with consumption, in the order of tenant then resource, until
+// fn returns false; a resource's spans are ordered by start then location.
+// The slice is fn's to keep.
+func (e *Engine) AzureRecognitions(fn func(ResourceKey, []AzureRecognition) bool) {
+	q := e.azureQuery()
+	var keys []ResourceKey
+	for tid, t := range e.tenants {
+		if t.az != nil {
+			for _, p := range t.az.Usage.Paths {
+				keys = append(keys, ResourceKey{tid, p})
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b ResourceKey) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	for _, k := range keys {
+		sc, _ := event.ParseScope(k.Resource)
+		if !fn(k, q.policy.recognitions(q.timeline(k.Tenant, sc))) {
+			return
+		}
+	}
+}
+
+// recognitions turns a timeline into the maximal spans over which each
+// recognised location keeps its organisation, share and kind of route.
+func (p AzurePolicy) recognitions(tl []azPiece) []AzureRecognition {
+	var out []AzureRecognition
+	open := map[string]int{} // partner → index in out of its last span
+	for _, pc := range tl {
+		who, den := p.credited(pc.recognised)
+		for k, r := range pc.recognised {
+			share := 0.0
+			if slices.Contains(who, k) {
+				share = 1 / float64(den)
+			}
+			if i, ok := open[r.Partner]; ok && out[i].To.Equal(pc.from) && out[i].Org == r.Org &&
+				out[i].Share == share && out[i].Active == r.Active {
+				out[i].To = pc.to
+				continue
+			}
+			open[r.Partner] = len(out)
+			out = append(out, AzureRecognition{From: pc.from, To: pc.to, Partner: r.Partner, Org: r.Org,
+				Account: r.Account, Share: share, Active: r.Active})
+		}
+	}
+	for i := range out {
+		if out[i].To.Equal(forever) {
+			out[i].To = time.Time{}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b AzureRecognition) int {
+		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Partner, b.Partner))
+	})
+	return out
+}

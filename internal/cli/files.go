@@ -59,28 +59,53 @@ func isParquet(r io.ReaderAt) bool {
 // it, renamed at the end: a failure leaves nothing half-written, and a
 // reader sees the old file or the whole new one.
 func writeFileAtomically(path string, fn func(w io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
+	return writeFilesAtomically([]string{path}, func(ws []io.Writer) error { return fn(ws[0]) })
+}
+
+// writeFilesAtomically writes several files at once through fn, as
+// writeFileAtomically writes one: each is renamed once fn has written
+// them all.
+func writeFilesAtomically(paths []string, fn func(ws []io.Writer) error) error {
+	tmps := make([]*os.File, len(paths))
+	ws := make([]io.Writer, len(paths))
+	bufs := make([]*bufio.Writer, len(paths))
+	defer func() {
+		for _, tmp := range tmps {
+			if tmp != nil {
+				tmp.Close()
+				os.Remove(tmp.Name())
+			}
+		}
+	}()
+	for i, path := range paths {
+		tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+		if err != nil {
+			return err
+		}
+		tmps[i], bufs[i] = tmp, bufio.NewWriterSize(tmp, 1<<20)
+		ws[i] = bufs[i]
+	}
+	if err := fn(ws); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fn(bw); err != nil {
-		tmp.Close()
-		return err
+	for i, tmp := range tmps {
+		if err := bufs[i].Flush(); err != nil {
+			return err
+		}
+		if err := tmp.Chmod(0o644); err != nil {
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
 	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
+	for i, tmp := range tmps {
+		if err := os.Rename(tmp.Name(), paths[i]); err != nil {
+			return err
+		}
+		tmps[i] = nil
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // writeJSONRows writes a report, a struct whose large fields are lists of

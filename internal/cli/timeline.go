@@ -4,8 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"slices"
 	"time"
 
@@ -52,9 +51,12 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	skip := func(k attribution.ResourceKey) bool {
+		return (tenant != "" && k.Tenant != tenant) || (resource != "" && k.Resource != resource)
+	}
 	rows := []interval{}
 	e.Timeline(func(k attribution.ResourceKey, h []attribution.Interval) bool {
-		if (tenant != "" && k.Tenant != tenant) || (resource != "" && k.Resource != resource) {
+		if skip(k) {
 			return true
 		}
 		for _, iv := range h {
@@ -68,8 +70,18 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		}
 		return true
 	})
+	byResource := func(a, b interval) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	}
+	if parquetOut {
+		slices.SortStableFunc(rows, byResource)
+		if err := writeTimelineParquet(*out, rows, e, skip); err != nil {
+			return err
+		}
+		return reportRefusals(env, t, f.strict)
+	}
 	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
-		if (tenant != "" && k.Tenant != tenant) || (resource != "" && k.Resource != resource) {
+		if skip(k) {
 			return true
 		}
 		for _, iv := range h {
@@ -84,12 +96,8 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		}
 		return true
 	})
-	slices.SortStableFunc(rows, func(a, b interval) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
-	})
+	slices.SortStableFunc(rows, byResource)
 	switch {
-	case parquetOut:
-		err = writeTimelineParquet(*out, rows)
 	case f.format == "csv":
 		err = writeCSV(env.Stdout, rows)
 	case f.format == "json":
@@ -119,32 +127,59 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 	return reportRefusals(env, t, f.strict)
 }
 
-// writeTimelineParquet writes the intervals to a Parquet file, through a
-// temporary file renamed at the end.
-func writeTimelineParquet(path string, rows []interval) error {
-	pq := make([]usage.Interval, len(rows))
-	for i, r := range rows {
-		pq[i] = usage.Interval{Tenant: r.Tenant, Resource: r.Resource, Workload: r.Workload, Org: r.Org, Partner: r.Partner,
-			Account: r.Account, Start: r.Start.UnixMicro()}
-		if r.End != nil {
-			end := r.End.UnixMicro()
-			pq[i].End = &end
+// writeTimelineParquet writes a Parquet timeline, through a temporary file
+// renamed at the end: the Power Platform intervals (rows), then, in row
+// groups of their own, the recognition intervals of every Azure resource
+// with consumption that skip does not leave out, streamed as the engine
+// gives them. An Azure row is a span over which a location is recognised
+// in one way (attribution.AzureRecognition), with its subscription, share
+// and whether an active assignment recognises it: what a warehouse needs
+// to reproduce pal report azure from its own cost exports
+// (docs/warehouse.md).
+func writeTimelineParquet(path string, rows []interval, e *attribution.Engine, skip func(attribution.ResourceKey) bool) error {
+	err := writeFileAtomically(path, func(out io.Writer) error {
+		w := usage.NewTimelineWriter(out)
+		for _, r := range rows {
+			row := usage.Interval{Tenant: r.Tenant, Resource: r.Resource, Workload: r.Workload, Org: r.Org, Partner: r.Partner,
+				Account: r.Account, Start: r.Start.UnixMicro()}
+			if r.End != nil {
+				end := r.End.UnixMicro()
+				row.End = &end
+			}
+			if err := w.Write(row); err != nil {
+				return err
+			}
 		}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".timeline-*.parquet")
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		var err error
+		e.AzureRecognitions(func(k attribution.ResourceKey, rs []attribution.AzureRecognition) bool {
+			if skip(k) || len(rs) == 0 {
+				return true
+			}
+			sc, _ := event.ParseResourcePath(k.Resource)
+			for _, r := range rs {
+				row := usage.Interval{Tenant: k.Tenant, Resource: k.Resource, Workload: attribution.AzureWorkload,
+					Subscription: &sc.Subscription, Org: r.Org, Partner: r.Partner, Account: r.Account,
+					Share: &r.Share, Active: &r.Active, Start: r.From.UnixMicro()}
+				if !r.To.IsZero() {
+					end := r.To.UnixMicro()
+					row.End = &end
+				}
+				if err = w.Write(row); err != nil {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return w.Close()
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := usage.WriteTimeline(tmp, pq); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }

@@ -494,24 +494,73 @@ func ReadNDJSON(r io.Reader, size int, refuse func(*event.Refusal), fn func(b *B
 	return nil
 }
 
-// Interval is one row of a timeline file: a span of a resource's credit.
+// Interval is one row of a timeline file: a span of a resource's credit
+// (Power Platform), or of a location's recognition for an Azure resource
+// in one way (docs/warehouse.md). Subscription, Share and Active are an
+// Azure row's, null on a Power Platform row.
 type Interval struct {
-	Tenant   string `parquet:"tenant,dict"`
-	Resource string `parquet:"resource,dict"`
-	Workload string `parquet:"workload,dict"`
-	Org      string `parquet:"org,dict"`
-	Partner  string `parquet:"partner,dict"`
-	Account  string `parquet:"account,dict"`
-	Start    int64  `parquet:"start,timestamp(microsecond)"`
+	Tenant       string  `parquet:"tenant,dict"`
+	Resource     string  `parquet:"resource,dict"`
+	Workload     string  `parquet:"workload,dict"`
+	Subscription *string `parquet:"subscription,optional,dict"`
+	Org          string  `parquet:"org,dict"`
+	Partner      string  `parquet:"partner,dict"`
+	Account      string  `parquet:"account,dict"`
+	// Share is the location's credited share, exactly 1/n, or 0 while it
+	// is recognised but not credited.
+	Share *float64 `parquet:"share,optional"`
+	// Active tells whether an active assignment, not a PIM activation,
+	// recognises the location throughout.
+	Active *bool `parquet:"active,optional"`
+	Start  int64 `parquet:"start,timestamp(microsecond)"`
 	// End is null while the interval is open.
 	End *int64 `parquet:"end,optional,timestamp(microsecond)"`
 }
 
-// WriteTimeline writes timeline rows as a Parquet file.
-func WriteTimeline(w io.Writer, rows []Interval) error {
-	pw := parquet.NewGenericWriter[Interval](w, parquet.Compression(&parquet.Zstd))
-	if _, err := pw.Write(rows); err != nil {
+// TimelineWriter writes timeline rows as a Parquet file, a row group at a
+// time, so that its memory does not grow with the file.
+type TimelineWriter struct {
+	pw  *parquet.GenericWriter[Interval]
+	buf []Interval
+}
+
+// timelineGroupRows is the most rows of a timeline row group.
+const timelineGroupRows = 1 << 20
+
+// NewTimelineWriter returns a writer of timeline rows to w. Call Close when
+// done.
+func NewTimelineWriter(w io.Writer) *TimelineWriter {
+	return &TimelineWriter{pw: parquet.NewGenericWriter[Interval](w, parquet.MaxRowsPerRowGroup(timelineGroupRows),
+		parquet.Compression(&parquet.Zstd))}
+}
+
+// Write adds rows.
+func (w *TimelineWriter) Write(rows ...Interval) error {
+	w.buf = append(w.buf, rows...)
+	if len(w.buf) >= 4096 {
+		return w.write()
+	}
+	return nil
+}
+
+func (w *TimelineWriter) write() error {
+	_, err := w.pw.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// Flush ends the row group: the rows written next go into another.
+func (w *TimelineWriter) Flush() error {
+	if err := w.write(); err != nil {
 		return err
 	}
-	return pw.Close()
+	return w.pw.Flush()
+}
+
+// Close writes what is buffered and the file's footer.
+func (w *TimelineWriter) Close() error {
+	if err := w.write(); err != nil {
+		return err
+	}
+	return w.pw.Close()
 }

@@ -1,0 +1,150 @@
+package attribution_test
+
+import (
+	"cmp"
+	"slices"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
+)
+
+// TestAzureRecognitionsHoldTheTimeline checks, on random Azure logs under
+// every Azure policy, that the recognition spans of a resource are the
+// credit intervals of the timeline once the spans of no credit are dropped
+// and the rest joined, and that a location's spans never overlap.
+func TestAzureRecognitionsHoldTheTimeline(t *testing.T) {
+	for _, policy := range []attribution.AzurePolicy{attribution.AzureAll, attribution.AzureLatest, attribution.AzureSplit} {
+		for seed := range uint64(30) {
+			events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
+			opts := attribution.DefaultOptions()
+			opts.Azure.Policy = policy
+			e := attribution.New(opts)
+			for _, ev := range events {
+				e.Apply(ev)
+			}
+			want := map[attribution.ResourceKey][]attribution.AzureInterval{}
+			e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+				want[k] = h
+				return true
+			})
+			got := map[attribution.ResourceKey][]attribution.AzureInterval{}
+			e.AzureRecognitions(func(k attribution.ResourceKey, rs []attribution.AzureRecognition) bool {
+				checkDisjoint(t, policy, seed, k, rs)
+				got[k] = creditOf(rs)
+				return true
+			})
+			if diff := gocmp.Diff(want, got); diff != "" {
+				t.Fatalf("%s, seed %d: credit of the recognitions differs from the timeline (-want +got):\n%s", policy, seed, diff)
+			}
+		}
+	}
+}
+
+func checkDisjoint(t *testing.T, policy attribution.AzurePolicy, seed uint64, k attribution.ResourceKey, rs []attribution.AzureRecognition) {
+	t.Helper()
+	end := map[string]time.Time{}
+	for _, r := range rs {
+		if e, ok := end[r.Partner]; ok && (e.IsZero() || e.After(r.From)) {
+			t.Fatalf("%s, seed %d, %s: spans of %s overlap: %+v", policy, seed, k.Resource, r.Partner, rs)
+		}
+		end[r.Partner] = r.To
+		if r.Share != 0 && r.Share != 1 && r.Share != 0.5 && r.Share != 1.0/3 && r.Share != 0.25 {
+			t.Fatalf("%s, seed %d: share %v is not 1/n", policy, seed, r.Share)
+		}
+		if r.Share != 0 && r.Share != 1 && policy != attribution.AzureSplit || r.Share == 0 && policy != attribution.AzureLatest {
+			t.Fatalf("%s, seed %d: share %v", policy, seed, r.Share)
+		}
+	}
+}
+
+// creditOf joins the credited spans of each location into the intervals
+// of the timeline.
+func creditOf(rs []attribution.AzureRecognition) []attribution.AzureInterval {
+	var out []attribution.AzureInterval
+	last := map[string]int{}
+	for _, r := range rs {
+		if r.Share == 0 {
+			continue
+		}
+		if i, ok := last[r.Partner]; ok && out[i].To.Equal(r.From) && out[i].Org == r.Org && out[i].Share == r.Share {
+			out[i].To = r.To
+			continue
+		}
+		last[r.Partner] = len(out)
+		out = append(out, attribution.AzureInterval{From: r.From, To: r.To, Partner: r.Partner, Org: r.Org, Account: r.Account, Share: r.Share})
+	}
+	slices.SortStableFunc(out, func(a, b attribution.AzureInterval) int {
+		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Partner, b.Partner))
+	})
+	return out
+}
+
+// TestAzureRecognitionsTellActiveAndUncredited follows one resource: a
+// location recognised through an active assignment, then a second one of
+// another organisation through a PIM activation, which policy latest
+// credits while the first goes on uncredited.
+func TestAzureRecognitionsTellActiveAndUncredited(t *testing.T) {
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return day.Add(time.Duration(h) * time.Hour) }
+	const res = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.web/sites/w"
+	log := []*event.Event{
+		{Type: event.PartnerRegistered, Time: day, Org: "100001", Name: "A", Locations: []string{"100011"}},
+		{Type: event.PartnerRegistered, Time: day, Org: "200001", Name: "B", Locations: []string{"200011"}},
+		{Type: event.AccountCreated, Time: day, Tenant: "t", Account: "a", Kind: event.AccountUser},
+		{Type: event.AccountCreated, Time: day, Tenant: "t", Account: "b", Kind: event.AccountUser},
+		{Type: event.PalLinked, Time: day, Tenant: "t", Account: "a", Partner: "100011"},
+		{Type: event.PalLinked, Time: day, Tenant: "t", Account: "b", Partner: "200011"},
+		{Type: event.AzureRoleAssigned, Time: at(1), Tenant: "t", Assignment: "x1", Principal: "a", PrincipalTenant: "t",
+			Role: "Contributor", Scope: "/subscriptions/s1", PIM: event.PIMActive},
+		{Type: event.AzureRoleAssigned, Time: at(2), Tenant: "t", Assignment: "x2", Principal: "b", PrincipalTenant: "t",
+			Role: "Owner", Scope: "/", PIM: event.PIMEligible},
+		{Type: event.AzureRoleActivated, Time: at(4), Tenant: "t", Assignment: "x2", Until: at(6)},
+		{Type: event.AzureConsumption, Time: at(8), Tenant: "t", Resource: res, Date: "2026-01-01", Cost: "10", Meter: event.MeterStandard},
+	}
+	want := map[attribution.AzurePolicy][]attribution.AzureRecognition{
+		attribution.AzureAll: {
+			{From: at(1), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
+			{From: at(4), To: at(6), Partner: "200011", Org: "200001", Account: "b", Share: 1},
+		},
+		attribution.AzureLatest: {
+			{From: at(1), To: at(4), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
+			{From: at(4), To: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 0, Active: true},
+			{From: at(4), To: at(6), Partner: "200011", Org: "200001", Account: "b", Share: 1},
+			{From: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
+		},
+		attribution.AzureSplit: {
+			{From: at(1), To: at(4), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
+			{From: at(4), To: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 0.5, Active: true},
+			{From: at(4), To: at(6), Partner: "200011", Org: "200001", Account: "b", Share: 0.5},
+			{From: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
+		},
+	}
+	for policy, want := range want {
+		opts := attribution.DefaultOptions()
+		opts.Azure.Policy = policy
+		e := attribution.New(opts)
+		for i, ev := range log {
+			ev.Line = i + 1
+			if res := e.Apply(ev); res.Refusal != nil {
+				t.Fatalf("line %d refused: %+v", i+1, res.Refusal)
+			}
+		}
+		var got []attribution.AzureRecognition
+		e.AzureRecognitions(func(k attribution.ResourceKey, rs []attribution.AzureRecognition) bool {
+			if k != (attribution.ResourceKey{Tenant: "t", Resource: res}) {
+				t.Errorf("%s: resource %v", policy, k)
+			}
+			got = rs
+			return true
+		})
+		if diff := gocmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: recognitions (-want +got):\n%s", policy, diff)
+		}
+	}
+}
