@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -75,40 +74,9 @@ func runGen(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// writePair writes two files of a folder through fn: each beside its name,
-// renamed at the end, so that a failure leaves nothing half-written.
+// writePair writes two files of a folder through fn, each renamed at the
+// end, so that a failure leaves nothing half-written.
 func writePair(dir, first, second string, fn func(a, b io.Writer) error) error {
-	a, err := os.CreateTemp(dir, ".gen-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(a.Name())
-	b, err := os.CreateTemp(dir, ".gen-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(b.Name())
-	aw, bw := bufio.NewWriterSize(a, 1<<20), bufio.NewWriterSize(b, 1<<20)
-	if err := fn(aw, bw); err != nil {
-		return err
-	}
-	for _, f := range []struct {
-		w    *bufio.Writer
-		file *os.File
-		name string
-	}{{aw, a, first}, {bw, b, second}} {
-		if err := f.w.Flush(); err != nil {
-			return err
-		}
-		if err := f.file.Chmod(0o644); err != nil {
-			return err
-		}
-		if err := f.file.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(f.file.Name(), filepath.Join(dir, f.name)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeFilesAtomically([]string{filepath.Join(dir, first), filepath.Join(dir, second)},
+		func(ws []io.Writer) error { return fn(ws[0], ws[1]) })
 }

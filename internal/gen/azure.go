@@ -1,10 +1,12 @@
 package gen
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,14 +24,37 @@ type AzureConfig struct {
 	Start time.Time
 	// Progress, when set, is told how many consumption rows are written.
 	Progress func(written int64)
+	// TempDir is where the consumption file's pages wait until the file
+	// is closed (it is one row group); the system's temporary folder when
+	// empty.
+	TempDir string
 }
 
-// azureTenant is what the consumption of a generated customer needs.
+// azureTenant is what the consumption of a generated customer needs,
+// compactly: a resource's path is made again for each of its records from
+// its number, so that a million resources cost a few bytes each rather
+// than a path each (the consumption file's dictionary holds the paths).
 type azureTenant struct {
-	id        string
-	resources []string
-	// scale is the tenant's typical daily cost of a resource.
+	id   string
+	subs []string
+	// groups is how many resource groups the resources are spread over.
+	groups int
+	// types[r] is resource r's type, an index in azureTypes.
+	types []uint8
+	// scale[r] is resource r's typical daily cost.
 	scale []float64
+}
+
+// path appends the path of resource r to buf.
+func (t *azureTenant) path(buf []byte, r int) []byte {
+	buf = append(buf, "/subscriptions/"...)
+	buf = append(buf, t.subs[r%len(t.subs)]...)
+	buf = append(buf, "/resourcegroups/rg-"...)
+	buf = strconv.AppendInt(buf, int64(r%t.groups), 10)
+	buf = append(buf, "/providers/"...)
+	buf = append(buf, azureTypes[t.types[r]]...)
+	buf = append(buf, "/res-"...)
+	return strconv.AppendInt(buf, int64(r+1), 10)
 }
 
 var azureTypes = []string{
@@ -97,7 +122,7 @@ func WriteAzure(cfg AzureConfig, control io.Writer, consumption io.Writer) error
 // that work on it and how.
 func (b *builder) azureTenant(id string, resources int, orgs []org, orgCum []float64, setup, start, end time.Time) *azureTenant {
 	add := func(at time.Time, ev event.Event) { ev.Tenant = id; b.add(at, ev) }
-	t := &azureTenant{id: id}
+	t := &azureTenant{id: id, types: make([]uint8, 0, resources), scale: make([]float64, 0, resources)}
 	// The tree: the root holds corp, which holds prod and nonprod.
 	add(setup, event.Event{Type: event.AzureGroupPlaced, Group: "corp"})
 	add(setup, event.Event{Type: event.AzureGroupPlaced, Group: "prod", Parent: "corp"})
@@ -115,12 +140,9 @@ func (b *builder) azureTenant(id string, resources int, orgs []org, orgCum []flo
 		// A subscription moves to production mid-period.
 		add(b.between(start, end), event.Event{Type: event.AzureSubscriptionPlaced, Subscription: subs[2], Group: "prod"})
 	}
-	groups := 1 + resources/15
-	for r := range resources {
-		sub := subs[r%len(subs)]
-		typ := azureTypes[b.rng.IntN(len(azureTypes))]
-		path := fmt.Sprintf("/subscriptions/%s/resourcegroups/rg-%d/providers/%s/res-%d", sub, r%groups, typ, r+1)
-		t.resources = append(t.resources, path)
+	t.subs, t.groups = subs, 1+resources/15
+	for range resources {
+		t.types = append(t.types, uint8(b.rng.IntN(len(azureTypes))))
 		t.scale = append(t.scale, math.Exp(b.rng.NormFloat64()*1.2+1.5))
 	}
 	// The partners of the tenant.
@@ -184,14 +206,19 @@ func slicesIndex(orgs []org, id string) int {
 }
 
 // writeConsumption writes a record per resource and day, with a meter
-// other than standard now and then.
+// other than standard now and then. It streams: the file is one row group,
+// whose pages wait in temporary files in cfg.TempDir until it is closed,
+// and each record's path is made as it is written.
 func writeConsumption(cfg AzureConfig, rng *rand.Rand, tenants []*azureTenant, end time.Time, out io.Writer) error {
-	w := usage.NewConsumptionWriter(out)
+	w := usage.NewSpillingConsumptionWriter(out, cmp.Or(cfg.TempDir, os.TempDir()))
 	var written int64
+	var buf []byte
 	for day := cfg.Start; day.Before(end); day = day.AddDate(0, 0, 1) {
 		date := day.Format(time.DateOnly)
 		for _, t := range tenants {
-			for i, path := range t.resources {
+			for i := range t.scale {
+				buf = t.path(buf[:0], i)
+				path := string(buf)
 				meter := event.MeterStandard
 				switch r := rng.IntN(100); {
 				case r < 6:
@@ -204,6 +231,7 @@ func writeConsumption(cfg AzureConfig, rng *rand.Rand, tenants []*azureTenant, e
 				cost := t.scale[i] * (0.7 + 0.6*rng.Float64())
 				cost, _ = strconv.ParseFloat(strconv.FormatFloat(cost, 'f', 4, 64), 64)
 				if err := w.Write(usage.Consumption{Tenant: t.id, Resource: path, Date: date, Cost: cost, Meter: meter}); err != nil {
+					w.Close()
 					return err
 				}
 				written++

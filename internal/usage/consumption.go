@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -26,10 +27,52 @@ type ConsumptionWriter struct {
 }
 
 // NewConsumptionWriter returns a writer of consumption rows to w. Call
-// Close when done.
+// Close when done. The file is one row group, whose pages wait in memory
+// until Close writes them.
 func NewConsumptionWriter(w io.Writer) *ConsumptionWriter {
 	return &ConsumptionWriter{pw: parquet.NewGenericWriter[Consumption](w, parquet.Compression(&parquet.Zstd))}
 }
+
+// NewSpillingConsumptionWriter is NewConsumptionWriter for a file larger
+// than memory: its pages wait in temporary files in dir instead, which
+// leaves the bytes of the file the same. What stays in memory is the
+// dictionaries of the strings (a path per resource) and a page per column.
+// The temporary files are removed as soon as they are made, so that
+// nothing is left behind even when the process dies.
+func NewSpillingConsumptionWriter(w io.Writer, dir string) *ConsumptionWriter {
+	return &ConsumptionWriter{pw: parquet.NewGenericWriter[Consumption](w, parquet.Compression(&parquet.Zstd),
+		parquet.ColumnPageBuffers(spillPool{dir}))}
+}
+
+// spillPool keeps a column's pages in a temporary file, unlinked at once:
+// the open file lives until the writer puts it back.
+type spillPool struct{ dir string }
+
+func (p spillPool) GetBuffer() io.ReadWriteSeeker {
+	f, err := os.CreateTemp(p.dir, ".pal-pages-*")
+	if err != nil {
+		return failedBuffer{err}
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return failedBuffer{err}
+	}
+	return f
+}
+
+func (p spillPool) PutBuffer(b io.ReadWriteSeeker) {
+	if f, ok := b.(*os.File); ok {
+		f.Close()
+	}
+}
+
+// failedBuffer is a page buffer that could not be made: every use of it
+// returns why, which the writer passes on.
+type failedBuffer struct{ err error }
+
+func (b failedBuffer) Read([]byte) (int, error)       { return 0, b.err }
+func (b failedBuffer) Write([]byte) (int, error)      { return 0, b.err }
+func (b failedBuffer) Seek(int64, int) (int64, error) { return 0, b.err }
 
 // Write adds one row.
 func (w *ConsumptionWriter) Write(c Consumption) error {
