@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/api"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -162,4 +164,23 @@ func need(p Principal, roles ...string) error {
 		return nil
 	}
 	return errorf(codeForbidden, "a %s may not do this", p.Role)
+}
+
+// getMe says who the caller is, and the time of the service's state: the
+// pages show what is theirs, as of then.
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p Principal) error {
+	var now time.Time
+	name := ""
+	err := s.read(r.Context(), func(st *fold.State) error {
+		now = st.Engine().Now()
+		if o, ok := st.Engine().Org(p.Org); ok {
+			name = o.Name
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.Me{Role: p.Role, Tenant: p.Tenant, Account: p.Account, Org: p.Org, OrgName: name, Now: now})
+	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/event"
@@ -330,5 +332,42 @@ func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal
 		page = []fold.StoredRefusal{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"refused": page, "next": next})
+	return nil
+}
+
+// getIntake says what comes in, for the operator: events by day, and the
+// held events by refusal code.
+func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) error {
+	days := 30
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 3660 {
+			return errorf(codeBadRequest, "days=%q is not a number of days from 1 to 3660", v)
+		}
+		days = n
+	}
+	type day struct {
+		Day    string `json:"day"`
+		Events int    `json:"events"`
+	}
+	var out []day
+	held := map[event.Code]int{}
+	total := 0
+	err := s.read(r.Context(), func(st *fold.State) error {
+		end := st.Engine().Now()
+		for i := days - 1; i >= 0; i-- {
+			d := end.AddDate(0, 0, -i).Format(time.DateOnly)
+			out = append(out, day{d, st.PerDay()[d]})
+		}
+		for _, rf := range st.Refusals(nil) {
+			held[rf.Code]++
+			total++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"days": out, "held": total, "held_by_code": held})
 	return nil
 }

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -191,4 +193,31 @@ func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request, p Principal)
 		}
 		return nil
 	})
+}
+
+// getLinks lists the accounts of a tenant that hold a link: account and
+// partner ID only, as PAL reveals no more.
+func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) error {
+	tenant, org, err := linksScope(r, p)
+	if err != nil {
+		return err
+	}
+	var answer any
+	err = s.read(r.Context(), func(st *fold.State) error {
+		if org != "" {
+			links := st.Engine().OrgLinks(org)
+			if tenant != "" {
+				links = slices.DeleteFunc(links, func(l attribution.OrgLink) bool { return l.Tenant != tenant })
+			}
+			answer = api.OrgLinks{Org: org, Links: links}
+		} else {
+			answer = api.TenantLinks{Tenant: tenant, Links: st.Engine().Links(tenant)}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, answer)
+	return nil
 }

@@ -383,3 +383,28 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	writeJSON(w, http.StatusOK, score)
 	return nil
 }
+
+// getDiagnosis says where an organisation's credit is missing: a partner
+// reader's own, or the one the operator names.
+func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principal) error {
+	org := r.URL.Query().Get("org")
+	if p.Role == store.RolePartnerReader && org == "" {
+		org = p.Org
+	}
+	if err := p.readsScore(org); err != nil {
+		return err
+	}
+	if org == "" {
+		return errorf(codeBadRequest, "org is required: %s?org=ORG", r.URL.Path)
+	}
+	var d attribution.Diagnosis
+	err := s.read(r.Context(), func(st *fold.State) error {
+		d = st.Engine().Diagnose(org)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/fold"
+	"github.com/palproject/pal/internal/store"
+)
+
+type timelineRow struct {
+	Kind    string              `json:"kind"`
+	From    time.Time           `json:"from"`
+	To      *time.Time          `json:"to"`
+	Partner string              `json:"partner"`
+	Org     string              `json:"org"`
+	Account string              `json:"account"`
+	Reason  string              `json:"reason"`
+	Shares  []attribution.Share `json:"shares,omitempty"`
+}
+
+// getTimeline returns a resource's credit as intervals: to the operator,
+// the tenant's administrator, and a partner reader whose organisation it
+// was ever credited to or whose account is one of its candidates (now, or
+// at ?at=), the accounts of each interval named as shownAccount says.
+func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal) error {
+	tenant, resource, err := resourceParams(r, p)
+	if err != nil {
+		return err
+	}
+	if attribution.IsAzurePath(resource) {
+		return s.azureTimeline(w, r, p, tenant, resource)
+	}
+	rows := []timelineRow{}
+	err = s.read(r.Context(), func(st *fold.State) error {
+		for _, iv := range st.Engine().History(tenant, resource) {
+			row := timelineRow{Kind: iv.Kind, From: iv.From, Partner: iv.Credit.Partner, Org: iv.Credit.Org,
+				Account: p.shownAccount(st.Engine(), iv.Credit.Account, iv.Credit.Partner), Reason: iv.Credit.Reason, Shares: iv.Credit.Shares}
+			if !iv.To.IsZero() {
+				to := iv.To
+				row.To = &to
+			}
+			rows = append(rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	concerned, err := s.candidateAt(r, p, tenant, resource)
+	if err != nil {
+		return err
+	}
+	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
+	return nil
+}
+
+// candidateAt reports whether one of a partner reader's accounts is a
+// candidate for a resource at ?at= (now by default): a Power Platform
+// resource's attributable account, an Azure resource's account through an
+// assignment covering it.
+func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource string) (bool, error) {
+	if p.Role != store.RolePartnerReader {
+		return true, nil
+	}
+	found := false
+	if attribution.IsAzurePath(resource) {
+		at, err := parseAt(r)
+		if err != nil {
+			return false, err
+		}
+		err = s.read(r.Context(), func(st *fold.State) error {
+			when := st.Engine().Now()
+			if at != nil {
+				when = *at
+			}
+			x, err := st.Engine().ExplainAzure(tenant, resource, when)
+			if err != nil {
+				return errorf(codeBadRequest, "resource: %v", err)
+			}
+			found = slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
+				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
+			})
+			return nil
+		})
+		return found, err
+	}
+	err := s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
+		found = p.hasRole(e, tenant, e.Explain(tenant, resource, when))
+		return nil
+	})
+	return found, err
+}
+
+// azureRow is an interval of an Azure resource's timeline.
+type azureRow struct {
+	Kind    string     `json:"kind"`
+	From    time.Time  `json:"from"`
+	To      *time.Time `json:"to"`
+	Partner string     `json:"partner"`
+	Org     string     `json:"org"`
+	Account string     `json:"account"`
+	Share   float64    `json:"share"`
+}
+
+// azureTimeline returns the intervals over which each location is credited
+// for an Azure resource, under the service's Azure policy; a partner
+// reader sees the resources ever credited to its organisation, or on which
+// one of its accounts holds a role.
+func (s *Server) azureTimeline(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
+	rows := []azureRow{}
+	err := s.read(r.Context(), func(st *fold.State) error {
+		h, err := st.Engine().AzureHistory(tenant, resource)
+		if err != nil {
+			return errorf(codeBadRequest, "resource: %v", err)
+		}
+		for _, iv := range h {
+			row := azureRow{Kind: attribution.AzureKind, From: iv.From, Partner: iv.Partner, Org: iv.Org,
+				Account: p.shownAccount(st.Engine(), iv.Account, iv.Partner), Share: iv.Share}
+			if !iv.To.IsZero() {
+				to := iv.To
+				row.To = &to
+			}
+			rows = append(rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	concerned, err := s.candidateAt(r, p, tenant, resource)
+	if err != nil {
+		return err
+	}
+	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "azure": true, "intervals": rows})
+	return nil
+}
