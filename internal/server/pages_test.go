@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 )
@@ -197,7 +198,7 @@ func TestMonthsStayWhenNowMoves(t *testing.T) {
 func TestEveryRow(t *testing.T) {
 	s := start(t, sqliteStore(t), server.Config{})
 	op := s.token(store.RoleOperator, "", "", "")
-	s.push(op, bigLog(1740, 12))
+	s.push(op, attributiontest.ManyApps(1740, 12))
 	reader := s.token(store.RolePartnerReader, "", "", "4000001")
 	var first struct {
 		Resources []attribution.Row `json:"resources"`
@@ -259,31 +260,6 @@ func TestEveryRow(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400", q, status, body)
 		}
 	}
-}
-
-// bigLog is a log of one tenant where partner 4000011 owns n apps and
-// partner 5000011 owns others, each used in January 2026.
-func bigLog(n, others int) string {
-	var b strings.Builder
-	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	line(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"4000001","name":"Proseware","locations":["4000011"]}`)
-	line(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"5000001","name":"Wingtip","locations":["5000011"]}`)
-	line(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","environment":"prod","env_type":"production"}`)
-	line(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","account":"pat@proseware.example","kind":"guest"}`)
-	line(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","account":"wes@wingtip.example","kind":"guest"}`)
-	line(`{"type":"pal.linked","time":"2026-01-01T01:00:00Z","tenant":"bigco","account":"pat@proseware.example","partner":"4000011"}`)
-	line(`{"type":"pal.linked","time":"2026-01-01T01:00:00Z","tenant":"bigco","account":"wes@wingtip.example","partner":"5000011"}`)
-	for i := 1; i <= n+others; i++ {
-		owner, id := "pat@proseware.example", fmt.Sprintf("app-%04d", i)
-		if i > n {
-			owner, id = "wes@wingtip.example", fmt.Sprintf("other-%04d", i)
-		}
-		line(`{"type":"resource.created","time":"2026-01-02T00:00:00Z","tenant":"bigco","environment":"prod","resource":%q,"kind":"canvas_app","owner":%q,"name":"App %04d"}`, id, owner, i)
-		for u := 0; u <= i%3; u++ {
-			line(`{"type":"usage","time":"2026-01-10T00:00:00Z","tenant":"bigco","resource":%q,"user":"u%d"}`, id, u)
-		}
-	}
-	return b.String()
 }
 
 // TestValueAtStake: missing and at-risk credit carry the MAU, MCV or ACR

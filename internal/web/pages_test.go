@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
@@ -120,7 +121,7 @@ func TestAMonthFarInThePast(t *testing.T) {
 // TestEveryRowOnThePage: a partner with 1,740 credited resources sees the
 // total, pages through them, sorts and filters them on the server.
 func TestEveryRowOnThePage(t *testing.T) {
-	s := newSiteOf(t, bigLog(1740, 12))
+	s := newSiteOf(t, attributiontest.ManyApps(1740, 12))
 	s.login("proseware")
 	s.waitText("#title", "Proseware")
 	if got := s.waitText("#resources-total", "1,740"); got != "1,740 resources, as of now, 2026-01-10 00:00 UTC (the latest event)." {
@@ -155,31 +156,6 @@ func TestEveryRowOnThePage(t *testing.T) {
 		t.Errorf("filtered: %q", got)
 	}
 	s.screenshot("every-row.png")
-}
-
-// bigLog is a log of one tenant where Proseware's partner ID 4000011 owns
-// n apps and Wingtip's others, each used in January 2026.
-func bigLog(n, others int) string {
-	var b strings.Builder
-	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	line(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"4000001","name":"Proseware","locations":["4000011"]}`)
-	line(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"5000001","name":"Wingtip","locations":["5000011"]}`)
-	line(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","environment":"prod","env_type":"production"}`)
-	line(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","account":"pat@proseware.example","kind":"guest"}`)
-	line(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","account":"wes@wingtip.example","kind":"guest"}`)
-	line(`{"type":"pal.linked","time":"2026-01-01T01:00:00Z","tenant":"bigco","account":"pat@proseware.example","partner":"4000011"}`)
-	line(`{"type":"pal.linked","time":"2026-01-01T01:00:00Z","tenant":"bigco","account":"wes@wingtip.example","partner":"5000011"}`)
-	for i := 1; i <= n+others; i++ {
-		owner, id := "pat@proseware.example", fmt.Sprintf("app-%04d", i)
-		if i > n {
-			owner, id = "wes@wingtip.example", fmt.Sprintf("other-%04d", i)
-		}
-		line(`{"type":"resource.created","time":"2026-01-02T00:00:00Z","tenant":"bigco","environment":"prod","resource":%q,"kind":"canvas_app","owner":%q,"name":"App %04d"}`, id, owner, i)
-		for u := 0; u <= i%3; u++ {
-			line(`{"type":"usage","time":"2026-01-10T00:00:00Z","tenant":"bigco","resource":%q,"user":"u%d"}`, id, u)
-		}
-	}
-	return b.String()
 }
 
 // TestNoForeignNameOnThePages opens, as each partner's reader, its

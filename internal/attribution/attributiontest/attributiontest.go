@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
@@ -209,4 +210,31 @@ func RandomAzureLog(seed uint64, n int) []*event.Event {
 		}
 	}
 	return events
+}
+
+// ManyApps is a log of one tenant, bigco, where Proseware's partner ID
+// 4000011 owns n canvas apps (app-0001…) and Wingtip's 5000011 others more
+// (other-…), each used by one to three users on 10 January 2026: a data
+// set of pages that do not fit on one.
+func ManyApps(n, others int) string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"4000001","name":"Proseware","locations":["4000011"]}`)
+	line(`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"5000001","name":"Wingtip","locations":["5000011"]}`)
+	line(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","environment":"prod","env_type":"production"}`)
+	line(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","account":"pat@proseware.example","kind":"guest"}`)
+	line(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"bigco","account":"wes@wingtip.example","kind":"guest"}`)
+	line(`{"type":"pal.linked","time":"2026-01-01T01:00:00Z","tenant":"bigco","account":"pat@proseware.example","partner":"4000011"}`)
+	line(`{"type":"pal.linked","time":"2026-01-01T01:00:00Z","tenant":"bigco","account":"wes@wingtip.example","partner":"5000011"}`)
+	for i := 1; i <= n+others; i++ {
+		owner, id := "pat@proseware.example", fmt.Sprintf("app-%04d", i)
+		if i > n {
+			owner, id = "wes@wingtip.example", fmt.Sprintf("other-%04d", i)
+		}
+		line(`{"type":"resource.created","time":"2026-01-02T00:00:00Z","tenant":"bigco","environment":"prod","resource":%q,"kind":"canvas_app","owner":%q,"name":"App %04d"}`, id, owner, i)
+		for u := 0; u <= i%3; u++ {
+			line(`{"type":"usage","time":"2026-01-10T00:00:00Z","tenant":"bigco","resource":%q,"user":"u%d"}`, id, u)
+		}
+	}
+	return b.String()
 }
