@@ -49,7 +49,9 @@ func runGen(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if azure {
-		acfg := gen.AzureConfig{Seed: cfg.Seed, Tenants: cfg.Tenants, Resources: resources, Months: cfg.Months}
+		// The consumption file's pages wait beside it, on the disk it is
+		// written to: a temporary folder may be held in memory.
+		acfg := gen.AzureConfig{Seed: cfg.Seed, Tenants: cfg.Tenants, Resources: resources, Months: cfg.Months, TempDir: *out}
 		days := int64(gen.DefaultStart.AddDate(0, cfg.Months, 0).Sub(gen.DefaultStart).Hours() / 24)
 		acfg.Progress = progress("consumption rows", int64(resources)*days)
 		err := writePair(*out, "control.ndjson", "consumption.parquet", func(control, consumption io.Writer) error {
