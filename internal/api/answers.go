@@ -62,12 +62,32 @@ type Me struct {
 }
 
 // WhatIf is POST /v1/whatif: a tenant's attribution before and after
-// hypothetical events, and the refusals of those that would not apply.
+// hypothetical events, the refusals of those that would not apply, and a
+// verdict for each resource the events name or whose credit they move.
 type WhatIf struct {
-	Tenant  string            `json:"tenant"`
-	Before  []attribution.Row `json:"before"`
-	After   []attribution.Row `json:"after"`
-	Refused []*event.Refusal  `json:"refused"`
+	Tenant   string            `json:"tenant"`
+	Before   []attribution.Row `json:"before"`
+	After    []attribution.Row `json:"after"`
+	Refused  []*event.Refusal  `json:"refused"`
+	Verdicts []WhatIfVerdict   `json:"verdicts"`
+}
+
+// WhatIfVerdict is what a what-if does to one resource: who is credited
+// before and after (a partner ID and organisation, or no one and why),
+// why after in words, and what the resource carried in Month, the
+// present's, which moves with its credit.
+type WhatIfVerdict struct {
+	Resource string  `json:"resource"`
+	Name     string  `json:"name"`
+	Kind     string  `json:"kind"`
+	Before   string  `json:"before"`
+	After    string  `json:"after"`
+	Changes  bool    `json:"changes"`
+	Words    string  `json:"words"`
+	Month    string  `json:"month"`
+	MAU      float64 `json:"mau"`
+	Profiles float64 `json:"profiles"`
+	MCV      float64 `json:"mcv"`
 }
 
 // OrgLinks is GET /v1/links?org=: the accounts linked to an organisation's

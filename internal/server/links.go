@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -103,18 +104,66 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) er
 }
 
 // getMyCredit lists the resources whose credit the calling account carries
-// now: what its link is worth to its partner.
+// now, what its link is worth to its partner, and those on which another
+// partner outranks it.
 func (s *Server) getMyCredit(w http.ResponseWriter, r *http.Request, p Principal) error {
 	var rows []attribution.Row
+	var lost []outranked
 	err := s.read(r.Context(), func(st *fold.State) error {
 		rows = st.Engine().AccountCredits(p.Tenant, p.Account)
+		lost = outrankedLinks(st.Engine(), p.Tenant, p.Account)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "account": p.Account, "resources": rows})
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "account": p.Account, "resources": rows, "outranked": lost})
 	return nil
+}
+
+// outranked is a resource on which an account's link is outranked: the
+// account is an eligible candidate for it, and another partner is
+// credited. The other partner shows by its ID and organisation only.
+type outranked struct {
+	Resource    string    `json:"resource"`
+	Name        string    `json:"name"`
+	Kind        string    `json:"kind"`
+	Role        string    `json:"role"`
+	Association time.Time `json:"association"`
+	Partner     string    `json:"partner"`
+	OrgName     string    `json:"org_name"`
+	Since       time.Time `json:"since"`
+	Words       string    `json:"words"`
+}
+
+// outrankedLinks lists the resources of a tenant on which an account's
+// link is outranked now, and why in words.
+func outrankedLinks(e *attribution.Engine, tenant, account string) []outranked {
+	out := []outranked{}
+	for _, r := range e.Attribution(tenant) {
+		if r.Partner == "" || attribution.IsAzurePath(r.Resource) {
+			continue
+		}
+		x := e.Explain(tenant, r.Resource, e.Now())
+		i := slices.IndexFunc(x.Candidates, func(c attribution.Candidate) bool { return c.Account == account })
+		if i < 0 || x.Winner == nil {
+			continue
+		}
+		c, w := x.Candidates[i], x.Winner
+		if !c.Eligible || w.Partner == c.Partner || slices.ContainsFunc(x.Shares, func(s attribution.Share) bool { return s.Partner == c.Partner }) {
+			continue
+		}
+		role := roleWords[c.Role]
+		words := fmt.Sprintf("%s is credited: its account associated on %s, later than yours (%s, on %s). The latest association wins: an edit or publish of yours renews it.",
+			capital(partnerWords(e, w.Partner)), day(w.Since), role, day(c.Association))
+		if x.Policy == attribution.First {
+			words = fmt.Sprintf("%s is credited: its account associated on %s, earlier than yours (%s, on %s). Under policy first the earliest association keeps the credit.",
+				capital(partnerWords(e, w.Partner)), day(w.Since), role, day(c.Association))
+		}
+		out = append(out, outranked{Resource: r.Resource, Name: displayName(e, tenant, r.Resource), Kind: kindInWords(r.Kind), Role: role,
+			Association: c.Association, Partner: w.Partner, OrgName: e.OrgName(e.PartnerOrg(w.Partner)), Since: w.Since, Words: words})
+	}
+	return out
 }
 
 func orAny(id string) string {

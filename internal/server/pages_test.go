@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -476,7 +477,7 @@ func TestNoNameItShouldNotSee(t *testing.T) {
 				for _, route := range []string{"/v1/reports/monthly", "/v1/reports/azure", "/v1/reports/pcs"} {
 					paths = append(paths, route+"?"+q.Encode())
 				}
-				for _, table := range []string{"months", "credited", "missing", "at-risk", "links", "changes", "azure", "resources", "organisations"} {
+				for _, table := range []string{"months", "credited", "missing", "at-risk", "links", "changes", "azure", "resources", "organisations", "workloads"} {
 					paths = append(paths, "/v1/tables/"+table+"?"+q.Encode(), "/v1/tables/"+table+"?format=csv&"+q.Encode())
 				}
 			}
@@ -580,5 +581,116 @@ func TestWhoReadsWhichTable(t *testing.T) {
 	}
 	if got.Total != 2 {
 		t.Errorf("adatum's resources: %d, want 2", got.Total)
+	}
+}
+
+// TestWorkloadsAddUpToMonths: the workloads table splits each month of the
+// months table by workload, for every scope, in words.
+func TestWorkloadsAddUpToMonths(t *testing.T) {
+	s, tok := demoService(t, server.Config{})
+	for _, tt := range []struct{ who, scope string }{{"fabrikam", ""}, {"operator", "org=2000001&"}, {"adatum", ""}, {"operator", ""}} {
+		months := s.table(tok[tt.who], "/v1/tables/months?"+tt.scope+"limit=1000")
+		workloads := s.table(tok[tt.who], "/v1/tables/workloads?"+tt.scope+"limit=1000")
+		if len(workloads.Rows) == 0 || workloads.Rows[0]["month"] != months.Rows[0]["month"] {
+			t.Errorf("%s %s: the workloads table does not start with the latest month: %v", tt.who, tt.scope, workloads.Rows)
+			continue
+		}
+		sum := map[string][3]float64{}
+		for _, r := range workloads.Rows {
+			if r["label"] == r["workload"] || r["label"] == "" {
+				t.Errorf("%s %s: workload %v is not in words", tt.who, tt.scope, r["workload"])
+			}
+			m := sum[r["month"].(string)]
+			m[0], m[1], m[2] = m[0]+r["mau"].(float64), m[1]+r["profiles"].(float64), m[2]+r["mcv"].(float64)
+			sum[r["month"].(string)] = m
+		}
+		data := 0
+		for _, m := range months.Rows {
+			got, want := sum[m["month"].(string)], [3]float64{m["mau"].(float64), m["profiles"].(float64), m["mcv"].(float64)}
+			for i := range got {
+				if math.Abs(got[i]-want[i]) > 0.01 {
+					t.Errorf("%s %s %s: the workloads add up to %v, the month is %v", tt.who, tt.scope, m["month"], got, want)
+					break
+				}
+			}
+			if want[2] > 0 {
+				data++
+			}
+		}
+		if data == 0 {
+			t.Errorf("%s %s: no month with MCV", tt.who, tt.scope)
+		}
+	}
+}
+
+// TestWhatIfVerdict: a what-if says, for the resource its event names, who
+// is credited before and after, why in words, and what moves with it.
+func TestWhatIfVerdict(t *testing.T) {
+	s, tok := demoService(t, server.Config{})
+	var res struct {
+		Verdicts []struct {
+			Resource, Name, Kind, Before, After, Words, Month string
+			Changes                                           bool
+			MAU, MCV                                          float64
+		}
+	}
+	body := `{"type":"resource.owner_changed","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","owner":"hana@tailspin.example"}`
+	if status := s.json("POST", "/v1/whatif?tenant=adatum", tok["adatum"], body, &res); status != 200 || len(res.Verdicts) == 0 {
+		t.Fatalf("POST /v1/whatif: %d %+v", status, res)
+	}
+	v := res.Verdicts[0]
+	if v.Resource != "onboarding" || v.Name != "Onboarding" || v.Kind != "canvas app" || !v.Changes ||
+		v.Before != "partner 1000012 (Fabrikam Consulting)" || v.After != "partner 3000011 (Tailspin Support)" || v.Month != "2026-03" {
+		t.Errorf("the verdict: %+v", v)
+	}
+	if !strings.Contains(v.Words, "Credited to partner 3000011 (Tailspin Support), through hana@tailspin.example: its account, the owner, associated on 2026-04-02") {
+		t.Errorf("the verdict's reason: %q", v.Words)
+	}
+	// What moves is what onboarding carried in March 2026.
+	credited := s.table(tok["fabrikam"], "/v1/tables/credited?month=2026-03&q=onboarding")
+	if len(credited.Rows) != 1 || v.MAU == 0 || v.MAU != credited.Rows[0]["mau"] || v.MCV != credited.Rows[0]["mcv"] {
+		t.Errorf("what moves: MAU %v MCV %v; onboarding carried %v", v.MAU, v.MCV, credited.Rows)
+	}
+	// An event that changes nothing still has its verdict, saying so.
+	body = `{"type":"resource.activity","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","account":"frank@fabrikam.example","action":"edit"}`
+	if status := s.json("POST", "/v1/whatif?tenant=adatum", tok["adatum"], body, &res); status != 200 || len(res.Verdicts) != 1 {
+		t.Fatalf("POST /v1/whatif: %d %+v", status, res)
+	}
+	if v := res.Verdicts[0]; v.Changes || v.Before != v.After || !strings.Contains(v.Words, "frank@fabrikam.example") {
+		t.Errorf("a what-if that changes nothing: %+v", v)
+	}
+}
+
+// TestOutrankedLink: an account reads where another partner outranks its
+// link, that partner by ID and organisation only.
+func TestOutrankedLink(t *testing.T) {
+	s, tok := demoService(t, server.Config{})
+	var credit struct {
+		Outranked []struct {
+			Resource, Name, Kind, Role, Partner, Words string
+			OrgName                                    string `json:"org_name"`
+		}
+	}
+	status, body := s.call("GET", "/v1/me/credit", tok["alice"], "")
+	if status != 200 {
+		t.Fatalf("GET /v1/me/credit: %d %s", status, body)
+	}
+	json.Unmarshal(body, &credit)
+	if len(credit.Outranked) != 1 {
+		t.Fatalf("alice is outranked on %+v, want expenses", credit.Outranked)
+	}
+	o := credit.Outranked[0]
+	if o.Resource != "expenses" || o.Name != "Expenses" || o.Role != "the owner" || o.Partner != "2000011" || o.OrgName != "Northwind Partners" ||
+		o.Words != "Partner 2000011 (Northwind Partners) is credited: its account associated on 2025-06-10, later than yours (the owner, on 2025-01-06). The latest association wins: an edit or publish of yours renews it." {
+		t.Errorf("alice outranked: %+v", o)
+	}
+	if strings.Contains(string(body), "bob") {
+		t.Errorf("alice reads of Northwind's account: %s", body)
+	}
+	// Once bob's link is removed, nothing outranks her.
+	s.push(tok["operator"], `{"type":"pal.removed","time":"2026-03-31T22:00:00Z","tenant":"contoso","account":"bob@northwind.example"}`)
+	s.json("GET", "/v1/me/credit", tok["alice"], "", &credit)
+	if len(credit.Outranked) != 0 {
+		t.Errorf("after bob's link is removed, alice is outranked on %+v", credit.Outranked)
 	}
 }

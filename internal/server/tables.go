@@ -64,6 +64,7 @@ var tableBuilders = map[string]tableBuilder{
 	"azure":         {[]string{"org"}, azureTable},
 	"resources":     {[]string{"tenant", "all"}, resourcesTable},
 	"organisations": {[]string{"all"}, organisationsTable},
+	"workloads":     {[]string{"org", "tenant", "all"}, workloadsTable},
 }
 
 func (sc scope) kind() string {
@@ -898,6 +899,42 @@ func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f
 			t.Rows = append(t.Rows, row{"org": org, "org_name": e.OrgName(org), "mcv": c.MCV, "mcv_before": b.MCV, "mcv_change": round2(c.MCV - b.MCV),
 				"acr": acr, "acr_before": acrBefore, "acr_change": round2(acr - acrBefore), "customers": c.Customers, "deployments": c.Deployments,
 				"score": score.Total, "qualified": score.Qualified})
+		}
+		return nil
+	})
+	return t, err
+}
+
+// workloadsTable lists every month of the log by workload, newest first:
+// the users, profiles and MCV the scope has in each, for the pages' charts
+// split by workload. A month's rows add up to its row of the months table.
+func workloadsTable(ctx context.Context, s *Server, p Principal, sc scope, _ frame) (*table, error) {
+	t := &table{Columns: []column{{"month", "Month", "text"}, {"workload", "Workload", "text"}, {"label", "Workload in words", "text"},
+		{"mau", "MAU", "number"}, {"profiles", "Profiles", "number"}, colMCV},
+		Sort: "month", Desc: true, Noun: [2]string{"workload month", "workload months"}}
+	err := s.read(ctx, func(st *fold.State) error {
+		seg := metrics.SegmentsAtMonthEnd(st.Engine())
+		months := logMonths(st)
+		slices.Reverse(months)
+		for _, m := range months {
+			sums := map[string]*[3]float64{}
+			var order []string
+			for _, w := range st.Metrics().Report(s.cfg.Metrics, m, seg).Workloads {
+				if (sc.org != "" && w.Org != sc.org) || (sc.tenant != "" && w.Tenant != sc.tenant) {
+					continue
+				}
+				if sums[w.Workload] == nil {
+					sums[w.Workload] = &[3]float64{}
+					order = append(order, w.Workload)
+				}
+				v := sums[w.Workload]
+				v[0], v[1], v[2] = v[0]+w.MAU, v[1]+w.Profiles, v[2]+w.MCV
+			}
+			slices.Sort(order)
+			for _, wl := range order {
+				v := sums[wl]
+				t.Rows = append(t.Rows, row{"month": m, "workload": wl, "label": workloadInWords(wl), "mau": round2(v[0]), "profiles": round2(v[1]), "mcv": round2(v[2])})
+			}
 		}
 		return nil
 	})

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/api"
@@ -50,6 +52,7 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	}
 	before := tenantRows(e, tenant)
 	events, _ = fold.Order(events)
+	var named []string
 	for _, ev := range events {
 		if ev.Time.Before(now) {
 			refused = append(refused, event.Refuse(ev, event.InvalidTime, "a what-if happens after %s, the time of the state", now.Format(time.RFC3339)))
@@ -57,9 +60,21 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 		}
 		if res := e.Apply(ev); res.Outcome == attribution.Refused {
 			refused = append(refused, res.Refusal)
+			continue
+		}
+		named = append(named, ev.Resource)
+		for _, r := range ev.Resources {
+			named = append(named, r.Resource)
 		}
 	}
-	writeJSON(w, http.StatusOK, api.WhatIf{Tenant: tenant, Before: before, After: tenantRows(e, tenant), Refused: refused})
+	after := tenantRows(e, tenant)
+	month := event.MonthOf(now)
+	mv, err := s.values(r.Context(), month)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.WhatIf{Tenant: tenant, Before: before, After: after, Refused: refused,
+		Verdicts: whatIfVerdicts(p, e, mv, tenant, month, named, before, after)})
 	return nil
 }
 
@@ -67,4 +82,59 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 // no resource.
 func tenantRows(e *attribution.Engine, tenant string) []attribution.Row {
 	return append([]attribution.Row{}, e.Attribution(tenant)...)
+}
+
+// whatIfVerdicts says what a what-if does to the resources its events name
+// (first, in their order) and to every other resource whose credit it
+// changes, as of the engine's instant after the events.
+func whatIfVerdicts(p Principal, e *attribution.Engine, mv *monthValues, tenant, month string, named []string, before, after []attribution.Row) []api.WhatIfVerdict {
+	index := func(rows []attribution.Row) map[string]attribution.Row {
+		m := make(map[string]attribution.Row, len(rows))
+		for _, r := range rows {
+			m[r.Resource] = r
+		}
+		return m
+	}
+	was, is := index(before), index(after)
+	holder := func(r attribution.Row, ok bool) string {
+		switch {
+		case !ok:
+			return "no one (" + attribution.Words(attribution.ResourceNotFound) + ")"
+		case r.Partner == "":
+			return "no one (" + attribution.Words(r.Reason) + ")"
+		}
+		return partnerWords(e, r.Partner)
+	}
+	var order []string
+	for _, res := range named {
+		if res != "" && !slices.Contains(order, res) {
+			order = append(order, res)
+		}
+	}
+	for _, r := range after {
+		b, ok := was[r.Resource]
+		if (!ok || b.Partner != r.Partner || !slices.Equal(b.Shares, r.Shares)) && !slices.Contains(order, r.Resource) {
+			order = append(order, r.Resource)
+		}
+	}
+	for _, r := range before {
+		if _, ok := is[r.Resource]; !ok && !slices.Contains(order, r.Resource) {
+			order = append(order, r.Resource)
+		}
+	}
+	out := []api.WhatIfVerdict{}
+	for _, res := range order {
+		b, hadB := was[res]
+		a, hasA := is[res]
+		kind := cmp.Or(a.Kind, b.Kind)
+		v := api.WhatIfVerdict{Resource: res, Name: displayName(e, tenant, res), Kind: kindInWords(kind), Before: holder(b, hadB), After: holder(a, hasA), Month: month}
+		v.Changes = hadB != hasA || b.Partner != a.Partner || !slices.Equal(b.Shares, a.Shares)
+		if !attribution.IsAzurePath(res) {
+			v.Words = explanationWords(p, e, e.Explain(tenant, res, e.Now()))
+		}
+		w := mv.of(tenant, res, func(string) bool { return true })
+		v.MAU, v.Profiles, v.MCV = w.mau, w.profiles, w.mcv
+		out = append(out, v)
+	}
+	return out
 }

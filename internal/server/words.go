@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -32,6 +33,25 @@ func kindInWords(kind string) string {
 		return w
 	}
 	return kind
+}
+
+// workloadWords says a workload of the monthly report in words.
+var workloadWords = map[string]string{
+	event.PowerApps:        "Power Apps",
+	event.PowerAutomate:    "Power Automate",
+	event.PowerBI:          "Power BI",
+	event.CopilotStudio:    "Copilot Studio",
+	event.PowerPages:       "Power Pages",
+	event.CustomerInsights: "Customer Insights",
+}
+
+// workloadInWords returns a workload in words, the code itself when it has
+// none.
+func workloadInWords(workload string) string {
+	if w, ok := workloadWords[workload]; ok {
+		return w
+	}
+	return workload
 }
 
 // causeWords says the event type that caused a credit change in words.

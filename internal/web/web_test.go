@@ -4,16 +4,23 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/server"
@@ -47,6 +54,20 @@ type site struct {
 	ctx    context.Context
 	shots  string
 	tokens map[string]string
+	// handler is the service's, to load logs through.
+	handler http.Handler
+}
+
+// push loads a log into the service, as the operator, in one batch.
+func (s *site) push(log string) {
+	s.t.Helper()
+	req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(log))
+	req.Header.Set("Authorization", "Bearer "+s.tokens["operator"])
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	if rec.Code != 200 || strings.Contains(rec.Body.String(), `"code"`) {
+		s.t.Fatalf("load a log: %d %s", rec.Code, rec.Body)
+	}
 }
 
 func newSite(t *testing.T) *site {
@@ -76,19 +97,15 @@ func newSiteOf(t *testing.T, logs ...string) *site {
 		"operator": {Role: store.RoleOperator}, "fabrikam": {Role: store.RolePartnerReader, Org: "1000001"},
 		"northwind": {Role: store.RolePartnerReader, Org: "2000001"}, "tailspin": {Role: store.RolePartnerReader, Org: "3000001"},
 		"proseware": {Role: store.RolePartnerReader, Org: "4000001"}, "adatum": {Role: store.RoleTenantAdmin, Tenant: "adatum"},
+		"alice": {Role: store.RoleAccount, Tenant: "contoso", Account: "alice@fabrikam.example"},
 	} {
 		if s.tokens[name], _, err = server.IssueToken(context.Background(), st, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
+	s.handler = srv.Handler()
 	for _, log := range logs {
-		req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(log))
-		req.Header.Set("Authorization", "Bearer "+s.tokens["operator"])
-		rec := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(rec, req)
-		if rec.Code != 200 || strings.Contains(rec.Body.String(), `"code"`) {
-			t.Fatalf("load a log: %d %s", rec.Code, rec.Body)
-		}
+		s.push(log)
 	}
 
 	s.shots = os.Getenv("PAL_TEST_OUTPUT")
@@ -109,7 +126,80 @@ func newSiteOf(t *testing.T, logs ...string) *site {
 	// removed.
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	s.ctx = ctx
+	// A script error, or anything the page's policy blocks, fails the
+	// test: the pages must run as they are served.
+	var mu sync.Mutex
+	var problems []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, ev.ExceptionDetails.Error())
+		case *cdplog.EventEntryAdded:
+			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
+				problems = append(problems, ev.Entry.Text)
+			}
+		}
+	})
+	s.run(runtime.Enable(), cdplog.Enable())
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("the page failed: %s", p)
+		}
+	})
 	return s
+}
+
+// press focuses the element sel and presses keys on it, as a keyboard
+// would.
+func (s *site) press(sel string, keys ...string) {
+	s.t.Helper()
+	s.run(chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.Focus(sel, chromedp.ByQuery))
+	for _, k := range keys {
+		s.run(chromedp.KeyEvent(k))
+	}
+}
+
+// tap touches the element sel with a finger at a fraction of its width
+// and height.
+func (s *site) tap(sel string, x, y float64) {
+	s.t.Helper()
+	var box []float64
+	s.run(chromedp.Evaluate(fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`, sel), &box))
+	at := []*input.TouchPoint{{X: box[0] + x*box[2], Y: box[1] + y*box[3]}}
+	s.run(input.DispatchTouchEvent(input.TouchStart, at), input.DispatchTouchEvent(input.TouchEnd, []*input.TouchPoint{}))
+}
+
+// waitTip waits until the tooltip of the chart id holds want, and returns
+// its text.
+func (s *site) waitTip(id, want string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := s.tip(id)
+		if strings.Contains(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// chart waits until the chart sel is drawn.
+func (s *site) chart(sel string) {
+	s.t.Helper()
+	s.run(chromedp.WaitVisible(sel+" canvas", chromedp.ByQuery))
+}
+
+// tip returns the text of the tooltip of the chart id, "" when it is
+// hidden.
+func (s *site) tip(id string) string {
+	s.t.Helper()
+	var out string
+	s.run(chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.getElementById(%q); return e && !e.hidden ? e.innerText : ""; })()`, id+"-tip"), &out))
+	return out
 }
 
 func (s *site) run(actions ...chromedp.Action) {
@@ -165,8 +255,14 @@ func (s *site) screenshot(name string) {
 // pickMonth picks a month in the page's month picker, as a person would.
 func (s *site) pickMonth(month string) {
 	s.t.Helper()
-	s.run(chromedp.WaitVisible("#month", chromedp.ByID), chromedp.SetValue("#month", month, chromedp.ByID),
-		chromedp.Evaluate(`document.querySelector("#month").dispatchEvent(new Event("change"))`, nil))
+	s.pick("#month", month)
+}
+
+// pick chooses an option of the select sel, as a person would.
+func (s *site) pick(sel, value string) {
+	s.t.Helper()
+	s.run(chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.SetValue(sel, value, chromedp.ByQuery),
+		chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event("change"))`, sel), nil))
 }
 
 // waitText waits until the element sel holds want, and returns its text.
@@ -207,20 +303,42 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 	if got := s.text("#changes"); !strings.Contains(got, "expenses") || !strings.Contains(got, "gained from 2000011") || !strings.Contains(got, "link removed") {
 		t.Errorf("changes of the last 30 days:\n%s", got)
 	}
-	var bars int
-	s.run(chromedp.Evaluate(`document.querySelectorAll("#chart > g:not(#legend) rect.bar").length`, &bars))
-	if bars != 12 {
-		t.Errorf("the chart has %d bars, want 12 (MAU and MCV for 6 months)", bars)
+	// MAU and MCV each have a chart, split by workload, with its unit; the
+	// arrow keys read them month by month, and their numbers add up to
+	// the month's.
+	s.chart("#chart-mcv")
+	if got := s.text("#chart-mau-figure figcaption"); !strings.Contains(got, "Monthly active users by workload") || !strings.Contains(got, "(users a month, April 2025 to March 2026)") {
+		t.Errorf("the MAU chart's title: %q", got)
 	}
-	var legend string
-	s.run(chromedp.Evaluate(`document.querySelector("#legend").textContent`, &legend))
-	if !strings.Contains(legend, "MAU") || !strings.Contains(legend, "MCV") {
-		t.Errorf("the chart's legend: %q", legend)
+	if got := s.text("#chart-mau-key"); !strings.Contains(got, "Power Apps") || !strings.Contains(got, "Power BI") || strings.Contains(got, "Customer Insights") {
+		t.Errorf("the MAU chart's key (profiles are not users): %q", got)
 	}
-	var values int
-	s.run(chromedp.Evaluate(`document.querySelectorAll("#chart text.value").length`, &values))
-	if values != 12 {
-		t.Errorf("the chart shows %d values, want one a bar", values)
+	if got := s.text("#chart-mcv-key"); !strings.Contains(got, "Customer Insights") || !strings.Contains(got, "Power Automate") {
+		t.Errorf("the MCV chart's key: %q", got)
+	}
+	s.press("#chart-mcv", kb.End)
+	if got := s.tip("chart-mcv"); !strings.Contains(got, "March 2026") || !strings.Contains(got, "Customer Insights: MCV 6,600") || !strings.Contains(got, "In all: MCV 53,200") {
+		t.Errorf("the MCV chart's tooltip in March, by keyboard: %q", got)
+	}
+	s.press("#chart-mcv", kb.ArrowLeft)
+	if got := s.tip("chart-mcv"); !strings.Contains(got, "February 2026") || !strings.Contains(got, "In all: MCV 55,500") {
+		t.Errorf("the MCV chart's tooltip in February, by keyboard: %q", got)
+	}
+	if got := s.read("#chart-mcv-live"); !strings.Contains(got, "February 2026") {
+		t.Errorf("the keyboard's move is not read out: %q", got)
+	}
+	var lastRow string
+	s.run(chromedp.Evaluate(`document.querySelector("#chart-mau-figure details tbody tr:last-child").textContent`, &lastRow))
+	if !strings.Contains(lastRow, "March 2026") || !strings.Contains(lastRow, "233 users") {
+		t.Errorf("the MAU chart's numbers in March: %q", lastRow)
+	}
+	// Fabrikam earns Azure consumed revenue: its chart is in dollars.
+	s.chart("#chart-azure")
+	if got := s.text("#chart-azure-figure figcaption"); !strings.Contains(got, "(USD a month)") {
+		t.Errorf("the Azure chart's title: %q", got)
+	}
+	if got := s.text("#chart-azure-key"); !strings.Contains(got, "ACR") || !strings.Contains(got, "PEC-eligible cost") || !strings.Contains(got, "Partner earned credit") {
+		t.Errorf("the Azure chart's key: %q", got)
 	}
 	// Every row is counted, and every row downloads.
 	if got := s.text("#resources-total"); !strings.Contains(got, "resources, as of now, 2026-03-31 23:00 UTC") {
@@ -273,15 +391,23 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 			t.Errorf("the Azure intervals lack %q:\n%s", want, intervals)
 		}
 	}
-	var lanes int
-	s.run(chromedp.Evaluate(`document.querySelectorAll("#timeline > text").length`, &lanes))
-	if lanes != 2 {
-		t.Errorf("%d lanes on the Azure timeline, want 2 (Fabrikam and Northwind)", lanes)
+	// A lane per partner: Fabrikam's, then Northwind's, read by keyboard;
+	// Enter at the end explains the last instant.
+	s.chart("#timeline")
+	s.press("#timeline", kb.Home, kb.ArrowDown)
+	if got := s.tip("timeline"); !strings.Contains(got, "2000011 (Northwind Partners)") || !strings.Contains(got, "nothing") {
+		t.Errorf("the Azure timeline's second lane at its start: %q", got)
 	}
-	s.run(chromedp.ActionFunc(func(ctx context.Context) error {
-		return chromedp.Run(ctx, chromedp.Evaluate(`(() => { const r = document.querySelector("#timeline").getBoundingClientRect();
-			document.querySelector("#timeline").dispatchEvent(new MouseEvent("click", {clientX: r.left + r.width - 5, clientY: r.top + 20, bubbles: true})); })()`, nil))
-	}))
+	for range 4 {
+		if strings.Contains(s.tip("timeline"), "share") {
+			break
+		}
+		s.press("#timeline", kb.ArrowRight)
+	}
+	if got := s.tip("timeline"); !strings.Contains(got, "2026-02-10") || !strings.Contains(got, "2000011 (Northwind Partners), share") {
+		t.Errorf("Northwind's PIM hours on the Azure timeline: %q", got)
+	}
+	s.press("#timeline", kb.End, kb.Enter)
 	// Northwind's eligible Owner shows by its partner ID, not by its
 	// consultant nor its assignment's name.
 	if got := s.waitText("#explanation", "lighthouse-fabrikam"); !strings.Contains(got, "an account of partner 2000011 (Northwind Partners)") ||
@@ -296,10 +422,20 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 	if got := s.text("#intervals"); !strings.Contains(got, "3000011") || !strings.Contains(got, "1000012") {
 		t.Errorf("onboarding's intervals lack Tailspin and Fabrikam:\n%s", got)
 	}
-	var bands int
-	s.run(chromedp.Evaluate(`document.querySelectorAll("#timeline g.band").length`, &bands))
-	if bands != 3 {
-		t.Errorf("%d bands, want 3 (Fabrikam, Tailspin, Fabrikam)", bands)
+	// The timeline: its first change is Tailspin's credit on 2025-10-01,
+	// read by keyboard, then Fabrikam's again.
+	s.chart("#timeline")
+	s.press("#timeline", kb.Home, kb.ArrowRight)
+	if got := s.tip("timeline"); !strings.Contains(got, "2025-10-01") || !strings.Contains(got, "Credited: 3000011 (Tailspin Support), through an account of partner 3000011") {
+		t.Errorf("the timeline's first change, by keyboard: %q", got)
+	}
+	s.press("#timeline", kb.ArrowRight)
+	if got := s.tip("timeline"); !strings.Contains(got, "Credited: 1000012 (Fabrikam Consulting), through frank@fabrikam.example") {
+		t.Errorf("the timeline's second change, by keyboard: %q", got)
+	}
+	s.press("#timeline", kb.ArrowDown)
+	if got := s.tip("timeline"); !strings.Contains(got, "Environment") || !strings.Contains(got, "production") {
+		t.Errorf("the timeline's environment lane, by keyboard: %q", got)
 	}
 	// Fabrikam sees every interval, Tailspin's consultant as an account
 	// of partner 3000011 only, and the customer's accounts not at all.
@@ -313,13 +449,19 @@ func TestPartnerDashboardAndTimeline(t *testing.T) {
 		!strings.Contains(got, "Your account frank@fabrikam.example (the owner) associated on 2025-04-01, earlier") || strings.Contains(got, "hana") {
 		t.Errorf("the explanation of the interval Fabrikam lost: %q", got)
 	}
-	// Click near the right end: after frank's edit, Fabrikam is credited.
-	s.run(chromedp.MouseClickXY(0, 0), chromedp.ActionFunc(func(ctx context.Context) error {
-		return chromedp.Run(ctx, chromedp.Evaluate(`(() => { const r = document.querySelector("#timeline").getBoundingClientRect();
-			document.querySelector("#timeline").dispatchEvent(new MouseEvent("click", {clientX: r.left + r.width - 5, clientY: r.top + 20, bubbles: true})); })()`, nil))
-	}))
+	// Enter at the end: after frank's edit, Fabrikam is credited.
+	s.press("#timeline", kb.End, kb.Enter)
 	if got := s.waitText("#verdict", "your partner ID"); !strings.Contains(got, "Credited to your partner ID 1000012, through frank@fabrikam.example") {
 		t.Errorf("the explanation at the end of the timeline: %q", got)
+	}
+	// A finger on the timeline shows its tooltip, and explains the instant
+	// it taps: early on, Fabrikam is credited.
+	s.tap("#timeline", 0.1, 0.15)
+	if got := s.waitTip("timeline", "Credited"); !strings.Contains(got, "Credited: 1000012 (Fabrikam Consulting)") {
+		t.Errorf("the tooltip of a tap: %q", got)
+	}
+	if got := s.waitText("#explanation", "2025-0"); !strings.Contains(got, "Why, at 2025-0") {
+		t.Errorf("the explanation of a tap early on: %q", got)
 	}
 	s.screenshot("resource-timeline.png")
 
@@ -376,26 +518,62 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 		t.Errorf("adatum's resources at the end of October 2025:\n%s", got)
 	}
 
-	// The form builds the events: hana made owner of onboarding.
-	s.run(chromedp.Click("#whatif-link", chromedp.ByID), chromedp.WaitVisible("#wi-resource", chromedp.ByID),
-		chromedp.SetValue("#wi-resource", "onboarding", chromedp.ByID),
-		chromedp.SetValue("#wi-action", "change the owner", chromedp.ByID),
-		chromedp.SetValue("#wi-account", "hana@tailspin.example", chromedp.ByID),
-		chromedp.Click("#wi-add", chromedp.ByID))
-	var built string
-	s.run(chromedp.Value("#events", &built, chromedp.ByID))
-	if !strings.Contains(built, `"type":"resource.owner_changed"`) || !strings.Contains(built, `"owner":"hana@tailspin.example"`) || !strings.Contains(built, `"resource":"onboarding"`) {
-		t.Errorf("the form built %q", built)
+	// The what-if offers, for each resource, only the changes that count
+	// for its kind: a flow's co-owners are never credited.
+	s.run(chromedp.Click("#whatif-link", chromedp.ByID), chromedp.WaitVisible("#wi-resource", chromedp.ByID))
+	offered := func(resource string) []string {
+		s.pick("#wi-resource", resource)
+		var got []string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.run(chromedp.Evaluate(`[...document.querySelectorAll("#wi-action option")].map((o) => o.value)`, &got))
+			if (strings.Contains(resource, "approvals") == !slices.Contains(got, "add-coowner")) || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	s.run(chromedp.Click("#run-whatif", chromedp.ByID))
-	if got := s.waitText("#whatif-result", "3000011"); !strings.Contains(got, "onboarding") || !strings.Contains(got, "1000012") || !strings.Contains(got, "3000011") {
-		t.Errorf("what-if result:\n%s", got)
+	if got := offered("approvals"); slices.Contains(got, "add-coowner") || slices.Contains(got, "remove-coowner") || !slices.Contains(got, "owner") {
+		t.Errorf("the changes offered for a flow: %q", got)
 	}
-	// Experts still write events by hand.
-	event := `{"type":"resource.activity","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","account":"hana@tailspin.example","action":"edit"}`
-	s.run(chromedp.SetValue("#events", event, chromedp.ByID), chromedp.Click("#run-whatif", chromedp.ByID))
-	if got := s.waitText("#whatif-result", "3000011"); !strings.Contains(got, "onboarding") || !strings.Contains(got, "3000011") {
-		t.Errorf("what-if of a hand-written event:\n%s", got)
+	if got := offered("onboarding"); !slices.Contains(got, "add-coowner") || !slices.Contains(got, "remove-coowner") || !slices.Contains(got, "link") {
+		t.Errorf("the changes offered for a canvas app: %q", got)
+	}
+	// The form checks its fields before it sends anything: a partner ID
+	// of two digits, and a link for an account that could not be credited.
+	s.pick("#wi-action", "link")
+	s.run(chromedp.SendKeys("#wi-account", "nobody@adatum.example", chromedp.ByID), chromedp.SendKeys("#wi-partner", "12", chromedp.ByID),
+		chromedp.Click("#run-whatif", chromedp.ByID))
+	if got := s.waitText("#whatif-problems", "cannot be tried"); !strings.Contains(got, "nobody@adatum.example is not one of the accounts that could be credited of Onboarding") ||
+		!strings.Contains(got, "A partner ID is 6 to 10 digits.") {
+		t.Errorf("the form's checks: %q", got)
+	}
+	var invalid int
+	s.run(chromedp.Evaluate(`document.querySelectorAll("#whatif-form [aria-invalid=true]").length`, &invalid))
+	if invalid != 2 || s.read("#whatif-result") != "" {
+		t.Errorf("%d fields marked, and a result %q, after a change that does not fit", invalid, s.read("#whatif-result"))
+	}
+	// One verdict: hana made owner of onboarding takes its credit, and its
+	// users and MCV, to Tailspin.
+	s.pick("#wi-action", "owner")
+	s.run(chromedp.SetValue("#wi-account", "hana@tailspin.example", chromedp.ByID), chromedp.Click("#run-whatif", chromedp.ByID))
+	if got := s.waitText("#verdict-headline", "would"); got != "Onboarding would move from partner 1000012 (Fabrikam Consulting) to partner 3000011 (Tailspin Support)." {
+		t.Errorf("the what-if's verdict: %q", got)
+	}
+	if got := s.text("#verdict-reason"); !strings.Contains(got, "through hana@tailspin.example: its account, the owner") {
+		t.Errorf("the verdict's reason: %q", got)
+	}
+	if got := s.text("#verdict-moves"); !strings.HasPrefix(got, "MAU ") || !strings.Contains(got, " and MCV ") || !strings.Contains(got, "a month move with it: what Onboarding carried in March 2026") {
+		t.Errorf("what moves: %q", got)
+	}
+	// Experts still write events by hand; a refused line says why in
+	// words, its code after them.
+	event := `{"type":"resource.activity","time":"2026-04-02T00:00:00Z","tenant":"adatum","resource":"onboarding","account":"hana@tailspin.example","action":"edit"}
+{"type":"resource.coowner_added","time":"2026-04-03T00:00:00Z","tenant":"adatum","resource":"nothing-here","account":"hana@tailspin.example"}`
+	s.run(chromedp.Click("details.expert summary", chromedp.ByQuery), chromedp.SetValue("#events", event, chromedp.ByID), chromedp.Click("#run-events", chromedp.ByID))
+	if got := s.waitText("#whatif-result", "3000011"); !strings.Contains(got, "Onboarding would move from partner 1000012 (Fabrikam Consulting) to partner 3000011 (Tailspin Support).") ||
+		!strings.Contains(got, "Line 2: ") || !strings.Contains(got, "(unknown_tenant_object)") {
+		t.Errorf("what-if of hand-written events:\n%s", got)
 	}
 	s.screenshot("what-if.png")
 	// Nothing was written: the tenant page still credits Fabrikam.
@@ -409,10 +587,6 @@ func TestTenantPageAndWhatIf(t *testing.T) {
 // every tenant's resources, an account its own link.
 func TestOperatorAndAccount(t *testing.T) {
 	s := newSite(t)
-	var err error
-	if s.tokens["alice"], _, err = server.IssueToken(context.Background(), s.st, store.Token{Role: store.RoleAccount, Tenant: "contoso", Account: "alice@fabrikam.example"}); err != nil {
-		t.Fatal(err)
-	}
 	// The operator's programme view: every organisation month by month,
 	// its score, what comes in; a partner's dashboard a click away.
 	s.login("operator")
@@ -425,8 +599,20 @@ func TestOperatorAndAccount(t *testing.T) {
 			t.Errorf("the programme lacks %q:\n%s", want, programme)
 		}
 	}
-	if got := s.text("#intake"); !strings.Contains(got, "2026-03-31") {
-		t.Errorf("what comes in:\n%s", got)
+	// Who fell most from February: Fabrikam's MCV, and Tailspin's, to
+	// nothing; no one's ACR.
+	if got := s.text("#fell-mcv"); !strings.Contains(got, "Fabrikam Consulting (1000001): MCV 55,500 → 53,200, down 2,300 (4%)") ||
+		!strings.Contains(got, "Tailspin Support (3000001): MCV 2,000 → 0, down 2,000 (100%)") || strings.Contains(got, "Northwind") {
+		t.Errorf("whose MCV fell most:\n%s", got)
+	}
+	if got := s.text("#fell-acr"); got != "No organisation's ACR fell from February 2026 to March 2026." {
+		t.Errorf("whose ACR fell most: %q", got)
+	}
+	// What comes in: a bar a day, the last day's read by keyboard.
+	s.chart("#intake")
+	s.press("#intake", kb.End)
+	if got := s.tip("intake"); !strings.Contains(got, "2026-03-31") || !strings.Contains(got, "Events: ") {
+		t.Errorf("what comes in, on its last day: %q", got)
 	}
 	s.screenshot("programme.png")
 	s.run(chromedp.Click(`#programme a[href="#/partner/2000001/2026-03"]`, chromedp.ByQuery))
@@ -455,18 +641,52 @@ func TestOperatorAndAccount(t *testing.T) {
 		t.Errorf("the resources alice's link carries:\n%s", got)
 	}
 	s.screenshot("account.png")
+	// Northwind's bob links again: as co-owner of expenses, his link is
+	// later than alice's, and outranks hers. She reads where, by partner
+	// ID and organisation, never his name.
+	s.push(`{"type":"pal.linked","time":"2026-03-31T23:00:00Z","tenant":"contoso","account":"bob@northwind.example","partner":"2000011"}`)
+	s.run(chromedp.Reload())
+	if got := s.waitText("#outranked", "Expenses"); !strings.Contains(got, "Expenses (expenses)") || !strings.Contains(got, "2000011 (Northwind Partners)") ||
+		!strings.Contains(got, "later than yours (the owner, on 2025-01-06)") || strings.Contains(got, "bob") {
+		t.Errorf("where another partner outranks alice:\n%s", got)
+	}
 	change := func(id string) {
 		s.run(chromedp.SetValue("#partner-id", id, chromedp.ByID), chromedp.Click("#link-change", chromedp.ByID))
 	}
+	// A partner ID is checked before it is sent; the service's refusal of
+	// a global ID says why in words, its code after them.
+	change("12")
+	if got := s.waitText("#link-error", "not one"); got != "The partner ID is not one: write 6 to 10 digits (invalid_partner_id)" {
+		t.Errorf("a partner ID of two digits: %q", got)
+	}
+	if got := s.text("#partner-id-error"); !strings.Contains(got, "6 to 10 digits") {
+		t.Errorf("the field's error: %q", got)
+	}
 	change("1000001")
-	if got := s.waitText("#link-error", "global ID"); !strings.Contains(got, "global ID of organisation Fabrikam Consulting") || !strings.Contains(got, "1000011, 1000012") {
+	if got := s.waitText("#link-error", "global ID"); got != "1000001 is the global ID of organisation Fabrikam Consulting (1000001); link one of its location IDs instead: 1000011, 1000012 (global_partner_id)" {
 		t.Errorf("a global ID: %q", got)
 	}
 	change("1000012")
 	if got := s.waitText("#link-status", "1000012"); !strings.Contains(got, "linked to partner ID 1000012") {
 		t.Errorf("after the change: %q", got)
 	}
+	// A link made now is later than bob's: nothing outranks it.
+	if got := s.text("#outranked"); !strings.Contains(got, "Nowhere today") {
+		t.Errorf("after alice's change, she is outranked:\n%s", got)
+	}
+	// Removing the link asks first; keeping it changes nothing.
 	s.run(chromedp.Click("#link-remove", chromedp.ByID))
+	if got := s.waitText("#confirm-remove[open]", "Remove your link"); !strings.Contains(got, "Remove your link to partner ID 1000012?") {
+		t.Errorf("the confirmation: %q", got)
+	}
+	if t.Failed() {
+		return
+	}
+	s.run(chromedp.Click("#confirm-remove-no", chromedp.ByID), chromedp.WaitNotVisible("#confirm-remove", chromedp.ByID))
+	if got := s.text("#link-status"); !strings.Contains(got, "linked to partner ID 1000012") {
+		t.Errorf("after keeping the link: %q", got)
+	}
+	s.run(chromedp.Click("#link-remove", chromedp.ByID), chromedp.WaitVisible("#confirm-remove-yes", chromedp.ByID), chromedp.Click("#confirm-remove-yes", chromedp.ByID))
 	if got := s.waitText("#link-status", "no partner link"); !strings.Contains(got, "holds no partner link") {
 		t.Errorf("after the removal: %q", got)
 	}
