@@ -524,24 +524,9 @@ type AzureRecognition struct {
 // fn returns false; a resource's spans are ordered by start then location.
 // The slice is fn's to keep.
 func (e *Engine) AzureRecognitions(fn func(ResourceKey, []AzureRecognition) bool) {
-	q := e.azureQuery()
-	var keys []ResourceKey
-	for tid, t := range e.tenants {
-		if t.az != nil {
-			for _, p := range t.az.Usage.Paths {
-				keys = append(keys, ResourceKey{tid, p})
-			}
-		}
-	}
-	slices.SortFunc(keys, func(a, b ResourceKey) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	e.eachAzureResource(func(q *azureQuery, k ResourceKey, tl []azPiece) bool {
+		return fn(k, q.policy.recognitions(tl))
 	})
-	for _, k := range keys {
-		sc, _ := event.ParseScope(k.Resource)
-		if !fn(k, q.policy.recognitions(q.timeline(k.Tenant, sc))) {
-			return
-		}
-	}
 }
 
 // recognitions turns a timeline into the maximal spans over which each

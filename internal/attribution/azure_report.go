@@ -246,24 +246,7 @@ func (e *Engine) AzureReport(month string) (AzureReport, error) {
 	if err != nil {
 		return AzureReport{}, err
 	}
-	for tid, t := range e.tenants {
-		if t.az == nil {
-			continue
-		}
-		c := &t.az.Usage
-		for i, path := range c.Paths {
-			var r *resMonth
-			for _, rec := range c.Records[i] {
-				if rec.Day < m.first || rec.Day >= m.next {
-					continue
-				}
-				if r == nil {
-					r = m.resource(tid, path)
-				}
-				m.credit(r, rec.Day, rec.Meter, func(w *big.Rat) amount { return c.part(rec, w) })
-			}
-		}
-	}
+	m.addKept()
 	return m.report(), nil
 }
 
@@ -410,6 +393,15 @@ func (m *AzureMonth) Records() int { return m.records }
 // record replaces the earlier, which only the engine's records can say;
 // the caller then puts its records in the engine and asks AzureReport.
 func (m *AzureMonth) Report() (AzureReport, bool) {
+	if !m.addKept() || m.repeated {
+		return AzureReport{}, false
+	}
+	return m.report(), true
+}
+
+// addKept adds the engine's own records of the month. It returns false,
+// having added some or none, when one is of a resource that was fed.
+func (m *AzureMonth) addKept() bool {
 	fed := len(m.res)
 	for tid, t := range m.e.tenants {
 		if t.az == nil {
@@ -424,7 +416,7 @@ func (m *AzureMonth) Report() (AzureReport, bool) {
 				}
 				if r == nil {
 					if fed > 0 && m.res[[2]string{tid, path}] != nil {
-						return AzureReport{}, false
+						return false
 					}
 					r = m.resource(tid, path)
 				}
@@ -432,10 +424,7 @@ func (m *AzureMonth) Report() (AzureReport, bool) {
 			}
 		}
 	}
-	if m.repeated {
-		return AzureReport{}, false
-	}
-	return m.report(), true
+	return true
 }
 
 // report makes the report of the sums.
@@ -831,6 +820,15 @@ type AzureInterval struct {
 // false: one interval per credited location and maximal span with one
 // share, ordered by start then location.
 func (e *Engine) AzureTimeline(fn func(ResourceKey, []AzureInterval) bool) {
+	e.eachAzureResource(func(q *azureQuery, k ResourceKey, tl []azPiece) bool {
+		return fn(k, q.policy.intervals(tl))
+	})
+}
+
+// eachAzureResource calls fn with the recognition timeline of every Azure
+// resource with consumption, in the order of tenant then resource, until
+// fn returns false.
+func (e *Engine) eachAzureResource(fn func(q *azureQuery, k ResourceKey, tl []azPiece) bool) {
 	q := e.azureQuery()
 	var keys []ResourceKey
 	for tid, t := range e.tenants {
@@ -845,7 +843,7 @@ func (e *Engine) AzureTimeline(fn func(ResourceKey, []AzureInterval) bool) {
 	})
 	for _, k := range keys {
 		sc, _ := event.ParseScope(k.Resource)
-		if !fn(k, q.policy.intervals(q.timeline(k.Tenant, sc))) {
+		if !fn(q, k, q.timeline(k.Tenant, sc)) {
 			return
 		}
 	}
