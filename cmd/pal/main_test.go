@@ -30,6 +30,7 @@ import (
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store/postgres/pgtest"
 	"github.com/palproject/pal/internal/store/sqlite"
+	"github.com/palproject/pal/internal/testskip"
 )
 
 var palBin string
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build pal: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := testskip.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

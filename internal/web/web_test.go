@@ -26,6 +26,7 @@ import (
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/storetest"
+	"github.com/palproject/pal/internal/testskip"
 )
 
 // chromium finds the browser: $PAL_TEST_CHROMIUM (CI sets it; the test
@@ -43,7 +44,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("no Chromium: install Debian's chromium, or set PAL_TEST_CHROMIUM (bash .ci/run does)")
+	testskip.Skip(t, "no Chromium: install Debian's chromium, or set PAL_TEST_CHROMIUM (bash .ci/run does)")
 	return ""
 }
 

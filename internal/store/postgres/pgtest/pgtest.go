@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/palproject/pal/internal/testskip"
 )
 
 // EnvVar names the server the PostgreSQL tests run against.
@@ -19,7 +20,7 @@ func Database(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvVar)
 	if base == "" {
-		t.Skipf("%s is not set: the PostgreSQL tests need a server (see the README)", EnvVar)
+		testskip.Skip(t, "%s is not set: the PostgreSQL tests need a server (see the README)", EnvVar)
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, base)
