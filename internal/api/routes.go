@@ -27,6 +27,7 @@ var (
 	accounts    = []string{store.RoleAccount}
 	logReaders  = []string{store.RoleOperator, store.RoleTenantAdmin}
 	subscribers = []string{store.RolePartnerReader, store.RoleTenantAdmin}
+	costPushers = []string{store.RoleOperator, store.RoleTenantAdmin}
 	everyone    = []string{store.RoleOperator, store.RoleTenantAdmin, store.RolePartnerReader, store.RoleAccount}
 )
 
@@ -36,6 +37,7 @@ var Routes = []Route{
 	{"GET", "/healthz", "Liveness: 200 while the service runs, with status ok, or loading and the records folded so far while it folds its log at start (every other route answers 503 Loading meanwhile).", nil},
 	{"GET", "/openapi.json", "This document.", nil},
 	{"POST", "/v1/events", "Push a batch of events (NDJSON, log format v1): each line that passes the line checks is stored, and accepted (applied now) or held (refused by the state as of now, applied when what it needs arrives); the others are refused.", pushers},
+	{"POST", "/v1/consumption", "Push a consumption file (Parquet, the columns of pal report azure --consumption: tenant, resource, date, cost, meter): each row is checked as a log line is and stored as the azure.consumption event it stands for, reported at the time of the service's state, so that a row replaces the record of its resource, day and meter; the answer is that of a batch of events, refused rows by row number.", costPushers},
 	{"GET", "/v1/log", "The log as NDJSON v1: all of it for the operator, its own tenant's events for a tenant administrator.", logReaders},
 	{"GET", "/v1/intake", "What comes in: the stored events by the day of their time (the last ?days=, 30 by default), and the events held (stored, refused by the state as it stands) by code.", []string{store.RoleOperator}},
 	{"GET", "/v1/refusals", "The stored events the state refuses as it stands, by sequence number after ?after=SEQ, at most ?limit=N a page; next is the after of the next page, null at the end.", logReaders},

@@ -10,7 +10,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -341,12 +340,8 @@ func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
 		}
 		nanos, exact := floatNanos(b.Cost[i])
 		if put == nil || day < 0 || meter < 0 || !exact {
-			m := ""
-			if b.Meter != nil {
-				m = b.Meters.String(b.Meter[i])
-			}
-			cc.apply(cc.cr.Event(int(b.First)+i, cc.at, b.Tenants.String(b.Tenant[i]), b.Resources.String(b.Resource[i]),
-				b.Dates.String(b.Date[i]), strconv.FormatFloat(b.Cost[i], 'f', -1, 64), m))
+			line, tenant, resource, date, cost, m := b.Row(i)
+			cc.apply(cc.cr.Event(line, cc.at, tenant, resource, date, cost, m))
 			continue
 		}
 		cc.t.Events++

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/usage"
 )
 
 // maxBatchBytes bounds the body of one POST /v1/events.
@@ -371,3 +373,62 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 	writeJSON(w, http.StatusOK, map[string]any{"days": out, "held": total, "held_by_code": held})
 	return nil
 }
+
+// postConsumption reads a consumption file (Parquet: the columns of pal
+// report azure --consumption) and ingests each row as the azure.consumption
+// event it stands for, reported at the instant of the service's state, as
+// the command line reports a file's records at the log's last instant: a
+// row whose tenant, resource, day and meter the log has replaces it. Rows
+// are checked as log lines are, and as a batch of events, refused in words
+// with their row number.
+func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Principal) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConsumptionBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errorf(codeBadRequest, "the file is larger than %d bytes; send it in parts (a file a month, or a tenant's)", maxConsumptionBytes)
+	}
+	if err != nil {
+		return errorf(codeBadRequest, "read the file: %v", err)
+	}
+	var at time.Time
+	if err := s.read(r.Context(), func(st *fold.State) error { at = st.Engine().Now(); return nil }); err != nil {
+		return err
+	}
+	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
+	var events []*event.Event
+	cr := event.NewConsumptionReader()
+	err = usage.ReadConsumption(r.Context(), bytes.NewReader(data), int64(len(data)), func(b *usage.ConsumptionBatch) error {
+		for i := range b.Len() {
+			line, tenant, resource, date, cost, meter := b.Row(i)
+			ev, rf := cr.Event(line, at, tenant, resource, date, cost, meter)
+			if rf == nil && !mayPush(p, ev) {
+				rf = event.Refuse(ev, event.Forbidden, "a %s may not push consumption for tenant %q", p.Role, ev.Tenant)
+			}
+			if rf != nil {
+				res.Refused = append(res.Refused, rf)
+				continue
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return errorf(codeBadRequest, "the body is no consumption file: %v", err)
+	}
+	if err := s.limits.charge(p, len(events), s.cfg.Clock()); err != nil {
+		return err
+	}
+	if err := s.ingest(r.Context(), events, &res); err != nil {
+		return err
+	}
+	s.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))
+	s.m.events.WithLabelValues("held").Add(float64(len(res.Held)))
+	s.m.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	s.m.events.WithLabelValues("refused").Add(float64(len(res.Refused)))
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// maxConsumptionBytes is the largest consumption file the service reads
+// at once.
+const maxConsumptionBytes = 256 << 20

@@ -13,6 +13,7 @@ func (s *Server) routeTable() []route {
 	handlers := map[string]handler{
 		"GET" + " " + "/healthz":                       s.getHealth,
 		"GET" + " " + "/openapi.json":                  s.getOpenAPI,
+		"POST" + " " + "/v1/consumption":               s.postConsumption,
 		"POST" + " " + "/v1/events":                    s.postEvents,
 		"GET" + " " + "/v1/log":                        s.getLog,
 		"GET" + " " + "/v1/intake":                     s.getIntake,

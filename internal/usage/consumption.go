@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -113,6 +114,17 @@ type ConsumptionBatch struct {
 
 // Len returns the number of rows.
 func (b *ConsumptionBatch) Len() int { return len(b.Cost) }
+
+// Row returns row i as text: its number in the file, and its fields as a
+// consumption record of the log writes them (the cost in its shortest
+// decimal form, the meter "" when the file has none).
+func (b *ConsumptionBatch) Row(i int) (line int, tenant, resource, date, cost, meter string) {
+	if b.Meter != nil {
+		meter = b.Meters.String(b.Meter[i])
+	}
+	return int(b.First) + i, b.Tenants.String(b.Tenant[i]), b.Resources.String(b.Resource[i]), b.Dates.String(b.Date[i]),
+		strconv.FormatFloat(b.Cost[i], 'f', -1, 64), meter
+}
 
 // ReadConsumption calls fn with the rows of a Parquet consumption file
 // (columns tenant, resource and date as strings, cost as a DOUBLE, and
