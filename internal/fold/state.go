@@ -26,8 +26,8 @@ import (
 // directory record folds the directory again, and then the tenants that
 // link to an organisation whose history changed.
 //
-// A state is not safe for concurrent use: views keeps two, so that readers
-// read one while a writer changes the other.
+// A state is not safe for concurrent use: the service keeps two, so that
+// readers read one while a writer changes the other.
 type State struct {
 	opts attribution.Options
 	// chunk is how many records CatchUp holds at once; progress, when
@@ -82,6 +82,7 @@ type Change struct {
 	attribution.Change
 }
 
+// New returns the state of an empty log, folded with opts.
 func New(opts attribution.Options) *State {
 	s := &State{opts: opts, chunk: defaultChunk}
 	s.reset()
