@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
@@ -295,4 +297,122 @@ func orgDirectory(e *attribution.Engine) names {
 		}
 	}
 	return n
+}
+
+// orgAsked is the organisation a question of p is about: the one asked,
+// or a partner reader's own when it asks of none.
+func (p Principal) orgAsked(asked string) string {
+	if p.Role == store.RolePartnerReader && asked == "" {
+		return p.Org
+	}
+	return asked
+}
+
+// imports reports whether an event p pushes is an import: what the
+// operator pushes of links, since only the account itself links.
+func (p Principal) imports(ev *event.Event) bool {
+	return p.Role == store.RoleOperator && (ev.Type == event.PalLinked || ev.Type == event.PalRemoved)
+}
+
+// scopeOf reads what a request's page is about, as p may ask: a partner
+// reader its own organisation; a tenant administrator its own tenant; the
+// operator an ?org=, a ?tenant=, or everything.
+func scopeOf(q map[string][]string, p Principal) (scope, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	org, tenant := get("org"), get("tenant")
+	switch p.Role {
+	case store.RolePartnerReader:
+		if org != "" && org != p.Org {
+			return scope{}, errorf(codeForbidden, "a partner reader reads its own organisation's pages only")
+		}
+		if tenant != "" {
+			return scope{}, errorf(codeBadRequest, "tenant is for a tenant administrator or the operator: a partner reader's pages are its organisation's")
+		}
+		return scope{org: p.Org}, nil
+	case store.RoleTenantAdmin:
+		if org != "" {
+			return scope{}, errorf(codeBadRequest, "org is for a partner reader or the operator: a tenant administrator's pages are its tenant's")
+		}
+		if tenant != "" && tenant != p.Tenant {
+			return scope{}, errorf(codeForbidden, "a tenant administrator reads its own tenant's pages only")
+		}
+		return scope{tenant: p.Tenant}, nil
+	case store.RoleOperator:
+		if org != "" && tenant != "" {
+			return scope{}, errorf(codeBadRequest, "org and tenant do not go together: a page is an organisation's or a tenant's")
+		}
+		return scope{org: org, tenant: tenant}, nil
+	}
+	return scope{}, errorf(codeForbidden, "a %s reads no pages but its own link", p.Role)
+}
+
+// mayRead says whether p may read of a resource: anyone who reads its
+// tenant, and a partner reader whose organisation is concerned at the
+// instant asked (credited, or one of its accounts a candidate) or was ever
+// credited for it.
+func (s *Server) mayRead(r *http.Request, p Principal, tenant, resource string, concerned bool) error {
+	if concerned || p.Role != store.RolePartnerReader {
+		return nil
+	}
+	ever := false
+	err := s.read(r.Context(), func(st *fold.State) error {
+		if attribution.IsAzurePath(resource) {
+			h, _ := st.Engine().AzureHistory(tenant, resource)
+			ever = slices.ContainsFunc(h, func(iv attribution.AzureInterval) bool { return iv.Org == p.Org })
+			return nil
+		}
+		ever = slices.ContainsFunc(st.Engine().History(tenant, resource), func(iv attribution.Interval) bool {
+			return credited(p.Org, iv.Credit.Org, iv.Credit.Shares)
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !ever {
+		return errorf(codeForbidden, "a partner reader reads of the resources its organisation is or was credited for, or on which its accounts have a role")
+	}
+	return nil
+}
+
+// candidateAt reports whether one of a partner reader's accounts is a
+// candidate for a resource at ?at= (now by default): a Power Platform
+// resource's attributable account, an Azure resource's account through an
+// assignment covering it.
+func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource string) (bool, error) {
+	if p.Role != store.RolePartnerReader {
+		return true, nil
+	}
+	found := false
+	if attribution.IsAzurePath(resource) {
+		at, err := parseAt(r)
+		if err != nil {
+			return false, err
+		}
+		err = s.read(r.Context(), func(st *fold.State) error {
+			when := st.Engine().Now()
+			if at != nil {
+				when = *at
+			}
+			x, err := st.Engine().ExplainAzure(tenant, resource, when)
+			if err != nil {
+				return errorf(codeBadRequest, "resource: %v", err)
+			}
+			found = slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
+				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
+			})
+			return nil
+		})
+		return found, err
+	}
+	err := s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
+		found = p.hasRole(e, tenant, e.Explain(tenant, resource, when))
+		return nil
+	})
+	return found, err
 }

@@ -261,9 +261,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 		if !mayPush(p, ev) {
 			return event.Refuse(ev, event.Forbidden, "a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant)
 		}
-		// What the operator pushes of links is an import: only the account
-		// itself links.
-		ev.Imported = p.Role == store.RoleOperator && (ev.Type == event.PalLinked || ev.Type == event.PalRemoved)
+		ev.Imported = p.imports(ev)
 		return nil
 	}, &res.Refused)
 	if err != nil {

@@ -82,43 +82,6 @@ type scope struct {
 
 func (sc scope) key() string { return sc.org + "\x00" + sc.tenant }
 
-// scopeOf reads what a request's page is about, as p may ask: a partner
-// reader its own organisation; a tenant administrator its own tenant; the
-// operator an ?org=, a ?tenant=, or everything.
-func scopeOf(q map[string][]string, p Principal) (scope, error) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	org, tenant := get("org"), get("tenant")
-	switch p.Role {
-	case store.RolePartnerReader:
-		if org != "" && org != p.Org {
-			return scope{}, errorf(codeForbidden, "a partner reader reads its own organisation's pages only")
-		}
-		if tenant != "" {
-			return scope{}, errorf(codeBadRequest, "tenant is for a tenant administrator or the operator: a partner reader's pages are its organisation's")
-		}
-		return scope{org: p.Org}, nil
-	case store.RoleTenantAdmin:
-		if org != "" {
-			return scope{}, errorf(codeBadRequest, "org is for a partner reader or the operator: a tenant administrator's pages are its tenant's")
-		}
-		if tenant != "" && tenant != p.Tenant {
-			return scope{}, errorf(codeForbidden, "a tenant administrator reads its own tenant's pages only")
-		}
-		return scope{tenant: p.Tenant}, nil
-	case store.RoleOperator:
-		if org != "" && tenant != "" {
-			return scope{}, errorf(codeBadRequest, "org and tenant do not go together: a page is an organisation's or a tenant's")
-		}
-		return scope{org: org, tenant: tenant}, nil
-	}
-	return scope{}, errorf(codeForbidden, "a %s reads no pages but its own link", p.Role)
-}
-
 // tenantsOf lists the tenants a scope's past needs folded: a tenant's own
 // and those it reads; an organisation's, the tenants in which one of its
 // partner IDs was ever linked, those that delegate to them (Azure

@@ -199,35 +199,6 @@ func (p Principal) hasRole(e *attribution.Engine, tenant string, x attribution.E
 		slices.ContainsFunc(x.NotAttributable, func(a string) bool { return p.ownsPartner(e, e.AccountLinkAt(tenant, a)) })
 }
 
-// mayRead says whether p may read of a resource: anyone who reads its
-// tenant, and a partner reader whose organisation is concerned at the
-// instant asked (credited, or one of its accounts a candidate) or was ever
-// credited for it.
-func (s *Server) mayRead(r *http.Request, p Principal, tenant, resource string, concerned bool) error {
-	if concerned || p.Role != store.RolePartnerReader {
-		return nil
-	}
-	ever := false
-	err := s.read(r.Context(), func(st *fold.State) error {
-		if attribution.IsAzurePath(resource) {
-			h, _ := st.Engine().AzureHistory(tenant, resource)
-			ever = slices.ContainsFunc(h, func(iv attribution.AzureInterval) bool { return iv.Org == p.Org })
-			return nil
-		}
-		ever = slices.ContainsFunc(st.Engine().History(tenant, resource), func(iv attribution.Interval) bool {
-			return credited(p.Org, iv.Credit.Org, iv.Credit.Shares)
-		})
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if !ever {
-		return errorf(codeForbidden, "a partner reader reads of the resources its organisation is or was credited for, or on which its accounts have a role")
-	}
-	return nil
-}
-
 // explainAzure explains an Azure resource. Recognition is read from the
 // histories the state keeps, at any instant.
 func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
@@ -387,10 +358,7 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 // getDiagnosis says where an organisation's credit is missing: a partner
 // reader's own, or the one the operator names.
 func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principal) error {
-	org := r.URL.Query().Get("org")
-	if p.Role == store.RolePartnerReader && org == "" {
-		org = p.Org
-	}
+	org := p.orgAsked(r.URL.Query().Get("org"))
 	if err := p.readsScore(org); err != nil {
 		return err
 	}

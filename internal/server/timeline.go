@@ -2,12 +2,10 @@ package server
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/fold"
-	"github.com/palproject/pal/internal/store"
 )
 
 type timelineRow struct {
@@ -58,43 +56,6 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
 	return nil
-}
-
-// candidateAt reports whether one of a partner reader's accounts is a
-// candidate for a resource at ?at= (now by default): a Power Platform
-// resource's attributable account, an Azure resource's account through an
-// assignment covering it.
-func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource string) (bool, error) {
-	if p.Role != store.RolePartnerReader {
-		return true, nil
-	}
-	found := false
-	if attribution.IsAzurePath(resource) {
-		at, err := parseAt(r)
-		if err != nil {
-			return false, err
-		}
-		err = s.read(r.Context(), func(st *fold.State) error {
-			when := st.Engine().Now()
-			if at != nil {
-				when = *at
-			}
-			x, err := st.Engine().ExplainAzure(tenant, resource, when)
-			if err != nil {
-				return errorf(codeBadRequest, "resource: %v", err)
-			}
-			found = slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
-				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
-			})
-			return nil
-		})
-		return found, err
-	}
-	err := s.explainAt(r, tenant, func(e *attribution.Engine, when time.Time) error {
-		found = p.hasRole(e, tenant, e.Explain(tenant, resource, when))
-		return nil
-	})
-	return found, err
 }
 
 // azureRow is an interval of an Azure resource's timeline.
