@@ -47,6 +47,11 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
+	return s.answerTimeline(w, r, p, tenant, resource, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
+}
+
+// answerTimeline writes a resource's timeline, once p may read of it.
+func (s *Server) answerTimeline(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string, answer map[string]any) error {
 	concerned, err := s.candidateAt(r, p, tenant, resource)
 	if err != nil {
 		return err
@@ -54,7 +59,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "intervals": rows})
+	writeJSON(w, http.StatusOK, answer)
 	return nil
 }
 
@@ -94,13 +99,5 @@ func (s *Server) azureTimeline(w http.ResponseWriter, r *http.Request, p Princip
 	if err != nil {
 		return err
 	}
-	concerned, err := s.candidateAt(r, p, tenant, resource)
-	if err != nil {
-		return err
-	}
-	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "resource": resource, "azure": true, "intervals": rows})
-	return nil
+	return s.answerTimeline(w, r, p, tenant, resource, map[string]any{"tenant": tenant, "resource": resource, "azure": true, "intervals": rows})
 }
