@@ -137,10 +137,10 @@ func (s *State) SetChunk(n int) { s.chunk = max(n, 1) }
 // after each chunk: a long cold start says how it goes.
 func (s *State) SetProgress(fn func(seq int64)) { s.progress = fn }
 
-// errChunkFull ends a scan when catchUp holds a chunk.
+// errChunkFull ends a scan when CatchUp holds a chunk.
 var errChunkFull = errors.New("chunk full")
 
-// catchUp folds the records committed after the state's last one, a chunk
+// CatchUp folds the records committed after the state's last one, a chunk
 // at a time; the tenants that late records make it fold again are folded
 // once, after the last chunk, as one fold of every record would. On an
 // error in folding a tenant again the state is marked stale.

@@ -96,7 +96,7 @@ func (s *Server) commitGroup(group []*writeRequest) {
 		// What other processes committed is folded first, so that each fn
 		// sees the state of the log it appends to. The group holds the
 		// log's lock, so the store's last record is the transaction's.
-		if err := s.catchUp(ctx, w); err != nil {
+		if err := s.sync(ctx, w); err != nil {
 			return err
 		}
 		var changes []fold.Change

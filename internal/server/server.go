@@ -350,17 +350,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// sync brings the state up to date with the log, which other servers on
-// the same store may have appended to.
-func (s *Server) sync(ctx context.Context) error {
-	return s.catchUp(ctx, s.store)
-}
-
-// catchUp folds what was committed after the state's last record, read
-// through src; the writers of those records filed their changes. When
-// nothing was, the copies of the state are left alone: no swap, and no
-// wait for readers.
-func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
+// sync brings both copies of the state up to date with the log, which
+// other servers on the same store may have appended to: they fold what was
+// committed after their last record, read through src (fold.State.CatchUp);
+// the writers of those records filed their changes. When nothing was, the
+// copies are left alone: no swap, and no wait for readers.
+func (s *Server) sync(ctx context.Context, src fold.Source) error {
 	last, err := s.store.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -384,7 +379,7 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
 // read runs fn on the state, caught up with the log, which nothing changes
 // while fn runs: what fn keeps of it past its return must be a copy.
 func (s *Server) read(ctx context.Context, fn func(st *fold.State) error) error {
-	if err := s.sync(ctx); err != nil {
+	if err := s.sync(ctx, s.store); err != nil {
 		return err
 	}
 	return s.views.read(fn)
