@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/fold"
@@ -124,7 +125,7 @@ func (c *Client) Attribution(ctx context.Context, at string) (AttributionPage, e
 		if page.Next == nil {
 			return out, nil
 		}
-		q.Set("at", page.At.Format("2006-01-02T15:04:05.999999999Z07:00"))
+		q.Set("at", page.At.Format(time.RFC3339Nano))
 		q.Set("after", *page.Next)
 	}
 }

@@ -267,6 +267,13 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
+	return s.ingestAndAnswer(w, r, p, events, res)
+}
+
+// ingestAndAnswer charges p for the events of a push, ingests them, counts
+// what became of them and answers it, the refusals of its lines res holds
+// already in line order.
+func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, p Principal, events []*event.Event, res api.IngestResult) error {
 	if err := s.limits.charge(p, len(events), s.cfg.Clock()); err != nil {
 		return err
 	}
@@ -413,18 +420,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 	if err != nil {
 		return errorf(codeBadRequest, "the body is no consumption file: %v", err)
 	}
-	if err := s.limits.charge(p, len(events), s.cfg.Clock()); err != nil {
-		return err
-	}
-	if err := s.ingest(r.Context(), events, &res); err != nil {
-		return err
-	}
-	s.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))
-	s.m.events.WithLabelValues("held").Add(float64(len(res.Held)))
-	s.m.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
-	s.m.events.WithLabelValues("refused").Add(float64(len(res.Refused)))
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return s.ingestAndAnswer(w, r, p, events, res)
 }
 
 // maxConsumptionBytes is the largest consumption file the service reads
