@@ -39,15 +39,7 @@ func TestPowerPlatformAndAudit(t *testing.T) {
 	api.Fail(collecttest.AuditContentPath(contoso), collecttest.Failure{Status: http.StatusTooManyRequests, Code: "AF429", Header: http.Header{"Retry-After": {"1"}}})
 	api.Fail(collecttest.PermissionsPath(collecttest.ProductionEnv, collecttest.Expenses), collecttest.Failure{Status: http.StatusInternalServerError, Code: "InternalServerError"})
 	cfg := Config{Tenants: []Tenant{{Tenant: contoso, Sources: []string{"users", "powerapps", "audit"}}}}
-	if err := cfg.check(); err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector(t, api, cfg, &collecttest.Credentials{})
-	sink := &memory{log: readLog(t, seed)}
-	rep, err := c.Run(context.Background(), day1, sink.log, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, sink := runDay1(t, api, &cfg)
 	for _, f := range rep.Failed() {
 		t.Errorf("failed: %v", f)
 	}
@@ -102,15 +94,7 @@ func TestPowerPlatformAndAuditRefused(t *testing.T) {
 		{Tenant: contoso, Sources: []string{"users", "powerapps", "audit"}},
 		{Tenant: fabrikam, Sources: []string{"users", "audit"}},
 	}}
-	if err := cfg.check(); err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector(t, api, cfg, &collecttest.Credentials{})
-	sink := &memory{log: readLog(t, seed)}
-	rep, err := c.Run(context.Background(), day1, sink.log, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, sink := runDay1(t, api, &cfg)
 	failed := map[string]string{}
 	for _, r := range rep.Failed() {
 		failed[r.Tenant+" "+r.Source] = r.String()
@@ -197,15 +181,7 @@ func TestCostExports(t *testing.T) {
 	api.Fail(blobPath, collecttest.Failure{Status: http.StatusTooManyRequests, Code: "ServerBusy", Header: http.Header{"Retry-After": {"1"}}})
 	cfg := Config{CostDays: 14, Tenants: []Tenant{{Tenant: contoso, Sources: []string{"azure-costs"},
 		CostExports: []CostExport{{Container: api.ContainerURL("costs"), Prefix: p}}}}}
-	if err := cfg.check(); err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector(t, api, cfg, &collecttest.Credentials{})
-	sink := &memory{log: readLog(t, seed)}
-	rep, err := c.Run(context.Background(), day1, sink.log, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, sink := runDay1(t, api, &cfg)
 	if len(rep.Results) != 1 || rep.Results[0].Err != nil {
 		t.Fatalf("the run: %v", rep.Results)
 	}
@@ -249,8 +225,8 @@ func TestCostExports(t *testing.T) {
 	// A container that holds nothing under the prefix fails the source:
 	// the prefix is misspelt.
 	cfg.Tenants[0].CostExports[0].Prefix = "exports/pal-dialy/"
-	c = newCollector(t, api, cfg, &collecttest.Credentials{})
-	rep, err = c.Run(context.Background(), day1, sink.log, sink)
+	c := newCollector(t, api, cfg, &collecttest.Credentials{})
+	rep, err := c.Run(context.Background(), day1, sink.log, sink)
 	if err != nil || len(rep.Failed()) != 1 || !strings.Contains(rep.Failed()[0].String(), `holds nothing under "exports/pal-dialy/": check cost_exports' container and prefix`) {
 		t.Errorf("a misspelt prefix: %v %v", err, rep.Results)
 	}
@@ -350,4 +326,20 @@ func TestCmdletObjects(t *testing.T) {
 	if _, _, err := cmdletPages([]page{{name: "GET x", body: []byte(`[1]`)}}, appObject); err == nil || !strings.Contains(err.Error(), "GET x: not a list of the Power Platform admin API") {
 		t.Errorf("a page of another shape: %v", err)
 	}
+}
+
+// runDay1 checks cfg (which fills in its defaults) and collects on day 1,
+// on the log of seed, what it names of api: the run's report and what it
+// wrote.
+func runDay1(t *testing.T, api *collecttest.API, cfg *Config) (*Report, *memory) {
+	t.Helper()
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	sink := &memory{log: readLog(t, seed)}
+	rep, err := newCollector(t, api, *cfg, &collecttest.Credentials{}).Run(context.Background(), day1, sink.log, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, sink
 }
