@@ -28,7 +28,7 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 		return usagef("--activity-window must be positive, such as 2160h")
 	}
 	changes := []attribution.Change{}
-	if f.server != "" {
+	if f.asks() {
 		if fs.isSet("activity-window") {
 			return usagef("--activity-window reads a log, not a service: the service has its own (pal serve --activity-window)")
 		}

@@ -269,14 +269,14 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		return opts, err
 	}
 	switch {
-	case f.log == "" && f.server == "" && f.asksService:
+	case f.log == "" && !f.asks() && f.asksService:
 		return opts, usagef("--log is required: name a log file, or - for standard input (or ask a service with --server)")
-	case f.log == "" && f.server == "":
+	case f.log == "" && !f.asks():
 		return opts, usagef("--log is required: name a log file, or - for standard input")
-	case f.log != "" && f.server != "":
+	case f.log != "" && f.asks():
 		return opts, usagef("--log and --server do not go together: read a log, or ask a service")
 	}
-	if f.server != "" {
+	if f.asks() {
 		// These flags are about reading a log: a service has its own
 		// usage, policy and refusals. Said, not ignored.
 		var unused []string

@@ -94,7 +94,7 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 		return usagef("--once and --every do not go together: collect once, or on a schedule")
 	case *every != 0 && *every < minEvery:
 		return usagef("--every %s is more often than the APIs change: at least %s (24h is usual)", *every, minEvery)
-	case *push != (sf.server != ""):
+	case *push != sf.asks():
 		return usagef("--push and --server go together: push to a service, or append to --log")
 	case *push && *logFile != "":
 		return usagef("--log and --push do not go together: with --push the service's log is the log so far")

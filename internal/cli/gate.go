@@ -61,7 +61,7 @@ func runGate(ctx context.Context, env *Env, args []string) error {
 	g := gate{tenant: *tenant, account: *account, partner: *partner, sol: sol}
 	var verdict string
 	var open bool
-	if f.server != "" {
+	if f.asks() {
 		verdict, open, err = g.remote(ctx, &f.serverFlags)
 	} else {
 		var e *attribution.Engine

@@ -50,7 +50,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	if len(files) == 0 {
 		return usagef("name the export files to read")
 	}
-	if push != (sf.server != "") {
+	if push != sf.asks() {
 		return usagef("--push and --server go together: push to a service, or write NDJSON on standard output")
 	}
 	if out != "" && (format != "azure-costs" || push) {

@@ -62,7 +62,7 @@ func noteMonthAfter(ctx context.Context, env *Env, f logFlags, cmd, month string
 		return
 	}
 	fmt.Fprintf(env.Stderr, "pal %s: %s is after the %s last event (%s): it says nothing of that month yet, so the report is empty\n",
-		cmd, month, map[bool]string{true: "service's", false: "log's"}[f.server != ""], stamp(last))
+		cmd, month, map[bool]string{true: "service's", false: "log's"}[f.asks()], stamp(last))
 }
 
 func runMonthly(ctx context.Context, env *Env, args []string) error {
