@@ -343,3 +343,18 @@ func runDay1(t *testing.T, api *collecttest.API, cfg *Config) (*Report, *memory)
 	}
 	return rep, sink
 }
+
+// TestNewFillsTheDefaults: a configuration made in code, never checked,
+// gets the defaults one read from a file gets, and a run makes its
+// requests instead of waiting for a request slot forever.
+func TestNewFillsTheDefaults(t *testing.T) {
+	api := world(t)
+	cfg := Config{Tenants: []Tenant{{Tenant: contoso, Sources: []string{"users"}}}}
+	sink := &memory{log: readLog(t, seed)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := newCollector(t, api, cfg, &collecttest.Credentials{}).Run(ctx, day1, sink.log, sink)
+	if err != nil || ctx.Err() != nil || len(rep.Failed()) != 0 {
+		t.Fatalf("an unchecked configuration: %v %v %v", err, ctx.Err(), rep)
+	}
+}

@@ -201,6 +201,11 @@ type tenantClients struct {
 // It fails when a credential cannot be made (azidentity finds none of its
 // ways to sign in), or a cost export's container URL cannot be used.
 func New(cfg Config, opts Options) (*Collector, error) {
+	// A configuration made in code gets the defaults and checks one read
+	// from a file gets (ReadConfig): without them no request would go.
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	c := &Collector{cfg: cfg, opts: opts, arm: map[string]*armClients{}, own: map[string]*tenantClients{}, exports: map[string][]*costExport{}}
 	co := opts.Client
 	if co.Cloud.ActiveDirectoryAuthorityHost == "" {
