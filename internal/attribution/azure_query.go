@@ -510,7 +510,7 @@ type AzureRecognition struct {
 	// Account is the account of the location's latest route when the
 	// span begins.
 	Account string
-	// Share is the location's credited share under the Azure policy,
+	// credit.Share is the location's credited share under the Azure policy,
 	// exactly 1/n for a whole n (1 under all), or 0 while the location is
 	// recognised but not credited.
 	Share float64

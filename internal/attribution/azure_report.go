@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -578,7 +579,7 @@ type AzureAccount struct {
 	Org      string `json:"org"`
 	Eligible bool   `json:"eligible"`
 	// Reason is why the account does not count, a code as section 4 of
-	// SPEC.md gives them (and RoleEarnsNothing, NotActivated for what the
+	// SPEC.md gives them (and credit.RoleEarnsNothing, credit.NotActivated for what the
 	// assignment lacks); empty when it counts. Words say it, or how it
 	// counts.
 	Reason string `json:"reason"`
@@ -614,7 +615,7 @@ type AzureExplanation struct {
 	Policy      AzurePolicy       `json:"azure_policy"`
 	Assignments []AzureAssignment `json:"assignments"`
 	Recognised  []AzureRecognised `json:"recognised"`
-	Credited    []Share           `json:"credited"`
+	Credited    []credit.Share    `json:"credited"`
 	OrgNames    map[string]string `json:"org_names,omitempty"`
 }
 
@@ -632,7 +633,7 @@ func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time
 		return AzureExplanation{}, err
 	}
 	x := AzureExplanation{Tenant: tenantID, Resource: sc.Path, At: at, Policy: q.policy,
-		Assignments: []AzureAssignment{}, Recognised: []AzureRecognised{}, Credited: []Share{}, OrgNames: map[string]string{}}
+		Assignments: []AzureAssignment{}, Recognised: []AzureRecognised{}, Credited: []credit.Share{}, OrgNames: map[string]string{}}
 	t := e.tenants[tenantID]
 	if t == nil || t.az == nil {
 		return x, nil
@@ -669,11 +670,11 @@ func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time
 }
 
 // sharesOf lists the locations a policy credits, with their shares.
-func sharesOf(p AzurePolicy, rec []recognition) []Share {
+func sharesOf(p AzurePolicy, rec []recognition) []credit.Share {
 	who, den := p.credited(rec)
-	out := make([]Share, 0, len(who))
+	out := make([]credit.Share, 0, len(who))
 	for _, k := range who {
-		out = append(out, Share{Partner: rec[k].Partner, Org: rec[k].Org, Share: 1 / float64(den)})
+		out = append(out, credit.Share{Partner: rec[k].Partner, Org: rec[k].Org, Share: 1 / float64(den)})
 	}
 	return out
 }
@@ -742,17 +743,17 @@ func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) A
 		}
 		switch {
 		case !roleOK && strings.Contains(strings.ToLower(a.Role), "reader"):
-			v.Reason, v.Words = RoleEarnsNothing, fmt.Sprintf("%s can only read: it earns no recognition", a.Role)
+			v.Reason, v.Words = credit.RoleEarnsNothing, fmt.Sprintf("%s can only read: it earns no recognition", a.Role)
 		case !roleOK:
-			v.Reason, v.Words = RoleEarnsNothing, fmt.Sprintf("%s is not a role that may change anything: it earns no recognition", a.Role)
+			v.Reason, v.Words = credit.RoleEarnsNothing, fmt.Sprintf("%s is not a role that may change anything: it earns no recognition", a.Role)
 		case !active:
-			v.Reason, v.Words = NotActivated, Words(NotActivated)
+			v.Reason, v.Words = credit.NotActivated, credit.Words(credit.NotActivated)
 		case st.Disabled:
-			v.Reason, v.Words = AccountDisabled, Words(AccountDisabled)
+			v.Reason, v.Words = credit.AccountDisabled, credit.Words(credit.AccountDisabled)
 		case st.Link == "":
-			v.Reason, v.Words = NoLink, Words(NoLink)
+			v.Reason, v.Words = credit.NoLink, credit.Words(credit.NoLink)
 		case v.Org == "":
-			v.Reason, v.Words = PartnerIDNotEligible, Words(PartnerIDNotEligible)
+			v.Reason, v.Words = credit.PartnerIDNotEligible, credit.Words(credit.PartnerIDNotEligible)
 		default:
 			v.Eligible = true
 			via := ""
@@ -773,7 +774,7 @@ func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) A
 // 9.5).
 func (q *azureQuery) row(tid, path string, at time.Time) Row {
 	sc, _ := event.ParseScope(path)
-	row := Row{Tenant: tid, Resource: path, Kind: AzureKind, Workload: AzureWorkload, Status: StatusUnattributed, Reason: NoEligibleAccount}
+	row := Row{Tenant: tid, Resource: path, Kind: AzureKind, Workload: AzureWorkload, Status: StatusUnattributed, Reason: credit.NoEligibleAccount}
 	p := pieceAt(q.timeline(tid, sc), at)
 	if p == nil {
 		return row

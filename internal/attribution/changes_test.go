@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -63,7 +64,7 @@ func TestChanges(t *testing.T) {
 		{"resource.coowner_removed", "", "200011", "100011", "", false, false},
 		{"resource.coowner_added", "", "100011", "200011", "", false, true},
 		{"resource.coowner_removed", "", "200011", "100011", "", true, false},
-		{"resource.deleted", "", "100011", "", attribution.ResourceDeleted, false, false},
+		{"resource.deleted", "", "100011", "", credit.ResourceDeleted, false, false},
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)

@@ -5,18 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
-)
-
-// Reasons why a resource is unattributed or a candidate is not eligible.
-const (
-	EnvironmentNotCounted = "environment_not_counted"
-	NoEligibleAccount     = "no_eligible_account"
-	AccountDisabled       = "account_disabled"
-	NoLink                = "no_link"
-	PartnerIDNotEligible  = "partner_id_not_eligible"
-	ResourceNotFound      = "resource_not_found"
-	ResourceDeleted       = "resource_deleted"
 )
 
 // Roles of a candidate on a resource.
@@ -36,15 +26,8 @@ type Credit struct {
 	// Since is the winner's association time.
 	Since time.Time
 	// Shares is set under the split policy: one share per location ID.
-	Shares []Share
+	Shares []credit.Share
 	Reason string
-}
-
-// Share is one location's part of a resource's credit under policy split.
-type Share struct {
-	Partner string  `json:"partner"`
-	Org     string  `json:"org"`
-	Share   float64 `json:"share"`
 }
 
 // sameHolder reports whether two credits name the same holders, whatever
@@ -92,11 +75,11 @@ func (e *Engine) candidates(t *tenant, r *resource) []Candidate {
 		c.Org = org
 		switch {
 		case a.disabled:
-			c.Reason = AccountDisabled
+			c.Reason = credit.AccountDisabled
 		case a.link == "":
-			c.Reason = NoLink
+			c.Reason = credit.NoLink
 		case !listed:
-			c.Reason = PartnerIDNotEligible
+			c.Reason = credit.PartnerIDNotEligible
 		default:
 			c.Eligible = true
 		}
@@ -169,22 +152,22 @@ func (e *Engine) winner(cands []Candidate) int {
 func (e *Engine) decide(cands []Candidate) Credit {
 	w := e.winner(cands)
 	if w < 0 {
-		return Credit{Reason: NoEligibleAccount}
+		return Credit{Reason: credit.NoEligibleAccount}
 	}
 	c := cands[w]
-	credit := Credit{Attributed: true, Partner: c.Partner, Org: c.Org, Account: c.Account, Since: c.Association}
+	won := Credit{Attributed: true, Partner: c.Partner, Org: c.Org, Account: c.Account, Since: c.Association}
 	if e.opts.Policy == Split {
 		for _, c := range cands {
-			if c.Eligible && !slices.ContainsFunc(credit.Shares, func(s Share) bool { return s.Partner == c.Partner }) {
-				credit.Shares = append(credit.Shares, Share{Partner: c.Partner, Org: c.Org})
+			if c.Eligible && !slices.ContainsFunc(won.Shares, func(s credit.Share) bool { return s.Partner == c.Partner }) {
+				won.Shares = append(won.Shares, credit.Share{Partner: c.Partner, Org: c.Org})
 			}
 		}
-		slices.SortFunc(credit.Shares, func(a, b Share) int { return cmp.Compare(a.Partner, b.Partner) })
-		for i := range credit.Shares {
-			credit.Shares[i].Share = 1 / float64(len(credit.Shares))
+		slices.SortFunc(won.Shares, func(a, b credit.Share) int { return cmp.Compare(a.Partner, b.Partner) })
+		for i := range won.Shares {
+			won.Shares[i].Share = 1 / float64(len(won.Shares))
 		}
 	}
-	return credit
+	return won
 }
 
 // counted reports whether r's environment is of a counted type.
@@ -195,7 +178,7 @@ func (e *Engine) isCounted(t *tenant, r *resource) bool {
 // credit computes the credit of r at the current state.
 func (e *Engine) credit(t *tenant, r *resource) Credit {
 	if !e.isCounted(t, r) {
-		return Credit{Reason: EnvironmentNotCounted}
+		return Credit{Reason: credit.EnvironmentNotCounted}
 	}
 	return e.decide(e.candidates(t, r))
 }
@@ -309,11 +292,11 @@ func (t *tenant) closeHistory(id string, at time.Time) {
 
 // Holder is who a resource is credited to, for a change: empty when no one.
 type Holder struct {
-	Partner string  `json:"partner"`
-	Org     string  `json:"org"`
-	Account string  `json:"account"`
-	Shares  []Share `json:"shares,omitempty"`
-	Reason  string  `json:"reason,omitempty"`
+	Partner string         `json:"partner"`
+	Org     string         `json:"org"`
+	Account string         `json:"account"`
+	Shares  []credit.Share `json:"shares,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
 }
 
 func holderOf(c Credit) Holder {

@@ -7,23 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
-)
-
-// Why an organisation is not credited for a resource on which one of its
-// linked accounts has a role (a diagnosis).
-const (
-	LaterPartner     = "another_partner_later"
-	EarlierPartner   = "another_partner_earlier"
-	NotProduction    = EnvironmentNotCounted
-	Disabled         = AccountDisabled
-	DroppedLocation  = "location_dropped"
-	RoleEarnsNothing = "role_earns_nothing"
-	NoActivityYet    = "no_activity_yet"
-	// NotActivated is an account acting through an eligible (PIM)
-	// assignment that is not activated at the instant.
-	NotActivated = "not_activated"
 )
 
 // Missing is a resource on which an account linked to one of an
@@ -105,8 +91,8 @@ func (e *Engine) Diagnose(orgID string) Diagnosis {
 
 func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id string) {
 	r := t.resources[id]
-	credit := r.credit
-	credited := credit.Org == o.ID || slices.ContainsFunc(credit.Shares, func(s Share) bool { return s.Org == o.ID })
+	won := r.credit
+	credited := won.Org == o.ID || slices.ContainsFunc(won.Shares, func(s credit.Share) bool { return s.Org == o.ID })
 	cands := e.candidates(t, r)
 	if credited {
 		var holders []Candidate
@@ -129,7 +115,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id 
 	if r.spec.CoOwners && !r.spec.CoOwnersCredited {
 		for acct := range r.coowners {
 			if a := t.accounts[acct]; o.Lists(a.link) {
-				add(Missing{Account: acct, Partner: a.link, Reason: RoleEarnsNothing,
+				add(Missing{Account: acct, Partner: a.link, Reason: credit.RoleEarnsNothing,
 					Words: fmt.Sprintf("%s is a co-owner of a %s, and a %s credits its owner only", acct, r.kind, r.kind),
 					Fix:   fmt.Sprintf("make %s the owner (resource.owner_changed), or have it import the solution that holds the %s", acct, r.kind)})
 			}
@@ -138,7 +124,7 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id 
 	if r.spec.ByActivity && r.owner != "" {
 		if _, active := r.active[r.owner]; !active {
 			if a := t.accounts[r.owner]; o.Lists(a.link) {
-				add(Missing{Account: r.owner, Partner: a.link, Reason: NoActivityYet,
+				add(Missing{Account: r.owner, Partner: a.link, Reason: credit.NoActivityYet,
 					Words: fmt.Sprintf("%s owns this %s but has had no activity on it; a %s credits the accounts that work on it", r.owner, r.kind, r.kind),
 					Fix:   "an edit or publish by the account makes it a candidate"})
 			}
@@ -151,23 +137,23 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id 
 		}
 		m := Missing{Account: c.Account, Partner: a.link}
 		switch {
-		case !c.Eligible && c.Reason == AccountDisabled:
-			m.Reason, m.Words, m.Fix = Disabled, fmt.Sprintf("%s is disabled, so its link does not count", c.Account),
+		case !c.Eligible && c.Reason == credit.AccountDisabled:
+			m.Reason, m.Words, m.Fix = credit.Disabled, fmt.Sprintf("%s is disabled, so its link does not count", c.Account),
 				"enable the account, or link another of the organisation's accounts that works on it"
 		case !c.Eligible:
-			m.Reason = DroppedLocation
+			m.Reason = credit.DroppedLocation
 			m.Words = fmt.Sprintf("%s links %s, which the organisation no longer lists as a location ID", c.Account, a.link)
 			m.Fix = fmt.Sprintf("link one of the organisation's location IDs: %s", strings.Join(o.Locations, ", "))
 		case !e.isCounted(t, r):
-			m.Reason = NotProduction
+			m.Reason = credit.NotProduction
 			m.Words = fmt.Sprintf("environment %s is %s: only %s environments count", r.env, env.envType, strings.Join(e.opts.Counted, ", "))
 			m.Fix = fmt.Sprintf("promote %s to production, or deploy the %s to a production environment", r.env, r.kind)
-		case credit.Attributed:
-			m.Reason, m.Words = LaterPartner, fmt.Sprintf("partner %s associated later, on %s, and the latest association wins", credit.Partner, credit.Since.Format(time.DateOnly))
-			m.Other = &OtherPartner{Partner: credit.Partner, Since: credit.Since}
+		case won.Attributed:
+			m.Reason, m.Words = credit.LaterPartner, fmt.Sprintf("partner %s associated later, on %s, and the latest association wins", won.Partner, won.Since.Format(time.DateOnly))
+			m.Other = &OtherPartner{Partner: won.Partner, Since: won.Since}
 			m.Fix = "an edit or publish by the account renews its association"
 			if e.opts.Policy == First {
-				m.Reason, m.Words = EarlierPartner, fmt.Sprintf("partner %s associated earlier, on %s, and under policy first the earliest keeps the credit", credit.Partner, credit.Since.Format(time.DateOnly))
+				m.Reason, m.Words = credit.EarlierPartner, fmt.Sprintf("partner %s associated earlier, on %s, and under policy first the earliest keeps the credit", won.Partner, won.Since.Format(time.DateOnly))
 				m.Fix = "nothing while that association lasts"
 			}
 		default:
@@ -218,7 +204,7 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *directory.Org) {
 						continue
 					}
 					d.Missing = append(d.Missing, Missing{Tenant: tid, Resource: path, Kind: AzureKind, Account: m.account,
-						Partner: acct.stateAt(e.now).Link, Reason: RoleEarnsNothing,
+						Partner: acct.stateAt(e.now).Link, Reason: credit.RoleEarnsNothing,
 						Words: fmt.Sprintf("%s holds %s on %s, a role that cannot change anything: it earns no recognition", m.account, a.Role, a.Scope.Path),
 						Fix:   "ask the customer for a role that may change what you manage (Contributor, or a role of the resource's own ending in Contributor, Operator, Owner or Administrator)"})
 				}
@@ -232,12 +218,12 @@ func (e *Engine) diagnoseAzure(d *Diagnosis, o *directory.Org) {
 // later association is credited instead.
 func (e *Engine) azureOutranked(d *Diagnosis, o *directory.Org, policy AzurePolicy, tenant, path string, rec []recognition, mine recognition) {
 	shares := sharesOf(policy, rec)
-	if len(shares) == 0 || slices.ContainsFunc(shares, func(s Share) bool { return s.Org == o.ID }) {
+	if len(shares) == 0 || slices.ContainsFunc(shares, func(s credit.Share) bool { return s.Org == o.ID }) {
 		return
 	}
 	other := rec[slices.IndexFunc(rec, func(r recognition) bool { return r.Partner == shares[0].Partner })]
 	d.Missing = append(d.Missing, Missing{Tenant: tenant, Resource: path, Kind: AzureKind, Account: mine.Account, Partner: mine.Partner,
-		Reason: LaterPartner,
+		Reason: credit.LaterPartner,
 		Words:  fmt.Sprintf("partner %s's association is later, since %s, and under the Azure policy %s only the latest is credited", other.Partner, other.Since.Format(time.DateOnly), policy),
 		Fix:    "a new assignment, activation or membership of the account, or a new link, renews its association",
 		Other:  &OtherPartner{Partner: other.Partner, Since: other.Since}})
@@ -255,7 +241,7 @@ func (e *Engine) azureHolders(q *azureQuery, o *directory.Org, fn func(tenant, p
 		for _, path := range t.az.Usage.Paths {
 			sc, _ := event.ParseScope(path)
 			p := pieceAt(q.timeline(tid, sc), e.now)
-			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s Share) bool { return s.Org == o.ID }) {
+			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s credit.Share) bool { return s.Org == o.ID }) {
 				continue
 			}
 			x, err := e.explainAzure(q, tid, path, e.now)

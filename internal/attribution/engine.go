@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
@@ -233,8 +234,8 @@ func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 	if rf := checkMeasure(ev, iv.Kind); rf != nil {
 		return Result{Outcome: Refused, Refusal: rf}, true
 	}
-	credit := iv.Credit
-	return Result{Credit: &credit, Workload: event.Kinds[iv.Kind].Workload}, true
+	c := iv.Credit
+	return Result{Credit: &c, Workload: event.Kinds[iv.Kind].Workload}, true
 }
 
 // checkMeasure refuses usage of a resource measured in profiles, and
@@ -392,8 +393,8 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		if rf := checkMeasure(ev, r.kind); rf != nil {
 			return Result{}, rf
 		}
-		credit := r.credit
-		return Result{Credit: &credit, Workload: r.spec.Workload}, nil
+		c := r.credit
+		return Result{Credit: &c, Workload: r.spec.Workload}, nil
 	}
 	return Result{}, event.Refuse(ev, event.UnknownType, "unknown event type %q", ev.Type)
 }
@@ -509,7 +510,7 @@ func (e *Engine) deleteResource(ev *event.Event, t *tenant, id string) {
 	}
 	delete(t.envs[r.env].resources, id)
 	delete(t.resources, id)
-	e.noteChange(t.id, id, ev.Time, r.credit, Credit{Reason: ResourceDeleted}, false, false)
+	e.noteChange(t.id, id, ev.Time, r.credit, Credit{Reason: credit.ResourceDeleted}, false, false)
 	t.closeHistory(id, ev.Time)
 }
 

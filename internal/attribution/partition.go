@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/palproject/pal/internal/credit"
 )
 
 // Tenants are independent of one another except through the partner
@@ -92,7 +94,7 @@ func Corrections(tenantID, id string, before, after []Interval) []Change {
 		return nil
 	}
 	// holding is what the new history credits just before its point k.
-	holding := Holder{Reason: ResourceNotFound}
+	holding := Holder{Reason: credit.ResourceNotFound}
 	if k > 0 {
 		holding = now[k-1].To
 	}
@@ -116,7 +118,7 @@ func Corrections(tenantID, id string, before, after []Interval) []Change {
 // that nothing follows.
 func ChangePoints(tenantID, id string, h []Interval) []Change {
 	var out []Change
-	prev := Holder{Reason: ResourceNotFound}
+	prev := Holder{Reason: credit.ResourceNotFound}
 	add := func(at time.Time, next Holder, worked, byRole bool) {
 		if sameHolder(prev, next) {
 			return
@@ -127,7 +129,7 @@ func ChangePoints(tenantID, id string, h []Interval) []Change {
 	for i, iv := range h {
 		add(iv.From, holderOf(iv.Credit), iv.ActivityBefore, iv.RoleOnly)
 		if !iv.To.IsZero() && (i == len(h)-1 || !h[i+1].From.Equal(iv.To)) {
-			add(iv.To, Holder{Reason: ResourceDeleted}, false, false)
+			add(iv.To, Holder{Reason: credit.ResourceDeleted}, false, false)
 		}
 	}
 	return out

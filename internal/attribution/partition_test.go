@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 )
 
 // randomHistory makes a credit history of a few intervals, with gaps (a
@@ -17,7 +18,7 @@ func randomHistory(rng *rand.Rand) []attribution.Interval {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for range rng.IntN(5) {
 		at = at.Add(time.Duration(1+rng.IntN(3)) * time.Hour)
-		c := attribution.Credit{Reason: attribution.NoEligibleAccount}
+		c := attribution.Credit{Reason: credit.NoEligibleAccount}
 		if p := rng.IntN(4); p > 0 {
 			c = attribution.Credit{Attributed: true, Partner: fmt.Sprint(100000 + p), Org: fmt.Sprint(p)}
 		}

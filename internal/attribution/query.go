@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
@@ -19,18 +20,18 @@ const (
 
 // Row is the attribution of one existing resource (SPEC.md section 7).
 type Row struct {
-	Tenant      string     `json:"tenant"`
-	Resource    string     `json:"resource"`
-	Kind        string     `json:"kind"`
-	Workload    string     `json:"workload"`
-	Environment string     `json:"environment"`
-	Status      string     `json:"status"`
-	Partner     string     `json:"partner"`
-	Org         string     `json:"org"`
-	Account     string     `json:"account"`
-	Since       *time.Time `json:"since"`
-	Reason      string     `json:"reason"`
-	Shares      []Share    `json:"shares,omitempty"`
+	Tenant      string         `json:"tenant"`
+	Resource    string         `json:"resource"`
+	Kind        string         `json:"kind"`
+	Workload    string         `json:"workload"`
+	Environment string         `json:"environment"`
+	Status      string         `json:"status"`
+	Partner     string         `json:"partner"`
+	Org         string         `json:"org"`
+	Account     string         `json:"account"`
+	Since       *time.Time     `json:"since"`
+	Reason      string         `json:"reason"`
+	Shares      []credit.Share `json:"shares,omitempty"`
 }
 
 func newRow(tenantID, id, kind, env string, c Credit) Row {
@@ -122,9 +123,9 @@ type Explanation struct {
 	WouldBeWinner *Winner `json:"would_be_winner,omitempty"`
 	// NotAttributable lists the accounts that hold a role which is never
 	// credited (the co-owners of a flow).
-	NotAttributable []string `json:"not_attributable,omitempty"`
-	Shares          []Share  `json:"shares,omitempty"`
-	Reason          string   `json:"reason"`
+	NotAttributable []string       `json:"not_attributable,omitempty"`
+	Shares          []credit.Share `json:"shares,omitempty"`
+	Reason          string         `json:"reason"`
 	// Policy is the policy that decided.
 	Policy Policy `json:"policy"`
 	// OrgNames names the organisations that appear in the explanation.
@@ -140,7 +141,7 @@ func (e *Engine) Explain(tenantID, id string, at time.Time) Explanation {
 		r = t.resources[id]
 	}
 	if r == nil {
-		x.Reason = ResourceNotFound
+		x.Reason = credit.ResourceNotFound
 		return x
 	}
 	x.Exists, x.Kind, x.Workload, x.Name, x.Environment = true, r.kind, r.spec.Workload, r.name, r.env
@@ -158,20 +159,20 @@ func (e *Engine) Explain(tenantID, id string, at time.Time) Explanation {
 			x.OrgNames[c.Org] = e.dir.Org(c.Org).Name
 		}
 	}
-	credit := e.decide(x.Candidates)
+	won := e.decide(x.Candidates)
 	var w *Winner
-	if credit.Attributed {
-		w = &Winner{Account: credit.Account, Partner: credit.Partner, Org: credit.Org, Since: credit.Since}
+	if won.Attributed {
+		w = &Winner{Account: won.Account, Partner: won.Partner, Org: won.Org, Since: won.Since}
 	}
 	switch {
 	case !x.Counted:
-		x.Reason = EnvironmentNotCounted
+		x.Reason = credit.EnvironmentNotCounted
 		x.WouldBeWinner = w
 	case w == nil:
-		x.Reason = credit.Reason
+		x.Reason = won.Reason
 	default:
 		x.Winner = w
-		x.Shares = credit.Shares
+		x.Shares = won.Shares
 	}
 	return x
 }
@@ -334,7 +335,7 @@ func (e *Engine) AccountCredits(tenantID, accountID string) []Row {
 	for id := range a.roles {
 		r := t.resources[id]
 		c := r.credit
-		shared := a.link != "" && slices.ContainsFunc(c.Shares, func(s Share) bool { return s.Partner == a.link })
+		shared := a.link != "" && slices.ContainsFunc(c.Shares, func(s credit.Share) bool { return s.Partner == a.link })
 		if c.Attributed && (c.Account == accountID || shared) {
 			rows = append(rows, newRow(tenantID, id, r.kind, r.env, c))
 		}
@@ -454,7 +455,7 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: azure[k], Disabled: a.disabled}
 			for id := range a.roles {
 				c := t.resources[id].credit
-				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s Share) bool { return s.Org == orgID && s.Partner == a.link })) {
+				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s credit.Share) bool { return s.Org == orgID && s.Partner == a.link })) {
 					l.Resources++
 				}
 			}

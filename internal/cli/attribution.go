@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 )
 
 func runAttribution(ctx context.Context, env *Env, args []string) error {
@@ -112,7 +113,7 @@ func count(n int, thing string) string {
 
 // partnerCell is the partner column of a table: the partner, or under
 // split each location with its share.
-func partnerCell(partner string, shares []attribution.Share) string {
+func partnerCell(partner string, shares []credit.Share) string {
 	if len(shares) == 0 {
 		return partner
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -160,7 +161,7 @@ func printExplanation(w io.Writer, x attribution.Explanation) error {
 			}
 			verdict := "eligible"
 			if !c.Eligible {
-				verdict = "not eligible: " + attribution.Words(c.Reason)
+				verdict = "not eligible: " + credit.Words(c.Reason)
 			}
 			fmt.Fprintf(tw, "     %s\t%s\t%s\tassociated %s\t%s\n", c.Account, roleWords[c.Role], link, stamp(c.Association), verdict)
 		}

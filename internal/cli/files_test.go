@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/metrics"
 )
 
@@ -23,7 +24,7 @@ func TestJSONRowsIsJSON(t *testing.T) {
 	for _, v := range []any{
 		attribution.AzureReport{Month: "2026-01", Policy: "all", Resources: []attribution.AzureResourceRow{{Tenant: "t<1>", Resource: "/a"}, {Tenant: "t2"}}, Subscriptions: []attribution.AzureSubscription{}},
 		metrics.Monthly{Month: "2026-03", Resources: []metrics.ResourceRow{{Tenant: "contoso", MAU: 3}}},
-		withTime{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Rows: []attribution.Row{{Tenant: "x", Shares: []attribution.Share{{Partner: "1"}}}}, None: []string{}, Text: "a & b"},
+		withTime{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Rows: []attribution.Row{{Tenant: "x", Shares: []credit.Share{{Partner: "1"}}}}, None: []string{}, Text: "a & b"},
 		withTime{},
 		struct{}{},
 	} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -199,7 +200,7 @@ func (g gate) judge(partner, org string, after []attribution.Row) (string, bool)
 			missing = append(missing, sr.Resource+" (not found)")
 		case after[k].Partner == partner || org != "" && after[k].Org == org:
 		default:
-			why := attribution.Words(after[k].Reason)
+			why := credit.Words(after[k].Reason)
 			if after[k].Partner != "" {
 				why = "credited to " + after[k].Partner
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/usage"
 )
@@ -25,7 +26,7 @@ type interval struct {
 	End      *time.Time `json:"end"`
 	Reason   string     `json:"reason"`
 	// Shares is set under the split policy.
-	Shares []attribution.Share `json:"shares,omitempty"`
+	Shares []credit.Share `json:"shares,omitempty"`
 	// Share is an Azure location's share under --azure-policy.
 	Share *float64 `json:"share,omitempty"`
 }

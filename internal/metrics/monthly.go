@@ -10,6 +10,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -194,9 +195,9 @@ func (a *Aggregator) DropTenant(tenant string) {
 
 // holders returns the locations and organisations a credit goes to, each
 // with its share.
-func holders(c *attribution.Credit) (locations []attribution.Share, orgs map[string]float64) {
+func holders(c *attribution.Credit) (locations []credit.Share, orgs map[string]float64) {
 	if len(c.Shares) == 0 {
-		return []attribution.Share{{Partner: c.Partner, Org: c.Org, Share: 1}}, map[string]float64{c.Org: 1}
+		return []credit.Share{{Partner: c.Partner, Org: c.Org, Share: 1}}, map[string]float64{c.Org: 1}
 	}
 	orgs = make(map[string]float64, len(c.Shares))
 	for _, s := range c.Shares {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
@@ -78,14 +79,14 @@ func (p Principal) webhookOwnerName() string {
 // seesCredit reports whether p may see a credit held by holder or shared
 // as shares: a partner reader the credits its organisation has, whole or
 // in part; the other readers all of their tenants'.
-func (p Principal) seesCredit(holder string, shares []attribution.Share) bool {
+func (p Principal) seesCredit(holder string, shares []credit.Share) bool {
 	return p.Role != store.RolePartnerReader || credited(p.Org, holder, shares)
 }
 
 // credited reports whether a credit, held by holder or shared as shares,
 // goes whole or in part to org.
-func credited(org, holder string, shares []attribution.Share) bool {
-	return holder == org || slices.ContainsFunc(shares, func(sh attribution.Share) bool { return sh.Org == org })
+func credited(org, holder string, shares []credit.Share) bool {
+	return holder == org || slices.ContainsFunc(shares, func(sh credit.Share) bool { return sh.Org == org })
 }
 
 // readsScore says whether p may read an organisation's capability score:

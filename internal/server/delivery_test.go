@@ -18,6 +18,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
@@ -318,7 +319,7 @@ func (s *service) truth(t *testing.T, token string, exported []*event.Event, tim
 				To                    *time.Time
 				Partner, Org, Account string
 				Reason                string
-				Shares                []attribution.Share
+				Shares                []credit.Share
 			}
 		}
 		q := url.Values{"tenant": {k.Tenant}, "resource": {k.Resource}}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
@@ -150,7 +151,7 @@ func outrankedLinks(e *attribution.Engine, tenant, account string) []outranked {
 			continue
 		}
 		c, w := x.Candidates[i], x.Winner
-		if !c.Eligible || w.Partner == c.Partner || slices.ContainsFunc(x.Shares, func(s attribution.Share) bool { return s.Partner == c.Partner }) {
+		if !c.Eligible || w.Partner == c.Partner || slices.ContainsFunc(x.Shares, func(s credit.Share) bool { return s.Partner == c.Partner }) {
 			continue
 		}
 		role := roleWords[c.Role]

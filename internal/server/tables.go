@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
@@ -673,7 +674,7 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		e := st.Engine()
 		side := func(h attribution.Holder) string {
 			if h.Partner == "" {
-				return "no one (" + attribution.Words(h.Reason) + ")"
+				return "no one (" + credit.Words(h.Reason) + ")"
 			}
 			who := partnerWords(e, h.Partner)
 			if acct := p.shownAccount(e, h.Account, h.Partner); acct == h.Account && acct != "" {
@@ -765,7 +766,7 @@ func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f fra
 			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
 				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": r.Account, "since": since(r.Since)}
 			if r.Status != attribution.StatusAttributed {
-				rw["reason"] = attribution.Words(r.Reason)
+				rw["reason"] = credit.Words(r.Reason)
 			}
 			mv.of(r.Tenant, r.Resource, func(string) bool { return true }).put(rw)
 			t.Rows = append(t.Rows, rw)

@@ -5,18 +5,19 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/fold"
 )
 
 type timelineRow struct {
-	Kind    string              `json:"kind"`
-	From    time.Time           `json:"from"`
-	To      *time.Time          `json:"to"`
-	Partner string              `json:"partner"`
-	Org     string              `json:"org"`
-	Account string              `json:"account"`
-	Reason  string              `json:"reason"`
-	Shares  []attribution.Share `json:"shares,omitempty"`
+	Kind    string         `json:"kind"`
+	From    time.Time      `json:"from"`
+	To      *time.Time     `json:"to"`
+	Partner string         `json:"partner"`
+	Org     string         `json:"org"`
+	Account string         `json:"account"`
+	Reason  string         `json:"reason"`
+	Shares  []credit.Share `json:"shares,omitempty"`
 }
 
 // getTimeline returns a resource's credit as intervals: to the operator,

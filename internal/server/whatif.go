@@ -8,6 +8,7 @@ import (
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
@@ -99,9 +100,9 @@ func whatIfVerdicts(p Principal, e *attribution.Engine, mv *monthValues, tenant,
 	holder := func(r attribution.Row, ok bool) string {
 		switch {
 		case !ok:
-			return "no one (" + attribution.Words(attribution.ResourceNotFound) + ")"
+			return "no one (" + credit.Words(credit.ResourceNotFound) + ")"
 		case r.Partner == "":
-			return "no one (" + attribution.Words(r.Reason) + ")"
+			return "no one (" + credit.Words(r.Reason) + ")"
 		}
 		return partnerWords(e, r.Partner)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
@@ -149,8 +150,8 @@ func explanationWords(p Principal, d directory, x attribution.Explanation) strin
 		}
 		switch {
 		case !c.Eligible:
-			out = append(out, fmt.Sprintf("%s (%s) is not eligible: %s.", capital(name), roleWords[c.Role], attribution.Words(c.Reason)))
-		case x.Winner != nil && (x.Winner.Org == c.Org || slices.ContainsFunc(x.Shares, func(s attribution.Share) bool { return s.Partner == c.Partner })):
+			out = append(out, fmt.Sprintf("%s (%s) is not eligible: %s.", capital(name), roleWords[c.Role], credit.Words(c.Reason)))
+		case x.Winner != nil && (x.Winner.Org == c.Org || slices.ContainsFunc(x.Shares, func(s credit.Share) bool { return s.Partner == c.Partner })):
 		case x.Winner != nil && x.Policy == attribution.First:
 			out = append(out, fmt.Sprintf("%s (%s) associated on %s, later than the credited account: under policy first the earliest association keeps the credit.", capital(name), roleWords[c.Role], day(c.Association)))
 		case x.Winner != nil:
@@ -226,7 +227,7 @@ func (p Principal) shownAzure(d directory, x attribution.AzureExplanation) attri
 				// Another's words name its group and its own tenant.
 				a.Accounts[j].Words = "counts"
 				if acct.Reason != "" {
-					a.Accounts[j].Words = attribution.Words(acct.Reason)
+					a.Accounts[j].Words = credit.Words(acct.Reason)
 				}
 			}
 		}
