@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/metrics"
 )
@@ -46,7 +47,7 @@ type Explanation struct {
 
 // AzureExplanation is GET /v1/explain of an Azure resource.
 type AzureExplanation struct {
-	attribution.AzureExplanation
+	azure.Explanation
 	Summary string `json:"summary"`
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 )
@@ -188,8 +189,8 @@ func (c *Client) ExplainAzure(ctx context.Context, tenant, resource, at string) 
 }
 
 // AzureReport is GET /v1/reports/azure of a month.
-func (c *Client) AzureReport(ctx context.Context, month string) (attribution.AzureReport, error) {
-	var rep attribution.AzureReport
+func (c *Client) AzureReport(ctx context.Context, month string) (azure.Report, error) {
+	var rep azure.Report
 	err := c.Do(ctx, http.MethodGet, "/v1/reports/azure", query("month", month), nil, &rep)
 	return rep, err
 }

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/directory"
-	"github.com/palproject/pal/internal/event"
 )
 
 // Missing is a resource on which an account linked to one of an
@@ -79,7 +79,18 @@ func (e *Engine) Diagnose(orgID string) Diagnosis {
 			}
 		}
 	}
-	e.diagnoseAzure(&d, o)
+	single, missed := e.az.Diagnose(o, e.now)
+	for _, h := range single {
+		d.AtRisk = append(d.AtRisk, AtRisk{Tenant: h.Tenant, Resource: h.Resource, Kind: azure.Kind, Account: h.Account, Partner: h.Partner})
+	}
+	for _, m := range missed {
+		x := Missing{Tenant: m.Tenant, Resource: m.Resource, Kind: azure.Kind, Account: m.Account, Partner: m.Partner,
+			Reason: m.Reason, Words: m.Words, Fix: m.Fix}
+		if m.Other != "" {
+			x.Other = &OtherPartner{Partner: m.Other, Since: m.OtherSince}
+		}
+		d.Missing = append(d.Missing, x)
+	}
 	slices.SortFunc(d.Missing, func(a, b Missing) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Account, b.Account))
 	})
@@ -160,103 +171,5 @@ func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id 
 			continue
 		}
 		add(m)
-	}
-}
-
-// diagnoseAzure adds the Azure resources with consumption on which an
-// account linked to one of the organisation's location IDs holds roles,
-// all of them earning nothing, and the organisation is not recognised;
-// and those credited to it through one account only.
-func (e *Engine) diagnoseAzure(d *Diagnosis, o *directory.Org) {
-	q := e.azureQuery()
-	e.azureHolders(q, o, func(tenant, path string, holders map[accountKey]AzureAccount) {
-		if len(holders) == 1 {
-			for _, acct := range holders {
-				d.AtRisk = append(d.AtRisk, AtRisk{Tenant: tenant, Resource: path, Kind: AzureKind, Account: acct.Account, Partner: acct.Partner})
-			}
-		}
-	})
-	roles := e.opts.Azure.roles()
-	for tid, t := range e.tenants {
-		if t.az == nil {
-			continue
-		}
-		for _, path := range t.az.Usage.Paths {
-			sc, _ := event.ParseScope(path)
-			if p := pieceAt(q.timeline(tid, sc), e.now); p != nil {
-				if i := slices.IndexFunc(p.recognised, func(r recognition) bool { return r.Org == o.ID }); i >= 0 {
-					e.azureOutranked(d, o, q.policy, tid, path, p.recognised, p.recognised[i])
-					continue
-				}
-			}
-			covs, _ := q.coverings(tid, t.az, sc)
-			for _, c := range covs {
-				a := c.a
-				if roles.Eligible(a.Role) || !endOr(a.To).After(e.now) || e.principalGone(a, e.now) {
-					continue
-				}
-				for _, m := range e.members(a) {
-					if !m.to.After(e.now) || m.from.After(e.now) {
-						continue
-					}
-					acct := e.tenants[a.PrincipalTenant].accounts[m.account]
-					if acct == nil || !o.Lists(acct.stateAt(e.now).Link) {
-						continue
-					}
-					d.Missing = append(d.Missing, Missing{Tenant: tid, Resource: path, Kind: AzureKind, Account: m.account,
-						Partner: acct.stateAt(e.now).Link, Reason: credit.RoleEarnsNothing,
-						Words: fmt.Sprintf("%s holds %s on %s, a role that cannot change anything: it earns no recognition", m.account, a.Role, a.Scope.Path),
-						Fix:   "ask the customer for a role that may change what you manage (Contributor, or a role of the resource's own ending in Contributor, Operator, Owner or Administrator)"})
-				}
-			}
-		}
-	}
-}
-
-// azureOutranked adds an Azure resource on which the organisation is
-// recognised but, under the Azure policy latest, another location with a
-// later association is credited instead.
-func (e *Engine) azureOutranked(d *Diagnosis, o *directory.Org, policy AzurePolicy, tenant, path string, rec []recognition, mine recognition) {
-	shares := sharesOf(policy, rec)
-	if len(shares) == 0 || slices.ContainsFunc(shares, func(s credit.Share) bool { return s.Org == o.ID }) {
-		return
-	}
-	other := rec[slices.IndexFunc(rec, func(r recognition) bool { return r.Partner == shares[0].Partner })]
-	d.Missing = append(d.Missing, Missing{Tenant: tenant, Resource: path, Kind: AzureKind, Account: mine.Account, Partner: mine.Partner,
-		Reason: credit.LaterPartner,
-		Words:  fmt.Sprintf("partner %s's association is later, since %s, and under the Azure policy %s only the latest is credited", other.Partner, other.Since.Format(time.DateOnly), policy),
-		Fix:    "a new assignment, activation or membership of the account, or a new link, renews its association",
-		Other:  &OtherPartner{Partner: other.Partner, Since: other.Since}})
-}
-
-// azureHolders calls fn with each Azure resource with consumption that is
-// credited to an organisation now, and the accounts of the organisation
-// that recognise it (by their tenant, which Lighthouse makes the
-// partner's): the accounts its credit rests on.
-func (e *Engine) azureHolders(q *azureQuery, o *directory.Org, fn func(tenant, path string, holders map[accountKey]AzureAccount)) {
-	for tid, t := range e.tenants {
-		if t.az == nil {
-			continue
-		}
-		for _, path := range t.az.Usage.Paths {
-			sc, _ := event.ParseScope(path)
-			p := pieceAt(q.timeline(tid, sc), e.now)
-			if p == nil || !slices.ContainsFunc(sharesOf(q.policy, p.recognised), func(s credit.Share) bool { return s.Org == o.ID }) {
-				continue
-			}
-			x, err := e.explainAzure(q, tid, path, e.now)
-			if err != nil {
-				continue
-			}
-			holders := map[accountKey]AzureAccount{}
-			for _, a := range x.Assignments {
-				for _, acct := range a.Accounts {
-					if acct.Eligible && acct.Org == o.ID {
-						holders[accountKey{a.PrincipalTenant, acct.Account}] = acct
-					}
-				}
-			}
-			fn(tid, path, holders)
-		}
 	}
 }

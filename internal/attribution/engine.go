@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
@@ -34,30 +35,12 @@ type Options struct {
 	// Counted lists the environment types whose resources are credited.
 	Counted []string
 	// Azure configures recognition on Azure (SPEC.md section 9).
-	Azure AzureOptions
+	Azure azure.Options
 	// ActivityWindow is how far back a credit change looks for the gaining
 	// account's activity (Change.ActivityBefore); DefaultActivityWindow
 	// when zero.
 	ActivityWindow time.Duration
 }
-
-// AzureOptions configure Azure recognition. Their zero value is SPEC.md's
-// default: policy all, the roles of section 9.3, a PEC rate of 15%.
-type AzureOptions struct {
-	Policy AzurePolicy
-	// Roles is the table of eligible roles; nil means DefaultRoles.
-	Roles *RoleTable
-	// PECRate is the partner earned credit rate, a decimal; "" means 0.15.
-	PECRate string
-	// Currency is the currency of the log's costs (ISO 4217), which the
-	// log does not say; "" means DefaultCurrency. It names the amounts
-	// and changes none of them.
-	Currency string
-}
-
-// DefaultCurrency is the currency of costs when none is configured: the
-// currency partner programmes report consumed revenue in.
-const DefaultCurrency = "USD"
 
 // DefaultOptions returns the options of SPEC.md: policy latest, and only
 // production environments counted.
@@ -83,7 +66,9 @@ type Engine struct {
 
 	tenants map[string]*tenant
 	// dir is the partner directory: organisations and location IDs.
-	dir     *directory.Directory
+	dir *directory.Directory
+	// az is Azure recognition, which reads the accounts folded here.
+	az      *azure.Engine
 	linksTo map[string]map[accountKey]struct{}
 	now     time.Time
 	// onChange, when set, hears every change of credit; cause is the event
@@ -100,8 +85,6 @@ type tenant struct {
 	// history holds the credit intervals of every resource that ever
 	// existed in the tenant, across deletions and re-creations.
 	history map[string][]Interval
-	// az is the tenant's Azure state, nil until an Azure event.
-	az *azureTenant
 }
 
 type account struct {
@@ -123,7 +106,7 @@ type account struct {
 	roles map[string]struct{}
 	// states is the account's history of link, disabled and deleted, as
 	// Azure recognition reads it: each entry holds from its instant on.
-	states []accountState
+	states []azure.AccountState
 }
 
 type environment struct {
@@ -155,22 +138,23 @@ func New(opts Options) *Engine {
 	for _, t := range opts.Counted {
 		counted[t] = true
 	}
-	return &Engine{
+	e := &Engine{
 		opts:    opts,
 		counted: counted,
 		tenants: make(map[string]*tenant),
 		dir:     directory.New(),
 		linksTo: make(map[string]map[accountKey]struct{}),
 	}
+	e.az = azure.New(opts.Azure, e)
+	return e
 }
 
 // Options returns the options the engine was made with.
 func (e *Engine) Options() Options { return e.opts }
 
-// SetAzureOptions changes how the engine answers Azure questions. They
-// decide answers only, not the fold: an engine restored from a snapshot
-// takes the options of the process that restores it.
-func (e *Engine) SetAzureOptions(o AzureOptions) { e.opts.Azure = o }
+// Azure returns the engine's Azure recognition (SPEC.md section 9), which
+// reads the accounts this engine folds.
+func (e *Engine) Azure() *azure.Engine { return e.az }
 
 // Outcome is what became of an event of the log.
 type Outcome int
@@ -218,7 +202,8 @@ func (e *Engine) Apply(ev *event.Event) Result {
 // other event: those must be folded in their place.
 func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 	if ev.Type == event.AzureConsumption {
-		e.tenant(ev.Tenant).azure().Usage.put(ev)
+		e.tenant(ev.Tenant)
+		e.az.Put(ev)
 		return Result{}, true
 	}
 	if ev.Type != event.Usage && ev.Type != event.Profiles {
@@ -277,6 +262,9 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		return Result{}, e.dir.Metrics(ev)
 	}
 	t := e.tenant(ev.Tenant)
+	if azure.Handles(ev.Type) {
+		return Result{}, e.az.Apply(ev)
+	}
 	switch ev.Type {
 	case event.AccountCreated:
 		if a := t.accounts[ev.Account]; a != nil {
@@ -285,13 +273,13 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 			}
 			return Result{}, event.Refuse(ev, event.AlreadyExists, "account %s already exists in tenant %s", ev.Account, ev.Tenant)
 		}
-		if t.isGroup(ev.Account) {
+		if e.az.IsGroup(t.id, ev.Account) {
 			return Result{}, event.Refuse(ev, event.AlreadyExists, "%s is a group of tenant %s; groups and accounts share one namespace, use another account ID", ev.Account, ev.Tenant)
 		}
 		t.accounts[ev.Account] = &account{kind: ev.Kind, name: ev.Name, created: ev.Time, roles: make(map[string]struct{})}
 		return Result{}, nil
 	case event.AccountDisabled, event.AccountEnabled, event.AccountDeleted:
-		a, rf := t.liveAccount(ev, ev.Account)
+		a, rf := e.liveAccount(ev, t, ev.Account)
 		if rf != nil {
 			return Result{}, rf
 		}
@@ -337,7 +325,7 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		if rf != nil {
 			return Result{}, rf
 		}
-		if _, rf := t.liveAccount(ev, ev.Owner); rf != nil {
+		if _, rf := e.liveAccount(ev, t, ev.Owner); rf != nil {
 			return Result{}, rf
 		}
 		e.setOwner(ev, t, ev.Resource, r, ev.Owner)
@@ -349,7 +337,7 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 		if rf != nil {
 			return Result{}, rf
 		}
-		a, rf := t.liveAccount(ev, ev.Account)
+		a, rf := e.liveAccount(ev, t, ev.Account)
 		if rf != nil {
 			return Result{}, rf
 		}
@@ -381,10 +369,6 @@ func (e *Engine) apply(ev *event.Event) (Result, *event.Refusal) {
 			e.setLink(ev, t, a, ev.Partner)
 		}
 		return Result{}, nil
-	case event.AzureGroupPlaced, event.AzureSubscriptionPlaced, event.GroupCreated, event.GroupMemberAdded,
-		event.GroupMemberRemoved, event.AzureRoleAssigned, event.AzureRoleActivated, event.AzureRoleDeactivated,
-		event.AzureRoleRemoved, event.AzureConsumption:
-		return Result{}, e.applyAzure(ev, t)
 	case event.Usage, event.Profiles:
 		r, rf := t.liveResource(ev)
 		if rf != nil {
@@ -403,9 +387,9 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // liveAccount returns the account id of the tenant, refusing ev if it does
 // not exist or was deleted.
-func (t *tenant) liveAccount(ev *event.Event, id string) (*account, *event.Refusal) {
+func (e *Engine) liveAccount(ev *event.Event, t *tenant, id string) (*account, *event.Refusal) {
 	a := t.accounts[id]
-	if a == nil && t.isGroup(id) {
+	if a == nil && e.az.IsGroup(t.id, id) {
 		return nil, event.Refuse(ev, event.UnknownTenantObject, "%s is a group of tenant %s, not an account; name an account", id, ev.Tenant)
 	}
 	if a == nil {
@@ -415,6 +399,39 @@ func (t *tenant) liveAccount(ev *event.Event, id string) (*account, *event.Refus
 		return nil, event.Refuse(ev, event.UnknownTenantObject, "account %s was deleted in tenant %s before %s", id, ev.Tenant, stamp(ev.Time))
 	}
 	return a, nil
+}
+
+// Directory returns the partner directory the engine folds.
+func (e *Engine) Directory() *directory.Directory { return e.dir }
+
+// AccountStates returns an account's history of link, disabled and
+// deleted, oldest first, and whether the tenant has the account: what Azure
+// recognition reads of it (azure.Accounts).
+func (e *Engine) AccountStates(tenantID, id string) ([]azure.AccountState, bool) {
+	if t := e.tenants[tenantID]; t != nil {
+		if a := t.accounts[id]; a != nil {
+			return a.states, true
+		}
+	}
+	return nil, false
+}
+
+// LiveAccount refuses ev when the account does not exist in ev's tenant or
+// was deleted (azure.Accounts).
+func (e *Engine) LiveAccount(ev *event.Event, id string) *event.Refusal {
+	_, rf := e.liveAccount(ev, e.tenant(ev.Tenant), id)
+	return rf
+}
+
+// noteState appends the account's state from instant at to its history,
+// replacing one of the same instant.
+func (a *account) noteState(at time.Time) {
+	s := azure.AccountState{At: at, Link: a.link, LinkedAt: a.linkedAt, Disabled: a.disabled, Deleted: a.deleted}
+	if n := len(a.states); n > 0 && a.states[n-1].At.Equal(at) {
+		a.states[n-1] = s
+		return
+	}
+	a.states = append(a.states, s)
 }
 
 // liveEnv returns the event's environment, refusing ev if it does not exist
@@ -457,7 +474,7 @@ func (e *Engine) deleteAccount(ev *event.Event, t *tenant, a *account) {
 	}
 	a.deleted = true
 	a.noteState(ev.Time)
-	t.endMemberships(ev.Account, ev.Time)
+	e.az.EndMemberships(t.id, ev.Account, ev.Time)
 	for id := range a.roles {
 		r := t.resources[id]
 		if r.owner == ev.Account {
@@ -478,7 +495,7 @@ func (e *Engine) createResource(ev *event.Event, t *tenant) *event.Refusal {
 	if rf != nil {
 		return rf
 	}
-	a, rf := t.liveAccount(ev, ev.Owner)
+	a, rf := e.liveAccount(ev, t, ev.Owner)
 	if rf != nil {
 		return rf
 	}
@@ -564,7 +581,7 @@ func (e *Engine) coowner(ev *event.Event, t *tenant) *event.Refusal {
 	if !r.spec.CoOwners {
 		return event.Refuse(ev, event.CoownerNotSupported, "a %s has an owner only, no co-owners", r.kind)
 	}
-	a, rf := t.liveAccount(ev, ev.Account)
+	a, rf := e.liveAccount(ev, t, ev.Account)
 	if ev.Type == event.ResourceCoownerDel {
 		if _, ok := r.coowners[ev.Account]; !ok {
 			return event.Refuse(ev, event.NotCoowner, "account %s is not a co-owner of resource %s", ev.Account, ev.Resource)
@@ -593,7 +610,7 @@ func (e *Engine) importSolution(ev *event.Event, t *tenant) *event.Refusal {
 	if rf != nil {
 		return rf
 	}
-	a, rf := t.liveAccount(ev, ev.Account)
+	a, rf := e.liveAccount(ev, t, ev.Account)
 	if rf != nil {
 		return rf
 	}
@@ -639,7 +656,7 @@ func (e *Engine) CheckLink(ev *event.Event) *event.Refusal {
 
 // checkLink returns the account of a link event, or the event's refusal.
 func (e *Engine) checkLink(ev *event.Event, t *tenant) (*account, *event.Refusal) {
-	a, rf := t.liveAccount(ev, ev.Account)
+	a, rf := e.liveAccount(ev, t, ev.Account)
 	if rf != nil {
 		return nil, rf
 	}

@@ -26,6 +26,7 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 		}
 		delete(e.tenants, id)
 	}
+	e.az.AdoptTenant(id, from.az)
 	t := from.tenants[id]
 	if t == nil {
 		return

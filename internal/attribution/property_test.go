@@ -15,6 +15,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -90,7 +91,7 @@ func foldInTwo(t testing.TB, events []*event.Event, opts attribution.Options, sp
 func azureAnswers(t testing.TB, e *attribution.Engine) []string {
 	var out []string
 	for _, m := range []string{"2026-01", "2026-02", "2026-03"} {
-		rep, err := e.AzureReport(m)
+		rep, err := e.Azure().Report(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,8 @@ func azureAnswers(t testing.TB, e *attribution.Engine) []string {
 		}
 		out = append(out, string(data))
 	}
-	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+	e.Azure().Timeline(func(tenant, resource string, h []azure.Interval) bool {
+		k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 		data, _ := json.Marshal(h)
 		out = append(out, k.Tenant+" "+k.Resource+" "+string(data))
 		return true
@@ -141,8 +143,8 @@ func eachLogAndPolicy(t *testing.T, randomLogs uint64, fn func(t *testing.T, nam
 		logs[fmt.Sprintf("random-%d", seed)] = attributiontest.RandomLog(seed, 600)
 		logs[fmt.Sprintf("azure-%d", seed)] = attributiontest.RandomAzureLog(seed, 600)
 	}
-	azure := map[attribution.Policy]attribution.AzurePolicy{
-		attribution.Latest: attribution.AzureLatest, attribution.First: attribution.AzureAll, attribution.Split: attribution.AzureSplit}
+	azure := map[attribution.Policy]azure.Policy{
+		attribution.Latest: azure.Latest, attribution.First: azure.All, attribution.Split: azure.Split}
 	for name, events := range logs {
 		for _, policy := range []attribution.Policy{attribution.Latest, attribution.First, attribution.Split} {
 			t.Run(fmt.Sprintf("%s/%s", name, policy), func(t *testing.T) {
@@ -320,7 +322,7 @@ func TestAttributionAtReadsThePastFromTheHistory(t *testing.T) {
 func powerPlatform(rows []attribution.Row) []attribution.Row {
 	var out []attribution.Row
 	for _, r := range rows {
-		if r.Kind != attribution.AzureKind {
+		if r.Kind != azure.Kind {
 			out = append(out, r)
 		}
 	}
@@ -340,7 +342,7 @@ func TestRandomAzureLogsReachEveryOutcome(t *testing.T) {
 				lighthouse++
 			}
 		}
-		rep, err := e.AzureReport("2026-01")
+		rep, err := e.Azure().Report("2026-01")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +374,7 @@ func TestRandomAzureLogsReachEveryOutcome(t *testing.T) {
 // and its PEC-eligible cost never exceeds its ACR.
 func TestAnOrganisationNeverEarnsMoreThanWasPaid(t *testing.T) {
 	type sub struct{ tenant, sub, org string }
-	for _, policy := range []attribution.AzurePolicy{attribution.AzureAll, attribution.AzureLatest, attribution.AzureSplit} {
+	for _, policy := range []azure.Policy{azure.All, azure.Latest, azure.Split} {
 		for seed := range uint64(200) {
 			opts := attribution.DefaultOptions()
 			opts.Azure.Policy = policy
@@ -393,7 +395,7 @@ func TestAnOrganisationNeverEarnsMoreThanWasPaid(t *testing.T) {
 					c, _ := new(big.Rat).SetString(ev.Cost)
 					paid[k].Add(paid[k], c)
 				}
-				rep, err := e.AzureReport(month)
+				rep, err := e.Azure().Report(month)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -441,7 +443,7 @@ func TestAnOrganisationNeverEarnsMoreThanWasPaid(t *testing.T) {
 // records, under every policy.
 func TestMonthSummedAsReadIsTheReport(t *testing.T) {
 	summed := 0
-	for _, policy := range []attribution.AzurePolicy{attribution.AzureAll, attribution.AzureLatest, attribution.AzureSplit} {
+	for _, policy := range []azure.Policy{azure.All, azure.Latest, azure.Split} {
 		for seed := range uint64(40) {
 			opts := attribution.DefaultOptions()
 			opts.Azure.Policy = policy
@@ -456,7 +458,7 @@ func TestMonthSummedAsReadIsTheReport(t *testing.T) {
 					control = append(control, ev)
 					continue
 				}
-				if _, exact := attribution.ParseNanos(ev.Cost); !exact {
+				if _, exact := azure.ParseNanos(ev.Cost); !exact {
 					continue
 				}
 				k := [3]string{ev.Tenant + "\x00" + ev.Resource, ev.Date, ev.Meter}
@@ -470,20 +472,20 @@ func TestMonthSummedAsReadIsTheReport(t *testing.T) {
 			kept := fold.Events(opts, append(slices.Clone(control), records...))
 			e := fold.Events(opts, control)
 			for _, month := range []string{"2026-01", "2026-02"} {
-				want, err := kept.AzureReport(month)
+				want, err := kept.Azure().Report(month)
 				if err != nil {
 					t.Fatal(err)
 				}
-				m, err := e.AzureMonth(month)
+				m, err := e.Azure().Month(month)
 				if err != nil {
 					t.Fatal(err)
 				}
 				for _, ev := range records {
-					day := attribution.DayNumber(ev.Date)
+					day := azure.DayNumber(ev.Date)
 					if !m.Contains(day) {
 						continue
 					}
-					nanos, _ := attribution.ParseNanos(ev.Cost)
+					nanos, _ := azure.ParseNanos(ev.Cost)
 					m.Slot(ev.Tenant, ev.Resource).Put(day, uint8(slices.Index(event.Meters, ev.Meter)), nanos)
 				}
 				got, ok := m.Report()
@@ -503,7 +505,7 @@ func TestMonthSummedAsReadIsTheReport(t *testing.T) {
 }
 
 // reportText is a report as its JSON says it.
-func reportText(rep attribution.AzureReport) string {
+func reportText(rep azure.Report) string {
 	data, _ := json.MarshalIndent(rep, "", " ")
 	return string(data)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
@@ -50,12 +51,11 @@ func newRow(tenantID, id, kind, env string, c Credit) Row {
 // every Azure resource with consumption, sorted by tenant then resource: of
 // the tenants named, or of all when none is.
 func (e *Engine) Attribution(tenants ...string) []Row {
-	q := e.azureQuery()
 	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
 		for id, r := range t.resources {
 			rows = append(rows, newRow(tid, id, r.kind, r.env, r.credit))
 		}
-		return append(rows, q.rows(tid, t, e.now)...)
+		return append(rows, e.azureRows(tid, e.now)...)
 	})
 }
 
@@ -63,15 +63,31 @@ func (e *Engine) Attribution(tenants ...string) []Row {
 // history: a row for every resource that existed at that instant, after
 // every event of that instant.
 func (e *Engine) AttributionAt(at time.Time, tenants ...string) []Row {
-	q := e.azureQuery()
 	return e.rows(tenants, func(tid string, t *tenant) (rows []Row) {
 		for id, h := range t.history {
 			if iv := intervalAt(h, at); iv != nil {
 				rows = append(rows, newRow(tid, id, iv.Kind, iv.Environment, iv.creditAt(at)))
 			}
 		}
-		return append(rows, q.rows(tid, t, at)...)
+		return append(rows, e.azureRows(tid, at)...)
 	})
+}
+
+// azureRows returns the attribution rows of a tenant's Azure resources
+// with consumption, at an instant (section 9.5).
+func (e *Engine) azureRows(tid string, at time.Time) []Row {
+	hs := e.az.Holdings(tid, at)
+	rows := make([]Row, 0, len(hs))
+	for _, h := range hs {
+		row := Row{Tenant: tid, Resource: h.Resource, Kind: azure.Kind, Workload: azure.Workload, Status: StatusUnattributed, Reason: credit.NoEligibleAccount}
+		if h.Partner != "" {
+			since := h.Since
+			row.Status, row.Reason = StatusAttributed, ""
+			row.Partner, row.Org, row.Account, row.Since, row.Shares = h.Partner, h.Org, h.Account, &since, h.Shares
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }
 
 // rows gathers the rows of each tenant named, or of every tenant when none
@@ -440,19 +456,14 @@ func (e *Engine) OrgLinks(orgID string) []OrgLink {
 		return out
 	}
 	// The Azure resources each account's recognition carries.
-	azure := map[accountKey]int{}
-	e.azureHolders(e.azureQuery(), o, func(_, _ string, holders map[accountKey]AzureAccount) {
-		for k := range holders {
-			azure[k]++
-		}
-	})
+	carried := e.az.Carried(o, e.now)
 	ids := o.IDs()
 	slices.Sort(ids)
 	for _, loc := range slices.Compact(ids) {
 		for k := range e.linksTo[loc] {
 			t := e.tenants[k.tenant]
 			a := t.accounts[k.account]
-			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: azure[k], Disabled: a.disabled}
+			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: carried[azure.AccountKey{Tenant: k.tenant, Account: k.account}], Disabled: a.disabled}
 			for id := range a.roles {
 				c := t.resources[id].credit
 				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s credit.Share) bool { return s.Org == orgID && s.Partner == a.link })) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 )
@@ -25,7 +26,7 @@ type snapTenant struct {
 	Accounts  map[string]snapAccount
 	Envs      map[string]string // environment → type
 	Resources map[string]snapResource
-	Azure     *azureTenant
+	Azure     *azure.Tenant
 }
 
 type snapAccount struct {
@@ -36,7 +37,7 @@ type snapAccount struct {
 	LinkVersion       int
 	LinkCreated       time.Time
 	LastLink          string
-	States            []accountState
+	States            []azure.AccountState
 	Created           time.Time
 }
 
@@ -54,7 +55,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, History: map[string]map[string][]Interval{}, Options: e.opts}
 	s.Orgs, s.Former, s.Inputs = e.dir.Snapshot()
 	for id, t := range e.tenants {
-		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}, Azure: t.az}
+		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}, Azure: e.az.Tenant(id)}
 		for aid, a := range t.accounts {
 			st.Accounts[aid] = snapAccount{a.kind, a.name, a.disabled, a.deleted, a.link, a.linkedAt, a.linkVersion, a.linkCreated, a.lastLink, a.states, a.created}
 		}
@@ -108,9 +109,7 @@ func Restore(data []byte) (*Engine, error) {
 				t.accounts[acct].roles[rid] = struct{}{}
 			}
 		}
-		if st.Azure != nil {
-			t.az = st.Azure.restored()
-		}
+		e.az.RestoreTenant(id, st.Azure)
 	}
 	e.dir = directory.Restore(s.Orgs, s.Former, s.Inputs)
 	for tid, rs := range s.History {

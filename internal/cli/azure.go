@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 )
 
 func runAzureReport(ctx context.Context, env *Env, args []string) error {
@@ -48,7 +48,7 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sums, err := e.AzureMonth(month)
+	sums, err := e.Azure().Month(month)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -66,13 +66,13 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 		if err := readConsumption(ctx, env, file, month, e, &tally{}, nil); err != nil {
 			return err
 		}
-		if rep, err = e.AzureReport(month); err != nil {
+		if rep, err = e.Azure().Report(month); err != nil {
 			return usagef("%v", err)
 		}
 	}
 	// Costs may be dated after the log's last event: only a month with
 	// none says why its report is empty.
-	if len(rep.Resources) == 0 && sums.Records() == 0 && !slices.Contains(e.ConsumptionMonths(), month) {
+	if len(rep.Resources) == 0 && sums.Records() == 0 && !slices.Contains(e.Azure().ConsumptionMonths(), month) {
 		noteMonthAfter(ctx, env, f, "report azure", month, e.Now())
 	}
 	if err := printAzureReportAs(env, f, rep); err != nil {
@@ -81,7 +81,7 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	return reportRefusals(env, t, f.strict)
 }
 
-func printAzureReportAs(env *Env, f logFlags, rep attribution.AzureReport) error {
+func printAzureReportAs(env *Env, f logFlags, rep azure.Report) error {
 	switch {
 	case f.format == "json":
 		return writeJSONRows(env.Stdout, rep)
@@ -113,14 +113,14 @@ func printAzureReportAs(env *Env, f logFlags, rep attribution.AzureReport) error
 	return tw.Flush()
 }
 
-var azurePolicyWords = map[attribution.AzurePolicy]string{
-	attribution.AzureAll:    "Policy all: every recognised location ID is credited in full.",
-	attribution.AzureLatest: "Policy latest: only the location ID with the latest association is credited (ties go to the smallest ID).",
-	attribution.AzureSplit:  "Policy split: every recognised location ID gets an equal share.",
+var azurePolicyWords = map[azure.Policy]string{
+	azure.All:    "Policy all: every recognised location ID is credited in full.",
+	azure.Latest: "Policy latest: only the location ID with the latest association is credited (ties go to the smallest ID).",
+	azure.Split:  "Policy split: every recognised location ID gets an equal share.",
 }
 
 // printAzureExplanation writes an Azure explanation in plain words.
-func printAzureExplanation(w io.Writer, x attribution.AzureExplanation) error {
+func printAzureExplanation(w io.Writer, x azure.Explanation) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	label := func(partner, org string) string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -255,7 +256,7 @@ func (f *logFlags) register(fs *flagSet) {
 	fs.StringVar(&f.format, "format", "table", "output format: table or json")
 	fs.StringVar(&f.consumption, "consumption", "", "Azure consumption in a file of its own, Parquet or NDJSON (tenant, resource, date, cost, meter)")
 	fs.StringVar(&f.policy, "policy", string(attribution.Latest), "attribution policy: latest, first or split")
-	fs.StringVar(&f.azurePolicy, "azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
+	fs.StringVar(&f.azurePolicy, "azure-policy", string(azure.All), "Azure policy: all, latest or split")
 	fs.StringVar(&f.azureRoles, "azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
 	fs.StringVar(&f.pecRate, "pec-rate", "0.15", "the partner earned credit rate")
 	fs.BoolVar(&f.strict, "strict", false, "exit 1 when any event is refused")
@@ -315,13 +316,13 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 }
 
 // azureOptions reads the flags that configure Azure recognition.
-func azureOptions(policy, rolesFile, pecRate string) (attribution.AzureOptions, error) {
-	var o attribution.AzureOptions
+func azureOptions(policy, rolesFile, pecRate string) (azure.Options, error) {
+	var o azure.Options
 	var err error
-	if o.Policy, err = attribution.ParseAzurePolicy(policy); err != nil {
+	if o.Policy, err = azure.ParsePolicy(policy); err != nil {
 		return o, &usageError{err.Error()}
 	}
-	if o.PECRate, err = attribution.ParsePECRate(pecRate); err != nil {
+	if o.PECRate, err = azure.ParsePECRate(pecRate); err != nil {
 		return o, usagef("--pec-rate: %v", err)
 	}
 	if rolesFile != "" {
@@ -329,7 +330,7 @@ func azureOptions(policy, rolesFile, pecRate string) (attribution.AzureOptions, 
 		if err != nil {
 			return o, usagef("--azure-roles: %v", err)
 		}
-		roles, err := attribution.ReadRoleTable(data)
+		roles, err := azure.ReadRoleTable(data)
 		if err != nil {
 			return o, usagef("--azure-roles %s: %v", rolesFile, err)
 		}

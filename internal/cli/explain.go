@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 )
@@ -31,7 +32,7 @@ func runExplain(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if attribution.IsAzurePath(resource) {
+	if azure.IsPath(resource) {
 		return explainAzure(ctx, env, f, opts, tenant, resource, atFlag, at)
 	}
 	if f.asks() {
@@ -75,7 +76,7 @@ func explainAzure(ctx context.Context, env *Env, f logFlags, opts attribution.Op
 		if err != nil {
 			return err
 		}
-		return printAzureExplainAs(env, f.format, x.AzureExplanation)
+		return printAzureExplainAs(env, f.format, x.Explanation)
 	}
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
@@ -85,7 +86,7 @@ func explainAzure(ctx context.Context, env *Env, f logFlags, opts attribution.Op
 	if at != nil {
 		when = *at
 	}
-	x, err := e.ExplainAzure(tenant, resource, when)
+	x, err := e.Azure().Explain(tenant, resource, when)
 	if err != nil {
 		return usagef("--resource %v", err)
 	}
@@ -95,7 +96,7 @@ func explainAzure(ctx context.Context, env *Env, f logFlags, opts attribution.Op
 	return reportRefusals(env, t, f.strict)
 }
 
-func printAzureExplainAs(env *Env, format string, x attribution.AzureExplanation) error {
+func printAzureExplainAs(env *Env, format string, x azure.Explanation) error {
 	if format == "json" {
 		return writeJSON(env.Stdout, x)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/metrics"
 )
@@ -22,7 +23,7 @@ func TestJSONRowsIsJSON(t *testing.T) {
 		Text string            `json:"text,omitempty"`
 	}
 	for _, v := range []any{
-		attribution.AzureReport{Month: "2026-01", Policy: "all", Resources: []attribution.AzureResourceRow{{Tenant: "t<1>", Resource: "/a"}, {Tenant: "t2"}}, Subscriptions: []attribution.AzureSubscription{}},
+		azure.Report{Month: "2026-01", Policy: "all", Resources: []azure.ResourceRow{{Tenant: "t<1>", Resource: "/a"}, {Tenant: "t2"}}, Subscriptions: []azure.Subscription{}},
 		metrics.Monthly{Month: "2026-03", Resources: []metrics.ResourceRow{{Tenant: "contoso", MAU: 3}}},
 		withTime{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Rows: []attribution.Row{{Tenant: "x", Shares: []credit.Share{{Partner: "1"}}}}, None: []string{}, Text: "a & b"},
 		withTime{},

@@ -83,7 +83,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Known = e
+		o.Known = imports.Known(e)
 	case push:
 		// The service's log, as far as the token may read it, is the log
 		// so far.
@@ -96,7 +96,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Known = e
+		o.Known = imports.Known(e)
 	}
 	var in []imports.File
 	for _, name := range files {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
@@ -224,7 +225,7 @@ func readUsage(ctx context.Context, env *Env, path string, e *attribution.Engine
 // With sums, the good rows of a Parquet file (all but those whose cost is
 // not exactly a decimal of nine places, which take the way of log lines)
 // are summed in it rather than kept in the engine.
-func readConsumption(ctx context.Context, env *Env, path, month string, e *attribution.Engine, t *tally, sums *attribution.AzureMonth) error {
+func readConsumption(ctx context.Context, env *Env, path, month string, e *attribution.Engine, t *tally, sums *azure.Month) error {
 	f, err := openData(env, "consumption", path)
 	if err != nil {
 		return err
@@ -236,12 +237,12 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 	keep := func(int32) bool { return true }
 	if month != "" {
 		m, _ := time.Parse("2006-01", month)
-		from, to := attribution.DayNumber(m.Format(time.DateOnly)), attribution.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
+		from, to := azure.DayNumber(m.Format(time.DateOnly)), azure.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
 		keep = func(day int32) bool { return day >= from && day < to }
 	}
 	apply := func(ev *event.Event, rf *event.Refusal) {
 		t.Events++
-		if rf == nil && !keep(attribution.DayNumber(ev.Date)) {
+		if rf == nil && !keep(azure.DayNumber(ev.Date)) {
 			return
 		}
 		if rf == nil {
@@ -295,7 +296,7 @@ type consumptionColumns struct {
 	e *attribution.Engine
 	// sums, when set, sums the good rows of the month instead of the
 	// engine keeping them.
-	sums  *attribution.AzureMonth
+	sums  *azure.Month
 	cr    *event.ConsumptionReader
 	at    time.Time
 	apply func(*event.Event, *event.Refusal)
@@ -371,7 +372,7 @@ func (cc *consumptionColumns) slot(b *usage.ConsumptionBatch, tenant, resource i
 		if cc.sums != nil {
 			s = cc.sums.Slot(t, sc.Path).Put
 		} else {
-			slot, at := cc.e.ConsumptionSlot(t, sc.Path), cc.at
+			slot, at := cc.e.Azure().ConsumptionSlot(t, sc.Path), cc.at
 			s = func(day int32, meter uint8, nanos int64) { slot.Put(day, meter, nanos, "", at) }
 		}
 	}
@@ -384,7 +385,7 @@ func (cc *consumptionColumns) day(b *usage.ConsumptionBatch, date int32) int32 {
 	if cc.days[date] == -2 {
 		cc.days[date] = -1
 		if d := b.Dates.String(date); event.IsDay(d) {
-			cc.days[date] = attribution.DayNumber(d)
+			cc.days[date] = azure.DayNumber(d)
 		}
 	}
 	return cc.days[date]

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/server"
@@ -28,10 +29,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on")
 	loadDemo := fs.Bool("demo", false, "load the demo log into an empty store, and print an operator token")
 	policy := fs.String("policy", string(attribution.Latest), "attribution policy: latest, first or split")
-	azurePolicy := fs.String("azure-policy", string(attribution.AzureAll), "Azure policy: all, latest or split")
+	azurePolicy := fs.String("azure-policy", string(azure.All), "Azure policy: all, latest or split")
 	azureRoles := fs.String("azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
 	pecRate := fs.String("pec-rate", "0.15", "the partner earned credit rate")
-	currency := fs.String("currency", attribution.DefaultCurrency, "the currency of the log's Azure costs (ISO 4217), which the pages show beside every amount")
+	currency := fs.String("currency", azure.DefaultCurrency, "the currency of the log's Azure costs (ISO 4217), which the pages show beside every amount")
 	activityWindow := fs.Duration("activity-window", attribution.DefaultActivityWindow, "how far back a credit change looks for the gaining account's activity (activity_before)")
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims); with {tenantid}, of every tenant's issuer, as Entra ID: https://login.microsoftonline.com/{tenantid}/v2.0")
 	audience := fs.String("oidc-audience", "", "the audience the issuer's tokens must carry: pal's application ID URI, or https://management.azure.com/ for Azure's own clients")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/usage"
@@ -81,13 +82,14 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 		}
 		return reportRefusals(env, t, f.strict)
 	}
-	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+	e.Azure().Timeline(func(tenant, resource string, h []azure.Interval) bool {
+		k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 		if skip(k) {
 			return true
 		}
 		for _, iv := range h {
 			share := iv.Share
-			row := interval{Tenant: k.Tenant, Resource: k.Resource, Workload: attribution.AzureWorkload,
+			row := interval{Tenant: k.Tenant, Resource: k.Resource, Workload: azure.Workload,
 				Org: iv.Org, Partner: iv.Partner, Account: iv.Account, Start: iv.From, Share: &share}
 			if !iv.To.IsZero() {
 				end := iv.To
@@ -133,7 +135,7 @@ func runTimeline(ctx context.Context, env *Env, args []string) error {
 // groups of their own, the recognition intervals of every Azure resource
 // with consumption that skip does not leave out, streamed as the engine
 // gives them. An Azure row is a span over which a location is recognised
-// in one way (attribution.AzureRecognition), with its subscription, share
+// in one way (azure.Recognition), with its subscription, share
 // and whether an active assignment recognises it: what a warehouse needs
 // to reproduce pal report azure from its own cost exports
 // (docs/warehouse.md).
@@ -155,13 +157,14 @@ func writeTimelineParquet(path string, rows []interval, e *attribution.Engine, s
 			return err
 		}
 		var err error
-		e.AzureRecognitions(func(k attribution.ResourceKey, rs []attribution.AzureRecognition) bool {
+		e.Azure().Recognitions(func(tenant, resource string, rs []azure.Recognition) bool {
+			k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 			if skip(k) || len(rs) == 0 {
 				return true
 			}
 			sc, _ := event.ParseResourcePath(k.Resource)
 			for _, r := range rs {
-				row := usage.Interval{Tenant: k.Tenant, Resource: k.Resource, Workload: attribution.AzureWorkload,
+				row := usage.Interval{Tenant: k.Tenant, Resource: k.Resource, Workload: azure.Workload,
 					Subscription: &sc.Subscription, Org: r.Org, Partner: r.Partner, Account: r.Account,
 					Share: &r.Share, Active: &r.Active, Start: r.From.UnixMicro()}
 				if !r.To.IsZero() {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/usage"
 )
 
@@ -56,16 +56,16 @@ func TestTimelineParquetHoldsAzureRecognition(t *testing.T) {
 		groups := readTimelineGroups(t, out)
 		var ppRows, azRows []usage.Interval
 		for _, g := range groups {
-			azure := g[0].Workload == attribution.AzureWorkload
+			isAzure := g[0].Workload == azure.Workload
 			for _, r := range g {
-				if (r.Workload == attribution.AzureWorkload) != azure {
+				if (r.Workload == azure.Workload) != isAzure {
 					t.Fatalf("%s: a row group holds Azure and Power Platform rows", policy)
 				}
-				if (r.Subscription != nil) != azure || (r.Share != nil) != azure || (r.Active != nil) != azure {
+				if (r.Subscription != nil) != isAzure || (r.Share != nil) != isAzure || (r.Active != nil) != isAzure {
 					t.Fatalf("%s: row %+v: subscription, share and active are an Azure row's only", policy, r)
 				}
 			}
-			if azure {
+			if isAzure {
 				azRows = append(azRows, g...)
 			} else if len(azRows) > 0 {
 				t.Fatalf("%s: Power Platform rows after Azure rows", policy)
@@ -75,7 +75,7 @@ func TestTimelineParquetHoldsAzureRecognition(t *testing.T) {
 		}
 		var wantPP, wantAz []interval
 		for _, w := range want.Intervals {
-			if w.Workload == attribution.AzureWorkload {
+			if w.Workload == azure.Workload {
 				wantAz = append(wantAz, w)
 			} else {
 				wantPP = append(wantPP, w)

@@ -374,7 +374,7 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 		for i, pg := range c.pages {
 			files[i] = imports.File{Name: pg.name, R: bytes.NewReader(pg.body)}
 		}
-		o := imports.Options{Tenant: t.tenant, ObservedAt: r.at, Known: r.known, Group: c.group, UserKey: r.c.opts.UserKey}
+		o := imports.Options{Tenant: t.tenant, ObservedAt: r.at, Known: imports.Known(r.known), Group: c.group, UserKey: r.c.opts.UserKey}
 		if source == "azure-roles" {
 			o.Covered = r.covered(t)
 		}
@@ -415,7 +415,7 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 // that hold them as the log places them — whose assignments every list
 // below shows.
 func (r *run) covered(t *target) func(string) bool {
-	groups, subs := r.known.Placements(t.tenant)
+	groups, subs := r.known.Azure().Placements(t.tenant)
 	above := map[string]bool{"/": true}
 	climb := func(g string) {
 		for g = strings.ToLower(g); g != "" && !above[groupPath(g)]; g = groups[g] {
@@ -462,8 +462,8 @@ func (r *run) groupsOf(t *target) []string {
 	}
 	groups := slices.Clone(cfg)
 	for _, other := range r.targets {
-		for _, a := range r.known.LiveAssignments(other.tenant) {
-			if cmp.Or(a.PrincipalTenant, other.tenant) == t.tenant && r.known.IsGroup(t.tenant, a.Principal) && !slices.Contains(groups, a.Principal) {
+		for _, a := range r.known.Azure().LiveAssignments(other.tenant) {
+			if cmp.Or(a.PrincipalTenant, other.tenant) == t.tenant && r.known.Azure().IsGroup(t.tenant, a.Principal) && !slices.Contains(groups, a.Principal) {
 				groups = append(groups, a.Principal)
 			}
 		}

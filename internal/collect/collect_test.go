@@ -264,7 +264,7 @@ func importChain(t *testing.T, log []*event.Event, at time.Time, steps []step) [
 			defer f.Close()
 			files = append(files, imports.File{Name: name, R: f})
 		}
-		res, err := imports.Run(s.source, files, imports.Options{Tenant: s.tenant, ObservedAt: at, Known: fold.Events(attribution.DefaultOptions(), log), Group: s.group})
+		res, err := imports.Run(s.source, files, imports.Options{Tenant: s.tenant, ObservedAt: at, Known: imports.Known(fold.Events(attribution.DefaultOptions(), log)), Group: s.group})
 		if err != nil {
 			t.Fatalf("pal import %s %v: %v", s.source, s.files, err)
 		}

@@ -62,7 +62,7 @@ func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte)
 		return false, nil
 	}
 	// Azure options decide answers, not the fold: the service's own hold.
-	e.SetAzureOptions(s.opts.Azure)
+	e.Azure().SetOptions(s.opts.Azure)
 	agg, err := metrics.RestoreAggregator(d.Metrics)
 	if err != nil {
 		return false, nil

@@ -168,7 +168,7 @@ func TestAppPermissionsAcrossLayouts(t *testing.T) {
 			lines = append(lines, string(line))
 		}
 		known := foldFile(t, "../../testdata/imports/audit/known-apps.ndjson")
-		res, err := imports.Run("audit", []imports.File{{Name: "edits.ndjson", R: strings.NewReader(strings.Join(lines, "\n"))}}, imports.Options{Known: known})
+		res, err := imports.Run("audit", []imports.File{{Name: "edits.ndjson", R: strings.NewReader(strings.Join(lines, "\n"))}}, imports.Options{Known: imports.Known(known)})
 		if err != nil || len(res.Problems) > 0 {
 			t.Fatalf("%s: %v %v", name, err, res.Problems)
 		}
@@ -217,7 +217,7 @@ func TestUnifiedPermissionsFixtureApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res, err := imports.Run("audit", []imports.File{{Name: "unified-permissions.json", R: f}}, imports.Options{Known: known})
+	res, err := imports.Run("audit", []imports.File{{Name: "unified-permissions.json", R: f}}, imports.Options{Known: imports.Known(known)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func TestPIMRequestAndInstanceAreOneActivation(t *testing.T) {
 "linkedRoleEligibilityScheduleId":"` + pimSub + `/providers/Microsoft.Authorization/roleEligibilitySchedules/` + bobsPIM + `",
 "assignmentType":"Activated","memberType":"Direct","scope":"` + pimSub + `","principalId":"a3bb8764-cb92-4276-9d2a-ca1e895e55ea",
 "status":"Provisioned","startDateTime":"2026-01-14T08:02:11.3700000Z","endDateTime":"2026-01-14T16:02:11.37Z","createdOn":"2026-01-14T08:02:12.9Z"}}]}`
-	o := imports.Options{Tenant: pimTenant, Known: foldFile(t, "../../testdata/imports/azure-pim/known.ndjson")}
+	o := imports.Options{Tenant: pimTenant, Known: imports.Known(foldFile(t, "../../testdata/imports/azure-pim/known.ndjson"))}
 	var got [][]string
 	for _, files := range [][]string{{request}, {instance}, {request, instance}, {instance, request}} {
 		res, err := runFiles(t, "azure-pim", o, files...)
@@ -115,7 +115,7 @@ func TestPIMRequestAndInstanceAreOneActivation(t *testing.T) {
 // log: bob's Contributor counts from his activation until his
 // deactivation's createdOn, not until the 8 hours he asked for.
 func TestPIMDeactivationEndsTheActivation(t *testing.T) {
-	o := imports.Options{Tenant: pimTenant, Known: foldFile(t, "../../testdata/imports/azure-pim/known.ndjson")}
+	o := imports.Options{Tenant: pimTenant, Known: imports.Known(foldFile(t, "../../testdata/imports/azure-pim/known.ndjson"))}
 	res, err := runFiles(t, "azure-pim", o, "azure-pim/requests.json")
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestPIMDeactivationEndsTheActivation(t *testing.T) {
 	active := func(at string) bool {
 		t.Helper()
 		when, _ := time.Parse(time.RFC3339Nano, at)
-		x, err := e.ExplainAzure(pimTenant, vm, when)
+		x, err := e.Azure().Explain(pimTenant, vm, when)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestPIMRequestsThatDidNotTakeEffect(t *testing.T) {
 	} {
 		recs = append(recs, pimRequest(fmt.Sprintf("r%d", i), c[0], c[1], "2026-01-20T08:59:00Z", sched))
 	}
-	o := imports.Options{Tenant: pimTenant, Known: foldFile(t, "../../testdata/imports/azure-pim/known.ndjson")}
+	o := imports.Options{Tenant: pimTenant, Known: imports.Known(foldFile(t, "../../testdata/imports/azure-pim/known.ndjson"))}
 	res, err := runFiles(t, "azure-pim", o, "requests.json\n"+`{"value":[`+strings.Join(recs, ",")+`]}`)
 	if err != nil || len(res.Events) != 0 || len(res.Problems) != 0 {
 		t.Errorf("requests that did not take effect give %v %v %v", err, lines(res.Events), res.Problems)
@@ -191,7 +191,7 @@ func TestPIMDeactivationOfNoActivation(t *testing.T) {
 		pimRequest("d2", "SelfDeactivate", "Revoked", "2026-01-21T10:20:00Z", `{}`),
 		pimRequest("d3", "SelfDeactivate", "Provisioned", "2026-01-21T10:40:00Z", `{}`),
 	}
-	res, err := runFiles(t, "azure-pim", imports.Options{Tenant: pimTenant, Known: known},
+	res, err := runFiles(t, "azure-pim", imports.Options{Tenant: pimTenant, Known: imports.Known(known)},
 		"requests.json\n"+"[\n"+deact+",\n"+standing+",\n"+eligibility+",\n"+strings.Join(next, ",\n")+"\n]")
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestPIMDurations(t *testing.T) {
 		recs = append(recs, pimRequest(fmt.Sprintf("b%d", i), "SelfActivate", "Provisioned", "2026-01-20T09:00:00Z",
 			afterDuration(start.Add(time.Duration(100+i)*time.Minute).Format(time.RFC3339), d)))
 	}
-	o := imports.Options{Tenant: pimTenant, Known: foldFile(t, "../../testdata/imports/azure-pim/known.ndjson")}
+	o := imports.Options{Tenant: pimTenant, Known: imports.Known(foldFile(t, "../../testdata/imports/azure-pim/known.ndjson"))}
 	res, err := runFiles(t, "azure-pim", o, "requests.json\n"+strings.Join(recs, "\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -307,14 +307,14 @@ func TestLighthouseTenantFromTheExport(t *testing.T) {
 func TestLighthouseSnapshotsInAnyOrder(t *testing.T) {
 	known := "../../testdata/imports/lighthouse/known.ndjson"
 	observed := func(s string) time.Time { at, _ := time.Parse(time.RFC3339, s); return at }
-	res, err := runFiles(t, "lighthouse", imports.Options{ObservedAt: observed("2026-02-05T00:00:00Z"), Known: foldFile(t, known)}, "lighthouse/updated.json")
+	res, err := runFiles(t, "lighthouse", imports.Options{ObservedAt: observed("2026-02-05T00:00:00Z"), Known: imports.Known(foldFile(t, known))}, "lighthouse/updated.json")
 	if err != nil || len(res.Events) != 3 {
 		t.Fatal(err, lines(res.Events))
 	}
 	after := lines(res.Events)
 	var e *attribution.Engine = foldFile(t, known, after...)
 	for _, c := range []struct{ file, at string }{{"lighthouse/updated.json", "2026-02-05T00:00:00Z"}, {"lighthouse/rest-assignments.json", "2026-01-12T06:00:00Z"}} {
-		res, err := runFiles(t, "lighthouse", imports.Options{ObservedAt: observed(c.at), Known: e}, c.file)
+		res, err := runFiles(t, "lighthouse", imports.Options{ObservedAt: observed(c.at), Known: imports.Known(e)}, c.file)
 		if err != nil || len(res.Events) != 0 {
 			t.Errorf("%s observed at %s, again: %v %v", c.file, c.at, err, lines(res.Events))
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -100,7 +100,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			continue
 		}
 		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"))
-		nanos, fast := attribution.ParseNanos(text)
+		nanos, fast := azure.ParseNanos(text)
 		var exact *big.Rat
 		if !fast {
 			var ok bool

@@ -59,7 +59,7 @@ func TestCoveredScopes(t *testing.T) {
 			return strings.HasPrefix(s, "/subscriptions/s2") || strings.HasPrefix(s, "/subscriptions/s3")
 		}, "a2"},
 	} {
-		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(onlyS3)}}, Options{Tenant: "t", Known: e, ObservedAt: at.Add(time.Hour), Covered: tt.covered})
+		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(onlyS3)}}, Options{Tenant: "t", Known: Known(e), ObservedAt: at.Add(time.Hour), Covered: tt.covered})
 		if err != nil {
 			t.Fatal(err)
 		}

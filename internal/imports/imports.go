@@ -13,25 +13,44 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 )
 
-// Log is what an import needs to know of the log so far, folded (an
-// *attribution.Engine is one): what each tenant holds, so that an
-// inventory adds only what changed since, and a change names what exists.
+// Log is what an import needs to know of the log so far, folded (Known
+// makes one of an engine): what each tenant holds, so that an inventory
+// adds only what changed since, and a change names what exists.
 type Log interface {
 	Inventory(tenant string) (envs map[string]string, resources map[string]attribution.ResourceState)
 	AccountExists(tenant, account string) bool
 	AccountCreated(tenant, account string) (time.Time, bool)
 	AccountsNamed(tenant string) map[string]string
+	Link(tenant, account string) (attribution.Link, bool)
+	AzureLog
+}
+
+// AzureLog is what an import needs to know of the tenants' Azure
+// directories and roles so far.
+type AzureLog interface {
 	IsGroup(tenant, id string) bool
 	GroupMembers(tenant, group string) []string
-	Link(tenant, account string) (attribution.Link, bool)
-	LiveAssignments(tenant string) []attribution.LiveAssignment
+	LiveAssignments(tenant string) []azure.LiveAssignment
 	AssignmentEnd(tenant, assignment string) (time.Time, bool)
-	AzureKnownUntil(tenant string) time.Time
+	KnownUntil(tenant string) time.Time
 	Placements(tenant string) (groups, subscriptions map[string]string)
+}
+
+// Known returns what an import reads of a log that e folded: its Power
+// Platform side and its Azure side.
+func Known(e *attribution.Engine) Log { return folded{e, e.Azure()} }
+
+// azureEngine lets folded embed both engines, which share a type name.
+type azureEngine = azure.Engine
+
+type folded struct {
+	*attribution.Engine
+	*azureEngine
 }
 
 // Options are what an import is told besides its files.
@@ -279,7 +298,7 @@ func (b *builder) tenantOf(r record, said string) (string, bool) {
 // record the export dates keeps its own time.
 func (b *builder) notBefore(tenant string, t time.Time) time.Time {
 	if b.known != nil {
-		if k := b.known.AzureKnownUntil(tenant); t.Before(k) {
+		if k := b.known.KnownUntil(tenant); t.Before(k) {
 			return k
 		}
 	}

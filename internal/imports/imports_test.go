@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/imports"
@@ -90,7 +91,7 @@ func checkFixtures(t *testing.T, fixtures []fixture) {
 			defer f.Close()
 			o := imports.Options{Tenant: c.tenant, Group: c.group}
 			if c.known != "" {
-				o.Known = foldFile(t, filepath.Join("../../testdata/imports", c.known))
+				o.Known = imports.Known(foldFile(t, filepath.Join("../../testdata/imports", c.known)))
 			}
 			if c.observed != "" {
 				o.ObservedAt, _ = time.Parse(time.RFC3339, c.observed)
@@ -230,7 +231,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	importDay := func(d int) []*event.Event {
 		data, _ := json.Marshal(snapshot(d))
 		res, err := imports.Run("azure-roles", []imports.File{{Name: fmt.Sprintf("day%d.json", d), R: bytes.NewReader(data)}},
-			imports.Options{Tenant: tenant, ObservedAt: day(d, 23), Known: replayed()})
+			imports.Options{Tenant: tenant, ObservedAt: day(d, 23), Known: imports.Known(replayed())})
 		if err != nil || len(res.Problems) > 0 {
 			t.Fatalf("day %d: %v %v", d, err, res.Problems)
 		}
@@ -252,7 +253,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	}
 	importApps := func(d int) []*event.Event {
 		res, err := imports.Run("powerapps", []imports.File{{Name: fmt.Sprintf("apps-day%d.json", d), R: strings.NewReader(powerApps(d))}},
-			imports.Options{Tenant: tenant, ObservedAt: day(d, 22), Known: replayed()})
+			imports.Options{Tenant: tenant, ObservedAt: day(d, 22), Known: imports.Known(replayed())})
 		if err != nil || len(res.Problems) > 0 {
 			t.Fatalf("apps day %d: %v %v", d, err, res.Problems)
 		}
@@ -333,7 +334,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 		t.Errorf("app1 explained on day 7: %+v", x)
 	}
 	var spans []string
-	e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+	e.Azure().Timeline(func(_, _ string, h []azure.Interval) bool {
 		for _, iv := range h {
 			end := "open"
 			if !iv.To.IsZero() {
@@ -346,7 +347,7 @@ func TestSevenDailySnapshots(t *testing.T) {
 	if want := "[100011 2026-01-01T12:00:00Z-2026-01-06T23:00:00Z 200011 2026-01-03T23:00:00Z-open]"; fmt.Sprint(spans) != want {
 		t.Errorf("the timeline built from the snapshots: %v, want %s", spans, want)
 	}
-	x, err := e.ExplainAzure(tenant, "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", day(4, 0))
+	x, err := e.Azure().Explain(tenant, "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", day(4, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +421,7 @@ func TestChangelogThenSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	changes, err := imports.Run("azure-roles", []imports.File{{Name: "changelogs.json", R: f}}, imports.Options{Tenant: tenant, Known: known})
+	changes, err := imports.Run("azure-roles", []imports.File{{Name: "changelogs.json", R: f}}, imports.Options{Tenant: tenant, Known: imports.Known(known)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +436,7 @@ func TestChangelogThenSnapshot(t *testing.T) {
 "roleDefinitionName":"AcrPull","scope":"/subscriptions/7d1c2a4e-0000-4000-8000-000000000001/resourceGroups/build/providers/Microsoft.ContainerRegistry/registries/contosoacr",
 "createdOn":"2026-01-07T10:00:00Z"}]`
 	res, err := imports.Run("azure-roles", []imports.File{{Name: "day10.json", R: strings.NewReader(snapshot)}},
-		imports.Options{Tenant: tenant, Known: known, ObservedAt: time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)})
+		imports.Options{Tenant: tenant, Known: imports.Known(known), ObservedAt: time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)})
 	if err != nil || len(res.Problems) > 0 {
 		t.Fatal(err, res.Problems)
 	}
@@ -450,7 +451,7 @@ func TestChangelogThenSnapshot(t *testing.T) {
 "roleDefinitionName":"Contributor","scope":"/subscriptions/7d1c2a4e-0000-4000-8000-000000000001","createdOn":"2026-01-05T09:12:44Z"}]`
 	for _, c := range []struct{ day, events, problems int }{{6, 0, 0}, {10, 1, 1}} {
 		res, err := imports.Run("azure-roles", []imports.File{{Name: "alice.json", R: strings.NewReader(alice)}},
-			imports.Options{Tenant: tenant, Known: known, ObservedAt: time.Date(2026, 1, c.day, 0, 0, 0, 0, time.UTC)})
+			imports.Options{Tenant: tenant, Known: imports.Known(known), ObservedAt: time.Date(2026, 1, c.day, 0, 0, 0, 0, time.UTC)})
 		if err != nil || len(res.Events) != c.events || len(res.Problems) != c.problems {
 			t.Errorf("a snapshot of day %d after the changelog: %v, events %d, problems %v", c.day, err, len(res.Events), res.Problems)
 		}
@@ -476,7 +477,7 @@ func TestBuiltinRolesCoverTheNamedEligibleRoles(t *testing.T) {
 		if !named[r] {
 			t.Errorf("the eligible role %s has no GUID", r)
 		}
-		if !attribution.DefaultRoles().Eligible(r) {
+		if !azure.DefaultRoles().Eligible(r) {
 			t.Errorf("%s is not eligible by default", r)
 		}
 	}
@@ -497,7 +498,7 @@ func TestAuditResolvesOnlyUnambiguousNames(t *testing.T) {
 	// And carol on a flow the log does not know.
 	unknownFlow := strings.ReplaceAll(edit("carol@contoso.example"), "f0e1d2c3-0000-4000-8000-000000000002", "f0e1d2c3-0000-4000-8000-000000000099")
 	res, err := imports.Run("audit", []imports.File{{Name: "audit.ndjson", R: strings.NewReader(edit("DAVE@contoso.example") + "\n" + edit("erin@contoso.example") + "\n" + edit("CAROL@contoso.example") + "\n" + unknownFlow)}},
-		imports.Options{Known: known})
+		imports.Options{Known: imports.Known(known)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +519,7 @@ func TestAuditInAnyOrder(t *testing.T) {
 	importRows := func(rows []string) []string {
 		known := foldFile(t, "../../testdata/imports/audit/known.ndjson")
 		text := lines[0] + "\r\n" + strings.Join(rows, "\r\n") + "\r\n"
-		res, err := imports.Run("audit", []imports.File{{Name: "purview.csv", R: strings.NewReader(text)}}, imports.Options{Known: known})
+		res, err := imports.Run("audit", []imports.File{{Name: "purview.csv", R: strings.NewReader(text)}}, imports.Options{Known: imports.Known(known)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -622,7 +623,7 @@ func TestSnapshotOfAnAssignmentEndedByItsPrincipal(t *testing.T) {
 	row := `[{"name":"a-1","principalId":"alice","principalType":"User","roleDefinitionName":"Contributor","scope":"/subscriptions/s1","createdOn":"2026-01-01T00:00:00Z"}]`
 	for _, c := range []struct{ day, problems int }{{3, 0}, {6, 1}} {
 		res, err := imports.Run("azure-roles", []imports.File{{Name: "roles.json", R: strings.NewReader(row)}},
-			imports.Options{Tenant: "contoso", Known: known, ObservedAt: time.Date(2026, 1, c.day, 0, 0, 0, 0, time.UTC)})
+			imports.Options{Tenant: "contoso", Known: imports.Known(known), ObservedAt: time.Date(2026, 1, c.day, 0, 0, 0, 0, time.UTC)})
 		if err != nil || len(res.Events) != 0 || len(res.Problems) != c.problems {
 			t.Errorf("observed on day %d: %v, events %v, problems %v", c.day, err, len(res.Events), res.Problems)
 		}

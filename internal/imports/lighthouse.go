@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -36,7 +36,7 @@ type grant struct {
 }
 
 // same reports whether a live assignment gives what a grant gives.
-func (g grant) same(a attribution.LiveAssignment) bool {
+func (g grant) same(a azure.LiveAssignment) bool {
 	return a.Principal == g.principal && strings.EqualFold(a.Role, g.role) && a.Eligible == (g.pim == event.PIMEligible)
 }
 
@@ -80,10 +80,10 @@ func readLighthouse(each iter.Seq[record], o *Options, b *builder) {
 		ds = append(ds, d)
 	}
 	seen := observed(o, times)
-	live := map[string]map[string]attribution.LiveAssignment{}
-	liveIn := func(tenant string) map[string]attribution.LiveAssignment {
+	live := map[string]map[string]azure.LiveAssignment{}
+	liveIn := func(tenant string) map[string]azure.LiveAssignment {
 		if live[tenant] == nil {
-			live[tenant] = map[string]attribution.LiveAssignment{}
+			live[tenant] = map[string]azure.LiveAssignment{}
 			if b.known != nil {
 				for _, a := range b.known.LiveAssignments(tenant) {
 					live[tenant][a.ID] = a

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -56,7 +56,7 @@ func readPIM(each iter.Seq[record], o *Options, b *builder) {
 	recs := slices.Collect(each)
 	st := &pimState{b: b, o: o, tenant: o.Tenant, made: map[string]pimEligibility{}, byKey: map[string][]string{}, principals: map[string]bool{}}
 	if b.known != nil {
-		st.live = map[string]attribution.LiveAssignment{}
+		st.live = map[string]azure.LiveAssignment{}
 		for _, a := range b.known.LiveAssignments(o.Tenant) {
 			st.live[a.ID] = a
 			if a.Eligible {
@@ -101,9 +101,9 @@ type pimState struct {
 	b      *builder
 	o      *Options
 	tenant string
-	live   map[string]attribution.LiveAssignment // the log's, nil without a log
-	made   map[string]pimEligibility             // eligibilities this import makes
-	byKey  map[string][]string                   // eligible assignments by roleKey
+	live   map[string]azure.LiveAssignment // the log's, nil without a log
+	made   map[string]pimEligibility       // eligibilities this import makes
+	byKey  map[string][]string             // eligible assignments by roleKey
 	acts   []pimActivation
 	deacts []pimDeactivation
 	// principals this import makes

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -101,7 +101,7 @@ func roleKey(principal, role, scope string) string {
 // them, and those of its own principals that this export gives
 // (Lighthouse delegations and PIM eligibility come from exports of their
 // own).
-func (b *builder) liveAssignments(tenant string) (all, own []attribution.LiveAssignment) {
+func (b *builder) liveAssignments(tenant string) (all, own []azure.LiveAssignment) {
 	if b.known == nil {
 		return nil, nil
 	}
@@ -115,7 +115,7 @@ func (b *builder) liveAssignments(tenant string) (all, own []attribution.LiveAss
 }
 
 // byRoleKey lists assignments' IDs by roleKey.
-func byRoleKey(as []attribution.LiveAssignment) map[string][]string {
+func byRoleKey(as []azure.LiveAssignment) map[string][]string {
 	out := map[string][]string{}
 	for _, a := range as {
 		k := roleKey(a.Principal, a.Role, a.Scope)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -137,14 +138,14 @@ func filterMonthly(m metrics.Monthly, p Principal) metrics.Monthly {
 
 // filterAzure keeps what a partner reader or a tenant administrator may
 // see of an Azure report.
-func filterAzure(rep attribution.AzureReport, p Principal) attribution.AzureReport {
+func filterAzure(rep azure.Report, p Principal) azure.Report {
 	if p.Role == store.RoleOperator {
 		return rep
 	}
-	return attribution.AzureReport{Month: rep.Month, Policy: rep.Policy,
-		Resources:     kept(rep.Resources, func(r attribution.AzureResourceRow) bool { return p.seesRow(r.Tenant, r.Org) }),
-		Subscriptions: kept(rep.Subscriptions, func(r attribution.AzureSubscription) bool { return p.seesRow(r.Tenant, r.Org) }),
-		Orgs:          kept(rep.Orgs, func(r attribution.AzureOrgRow) bool { return p.seesTotal(r.Org) })}
+	return azure.Report{Month: rep.Month, Policy: rep.Policy,
+		Resources:     kept(rep.Resources, func(r azure.ResourceRow) bool { return p.seesRow(r.Tenant, r.Org) }),
+		Subscriptions: kept(rep.Subscriptions, func(r azure.Subscription) bool { return p.seesRow(r.Tenant, r.Org) }),
+		Orgs:          kept(rep.Orgs, func(r azure.OrgRow) bool { return p.seesTotal(r.Org) })}
 }
 
 // resourceParams reads the tenant and resource a request is about; a
@@ -362,9 +363,9 @@ func (s *Server) mayRead(r *http.Request, p Principal, tenant, resource string, 
 	}
 	ever := false
 	err := s.read(r.Context(), func(st *fold.State) error {
-		if attribution.IsAzurePath(resource) {
-			h, _ := st.Engine().AzureHistory(tenant, resource)
-			ever = slices.ContainsFunc(h, func(iv attribution.AzureInterval) bool { return iv.Org == p.Org })
+		if azure.IsPath(resource) {
+			h, _ := st.Engine().Azure().History(tenant, resource)
+			ever = slices.ContainsFunc(h, func(iv azure.Interval) bool { return iv.Org == p.Org })
 			return nil
 		}
 		ever = slices.ContainsFunc(st.Engine().History(tenant, resource), func(iv attribution.Interval) bool {
@@ -390,7 +391,7 @@ func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource stri
 		return true, nil
 	}
 	found := false
-	if attribution.IsAzurePath(resource) {
+	if azure.IsPath(resource) {
 		at, err := parseAt(r)
 		if err != nil {
 			return false, err
@@ -400,12 +401,12 @@ func (s *Server) candidateAt(r *http.Request, p Principal, tenant, resource stri
 			if at != nil {
 				when = *at
 			}
-			x, err := st.Engine().ExplainAzure(tenant, resource, when)
+			x, err := st.Engine().Azure().Explain(tenant, resource, when)
 			if err != nil {
 				return errorf(codeBadRequest, "resource: %v", err)
 			}
-			found = slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
-				return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
+			found = slices.ContainsFunc(x.Assignments, func(a azure.ExplainedAssignment) bool {
+				return slices.ContainsFunc(a.Accounts, func(acct azure.ExplainedAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
 			})
 			return nil
 		})

@@ -75,7 +75,7 @@ func TestConsumptionFilePushed(t *testing.T) {
 		}
 		want := fold.Events(attribution.DefaultOptions(), append(control, costs...))
 		for _, month := range []string{"2026-01", "2026-02"} {
-			rep, err := want.AzureReport(month)
+			rep, err := want.Azure().Report(month)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -79,7 +79,7 @@ func foldLog(t *testing.T, log []*event.Event, opts attribution.Options) truth {
 		tr.Reports = append(tr.Reports, r)
 	}
 	for _, m := range months {
-		rep, err := e.AzureReport(m)
+		rep, err := e.Azure().Report(m)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -142,7 +143,7 @@ type outranked struct {
 func outrankedLinks(e *attribution.Engine, tenant, account string) []outranked {
 	out := []outranked{}
 	for _, r := range e.Attribution(tenant) {
-		if r.Partner == "" || attribution.IsAzurePath(r.Resource) {
+		if r.Partner == "" || azure.IsPath(r.Resource) {
 			continue
 		}
 		x := e.Explain(tenant, r.Resource, e.Now())

@@ -13,6 +13,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 )
@@ -317,7 +318,7 @@ func TestValueAtStake(t *testing.T) {
 	}
 	// The currency is configuration.
 	eur, tok2 := demoService(t, server.Config{Options: attribution.Options{Policy: attribution.Latest, Counted: []string{"production"},
-		Azure: attribution.AzureOptions{Currency: "EUR"}}})
+		Azure: azure.Options{Currency: "EUR"}}})
 	if got := eur.table(tok2["fabrikam"], "/v1/tables/azure?month=2026-03"); got.Currency != "EUR" || got.Total != 2 {
 		t.Errorf("the Azure table in EUR: %s, %d rows", got.Currency, got.Total)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
@@ -161,7 +162,7 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	if attribution.IsAzurePath(resource) {
+	if azure.IsPath(resource) {
 		return s.explainAzure(w, r, p, tenant, resource)
 	}
 	var x attribution.Explanation
@@ -206,7 +207,7 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
-	var x attribution.AzureExplanation
+	var x azure.Explanation
 	var words string
 	concerned := false
 	err = s.read(r.Context(), func(st *fold.State) error {
@@ -215,12 +216,12 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 			when = *at
 		}
 		var err error
-		x, err = st.Engine().ExplainAzure(tenant, resource, when)
+		x, err = st.Engine().Azure().Explain(tenant, resource, when)
 		if err != nil {
 			return errorf(codeBadRequest, "resource: %v", err)
 		}
-		concerned = concerned || credited(p.Org, "", x.Credited) || slices.ContainsFunc(x.Assignments, func(a attribution.AzureAssignment) bool {
-			return slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
+		concerned = concerned || credited(p.Org, "", x.Credited) || slices.ContainsFunc(x.Assignments, func(a azure.ExplainedAssignment) bool {
+			return slices.ContainsFunc(a.Accounts, func(acct azure.ExplainedAccount) bool { return p.ownsPartner(st.Engine(), acct.Partner) })
 		})
 		words = azureWords(p, st.Engine(), x)
 		x = p.shownAzure(st.Engine(), x)
@@ -232,7 +233,7 @@ func (s *Server) explainAzure(w http.ResponseWriter, r *http.Request, p Principa
 	if err := s.mayRead(r, p, tenant, resource, concerned); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.AzureExplanation{AzureExplanation: x, Summary: words})
+	writeJSON(w, http.StatusOK, api.AzureExplanation{Explanation: x, Summary: words})
 	return nil
 }
 
@@ -244,10 +245,10 @@ func (s *Server) getAzureReport(w http.ResponseWriter, r *http.Request, p Princi
 	if _, err := time.Parse("2006-01", month); err != nil {
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
-	var rep attribution.AzureReport
+	var rep azure.Report
 	err := s.read(r.Context(), func(st *fold.State) error {
 		var err error
-		rep, err = st.Engine().AzureReport(month)
+		rep, err = st.Engine().Azure().Report(month)
 		return err
 	})
 	if err != nil {

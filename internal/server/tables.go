@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
@@ -186,7 +187,7 @@ func scopeHint(scopes []string) string {
 
 // currency is the currency of the log's Azure costs.
 func (s *Server) currency() string {
-	return cmp.Or(s.cfg.Options.Azure.Currency, attribution.DefaultCurrency)
+	return cmp.Or(s.cfg.Options.Azure.Currency, azure.DefaultCurrency)
 }
 
 // tablePage is what a request asks of a table.
@@ -368,7 +369,7 @@ func writeCSVTable(w http.ResponseWriter, filename string, cols []column, rows [
 }
 
 // money turns an exact amount into a number of cents precision.
-func money(m attribution.Money) float64 {
+func money(m azure.Money) float64 {
 	f, _ := m.Rat().Float64()
 	return math.Round(f*100) / 100
 }
@@ -382,7 +383,7 @@ func round2(x float64) float64 { return math.Round(x*100) / 100 }
 type monthValues struct {
 	rates map[string]float64
 	pp    map[attribution.ResourceKey][]metrics.ResourceRow
-	az    map[attribution.ResourceKey][]attribution.AzureResourceRow
+	az    map[attribution.ResourceKey][]azure.ResourceRow
 }
 
 // values reads the month's values, kept for the state.
@@ -393,14 +394,14 @@ func (s *Server) values(ctx context.Context, month string) (*monthValues, error)
 	}
 	v, err := s.views.answers.get(seq, "values\x00"+month, func() (any, error) {
 		mv := &monthValues{rates: s.cfg.Metrics.Rates, pp: map[attribution.ResourceKey][]metrics.ResourceRow{},
-			az: map[attribution.ResourceKey][]attribution.AzureResourceRow{}}
+			az: map[attribution.ResourceKey][]azure.ResourceRow{}}
 		err := s.read(ctx, func(st *fold.State) error {
 			rep := st.Metrics().Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.Engine()))
 			for _, r := range rep.Resources {
 				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
 				mv.pp[k] = append(mv.pp[k], r)
 			}
-			az, err := st.Engine().AzureReport(month)
+			az, err := st.Engine().Azure().Report(month)
 			if err != nil {
 				return err
 			}
@@ -436,7 +437,7 @@ func (w worth) value() float64 {
 // of returns what a resource carried for the organisations keep accepts.
 func (mv *monthValues) of(tenant, resource string, keep func(org string) bool) worth {
 	k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
-	w := worth{azure: attribution.IsAzurePath(resource)}
+	w := worth{azure: azure.IsPath(resource)}
 	for _, r := range mv.pp[k] {
 		if keep(r.Org) {
 			w.mau += r.MAU
@@ -478,7 +479,7 @@ var (
 // displayName is a resource's name as the log gives it, or for an Azure
 // resource, whose events name none, the last segment of its path.
 func displayName(e *attribution.Engine, tenant, resource string) string {
-	if attribution.IsAzurePath(resource) {
+	if azure.IsPath(resource) {
 		return resource[strings.LastIndex(resource, "/")+1:]
 	}
 	return e.ResourceName(tenant, resource)
@@ -542,7 +543,7 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 			w := mv.of(m.Tenant, m.Resource, func(org string) bool { return org != sc.org })
 			if w.azure {
 				// What the customer paid: the most it could be credited.
-				w.acr = money(e.AzureCost(m.Tenant, m.Resource, f.Month))
+				w.acr = money(e.Azure().Cost(m.Tenant, m.Resource, f.Month))
 			}
 			w.put(rw)
 			t.Rows = append(t.Rows, rw)
@@ -727,7 +728,7 @@ func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) 
 	t := &table{Columns: []column{colTenant, {"subscription", "Subscription", "text"}, {"acr", "ACR", "money"}, {"pec_eligible_cost", "PEC-eligible cost", "money"}},
 		Sort: "acr", Desc: true, Noun: [2]string{"subscription", "subscriptions"}}
 	err := s.read(ctx, func(st *fold.State) error {
-		rep, err := st.Engine().AzureReport(f.Month)
+		rep, err := st.Engine().Azure().Report(f.Month)
 		if err != nil {
 			return err
 		}
@@ -793,7 +794,7 @@ func monthsTable(ctx context.Context, s *Server, p Principal, sc scope, _ frame)
 				return err
 			}
 			rep := st.Metrics().Report(s.cfg.Metrics, m, seg)
-			az, err := st.Engine().AzureReport(m)
+			az, err := st.Engine().Azure().Report(m)
 			if err != nil {
 				return err
 			}
@@ -868,11 +869,11 @@ func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f
 		e := st.Engine()
 		seg := metrics.SegmentsAtMonthEnd(e)
 		cur, prev, base := st.Metrics().Report(s.cfg.Metrics, f.Month, seg), st.Metrics().Report(s.cfg.Metrics, before, seg), st.Metrics().Report(s.cfg.Metrics, baseline, seg)
-		azCur, err := e.AzureReport(f.Month)
+		azCur, err := e.Azure().Report(f.Month)
 		if err != nil {
 			return err
 		}
-		azPrev, err := e.AzureReport(before)
+		azPrev, err := e.Azure().Report(before)
 		if err != nil {
 			return err
 		}
@@ -884,7 +885,7 @@ func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f
 			}
 			return metrics.OrgRow{}
 		}
-		acrOf := func(rep attribution.AzureReport, org string) float64 {
+		acrOf := func(rep azure.Report, org string) float64 {
 			for _, o := range rep.Orgs {
 				if o.Org == org {
 					return money(o.ACR)

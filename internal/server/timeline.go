@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/fold"
 )
@@ -29,7 +29,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	if attribution.IsAzurePath(resource) {
+	if azure.IsPath(resource) {
 		return s.azureTimeline(w, r, p, tenant, resource)
 	}
 	rows := []timelineRow{}
@@ -82,12 +82,12 @@ type azureRow struct {
 func (s *Server) azureTimeline(w http.ResponseWriter, r *http.Request, p Principal, tenant, resource string) error {
 	rows := []azureRow{}
 	err := s.read(r.Context(), func(st *fold.State) error {
-		h, err := st.Engine().AzureHistory(tenant, resource)
+		h, err := st.Engine().Azure().History(tenant, resource)
 		if err != nil {
 			return errorf(codeBadRequest, "resource: %v", err)
 		}
 		for _, iv := range h {
-			row := azureRow{Kind: attribution.AzureKind, From: iv.From, Partner: iv.Partner, Org: iv.Org,
+			row := azureRow{Kind: azure.Kind, From: iv.From, Partner: iv.Partner, Org: iv.Org,
 				Account: p.shownAccount(st.Engine(), iv.Account, iv.Partner), Share: iv.Share}
 			if !iv.To.IsZero() {
 				to := iv.To

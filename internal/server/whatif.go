@@ -8,6 +8,7 @@ import (
 
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -130,7 +131,7 @@ func whatIfVerdicts(p Principal, e *attribution.Engine, mv *monthValues, tenant,
 		kind := cmp.Or(a.Kind, b.Kind)
 		v := api.WhatIfVerdict{Resource: res, Name: displayName(e, tenant, res), Kind: kindInWords(kind), Before: holder(b, hadB), After: holder(a, hasA), Month: month}
 		v.Changes = hadB != hasA || b.Partner != a.Partner || !slices.Equal(b.Shares, a.Shares)
-		if !attribution.IsAzurePath(res) {
+		if !azure.IsPath(res) {
 			v.Words = explanationWords(p, e, e.Explain(tenant, res, e.Now()))
 		}
 		w := mv.of(tenant, res, func(string) bool { return true })

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
@@ -18,14 +19,14 @@ import (
 
 // kindWords says a resource kind in words.
 var kindWords = map[string]string{
-	"canvas_app":          "canvas app",
-	"model_driven_app":    "model-driven app",
-	"flow":                "flow",
-	"powerbi_dataset":     "Power BI dataset",
-	"bot":                 "Copilot Studio bot",
-	"pages_site":          "Power Pages site",
-	"ci_instance":         "Customer Insights instance",
-	attribution.AzureKind: "Azure resource",
+	"canvas_app":       "canvas app",
+	"model_driven_app": "model-driven app",
+	"flow":             "flow",
+	"powerbi_dataset":  "Power BI dataset",
+	"bot":              "Copilot Studio bot",
+	"pages_site":       "Power Pages site",
+	"ci_instance":      "Customer Insights instance",
+	azure.Kind:         "Azure resource",
 }
 
 // kindInWords returns a kind in words, the code itself when it has none.
@@ -197,7 +198,7 @@ func (p Principal) shownExplanation(d directory, x attribution.Explanation, link
 // shownAzure is what p sees of an Azure explanation: accounts as
 // shownAccount says; a principal that is a group, as a group of the
 // customer unless it is the caller's own account.
-func (p Principal) shownAzure(d directory, x attribution.AzureExplanation) attribution.AzureExplanation {
+func (p Principal) shownAzure(d directory, x azure.Explanation) azure.Explanation {
 	if p.Role != store.RolePartnerReader {
 		return x
 	}
@@ -217,7 +218,7 @@ func (p Principal) shownAzure(d directory, x attribution.AzureExplanation) attri
 		}
 		// An assignment's ID may name its principal: shown only of an
 		// assignment through which one of the caller's accounts acts.
-		if !slices.ContainsFunc(a.Accounts, func(acct attribution.AzureAccount) bool { return p.ownsPartner(d, acct.Partner) }) {
+		if !slices.ContainsFunc(a.Accounts, func(acct azure.ExplainedAccount) bool { return p.ownsPartner(d, acct.Partner) }) {
 			a.Assignment = ""
 		}
 		a.Accounts = slices.Clone(a.Accounts)
@@ -238,7 +239,7 @@ func (p Principal) shownAzure(d directory, x attribution.AzureExplanation) attri
 
 // azureWords says who is recognised and credited for an Azure resource at
 // an instant.
-func azureWords(p Principal, d directory, x attribution.AzureExplanation) string {
+func azureWords(p Principal, d directory, x azure.Explanation) string {
 	if len(x.Credited) == 0 {
 		s := "No partner is recognised at that instant."
 		if p.Role == store.RolePartnerReader {

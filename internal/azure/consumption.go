@@ -1,4 +1,4 @@
-package attribution
+package azure
 
 import (
 	"math/big"
@@ -137,7 +137,7 @@ type ConsumptionSlot struct {
 // in bulk, each checked already as a log line is (event.ConsumptionReader):
 // Put stores one as Apply stores an azure.consumption event.
 func (e *Engine) ConsumptionSlot(tenant, path string) ConsumptionSlot {
-	c := &e.tenant(tenant).azure().Usage
+	c := &e.tenant(tenant).Usage
 	return ConsumptionSlot{c, c.slot(path)}
 }
 
@@ -240,4 +240,63 @@ func (a amount) Rat() *big.Rat {
 		r.Add(r, a.rat)
 	}
 	return r
+}
+
+// Cost returns what the customer paid in a month (YYYY-MM) for an
+// Azure resource of a tenant, every meter but marketplace: the most a
+// partner can be credited for it that month.
+func (e *Engine) Cost(tenantID, path, month string) Money {
+	total := amount{}
+	start, err := time.Parse("2006-01", month)
+	t := e.tenants[tenantID]
+	if err != nil || t == nil {
+		return Money{total}
+	}
+	first, next := int32(start.Unix()/86400), int32(start.AddDate(0, 1, 0).Unix()/86400)
+	c := &t.Usage
+	i, ok := c.index[path]
+	if !ok {
+		return Money{total}
+	}
+	for _, rec := range c.Records[i] {
+		if rec.Day < first || rec.Day >= next || event.Meters[rec.Meter] == event.MeterMarketplace {
+			continue
+		}
+		if rec.Nanos >= 0 {
+			total.addNanos(rec.Nanos)
+		} else {
+			total.addRat(c.cost(rec))
+		}
+	}
+	return Money{total}
+}
+
+// ConsumptionMonths returns the months (YYYY-MM) in which the tenants named,
+// or every tenant when none is, have Azure consumption, oldest first.
+func (e *Engine) ConsumptionMonths(tenants ...string) []string {
+	seen := map[string]bool{}
+	add := func(t *Tenant) {
+		if t == nil {
+			return
+		}
+		for _, recs := range t.Usage.Records {
+			for _, rec := range recs {
+				seen[dayStart(rec.Day).Format("2006-01")] = true
+			}
+		}
+	}
+	if len(tenants) == 0 {
+		for _, t := range e.tenants {
+			add(t)
+		}
+	}
+	for _, id := range tenants {
+		add(e.tenants[id])
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -1,4 +1,4 @@
-package attribution
+package azure
 
 import (
 	"cmp"
@@ -60,12 +60,12 @@ type route struct {
 	active bool
 }
 
-// azureQuery answers Azure questions about one engine; it keeps what it
+// query answers Azure questions about one engine; it keeps what it
 // computes, so that resources that share their assignments share the work.
 // It is made for one question (a report, an explanation) and dropped.
-type azureQuery struct {
+type query struct {
 	e         *Engine
-	policy    AzurePolicy
+	policy    Policy
 	locations map[string][]locPiece
 	routes    map[*Assignment][]route
 	ancestors map[tenantSub][]ancestry
@@ -94,17 +94,17 @@ type ancestry struct {
 	groups []string
 }
 
-func (e *Engine) azureQuery() *azureQuery {
-	q := &azureQuery{e: e, policy: e.opts.Azure.Policy, routes: map[*Assignment][]route{},
+func (e *Engine) query() *query {
+	q := &query{e: e, policy: e.opts.Policy, routes: map[*Assignment][]route{},
 		ancestors: map[tenantSub][]ancestry{}, timelines: map[string]*timelineEntry{}}
 	if q.policy == "" {
-		q.policy = AzureAll
+		q.policy = All
 	}
 	return q
 }
 
 // locs returns the history of location IDs, computed on first use.
-func (q *azureQuery) locs() map[string][]locPiece {
+func (q *query) locs() map[string][]locPiece {
 	if q.locations == nil {
 		q.locations = q.e.locationHistory()
 	}
@@ -115,9 +115,10 @@ func (q *azureQuery) locs() map[string][]locPiece {
 // listed it and when, from the organisations' registrations.
 func (e *Engine) locationHistory() map[string][]locPiece {
 	out := make(map[string][]locPiece)
-	for _, id := range e.dir.IDs() {
+	dir := e.accounts.Directory()
+	for _, id := range dir.IDs() {
 		open := map[string]time.Time{}
-		for _, reg := range e.dir.Org(id).Registrations {
+		for _, reg := range dir.Org(id).Registrations {
 			for loc, from := range open {
 				if !slices.Contains(reg.Locations, loc) {
 					if from.Before(reg.At) {
@@ -142,22 +143,14 @@ func (e *Engine) locationHistory() map[string][]locPiece {
 	return out
 }
 
-// stateEnd returns when the account's state i ends.
-func (a *account) stateEnd(i int) time.Time {
-	if i+1 < len(a.states) {
-		return a.states[i+1].At
-	}
-	return forever
-}
-
 // routesOf lists the routes of an assignment, over all time: none for a
 // role that earns nothing.
-func (q *azureQuery) routesOf(a *Assignment) []route {
+func (q *query) routesOf(a *Assignment) []route {
 	if rs, ok := q.routes[a]; ok {
 		return rs
 	}
 	var rs []route
-	if q.e.opts.Azure.roles().Eligible(a.Role) {
+	if q.e.opts.roles().Eligible(a.Role) {
 		rs = q.e.assignmentRoutes(a, q.locs())
 	}
 	q.routes[a] = rs
@@ -165,7 +158,7 @@ func (q *azureQuery) routesOf(a *Assignment) []route {
 }
 
 // roles returns the table of eligible roles, the default when none is set.
-func (o AzureOptions) roles() RoleTable {
+func (o Options) roles() RoleTable {
 	if o.Roles == nil {
 		return DefaultRoles()
 	}
@@ -204,22 +197,17 @@ type member struct {
 }
 
 func (e *Engine) members(a *Assignment) []member {
-	pt := e.tenants[a.PrincipalTenant]
-	if pt == nil {
-		return nil
-	}
-	if !pt.isGroup(a.Principal) {
+	if !e.IsGroup(a.PrincipalTenant, a.Principal) {
 		return []member{{always, a.Principal, "", time.Time{}}}
 	}
 	var out []member
-	for _, s := range pt.az.Groups[a.Principal].Spans {
+	for _, s := range e.tenants[a.PrincipalTenant].Groups[a.Principal].Spans {
 		out = append(out, member{span{s.From, endOr(s.To)}, s.Account, a.Principal, s.From})
 	}
 	return out
 }
 
 func (e *Engine) assignmentRoutes(a *Assignment, locs map[string][]locPiece) []route {
-	pt := e.tenants[a.PrincipalTenant]
 	var rs []route
 	for _, w := range a.windows() {
 		for _, m := range e.members(a) {
@@ -227,15 +215,12 @@ func (e *Engine) assignmentRoutes(a *Assignment, locs map[string][]locPiece) []r
 			if !ok {
 				continue
 			}
-			acct := pt.accounts[m.account]
-			if acct == nil {
-				continue
-			}
-			for i, st := range acct.states {
+			states, _ := e.accounts.AccountStates(a.PrincipalTenant, m.account)
+			for i, st := range states {
 				if st.Link == "" || st.Disabled || st.Deleted {
 					continue
 				}
-				s, ok := s.clip(span{st.At, acct.stateEnd(i)})
+				s, ok := s.clip(span{st.At, stateEnd(states, i)})
 				if !ok {
 					continue
 				}
@@ -255,7 +240,7 @@ func (e *Engine) assignmentRoutes(a *Assignment, locs map[string][]locPiece) []r
 }
 
 // ancestry returns the management groups above a subscription over time.
-func (q *azureQuery) ancestry(tid string, az *azureTenant, sub string) []ancestry {
+func (q *query) ancestry(tid string, az *Tenant, sub string) []ancestry {
 	k := tenantSub{tid, sub}
 	if a, ok := q.ancestors[k]; ok {
 		return a
@@ -315,7 +300,7 @@ type covering struct {
 // coverings lists the assignments of a tenant whose scope holds the
 // resource at some instant, and the key of that list: resources with the
 // same key share their timeline.
-func (q *azureQuery) coverings(tid string, az *azureTenant, sc event.Scope) ([]covering, string) {
+func (q *query) coverings(tid string, az *Tenant, sc event.Scope) ([]covering, string) {
 	var out []covering
 	var key strings.Builder
 	key.WriteString(tid)
@@ -368,7 +353,7 @@ type azPiece struct {
 
 // timeline returns the recognition timeline of an Azure resource of a
 // tenant: the pieces over which at least one location is recognised.
-func (q *azureQuery) timeline(tid string, sc event.Scope) []azPiece {
+func (q *query) timeline(tid string, sc event.Scope) []azPiece {
 	if te := q.entry(tid, sc); te != nil {
 		return te.pieces
 	}
@@ -377,12 +362,12 @@ func (q *azureQuery) timeline(tid string, sc event.Scope) []azPiece {
 
 // entry returns the shared timeline of an Azure resource of a tenant, nil
 // when the tenant has no Azure state.
-func (q *azureQuery) entry(tid string, sc event.Scope) *timelineEntry {
+func (q *query) entry(tid string, sc event.Scope) *timelineEntry {
 	t := q.e.tenants[tid]
-	if t == nil || t.az == nil {
+	if t == nil {
 		return nil
 	}
-	covs, key := q.coverings(tid, t.az, sc)
+	covs, key := q.coverings(tid, t, sc)
 	if te, ok := q.timelines[key]; ok {
 		return te
 	}
@@ -453,11 +438,11 @@ func sweep(rs []route) []azPiece {
 
 // credited returns the indices of the recognised locations the policy
 // credits, and the denominator of each one's share.
-func (p AzurePolicy) credited(rec []recognition) (who []int, den int) {
+func (p Policy) credited(rec []recognition) (who []int, den int) {
 	switch p {
-	case AzureLatest:
+	case Latest:
 		return []int{latestIndex(rec)}, 1
-	case AzureSplit:
+	case Split:
 		den = len(rec)
 	default:
 		den = 1
@@ -495,15 +480,15 @@ func pieceAt(tl []azPiece, at time.Time) *azPiece {
 	return &tl[i-1]
 }
 
-// AzureRecognition is a span over which a location is recognised for an
+// Recognition is a span over which a location is recognised for an
 // Azure resource in one way: by the same organisation, with the same
 // credited share, through the same kind of assignment. A location's spans
-// of one resource never overlap. Unlike AzureInterval, which lists credit
+// of one resource never overlap. Unlike Interval, which lists credit
 // only, it covers the time a location is recognised but not credited
 // (policy latest), and it tells active assignments from PIM activations:
 // what a warehouse needs to reproduce the Azure report from consumption
 // (docs/warehouse.md).
-type AzureRecognition struct {
+type Recognition struct {
 	// From and To bound the span; To is zero while it goes on.
 	From, To     time.Time
 	Partner, Org string
@@ -519,20 +504,20 @@ type AzureRecognition struct {
 	Active bool
 }
 
-// AzureRecognitions calls fn with the recognition spans of every Azure
+// Recognitions calls fn with the recognition spans of every Azure
 // resource with consumption, in the order of tenant then resource, until
 // fn returns false; a resource's spans are ordered by start then location.
 // The slice is fn's to keep.
-func (e *Engine) AzureRecognitions(fn func(ResourceKey, []AzureRecognition) bool) {
-	e.eachAzureResource(func(q *azureQuery, k ResourceKey, tl []azPiece) bool {
-		return fn(k, q.policy.recognitions(tl))
+func (e *Engine) Recognitions(fn func(tenant, resource string, rs []Recognition) bool) {
+	e.eachResource(func(q *query, tenant, resource string, tl []azPiece) bool {
+		return fn(tenant, resource, q.policy.recognitions(tl))
 	})
 }
 
 // recognitions turns a timeline into the maximal spans over which each
 // recognised location keeps its organisation, share and kind of route.
-func (p AzurePolicy) recognitions(tl []azPiece) []AzureRecognition {
-	var out []AzureRecognition
+func (p Policy) recognitions(tl []azPiece) []Recognition {
+	var out []Recognition
 	open := map[string]int{} // partner → index in out of its last span
 	for _, pc := range tl {
 		who, den := p.credited(pc.recognised)
@@ -547,7 +532,7 @@ func (p AzurePolicy) recognitions(tl []azPiece) []AzureRecognition {
 				continue
 			}
 			open[r.Partner] = len(out)
-			out = append(out, AzureRecognition{From: pc.from, To: pc.to, Partner: r.Partner, Org: r.Org,
+			out = append(out, Recognition{From: pc.from, To: pc.to, Partner: r.Partner, Org: r.Org,
 				Account: r.Account, Share: share, Active: r.Active})
 		}
 	}
@@ -556,7 +541,7 @@ func (p AzurePolicy) recognitions(tl []azPiece) []AzureRecognition {
 			out[i].To = time.Time{}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b AzureRecognition) int {
+	slices.SortStableFunc(out, func(a, b Recognition) int {
 		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Partner, b.Partner))
 	})
 	return out

@@ -1,4 +1,4 @@
-package attribution
+package azure
 
 import (
 	"bytes"
@@ -17,26 +17,26 @@ import (
 // memberships, role assignments with their activations, and consumption;
 // each account's states (link, disabled, deleted) are kept in order with the
 // rest of the account. Who is recognised is answered from those histories
-// when asked (azure_query.go), so that a route through another tenant
+// when asked (timeline.go), so that a route through another tenant
 // (Azure Lighthouse) reads that tenant's history, whatever order the two
 // were folded in.
 
-// AzurePolicy decides which recognised locations are credited for an Azure
+// Policy decides which recognised locations are credited for an Azure
 // resource (section 9.4).
-type AzurePolicy string
+type Policy string
 
 // The Azure policies.
 const (
-	AzureAll    AzurePolicy = "all"
-	AzureLatest AzurePolicy = "latest"
-	AzureSplit  AzurePolicy = "split"
+	All    Policy = "all"
+	Latest Policy = "latest"
+	Split  Policy = "split"
 )
 
-// ParseAzurePolicy returns the Azure policy called s, or an error that
+// ParsePolicy returns the Azure policy called s, or an error that
 // lists them.
-func ParseAzurePolicy(s string) (AzurePolicy, error) {
-	switch p := AzurePolicy(s); p {
-	case AzureAll, AzureLatest, AzureSplit:
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case All, Latest, Split:
 		return p, nil
 	}
 	return "", fmt.Errorf("unknown Azure policy %q: use all, latest or split", s)
@@ -102,8 +102,8 @@ func (rt RoleTable) Eligible(role string) bool {
 	return false
 }
 
-// azureTenant is a tenant's Azure state, with its history.
-type azureTenant struct {
+// Tenant is a tenant's Azure state, with its history.
+type Tenant struct {
 	// Parents and Subs hold the placements of each management group and
 	// subscription, oldest first; one never placed hangs from the root.
 	Parents map[string][]Placement
@@ -164,8 +164,8 @@ type Assignment struct {
 	Activations []Span
 }
 
-func newAzureTenant() *azureTenant {
-	return &azureTenant{
+func newTenant() *Tenant {
+	return &Tenant{
 		Parents:     make(map[string][]Placement),
 		Subs:        make(map[string][]Placement),
 		Groups:      make(map[string]*SecurityGroup),
@@ -176,7 +176,7 @@ func newAzureTenant() *azureTenant {
 }
 
 // restored rebuilds what a snapshot leaves out: the indexes.
-func (az *azureTenant) restored() *azureTenant {
+func (az *Tenant) restored() *Tenant {
 	for _, m := range []*map[string][]Placement{&az.Parents, &az.Subs} {
 		if *m == nil {
 			*m = make(map[string][]Placement)
@@ -209,19 +209,6 @@ func (az *azureTenant) restored() *azureTenant {
 	return az
 }
 
-// azure returns the tenant's Azure state, made on first use.
-func (t *tenant) azure() *azureTenant {
-	if t.az == nil {
-		t.az = newAzureTenant()
-	}
-	return t.az
-}
-
-// isGroup reports whether id names a security group of the tenant.
-func (t *tenant) isGroup(id string) bool {
-	return t.az != nil && t.az.Groups[id] != nil
-}
-
 // placedUnder returns where a placement history puts its subject now.
 func placedUnder(h []Placement) string {
 	if n := len(h); n > 0 {
@@ -230,19 +217,21 @@ func placedUnder(h []Placement) string {
 	return ""
 }
 
-// applyAzure applies an event of section 9.2.
-func (e *Engine) applyAzure(ev *event.Event, t *tenant) *event.Refusal {
-	rf := e.applyAzureEvent(ev, t)
-	if rf == nil && ev.Type != event.AzureConsumption && ev.Time.After(t.azure().Latest) {
-		t.az.Latest = ev.Time
+// Apply applies an event of section 9.2 (Handles), which must not be
+// earlier than the events applied before it, and refuses one that cannot
+// be applied to the state.
+func (e *Engine) Apply(ev *event.Event) *event.Refusal {
+	t := e.tenant(ev.Tenant)
+	rf := e.applyEvent(ev, t)
+	if rf == nil && ev.Type != event.AzureConsumption && ev.Time.After(t.Latest) {
+		t.Latest = ev.Time
 	}
 	return rf
 }
 
-func (e *Engine) applyAzureEvent(ev *event.Event, t *tenant) *event.Refusal {
+func (e *Engine) applyEvent(ev *event.Event, az *Tenant) *event.Refusal {
 	switch ev.Type {
 	case event.AzureGroupPlaced:
-		az := t.azure()
 		for g := ev.Parent; g != ""; g = placedUnder(az.Parents[g]) {
 			if g == ev.Group {
 				return event.Refuse(ev, event.InvalidValue, "management group %s is above %s in tenant %s; placing %s under %s would make a cycle", ev.Group, ev.Parent, ev.Tenant, ev.Group, ev.Parent)
@@ -250,24 +239,23 @@ func (e *Engine) applyAzureEvent(ev *event.Event, t *tenant) *event.Refusal {
 		}
 		az.Parents[ev.Group] = append(az.Parents[ev.Group], Placement{ev.Time, ev.Parent})
 	case event.AzureSubscriptionPlaced:
-		az := t.azure()
 		az.Subs[ev.Subscription] = append(az.Subs[ev.Subscription], Placement{ev.Time, ev.Group})
 	case event.GroupCreated:
-		if t.accounts[ev.Group] != nil {
+		if _, ok := e.accounts.AccountStates(ev.Tenant, ev.Group); ok {
 			return event.Refuse(ev, event.AlreadyExists, "%s is an account of tenant %s; groups and accounts share one namespace, use another group ID", ev.Group, ev.Tenant)
 		}
-		if t.isGroup(ev.Group) {
+		if az.Groups[ev.Group] != nil {
 			return event.Refuse(ev, event.AlreadyExists, "group %s already exists in tenant %s", ev.Group, ev.Tenant)
 		}
-		t.azure().Groups[ev.Group] = &SecurityGroup{Name: ev.Name, current: make(map[string]int)}
+		az.Groups[ev.Group] = &SecurityGroup{Name: ev.Name, current: make(map[string]int)}
 	case event.GroupMemberAdded, event.GroupMemberRemoved:
-		if !t.isGroup(ev.Group) {
+		if az.Groups[ev.Group] == nil {
 			return event.Refuse(ev, event.UnknownTenantObject, "group %s does not exist in tenant %s at %s; create it with group.created first", ev.Group, ev.Tenant, stamp(ev.Time))
 		}
-		if _, rf := t.liveAccount(ev, ev.Account); rf != nil {
+		if rf := e.accounts.LiveAccount(ev, ev.Account); rf != nil {
 			return rf
 		}
-		g := t.az.Groups[ev.Group]
+		g := az.Groups[ev.Group]
 		i, member := g.current[ev.Account]
 		if ev.Type == event.GroupMemberAdded {
 			if !member {
@@ -282,38 +270,33 @@ func (e *Engine) applyAzureEvent(ev *event.Event, t *tenant) *event.Refusal {
 		g.Spans[i].To = ev.Time
 		delete(g.current, ev.Account)
 	case event.AzureRoleAssigned:
-		return e.assignRole(ev, t)
+		return e.assignRole(ev, az)
 	case event.AzureRoleActivated, event.AzureRoleDeactivated, event.AzureRoleRemoved:
-		a, rf := e.liveAssignment(ev, t)
+		a, rf := e.liveAssignment(ev, az)
 		if rf != nil {
 			return rf
 		}
 		return changeAssignment(ev, a)
 	case event.AzureConsumption:
-		t.azure().Usage.put(ev)
+		az.Usage.put(ev)
 	}
 	return nil
 }
 
-func (e *Engine) assignRole(ev *event.Event, t *tenant) *event.Refusal {
-	az := t.azure()
+func (e *Engine) assignRole(ev *event.Event, az *Tenant) *event.Refusal {
 	if az.Assignments[ev.Assignment] != nil {
 		return event.Refuse(ev, event.AlreadyExists, "assignment %s already exists in tenant %s; assignment IDs are never reused, even after removal", ev.Assignment, ev.Tenant)
 	}
-	pt := e.tenants[ev.PrincipalTenant]
-	if pt == nil || !pt.isGroup(ev.Principal) {
+	if !e.IsGroup(ev.PrincipalTenant, ev.Principal) {
 		where := ""
 		if ev.PrincipalTenant != ev.Tenant {
 			where = " (the principal's tenant, through Azure Lighthouse)"
 		}
-		a := (*account)(nil)
-		if pt != nil {
-			a = pt.accounts[ev.Principal]
-		}
+		states, ok := e.accounts.AccountStates(ev.PrincipalTenant, ev.Principal)
 		switch {
-		case a == nil:
+		case !ok:
 			return event.Refuse(ev, event.UnknownTenantObject, "principal %s is neither an account nor a group of tenant %s%s at %s; create it first", ev.Principal, ev.PrincipalTenant, where, stamp(ev.Time))
-		case a.deleted:
+		case stateAt(states, forever).Deleted:
 			return event.Refuse(ev, event.UnknownTenantObject, "account %s was deleted in tenant %s%s before %s", ev.Principal, ev.PrincipalTenant, where, stamp(ev.Time))
 		}
 	}
@@ -325,7 +308,7 @@ func (e *Engine) assignRole(ev *event.Event, t *tenant) *event.Refusal {
 	return nil
 }
 
-func (az *azureTenant) index(a *Assignment) {
+func (az *Tenant) index(a *Assignment) {
 	if a.Scope.Kind == event.ScopeManagementGroup && az.byScope[a.Scope.Path] == nil {
 		az.mgScopes = append(az.mgScopes, a.Scope.Path)
 	}
@@ -334,21 +317,16 @@ func (az *azureTenant) index(a *Assignment) {
 
 // liveAssignment returns the event's assignment, refusing ev if it does not
 // exist or has ended (removed, or its principal account deleted).
-func (e *Engine) liveAssignment(ev *event.Event, t *tenant) (*Assignment, *event.Refusal) {
-	var a *Assignment
-	if t.az != nil {
-		a = t.az.Assignments[ev.Assignment]
-	}
+func (e *Engine) liveAssignment(ev *event.Event, az *Tenant) (*Assignment, *event.Refusal) {
+	a := az.Assignments[ev.Assignment]
 	if a == nil {
 		return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s does not exist in tenant %s at %s; make it with azure.role_assigned first", ev.Assignment, ev.Tenant, stamp(ev.Time))
 	}
 	if !a.To.IsZero() {
 		return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s was removed in tenant %s at %s", ev.Assignment, ev.Tenant, stamp(a.To))
 	}
-	if pt := e.tenants[a.PrincipalTenant]; pt != nil {
-		if p := pt.accounts[a.Principal]; p != nil && p.deleted {
-			return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s ended when its principal %s was deleted from tenant %s", ev.Assignment, a.Principal, a.PrincipalTenant)
-		}
+	if e.principalGone(a, forever) {
+		return nil, event.Refuse(ev, event.UnknownTenantObject, "assignment %s ended when its principal %s was deleted from tenant %s", ev.Assignment, a.Principal, a.PrincipalTenant)
 	}
 	return a, nil
 }
@@ -381,39 +359,4 @@ func changeAssignment(ev *event.Event, a *Assignment) *event.Refusal {
 		}
 	}
 	return nil
-}
-
-// endMemberships ends every running membership of an account, deleted at
-// instant at.
-func (t *tenant) endMemberships(acct string, at time.Time) {
-	if t.az == nil {
-		return
-	}
-	for _, g := range t.az.Groups {
-		if i, ok := g.current[acct]; ok {
-			g.Spans[i].To = at
-			delete(g.current, acct)
-		}
-	}
-}
-
-// accountState is what an account is from an instant on: the account's
-// history as Azure recognition reads it.
-type accountState struct {
-	At       time.Time
-	Link     string
-	LinkedAt time.Time
-	Disabled bool
-	Deleted  bool
-}
-
-// noteState appends the account's state from instant at to its history,
-// replacing one of the same instant.
-func (a *account) noteState(at time.Time) {
-	s := accountState{At: at, Link: a.link, LinkedAt: a.linkedAt, Disabled: a.disabled, Deleted: a.deleted}
-	if n := len(a.states); n > 0 && a.states[n-1].At.Equal(at) {
-		a.states[n-1] = s
-		return
-	}
-	a.states = append(a.states, s)
 }

@@ -1,4 +1,4 @@
-package attribution
+package azure
 
 import (
 	"cmp"
@@ -71,17 +71,17 @@ func round2(r *big.Rat) string {
 
 const dayNanos = int64(24 * time.Hour)
 
-// AzureReport is `pal report azure` (SPEC.md section 9.5).
-type AzureReport struct {
-	Month         string              `json:"month"`
-	Policy        AzurePolicy         `json:"azure_policy"`
-	Resources     []AzureResourceRow  `json:"resources"`
-	Subscriptions []AzureSubscription `json:"subscriptions"`
-	Orgs          []AzureOrgRow       `json:"orgs"`
+// Report is `pal report azure` (SPEC.md section 9.5).
+type Report struct {
+	Month         string         `json:"month"`
+	Policy        Policy         `json:"azure_policy"`
+	Resources     []ResourceRow  `json:"resources"`
+	Subscriptions []Subscription `json:"subscriptions"`
+	Orgs          []OrgRow       `json:"orgs"`
 }
 
-// AzureResourceRow is a location's recognition on one resource for a month.
-type AzureResourceRow struct {
+// ResourceRow is a location's recognition on one resource for a month.
+type ResourceRow struct {
 	Tenant          string `json:"tenant"`
 	Resource        string `json:"resource"`
 	Subscription    string `json:"subscription"`
@@ -92,8 +92,8 @@ type AzureResourceRow struct {
 	RecognisedHours Money  `json:"recognised_hours"`
 }
 
-// AzureSubscription is an organisation's recognition on one subscription.
-type AzureSubscription struct {
+// Subscription is an organisation's recognition on one subscription.
+type Subscription struct {
 	Tenant          string `json:"tenant"`
 	Subscription    string `json:"subscription"`
 	Org             string `json:"org"`
@@ -101,8 +101,8 @@ type AzureSubscription struct {
 	PECEligibleCost Money  `json:"pec_eligible_cost"`
 }
 
-// AzureOrgRow is an organisation's recognition for the month.
-type AzureOrgRow struct {
+// OrgRow is an organisation's recognition for the month.
+type OrgRow struct {
 	Org             string `json:"org"`
 	ACR             Money  `json:"acr"`
 	PECEligibleCost Money  `json:"pec_eligible_cost"`
@@ -143,7 +143,7 @@ type dayCredits struct {
 
 // dayCredits returns what each credited location, and each organisation,
 // earns of day d.
-func (q *azureQuery) dayCredits(tl []azPiece, d int32) dayCredits {
+func (q *query) dayCredits(tl []azPiece, d int32) dayCredits {
 	day := span{dayStart(d), dayStart(d + 1)}
 	var out []dayCredit
 	var orgs []orgDay
@@ -240,27 +240,27 @@ type azTotals struct {
 	nanos    int64
 }
 
-// AzureReport computes the Azure report of a month (YYYY-MM) from the
+// Report computes the Azure report of a month (YYYY-MM) from the
 // consumption records the engine holds.
-func (e *Engine) AzureReport(month string) (AzureReport, error) {
-	m, err := e.AzureMonth(month)
+func (e *Engine) Report(month string) (Report, error) {
+	m, err := e.Month(month)
 	if err != nil {
-		return AzureReport{}, err
+		return Report{}, err
 	}
 	m.addKept()
 	return m.report(), nil
 }
 
-// AzureMonth sums the consumption records of a month as they are read,
+// Month sums the consumption records of a month as they are read,
 // without keeping them: each is credited by its resource's recognition on
 // its day, computed once a timeline and day and shared by the resources of
 // the same assignments. What it holds grows with the resources, never with
-// the records. AzureReport feeds it the engine's records; the command line
+// the records. Report feeds it the engine's records; the command line
 // feeds it a consumption file's rows (Slot), and Report adds the engine's
 // own records of the month.
-type AzureMonth struct {
+type Month struct {
 	e           *Engine
-	q           *azureQuery
+	q           *query
 	month       string
 	first, next int32
 	res         map[[2]string]*resMonth
@@ -283,19 +283,19 @@ type resMonth struct {
 	orgs []orgTotals
 }
 
-// AzureMonth returns an empty sum of a month (YYYY-MM).
-func (e *Engine) AzureMonth(month string) (*AzureMonth, error) {
+// Month returns an empty sum of a month (YYYY-MM).
+func (e *Engine) Month(month string) (*Month, error) {
 	start, err := time.Parse("2006-01", month)
 	if err != nil {
 		return nil, fmt.Errorf("month %q is not YYYY-MM", month)
 	}
-	return &AzureMonth{e: e, q: e.azureQuery(), month: month, res: map[[2]string]*resMonth{},
+	return &Month{e: e, q: e.query(), month: month, res: map[[2]string]*resMonth{},
 		first: int32(start.Unix() / 86400), next: int32(start.AddDate(0, 1, 0).Unix() / 86400)}, nil
 }
 
 // resource returns the sums of a resource (a canonical path) of a tenant,
 // made on first use.
-func (m *AzureMonth) resource(tenant, path string) *resMonth {
+func (m *Month) resource(tenant, path string) *resMonth {
 	k := [2]string{tenant, path}
 	r := m.res[k]
 	if r == nil {
@@ -308,7 +308,7 @@ func (m *AzureMonth) resource(tenant, path string) *resMonth {
 
 // credit adds a record of a resource's day and meter; part says what it
 // earns at a weight (nil: the whole of it).
-func (m *AzureMonth) credit(r *resMonth, day int32, meter uint8, part func(weight *big.Rat) amount) {
+func (m *Month) credit(r *resMonth, day int32, meter uint8, part func(weight *big.Rat) amount) {
 	m.records++
 	bit := uint32(1) << (day - m.first)
 	if r.seen[meter]&bit != 0 {
@@ -357,13 +357,13 @@ func (m *AzureMonth) credit(r *resMonth, day int32, meter uint8, part func(weigh
 
 // MonthSlot is where the records of one resource go.
 type MonthSlot struct {
-	m *AzureMonth
+	m *Month
 	r *resMonth
 }
 
 // Slot returns where the records of an Azure resource (a canonical path) of
 // a tenant go.
-func (m *AzureMonth) Slot(tenant, path string) MonthSlot {
+func (m *Month) Slot(tenant, path string) MonthSlot {
 	return MonthSlot{m, m.resource(tenant, path)}
 }
 
@@ -382,33 +382,30 @@ func (s MonthSlot) Put(day int32, meter uint8, nanos int64) {
 }
 
 // Contains reports whether a day (days since 1970-01-01) is of the month.
-func (m *AzureMonth) Contains(day int32) bool { return day >= m.first && day < m.next }
+func (m *Month) Contains(day int32) bool { return day >= m.first && day < m.next }
 
 // Records counts the records added, the engine's own included once Report
 // ran.
-func (m *AzureMonth) Records() int { return m.records }
+func (m *Month) Records() int { return m.records }
 
 // Report adds the engine's own records of the month and returns the report.
 // It returns false, and no report, when records repeat a resource, day and
 // meter, or the engine holds records of a resource that was fed: the later
 // record replaces the earlier, which only the engine's records can say;
-// the caller then puts its records in the engine and asks AzureReport.
-func (m *AzureMonth) Report() (AzureReport, bool) {
+// the caller then puts its records in the engine and asks Report.
+func (m *Month) Report() (Report, bool) {
 	if !m.addKept() || m.repeated {
-		return AzureReport{}, false
+		return Report{}, false
 	}
 	return m.report(), true
 }
 
 // addKept adds the engine's own records of the month. It returns false,
 // having added some or none, when one is of a resource that was fed.
-func (m *AzureMonth) addKept() bool {
+func (m *Month) addKept() bool {
 	fed := len(m.res)
 	for tid, t := range m.e.tenants {
-		if t.az == nil {
-			continue
-		}
-		c := &t.az.Usage
+		c := &t.Usage
 		for i, path := range c.Paths {
 			var r *resMonth
 			for _, rec := range c.Records[i] {
@@ -429,7 +426,7 @@ func (m *AzureMonth) addKept() bool {
 }
 
 // report makes the report of the sums.
-func (m *AzureMonth) report() AzureReport {
+func (m *Month) report() Report {
 	rows := map[azRowKey]*azTotals{}
 	subs := map[azSubKey]*azTotals{}
 	for _, r := range m.res {
@@ -496,16 +493,16 @@ func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
 // azureReport makes the report of the rows of resources (by location) and
 // of subscriptions (by organisation, each record counted once), sums the
 // subscriptions into organisations, and sorts them.
-func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey]*azTotals, subs map[azSubKey]*azTotals) AzureReport {
-	rep := AzureReport{Month: month, Policy: policy, Resources: []AzureResourceRow{},
-		Subscriptions: []AzureSubscription{}, Orgs: []AzureOrgRow{}}
+func (e *Engine) azureReport(month string, policy Policy, rows map[azRowKey]*azTotals, subs map[azSubKey]*azTotals) Report {
+	rep := Report{Month: month, Policy: policy, Resources: []ResourceRow{},
+		Subscriptions: []Subscription{}, Orgs: []OrgRow{}}
 	orgs := map[string]*azTotals{}
 	customers := map[string]map[string]*amount{}
 	for k, t := range rows {
 		if t.acr.isZero() && t.pec.isZero() && t.nanos == 0 {
 			continue
 		}
-		rep.Resources = append(rep.Resources, AzureResourceRow{Tenant: k.tenant, Resource: k.resource, Subscription: k.sub,
+		rep.Resources = append(rep.Resources, ResourceRow{Tenant: k.tenant, Resource: k.resource, Subscription: k.sub,
 			Org: k.org, Partner: k.partner, ACR: Money{t.acr}, PECEligibleCost: Money{t.pec},
 			RecognisedHours: hoursOf(t.nanos)})
 	}
@@ -526,7 +523,7 @@ func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey
 		if t.acr.isZero() && t.pec.isZero() {
 			continue
 		}
-		rep.Subscriptions = append(rep.Subscriptions, AzureSubscription{Tenant: k.tenant, Subscription: k.sub, Org: k.org,
+		rep.Subscriptions = append(rep.Subscriptions, Subscription{Tenant: k.tenant, Subscription: k.sub, Org: k.org,
 			ACR: Money{t.acr}, PECEligibleCost: Money{t.pec}})
 		if t.acr.Rat().Sign() > 0 {
 			subsWithACR[k.org]++
@@ -545,35 +542,35 @@ func (e *Engine) azureReport(month string, policy AzurePolicy, rows map[azRowKey
 			}
 		}
 		pec := t.pec.Rat()
-		rep.Orgs = append(rep.Orgs, AzureOrgRow{Org: org, ACR: moneyOf(acr), PECEligibleCost: moneyOf(pec),
+		rep.Orgs = append(rep.Orgs, OrgRow{Org: org, ACR: moneyOf(acr), PECEligibleCost: moneyOf(pec),
 			PECCredit: moneyOf(new(big.Rat).Mul(pec, rate)), Customers: n, Subscriptions: subsWithACR[org]})
 	}
-	slices.SortFunc(rep.Resources, func(a, b AzureResourceRow) int {
+	slices.SortFunc(rep.Resources, func(a, b ResourceRow) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
 			cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
 	})
-	slices.SortFunc(rep.Subscriptions, func(a, b AzureSubscription) int {
+	slices.SortFunc(rep.Subscriptions, func(a, b Subscription) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org))
 	})
-	slices.SortFunc(rep.Orgs, func(a, b AzureOrgRow) int { return cmp.Compare(a.Org, b.Org) })
+	slices.SortFunc(rep.Orgs, func(a, b OrgRow) int { return cmp.Compare(a.Org, b.Org) })
 	return rep
 }
 
 // pecRate returns the partner earned credit rate.
 func (e *Engine) pecRate() *big.Rat {
-	if r, ok := new(big.Rat).SetString(e.opts.Azure.PECRate); ok && e.opts.Azure.PECRate != "" {
+	if r, ok := new(big.Rat).SetString(e.opts.PECRate); ok && e.opts.PECRate != "" {
 		return r
 	}
 	return big.NewRat(15, 100)
 }
 
-// IsAzurePath reports whether a resource named on the command line or the
+// IsPath reports whether a resource named on the command line or the
 // API is an Azure path rather than a Power Platform resource ID.
-func IsAzurePath(resource string) bool { return strings.HasPrefix(resource, "/") }
+func IsPath(resource string) bool { return strings.HasPrefix(resource, "/") }
 
-// AzureAccount is an account acting through an assignment, in an
+// ExplainedAccount is an account acting through an assignment, in an
 // explanation.
-type AzureAccount struct {
+type ExplainedAccount struct {
 	Account  string `json:"account"`
 	Partner  string `json:"partner"`
 	Org      string `json:"org"`
@@ -586,59 +583,59 @@ type AzureAccount struct {
 	Words  string `json:"words"`
 }
 
-// AzureAssignment is an assignment covering a resource, in an explanation.
-type AzureAssignment struct {
-	Assignment      string         `json:"assignment"`
-	Principal       string         `json:"principal"`
-	PrincipalTenant string         `json:"principal_tenant"`
-	Role            string         `json:"role"`
-	RoleEligible    bool           `json:"role_eligible"`
-	Scope           string         `json:"scope"`
-	PIM             string         `json:"pim"`
-	Active          bool           `json:"active"`
-	Accounts        []AzureAccount `json:"accounts"`
+// ExplainedAssignment is an assignment covering a resource, in an explanation.
+type ExplainedAssignment struct {
+	Assignment      string             `json:"assignment"`
+	Principal       string             `json:"principal"`
+	PrincipalTenant string             `json:"principal_tenant"`
+	Role            string             `json:"role"`
+	RoleEligible    bool               `json:"role_eligible"`
+	Scope           string             `json:"scope"`
+	PIM             string             `json:"pim"`
+	Active          bool               `json:"active"`
+	Accounts        []ExplainedAccount `json:"accounts"`
 }
 
-// AzureRecognised is a recognised location, in an explanation.
-type AzureRecognised struct {
+// Recognised is a recognised location, in an explanation.
+type Recognised struct {
 	Partner string    `json:"partner"`
 	Org     string    `json:"org"`
 	Since   time.Time `json:"since"`
 }
 
-// AzureExplanation says who is recognised and credited for an Azure
+// Explanation says who is recognised and credited for an Azure
 // resource at an instant, assignment by assignment (section 9.5).
-type AzureExplanation struct {
-	Tenant      string            `json:"tenant"`
-	Resource    string            `json:"resource"`
-	At          time.Time         `json:"at"`
-	Policy      AzurePolicy       `json:"azure_policy"`
-	Assignments []AzureAssignment `json:"assignments"`
-	Recognised  []AzureRecognised `json:"recognised"`
-	Credited    []credit.Share    `json:"credited"`
-	OrgNames    map[string]string `json:"org_names,omitempty"`
+type Explanation struct {
+	Tenant      string                `json:"tenant"`
+	Resource    string                `json:"resource"`
+	At          time.Time             `json:"at"`
+	Policy      Policy                `json:"azure_policy"`
+	Assignments []ExplainedAssignment `json:"assignments"`
+	Recognised  []Recognised          `json:"recognised"`
+	Credited    []credit.Share        `json:"credited"`
+	OrgNames    map[string]string     `json:"org_names,omitempty"`
 }
 
-// ExplainAzure explains an Azure resource (a canonical or raw path) of a
+// Explain explains an Azure resource (a canonical or raw path) of a
 // tenant at an instant.
-func (e *Engine) ExplainAzure(tenantID, path string, at time.Time) (AzureExplanation, error) {
-	return e.explainAzure(e.azureQuery(), tenantID, path, at)
+func (e *Engine) Explain(tenantID, path string, at time.Time) (Explanation, error) {
+	return e.explain(e.query(), tenantID, path, at)
 }
 
-// explainAzure explains through a query whose routes and timelines it
+// explain explains through a query whose routes and timelines it
 // shares with the caller's other questions.
-func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time) (AzureExplanation, error) {
+func (e *Engine) explain(q *query, tenantID, path string, at time.Time) (Explanation, error) {
 	sc, err := event.ParseResourcePath(path)
 	if err != nil {
-		return AzureExplanation{}, err
+		return Explanation{}, err
 	}
-	x := AzureExplanation{Tenant: tenantID, Resource: sc.Path, At: at, Policy: q.policy,
-		Assignments: []AzureAssignment{}, Recognised: []AzureRecognised{}, Credited: []credit.Share{}, OrgNames: map[string]string{}}
+	x := Explanation{Tenant: tenantID, Resource: sc.Path, At: at, Policy: q.policy,
+		Assignments: []ExplainedAssignment{}, Recognised: []Recognised{}, Credited: []credit.Share{}, OrgNames: map[string]string{}}
 	t := e.tenants[tenantID]
-	if t == nil || t.az == nil {
+	if t == nil {
 		return x, nil
 	}
-	covs, _ := q.coverings(tenantID, t.az, sc)
+	covs, _ := q.coverings(tenantID, t, sc)
 	for _, c := range covs {
 		a := c.a
 		if a.From.After(at) || !endOr(a.To).After(at) || e.principalGone(a, at) {
@@ -649,19 +646,20 @@ func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time
 		}
 		x.Assignments = append(x.Assignments, e.explainAssignment(q, a, at))
 	}
-	slices.SortFunc(x.Assignments, func(a, b AzureAssignment) int { return cmp.Compare(a.Assignment, b.Assignment) })
+	slices.SortFunc(x.Assignments, func(a, b ExplainedAssignment) int { return cmp.Compare(a.Assignment, b.Assignment) })
 	if p := pieceAt(q.timeline(tenantID, sc), at); p != nil {
 		for _, r := range p.recognised {
-			x.Recognised = append(x.Recognised, AzureRecognised{r.Partner, r.Org, r.Since})
+			x.Recognised = append(x.Recognised, Recognised{r.Partner, r.Org, r.Since})
 		}
 		x.Credited = sharesOf(q.policy, p.recognised)
 	}
+	dir := e.accounts.Directory()
 	for _, r := range x.Recognised {
-		x.OrgNames[r.Org] = e.dir.Org(r.Org).Name
+		x.OrgNames[r.Org] = dir.Org(r.Org).Name
 	}
 	for _, a := range x.Assignments {
 		for _, acct := range a.Accounts {
-			if o := e.dir.Org(acct.Org); o != nil {
+			if o := dir.Org(acct.Org); o != nil {
 				x.OrgNames[acct.Org] = o.Name
 			}
 		}
@@ -670,7 +668,7 @@ func (e *Engine) explainAzure(q *azureQuery, tenantID, path string, at time.Time
 }
 
 // sharesOf lists the locations a policy credits, with their shares.
-func sharesOf(p AzurePolicy, rec []recognition) []credit.Share {
+func sharesOf(p Policy, rec []recognition) []credit.Share {
 	who, den := p.credited(rec)
 	out := make([]credit.Share, 0, len(who))
 	for _, k := range who {
@@ -682,30 +680,12 @@ func sharesOf(p AzurePolicy, rec []recognition) []credit.Share {
 // principalGone reports whether an assignment's principal account was
 // deleted by an instant, which ends the assignment.
 func (e *Engine) principalGone(a *Assignment, at time.Time) bool {
-	pt := e.tenants[a.PrincipalTenant]
-	if pt == nil {
-		return false
-	}
-	acct := pt.accounts[a.Principal]
-	return acct != nil && acct.stateAt(at).Deleted
-}
-
-// stateAt returns the account's state at an instant.
-func (a *account) stateAt(at time.Time) accountState {
-	i, _ := slices.BinarySearchFunc(a.states, at, func(s accountState, t time.Time) int {
-		if s.At.After(t) {
-			return 1
-		}
-		return -1
-	})
-	if i == 0 {
-		return accountState{}
-	}
-	return a.states[i-1]
+	states, _ := e.accounts.AccountStates(a.PrincipalTenant, a.Principal)
+	return stateAt(states, at).Deleted
 }
 
 // orgAt returns the organisation holding a location ID at an instant.
-func (q *azureQuery) orgAt(partner string, at time.Time) string {
+func (q *query) orgAt(partner string, at time.Time) string {
 	for _, lp := range q.locs()[partner] {
 		if !lp.from.After(at) && lp.to.After(at) {
 			return lp.org
@@ -714,30 +694,29 @@ func (q *azureQuery) orgAt(partner string, at time.Time) string {
 	return ""
 }
 
-func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) AzureAssignment {
-	roleOK := e.opts.Azure.roles().Eligible(a.Role)
+func (e *Engine) explainAssignment(q *query, a *Assignment, at time.Time) ExplainedAssignment {
+	roleOK := e.opts.roles().Eligible(a.Role)
 	pim := event.PIMActive
 	active := true
 	if a.Eligible {
 		pim = event.PIMEligible
 		active = slices.ContainsFunc(a.windows(), func(w window) bool { return !w.from.After(at) && w.to.After(at) })
 	}
-	x := AzureAssignment{Assignment: a.ID, Principal: a.Principal, PrincipalTenant: a.PrincipalTenant, Role: a.Role,
-		RoleEligible: roleOK, Scope: a.Scope.Path, PIM: pim, Active: active, Accounts: []AzureAccount{}}
-	pt := e.tenants[a.PrincipalTenant]
+	x := ExplainedAssignment{Assignment: a.ID, Principal: a.Principal, PrincipalTenant: a.PrincipalTenant, Role: a.Role,
+		RoleEligible: roleOK, Scope: a.Scope.Path, PIM: pim, Active: active, Accounts: []ExplainedAccount{}}
 	for _, m := range e.members(a) {
 		if m.from.After(at) || !m.to.After(at) {
 			continue
 		}
-		acct := pt.accounts[m.account]
-		if acct == nil {
+		states, ok := e.accounts.AccountStates(a.PrincipalTenant, m.account)
+		if !ok {
 			continue
 		}
-		st := acct.stateAt(at)
+		st := stateAt(states, at)
 		if m.group != "" && st.Link == "" {
 			continue
 		}
-		v := AzureAccount{Account: m.account, Partner: st.Link}
+		v := ExplainedAccount{Account: m.account, Partner: st.Link}
 		if st.Link != "" {
 			v.Org = q.orgAt(st.Link, at)
 		}
@@ -770,45 +749,48 @@ func (e *Engine) explainAssignment(q *azureQuery, a *Assignment, at time.Time) A
 	return x
 }
 
-// row is the attribution row of an Azure resource at an instant (section
-// 9.5).
-func (q *azureQuery) row(tid, path string, at time.Time) Row {
-	sc, _ := event.ParseScope(path)
-	row := Row{Tenant: tid, Resource: path, Kind: AzureKind, Workload: AzureWorkload, Status: StatusUnattributed, Reason: credit.NoEligibleAccount}
-	p := pieceAt(q.timeline(tid, sc), at)
-	if p == nil {
-		return row
-	}
-	best := p.recognised[latestIndex(p.recognised)]
-	since := best.Since
-	row.Status, row.Reason = StatusAttributed, ""
-	row.Partner, row.Org, row.Account, row.Since = best.Partner, best.Org, best.Account, &since
-	row.Shares = sharesOf(q.policy, p.recognised)
-	return row
+// Holding is who is credited for an Azure resource at an instant, as its
+// attribution row says it (section 9.5): the location of the latest
+// association, and the shares the Azure policy credits. Partner is empty
+// when none is recognised.
+type Holding struct {
+	Resource              string
+	Partner, Org, Account string
+	Since                 time.Time
+	Shares                []credit.Share
 }
 
 // The kind and workload of Azure resources in attribution rows.
 const (
-	AzureKind     = "azure_resource"
-	AzureWorkload = "azure"
+	Kind     = "azure_resource"
+	Workload = "azure"
 )
 
-// azureRows returns the attribution rows of a tenant's Azure resources
-// with consumption, at an instant.
-func (q *azureQuery) rows(tid string, t *tenant, at time.Time) []Row {
-	if t.az == nil {
+// Holdings returns who is credited, at an instant, for each of a tenant's
+// Azure resources with consumption.
+func (e *Engine) Holdings(tenantID string, at time.Time) []Holding {
+	t := e.tenants[tenantID]
+	if t == nil {
 		return nil
 	}
-	rows := make([]Row, 0, len(t.az.Usage.Paths))
-	for _, path := range t.az.Usage.Paths {
-		rows = append(rows, q.row(tid, path, at))
+	q := e.query()
+	out := make([]Holding, 0, len(t.Usage.Paths))
+	for _, path := range t.Usage.Paths {
+		sc, _ := event.ParseScope(path)
+		h := Holding{Resource: path}
+		if p := pieceAt(q.timeline(tenantID, sc), at); p != nil {
+			best := p.recognised[latestIndex(p.recognised)]
+			h.Partner, h.Org, h.Account, h.Since = best.Partner, best.Org, best.Account, best.Since
+			h.Shares = sharesOf(q.policy, p.recognised)
+		}
+		out = append(out, h)
 	}
-	return rows
+	return out
 }
 
-// AzureInterval is a span over which a location is credited for an Azure
+// Interval is a span over which a location is credited for an Azure
 // resource, with its share. To is zero while it goes on.
-type AzureInterval struct {
+type Interval struct {
 	From, To time.Time
 	Partner  string
 	Org      string
@@ -816,55 +798,53 @@ type AzureInterval struct {
 	Share    float64
 }
 
-// AzureTimeline calls fn with the credit intervals of every Azure resource
+// Timeline calls fn with the credit intervals of every Azure resource
 // with consumption, in the order of tenant then resource, until fn returns
 // false: one interval per credited location and maximal span with one
 // share, ordered by start then location.
-func (e *Engine) AzureTimeline(fn func(ResourceKey, []AzureInterval) bool) {
-	e.eachAzureResource(func(q *azureQuery, k ResourceKey, tl []azPiece) bool {
-		return fn(k, q.policy.intervals(tl))
+func (e *Engine) Timeline(fn func(tenant, resource string, h []Interval) bool) {
+	e.eachResource(func(q *query, tenant, resource string, tl []azPiece) bool {
+		return fn(tenant, resource, q.policy.intervals(tl))
 	})
 }
 
-// eachAzureResource calls fn with the recognition timeline of every Azure
+// eachResource calls fn with the recognition timeline of every Azure
 // resource with consumption, in the order of tenant then resource, until
 // fn returns false.
-func (e *Engine) eachAzureResource(fn func(q *azureQuery, k ResourceKey, tl []azPiece) bool) {
-	q := e.azureQuery()
-	var keys []ResourceKey
+func (e *Engine) eachResource(fn func(q *query, tenant, resource string, tl []azPiece) bool) {
+	q := e.query()
+	var keys [][2]string
 	for tid, t := range e.tenants {
-		if t.az != nil {
-			for _, p := range t.az.Usage.Paths {
-				keys = append(keys, ResourceKey{tid, p})
-			}
+		for _, p := range t.Usage.Paths {
+			keys = append(keys, [2]string{tid, p})
 		}
 	}
-	slices.SortFunc(keys, func(a, b ResourceKey) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
 	})
 	for _, k := range keys {
-		sc, _ := event.ParseScope(k.Resource)
-		if !fn(q, k, q.timeline(k.Tenant, sc)) {
+		sc, _ := event.ParseScope(k[1])
+		if !fn(q, k[0], k[1], q.timeline(k[0], sc)) {
 			return
 		}
 	}
 }
 
-// AzureHistory returns the credit intervals of one Azure resource of a
-// tenant, as AzureTimeline gives them.
-func (e *Engine) AzureHistory(tenantID, path string) ([]AzureInterval, error) {
+// History returns the credit intervals of one Azure resource of a
+// tenant, as Timeline gives them.
+func (e *Engine) History(tenantID, path string) ([]Interval, error) {
 	sc, err := event.ParseResourcePath(path)
 	if err != nil {
 		return nil, err
 	}
-	q := e.azureQuery()
+	q := e.query()
 	return q.policy.intervals(q.timeline(tenantID, sc)), nil
 }
 
 // intervals turns a timeline into the maximal spans of each credited
 // location.
-func (p AzurePolicy) intervals(tl []azPiece) []AzureInterval {
-	var out []AzureInterval
+func (p Policy) intervals(tl []azPiece) []Interval {
+	var out []Interval
 	open := map[string]int{} // partner → index in out of its open interval
 	for _, pc := range tl {
 		seen := map[string]bool{}
@@ -876,7 +856,7 @@ func (p AzurePolicy) intervals(tl []azPiece) []AzureInterval {
 			}
 			acct := pc.recognised[slices.IndexFunc(pc.recognised, func(r recognition) bool { return r.Partner == s.Partner })].Account
 			open[s.Partner] = len(out)
-			out = append(out, AzureInterval{From: pc.from, To: pc.to, Partner: s.Partner, Org: s.Org, Account: acct, Share: s.Share})
+			out = append(out, Interval{From: pc.from, To: pc.to, Partner: s.Partner, Org: s.Org, Account: acct, Share: s.Share})
 		}
 		for partner := range open {
 			if !seen[partner] {
@@ -889,7 +869,7 @@ func (p AzurePolicy) intervals(tl []azPiece) []AzureInterval {
 			out[i].To = time.Time{}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b AzureInterval) int {
+	slices.SortStableFunc(out, func(a, b Interval) int {
 		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Partner, b.Partner))
 	})
 	return out
@@ -908,11 +888,11 @@ type LiveAssignment struct {
 func (e *Engine) LiveAssignments(tenantID string) []LiveAssignment {
 	out := []LiveAssignment{}
 	t := e.tenants[tenantID]
-	if t == nil || t.az == nil {
+	if t == nil {
 		return out
 	}
-	for _, a := range t.az.Assignments {
-		if a.To.IsZero() && !e.principalGone(a, e.now) {
+	for _, a := range t.Assignments {
+		if a.To.IsZero() && !e.principalGone(a, forever) {
 			out = append(out, LiveAssignment{a.ID, a.Principal, a.PrincipalTenant, a.Role, a.Scope.Path, a.Eligible, a.From})
 		}
 	}
@@ -925,47 +905,40 @@ func (e *Engine) LiveAssignments(tenantID string) []LiveAssignment {
 // end is a live assignment. Assignment IDs are never reused.
 func (e *Engine) AssignmentEnd(tenantID, id string) (time.Time, bool) {
 	t := e.tenants[tenantID]
-	if t == nil || t.az == nil || t.az.Assignments[id] == nil {
+	if t == nil || t.Assignments[id] == nil {
 		return time.Time{}, false
 	}
-	a := t.az.Assignments[id]
-	if a.To.IsZero() && e.principalGone(a, e.now) {
-		if pt := e.tenants[a.PrincipalTenant]; pt != nil {
-			for _, st := range pt.accounts[a.Principal].states {
-				if st.Deleted {
-					return st.At, true
-				}
+	a := t.Assignments[id]
+	if a.To.IsZero() && e.principalGone(a, forever) {
+		states, _ := e.accounts.AccountStates(a.PrincipalTenant, a.Principal)
+		for _, st := range states {
+			if st.Deleted {
+				return st.At, true
 			}
 		}
 	}
 	return a.To, true
 }
 
-// AzureKnownUntil returns the time of the latest event of a tenant's
+// KnownUntil returns the time of the latest event of a tenant's
 // Azure directory and roles (consumption aside): what an import of a
 // snapshot must not date its changes before.
-func (e *Engine) AzureKnownUntil(tenantID string) time.Time {
-	if t := e.tenants[tenantID]; t != nil && t.az != nil {
-		return t.az.Latest
+func (e *Engine) KnownUntil(tenantID string) time.Time {
+	if t := e.tenants[tenantID]; t != nil {
+		return t.Latest
 	}
 	return time.Time{}
-}
-
-// IsGroup reports whether id names a security group of a tenant.
-func (e *Engine) IsGroup(tenantID, id string) bool {
-	t := e.tenants[tenantID]
-	return t != nil && t.isGroup(id)
 }
 
 // Placements returns where a tenant's management groups and subscriptions
 // are placed now ("" for the root).
 func (e *Engine) Placements(tenantID string) (groups, subscriptions map[string]string) {
 	groups, subscriptions = map[string]string{}, map[string]string{}
-	if t := e.tenants[tenantID]; t != nil && t.az != nil {
-		for g, h := range t.az.Parents {
+	if t := e.tenants[tenantID]; t != nil {
+		for g, h := range t.Parents {
 			groups[g] = placedUnder(h)
 		}
-		for s, h := range t.az.Subs {
+		for s, h := range t.Subs {
 			subscriptions[s] = placedUnder(h)
 		}
 	}
@@ -976,8 +949,8 @@ func (e *Engine) Placements(tenantID string) (groups, subscriptions map[string]s
 // group now.
 func (e *Engine) GroupMembers(tenantID, group string) []string {
 	out := []string{}
-	if t := e.tenants[tenantID]; t != nil && t.isGroup(group) {
-		for acct := range t.az.Groups[group].current {
+	if e.IsGroup(tenantID, group) {
+		for acct := range e.tenants[tenantID].Groups[group].current {
 			out = append(out, acct)
 		}
 	}

@@ -1,4 +1,4 @@
-package attribution_test
+package azure_test
 
 import (
 	"cmp"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 )
@@ -19,7 +20,7 @@ import (
 // credit intervals of the timeline once the spans of no credit are dropped
 // and the rest joined, and that a location's spans never overlap.
 func TestAzureRecognitionsHoldTheTimeline(t *testing.T) {
-	for _, policy := range []attribution.AzurePolicy{attribution.AzureAll, attribution.AzureLatest, attribution.AzureSplit} {
+	for _, policy := range []azure.Policy{azure.All, azure.Latest, azure.Split} {
 		for seed := range uint64(30) {
 			events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
 			opts := attribution.DefaultOptions()
@@ -28,13 +29,15 @@ func TestAzureRecognitionsHoldTheTimeline(t *testing.T) {
 			for _, ev := range events {
 				e.Apply(ev)
 			}
-			want := map[attribution.ResourceKey][]attribution.AzureInterval{}
-			e.AzureTimeline(func(k attribution.ResourceKey, h []attribution.AzureInterval) bool {
+			want := map[attribution.ResourceKey][]azure.Interval{}
+			e.Azure().Timeline(func(tenant, resource string, h []azure.Interval) bool {
+				k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 				want[k] = h
 				return true
 			})
-			got := map[attribution.ResourceKey][]attribution.AzureInterval{}
-			e.AzureRecognitions(func(k attribution.ResourceKey, rs []attribution.AzureRecognition) bool {
+			got := map[attribution.ResourceKey][]azure.Interval{}
+			e.Azure().Recognitions(func(tenant, resource string, rs []azure.Recognition) bool {
+				k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 				checkDisjoint(t, policy, seed, k, rs)
 				got[k] = creditOf(rs)
 				return true
@@ -46,7 +49,7 @@ func TestAzureRecognitionsHoldTheTimeline(t *testing.T) {
 	}
 }
 
-func checkDisjoint(t *testing.T, policy attribution.AzurePolicy, seed uint64, k attribution.ResourceKey, rs []attribution.AzureRecognition) {
+func checkDisjoint(t *testing.T, policy azure.Policy, seed uint64, k attribution.ResourceKey, rs []azure.Recognition) {
 	t.Helper()
 	end := map[string]time.Time{}
 	for _, r := range rs {
@@ -57,7 +60,7 @@ func checkDisjoint(t *testing.T, policy attribution.AzurePolicy, seed uint64, k 
 		if r.Share != 0 && r.Share != 1 && r.Share != 0.5 && r.Share != 1.0/3 && r.Share != 0.25 {
 			t.Fatalf("%s, seed %d: share %v is not 1/n", policy, seed, r.Share)
 		}
-		if r.Share != 0 && r.Share != 1 && policy != attribution.AzureSplit || r.Share == 0 && policy != attribution.AzureLatest {
+		if r.Share != 0 && r.Share != 1 && policy != azure.Split || r.Share == 0 && policy != azure.Latest {
 			t.Fatalf("%s, seed %d: share %v", policy, seed, r.Share)
 		}
 	}
@@ -65,8 +68,8 @@ func checkDisjoint(t *testing.T, policy attribution.AzurePolicy, seed uint64, k 
 
 // creditOf joins the credited spans of each location into the intervals
 // of the timeline.
-func creditOf(rs []attribution.AzureRecognition) []attribution.AzureInterval {
-	var out []attribution.AzureInterval
+func creditOf(rs []azure.Recognition) []azure.Interval {
+	var out []azure.Interval
 	last := map[string]int{}
 	for _, r := range rs {
 		if r.Share == 0 {
@@ -77,9 +80,9 @@ func creditOf(rs []attribution.AzureRecognition) []attribution.AzureInterval {
 			continue
 		}
 		last[r.Partner] = len(out)
-		out = append(out, attribution.AzureInterval{From: r.From, To: r.To, Partner: r.Partner, Org: r.Org, Account: r.Account, Share: r.Share})
+		out = append(out, azure.Interval{From: r.From, To: r.To, Partner: r.Partner, Org: r.Org, Account: r.Account, Share: r.Share})
 	}
-	slices.SortStableFunc(out, func(a, b attribution.AzureInterval) int {
+	slices.SortStableFunc(out, func(a, b azure.Interval) int {
 		return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Partner, b.Partner))
 	})
 	return out
@@ -107,18 +110,18 @@ func TestAzureRecognitionsTellActiveAndUncredited(t *testing.T) {
 		{Type: event.AzureRoleActivated, Time: at(4), Tenant: "t", Assignment: "x2", Until: at(6)},
 		{Type: event.AzureConsumption, Time: at(8), Tenant: "t", Resource: res, Date: "2026-01-01", Cost: "10", Meter: event.MeterStandard},
 	}
-	want := map[attribution.AzurePolicy][]attribution.AzureRecognition{
-		attribution.AzureAll: {
+	want := map[azure.Policy][]azure.Recognition{
+		azure.All: {
 			{From: at(1), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
 			{From: at(4), To: at(6), Partner: "200011", Org: "200001", Account: "b", Share: 1},
 		},
-		attribution.AzureLatest: {
+		azure.Latest: {
 			{From: at(1), To: at(4), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
 			{From: at(4), To: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 0, Active: true},
 			{From: at(4), To: at(6), Partner: "200011", Org: "200001", Account: "b", Share: 1},
 			{From: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
 		},
-		attribution.AzureSplit: {
+		azure.Split: {
 			{From: at(1), To: at(4), Partner: "100011", Org: "100001", Account: "a", Share: 1, Active: true},
 			{From: at(4), To: at(6), Partner: "100011", Org: "100001", Account: "a", Share: 0.5, Active: true},
 			{From: at(4), To: at(6), Partner: "200011", Org: "200001", Account: "b", Share: 0.5},
@@ -135,8 +138,9 @@ func TestAzureRecognitionsTellActiveAndUncredited(t *testing.T) {
 				t.Fatalf("line %d refused: %+v", i+1, res.Refusal)
 			}
 		}
-		var got []attribution.AzureRecognition
-		e.AzureRecognitions(func(k attribution.ResourceKey, rs []attribution.AzureRecognition) bool {
+		var got []azure.Recognition
+		e.Azure().Recognitions(func(tenant, resource string, rs []azure.Recognition) bool {
+			k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 			if k != (attribution.ResourceKey{Tenant: "t", Resource: res}) {
 				t.Errorf("%s: resource %v", policy, k)
 			}
