@@ -6,10 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/palproject/pal/internal/gen"
 )
+
+// genMemoryLimit is the soft memory limit of pal gen --azure.
+const genMemoryLimit = 192 << 20
 
 func runGen(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "gen", "gen --seed S --tenants N --usage-events M --months K --out DIR, or gen --azure --seed S --tenants N --resources R --months K --out DIR")
@@ -49,9 +53,14 @@ func runGen(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if azure {
-		// The consumption file's pages wait beside it, on the disk it is
-		// written to: a temporary folder may be held in memory.
-		acfg := gen.AzureConfig{Seed: cfg.Seed, Tenants: cfg.Tenants, Resources: resources, Months: cfg.Months, TempDir: *out}
+		// The writer holds about 110 MB at once whatever the size (a row
+		// group, its dictionaries, zstd's windows). A soft limit keeps the
+		// collector from letting the garbage of the row groups already
+		// written double that, unless the user chose a limit of their own.
+		if os.Getenv("GOMEMLIMIT") == "" {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(genMemoryLimit))
+		}
+		acfg := gen.AzureConfig{Seed: cfg.Seed, Tenants: cfg.Tenants, Resources: resources, Months: cfg.Months}
 		days := int64(gen.DefaultStart.AddDate(0, cfg.Months, 0).Sub(gen.DefaultStart).Hours() / 24)
 		acfg.Progress = progress("consumption rows", int64(resources)*days)
 		err := writePair(*out, "control.ndjson", "consumption.parquet", func(control, consumption io.Writer) error {

@@ -1,12 +1,10 @@
 package gen
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"time"
 
@@ -24,10 +22,6 @@ type AzureConfig struct {
 	Start time.Time
 	// Progress, when set, is told how many consumption rows are written.
 	Progress func(written int64)
-	// TempDir is where the consumption file's pages wait until the file
-	// is closed (it is one row group); the system's temporary folder when
-	// empty.
-	TempDir string
 }
 
 // azureTenant is what the consumption of a generated customer needs,
@@ -205,37 +199,61 @@ func slicesIndex(orgs []org, id string) int {
 	return -1
 }
 
+// groupRows is about how many consumption rows a row group holds.
+const groupRows = 1 << 18
+
 // writeConsumption writes a record per resource and day, with a meter
-// other than standard now and then. It streams: the file is one row group,
-// whose pages wait in temporary files in cfg.TempDir until it is closed,
-// and each record's path is made as it is written.
+// other than standard now and then. It streams in bounded memory: month by
+// month, a row group holds the records of a run of tenants, about
+// groupRows rows, resource by resource and day by day. So a row group's
+// dictionaries hold only its own paths, what waits in memory is one row
+// group, and the rows of a month, of a tenant and of a resource each come
+// together, as a reader of one month wants them.
 func writeConsumption(cfg AzureConfig, rng *rand.Rand, tenants []*azureTenant, end time.Time, out io.Writer) error {
-	w := usage.NewSpillingConsumptionWriter(out, cmp.Or(cfg.TempDir, os.TempDir()))
+	w := usage.NewConsumptionWriter(out)
 	var written int64
 	var buf []byte
-	for day := cfg.Start; day.Before(end); day = day.AddDate(0, 0, 1) {
-		date := day.Format(time.DateOnly)
+	for month := cfg.Start; month.Before(end); month = month.AddDate(0, 1, 0) {
+		var dates []string
+		for day := month; day.Before(end) && day.Before(month.AddDate(0, 1, 0)); day = day.AddDate(0, 0, 1) {
+			dates = append(dates, day.Format(time.DateOnly))
+		}
+		rows := 0
 		for _, t := range tenants {
 			for i := range t.scale {
 				buf = t.path(buf[:0], i)
 				path := string(buf)
-				meter := event.MeterStandard
-				switch r := rng.IntN(100); {
-				case r < 6:
-					meter = event.MeterReservation
-				case r < 8:
-					meter = event.MeterMarketplace
-				case r < 9:
-					meter = event.MeterSpot
+				for _, date := range dates {
+					meter := event.MeterStandard
+					switch r := rng.IntN(100); {
+					case r < 6:
+						meter = event.MeterReservation
+					case r < 8:
+						meter = event.MeterMarketplace
+					case r < 9:
+						meter = event.MeterSpot
+					}
+					cost := t.scale[i] * (0.7 + 0.6*rng.Float64())
+					cost, _ = strconv.ParseFloat(strconv.FormatFloat(cost, 'f', 4, 64), 64)
+					if err := w.Write(usage.Consumption{Tenant: t.id, Resource: path, Date: date, Cost: cost, Meter: meter}); err != nil {
+						return err
+					}
 				}
-				cost := t.scale[i] * (0.7 + 0.6*rng.Float64())
-				cost, _ = strconv.ParseFloat(strconv.FormatFloat(cost, 'f', 4, 64), 64)
-				if err := w.Write(usage.Consumption{Tenant: t.id, Resource: path, Date: date, Cost: cost, Meter: meter}); err != nil {
-					w.Close()
+			}
+			n := len(t.scale) * len(dates)
+			rows, written = rows+n, written+int64(n)
+			if rows >= groupRows {
+				if err := w.Flush(); err != nil {
 					return err
 				}
-				written++
+				rows = 0
+				if cfg.Progress != nil {
+					cfg.Progress(written)
+				}
 			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
 		}
 		if cfg.Progress != nil {
 			cfg.Progress(written)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/parquet-go/parquet-go"
@@ -28,52 +27,11 @@ type ConsumptionWriter struct {
 }
 
 // NewConsumptionWriter returns a writer of consumption rows to w. Call
-// Close when done. The file is one row group, whose pages wait in memory
-// until Close writes them.
+// Close when done. A row group's pages wait in memory until Flush or Close
+// writes them: a large file is written in row groups (see Flush).
 func NewConsumptionWriter(w io.Writer) *ConsumptionWriter {
 	return &ConsumptionWriter{pw: parquet.NewGenericWriter[Consumption](w, parquet.Compression(&parquet.Zstd))}
 }
-
-// NewSpillingConsumptionWriter is NewConsumptionWriter for a file larger
-// than memory: its pages wait in temporary files in dir instead, which
-// leaves the bytes of the file the same. What stays in memory is the
-// dictionaries of the strings (a path per resource) and a page per column.
-// The temporary files are removed as soon as they are made, so that
-// nothing is left behind even when the process dies.
-func NewSpillingConsumptionWriter(w io.Writer, dir string) *ConsumptionWriter {
-	return &ConsumptionWriter{pw: parquet.NewGenericWriter[Consumption](w, parquet.Compression(&parquet.Zstd),
-		parquet.ColumnPageBuffers(spillPool{dir}))}
-}
-
-// spillPool keeps a column's pages in a temporary file, unlinked at once:
-// the open file lives until the writer puts it back.
-type spillPool struct{ dir string }
-
-func (p spillPool) GetBuffer() io.ReadWriteSeeker {
-	f, err := os.CreateTemp(p.dir, ".pal-pages-*")
-	if err != nil {
-		return failedBuffer{err}
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return failedBuffer{err}
-	}
-	return f
-}
-
-func (p spillPool) PutBuffer(b io.ReadWriteSeeker) {
-	if f, ok := b.(*os.File); ok {
-		f.Close()
-	}
-}
-
-// failedBuffer is a page buffer that could not be made: every use of it
-// returns why, which the writer passes on.
-type failedBuffer struct{ err error }
-
-func (b failedBuffer) Read([]byte) (int, error)       { return 0, b.err }
-func (b failedBuffer) Write([]byte) (int, error)      { return 0, b.err }
-func (b failedBuffer) Seek(int64, int) (int64, error) { return 0, b.err }
 
 // Write adds one row.
 func (w *ConsumptionWriter) Write(c Consumption) error {
@@ -88,6 +46,16 @@ func (w *ConsumptionWriter) flush() error {
 	_, err := w.pw.Write(w.buf)
 	w.buf = w.buf[:0]
 	return err
+}
+
+// Flush writes what is buffered as a row group of its own: the rows
+// written after it go to the next one. A row group that is empty is not
+// written.
+func (w *ConsumptionWriter) Flush() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.pw.Flush()
 }
 
 // Close writes what is buffered and the file's footer.

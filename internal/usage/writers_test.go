@@ -2,45 +2,59 @@ package usage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/parquet-go/parquet-go"
 )
 
-// TestSpillingConsumptionWriterWritesTheSameBytes: pages waiting in
-// temporary files rather than in memory change nothing of the file, and
-// leave no file behind; a folder that cannot hold them is an error.
-func TestSpillingConsumptionWriterWritesTheSameBytes(t *testing.T) {
-	dir := t.TempDir()
-	var inMemory, spilled bytes.Buffer
-	writers := []*ConsumptionWriter{NewConsumptionWriter(&inMemory), NewSpillingConsumptionWriter(&spilled, dir)}
-	for i := range 100000 {
-		c := Consumption{Tenant: fmt.Sprintf("t%d", i%7), Resource: fmt.Sprintf("/subscriptions/s/resourcegroups/rg/providers/a/b/r%d", i%5000),
-			Date: fmt.Sprintf("2026-01-%02d", 1+i/5000), Cost: float64(i%997) / 8, Meter: "standard"}
-		for _, w := range writers {
+// TestConsumptionWriterFlushEndsARowGroup: Flush ends a row group, a
+// Flush with nothing written adds none, and the rows read back as written,
+// in order.
+func TestConsumptionWriterFlushEndsARowGroup(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewConsumptionWriter(&buf)
+	var want []string
+	for g := range 3 {
+		for i := range 5000 {
+			c := Consumption{Tenant: fmt.Sprintf("t%d", g), Resource: fmt.Sprintf("/subscriptions/s/resourcegroups/rg/providers/a/b/r%d", i),
+				Date: "2026-01-01", Cost: float64(i%997) / 8, Meter: "standard"}
 			if err := w.Write(c); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, c.Tenant+c.Resource)
+		}
+		for range 2 {
+			if err := w.Flush(); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	for _, w := range writers {
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.RowGroups()); got != 3 {
+		t.Errorf("%d row groups, want 3", got)
+	}
+	var got []string
+	err = ReadConsumption(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), func(b *ConsumptionBatch) error {
+		for i := range b.Len() {
+			_, tenant, resource, _, _, _ := b.Row(i)
+			got = append(got, tenant+resource)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if inMemory.Len() == 0 || !bytes.Equal(inMemory.Bytes(), spilled.Bytes()) {
-		t.Errorf("the spilling writer wrote %d bytes, not the %d of the writer in memory", spilled.Len(), inMemory.Len())
-	}
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Errorf("left behind: %v", left)
-	}
-	w := NewSpillingConsumptionWriter(&bytes.Buffer{}, dir+"/missing")
-	w.Write(Consumption{Tenant: "t"})
-	if err := w.Close(); err == nil {
-		t.Error("a folder that does not exist: no error")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rows read back (-want +got):\n%s", diff)
 	}
 }
 
