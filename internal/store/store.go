@@ -155,8 +155,38 @@ type Store interface {
 	// TokenUsed notes that the token with this hash was used at at.
 	TokenUsed(ctx context.Context, hash string, at time.Time) error
 
+	// AppendConsumption keeps consumption segments and notes the resources
+	// they concern, in one transaction, outside the log and its write
+	// lock: consumption changes no credit, and its records replace one
+	// another by the time they were reported, whatever order they are
+	// stored in.
+	AppendConsumption(ctx context.Context, segments []Segment, resources []TenantResource) error
+	// ConsumptionSegments calls fn with the segments of a month (YYYY-MM),
+	// oldest first, until fn returns an error.
+	ConsumptionSegments(ctx context.Context, month string, fn func(Segment) error) error
+	// ConsumptionResources calls fn with the resources that have
+	// consumption in a segment, each with the number it was noted under,
+	// in that order: those after number after. A resource noted later has
+	// a higher number, once every transaction that noted one committed.
+	ConsumptionResources(ctx context.Context, after int64, fn func(id int64, r TenantResource) error) error
+	// ConsumptionMonths returns the months that have segments, oldest
+	// first.
+	ConsumptionMonths(ctx context.Context) ([]string, error)
+
 	Close() error
 }
+
+// Segment is consumption of one month as the service keeps it: the rows
+// of one push, in the columns of usage.CostRow, encoded by
+// usage.WriteSegment.
+type Segment struct {
+	Month string
+	Rows  int
+	Data  []byte
+}
+
+// TenantResource names a resource of a tenant.
+type TenantResource struct{ Tenant, Resource string }
 
 // Writer appends to the log inside Store.Write.
 type Writer interface {

@@ -493,3 +493,95 @@ func (s *Store) LeaseWebhook(ctx context.Context, id, owner string, now, until t
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// consumptionLock is the advisory lock that AppendConsumption holds.
+const consumptionLock = writeLock + 1
+
+// AppendConsumption keeps segments and notes the resources they concern,
+// in one transaction.
+func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment, resources []store.TenantResource) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One noter at a time, so that resources are numbered in the
+		// order their transactions commit: a process that read up to a
+		// number misses none below it.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, consumptionLock); err != nil {
+			return err
+		}
+		for _, seg := range segments {
+			if _, err := tx.Exec(ctx, `INSERT INTO consumption_segments (month, rows, data) VALUES ($1, $2, $3)`, seg.Month, seg.Rows, seg.Data); err != nil {
+				return err
+			}
+		}
+		if len(resources) == 0 {
+			return nil
+		}
+		tenants, paths := make([]string, len(resources)), make([]string, len(resources))
+		for i, r := range resources {
+			tenants[i], paths[i] = r.Tenant, r.Resource
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO consumption_resources (tenant, resource) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, tenants, paths)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append consumption: %w", err)
+	}
+	return nil
+}
+
+// ConsumptionSegments calls fn with the segments of a month, oldest first.
+func (s *Store) ConsumptionSegments(ctx context.Context, month string, fn func(store.Segment) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT month, rows, data FROM consumption_segments WHERE month = $1 ORDER BY id`, month)
+	if err != nil {
+		return fmt.Errorf("consumption segments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seg store.Segment
+		if err := rows.Scan(&seg.Month, &seg.Rows, &seg.Data); err != nil {
+			return fmt.Errorf("consumption segments: %w", err)
+		}
+		if err := fn(seg); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ConsumptionResources calls fn with the resources noted after number
+// after, in the order they were noted.
+func (s *Store) ConsumptionResources(ctx context.Context, after int64, fn func(int64, store.TenantResource) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, resource FROM consumption_resources WHERE id > $1 ORDER BY id`, after)
+	if err != nil {
+		return fmt.Errorf("consumption resources: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var r store.TenantResource
+		if err := rows.Scan(&id, &r.Tenant, &r.Resource); err != nil {
+			return fmt.Errorf("consumption resources: %w", err)
+		}
+		if err := fn(id, r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ConsumptionMonths returns the months that have segments, oldest first.
+func (s *Store) ConsumptionMonths(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT month FROM consumption_segments ORDER BY month`)
+	if err != nil {
+		return nil, fmt.Errorf("consumption months: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, fmt.Errorf("consumption months: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

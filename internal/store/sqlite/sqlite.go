@@ -489,3 +489,92 @@ func (s *Store) LeaseWebhook(ctx context.Context, id, owner string, now, until t
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// AppendConsumption keeps segments and notes the resources they concern,
+// in one transaction.
+func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment, resources []store.TenantResource) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append consumption: %w", err)
+	}
+	defer tx.Rollback()
+	for _, seg := range segments {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consumption_segments (month, rows, data) VALUES (?, ?, ?)`, seg.Month, seg.Rows, seg.Data); err != nil {
+			return fmt.Errorf("append consumption: %w", err)
+		}
+	}
+	if len(resources) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO consumption_resources (tenant, resource) VALUES (?, ?)`)
+		if err != nil {
+			return fmt.Errorf("append consumption: %w", err)
+		}
+		defer stmt.Close()
+		for _, r := range resources {
+			if _, err := stmt.ExecContext(ctx, r.Tenant, r.Resource); err != nil {
+				return fmt.Errorf("append consumption: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append consumption: %w", err)
+	}
+	return nil
+}
+
+// ConsumptionSegments calls fn with the segments of a month, oldest first.
+func (s *Store) ConsumptionSegments(ctx context.Context, month string, fn func(store.Segment) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT month, rows, data FROM consumption_segments WHERE month = ? ORDER BY id`, month)
+	if err != nil {
+		return fmt.Errorf("consumption segments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seg store.Segment
+		if err := rows.Scan(&seg.Month, &seg.Rows, &seg.Data); err != nil {
+			return fmt.Errorf("consumption segments: %w", err)
+		}
+		if err := fn(seg); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ConsumptionResources calls fn with the resources noted after number
+// after, in the order they were noted.
+func (s *Store) ConsumptionResources(ctx context.Context, after int64, fn func(int64, store.TenantResource) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, tenant, resource FROM consumption_resources WHERE id > ? ORDER BY id`, after)
+	if err != nil {
+		return fmt.Errorf("consumption resources: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var r store.TenantResource
+		if err := rows.Scan(&id, &r.Tenant, &r.Resource); err != nil {
+			return fmt.Errorf("consumption resources: %w", err)
+		}
+		if err := fn(id, r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ConsumptionMonths returns the months that have segments, oldest first.
+func (s *Store) ConsumptionMonths(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT month FROM consumption_segments ORDER BY month`)
+	if err != nil {
+		return nil, fmt.Errorf("consumption months: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, fmt.Errorf("consumption months: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

@@ -414,6 +414,58 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 	})
 
+	t.Run("Consumption", func(t *testing.T) {
+		open := fresh(t)
+		s := open(t)
+		if months, err := s.ConsumptionMonths(ctx); err != nil || len(months) != 0 {
+			t.Fatalf("an empty store: months %v, %v", months, err)
+		}
+		jan := store.Segment{Month: "2026-01", Rows: 2, Data: []byte("first")}
+		feb := store.Segment{Month: "2026-02", Rows: 1, Data: []byte{0, 1, 2}}
+		r1, r2 := store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/a"}, store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/b"}
+		if err := s.AppendConsumption(ctx, []store.Segment{jan, feb}, []store.TenantResource{r2, r1}); err != nil {
+			t.Fatal(err)
+		}
+		jan2 := store.Segment{Month: "2026-01", Rows: 5, Data: []byte("second")}
+		// Another handle, as another process, appends the same resource
+		// again: it is noted once.
+		if err := open(t).AppendConsumption(ctx, []store.Segment{jan2}, []store.TenantResource{r1}); err != nil {
+			t.Fatal(err)
+		}
+		var got []store.Segment
+		if err := s.ConsumptionSegments(ctx, "2026-01", func(seg store.Segment) error { got = append(got, seg); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || string(got[0].Data) != "first" || string(got[1].Data) != "second" || got[1].Rows != 5 || got[0].Month != "2026-01" {
+			t.Errorf("January's segments: %+v", got)
+		}
+		if months, err := s.ConsumptionMonths(ctx); err != nil || fmt.Sprint(months) != "[2026-01 2026-02]" {
+			t.Errorf("months %v, %v", months, err)
+		}
+		var res []store.TenantResource
+		var ids []int64
+		if err := s.ConsumptionResources(ctx, 0, func(id int64, r store.TenantResource) error {
+			res, ids = append(res, r), append(ids, id)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(res) != fmt.Sprint([]store.TenantResource{r2, r1}) || len(ids) != 2 || ids[0] >= ids[1] {
+			t.Fatalf("resources %v, numbered %v", res, ids)
+		}
+		r3 := store.TenantResource{Tenant: "u", Resource: "/subscriptions/s/c"}
+		if err := s.AppendConsumption(ctx, nil, []store.TenantResource{r1, r3}); err != nil {
+			t.Fatal(err)
+		}
+		res = nil
+		if err := s.ConsumptionResources(ctx, ids[1], func(_ int64, r store.TenantResource) error { res = append(res, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(res) != fmt.Sprint([]store.TenantResource{r3}) {
+			t.Errorf("resources after %d: %v", ids[1], res)
+		}
+	})
+
 	t.Run("ConcurrentWritersOnTwoHandles", func(t *testing.T) {
 		open := fresh(t)
 		handles := []store.Store{open(t), open(t)}
