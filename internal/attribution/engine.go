@@ -152,6 +152,14 @@ func New(opts Options) *Engine {
 // Options returns the options the engine was made with.
 func (e *Engine) Options() Options { return e.opts }
 
+// NoteConsumption notes that an Azure resource (a canonical path) of a
+// tenant has consumption kept out of the log (azure.Engine.NoteResource):
+// the tenant lists it among its resources.
+func (e *Engine) NoteConsumption(tenant, path string) {
+	e.tenant(tenant)
+	e.az.NoteResource(tenant, path)
+}
+
 // Azure returns the engine's Azure recognition (SPEC.md section 9), which
 // reads the accounts this engine folds.
 func (e *Engine) Azure() *azure.Engine { return e.az }

@@ -95,12 +95,29 @@ func (e *Engine) RestoreTenant(id string, t *Tenant) {
 
 // AdoptTenant replaces the Azure state of tenant id with from's, which
 // folded the same directory as e with the tenant's events in their places.
+// The resources noted as having consumption kept elsewhere (NoteResource)
+// stay noted.
 func (e *Engine) AdoptTenant(id string, from *Engine) {
+	old := e.tenants[id]
 	delete(e.tenants, id)
 	if t := from.tenants[id]; t != nil {
 		e.tenants[id] = t
 	}
+	if old == nil {
+		return
+	}
+	for _, path := range old.Usage.Paths {
+		if _, ok := e.tenant(id).Usage.index[path]; !ok {
+			e.NoteResource(id, path)
+		}
+	}
 }
+
+// NoteResource notes that a resource (a canonical path) of a tenant has
+// consumption, kept out of the engine (pal serve keeps pushed consumption
+// files as segments): it is listed among the tenant's Azure resources, as
+// one whose records the engine holds.
+func (e *Engine) NoteResource(tenant, path string) { e.tenant(tenant).Usage.slot(path) }
 
 // Handles reports whether an event is one of section 9.2 that the engine
 // applies.

@@ -28,6 +28,18 @@ func hoursOf(nanos int64) Money {
 	return moneyOf(big.NewRat(nanos, int64(time.Hour)))
 }
 
+// AddCost adds a cost: billionths, or when exact is not empty the decimal
+// number as it was written.
+func (m *Money) AddCost(nanos int64, exact string) {
+	if exact == "" {
+		m.a.addNanos(nanos)
+		return
+	}
+	if r, ok := new(big.Rat).SetString(exact); ok {
+		m.a.addRat(r)
+	}
+}
+
 // Rat returns the exact amount.
 func (m Money) Rat() *big.Rat { return m.a.Rat() }
 
@@ -379,6 +391,55 @@ func (s MonthSlot) Put(day int32, meter uint8, nanos int64) {
 		}
 		return a
 	})
+}
+
+// PutExact adds a record whose cost billionths cannot hold: exact is the
+// decimal number as it was written.
+func (s MonthSlot) PutExact(day int32, meter uint8, exact string) {
+	cost, ok := new(big.Rat).SetString(exact)
+	if !ok {
+		return
+	}
+	s.m.credit(s.r, day, meter, func(w *big.Rat) amount {
+		var a amount
+		if w == nil {
+			a.addRat(cost)
+		} else {
+			a.addRat(new(big.Rat).Mul(cost, w))
+		}
+		return a
+	})
+}
+
+// Merged returns the report of the records fed, which the caller merged
+// itself with the engine's own records of the month (MonthRecords), each
+// resource, day and meter once: the engine's records are not added again.
+func (m *Month) Merged() Report { return m.report() }
+
+// MonthRecords calls fn with the engine's own consumption records of a
+// month (YYYY-MM): each resource, day and meter once, the one reported
+// last. exact, when not empty, is a cost that rec.Nanos cannot hold.
+func (e *Engine) MonthRecords(month string, fn func(tenant, path string, rec CostRecord, exact string)) error {
+	m, err := e.Month(month)
+	if err != nil {
+		return err
+	}
+	for tid, t := range e.tenants {
+		c := &t.Usage
+		for i, path := range c.Paths {
+			for _, rec := range c.Records[i] {
+				if !m.Contains(rec.Day) {
+					continue
+				}
+				exact := ""
+				if rec.Nanos < 0 {
+					exact = c.Exact[-1-rec.Nanos]
+				}
+				fn(tid, path, rec, exact)
+			}
+		}
+	}
+	return nil
 }
 
 // Contains reports whether a day (days since 1970-01-01) is of the month.

@@ -79,6 +79,7 @@ func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte)
 	}
 	s.reset()
 	s.engine, s.agg, s.seq = s.watch(e), agg, seq
+	s.renote()
 	s.last, s.latest, s.directory = orEmpty(d.Last), d.Latest, dir
 	if d.Refused != nil {
 		s.refused = d.Refused

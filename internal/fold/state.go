@@ -74,6 +74,9 @@ type State struct {
 	// them. pending holds those of the record being applied.
 	outbox  []Change
 	pending []attribution.Change
+	// noted lists the resources with consumption kept out of the log
+	// (NoteConsumption): unlike the rest, a reset keeps them.
+	noted []store.TenantResource
 }
 
 // Change is a credit change with the record that caused it.
@@ -102,6 +105,25 @@ func (s *State) reset() {
 	s.dependents = make(map[string]map[string]bool)
 	s.perDay = make(map[string]int)
 	s.outbox, s.pending = nil, nil
+	s.renote()
+}
+
+// NoteConsumption notes resources that have consumption kept out of the
+// log (pal serve keeps pushed consumption files as segments): the engine
+// lists them among their tenants' Azure resources, now and after the state
+// is folded again.
+func (s *State) NoteConsumption(rs []store.TenantResource) {
+	s.noted = append(s.noted, rs...)
+	for _, r := range rs {
+		s.engine.NoteConsumption(r.Tenant, r.Resource)
+	}
+}
+
+// renote notes again, in a new engine, the resources noted so far.
+func (s *State) renote() {
+	for _, r := range s.noted {
+		s.engine.NoteConsumption(r.Tenant, r.Resource)
+	}
 }
 
 // watch makes the state hear the engine's changes.

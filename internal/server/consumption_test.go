@@ -3,94 +3,168 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/storetest"
 	"github.com/palproject/pal/internal/usage"
 )
 
-// TestConsumptionFilePushed: random Azure logs whose costs come as a
-// Parquet file to POST /v1/consumption, the rest as events, give the Azure
-// reports the same log gives pal with those costs in it.
+// TestConsumptionFilePushed: random Azure logs whose costs come as Parquet
+// files to POST /v1/consumption, in two pushes of which the second revises
+// some of the first's records, the rest as events, give the Azure reports
+// and the attribution rows the same log gives pal with those costs in it,
+// on both stores; and the service's /v1/log, costs included, gives pal
+// the same reports again.
 func TestConsumptionFilePushed(t *testing.T) {
-	for seed := range uint64(3) {
-		log, _ := fold.Order(attributiontest.RandomAzureLog(seed, 400))
-		var control, costs []*event.Event
-		last := map[[3]string]int{}
-		for _, ev := range log {
-			if ev.Type != event.AzureConsumption {
-				control = append(control, ev)
-				continue
-			}
-			// A file's cost is a double: the record as it reads back.
-			c, err := strconv.ParseFloat(ev.Cost, 64)
-			if err != nil {
-				continue
-			}
-			rec := *ev
-			rec.Cost = strconv.FormatFloat(c, 'f', -1, 64)
-			k := [3]string{ev.Tenant + "\x00" + ev.Resource, ev.Date, ev.Meter}
-			if i, ok := last[k]; ok {
-				costs[i] = &rec
-				continue
-			}
-			last[k] = len(costs)
-			costs = append(costs, &rec)
+	for _, b := range storetest.Backends() {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprintf("%s/%d", b.Name, seed), func(t *testing.T) {
+				pushCostsAndCompare(t, b.Fresh(t)(t), seed)
+			})
 		}
+	}
+}
+
+func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
+	log, _ := fold.Order(attributiontest.RandomAzureLog(seed, 400))
+	var control, costs []*event.Event
+	last := map[[3]string]int{}
+	for _, ev := range log {
+		if ev.Type != event.AzureConsumption {
+			control = append(control, ev)
+			continue
+		}
+		// A file's cost is a double: the record as it reads back.
+		c, err := strconv.ParseFloat(ev.Cost, 64)
+		if err != nil {
+			continue
+		}
+		rec := *ev
+		rec.Cost = strconv.FormatFloat(c, 'f', -1, 64)
+		k := [3]string{ev.Tenant + "\x00" + ev.Resource, ev.Date, ev.Meter}
+		if i, ok := last[k]; ok {
+			costs[i] = &rec
+			continue
+		}
+		last[k] = len(costs)
+		costs = append(costs, &rec)
+	}
+	// The first file holds every cost, a third of them a tenth too high;
+	// the second, pushed later, holds those thirds as they are.
+	parquetOf := func(evs []*event.Event, scale func(i int) float64) string {
 		var file bytes.Buffer
 		w := usage.NewConsumptionWriter(&file)
-		for _, ev := range costs {
+		for i, ev := range evs {
 			c, _ := strconv.ParseFloat(ev.Cost, 64)
-			if err := w.Write(usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: c, Meter: ev.Meter}); err != nil {
+			if err := w.Write(usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: c * scale(i), Meter: ev.Meter}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		var lines bytes.Buffer
-		for _, ev := range control {
-			lines.Write(ev.AppendJSON(nil))
-			lines.WriteByte('\n')
+		return file.String()
+	}
+	first := parquetOf(costs, func(i int) float64 {
+		if i%3 == 0 {
+			return 1.1
 		}
+		return 1
+	})
+	var revised []*event.Event
+	for i, ev := range costs {
+		if i%3 == 0 {
+			revised = append(revised, ev)
+		}
+	}
+	second := parquetOf(revised, func(int) float64 { return 1 })
+	var lines bytes.Buffer
+	for _, ev := range control {
+		lines.Write(ev.AppendJSON(nil))
+		lines.WriteByte('\n')
+	}
 
-		s := start(t, sqliteStore(t), server.Config{})
-		operator := s.token(store.RoleOperator, "", "", "")
-		s.push(operator, lines.String())
+	s := start(t, st, server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, lines.String())
+	for _, file := range []string{first, second} {
 		var res struct {
 			Accepted int
 			Refused  []struct{ Line int }
 		}
-		if status := s.json("POST", "/v1/consumption", operator, file.String(), &res); status != 200 || res.Accepted == 0 {
-			_, body := s.call("POST", "/v1/consumption", operator, file.String())
-			t.Fatalf("seed %d: POST /v1/consumption: %d %s", seed, status, body)
-		}
-		want := fold.Events(attribution.DefaultOptions(), append(control, costs...))
-		for _, month := range []string{"2026-01", "2026-02"} {
-			rep, err := want.Azure().Report(month)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantJSON, _ := json.Marshal(rep)
-			_, got := s.call("GET", "/v1/reports/azure?month="+month, operator, "")
-			var a, b any
-			json.Unmarshal(wantJSON, &a)
-			json.Unmarshal(got, &b)
-			if diff := gocmp.Diff(a, b); diff != "" {
-				t.Errorf("seed %d %s: the service differs from pal (-pal +service):\n%s", seed, month, diff)
-			}
+		if status := s.json("POST", "/v1/consumption", operator, file, &res); status != 200 || res.Accepted == 0 || len(res.Refused) != 0 {
+			_, body := s.call("POST", "/v1/consumption", operator, file)
+			t.Fatalf("POST /v1/consumption: %d %s", status, body)
 		}
 	}
-	// A tenant administrator pushes its own tenant's costs only; a body
-	// that is not Parquet is refused in words.
+	want := fold.Events(attribution.DefaultOptions(), append(control, costs...))
+	exported := fold.Events(attribution.DefaultOptions(), s.exportedLog(operator))
+	for _, month := range []string{"2026-01", "2026-02"} {
+		rep, err := want.Azure().Report(month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON, _ := json.Marshal(rep)
+		_, got := s.call("GET", "/v1/reports/azure?month="+month, operator, "")
+		if diff := jsonDiff(wantJSON, got); diff != "" {
+			t.Errorf("%s: the service differs from pal (-pal +service):\n%s", month, diff)
+		}
+		fromLog, err := exported.Azure().Report(month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromLogJSON, _ := json.Marshal(fromLog)
+		if diff := jsonDiff(wantJSON, fromLogJSON); diff != "" {
+			t.Errorf("%s: pal on the service's /v1/log differs from pal (-pal +exported):\n%s", month, diff)
+		}
+	}
+	var page api.AttributionPage
+	if status := s.json("GET", "/v1/attribution?limit=10000", operator, "", &page); status != 200 || page.Next != nil {
+		t.Fatalf("GET /v1/attribution: %d, next %v", status, page.Next)
+	}
+	var wantRows []attribution.Row
+	for _, r := range want.Attribution() {
+		if r.Kind == azure.Kind {
+			wantRows = append(wantRows, r)
+		}
+	}
+	var gotRows []attribution.Row
+	for _, r := range page.Resources {
+		if r.Kind == azure.Kind {
+			gotRows = append(gotRows, r)
+		}
+	}
+	if len(wantRows) == 0 {
+		t.Fatal("the log has no Azure resource with consumption")
+	}
+	if diff := gocmp.Diff(wantRows, gotRows); diff != "" {
+		t.Errorf("the Azure rows of /v1/attribution differ from pal's (-pal +service):\n%s", diff)
+	}
+}
+
+// jsonDiff compares two JSON documents as values.
+func jsonDiff(a, b []byte) string {
+	var x, y any
+	json.Unmarshal(a, &x)
+	json.Unmarshal(b, &y)
+	return gocmp.Diff(x, y)
+}
+
+// TestConsumptionFileRefused: a tenant administrator pushes its own
+// tenant's costs only; a body that is not Parquet is refused in words.
+func TestConsumptionFileRefused(t *testing.T) {
 	s := start(t, sqliteStore(t), server.Config{})
 	admin := s.token(store.RoleTenantAdmin, "contoso", "", "")
 	if status, body := s.call("POST", "/v1/consumption", admin, "tenant,resource\n"); status != 400 || !bytes.Contains(body, []byte("no consumption file")) {

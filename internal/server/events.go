@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
-	"github.com/palproject/pal/internal/usage"
 )
 
 // maxBatchBytes bounds the body of one POST /v1/events.
@@ -289,20 +287,25 @@ func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, p Princ
 	return nil
 }
 
-// getLog streams the log as NDJSON v1, in sequence order: all of it to the
-// operator, a tenant's own events to its administrator, read from the store
-// by tenant.
+// getLog streams the log as NDJSON v1, in sequence order, then the
+// consumption kept as segments: all of it to the operator, a tenant's own
+// events to its administrator, read from the store by tenant.
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request, p Principal) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	out := event.NewWriter(w)
 	write := func(rec store.Record) error { return out.Write(rec.Event) }
 	var err error
-	if tenant, scoped := p.tenantScope(); scoped {
+	tenant, scoped := p.tenantScope()
+	if scoped {
 		err = s.store.TenantLog(r.Context(), tenant, write)
 	} else {
 		err = s.store.Scan(r.Context(), 0, write)
 	}
 	if err != nil {
+		return err
+	}
+	// Then what pushed consumption files added, kept out of the log.
+	if err := s.logConsumption(r.Context(), out, tenant); err != nil {
 		return err
 	}
 	return out.Flush()
@@ -378,51 +381,3 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 	writeJSON(w, http.StatusOK, map[string]any{"days": out, "held": total, "held_by_code": held})
 	return nil
 }
-
-// postConsumption reads a consumption file (Parquet: the columns of pal
-// report azure --consumption) and ingests each row as the azure.consumption
-// event it stands for, reported at the instant of the service's state, as
-// the command line reports a file's records at the log's last instant: a
-// row whose tenant, resource, day and meter the log has replaces it. Rows
-// are checked as log lines are, and as a batch of events, refused in words
-// with their row number.
-func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Principal) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConsumptionBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return errorf(codeBadRequest, "the file is larger than %d bytes; send it in parts (a file a month, or a tenant's)", maxConsumptionBytes)
-	}
-	if err != nil {
-		return errorf(codeBadRequest, "read the file: %v", err)
-	}
-	var at time.Time
-	if err := s.read(r.Context(), func(st *fold.State) error { at = st.Engine().Now(); return nil }); err != nil {
-		return err
-	}
-	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
-	var events []*event.Event
-	cr := event.NewConsumptionReader()
-	err = usage.ReadConsumption(r.Context(), bytes.NewReader(data), int64(len(data)), func(b *usage.ConsumptionBatch) error {
-		for i := range b.Len() {
-			line, tenant, resource, date, cost, meter := b.Row(i)
-			ev, rf := cr.Event(line, at, tenant, resource, date, cost, meter)
-			if rf == nil && !mayPush(p, ev) {
-				rf = event.Refuse(ev, event.Forbidden, "a %s may not push consumption for tenant %q", p.Role, ev.Tenant)
-			}
-			if rf != nil {
-				res.Refused = append(res.Refused, rf)
-				continue
-			}
-			events = append(events, ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return errorf(codeBadRequest, "the body is no consumption file: %v", err)
-	}
-	return s.ingestAndAnswer(w, r, p, events, res)
-}
-
-// maxConsumptionBytes is the largest consumption file the service reads
-// at once.
-const maxConsumptionBytes = 256 << 20

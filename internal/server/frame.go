@@ -131,7 +131,7 @@ func tenantsOf(st *fold.State, sc scope) []string {
 func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribution.Engine, tenants []string) error) error {
 	var dir []store.Record
 	var tenants, folded []string
-	var seq int64
+	var ver version
 	present := false
 	err := s.read(ctx, func(st *fold.State) error {
 		folded = tenantsOf(st, sc)
@@ -142,7 +142,7 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 			present = true
 			return fn(st.Engine(), tenants)
 		}
-		seq = st.Seq()
+		ver = s.versionOf(st)
 		dir = st.Directory()
 		return nil
 	})
@@ -150,7 +150,7 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 		return err
 	}
 	key := "fold\x00" + f.At.Format(time.RFC3339Nano) + "\x00" + strings.Join(folded, "\x00")
-	v, err := s.views.answers.get(seq, key, func() (any, error) {
+	v, err := s.views.answers.get(ver, key, func() (any, error) {
 		e, err := fold.Tenants(ctx, s.store, s.cfg.Options, dir, folded, f.At)
 		return &pastEngine{e: e}, err
 	})
@@ -177,38 +177,38 @@ type pastEngine struct {
 // costs no second computation. A new state empties it. Values are not to
 // be changed by their readers.
 type answers struct {
-	mu  sync.Mutex
-	seq int64
-	m   map[string]any
+	mu sync.Mutex
+	v  version
+	m  map[string]any
 }
 
 // maxAnswers bounds what answers keeps: beyond, it starts again.
 const maxAnswers = 64
 
-// get returns the value kept under key for the state seq, computing it
-// with compute when there is none. Two readers may compute the same value
-// at once; one of them is kept.
-func (a *answers) get(seq int64, key string, compute func() (any, error)) (any, error) {
+// get returns the value kept under key for the state's version v,
+// computing it with compute when there is none. Two readers may compute
+// the same value at once; one of them is kept.
+func (a *answers) get(v version, key string, compute func() (any, error)) (any, error) {
 	a.mu.Lock()
-	if a.seq != seq || a.m == nil {
-		a.seq, a.m = seq, map[string]any{}
+	if a.v != v || a.m == nil {
+		a.v, a.m = v, map[string]any{}
 	}
-	v, ok := a.m[key]
+	kept, ok := a.m[key]
 	a.mu.Unlock()
 	if ok {
-		return v, nil
+		return kept, nil
 	}
-	v, err := compute()
+	kept, err := compute()
 	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.seq == seq {
+	if a.v == v {
 		if len(a.m) >= maxAnswers {
 			a.m = map[string]any{}
 		}
-		a.m[key] = v
+		a.m[key] = kept
 	}
-	return v, nil
+	return kept, nil
 }

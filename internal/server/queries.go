@@ -248,7 +248,7 @@ func (s *Server) getAzureReport(w http.ResponseWriter, r *http.Request, p Princi
 	var rep azure.Report
 	err := s.read(r.Context(), func(st *fold.State) error {
 		var err error
-		rep, err = st.Engine().Azure().Report(month)
+		rep, err = s.azureReport(r.Context(), st, month)
 		return err
 	})
 	if err != nil {

@@ -75,6 +75,9 @@ type Server struct {
 	loaded  chan struct{}
 	loadErr error
 	folding atomic.Int64
+	// consumption is how far the state noted the resources with
+	// consumption kept as segments.
+	consumption consumptionNotes
 }
 
 type serverMetrics struct {
@@ -204,6 +207,9 @@ func (s *Server) load(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if err := s.noteConsumption(ctx); err != nil {
+		return fmt.Errorf("load the resources with consumption: %w", err)
 	}
 	s.log.Info("state loaded", "records", records, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -380,6 +386,9 @@ func (s *Server) sync(ctx context.Context, src fold.Source) error {
 // while fn runs: what fn keeps of it past its return must be a copy.
 func (s *Server) read(ctx context.Context, fn func(st *fold.State) error) error {
 	if err := s.sync(ctx, s.store); err != nil {
+		return err
+	}
+	if err := s.noteConsumption(ctx); err != nil {
 		return err
 	}
 	return s.views.read(fn)

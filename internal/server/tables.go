@@ -109,10 +109,10 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 		return err
 	}
 	var f frame
-	var seq int64
+	var ver version
 	orgName := ""
 	err = s.read(r.Context(), func(st *fold.State) error {
-		seq = st.Seq()
+		ver = s.versionOf(st)
 		f, err = frameOf(q.Get("month"), st.Engine().Now())
 		if err == nil && sc.org != "" {
 			o, ok := st.Engine().Org(sc.org)
@@ -127,7 +127,7 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 		return err
 	}
 	key := strings.Join([]string{"table", name, p.Role, sc.key(), f.Month, f.At.Format(time.RFC3339Nano)}, "\x00")
-	v, err := s.views.answers.get(seq, key, func() (any, error) { return b.build(r.Context(), s, p, sc, f) })
+	v, err := s.views.answers.get(ver, key, func() (any, error) { return b.build(r.Context(), s, p, sc, f) })
 	if err != nil {
 		return err
 	}
@@ -388,11 +388,11 @@ type monthValues struct {
 
 // values reads the month's values, kept for the state.
 func (s *Server) values(ctx context.Context, month string) (*monthValues, error) {
-	var seq int64
-	if err := s.read(ctx, func(st *fold.State) error { seq = st.Seq(); return nil }); err != nil {
+	var ver version
+	if err := s.read(ctx, func(st *fold.State) error { ver = s.versionOf(st); return nil }); err != nil {
 		return nil, err
 	}
-	v, err := s.views.answers.get(seq, "values\x00"+month, func() (any, error) {
+	v, err := s.views.answers.get(ver, "values\x00"+month, func() (any, error) {
 		mv := &monthValues{rates: s.cfg.Metrics.Rates, pp: map[attribution.ResourceKey][]metrics.ResourceRow{},
 			az: map[attribution.ResourceKey][]azure.ResourceRow{}}
 		err := s.read(ctx, func(st *fold.State) error {
@@ -401,7 +401,7 @@ func (s *Server) values(ctx context.Context, month string) (*monthValues, error)
 				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
 				mv.pp[k] = append(mv.pp[k], r)
 			}
-			az, err := st.Engine().Azure().Report(month)
+			az, err := s.azureReport(ctx, st, month)
 			if err != nil {
 				return err
 			}
@@ -529,6 +529,13 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		{"reason", "Reason", "text"}, {"why", "Why", "text"}, {"fix", "What would fix it", "text"},
 		{"other", "Credited instead", "text"}, {"other_since", "Associated", "date"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
 		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
+	type pending struct {
+		rw row
+		w  worth
+		k  store.TenantResource
+	}
+	var priced []pending
+	paid := map[store.TenantResource]bool{}
 	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
 		d := e.Diagnose(sc.org)
 		for _, m := range d.Missing {
@@ -542,13 +549,29 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 			}
 			w := mv.of(m.Tenant, m.Resource, func(org string) bool { return org != sc.org })
 			if w.azure {
-				// What the customer paid: the most it could be credited.
-				w.acr = money(e.Azure().Cost(m.Tenant, m.Resource, f.Month))
+				// What the customer paid, the most it could be credited, is
+				// summed for all of them below.
+				k := store.TenantResource{Tenant: m.Tenant, Resource: m.Resource}
+				paid[k] = true
+				priced = append(priced, pending{rw, w, k})
+				t.Rows = append(t.Rows, rw)
+				continue
 			}
 			w.put(rw)
 			t.Rows = append(t.Rows, rw)
 		}
 		return nil
+	})
+	if err != nil || len(priced) == 0 {
+		return t, err
+	}
+	err = s.read(ctx, func(st *fold.State) error {
+		costs, err := s.azureCosts(ctx, st.Engine().Azure(), f.Month, paid)
+		for _, a := range priced {
+			a.w.acr = money(costs[a.k])
+			a.w.put(a.rw)
+		}
+		return err
 	})
 	return t, err
 }
@@ -728,7 +751,7 @@ func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) 
 	t := &table{Columns: []column{colTenant, {"subscription", "Subscription", "text"}, {"acr", "ACR", "money"}, {"pec_eligible_cost", "PEC-eligible cost", "money"}},
 		Sort: "acr", Desc: true, Noun: [2]string{"subscription", "subscriptions"}}
 	err := s.read(ctx, func(st *fold.State) error {
-		rep, err := st.Engine().Azure().Report(f.Month)
+		rep, err := s.azureReport(ctx, st, f.Month)
 		if err != nil {
 			return err
 		}
@@ -794,7 +817,7 @@ func monthsTable(ctx context.Context, s *Server, p Principal, sc scope, _ frame)
 				return err
 			}
 			rep := st.Metrics().Report(s.cfg.Metrics, m, seg)
-			az, err := st.Engine().Azure().Report(m)
+			az, err := s.azureReport(ctx, st, m)
 			if err != nil {
 				return err
 			}
@@ -869,11 +892,11 @@ func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f
 		e := st.Engine()
 		seg := metrics.SegmentsAtMonthEnd(e)
 		cur, prev, base := st.Metrics().Report(s.cfg.Metrics, f.Month, seg), st.Metrics().Report(s.cfg.Metrics, before, seg), st.Metrics().Report(s.cfg.Metrics, baseline, seg)
-		azCur, err := e.Azure().Report(f.Month)
+		azCur, err := s.azureReport(ctx, st, f.Month)
 		if err != nil {
 			return err
 		}
-		azPrev, err := e.Azure().Report(before)
+		azPrev, err := s.azureReport(ctx, st, before)
 		if err != nil {
 			return err
 		}

@@ -169,6 +169,9 @@ type Store interface {
 	// in that order: those after number after. A resource noted later has
 	// a higher number, once every transaction that noted one committed.
 	ConsumptionResources(ctx context.Context, after int64, fn func(id int64, r TenantResource) error) error
+	// LastSegment returns the number of the last segment kept, 0 when
+	// none is: it grows with every AppendConsumption that keeps one.
+	LastSegment(ctx context.Context) (int64, error)
 	// ConsumptionMonths returns the months that have segments, oldest
 	// first.
 	ConsumptionMonths(ctx context.Context) ([]string, error)

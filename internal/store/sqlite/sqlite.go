@@ -578,3 +578,12 @@ func (s *Store) ConsumptionMonths(ctx context.Context) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// LastSegment returns the number of the last segment, 0 when none is.
+func (s *Store) LastSegment(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM consumption_segments`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("last segment: %w", err)
+	}
+	return id, nil
+}

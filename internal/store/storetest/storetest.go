@@ -420,6 +420,9 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if months, err := s.ConsumptionMonths(ctx); err != nil || len(months) != 0 {
 			t.Fatalf("an empty store: months %v, %v", months, err)
 		}
+		if last, err := s.LastSegment(ctx); err != nil || last != 0 {
+			t.Fatalf("an empty store: last segment %d, %v", last, err)
+		}
 		jan := store.Segment{Month: "2026-01", Rows: 2, Data: []byte("first")}
 		feb := store.Segment{Month: "2026-02", Rows: 1, Data: []byte{0, 1, 2}}
 		r1, r2 := store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/a"}, store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/b"}
@@ -431,6 +434,9 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		// again: it is noted once.
 		if err := open(t).AppendConsumption(ctx, []store.Segment{jan2}, []store.TenantResource{r1}); err != nil {
 			t.Fatal(err)
+		}
+		if last, err := s.LastSegment(ctx); err != nil || last < 3 {
+			t.Errorf("three segments kept: last segment %d, %v", last, err)
 		}
 		var got []store.Segment
 		if err := s.ConsumptionSegments(ctx, "2026-01", func(seg store.Segment) error { got = append(got, seg); return nil }); err != nil {

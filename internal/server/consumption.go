@@ -1,0 +1,312 @@
+package server
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/palproject/pal/internal/api"
+	"github.com/palproject/pal/internal/azure"
+	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/fold"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/usage"
+)
+
+// The service keeps consumption pushed as files out of the log and out of
+// its state's memory: each push is stored as segments, one a month
+// (store.Segment), and a month's report merges that month's segments with
+// what the log holds of it (azure.consumption events, which stay in the
+// log and in the state). The state only notes which resources have any,
+// so that they are listed among their tenants' Azure resources.
+
+// maxConsumptionBytes is the largest consumption file the service reads
+// at once.
+const maxConsumptionBytes = 256 << 20
+
+// consumptionNotes is how far the state noted the store's resources with
+// consumption (store.Store.ConsumptionResources), and the last segment it
+// knows of: what the answers kept for the state depend on besides the log.
+type consumptionNotes struct {
+	mu      sync.Mutex
+	seen    int64
+	segment atomic.Int64
+}
+
+// postConsumption reads a consumption file (Parquet: the columns of pal
+// report azure --consumption) and keeps its rows as segments, each the
+// azure.consumption record it stands for, reported at the instant of the
+// service's state, as the command line reports a file's records at the
+// log's last instant: a row whose tenant, resource, day and meter the log
+// has replaces it. Rows are checked as log lines are, and refused in words
+// with their row number; the others are kept, all or none.
+func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Principal) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConsumptionBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errorf(codeBadRequest, "the file is larger than %d bytes; send it in parts (a file a month, or a tenant's)", maxConsumptionBytes)
+	}
+	if err != nil {
+		return errorf(codeBadRequest, "read the file: %v", err)
+	}
+	var at time.Time
+	if err := s.read(r.Context(), func(st *fold.State) error { at = st.Engine().Now(); return nil }); err != nil {
+		return err
+	}
+	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
+	months := map[string][]usage.CostRow{}
+	resources := map[store.TenantResource]bool{}
+	cr := event.NewConsumptionReader()
+	reported := at.UnixNano()
+	err = usage.ReadConsumption(r.Context(), bytes.NewReader(data), int64(len(data)), func(b *usage.ConsumptionBatch) error {
+		for i := range b.Len() {
+			line, tenant, resource, date, cost, meter := b.Row(i)
+			ev, rf := cr.Event(line, at, tenant, resource, date, cost, meter)
+			if rf == nil && !mayPush(p, ev) {
+				rf = event.Refuse(ev, event.Forbidden, "a %s may not push consumption for tenant %q", p.Role, ev.Tenant)
+			}
+			if rf != nil {
+				res.Refused = append(res.Refused, rf)
+				continue
+			}
+			row := usage.CostRow{Tenant: ev.Tenant, Resource: ev.Resource, Day: azure.DayNumber(ev.Date),
+				Meter: int32(slices.Index(event.Meters, cmp.Or(ev.Meter, event.MeterStandard))), At: reported}
+			if n, ok := azure.ParseNanos(ev.Cost); ok {
+				row.Nanos = n
+			} else {
+				row.Exact = ev.Cost
+			}
+			months[ev.Date[:7]] = append(months[ev.Date[:7]], row)
+			resources[store.TenantResource{Tenant: ev.Tenant, Resource: ev.Resource}] = true
+			res.Accepted++
+		}
+		return nil
+	})
+	if err != nil {
+		return errorf(codeBadRequest, "the body is no consumption file: %v", err)
+	}
+	if err := s.limits.charge(p, res.Accepted, s.cfg.Clock()); err != nil {
+		return err
+	}
+	var segments []store.Segment
+	for _, month := range slices.Sorted(maps.Keys(months)) {
+		rows := usage.SortCostRows(months[month])
+		data, err := usage.WriteSegment(rows)
+		if err != nil {
+			return err
+		}
+		segments = append(segments, store.Segment{Month: month, Rows: len(rows), Data: data})
+	}
+	noted := make([]store.TenantResource, 0, len(resources))
+	for r := range resources {
+		noted = append(noted, r)
+	}
+	slices.SortFunc(noted, func(a, b store.TenantResource) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	if len(segments) > 0 {
+		if err := s.store.AppendConsumption(r.Context(), segments, noted); err != nil {
+			return err
+		}
+		if err := s.noteConsumption(r.Context()); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(res.Refused, func(a, b *event.Refusal) int { return a.Line - b.Line })
+	s.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))
+	s.m.events.WithLabelValues("refused").Add(float64(len(res.Refused)))
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// noteConsumption notes, in both copies of the state, the resources with
+// consumption that the store noted since it last looked: this process's
+// pushes and other processes'.
+func (s *Server) noteConsumption(ctx context.Context) error {
+	n := &s.consumption
+	segment, err := s.store.LastSegment(ctx)
+	if err != nil || segment == n.segment.Load() {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var found []store.TenantResource
+	last := n.seen
+	err = s.store.ConsumptionResources(ctx, n.seen, func(id int64, r store.TenantResource) error {
+		found, last = append(found, r), id
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		_, err = update(s.views, nil, func(st *fold.State, _ fold.Source) (struct{}, error) {
+			st.NoteConsumption(found)
+			return struct{}{}, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	n.seen = last
+	if segment > n.segment.Load() {
+		n.segment.Store(segment)
+	}
+	return nil
+}
+
+// version is what an answer computed from a state depends on: the log
+// folded, and the consumption kept as segments.
+type version struct{ seq, segment int64 }
+
+// versionOf returns the version of a state read.
+func (s *Server) versionOf(st *fold.State) version {
+	return version{st.Seq(), s.consumption.segment.Load()}
+}
+
+// monthRows calls fn with a month's consumption as its report reads it:
+// the records the state holds of the month (from the log) merged with the
+// month's segments, in the order of tenant, resource, day and meter, each
+// once, the record reported last. It reports false, and calls nothing,
+// when the month has no segment: the state holds all of it.
+func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, fn func(*usage.CostRow) error) (bool, error) {
+	var segments [][]byte
+	err := s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
+		segments = append(segments, seg.Data)
+		return nil
+	})
+	if err != nil || len(segments) == 0 {
+		return false, err
+	}
+	var kept []usage.CostRow
+	err = az.MonthRecords(month, func(tenant, path string, rec azure.CostRecord, exact string) {
+		row := usage.CostRow{Tenant: tenant, Resource: path, Day: rec.Day, Meter: int32(rec.Meter), Nanos: rec.Nanos, Exact: exact, At: rec.At}
+		if exact != "" {
+			row.Nanos = 0
+		}
+		kept = append(kept, row)
+	})
+	if err != nil {
+		return false, err
+	}
+	if len(kept) > 0 {
+		data, err := usage.WriteSegment(usage.SortCostRows(kept))
+		if err != nil {
+			return false, err
+		}
+		segments = append([][]byte{data}, segments...)
+	}
+	return true, usage.MergeSegments(segments, fn)
+}
+
+// azureReport is the Azure report of a month (YYYY-MM) on a state: its
+// recognition, and the month's consumption, in the log and in segments.
+func (s *Server) azureReport(ctx context.Context, st *fold.State, month string) (azure.Report, error) {
+	az := st.Engine().Azure()
+	m, err := az.Month(month)
+	if err != nil {
+		return azure.Report{}, err
+	}
+	var slot azure.MonthSlot
+	var at store.TenantResource
+	merged, err := s.monthRows(ctx, az, month, func(r *usage.CostRow) error {
+		if r.Tenant != at.Tenant || r.Resource != at.Resource || slot == (azure.MonthSlot{}) {
+			at = store.TenantResource{Tenant: r.Tenant, Resource: r.Resource}
+			slot = m.Slot(r.Tenant, r.Resource)
+		}
+		if r.Exact != "" {
+			slot.PutExact(r.Day, uint8(r.Meter), r.Exact)
+		} else {
+			slot.Put(r.Day, uint8(r.Meter), r.Nanos)
+		}
+		return nil
+	})
+	if err != nil {
+		return azure.Report{}, err
+	}
+	if !merged {
+		return az.Report(month)
+	}
+	return m.Merged(), nil
+}
+
+// azureCosts returns what customers paid in a month for each of some
+// Azure resources, every meter but marketplace: the most a partner can be
+// credited for it that month.
+func (s *Server) azureCosts(ctx context.Context, az *azure.Engine, month string, want map[store.TenantResource]bool) (map[store.TenantResource]azure.Money, error) {
+	out := make(map[store.TenantResource]azure.Money, len(want))
+	merged, err := s.monthRows(ctx, az, month, func(r *usage.CostRow) error {
+		k := store.TenantResource{Tenant: r.Tenant, Resource: r.Resource}
+		if !want[k] || event.Meters[r.Meter] == event.MeterMarketplace {
+			return nil
+		}
+		m := out[k]
+		m.AddCost(r.Nanos, r.Exact)
+		out[k] = m
+		return nil
+	})
+	if err != nil || merged {
+		return out, err
+	}
+	for k := range want {
+		out[k] = az.Cost(k.Tenant, k.Resource, month)
+	}
+	return out, nil
+}
+
+// logConsumption writes the records of the segments as the
+// azure.consumption events they stand for, month by month, each resource,
+// day and meter once: what pushed files add to the log a reader exports.
+// tenant, when not empty, keeps that tenant's records only.
+func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant string) error {
+	months, err := s.store.ConsumptionMonths(ctx)
+	if err != nil {
+		return err
+	}
+	for _, month := range months {
+		var segments [][]byte
+		err := s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
+			segments = append(segments, seg.Data)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = usage.MergeSegments(segments, func(r *usage.CostRow) error {
+			if tenant != "" && r.Tenant != tenant {
+				return nil
+			}
+			cost := r.Exact
+			if cost == "" {
+				cost = decimalOfNanos(r.Nanos)
+			}
+			return out.Write(&event.Event{Type: event.AzureConsumption, Time: time.Unix(0, r.At).UTC(), Tenant: r.Tenant,
+				Resource: r.Resource, Date: time.Unix(int64(r.Day)*86400, 0).UTC().Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decimalOfNanos writes billionths as a decimal number, without trailing
+// zeros.
+func decimalOfNanos(n int64) string {
+	s := strconv.FormatInt(n/1e9, 10)
+	if frac := n % 1e9; frac != 0 {
+		f := strconv.FormatInt(1e9+frac, 10)[1:]
+		s += "." + strings.TrimRight(f, "0")
+	}
+	return s
+}
