@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +27,7 @@ import (
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/backend"
+	"github.com/palproject/pal/internal/usage"
 )
 
 func main() {
@@ -44,6 +46,7 @@ func run() error {
 	usageEvents := flag.Int("usage-events", 1_000_000, "usage events pushed before the late events of a small tenant")
 	tenants := flag.Int("tenants", 1000, "tenants the usage events are spread over")
 	late := flag.Int("late", 200, "late control events pushed into a small tenant, one a request")
+	consumption := flag.Int("consumption", 2_000_000, "Azure consumption records pushed as Parquet files to POST /v1/consumption, a million a file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	coldStart := flag.Bool("cold-start", false, "only fold the store's whole log as a service starting without a usable snapshot, and print the time and the peak and held resident memory (pal-load runs itself so at the end)")
 	flag.Parse()
@@ -176,6 +179,27 @@ func run() error {
 	runtime.GC()
 	fmt.Printf("%-24s %8.0f MiB resident after %d usage events (heap in use %.0f MiB)\n", "memory", rss()/(1<<20), *usageEvents, heapInUse()/(1<<20))
 
+	// Consumption files: a million daily costs a file, of 100,000 Azure
+	// resources spread over the tenants, one day after another.
+	if *consumption > 0 {
+		files, err := consumptionFiles(*consumption, *tenants)
+		if err != nil {
+			return err
+		}
+		lat, elapsed := loop(1, 24*time.Hour, func(_, i int) error {
+			if i >= len(files) {
+				return errDone
+			}
+			return send(hc, "POST", base+"/v1/consumption", operator, files[i])
+		})
+		report("consumption files", lat, elapsed, consumptionFileRows)
+		// What the service holds, the files gone and freed memory given
+		// back to the system.
+		files = nil
+		debug.FreeOSMemory()
+		fmt.Printf("%-24s %8.0f MiB resident after %d consumption records (heap in use %.0f MiB, peak %.0f MiB)\n", "memory", rss()/(1<<20), *consumption, heapInUse()/(1<<20), procStatus("VmHWM:")/(1<<20))
+	}
+
 	// Reads while usage is ingested at full speed: a tenant administrator
 	// of a small tenant reads its attribution and an explanation; and, as
 	// a reader that reads no state, /healthz.
@@ -276,6 +300,37 @@ func run() error {
 	cold := exec.Command(self, "--cold-start", "--db", *db)
 	cold.Stdout, cold.Stderr = os.Stdout, os.Stderr
 	return cold.Run()
+}
+
+// consumptionFileRows is how many records a consumption file holds.
+const consumptionFileRows = 1_000_000
+
+// consumptionFiles writes n daily costs as Parquet consumption files of
+// consumptionFileRows rows: 100,000 resources spread over the tenants,
+// each costing something every day from 2026-01-01 on.
+func consumptionFiles(n, tenants int) ([]string, error) {
+	const resources = 100_000
+	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var files []string
+	for first := 0; first < n; first += consumptionFileRows {
+		var buf bytes.Buffer
+		w := usage.NewConsumptionWriter(&buf)
+		for k := first; k < min(n, first+consumptionFileRows); k++ {
+			r := k % resources
+			t := r % tenants
+			err := w.Write(usage.Consumption{Tenant: fmt.Sprintf("t%d", t),
+				Resource: fmt.Sprintf("/subscriptions/%08d-0000-4000-8000-000000000000/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm%d", t, r),
+				Date:     day0.AddDate(0, 0, k/resources).Format(time.DateOnly), Cost: float64(1+k%997) / 100, Meter: "standard"})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		files = append(files, buf.String())
+	}
+	return files, nil
 }
 
 // coldStartOf folds the whole log of a store as a service does when its

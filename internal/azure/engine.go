@@ -113,6 +113,17 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 	}
 }
 
+// HasConsumption reports whether a resource (a canonical path) of a tenant
+// has consumption: records the engine holds, or noted (NoteResource).
+func (e *Engine) HasConsumption(tenant, path string) bool {
+	t := e.tenants[tenant]
+	if t == nil {
+		return false
+	}
+	_, ok := t.Usage.index[path]
+	return ok
+}
+
 // NoteResource notes that a resource (a canonical path) of a tenant has
 // consumption, kept out of the engine (pal serve keeps pushed consumption
 // files as segments): it is listed among the tenant's Azure resources, as

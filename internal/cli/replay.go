@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -303,16 +302,13 @@ type consumptionColumns struct {
 	keep  func(day int32) bool
 	t     *tally
 
+	cols  usage.CostColumns
 	group int64
-	// The checks of the row group's dictionary entries: a slot per
-	// (tenant, resource), a day per date (-1: not a day), a meter index
-	// per meter (-1: not a meter); nil until asked. A resource's path
+	// A slot per (tenant, resource) of the row group. A resource's path
 	// names one tenant's resource almost always: last holds, by resource,
 	// the tenant and slot last seen with it.
-	slots  map[[2]int32]putCost
-	last   []lastSlot
-	days   []int32
-	meters []int
+	slots map[[2]int32]putCost
+	last  []lastSlot
 }
 
 type lastSlot struct {
@@ -325,92 +321,44 @@ type lastSlot struct {
 type putCost func(day int32, meter uint8, nanos int64)
 
 func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
-	if b.Group != cc.group {
+	if b.Group != cc.group || cc.slots == nil {
 		cc.group = b.Group
 		cc.slots = make(map[[2]int32]putCost)
 		cc.last = slices.Repeat([]lastSlot{{tenant: -1}}, b.Resources.Len())
-		cc.days = slices.Repeat([]int32{-2}, b.Dates.Len())
-		cc.meters = slices.Repeat([]int{-2}, b.Meters.Len())
 	}
 	for i := range b.Len() {
-		put := cc.slot(b, b.Tenant[i], b.Resource[i])
-		day := cc.day(b, b.Date[i])
-		meter := 0
-		if b.Meter != nil {
-			meter = cc.meter(b, b.Meter[i])
-		}
-		nanos, exact := floatNanos(b.Cost[i])
-		if put == nil || day < 0 || meter < 0 || !exact {
+		c, ok := cc.cols.Cost(b, i)
+		if !ok {
 			line, tenant, resource, date, cost, m := b.Row(i)
 			cc.apply(cc.cr.Event(line, cc.at, tenant, resource, date, cost, m))
 			continue
 		}
 		cc.t.Events++
-		if !cc.keep(day) {
+		if !cc.keep(c.Day) {
 			continue
 		}
-		put(day, uint8(meter), nanos)
+		cc.slot(b.Tenant[i], b.Resource[i], c)(c.Day, c.Meter, c.Nanos)
 		cc.t.Applied++
 	}
 	return nil
 }
 
-// slot returns where a (tenant, resource) of the row group goes, or nil
-// when either is not good.
-func (cc *consumptionColumns) slot(b *usage.ConsumptionBatch, tenant, resource int32) putCost {
+// slot returns where a (tenant, resource) of the row group goes.
+func (cc *consumptionColumns) slot(tenant, resource int32, c usage.Cost) putCost {
 	if l := cc.last[resource]; l.tenant == tenant {
 		return l.put
 	}
 	k := [2]int32{tenant, resource}
-	if s, ok := cc.slots[k]; ok {
-		cc.last[resource] = lastSlot{tenant, s}
-		return s
-	}
-	var s putCost
-	t := b.Tenants.String(tenant)
-	if sc, err := event.ParseResourcePath(b.Resources.String(resource)); err == nil && t != "" {
+	s, ok := cc.slots[k]
+	if !ok {
 		if cc.sums != nil {
-			s = cc.sums.Slot(t, sc.Path).Put
+			s = cc.sums.Slot(c.Tenant, c.Resource).Put
 		} else {
-			slot, at := cc.e.Azure().ConsumptionSlot(t, sc.Path), cc.at
+			slot, at := cc.e.Azure().ConsumptionSlot(c.Tenant, c.Resource), cc.at
 			s = func(day int32, meter uint8, nanos int64) { slot.Put(day, meter, nanos, "", at) }
 		}
+		cc.slots[k] = s
 	}
-	cc.slots[k] = s
 	cc.last[resource] = lastSlot{tenant, s}
 	return s
-}
-
-func (cc *consumptionColumns) day(b *usage.ConsumptionBatch, date int32) int32 {
-	if cc.days[date] == -2 {
-		cc.days[date] = -1
-		if d := b.Dates.String(date); event.IsDay(d) {
-			cc.days[date] = azure.DayNumber(d)
-		}
-	}
-	return cc.days[date]
-}
-
-func (cc *consumptionColumns) meter(b *usage.ConsumptionBatch, m int32) int {
-	if cc.meters[m] == -2 {
-		name := b.Meters.String(m)
-		if name == "" {
-			name = event.MeterStandard
-		}
-		cc.meters[m] = slices.Index(event.Meters, name)
-	}
-	return cc.meters[m]
-}
-
-// floatNanos returns a cost read as a DOUBLE in billionths, when that is
-// exactly the decimal the double stands for (its shortest form, as
-// strconv writes it) and it is not negative.
-func floatNanos(c float64) (int64, bool) {
-	// Under a million, no two decimals of nine places round to the same
-	// double, so the one that does is its shortest form.
-	if !(c >= 0 && c < 1e6) {
-		return 0, false
-	}
-	n := math.Round(c * 1e9)
-	return int64(n), n/1e9 == c
 }

@@ -65,11 +65,36 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 	}
 	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
 	months := map[string][]usage.CostRow{}
-	resources := map[store.TenantResource]bool{}
+	monthOf := map[int32]string{}
+	allowed := map[string]bool{}
+	add := func(row usage.CostRow) {
+		month, ok := monthOf[row.Day]
+		if !ok {
+			month = time.Unix(int64(row.Day)*86400, 0).UTC().Format("2006-01")
+			monthOf[row.Day] = month
+		}
+		months[month] = append(months[month], row)
+		res.Accepted++
+	}
 	cr := event.NewConsumptionReader()
 	reported := at.UnixNano()
+	var cols usage.CostColumns
 	err = usage.ReadConsumption(r.Context(), bytes.NewReader(data), int64(len(data)), func(b *usage.ConsumptionBatch) error {
 		for i := range b.Len() {
+			// A row known good by its dictionary entries, pushed by one
+			// who may, is kept as it is; any other is read as the log
+			// line it stands for, which says what is wrong with it.
+			if c, ok := cols.Cost(b, i); ok {
+				may, seen := allowed[c.Tenant]
+				if !seen {
+					may = mayPush(p, &event.Event{Type: event.AzureConsumption, Tenant: c.Tenant})
+					allowed[c.Tenant] = may
+				}
+				if may {
+					add(usage.CostRow{Tenant: c.Tenant, Resource: c.Resource, Day: c.Day, Meter: int32(c.Meter), Nanos: c.Nanos, At: reported})
+					continue
+				}
+			}
 			line, tenant, resource, date, cost, meter := b.Row(i)
 			ev, rf := cr.Event(line, at, tenant, resource, date, cost, meter)
 			if rf == nil && !mayPush(p, ev) {
@@ -86,9 +111,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 			} else {
 				row.Exact = ev.Cost
 			}
-			months[ev.Date[:7]] = append(months[ev.Date[:7]], row)
-			resources[store.TenantResource{Tenant: ev.Tenant, Resource: ev.Resource}] = true
-			res.Accepted++
+			add(row)
 		}
 		return nil
 	})
@@ -99,6 +122,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 		return err
 	}
 	var segments []store.Segment
+	var noted []store.TenantResource
 	for _, month := range slices.Sorted(maps.Keys(months)) {
 		rows := usage.SortCostRows(months[month])
 		data, err := usage.WriteSegment(rows)
@@ -106,14 +130,25 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 			return err
 		}
 		segments = append(segments, store.Segment{Month: month, Rows: len(rows), Data: data})
+		for i, row := range rows {
+			if i == 0 || row.Tenant != rows[i-1].Tenant || row.Resource != rows[i-1].Resource {
+				noted = append(noted, store.TenantResource{Tenant: row.Tenant, Resource: row.Resource})
+			}
+		}
 	}
-	noted := make([]store.TenantResource, 0, len(resources))
-	for r := range resources {
-		noted = append(noted, r)
+	// The resources the state lists already are in the store, or in the
+	// log: only the others need noting.
+	if err := s.read(r.Context(), func(st *fold.State) error {
+		az := st.Engine().Azure()
+		noted = slices.DeleteFunc(noted, func(k store.TenantResource) bool { return az.HasConsumption(k.Tenant, k.Resource) })
+		return nil
+	}); err != nil {
+		return err
 	}
 	slices.SortFunc(noted, func(a, b store.TenantResource) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
 	})
+	noted = slices.Compact(noted)
 	if len(segments) > 0 {
 		if err := s.store.AppendConsumption(r.Context(), segments, noted); err != nil {
 			return err

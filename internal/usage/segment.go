@@ -39,19 +39,70 @@ func compareCostKey(a, b *CostRow) int {
 		cmp.Compare(a.Day, b.Day), cmp.Compare(a.Meter, b.Meter))
 }
 
-// SortCostRows puts rows in a segment's order, and of rows with the same
-// key keeps only the one reported last (the last given, at equal times).
+// SortCostRows returns rows in a segment's order, and of rows with the
+// same key only the one reported last (the last given, at equal times).
+// It sorts the distinct (tenant, resource) pairs only, and places the rows
+// by their pair's rank in one pass (a counting sort, which keeps their
+// order); the rows of a pair, which come by day nearly always, are sorted
+// only when they do not.
 func SortCostRows(rows []CostRow) []CostRow {
-	slices.SortStableFunc(rows, func(a, b CostRow) int { return compareCostKey(&a, &b) })
-	out := rows[:0]
-	for _, r := range rows {
-		if n := len(out); n > 0 && compareCostKey(&out[n-1], &r) == 0 {
-			if r.At >= out[n-1].At {
-				out[n-1] = r
-			}
-			continue
+	type pair struct{ tenant, resource string }
+	ids := make(map[pair]int32)
+	var pairs []pair
+	of := make([]int32, len(rows))
+	for i := range rows {
+		p := pair{rows[i].Tenant, rows[i].Resource}
+		id, ok := ids[p]
+		if !ok {
+			id = int32(len(pairs))
+			ids[p] = id
+			pairs = append(pairs, p)
 		}
-		out = append(out, r)
+		of[i] = id
+	}
+	byName := make([]int32, len(pairs))
+	for k := range byName {
+		byName[k] = int32(k)
+	}
+	slices.SortFunc(byName, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(pairs[a].tenant, pairs[b].tenant), cmp.Compare(pairs[a].resource, pairs[b].resource))
+	})
+	// start[r] is where the rows of the pair ranked r begin.
+	start := make([]int, len(pairs)+1)
+	rank := make([]int32, len(pairs))
+	for r, id := range byName {
+		rank[id] = int32(r)
+	}
+	for _, id := range of {
+		start[rank[id]+1]++
+	}
+	for r := range pairs {
+		start[r+1] += start[r]
+	}
+	placed := make([]CostRow, len(rows))
+	next := slices.Clone(start[:len(pairs)])
+	for i, id := range of {
+		r := rank[id]
+		placed[next[r]] = rows[i]
+		next[r]++
+	}
+	dayMeter := func(a, b CostRow) int { return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Meter, b.Meter)) }
+	out := placed[:0]
+	for r := range pairs {
+		group := placed[start[r]:start[r+1]]
+		if !slices.IsSortedFunc(group, dayMeter) {
+			slices.SortStableFunc(group, dayMeter)
+		}
+		first := len(out)
+		for _, row := range group {
+			if n := len(out); n > first && dayMeter(out[n-1], row) == 0 {
+				if row.At >= out[n-1].At {
+					out[n-1] = row
+				}
+				continue
+			}
+			out = append(out, row)
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package usage
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,8 +29,19 @@ func TestMergeSegmentsKeepsTheLastReport(t *testing.T) {
 			}
 		}
 		// What keeping every record gives: per key, the last one reported,
-		// of equal times the last given.
-		want := SortCostRows(append([]CostRow(nil), all...))
+		// of equal times the last given; in key order.
+		last := map[[4]any]CostRow{}
+		for _, r := range all {
+			k := [4]any{r.Tenant, r.Resource, r.Day, r.Meter}
+			if kept, ok := last[k]; !ok || r.At >= kept.At {
+				last[k] = r
+			}
+		}
+		var want []CostRow
+		for _, r := range last {
+			want = append(want, r)
+		}
+		slices.SortFunc(want, func(a, b CostRow) int { return compareCostKey(&a, &b) })
 		var segments [][]byte
 		for rest := all; len(rest) > 0; {
 			n := 1 + rng.IntN(len(rest))

@@ -1,0 +1,109 @@
+package usage
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+// Cost is a row of a consumption file read as columns: checked, its path
+// canonical, its cost exactly billionths.
+type Cost struct {
+	Tenant, Resource string
+	// Day is the day of the cost, in days since 1970-01-01; Meter its
+	// meter's index in event.Meters.
+	Day   int32
+	Meter uint8
+	Nanos int64
+}
+
+// CostColumns reads the rows of consumption batches as costs, checking each
+// entry of a row group's dictionaries once: a tenant, a resource's path, a
+// date, a meter. A row that a check fails, or whose cost is not exactly
+// billionths (ParseNanos's reach), is not a Cost: its reader takes it as
+// text (ConsumptionBatch.Row) and makes it the log line it stands for,
+// which says what is wrong with it, or holds its exact cost.
+type CostColumns struct {
+	group int64
+	// By dictionary entry: the tenant ("" unchecked or not one), the
+	// canonical path ("" unchecked or not one) and whether it was checked,
+	// the day (-2 unchecked, -1 not a day), the meter (-2 unchecked, -1
+	// not a meter).
+	tenants []string
+	paths   []string
+	checked []bool
+	days    []int32
+	meters  []int
+}
+
+// Cost returns row i of b as a cost, or false when the row is to be read
+// as text.
+func (cc *CostColumns) Cost(b *ConsumptionBatch, i int) (Cost, bool) {
+	if b.Group != cc.group || cc.tenants == nil {
+		cc.group = b.Group
+		cc.tenants = make([]string, b.Tenants.Len())
+		for k := range cc.tenants {
+			cc.tenants[k] = b.Tenants.String(int32(k))
+		}
+		cc.paths = make([]string, b.Resources.Len())
+		cc.checked = make([]bool, b.Resources.Len())
+		cc.days = slices.Repeat([]int32{-2}, b.Dates.Len())
+		cc.meters = slices.Repeat([]int{-2}, b.Meters.Len())
+	}
+	c := Cost{Tenant: cc.tenants[b.Tenant[i]], Day: cc.day(b, b.Date[i])}
+	r := b.Resource[i]
+	if !cc.checked[r] {
+		cc.checked[r] = true
+		if sc, err := event.ParseResourcePath(b.Resources.String(r)); err == nil {
+			cc.paths[r] = sc.Path
+		}
+	}
+	c.Resource = cc.paths[r]
+	meter := slices.Index(event.Meters, event.MeterStandard)
+	if b.Meter != nil {
+		meter = cc.meter(b, b.Meter[i])
+	}
+	nanos, exact := floatNanos(b.Cost[i])
+	if c.Tenant == "" || c.Resource == "" || c.Day < 0 || meter < 0 || !exact {
+		return Cost{}, false
+	}
+	c.Meter, c.Nanos = uint8(meter), nanos
+	return c, true
+}
+
+func (cc *CostColumns) day(b *ConsumptionBatch, date int32) int32 {
+	if cc.days[date] == -2 {
+		cc.days[date] = -1
+		if d := b.Dates.String(date); event.IsDay(d) {
+			t, _ := time.Parse(time.DateOnly, d)
+			cc.days[date] = int32(t.Unix() / 86400)
+		}
+	}
+	return cc.days[date]
+}
+
+func (cc *CostColumns) meter(b *ConsumptionBatch, m int32) int {
+	if cc.meters[m] == -2 {
+		name := b.Meters.String(m)
+		if name == "" {
+			name = event.MeterStandard
+		}
+		cc.meters[m] = slices.Index(event.Meters, name)
+	}
+	return cc.meters[m]
+}
+
+// floatNanos returns a cost read as a DOUBLE in billionths, when that is
+// exactly the decimal the double stands for (its shortest form, as
+// strconv writes it) and it is not negative.
+func floatNanos(c float64) (int64, bool) {
+	// Under a million, no two decimals of nine places round to the same
+	// double, so the one that does is its shortest form.
+	if !(c >= 0 && c < 1e6) {
+		return 0, false
+	}
+	n := math.Round(c * 1e9)
+	return int64(n), n/1e9 == c
+}
