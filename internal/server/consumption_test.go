@@ -2,8 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/azure"
+	"github.com/palproject/pal/internal/cli"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/server"
@@ -111,6 +116,20 @@ func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
 	}
 	want := fold.Events(attribution.DefaultOptions(), append(control, costs...))
 	exported := fold.Events(attribution.DefaultOptions(), s.exportedLog(operator))
+	// The command line reads the two files as one, the revisions after.
+	dir := t.TempDir()
+	logFile, costFile := filepath.Join(dir, "control.ndjson"), filepath.Join(dir, "costs.parquet")
+	if err := os.WriteFile(logFile, lines.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(costFile, []byte(parquetOf(append(slices.Clone(costs), revised...), func(i int) float64 {
+		if i < len(costs) && i%3 == 0 {
+			return 1.1
+		}
+		return 1
+	})), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, month := range []string{"2026-01", "2026-02"} {
 		rep, err := want.Azure().Report(month)
 		if err != nil {
@@ -128,6 +147,14 @@ func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
 		fromLogJSON, _ := json.Marshal(fromLog)
 		if diff := jsonDiff(wantJSON, fromLogJSON); diff != "" {
 			t.Errorf("%s: pal on the service's /v1/log differs from pal (-pal +exported):\n%s", month, diff)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := cli.Run(context.Background(), &cli.Env{Stdout: &stdout, Stderr: &stderr},
+			[]string{"report", "azure", "--log", logFile, "--consumption", costFile, "--month", month, "--format", "json"}); code != 0 {
+			t.Fatalf("pal report azure: exit %d: %s", code, stderr.String())
+		}
+		if diff := jsonDiff(wantJSON, stdout.Bytes()); diff != "" {
+			t.Errorf("%s: pal report azure --consumption differs from pal on the log (-log +file):\n%s", month, diff)
 		}
 	}
 	var page api.AttributionPage
@@ -157,8 +184,12 @@ func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
 // jsonDiff compares two JSON documents as values.
 func jsonDiff(a, b []byte) string {
 	var x, y any
-	json.Unmarshal(a, &x)
-	json.Unmarshal(b, &y)
+	if err := json.Unmarshal(a, &x); err != nil {
+		return "the first is no JSON: " + err.Error()
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		return "the second is no JSON: " + err.Error()
+	}
 	return gocmp.Diff(x, y)
 }
 
