@@ -234,9 +234,11 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 	cr := event.NewConsumptionReader()
 	// The days kept: all, or the month's.
 	keep := func(int32) bool { return true }
+	var first, last string
 	if month != "" {
 		m, _ := time.Parse("2006-01", month)
-		from, to := azure.DayNumber(m.Format(time.DateOnly)), azure.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
+		first, last = m.Format(time.DateOnly), m.AddDate(0, 1, -1).Format(time.DateOnly)
+		from, to := azure.DayNumber(first), azure.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
 		keep = func(day int32) bool { return day >= from && day < to }
 	}
 	apply := func(ev *event.Event, rf *event.Refusal) {
@@ -257,7 +259,9 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 	}
 	if f.parquet != nil {
 		cols := consumptionColumns{e: e, sums: sums, cr: cr, at: at, apply: apply, keep: keep, t: t}
-		if err := usage.ReadConsumption(ctx, f.parquet, f.size, cols.batch); err != nil {
+		// The row groups of other months are not read: their rows are
+		// neither kept nor counted.
+		if err := usage.ReadConsumptionDays(ctx, f.parquet, f.size, first, last, cols.batch); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil

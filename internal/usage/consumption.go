@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Consumption is one row of a consumption file: a resource's cost for one
@@ -100,6 +101,15 @@ func (b *ConsumptionBatch) Row(i int) (line int, tenant, resource, date, cost, m
 // reused once fn returns. It returns a clear error for a file that is not
 // Parquet, lacks a column, or holds nulls.
 func ReadConsumption(ctx context.Context, r io.ReaderAt, size int64, fn func(b *ConsumptionBatch) error) error {
+	return ReadConsumptionDays(ctx, r, size, "", "", fn)
+}
+
+// ReadConsumptionDays is ReadConsumption for the dates from first to last
+// (YYYY-MM-DD; "" bounds nothing): a row group whose statistics say that
+// every date of it is before first or after last is not read, though its
+// rows keep their numbers. The rows of other dates in the groups read are
+// the caller's to leave.
+func ReadConsumptionDays(ctx context.Context, r io.ReaderAt, size int64, first, last string, fn func(b *ConsumptionBatch) error) error {
 	f, err := parquet.OpenFile(r, size)
 	if err != nil {
 		return fmt.Errorf("not a readable Parquet file (%v); write consumption with pal gen --azure or as the columns tenant, resource, date, cost, meter", err)
@@ -122,9 +132,14 @@ func ReadConsumption(ctx context.Context, r io.ReaderAt, size int64, fn func(b *
 		index[k] = leaf.ColumnIndex
 	}
 	b := &ConsumptionBatch{First: 1}
-	for _, g := range f.RowGroups() {
+	meta := f.Metadata().RowGroups
+	for k, g := range f.RowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if k < len(meta) && outside(meta[k].Columns[index[2]].MetaData.Statistics, first, last) {
+			b.First += g.NumRows()
+			continue
 		}
 		b.Group = groups.Add(1)
 		if err := readConsumptionGroup(g, names, index, b, fn); err != nil {
@@ -132,6 +147,16 @@ func ReadConsumption(ctx context.Context, r io.ReaderAt, size int64, fn func(b *
 		}
 	}
 	return nil
+}
+
+// outside reports whether a date column's statistics put every date of its
+// row group before first or after last.
+func outside(st format.Statistics, first, last string) bool {
+	lo, hi := string(st.MinValue), string(st.MaxValue)
+	if lo == "" || hi == "" {
+		return false
+	}
+	return first != "" && hi < first || last != "" && lo > last
 }
 
 func readConsumptionGroup(g parquet.RowGroup, names []string, index []int, b *ConsumptionBatch, fn func(*ConsumptionBatch) error) error {

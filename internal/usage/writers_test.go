@@ -97,3 +97,39 @@ func TestTimelineWriterRowGroups(t *testing.T) {
 		t.Errorf("rows read back (-want +got):\n%s", diff)
 	}
 }
+
+// TestReadConsumptionDaysSkipsOtherMonths: the row groups whose dates all
+// fall outside the days asked are not read, and the rows read keep their
+// numbers in the file.
+func TestReadConsumptionDaysSkipsOtherMonths(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewConsumptionWriter(&buf)
+	for m := 1; m <= 3; m++ {
+		for d := 1; d <= 4; d++ {
+			if err := w.Write(Consumption{Tenant: "t", Resource: "/subscriptions/s/r", Date: fmt.Sprintf("2026-%02d-%02d", m, d), Cost: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := ReadConsumptionDays(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "2026-02-01", "2026-02-28", func(b *ConsumptionBatch) error {
+		for i := range b.Len() {
+			line, _, _, date, _, _ := b.Row(i)
+			got = append(got, fmt.Sprintf("%d %s", line, date))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"5 2026-02-01", "6 2026-02-02", "7 2026-02-03", "8 2026-02-04"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rows read (-want +got):\n%s", diff)
+	}
+}
