@@ -244,7 +244,6 @@ func (c *consumption) part(rec CostRecord, weight *big.Rat) amount {
 	return part
 }
 
-type azRowKey struct{ tenant, resource, sub, org, partner string }
 type azSubKey struct{ tenant, sub, org string }
 
 type azTotals struct {
@@ -414,6 +413,7 @@ func (s MonthSlot) PutExact(day int32, meter uint8, exact string) {
 // Merged returns the report of the records fed, which the caller merged
 // itself with the engine's own records of the month (MonthRecords), each
 // resource, day and meter once: the engine's records are not added again.
+// Like Report, it empties the sums: a Month makes one report.
 func (m *Month) Merged() Report { return m.report() }
 
 // MonthRecords calls fn with the engine's own consumption records of a
@@ -486,17 +486,25 @@ func (m *Month) addKept() bool {
 	return true
 }
 
-// report makes the report of the sums.
+// report makes the report of the sums, which it empties as it goes: a
+// resource's sums give way to its rows. A resource's locations are
+// distinct, so each row is one location's on one resource.
 func (m *Month) report() Report {
-	rows := map[azRowKey]*azTotals{}
+	var rows []ResourceRow
 	subs := map[azSubKey]*azTotals{}
-	for _, r := range m.res {
+	for k, r := range m.res {
 		for _, l := range r.locs {
-			totals(rows, azRowKey{r.tenant, r.path, r.sub, l.org, l.partner}).addTotals(l.azTotals)
+			if l.acr.isZero() && l.pec.isZero() && l.nanos == 0 {
+				continue
+			}
+			rows = append(rows, ResourceRow{Tenant: r.tenant, Resource: r.path, Subscription: r.sub,
+				Org: l.org, Partner: l.partner, ACR: Money{l.acr}, PECEligibleCost: Money{l.pec},
+				RecognisedHours: hoursOf(l.nanos)})
 		}
 		for _, o := range r.orgs {
 			totals(subs, azSubKey{r.tenant, r.sub, o.org}).addTotals(o.azTotals)
 		}
+		delete(m.res, k)
 	}
 	return m.e.azureReport(m.month, m.q.policy, rows, subs)
 }
@@ -553,20 +561,15 @@ func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
 
 // azureReport makes the report of the rows of resources (by location) and
 // of subscriptions (by organisation, each record counted once), sums the
-// subscriptions into organisations, and sorts them.
-func (e *Engine) azureReport(month string, policy Policy, rows map[azRowKey]*azTotals, subs map[azSubKey]*azTotals) Report {
-	rep := Report{Month: month, Policy: policy, Resources: []ResourceRow{},
+// subscriptions into organisations, and sorts them all.
+func (e *Engine) azureReport(month string, policy Policy, rows []ResourceRow, subs map[azSubKey]*azTotals) Report {
+	rep := Report{Month: month, Policy: policy, Resources: rows,
 		Subscriptions: []Subscription{}, Orgs: []OrgRow{}}
+	if rep.Resources == nil {
+		rep.Resources = []ResourceRow{}
+	}
 	orgs := map[string]*azTotals{}
 	customers := map[string]map[string]*amount{}
-	for k, t := range rows {
-		if t.acr.isZero() && t.pec.isZero() && t.nanos == 0 {
-			continue
-		}
-		rep.Resources = append(rep.Resources, ResourceRow{Tenant: k.tenant, Resource: k.resource, Subscription: k.sub,
-			Org: k.org, Partner: k.partner, ACR: Money{t.acr}, PECEligibleCost: Money{t.pec},
-			RecognisedHours: hoursOf(t.nanos)})
-	}
 	for k, t := range subs {
 		if orgs[k.org] == nil {
 			orgs[k.org] = &azTotals{}
