@@ -267,6 +267,80 @@ func partnerWords(d directory, partner string) string {
 	return "partner " + partner
 }
 
+// asPartner reports whether p reads answers as a partner does: of its own
+// organisation's accounts by name, of other organisations' and customers'
+// only what shownAccount shows. Every answer that names accounts is
+// filtered by it, here and in the words of explanations.
+func (p Principal) asPartner() bool { return p.Role == store.RolePartnerReader }
+
+// shownExplanation is what p sees of an explanation: the accounts named as
+// shownAccount says, each by the partner it links at the instant (linkOf
+// for the accounts the explanation does not say it of).
+func (p Principal) shownExplanation(d directory, x attribution.Explanation, linkOf func(account string) string) attribution.Explanation {
+	if !p.asPartner() {
+		return x
+	}
+	x.Candidates = slices.Clone(x.Candidates)
+	for i, c := range x.Candidates {
+		x.Candidates[i].Account = p.shownAccount(d, c.Account, c.Partner)
+	}
+	for _, w := range []**attribution.Winner{&x.Winner, &x.WouldBeWinner} {
+		if *w != nil {
+			v := **w
+			v.Account = p.shownAccount(d, v.Account, v.Partner)
+			*w = &v
+		}
+	}
+	var others []string
+	for _, a := range x.NotAttributable {
+		others = append(others, p.shownAccount(d, a, linkOf(a)))
+	}
+	x.NotAttributable = others
+	return x
+}
+
+// shownAzure is what p sees of an Azure explanation: accounts as
+// shownAccount says; a principal that is a group, as a group of the
+// customer unless it is the caller's own account.
+func (p Principal) shownAzure(d directory, x azure.Explanation) azure.Explanation {
+	if !p.asPartner() {
+		return x
+	}
+	x.Assignments = slices.Clone(x.Assignments)
+	for i, a := range x.Assignments {
+		principal := "a group of the customer"
+		for _, acct := range a.Accounts {
+			if acct.Account == a.Principal {
+				principal = p.shownAccount(d, acct.Account, acct.Partner)
+			}
+		}
+		if principal != a.Principal {
+			a.Principal = principal
+			if a.PrincipalTenant != x.Tenant {
+				a.PrincipalTenant = ""
+			}
+		}
+		// An assignment's ID may name its principal: shown only of an
+		// assignment through which one of the caller's accounts acts.
+		if !slices.ContainsFunc(a.Accounts, func(acct azure.ExplainedAccount) bool { return p.ownsPartner(d, acct.Partner) }) {
+			a.Assignment = ""
+		}
+		a.Accounts = slices.Clone(a.Accounts)
+		for j, acct := range a.Accounts {
+			a.Accounts[j].Account = p.shownAccount(d, acct.Account, acct.Partner)
+			if !p.ownsPartner(d, acct.Partner) {
+				// Another's words name its group and its own tenant.
+				a.Accounts[j].Words = "counts"
+				if acct.Reason != "" {
+					a.Accounts[j].Words = credit.Words(acct.Reason)
+				}
+			}
+		}
+		x.Assignments[i] = a
+	}
+	return x
+}
+
 // ownsPartner reports whether a partner ID is one of p's organisation's,
 // now or once.
 func (p Principal) ownsPartner(d directory, partner string) bool {

@@ -11,7 +11,6 @@ import (
 	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
 	"github.com/palproject/pal/internal/event"
-	"github.com/palproject/pal/internal/store"
 )
 
 // The words the pages show for codes, and the explanation of a verdict in
@@ -100,10 +99,10 @@ func explanationWords(p Principal, d directory, x attribution.Explanation) strin
 		return fmt.Sprintf("%s does not exist in tenant %s at %s.", x.Resource, x.Tenant, day(x.At))
 	}
 	who := func(w *attribution.Winner) string {
-		if p.Role == store.RolePartnerReader && p.ownsPartner(d, w.Partner) {
+		if p.asPartner() && p.ownsPartner(d, w.Partner) {
 			return fmt.Sprintf("your partner ID %s, through %s", w.Partner, w.Account)
 		}
-		if p.Role == store.RolePartnerReader {
+		if p.asPartner() {
 			return partnerWords(d, w.Partner)
 		}
 		return fmt.Sprintf("%s, through %s", partnerWords(d, w.Partner), w.Account)
@@ -141,8 +140,8 @@ func explanationWords(p Principal, d directory, x attribution.Explanation) strin
 		if x.Winner != nil && c.Account == x.Winner.Account {
 			continue
 		}
-		mine := p.Role == store.RolePartnerReader && p.ownsPartner(d, c.Partner)
-		if p.Role == store.RolePartnerReader && !mine {
+		mine := p.asPartner() && p.ownsPartner(d, c.Partner)
+		if p.asPartner() && !mine {
 			continue
 		}
 		name := c.Account
@@ -169,80 +168,12 @@ func capital(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// shownExplanation is what p sees of an explanation: the accounts named as
-// shownAccount says, each by the partner it links at the instant (linkOf
-// for the accounts the explanation does not say it of).
-func (p Principal) shownExplanation(d directory, x attribution.Explanation, linkOf func(account string) string) attribution.Explanation {
-	if p.Role != store.RolePartnerReader {
-		return x
-	}
-	x.Candidates = slices.Clone(x.Candidates)
-	for i, c := range x.Candidates {
-		x.Candidates[i].Account = p.shownAccount(d, c.Account, c.Partner)
-	}
-	for _, w := range []**attribution.Winner{&x.Winner, &x.WouldBeWinner} {
-		if *w != nil {
-			v := **w
-			v.Account = p.shownAccount(d, v.Account, v.Partner)
-			*w = &v
-		}
-	}
-	var others []string
-	for _, a := range x.NotAttributable {
-		others = append(others, p.shownAccount(d, a, linkOf(a)))
-	}
-	x.NotAttributable = others
-	return x
-}
-
-// shownAzure is what p sees of an Azure explanation: accounts as
-// shownAccount says; a principal that is a group, as a group of the
-// customer unless it is the caller's own account.
-func (p Principal) shownAzure(d directory, x azure.Explanation) azure.Explanation {
-	if p.Role != store.RolePartnerReader {
-		return x
-	}
-	x.Assignments = slices.Clone(x.Assignments)
-	for i, a := range x.Assignments {
-		principal := "a group of the customer"
-		for _, acct := range a.Accounts {
-			if acct.Account == a.Principal {
-				principal = p.shownAccount(d, acct.Account, acct.Partner)
-			}
-		}
-		if principal != a.Principal {
-			a.Principal = principal
-			if a.PrincipalTenant != x.Tenant {
-				a.PrincipalTenant = ""
-			}
-		}
-		// An assignment's ID may name its principal: shown only of an
-		// assignment through which one of the caller's accounts acts.
-		if !slices.ContainsFunc(a.Accounts, func(acct azure.ExplainedAccount) bool { return p.ownsPartner(d, acct.Partner) }) {
-			a.Assignment = ""
-		}
-		a.Accounts = slices.Clone(a.Accounts)
-		for j, acct := range a.Accounts {
-			a.Accounts[j].Account = p.shownAccount(d, acct.Account, acct.Partner)
-			if !p.ownsPartner(d, acct.Partner) {
-				// Another's words name its group and its own tenant.
-				a.Accounts[j].Words = "counts"
-				if acct.Reason != "" {
-					a.Accounts[j].Words = credit.Words(acct.Reason)
-				}
-			}
-		}
-		x.Assignments[i] = a
-	}
-	return x
-}
-
 // azureWords says who is recognised and credited for an Azure resource at
 // an instant.
 func azureWords(p Principal, d directory, x azure.Explanation) string {
 	if len(x.Credited) == 0 {
 		s := "No partner is recognised at that instant."
-		if p.Role == store.RolePartnerReader {
+		if p.asPartner() {
 			for _, a := range x.Assignments {
 				for _, acct := range a.Accounts {
 					if p.ownsPartner(d, acct.Partner) && !acct.Eligible {
