@@ -330,11 +330,14 @@ func (m *Month) credit(r *resMonth, day int32, meter uint8, part func(weight *bi
 	if te == nil || te.pieces == nil {
 		return
 	}
-	dc, ok := te.days[day]
-	if !ok {
-		dc = m.q.dayCredits(te.pieces, day)
-		te.days[day] = dc
+	if te.from != m.first || te.days == nil {
+		te.from, te.set, te.days = m.first, 0, make([]dayCredits, m.next-m.first)
 	}
+	if te.set&bit == 0 {
+		te.days[day-m.first] = m.q.dayCredits(te.pieces, day)
+		te.set |= bit
+	}
+	dc := &te.days[day-m.first]
 	if r.days&bit == 0 {
 		r.days |= bit
 		for _, d := range dc.locations {

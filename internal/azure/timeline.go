@@ -76,7 +76,12 @@ type query struct {
 // share, with what each of its days earns, computed once.
 type timelineEntry struct {
 	pieces []azPiece
-	days   map[int32]dayCredits
+	// days holds what each day of a month's report earns, computed once,
+	// by the day's place in the month that begins on day from; set marks
+	// the days known.
+	from int32
+	set  uint32
+	days []dayCredits
 }
 
 type tenantSub struct{ tenant, sub string }
@@ -387,7 +392,7 @@ func (q *query) entry(tid string, sc event.Scope) *timelineEntry {
 			}
 		}
 	}
-	te := &timelineEntry{pieces: sweep(rs), days: map[int32]dayCredits{}}
+	te := &timelineEntry{pieces: sweep(rs)}
 	q.timelines[key] = te
 	return te
 }

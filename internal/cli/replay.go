@@ -328,7 +328,11 @@ func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
 	if b.Group != cc.group || cc.slots == nil {
 		cc.group = b.Group
 		cc.slots = make(map[[2]int32]putCost)
-		cc.last = slices.Repeat([]lastSlot{{tenant: -1}}, b.Resources.Len())
+		cc.last = cc.last[:0]
+	}
+	// A column without a dictionary grows one as its pages are read.
+	for len(cc.last) < b.Resources.Len() {
+		cc.last = append(cc.last, lastSlot{tenant: -1})
 	}
 	for i := range b.Len() {
 		c, ok := cc.cols.Cost(b, i)

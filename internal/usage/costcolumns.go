@@ -43,14 +43,20 @@ type CostColumns struct {
 func (cc *CostColumns) Cost(b *ConsumptionBatch, i int) (Cost, bool) {
 	if b.Group != cc.group || cc.tenants == nil {
 		cc.group = b.Group
-		cc.tenants = make([]string, b.Tenants.Len())
-		for k := range cc.tenants {
-			cc.tenants[k] = b.Tenants.String(int32(k))
-		}
-		cc.paths = make([]string, b.Resources.Len())
-		cc.checked = make([]bool, b.Resources.Len())
-		cc.days = slices.Repeat([]int32{-2}, b.Dates.Len())
-		cc.meters = slices.Repeat([]int{-2}, b.Meters.Len())
+		cc.tenants, cc.paths, cc.checked, cc.days, cc.meters = cc.tenants[:0], cc.paths[:0], cc.checked[:0], cc.days[:0], cc.meters[:0]
+	}
+	// A column without a dictionary grows one as its pages are read.
+	for k := len(cc.tenants); k < b.Tenants.Len(); k++ {
+		cc.tenants = append(cc.tenants, b.Tenants.String(int32(k)))
+	}
+	for len(cc.paths) < b.Resources.Len() {
+		cc.paths, cc.checked = append(cc.paths, ""), append(cc.checked, false)
+	}
+	for len(cc.days) < b.Dates.Len() {
+		cc.days = append(cc.days, -2)
+	}
+	for len(cc.meters) < b.Meters.Len() {
+		cc.meters = append(cc.meters, -2)
 	}
 	c := Cost{Tenant: cc.tenants[b.Tenant[i]], Day: cc.day(b, b.Date[i])}
 	r := b.Resource[i]
