@@ -119,6 +119,19 @@ func (s *State) NoteConsumption(rs []store.TenantResource) {
 	}
 }
 
+// Noted returns the resources noted (NoteConsumption) of the tenants
+// named: what a fold of those tenants from the log alone (Tenant, Tenants)
+// notes to answer as the state does. The slice is the caller's.
+func (s *State) Noted(tenants []string) []store.TenantResource {
+	var out []store.TenantResource
+	for _, r := range s.noted {
+		if slices.Contains(tenants, r.Tenant) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // renote notes again, in a new engine, the resources noted so far.
 func (s *State) renote() {
 	for _, r := range s.noted {

@@ -63,6 +63,10 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 	if err := s.read(r.Context(), func(st *fold.State) error { at = st.Engine().Now(); return nil }); err != nil {
 		return err
 	}
+	if at.IsZero() {
+		// An empty log has no instant yet: the rows are reported now.
+		at = s.cfg.Clock().UTC()
+	}
 	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
 	months := map[string][]usage.CostRow{}
 	monthOf := map[int32]string{}
@@ -153,8 +157,11 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 		if err := s.store.AppendConsumption(r.Context(), segments, noted); err != nil {
 			return err
 		}
-		if err := s.noteConsumption(r.Context()); err != nil {
-			return err
+		// The rows are stored: should the state fail to note them now, the
+		// next read notes them, and the push is not to be sent again.
+		if err := s.noteConsumption(r.Context(), true); err != nil {
+			s.m.storeErrors.Inc()
+			s.log.Error("noting pushed consumption failed; the next read notes it", "err", err)
 		}
 	}
 	slices.SortFunc(res.Refused, func(a, b *event.Refusal) int { return a.Line - b.Line })
@@ -166,14 +173,22 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 
 // noteConsumption notes, in both copies of the state, the resources with
 // consumption that the store noted since it last looked: this process's
-// pushes and other processes'.
-func (s *Server) noteConsumption(ctx context.Context) error {
+// pushes and other processes'. A reader does not wait (wait false) for
+// another caller that is noting: it reads the state as it is, the notes
+// a moment behind; a pusher waits, to read its own push.
+func (s *Server) noteConsumption(ctx context.Context, wait bool) error {
 	n := &s.consumption
 	segment, err := s.store.LastSegment(ctx)
 	if err != nil || segment == n.segment.Load() {
 		return err
 	}
-	n.mu.Lock()
+	if !wait {
+		if !n.mu.TryLock() {
+			return nil
+		}
+	} else {
+		n.mu.Lock()
+	}
 	defer n.mu.Unlock()
 	var found []store.TenantResource
 	last := n.seen
@@ -277,12 +292,14 @@ func (s *Server) azureReport(ctx context.Context, st *fold.State, month string) 
 
 // azureCosts returns what customers paid in a month for each of some
 // Azure resources, every meter but marketplace: the most a partner can be
-// credited for it that month.
-func (s *Server) azureCosts(ctx context.Context, az *azure.Engine, month string, want map[store.TenantResource]bool) (map[store.TenantResource]azure.Money, error) {
+// credited for it that month. az is the engine of the instant asked, and
+// upTo, when not zero, that instant: the costs pushed as files count when
+// reported by then.
+func (s *Server) azureCosts(ctx context.Context, az *azure.Engine, month string, want map[store.TenantResource]bool, upTo time.Time) (map[store.TenantResource]azure.Money, error) {
 	out := make(map[store.TenantResource]azure.Money, len(want))
 	merged, err := s.monthRows(ctx, az, month, func(r *usage.CostRow) error {
 		k := store.TenantResource{Tenant: r.Tenant, Resource: r.Resource}
-		if !want[k] || event.Meters[r.Meter] == event.MeterMarketplace {
+		if !want[k] || event.Meters[r.Meter] == event.MeterMarketplace || !upTo.IsZero() && r.At > upTo.UnixNano() {
 			return nil
 		}
 		m := out[k]

@@ -131,6 +131,7 @@ func tenantsOf(st *fold.State, sc scope) []string {
 func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribution.Engine, tenants []string) error) error {
 	var dir []store.Record
 	var tenants, folded []string
+	var noted []store.TenantResource
 	var ver version
 	present := false
 	err := s.read(ctx, func(st *fold.State) error {
@@ -143,7 +144,7 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 			return fn(st.Engine(), tenants)
 		}
 		ver = s.versionOf(st)
-		dir = st.Directory()
+		dir, noted = st.Directory(), st.Noted(folded)
 		return nil
 	})
 	if err != nil || present {
@@ -152,6 +153,9 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 	key := "fold\x00" + f.At.Format(time.RFC3339Nano) + "\x00" + strings.Join(folded, "\x00")
 	v, err := s.views.answers.get(ver, key, func() (any, error) {
 		e, err := fold.Tenants(ctx, s.store, s.cfg.Options, dir, folded, f.At)
+		if err == nil {
+			noteIn(e, noted)
+		}
 		return &pastEngine{e: e}, err
 	})
 	if err != nil {
@@ -163,6 +167,14 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 	past.mu.Lock()
 	defer past.mu.Unlock()
 	return fn(past.e, tenants)
+}
+
+// noteIn notes, in an engine folded from the log alone, the resources with
+// consumption kept out of it (fold.State.Noted).
+func noteIn(e *attribution.Engine, noted []store.TenantResource) {
+	for _, r := range noted {
+		e.NoteConsumption(r.Tenant, r.Resource)
+	}
 }
 
 // pastEngine is an engine folded up to a past instant, kept for the pages

@@ -208,7 +208,7 @@ func (s *Server) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.noteConsumption(ctx); err != nil {
+	if err := s.noteConsumption(ctx, true); err != nil {
 		return fmt.Errorf("load the resources with consumption: %w", err)
 	}
 	s.log.Info("state loaded", "records", records, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
@@ -388,7 +388,7 @@ func (s *Server) read(ctx context.Context, fn func(st *fold.State) error) error 
 	if err := s.sync(ctx, s.store); err != nil {
 		return err
 	}
-	if err := s.noteConsumption(ctx); err != nil {
+	if err := s.noteConsumption(ctx, false); err != nil {
 		return err
 	}
 	return s.views.read(fn)

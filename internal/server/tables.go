@@ -560,13 +560,16 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 			w.put(rw)
 			t.Rows = append(t.Rows, rw)
 		}
-		return nil
-	})
-	if err != nil || len(priced) == 0 {
-		return t, err
-	}
-	err = s.read(ctx, func(st *fold.State) error {
-		costs, err := s.azureCosts(ctx, st.Engine().Azure(), f.Month, paid)
+		if len(priced) == 0 {
+			return nil
+		}
+		// What customers paid as the frame's engine knows it: the costs
+		// reported by the frame's instant.
+		var upTo time.Time
+		if !f.Current {
+			upTo = f.At
+		}
+		costs, err := s.azureCosts(ctx, e.Azure(), f.Month, paid, upTo)
 		for _, a := range priced {
 			a.w.acr = money(costs[a.k])
 			a.w.put(a.rw)

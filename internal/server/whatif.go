@@ -41,8 +41,10 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	var now time.Time
 	var dir []store.Record
 	var reads []string
+	var noted []store.TenantResource
 	err = s.read(r.Context(), func(st *fold.State) error {
 		now, dir, reads = st.Engine().Now(), st.Directory(), st.Reads(tenant)
+		noted = st.Noted([]string{tenant})
 		return nil
 	})
 	if err != nil {
@@ -52,6 +54,7 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
+	noteIn(e, noted)
 	before := tenantRows(e, tenant)
 	events, _ = fold.Order(events)
 	var named []string
