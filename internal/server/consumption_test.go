@@ -231,3 +231,44 @@ func TestConsumptionFileRefused(t *testing.T) {
 		t.Errorf("another tenant's costs: %d %+v", status, res)
 	}
 }
+
+// TestPushedCostsInPastFrames: a resource whose costs came as a file, in
+// February, is on the organisation's February tables read in March, past
+// frames being folded from the log alone, as it is when its costs come as
+// events.
+func TestPushedCostsInPastFrames(t *testing.T) {
+	const vm = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+	control := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","partner":"100011"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a1","principal":"ann","principal_tenant":"contoso","role":"Contributor","scope":"/subscriptions/s1"}
+{"type":"account.created","time":"2026-02-20T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+`
+	march := `{"type":"account.created","time":"2026-03-02T00:00:00Z","tenant":"contoso","account":"cid","kind":"guest"}` + "\n"
+	var file bytes.Buffer
+	w := usage.NewConsumptionWriter(&file)
+	for d := 1; d <= 10; d++ {
+		if err := w.Write(usage.Consumption{Tenant: "contoso", Resource: vm, Date: fmt.Sprintf("2026-02-%02d", d), Cost: 2.5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	fab := s.token(store.RolePartnerReader, "", "", "100001")
+	s.push(operator, control)
+	if status, body := s.call("POST", "/v1/consumption", operator, file.String()); status != 200 {
+		t.Fatalf("POST /v1/consumption: %d %s", status, body)
+	}
+	s.push(operator, march)
+	feb := s.table(fab, "/v1/tables/credited?month=2026-02")
+	if feb.Current {
+		t.Fatal("February is read as the present")
+	}
+	rows := feb.find("resource", strings.ToLower(vm))
+	if len(rows) != 1 || rows[0]["acr"] != 25.0 {
+		t.Errorf("February's credited table, read in March: %+v, want the resource with 25.00 of ACR", feb.Rows)
+	}
+}
