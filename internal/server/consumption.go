@@ -163,12 +163,57 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 			s.m.storeErrors.Inc()
 			s.log.Error("noting pushed consumption failed; the next read notes it", "err", err)
 		}
+		for _, seg := range segments {
+			if err := s.compactConsumption(r.Context(), seg.Month); err != nil {
+				s.m.storeErrors.Inc()
+				s.log.Error("compacting a month's consumption failed; the next push tries again", "month", seg.Month, "err", err)
+			}
+		}
 	}
 	slices.SortFunc(res.Refused, func(a, b *event.Refusal) int { return a.Line - b.Line })
 	s.m.events.WithLabelValues("accepted").Add(float64(res.Accepted))
 	s.m.events.WithLabelValues("refused").Add(float64(len(res.Refused)))
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// compactAfter is how many segments a month may have before a push merges
+// them into one: a report reads every segment of its month at once.
+const compactAfter = 16
+
+// compactConsumption merges a month's segments into one once there are
+// more than compactAfter, each resource, day and meter once, so that many
+// small pushes cost a report no more than one large one.
+func (s *Server) compactConsumption(ctx context.Context, month string) error {
+	n, err := s.store.SegmentCount(ctx, month)
+	if err != nil || n <= compactAfter {
+		return err
+	}
+	var segments [][]byte
+	var last int64
+	err = s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
+		segments, last = append(segments, seg.Data), seg.ID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w, rows := usage.NewSegmentWriter(), 0
+	err = usage.MergeSegments(segments, func(r *usage.CostRow) error {
+		rows++
+		return w.Write(r)
+	})
+	if err != nil {
+		return err
+	}
+	data, err := w.Close()
+	if err != nil {
+		return err
+	}
+	// Another process may have compacted them first: then its merge
+	// stands, and nothing is lost either way.
+	_, err = s.store.CompactConsumption(ctx, month, last, store.Segment{Month: month, Rows: rows, Data: data})
+	return err
 }
 
 // noteConsumption notes, in both copies of the state, the resources with

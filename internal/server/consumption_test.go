@@ -272,3 +272,72 @@ func TestPushedCostsInPastFrames(t *testing.T) {
 		t.Errorf("February's credited table, read in March: %+v, want the resource with 25.00 of ACR", feb.Rows)
 	}
 }
+
+// TestManySmallPushes: costs pushed in many small files give the report
+// that one file gives, and a month keeps no more segments than a push
+// compacts down from.
+func TestManySmallPushes(t *testing.T) {
+	log, _ := fold.Order(attributiontest.RandomAzureLog(4, 400))
+	var control, costs []*event.Event
+	var lines bytes.Buffer
+	last := map[[3]string]int{}
+	for _, ev := range log {
+		if ev.Type == event.AzureConsumption {
+			// Each resource, day and meter once: the files come in no
+			// order of their own.
+			if _, err := strconv.ParseFloat(ev.Cost, 64); err == nil {
+				k := [3]string{ev.Tenant + "\x00" + ev.Resource, ev.Date, ev.Meter}
+				if i, ok := last[k]; ok {
+					costs[i] = ev
+					continue
+				}
+				last[k] = len(costs)
+				costs = append(costs, ev)
+			}
+			continue
+		}
+		control = append(control, ev)
+		lines.Write(ev.AppendJSON(nil))
+		lines.WriteByte('\n')
+	}
+	st := sqliteStore(t)
+	s := start(t, st, server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, lines.String())
+	const pushes = 40
+	var pushed []*event.Event
+	for k := range pushes {
+		var file bytes.Buffer
+		w := usage.NewConsumptionWriter(&file)
+		for i := k; i < len(costs); i += pushes {
+			c, _ := strconv.ParseFloat(costs[i].Cost, 64)
+			rec := *costs[i]
+			rec.Cost = strconv.FormatFloat(c, 'f', -1, 64)
+			pushed = append(pushed, &rec)
+			if err := w.Write(usage.Consumption{Tenant: rec.Tenant, Resource: rec.Resource, Date: rec.Date, Cost: c, Meter: rec.Meter}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if status, body := s.call("POST", "/v1/consumption", operator, file.String()); status != 200 {
+			t.Fatalf("push %d: %d %s", k, status, body)
+		}
+	}
+	want := fold.Events(attribution.DefaultOptions(), append(control, pushed...))
+	for _, month := range []string{"2026-01", "2026-02"} {
+		if n, err := st.SegmentCount(context.Background(), month); err != nil || n > 16 {
+			t.Errorf("%s: %d segments after %d pushes (%v)", month, n, pushes, err)
+		}
+		rep, err := want.Azure().Report(month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON, _ := json.Marshal(rep)
+		_, got := s.call("GET", "/v1/reports/azure?month="+month, operator, "")
+		if diff := jsonDiff(wantJSON, got); diff != "" {
+			t.Errorf("%s: many small pushes differ from pal (-pal +service):\n%s", month, diff)
+		}
+	}
+}

@@ -172,6 +172,14 @@ type Store interface {
 	// LastSegment returns the number of the last segment kept, 0 when
 	// none is: it grows with every AppendConsumption that keeps one.
 	LastSegment(ctx context.Context) (int64, error)
+	// SegmentCount returns how many segments a month has.
+	SegmentCount(ctx context.Context, month string) (int, error)
+	// CompactConsumption replaces a month's segments numbered up to last
+	// with merged, kept under number last: it keeps its place among the
+	// segments, those kept since still coming after it. It reports false,
+	// and changes nothing, when the month has no segment last any more
+	// (another process compacted them first).
+	CompactConsumption(ctx context.Context, month string, last int64, merged Segment) (bool, error)
 	// ConsumptionMonths returns the months that have segments, oldest
 	// first.
 	ConsumptionMonths(ctx context.Context) ([]string, error)
@@ -183,6 +191,9 @@ type Store interface {
 // of one push, in the columns of usage.CostRow, encoded by
 // usage.WriteSegment.
 type Segment struct {
+	// ID is the segment's number, which ConsumptionSegments says: later
+	// segments have higher ones.
+	ID    int64
 	Month string
 	Rows  int
 	Data  []byte

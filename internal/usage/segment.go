@@ -112,15 +112,56 @@ const segmentGroupRows = 1 << 16
 
 // WriteSegment encodes rows, in the order SortCostRows gives, as a segment.
 func WriteSegment(rows []CostRow) ([]byte, error) {
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[CostRow](&buf, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(segmentGroupRows))
-	if _, err := w.Write(rows); err != nil {
+	w := NewSegmentWriter()
+	for i := range rows {
+		if err := w.Write(&rows[i]); err != nil {
+			return nil, err
+		}
+	}
+	return w.Close()
+}
+
+// SegmentWriter encodes a segment row by row, in the order SortCostRows
+// gives: what it holds besides the segment's bytes is a row group.
+type SegmentWriter struct {
+	buf  bytes.Buffer
+	w    *parquet.GenericWriter[CostRow]
+	rows []CostRow
+}
+
+// NewSegmentWriter returns an empty segment.
+func NewSegmentWriter() *SegmentWriter {
+	sw := &SegmentWriter{}
+	sw.w = parquet.NewGenericWriter[CostRow](&sw.buf, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(segmentGroupRows))
+	return sw
+}
+
+// Write adds a row.
+func (sw *SegmentWriter) Write(r *CostRow) error {
+	sw.rows = append(sw.rows, *r)
+	if len(sw.rows) >= 4096 {
+		return sw.flush()
+	}
+	return nil
+}
+
+func (sw *SegmentWriter) flush() error {
+	if _, err := sw.w.Write(sw.rows); err != nil {
+		return fmt.Errorf("write a consumption segment: %w", err)
+	}
+	sw.rows = sw.rows[:0]
+	return nil
+}
+
+// Close ends the segment and returns its bytes.
+func (sw *SegmentWriter) Close() ([]byte, error) {
+	if err := sw.flush(); err != nil {
+		return nil, err
+	}
+	if err := sw.w.Close(); err != nil {
 		return nil, fmt.Errorf("write a consumption segment: %w", err)
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("write a consumption segment: %w", err)
-	}
-	return buf.Bytes(), nil
+	return sw.buf.Bytes(), nil
 }
 
 // segmentCursor reads a segment's rows a batch at a time.

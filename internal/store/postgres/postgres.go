@@ -530,14 +530,14 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 
 // ConsumptionSegments calls fn with the segments of a month, oldest first.
 func (s *Store) ConsumptionSegments(ctx context.Context, month string, fn func(store.Segment) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT month, rows, data FROM consumption_segments WHERE month = $1 ORDER BY id`, month)
+	rows, err := s.pool.Query(ctx, `SELECT id, month, rows, data FROM consumption_segments WHERE month = $1 ORDER BY id`, month)
 	if err != nil {
 		return fmt.Errorf("consumption segments: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seg store.Segment
-		if err := rows.Scan(&seg.Month, &seg.Rows, &seg.Data); err != nil {
+		if err := rows.Scan(&seg.ID, &seg.Month, &seg.Rows, &seg.Data); err != nil {
 			return fmt.Errorf("consumption segments: %w", err)
 		}
 		if err := fn(seg); err != nil {
@@ -593,4 +593,34 @@ func (s *Store) LastSegment(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("last segment: %w", err)
 	}
 	return id, nil
+}
+
+// SegmentCount returns how many segments a month has.
+func (s *Store) SegmentCount(ctx context.Context, month string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM consumption_segments WHERE month = $1`, month).Scan(&n); err != nil {
+		return 0, fmt.Errorf("segment count: %w", err)
+	}
+	return n, nil
+}
+
+// CompactConsumption replaces a month's segments up to last with merged,
+// under number last.
+func (s *Store) CompactConsumption(ctx context.Context, month string, last int64, merged store.Segment) (bool, error) {
+	done := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE consumption_segments SET rows = $1, data = $2 WHERE id = $3 AND month = $4`, merged.Rows, merged.Data, last, month)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM consumption_segments WHERE month = $1 AND id < $2`, month, last); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("compact consumption: %w", err)
+	}
+	return done, nil
 }

@@ -523,14 +523,14 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 
 // ConsumptionSegments calls fn with the segments of a month, oldest first.
 func (s *Store) ConsumptionSegments(ctx context.Context, month string, fn func(store.Segment) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT month, rows, data FROM consumption_segments WHERE month = ? ORDER BY id`, month)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, month, rows, data FROM consumption_segments WHERE month = ? ORDER BY id`, month)
 	if err != nil {
 		return fmt.Errorf("consumption segments: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seg store.Segment
-		if err := rows.Scan(&seg.Month, &seg.Rows, &seg.Data); err != nil {
+		if err := rows.Scan(&seg.ID, &seg.Month, &seg.Rows, &seg.Data); err != nil {
 			return fmt.Errorf("consumption segments: %w", err)
 		}
 		if err := fn(seg); err != nil {
@@ -586,4 +586,37 @@ func (s *Store) LastSegment(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("last segment: %w", err)
 	}
 	return id, nil
+}
+
+// SegmentCount returns how many segments a month has.
+func (s *Store) SegmentCount(ctx context.Context, month string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM consumption_segments WHERE month = ?`, month).Scan(&n); err != nil {
+		return 0, fmt.Errorf("segment count: %w", err)
+	}
+	return n, nil
+}
+
+// CompactConsumption replaces a month's segments up to last with merged,
+// under number last.
+func (s *Store) CompactConsumption(ctx context.Context, month string, last int64, merged store.Segment) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("compact consumption: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE consumption_segments SET rows = ?, data = ? WHERE id = ? AND month = ?`, merged.Rows, merged.Data, last, month)
+	if err != nil {
+		return false, fmt.Errorf("compact consumption: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM consumption_segments WHERE month = ? AND id < ?`, month, last); err != nil {
+		return false, fmt.Errorf("compact consumption: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("compact consumption: %w", err)
+	}
+	return true, nil
 }

@@ -445,6 +445,25 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if len(got) != 2 || string(got[0].Data) != "first" || string(got[1].Data) != "second" || got[1].Rows != 5 || got[0].Month != "2026-01" {
 			t.Errorf("January's segments: %+v", got)
 		}
+		// Compacting January's two into one keeps it under the second's
+		// number; a compaction of segments gone changes nothing.
+		if n, err := s.SegmentCount(ctx, "2026-01"); err != nil || n != 2 {
+			t.Fatalf("January: %d segments, %v", n, err)
+		}
+		merged := store.Segment{Month: "2026-01", Rows: 6, Data: []byte("merged")}
+		if ok, err := s.CompactConsumption(ctx, "2026-01", got[1].ID, merged); err != nil || !ok {
+			t.Fatalf("compact: %v, %v", ok, err)
+		}
+		if ok, err := s.CompactConsumption(ctx, "2026-01", got[0].ID, merged); err != nil || ok {
+			t.Errorf("compacting up to a segment gone: %v, %v", ok, err)
+		}
+		got = nil
+		if err := s.ConsumptionSegments(ctx, "2026-01", func(seg store.Segment) error { got = append(got, seg); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || string(got[0].Data) != "merged" || got[0].Rows != 6 {
+			t.Errorf("January compacted: %+v", got)
+		}
 		if months, err := s.ConsumptionMonths(ctx); err != nil || fmt.Sprint(months) != "[2026-01 2026-02]" {
 			t.Errorf("months %v, %v", months, err)
 		}
