@@ -150,15 +150,7 @@ func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
 		t.Fatal(err)
 	}
 	for _, month := range []string{"2026-01", "2026-02"} {
-		rep, err := want.Azure().Report(month)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantJSON, _ := json.Marshal(rep)
-		_, got := s.call("GET", "/v1/reports/azure?month="+month, operator, "")
-		if diff := jsonDiff(wantJSON, got); diff != "" {
-			t.Errorf("%s: the service differs from pal (-pal +service):\n%s", month, diff)
-		}
+		wantJSON := sameAzureReport(t, s, operator, want, month)
 		fromLog, err := exported.Azure().Report(month)
 		if err != nil {
 			t.Fatal(err)
@@ -198,6 +190,22 @@ func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
 	if diff := gocmp.Diff(wantRows, gotRows); diff != "" {
 		t.Errorf("the Azure rows of /v1/attribution differ from pal's (-pal +service):\n%s", diff)
 	}
+}
+
+// sameAzureReport checks that the service's Azure report of a month is
+// pal's on the engine want, and returns pal's as JSON.
+func sameAzureReport(t *testing.T, s *service, token string, want *attribution.Engine, month string) []byte {
+	t.Helper()
+	rep, err := want.Azure().Report(month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, _ := json.Marshal(rep)
+	_, got := s.call("GET", "/v1/reports/azure?month="+month, token, "")
+	if diff := jsonDiff(wantJSON, got); diff != "" {
+		t.Errorf("%s: the service differs from pal (-pal +service):\n%s", month, diff)
+	}
+	return wantJSON
 }
 
 // jsonDiff compares two JSON documents as values.
@@ -330,14 +338,6 @@ func TestManySmallPushes(t *testing.T) {
 		if n, err := st.SegmentCount(context.Background(), month); err != nil || n > 16 {
 			t.Errorf("%s: %d segments after %d pushes (%v)", month, n, pushes, err)
 		}
-		rep, err := want.Azure().Report(month)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantJSON, _ := json.Marshal(rep)
-		_, got := s.call("GET", "/v1/reports/azure?month="+month, operator, "")
-		if diff := jsonDiff(wantJSON, got); diff != "" {
-			t.Errorf("%s: many small pushes differ from pal (-pal +service):\n%s", month, diff)
-		}
+		sameAzureReport(t, s, operator, want, month)
 	}
 }

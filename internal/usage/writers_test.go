@@ -35,15 +35,11 @@ func TestConsumptionWriterFlushEndsARowGroup(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(f.RowGroups()); got != 3 {
+	if got := rowGroups(t, buf.Bytes()); got != 3 {
 		t.Errorf("%d row groups, want 3", got)
 	}
 	var got []string
-	err = ReadConsumption(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), func(b *ConsumptionBatch) error {
+	err := ReadConsumption(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), func(b *ConsumptionBatch) error {
 		for i := range b.Len() {
 			_, tenant, resource, _, _, _ := b.Row(i)
 			got = append(got, tenant+resource)
@@ -82,11 +78,7 @@ func TestTimelineWriterRowGroups(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(f.RowGroups()); got != 2 {
+	if got := rowGroups(t, buf.Bytes()); got != 2 {
 		t.Errorf("%d row groups, want 2", got)
 	}
 	got, err := parquet.Read[Interval](bytes.NewReader(buf.Bytes()), int64(buf.Len()))
@@ -132,4 +124,14 @@ func TestReadConsumptionDaysSkipsOtherMonths(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rows read (-want +got):\n%s", diff)
 	}
+}
+
+// rowGroups returns how many row groups a Parquet file has.
+func rowGroups(t *testing.T, data []byte) int {
+	t.Helper()
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(f.RowGroups())
 }
