@@ -99,6 +99,14 @@ func (c *Client) Push(ctx context.Context, ndjson io.Reader) (IngestResult, erro
 	return res, err
 }
 
+// PushConsumption sends a consumption file (Parquet, the columns of pal
+// report azure --consumption): POST /v1/consumption.
+func (c *Client) PushConsumption(ctx context.Context, parquet io.Reader) (IngestResult, error) {
+	var res IngestResult
+	err := c.Do(ctx, http.MethodPost, "/v1/consumption", nil, parquet, &res)
+	return res, err
+}
+
 // Log opens the log the caller may read, as NDJSON: GET /v1/log.
 func (c *Client) Log(ctx context.Context) (io.ReadCloser, error) {
 	return c.Open(ctx, http.MethodGet, "/v1/log", nil, nil)

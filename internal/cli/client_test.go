@@ -13,6 +13,7 @@ import (
 
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store/sqlite"
+	"github.com/palproject/pal/internal/usage"
 )
 
 // newService opens a service on a fresh SQLite file, and returns the file,
@@ -111,6 +112,30 @@ func TestAgainstAService(t *testing.T) {
 	code, _, errOut = run(t, "", "link", "show", "--server", hs.URL, "--token", zoe)
 	if code != ExitUsage || !strings.Contains(errOut, "NotFound") {
 		t.Errorf("pal link show after delete: exit %d %q", code, errOut)
+	}
+
+	// Costs pushed as a Parquet file go to the service's columns, and come
+	// back in its export.
+	costs := filepath.Join(t.TempDir(), "costs.parquet")
+	cf, err := os.Create(costs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw := usage.NewConsumptionWriter(cf)
+	for d := 1; d <= 28; d++ {
+		cw.Write(usage.Consumption{Tenant: "fourthcoffee", Resource: "/subscriptions/7d1c2a4e-0000-4000-8000-000000000001/resourceGroups/rg9/providers/Microsoft.Compute/virtualMachines/pushed-vm",
+			Date: fmt.Sprintf("2026-02-%02d", d), Cost: 12.5, Meter: "standard"})
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cf.Close()
+	code, out, errOut = run(t, "", "events", "push", costs, "--server", hs.URL, "--token", operator)
+	if code != 0 || !strings.HasPrefix(out, "accepted 28, held 0, duplicates 0, refused 0") {
+		t.Fatalf("pal events push of a consumption file: exit %d %q %q", code, out, errOut)
+	}
+	if _, out, _ := run(t, "", "report", "azure", "--month", "2026-02", "--server", hs.URL, "--token", operator); !strings.Contains(out, "pushed-vm") {
+		t.Errorf("the report of February does not credit the pushed costs:\n%s", out)
 	}
 
 	// The export, replayed by the command line, gives the service's answers.

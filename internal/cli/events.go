@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 	var sf serverFlags
 	var format string
 	var strict bool
-	fs := newFlagSet(env, "events push", "events push --server URL --token T [--format json] [--strict] FILE")
+	fs := newFlagSet(env, "events push", "events push --server URL --token T [--format json] [--strict] FILE (NDJSON events, or a Parquet consumption file)")
 	sf.register(fs.FlagSet)
 	fs.StringVar(&format, "format", "table", "output format: table or json")
 	fs.BoolVar(&strict, "strict", false, "exit 1 when any event is refused")
@@ -35,7 +36,14 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	res, err := c.Push(ctx, f)
+	// A Parquet file is one of consumption, which the service keeps as
+	// columns (POST /v1/consumption); anything else is a file of events.
+	in := bufio.NewReader(f)
+	push := c.Push
+	if magic, _ := in.Peek(4); string(magic) == "PAR1" {
+		push = c.PushConsumption
+	}
+	res, err := push(ctx, in)
 	if err != nil {
 		return err
 	}
