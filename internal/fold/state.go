@@ -123,9 +123,13 @@ func (s *State) NoteConsumption(rs []store.TenantResource) {
 // named: what a fold of those tenants from the log alone (Tenant, Tenants)
 // notes to answer as the state does. The slice is the caller's.
 func (s *State) Noted(tenants []string) []store.TenantResource {
+	named := make(map[string]bool, len(tenants))
+	for _, t := range tenants {
+		named[t] = true
+	}
 	var out []store.TenantResource
 	for _, r := range s.noted {
-		if slices.Contains(tenants, r.Tenant) {
+		if named[r.Tenant] {
 			out = append(out, r)
 		}
 	}
