@@ -54,21 +54,33 @@ func ParseScope(s string) (Scope, error) {
 		return Scope{Kind: ScopeRoot, Path: "/"}, nil
 	}
 	p = strings.ToLower(p)
-	segs := strings.Split(p[1:], "/")
-	for _, seg := range segs {
+	// The first segments, which say what the scope is, and how many there
+	// are; each a part of p, so that reading a path allocates nothing more.
+	var segs [5]string
+	n := 0
+	for rest := p[1:]; ; n++ {
+		seg, tail, more := strings.Cut(rest, "/")
 		if seg == "" {
 			return bad("it has an empty segment")
 		}
+		if n < len(segs) {
+			segs[n] = seg
+		}
+		if !more {
+			n++
+			break
+		}
+		rest = tail
 	}
 	switch {
 	case segs[0] == "providers":
-		if len(segs) != 4 || segs[1] != "microsoft.management" || segs[2] != "managementgroups" {
+		if n != 4 || segs[1] != "microsoft.management" || segs[2] != "managementgroups" {
 			return bad("a management group is /providers/Microsoft.Management/managementGroups/{group}")
 		}
 		return Scope{Kind: ScopeManagementGroup, Path: p, Group: segs[3]}, nil
 	case segs[0] == "subscriptions":
 		sc := Scope{Path: p}
-		switch n := len(segs); {
+		switch {
 		case n == 2:
 			sc.Kind = ScopeSubscription
 		case n == 4 && segs[2] == "resourcegroups":
