@@ -133,7 +133,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 		if err != nil {
 			return err
 		}
-		segments = append(segments, store.Segment{Month: month, Rows: len(rows), Data: data})
+		segments = append(segments, store.Segment{Month: month, Rows: len(rows), Data: data, Reported: at})
 		for i, row := range rows {
 			if i == 0 || row.Tenant != rows[i-1].Tenant || row.Resource != rows[i-1].Resource {
 				noted = append(noted, store.TenantResource{Tenant: row.Tenant, Resource: row.Resource})

@@ -279,6 +279,24 @@ func TestPushedCostsInPastFrames(t *testing.T) {
 	if len(rows) != 1 || rows[0]["acr"] != 25.0 {
 		t.Errorf("February's credited table, read in March: %+v, want the resource with 25.00 of ACR", feb.Rows)
 	}
+	// The operator sees the file come in, on the day it was reported.
+	var intake struct {
+		Days []struct {
+			Day                 string
+			Events, Consumption int
+		}
+	}
+	s.json("GET", "/v1/intake", operator, "", &intake)
+	pushed := 0
+	for _, d := range intake.Days {
+		if d.Consumption != 0 && (d.Day != "2026-02-20" || d.Consumption != 10) {
+			t.Errorf("intake: %+v", d)
+		}
+		pushed += d.Consumption
+	}
+	if pushed != 10 {
+		t.Errorf("intake counts %d consumption records, want the file's 10", pushed)
+	}
 }
 
 // TestManySmallPushes: costs pushed in many small files give the report

@@ -359,6 +359,9 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 	type day struct {
 		Day    string `json:"day"`
 		Events int    `json:"events"`
+		// Consumption counts the records of consumption files pushed,
+		// kept out of the log, by the day they were reported.
+		Consumption int `json:"consumption"`
 	}
 	var out []day
 	held := map[event.Code]int{}
@@ -367,7 +370,7 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 		end := st.Engine().Now()
 		for i := days - 1; i >= 0; i-- {
 			d := end.AddDate(0, 0, -i).Format(time.DateOnly)
-			out = append(out, day{d, st.PerDay()[d]})
+			out = append(out, day{Day: d, Events: st.PerDay()[d]})
 		}
 		for _, rf := range st.Refusals(nil) {
 			held[rf.Code]++
@@ -377,6 +380,15 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 	})
 	if err != nil {
 		return err
+	}
+	if len(out) > 0 {
+		pushed, err := s.store.ConsumptionDays(r.Context(), out[0].Day, out[len(out)-1].Day)
+		if err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].Consumption = pushed[out[i].Day]
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"days": out, "held": total, "held_by_code": held})
 	return nil

@@ -180,6 +180,10 @@ type Store interface {
 	// and changes nothing, when the month has no segment last any more
 	// (another process compacted them first).
 	CompactConsumption(ctx context.Context, month string, last int64, merged Segment) (bool, error)
+	// ConsumptionDays returns how many records the segments kept from
+	// day first to day last (YYYY-MM-DD) hold, by the day they were
+	// reported.
+	ConsumptionDays(ctx context.Context, first, last string) (map[string]int, error)
 	// ConsumptionMonths returns the months that have segments, oldest
 	// first.
 	ConsumptionMonths(ctx context.Context) ([]string, error)
@@ -197,6 +201,9 @@ type Segment struct {
 	Month string
 	Rows  int
 	Data  []byte
+	// Reported is when its records were reported, which AppendConsumption
+	// counts them under (ConsumptionDays).
+	Reported time.Time
 }
 
 // TenantResource names a resource of a tenant.

@@ -511,6 +511,10 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 			if _, err := tx.Exec(ctx, `INSERT INTO consumption_segments (month, rows, data) VALUES ($1, $2, $3)`, seg.Month, seg.Rows, seg.Data); err != nil {
 				return err
 			}
+			if _, err := tx.Exec(ctx, `INSERT INTO consumption_days (day, rows) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET rows = consumption_days.rows + excluded.rows`,
+				seg.Reported.UTC().Format(time.DateOnly), seg.Rows); err != nil {
+				return err
+			}
 		}
 		if len(resources) == 0 {
 			return nil
@@ -623,4 +627,24 @@ func (s *Store) CompactConsumption(ctx context.Context, month string, last int64
 		return false, fmt.Errorf("compact consumption: %w", err)
 	}
 	return done, nil
+}
+
+// ConsumptionDays returns the records kept from day first to day last, by
+// the day they were reported.
+func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT day, rows FROM consumption_days WHERE day >= $1 AND day <= $2`, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("consumption days: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var day string
+		var n int64
+		if err := rows.Scan(&day, &n); err != nil {
+			return nil, fmt.Errorf("consumption days: %w", err)
+		}
+		out[day] = int(n)
+	}
+	return out, rows.Err()
 }

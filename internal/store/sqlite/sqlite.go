@@ -502,6 +502,10 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 		if _, err := tx.ExecContext(ctx, `INSERT INTO consumption_segments (month, rows, data) VALUES (?, ?, ?)`, seg.Month, seg.Rows, seg.Data); err != nil {
 			return fmt.Errorf("append consumption: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consumption_days (day, rows) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET rows = rows + excluded.rows`,
+			seg.Reported.UTC().Format(time.DateOnly), seg.Rows); err != nil {
+			return fmt.Errorf("append consumption: %w", err)
+		}
 	}
 	if len(resources) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO consumption_resources (tenant, resource) VALUES (?, ?)`)
@@ -619,4 +623,24 @@ func (s *Store) CompactConsumption(ctx context.Context, month string, last int64
 		return false, fmt.Errorf("compact consumption: %w", err)
 	}
 	return true, nil
+}
+
+// ConsumptionDays returns the records kept from day first to day last, by
+// the day they were reported.
+func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT day, rows FROM consumption_days WHERE day >= ? AND day <= ?`, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("consumption days: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var day string
+		var n int
+		if err := rows.Scan(&day, &n); err != nil {
+			return nil, fmt.Errorf("consumption days: %w", err)
+		}
+		out[day] = n
+	}
+	return out, rows.Err()
 }

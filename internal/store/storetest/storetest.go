@@ -423,13 +423,13 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if last, err := s.LastSegment(ctx); err != nil || last != 0 {
 			t.Fatalf("an empty store: last segment %d, %v", last, err)
 		}
-		jan := store.Segment{Month: "2026-01", Rows: 2, Data: []byte("first")}
-		feb := store.Segment{Month: "2026-02", Rows: 1, Data: []byte{0, 1, 2}}
+		jan := store.Segment{Month: "2026-01", Rows: 2, Data: []byte("first"), Reported: at(20)}
+		feb := store.Segment{Month: "2026-02", Rows: 1, Data: []byte{0, 1, 2}, Reported: at(20)}
 		r1, r2 := store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/a"}, store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/b"}
 		if err := s.AppendConsumption(ctx, []store.Segment{jan, feb}, []store.TenantResource{r2, r1}); err != nil {
 			t.Fatal(err)
 		}
-		jan2 := store.Segment{Month: "2026-01", Rows: 5, Data: []byte("second")}
+		jan2 := store.Segment{Month: "2026-01", Rows: 5, Data: []byte("second"), Reported: at(21)}
 		// Another handle, as another process, appends the same resource
 		// again: it is noted once.
 		if err := open(t).AppendConsumption(ctx, []store.Segment{jan2}, []store.TenantResource{r1}); err != nil {
@@ -463,6 +463,10 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 		if len(got) != 1 || string(got[0].Data) != "merged" || got[0].Rows != 6 {
 			t.Errorf("January compacted: %+v", got)
+		}
+		// What came in by the day it was reported, compaction or not.
+		if days, err := s.ConsumptionDays(ctx, "2026-01-20", "2026-01-31"); err != nil || fmt.Sprint(days) != "map[2026-01-20:3 2026-01-21:5]" {
+			t.Errorf("consumption days: %v, %v", days, err)
 		}
 		if months, err := s.ConsumptionMonths(ctx); err != nil || fmt.Sprint(months) != "[2026-01 2026-02]" {
 			t.Errorf("months %v, %v", months, err)

@@ -381,7 +381,8 @@ async function programmePage(me, monthParam) {
     h("h2", {}, "What comes in"),
     h("div", { class: "charts" }, seriesChart({ id: "intake", title: "Events stored a day", about: `(the ${days.length} days to ${days.length ? days[days.length - 1].day : ""}, by the day of their time)`,
       unit: "events", categories: days.map((d) => ({ label: d.day, short: d.day.slice(5) })), format: (v) => plural(v, ["event", "events"]),
-      series: [{ label: "Events", colour: "#2457c5", values: days.map((d) => d.events) }] })),
+      series: [{ label: "Events", colour: "#2457c5", values: days.map((d) => d.events) },
+        { label: "Consumption records (files)", colour: "#b35900", values: days.map((d) => d.consumption) }] })),
     h("p", { id: "held" }, intake.held === 0 ? "No event is held." :
       `${plural(intake.held, ["event", "events"])} held (stored, refused by the state as it stands): ${held.map(([c, n]) => `${c} ${n}`).join(", ")}.`));
 }
