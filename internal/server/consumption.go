@@ -189,17 +189,18 @@ func (s *Server) compactConsumption(ctx context.Context, month string) error {
 	if err != nil || n <= compactAfter {
 		return err
 	}
-	var segments [][]byte
+	var segments []usage.Source
 	var last int64
 	err = s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
-		segments, last = append(segments, seg.Data), seg.ID
+		segments, last = append(segments, usage.Source{Data: seg.Data, After: seg.After}), seg.ID
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	// Each merged row keeps its own place in the log.
 	w, rows := usage.NewSegmentWriter(), 0
-	err = usage.MergeSegments(segments, func(r *usage.CostRow) error {
+	err = usage.MergeSegments(segments, nil, func(r *usage.CostRow) error {
 		rows++
 		return w.Write(r)
 	})
@@ -275,9 +276,9 @@ func (s *Server) versionOf(st *fold.State) version {
 // once, the record reported last. It reports false, and calls nothing,
 // when the month has no segment: the state holds all of it.
 func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, fn func(*usage.CostRow) error) (bool, error) {
-	var segments [][]byte
+	var segments []usage.Source
 	err := s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
-		segments = append(segments, seg.Data)
+		segments = append(segments, usage.Source{Data: seg.Data, After: seg.After})
 		return nil
 	})
 	if err != nil || len(segments) == 0 {
@@ -285,7 +286,8 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 	}
 	var kept []usage.CostRow
 	err = az.MonthRecords(month, func(tenant, path string, rec azure.CostRecord, exact string) {
-		row := usage.CostRow{Tenant: tenant, Resource: path, Day: rec.Day, Meter: int32(rec.Meter), Nanos: rec.Nanos, Exact: exact, At: rec.At}
+		row := usage.CostRow{Tenant: tenant, Resource: path, Day: rec.Day, Meter: int32(rec.Meter), Nanos: rec.Nanos, Exact: exact,
+			At: rec.At, Place: usage.LogPlace}
 		if exact != "" {
 			row.Nanos = 0
 		}
@@ -299,9 +301,32 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 		if err != nil {
 			return false, err
 		}
-		segments = append([][]byte{data}, segments...)
+		segments = append([]usage.Source{{Data: data}}, segments...)
 	}
-	return true, usage.MergeSegments(segments, fn)
+	return true, usage.MergeSegments(segments, s.logLater(ctx), fn)
+}
+
+// logLater returns what tells, of a record of the log and a pushed one
+// reported at the same instant for the same resource, day and meter,
+// whether the log's came later: whether the log's record that the state
+// keeps was stored after the push. Such ties are rare, and each is looked
+// up in the log.
+func (s *Server) logLater(ctx context.Context) func(log, pushed *usage.CostRow) (bool, error) {
+	return func(log, pushed *usage.CostRow) (bool, error) {
+		at := time.Unix(0, log.At).UTC()
+		day := time.Unix(int64(log.Day)*86400, 0).UTC().Format(time.DateOnly)
+		var seq int64
+		err := s.store.ScanTenantAt(ctx, log.Tenant, at, func(r store.Record) error {
+			ev := r.Event
+			if ev.Type == event.AzureConsumption && ev.Date == day && cmp.Or(ev.Meter, event.MeterStandard) == event.Meters[log.Meter] {
+				if sc, err := event.ParseResourcePath(ev.Resource); err == nil && sc.Path == log.Resource {
+					seq = r.Seq
+				}
+			}
+			return nil
+		})
+		return seq > pushed.Place-1, err
+	}
 }
 
 // azureReport is the Azure report of a month (YYYY-MM) on a state: its
@@ -371,24 +396,23 @@ func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant s
 		return err
 	}
 	for _, month := range months {
-		var segments [][]byte
-		err := s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
-			segments = append(segments, seg.Data)
-			return nil
-		})
-		if err != nil {
+		// Merged with the log's own records of the month, of which only
+		// the pushed ones that win are written: a pushed record that a
+		// record of the log replaces is left out, and the others come
+		// after every line of the log, as they replace what they meet.
+		err := s.read(ctx, func(st *fold.State) error {
+			_, err := s.monthRows(ctx, st.Engine().Azure(), month, func(r *usage.CostRow) error {
+				if r.Place == usage.LogPlace || tenant != "" && r.Tenant != tenant {
+					return nil
+				}
+				cost := r.Exact
+				if cost == "" {
+					cost = decimalOfNanos(r.Nanos)
+				}
+				return out.Write(&event.Event{Type: event.AzureConsumption, Time: time.Unix(0, r.At).UTC(), Tenant: r.Tenant,
+					Resource: r.Resource, Date: time.Unix(int64(r.Day)*86400, 0).UTC().Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
+			})
 			return err
-		}
-		err = usage.MergeSegments(segments, func(r *usage.CostRow) error {
-			if tenant != "" && r.Tenant != tenant {
-				return nil
-			}
-			cost := r.Exact
-			if cost == "" {
-				cost = decimalOfNanos(r.Nanos)
-			}
-			return out.Write(&event.Event{Type: event.AzureConsumption, Time: time.Unix(0, r.At).UTC(), Tenant: r.Tenant,
-				Resource: r.Resource, Date: time.Unix(int64(r.Day)*86400, 0).UTC().Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
 		})
 		if err != nil {
 			return err

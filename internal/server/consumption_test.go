@@ -359,3 +359,68 @@ func TestManySmallPushes(t *testing.T) {
 		sameAzureReport(t, s, operator, want, month)
 	}
 }
+
+// TestPushedFileAndEventAtOneInstant: a pushed file's record and a record
+// of the log reported at the same instant, for the same resource, day and
+// meter: the later in the log's order replaces the other, whichever came
+// first, in the report and in pal on the service's /v1/log.
+func TestPushedFileAndEventAtOneInstant(t *testing.T) {
+	const vm = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+	control := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","partner":"100011"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a1","principal":"ann","principal_tenant":"contoso","role":"Contributor","scope":"/subscriptions/s1"}
+{"type":"account.created","time":"2026-02-20T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+`
+	// Reported at the state's instant, as the file is.
+	cost := func(c string) string {
+		return `{"type":"azure.consumption","time":"2026-02-20T00:00:00Z","tenant":"contoso","resource":"` + vm + `","date":"2026-02-05","cost":` + c + "}\n"
+	}
+	var file bytes.Buffer
+	w := usage.NewConsumptionWriter(&file)
+	if err := w.Write(usage.Consumption{Tenant: "contoso", Resource: vm, Date: "2026-02-05", Cost: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		fileFirst bool
+		acr       string
+	}{{"the file, then the event", true, "2.00"}, {"the event, then the file", false, "1.00"}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := start(t, sqliteStore(t), server.Config{})
+			operator := s.token(store.RoleOperator, "", "", "")
+			s.push(operator, control)
+			pushFile := func() {
+				if status, body := s.call("POST", "/v1/consumption", operator, file.String()); status != 200 {
+					t.Fatalf("POST /v1/consumption: %d %s", status, body)
+				}
+			}
+			if c.fileFirst {
+				pushFile()
+				s.push(operator, cost("2"))
+			} else {
+				s.push(operator, cost("2"))
+				pushFile()
+			}
+			var rep struct {
+				Resources []struct{ ACR json.Number }
+			}
+			_, body := s.call("GET", "/v1/reports/azure?month=2026-02", operator, "")
+			if err := json.Unmarshal(body, &rep); err != nil || len(rep.Resources) != 1 || rep.Resources[0].ACR.String() != c.acr {
+				t.Errorf("the report: %s, want an ACR of %s", body, c.acr)
+			}
+			exported := fold.Events(attribution.DefaultOptions(), s.exportedLog(operator))
+			fromLog, err := exported.Azure().Report("2026-02")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromLogJSON, _ := json.Marshal(fromLog)
+			if diff := jsonDiff(body, fromLogJSON); diff != "" {
+				t.Errorf("pal on /v1/log differs from the service (-service +pal):\n%s", diff)
+			}
+		})
+	}
+}

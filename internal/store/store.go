@@ -107,6 +107,9 @@ type Store interface {
 	// equal times in sequence order; the tenant "" holds the events of no
 	// tenant (the partner directory). It reads only that tenant's records.
 	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error
+	// ScanTenantAt calls fn with the records of one tenant at an instant,
+	// in sequence order.
+	ScanTenantAt(ctx context.Context, tenant string, at time.Time, fn func(Record) error) error
 	// TenantLog calls fn with the records of one tenant in sequence order.
 	TenantLog(ctx context.Context, tenant string, fn func(Record) error) error
 	// LastSeq returns the sequence number of the last record, 0 when empty.
@@ -204,6 +207,10 @@ type Segment struct {
 	// Reported is when its records were reported, which AppendConsumption
 	// counts them under (ConsumptionDays).
 	Reported time.Time
+	// After is its place in the log: the sequence number of the log's
+	// last record when AppendConsumption kept it, which it sets itself,
+	// in order with the log's appends.
+	After int64
 }
 
 // TenantResource names a resource of a tenant.

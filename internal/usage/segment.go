@@ -30,6 +30,23 @@ type CostRow struct {
 	Exact string `parquet:"exact,dict"`
 	// At is when the record was reported, in Unix nanoseconds.
 	At int64 `parquet:"at"`
+	// Place is where the record came among the log's records, which
+	// decides between records reported at the same instant: one more than
+	// the sequence number of the log's last record when it was pushed; 0
+	// when its segment says it (Source.After); LogPlace for a record of
+	// the log itself, whose own sequence number says it.
+	Place int64 `parquet:"place"`
+}
+
+// LogPlace is the Place of a record of the log.
+const LogPlace = -1
+
+// Source is a segment to merge: its bytes, and its place in the log (the
+// sequence number of the log's last record when it was kept), which its
+// rows of Place 0 take.
+type Source struct {
+	Data  []byte
+	After int64
 }
 
 // compareCostKey orders rows by tenant, resource, day and meter: the order
@@ -170,8 +187,10 @@ type segmentCursor struct {
 	buf  []CostRow
 	i, n int
 	// order breaks ties between segments: a later segment's row, at an
-	// equal report time, replaces an earlier one's.
+	// equal report time and place, replaces an earlier one's. after is
+	// the segment's place in the log.
 	order int
+	after int64
 }
 
 func (c *segmentCursor) row() *CostRow { return &c.buf[c.i] }
@@ -210,12 +229,16 @@ func (h *cursorHeap) Pop() any {
 
 // MergeSegments calls fn with the rows of segments, oldest segment first,
 // merged in the order of tenant, resource, day and meter, each key once:
-// the row reported last, and of rows reported at the same instant the one
-// of the latest segment. What it holds is a batch of rows per segment.
-func MergeSegments(segments [][]byte, fn func(*CostRow) error) error {
+// the row reported last, and of rows reported at the same instant the
+// later among the log's records: of two pushed rows the one pushed after
+// more of them, then the later segment's; of a row of the log (LogPlace)
+// and a pushed one, the log's when logLater says so (nil: never). Each
+// pushed row fn is given has its Place set. What it holds is a batch of
+// rows per segment.
+func MergeSegments(segments []Source, logLater func(log, pushed *CostRow) (bool, error), fn func(*CostRow) error) error {
 	h := make(cursorHeap, 0, len(segments))
-	for k, data := range segments {
-		c := &segmentCursor{r: parquet.NewGenericReader[CostRow](bytes.NewReader(data)), buf: make([]CostRow, 1024), i: -1, order: k}
+	for k, seg := range segments {
+		c := &segmentCursor{r: parquet.NewGenericReader[CostRow](bytes.NewReader(seg.Data)), buf: make([]CostRow, 1024), i: -1, order: k, after: seg.After}
 		defer c.r.Close()
 		ok, err := c.next()
 		if err != nil {
@@ -226,16 +249,45 @@ func MergeSegments(segments [][]byte, fn func(*CostRow) error) error {
 		}
 	}
 	heap.Init(&h)
+	// later reports whether r replaces cur, of the same key, r coming from
+	// the same segment as cur or a later one.
+	later := func(cur, r *CostRow) (bool, error) {
+		switch {
+		case r.At != cur.At:
+			return r.At > cur.At, nil
+		case r.Place == LogPlace && cur.Place == LogPlace:
+			return true, nil
+		case r.Place == LogPlace:
+			if logLater == nil {
+				return false, nil
+			}
+			return logLater(r, cur)
+		case cur.Place == LogPlace:
+			if logLater == nil {
+				return true, nil
+			}
+			log, err := logLater(cur, r)
+			return !log, err
+		}
+		return r.Place >= cur.Place, nil
+	}
 	var cur CostRow
 	have := false
 	for len(h) > 0 {
 		c := h[0]
 		r := c.row()
+		if r.Place == 0 {
+			r.Place = c.after + 1
+		}
 		switch {
 		case !have:
 			cur, have = *r, true
 		case compareCostKey(&cur, r) == 0:
-			if r.At >= cur.At {
+			replace, err := later(&cur, r)
+			if err != nil {
+				return err
+			}
+			if replace {
 				cur = *r
 			}
 		default:

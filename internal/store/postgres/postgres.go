@@ -124,6 +124,12 @@ func (s *Store) ScanTenant(ctx context.Context, tenant string, fn func(store.Rec
 	return scan(ctx, s.pool, scanTenant, fn, tenant)
 }
 
+// ScanTenantAt calls fn with one tenant's records at an instant, in
+// sequence order.
+func (s *Store) ScanTenantAt(ctx context.Context, tenant string, at time.Time, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE tenant = $1 AND time_ns = $2 ORDER BY seq`, fn, tenant, at.UnixNano())
+}
+
 // TenantLog calls fn with one tenant's records in sequence order.
 func (s *Store) TenantLog(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY seq`, fn, tenant)
@@ -503,12 +509,21 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// One noter at a time, so that resources are numbered in the
 		// order their transactions commit: a process that read up to a
-		// number misses none below it.
+		// number misses none below it. And the log's writers' lock, so
+		// that no record is appended between the log's last one read here
+		// and the commit: the segments' place in the log.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, consumptionLock); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+			return err
+		}
+		var after int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&after); err != nil {
+			return err
+		}
 		for _, seg := range segments {
-			if _, err := tx.Exec(ctx, `INSERT INTO consumption_segments (month, rows, data) VALUES ($1, $2, $3)`, seg.Month, seg.Rows, seg.Data); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO consumption_segments (month, rows, data, after_seq) VALUES ($1, $2, $3, $4)`, seg.Month, seg.Rows, seg.Data, after); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO consumption_days (day, rows) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET rows = consumption_days.rows + excluded.rows`,
@@ -534,14 +549,14 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 
 // ConsumptionSegments calls fn with the segments of a month, oldest first.
 func (s *Store) ConsumptionSegments(ctx context.Context, month string, fn func(store.Segment) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT id, month, rows, data FROM consumption_segments WHERE month = $1 ORDER BY id`, month)
+	rows, err := s.pool.Query(ctx, `SELECT id, month, rows, data, after_seq FROM consumption_segments WHERE month = $1 ORDER BY id`, month)
 	if err != nil {
 		return fmt.Errorf("consumption segments: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seg store.Segment
-		if err := rows.Scan(&seg.ID, &seg.Month, &seg.Rows, &seg.Data); err != nil {
+		if err := rows.Scan(&seg.ID, &seg.Month, &seg.Rows, &seg.Data, &seg.After); err != nil {
 			return fmt.Errorf("consumption segments: %w", err)
 		}
 		if err := fn(seg); err != nil {

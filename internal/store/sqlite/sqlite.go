@@ -149,6 +149,12 @@ func (s *Store) ScanTenant(ctx context.Context, tenant string, fn func(store.Rec
 	return scan(ctx, s.db, scanTenant, fn, tenant)
 }
 
+// ScanTenantAt calls fn with one tenant's records at an instant, in
+// sequence order.
+func (s *Store) ScanTenantAt(ctx context.Context, tenant string, at time.Time, fn func(store.Record) error) error {
+	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE tenant = ? AND time_ns = ? ORDER BY seq`, fn, tenant, at.UnixNano())
+}
+
 // TenantLog calls fn with one tenant's records in sequence order.
 func (s *Store) TenantLog(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE tenant = ? ORDER BY seq`, fn, tenant)
@@ -498,8 +504,14 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 		return fmt.Errorf("append consumption: %w", err)
 	}
 	defer tx.Rollback()
+	// The transaction holds the database's one write lock: no record is
+	// appended between the log's last one read here and the commit.
+	var after int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&after); err != nil {
+		return fmt.Errorf("append consumption: %w", err)
+	}
 	for _, seg := range segments {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO consumption_segments (month, rows, data) VALUES (?, ?, ?)`, seg.Month, seg.Rows, seg.Data); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consumption_segments (month, rows, data, after_seq) VALUES (?, ?, ?, ?)`, seg.Month, seg.Rows, seg.Data, after); err != nil {
 			return fmt.Errorf("append consumption: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO consumption_days (day, rows) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET rows = rows + excluded.rows`,
@@ -527,14 +539,14 @@ func (s *Store) AppendConsumption(ctx context.Context, segments []store.Segment,
 
 // ConsumptionSegments calls fn with the segments of a month, oldest first.
 func (s *Store) ConsumptionSegments(ctx context.Context, month string, fn func(store.Segment) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, month, rows, data FROM consumption_segments WHERE month = ? ORDER BY id`, month)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, month, rows, data, after_seq FROM consumption_segments WHERE month = ? ORDER BY id`, month)
 	if err != nil {
 		return fmt.Errorf("consumption segments: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seg store.Segment
-		if err := rows.Scan(&seg.ID, &seg.Month, &seg.Rows, &seg.Data); err != nil {
+		if err := rows.Scan(&seg.ID, &seg.Month, &seg.Rows, &seg.Data, &seg.After); err != nil {
 			return fmt.Errorf("consumption segments: %w", err)
 		}
 		if err := fn(seg); err != nil {

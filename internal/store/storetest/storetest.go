@@ -423,12 +423,14 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if last, err := s.LastSegment(ctx); err != nil || last != 0 {
 			t.Fatalf("an empty store: last segment %d, %v", last, err)
 		}
+		seqs := appendAll(t, s, usage(1, "c1", "a"), usage(2, "c2", "b"))
 		jan := store.Segment{Month: "2026-01", Rows: 2, Data: []byte("first"), Reported: at(20)}
 		feb := store.Segment{Month: "2026-02", Rows: 1, Data: []byte{0, 1, 2}, Reported: at(20)}
 		r1, r2 := store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/a"}, store.TenantResource{Tenant: "t", Resource: "/subscriptions/s/b"}
 		if err := s.AppendConsumption(ctx, []store.Segment{jan, feb}, []store.TenantResource{r2, r1}); err != nil {
 			t.Fatal(err)
 		}
+		seqs = append(seqs, appendAll(t, s, usage(2, "c3", "c"))...)
 		jan2 := store.Segment{Month: "2026-01", Rows: 5, Data: []byte("second"), Reported: at(21)}
 		// Another handle, as another process, appends the same resource
 		// again: it is noted once.
@@ -444,6 +446,17 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 		if len(got) != 2 || string(got[0].Data) != "first" || string(got[1].Data) != "second" || got[1].Rows != 5 || got[0].Month != "2026-01" {
 			t.Errorf("January's segments: %+v", got)
+		}
+		// Each segment's place in the log is the last record when kept.
+		if len(got) == 2 && (got[0].After != seqs[1] || got[1].After != seqs[2]) {
+			t.Errorf("segments kept after records %d and %d, want %d and %d", got[0].After, got[1].After, seqs[1], seqs[2])
+		}
+		var atTwo []int64
+		if err := s.ScanTenantAt(ctx, "contoso", at(2), func(r store.Record) error { atTwo = append(atTwo, r.Seq); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(atTwo) != fmt.Sprint(seqs[1:]) {
+			t.Errorf("the records of contoso at day 2: %v, want %v", atTwo, seqs[1:])
 		}
 		// Compacting January's two into one keeps it under the second's
 		// number; a compaction of segments gone changes nothing.
