@@ -223,10 +223,18 @@ func (s *Server) compactConsumption(ctx context.Context, month string) error {
 // another caller that is noting: it reads the state as it is, the notes
 // a moment behind; a pusher waits, to read its own push.
 func (s *Server) noteConsumption(ctx context.Context, wait bool) error {
-	n := &s.consumption
-	segment, err := s.store.LastSegment(ctx)
-	if err != nil || segment == n.segment.Load() {
+	_, segment, err := s.store.Heads(ctx)
+	if err != nil {
 		return err
+	}
+	return s.noteConsumptionTo(ctx, segment, wait)
+}
+
+// noteConsumptionTo is noteConsumption once the last segment is known.
+func (s *Server) noteConsumptionTo(ctx context.Context, segment int64, wait bool) error {
+	n := &s.consumption
+	if segment == n.segment.Load() {
+		return nil
 	}
 	if !wait {
 		if !n.mu.TryLock() {
@@ -238,7 +246,7 @@ func (s *Server) noteConsumption(ctx context.Context, wait bool) error {
 	defer n.mu.Unlock()
 	var found []store.TenantResource
 	last := n.seen
-	err = s.store.ConsumptionResources(ctx, n.seen, func(id int64, r store.TenantResource) error {
+	err := s.store.ConsumptionResources(ctx, n.seen, func(id int64, r store.TenantResource) error {
 		found, last = append(found, r), id
 		return nil
 	})

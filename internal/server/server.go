@@ -366,6 +366,11 @@ func (s *Server) sync(ctx context.Context, src fold.Source) error {
 	if err != nil {
 		return err
 	}
+	return s.syncTo(ctx, src, last)
+}
+
+// syncTo is sync once the log's last record is known.
+func (s *Server) syncTo(ctx context.Context, src fold.Source, last int64) error {
 	var current bool
 	s.views.read(func(st *fold.State) error {
 		current = last <= st.Seq() && !st.Stale()
@@ -374,7 +379,7 @@ func (s *Server) sync(ctx context.Context, src fold.Source) error {
 	if current {
 		return nil
 	}
-	_, err = update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
+	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
 		err := st.CatchUp(ctx, src)
 		st.TakeOutbox()
 		return struct{}{}, err
@@ -385,10 +390,16 @@ func (s *Server) sync(ctx context.Context, src fold.Source) error {
 // read runs fn on the state, caught up with the log, which nothing changes
 // while fn runs: what fn keeps of it past its return must be a copy.
 func (s *Server) read(ctx context.Context, fn func(st *fold.State) error) error {
-	if err := s.sync(ctx, s.store); err != nil {
+	// One question of the store says whether the log or the consumption
+	// kept out of it moved.
+	seq, segment, err := s.store.Heads(ctx)
+	if err != nil {
 		return err
 	}
-	if err := s.noteConsumption(ctx, false); err != nil {
+	if err := s.syncTo(ctx, s.store, seq); err != nil {
+		return err
+	}
+	if err := s.noteConsumptionTo(ctx, segment, false); err != nil {
 		return err
 	}
 	return s.views.read(fn)

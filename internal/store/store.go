@@ -172,9 +172,11 @@ type Store interface {
 	// in that order: those after number after. A resource noted later has
 	// a higher number, once every transaction that noted one committed.
 	ConsumptionResources(ctx context.Context, after int64, fn func(id int64, r TenantResource) error) error
-	// LastSegment returns the number of the last segment kept, 0 when
-	// none is: it grows with every AppendConsumption that keeps one.
-	LastSegment(ctx context.Context) (int64, error)
+	// Heads returns, in one question, the sequence number of the last
+	// record (LastSeq) and the number of the last segment kept, each 0
+	// when there is none: what a reader asks before every answer. The
+	// segment's grows with every AppendConsumption that keeps one.
+	Heads(ctx context.Context) (seq, segment int64, err error)
 	// SegmentCount returns how many segments a month has.
 	SegmentCount(ctx context.Context, month string) (int, error)
 	// CompactConsumption replaces a month's segments numbered up to last

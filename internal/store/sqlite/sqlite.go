@@ -595,13 +595,14 @@ func (s *Store) ConsumptionMonths(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-// LastSegment returns the number of the last segment, 0 when none is.
-func (s *Store) LastSegment(ctx context.Context) (int64, error) {
-	var id int64
-	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM consumption_segments`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("last segment: %w", err)
+// Heads returns the last record's sequence number and the last segment's
+// number, in one question.
+func (s *Store) Heads(ctx context.Context) (seq, segment int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT max(id) FROM consumption_segments), 0)`).Scan(&seq, &segment)
+	if err != nil {
+		return 0, 0, fmt.Errorf("heads: %w", err)
 	}
-	return id, nil
+	return seq, segment, nil
 }
 
 // SegmentCount returns how many segments a month has.

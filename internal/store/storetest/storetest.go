@@ -420,8 +420,8 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if months, err := s.ConsumptionMonths(ctx); err != nil || len(months) != 0 {
 			t.Fatalf("an empty store: months %v, %v", months, err)
 		}
-		if last, err := s.LastSegment(ctx); err != nil || last != 0 {
-			t.Fatalf("an empty store: last segment %d, %v", last, err)
+		if seq, last, err := s.Heads(ctx); err != nil || seq != 0 || last != 0 {
+			t.Fatalf("an empty store: heads %d and %d, %v", seq, last, err)
 		}
 		seqs := appendAll(t, s, usage(1, "c1", "a"), usage(2, "c2", "b"))
 		jan := store.Segment{Month: "2026-01", Rows: 2, Data: []byte("first"), Reported: at(20)}
@@ -437,8 +437,8 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if err := open(t).AppendConsumption(ctx, []store.Segment{jan2}, []store.TenantResource{r1}); err != nil {
 			t.Fatal(err)
 		}
-		if last, err := s.LastSegment(ctx); err != nil || last < 3 {
-			t.Errorf("three segments kept: last segment %d, %v", last, err)
+		if seq, last, err := s.Heads(ctx); err != nil || last < 3 || seq != seqs[2] {
+			t.Errorf("three segments kept after record %d: heads %d and %d, %v", seqs[2], seq, last, err)
 		}
 		var got []store.Segment
 		if err := s.ConsumptionSegments(ctx, "2026-01", func(seg store.Segment) error { got = append(got, seg); return nil }); err != nil {
