@@ -305,11 +305,7 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 		return false, err
 	}
 	if len(kept) > 0 {
-		data, err := usage.WriteSegment(usage.SortCostRows(kept))
-		if err != nil {
-			return false, err
-		}
-		segments = append([]usage.Source{{Data: data}}, segments...)
+		segments = append([]usage.Source{{Sorted: usage.SortCostRows(kept)}}, segments...)
 	}
 	return true, usage.MergeSegments(segments, s.logLater(ctx), fn)
 }

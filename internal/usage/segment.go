@@ -43,10 +43,12 @@ const LogPlace = -1
 
 // Source is a segment to merge: its bytes, and its place in the log (the
 // sequence number of the log's last record when it was kept), which its
-// rows of Place 0 take.
+// rows of Place 0 take. Rows held already, in the order SortCostRows
+// gives (the log's own records), are merged as Sorted, without Data.
 type Source struct {
-	Data  []byte
-	After int64
+	Data   []byte
+	After  int64
+	Sorted []CostRow
 }
 
 // compareCostKey orders rows by tenant, resource, day and meter: the order
@@ -198,8 +200,8 @@ func (c *segmentCursor) row() *CostRow { return &c.buf[c.i] }
 // next moves to the next row, and reports false at the end.
 func (c *segmentCursor) next() (bool, error) {
 	c.i++
-	if c.i < c.n {
-		return true, nil
+	if c.i < c.n || c.r == nil {
+		return c.i < c.n, nil
 	}
 	n, err := c.r.Read(c.buf)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -238,8 +240,11 @@ func (h *cursorHeap) Pop() any {
 func MergeSegments(segments []Source, logLater func(log, pushed *CostRow) (bool, error), fn func(*CostRow) error) error {
 	h := make(cursorHeap, 0, len(segments))
 	for k, seg := range segments {
-		c := &segmentCursor{r: parquet.NewGenericReader[CostRow](bytes.NewReader(seg.Data)), buf: make([]CostRow, 1024), i: -1, order: k, after: seg.After}
-		defer c.r.Close()
+		c := &segmentCursor{buf: seg.Sorted, n: len(seg.Sorted), i: -1, order: k, after: seg.After}
+		if seg.Sorted == nil {
+			c.r, c.buf, c.n = parquet.NewGenericReader[CostRow](bytes.NewReader(seg.Data)), make([]CostRow, 1024), 0
+			defer c.r.Close()
+		}
 		ok, err := c.next()
 		if err != nil {
 			return err

@@ -65,11 +65,8 @@ func TestMergeSegmentsKeepsTheLastReport(t *testing.T) {
 			logRows = append(logRows, r)
 			all = append(all, placed{r, place{seq: seq}})
 		}
-		data, err := WriteSegment(SortCostRows(logRows))
-		if err != nil {
-			t.Fatal(err)
-		}
-		segments := []Source{{Data: data}}
+		// The log's records come as rows held, the pushed ones as bytes.
+		segments := []Source{{Sorted: SortCostRows(logRows)}}
 		for k := range 1 + rng.IntN(6) {
 			after := rng.Int64N(30)
 			var rows []CostRow
