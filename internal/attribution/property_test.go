@@ -481,7 +481,7 @@ func TestMonthSummedAsReadIsTheReport(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, ev := range records {
-					day := azure.DayNumber(ev.Date)
+					day := event.DayNumber(ev.Date)
 					if !m.Contains(day) {
 						continue
 					}

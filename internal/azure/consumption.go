@@ -53,33 +53,16 @@ func (c *consumption) reindex() {
 	}
 }
 
-// dayNumber returns the days since 1970-01-01 of a YYYY-MM-DD date known
-// to be valid.
-func dayNumber(date string) int32 {
-	d, _ := time.Parse(time.DateOnly, date)
-	return int32(d.Unix() / 86400)
-}
-
-func dayStart(day int32) time.Time { return time.Unix(int64(day)*86400, 0).UTC() }
-
-func meterIndex(m string) uint8 {
-	for i, n := range event.Meters {
-		if n == m {
-			return uint8(i)
-		}
-	}
-	return 0
-}
-
 // put stores a consumption record, replacing the record of the same
 // resource, day and meter unless that one was reported later: events apply
 // in time order, so a record that arrives late (ApplyLate) is replaced by
 // any it precedes.
 func (c *consumption) put(ev *event.Event) {
 	if ev.Date != c.lastDate {
-		c.lastDate, c.lastDay = ev.Date, dayNumber(ev.Date)
+		c.lastDate, c.lastDay = ev.Date, event.DayNumber(ev.Date)
 	}
-	rec := CostRecord{Day: c.lastDay, Meter: meterIndex(ev.Meter), At: ev.Time.UnixNano()}
+	// A record of the log names a meter, or none: standard.
+	rec := CostRecord{Day: c.lastDay, Meter: uint8(max(event.MeterIndex(ev.Meter), 0)), At: ev.Time.UnixNano()}
 	exact := ""
 	if n, ok := parseNanos(ev.Cost); ok {
 		rec.Nanos = n
@@ -147,10 +130,6 @@ func (e *Engine) ConsumptionSlot(tenant, path string) ConsumptionSlot {
 func (s ConsumptionSlot) Put(day int32, meter uint8, nanos int64, exact string, at time.Time) {
 	s.c.add(s.i, CostRecord{Day: day, Meter: meter, Nanos: nanos, At: at.UnixNano()}, exact)
 }
-
-// DayNumber returns the days since 1970-01-01 of a date YYYY-MM-DD known to
-// be valid.
-func DayNumber(date string) int32 { return dayNumber(date) }
 
 // cost returns a record's cost, exact.
 func (c *consumption) cost(r CostRecord) *big.Rat {
@@ -252,7 +231,7 @@ func (e *Engine) Cost(tenantID, path, month string) Money {
 	if err != nil || t == nil {
 		return Money{total}
 	}
-	first, next := int32(start.Unix()/86400), int32(start.AddDate(0, 1, 0).Unix()/86400)
+	first, next := event.DayOf(start), event.DayOf(start.AddDate(0, 1, 0))
 	c := &t.Usage
 	i, ok := c.index[path]
 	if !ok {
@@ -281,7 +260,7 @@ func (e *Engine) ConsumptionMonths(tenants ...string) []string {
 		}
 		for _, recs := range t.Usage.Records {
 			for _, rec := range recs {
-				seen[dayStart(rec.Day).Format("2006-01")] = true
+				seen[event.DayStart(rec.Day).Format("2006-01")] = true
 			}
 		}
 	}

@@ -156,7 +156,7 @@ type dayCredits struct {
 // dayCredits returns what each credited location, and each organisation,
 // earns of day d.
 func (q *query) dayCredits(tl []azPiece, d int32) dayCredits {
-	day := span{dayStart(d), dayStart(d + 1)}
+	day := span{event.DayStart(d), event.DayStart(d + 1)}
 	var out []dayCredit
 	var orgs []orgDay
 	orgWeight := map[string]*big.Rat{}
@@ -301,7 +301,7 @@ func (e *Engine) Month(month string) (*Month, error) {
 		return nil, fmt.Errorf("month %q is not YYYY-MM", month)
 	}
 	return &Month{e: e, q: e.query(), month: month, res: map[[2]string]*resMonth{},
-		first: int32(start.Unix() / 86400), next: int32(start.AddDate(0, 1, 0).Unix() / 86400)}, nil
+		first: event.DayOf(start), next: event.DayOf(start.AddDate(0, 1, 0))}, nil
 }
 
 // resource returns the sums of a resource (a canonical path) of a tenant,

@@ -238,12 +238,12 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 	if month != "" {
 		m, _ := time.Parse("2006-01", month)
 		first, last = m.Format(time.DateOnly), m.AddDate(0, 1, -1).Format(time.DateOnly)
-		from, to := azure.DayNumber(first), azure.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
+		from, to := event.DayNumber(first), event.DayNumber(m.AddDate(0, 1, 0).Format(time.DateOnly))
 		keep = func(day int32) bool { return day >= from && day < to }
 	}
 	apply := func(ev *event.Event, rf *event.Refusal) {
 		t.Events++
-		if rf == nil && !keep(azure.DayNumber(ev.Date)) {
+		if rf == nil && !keep(event.DayNumber(ev.Date)) {
 			return
 		}
 		if rf == nil {

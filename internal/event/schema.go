@@ -677,3 +677,27 @@ func IsDay(s string) bool {
 	d, err := time.Parse(time.DateOnly, s)
 	return err == nil && d.Format(time.DateOnly) == s
 }
+
+// DayNumber returns the days since 1970-01-01 of a date YYYY-MM-DD known
+// to be a day (IsDay): how consumption records are kept by day.
+func DayNumber(date string) int32 {
+	d, _ := time.Parse(time.DateOnly, date)
+	return DayOf(d)
+}
+
+// DayOf returns the number of the day (as DayNumber numbers it) that holds
+// an instant from its midnight, UTC, on.
+func DayOf(t time.Time) int32 { return int32(t.Unix() / 86400) }
+
+// DayStart returns the first instant of a day numbered as DayNumber
+// numbers it.
+func DayStart(day int32) time.Time { return time.Unix(int64(day)*86400, 0).UTC() }
+
+// MeterIndex returns the index in Meters of a consumption record's meter,
+// "" being standard, the default; -1 for a name that is no meter.
+func MeterIndex(name string) int {
+	if name == "" {
+		name = MeterStandard
+	}
+	return slices.Index(Meters, name)
+}

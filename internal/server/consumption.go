@@ -74,7 +74,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 	add := func(row usage.CostRow) {
 		month, ok := monthOf[row.Day]
 		if !ok {
-			month = time.Unix(int64(row.Day)*86400, 0).UTC().Format("2006-01")
+			month = event.DayStart(row.Day).Format("2006-01")
 			monthOf[row.Day] = month
 		}
 		months[month] = append(months[month], row)
@@ -108,8 +108,8 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 				res.Refused = append(res.Refused, rf)
 				continue
 			}
-			row := usage.CostRow{Tenant: ev.Tenant, Resource: ev.Resource, Day: azure.DayNumber(ev.Date),
-				Meter: int32(slices.Index(event.Meters, cmp.Or(ev.Meter, event.MeterStandard))), At: reported}
+			row := usage.CostRow{Tenant: ev.Tenant, Resource: ev.Resource, Day: event.DayNumber(ev.Date),
+				Meter: int32(event.MeterIndex(ev.Meter)), At: reported}
 			if n, ok := azure.ParseNanos(ev.Cost); ok {
 				row.Nanos = n
 			} else {
@@ -318,11 +318,11 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 func (s *Server) logLater(ctx context.Context) func(log, pushed *usage.CostRow) (bool, error) {
 	return func(log, pushed *usage.CostRow) (bool, error) {
 		at := time.Unix(0, log.At).UTC()
-		day := time.Unix(int64(log.Day)*86400, 0).UTC().Format(time.DateOnly)
+		day := event.DayStart(log.Day).Format(time.DateOnly)
 		var seq int64
 		err := s.store.ScanTenantAt(ctx, log.Tenant, at, func(r store.Record) error {
 			ev := r.Event
-			if ev.Type == event.AzureConsumption && ev.Date == day && cmp.Or(ev.Meter, event.MeterStandard) == event.Meters[log.Meter] {
+			if ev.Type == event.AzureConsumption && ev.Date == day && event.MeterIndex(ev.Meter) == int(log.Meter) {
 				if sc, err := event.ParseResourcePath(ev.Resource); err == nil && sc.Path == log.Resource {
 					seq = r.Seq
 				}
@@ -414,7 +414,7 @@ func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant s
 					cost = decimalOfNanos(r.Nanos)
 				}
 				return out.Write(&event.Event{Type: event.AzureConsumption, Time: time.Unix(0, r.At).UTC(), Tenant: r.Tenant,
-					Resource: r.Resource, Date: time.Unix(int64(r.Day)*86400, 0).UTC().Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
+					Resource: r.Resource, Date: event.DayStart(r.Day).Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
 			})
 			return err
 		})

@@ -2,8 +2,6 @@ package usage
 
 import (
 	"math"
-	"slices"
-	"time"
 
 	"github.com/palproject/pal/internal/event"
 )
@@ -67,7 +65,7 @@ func (cc *CostColumns) Cost(b *ConsumptionBatch, i int) (Cost, bool) {
 		}
 	}
 	c.Resource = cc.paths[r]
-	meter := slices.Index(event.Meters, event.MeterStandard)
+	meter := event.MeterIndex("")
 	if b.Meter != nil {
 		meter = cc.meter(b, b.Meter[i])
 	}
@@ -83,8 +81,7 @@ func (cc *CostColumns) day(b *ConsumptionBatch, date int32) int32 {
 	if cc.days[date] == -2 {
 		cc.days[date] = -1
 		if d := b.Dates.String(date); event.IsDay(d) {
-			t, _ := time.Parse(time.DateOnly, d)
-			cc.days[date] = int32(t.Unix() / 86400)
+			cc.days[date] = event.DayNumber(d)
 		}
 	}
 	return cc.days[date]
@@ -92,11 +89,7 @@ func (cc *CostColumns) day(b *ConsumptionBatch, date int32) int32 {
 
 func (cc *CostColumns) meter(b *ConsumptionBatch, m int32) int {
 	if cc.meters[m] == -2 {
-		name := b.Meters.String(m)
-		if name == "" {
-			name = event.MeterStandard
-		}
-		cc.meters[m] = slices.Index(event.Meters, name)
+		cc.meters[m] = event.MeterIndex(b.Meters.String(m))
 	}
 	return cc.meters[m]
 }
