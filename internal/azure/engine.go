@@ -169,16 +169,25 @@ func (e *Engine) Put(ev *event.Event) { e.tenant(ev.Tenant).Usage.put(ev) }
 
 // stateAt returns an account's state at an instant from its history.
 func stateAt(states []AccountState, at time.Time) AccountState {
-	i, _ := slices.BinarySearchFunc(states, at, func(s AccountState, t time.Time) int {
-		if s.At.After(t) {
+	s, _ := holdingAt(states, at, func(s AccountState) time.Time { return s.At })
+	return s
+}
+
+// holdingAt returns the entry of a history, oldest first, each entry
+// holding from its instant on, that holds at an instant, after every entry
+// of that instant; false before the first.
+func holdingAt[T any](h []T, at time.Time, from func(T) time.Time) (T, bool) {
+	i, _ := slices.BinarySearchFunc(h, at, func(e T, t time.Time) int {
+		if from(e).After(t) {
 			return 1
 		}
 		return -1
 	})
 	if i == 0 {
-		return AccountState{}
+		var none T
+		return none, false
 	}
-	return states[i-1]
+	return h[i-1], true
 }
 
 // stateEnd returns when state i of a history ends.

@@ -284,16 +284,8 @@ func (q *query) ancestry(tid string, az *Tenant, sub string) []ancestry {
 // underAt returns where a placement history puts its subject at an
 // instant, after every event of that instant.
 func underAt(h []Placement, at time.Time) string {
-	i, _ := slices.BinarySearchFunc(h, at, func(p Placement, t time.Time) int {
-		if p.At.After(t) {
-			return 1
-		}
-		return -1
-	})
-	if i == 0 {
-		return ""
-	}
-	return h[i-1].Under
+	p, _ := holdingAt(h, at, func(p Placement) time.Time { return p.At })
+	return p.Under
 }
 
 // covering is an assignment whose scope holds a resource, and when it does.
