@@ -70,18 +70,12 @@ func pushCostsAndCompare(t *testing.T, st store.Store, seed uint64) {
 	// The first file holds every cost, a third of them a tenth too high;
 	// the second, pushed later, holds those thirds as they are.
 	parquetOf := func(evs []*event.Event, scale func(i int) float64) string {
-		var file bytes.Buffer
-		w := usage.NewConsumptionWriter(&file)
+		rows := make([]usage.Consumption, len(evs))
 		for i, ev := range evs {
 			c, _ := strconv.ParseFloat(ev.Cost, 64)
-			if err := w.Write(usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: c * scale(i), Meter: ev.Meter}); err != nil {
-				t.Fatal(err)
-			}
+			rows[i] = usage.Consumption{Tenant: ev.Tenant, Resource: ev.Resource, Date: ev.Date, Cost: c * scale(i), Meter: ev.Meter}
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return file.String()
+		return consumptionFile(t, rows...)
 	}
 	first := parquetOf(costs, func(i int) float64 {
 		if i%3 == 0 {
@@ -228,14 +222,11 @@ func TestConsumptionFileRefused(t *testing.T) {
 	if status, body := s.call("POST", "/v1/consumption", admin, "tenant,resource\n"); status != 400 || !bytes.Contains(body, []byte("no consumption file")) {
 		t.Errorf("a CSV body: %d %s", status, body)
 	}
-	var file bytes.Buffer
-	w := usage.NewConsumptionWriter(&file)
-	w.Write(usage.Consumption{Tenant: "fabrikam", Resource: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", Date: "2026-01-01", Cost: 1})
-	w.Close()
+	file := consumptionFile(t, usage.Consumption{Tenant: "fabrikam", Resource: assignedVM, Date: "2026-01-01", Cost: 1})
 	var res struct {
 		Refused []struct{ Code string }
 	}
-	if status := s.json("POST", "/v1/consumption", admin, file.String(), &res); status != 200 || len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" {
+	if status := s.json("POST", "/v1/consumption", admin, file, &res); status != 200 || len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" {
 		t.Errorf("another tenant's costs: %d %+v", status, res)
 	}
 }
@@ -245,29 +236,17 @@ func TestConsumptionFileRefused(t *testing.T) {
 // frames being folded from the log alone, as it is when its costs come as
 // events.
 func TestPushedCostsInPastFrames(t *testing.T) {
-	const vm = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
-	control := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
-{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","kind":"guest"}
-{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","partner":"100011"}
-{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a1","principal":"ann","principal_tenant":"contoso","role":"Contributor","scope":"/subscriptions/s1"}
-{"type":"account.created","time":"2026-02-20T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
-`
 	march := `{"type":"account.created","time":"2026-03-02T00:00:00Z","tenant":"contoso","account":"cid","kind":"guest"}` + "\n"
-	var file bytes.Buffer
-	w := usage.NewConsumptionWriter(&file)
+	var rows []usage.Consumption
 	for d := 1; d <= 10; d++ {
-		if err := w.Write(usage.Consumption{Tenant: "contoso", Resource: vm, Date: fmt.Sprintf("2026-02-%02d", d), Cost: 2.5}); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, usage.Consumption{Tenant: "contoso", Resource: assignedVM, Date: fmt.Sprintf("2026-02-%02d", d), Cost: 2.5})
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	file := consumptionFile(t, rows...)
 	s := start(t, sqliteStore(t), server.Config{})
 	operator := s.token(store.RoleOperator, "", "", "")
 	fab := s.token(store.RolePartnerReader, "", "", "100001")
-	s.push(operator, control)
-	if status, body := s.call("POST", "/v1/consumption", operator, file.String()); status != 200 {
+	s.push(operator, oneAssignment)
+	if status, body := s.call("POST", "/v1/consumption", operator, file); status != 200 {
 		t.Fatalf("POST /v1/consumption: %d %s", status, body)
 	}
 	s.push(operator, march)
@@ -275,8 +254,8 @@ func TestPushedCostsInPastFrames(t *testing.T) {
 	if feb.Current {
 		t.Fatal("February is read as the present")
 	}
-	rows := feb.find("resource", strings.ToLower(vm))
-	if len(rows) != 1 || rows[0]["acr"] != 25.0 {
+	found := feb.find("resource", strings.ToLower(assignedVM))
+	if len(found) != 1 || found[0]["acr"] != 25.0 {
 		t.Errorf("February's credited table, read in March: %+v, want the resource with 25.00 of ACR", feb.Rows)
 	}
 	// The operator sees the file come in, on the day it was reported.
@@ -333,21 +312,15 @@ func TestManySmallPushes(t *testing.T) {
 	const pushes = 40
 	var pushed []*event.Event
 	for k := range pushes {
-		var file bytes.Buffer
-		w := usage.NewConsumptionWriter(&file)
+		var rows []usage.Consumption
 		for i := k; i < len(costs); i += pushes {
 			c, _ := strconv.ParseFloat(costs[i].Cost, 64)
 			rec := *costs[i]
 			rec.Cost = strconv.FormatFloat(c, 'f', -1, 64)
 			pushed = append(pushed, &rec)
-			if err := w.Write(usage.Consumption{Tenant: rec.Tenant, Resource: rec.Resource, Date: rec.Date, Cost: c, Meter: rec.Meter}); err != nil {
-				t.Fatal(err)
-			}
+			rows = append(rows, usage.Consumption{Tenant: rec.Tenant, Resource: rec.Resource, Date: rec.Date, Cost: c, Meter: rec.Meter})
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if status, body := s.call("POST", "/v1/consumption", operator, file.String()); status != 200 {
+		if status, body := s.call("POST", "/v1/consumption", operator, consumptionFile(t, rows...)); status != 200 {
 			t.Fatalf("push %d: %d %s", k, status, body)
 		}
 	}
@@ -365,25 +338,11 @@ func TestManySmallPushes(t *testing.T) {
 // meter: the later in the log's order replaces the other, whichever came
 // first, in the report and in pal on the service's /v1/log.
 func TestPushedFileAndEventAtOneInstant(t *testing.T) {
-	const vm = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
-	control := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
-{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","kind":"guest"}
-{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","partner":"100011"}
-{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a1","principal":"ann","principal_tenant":"contoso","role":"Contributor","scope":"/subscriptions/s1"}
-{"type":"account.created","time":"2026-02-20T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
-`
 	// Reported at the state's instant, as the file is.
 	cost := func(c string) string {
-		return `{"type":"azure.consumption","time":"2026-02-20T00:00:00Z","tenant":"contoso","resource":"` + vm + `","date":"2026-02-05","cost":` + c + "}\n"
+		return `{"type":"azure.consumption","time":"2026-02-20T00:00:00Z","tenant":"contoso","resource":"` + assignedVM + `","date":"2026-02-05","cost":` + c + "}\n"
 	}
-	var file bytes.Buffer
-	w := usage.NewConsumptionWriter(&file)
-	if err := w.Write(usage.Consumption{Tenant: "contoso", Resource: vm, Date: "2026-02-05", Cost: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	file := consumptionFile(t, usage.Consumption{Tenant: "contoso", Resource: assignedVM, Date: "2026-02-05", Cost: 1})
 	for _, c := range []struct {
 		name      string
 		fileFirst bool
@@ -392,9 +351,9 @@ func TestPushedFileAndEventAtOneInstant(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := start(t, sqliteStore(t), server.Config{})
 			operator := s.token(store.RoleOperator, "", "", "")
-			s.push(operator, control)
+			s.push(operator, oneAssignment)
 			pushFile := func() {
-				if status, body := s.call("POST", "/v1/consumption", operator, file.String()); status != 200 {
+				if status, body := s.call("POST", "/v1/consumption", operator, file); status != 200 {
 					t.Fatalf("POST /v1/consumption: %d %s", status, body)
 				}
 			}
@@ -423,4 +382,33 @@ func TestPushedFileAndEventAtOneInstant(t *testing.T) {
 			}
 		})
 	}
+}
+
+// assignedVM is a resource on which oneAssignment recognises Fabrikam.
+const assignedVM = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+
+// oneAssignment is a log in which ann, linked to Fabrikam, is Contributor
+// on subscription s1 of contoso from January on; its last record is of
+// February 20th.
+const oneAssignment = `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"ann","partner":"100011"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"contoso","assignment":"a1","principal":"ann","principal_tenant":"contoso","role":"Contributor","scope":"/subscriptions/s1"}
+{"type":"account.created","time":"2026-02-20T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+`
+
+// consumptionFile writes rows as a Parquet consumption file.
+func consumptionFile(t *testing.T, rows ...usage.Consumption) string {
+	t.Helper()
+	var file bytes.Buffer
+	w := usage.NewConsumptionWriter(&file)
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return file.String()
 }
