@@ -5,6 +5,7 @@
 //
 //	go run . --events 10000000            # make the data set, then measure
 //	go run . --data /tmp/pal-bench-10M    # measure an existing data set
+//	go run . --azure --resources 1000000  # pal report azure against DuckDB's scan of the month
 //
 // Each engine runs as a child process, so that its wall time, CPU time and
 // peak RSS are its own.
@@ -35,7 +36,7 @@ import (
 
 func main() {
 	// The bench runs itself as a child for DuckDB and for the read floor.
-	if len(os.Args) > 1 && (os.Args[1] == "duckdb" || os.Args[1] == "floor") {
+	if len(os.Args) > 1 && (os.Args[1] == "duckdb" || os.Args[1] == "floor" || os.Args[1] == "duckdb-azure") {
 		if err := child(os.Args[1], os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -79,6 +80,8 @@ func run() error {
 	tenants := flag.Int("tenants", 2000, "tenants of a data set to make")
 	month := flag.String("month", "2026-01", "the month to report")
 	threads := flag.Int("threads", runtime.NumCPU(), "threads for DuckDB")
+	azure := flag.Bool("azure", false, "measure pal report azure against DuckDB scanning and summing the month's consumption")
+	resources := flag.Int("resources", 1_000_000, "Azure resources of a data set to make (with --azure)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -96,6 +99,9 @@ func run() error {
 	}
 	if *data == "" {
 		*data = filepath.Join(work, "data")
+	}
+	if *azure {
+		return runAzure(ctx, pal, *data, *tenants, *resources, *month, fmt.Sprint(*threads))
 	}
 	control, use := filepath.Join(*data, "control.ndjson"), filepath.Join(*data, "usage.parquet")
 	if _, err := os.Stat(use); errors.Is(err, os.ErrNotExist) {
@@ -272,6 +278,8 @@ GROUP BY 1, 2, 3`, quote(use), quote(timeline), start.Format(time.DateOnly), sta
 			return err
 		}
 		return json.NewEncoder(os.Stdout).Encode(out)
+	case "duckdb-azure":
+		return duckAzure(args[0], args[1], args[2])
 	}
 	return fmt.Errorf("unknown child %q", what)
 }

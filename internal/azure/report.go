@@ -153,6 +153,16 @@ type dayCredits struct {
 	orgs      []orgDay
 }
 
+// equal tells whether two days earn the same.
+func (a *dayCredits) equal(b dayCredits) bool {
+	sameWeight := func(x, y *big.Rat) bool { return x == nil && y == nil || x != nil && y != nil && x.Cmp(y) == 0 }
+	return slices.EqualFunc(a.locations, b.locations, func(x, y dayCredit) bool {
+		return x.partner == y.partner && x.org == y.org && x.nanos == y.nanos && x.active == y.active && sameWeight(x.weight, y.weight)
+	}) && slices.EqualFunc(a.orgs, b.orgs, func(x, y orgDay) bool {
+		return x.org == y.org && x.active == y.active && sameWeight(x.weight, y.weight)
+	})
+}
+
 // dayCredits returns what each credited location, and each organisation,
 // earns of day d.
 func (q *query) dayCredits(tl []azPiece, d int32) dayCredits {
@@ -230,329 +240,6 @@ func (q *query) dayCredits(tl []azPiece, d int32) dayCredits {
 	return dayCredits{out, orgs}
 }
 
-// part is what a record of cost earns at a weight (nil: whole).
-func (c *consumption) part(rec CostRecord, weight *big.Rat) amount {
-	var part amount
-	switch {
-	case weight == nil && rec.Nanos >= 0:
-		part.addNanos(rec.Nanos)
-	case weight == nil:
-		part.addRat(c.cost(rec))
-	default:
-		part.addRat(new(big.Rat).Mul(c.cost(rec), weight))
-	}
-	return part
-}
-
-type azSubKey struct{ tenant, sub, org string }
-
-type azTotals struct {
-	acr, pec amount
-	nanos    int64
-}
-
-// Report computes the Azure report of a month (YYYY-MM) from the
-// consumption records the engine holds.
-func (e *Engine) Report(month string) (Report, error) {
-	m, err := e.Month(month)
-	if err != nil {
-		return Report{}, err
-	}
-	m.addKept()
-	return m.report(), nil
-}
-
-// Month sums the consumption records of a month as they are read,
-// without keeping them: each is credited by its resource's recognition on
-// its day, computed once a timeline and day and shared by the resources of
-// the same assignments. What it holds grows with the resources, never with
-// the records. Report feeds it the engine's records; the command line
-// feeds it a consumption file's rows (Slot), and Report adds the engine's
-// own records of the month.
-type Month struct {
-	e           *Engine
-	q           *query
-	month       string
-	first, next int32
-	res         map[[2]string]*resMonth
-	records     int
-	// repeated is set when a record repeats the resource, day and meter of
-	// one added before: the later replaces the earlier (section 9.2), which
-	// sums kept as they go cannot do.
-	repeated bool
-}
-
-// resMonth is a resource's sums for the month.
-type resMonth struct {
-	tenant, path, sub string
-	te                *timelineEntry
-	// days are the month's days with a record, by bit; seen the same by
-	// meter.
-	days uint32
-	seen [8]uint32
-	locs []locTotals
-	orgs []orgTotals
-}
-
-// Month returns an empty sum of a month (YYYY-MM).
-func (e *Engine) Month(month string) (*Month, error) {
-	start, err := time.Parse("2006-01", month)
-	if err != nil {
-		return nil, fmt.Errorf("month %q is not YYYY-MM", month)
-	}
-	return &Month{e: e, q: e.query(), month: month, res: map[[2]string]*resMonth{},
-		first: event.DayOf(start), next: event.DayOf(start.AddDate(0, 1, 0))}, nil
-}
-
-// resource returns the sums of a resource (a canonical path) of a tenant,
-// made on first use.
-func (m *Month) resource(tenant, path string) *resMonth {
-	k := [2]string{tenant, path}
-	r := m.res[k]
-	if r == nil {
-		sc, _ := event.ParseScope(path)
-		r = &resMonth{tenant: tenant, path: path, sub: sc.Subscription, te: m.q.entry(tenant, sc)}
-		m.res[k] = r
-	}
-	return r
-}
-
-// credit adds a record of a resource's day and meter; part says what it
-// earns at a weight (nil: the whole of it).
-func (m *Month) credit(r *resMonth, day int32, meter uint8, part func(weight *big.Rat) amount) {
-	m.records++
-	bit := uint32(1) << (day - m.first)
-	if r.seen[meter]&bit != 0 {
-		m.repeated = true
-	}
-	r.seen[meter] |= bit
-	te := r.te
-	if te == nil || te.pieces == nil {
-		return
-	}
-	if te.from != m.first || te.days == nil {
-		te.from, te.set, te.days = m.first, 0, make([]dayCredits, m.next-m.first)
-	}
-	if te.set&bit == 0 {
-		te.days[day-m.first] = m.q.dayCredits(te.pieces, day)
-		te.set |= bit
-	}
-	dc := &te.days[day-m.first]
-	if r.days&bit == 0 {
-		r.days |= bit
-		for _, d := range dc.locations {
-			r.locs = locTotalsOf(r.locs, d.org, d.partner)
-			r.locs[len(r.locs)-1].nanos += d.nanos
-		}
-	}
-	name := event.Meters[meter]
-	if name == event.MeterMarketplace {
-		return
-	}
-	for _, d := range dc.locations {
-		r.locs = locTotalsOf(r.locs, d.org, d.partner)
-		tot := &r.locs[len(r.locs)-1].azTotals
-		p := part(d.weight)
-		tot.acr.add(p)
-		if name == event.MeterStandard && d.active {
-			tot.pec.add(p)
-		}
-	}
-	for _, o := range dc.orgs {
-		r.orgs = orgTotalsOf(r.orgs, o.org)
-		tot := &r.orgs[len(r.orgs)-1].azTotals
-		p := part(o.weight)
-		tot.acr.add(p)
-		if name == event.MeterStandard && o.active {
-			tot.pec.add(p)
-		}
-	}
-}
-
-// MonthSlot is where the records of one resource go.
-type MonthSlot struct {
-	m *Month
-	r *resMonth
-}
-
-// Slot returns where the records of an Azure resource (a canonical path) of
-// a tenant go.
-func (m *Month) Slot(tenant, path string) MonthSlot {
-	return MonthSlot{m, m.resource(tenant, path)}
-}
-
-// Put adds a record of a day (days since 1970-01-01) of the month, meter (an
-// index in event.Meters) and cost in billionths.
-func (s MonthSlot) Put(day int32, meter uint8, nanos int64) {
-	s.m.credit(s.r, day, meter, func(w *big.Rat) amount {
-		var a amount
-		if w == nil {
-			a.addNanos(nanos)
-		} else {
-			a.addRat(new(big.Rat).Mul(new(big.Rat).SetFrac64(nanos, 1e9), w))
-		}
-		return a
-	})
-}
-
-// PutExact adds a record whose cost billionths cannot hold: exact is the
-// decimal number as it was written.
-func (s MonthSlot) PutExact(day int32, meter uint8, exact string) {
-	cost, ok := new(big.Rat).SetString(exact)
-	if !ok {
-		return
-	}
-	s.m.credit(s.r, day, meter, func(w *big.Rat) amount {
-		var a amount
-		if w == nil {
-			a.addRat(cost)
-		} else {
-			a.addRat(new(big.Rat).Mul(cost, w))
-		}
-		return a
-	})
-}
-
-// Merged returns the report of the records fed, which the caller merged
-// itself with the engine's own records of the month (MonthRecords), each
-// resource, day and meter once: the engine's records are not added again.
-// Like Report, it empties the sums: a Month makes one report.
-func (m *Month) Merged() Report { return m.report() }
-
-// MonthRecords calls fn with the engine's own consumption records of a
-// month (YYYY-MM): each resource, day and meter once, the one reported
-// last. exact, when not empty, is a cost that rec.Nanos cannot hold.
-func (e *Engine) MonthRecords(month string, fn func(tenant, path string, rec CostRecord, exact string)) error {
-	m, err := e.Month(month)
-	if err != nil {
-		return err
-	}
-	for tid, t := range e.tenants {
-		c := &t.Usage
-		for i, path := range c.Paths {
-			for _, rec := range c.Records[i] {
-				if !m.Contains(rec.Day) {
-					continue
-				}
-				exact := ""
-				if rec.Nanos < 0 {
-					exact = c.Exact[-1-rec.Nanos]
-				}
-				fn(tid, path, rec, exact)
-			}
-		}
-	}
-	return nil
-}
-
-// Contains reports whether a day (days since 1970-01-01) is of the month.
-func (m *Month) Contains(day int32) bool { return day >= m.first && day < m.next }
-
-// Records counts the records added, the engine's own included once Report
-// ran.
-func (m *Month) Records() int { return m.records }
-
-// Report adds the engine's own records of the month and returns the report.
-// It returns false, and no report, when records repeat a resource, day and
-// meter, or the engine holds records of a resource that was fed: the later
-// record replaces the earlier, which only the engine's records can say;
-// the caller then puts its records in the engine and asks Report.
-func (m *Month) Report() (Report, bool) {
-	if !m.addKept() || m.repeated {
-		return Report{}, false
-	}
-	return m.report(), true
-}
-
-// addKept adds the engine's own records of the month. It returns false,
-// having added some or none, when one is of a resource that was fed.
-func (m *Month) addKept() bool {
-	fed := len(m.res)
-	for tid, t := range m.e.tenants {
-		c := &t.Usage
-		for i, path := range c.Paths {
-			var r *resMonth
-			for _, rec := range c.Records[i] {
-				if !m.Contains(rec.Day) {
-					continue
-				}
-				if r == nil {
-					if fed > 0 && m.res[[2]string{tid, path}] != nil {
-						return false
-					}
-					r = m.resource(tid, path)
-				}
-				m.credit(r, rec.Day, rec.Meter, func(w *big.Rat) amount { return c.part(rec, w) })
-			}
-		}
-	}
-	return true
-}
-
-// report makes the report of the sums, which it empties as it goes: a
-// resource's sums give way to its rows. A resource's locations are
-// distinct, so each row is one location's on one resource.
-func (m *Month) report() Report {
-	var rows []ResourceRow
-	subs := map[azSubKey]*azTotals{}
-	for k, r := range m.res {
-		for _, l := range r.locs {
-			if l.acr.isZero() && l.pec.isZero() && l.nanos == 0 {
-				continue
-			}
-			rows = append(rows, ResourceRow{Tenant: r.tenant, Resource: r.path, Subscription: r.sub,
-				Org: l.org, Partner: l.partner, ACR: Money{l.acr}, PECEligibleCost: Money{l.pec},
-				RecognisedHours: hoursOf(l.nanos)})
-		}
-		for _, o := range r.orgs {
-			totals(subs, azSubKey{r.tenant, r.sub, o.org}).addTotals(o.azTotals)
-		}
-		delete(m.res, k)
-	}
-	return m.e.azureReport(m.month, m.q.policy, rows, subs)
-}
-
-func (t *azTotals) addTotals(u azTotals) {
-	t.acr.add(u.acr)
-	t.pec.add(u.pec)
-	t.nanos += u.nanos
-}
-
-// locTotals and orgTotals are a resource's sums by location and by
-// organisation.
-type locTotals struct {
-	org, partner string
-	azTotals
-}
-
-type orgTotals struct {
-	org string
-	azTotals
-}
-
-// locTotalsOf moves the sums of a location to the end of ls, made when
-// new, and returns ls: the same location comes record after record.
-func locTotalsOf(ls []locTotals, org, partner string) []locTotals {
-	for i := len(ls) - 1; i >= 0; i-- {
-		if ls[i].org == org && ls[i].partner == partner {
-			ls[i], ls[len(ls)-1] = ls[len(ls)-1], ls[i]
-			return ls
-		}
-	}
-	return append(ls, locTotals{org: org, partner: partner})
-}
-
-// orgTotalsOf does the same for an organisation.
-func orgTotalsOf(os []orgTotals, org string) []orgTotals {
-	for i := len(os) - 1; i >= 0; i-- {
-		if os[i].org == org {
-			os[i], os[len(os)-1] = os[len(os)-1], os[i]
-			return os
-		}
-	}
-	return append(os, orgTotals{org: org})
-}
-
 func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
 	t := rows[k]
 	if t == nil {
@@ -562,9 +249,9 @@ func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
 	return t
 }
 
-// azureReport makes the report of the rows of resources (by location) and
-// of subscriptions (by organisation, each record counted once), sums the
-// subscriptions into organisations, and sorts them all.
+// azureReport makes the report of the rows of resources (by location,
+// sorted) and of subscriptions (by organisation, each record counted once),
+// sums the subscriptions into organisations, and sorts them.
 func (e *Engine) azureReport(month string, policy Policy, rows []ResourceRow, subs map[azSubKey]*azTotals) Report {
 	rep := Report{Month: month, Policy: policy, Resources: rows,
 		Subscriptions: []Subscription{}, Orgs: []OrgRow{}}
@@ -612,10 +299,6 @@ func (e *Engine) azureReport(month string, policy Policy, rows []ResourceRow, su
 		rep.Orgs = append(rep.Orgs, OrgRow{Org: org, ACR: moneyOf(acr), PECEligibleCost: moneyOf(pec),
 			PECCredit: moneyOf(new(big.Rat).Mul(pec, rate)), Customers: n, Subscriptions: subsWithACR[org]})
 	}
-	slices.SortFunc(rep.Resources, func(a, b ResourceRow) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
-			cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
-	})
 	slices.SortFunc(rep.Subscriptions, func(a, b Subscription) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org))
 	})

@@ -76,12 +76,13 @@ type query struct {
 // share, with what each of its days earns, computed once.
 type timelineEntry struct {
 	pieces []azPiece
-	// days holds what each day of a month's report earns, computed once,
-	// by the day's place in the month that begins on day from; set marks
-	// the days known.
-	from int32
-	set  uint32
-	days []dayCredits
+	// credits holds what the days of a month's report earn, each once:
+	// day holds, by a day's place in the month that begins on day from, its
+	// index in credits; set marks the days known.
+	from    int32
+	set     uint32
+	day     []int32
+	credits []dayCredits
 }
 
 type tenantSub struct{ tenant, sub string }

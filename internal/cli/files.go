@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // dataFile is a file of records of their own (--usage, --consumption):
@@ -138,16 +140,8 @@ func writeJSONRows(w io.Writer, report any) error {
 		fmt.Fprintf(bw, "\n  %s: ", key)
 		if fv.Kind() == reflect.Slice && !fv.IsNil() && fv.Len() > 0 {
 			bw.WriteString("[")
-			for j := range fv.Len() {
-				if j > 0 {
-					bw.WriteString(",")
-				}
-				row, err := json.MarshalIndent(fv.Index(j).Interface(), "    ", "  ")
-				if err != nil {
-					return err
-				}
-				bw.WriteString("\n    ")
-				bw.Write(row)
+			if err := writeJSONElements(bw, fv); err != nil {
+				return err
 			}
 			bw.WriteString("\n  ]")
 			continue
@@ -164,6 +158,48 @@ func writeJSONRows(w io.Writer, report any) error {
 		bw.WriteString("\n}\n")
 	}
 	return bw.Flush()
+}
+
+// writeJSONElements writes the elements of a slice, indented, separated by
+// commas. A report's rows are many (a million resources' in an Azure
+// report): a worker a core marshals the next run of them, and the runs are
+// written in order.
+func writeJSONElements(w io.Writer, slice reflect.Value) error {
+	const run = 1024
+	n, workers := slice.Len(), runtime.GOMAXPROCS(0)
+	runs := make([][]byte, workers)
+	errs := make([]error, workers)
+	for start := 0; start < n; start += run * workers {
+		var wg sync.WaitGroup
+		for k := range workers {
+			from, to := start+k*run, min(start+(k+1)*run, n)
+			wg.Go(func() {
+				buf := runs[k][:0]
+				for j := from; j < to; j++ {
+					row, err := json.MarshalIndent(slice.Index(j).Interface(), "    ", "  ")
+					if err != nil {
+						errs[k] = err
+						return
+					}
+					if j > 0 {
+						buf = append(buf, ',')
+					}
+					buf = append(append(buf, "\n    "...), row...)
+				}
+				runs[k] = buf
+			})
+		}
+		wg.Wait()
+		for k := range workers {
+			if errs[k] != nil {
+				return errs[k]
+			}
+			if _, err := w.Write(runs[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // isEmpty is what omitempty leaves out.

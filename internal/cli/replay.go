@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -258,10 +259,10 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 		t.Applied++
 	}
 	if f.parquet != nil {
-		cols := consumptionColumns{e: e, sums: sums, cr: cr, at: at, apply: apply, keep: keep, t: t}
+		read := readColumns(e, sums, cr, at, apply, keep, t)
 		// The row groups of other months are not read: their rows are
 		// neither kept nor counted.
-		if err := usage.ReadConsumptionDays(ctx, f.parquet, f.size, first, last, cols.batch); err != nil {
+		if err := usage.ReadConsumptionDays(ctx, f.parquet, f.size, first, last, read); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
@@ -290,83 +291,199 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 	return nil
 }
 
-// consumptionColumns applies the batches of a Parquet consumption file. A
-// row group names each tenant, resource, date and meter once in its
-// dictionaries, so each is checked once a row group, and the rows whose
-// every field is known good go straight to their resource's records;
-// any other row takes the way of a log line, which says what is wrong.
+// readColumns returns the reader of a Parquet consumption file's batches.
+// Without sums, or with sums of one part, the rows are read in file order.
+// With sums in parts, the parts read every batch at once, a worker a core
+// taking the next part's rows as it is free, and the rows to take as text
+// are applied after, in file order.
+func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.ConsumptionReader, at time.Time,
+	apply func(*event.Event, *event.Refusal), keep func(int32) bool, t *tally) func(*usage.ConsumptionBatch) error {
+	if sums == nil || sums.Parts() == 1 {
+		cc := &consumptionColumns{e: e, sums: sums, at: at, keep: keep, inline: func(b *usage.ConsumptionBatch, i int) {
+			line, tenant, resource, date, cost, m := b.Row(i)
+			apply(cr.Event(line, at, tenant, resource, date, cost, m))
+		}}
+		var runs []rowRun
+		return func(b *usage.ConsumptionBatch) error {
+			runs = runsOf(b, runs[:0], func(rowRun) {})
+			cc.batch(b, runs)
+			t.Events, t.Applied = t.Events+cc.events, t.Applied+cc.applied
+			cc.events, cc.applied = 0, 0
+			return nil
+		}
+	}
+	parts := make([]*consumptionColumns, sums.Parts())
+	for i := range parts {
+		parts[i] = &consumptionColumns{e: e, sums: sums, at: at, keep: keep}
+	}
+	units := make([][]rowRun, len(parts))
+	var group int64
+	var partOf []int // by tenant of the row group
+	var text []int
+	var runs []rowRun
+	return func(b *usage.ConsumptionBatch) error {
+		if b.Group != group || partOf == nil {
+			group, partOf = b.Group, partOf[:0]
+		}
+		for k := len(partOf); k < b.Tenants.Len(); k++ {
+			partOf = append(partOf, sums.PartOf(b.Tenants.String(int32(k))))
+		}
+		for p := range units {
+			units[p] = units[p][:0]
+		}
+		runs = runsOf(b, runs[:0], func(r rowRun) {
+			p := partOf[b.Tenant[r.i]]
+			units[p] = append(units[p], r)
+		})
+		var next atomic.Int32
+		work := func() {
+			for p := int(next.Add(1)) - 1; p < len(parts); p = int(next.Add(1)) - 1 {
+				if len(units[p]) > 0 {
+					parts[p].batch(b, units[p])
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		for range runtime.GOMAXPROCS(0) - 1 {
+			wg.Go(work)
+		}
+		work()
+		wg.Wait()
+		text = text[:0]
+		for _, cc := range parts {
+			t.Events, t.Applied = t.Events+cc.events, t.Applied+cc.applied
+			cc.events, cc.applied = 0, 0
+			text = append(text, cc.text...)
+			cc.text = cc.text[:0]
+		}
+		slices.Sort(text)
+		for _, i := range text {
+			line, tenant, resource, date, cost, m := b.Row(i)
+			apply(cr.Event(line, at, tenant, resource, date, cost, m))
+		}
+		return nil
+	}
+}
+
+// rowRun is a batch's rows from i to j (excluded), of one tenant and
+// resource: in a file sorted by resource, its rows follow each other, and
+// a run shares their checks and their slot.
+type rowRun struct{ i, j int }
+
+// runsOf appends the runs of a batch to runs, calling fn with each.
+func runsOf(b *usage.ConsumptionBatch, runs []rowRun, fn func(rowRun)) []rowRun {
+	for i, n := 0, b.Len(); i < n; {
+		t, r := b.Tenant[i], b.Resource[i]
+		j := i + 1
+		for j < n && b.Resource[j] == r && b.Tenant[j] == t {
+			j++
+		}
+		runs = append(runs, rowRun{i, j})
+		fn(rowRun{i, j})
+		i = j
+	}
+	return runs
+}
+
+// consumptionColumns reads runs of the batches of a Parquet consumption
+// file: with sums, of one part of the month's sums. A row group names each
+// tenant, resource, date and meter once in its dictionaries, so each is
+// checked once a row group, and the rows whose every field is known good
+// go straight to their resource's records; any other row takes the way of
+// a log line, which says what is wrong: at once with inline, else listed
+// in text for the caller.
 type consumptionColumns struct {
 	e *attribution.Engine
 	// sums, when set, sums the good rows of the month instead of the
 	// engine keeping them.
-	sums  *azure.Month
-	cr    *event.ConsumptionReader
-	at    time.Time
-	apply func(*event.Event, *event.Refusal)
-	keep  func(day int32) bool
-	t     *tally
+	sums *azure.Month
+	// at is when the engine keeps the rows as reported.
+	at     time.Time
+	keep   func(day int32) bool
+	inline func(b *usage.ConsumptionBatch, i int)
+
+	// events counts the rows read, applied those kept, since the caller
+	// last took them; text lists the rows to take as text.
+	events, applied int
+	text            []int
 
 	cols  usage.CostColumns
 	group int64
 	// A slot per (tenant, resource) of the row group. A resource's path
 	// names one tenant's resource almost always: last holds, by resource,
 	// the tenant and slot last seen with it.
-	slots map[[2]int32]putCost
-	last  []lastSlot
+	slots    map[[2]int32]int32
+	slotList []costSlot
+	last     []lastSlot
 }
 
-type lastSlot struct {
-	tenant int32
-	put    putCost
+type lastSlot struct{ tenant, slot int32 }
+
+// costSlot is where a resource's records go: summed in the month, or kept
+// by the engine.
+type costSlot struct {
+	month azure.MonthSlot
+	kept  azure.ConsumptionSlot
 }
 
-// putCost keeps or sums a resource's record of a day, meter and cost in
-// billionths.
-type putCost func(day int32, meter uint8, nanos int64)
-
-func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch) error {
+func (cc *consumptionColumns) batch(b *usage.ConsumptionBatch, runs []rowRun) {
 	if b.Group != cc.group || cc.slots == nil {
 		cc.group = b.Group
-		cc.slots = make(map[[2]int32]putCost)
-		cc.last = cc.last[:0]
+		cc.slots = make(map[[2]int32]int32)
+		cc.last, cc.slotList = cc.last[:0], cc.slotList[:0]
 	}
 	// A column without a dictionary grows one as its pages are read.
 	for len(cc.last) < b.Resources.Len() {
 		cc.last = append(cc.last, lastSlot{tenant: -1})
 	}
-	for i := range b.Len() {
-		c, ok := cc.cols.Cost(b, i)
-		if !ok {
-			line, tenant, resource, date, cost, m := b.Row(i)
-			cc.apply(cc.cr.Event(line, cc.at, tenant, resource, date, cost, m))
-			continue
+	for _, rn := range runs {
+		tenant, path := cc.cols.Resource(b, rn.i)
+		var s *costSlot
+		for i := rn.i; i < rn.j; i++ {
+			day, meter, nanos, ok := cc.cols.DayCost(b, i)
+			if !ok || tenant == "" || path == "" {
+				if cc.inline != nil {
+					cc.inline(b, i)
+				} else {
+					cc.text = append(cc.text, i)
+				}
+				continue
+			}
+			cc.events++
+			if !cc.keep(day) {
+				continue
+			}
+			if s == nil {
+				s = cc.slot(b.Tenant[i], b.Resource[i], tenant, path)
+			}
+			if cc.sums != nil {
+				s.month.Put(day, meter, nanos)
+			} else {
+				s.kept.Put(day, meter, nanos, "", cc.at)
+			}
+			cc.applied++
 		}
-		cc.t.Events++
-		if !cc.keep(c.Day) {
-			continue
-		}
-		cc.slot(b.Tenant[i], b.Resource[i], c)(c.Day, c.Meter, c.Nanos)
-		cc.t.Applied++
 	}
-	return nil
 }
 
 // slot returns where a (tenant, resource) of the row group goes.
-func (cc *consumptionColumns) slot(tenant, resource int32, c usage.Cost) putCost {
+func (cc *consumptionColumns) slot(tenant, resource int32, tenantID, path string) *costSlot {
 	if l := cc.last[resource]; l.tenant == tenant {
-		return l.put
+		return &cc.slotList[l.slot]
 	}
 	k := [2]int32{tenant, resource}
-	s, ok := cc.slots[k]
+	i, ok := cc.slots[k]
 	if !ok {
+		var s costSlot
 		if cc.sums != nil {
-			s = cc.sums.Slot(c.Tenant, c.Resource).Put
+			s.month = cc.sums.Slot(tenantID, path)
 		} else {
-			slot, at := cc.e.Azure().ConsumptionSlot(c.Tenant, c.Resource), cc.at
-			s = func(day int32, meter uint8, nanos int64) { slot.Put(day, meter, nanos, "", at) }
+			s.kept = cc.e.Azure().ConsumptionSlot(tenantID, path)
 		}
-		cc.slots[k] = s
+		i = int32(len(cc.slotList))
+		cc.slotList = append(cc.slotList, s)
+		cc.slots[k] = i
 	}
-	cc.last[resource] = lastSlot{tenant, s}
-	return s
+	cc.last[resource] = lastSlot{tenant, i}
+	return &cc.slotList[i]
 }

@@ -110,8 +110,13 @@ const (
 	MeterMarketplace = "marketplace"
 )
 
+var meters = [...]string{MeterStandard, MeterReservation, MeterSavingsPlan, MeterSpot, MeterMarketplace}
+
 // Meters lists the meters of azure.consumption.
-var Meters = []string{MeterStandard, MeterReservation, MeterSavingsPlan, MeterSpot, MeterMarketplace}
+var Meters = meters[:]
+
+// MeterCount is the number of meters.
+const MeterCount = len(meters)
 
 // IsAzure reports whether the event is one of SPEC.md section 9.
 func (e *Event) IsAzure() bool {

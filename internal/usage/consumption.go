@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -131,20 +132,52 @@ func ReadConsumptionDays(ctx context.Context, r io.ReaderAt, size int64, first, 
 		}
 		index[k] = leaf.ColumnIndex
 	}
-	b := &ConsumptionBatch{First: 1}
+	// A goroutine reads the next batch while fn works on one: a batch is
+	// fn's until fn returns, and the row group's dictionaries stay until
+	// fn has returned for its last batch.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const ahead = 2
+	free, full := make(chan *ConsumptionBatch, ahead), make(chan *ConsumptionBatch, ahead)
+	for range ahead {
+		free <- &ConsumptionBatch{}
+	}
+	var readErr error
+	go func() {
+		defer close(full)
+		readErr = readConsumptionGroups(ctx, f, names, index, first, last, free, full)
+	}()
+	for b := range full {
+		if err == nil {
+			if err = fn(b); err != nil {
+				cancel()
+			}
+		}
+		free <- b
+	}
+	return cmp.Or(err, readErr)
+}
+
+// readConsumptionGroups reads the row groups of a file into batches taken
+// from free and sent to full, skipping the groups whose dates are all
+// outside first to last.
+func readConsumptionGroups(ctx context.Context, f *parquet.File, names []string, index []int, first, last string,
+	free, full chan *ConsumptionBatch) error {
+	row := int64(1)
 	meta := f.Metadata().RowGroups
+	var dicts [len(consumptionDicts)]Dict
 	for k, g := range f.RowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if k < len(meta) && outside(meta[k].Columns[index[2]].MetaData.Statistics, first, last) {
-			b.First += g.NumRows()
+			row += g.NumRows()
 			continue
 		}
-		b.Group = groups.Add(1)
-		if err := readConsumptionGroup(g, names, index, b, fn); err != nil {
+		if err := readConsumptionGroup(ctx, g, names, index, groups.Add(1), row, &dicts, free, full); err != nil {
 			return err
 		}
+		row += g.NumRows()
 	}
 	return nil
 }
@@ -159,26 +192,47 @@ func outside(st format.Statistics, first, last string) bool {
 	return first != "" && hi < first || last != "" && lo > last
 }
 
-func readConsumptionGroup(g parquet.RowGroup, names []string, index []int, b *ConsumptionBatch, fn func(*ConsumptionBatch) error) error {
+// consumptionDicts are the string columns of a consumption file with
+// dictionaries, by their place in names.
+var consumptionDicts = [...]int{0, 1, 2, 4}
+
+func readConsumptionGroup(ctx context.Context, g parquet.RowGroup, names []string, index []int, group, row int64,
+	dicts *[len(consumptionDicts)]Dict, free, full chan *ConsumptionBatch) error {
 	chunks := g.ColumnChunks()
 	cs := make([]chunk, len(names))
-	dicts := []*Dict{&b.Tenants, &b.Resources, &b.Dates, nil, &b.Meters}
 	for k := range cs {
 		if index[k] < 0 {
 			continue
 		}
 		cs[k].name, cs[k].pages = names[k], chunks[index[k]].Pages()
 		defer cs[k].close()
-		if dicts[k] != nil {
-			dicts[k].reset()
-			cs[k].dict = dicts[k]
-		} else {
-			cs[k].double = true
+		cs[k].double = true
+	}
+	// Before the chunks close, every batch comes back: then nothing reads
+	// the group's pages or dictionaries any longer.
+	defer func() {
+		back := make([]*ConsumptionBatch, 0, cap(free))
+		for range cap(free) {
+			back = append(back, <-free)
 		}
+		for _, b := range back {
+			free <- b
+		}
+	}()
+	for d, k := range consumptionDicts {
+		dicts[d].reset()
+		cs[k].dict, cs[k].double = &dicts[d], false
 	}
 	rows := g.NumRows()
 	for done := int64(0); done < rows; {
+		var b *ConsumptionBatch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		n := int(min(int64(sliceRows), rows-done))
+		b.Group, b.First = group, row+done
 		var err error
 		for k, dst := range []*[]int32{&b.Tenant, &b.Resource, &b.Date, nil, &b.Meter} {
 			switch {
@@ -190,14 +244,15 @@ func readConsumptionGroup(g parquet.RowGroup, names []string, index []int, b *Co
 				*dst, err = cs[k].indexes((*dst)[:0], n)
 			}
 			if err != nil {
+				free <- b
 				return err
 			}
 		}
-		if err := fn(b); err != nil {
-			return err
-		}
+		// The dictionaries as they stand: a column without one grows it
+		// as its pages are read, after what this batch sees.
+		b.Tenants, b.Resources, b.Dates, b.Meters = dicts[0], dicts[1], dicts[2], dicts[3]
+		full <- b
 		done += int64(n)
-		b.First += int64(n)
 	}
 	for _, c := range cs {
 		if c.pages != nil && c.pos < c.len() {

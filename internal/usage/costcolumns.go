@@ -39,6 +39,18 @@ type CostColumns struct {
 // Cost returns row i of b as a cost, or false when the row is to be read
 // as text.
 func (cc *CostColumns) Cost(b *ConsumptionBatch, i int) (Cost, bool) {
+	tenant, resource := cc.Resource(b, i)
+	day, meter, nanos, ok := cc.DayCost(b, i)
+	if !ok || tenant == "" || resource == "" {
+		return Cost{}, false
+	}
+	return Cost{Tenant: tenant, Resource: resource, Day: day, Meter: meter, Nanos: nanos}, true
+}
+
+// Resource returns the tenant and the canonical path of row i of b, each
+// "" when it is not one: the same for the rows that follow with the same
+// tenant and resource entries, which need not ask again.
+func (cc *CostColumns) Resource(b *ConsumptionBatch, i int) (tenant, path string) {
 	if b.Group != cc.group || cc.tenants == nil {
 		cc.group = b.Group
 		cc.tenants, cc.paths, cc.checked, cc.days, cc.meters = cc.tenants[:0], cc.paths[:0], cc.checked[:0], cc.days[:0], cc.meters[:0]
@@ -50,13 +62,6 @@ func (cc *CostColumns) Cost(b *ConsumptionBatch, i int) (Cost, bool) {
 	for len(cc.paths) < b.Resources.Len() {
 		cc.paths, cc.checked = append(cc.paths, ""), append(cc.checked, false)
 	}
-	for len(cc.days) < b.Dates.Len() {
-		cc.days = append(cc.days, -2)
-	}
-	for len(cc.meters) < b.Meters.Len() {
-		cc.meters = append(cc.meters, -2)
-	}
-	c := Cost{Tenant: cc.tenants[b.Tenant[i]], Day: cc.day(b, b.Date[i])}
 	r := b.Resource[i]
 	if !cc.checked[r] {
 		cc.checked[r] = true
@@ -64,17 +69,29 @@ func (cc *CostColumns) Cost(b *ConsumptionBatch, i int) (Cost, bool) {
 			cc.paths[r] = sc.Path
 		}
 	}
-	c.Resource = cc.paths[r]
-	meter := event.MeterIndex("")
+	return cc.tenants[b.Tenant[i]], cc.paths[r]
+}
+
+// DayCost returns the day, meter and cost in billionths of row i of b, and
+// false when one is not good, or the cost not exactly billionths. Resource
+// must have been asked of b before.
+func (cc *CostColumns) DayCost(b *ConsumptionBatch, i int) (day int32, meter uint8, nanos int64, ok bool) {
+	for len(cc.days) < b.Dates.Len() {
+		cc.days = append(cc.days, -2)
+	}
+	for len(cc.meters) < b.Meters.Len() {
+		cc.meters = append(cc.meters, -2)
+	}
+	m := event.MeterIndex("")
 	if b.Meter != nil {
-		meter = cc.meter(b, b.Meter[i])
+		m = cc.meter(b, b.Meter[i])
 	}
+	day = cc.day(b, b.Date[i])
 	nanos, exact := floatNanos(b.Cost[i])
-	if c.Tenant == "" || c.Resource == "" || c.Day < 0 || meter < 0 || !exact {
-		return Cost{}, false
+	if day < 0 || m < 0 || !exact {
+		return 0, 0, 0, false
 	}
-	c.Meter, c.Nanos = uint8(meter), nanos
-	return c, true
+	return day, uint8(m), nanos, true
 }
 
 func (cc *CostColumns) day(b *ConsumptionBatch, date int32) int32 {

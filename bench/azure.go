@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// runAzure measures pal report azure over a month of a pal gen --azure data
+// set against DuckDB merely scanning that month of the consumption file and
+// summing its costs by tenant and resource: the floor of any engine that
+// reads the file, without the recognition pal computes.
+func runAzure(ctx context.Context, pal, data string, tenants, resources int, month, threads string) error {
+	control, consumption := filepath.Join(data, "control.ndjson"), filepath.Join(data, "consumption.parquet")
+	if _, err := os.Stat(consumption); errors.Is(err, os.ErrNotExist) {
+		gen := exec.Command(pal, "gen", "--azure", "--seed", "1", "--tenants", fmt.Sprint(tenants),
+			"--resources", fmt.Sprint(resources), "--months", "2", "--out", data)
+		gen.Stdout, gen.Stderr = os.Stderr, os.Stderr
+		if err := gen.Run(); err != nil {
+			return fmt.Errorf("pal gen --azure: %w", err)
+		}
+	}
+	rows, err := countRows(consumption)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	palRun, err := timed("pal report azure", exec.CommandContext(ctx, pal, "report", "azure", "--log", control,
+		"--consumption", consumption, "--month", month, "--format", "json"))
+	if err != nil {
+		return err
+	}
+	duck, err := timed("DuckDB scan and sum", exec.CommandContext(ctx, self, "duckdb-azure", consumption, month, threads))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%d consumption records (%s), month %s, %d CPUs\n\n", rows, data, month, runtime.NumCPU())
+	fmt.Printf("| run | wall | CPU | peak RSS | wall vs DuckDB |\n|---|---|---|---|---|\n")
+	for _, m := range []measure{palRun, duck} {
+		fmt.Printf("| %s | %.2f s | %.2f s | %.0f MiB | %.2f× |\n", m.name, m.wall.Seconds(), m.cpu.Seconds(), m.rssMiB,
+			m.wall.Seconds()/duck.wall.Seconds())
+	}
+	return nil
+}
+
+// duckAzure scans a month of a consumption file and sums its costs by
+// tenant and resource.
+func duckAzure(consumption, month, threads string) error {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec("SET threads = " + threads); err != nil {
+		return err
+	}
+	var groups, records int64
+	err = db.QueryRow(fmt.Sprintf(`
+SELECT count(*), sum(n) FROM (
+  SELECT tenant, resource, sum(cost) AS cost, count(*) AS n
+  FROM read_parquet('%s')
+  WHERE date >= '%s' AND date < '%s'
+  GROUP BY 1, 2)`, quote(consumption), start.Format(time.DateOnly), start.AddDate(0, 1, 0).Format(time.DateOnly))).Scan(&groups, &records)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d resources, %d records\n", groups, records)
+	return nil
+}

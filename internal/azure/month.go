@@ -1,0 +1,601 @@
+package azure
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"hash/maphash"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/palproject/pal/internal/event"
+)
+
+type azSubKey struct{ tenant, sub, org string }
+
+type azTotals struct {
+	acr, pec amount
+	nanos    int64
+}
+
+func (t *azTotals) addTotals(u azTotals) {
+	t.acr.add(u.acr)
+	t.pec.add(u.pec)
+	t.nanos += u.nanos
+}
+
+// Report computes the Azure report of a month (YYYY-MM) from the
+// consumption records the engine holds.
+func (e *Engine) Report(month string) (Report, error) {
+	m, err := e.Month(month)
+	if err != nil {
+		return Report{}, err
+	}
+	m.addKept()
+	return m.report(), nil
+}
+
+// Month sums the consumption records of a month as they are read, without
+// keeping them. Report feeds it the engine's records; the command line
+// feeds it a consumption file's rows (Slot), and Report adds the engine's
+// own records of the month.
+//
+// What it holds grows with the resources, never with the records: by
+// resource, about 70 bytes and its rows. A resource's records are summed
+// while it is open, by what their day earns (the days of a timeline that
+// earn the same share one sum), and shared out into its rows when another
+// resource's record comes: once a resource in a file sorted by resource,
+// as pal gen and the service write them, and once a record in a file
+// sorted by day.
+//
+// A Month made in parts (MonthIn) sums each tenant in one part, and its
+// parts can be fed at once, each from one goroutine.
+type Month struct {
+	e           *Engine
+	month       string
+	first, next int32
+	seeds       [2]maphash.Seed
+	parts       []*part
+}
+
+// part is the sums of the tenants of one part of a month.
+type part struct {
+	m *Month
+	q *query
+
+	// ids numbers the resources: an open-addressing table of numbers + 1
+	// (0: empty), placed by the first of two 64-bit hashes of tenant and
+	// path, which the state of each holds. Two resources are one when both
+	// of their hashes are: among 10⁶ resources, two are taken for one with
+	// a chance of about 10⁻²⁷, and no path is kept to tell them apart.
+	ids   []int32
+	state blocks[resState]
+	// The resources' timelines and subscriptions, each once, and their
+	// indexes.
+	entries  []*timelineEntry
+	entryOf  map[*timelineEntry]int32
+	subs     []string
+	subIndex map[string]int32
+
+	open openResource
+	// locs is where a resource's rows are summed, kept for the next.
+	locs   []locTotals
+	rows   blocks[ResourceRow]
+	totals map[azSubKey]*azTotals
+
+	records int
+	// repeated is set when a record repeats the resource, day and meter of
+	// one added before: the later replaces the earlier (section 9.2), which
+	// sums kept as they go cannot do.
+	repeated bool
+}
+
+// resState is what a month knows of a resource beyond the sums of its
+// open records: its hashes; by bit, the month's days with a record,
+// and the same by meter; once opened, its timeline and subscription, by
+// their index in the part (-1 before); and where its rows begin and how
+// many follow. It holds no pointer, so that the collector has nothing to
+// scan in what grows with the resources.
+type resState struct {
+	hash    [2]uint64
+	days    uint32
+	seen    [event.MeterCount]uint32
+	te, sub int32
+	row     int32
+	rows    uint16
+}
+
+// openResource is the resource whose records are being summed.
+type openResource struct {
+	n                 int32 // its number, -1 when none is open
+	tenant, path, sub string
+	te                *timelineEntry
+	sums              []creditSums
+}
+
+// creditSums are an open resource's costs on the days of one of its
+// timeline's day credits, with the number of those days it had a first
+// record on.
+type creditSums struct {
+	credit int32
+	days   int64
+	// standard holds the standard meter's costs, other every other meter's
+	// but marketplace, which earns recognised hours and no money.
+	standard, other amount
+}
+
+// Month returns an empty sum of a month (YYYY-MM).
+func (e *Engine) Month(month string) (*Month, error) { return e.MonthIn(month, 1) }
+
+// MonthIn returns an empty sum of a month (YYYY-MM) in n parts.
+func (e *Engine) MonthIn(month string, n int) (*Month, error) {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return nil, fmt.Errorf("month %q is not YYYY-MM", month)
+	}
+	m := &Month{e: e, month: month, first: event.DayOf(start), next: event.DayOf(start.AddDate(0, 1, 0)),
+		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	for range max(n, 1) {
+		m.parts = append(m.parts, &part{m: m, q: e.query(), ids: make([]int32, 1<<10),
+			entryOf: map[*timelineEntry]int32{}, subIndex: map[string]int32{},
+			totals: map[azSubKey]*azTotals{}, open: openResource{n: -1}})
+	}
+	return m, nil
+}
+
+// Parts returns the number of parts of the month.
+func (m *Month) Parts() int { return len(m.parts) }
+
+// PartOf returns the part that sums a tenant's records.
+func (m *Month) PartOf(tenant string) int {
+	if len(m.parts) == 1 {
+		return 0
+	}
+	return int(maphash.String(m.seeds[0], tenant) % uint64(len(m.parts)))
+}
+
+// number returns the number of a resource (a canonical path) of a tenant,
+// and whether it has one; add gives it one when it has not.
+func (m *part) number(tenant, path string, add bool) (int32, bool) {
+	k := [2]string{tenant, path}
+	h := [2]uint64{maphash.Comparable(m.m.seeds[0], k), maphash.Comparable(m.m.seeds[1], k)}
+	mask := uint64(len(m.ids) - 1)
+	i := h[0] & mask
+	for ; m.ids[i] != 0; i = (i + 1) & mask {
+		if n := m.ids[i] - 1; m.state.at(n).hash == h {
+			return n, true
+		}
+	}
+	if !add {
+		return 0, false
+	}
+	n := int32(m.state.len())
+	m.state.add(resState{hash: h, te: -1, row: -1})
+	m.ids[i] = n + 1
+	if 2*m.state.len() > len(m.ids) {
+		m.grow()
+	}
+	return n, true
+}
+
+// grow doubles the table of numbers.
+func (m *part) grow() {
+	ids := make([]int32, 2*len(m.ids))
+	mask := uint64(len(ids) - 1)
+	for n := range int32(m.state.len()) {
+		i := m.state.at(n).hash[0] & mask
+		for ids[i] != 0 {
+			i = (i + 1) & mask
+		}
+		ids[i] = n + 1
+	}
+	m.ids = ids
+}
+
+// MonthSlot is where the records of one resource go.
+type MonthSlot struct {
+	m            *part
+	n            int32
+	tenant, path string
+}
+
+// Slot returns where the records of an Azure resource (a canonical path) of
+// a tenant go. Slots of tenants of different parts can be asked and fed at
+// once.
+func (m *Month) Slot(tenant, path string) MonthSlot {
+	p := m.parts[m.PartOf(tenant)]
+	n, _ := p.number(tenant, path, true)
+	return MonthSlot{p, n, tenant, path}
+}
+
+// Put adds a record of a day (days since 1970-01-01) of the month, meter (an
+// index in event.Meters) and cost in billionths.
+func (s MonthSlot) Put(day int32, meter uint8, nanos int64) { s.m.put(s, day, meter, nanos, nil) }
+
+// PutExact adds a record whose cost billionths cannot hold: exact is the
+// decimal number as it was written.
+func (s MonthSlot) PutExact(day int32, meter uint8, exact string) {
+	if cost, ok := new(big.Rat).SetString(exact); ok {
+		s.m.put(s, day, meter, 0, cost)
+	}
+}
+
+// put adds a record: its cost is nanos billionths, or exact when not nil.
+func (m *part) put(s MonthSlot, day int32, meter uint8, nanos int64, exact *big.Rat) {
+	m.records++
+	st := m.state.at(s.n)
+	bit := uint32(1) << (day - m.m.first)
+	if st.seen[meter]&bit != 0 {
+		m.repeated = true
+	}
+	st.seen[meter] |= bit
+	if m.open.n != s.n {
+		m.flush()
+		m.openSlot(s)
+	}
+	te := m.open.te
+	if te == nil || te.pieces == nil {
+		return
+	}
+	sums := m.open.sumsOf(m.creditOf(te, day))
+	if st.days&bit == 0 {
+		st.days |= bit
+		sums.days++
+	}
+	var to *amount
+	switch event.Meters[meter] {
+	case event.MeterMarketplace:
+		return
+	case event.MeterStandard:
+		to = &sums.standard
+	default:
+		to = &sums.other
+	}
+	if exact != nil {
+		to.addRat(exact)
+	} else {
+		to.addNanos(nanos)
+	}
+}
+
+// openSlot opens a slot's resource.
+func (m *part) openSlot(s MonthSlot) {
+	st := m.state.at(s.n)
+	if st.te < 0 {
+		sc, _ := event.ParseScope(s.path)
+		te := m.q.entry(s.tenant, sc)
+		k, ok := m.entryOf[te]
+		if !ok {
+			k = int32(len(m.entries))
+			m.entries, m.entryOf[te] = append(m.entries, te), k
+		}
+		st.te, st.sub = k, m.subIndexOf(sc.Subscription)
+	}
+	m.open = openResource{n: s.n, tenant: s.tenant, path: s.path, sub: m.subs[st.sub], te: m.entries[st.te],
+		sums: m.open.sums[:0]}
+}
+
+// subIndexOf returns the index of a subscription, which it keeps as a
+// string of its own, not a part of a path that holding it would keep.
+func (m *part) subIndexOf(sub string) int32 {
+	k, ok := m.subIndex[sub]
+	if !ok {
+		k = int32(len(m.subs))
+		sub = strings.Clone(sub)
+		m.subs, m.subIndex[sub] = append(m.subs, sub), k
+	}
+	return k
+}
+
+// sumsOf returns the open resource's sums of a day credit, made when new.
+func (o *openResource) sumsOf(credit int32) *creditSums {
+	for i := len(o.sums) - 1; i >= 0; i-- {
+		if o.sums[i].credit == credit {
+			return &o.sums[i]
+		}
+	}
+	o.sums = append(o.sums, creditSums{credit: credit})
+	return &o.sums[len(o.sums)-1]
+}
+
+// creditOf returns the index, in a timeline's credits, of what a day of
+// the month earns, computed the first time it is asked. Days that earn the
+// same share an index, so that their costs are summed before they are
+// shared out.
+func (m *part) creditOf(te *timelineEntry, day int32) int32 {
+	first := m.m.first
+	if te.from != first || te.day == nil {
+		te.from, te.set, te.day, te.credits = first, 0, make([]int32, m.m.next-first), nil
+	}
+	bit := uint32(1) << (day - first)
+	if te.set&bit == 0 {
+		dc := m.q.dayCredits(te.pieces, day)
+		k := slices.IndexFunc(te.credits, dc.equal)
+		if k < 0 {
+			k = len(te.credits)
+			te.credits = append(te.credits, dc)
+		}
+		te.day[day-first], te.set = int32(k), te.set|bit
+	}
+	return te.day[day-first]
+}
+
+// flush shares out the open resource's sums into its rows, and its
+// organisations' into their subscriptions, and closes it.
+func (m *part) flush() {
+	o := &m.open
+	if o.n < 0 {
+		return
+	}
+	locs := m.locs[:0]
+	for _, sums := range o.sums {
+		dc := &o.te.credits[sums.credit]
+		acr := sums.standard.plus(sums.other)
+		for _, d := range dc.locations {
+			locs = locTotalsOf(locs, d.org, d.partner)
+			t := &locs[len(locs)-1]
+			t.nanos += d.nanos * sums.days
+			t.acr.add(acr.times(d.weight))
+			if d.active {
+				t.pec.add(sums.standard.times(d.weight))
+			}
+		}
+		for _, od := range dc.orgs {
+			t := totals(m.totals, azSubKey{o.tenant, o.sub, od.org})
+			t.acr.add(acr.times(od.weight))
+			if od.active {
+				t.pec.add(sums.standard.times(od.weight))
+			}
+		}
+	}
+	st := m.state.at(o.n)
+	for _, l := range locs {
+		if l.acr.isZero() && l.pec.isZero() && l.nanos == 0 {
+			continue
+		}
+		if r := m.rowOf(st, l.org, l.partner); r != nil {
+			r.ACR.a.add(l.acr)
+			r.PECEligibleCost.a.add(l.pec)
+			r.RecognisedHours.a.add(hoursOf(l.nanos).a)
+			continue
+		}
+		// A resource's rows follow each other while no other's come
+		// between; a row that cannot follow them is merged by the report.
+		if st.rows == 0 || int(st.row)+int(st.rows) == m.rows.len() && st.rows < 1<<16-1 {
+			if st.rows == 0 {
+				st.row = int32(m.rows.len())
+			}
+			st.rows++
+		}
+		m.rows.add(ResourceRow{Tenant: o.tenant, Resource: o.path, Subscription: o.sub,
+			Org: l.org, Partner: l.partner, ACR: Money{l.acr}, PECEligibleCost: Money{l.pec},
+			RecognisedHours: hoursOf(l.nanos)})
+	}
+	clear(locs)
+	m.locs = locs[:0]
+	o.n, o.te, o.sums = -1, nil, o.sums[:0]
+}
+
+// rowOf returns a resource's row of a location, or nil.
+func (m *part) rowOf(st *resState, org, partner string) *ResourceRow {
+	for i := range int32(st.rows) {
+		if r := m.rows.at(st.row + i); r.Org == org && r.Partner == partner {
+			return r
+		}
+	}
+	return nil
+}
+
+// Merged returns the report of the records fed, which the caller merged
+// itself with the engine's own records of the month (MonthRecords), each
+// resource, day and meter once: the engine's records are not added again.
+// Like Report, it empties the sums: a Month makes one report.
+func (m *Month) Merged() Report { return m.report() }
+
+// MonthRecords calls fn with the engine's own consumption records of a
+// month (YYYY-MM): each resource, day and meter once, the one reported
+// last. exact, when not empty, is a cost that rec.Nanos cannot hold.
+func (e *Engine) MonthRecords(month string, fn func(tenant, path string, rec CostRecord, exact string)) error {
+	m, err := e.Month(month)
+	if err != nil {
+		return err
+	}
+	for tid, t := range e.tenants {
+		c := &t.Usage
+		for i, path := range c.Paths {
+			for _, rec := range c.Records[i] {
+				if !m.Contains(rec.Day) {
+					continue
+				}
+				exact := ""
+				if rec.Nanos < 0 {
+					exact = c.Exact[-1-rec.Nanos]
+				}
+				fn(tid, path, rec, exact)
+			}
+		}
+	}
+	return nil
+}
+
+// Contains reports whether a day (days since 1970-01-01) is of the month.
+func (m *Month) Contains(day int32) bool { return day >= m.first && day < m.next }
+
+// Records counts the records added, the engine's own included once Report
+// ran.
+func (m *Month) Records() int {
+	n := 0
+	for _, p := range m.parts {
+		n += p.records
+	}
+	return n
+}
+
+// Report adds the engine's own records of the month and returns the report.
+// It returns false, and no report, when records repeat a resource, day and
+// meter, or the engine holds records of a resource that was fed: the later
+// record replaces the earlier, which only the engine's records can say;
+// the caller then puts its records in the engine and asks Report.
+func (m *Month) Report() (Report, bool) {
+	if !m.addKept() || slices.ContainsFunc(m.parts, func(p *part) bool { return p.repeated }) {
+		return Report{}, false
+	}
+	return m.report(), true
+}
+
+// addKept adds the engine's own records of the month. It returns false,
+// having added some or none, when one is of a resource that was fed.
+func (m *Month) addKept() bool {
+	fed := slices.ContainsFunc(m.parts, func(p *part) bool { return p.state.len() > 0 })
+	for tid, t := range m.e.tenants {
+		c := &t.Usage
+		for i, path := range c.Paths {
+			var s MonthSlot
+			for _, rec := range c.Records[i] {
+				if !m.Contains(rec.Day) {
+					continue
+				}
+				if s.m == nil {
+					if _, ok := m.parts[m.PartOf(tid)].number(tid, path, false); ok && fed {
+						return false
+					}
+					s = m.Slot(tid, path)
+				}
+				if rec.Nanos >= 0 {
+					s.m.put(s, rec.Day, rec.Meter, rec.Nanos, nil)
+				} else {
+					s.m.put(s, rec.Day, rec.Meter, 0, c.cost(rec))
+				}
+			}
+		}
+	}
+	return true
+}
+
+// report makes the report of the sums, which it empties. The blocks of
+// rows are sorted at once, then merged, and with them the rows of a
+// resource opened more than once: a row is one location's on one
+// resource.
+func (m *Month) report() Report {
+	var runs [][]ResourceRow
+	subs := map[azSubKey]*azTotals{}
+	for _, p := range m.parts {
+		p.flush()
+		for k, t := range p.totals {
+			totals(subs, k).addTotals(*t)
+		}
+		runs = append(runs, p.rows.b...)
+		p.rows, p.state, p.ids, p.totals = blocks[ResourceRow]{}, blocks[resState]{}, nil, nil
+	}
+	var wg sync.WaitGroup
+	n := 0
+	for _, run := range runs {
+		n += len(run)
+		wg.Go(func() { slices.SortFunc(run, compareRows) })
+	}
+	wg.Wait()
+	rows := make([]ResourceRow, 0, n)
+	h := &rowRuns{runs: slices.DeleteFunc(runs, func(r []ResourceRow) bool { return len(r) == 0 })}
+	heap.Init(h)
+	for h.Len() > 0 {
+		r := h.runs[0][0]
+		if h.runs[0] = h.runs[0][1:]; len(h.runs[0]) == 0 {
+			heap.Pop(h)
+		} else {
+			heap.Fix(h, 0)
+		}
+		if n := len(rows); n > 0 && sameRow(&rows[n-1], &r) {
+			last := &rows[n-1]
+			last.ACR.a.add(r.ACR.a)
+			last.PECEligibleCost.a.add(r.PECEligibleCost.a)
+			last.RecognisedHours.a.add(r.RecognisedHours.a)
+			continue
+		}
+		rows = append(rows, r)
+	}
+	return m.e.azureReport(m.month, m.parts[0].q.policy, rows, subs)
+}
+
+// rowRuns is a heap of sorted runs of rows, by their first row.
+type rowRuns struct{ runs [][]ResourceRow }
+
+func (h *rowRuns) Len() int           { return len(h.runs) }
+func (h *rowRuns) Less(i, j int) bool { return compareRows(h.runs[i][0], h.runs[j][0]) < 0 }
+func (h *rowRuns) Swap(i, j int)      { h.runs[i], h.runs[j] = h.runs[j], h.runs[i] }
+func (h *rowRuns) Push(x any)         { h.runs = append(h.runs, x.([]ResourceRow)) }
+func (h *rowRuns) Pop() any {
+	last := h.runs[len(h.runs)-1]
+	h.runs = h.runs[:len(h.runs)-1]
+	return last
+}
+
+func compareRows(a, b ResourceRow) int {
+	return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
+		cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
+}
+
+// sameRow tells whether two rows are of one location on one resource.
+func sameRow(a, b *ResourceRow) bool {
+	return a.Tenant == b.Tenant && a.Resource == b.Resource && a.Org == b.Org && a.Partner == b.Partner
+}
+
+// locTotals are a resource's sums by location.
+type locTotals struct {
+	org, partner string
+	azTotals
+}
+
+// locTotalsOf moves the sums of a location to the end of ls, made when
+// new, and returns ls: the same location comes record after record.
+func locTotalsOf(ls []locTotals, org, partner string) []locTotals {
+	for i := len(ls) - 1; i >= 0; i-- {
+		if ls[i].org == org && ls[i].partner == partner {
+			ls[i], ls[len(ls)-1] = ls[len(ls)-1], ls[i]
+			return ls
+		}
+	}
+	return append(ls, locTotals{org: org, partner: partner})
+}
+
+// plus returns a + b, sharing neither's rational.
+func (a amount) plus(b amount) amount {
+	var s amount
+	s.add(a)
+	s.add(b)
+	return s
+}
+
+// times returns the amount at a weight (nil: whole).
+func (a amount) times(weight *big.Rat) amount {
+	if weight == nil {
+		return a
+	}
+	return amount{rat: new(big.Rat).Mul(a.Rat(), weight)}
+}
+
+// blocks is a slice that grows by blocks of 2¹⁶ and never moves what it
+// holds: a month's resources and rows are too many to copy as a slice grows.
+type blocks[T any] struct{ b [][]T }
+
+const blockBits = 16
+
+// len returns the number of values s holds, which fill every block but
+// the last.
+func (s *blocks[T]) len() int {
+	if len(s.b) == 0 {
+		return 0
+	}
+	return (len(s.b)-1)<<blockBits + len(s.b[len(s.b)-1])
+}
+
+func (s *blocks[T]) add(v T) {
+	if len(s.b) == 0 || len(s.b[len(s.b)-1]) == 1<<blockBits {
+		s.b = append(s.b, make([]T, 0, 1<<blockBits))
+	}
+	s.b[len(s.b)-1] = append(s.b[len(s.b)-1], v)
+}
+
+func (s *blocks[T]) at(i int32) *T { return &s.b[i>>blockBits][i&(1<<blockBits-1)] }
