@@ -44,7 +44,8 @@ func (e *Engine) Report(month string) (Report, error) {
 // own records of the month.
 //
 // What it holds grows with the resources, never with the records: by
-// resource, about 70 bytes and its rows. A resource's records are summed
+// resource that a location is ever recognised on, about 70 bytes and its
+// rows. A resource's records are summed
 // while it is open, by what their day earns (the days of a timeline that
 // earn the same share one sum), and shared out into its rows when another
 // resource's record comes: once a resource in a file sorted by resource,
@@ -94,10 +95,9 @@ type part struct {
 }
 
 // resState is what a month knows of a resource beyond the sums of its
-// open records: its hashes; by bit, the month's days with a record,
-// and the same by meter; once opened, its timeline and subscription, by
-// their index in the part (-1 before); and where its rows begin and how
-// many follow. It holds no pointer, so that the collector has nothing to
+// open records: its hashes; by bit, the month's days with a record, and
+// the same by meter; its timeline and subscription, by their index in the
+// part; and where its rows begin and how many follow. It holds no pointer, so that the collector has nothing to
 // scan in what grows with the resources.
 type resState struct {
 	hash    [2]uint64
@@ -173,7 +173,7 @@ func (m *part) number(tenant, path string, add bool) (int32, bool) {
 		return 0, false
 	}
 	n := int32(m.state.len())
-	m.state.add(resState{hash: h, te: -1, row: -1})
+	m.state.add(resState{hash: h, te: -1, sub: -1, row: -1})
 	m.ids[i] = n + 1
 	if 2*m.state.len() > len(m.ids) {
 		m.grow()
@@ -204,10 +204,24 @@ type MonthSlot struct {
 
 // Slot returns where the records of an Azure resource (a canonical path) of
 // a tenant go. Slots of tenants of different parts can be asked and fed at
-// once.
+// once. The records of a resource that no location is ever recognised on
+// are only counted: they earn nothing, however they repeat.
 func (m *Month) Slot(tenant, path string) MonthSlot {
 	p := m.parts[m.PartOf(tenant)]
+	sc, _ := event.ParseScope(path)
+	te := p.q.entry(tenant, sc)
+	if te == nil || te.pieces == nil {
+		return MonthSlot{m: p, n: -1}
+	}
 	n, _ := p.number(tenant, path, true)
+	if st := p.state.at(n); st.te < 0 {
+		k, ok := p.entryOf[te]
+		if !ok {
+			k = int32(len(p.entries))
+			p.entries, p.entryOf[te] = append(p.entries, te), k
+		}
+		st.te, st.sub = k, p.subIndexOf(sc.Subscription)
+	}
 	return MonthSlot{p, n, tenant, path}
 }
 
@@ -226,6 +240,9 @@ func (s MonthSlot) PutExact(day int32, meter uint8, exact string) {
 // put adds a record: its cost is nanos billionths, or exact when not nil.
 func (m *part) put(s MonthSlot, day int32, meter uint8, nanos int64, exact *big.Rat) {
 	m.records++
+	if s.n < 0 {
+		return
+	}
 	st := m.state.at(s.n)
 	bit := uint32(1) << (day - m.m.first)
 	if st.seen[meter]&bit != 0 {
@@ -236,11 +253,7 @@ func (m *part) put(s MonthSlot, day int32, meter uint8, nanos int64, exact *big.
 		m.flush()
 		m.openSlot(s)
 	}
-	te := m.open.te
-	if te == nil || te.pieces == nil {
-		return
-	}
-	sums := m.open.sumsOf(m.creditOf(te, day))
+	sums := m.open.sumsOf(m.creditOf(m.open.te, day))
 	if st.days&bit == 0 {
 		st.days |= bit
 		sums.days++
@@ -264,16 +277,6 @@ func (m *part) put(s MonthSlot, day int32, meter uint8, nanos int64, exact *big.
 // openSlot opens a slot's resource.
 func (m *part) openSlot(s MonthSlot) {
 	st := m.state.at(s.n)
-	if st.te < 0 {
-		sc, _ := event.ParseScope(s.path)
-		te := m.q.entry(s.tenant, sc)
-		k, ok := m.entryOf[te]
-		if !ok {
-			k = int32(len(m.entries))
-			m.entries, m.entryOf[te] = append(m.entries, te), k
-		}
-		st.te, st.sub = k, m.subIndexOf(sc.Subscription)
-	}
 	m.open = openResource{n: s.n, tenant: s.tenant, path: s.path, sub: m.subs[st.sub], te: m.entries[st.te],
 		sums: m.open.sums[:0]}
 }
