@@ -57,10 +57,13 @@ type measure struct {
 	out    []byte
 }
 
-// timed runs a command and measures it.
+// timed runs a command and measures it, keeping what it prints unless its
+// output goes elsewhere already.
 func timed(name string, cmd *exec.Cmd) (measure, error) {
 	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
+	if cmd.Stdout == nil {
+		cmd.Stdout = &stdout
+	}
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
