@@ -15,6 +15,9 @@ var (
 	// Stop, returned by a scan's callback, ends the scan early; the caller
 	// that returned it takes it for success (errors.Is).
 	Stop = errors.New("stop scanning")
+	// ErrFenced is the error of a write that only a bucket's owner may make,
+	// by a process whose lease on the bucket another has taken since.
+	ErrFenced = errors.New("fenced: another process took the bucket's lease; this process no longer owns it")
 )
 
 // Record is an event of the log with its place in it. Sequence numbers
@@ -253,4 +256,65 @@ func Duplicates(events []*event.Event, known map[string]bool) []bool {
 		known[ev.ID] = true
 	}
 	return dup
+}
+
+// Lease is a process's hold on a bucket of tenants (SPEC.md section 10):
+// Owner ("" when none) holds it until Expires, and Epoch grows each time
+// the bucket is taken.
+type Lease struct {
+	Bucket  int
+	Owner   string
+	Epoch   int64
+	Expires time.Time
+}
+
+// Member is a process that shares the buckets, alive until Expires and
+// reached at Addr.
+type Member struct {
+	ID      string
+	Addr    string
+	Expires time.Time
+}
+
+// Buckets is a store that several processes share by buckets of tenants
+// (SPEC.md section 10). Times are the processes' own clocks: a lease is
+// taken from a process whose lease expired by the taker's clock, and the
+// epoch, not the clock, keeps the process that lost it from writing.
+type Buckets interface {
+	// SetBuckets fixes the number of buckets at n on a database that has
+	// none, and returns the number the database holds, n or the one
+	// fixed before.
+	SetBuckets(ctx context.Context, n int) (int, error)
+	// Join notes that a member is alive until its Expires, forgets the
+	// members that expired before now, and returns those alive, by ID.
+	Join(ctx context.Context, m Member, now time.Time) ([]Member, error)
+	// Leave forgets a member.
+	Leave(ctx context.Context, id string) error
+	// Leases returns the lease of every bucket, by bucket.
+	Leases(ctx context.Context) ([]Lease, error)
+	// Take makes owner the holder of a bucket until until, raising its
+	// epoch, when no other owner's lease is unexpired at now (its own is
+	// renewed at the same epoch). It returns the lease as it stands and
+	// whether owner holds it.
+	Take(ctx context.Context, bucket int, owner string, now, until time.Time) (Lease, bool, error)
+	// Renew extends owner's lease at epoch until until, and reports false
+	// when owner no longer holds the bucket at that epoch.
+	Renew(ctx context.Context, bucket int, owner string, epoch int64, until time.Time) (bool, error)
+	// Release gives a bucket back, when owner holds it at epoch.
+	Release(ctx context.Context, bucket int, owner string, epoch int64) error
+	// Fenced runs fn in a transaction that first holds the lease of the
+	// bucket: it fails with ErrFenced, and fn's writes are not committed,
+	// when the bucket's epoch is no longer epoch. A process that takes the
+	// bucket meanwhile waits for the transaction to end, which the
+	// database ends when its process leaves it idle for a second.
+	Fenced(ctx context.Context, bucket int, epoch int64, fn func(FencedWriter) error) error
+	// Checkpoint returns a bucket's checkpoint, written by the owner of
+	// the epoch returned, or ErrNotFound.
+	Checkpoint(ctx context.Context, bucket int) (seq, epoch int64, data []byte, err error)
+}
+
+// FencedWriter makes the writes only a bucket's owner may make.
+type FencedWriter interface {
+	// SaveCheckpoint keeps data as the bucket's fold after record seq.
+	SaveCheckpoint(ctx context.Context, seq int64, data []byte) error
 }

@@ -1,0 +1,253 @@
+// Package lease shares the buckets of tenants between the processes of
+// one PostgreSQL database (SPEC.md section 10). Each bucket has a lease:
+// an owner, an epoch raised each time the bucket is taken, and an expiry.
+// A Manager renews its process's leases, takes free or expired buckets up
+// to its fair share of the processes alive, gives back what is beyond it,
+// and tells its process which buckets it gained, at which epoch, and which
+// it lost. Every write only the owner may make runs through
+// store.Buckets.Fenced with that epoch, so a process that lost a lease
+// (paused, cut off, too slow) cannot write over its successor.
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palproject/pal/internal/store"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// ID names the process among the members; Addr is where the others
+	// reach it.
+	ID, Addr string
+	// Lease is how long a lease lasts without renewal; a Manager renews
+	// its leases every third of it.
+	Lease time.Duration
+	// Now is the process's clock; time.Now when nil.
+	Now func() time.Time
+	// Gained is told of a bucket taken, at its epoch, and Lost of a bucket
+	// given up or taken by another: the process folds a bucket from the
+	// first and stops at once on the second.
+	Gained func(bucket int, epoch int64)
+	Lost   func(bucket int)
+}
+
+// Manager holds a process's leases.
+type Manager struct {
+	store   store.Buckets
+	buckets int
+	opts    Options
+
+	mu   sync.Mutex
+	held map[int]holding
+
+	owned            prometheus.Gauge
+	renewals, losses prometheus.Counter
+	fenced           prometheus.Counter
+}
+
+type holding struct {
+	epoch   int64
+	expires time.Time
+}
+
+// New returns the manager of a process's leases on a store of n buckets.
+func New(s store.Buckets, n int, opts Options) *Manager {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Manager{store: s, buckets: n, opts: opts, held: map[int]holding{},
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pal_buckets_owned",
+			Help: "Buckets of tenants this process holds the lease of."}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{Name: "pal_lease_renewals_total",
+			Help: "Leases of buckets renewed."}),
+		losses: prometheus.NewCounter(prometheus.CounterOpts{Name: "pal_lease_losses_total",
+			Help: "Leases of buckets lost: expired before they were renewed, or taken by another process."}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "pal_fenced_writes_total",
+			Help: "Writes refused because another process took the bucket's lease."}),
+	}
+}
+
+// Collectors returns the manager's metrics, to register.
+func (m *Manager) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.owned, m.renewals, m.losses, m.fenced}
+}
+
+// Held returns the buckets held, with their epochs.
+func (m *Manager) Held() map[int]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[int]int64, len(m.held))
+	for b, h := range m.held {
+		out[b] = h.epoch
+	}
+	return out
+}
+
+// Fenced runs fn as a write only the bucket's owner may make, at the epoch
+// held: it fails with store.ErrFenced when the process does not hold the
+// bucket, or another took it since, and then gives the bucket up at once.
+func (m *Manager) Fenced(ctx context.Context, bucket int, fn func(store.FencedWriter) error) error {
+	m.mu.Lock()
+	h, ok := m.held[bucket]
+	m.mu.Unlock()
+	if !ok {
+		m.fenced.Inc()
+		return fmt.Errorf("bucket %d: %w", bucket, store.ErrFenced)
+	}
+	err := m.store.Fenced(ctx, bucket, h.epoch, fn)
+	if errors.Is(err, store.ErrFenced) {
+		m.fenced.Inc()
+		m.mu.Lock()
+		m.lose(bucket, h.epoch, true)
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// Run ticks every third of a lease until ctx ends, then gives every
+// bucket back and leaves. A failed tick is told to report and tried again
+// at the next.
+func (m *Manager) Run(ctx context.Context, report func(error)) {
+	t := time.NewTicker(m.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
+			report(err)
+		}
+		select {
+		case <-ctx.Done():
+			m.leave()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// leave gives every bucket back, so that the others take them at once
+// rather than when the leases expire.
+func (m *Manager) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.Lease/3)
+	defer cancel()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for b, h := range m.held {
+		m.store.Release(ctx, b, m.opts.ID, h.epoch)
+		m.lose(b, h.epoch, false)
+	}
+	m.store.Leave(ctx, m.opts.ID)
+}
+
+// Tick runs one round: it gives up the leases that expired by the
+// process's clock (it was paused: another may own them already), notes the
+// process alive, renews its leases, then gives back the buckets beyond its
+// fair share, or takes free and expired ones up to it.
+func (m *Manager) Tick(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	until := now.Add(m.opts.Lease)
+	for b, h := range m.held {
+		if !now.Before(h.expires) {
+			m.lose(b, h.epoch, true)
+		}
+	}
+	members, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now)
+	if err != nil {
+		return err
+	}
+	for _, b := range m.sortedHeld() {
+		h := m.held[b]
+		ok, err := m.store.Renew(ctx, b, m.opts.ID, h.epoch, until)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			m.lose(b, h.epoch, true)
+			continue
+		}
+		m.held[b] = holding{h.epoch, until}
+		m.renewals.Inc()
+	}
+	share := m.share(members)
+	for held := m.sortedHeld(); len(held) > share; held = held[:len(held)-1] {
+		b := held[len(held)-1]
+		if err := m.store.Release(ctx, b, m.opts.ID, m.held[b].epoch); err != nil {
+			return err
+		}
+		m.lose(b, m.held[b].epoch, false)
+	}
+	if len(m.held) >= share {
+		return nil
+	}
+	leases, err := m.store.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range leases {
+		if len(m.held) >= share {
+			break
+		}
+		if _, mine := m.held[l.Bucket]; mine || l.Owner != "" && l.Owner != m.opts.ID && !l.Expires.Before(now) {
+			continue
+		}
+		taken, ok, err := m.store.Take(ctx, l.Bucket, m.opts.ID, now, until)
+		if err != nil {
+			return err
+		}
+		if ok {
+			m.held[l.Bucket] = holding{taken.Epoch, until}
+			m.owned.Set(float64(len(m.held)))
+			if m.opts.Gained != nil {
+				m.opts.Gained(l.Bucket, taken.Epoch)
+			}
+		}
+	}
+	return nil
+}
+
+// share is the process's fair share of the buckets among the members
+// alive, by its rank among them: the first take one more while the
+// buckets do not divide evenly.
+func (m *Manager) share(members []store.Member) int {
+	rank := slices.IndexFunc(members, func(x store.Member) bool { return x.ID == m.opts.ID })
+	if rank < 0 || len(members) == 0 {
+		return 0
+	}
+	n := m.buckets / len(members)
+	if rank < m.buckets%len(members) {
+		n++
+	}
+	return n
+}
+
+// lose gives up a bucket held at an epoch: lost, or given back.
+func (m *Manager) lose(bucket int, epoch int64, lost bool) {
+	if h, ok := m.held[bucket]; !ok || h.epoch != epoch {
+		return
+	}
+	delete(m.held, bucket)
+	if lost {
+		m.losses.Inc()
+	}
+	m.owned.Set(float64(len(m.held)))
+	if m.opts.Lost != nil {
+		m.opts.Lost(bucket)
+	}
+}
+
+func (m *Manager) sortedHeld() []int {
+	out := make([]int, 0, len(m.held))
+	for b := range m.held {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out
+}

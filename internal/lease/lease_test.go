@@ -1,0 +1,295 @@
+package lease_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/lease"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/postgres"
+	"github.com/palproject/pal/internal/store/postgres/pgtest"
+	"github.com/palproject/pal/internal/testskip"
+)
+
+const buckets = 16
+
+// TestMain runs the child process of TestStoppedOwnerIsFenced when asked
+// to, and says which tests were skipped, and why, after them.
+func TestMain(m *testing.M) {
+	if url := os.Getenv("PAL_LEASE_CHILD"); url != "" {
+		if err := child(url); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	testskip.Main(m)
+}
+
+// clock is a test clock that moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func open(t *testing.T) *postgres.Store {
+	t.Helper()
+	return openAt(t, pgtest.Database(t))
+}
+
+func openAt(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if n, err := s.SetBuckets(context.Background(), buckets); err != nil || n != buckets {
+		t.Fatalf("SetBuckets: %d, %v", n, err)
+	}
+	return s
+}
+
+// owners checks that the managers hold every bucket once, and returns how
+// many each holds.
+func owners(t *testing.T, ms ...*lease.Manager) []int {
+	t.Helper()
+	seen := map[int]int{}
+	var counts []int
+	for i, m := range ms {
+		held := m.Held()
+		counts = append(counts, len(held))
+		for b := range held {
+			if j, ok := seen[b]; ok {
+				t.Fatalf("bucket %d is held by managers %d and %d", b, j, i)
+			}
+			seen[b] = i
+		}
+	}
+	if len(seen) != buckets {
+		t.Fatalf("%d of %d buckets are held: %v", len(seen), buckets, counts)
+	}
+	return counts
+}
+
+func tick(t *testing.T, ms ...*lease.Manager) {
+	t.Helper()
+	for _, m := range ms {
+		if err := m.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFairShares: processes that join share the buckets evenly, each
+// bucket held by one, within two rounds.
+func TestFairShares(t *testing.T) {
+	s := open(t)
+	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	manager := func(id string) *lease.Manager {
+		return lease.New(s, buckets, lease.Options{ID: id, Addr: "http://" + id, Lease: 10 * time.Second, Now: c.Now})
+	}
+	a, b, d := manager("a"), manager("b"), manager("d")
+	tick(t, a)
+	if got := owners(t, a); got[0] != buckets {
+		t.Fatalf("alone, a holds %d buckets", got[0])
+	}
+	tick(t, b, a, b)
+	if got := owners(t, a, b); got[0] != 8 || got[1] != 8 {
+		t.Fatalf("two processes hold %v buckets", got)
+	}
+	tick(t, d, a, b, d)
+	if got := owners(t, a, b, d); got[0] != 6 || got[1] != 5 || got[2] != 5 {
+		t.Fatalf("three processes hold %v buckets", got)
+	}
+	// Renewals keep the shares as they are.
+	for range 3 {
+		c.add(3 * time.Second)
+		tick(t, a, b, d)
+	}
+	if got := owners(t, a, b, d); got[0] != 6 || got[1] != 5 || got[2] != 5 {
+		t.Fatalf("after renewals, three processes hold %v buckets", got)
+	}
+}
+
+// TestPausedOwnerIsFenced: a process paused past its lease (its clock
+// stands still, it renews nothing) finds its buckets taken, at a higher
+// epoch, by the process still running; its checkpoint written with the
+// epoch it held is refused, the successor's stands, and its next round
+// gives every bucket up.
+func TestPausedOwnerIsFenced(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	running := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	paused := &clock{now: running.Now()}
+	var lost []int
+	a := lease.New(s, buckets, lease.Options{ID: "a", Lease: 10 * time.Second, Now: paused.Now,
+		Lost: func(b int) { lost = append(lost, b) }})
+	b := lease.New(s, buckets, lease.Options{ID: "b", Lease: 10 * time.Second, Now: running.Now})
+	tick(t, a, b, a, b)
+	owners(t, a, b)
+	was := a.Held()
+	lost = nil
+	var bucket int
+	for bucket = range was {
+		break
+	}
+	if err := a.Fenced(ctx, bucket, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 1, []byte("a")) }); err != nil {
+		t.Fatalf("the owner's checkpoint: %v", err)
+	}
+	// a is paused: b runs on past a's leases.
+	for range 5 {
+		running.add(3 * time.Second)
+		tick(t, b)
+	}
+	if got := len(b.Held()); got != buckets {
+		t.Fatalf("b holds %d buckets after a's leases expired", got)
+	}
+	if b.Held()[bucket] <= was[bucket] {
+		t.Fatalf("bucket %d was taken at epoch %d, not above a's %d", bucket, b.Held()[bucket], was[bucket])
+	}
+	if err := b.Fenced(ctx, bucket, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 2, []byte("b")) }); err != nil {
+		t.Fatalf("the successor's checkpoint: %v", err)
+	}
+	// a wakes and, before any round, writes with the epoch it held.
+	err := a.Fenced(ctx, bucket, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 3, []byte("a again")) })
+	if !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("a write of the paused owner: %v, want it fenced", err)
+	}
+	if seq, epoch, data, err := s.Checkpoint(ctx, bucket); err != nil || seq != 2 || string(data) != "b" || epoch != b.Held()[bucket] {
+		t.Fatalf("checkpoint after the fenced write: seq %d, epoch %d, %q, %v; want b's", seq, epoch, data, err)
+	}
+	paused.now = running.Now()
+	tick(t, a)
+	if len(a.Held()) != 0 || len(lost) != len(was) {
+		t.Fatalf("after its round, a holds %v and lost %v, having held %d", a.Held(), lost, len(was))
+	}
+	owners(t, a, b)
+}
+
+// TestStoppedOwnerIsFenced: a real process stopped (SIGSTOP) past its
+// leases, whose buckets another then takes, cannot write a checkpoint
+// once it is continued.
+func TestStoppedOwnerIsFenced(t *testing.T) {
+	url := pgtest.Database(t)
+	s := openAt(t, url)
+	ctx := context.Background()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PAL_LEASE_CHILD="+url)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "held") {
+		t.Fatalf("the child said %q, want it to hold buckets", lines.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	parent := lease.New(s, buckets, lease.Options{ID: "parent", Lease: childLease})
+	deadline := time.Now().Add(10 * childLease)
+	for len(parent.Held()) < buckets {
+		if time.Now().After(deadline) {
+			t.Fatalf("the parent holds %d buckets %v after the child stopped", len(parent.Held()), 10*childLease)
+		}
+		if err := parent.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(childLease / 5)
+	}
+	for b := range buckets {
+		if err := parent.Fenced(ctx, b, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 1, []byte("parent")) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// A child that writes on is stopped by the test's end.
+	stop := time.AfterFunc(10*childLease, func() { cmd.Process.Kill() })
+	defer stop.Stop()
+	var said []string
+	for lines.Scan() {
+		said = append(said, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the child: %v, said %q", err, said)
+	}
+	if len(said) == 0 || said[len(said)-1] != "fenced" {
+		t.Fatalf("the continued child said %q, want fenced", said)
+	}
+	for b := range buckets {
+		if _, _, data, err := s.Checkpoint(ctx, b); err != nil || string(data) != "parent" {
+			t.Fatalf("bucket %d's checkpoint is %q (%v) after the child was continued", b, data, err)
+		}
+	}
+}
+
+// childLease is the lease of the SIGSTOP test: short, so that the test is.
+const childLease = 600 * time.Millisecond
+
+// child holds buckets, says so, then writes a checkpoint to each of those
+// it held, at the epoch it held, every few milliseconds, until a write is
+// fenced; it says so.
+func child(url string) error {
+	s, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := lease.New(s, buckets, lease.Options{ID: "child", Lease: childLease})
+	ran := make(chan struct{})
+	go func() {
+		m.Run(ctx, func(err error) { fmt.Fprintln(os.Stderr, "child:", err) })
+		close(ran)
+	}()
+	defer func() { cancel(); <-ran }()
+	for len(m.Held()) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	held := m.Held()
+	fmt.Printf("held %d\n", len(held))
+	for {
+		// With the epochs it held, straight to the store: whether or not
+		// the process noticed it was stopped, the database refuses.
+		for b, epoch := range held {
+			err := s.Fenced(ctx, b, epoch, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 0, []byte("child")) })
+			if errors.Is(err, store.ErrFenced) {
+				fmt.Println("fenced")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,210 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/palproject/pal/internal/store"
+)
+
+var _ store.Buckets = (*Store)(nil)
+
+// holdBack is how long a transaction of the buckets may wait on its
+// process before the database ends it: a process stopped in the middle of
+// one (a pause, a frozen VM) holds the rows it locked, and with them the
+// processes that would take its buckets, no longer than that.
+const holdBack = "1s"
+
+// inTx runs fn in a transaction that the database ends when its process
+// leaves it idle longer than holdBack.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '`+holdBack+`'`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// SetBuckets fixes the number of buckets, with a free lease each, on a
+// database that has none.
+func (s *Store) SetBuckets(ctx context.Context, n int) (int, error) {
+	var stored int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO bucket_count (buckets) VALUES ($1) ON CONFLICT DO NOTHING`, n)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			if _, err := tx.Exec(ctx, `INSERT INTO bucket_leases (bucket) SELECT generate_series(0, $1 - 1)`, n); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRow(ctx, `SELECT buckets FROM bucket_count`).Scan(&stored)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set buckets: %w", err)
+	}
+	return stored, nil
+}
+
+// Join notes a member alive and returns those alive.
+func (s *Store) Join(ctx context.Context, m store.Member, now time.Time) ([]store.Member, error) {
+	var out []store.Member
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO bucket_members (id, addr, expires_ns) VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, expires_ns = excluded.expires_ns`,
+			m.ID, m.Addr, m.Expires.UnixNano()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM bucket_members WHERE expires_ns < $1`, now.UnixNano()); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id, addr, expires_ns FROM bucket_members ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Member, error) {
+			var m store.Member
+			var ns int64
+			err := r.Scan(&m.ID, &m.Addr, &ns)
+			m.Expires = time.Unix(0, ns).UTC()
+			return m, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	return out, nil
+}
+
+// Leave forgets a member.
+func (s *Store) Leave(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM bucket_members WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	return nil
+}
+
+// Leases returns every bucket's lease.
+func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
+	rows, err := s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns FROM bucket_leases ORDER BY bucket`)
+	if err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
+	return out, nil
+}
+
+func scanLease(r pgx.CollectableRow) (store.Lease, error) {
+	var l store.Lease
+	var ns int64
+	err := r.Scan(&l.Bucket, &l.Owner, &l.Epoch, &ns)
+	l.Expires = time.Unix(0, ns).UTC()
+	return l, err
+}
+
+// Take takes a bucket that is free, expired or the owner's own: one
+// conditional update, which raises the epoch unless the owner renews.
+func (s *Store) Take(ctx context.Context, bucket int, owner string, now, until time.Time) (store.Lease, bool, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE bucket_leases
+		SET epoch = CASE WHEN owner = $2 THEN epoch ELSE epoch + 1 END, owner = $2, expires_ns = $3
+		WHERE bucket = $1 AND (owner = $2 OR owner = '' OR expires_ns < $4)
+		RETURNING bucket, owner, epoch, expires_ns`, bucket, owner, until.UnixNano(), now.UnixNano())
+	if err != nil {
+		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
+	}
+	taken, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
+	}
+	if len(taken) == 1 {
+		return taken[0], true, nil
+	}
+	rows, err = s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns FROM bucket_leases WHERE bucket = $1`, bucket)
+	if err != nil {
+		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
+	}
+	held, err := pgx.CollectExactlyOneRow(rows, scanLease)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Lease{}, false, fmt.Errorf("take bucket %d: there is no such bucket", bucket)
+	}
+	if err != nil {
+		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
+	}
+	return held, false, nil
+}
+
+// Renew extends a lease held at an epoch.
+func (s *Store) Renew(ctx context.Context, bucket int, owner string, epoch int64, until time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE bucket_leases SET expires_ns = $4 WHERE bucket = $1 AND owner = $2 AND epoch = $3`,
+		bucket, owner, epoch, until.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("renew bucket %d: %w", bucket, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Release gives a bucket back.
+func (s *Store) Release(ctx context.Context, bucket int, owner string, epoch int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE bucket_leases SET owner = '', expires_ns = 0 WHERE bucket = $1 AND owner = $2 AND epoch = $3`,
+		bucket, owner, epoch); err != nil {
+		return fmt.Errorf("release bucket %d: %w", bucket, err)
+	}
+	return nil
+}
+
+// Fenced runs fn after reading the bucket's epoch FOR SHARE: a Take of the
+// bucket, an UPDATE of the row, waits for the transaction to end, so fn's
+// writes are committed before the bucket changes hands, or not at all.
+func (s *Store) Fenced(ctx context.Context, bucket int, epoch int64, fn func(store.FencedWriter) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var current int64
+		err := tx.QueryRow(ctx, `SELECT epoch FROM bucket_leases WHERE bucket = $1 FOR SHARE`, bucket).Scan(&current)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("bucket %d: there is no such bucket", bucket)
+		}
+		if err != nil {
+			return fmt.Errorf("bucket %d: %w", bucket, err)
+		}
+		if current != epoch {
+			return fmt.Errorf("bucket %d at epoch %d, now %d: %w", bucket, epoch, current, store.ErrFenced)
+		}
+		return fn(fencedWriter{tx: tx, bucket: bucket, epoch: epoch})
+	})
+}
+
+type fencedWriter struct {
+	tx     pgx.Tx
+	bucket int
+	epoch  int64
+}
+
+func (w fencedWriter) SaveCheckpoint(ctx context.Context, seq int64, data []byte) error {
+	if _, err := w.tx.Exec(ctx, `INSERT INTO bucket_checkpoints (bucket, seq, epoch, data) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (bucket) DO UPDATE SET seq = excluded.seq, epoch = excluded.epoch, data = excluded.data`,
+		w.bucket, seq, w.epoch, data); err != nil {
+		return fmt.Errorf("checkpoint bucket %d: %w", w.bucket, err)
+	}
+	return nil
+}
+
+// Checkpoint returns a bucket's checkpoint.
+func (s *Store) Checkpoint(ctx context.Context, bucket int) (seq, epoch int64, data []byte, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT seq, epoch, data FROM bucket_checkpoints WHERE bucket = $1`, bucket).Scan(&seq, &epoch, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, nil, store.ErrNotFound
+	}
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("checkpoint bucket %d: %w", bucket, err)
+	}
+	return seq, epoch, data, nil
+}
