@@ -18,6 +18,7 @@ import (
 	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/demo"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/backend"
@@ -45,8 +46,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	writeBurst := fs.Int("write-burst", 50000, "events each caller but the operator may write at once")
 	allowHTTP := fs.Bool("webhook-allow-http", false, "let webhooks post over plain http:// (https:// only by default)")
 	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
+	buckets := fs.Int("buckets", lease.DefaultBuckets, "the buckets the tenants are split into on PostgreSQL, a power of two, fixed when the database is first served (SPEC section 10)")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *buckets < 1 || *buckets > lease.MaxBuckets || *buckets&(*buckets-1) != 0 {
+		return usagef("--buckets %d is not a power of two from 1 to %d", *buckets, lease.MaxBuckets)
 	}
 	opts := attribution.DefaultOptions()
 	p, err := attribution.ParsePolicy(*policy)
@@ -93,6 +98,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := setBuckets(ctx, st, *buckets, fs.isSet("buckets")); err != nil {
+		return err
+	}
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
 		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
 		WriteRate: *writeRate, WriteBurst: *writeBurst, LoadInBackground: true,
@@ -220,4 +228,25 @@ func readTenants(path string) ([]string, error) {
 		return nil, usagef("--oidc-tenants: %s names no tenant, and would refuse every token: list one tenant ID a line", path)
 	}
 	return out, nil
+}
+
+// setBuckets fixes the number of buckets of a PostgreSQL database when it
+// has none, and refuses another than the one fixed. SQLite keeps one
+// process, which a number given refuses.
+func setBuckets(ctx context.Context, st store.Store, n int, given bool) error {
+	b, ok := st.(store.Buckets)
+	if !ok {
+		if given {
+			return usagef("--buckets: an SQLite store is served by one process, which folds every tenant; buckets split the tenants between several pal serve processes on PostgreSQL")
+		}
+		return nil
+	}
+	stored, err := b.SetBuckets(ctx, n)
+	if err != nil {
+		return err
+	}
+	if stored != n {
+		return usagef("--buckets %d: the database was first served with %d buckets, which cannot change; serve it with --buckets %d", n, stored, stored)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -250,4 +251,19 @@ func (m *Manager) sortedHeld() []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// DefaultBuckets is the number of buckets of a database first served
+// without --buckets; MaxBuckets the most it may have.
+const (
+	DefaultBuckets = 64
+	MaxBuckets     = 1 << 16
+)
+
+// Bucket returns the bucket of a tenant among n: the 32-bit FNV-1a hash of
+// its UTF-8 bytes, modulo n (SPEC.md section 10).
+func Bucket(tenant string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	return int(h.Sum32() % uint32(n))
 }

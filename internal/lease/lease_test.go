@@ -293,3 +293,21 @@ func child(url string) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestBucket: a tenant's bucket is its 32-bit FNV-1a hash modulo the
+// buckets, as SPEC.md section 10 fixes it.
+func TestBucket(t *testing.T) {
+	for _, c := range []struct {
+		tenant string
+		n      int
+		want   int
+	}{
+		{"", 1 << 16, 0x811c9dc5 % (1 << 16)}, // FNV-1a's offset basis
+		{"a", 1 << 16, 0xe40c292c % (1 << 16)},
+		{"foobar", 64, 0xbf9cf968 % 64},
+	} {
+		if got := lease.Bucket(c.tenant, c.n); got != c.want {
+			t.Errorf("Bucket(%q, %d) = %d, want %d", c.tenant, c.n, got, c.want)
+		}
+	}
+}
