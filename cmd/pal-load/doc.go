@@ -10,6 +10,11 @@
 // peak and held resident memory. It runs the real HTTP server in process
 // and bounded client loops, and stops by itself.
 //
+// With --processes N (PostgreSQL), N processes serve the one database, the
+// clients spread over them, and pal-load measures the link writes and the
+// usage ingest in total, and each process's resident memory.
+//
 //	go run ./cmd/pal-load --db /tmp/load.db --seconds 10
 //	go run ./cmd/pal-load --db 'postgres://postgres@127.0.0.1:5432/test' --seconds 10
+//	go run ./cmd/pal-load --db 'postgres://postgres@127.0.0.1:5432/test' --processes 3
 package main

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -49,9 +50,14 @@ func run() error {
 	consumption := flag.Int("consumption", 2_000_000, "Azure consumption records pushed as Parquet files to POST /v1/consumption, a million a file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	coldStart := flag.Bool("cold-start", false, "only fold the store's whole log as a service starting without a usable snapshot, and print the time and the peak and held resident memory (pal-load runs itself so at the end)")
+	processes := flag.Int("processes", 1, "with more than one, serve from that many processes on the one database (PostgreSQL), the clients spread over them, and measure the link writes and the usage ingest only, by process and in total")
+	serveOnly := flag.Bool("serve", false, "only serve the store on a loopback port, printed, until standard input closes (pal-load runs itself so for --processes)")
 	flag.Parse()
 	if *coldStart {
 		return coldStartOf(*db)
+	}
+	if *serveOnly {
+		return serveStore(*db)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -76,18 +82,36 @@ func run() error {
 	if last, err := st.LastSeq(ctx); err != nil || last > 0 {
 		return fmt.Errorf("the store must be empty (it has %d records, %v)", last, err)
 	}
-	srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
-	if err != nil {
-		return err
+	// The processes that serve: this one, or --processes children.
+	var bases []string
+	var pids []int
+	if *processes > 1 {
+		for range *processes {
+			pid, addr, stop, err := startServer(*db)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			pids = append(pids, pid)
+			bases = append(bases, "http://"+addr)
+		}
+	} else {
+		srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: srv.Handler()}
+		go hs.Serve(ln)
+		defer hs.Close()
+		bases = append(bases, "http://"+ln.Addr().String())
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv.Handler()}
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	base := bases[0]
+	// Client c sends to process c mod --processes.
+	baseOf := func(c int) string { return bases[c%len(bases)] }
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2}}
 
 	issue := func(t store.Token) string {
@@ -143,7 +167,7 @@ func run() error {
 		if round == 0 {
 			method = "PUT"
 		}
-		return send(hc, method, base+"/providers/Microsoft.ManagementPartner/partners/"+id, tokens[acct], "")
+		return send(hc, method, baseOf(c)+"/providers/Microsoft.ManagementPartner/partners/"+id, tokens[acct], "")
 	})
 	report("link writes", lat, elapsed, 1)
 
@@ -173,9 +197,18 @@ func run() error {
 		if !ok {
 			return errDone
 		}
-		return send(hc, "POST", base+"/v1/events", operator, body)
+		return send(hc, "POST", baseOf(c)+"/v1/events", operator, body)
 	})
 	report(fmt.Sprintf("usage, batches of %d", *batch), lat, elapsed, *batch)
+	if len(pids) > 0 {
+		// Each process's memory, then the processes stop: the other phases
+		// measure one process.
+		for i, pid := range pids {
+			fmt.Printf("%-24s %8.0f MiB resident, peak %.0f MiB\n", fmt.Sprintf("process %d of %d", i+1, len(pids)),
+				procStatusOf(pid, "VmRSS:")/(1<<20), procStatusOf(pid, "VmHWM:")/(1<<20))
+		}
+		return nil
+	}
 	runtime.GC()
 	fmt.Printf("%-24s %8.0f MiB resident after %d usage events (heap in use %.0f MiB)\n", "memory", rss()/(1<<20), *usageEvents, heapInUse()/(1<<20))
 
@@ -405,10 +438,17 @@ func drainWait(hc *http.Client, base string, q float64) (float64, error) {
 // rss is the resident memory of this process.
 func rss() float64 { return procStatus("VmRSS:") }
 
+// procStatusOf is a memory figure of another process.
+func procStatusOf(pid int, field string) float64 {
+	return procStatusFile(fmt.Sprintf("/proc/%d/status", pid), field)
+}
+
 // procStatus is a memory figure of this process (VmRSS:, VmHWM: the peak),
 // in bytes, from /proc.
-func procStatus(field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
+func procStatus(field string) float64 { return procStatusFile("/proc/self/status", field) }
+
+func procStatusFile(path, field string) float64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
@@ -485,3 +525,60 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// serveStore serves a store on a loopback port, which it prints, until
+// standard input closes.
+func serveStore(db string) error {
+	ctx := context.Background()
+	st, err := backend.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	fmt.Println(ln.Addr())
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// startServer starts a process serving the store, and returns its process
+// ID, its address, and what stops it.
+func startServer(db string) (pid int, addr string, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	cmd := exec.Command(self, "--serve", "--db", db)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, "", nil, err
+	}
+	stop = func() {
+		stdin.Close()
+		cmd.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return 0, "", nil, fmt.Errorf("a serving process said nothing: %w", err)
+	}
+	return cmd.Process.Pid, strings.TrimSpace(line), stop, nil
+}
