@@ -257,7 +257,7 @@ const childLease = 600 * time.Millisecond
 
 // child holds buckets, says so, then writes a checkpoint to each of those
 // it held, at the epoch it held, every few milliseconds, until a write is
-// fenced; it says so.
+// fenced; it says so. A write that fails otherwise is tried again.
 func child(url string) error {
 	s, err := postgres.Open(context.Background(), url)
 	if err != nil {
@@ -286,8 +286,11 @@ func child(url string) error {
 				fmt.Println("fenced")
 				return nil
 			}
+			// Stopped inside the transaction, the child finds it ended by
+			// the database: the write did not happen, and the next is
+			// fenced.
 			if err != nil {
-				return err
+				fmt.Fprintln(os.Stderr, "child:", err)
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
