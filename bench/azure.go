@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -68,14 +67,11 @@ func duckAzure(consumption, month, threads string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sql.Open("duckdb", "")
+	db, err := openDuck(threads)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Exec("SET threads = " + threads); err != nil {
-		return err
-	}
 	var groups, records int64
 	err = db.QueryRow(fmt.Sprintf(`
 SELECT count(*), sum(n) FROM (

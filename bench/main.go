@@ -246,14 +246,11 @@ func child(what string, args []string) error {
 		if err != nil {
 			return err
 		}
-		db, err := sql.Open("duckdb", "")
+		db, err := openDuck(threads)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if _, err := db.Exec("SET threads = " + threads); err != nil {
-			return err
-		}
 		q := fmt.Sprintf(`
 SELECT t.tenant, t.org, t.workload, count(DISTINCT u."user") AS mau
 FROM read_parquet('%s') u
@@ -305,6 +302,19 @@ func countRowsAll(path string) (int64, error) {
 		n += t
 	}
 	return n, err
+}
+
+// openDuck opens an in-memory DuckDB on a number of threads.
+func openDuck(threads string) (*sql.DB, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec("SET threads = " + threads); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func quote(path string) string { return strings.ReplaceAll(path, "'", "''") }

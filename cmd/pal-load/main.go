@@ -96,18 +96,12 @@ func run() error {
 			bases = append(bases, "http://"+addr)
 		}
 	} else {
-		srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
+		addr, stop, err := listen(ctx, st)
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		hs := &http.Server{Handler: srv.Handler()}
-		go hs.Serve(ln)
-		defer hs.Close()
-		bases = append(bases, "http://"+ln.Addr().String())
+		defer stop()
+		bases = append(bases, "http://"+addr)
 	}
 	base := bases[0]
 	// Client c sends to process c mod --processes.
@@ -535,20 +529,30 @@ func serveStore(db string) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
+	addr, stop, err := listen(ctx, st)
 	if err != nil {
 		return err
+	}
+	defer stop()
+	fmt.Println(addr)
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// listen serves a store on a loopback port, and returns its address and
+// what stops it.
+func listen(ctx context.Context, st store.Store) (string, func(), error) {
+	srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
+	if err != nil {
+		return "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
-	defer hs.Close()
-	fmt.Println(ln.Addr())
-	io.Copy(io.Discard, os.Stdin)
-	return nil
+	return ln.Addr().String(), func() { hs.Close() }, nil
 }
 
 // startServer starts a process serving the store, and returns its process
