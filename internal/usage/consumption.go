@@ -145,15 +145,35 @@ func ReadConsumptionDays(ctx context.Context, r io.ReaderAt, size int64, first, 
 	var readErr error
 	go func() {
 		defer close(full)
+		// The Parquet library panics on some corrupt pages: the file is
+		// refused, the caller told why.
+		defer func() {
+			if r := recover(); r != nil {
+				readErr = fmt.Errorf("the Parquet file cannot be read (%v): it is corrupt; write it again", r)
+			}
+		}()
 		readErr = readConsumptionGroups(ctx, f, names, index, first, last, free, full)
 	}()
+	// Every batch goes back, whatever fn does, so that the reader ends; a
+	// panic of fn's is the caller's again once it has.
+	var panicked any
 	for b := range full {
-		if err == nil {
-			if err = fn(b); err != nil {
-				cancel()
-			}
+		if err == nil && panicked == nil {
+			func() {
+				defer func() {
+					if panicked = recover(); panicked != nil {
+						cancel()
+					}
+				}()
+				if err = fn(b); err != nil {
+					cancel()
+				}
+			}()
 		}
 		free <- b
+	}
+	if panicked != nil {
+		panic(panicked)
 	}
 	return cmp.Or(err, readErr)
 }
@@ -208,9 +228,14 @@ func readConsumptionGroup(ctx context.Context, g parquet.RowGroup, names []strin
 		defer cs[k].close()
 		cs[k].double = true
 	}
-	// Before the chunks close, every batch comes back: then nothing reads
-	// the group's pages or dictionaries any longer.
+	// Before the chunks close, every batch comes back, the one being read
+	// too when reading it failed or panicked: then nothing reads the
+	// group's pages or dictionaries any longer.
+	var reading *ConsumptionBatch
 	defer func() {
+		if reading != nil {
+			free <- reading
+		}
 		back := make([]*ConsumptionBatch, 0, cap(free))
 		for range cap(free) {
 			back = append(back, <-free)
@@ -231,6 +256,7 @@ func readConsumptionGroup(ctx context.Context, g parquet.RowGroup, names []strin
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		reading = b
 		n := int(min(int64(sliceRows), rows-done))
 		b.Group, b.First = group, row+done
 		var err error
@@ -244,13 +270,13 @@ func readConsumptionGroup(ctx context.Context, g parquet.RowGroup, names []strin
 				*dst, err = cs[k].indexes((*dst)[:0], n)
 			}
 			if err != nil {
-				free <- b
 				return err
 			}
 		}
 		// The dictionaries as they stand: a column without one grows it
 		// as its pages are read, after what this batch sees.
 		b.Tenants, b.Resources, b.Dates, b.Meters = dicts[0], dicts[1], dicts[2], dicts[3]
+		reading = nil
 		full <- b
 		done += int64(n)
 	}
