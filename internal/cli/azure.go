@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,12 +49,9 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The month is summed in a part per core, each tenant in one.
-	np := runtime.GOMAXPROCS(0)
-	if v, _ := strconv.Atoi(os.Getenv("PAL_PARTS")); v > 0 {
-		np = v
-	}
-	sums, err := e.Azure().MonthIn(month, np)
+	// The month is summed in a part per core, each tenant in one, which
+	// the cores sum at once.
+	sums, err := e.Azure().MonthIn(month, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return usagef("%v", err)
 	}
