@@ -226,12 +226,11 @@ func (a amount) Rat() *big.Rat {
 // partner can be credited for it that month.
 func (e *Engine) Cost(tenantID, path, month string) Money {
 	total := amount{}
-	start, err := time.Parse("2006-01", month)
+	first, next, err := monthDays(month)
 	t := e.tenants[tenantID]
 	if err != nil || t == nil {
 		return Money{total}
 	}
-	first, next := event.DayOf(start), event.DayOf(start.AddDate(0, 1, 0))
 	c := &t.Usage
 	i, ok := c.index[path]
 	if !ok {

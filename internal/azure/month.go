@@ -132,11 +132,11 @@ func (e *Engine) Month(month string) (*Month, error) { return e.MonthIn(month, 1
 
 // MonthIn returns an empty sum of a month (YYYY-MM) in n parts.
 func (e *Engine) MonthIn(month string, n int) (*Month, error) {
-	start, err := time.Parse("2006-01", month)
+	first, next, err := monthDays(month)
 	if err != nil {
-		return nil, fmt.Errorf("month %q is not YYYY-MM", month)
+		return nil, err
 	}
-	m := &Month{e: e, month: month, first: event.DayOf(start), next: event.DayOf(start.AddDate(0, 1, 0)),
+	m := &Month{e: e, month: month, first: first, next: next,
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for range max(n, 1) {
 		m.parts = append(m.parts, &part{m: m, q: e.query(), ids: make([]int32, 1<<10),
@@ -144,6 +144,16 @@ func (e *Engine) MonthIn(month string, n int) (*Month, error) {
 			totals: map[azSubKey]*azTotals{}, open: openResource{n: -1}})
 	}
 	return m, nil
+}
+
+// monthDays returns the first day of a month (YYYY-MM) and the first of
+// the next, in days since 1970-01-01.
+func monthDays(month string) (first, next int32, err error) {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return 0, 0, fmt.Errorf("month %q is not YYYY-MM", month)
+	}
+	return event.DayOf(start), event.DayOf(start.AddDate(0, 1, 0)), nil
 }
 
 // Parts returns the number of parts of the month.
@@ -402,7 +412,7 @@ func (m *Month) Merged() Report { return m.report() }
 // month (YYYY-MM): each resource, day and meter once, the one reported
 // last. exact, when not empty, is a cost that rec.Nanos cannot hold.
 func (e *Engine) MonthRecords(month string, fn func(tenant, path string, rec CostRecord, exact string)) error {
-	m, err := e.Month(month)
+	first, next, err := monthDays(month)
 	if err != nil {
 		return err
 	}
@@ -410,7 +420,7 @@ func (e *Engine) MonthRecords(month string, fn func(tenant, path string, rec Cos
 		c := &t.Usage
 		for i, path := range c.Paths {
 			for _, rec := range c.Records[i] {
-				if !m.Contains(rec.Day) {
+				if rec.Day < first || rec.Day >= next {
 					continue
 				}
 				exact := ""

@@ -305,7 +305,8 @@ func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.Consumption
 		}}
 		var runs []rowRun
 		return func(b *usage.ConsumptionBatch) error {
-			runs = runsOf(b, runs[:0], func(rowRun) {})
+			runs = runs[:0]
+			runsOf(b, func(r rowRun) { runs = append(runs, r) })
 			cc.batch(b, runs)
 			t.Events, t.Applied = t.Events+cc.events, t.Applied+cc.applied
 			cc.events, cc.applied = 0, 0
@@ -320,7 +321,6 @@ func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.Consumption
 	var group int64
 	var partOf []int // by tenant of the row group
 	var text []int
-	var runs []rowRun
 	return func(b *usage.ConsumptionBatch) error {
 		if b.Group != group || partOf == nil {
 			group, partOf = b.Group, partOf[:0]
@@ -331,7 +331,7 @@ func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.Consumption
 		for p := range units {
 			units[p] = units[p][:0]
 		}
-		runs = runsOf(b, runs[:0], func(r rowRun) {
+		runsOf(b, func(r rowRun) {
 			p := partOf[b.Tenant[r.i]]
 			units[p] = append(units[p], r)
 		})
@@ -370,19 +370,17 @@ func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.Consumption
 // a run shares their checks and their slot.
 type rowRun struct{ i, j int }
 
-// runsOf appends the runs of a batch to runs, calling fn with each.
-func runsOf(b *usage.ConsumptionBatch, runs []rowRun, fn func(rowRun)) []rowRun {
+// runsOf calls fn with each run of a batch, in order.
+func runsOf(b *usage.ConsumptionBatch, fn func(rowRun)) {
 	for i, n := 0, b.Len(); i < n; {
 		t, r := b.Tenant[i], b.Resource[i]
 		j := i + 1
 		for j < n && b.Resource[j] == r && b.Tenant[j] == t {
 			j++
 		}
-		runs = append(runs, rowRun{i, j})
 		fn(rowRun{i, j})
 		i = j
 	}
-	return runs
 }
 
 // consumptionColumns reads runs of the batches of a Parquet consumption
