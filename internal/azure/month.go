@@ -45,8 +45,9 @@ func (e *Engine) Report(month string) (Report, error) {
 //
 // What it holds grows with the resources, never with the records: by
 // resource that a location is ever recognised on, about 70 bytes and its
-// rows. A resource's records are summed
-// while it is open, by what their day earns (the days of a timeline that
+// rows; by any other, about 24 bytes, so that its timeline is found once
+// however often it is asked for. A resource's records are summed while it
+// is open, by what their day earns (the days of a timeline that
 // earn the same share one sum), and shared out into its rows when another
 // resource's record comes: once a resource in a file sorted by resource,
 // as pal gen and the service write them, and once a record in a file
@@ -69,7 +70,8 @@ type part struct {
 
 	// ids numbers the resources: an open-addressing table of numbers + 1
 	// (0: empty), placed by the first of two 64-bit hashes of tenant and
-	// path, which the state of each holds. Two resources are one when both
+	// path, which the state of each holds; and of minus the place + 1 of
+	// those in never. Two resources are one when both
 	// of their hashes are: among 10⁶ resources, two are taken for one with
 	// a chance of about 10⁻²⁷, and no path is kept to tell them apart.
 	ids   []int32
@@ -80,6 +82,10 @@ type part struct {
 	entryOf  map[*timelineEntry]int32
 	subs     []string
 	subIndex map[string]int32
+
+	// never holds the hashes of the resources that no location is ever
+	// recognised on, which have no number.
+	never blocks[[2]uint64]
 
 	open openResource
 	// locs is where a resource's rows are summed, kept for the next.
@@ -170,37 +176,69 @@ func (m *Month) PartOf(tenant string) int {
 // number returns the number of a resource (a canonical path) of a tenant,
 // and whether it has one; add gives it one when it has not.
 func (m *part) number(tenant, path string, add bool) (int32, bool) {
+	return m.numberOf(m.hashOf(tenant, path), add)
+}
+
+// hashOf returns the two hashes of a resource (a canonical path) of a
+// tenant.
+func (m *part) hashOf(tenant, path string) [2]uint64 {
 	k := [2]string{tenant, path}
-	h := [2]uint64{maphash.Comparable(m.m.seeds[0], k), maphash.Comparable(m.m.seeds[1], k)}
-	mask := uint64(len(m.ids) - 1)
-	i := h[0] & mask
-	for ; m.ids[i] != 0; i = (i + 1) & mask {
-		if n := m.ids[i] - 1; m.state.at(n).hash == h {
-			return n, true
-		}
+	return [2]uint64{maphash.Comparable(m.m.seeds[0], k), maphash.Comparable(m.m.seeds[1], k)}
+}
+
+// numberOf is number, of a resource's hashes.
+func (m *part) numberOf(h [2]uint64, add bool) (int32, bool) {
+	i, id := m.find(h)
+	if id > 0 {
+		return id - 1, true
 	}
-	if !add {
+	if !add || id < 0 {
 		return 0, false
 	}
 	n := int32(m.state.len())
 	m.state.add(resState{hash: h, te: -1, sub: -1, row: -1})
-	m.ids[i] = n + 1
-	if 2*m.state.len() > len(m.ids) {
+	m.place(i, n+1)
+	return n, true
+}
+
+// find returns where a resource's hashes are in the table, or would be,
+// and what is there: its number + 1, minus its place in never + 1, or 0.
+func (m *part) find(h [2]uint64) (uint64, int32) {
+	mask := uint64(len(m.ids) - 1)
+	i := h[0] & mask
+	for ; m.ids[i] != 0; i = (i + 1) & mask {
+		id := m.ids[i]
+		if id > 0 && m.state.at(id-1).hash == h || id < 0 && *m.never.at(-id - 1) == h {
+			return i, id
+		}
+	}
+	return i, 0
+}
+
+// place puts id at i, found free, and grows the table when half full.
+func (m *part) place(i uint64, id int32) {
+	m.ids[i] = id
+	if 2*(m.state.len()+m.never.len()) > len(m.ids) {
 		m.grow()
 	}
-	return n, true
 }
 
 // grow doubles the table of numbers.
 func (m *part) grow() {
 	ids := make([]int32, 2*len(m.ids))
 	mask := uint64(len(ids) - 1)
-	for n := range int32(m.state.len()) {
-		i := m.state.at(n).hash[0] & mask
+	put := func(h [2]uint64, id int32) {
+		i := h[0] & mask
 		for ids[i] != 0 {
 			i = (i + 1) & mask
 		}
-		ids[i] = n + 1
+		ids[i] = id
+	}
+	for n := range int32(m.state.len()) {
+		put(m.state.at(n).hash, n+1)
+	}
+	for k := range int32(m.never.len()) {
+		put(*m.never.at(k), -k-1)
 	}
 	m.ids = ids
 }
@@ -218,20 +256,31 @@ type MonthSlot struct {
 // are only counted: they earn nothing, however they repeat.
 func (m *Month) Slot(tenant, path string) MonthSlot {
 	p := m.parts[m.PartOf(tenant)]
-	sc, _ := event.ParseScope(path)
-	te := p.q.entry(tenant, sc)
-	if te == nil || te.pieces == nil {
+	// A resource is asked for again and again (in a file sorted by day,
+	// once a day): its timeline is found once.
+	h := p.hashOf(tenant, path)
+	i, id := p.find(h)
+	switch {
+	case id > 0:
+		return MonthSlot{p, id - 1, tenant, path}
+	case id < 0:
 		return MonthSlot{m: p, n: -1}
 	}
-	n, _ := p.number(tenant, path, true)
-	if st := p.state.at(n); st.te < 0 {
-		k, ok := p.entryOf[te]
-		if !ok {
-			k = int32(len(p.entries))
-			p.entries, p.entryOf[te] = append(p.entries, te), k
-		}
-		st.te, st.sub = k, p.subIndexOf(sc.Subscription)
+	sc := event.ResourceScope(path)
+	te := p.q.entry(tenant, sc)
+	if te == nil || te.pieces == nil {
+		p.never.add(h)
+		p.place(i, -int32(p.never.len()))
+		return MonthSlot{m: p, n: -1}
 	}
+	k, ok := p.entryOf[te]
+	if !ok {
+		k = int32(len(p.entries))
+		p.entries, p.entryOf[te] = append(p.entries, te), k
+	}
+	n := int32(p.state.len())
+	p.state.add(resState{hash: h, te: k, sub: p.subIndexOf(sc.Subscription), row: -1})
+	p.place(i, n+1)
 	return MonthSlot{p, n, tenant, path}
 }
 

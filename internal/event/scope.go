@@ -109,6 +109,14 @@ func ParseResourcePath(s string) (Scope, error) {
 	return sc, nil
 }
 
+// ResourceScope returns the scope of a resource's canonical path, one
+// that ParseResourcePath returned, without reading it again.
+func ResourceScope(path string) Scope {
+	sub := strings.TrimPrefix(path, "/subscriptions/")
+	sub, _, _ = strings.Cut(sub, "/")
+	return Scope{Kind: ScopeResource, Path: path, Subscription: sub}
+}
+
 // Contains reports whether the scope holds the resource at path (canonical)
 // by its path alone: the root holds everything, a subscription, resource
 // group or resource every path it prefixes with whole segments. A

@@ -50,6 +50,11 @@ func TestParseScopeAsSegments(t *testing.T) {
 		if got != want || (gerr == nil) != (werr == nil) {
 			t.Fatalf("ParseScope(%q) = %+v, %v; split gives %+v, %v", path, got, gerr, want, werr)
 		}
+		if got.Kind == ScopeResource {
+			if again := ResourceScope(got.Path); again != got {
+				t.Fatalf("ResourceScope(%q) = %+v; ParseScope gave %+v", got.Path, again, got)
+			}
+		}
 	}
 }
 
