@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,16 +45,18 @@ func (m *Money) AddCost(nanos int64, exact string) {
 func (m Money) Rat() *big.Rat { return m.a.Rat() }
 
 // String prints the amount rounded half up to two decimals.
-func (m Money) String() string {
+func (m Money) String() string { return string(m.append(nil)) }
+
+func (m Money) append(b []byte) []byte {
 	if m.a.rat == nil && m.a.nanos >= 0 {
 		cents := (m.a.nanos + 5_000_000) / 10_000_000
-		return fmt.Sprintf("%d.%02d", cents/100, cents%100)
+		return append(strconv.AppendInt(b, cents/100, 10), '.', byte('0'+cents%100/10), byte('0'+cents%10))
 	}
-	return round2(m.Rat())
+	return append(b, round2(m.Rat())...)
 }
 
 // MarshalJSON writes the rounded amount as a JSON number.
-func (m Money) MarshalJSON() ([]byte, error) { return []byte(m.String()), nil }
+func (m Money) MarshalJSON() ([]byte, error) { return m.append(make([]byte, 0, 16)), nil }
 
 // UnmarshalJSON reads an amount, as a client of the service does.
 func (m *Money) UnmarshalJSON(b []byte) error {
