@@ -182,10 +182,14 @@ func parseNanos(s string) (n int64, exact bool) {
 	return n, true
 }
 
-// amount sums money exactly: billionths while they fit, rationals beyond.
+// amount sums money exactly: billionths while they fit, with a fraction
+// of one (num/den, 0 ≤ num < den, den 0 for none) while its denominator
+// fits in 31 bits, and rationals beyond. Shares of a day are fractions of a
+// day's 86,400 seconds, so a month's sums almost never need a rational.
 type amount struct {
-	nanos int64
-	rat   *big.Rat
+	nanos    int64
+	num, den int32
+	rat      *big.Rat
 }
 
 func (a *amount) addNanos(n int64) {
@@ -203,18 +207,60 @@ func (a *amount) addRat(r *big.Rat) {
 	a.rat.Add(a.rat, r)
 }
 
+// addFrac adds num/den billionths, 0 ≤ num < den < 2³¹.
+func (a *amount) addFrac(num, den int64) {
+	if num == 0 {
+		return
+	}
+	l, n := den, num
+	if a.den != 0 {
+		ad := int64(a.den)
+		l = ad / gcd(ad, den) * den
+		n = int64(a.num)*(l/ad) + num*(l/den)
+	}
+	if n >= l {
+		a.addNanos(1)
+		n -= l
+	}
+	g := gcd(n, l)
+	n, l = n/g, l/g
+	if l >= 1<<31 {
+		a.addRat(new(big.Rat).SetFrac(big.NewInt(n), new(big.Int).Mul(big.NewInt(l), big.NewInt(1e9))))
+		a.num, a.den = 0, 0
+		return
+	}
+	if n == 0 {
+		l = 0
+	}
+	a.num, a.den = int32(n), int32(l)
+}
+
+// gcd is the greatest common divisor of two non-negative numbers.
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return max(a, 1)
+}
+
 func (a *amount) add(b amount) {
 	a.addNanos(b.nanos)
+	a.addFrac(int64(b.num), int64(b.den))
 	if b.rat != nil {
 		a.addRat(b.rat)
 	}
 }
 
-func (a amount) isZero() bool { return a.nanos == 0 && (a.rat == nil || a.rat.Sign() == 0) }
+func (a amount) isZero() bool {
+	return a.nanos == 0 && a.num == 0 && (a.rat == nil || a.rat.Sign() == 0)
+}
 
 // Rat returns the amount as one rational.
 func (a amount) Rat() *big.Rat {
 	r := new(big.Rat).SetFrac64(a.nanos, 1e9)
+	if a.num != 0 {
+		r.Add(r, new(big.Rat).SetFrac(big.NewInt(int64(a.num)), big.NewInt(int64(a.den)*1e9)))
+	}
 	if a.rat != nil {
 		r.Add(r, a.rat)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -556,7 +557,13 @@ func (m *Month) report() Report {
 	n := 0
 	for _, run := range runs {
 		n += len(run)
-		wg.Go(func() { slices.SortFunc(run, compareRows) })
+		// A file sorted by resource, as pal gen and the service write
+		// them, makes its rows in order.
+		wg.Go(func() {
+			if !slices.IsSortedFunc(run, compareRows) {
+				slices.SortFunc(run, compareRows)
+			}
+		})
 	}
 	wg.Wait()
 	rows := make([]ResourceRow, 0, n)
@@ -594,9 +601,16 @@ func (h *rowRuns) Pop() any {
 	return last
 }
 
+// compareRows orders rows by tenant, resource, subscription, organisation
+// and partner, comparing only as far as it must.
 func compareRows(a, b ResourceRow) int {
-	return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
-		cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
+	if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+		return c
+	}
+	return cmp.Or(strings.Compare(a.Subscription, b.Subscription), strings.Compare(a.Org, b.Org), strings.Compare(a.Partner, b.Partner))
 }
 
 // sameRow tells whether two rows are of one location on one resource.
@@ -630,10 +644,23 @@ func (a amount) plus(b amount) amount {
 	return s
 }
 
-// times returns the amount at a weight (nil: whole).
+// times returns the amount at a weight (nil: whole). Billionths at a
+// weight of a small denominator stay billionths and a fraction of one.
 func (a amount) times(weight *big.Rat) amount {
 	if weight == nil {
 		return a
+	}
+	p, q := weight.Num(), weight.Denom()
+	if a.rat == nil && a.num == 0 && a.nanos >= 0 && p.IsInt64() && p.Sign() >= 0 && q.IsInt64() && q.Int64() < 1<<31 {
+		hi, lo := bits.Mul64(uint64(a.nanos), p.Uint64())
+		if d := q.Uint64(); hi < d {
+			quo, rem := bits.Div64(hi, lo, d)
+			if quo < 1<<63 {
+				s := amount{nanos: int64(quo)}
+				s.addFrac(int64(rem), int64(d))
+				return s
+			}
+		}
 	}
 	return amount{rat: new(big.Rat).Mul(a.Rat(), weight)}
 }

@@ -23,8 +23,10 @@ func moneyOf(r *big.Rat) Money { return Money{amount{rat: r}} }
 
 // hoursOf is a duration in nanoseconds as hours.
 func hoursOf(nanos int64) Money {
-	if nanos%3600 == 0 {
-		return Money{amount{nanos: nanos / 3600}}
+	if nanos >= 0 {
+		a := amount{nanos: nanos / 3600}
+		a.addFrac(nanos%3600, 3600)
+		return Money{a}
 	}
 	return moneyOf(big.NewRat(nanos, int64(time.Hour)))
 }
@@ -49,6 +51,8 @@ func (m Money) String() string { return string(m.append(nil)) }
 
 func (m Money) append(b []byte) []byte {
 	if m.a.rat == nil && m.a.nanos >= 0 {
+		// The fraction of a billionth, less than one, never carries a
+		// half cent over: the billionths alone round the same.
 		cents := (m.a.nanos + 5_000_000) / 10_000_000
 		return append(strconv.AppendInt(b, cents/100, 10), '.', byte('0'+cents%100/10), byte('0'+cents%10))
 	}
