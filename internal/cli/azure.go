@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +50,14 @@ func runAzureReport(ctx context.Context, env *Env, args []string) error {
 	e, t, err := replay{}.run(ctx, env, f, opts)
 	if err != nil {
 		return err
+	}
+	// The month's sums are held to the end and grow as the file is read,
+	// while what each row group leaves behind is garbage: at the
+	// collector's default, the garbage grows as large as the sums before it
+	// is collected. At half, the peak stays near one and a half times the
+	// sums, for a tenth more time collecting, unless the user chose GOGC.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
 	}
 	// The month is summed in a part per core, each tenant in one, which
 	// the cores sum at once.
