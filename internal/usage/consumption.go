@@ -137,9 +137,8 @@ func ReadConsumptionDays(ctx context.Context, r io.ReaderAt, size int64, first, 
 	// fn has returned for its last batch.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	const ahead = 2
-	free, full := make(chan *ConsumptionBatch, ahead), make(chan *ConsumptionBatch, ahead)
-	for range ahead {
+	free, full := make(chan *ConsumptionBatch, readAhead), make(chan *ConsumptionBatch, readAhead)
+	for range readAhead {
 		free <- &ConsumptionBatch{}
 	}
 	var readErr error
@@ -178,26 +177,91 @@ func ReadConsumptionDays(ctx context.Context, r io.ReaderAt, size int64, first, 
 	return cmp.Or(err, readErr)
 }
 
+// readAhead is how many batches go round between the reader of a file and
+// its caller.
+const readAhead = 2
+
 // readConsumptionGroups reads the row groups of a file into batches taken
 // from free and sent to full, skipping the groups whose dates are all
 // outside first to last.
+//
+// A batch's dictionaries and indexes are the pages of its row group, which
+// stay open until every batch of the group is back. As many groups are
+// open at once as batches go round, so that the next group is read while
+// the last batches of one are worked on: the batches come back in the
+// order they were sent, so once a batch is taken for group n, every batch
+// of group n-readAhead is back, and its pages and dictionaries can be used
+// again.
 func readConsumptionGroups(ctx context.Context, f *parquet.File, names []string, index []int, first, last string,
 	free, full chan *ConsumptionBatch) error {
+	var dicts [readAhead][len(consumptionDicts)]Dict
+	var open [readAhead][]chunk
+	var reading *ConsumptionBatch
+	// Before the chunks close, every batch comes back, the one being read
+	// too when reading it failed or panicked: then nothing reads the
+	// groups' pages or dictionaries any longer.
+	defer func() {
+		if reading != nil {
+			free <- reading
+		}
+		back := make([]*ConsumptionBatch, 0, cap(free))
+		for range cap(free) {
+			back = append(back, <-free)
+		}
+		for _, b := range back {
+			free <- b
+		}
+		for _, cs := range open {
+			closeChunks(cs)
+		}
+	}()
+	take := func() (*ConsumptionBatch, error) {
+		select {
+		case b := <-free:
+			reading = b
+			return b, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	row := int64(1)
 	meta := f.Metadata().RowGroups
-	var dicts [len(consumptionDicts)]Dict
+	n := 0
 	for k, g := range f.RowGroups() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if k < len(meta) && outside(meta[k].Columns[index[2]].MetaData.Statistics, first, last) {
-			row += g.NumRows()
+		rows := g.NumRows()
+		if k < len(meta) && outside(meta[k].Columns[index[2]].MetaData.Statistics, first, last) || rows == 0 {
+			row += rows
 			continue
 		}
-		if err := readConsumptionGroup(ctx, g, names, index, groups.Add(1), row, &dicts, free, full); err != nil {
-			return err
+		group, p := groups.Add(1), n%readAhead
+		n++
+		for done := int64(0); done < rows; {
+			b, err := take()
+			if err != nil {
+				return err
+			}
+			if done == 0 {
+				closeChunks(open[p])
+				open[p] = openChunks(g, names, index, &dicts[p])
+			}
+			size := int(min(int64(sliceRows), rows-done))
+			b.Group, b.First = group, row+done
+			if err := readConsumptionBatch(b, open[p], index, size); err != nil {
+				return err
+			}
+			// The dictionaries as they stand: a column without one grows
+			// it as its pages are read, after what this batch sees.
+			b.Tenants, b.Resources, b.Dates, b.Meters = dicts[p][0], dicts[p][1], dicts[p][2], dicts[p][3]
+			reading = nil
+			full <- b
+			done += int64(size)
 		}
-		row += g.NumRows()
+		for _, c := range open[p] {
+			if c.pages != nil && c.pos < c.len() {
+				return fmt.Errorf("column %s: it holds more values than its row group has rows: the file is corrupt", c.name)
+			}
+		}
+		row += rows
 	}
 	return nil
 }
@@ -216,73 +280,46 @@ func outside(st format.Statistics, first, last string) bool {
 // dictionaries, by their place in names.
 var consumptionDicts = [...]int{0, 1, 2, 4}
 
-func readConsumptionGroup(ctx context.Context, g parquet.RowGroup, names []string, index []int, group, row int64,
-	dicts *[len(consumptionDicts)]Dict, free, full chan *ConsumptionBatch) error {
+// openChunks opens the column chunks of a row group, its string columns
+// with dictionaries emptied for it.
+func openChunks(g parquet.RowGroup, names []string, index []int, dicts *[len(consumptionDicts)]Dict) []chunk {
 	chunks := g.ColumnChunks()
 	cs := make([]chunk, len(names))
 	for k := range cs {
-		if index[k] < 0 {
-			continue
+		if index[k] >= 0 {
+			cs[k].name, cs[k].pages, cs[k].double = names[k], chunks[index[k]].Pages(), true
 		}
-		cs[k].name, cs[k].pages = names[k], chunks[index[k]].Pages()
-		defer cs[k].close()
-		cs[k].double = true
 	}
-	// Before the chunks close, every batch comes back, the one being read
-	// too when reading it failed or panicked: then nothing reads the
-	// group's pages or dictionaries any longer.
-	var reading *ConsumptionBatch
-	defer func() {
-		if reading != nil {
-			free <- reading
-		}
-		back := make([]*ConsumptionBatch, 0, cap(free))
-		for range cap(free) {
-			back = append(back, <-free)
-		}
-		for _, b := range back {
-			free <- b
-		}
-	}()
 	for d, k := range consumptionDicts {
 		dicts[d].reset()
 		cs[k].dict, cs[k].double = &dicts[d], false
 	}
-	rows := g.NumRows()
-	for done := int64(0); done < rows; {
-		var b *ConsumptionBatch
-		select {
-		case b = <-free:
-		case <-ctx.Done():
-			return ctx.Err()
+	return cs
+}
+
+// closeChunks closes the column chunks of a row group.
+func closeChunks(cs []chunk) {
+	for k := range cs {
+		if cs[k].pages != nil {
+			cs[k].close()
 		}
-		reading = b
-		n := int(min(int64(sliceRows), rows-done))
-		b.Group, b.First = group, row+done
-		var err error
-		for k, dst := range []*[]int32{&b.Tenant, &b.Resource, &b.Date, nil, &b.Meter} {
-			switch {
-			case dst == nil:
-				b.Cost, err = cs[k].doubles(b.Cost[:0], n)
-			case index[k] < 0:
-				*dst = nil
-			default:
-				*dst, err = cs[k].indexes((*dst)[:0], n)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		// The dictionaries as they stand: a column without one grows it
-		// as its pages are read, after what this batch sees.
-		b.Tenants, b.Resources, b.Dates, b.Meters = dicts[0], dicts[1], dicts[2], dicts[3]
-		reading = nil
-		full <- b
-		done += int64(n)
 	}
-	for _, c := range cs {
-		if c.pages != nil && c.pos < c.len() {
-			return fmt.Errorf("column %s: it holds more values than its row group has rows: the file is corrupt", c.name)
+}
+
+// readConsumptionBatch reads the next n rows of a row group's chunks into b.
+func readConsumptionBatch(b *ConsumptionBatch, cs []chunk, index []int, n int) error {
+	var err error
+	for k, dst := range []*[]int32{&b.Tenant, &b.Resource, &b.Date, nil, &b.Meter} {
+		switch {
+		case dst == nil:
+			b.Cost, err = cs[k].doubles(b.Cost[:0], n)
+		case index[k] < 0:
+			*dst = nil
+		default:
+			*dst, err = cs[k].indexes((*dst)[:0], n)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
