@@ -372,9 +372,17 @@ func (m *part) creditOf(te *timelineEntry, day int32) int32 {
 	first := m.m.first
 	if te.from != first || te.day == nil {
 		te.from, te.set, te.day, te.credits = first, 0, make([]int32, m.m.next-first), nil
+		te.whole = make([]int32, len(te.pieces))
 	}
 	bit := uint32(1) << (day - first)
 	if te.set&bit == 0 {
+		// Every day that one piece of the timeline covers whole earns
+		// the same: most of a month's days, most months.
+		p := te.wholeDay(day)
+		if p >= 0 && te.whole[p] > 0 {
+			te.day[day-first], te.set = te.whole[p]-1, te.set|bit
+			return te.day[day-first]
+		}
 		dc := m.q.dayCredits(te.pieces, day)
 		k := slices.IndexFunc(te.credits, dc.equal)
 		if k < 0 {
@@ -382,6 +390,9 @@ func (m *part) creditOf(te *timelineEntry, day int32) int32 {
 			te.credits = append(te.credits, dc)
 		}
 		te.day[day-first], te.set = int32(k), te.set|bit
+		if p >= 0 {
+			te.whole[p] = int32(k) + 1
+		}
 	}
 	return te.day[day-first]
 }

@@ -211,15 +211,21 @@ func (q *query) dayCredits(tl []azPiece, d int32) dayCredits {
 			orgActive[org] += ns
 		}
 		who, den := q.policy.credited(tl[i].recognised)
-		credited := map[string]int{}
+		// The organisations credited, in the order of their first
+		// location, each with its number of locations credited.
+		var credited []string
+		count := map[string]int{}
 		for _, k := range who {
 			r := tl[i].recognised[k]
 			c := find(r.Partner, r.Org)
 			c.nanos += ns
 			c.weight.Add(c.weight, big.NewRat(ns, int64(den)*dayNanos))
-			credited[r.Org]++
+			if count[r.Org]++; count[r.Org] == 1 {
+				credited = append(credited, r.Org)
+			}
 		}
-		for org, n := range credited {
+		for _, org := range credited {
+			n := count[org]
 			w := orgWeight[org]
 			if w == nil {
 				w = new(big.Rat)

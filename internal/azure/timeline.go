@@ -83,6 +83,25 @@ type timelineEntry struct {
 	set     uint32
 	day     []int32
 	credits []dayCredits
+	// whole holds, by piece, the index in credits + 1 of the days the
+	// piece covers whole (0: none known yet).
+	whole []int32
+}
+
+// wholeDay returns the index of the piece that covers day d (days since
+// 1970-01-01) whole, or -1.
+func (te *timelineEntry) wholeDay(d int32) int {
+	from, to := event.DayStart(d), event.DayStart(d+1)
+	i, _ := slices.BinarySearchFunc(te.pieces, from, func(p azPiece, t time.Time) int {
+		if p.to.After(t) {
+			return 1
+		}
+		return -1
+	})
+	if i < len(te.pieces) && !te.pieces[i].from.After(from) && !te.pieces[i].to.Before(to) {
+		return i
+	}
+	return -1
 }
 
 type tenantSub struct{ tenant, sub string }
