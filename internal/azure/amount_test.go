@@ -42,13 +42,13 @@ func TestAmountIsExact(t *testing.T) {
 			var b amount
 			switch rng.IntN(4) {
 			case 0:
-				b = amount{nanos: nanos()}
+				b = amount{fixed: fixed{nanos: nanos()}}
 			case 1:
 				b = hoursOf(rng.Int64N(1e15)).a
 			case 2:
 				b = amount{rat: big.NewRat(rng.Int64N(1e12), rng.Int64N(1e9)+1)}
 			default:
-				b = amount{nanos: nanos()}
+				b = amount{fixed: fixed{nanos: nanos()}}
 				b.add(hoursOf(rng.Int64N(1e13)).a)
 			}
 			w := weight()

@@ -187,9 +187,15 @@ func parseNanos(s string) (n int64, exact bool) {
 // fits in 31 bits, and rationals beyond. Shares of a day are fractions of a
 // day's 86,400 seconds, so a month's sums almost never need a rational.
 type amount struct {
+	fixed
+	rat *big.Rat
+}
+
+// fixed is what an amount holds but its rational, and what a month's rows
+// keep, so that they hold no pointer.
+type fixed struct {
 	nanos    int64
 	num, den int32
-	rat      *big.Rat
 }
 
 func (a *amount) addNanos(n int64) {

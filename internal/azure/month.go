@@ -88,10 +88,21 @@ type part struct {
 	// recognised on, which have no number.
 	never blocks[[2]uint64]
 
+	// The tenants and the locations (organisation and partner) of the
+	// rows, each once, and their indexes; the paths of the resources, by
+	// number.
+	tenants     []string
+	tenantIndex map[string]int32
+	locations   []location
+	locIndex    map[location]int32
+	paths       blocks[string]
+
 	open openResource
 	// locs is where a resource's rows are summed, kept for the next.
-	locs   []locTotals
-	rows   blocks[ResourceRow]
+	locs []locTotals
+	rows blocks[row]
+	// exact holds the rationals of the rows that have any, by row.exact.
+	exact  [][3]*big.Rat
 	totals map[azSubKey]*azTotals
 
 	records int
@@ -103,24 +114,38 @@ type part struct {
 
 // resState is what a month knows of a resource beyond the sums of its
 // open records: its hashes; by bit, the month's days with a record, and
-// the same by meter; its timeline and subscription, by their index in the
-// part; and where its rows begin and how many follow. It holds no pointer, so that the collector has nothing to
-// scan in what grows with the resources.
+// the same by meter; its tenant, timeline and subscription, by their index
+// in the part; and where its rows begin and how many follow. It holds no
+// pointer, so that the collector has nothing to scan in what grows with the
+// resources.
 type resState struct {
-	hash    [2]uint64
-	days    uint32
-	seen    [event.MeterCount]uint32
-	te, sub int32
-	row     int32
-	rows    uint16
+	hash            [2]uint64
+	days            uint32
+	seen            [event.MeterCount]uint32
+	tenant, te, sub int32
+	row             int32
+	rows            uint16
 }
+
+// row is a resource's row of a location as a month sums it: its resource's
+// number, its location's index, and its amounts, whose rationals, rarely
+// any, are kept aside (exact holds their index + 1, 0 when none). It holds
+// no pointer either: the rows of a million resources are nothing for the
+// collector to scan.
+type row struct {
+	n, loc, exact   int32
+	acr, pec, hours fixed
+}
+
+// location is a partner's location ID and the organisation that held it.
+type location struct{ org, partner string }
 
 // openResource is the resource whose records are being summed.
 type openResource struct {
-	n                 int32 // its number, -1 when none is open
-	tenant, path, sub string
-	te                *timelineEntry
-	sums              []creditSums
+	n           int32 // its number, -1 when none is open
+	tenant, sub string
+	te          *timelineEntry
+	sums        []creditSums
 }
 
 // creditSums are an open resource's costs on the days of one of its
@@ -148,6 +173,7 @@ func (e *Engine) MonthIn(month string, n int) (*Month, error) {
 	for range max(n, 1) {
 		m.parts = append(m.parts, &part{m: m, q: e.query(), ids: make([]int32, 1<<10),
 			entryOf: map[*timelineEntry]int32{}, subIndex: map[string]int32{},
+			tenantIndex: map[string]int32{}, locIndex: map[location]int32{},
 			totals: map[azSubKey]*azTotals{}, open: openResource{n: -1}})
 	}
 	return m, nil
@@ -246,9 +272,8 @@ func (m *part) grow() {
 
 // MonthSlot is where the records of one resource go.
 type MonthSlot struct {
-	m            *part
-	n            int32
-	tenant, path string
+	m *part
+	n int32
 }
 
 // Slot returns where the records of an Azure resource (a canonical path) of
@@ -263,7 +288,7 @@ func (m *Month) Slot(tenant, path string) MonthSlot {
 	i, id := p.find(h)
 	switch {
 	case id > 0:
-		return MonthSlot{p, id - 1, tenant, path}
+		return MonthSlot{p, id - 1}
 	case id < 0:
 		return MonthSlot{m: p, n: -1}
 	}
@@ -280,9 +305,10 @@ func (m *Month) Slot(tenant, path string) MonthSlot {
 		p.entries, p.entryOf[te] = append(p.entries, te), k
 	}
 	n := int32(p.state.len())
-	p.state.add(resState{hash: h, te: k, sub: p.subIndexOf(sc.Subscription), row: -1})
+	p.state.add(resState{hash: h, tenant: p.tenantIndexOf(tenant), te: k, sub: p.subIndexOf(sc.Subscription), row: -1})
+	p.paths.add(path)
 	p.place(i, n+1)
-	return MonthSlot{p, n, tenant, path}
+	return MonthSlot{p, n}
 }
 
 // Put adds a record of a day (days since 1970-01-01) of the month, meter (an
@@ -337,8 +363,29 @@ func (m *part) put(s MonthSlot, day int32, meter uint8, nanos int64, exact *big.
 // openSlot opens a slot's resource.
 func (m *part) openSlot(s MonthSlot) {
 	st := m.state.at(s.n)
-	m.open = openResource{n: s.n, tenant: s.tenant, path: s.path, sub: m.subs[st.sub], te: m.entries[st.te],
+	m.open = openResource{n: s.n, tenant: m.tenants[st.tenant], sub: m.subs[st.sub], te: m.entries[st.te],
 		sums: m.open.sums[:0]}
+}
+
+// tenantIndexOf returns the index of a tenant.
+func (m *part) tenantIndexOf(tenant string) int32 {
+	k, ok := m.tenantIndex[tenant]
+	if !ok {
+		k = int32(len(m.tenants))
+		m.tenants, m.tenantIndex[tenant] = append(m.tenants, tenant), k
+	}
+	return k
+}
+
+// locationOf returns the index of a location.
+func (m *part) locationOf(org, partner string) int32 {
+	l := location{org, partner}
+	k, ok := m.locIndex[l]
+	if !ok {
+		k = int32(len(m.locations))
+		m.locations, m.locIndex[l] = append(m.locations, l), k
+	}
+	return k
 }
 
 // subIndexOf returns the index of a subscription, which it keeps as a
@@ -386,6 +433,9 @@ func (m *part) creditOf(te *timelineEntry, day int32) int32 {
 		dc := m.q.dayCredits(te.pieces, day)
 		k := slices.IndexFunc(te.credits, dc.equal)
 		if k < 0 {
+			for i := range dc.locations {
+				dc.locations[i].loc = m.locationOf(dc.locations[i].org, dc.locations[i].partner)
+			}
 			k = len(te.credits)
 			te.credits = append(te.credits, dc)
 		}
@@ -409,7 +459,7 @@ func (m *part) flush() {
 		dc := &o.te.credits[sums.credit]
 		acr := sums.standard.plus(sums.other)
 		for _, d := range dc.locations {
-			locs = locTotalsOf(locs, d.org, d.partner)
+			locs = locTotalsOf(locs, d.loc)
 			t := &locs[len(locs)-1]
 			t.nanos += d.nanos * sums.days
 			t.acr.add(acr.times(d.weight))
@@ -430,23 +480,21 @@ func (m *part) flush() {
 		if l.acr.isZero() && l.pec.isZero() && l.nanos == 0 {
 			continue
 		}
-		if r := m.rowOf(st, l.org, l.partner); r != nil {
-			r.ACR.a.add(l.acr)
-			r.PECEligibleCost.a.add(l.pec)
-			r.RecognisedHours.a.add(hoursOf(l.nanos).a)
-			continue
-		}
-		// A resource's rows follow each other while no other's come
-		// between; a row that cannot follow them is merged by the report.
-		if st.rows == 0 || int(st.row)+int(st.rows) == m.rows.len() && st.rows < 1<<16-1 {
-			if st.rows == 0 {
-				st.row = int32(m.rows.len())
+		r := m.rowOf(st, l.loc)
+		if r == nil {
+			// A resource's rows follow each other while no other's come
+			// between; a row that cannot follow them is merged by the
+			// report.
+			if st.rows == 0 || int(st.row)+int(st.rows) == m.rows.len() && st.rows < 1<<16-1 {
+				if st.rows == 0 {
+					st.row = int32(m.rows.len())
+				}
+				st.rows++
 			}
-			st.rows++
+			m.rows.add(row{n: o.n, loc: l.loc})
+			r = m.rows.at(int32(m.rows.len() - 1))
 		}
-		m.rows.add(ResourceRow{Tenant: o.tenant, Resource: o.path, Subscription: o.sub,
-			Org: l.org, Partner: l.partner, ACR: Money{l.acr}, PECEligibleCost: Money{l.pec},
-			RecognisedHours: hoursOf(l.nanos)})
+		m.addToRow(r, l.acr, l.pec, hoursOf(l.nanos).a)
 	}
 	clear(locs)
 	m.locs = locs[:0]
@@ -454,13 +502,47 @@ func (m *part) flush() {
 }
 
 // rowOf returns a resource's row of a location, or nil.
-func (m *part) rowOf(st *resState, org, partner string) *ResourceRow {
+func (m *part) rowOf(st *resState, loc int32) *row {
 	for i := range int32(st.rows) {
-		if r := m.rows.at(st.row + i); r.Org == org && r.Partner == partner {
+		if r := m.rows.at(st.row + i); r.loc == loc {
 			return r
 		}
 	}
 	return nil
+}
+
+// addToRow adds amounts to a row's: their rationals, and the fractions
+// its own cannot hold, aside.
+func (m *part) addToRow(r *row, acr, pec, hours amount) {
+	for f, a := range [3]amount{acr, pec, hours} {
+		to := [3]*fixed{&r.acr, &r.pec, &r.hours}[f]
+		sum := amount{fixed: *to}
+		sum.add(a)
+		*to = sum.fixed
+		if sum.rat == nil {
+			continue
+		}
+		if r.exact == 0 {
+			m.exact = append(m.exact, [3]*big.Rat{})
+			r.exact = int32(len(m.exact))
+		}
+		x := &m.exact[r.exact-1][f]
+		if *x == nil {
+			*x = new(big.Rat)
+		}
+		(*x).Add(*x, sum.rat)
+	}
+}
+
+// amounts returns a row's amounts, their rationals with them.
+func (m *part) amounts(r *row) [3]amount {
+	out := [3]amount{{fixed: r.acr}, {fixed: r.pec}, {fixed: r.hours}}
+	if r.exact > 0 {
+		for f, x := range m.exact[r.exact-1] {
+			out[f].rat = x
+		}
+	}
+	return out
 }
 
 // Merged returns the report of the records fed, which the caller merged
@@ -554,97 +636,118 @@ func (m *Month) addKept() bool {
 // resource opened more than once: a row is one location's on one
 // resource.
 func (m *Month) report() Report {
-	var runs [][]ResourceRow
+	var runs []rowRun
 	subs := map[azSubKey]*azTotals{}
+	n := 0
 	for _, p := range m.parts {
 		p.flush()
 		for k, t := range p.totals {
 			totals(subs, k).addTotals(*t)
 		}
-		runs = append(runs, p.rows.b...)
-		p.rows, p.state, p.ids, p.totals = blocks[ResourceRow]{}, blocks[resState]{}, nil, nil
+		for _, b := range p.rows.b {
+			runs, n = append(runs, rowRun{p, b}), n+len(b)
+		}
 	}
 	var wg sync.WaitGroup
-	n := 0
 	for _, run := range runs {
-		n += len(run)
 		// A file sorted by resource, as pal gen and the service write
 		// them, makes its rows in order.
 		wg.Go(func() {
-			if !slices.IsSortedFunc(run, compareRows) {
-				slices.SortFunc(run, compareRows)
+			compare := func(a, b row) int { return run.p.compare(&a, run.p, &b) }
+			if !slices.IsSortedFunc(run.rows, compare) {
+				slices.SortFunc(run.rows, compare)
 			}
 		})
 	}
 	wg.Wait()
 	rows := make([]ResourceRow, 0, n)
-	h := &rowRuns{runs: slices.DeleteFunc(runs, func(r []ResourceRow) bool { return len(r) == 0 })}
+	var last struct {
+		p      *part
+		n, loc int32
+	}
+	h := &rowRuns{runs: slices.DeleteFunc(runs, func(r rowRun) bool { return len(r.rows) == 0 })}
 	heap.Init(h)
 	for h.Len() > 0 {
-		r := h.runs[0][0]
-		if h.runs[0] = h.runs[0][1:]; len(h.runs[0]) == 0 {
+		p, r := h.runs[0].p, &h.runs[0].rows[0]
+		a := p.amounts(r)
+		if last.p == p && last.n == r.n && last.loc == r.loc {
+			prev := &rows[len(rows)-1]
+			prev.ACR.a.add(a[0])
+			prev.PECEligibleCost.a.add(a[1])
+			prev.RecognisedHours.a.add(a[2])
+		} else {
+			st, l := p.state.at(r.n), p.locations[r.loc]
+			rows = append(rows, ResourceRow{Tenant: p.tenants[st.tenant], Resource: *p.paths.at(r.n),
+				Subscription: p.subs[st.sub], Org: l.org, Partner: l.partner,
+				ACR: Money{a[0]}, PECEligibleCost: Money{a[1]}, RecognisedHours: Money{a[2]}})
+		}
+		last.p, last.n, last.loc = p, r.n, r.loc
+		if h.runs[0].rows = h.runs[0].rows[1:]; len(h.runs[0].rows) == 0 {
 			heap.Pop(h)
 		} else {
 			heap.Fix(h, 0)
 		}
-		if n := len(rows); n > 0 && sameRow(&rows[n-1], &r) {
-			last := &rows[n-1]
-			last.ACR.a.add(r.ACR.a)
-			last.PECEligibleCost.a.add(r.PECEligibleCost.a)
-			last.RecognisedHours.a.add(r.RecognisedHours.a)
-			continue
-		}
-		rows = append(rows, r)
+	}
+	for _, p := range m.parts {
+		p.rows, p.state, p.paths, p.exact, p.ids, p.totals = blocks[row]{}, blocks[resState]{}, blocks[string]{}, nil, nil, nil
 	}
 	return m.e.azureReport(m.month, m.parts[0].q.policy, rows, subs)
 }
 
-// rowRuns is a heap of sorted runs of rows, by their first row.
-type rowRuns struct{ runs [][]ResourceRow }
+// rowRun is a sorted run of a part's rows.
+type rowRun struct {
+	p    *part
+	rows []row
+}
 
-func (h *rowRuns) Len() int           { return len(h.runs) }
-func (h *rowRuns) Less(i, j int) bool { return compareRows(h.runs[i][0], h.runs[j][0]) < 0 }
-func (h *rowRuns) Swap(i, j int)      { h.runs[i], h.runs[j] = h.runs[j], h.runs[i] }
-func (h *rowRuns) Push(x any)         { h.runs = append(h.runs, x.([]ResourceRow)) }
+// rowRuns is a heap of sorted runs of rows, by their first row.
+type rowRuns struct{ runs []rowRun }
+
+func (h *rowRuns) Len() int { return len(h.runs) }
+func (h *rowRuns) Less(i, j int) bool {
+	a, b := h.runs[i], h.runs[j]
+	return a.p.compare(&a.rows[0], b.p, &b.rows[0]) < 0
+}
+func (h *rowRuns) Swap(i, j int) { h.runs[i], h.runs[j] = h.runs[j], h.runs[i] }
+func (h *rowRuns) Push(x any)    { h.runs = append(h.runs, x.(rowRun)) }
 func (h *rowRuns) Pop() any {
 	last := h.runs[len(h.runs)-1]
 	h.runs = h.runs[:len(h.runs)-1]
 	return last
 }
 
-// compareRows orders rows by tenant, resource, subscription, organisation
-// and partner, comparing only as far as it must.
-func compareRows(a, b ResourceRow) int {
-	if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
+// compare orders a row of m and a row of o, of the same month, as the
+// report lists them: by tenant, resource, subscription, organisation and
+// partner, comparing only as far as it must.
+func (m *part) compare(a *row, o *part, b *row) int {
+	sa, sb := m.state.at(a.n), o.state.at(b.n)
+	if c := strings.Compare(m.tenants[sa.tenant], o.tenants[sb.tenant]); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+	if c := strings.Compare(*m.paths.at(a.n), *o.paths.at(b.n)); c != 0 {
 		return c
 	}
-	return cmp.Or(strings.Compare(a.Subscription, b.Subscription), strings.Compare(a.Org, b.Org), strings.Compare(a.Partner, b.Partner))
-}
-
-// sameRow tells whether two rows are of one location on one resource.
-func sameRow(a, b *ResourceRow) bool {
-	return a.Tenant == b.Tenant && a.Resource == b.Resource && a.Org == b.Org && a.Partner == b.Partner
+	la, lb := m.locations[a.loc], o.locations[b.loc]
+	return cmp.Or(strings.Compare(m.subs[sa.sub], o.subs[sb.sub]), strings.Compare(la.org, lb.org),
+		strings.Compare(la.partner, lb.partner))
 }
 
 // locTotals are a resource's sums by location.
 type locTotals struct {
-	org, partner string
+	loc int32
 	azTotals
 }
 
 // locTotalsOf moves the sums of a location to the end of ls, made when
 // new, and returns ls: the same location comes record after record.
-func locTotalsOf(ls []locTotals, org, partner string) []locTotals {
+func locTotalsOf(ls []locTotals, loc int32) []locTotals {
 	for i := len(ls) - 1; i >= 0; i-- {
-		if ls[i].org == org && ls[i].partner == partner {
+		if ls[i].loc == loc {
 			ls[i], ls[len(ls)-1] = ls[len(ls)-1], ls[i]
 			return ls
 		}
 	}
-	return append(ls, locTotals{org: org, partner: partner})
+	return append(ls, locTotals{loc: loc})
 }
 
 // plus returns a + b, sharing neither's rational.
@@ -667,7 +770,7 @@ func (a amount) times(weight *big.Rat) amount {
 		if d := q.Uint64(); hi < d {
 			quo, rem := bits.Div64(hi, lo, d)
 			if quo < 1<<63 {
-				s := amount{nanos: int64(quo)}
+				s := amount{fixed: fixed{nanos: int64(quo)}}
 				s.addFrac(int64(rem), int64(d))
 				return s
 			}

@@ -24,7 +24,7 @@ func moneyOf(r *big.Rat) Money { return Money{amount{rat: r}} }
 // hoursOf is a duration in nanoseconds as hours.
 func hoursOf(nanos int64) Money {
 	if nanos >= 0 {
-		a := amount{nanos: nanos / 3600}
+		a := amount{fixed: fixed{nanos: nanos / 3600}}
 		a.addFrac(nanos%3600, 3600)
 		return Money{a}
 	}
@@ -65,7 +65,7 @@ func (m Money) MarshalJSON() ([]byte, error) { return m.append(make([]byte, 0, 1
 // UnmarshalJSON reads an amount, as a client of the service does.
 func (m *Money) UnmarshalJSON(b []byte) error {
 	if n, ok := parseNanos(string(b)); ok {
-		*m = Money{amount{nanos: n}}
+		*m = Money{amount{fixed: fixed{nanos: n}}}
 		return nil
 	}
 	r, ok := new(big.Rat).SetString(string(b))
@@ -139,6 +139,9 @@ type dayCredit struct {
 	weight *big.Rat
 	// active tells whether an active assignment recognised it all day.
 	active bool
+	// loc is the location's index in the locations of the part of a
+	// month that keeps the day.
+	loc int32
 }
 
 // orgDay is what an organisation earns of one day of a resource, counting
