@@ -34,6 +34,25 @@ type CostColumns struct {
 	checked []bool
 	days    []int32
 	meters  []int
+	// lower is where a path is lowered.
+	lower []byte
+}
+
+// lowerASCII appends s in lower case to dst, and reports false, dst as it
+// was, when s is not all ASCII, which strings.ToLower lowers by Unicode's
+// rules instead.
+func lowerASCII(dst, s []byte) ([]byte, bool) {
+	start := len(dst)
+	for _, c := range s {
+		if c >= 0x80 {
+			return dst[:start], false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
 }
 
 // Cost returns row i of b as a cost, or false when the row is to be read
@@ -65,7 +84,16 @@ func (cc *CostColumns) Resource(b *ConsumptionBatch, i int) (tenant, path string
 	r := b.Resource[i]
 	if !cc.checked[r] {
 		cc.checked[r] = true
-		if sc, err := event.ParseResourcePath(b.Resources.String(r)); err == nil {
+		// Paths are mostly ASCII in mixed case: lowered first, they are
+		// made a string once, which ParseResourcePath keeps.
+		raw := b.Resources.Bytes(r)
+		path := ""
+		if lower, ok := lowerASCII(cc.lower[:0], raw); ok {
+			path, cc.lower = string(lower), lower
+		} else {
+			path = string(raw)
+		}
+		if sc, err := event.ParseResourcePath(path); err == nil {
 			cc.paths[r] = sc.Path
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -52,5 +54,28 @@ func TestCostColumnsReadPlainColumns(t *testing.T) {
 	}
 	if read != n {
 		t.Errorf("%d rows read, want %d", read, n)
+	}
+}
+
+// TestLowerASCIIIsToLower: a path lowered as ASCII is what strings.ToLower
+// makes of it, and one that is not ASCII is left to strings.ToLower.
+func TestLowerASCIIIsToLower(t *testing.T) {
+	alphabet := []byte("aZ/.-_09\x7f\x80\xc3\x89\xe2\x84\xaa")
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		s := make([]byte, rng.IntN(20))
+		for i := range s {
+			s[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		got, ok := lowerASCII([]byte("x"), s)
+		ascii := !bytes.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
+		switch {
+		case ok != ascii:
+			t.Fatalf("lowerASCII(%q) reports %v", s, ok)
+		case ok && string(got[1:]) != strings.ToLower(string(s)):
+			t.Fatalf("lowerASCII(%q) = %q, strings.ToLower gives %q", s, got[1:], strings.ToLower(string(s)))
+		case !ok && string(got) != "x":
+			t.Fatalf("lowerASCII(%q) wrote %q though it is not ASCII", s, got)
+		}
 	}
 }
