@@ -85,6 +85,7 @@ func run() error {
 	threads := flag.Int("threads", runtime.NumCPU(), "threads for DuckDB")
 	azure := flag.Bool("azure", false, "measure pal report azure against DuckDB scanning and summing the month's consumption")
 	resources := flag.Int("resources", 1_000_000, "Azure resources of a data set to make (with --azure)")
+	runs := flag.Int("runs", 3, "runs of each, in turns, whose medians are reported (with --azure)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -104,7 +105,7 @@ func run() error {
 		*data = filepath.Join(work, "data")
 	}
 	if *azure {
-		return runAzure(ctx, pal, *data, *tenants, *resources, *month, fmt.Sprint(*threads))
+		return runAzure(ctx, pal, *data, *tenants, *resources, *month, fmt.Sprint(*threads), max(*runs, 1))
 	}
 	control, use := filepath.Join(*data, "control.ndjson"), filepath.Join(*data, "usage.parquet")
 	if _, err := os.Stat(use); errors.Is(err, os.ErrNotExist) {
