@@ -72,10 +72,10 @@ type part struct {
 	// ids numbers the resources: an open-addressing table of numbers + 1
 	// (0: empty), placed by the first of two 64-bit hashes of tenant and
 	// path, which the state of each holds; and of minus the place + 1 of
-	// those in never. Two resources are one when both
+	// those in never; each beside the high 32 bits of its second hash. Two resources are one when both
 	// of their hashes are: among 10⁶ resources, two are taken for one with
 	// a chance of about 10⁻²⁷, and no path is kept to tell them apart.
-	ids   []int32
+	ids   []uint64
 	state blocks[resState]
 	// The resources' timelines and subscriptions, each once, and their
 	// indexes.
@@ -171,7 +171,7 @@ func (e *Engine) MonthIn(month string, n int) (*Month, error) {
 	m := &Month{e: e, month: month, first: first, next: next,
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for range max(n, 1) {
-		m.parts = append(m.parts, &part{m: m, q: e.query(), ids: make([]int32, 1<<10),
+		m.parts = append(m.parts, &part{m: m, q: e.query(), ids: make([]uint64, 1<<10),
 			entryOf: map[*timelineEntry]int32{}, subIndex: map[string]int32{},
 			tenantIndex: map[string]int32{}, locIndex: map[location]int32{},
 			totals: map[azSubKey]*azTotals{}, open: openResource{n: -1}})
@@ -224,17 +224,22 @@ func (m *part) numberOf(h [2]uint64, add bool) (int32, bool) {
 	}
 	n := int32(m.state.len())
 	m.state.add(resState{hash: h, te: -1, sub: -1, row: -1})
-	m.place(i, n+1)
+	m.place(i, h, n+1)
 	return n, true
 }
 
 // find returns where a resource's hashes are in the table, or would be,
 // and what is there: its number + 1, minus its place in never + 1, or 0.
+// An entry holds 32 bits of the second hash beside the id, so that the
+// state of another resource is read only when those bits are the same.
 func (m *part) find(h [2]uint64) (uint64, int32) {
-	mask := uint64(len(m.ids) - 1)
+	mask, tag := uint64(len(m.ids)-1), h[1]>>32
 	i := h[0] & mask
 	for ; m.ids[i] != 0; i = (i + 1) & mask {
-		id := m.ids[i]
+		if m.ids[i]>>32 != tag {
+			continue
+		}
+		id := int32(m.ids[i])
 		if id > 0 && m.state.at(id-1).hash == h || id < 0 && *m.never.at(-id - 1) == h {
 			return i, id
 		}
@@ -242,24 +247,28 @@ func (m *part) find(h [2]uint64) (uint64, int32) {
 	return i, 0
 }
 
-// place puts id at i, found free, and grows the table when half full.
-func (m *part) place(i uint64, id int32) {
-	m.ids[i] = id
+// place puts id, of a resource of hashes h, at i, found free, and grows
+// the table when half full.
+func (m *part) place(i uint64, h [2]uint64, id int32) {
+	m.ids[i] = entryOf(h, id)
 	if 2*(m.state.len()+m.never.len()) > len(m.ids) {
 		m.grow()
 	}
 }
 
+// entryOf is the entry of the table of an id of a resource of hashes h.
+func entryOf(h [2]uint64, id int32) uint64 { return h[1]>>32<<32 | uint64(uint32(id)) }
+
 // grow doubles the table of numbers.
 func (m *part) grow() {
-	ids := make([]int32, 2*len(m.ids))
+	ids := make([]uint64, 2*len(m.ids))
 	mask := uint64(len(ids) - 1)
 	put := func(h [2]uint64, id int32) {
 		i := h[0] & mask
 		for ids[i] != 0 {
 			i = (i + 1) & mask
 		}
-		ids[i] = id
+		ids[i] = entryOf(h, id)
 	}
 	for n := range int32(m.state.len()) {
 		put(m.state.at(n).hash, n+1)
@@ -296,7 +305,7 @@ func (m *Month) Slot(tenant, path string) MonthSlot {
 	te := p.q.entry(tenant, sc)
 	if te == nil || te.pieces == nil {
 		p.never.add(h)
-		p.place(i, -int32(p.never.len()))
+		p.place(i, h, -int32(p.never.len()))
 		return MonthSlot{m: p, n: -1}
 	}
 	k, ok := p.entryOf[te]
@@ -307,7 +316,7 @@ func (m *Month) Slot(tenant, path string) MonthSlot {
 	n := int32(p.state.len())
 	p.state.add(resState{hash: h, tenant: p.tenantIndexOf(tenant), te: k, sub: p.subIndexOf(sc.Subscription), row: -1})
 	p.paths.add(path)
-	p.place(i, n+1)
+	p.place(i, h, n+1)
 	return MonthSlot{p, n}
 }
 

@@ -197,3 +197,33 @@ func TestDaysEarnAsComputed(t *testing.T) {
 		t.Fatal("no resource has a timeline")
 	}
 }
+
+// TestTimelinesAsAlone: a resource's timeline is the same whether it is
+// asked alone or after other resources, of its group or not, whichever
+// names an assignment of its own: the timelines that resources share are
+// shared by those with the same assignments only.
+func TestTimelinesAsAlone(t *testing.T) {
+	paths := []string{
+		"/subscriptions/s1/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm1",
+		"/subscriptions/s1/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm2",
+		"/subscriptions/s1/resourcegroups/rg2/providers/microsoft.web/sites/w1",
+		"/subscriptions/s1/resourcegroups/rg2/providers/microsoft.web/sites/w2",
+		"/subscriptions/s1/resourcegroups/rg2/providers/microsoft.web/sites/w1/slots/staging",
+		"/subscriptions/s2/resourcegroups/rg1/providers/microsoft.sql/servers/db1",
+		"/subscriptions/s3/resourcegroups/rg9/providers/microsoft.sql/servers/db9",
+	}
+	for seed := range uint64(40) {
+		events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
+		e := attribution.New(attribution.DefaultOptions())
+		for _, ev := range events {
+			e.Apply(ev)
+		}
+		rng := rand.New(rand.NewPCG(seed, 10))
+		for _, tenant := range []string{"t1", "t2", "home", "none"} {
+			rng.Shuffle(len(paths), func(i, j int) { paths[i], paths[j] = paths[j], paths[i] })
+			if err := e.Azure().TimelinesAsAlone(tenant, paths); err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+		}
+	}
+}

@@ -110,9 +110,11 @@ func (cc *CostColumns) DayCost(b *ConsumptionBatch, i int) (day int32, meter uin
 	for len(cc.meters) < b.Meters.Len() {
 		cc.meters = append(cc.meters, -2)
 	}
-	m := event.MeterIndex("")
+	var m int
 	if b.Meter != nil {
 		m = cc.meter(b, b.Meter[i])
+	} else {
+		m = event.MeterIndex("")
 	}
 	day = cc.day(b, b.Date[i])
 	nanos, exact := floatNanos(b.Cost[i])
