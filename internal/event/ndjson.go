@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -59,19 +60,120 @@ func (r *Reader) Next() (*Event, *Refusal, error) {
 // refusal (the event nil). It returns nil at the end of the log, the
 // reader's error, or the first error of fn. This is the one intake loop of
 // a log: files, batches posted to the service and what-ifs read through it.
+//
+// A log of more than a chunk of lines is decoded ahead of fn, a chunk at a
+// time by a worker a core; fn still has its lines one by one, in order.
 func (r *Reader) Each(fn func(*Event, *Refusal) error) error {
-	for {
-		ev, rf, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
+	c := r.readChunk()
+	if c.err != nil {
+		// A log of less than a chunk: decoded as it is read.
+		c.decode()
+		return c.give(fn)
+	}
+	order, work, quit := make(chan *lineChunk, 8), make(chan *lineChunk, 8), make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		defer close(work)
+		defer close(order)
+		for ; ; c = r.readChunk() {
+			select {
+			case order <- c:
+			case <-quit:
+				return
+			}
+			work <- c
+			if c.err != nil {
+				return
+			}
 		}
-		if err != nil {
-			return err
-		}
-		if err := fn(ev, rf); err != nil {
+	}()
+	for range runtime.GOMAXPROCS(0) {
+		go func() {
+			for c := range work {
+				c.decode()
+			}
+		}()
+	}
+	for c := range order {
+		if err := c.give(fn); err != nil || c.err != nil {
+			close(quit)
+			<-read
 			return err
 		}
 	}
+	return nil
+}
+
+// chunkLines is how many lines a chunk of a log holds.
+const chunkLines = 512
+
+// lineChunk is lines of a log: read, then decoded, then given in order.
+type lineChunk struct {
+	text    []byte
+	lines   []chunkLine
+	evs     []*Event
+	rfs     []*Refusal
+	decoded chan struct{}
+	// err is the reader's error after the lines, io.EOF at the end.
+	err error
+}
+
+type chunkLine struct {
+	n, from, to int
+	tooLong     bool
+}
+
+// readChunk reads the next chunk of lines, skipping blank ones.
+func (r *Reader) readChunk() *lineChunk {
+	c := &lineChunk{decoded: make(chan struct{})}
+	for len(c.lines) < chunkLines {
+		line, tooLong, err := r.readLine()
+		if err != nil {
+			c.err = err
+			break
+		}
+		r.line++
+		if r.line == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		if line = bytes.TrimSpace(line); len(line) == 0 && !tooLong {
+			continue
+		}
+		from := len(c.text)
+		c.text = append(c.text, line...)
+		c.lines = append(c.lines, chunkLine{r.line, from, len(c.text), tooLong})
+	}
+	return c
+}
+
+// decode decodes the chunk's lines.
+func (c *lineChunk) decode() {
+	defer close(c.decoded)
+	c.evs, c.rfs = make([]*Event, len(c.lines)), make([]*Refusal, len(c.lines))
+	for i, l := range c.lines {
+		if l.tooLong {
+			c.rfs[i] = &Refusal{Line: l.n, Code: Malformed,
+				Message: fmt.Sprintf("the line is longer than %d bytes; split it into one event a line", MaxLineBytes)}
+			continue
+		}
+		c.evs[i], c.rfs[i] = Decode(c.text[l.from:l.to], l.n)
+	}
+}
+
+// give calls fn with the chunk's lines once they are decoded, and returns
+// fn's first error, or the reader's that ended the chunk (not io.EOF).
+func (c *lineChunk) give(fn func(*Event, *Refusal) error) error {
+	<-c.decoded
+	for i := range c.lines {
+		if err := fn(c.evs[i], c.rfs[i]); err != nil {
+			return err
+		}
+	}
+	if c.err != nil && !errors.Is(c.err, io.EOF) {
+		return c.err
+	}
+	return nil
 }
 
 // Line returns the number of the last line read.

@@ -3,7 +3,10 @@ package event
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +175,110 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/event")
+}
+
+// failingReader gives its bytes, then an error.
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		return n, f.err
+	}
+	return n, err
+}
+
+// TestEachIsNextInOrder: Each gives fn what Next reads, line by line and in
+// order, whatever the log's length, its blank, bad and overlong lines; it
+// stops at fn's first error, and ends with the reader's error after the
+// lines before it.
+func TestEachIsNextInOrder(t *testing.T) {
+	good := `{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"a%d","partner":"100"}`
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 100 {
+		var b bytes.Buffer
+		long := round%10 == 0
+		if round%7 == 0 {
+			b.WriteString("\xef\xbb\xbf")
+		}
+		for i := range rng.IntN(3 * chunkLines) {
+			switch rng.IntN(20) {
+			case 0:
+				b.WriteString("   ")
+			case 1:
+				b.WriteString("not json")
+			case 2:
+				if long {
+					b.WriteString(strings.Repeat("x", MaxLineBytes+5))
+					long = false
+				}
+			default:
+				fmt.Fprintf(&b, good, i)
+			}
+			b.WriteString("\n")
+		}
+		log := b.Bytes()
+		readErr := errors.New("the disk went away")
+		open := func() *Reader {
+			if round%3 == 0 {
+				return NewReader(&failingReader{bytes.NewReader(log), readErr})
+			}
+			return NewReader(bytes.NewReader(log))
+		}
+		// What Next reads, one line after another.
+		var want []string
+		var wantErr error
+		for r := open(); ; {
+			ev, rf, err := r.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					wantErr = err
+				}
+				break
+			}
+			want = append(want, lineText(ev, rf))
+		}
+		// Each, to the end or stopped by fn.
+		stop := len(want) + 1
+		if round%2 == 1 && len(want) > 0 {
+			stop = rng.IntN(len(want))
+		}
+		var got []string
+		stopped := errors.New("stopped")
+		err := open().Each(func(ev *Event, rf *Refusal) error {
+			if len(got) == stop {
+				return stopped
+			}
+			got = append(got, lineText(ev, rf))
+			return nil
+		})
+		if stop <= len(want) {
+			want, wantErr = want[:stop], stopped
+		}
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("round %d: Each returned %v, want %v", round, err, wantErr)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: Each gave %d lines, Next %d; first difference at %d", round, len(got), len(want), firstDiff(got, want))
+		}
+	}
+}
+
+func lineText(ev *Event, rf *Refusal) string {
+	if rf != nil {
+		return fmt.Sprintf("refused line %d: %s %s", rf.Line, rf.Code, rf.Message)
+	}
+	return fmt.Sprintf("line %d: %s", ev.Line, ev.AppendJSON(nil))
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
