@@ -176,13 +176,17 @@ func writeJSONElements(w io.Writer, slice reflect.Value) error {
 			from, to := start+k*run, min(start+(k+1)*run, n)
 			wg.Go(func() {
 				buf := runs[k][:0]
-				var ind bytes.Buffer
+				// An encoder a worker marshals a row in place, where
+				// json.Marshal would copy both the row and its text.
+				var text, ind bytes.Buffer
+				enc := json.NewEncoder(&text)
 				for j := from; j < to; j++ {
-					row, err := json.Marshal(slice.Index(j).Interface())
-					if err != nil {
+					text.Reset()
+					if err := enc.Encode(slice.Index(j).Addr().Interface()); err != nil {
 						errs[k] = err
 						return
 					}
+					row := bytes.TrimSuffix(text.Bytes(), []byte("\n"))
 					if j > 0 {
 						buf = append(buf, ',')
 					}
