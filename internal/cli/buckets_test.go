@@ -2,10 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/store/postgres"
 	"github.com/palproject/pal/internal/store/postgres/pgtest"
 	"github.com/palproject/pal/internal/store/sqlite"
@@ -21,13 +26,17 @@ func TestBucketsAreFixedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close()
-	if err := setBuckets(ctx, pg, 16, true); err != nil {
-		t.Fatalf("the first --buckets 16: %v", err)
+	if n, err := setBuckets(ctx, pg, 16, true); err != nil || n != 16 {
+		t.Fatalf("the first --buckets 16: %d, %v", n, err)
 	}
-	if err := setBuckets(ctx, pg, 16, false); err != nil {
-		t.Fatalf("--buckets 16 again: %v", err)
+	if n, err := setBuckets(ctx, pg, 16, true); err != nil || n != 16 {
+		t.Fatalf("--buckets 16 again: %d, %v", n, err)
 	}
-	err = setBuckets(ctx, pg, 64, false)
+	// Without --buckets, the number fixed; another given, a refusal.
+	if n, err := setBuckets(ctx, pg, lease.DefaultBuckets, false); err != nil || n != 16 {
+		t.Fatalf("no --buckets: %d, %v, want the 16 fixed", n, err)
+	}
+	_, err = setBuckets(ctx, pg, 64, true)
 	if err == nil || !strings.Contains(err.Error(), "first served with 16 buckets") || !strings.Contains(err.Error(), "--buckets 16") {
 		t.Fatalf("another number of buckets: %v, want a refusal naming 16", err)
 	}
@@ -41,10 +50,61 @@ func TestBucketsAreFixedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lite.Close()
-	if err := setBuckets(ctx, lite, 64, false); err != nil {
-		t.Fatalf("SQLite without --buckets: %v", err)
+	if n, err := setBuckets(ctx, lite, 64, false); err != nil || n != 0 {
+		t.Fatalf("SQLite without --buckets: %d, %v", n, err)
 	}
-	if err := setBuckets(ctx, lite, 64, true); err == nil || !strings.Contains(err.Error(), "one process") {
+	if _, err := setBuckets(ctx, lite, 64, true); err == nil || !strings.Contains(err.Error(), "one process") {
 		t.Fatalf("SQLite with --buckets: %v, want a refusal saying why", err)
+	}
+}
+
+// TestServesShareTheBuckets: pal serve processes on one PostgreSQL database
+// share its buckets, each its share and none twice, and tell them on
+// /healthz; one that stops gives its buckets back, and the other takes
+// them at once.
+func TestServesShareTheBuckets(t *testing.T) {
+	db := pgtest.Database(t)
+	const leaseFor = 3 * time.Second
+	args := []string{"--db", db, "--addr", "127.0.0.1:0", "--buckets", "8", "--lease", leaseFor.String()}
+	urlA, stopA := serveInBackground(t, args)
+	urlB, stopB := serveInBackground(t, args)
+	defer stopB()
+	held := func(url string) []int {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var health struct {
+			Status  string
+			Buckets []int
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || health.Buckets == nil {
+			t.Fatalf("/healthz of %s: %+v, %v; want the buckets held", url, health, err)
+		}
+		return health.Buckets
+	}
+	waitFor := func(what string, ok func() bool) {
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10 s, %s: A holds %v, B %v", what, held(urlA), held(urlB))
+			}
+		}
+	}
+	waitFor("each holds 4 of the 8 buckets", func() bool {
+		a, b := held(urlA), held(urlB)
+		return len(a) == 4 && len(b) == 4 && len(slices.Compact(slices.Sorted(slices.Values(append(a, b...))))) == 8
+	})
+	stopA()
+	start := time.Now()
+	for deadline := start.Add(10 * time.Second); len(held(urlB)) < 8; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after A stopped, B holds %v", held(urlB))
+		}
+	}
+	// A gave its buckets back: B took them at its next round, within a
+	// third of a lease, not when A's leases expired, two thirds at least.
+	if took := time.Since(start); took > leaseFor/2 {
+		t.Errorf("B took A's buckets %s after A stopped: A did not give them back", took)
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -47,11 +48,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	allowHTTP := fs.Bool("webhook-allow-http", false, "let webhooks post over plain http:// (https:// only by default)")
 	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
 	buckets := fs.Int("buckets", lease.DefaultBuckets, "the buckets the tenants are split into on PostgreSQL, a power of two, fixed when the database is first served (SPEC section 10)")
+	leaseFor := fs.Duration("lease", 10*time.Second, "on PostgreSQL, how long this process holds a bucket's lease without renewing it, renewed every third of it")
+	advertise := fs.String("advertise", "", "on PostgreSQL, the URL at which the other pal serve processes reach this one (default: the address it listens on)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *buckets < 1 || *buckets > lease.MaxBuckets || *buckets&(*buckets-1) != 0 {
 		return usagef("--buckets %d is not a power of two from 1 to %d", *buckets, lease.MaxBuckets)
+	}
+	if *leaseFor < 300*time.Millisecond {
+		return usagef("--lease %s is too short to be renewed in time: give 300ms or more, such as 10s", *leaseFor)
 	}
 	opts := attribution.DefaultOptions()
 	p, err := attribution.ParsePolicy(*policy)
@@ -98,8 +104,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := setBuckets(ctx, st, *buckets, fs.isSet("buckets")); err != nil {
+	nBuckets, err := setBuckets(ctx, st, *buckets, fs.isSet("buckets"))
+	if err != nil {
 		return err
+	}
+	if nBuckets == 0 && (fs.isSet("lease") || fs.isSet("advertise")) {
+		return usagef("--lease and --advertise: an SQLite store is served by one process, which holds no lease; they share buckets between pal serve processes on PostgreSQL")
 	}
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
 		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
@@ -142,6 +152,25 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	} else {
 		fmt.Fprintf(env.Stdout, "to log in, make a token: pal token issue --db %s --role operator (or --role partner-reader --org ORG, tenant-admin --tenant T, account --tenant T --account A)\n", *db)
 	}
+	// On PostgreSQL the process takes its share of the buckets, and gives
+	// them back when it stops.
+	leasing, stopLeasing := context.WithCancel(context.Background())
+	defer stopLeasing()
+	leased := make(chan struct{})
+	if nBuckets > 0 {
+		url := *advertise
+		if url == "" {
+			url = scheme + "://" + ln.Addr().String()
+		}
+		m := lease.New(st.(store.Buckets), nBuckets, lease.Options{ID: processID(), Addr: url, Lease: *leaseFor})
+		srv.Own(m)
+		go func() {
+			defer close(leased)
+			m.Run(leasing, func(err error) { cfg.Logger.Warn("leases of buckets", "error", err) })
+		}()
+	} else {
+		close(leased)
+	}
 	dispatching, stopDispatch := context.WithCancel(context.Background())
 	defer stopDispatch()
 	go srv.Dispatch(dispatching, time.Second)
@@ -167,11 +196,22 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}
+	stopLeasing()
+	<-leased
 	if err := srv.Snapshot(shutdown); err != nil {
 		return fmt.Errorf("snapshot at shutdown: %w", err)
 	}
 	fmt.Fprintln(env.Stdout, "pal serve: stopped")
 	return nil
+}
+
+// processID names this process among those serving a database: its host,
+// its process ID and a random part, as a restarted process is another.
+func processID() string {
+	host, _ := os.Hostname()
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), r)
 }
 
 // hostOf returns the host of an address host:port.
@@ -231,22 +271,23 @@ func readTenants(path string) ([]string, error) {
 }
 
 // setBuckets fixes the number of buckets of a PostgreSQL database when it
-// has none, and refuses another than the one fixed. SQLite keeps one
-// process, which a number given refuses.
-func setBuckets(ctx context.Context, st store.Store, n int, given bool) error {
+// has none, refuses another than the one fixed, and returns the number
+// fixed: the one the database has when none is given. SQLite keeps one
+// process, which a number given refuses, and has no buckets (0).
+func setBuckets(ctx context.Context, st store.Store, n int, given bool) (int, error) {
 	b, ok := st.(store.Buckets)
 	if !ok {
 		if given {
-			return usagef("--buckets: an SQLite store is served by one process, which folds every tenant; buckets split the tenants between several pal serve processes on PostgreSQL")
+			return 0, usagef("--buckets: an SQLite store is served by one process, which folds every tenant; buckets split the tenants between several pal serve processes on PostgreSQL")
 		}
-		return nil
+		return 0, nil
 	}
 	stored, err := b.SetBuckets(ctx, n)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if stored != n {
-		return usagef("--buckets %d: the database was first served with %d buckets, which cannot change; serve it with --buckets %d", n, stored, stored)
+	if given && stored != n {
+		return 0, usagef("--buckets %d: the database was first served with %d buckets, which cannot change; serve it with --buckets %d", n, stored, stored)
 	}
-	return nil
+	return stored, nil
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/palproject/pal/internal/api"
 )
@@ -59,10 +61,16 @@ func (s *Server) routeTable() []route {
 }
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	health := map[string]any{"status": "ok"}
 	if !s.isLoaded() {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "loading", "records": s.folding.Load()})
-		return nil
+		health = map[string]any{"status": "loading", "records": s.folding.Load()}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	// A process serves whether or not it owns buckets: it answers every
+	// request, and takes buckets as others leave.
+	if s.own != nil {
+		held := slices.Sorted(maps.Keys(s.own.Held()))
+		health["buckets"] = append([]int{}, held...)
+	}
+	writeJSON(w, http.StatusOK, health)
 	return nil
 }

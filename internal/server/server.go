@@ -78,6 +78,24 @@ type Server struct {
 	// consumption is how far the state noted the resources with
 	// consumption kept as segments.
 	consumption consumptionNotes
+	// own, when set, tells the buckets of tenants the process owns.
+	own Ownership
+}
+
+// Ownership is what a process knows of the buckets of tenants it owns
+// among those serving one database (SPEC.md section 10).
+type Ownership interface {
+	// Held returns the buckets held, with their epochs.
+	Held() map[int]int64
+	// Collectors returns the metrics of the process's leases.
+	Collectors() []prometheus.Collector
+}
+
+// Own makes the server tell the buckets its process owns, on /healthz and
+// in its metrics. It is called before the server serves.
+func (s *Server) Own(o Ownership) {
+	s.own = o
+	s.registry.MustRegister(o.Collectors()...)
 }
 
 type serverMetrics struct {
