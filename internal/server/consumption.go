@@ -71,11 +71,17 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 	months := map[string][]usage.CostRow{}
 	monthOf := map[int32]string{}
 	allowed := map[string]bool{}
+	// A file holds one month's rows mostly: the first month has room for
+	// them all, where growing by appends would copy them again and again.
+	rows := usage.ConsumptionRows(bytes.NewReader(data), int64(len(data)))
 	add := func(row usage.CostRow) {
 		month, ok := monthOf[row.Day]
 		if !ok {
 			month = event.DayStart(row.Day).Format("2006-01")
 			monthOf[row.Day] = month
+		}
+		if months[month] == nil && len(months) == 0 {
+			months[month] = make([]usage.CostRow, 0, rows)
 		}
 		months[month] = append(months[month], row)
 		res.Accepted++
