@@ -23,13 +23,7 @@ import (
 func TestAzureRecognitionsHoldTheTimeline(t *testing.T) {
 	for _, policy := range []azure.Policy{azure.All, azure.Latest, azure.Split} {
 		for seed := range uint64(30) {
-			events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
-			opts := attribution.DefaultOptions()
-			opts.Azure.Policy = policy
-			e := attribution.New(opts)
-			for _, ev := range events {
-				e.Apply(ev)
-			}
+			e := randomEngine(policy, seed, nil)
 			want := map[attribution.ResourceKey][]azure.Interval{}
 			e.Azure().Timeline(func(tenant, resource string, h []azure.Interval) bool {
 				k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
@@ -161,19 +155,9 @@ func TestDaysEarnAsComputed(t *testing.T) {
 	checked := 0
 	for _, policy := range []azure.Policy{azure.All, azure.Latest, azure.Split} {
 		for seed := range uint64(30) {
-			events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
-			opts := attribution.DefaultOptions()
-			opts.Azure.Policy = policy
-			e := attribution.New(opts)
-			for _, ev := range events {
-				// Without the roles at the root from the first instant,
-				// timelines begin and end within a day, after days of
-				// none.
-				if seed%2 == 1 && ev.Assignment == "root" {
-					continue
-				}
-				e.Apply(ev)
-			}
+			// Without the roles at the root from the first instant,
+			// timelines begin and end within a day, after days of none.
+			e := randomEngine(policy, seed, func(ev *event.Event) bool { return seed%2 == 1 && ev.Assignment == "root" })
 			rng := rand.New(rand.NewPCG(seed, 9))
 			for _, month := range []string{"2026-01", "2026-02"} {
 				m, err := e.Azure().MonthIn(month, 2)
@@ -213,11 +197,7 @@ func TestTimelinesAsAlone(t *testing.T) {
 		"/subscriptions/s3/resourcegroups/rg9/providers/microsoft.sql/servers/db9",
 	}
 	for seed := range uint64(40) {
-		events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
-		e := attribution.New(attribution.DefaultOptions())
-		for _, ev := range events {
-			e.Apply(ev)
-		}
+		e := randomEngine(azure.All, seed, nil)
 		rng := rand.New(rand.NewPCG(seed, 10))
 		for _, tenant := range []string{"t1", "t2", "home", "none"} {
 			rng.Shuffle(len(paths), func(i, j int) { paths[i], paths[j] = paths[j], paths[i] })
@@ -226,4 +206,19 @@ func TestTimelinesAsAlone(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomEngine folds a random Azure log of 300 events under a policy,
+// leaving out those that drop, when set, says to.
+func randomEngine(policy azure.Policy, seed uint64, drop func(*event.Event) bool) *attribution.Engine {
+	events, _ := fold.Order(attributiontest.RandomAzureLog(seed, 300))
+	opts := attribution.DefaultOptions()
+	opts.Azure.Policy = policy
+	e := attribution.New(opts)
+	for _, ev := range events {
+		if drop == nil || !drop(ev) {
+			e.Apply(ev)
+		}
+	}
+	return e
 }
