@@ -182,7 +182,8 @@ var errChunkFull = errors.New("chunk full")
 // CatchUp folds the records committed after the state's last one, a chunk
 // at a time; the tenants that late records make it fold again are folded
 // once, after the last chunk, as one fold of every record would. On an
-// error in folding a tenant again the state is marked stale.
+// error in folding a tenant again, or in reading the log once late records
+// asked for that, the state is marked stale: the next catch-up starts over.
 func (s *State) CatchUp(ctx context.Context, src Source) error {
 	if s.stale {
 		s.reset()
@@ -199,6 +200,12 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 			return nil
 		})
 		if err != nil && !errors.Is(err, errChunkFull) {
+			// The chunks folded may have left tenants to fold again,
+			// which the next catch-up, from here, would not know of:
+			// that one starts over.
+			if len(late.tenants) > 0 || late.directory != nil {
+				s.stale = true
+			}
 			return err
 		}
 		s.apply(recs, &late)

@@ -2,6 +2,7 @@ package fold_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -76,6 +77,12 @@ func stated(st *fold.State, recs fold.Records) answers {
 // late for their tenant, for the directory and for the tenants whose
 // accounts other tenants' role assignments name.
 func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
+	failures := 0
+	defer func() {
+		if failures == 0 {
+			t.Error("the failing store never failed")
+		}
+	}()
 	logs := map[string]func(uint64, int) []*event.Event{
 		"power platform": attributiontest.RandomLog,
 		"azure":          attributiontest.RandomAzureLog,
@@ -117,7 +124,51 @@ func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
 				if diff := gocmp.Diff(want, stated(cold, recs)); diff != "" {
 					t.Fatalf("caught up cold in chunks (-replay +state):\n%s", diff)
 				}
+
+				// A store that fails now and then, as one whose
+				// connections are killed: catching up again after each
+				// failure ends as one replay.
+				flaky := fold.New(attribution.DefaultOptions())
+				flaky.SetChunk(1 + rng.IntN(50))
+				src := &failingSource{Records: recs, rng: rng}
+				for tries := 0; flaky.CatchUp(ctx, src) != nil; tries++ {
+					if tries == 100000 {
+						t.Fatal("never caught up through a store that fails now and then")
+					}
+				}
+				failures += src.failed
+				if diff := gocmp.Diff(want, stated(flaky, recs)); diff != "" {
+					t.Fatalf("caught up through a store that failed %d times (-replay +state):\n%s", src.failed, diff)
+				}
 			})
 		}
 	}
+}
+
+// failingSource is a log whose reads fail now and then: a record in twice
+// the log's length, so that half the reads of the whole log go through.
+type failingSource struct {
+	fold.Records
+	rng    *rand.Rand
+	failed int
+}
+
+var errKilled = errors.New("the connection was killed")
+
+func (f *failingSource) fail(fn func(store.Record) error) func(store.Record) error {
+	return func(r store.Record) error {
+		if f.rng.IntN(2*len(f.Records)) == 0 {
+			f.failed++
+			return errKilled
+		}
+		return fn(r)
+	}
+}
+
+func (f *failingSource) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return f.Records.Scan(ctx, after, f.fail(fn))
+}
+
+func (f *failingSource) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return f.Records.ScanTenant(ctx, tenant, f.fail(fn))
 }
