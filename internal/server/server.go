@@ -451,13 +451,21 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	var folded int
 	var seq int64
 	var data []byte
+	stale := false
 	err := s.views.read(func(st *fold.State) error {
+		// A state that folded a write the log did not take (its commit
+		// failed) holds records the log will number otherwise: kept, it
+		// would be the next start's, wrong for good. It folds the log
+		// again at the next write or read; a later snapshot keeps that.
+		if stale = st.Stale(); stale {
+			return nil
+		}
 		folded = st.SinceSnapshot()
 		var err error
 		seq, data, err = st.Snapshot()
 		return err
 	})
-	if err != nil {
+	if err != nil || stale {
 		return err
 	}
 	if err := s.store.SaveSnapshot(ctx, seq, data); err != nil {

@@ -1,0 +1,222 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/palproject/pal/internal/server"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/postgres"
+	"github.com/palproject/pal/internal/store/postgres/pgtest"
+)
+
+// TestConnectionsKilledDuringWrites: while two replicas on one PostgreSQL
+// take writes, every connection they hold is killed, again and again
+// (pg_terminate_backend). A request that fails is sent again, as a client
+// does; then every line is in the log once, and both replicas answer as a
+// service given the exported log does.
+func TestConnectionsKilledDuringWrites(t *testing.T) {
+	ctx := context.Background()
+	u, err := url.Parse(pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replicas' connections carry a name of their own, so that only
+	// they are killed, not those of the tests beside this one.
+	name := "pal-killed-" + strings.TrimPrefix(u.Query().Get("search_path"), "pal_test_")
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	open := func() store.Store {
+		st, err := postgres.Open(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a := start(t, open(), server.Config{SnapshotEvery: 300})
+	b := start(t, open(), server.Config{SnapshotEvery: 300})
+	operator := a.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	lines = lines[:min(len(lines), 3000)]
+
+	killer, err := pgx.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close(ctx)
+	var killed atomic.Int64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			var n int64
+			if err := killer.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE application_name = $1 AND pid <> pg_backend_pid()) k`, name).Scan(&n); err == nil {
+				killed.Add(n)
+			}
+		}
+	}()
+
+	// Batches go to one replica then the other, each sent again until
+	// it is answered.
+	failed := 0
+	for i, k := 0, 0; i < len(lines); i, k = i+50, k+1 {
+		batch := strings.Join(lines[i:min(i+50, len(lines))], "\n")
+		for attempt := 0; ; attempt++ {
+			s := []*service{a, b}[(k+attempt)%2]
+			status, refused, err := post(s.url, operator, batch)
+			if err == nil && status == http.StatusOK {
+				if refused > 0 {
+					t.Fatalf("batch at line %d: %d lines refused", i+1, refused)
+				}
+				break
+			}
+			failed++
+			if attempt == 100 {
+				t.Fatalf("batch at line %d: not taken after 100 attempts; the last: %d %v", i+1, status, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	close(stop)
+	<-stopped
+	if killed.Load() == 0 {
+		t.Fatal("no connection was killed: the test tested nothing")
+	}
+	t.Logf("%d connections killed, %d requests sent again", killed.Load(), failed)
+
+	// A connection killed while it waited in a replica's pool fails the
+	// request that takes it next: a client asks again.
+	for _, s := range []*service{a, b} {
+		for ok, attempt := 0, 0; ok < 8; attempt++ {
+			if attempt == 50 {
+				t.Fatal("a replica still fails its requests after 50")
+			}
+			if status, _ := s.call("GET", "/v1/attribution", operator, ""); status == http.StatusOK {
+				ok++
+			}
+		}
+	}
+	status, log := a.call("GET", "/v1/log", operator, "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /v1/log: %d %s", status, log)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		var ev struct{ ID string }
+		if err := json.Unmarshal([]byte(line), &ev); err == nil && ev.ID != "" {
+			seen[ev.ID]++
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s is in the log %d times", id, n)
+		}
+	}
+	if len(seen) != len(lines) {
+		t.Errorf("%d distinct events in the log, want %d: acknowledged lines were lost", len(seen), len(lines))
+	}
+	fresh := start(t, sqliteStore(t), server.Config{})
+	fresh.push(fresh.token(store.RoleOperator, "", "", ""), string(log))
+	want := answers(t, fresh, fresh.token(store.RoleOperator, "", "", ""))
+	for r, s := range []*service{a, b} {
+		if got := answers(t, s, operator); got != want {
+			gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+			for i := range min(len(gl), len(wl)) {
+				if gl[i] != wl[i] {
+					t.Errorf("replica %d answers otherwise than the exported log, at line %d:\n%.300s\nwant\n%.300s", r, i, gl[i], wl[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// post sends a batch of events and returns the status and how many lines
+// were refused, or the error of a request that got no answer.
+func post(base, token, batch string) (int, int, error) {
+	req, err := http.NewRequest("POST", base+"/v1/events", strings.NewReader(batch))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var res ingest
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			return 0, 0, err
+		}
+	}
+	return resp.StatusCode, len(res.Refused), nil
+}
+
+// failingCommits is a store whose writes, while fail is set, run their
+// function and then fail, as a commit does whose connection is lost: the
+// function saw its appends, the log did not take them.
+type failingCommits struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (f *failingCommits) Write(ctx context.Context, fn func(store.Writer) error) error {
+	if !f.fail.Load() {
+		return f.Store.Write(ctx, fn)
+	}
+	return f.Store.Write(ctx, func(w store.Writer) error {
+		if err := fn(w); err != nil {
+			return err
+		}
+		return errors.New("the connection was lost at the commit")
+	})
+}
+
+// TestNoSnapshotOfAFailedWrite: a write whose commit fails leaves the state
+// folded with records the log does not hold; no snapshot keeps them, and a
+// service started again from the store answers as the log does.
+func TestNoSnapshotOfAFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	st := &failingCommits{Store: sqliteStore(t)}
+	s := start(t, st, server.Config{SnapshotEvery: 1})
+	operator := s.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	s.push(operator, strings.Join(lines[:300], "\n"))
+	st.fail.Store(true)
+	if status, _ := s.call("POST", "/v1/events", operator, strings.Join(lines[300:400], "\n")); status == http.StatusOK {
+		t.Fatal("a write whose commit failed was answered 200")
+	}
+	if err := s.srv.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last, err := st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, err := st.LoadSnapshot(ctx); err != nil || seq > last {
+		t.Fatalf("a snapshot after record %d (%v), but the log ends at %d: it keeps a write the log did not take", seq, err, last)
+	}
+	st.fail.Store(false)
+	again := start(t, st, server.Config{})
+	if got, want := answers(t, again, operator), answers(t, s, operator); got != want {
+		t.Error("a service started again from the store answers otherwise than the one that wrote")
+	}
+}
