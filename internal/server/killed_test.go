@@ -140,7 +140,15 @@ func TestConnectionsKilledDuringWrites(t *testing.T) {
 			gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
 			for i := range min(len(gl), len(wl)) {
 				if gl[i] != wl[i] {
-					t.Errorf("replica %d answers otherwise than the exported log, at line %d:\n%.300s\nwant\n%.300s", r, i, gl[i], wl[i])
+					path := ""
+					for j := i; j >= 0 && path == ""; j-- {
+						if strings.HasPrefix(gl[j], "/v1/") {
+							path = gl[j]
+						}
+					}
+					from := max(0, i-12)
+					t.Errorf("replica %d answers %s otherwise than the exported log, at line %d:\n%s\nwant\n%s", r, path, i,
+						strings.Join(gl[from:min(len(gl), i+12)], "\n"), strings.Join(wl[from:min(len(wl), i+12)], "\n"))
 					break
 				}
 			}

@@ -379,15 +379,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // committed after their last record, read through src (fold.State.CatchUp);
 // the writers of those records filed their changes. When nothing was, the
 // copies are left alone: no swap, and no wait for readers.
+//
+// A write folds into the copy not published, which a failed catch-up may
+// have left behind or stale while the published one is not: both must be
+// current before it, where a reader needs the published one only.
 func (s *Server) sync(ctx context.Context, src fold.Source) error {
 	last, err := s.store.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
-	return s.syncTo(ctx, src, last)
+	if s.views.current(last) {
+		return nil
+	}
+	return s.catchUp(ctx, src)
 }
 
-// syncTo is sync once the log's last record is known.
+// syncTo brings the published copy of the state up to the log's record
+// last, for a reader.
 func (s *Server) syncTo(ctx context.Context, src fold.Source, last int64) error {
 	var current bool
 	s.views.read(func(st *fold.State) error {
@@ -397,6 +405,12 @@ func (s *Server) syncTo(ctx context.Context, src fold.Source, last int64) error 
 	if current {
 		return nil
 	}
+	return s.catchUp(ctx, src)
+}
+
+// catchUp folds into both copies what was committed after their last
+// record; the writers of those records filed their changes.
+func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
 	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
 		err := st.CatchUp(ctx, src)
 		st.TakeOutbox()

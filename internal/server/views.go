@@ -79,6 +79,20 @@ func update[T any](v *views, src fold.Source, fn func(st *fold.State, src fold.S
 	return first, nil
 }
 
+// current reports whether both copies have folded the log up to record
+// last and are not stale. A write folds into the copy not published, which
+// a failed catch-up may have left behind while the published one is not.
+func (v *views) current(last int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, st := range v.copies {
+		if st.Stale() || st.Seq() < last {
+			return false
+		}
+	}
+	return true
+}
+
 // each changes both copies by fn, with no reader about: when the service
 // starts.
 func (v *views) each(fn func(st *fold.State) error) error {

@@ -1,16 +1,22 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/demo"
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/sqlite"
 )
 
 // records numbers events as a store would.
@@ -130,4 +136,68 @@ func TestReadsDuringWrites(t *testing.T) {
 	}
 	stop()
 	readers.Wait()
+}
+
+// TestAWriteFoldsIntoACurrentCopy: a catch-up that failed on one copy of
+// the state left it behind while the published one is current; the next
+// write folds into that copy, so it is caught up first, and the feed of
+// changes is the one a single fold of the log files.
+func TestAWriteFoldsIntoACurrentCopy(t *testing.T) {
+	ctx := context.Background()
+	var events []*event.Event
+	var buf bytes.Buffer
+	if err := demo.Write(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := event.NewReader(&buf).Each(func(ev *event.Event, _ *event.Refusal) error {
+		events = append(events, ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	feed := func(st store.Store) []string {
+		var out []string
+		if err := st.Changes(ctx, store.ChangeFilter{}, store.Cursor{}, 1<<30, func(c store.FiledChange) error {
+			out = append(out, string(c.Body))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	open := func() store.Store {
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "pal.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	whole := open()
+	one, err := New(ctx, Config{Store: whole})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := one.Ingest(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+
+	st := open()
+	s, err := New(ctx, Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := len(events) / 2
+	if _, _, _, err := s.Ingest(ctx, events[:half]); err != nil {
+		t.Fatal(err)
+	}
+	s.views.mu.Lock()
+	s.views.copies[1-s.views.published.Load()] = fold.New(s.cfg.Options)
+	s.views.mu.Unlock()
+	if _, _, _, err := s.Ingest(ctx, events[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := feed(st), feed(whole); !slices.Equal(got, want) {
+		t.Errorf("the feed has %d changes, %d when the log is folded at once", len(got), len(want))
+	}
 }
