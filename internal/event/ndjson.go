@@ -16,8 +16,8 @@ import (
 // refused as malformed and skipped, and reading goes on after it.
 const MaxLineBytes = 1 << 20
 
-// Reader reads a log in format v1 line by line, never holding more than one
-// line in memory.
+// Reader reads a log in format v1 line by line: Next one line at a time,
+// Each a few chunks of lines ahead, tens of megabytes at most.
 type Reader struct {
 	br   *bufio.Reader
 	line int
@@ -71,9 +71,11 @@ func (r *Reader) Each(fn func(*Event, *Refusal) error) error {
 		return c.give(fn)
 	}
 	order, work, quit := make(chan *lineChunk, 8), make(chan *lineChunk, 8), make(chan struct{})
-	read := make(chan struct{})
+	// However Each ends, a panic of fn's too, its goroutines end: the
+	// reader before its next chunk (a read under way ends with its
+	// source), the workers once it has. The reader is spent then.
+	defer close(quit)
 	go func() {
-		defer close(read)
 		defer close(work)
 		defer close(order)
 		for ; ; c = r.readChunk() {
@@ -86,6 +88,11 @@ func (r *Reader) Each(fn func(*Event, *Refusal) error) error {
 			if c.err != nil {
 				return
 			}
+			select {
+			case <-quit:
+				return
+			default:
+			}
 		}
 	}()
 	for range runtime.GOMAXPROCS(0) {
@@ -97,16 +104,18 @@ func (r *Reader) Each(fn func(*Event, *Refusal) error) error {
 	}
 	for c := range order {
 		if err := c.give(fn); err != nil || c.err != nil {
-			close(quit)
-			<-read
 			return err
 		}
 	}
 	return nil
 }
 
-// chunkLines is how many lines a chunk of a log holds.
-const chunkLines = 512
+// A chunk of a log holds chunkLines lines, or chunkBytes bytes of them
+// and the line that passes that.
+const (
+	chunkLines = 512
+	chunkBytes = 4 << 20
+)
 
 // lineChunk is lines of a log: read, then decoded, then given in order.
 type lineChunk struct {
@@ -115,6 +124,8 @@ type lineChunk struct {
 	evs     []*Event
 	rfs     []*Refusal
 	decoded chan struct{}
+	// panicked is what Decode panicked with, given to fn's goroutine.
+	panicked any
 	// err is the reader's error after the lines, io.EOF at the end.
 	err error
 }
@@ -127,7 +138,7 @@ type chunkLine struct {
 // readChunk reads the next chunk of lines, skipping blank ones.
 func (r *Reader) readChunk() *lineChunk {
 	c := &lineChunk{decoded: make(chan struct{})}
-	for len(c.lines) < chunkLines {
+	for len(c.lines) < chunkLines && len(c.text) < chunkBytes {
 		line, tooLong, err := r.readLine()
 		if err != nil {
 			c.err = err
@@ -149,7 +160,10 @@ func (r *Reader) readChunk() *lineChunk {
 
 // decode decodes the chunk's lines.
 func (c *lineChunk) decode() {
-	defer close(c.decoded)
+	defer func() {
+		c.panicked = recover()
+		close(c.decoded)
+	}()
 	c.evs, c.rfs = make([]*Event, len(c.lines)), make([]*Refusal, len(c.lines))
 	for i, l := range c.lines {
 		if l.tooLong {
@@ -165,6 +179,9 @@ func (c *lineChunk) decode() {
 // fn's first error, or the reader's that ended the chunk (not io.EOF).
 func (c *lineChunk) give(fn func(*Event, *Refusal) error) error {
 	<-c.decoded
+	if c.panicked != nil {
+		panic(c.panicked)
+	}
 	for i := range c.lines {
 		if err := fn(c.evs[i], c.rfs[i]); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -281,4 +282,36 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestEachEndsWithFn: a panic of fn's leaves no goroutine of Each behind,
+// and Each returns at fn's error without waiting for more of a log that is
+// still being written.
+func TestEachEndsWithFn(t *testing.T) {
+	line := `{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"t","account":"a","partner":"100"}` + "\n"
+	before := runtime.NumGoroutine()
+	func() {
+		defer func() { recover() }()
+		NewReader(strings.NewReader(strings.Repeat(line, 3*chunkLines))).Each(func(*Event, *Refusal) error { panic("fn") })
+	}()
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after fn panicked, %d before", runtime.NumGoroutine(), before)
+		}
+	}
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go io.WriteString(pw, strings.Repeat(line, chunkLines+100))
+	stop := errors.New("stop")
+	done := make(chan error, 1)
+	go func() { done <- NewReader(pr).Each(func(*Event, *Refusal) error { return stop }) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, stop) {
+			t.Fatalf("Each returned %v, want fn's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Each still waits for more of the log after fn's error")
+	}
 }
