@@ -155,8 +155,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// On PostgreSQL the process takes its share of the buckets, and gives
 	// them back when it stops.
 	leasing, stopLeasing := context.WithCancel(context.Background())
-	defer stopLeasing()
 	leased := make(chan struct{})
+	// However serve ends, the buckets are given back before the store
+	// closes.
+	defer func() {
+		stopLeasing()
+		<-leased
+	}()
 	if nBuckets > 0 {
 		url := *advertise
 		if url == "" {
@@ -196,8 +201,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}
-	stopLeasing()
-	<-leased
+	// The snapshot is kept while the buckets are still held.
 	if err := srv.Snapshot(shutdown); err != nil {
 		return fmt.Errorf("snapshot at shutdown: %w", err)
 	}

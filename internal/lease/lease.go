@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +50,10 @@ type Manager struct {
 
 	mu   sync.Mutex
 	held map[int]holding
+	// heldNow is a copy of held, with the epochs, for Held to read
+	// without waiting for a round, which holds mu through its questions
+	// to the database.
+	heldNow atomic.Pointer[map[int]int64]
 
 	owned            prometheus.Gauge
 	renewals, losses prometheus.Counter
@@ -81,15 +87,23 @@ func (m *Manager) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.owned, m.renewals, m.losses, m.fenced}
 }
 
-// Held returns the buckets held, with their epochs.
+// Held returns the buckets held, with their epochs, as they stood when
+// they last changed.
 func (m *Manager) Held() map[int]int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make(map[int]int64, len(m.held))
-	for b, h := range m.held {
-		out[b] = h.epoch
+	if p := m.heldNow.Load(); p != nil {
+		return maps.Clone(*p)
 	}
-	return out
+	return map[int]int64{}
+}
+
+// changed notes that the buckets held changed, with mu held.
+func (m *Manager) changed() {
+	now := make(map[int]int64, len(m.held))
+	for b, h := range m.held {
+		now[b] = h.epoch
+	}
+	m.heldNow.Store(&now)
+	m.owned.Set(float64(len(m.held)))
 }
 
 // Fenced runs fn as a write only the bucket's owner may make, at the epoch
@@ -205,7 +219,7 @@ func (m *Manager) Tick(ctx context.Context) error {
 		}
 		if ok {
 			m.held[l.Bucket] = holding{taken.Epoch, until}
-			m.owned.Set(float64(len(m.held)))
+			m.changed()
 			if m.opts.Gained != nil {
 				m.opts.Gained(l.Bucket, taken.Epoch)
 			}
@@ -238,7 +252,7 @@ func (m *Manager) lose(bucket int, epoch int64, lost bool) {
 	if lost {
 		m.losses.Inc()
 	}
-	m.owned.Set(float64(len(m.held)))
+	m.changed()
 	if m.opts.Lost != nil {
 		m.opts.Lost(bucket)
 	}

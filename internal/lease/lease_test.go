@@ -314,3 +314,50 @@ func TestBucket(t *testing.T) {
 		}
 	}
 }
+
+// slowJoin is a store whose Join waits until let is closed: a database
+// that does not answer.
+type slowJoin struct {
+	*postgres.Store
+	entered, let chan struct{}
+}
+
+func (s slowJoin) Join(ctx context.Context, m store.Member, now time.Time) ([]store.Member, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.let
+	return s.Store.Join(ctx, m, now)
+}
+
+// TestHeldWhileTheDatabaseWaits: what a process holds is told at once,
+// though its round waits on a database that does not answer (/healthz
+// asks it).
+func TestHeldWhileTheDatabaseWaits(t *testing.T) {
+	st := slowJoin{open(t), make(chan struct{}, 1), make(chan struct{})}
+	m := lease.New(st, buckets, lease.Options{ID: "p", Lease: time.Minute})
+	close(st.let)
+	tick(t, m)
+	<-st.entered
+	want := len(m.Held())
+	st.let = make(chan struct{})
+	m = lease.New(st, buckets, lease.Options{ID: "p", Lease: time.Minute})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Tick(context.Background())
+	}()
+	defer func() { close(st.let); <-done }()
+	<-st.entered
+	held := make(chan int, 1)
+	go func() { held <- len(m.Held()) }()
+	select {
+	case n := <-held:
+		if n != 0 || want != buckets {
+			t.Fatalf("held %d while the round waits, %d after a round; want 0 and %d", n, want, buckets)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Held waits for the round, which waits for the database")
+	}
+}
