@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -76,6 +77,17 @@ func TestAmountIsExact(t *testing.T) {
 		}
 		if a.isZero() != (want.Sign() == 0) {
 			t.Fatalf("isZero of %s is %v", want.RatString(), a.isZero())
+		}
+	}
+}
+
+// TestMoneyAtTheTopOfBillionths: an amount of billionths near the most
+// they hold prints as its rational does.
+func TestMoneyAtTheTopOfBillionths(t *testing.T) {
+	for _, n := range []int64{math.MaxInt64, math.MaxInt64 - 4_999_999, math.MaxInt64 - 5_000_000, math.MaxInt64 - 5_000_001} {
+		m := Money{amount{fixed: fixed{nanos: n}}}
+		if got, want := m.String(), round2(m.Rat()); got != want {
+			t.Errorf("%d billionths print as %s, want %s", n, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package azure
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -50,7 +51,7 @@ func (m Money) Rat() *big.Rat { return m.a.Rat() }
 func (m Money) String() string { return string(m.append(nil)) }
 
 func (m Money) append(b []byte) []byte {
-	if m.a.rat == nil && m.a.nanos >= 0 {
+	if m.a.rat == nil && m.a.nanos >= 0 && m.a.nanos <= math.MaxInt64-5_000_000 {
 		// The fraction of a billionth, less than one, never carries a
 		// half cent over: the billionths alone round the same.
 		cents := (m.a.nanos + 5_000_000) / 10_000_000
