@@ -68,22 +68,23 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 		at = s.cfg.Clock().UTC()
 	}
 	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
-	months := map[string][]usage.CostRow{}
+	months := map[string][][]usage.CostRow{}
 	monthOf := map[int32]string{}
 	allowed := map[string]bool{}
-	// A file holds one month's rows mostly: the first month has room for
-	// them all, where growing by appends would copy them again and again.
-	rows := usage.ConsumptionRows(bytes.NewReader(data), int64(len(data)))
+	// A month's rows are gathered in runs and joined once: one slice grown
+	// by appends copied a million rows again at every doubling.
 	add := func(row usage.CostRow) {
 		month, ok := monthOf[row.Day]
 		if !ok {
 			month = event.DayStart(row.Day).Format("2006-01")
 			monthOf[row.Day] = month
 		}
-		if months[month] == nil && len(months) == 0 {
-			months[month] = make([]usage.CostRow, 0, rows)
+		runs := months[month]
+		if len(runs) == 0 || len(runs[len(runs)-1]) == cap(runs[len(runs)-1]) {
+			runs = append(runs, make([]usage.CostRow, 0, 1<<14))
 		}
-		months[month] = append(months[month], row)
+		runs[len(runs)-1] = append(runs[len(runs)-1], row)
+		months[month] = runs
 		res.Accepted++
 	}
 	cr := event.NewConsumptionReader()
@@ -134,7 +135,8 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 	var segments []store.Segment
 	var noted []store.TenantResource
 	for _, month := range slices.Sorted(maps.Keys(months)) {
-		rows := usage.SortCostRows(months[month])
+		rows := usage.SortCostRows(slices.Concat(months[month]...))
+		months[month] = nil
 		data, err := usage.WriteSegment(rows)
 		if err != nil {
 			return err

@@ -105,16 +105,6 @@ func ReadConsumption(ctx context.Context, r io.ReaderAt, size int64, fn func(b *
 	return ReadConsumptionDays(ctx, r, size, "", "", fn)
 }
 
-// ConsumptionRows returns how many rows a Parquet file holds, as its footer
-// says, or 0 when it is not one (ReadConsumption says why).
-func ConsumptionRows(r io.ReaderAt, size int64) int64 {
-	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return 0
-	}
-	return f.NumRows()
-}
-
 // ReadConsumptionDays is ReadConsumption for the dates from first to last
 // (YYYY-MM-DD; "" bounds nothing): a row group whose statistics say that
 // every date of it is before first or after last is not read, though its
