@@ -192,13 +192,7 @@ func (q *query) dayCredits(tl []azPiece, d int32) dayCredits {
 		return &out[len(out)-1]
 	}
 	activeNanos := map[string]int64{}
-	i, _ := slices.BinarySearchFunc(tl, day.from, func(p azPiece, t time.Time) int {
-		if p.to.After(t) {
-			return 1
-		}
-		return -1
-	})
-	for ; i < len(tl) && tl[i].from.Before(day.to); i++ {
+	for i := piecesAfter(tl, day.from); i < len(tl) && tl[i].from.Before(day.to); i++ {
 		s, ok := tl[i].clip(day)
 		if !ok {
 			continue

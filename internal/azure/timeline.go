@@ -88,16 +88,23 @@ type timelineEntry struct {
 	whole []int32
 }
 
-// wholeDay returns the index of the piece that covers day d (days since
-// 1970-01-01) whole, or -1.
-func (te *timelineEntry) wholeDay(d int32) int {
-	from, to := event.DayStart(d), event.DayStart(d+1)
-	i, _ := slices.BinarySearchFunc(te.pieces, from, func(p azPiece, t time.Time) int {
+// piecesAfter returns the index of the first piece of a timeline that
+// ends after t: the first that holds t, or any instant after it.
+func piecesAfter(tl []azPiece, t time.Time) int {
+	i, _ := slices.BinarySearchFunc(tl, t, func(p azPiece, t time.Time) int {
 		if p.to.After(t) {
 			return 1
 		}
 		return -1
 	})
+	return i
+}
+
+// wholeDay returns the index of the piece that covers day d (days since
+// 1970-01-01) whole, or -1.
+func (te *timelineEntry) wholeDay(d int32) int {
+	from, to := event.DayStart(d), event.DayStart(d+1)
+	i := piecesAfter(te.pieces, from)
 	if i < len(te.pieces) && !te.pieces[i].from.After(from) && !te.pieces[i].to.Before(to) {
 		return i
 	}
