@@ -13,7 +13,7 @@ import (
 // what the day's credits are, computed afresh.
 func (m *Month) DaysEarnAsComputed(order []int) error {
 	for _, p := range m.parts {
-		for _, te := range p.entries {
+		for _, te := range p.entries.list {
 			for _, d := range order {
 				day := m.first + int32(d)
 				k := p.creditOf(te, day)

@@ -72,30 +72,25 @@ type part struct {
 	// ids numbers the resources: an open-addressing table of numbers + 1
 	// (0: empty), placed by the first of two 64-bit hashes of tenant and
 	// path, which the state of each holds; and of minus the place + 1 of
-	// those in never; each beside the high 32 bits of its second hash. Two resources are one when both
-	// of their hashes are: among 10⁶ resources, two are taken for one with
-	// a chance of about 10⁻²⁷, and no path is kept to tell them apart.
+	// those in never; each beside the high 32 bits of its second hash.
+	// Two resources are one when both of their hashes are: among 10⁶
+	// resources, two are taken for one with a chance of about 10⁻²⁷, and
+	// no path is compared to tell them apart.
 	ids   []uint64
 	state blocks[resState]
-	// The resources' timelines and subscriptions, each once, and their
-	// indexes.
-	entries  []*timelineEntry
-	entryOf  map[*timelineEntry]int32
-	subs     []string
-	subIndex map[string]int32
+	// The resources' timelines, subscriptions and tenants, and the
+	// locations (organisation and partner) of the rows, each once.
+	entries   interned[*timelineEntry]
+	subs      interned[string]
+	tenants   interned[string]
+	locations interned[location]
 
 	// never holds the hashes of the resources that no location is ever
 	// recognised on, which have no number.
 	never blocks[[2]uint64]
 
-	// The tenants and the locations (organisation and partner) of the
-	// rows, each once, and their indexes; the paths of the resources, by
-	// number.
-	tenants     []string
-	tenantIndex map[string]int32
-	locations   []location
-	locIndex    map[location]int32
-	paths       blocks[string]
+	// paths holds the paths of the resources, by number.
+	paths blocks[string]
 
 	open openResource
 	// locs is where a resource's rows are summed, kept for the next.
@@ -172,8 +167,6 @@ func (e *Engine) MonthIn(month string, n int) (*Month, error) {
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for range max(n, 1) {
 		m.parts = append(m.parts, &part{m: m, q: e.query(), ids: make([]uint64, 1<<10),
-			entryOf: map[*timelineEntry]int32{}, subIndex: map[string]int32{},
-			tenantIndex: map[string]int32{}, locIndex: map[location]int32{},
 			totals: map[azSubKey]*azTotals{}, open: openResource{n: -1}})
 	}
 	return m, nil
@@ -201,9 +194,10 @@ func (m *Month) PartOf(tenant string) int {
 }
 
 // number returns the number of a resource (a canonical path) of a tenant,
-// and whether it has one; add gives it one when it has not.
-func (m *part) number(tenant, path string, add bool) (int32, bool) {
-	return m.numberOf(m.hashOf(tenant, path), add)
+// and whether it has one.
+func (m *part) number(tenant, path string) (int32, bool) {
+	_, id := m.find(m.hashOf(tenant, path))
+	return id - 1, id > 0
 }
 
 // hashOf returns the two hashes of a resource (a canonical path) of a
@@ -211,21 +205,6 @@ func (m *part) number(tenant, path string, add bool) (int32, bool) {
 func (m *part) hashOf(tenant, path string) [2]uint64 {
 	k := [2]string{tenant, path}
 	return [2]uint64{maphash.Comparable(m.m.seeds[0], k), maphash.Comparable(m.m.seeds[1], k)}
-}
-
-// numberOf is number, of a resource's hashes.
-func (m *part) numberOf(h [2]uint64, add bool) (int32, bool) {
-	i, id := m.find(h)
-	if id > 0 {
-		return id - 1, true
-	}
-	if !add || id < 0 {
-		return 0, false
-	}
-	n := int32(m.state.len())
-	m.state.add(resState{hash: h, te: -1, sub: -1, row: -1})
-	m.place(i, h, n+1)
-	return n, true
 }
 
 // find returns where a resource's hashes are in the table, or would be,
@@ -308,13 +287,8 @@ func (m *Month) Slot(tenant, path string) MonthSlot {
 		p.place(i, h, -int32(p.never.len()))
 		return MonthSlot{m: p, n: -1}
 	}
-	k, ok := p.entryOf[te]
-	if !ok {
-		k = int32(len(p.entries))
-		p.entries, p.entryOf[te] = append(p.entries, te), k
-	}
 	n := int32(p.state.len())
-	p.state.add(resState{hash: h, tenant: p.tenantIndexOf(tenant), te: k, sub: p.subIndexOf(sc.Subscription), row: -1})
+	p.state.add(resState{hash: h, tenant: p.tenants.of(tenant), te: p.entries.of(te), sub: p.subs.of(sc.Subscription), row: -1})
 	p.paths.add(path)
 	p.place(i, h, n+1)
 	return MonthSlot{p, n}
@@ -372,39 +346,25 @@ func (m *part) put(s MonthSlot, day int32, meter uint8, nanos int64, exact *big.
 // openSlot opens a slot's resource.
 func (m *part) openSlot(s MonthSlot) {
 	st := m.state.at(s.n)
-	m.open = openResource{n: s.n, tenant: m.tenants[st.tenant], sub: m.subs[st.sub], te: m.entries[st.te],
+	m.open = openResource{n: s.n, tenant: m.tenants.list[st.tenant], sub: m.subs.list[st.sub], te: m.entries.list[st.te],
 		sums: m.open.sums[:0]}
 }
 
-// tenantIndexOf returns the index of a tenant.
-func (m *part) tenantIndexOf(tenant string) int32 {
-	k, ok := m.tenantIndex[tenant]
-	if !ok {
-		k = int32(len(m.tenants))
-		m.tenants, m.tenantIndex[tenant] = append(m.tenants, tenant), k
-	}
-	return k
+// interned numbers values, each once, in the order they come.
+type interned[K comparable] struct {
+	list  []K
+	index map[K]int32
 }
 
-// locationOf returns the index of a location.
-func (m *part) locationOf(org, partner string) int32 {
-	l := location{org, partner}
-	k, ok := m.locIndex[l]
+// of returns the number of a value, made when new.
+func (x *interned[K]) of(v K) int32 {
+	k, ok := x.index[v]
 	if !ok {
-		k = int32(len(m.locations))
-		m.locations, m.locIndex[l] = append(m.locations, l), k
-	}
-	return k
-}
-
-// subIndexOf returns the index of a subscription, which it keeps as a
-// string of its own, not a part of a path that holding it would keep.
-func (m *part) subIndexOf(sub string) int32 {
-	k, ok := m.subIndex[sub]
-	if !ok {
-		k = int32(len(m.subs))
-		sub = strings.Clone(sub)
-		m.subs, m.subIndex[sub] = append(m.subs, sub), k
+		if x.index == nil {
+			x.index = map[K]int32{}
+		}
+		k = int32(len(x.list))
+		x.list, x.index[v] = append(x.list, v), k
 	}
 	return k
 }
@@ -443,7 +403,7 @@ func (m *part) creditOf(te *timelineEntry, day int32) int32 {
 		k := slices.IndexFunc(te.credits, dc.equal)
 		if k < 0 {
 			for i := range dc.locations {
-				dc.locations[i].loc = m.locationOf(dc.locations[i].org, dc.locations[i].partner)
+				dc.locations[i].loc = m.locations.of(location{dc.locations[i].org, dc.locations[i].partner})
 			}
 			k = len(te.credits)
 			te.credits = append(te.credits, dc)
@@ -624,7 +584,7 @@ func (m *Month) addKept() bool {
 					continue
 				}
 				if s.m == nil {
-					if _, ok := m.parts[m.PartOf(tid)].number(tid, path, false); ok && fed {
+					if _, ok := m.parts[m.PartOf(tid)].number(tid, path); ok && fed {
 						return false
 					}
 					s = m.Slot(tid, path)
@@ -685,9 +645,9 @@ func (m *Month) report() Report {
 			prev.PECEligibleCost.a.add(a[1])
 			prev.RecognisedHours.a.add(a[2])
 		} else {
-			st, l := p.state.at(r.n), p.locations[r.loc]
-			rows = append(rows, ResourceRow{Tenant: p.tenants[st.tenant], Resource: *p.paths.at(r.n),
-				Subscription: p.subs[st.sub], Org: l.org, Partner: l.partner,
+			st, l := p.state.at(r.n), p.locations.list[r.loc]
+			rows = append(rows, ResourceRow{Tenant: p.tenants.list[st.tenant], Resource: *p.paths.at(r.n),
+				Subscription: p.subs.list[st.sub], Org: l.org, Partner: l.partner,
 				ACR: Money{a[0]}, PECEligibleCost: Money{a[1]}, RecognisedHours: Money{a[2]}})
 		}
 		last.p, last.n, last.loc = p, r.n, r.loc
@@ -730,14 +690,14 @@ func (h *rowRuns) Pop() any {
 // partner, comparing only as far as it must.
 func (m *part) compare(a *row, o *part, b *row) int {
 	sa, sb := m.state.at(a.n), o.state.at(b.n)
-	if c := strings.Compare(m.tenants[sa.tenant], o.tenants[sb.tenant]); c != 0 {
+	if c := strings.Compare(m.tenants.list[sa.tenant], o.tenants.list[sb.tenant]); c != 0 {
 		return c
 	}
 	if c := strings.Compare(*m.paths.at(a.n), *o.paths.at(b.n)); c != 0 {
 		return c
 	}
-	la, lb := m.locations[a.loc], o.locations[b.loc]
-	return cmp.Or(strings.Compare(m.subs[sa.sub], o.subs[sb.sub]), strings.Compare(la.org, lb.org),
+	la, lb := m.locations.list[a.loc], o.locations.list[b.loc]
+	return cmp.Or(strings.Compare(m.subs.list[sa.sub], o.subs.list[sb.sub]), strings.Compare(la.org, lb.org),
 		strings.Compare(la.partner, lb.partner))
 }
 
