@@ -298,18 +298,18 @@ func readConsumption(ctx context.Context, env *Env, path, month string, e *attri
 // are applied after, in file order.
 func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.ConsumptionReader, at time.Time,
 	apply func(*event.Event, *event.Refusal), keep func(int32) bool, t *tally) func(*usage.ConsumptionBatch) error {
+	asText := func(b *usage.ConsumptionBatch, i int) {
+		line, tenant, resource, date, cost, m := b.Row(i)
+		apply(cr.Event(line, at, tenant, resource, date, cost, m))
+	}
 	if sums == nil || sums.Parts() == 1 {
-		cc := &consumptionColumns{e: e, sums: sums, at: at, keep: keep, inline: func(b *usage.ConsumptionBatch, i int) {
-			line, tenant, resource, date, cost, m := b.Row(i)
-			apply(cr.Event(line, at, tenant, resource, date, cost, m))
-		}}
+		cc := &consumptionColumns{e: e, sums: sums, at: at, keep: keep, inline: asText}
 		var runs []rowRun
 		return func(b *usage.ConsumptionBatch) error {
 			runs = runs[:0]
 			runsOf(b, func(r rowRun) { runs = append(runs, r) })
 			cc.batch(b, runs)
-			t.Events, t.Applied = t.Events+cc.events, t.Applied+cc.applied
-			cc.events, cc.applied = 0, 0
+			cc.count(t)
 			return nil
 		}
 	}
@@ -351,15 +351,13 @@ func readColumns(e *attribution.Engine, sums *azure.Month, cr *event.Consumption
 		wg.Wait()
 		text = text[:0]
 		for _, cc := range parts {
-			t.Events, t.Applied = t.Events+cc.events, t.Applied+cc.applied
-			cc.events, cc.applied = 0, 0
+			cc.count(t)
 			text = append(text, cc.text...)
 			cc.text = cc.text[:0]
 		}
 		slices.Sort(text)
 		for _, i := range text {
-			line, tenant, resource, date, cost, m := b.Row(i)
-			apply(cr.Event(line, at, tenant, resource, date, cost, m))
+			asText(b, i)
 		}
 		return nil
 	}
@@ -416,6 +414,12 @@ type consumptionColumns struct {
 }
 
 type lastSlot struct{ tenant, slot int32 }
+
+// count adds the rows read and applied since it was last asked to t.
+func (cc *consumptionColumns) count(t *tally) {
+	t.Events, t.Applied = t.Events+cc.events, t.Applied+cc.applied
+	cc.events, cc.applied = 0, 0
+}
 
 // costSlot is where a resource's records go: summed in the month, or kept
 // by the engine.
