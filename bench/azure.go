@@ -96,11 +96,7 @@ func median(ms []measure) measure {
 // duckAzure scans a month of a consumption file and sums its costs by
 // tenant and resource.
 func duckAzure(consumption, month, threads string) error {
-	start, err := time.Parse("2006-01", month)
-	if err != nil {
-		return err
-	}
-	db, err := openDuck(threads)
+	db, from, to, err := openDuckMonth(threads, month)
 	if err != nil {
 		return err
 	}
@@ -111,7 +107,7 @@ SELECT count(*), sum(n) FROM (
   SELECT tenant, resource, sum(cost) AS cost, count(*) AS n
   FROM read_parquet('%s')
   WHERE date >= '%s' AND date < '%s'
-  GROUP BY 1, 2)`, quote(consumption), start.Format(time.DateOnly), start.AddDate(0, 1, 0).Format(time.DateOnly))).Scan(&groups, &records)
+  GROUP BY 1, 2)`, quote(consumption), from, to)).Scan(&groups, &records)
 	if err != nil {
 		return err
 	}

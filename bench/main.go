@@ -243,11 +243,7 @@ func child(what string, args []string) error {
 		return err
 	case "duckdb":
 		use, timeline, month, threads := args[0], args[1], args[2], args[3]
-		start, err := time.Parse("2006-01", month)
-		if err != nil {
-			return err
-		}
-		db, err := openDuck(threads)
+		db, from, to, err := openDuckMonth(threads, month)
 		if err != nil {
 			return err
 		}
@@ -259,7 +255,7 @@ JOIN read_parquet('%s') t
   ON u.tenant = t.tenant AND u.resource = t.resource
  AND u."time" >= t."start" AND (t."end" IS NULL OR u."time" < t."end")
 WHERE t.org <> '' AND u."time" >= TIMESTAMP '%s' AND u."time" < TIMESTAMP '%s'
-GROUP BY 1, 2, 3`, quote(use), quote(timeline), start.Format(time.DateOnly), start.AddDate(0, 1, 0).Format(time.DateOnly))
+GROUP BY 1, 2, 3`, quote(use), quote(timeline), from, to)
 		rows, err := db.Query(q)
 		if err != nil {
 			return err
@@ -316,6 +312,17 @@ func openDuck(threads string) (*sql.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openDuckMonth is openDuck for a query of a month (YYYY-MM): its first day
+// and the next month's, as dates.
+func openDuckMonth(threads, month string) (db *sql.DB, from, to string, err error) {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return nil, "", "", err
+	}
+	db, err = openDuck(threads)
+	return db, start.Format(time.DateOnly), start.AddDate(0, 1, 0).Format(time.DateOnly), err
 }
 
 func quote(path string) string { return strings.ReplaceAll(path, "'", "''") }
