@@ -34,26 +34,42 @@ func NewReader(r io.Reader) *Reader {
 // At the end of the log Next returns io.EOF; any other error is an error of
 // the underlying reader, wrapped with the line number.
 func (r *Reader) Next() (*Event, *Refusal, error) {
+	line, n, tooLong, err := r.nextLine()
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, rf := decodeLine(line, n, tooLong)
+	return ev, rf, nil
+}
+
+// nextLine returns the next line that is not blank, trimmed, and its
+// number; tooLong, and no text, for a line over MaxLineBytes.
+func (r *Reader) nextLine() (line []byte, n int, tooLong bool, err error) {
 	for {
 		line, tooLong, err := r.readLine()
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, false, err
 		}
 		r.line++
 		if tooLong {
-			return nil, &Refusal{Line: r.line, Code: Malformed,
-				Message: fmt.Sprintf("the line is longer than %d bytes; split it into one event a line", MaxLineBytes)}, nil
+			return nil, r.line, true, nil
 		}
 		if r.line == 1 {
 			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			return line, r.line, false, nil
 		}
-		ev, rf := Decode(line, r.line)
-		return ev, rf, nil
 	}
+}
+
+// decodeLine decodes line n of a log, or refuses it as too long.
+func decodeLine(line []byte, n int, tooLong bool) (*Event, *Refusal) {
+	if tooLong {
+		return nil, &Refusal{Line: n, Code: Malformed,
+			Message: fmt.Sprintf("the line is longer than %d bytes; split it into one event a line", MaxLineBytes)}
+	}
+	return Decode(line, n)
 }
 
 // Each calls fn with each line of the log in turn: its event, or its
@@ -135,25 +151,18 @@ type chunkLine struct {
 	tooLong     bool
 }
 
-// readChunk reads the next chunk of lines, skipping blank ones.
+// readChunk reads the next chunk of lines that are not blank.
 func (r *Reader) readChunk() *lineChunk {
 	c := &lineChunk{decoded: make(chan struct{})}
 	for len(c.lines) < chunkLines && len(c.text) < chunkBytes {
-		line, tooLong, err := r.readLine()
+		line, n, tooLong, err := r.nextLine()
 		if err != nil {
 			c.err = err
 			break
 		}
-		r.line++
-		if r.line == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-		}
-		if line = bytes.TrimSpace(line); len(line) == 0 && !tooLong {
-			continue
-		}
 		from := len(c.text)
 		c.text = append(c.text, line...)
-		c.lines = append(c.lines, chunkLine{r.line, from, len(c.text), tooLong})
+		c.lines = append(c.lines, chunkLine{n, from, len(c.text), tooLong})
 	}
 	return c
 }
@@ -166,12 +175,7 @@ func (c *lineChunk) decode() {
 	}()
 	c.evs, c.rfs = make([]*Event, len(c.lines)), make([]*Refusal, len(c.lines))
 	for i, l := range c.lines {
-		if l.tooLong {
-			c.rfs[i] = &Refusal{Line: l.n, Code: Malformed,
-				Message: fmt.Sprintf("the line is longer than %d bytes; split it into one event a line", MaxLineBytes)}
-			continue
-		}
-		c.evs[i], c.rfs[i] = Decode(c.text[l.from:l.to], l.n)
+		c.evs[i], c.rfs[i] = decodeLine(c.text[l.from:l.to], l.n, l.tooLong)
 	}
 }
 
