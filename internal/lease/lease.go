@@ -54,6 +54,9 @@ type Manager struct {
 	// without waiting for a round, which holds mu through its questions
 	// to the database.
 	heldNow atomic.Pointer[map[int]int64]
+	// leases is every bucket's lease as the last round or Reroute read
+	// it, with the owners' addresses: where a tenant's questions go.
+	leases atomic.Pointer[[]store.Lease]
 
 	owned            prometheus.Gauge
 	renewals, losses prometheus.Counter
@@ -81,6 +84,9 @@ func New(s store.Buckets, n int, opts Options) *Manager {
 			Help: "Writes refused because another process took the bucket's lease."}),
 	}
 }
+
+// ID names the process among the members.
+func (m *Manager) ID() string { return m.opts.ID }
 
 // Collectors returns the manager's metrics, to register.
 func (m *Manager) Collectors() []prometheus.Collector {
@@ -199,14 +205,14 @@ func (m *Manager) Tick(ctx context.Context) error {
 		}
 		m.lose(b, m.held[b].epoch, false)
 	}
-	if len(m.held) >= share {
-		return nil
-	}
+	// Every round reads the leases, whether it takes buckets or not: they
+	// say where each tenant's questions go.
 	leases, err := m.store.Leases(ctx)
 	if err != nil {
 		return err
 	}
-	for _, l := range leases {
+	defer m.leases.Store(&leases)
+	for i, l := range leases {
 		if len(m.held) >= share {
 			break
 		}
@@ -218,6 +224,8 @@ func (m *Manager) Tick(ctx context.Context) error {
 			return err
 		}
 		if ok {
+			taken.Addr = m.opts.Addr
+			leases[i] = taken
 			m.held[l.Bucket] = holding{taken.Epoch, until}
 			m.changed()
 			if m.opts.Gained != nil {
@@ -226,6 +234,51 @@ func (m *Manager) Tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Route is where the questions about a tenant go: its bucket's owner, as
+// a lease names it, and the address it answers at.
+type Route struct {
+	Bucket int
+	Owner  string
+	Addr   string
+	// Self says the owner is this process.
+	Self bool
+}
+
+// Route returns where a tenant's questions go, as the last round read the
+// leases, and false when no process alive holds its bucket by this
+// process's clock, or no round read them yet.
+func (m *Manager) Route(tenant string) (Route, bool) {
+	p := m.leases.Load()
+	if p == nil {
+		return Route{}, false
+	}
+	return m.route(*p, tenant)
+}
+
+// Reroute reads the leases again, for a question whose owner did not
+// answer: the bucket may have changed hands since the last round.
+func (m *Manager) Reroute(ctx context.Context, tenant string) (Route, bool, error) {
+	leases, err := m.store.Leases(ctx)
+	if err != nil {
+		return Route{}, false, err
+	}
+	m.leases.Store(&leases)
+	r, ok := m.route(leases, tenant)
+	return r, ok, nil
+}
+
+func (m *Manager) route(leases []store.Lease, tenant string) (Route, bool) {
+	b := Bucket(tenant, m.buckets)
+	if b >= len(leases) {
+		return Route{}, false
+	}
+	l := leases[b]
+	if l.Owner == "" || l.Addr == "" || !m.opts.Now().Before(l.Expires) {
+		return Route{}, false
+	}
+	return Route{Bucket: b, Owner: l.Owner, Addr: l.Addr, Self: l.Owner == m.opts.ID}, true
 }
 
 // share is the process's fair share of the buckets among the members

@@ -133,6 +133,69 @@ func TestFairShares(t *testing.T) {
 	}
 }
 
+// TestRoutesAreTheLeases: every process routes a tenant's questions to the
+// one holding its bucket, at the address it joined with; a process that
+// stopped is routed to until a round or a Reroute reads the leases again.
+func TestRoutesAreTheLeases(t *testing.T) {
+	s := open(t)
+	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	manager := func(id string) *lease.Manager {
+		return lease.New(s, buckets, lease.Options{ID: id, Addr: "http://" + id, Lease: 10 * time.Second, Now: c.Now})
+	}
+	a, b, d := manager("a"), manager("b"), manager("d")
+	if _, ok := a.Route("contoso"); ok {
+		t.Fatal("a routes before any round read the leases")
+	}
+	// The shares settle in two rounds; a third reads where they settled.
+	tick(t, a, b, d, a, b, d, a, b, d)
+	owners(t, a, b, d)
+	ms := map[string]*lease.Manager{"a": a, "b": b, "d": d}
+	check := func(from ...*lease.Manager) {
+		t.Helper()
+		for i := range 200 {
+			tenant := fmt.Sprintf("tenant-%d", i)
+			bucket := lease.Bucket(tenant, buckets)
+			for _, m := range from {
+				r, ok := m.Route(tenant)
+				if !ok {
+					t.Fatalf("%s has no route to %s", m.ID(), tenant)
+				}
+				owner := ms[r.Owner]
+				if owner == nil || r.Bucket != bucket || r.Addr != "http://"+r.Owner || r.Self != (r.Owner == m.ID()) {
+					t.Fatalf("%s routes %s (bucket %d) to %+v", m.ID(), tenant, bucket, r)
+				}
+				if _, held := owner.Held()[bucket]; !held {
+					t.Fatalf("%s routes %s to %s, which does not hold bucket %d", m.ID(), tenant, r.Owner, bucket)
+				}
+			}
+		}
+	}
+	check(a, b, d)
+
+	// b stops and gives its buckets back; a and d take them. b's routes
+	// are stale until it reads the leases again.
+	ctx, stop := context.WithCancel(context.Background())
+	stop()
+	b.Run(ctx, func(error) {})
+	delete(ms, "b")
+	tick(t, a, d, a, d, a, d)
+	owners(t, a, d)
+	check(a, d)
+	for i := range 200 {
+		tenant := fmt.Sprintf("tenant-%d", i)
+		r, ok, err := b.Reroute(context.Background(), tenant)
+		if err != nil || !ok || r.Owner == "b" {
+			t.Fatalf("b reroutes %s to %+v, %v, %v", tenant, r, ok, err)
+		}
+	}
+	// Leases expired by the process's clock route nowhere: their owner
+	// stopped renewing them.
+	c.add(11 * time.Second)
+	if r, ok := a.Route("contoso"); ok {
+		t.Fatalf("a routes to %+v after every lease expired", r)
+	}
+}
+
 // TestPausedOwnerIsFenced: a process paused past its lease (its clock
 // stands still, it renews nothing) finds its buckets taken, at a higher
 // epoch, by the process still running; its checkpoint written with the

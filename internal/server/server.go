@@ -55,6 +55,10 @@ type Config struct {
 	// second, in bursts of at most WriteBurst; 0 is no limit.
 	WriteRate  float64
 	WriteBurst int
+	// ForwardTimeout bounds how long a process sharing buckets waits for
+	// the owner of a tenant's bucket to begin its answer to a question it
+	// forwarded; 0 is 5 seconds.
+	ForwardTimeout time.Duration
 }
 
 // Server serves the API. Several servers, in one process or many, may share
@@ -78,24 +82,12 @@ type Server struct {
 	// consumption is how far the state noted the resources with
 	// consumption kept as segments.
 	consumption consumptionNotes
-	// own, when set, tells the buckets of tenants the process owns.
-	own Ownership
-}
-
-// Ownership is what a process knows of the buckets of tenants it owns
-// among those serving one database (SPEC.md section 10).
-type Ownership interface {
-	// Held returns the buckets held, with their epochs.
-	Held() map[int]int64
-	// Collectors returns the metrics of the process's leases.
-	Collectors() []prometheus.Collector
-}
-
-// Own makes the server tell the buckets its process owns, on /healthz and
-// in its metrics. It is called before the server serves.
-func (s *Server) Own(o Ownership) {
-	s.own = o
-	s.registry.MustRegister(o.Collectors()...)
+	// own, when set, tells the buckets of tenants the process owns and
+	// where the others' owners answer; forwarder asks them, and forwards
+	// times it (Own).
+	own       Ownership
+	forwarder *http.Client
+	forwards  *prometheus.HistogramVec
 }
 
 type serverMetrics struct {
@@ -320,6 +312,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		start := time.Now()
 		// API answers carry data that no cache should keep.
 		w.Header().Set("Cache-Control", "no-store")
+		if s.own != nil {
+			w.Header().Set(answeredBy, s.own.ID())
+		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		err := s.serve(sw, r, rt)
 		if err != nil {
@@ -362,6 +357,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 				return err
 			}
 		}
+	}
+	if s.forward(w, r, askedOf(rt, r, p)) {
+		return nil
 	}
 	return rt.h(w, r, p)
 }

@@ -260,12 +260,14 @@ func Duplicates(events []*event.Event, known map[string]bool) []bool {
 
 // Lease is a process's hold on a bucket of tenants (SPEC.md section 10):
 // Owner ("" when none) holds it until Expires, and Epoch grows each time
-// the bucket is taken.
+// the bucket is taken. Addr, which Leases tells, is where the owner
+// answers: its address as a member alive, "" when it is none.
 type Lease struct {
 	Bucket  int
 	Owner   string
 	Epoch   int64
 	Expires time.Time
+	Addr    string
 }
 
 // Member is a process that shares the buckets, alive until Expires and
@@ -290,7 +292,8 @@ type Buckets interface {
 	Join(ctx context.Context, m Member, now time.Time) ([]Member, error)
 	// Leave forgets a member.
 	Leave(ctx context.Context, id string) error
-	// Leases returns the lease of every bucket, by bucket.
+	// Leases returns the lease of every bucket, by bucket, each with its
+	// owner's address.
 	Leases(ctx context.Context) ([]Lease, error)
 	// Take makes owner the holder of a bucket until until, raising its
 	// epoch, when no other owner's lease is unexpired at now (its own is

@@ -91,13 +91,22 @@ func (s *Store) Leave(ctx context.Context, id string) error {
 	return nil
 }
 
-// Leases returns every bucket's lease.
+// Leases returns every bucket's lease, with the address of its owner when
+// the owner is a member alive.
 func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
-	rows, err := s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns FROM bucket_leases ORDER BY bucket`)
+	rows, err := s.pool.Query(ctx, `SELECT l.bucket, l.owner, l.epoch, l.expires_ns, COALESCE(m.addr, '')
+		FROM bucket_leases l LEFT JOIN bucket_members m ON m.id = l.owner AND l.owner <> ''
+		ORDER BY l.bucket`)
 	if err != nil {
 		return nil, fmt.Errorf("leases: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, scanLease)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Lease, error) {
+		var l store.Lease
+		var ns int64
+		err := r.Scan(&l.Bucket, &l.Owner, &l.Epoch, &ns, &l.Addr)
+		l.Expires = time.Unix(0, ns).UTC()
+		return l, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("leases: %w", err)
 	}

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palproject/pal/internal/api"
+	"github.com/palproject/pal/internal/lease"
+)
+
+// A question about one tenant is answered by its bucket's owner (SPEC.md
+// section 10): the process that receives it, when it is not the owner,
+// forwards it there with the caller's own token, which the owner checks
+// again, and passes the owner's answer back as it is.
+
+// forwardedBy is the header a forwarded question carries: the process that
+// forwarded it. Its receiver answers it itself, whatever it thinks of the
+// leases, so that a question goes one hop at most.
+const forwardedBy = "X-Pal-Forwarded-By"
+
+// answeredBy is the header of every answer of a process sharing buckets:
+// the process that answered, the owner for a forwarded question.
+const answeredBy = "X-Pal-Process"
+
+// Ownership is what a process knows of the buckets of tenants among those
+// serving one database (SPEC.md section 10): those it owns, and where the
+// others are.
+type Ownership interface {
+	// ID names the process among the members.
+	ID() string
+	// Held returns the buckets held, with their epochs.
+	Held() map[int]int64
+	// Route returns where a tenant's questions go, false when no process
+	// alive is known to hold its bucket.
+	Route(tenant string) (lease.Route, bool)
+	// Reroute reads the leases again, after the owner did not answer.
+	Reroute(ctx context.Context, tenant string) (lease.Route, bool, error)
+	// Collectors returns the metrics of the process's leases.
+	Collectors() []prometheus.Collector
+}
+
+// Own makes the process share the buckets of tenants with the others on
+// its database: it tells the buckets it owns, on /healthz and in its
+// metrics, and forwards the questions about a tenant of another's bucket
+// to that process. It is called before the server serves.
+func (s *Server) Own(o Ownership) {
+	s.own = o
+	s.registry.MustRegister(o.Collectors()...)
+	s.forwards = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pal_forward_seconds",
+		Help:    "Questions about one tenant sent to the owner of its bucket, by outcome: answered by the owner, by the owner found on a second try after the leases were read again, or here when no owner answered.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"outcome"})
+	s.registry.MustRegister(s.forwards)
+	timeout := s.cfg.ForwardTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	// The owner has timeout to begin its answer; the answer itself may
+	// take as long as the caller waits.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	s.forwarder = &http.Client{Transport: t,
+		// The owner's redirects, if any, are the caller's to follow.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// askedOf returns the one tenant a GET request asks of, when its answer is
+// of that tenant's fold alone: its bucket's owner answers it. It returns ""
+// when the request asks of several tenants, of none, or is malformed (the
+// handler then says why).
+func askedOf(rt route, r *http.Request, p Principal) string {
+	if rt.method != http.MethodGet {
+		return ""
+	}
+	switch rt.path {
+	case "/v1/explain", "/v1/timeline":
+		if tenant, _, err := resourceParams(r, p); err == nil {
+			return tenant
+		}
+	case "/v1/me/credit", api.LinkPath, api.LinkPath + "/{partnerId}":
+		return p.Tenant
+	case "/v1/attribution", "/v1/refusals":
+		tenant, _ := p.tenantScope()
+		return tenant
+	case "/v1/links":
+		if tenant, org, err := linksScope(r, p); err == nil && org == "" {
+			return tenant
+		}
+	case "/v1/tables/{table}":
+		if sc, err := scopeOf(r.URL.Query(), p); err == nil && sc.org == "" {
+			return sc.tenant
+		}
+	}
+	return ""
+}
+
+// forward answers a question about tenant from its bucket's owner, and
+// reports false when this process is to answer it: it owns the bucket, the
+// question was forwarded to it, or no owner answered, the second try made
+// after reading the leases again. Every process folds every tenant, so an
+// answer given here is the owner's.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) bool {
+	if s.own == nil || tenant == "" || r.Header.Get(forwardedBy) != "" {
+		return false
+	}
+	start := time.Now()
+	to, ok := s.own.Route(tenant)
+	if !ok || to.Self {
+		return false
+	}
+	outcome := "owner"
+	res, err := s.ask(r, to)
+	if err != nil {
+		s.log.Warn("the owner of a tenant's bucket did not answer; reading the leases again", "tenant", tenant, "bucket", to.Bucket, "owner", to.Owner, "addr", to.Addr, "error", err)
+		again, ok, rerr := s.own.Reroute(r.Context(), tenant)
+		switch {
+		case rerr != nil:
+			err = rerr
+		case !ok || again.Self || again == to:
+			// No one else holds it, or this process now does.
+			err = fmt.Errorf("no other owner: %w", err)
+		default:
+			outcome = "rerouted"
+			res, err = s.ask(r, again)
+		}
+	}
+	if err != nil {
+		s.forwards.WithLabelValues("here").Observe(time.Since(start).Seconds())
+		return false
+	}
+	defer res.Body.Close()
+	h := w.Header()
+	for k, vs := range res.Header {
+		h[k] = vs
+	}
+	w.WriteHeader(res.StatusCode)
+	if _, err := io.Copy(w, res.Body); err != nil {
+		s.log.Warn("a forwarded answer was cut", "tenant", tenant, "owner", to.Owner, "error", err)
+	}
+	s.forwards.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	return true
+}
+
+// ask sends r to the owner named by to, with the caller's headers, and
+// returns its answer. An owner still loading its state (503) did not
+// answer.
+func (s *Server) ask(r *http.Request, to lease.Route) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, to.Addr+r.URL.RequestURI(), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"Authorization", "Accept", "Accept-Language"} {
+		if v := r.Header.Values(k); len(v) > 0 {
+			req.Header[k] = v
+		}
+	}
+	req.Header.Set(forwardedBy, s.own.ID())
+	res, err := s.forwarder.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == http.StatusServiceUnavailable {
+		res.Body.Close()
+		return nil, errors.New("the owner answered 503: it is not ready")
+	}
+	return res, nil
+}

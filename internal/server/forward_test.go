@@ -1,0 +1,236 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/lease"
+	"github.com/palproject/pal/internal/server"
+	"github.com/palproject/pal/internal/store"
+	"github.com/palproject/pal/internal/store/postgres"
+	"github.com/palproject/pal/internal/store/postgres/pgtest"
+)
+
+const testBuckets = 16
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// process is a service that shares the buckets of its database with
+// others, its leases renewed when the test ticks them.
+type process struct {
+	*service
+	id    string
+	lease *lease.Manager
+	hs    *httptest.Server
+}
+
+// startProcess starts a service on a PostgreSQL database that shares its
+// buckets, with a lease manager on the test's clock.
+func startProcess(t *testing.T, dbURL, id string, c *testClock, cfg server.Config) *process {
+	t.Helper()
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if n, err := st.SetBuckets(ctx, testBuckets); err != nil || n != testBuckets {
+		t.Fatalf("SetBuckets: %d, %v", n, err)
+	}
+	cfg.Store = st
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	m := lease.New(st, testBuckets, lease.Options{ID: id, Addr: "http://" + hs.Listener.Addr().String(), Lease: 10 * time.Second, Now: c.Now})
+	srv.Own(m)
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &process{service: &service{t: t, url: hs.URL, srv: srv, store: st}, id: id, lease: m, hs: hs}
+}
+
+// rounds runs n rounds of the processes' leases, in turn.
+func rounds(t *testing.T, n int, ps ...*process) {
+	t.Helper()
+	for range n {
+		for _, p := range ps {
+			if err := p.lease.Tick(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// ask sends a GET and returns the status, the body and the process that
+// answered.
+func (s *service) ask(path, token string, header http.Header) (int, string, string) {
+	s.t.Helper()
+	req, err := http.NewRequest("GET", s.url+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body), res.Header.Get("X-Pal-Process")
+}
+
+// metric returns the lines of /metrics that start with prefix.
+func (s *service) metric(prefix string) []string {
+	s.t.Helper()
+	_, body := s.call("GET", "/metrics", "", "")
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestOneTenantQuestionsGoToTheOwner: a question about one tenant is
+// answered by its bucket's owner, whichever process it is asked of; when
+// the owner does not answer, the process reads the leases again and asks
+// the new owner, or answers itself when there is none.
+func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
+	db := pgtest.Database(t)
+	c := &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := startProcess(t, db, "a", c, server.Config{})
+	b := startProcess(t, db, "b", c, server.Config{})
+	d := startProcess(t, db, "d", c, server.Config{})
+	ps := []*process{a, b, d}
+	rounds(t, 3, ps...)
+	operator := a.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	a.push(operator, strings.Join(lines[:min(len(lines), 2000)], "\n"))
+
+	var tenants []string
+	for _, ev := range a.exportedLog(operator) {
+		if ev.Tenant != "" && !slices.Contains(tenants, ev.Tenant) {
+			tenants = append(tenants, ev.Tenant)
+		}
+	}
+	if len(tenants) < 3 {
+		t.Fatalf("the demo log has %d tenants: the test would prove little", len(tenants))
+	}
+	owner := func(tenant string) string {
+		t.Helper()
+		r, ok := a.lease.Route(tenant)
+		if !ok {
+			t.Fatalf("no route to %s", tenant)
+		}
+		return r.Owner
+	}
+	answers := map[string]string{}
+	forwarded := 0
+	for _, tenant := range tenants {
+		path := "/v1/links?" + url.Values{"tenant": {tenant}}.Encode()
+		for _, p := range ps {
+			status, body, by := p.ask(path, operator, nil)
+			if status != http.StatusOK || by != owner(tenant) {
+				t.Fatalf("%s asked of %s: %d, answered by %q, want %s's owner %s: %s", tenant, p.id, status, by, tenant, owner(tenant), body)
+			}
+			if want, ok := answers[tenant]; ok && body != want {
+				t.Fatalf("%s asked of %s answers\n%s\nnot as the others:\n%s", tenant, p.id, body, want)
+			}
+			answers[tenant] = body
+			if p.id != by {
+				forwarded++
+			}
+		}
+		// A tenant administrator's questions are its tenant's: they go to
+		// its owner too.
+		admin := a.token(store.RoleTenantAdmin, tenant, "", "")
+		if status, body, by := b.ask("/v1/attribution", admin, nil); status != http.StatusOK || by != owner(tenant) {
+			t.Fatalf("%s's administrator asked b: %d, answered by %q, want %s: %s", tenant, status, by, owner(tenant), body)
+		}
+		// A question forwarded once is answered where it lands.
+		if status, _, by := b.ask(path, operator, http.Header{"X-Pal-Forwarded-By": {"a"}}); status != http.StatusOK || by != "b" {
+			t.Fatalf("a forwarded question asked of b: %d, answered by %q", status, by)
+		}
+	}
+	if forwarded == 0 {
+		t.Fatal("no question was forwarded")
+	}
+	// Questions across tenants are answered where they are asked.
+	for _, p := range ps {
+		if status, _, by := p.ask("/v1/reports/monthly?month=2026-03", operator, nil); status != http.StatusOK || by != p.id {
+			t.Fatalf("a report asked of %s: %d, answered by %q", p.id, status, by)
+		}
+	}
+
+	// The owner of one of the tenants, x, stops answering but holds its
+	// leases: a asks it, reads the leases again, finds x still the owner,
+	// and answers itself.
+	var x, y *process
+	var tenant string
+	for _, tn := range tenants {
+		if o := owner(tn); o != "a" {
+			tenant = tn
+			x, y = b, d
+			if o == "d" {
+				x, y = d, b
+			}
+			break
+		}
+	}
+	if x == nil {
+		t.Fatal("a owns every tenant of the demo")
+	}
+	path := "/v1/links?" + url.Values{"tenant": {tenant}}.Encode()
+	x.hs.Close()
+	if status, body, by := a.ask(path, operator, nil); status != http.StatusOK || by != "a" || body != answers[tenant] {
+		t.Fatalf("with %s down, %s asked of a: %d, answered by %q:\n%s\nwant a's answer:\n%s", x.id, tenant, status, by, body, answers[tenant])
+	}
+	if got := a.metric(`pal_forward_seconds_count{outcome="here"}`); len(got) != 1 || !strings.HasSuffix(got[0], " 1") {
+		t.Fatalf("a's metrics: %q, want one question answered here", got)
+	}
+
+	// x gives its buckets back as it stops; y takes them before a's next
+	// round: a asks x, which is gone, reads the leases again and asks y.
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	x.lease.Run(stopped, func(error) {})
+	rounds(t, 1, y)
+	if r, _ := y.lease.Route(tenant); r.Owner != y.id {
+		t.Fatalf("%s did not take %s's bucket %d (owner now %q): choose another tenant", y.id, tenant, r.Bucket, r.Owner)
+	}
+	if status, body, by := a.ask(path, operator, nil); status != http.StatusOK || by != y.id || body != answers[tenant] {
+		t.Fatalf("with %s's buckets taken by %s, %s asked of a: %d, answered by %q:\n%s", x.id, y.id, tenant, status, by, body)
+	}
+	if got := a.metric(`pal_forward_seconds_count{outcome="rerouted"}`); len(got) != 1 || !strings.HasSuffix(got[0], " 1") {
+		t.Fatalf("a's metrics: %q, want one question rerouted", got)
+	}
+}
