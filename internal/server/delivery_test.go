@@ -120,10 +120,11 @@ func ndjson(events []*event.Event) string {
 	return b.String()
 }
 
-// deliver pushes the events in batches of random sizes, and now and then
-// delivers a batch again, as a sender that lost an answer does. It returns
-// the lines in the order they were delivered.
-func deliver(t *testing.T, s *service, token string, rng *rand.Rand, events []*event.Event) []*event.Event {
+// deliver pushes the events in batches of random sizes, each to the
+// service next returns, and now and then delivers a batch again, as a
+// sender that lost an answer does. It returns the lines in the order they
+// were delivered.
+func deliver(t *testing.T, next func() *service, token string, rng *rand.Rand, events []*event.Event) []*event.Event {
 	var delivered []*event.Event
 	for i := 0; i < len(events); {
 		n := 1 + rng.IntN(40)
@@ -134,7 +135,7 @@ func deliver(t *testing.T, s *service, token string, rng *rand.Rand, events []*e
 			times = 2
 		}
 		for range times {
-			res := s.push(token, ndjson(batch))
+			res := next().push(token, ndjson(batch))
 			if len(res.Refused) > 0 {
 				t.Fatalf("a line was refused by the line checks: %+v", res.Refused)
 			}
@@ -191,7 +192,7 @@ func TestAnyDeliveryGivesTheAnswersOfTheLog(t *testing.T) {
 				}
 				s := start(t, open(t), server.Config{Options: opts, SnapshotEvery: 150})
 				operator := s.token(store.RoleOperator, "", "", "")
-				delivered := deliver(t, s, operator, rng, log)
+				delivered := deliver(t, func() *service { return s }, operator, rng, log)
 
 				want := foldLog(t, delivered, opts)
 				if len(want.Attribution) == 0 || len(want.Refused) == 0 {

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/attribution/attributiontest"
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
@@ -72,6 +79,17 @@ func startProcess(t *testing.T, dbURL, id string, c *testClock, cfg server.Confi
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return &process{service: &service{t: t, url: hs.URL, srv: srv, store: st}, id: id, lease: m, hs: hs}
+}
+
+// tenantsOf lists the tenants of a log, in the order they first come.
+func tenantsOf(log []*event.Event) []string {
+	var out []string
+	for _, ev := range log {
+		if ev.Tenant != "" && !slices.Contains(out, ev.Tenant) {
+			out = append(out, ev.Tenant)
+		}
+	}
+	return out
 }
 
 // rounds runs n rounds of the processes' leases, in turn.
@@ -136,12 +154,7 @@ func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
 	a.push(operator, strings.Join(lines[:min(len(lines), 2000)], "\n"))
 
-	var tenants []string
-	for _, ev := range a.exportedLog(operator) {
-		if ev.Tenant != "" && !slices.Contains(tenants, ev.Tenant) {
-			tenants = append(tenants, ev.Tenant)
-		}
-	}
+	tenants := tenantsOf(a.exportedLog(operator))
 	if len(tenants) < 3 {
 		t.Fatalf("the demo log has %d tenants: the test would prove little", len(tenants))
 	}
@@ -232,5 +245,93 @@ func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 	}
 	if got := a.metric(`pal_forward_seconds_count{outcome="rerouted"}`); len(got) != 1 || !strings.HasSuffix(got[0], " 1") {
 		t.Fatalf("a's metrics: %q, want one question rerouted", got)
+	}
+}
+
+// TestAnyProcessesGiveTheAnswersOfTheLog delivers random logs over one to
+// four processes on one database, each batch to a process chosen at
+// random, while processes pause past their leases or leave and come back.
+// Every process then answers as one service given the exported log, and as
+// `pal` on it and on the deliveries.
+func TestAnyProcessesGiveTheAnswersOfTheLog(t *testing.T) {
+	for seed := range uint64(4) {
+		n := 1 + int(seed)
+		log, name := attributiontest.RandomLog(seed, 300), "random"
+		if seed == 2 {
+			log, name = attributiontest.RandomAzureLog(seed, 300), "azure"
+		}
+		t.Run(fmt.Sprintf("%d-processes/%s-%d", n, name, seed), func(t *testing.T) {
+			db := pgtest.Database(t)
+			rng := rand.New(rand.NewPCG(seed, 23))
+			c := &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			var ps []*process
+			for i := range n {
+				ps = append(ps, startProcess(t, db, fmt.Sprintf("p%d", i), c, server.Config{SnapshotEvery: 100}))
+			}
+			rounds(t, 3, ps...)
+			operator := ps[0].token(store.RoleOperator, "", "", "")
+			losses := 0
+			next := func() *service {
+				switch rng.IntN(10) {
+				case 0:
+					// One process pauses past its leases: the others take
+					// its buckets; it finds them gone when it wakes.
+					paused := ps[rng.IntN(n)]
+					c.add(11 * time.Second)
+					for _, p := range ps {
+						if p != paused {
+							rounds(t, 2, p)
+						}
+					}
+					rounds(t, 2, ps...)
+					losses++
+				case 1:
+					// One leaves, giving its buckets back, and comes back at
+					// the next round.
+					stopped, stop := context.WithCancel(context.Background())
+					stop()
+					ps[rng.IntN(n)].lease.Run(stopped, func(error) {})
+					rounds(t, 2, ps...)
+					losses++
+				}
+				return ps[rng.IntN(n)].service
+			}
+			delivered := deliver(t, next, operator, rng, attributiontest.ShuffleKeepingTies(rng, log))
+			if n > 1 && losses == 0 {
+				t.Fatal("no lease was lost: the test would prove little")
+			}
+
+			opts := attribution.DefaultOptions()
+			want := foldLog(t, delivered, opts)
+			exported := ps[rng.IntN(n)].exportedLog(operator)
+			if diff := gocmp.Diff(want, foldLog(t, exported, opts)); diff != "" {
+				t.Fatalf("pal on /v1/log differs from pal on the deliveries (-deliveries +export):\n%s", diff)
+			}
+			one := start(t, sqliteStore(t), server.Config{})
+			alone := one.token(store.RoleOperator, "", "", "")
+			one.push(alone, ndjson(exported))
+			if diff := gocmp.Diff(want, one.truth(t, alone, exported, want.Timeline)); diff != "" {
+				t.Fatalf("one service given the exported log differs from pal (-pal +service):\n%s", diff)
+			}
+			forwarded := 0
+			for _, p := range ps {
+				// Each tenant's links, which its bucket's owner answers.
+				for _, tenant := range tenantsOf(exported) {
+					path := "/v1/links?" + url.Values{"tenant": {tenant}}.Encode()
+					_, want, _ := one.ask(path, alone, nil)
+					if status, got, by := p.ask(path, operator, nil); status != http.StatusOK || got != want {
+						t.Fatalf("%s's links asked of %s, answered by %s: %d\n%s\nwant\n%s", tenant, p.id, by, status, got, want)
+					}
+				}
+				if diff := gocmp.Diff(want, p.truth(t, operator, exported, want.Timeline)); diff != "" {
+					t.Fatalf("process %s differs from pal on the log (-pal +process):\n%s", p.id, diff)
+				}
+				p.checkFeed(t, operator, want.Timeline)
+				forwarded += len(p.metric(`pal_forward_seconds_count{outcome="owner"}`))
+			}
+			if n > 1 && forwarded == 0 {
+				t.Fatal("no question went to another process: the test would prove little")
+			}
+		})
 	}
 }
