@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/backend"
+	"github.com/palproject/pal/internal/store/postgres"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -99,7 +101,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
-	st, err := backend.Open(ctx, *db)
+	id := processID()
+	st, err := backend.Open(ctx, sessionsNamed(*db, id))
 	if err != nil {
 		return err
 	}
@@ -167,7 +170,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		if url == "" {
 			url = scheme + "://" + ln.Addr().String()
 		}
-		m := lease.New(st.(store.Buckets), nBuckets, lease.Options{ID: processID(), Addr: url, Lease: *leaseFor})
+		m := lease.New(st.(store.Buckets), nBuckets, lease.Options{ID: id, Addr: url, Lease: *leaseFor})
 		srv.Own(m)
 		go func() {
 			defer close(leased)
@@ -216,6 +219,21 @@ func processID() string {
 	var r [4]byte
 	rand.Read(r[:])
 	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), r)
+}
+
+// sessionsNamed names the sessions of a process to a PostgreSQL database
+// after the process (application_name): the process that takes its buckets
+// when its lease expired ends them, and the locks it may hold with them.
+// Another kind of store is left as it is.
+func sessionsNamed(db, id string) string {
+	u, err := url.Parse(db)
+	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return db
+	}
+	q := u.Query()
+	q.Set("application_name", postgres.SessionName(id))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // hostOf returns the host of an address host:port.

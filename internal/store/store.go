@@ -289,6 +289,8 @@ type Buckets interface {
 	SetBuckets(ctx context.Context, n int) (int, error)
 	// Join notes that a member is alive until its Expires, forgets the
 	// members that expired before now, and returns those alive, by ID.
+	// The sessions of a member forgotten, opened under its ID, are ended:
+	// a member stopped in a transaction holds its locks no longer.
 	Join(ctx context.Context, m Member, now time.Time) ([]Member, error)
 	// Leave forgets a member.
 	Leave(ctx context.Context, id string) error

@@ -52,7 +52,19 @@ func (s *Store) SetBuckets(ctx context.Context, n int) (int, error) {
 	return stored, nil
 }
 
-// Join notes a member alive and returns those alive.
+// SessionName is the name (application_name) under which a member's
+// sessions to the database are to be opened, so that Join can end them
+// once the member expired: the member's ID, cut to the 63 bytes the
+// database keeps.
+func SessionName(id string) string {
+	if len(id) > 63 {
+		return id[:63]
+	}
+	return id
+}
+
+// Join notes a member alive, forgets those expired and ends their
+// sessions, and returns those alive.
 func (s *Store) Join(ctx context.Context, m store.Member, now time.Time) ([]store.Member, error) {
 	var out []store.Member
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -61,10 +73,29 @@ func (s *Store) Join(ctx context.Context, m store.Member, now time.Time) ([]stor
 			m.ID, m.Addr, m.Expires.UnixNano()); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM bucket_members WHERE expires_ns < $1`, now.UnixNano()); err != nil {
+		rows, err := tx.Query(ctx, `DELETE FROM bucket_members WHERE expires_ns < $1 RETURNING id`, now.UnixNano())
+		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, addr, expires_ns FROM bucket_members ORDER BY id`)
+		expired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(expired) > 0 {
+			// A member that expired may only be stopped (a pause, a frozen
+			// VM) in the middle of a transaction, holding the log's lock
+			// and every writer with it: its sessions, named after it, are
+			// ended, and its locks freed. It finds them cut when it wakes,
+			// and its writes in flight not committed.
+			for i, id := range expired {
+				expired[i] = SessionName(id)
+			}
+			if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = ANY($1) AND pid <> pg_backend_pid()`, expired); err != nil {
+				return err
+			}
+		}
+		rows, err = tx.Query(ctx, `SELECT id, addr, expires_ns FROM bucket_members ORDER BY id`)
 		if err != nil {
 			return err
 		}
