@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/backend"
@@ -195,6 +196,16 @@ func run() error {
 	})
 	report(fmt.Sprintf("usage, batches of %d", *batch), lat, elapsed, *batch)
 	if len(pids) > 0 {
+		// Questions about one tenant, each answered by the owner of the
+		// tenant's bucket: by the process asked, or forwarded.
+		here, forwarded, elapsed, err := oneTenantQuestions(hc, bases, *clients, *tenants, operator, phase)
+		if err != nil {
+			return err
+		}
+		all := append(slices.Clone(here), forwarded...)
+		report("one-tenant questions", all, elapsed, 1)
+		report("  answered where asked", here, elapsed, 1)
+		report("  forwarded to the owner", forwarded, elapsed, 1)
 		// Each process's memory, then the processes stop: the other phases
 		// measure one process.
 		for i, pid := range pids {
@@ -540,7 +551,8 @@ func serveStore(db string) error {
 }
 
 // listen serves a store on a loopback port, and returns its address and
-// what stops it.
+// what stops it. On PostgreSQL the process shares the buckets of tenants
+// with the others serving the store, as pal serve does.
 func listen(ctx context.Context, st store.Store) (string, func(), error) {
 	srv, err := server.New(ctx, server.Config{Store: st, SnapshotEvery: 1 << 30})
 	if err != nil {
@@ -550,9 +562,77 @@ func listen(ctx context.Context, st store.Store) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
+	addr := ln.Addr().String()
+	leasing, stopLeasing := context.WithCancel(context.Background())
+	leased := make(chan struct{})
+	if b, ok := st.(store.Buckets); ok {
+		n, err := b.SetBuckets(ctx, lease.DefaultBuckets)
+		if err != nil {
+			stopLeasing()
+			return "", nil, err
+		}
+		m := lease.New(b, n, lease.Options{ID: fmt.Sprintf("pal-load-%d", os.Getpid()), Addr: "http://" + addr, Lease: 10 * time.Second})
+		srv.Own(m)
+		go func() {
+			defer close(leased)
+			m.Run(leasing, func(err error) { fmt.Fprintln(os.Stderr, "pal-load: leases:", err) })
+		}()
+	} else {
+		close(leased)
+	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
-	return ln.Addr().String(), func() { hs.Close() }, nil
+	return addr, func() {
+		hs.Close()
+		stopLeasing()
+		<-leased
+	}, nil
+}
+
+// oneTenantQuestions asks, from every client, one tenant's links of the
+// process the client sends to, each a tenant after the other, and returns
+// the latencies of the questions its process answered itself and of those
+// it forwarded to the owner of the tenant's bucket.
+func oneTenantQuestions(hc *http.Client, bases []string, clients, tenants int, token string, d time.Duration) (here, forwarded []time.Duration, elapsed time.Duration, err error) {
+	// Each process says who it is on every answer.
+	ids := make([]string, len(bases))
+	for i, base := range bases {
+		resp, err := hc.Get(base + "/healthz")
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		resp.Body.Close()
+		ids[i] = resp.Header.Get("X-Pal-Process")
+	}
+	var mu sync.Mutex
+	_, elapsed = loop(clients, d, func(c, i int) error {
+		p := c % len(bases)
+		req, err := http.NewRequest("GET", fmt.Sprintf("%s/v1/links?tenant=t%d", bases[p], (i*clients+c)%tenants), nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		t0 := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		took := time.Since(t0)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if by := resp.Header.Get("X-Pal-Process"); by == ids[p] {
+			here = append(here, took)
+		} else {
+			forwarded = append(forwarded, took)
+		}
+		return nil
+	})
+	return here, forwarded, elapsed, nil
 }
 
 // startServer starts a process serving the store, and returns its process

@@ -51,12 +51,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
 	buckets := fs.Int("buckets", lease.DefaultBuckets, "the buckets the tenants are split into on PostgreSQL, a power of two, fixed when the database is first served (SPEC section 10)")
 	leaseFor := fs.Duration("lease", 10*time.Second, "on PostgreSQL, how long this process holds a bucket's lease without renewing it, renewed every third of it")
+	forwardTimeout := fs.Duration("forward-timeout", server.DefaultForwardTimeout, "on PostgreSQL, how long this process waits for the owner of a tenant's bucket to begin its answer to a question it forwards there, before it reads the leases again")
 	advertise := fs.String("advertise", "", "on PostgreSQL, the URL at which the other pal serve processes reach this one (default: the address it listens on)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *buckets < 1 || *buckets > lease.MaxBuckets || *buckets&(*buckets-1) != 0 {
 		return usagef("--buckets %d is not a power of two from 1 to %d", *buckets, lease.MaxBuckets)
+	}
+	if *forwardTimeout <= 0 {
+		return usagef("--forward-timeout %s: give a positive duration, such as 2s", *forwardTimeout)
 	}
 	if *leaseFor < 300*time.Millisecond {
 		return usagef("--lease %s is too short to be renewed in time: give 300ms or more, such as 10s", *leaseFor)
@@ -111,12 +115,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if nBuckets == 0 && (fs.isSet("lease") || fs.isSet("advertise")) {
-		return usagef("--lease and --advertise: an SQLite store is served by one process, which holds no lease; they share buckets between pal serve processes on PostgreSQL")
+	if nBuckets == 0 && (fs.isSet("lease") || fs.isSet("advertise") || fs.isSet("forward-timeout")) {
+		return usagef("--lease, --advertise and --forward-timeout: an SQLite store is served by one process, which holds no lease; they share buckets between pal serve processes on PostgreSQL")
 	}
 	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
 		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
-		WriteRate: *writeRate, WriteBurst: *writeBurst, LoadInBackground: true,
+		WriteRate: *writeRate, WriteBurst: *writeBurst, LoadInBackground: true, ForwardTimeout: *forwardTimeout,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *issuer != "" {
 		cfg.OIDC = &server.OIDC{Issuer: *issuer, Audience: *audience, HomeTenant: *homeTenant, Tenants: tenants}

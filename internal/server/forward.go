@@ -28,6 +28,12 @@ const forwardedBy = "X-Pal-Forwarded-By"
 // the process that answered, the owner for a forwarded question.
 const answeredBy = "X-Pal-Process"
 
+// DefaultForwardTimeout is how long a process waits, unless told
+// otherwise, for the owner of a tenant's bucket to begin its answer: an
+// owner answers a question about one tenant in milliseconds, and one that
+// does not in two seconds is taken for stopped.
+const DefaultForwardTimeout = 2 * time.Second
+
 // Ownership is what a process knows of the buckets of tenants among those
 // serving one database (SPEC.md section 10): those it owns, and where the
 // others are.
@@ -58,7 +64,7 @@ func (s *Server) Own(o Ownership) {
 	s.registry.MustRegister(s.forwards)
 	timeout := s.cfg.ForwardTimeout
 	if timeout <= 0 {
-		timeout = 5 * time.Second
+		timeout = DefaultForwardTimeout
 	}
 	// The owner has timeout to begin its answer; the answer itself may
 	// take as long as the caller waits.

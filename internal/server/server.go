@@ -57,7 +57,7 @@ type Config struct {
 	WriteBurst int
 	// ForwardTimeout bounds how long a process sharing buckets waits for
 	// the owner of a tenant's bucket to begin its answer to a question it
-	// forwarded; 0 is 5 seconds.
+	// forwarded; 0 is DefaultForwardTimeout.
 	ForwardTimeout time.Duration
 }
 
