@@ -102,7 +102,8 @@ func stored(c *http.Client, url, tok, line string) bool {
 // the exported log, its questions about one tenant by the tenant's owner.
 func TestThreeProcessesLoseNothing(t *testing.T) {
 	db := pgtest.Database(t)
-	flags := []string{"--buckets", "16", "--lease", "1s"}
+	const leaseFor = 2 * time.Second
+	flags := []string{"--buckets", "16", "--lease", leaseFor.String()}
 	var cmds []*exec.Cmd
 	var urls []string
 	for range 3 {
@@ -166,7 +167,7 @@ func TestThreeProcessesLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stoppedAt := count()
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * leaseFor)
 	during := count() - stoppedAt
 	if err := cmds[2].Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestThreeProcessesLoseNothing(t *testing.T) {
 	waitShared(t, 16, live...)
 	// Each reads where the buckets went at its next round: a process
 	// answers itself what it asks no owner for until then.
-	time.Sleep(time.Second)
+	time.Sleep(leaseFor)
 	log := string(get(t, urls[0], tok, "/v1/log"))
 	seen := map[string]int{}
 	for _, line := range strings.Split(log, "\n") {

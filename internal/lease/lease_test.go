@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/postgres"
@@ -22,15 +24,18 @@ import (
 
 const buckets = 16
 
-// TestMain runs the child process of TestStoppedOwnerIsFenced when asked
-// to, and says which tests were skipped, and why, after them.
+// TestMain runs the child processes of TestStoppedOwnerIsFenced and
+// TestFrozenWriteCommitsNothing when asked to, and says which tests were
+// skipped, and why, after them.
 func TestMain(m *testing.M) {
-	if url := os.Getenv("PAL_LEASE_CHILD"); url != "" {
-		if err := child(url); err != nil {
-			fmt.Println("error:", err)
-			os.Exit(1)
+	for env, run := range map[string]func(string) error{"PAL_LEASE_CHILD": child, "PAL_WRITER_CHILD": writerChild} {
+		if url := os.Getenv(env); url != "" {
+			if err := run(url); err != nil {
+				fmt.Println("error:", err)
+				os.Exit(1)
+			}
+			os.Exit(0)
 		}
-		os.Exit(0)
 	}
 	testskip.Main(m)
 }
@@ -358,6 +363,133 @@ func child(url string) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestFrozenWriteCommitsNothing: a real process stopped (SIGSTOP) in the
+// middle of a write of the log, the event appended and its change filed,
+// holds the log's lock; once its lease expired, the process that notices
+// ends its sessions, writes itself, and the stopped one, continued,
+// commits nothing: neither its event nor its change.
+func TestFrozenWriteCommitsNothing(t *testing.T) {
+	url := pgtest.Database(t)
+	s := openAt(t, url)
+	ctx := context.Background()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PAL_WRITER_CHILD="+url)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "writing" {
+		t.Fatalf("the child said %q, want it in a write", lines.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	parent := lease.New(s, buckets, lease.Options{ID: "parent", Lease: childLease})
+	deadline := time.Now().Add(10 * childLease)
+	for len(parent.Held()) < buckets {
+		if time.Now().After(deadline) {
+			t.Fatalf("the parent holds %d buckets %v after the child stopped", len(parent.Held()), 10*childLease)
+		}
+		if err := parent.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(childLease / 5)
+	}
+	// The child is still stopped: the log's lock is free all the same.
+	writing, cancel := context.WithTimeout(ctx, 5*childLease)
+	defer cancel()
+	err = s.Write(writing, func(w store.Writer) error {
+		_, err := w.Append(writing, []*event.Event{{ID: "after", Type: event.PartnerRegistered, Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Org: "100002", Name: "Litware", Locations: []string{"100022"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the parent's write, with the child stopped in its own: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stop := time.AfterFunc(10*childLease, func() { cmd.Process.Kill() })
+	defer stop.Stop()
+	var said []string
+	for lines.Scan() {
+		said = append(said, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the child: %v, said %q", err, said)
+	}
+	if len(said) == 0 || !strings.HasPrefix(said[len(said)-1], "not committed") {
+		t.Fatalf("the continued child said %q, want its write not committed", said)
+	}
+	var ids []string
+	if err := s.Scan(ctx, 0, func(r store.Record) error {
+		ids = append(ids, r.Event.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[after]" {
+		t.Fatalf("the log holds %v, want the parent's event only", ids)
+	}
+	var changes int
+	if err := s.Changes(ctx, store.ChangeFilter{}, store.Cursor{}, 100, func(store.FiledChange) error {
+		changes++
+		return nil
+	}); err != nil || changes != 0 {
+		t.Fatalf("the feed holds %d changes (%v), want none of the child's", changes, err)
+	}
+}
+
+// writerChild joins the members under its own name, with its sessions
+// named after it, appends an event and files its change in a write of
+// the log, says so, and lingers in the write: the test stops it there.
+// Continued, it says whether the write committed.
+func writerChild(dbURL string) error {
+	u, err := neturl.Parse(dbURL)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("application_name", postgres.SessionName("writer"))
+	u.RawQuery = q.Encode()
+	s, err := postgres.Open(context.Background(), u.String())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx := context.Background()
+	m := lease.New(s, buckets, lease.Options{ID: "writer", Addr: "http://writer", Lease: childLease})
+	if err := m.Tick(ctx); err != nil {
+		return err
+	}
+	running, cancel := context.WithCancel(ctx)
+	go m.Run(running, func(error) {})
+	defer cancel()
+	err = s.Write(ctx, func(w store.Writer) error {
+		seqs, err := w.Append(ctx, []*event.Event{{ID: "frozen", Type: event.PartnerRegistered, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Org: "100001", Name: "Fabrikam", Locations: []string{"100011"}}})
+		if err != nil {
+			return err
+		}
+		if err := w.FileChanges(ctx, []store.FiledChange{{At: store.Cursor{Seq: seqs[0], K: 1}, Tenant: "contoso", Orgs: []string{"100001"}, Body: []byte(`{}`)}}); err != nil {
+			return err
+		}
+		fmt.Println("writing")
+		time.Sleep(3 * childLease)
+		return nil
+	})
+	if err != nil {
+		fmt.Println("not committed:", strings.ReplaceAll(err.Error(), "\n", " "))
+		return nil
+	}
+	fmt.Println("committed")
+	return nil
 }
 
 // TestBucket: a tenant's bucket is its 32-bit FNV-1a hash modulo the
