@@ -58,6 +58,24 @@ func TestBucketsAreFixedOnce(t *testing.T) {
 	}
 }
 
+// TestFlagsOfBucketsAreChecked: the flags of processes that share buckets,
+// on SQLite or out of range, are refused before anything is served.
+func TestFlagsOfBucketsAreChecked(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pal.db")
+	for _, c := range []struct{ flags, says string }{
+		{"--lease 5s", "one process"},
+		{"--advertise http://10.0.0.1:8080", "one process"},
+		{"--forward-timeout 1s", "one process"},
+		{"--forward-timeout 0s", "positive duration"},
+		{"--lease 100ms", "too short"},
+	} {
+		code, _, stderr := run(t, "", append([]string{"serve", "--db", file, "--addr", "127.0.0.1:0"}, strings.Fields(c.flags)...)...)
+		if code != 2 || !strings.Contains(stderr, c.says) {
+			t.Errorf("pal serve %s: exit %d, %q; want a refusal saying %q", c.flags, code, stderr, c.says)
+		}
+	}
+}
+
 // TestServesShareTheBuckets: pal serve processes on one PostgreSQL database
 // share its buckets, each its share and none twice, and tell them on
 // /healthz; one that stops gives its buckets back, and the other takes
