@@ -48,6 +48,7 @@ func run() error {
 	usageEvents := flag.Int("usage-events", 1_000_000, "usage events pushed before the late events of a small tenant")
 	tenants := flag.Int("tenants", 1000, "tenants the usage events are spread over")
 	late := flag.Int("late", 200, "late control events pushed into a small tenant, one a request")
+	large := flag.Int("large", 200_000, "usage events of one large tenant, whose late events refold it while the small tenants write (0: no such phase)")
 	consumption := flag.Int("consumption", 2_000_000, "Azure consumption records pushed as Parquet files to POST /v1/consumption, a million a file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	coldStart := flag.Bool("cold-start", false, "only fold the store's whole log as a service starting without a usable snapshot, and print the time and the peak and held resident memory (pal-load runs itself so at the end)")
@@ -328,6 +329,56 @@ func run() error {
 	}
 	report("usage, with a late flood", lat, elapsed, *batch)
 	report("the late flood", flood, elapsed, 1)
+
+	// Small tenants' writes, one event a request, while a large tenant
+	// takes late events, each of which folds it again.
+	if *large > 0 {
+		var b strings.Builder
+		b.WriteString(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"large","environment":"prod","env_type":"production"}` + "\n")
+		b.WriteString(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"large","account":"maker","kind":"guest"}` + "\n")
+		b.WriteString(`{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"large","account":"maker","partner":"100011"}` + "\n")
+		for r := range 5 {
+			fmt.Fprintf(&b, `{"type":"resource.created","time":"2026-01-01T00:00:01Z","tenant":"large","environment":"prod","resource":"app%d","kind":"canvas_app","owner":"maker"}`+"\n", r)
+		}
+		if err := send(hc, "POST", base+"/v1/events", operator, b.String()); err != nil {
+			return err
+		}
+		for first := 0; first < *large; first += *batch {
+			b.Reset()
+			for k := first; k < min(*large, first+*batch); k++ {
+				fmt.Fprintf(&b, `{"type":"usage","time":%q,"tenant":"large","resource":"app%d","user":"u%d"}`+"\n", now.Add(time.Duration(k)*time.Millisecond).Format(time.RFC3339Nano), k%5, k%50000)
+			}
+			if err := send(hc, "POST", base+"/v1/events", operator, b.String()); err != nil {
+				return err
+			}
+		}
+		refolding, stopRefolds := context.WithCancel(ctx)
+		var refolds []time.Duration
+		refoldsDone := make(chan error, 1)
+		go func() {
+			for i := 0; refolding.Err() == nil; i++ {
+				t0 := time.Now()
+				ev := fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","resource":"app%d","account":"maker","action":"edit"}`, i/3600%24, i/60%60, i%60, i%5)
+				if err := send(hc, "POST", base+"/v1/events", operator, ev); err != nil {
+					refoldsDone <- err
+					return
+				}
+				refolds = append(refolds, time.Since(t0))
+			}
+			refoldsDone <- nil
+		}()
+		lat, elapsed = loop(*clients, phase, func(c, i int) error {
+			k := i*(*clients) + c
+			ev := fmt.Sprintf(`{"type":"usage","time":%q,"tenant":"t%d","resource":"app%d","user":"v%d"}`, now.Add(time.Hour).Format(time.RFC3339Nano), k%*tenants, k%5, k)
+			return send(hc, "POST", base+"/v1/events", operator, ev)
+		})
+		stopRefolds()
+		if err := <-refoldsDone; err != nil {
+			return err
+		}
+		report("small tenants' writes", lat, elapsed, 1)
+		report(fmt.Sprintf("  large tenant refolds (%d events)", *large), refolds, elapsed, 1)
+	}
 
 	// A cold start of the same store, in a process of its own, so that
 	// its peak memory is its own.
