@@ -197,8 +197,17 @@ func killAndRestart(t *testing.T, db string) {
 	}
 	defer resp.Body.Close()
 	log, _ := io.ReadAll(resp.Body)
+	count := storedOnce(t, string(log), acked)
+	t.Logf("%d events acknowledged before SIGKILL, %d in the log after the restart", len(acked), len(count))
+	answersAsPalOnItsLog(t, url, tok)
+}
+
+// storedOnce checks that every line acknowledged is in the log once, and
+// no line twice, and returns how many times each id is in it.
+func storedOnce(t *testing.T, log string, acked map[string]bool) map[string]int {
+	t.Helper()
 	count := map[string]int{}
-	for _, line := range strings.Split(string(log), "\n") {
+	for _, line := range strings.Split(log, "\n") {
 		if i := strings.Index(line, `"id":"`); i >= 0 {
 			rest := line[i+6:]
 			count[rest[:strings.IndexByte(rest, '"')]]++
@@ -214,8 +223,7 @@ func killAndRestart(t *testing.T, db string) {
 			t.Errorf("event %s is in the log %d times", id, n)
 		}
 	}
-	t.Logf("%d events acknowledged before SIGKILL, %d in the log after the restart", len(acked), len(count))
-	answersAsPalOnItsLog(t, url, tok)
+	return count
 }
 
 // TestTerminateShutsDownGracefully sends SIGTERM: the server stops with

@@ -189,23 +189,7 @@ func TestThreeProcessesLoseNothing(t *testing.T) {
 	// answers itself what it asks no owner for until then.
 	time.Sleep(leaseFor)
 	log := string(get(t, urls[0], tok, "/v1/log"))
-	seen := map[string]int{}
-	for _, line := range strings.Split(log, "\n") {
-		if i := strings.Index(line, `"id":"`); i >= 0 {
-			rest := line[i+6:]
-			seen[rest[:strings.IndexByte(rest, '"')]]++
-		}
-	}
-	for id := range acked {
-		if seen[id] != 1 {
-			t.Errorf("acknowledged line %s is in the log %d times", id, seen[id])
-		}
-	}
-	for id, n := range seen {
-		if n > 1 {
-			t.Errorf("line %s is in the log %d times", id, n)
-		}
-	}
+	storedOnce(t, log, acked)
 	for _, url := range live {
 		if other := string(get(t, url, tok, "/v1/log")); other != log {
 			t.Errorf("%s exports another log", url)

@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/lease"
+	"github.com/palproject/pal/internal/lease/leasetest"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/postgres"
 	"github.com/palproject/pal/internal/store/postgres/pgtest"
@@ -38,24 +38,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	testskip.Main(m)
-}
-
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 func open(t *testing.T) *postgres.Store {
@@ -107,15 +89,22 @@ func tick(t *testing.T, ms ...*lease.Manager) {
 	}
 }
 
+// managers returns the managers of processes with these IDs on one test
+// clock, each reached at http://ID, with leases of 10 s, and the clock.
+func managers(s store.Buckets, ids ...string) (ms []*lease.Manager, c *leasetest.Clock) {
+	c = leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, id := range ids {
+		ms = append(ms, lease.New(s, buckets, lease.Options{ID: id, Addr: "http://" + id, Lease: 10 * time.Second, Now: c.Now}))
+	}
+	return ms, c
+}
+
 // TestFairShares: processes that join share the buckets evenly, each
 // bucket held by one, within two rounds.
 func TestFairShares(t *testing.T) {
 	s := open(t)
-	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	manager := func(id string) *lease.Manager {
-		return lease.New(s, buckets, lease.Options{ID: id, Addr: "http://" + id, Lease: 10 * time.Second, Now: c.Now})
-	}
-	a, b, d := manager("a"), manager("b"), manager("d")
+	ms, c := managers(s, "a", "b", "d")
+	a, b, d := ms[0], ms[1], ms[2]
 	tick(t, a)
 	if got := owners(t, a); got[0] != buckets {
 		t.Fatalf("alone, a holds %d buckets", got[0])
@@ -130,7 +119,7 @@ func TestFairShares(t *testing.T) {
 	}
 	// Renewals keep the shares as they are.
 	for range 3 {
-		c.add(3 * time.Second)
+		c.Add(3 * time.Second)
 		tick(t, a, b, d)
 	}
 	if got := owners(t, a, b, d); got[0] != 6 || got[1] != 5 || got[2] != 5 {
@@ -143,18 +132,15 @@ func TestFairShares(t *testing.T) {
 // stopped is routed to until a round or a Reroute reads the leases again.
 func TestRoutesAreTheLeases(t *testing.T) {
 	s := open(t)
-	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	manager := func(id string) *lease.Manager {
-		return lease.New(s, buckets, lease.Options{ID: id, Addr: "http://" + id, Lease: 10 * time.Second, Now: c.Now})
-	}
-	a, b, d := manager("a"), manager("b"), manager("d")
+	ms, c := managers(s, "a", "b", "d")
+	a, b, d := ms[0], ms[1], ms[2]
 	if _, ok := a.Route("contoso"); ok {
 		t.Fatal("a routes before any round read the leases")
 	}
 	// The shares settle in two rounds; a third reads where they settled.
 	tick(t, a, b, d, a, b, d, a, b, d)
 	owners(t, a, b, d)
-	ms := map[string]*lease.Manager{"a": a, "b": b, "d": d}
+	byID := map[string]*lease.Manager{"a": a, "b": b, "d": d}
 	check := func(from ...*lease.Manager) {
 		t.Helper()
 		for i := range 200 {
@@ -165,7 +151,7 @@ func TestRoutesAreTheLeases(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s has no route to %s", m.ID(), tenant)
 				}
-				owner := ms[r.Owner]
+				owner := byID[r.Owner]
 				if owner == nil || r.Bucket != bucket || r.Addr != "http://"+r.Owner || r.Self != (r.Owner == m.ID()) {
 					t.Fatalf("%s routes %s (bucket %d) to %+v", m.ID(), tenant, bucket, r)
 				}
@@ -182,7 +168,7 @@ func TestRoutesAreTheLeases(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	stop()
 	b.Run(ctx, func(error) {})
-	delete(ms, "b")
+	delete(byID, "b")
 	tick(t, a, d, a, d, a, d)
 	owners(t, a, d)
 	check(a, d)
@@ -195,7 +181,7 @@ func TestRoutesAreTheLeases(t *testing.T) {
 	}
 	// Leases expired by the process's clock route nowhere: their owner
 	// stopped renewing them.
-	c.add(11 * time.Second)
+	c.Add(11 * time.Second)
 	if r, ok := a.Route("contoso"); ok {
 		t.Fatalf("a routes to %+v after every lease expired", r)
 	}
@@ -209,8 +195,8 @@ func TestRoutesAreTheLeases(t *testing.T) {
 func TestPausedOwnerIsFenced(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
-	running := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	paused := &clock{now: running.Now()}
+	running := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	paused := leasetest.NewClock(running.Now())
 	var lost []int
 	a := lease.New(s, buckets, lease.Options{ID: "a", Lease: 10 * time.Second, Now: paused.Now,
 		Lost: func(b int) { lost = append(lost, b) }})
@@ -228,7 +214,7 @@ func TestPausedOwnerIsFenced(t *testing.T) {
 	}
 	// a is paused: b runs on past a's leases.
 	for range 5 {
-		running.add(3 * time.Second)
+		running.Add(3 * time.Second)
 		tick(t, b)
 	}
 	if got := len(b.Held()); got != buckets {
@@ -248,7 +234,7 @@ func TestPausedOwnerIsFenced(t *testing.T) {
 	if seq, epoch, data, err := s.Checkpoint(ctx, bucket); err != nil || seq != 2 || string(data) != "b" || epoch != b.Held()[bucket] {
 		t.Fatalf("checkpoint after the fenced write: seq %d, epoch %d, %q, %v; want b's", seq, epoch, data, err)
 	}
-	paused.now = running.Now()
+	paused.Set(running.Now())
 	tick(t, a)
 	if len(a.Held()) != 0 || len(lost) != len(was) {
 		t.Fatalf("after its round, a holds %v and lost %v, having held %d", a.Held(), lost, len(was))
@@ -263,8 +249,36 @@ func TestStoppedOwnerIsFenced(t *testing.T) {
 	url := pgtest.Database(t)
 	s := openAt(t, url)
 	ctx := context.Background()
+	cmd, lines := startChild(t, "PAL_LEASE_CHILD", url)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "held") {
+		t.Fatalf("the child said %q, want it to hold buckets", lines.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	parent := takeAll(t, s)
+	for b := range buckets {
+		if err := parent.Fenced(ctx, b, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 1, []byte("parent")) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	said := continueChild(t, cmd, lines)
+	if len(said) == 0 || said[len(said)-1] != "fenced" {
+		t.Fatalf("the continued child said %q, want fenced", said)
+	}
+	for b := range buckets {
+		if _, _, data, err := s.Checkpoint(ctx, b); err != nil || string(data) != "parent" {
+			t.Fatalf("bucket %d's checkpoint is %q (%v) after the child was continued", b, data, err)
+		}
+	}
+}
+
+// startChild starts the test binary as a child process, the child of env
+// given the database url, and returns it with the lines it prints.
+func startChild(t *testing.T, env, url string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PAL_LEASE_CHILD="+url)
+	cmd.Env = append(os.Environ(), env+"="+url)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -273,34 +287,35 @@ func TestStoppedOwnerIsFenced(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(out)
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "held") {
-		t.Fatalf("the child said %q, want it to hold buckets", lines.Text())
-	}
-	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
+}
+
+// takeAll runs the rounds of a parent process until it holds every
+// bucket: the stopped child's leases expired.
+func takeAll(t *testing.T, s store.Buckets) *lease.Manager {
+	t.Helper()
 	parent := lease.New(s, buckets, lease.Options{ID: "parent", Lease: childLease})
 	deadline := time.Now().Add(10 * childLease)
 	for len(parent.Held()) < buckets {
 		if time.Now().After(deadline) {
 			t.Fatalf("the parent holds %d buckets %v after the child stopped", len(parent.Held()), 10*childLease)
 		}
-		if err := parent.Tick(ctx); err != nil {
+		if err := parent.Tick(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(childLease / 5)
 	}
-	for b := range buckets {
-		if err := parent.Fenced(ctx, b, func(w store.FencedWriter) error { return w.SaveCheckpoint(ctx, 1, []byte("parent")) }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return parent
+}
+
+// continueChild continues a stopped child, and returns what it says until
+// it ends; one that goes on is stopped after ten leases.
+func continueChild(t *testing.T, cmd *exec.Cmd, lines *bufio.Scanner) []string {
+	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	// A child that writes on is stopped by the test's end.
 	stop := time.AfterFunc(10*childLease, func() { cmd.Process.Kill() })
 	defer stop.Stop()
 	var said []string
@@ -310,14 +325,7 @@ func TestStoppedOwnerIsFenced(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the child: %v, said %q", err, said)
 	}
-	if len(said) == 0 || said[len(said)-1] != "fenced" {
-		t.Fatalf("the continued child said %q, want fenced", said)
-	}
-	for b := range buckets {
-		if _, _, data, err := s.Checkpoint(ctx, b); err != nil || string(data) != "parent" {
-			t.Fatalf("bucket %d's checkpoint is %q (%v) after the child was continued", b, data, err)
-		}
-	}
+	return said
 }
 
 // childLease is the lease of the SIGSTOP test: short, so that the test is.
@@ -374,57 +382,25 @@ func TestFrozenWriteCommitsNothing(t *testing.T) {
 	url := pgtest.Database(t)
 	s := openAt(t, url)
 	ctx := context.Background()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PAL_WRITER_CHILD="+url)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(out)
+	cmd, lines := startChild(t, "PAL_WRITER_CHILD", url)
 	if !lines.Scan() || lines.Text() != "writing" {
 		t.Fatalf("the child said %q, want it in a write", lines.Text())
 	}
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	parent := lease.New(s, buckets, lease.Options{ID: "parent", Lease: childLease})
-	deadline := time.Now().Add(10 * childLease)
-	for len(parent.Held()) < buckets {
-		if time.Now().After(deadline) {
-			t.Fatalf("the parent holds %d buckets %v after the child stopped", len(parent.Held()), 10*childLease)
-		}
-		if err := parent.Tick(ctx); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(childLease / 5)
-	}
+	takeAll(t, s)
 	// The child is still stopped: the log's lock is free all the same.
 	writing, cancel := context.WithTimeout(ctx, 5*childLease)
 	defer cancel()
-	err = s.Write(writing, func(w store.Writer) error {
+	err := s.Write(writing, func(w store.Writer) error {
 		_, err := w.Append(writing, []*event.Event{{ID: "after", Type: event.PartnerRegistered, Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Org: "100002", Name: "Litware", Locations: []string{"100022"}}})
 		return err
 	})
 	if err != nil {
 		t.Fatalf("the parent's write, with the child stopped in its own: %v", err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	stop := time.AfterFunc(10*childLease, func() { cmd.Process.Kill() })
-	defer stop.Stop()
-	var said []string
-	for lines.Scan() {
-		said = append(said, lines.Text())
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("the child: %v, said %q", err, said)
-	}
+	said := continueChild(t, cmd, lines)
 	if len(said) == 0 || !strings.HasPrefix(said[len(said)-1], "not committed") {
 		t.Fatalf("the continued child said %q, want its write not committed", said)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/lease"
+	"github.com/palproject/pal/internal/lease/leasetest"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/postgres"
@@ -27,24 +27,6 @@ import (
 )
 
 const testBuckets = 16
-
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // process is a service that shares the buckets of its database with
 // others, its leases renewed when the test ticks them.
@@ -57,7 +39,7 @@ type process struct {
 
 // startProcess starts a service on a PostgreSQL database that shares its
 // buckets, with a lease manager on the test's clock.
-func startProcess(t *testing.T, dbURL, id string, c *testClock, cfg server.Config) *process {
+func startProcess(t *testing.T, dbURL, id string, c *leasetest.Clock, cfg server.Config) *process {
 	t.Helper()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dbURL)
@@ -144,7 +126,7 @@ func (s *service) metric(prefix string) []string {
 // the new owner, or answers itself when there is none.
 func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 	db := pgtest.Database(t)
-	c := &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a := startProcess(t, db, "a", c, server.Config{})
 	b := startProcess(t, db, "b", c, server.Config{})
 	d := startProcess(t, db, "d", c, server.Config{})
@@ -263,7 +245,7 @@ func TestAnyProcessesGiveTheAnswersOfTheLog(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-processes/%s-%d", n, name, seed), func(t *testing.T) {
 			db := pgtest.Database(t)
 			rng := rand.New(rand.NewPCG(seed, 23))
-			c := &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			var ps []*process
 			for i := range n {
 				ps = append(ps, startProcess(t, db, fmt.Sprintf("p%d", i), c, server.Config{SnapshotEvery: 100}))
@@ -277,7 +259,7 @@ func TestAnyProcessesGiveTheAnswersOfTheLog(t *testing.T) {
 					// One process pauses past its leases: the others take
 					// its buckets; it finds them gone when it wakes.
 					paused := ps[rng.IntN(n)]
-					c.add(11 * time.Second)
+					c.Add(11 * time.Second)
 					for _, p := range ps {
 						if p != paused {
 							rounds(t, 2, p)
