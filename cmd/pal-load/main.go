@@ -645,10 +645,16 @@ func listen(ctx context.Context, st store.Store) (string, func(), error) {
 // the latencies of the questions its process answered itself and of those
 // it forwarded to the owner of the tenant's bucket.
 func oneTenantQuestions(hc *http.Client, bases []string, clients, tenants int, token string, d time.Duration) (here, forwarded []time.Duration, elapsed time.Duration, err error) {
-	// Each process says who it is on every answer.
+	// Each process says who it is on every answer to a caller with a
+	// token.
 	ids := make([]string, len(bases))
 	for i, base := range bases {
-		resp, err := hc.Get(base + "/healthz")
+		req, err := http.NewRequest("GET", base+"/v1/me", nil)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, nil, 0, err
 		}

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -67,6 +69,8 @@ func TestFlagsOfBucketsAreChecked(t *testing.T) {
 		{"--advertise http://10.0.0.1:8080", "one process"},
 		{"--forward-timeout 1s", "one process"},
 		{"--forward-timeout 0s", "positive duration"},
+		{"--advertise 10.0.0.1:8080", "a scheme and a host"},
+		{"--advertise http://10.0.0.1:8080/pal", "a scheme and a host"},
 		{"--lease 100ms", "too short"},
 	} {
 		code, _, stderr := run(t, "", append([]string{"serve", "--db", file, "--addr", "127.0.0.1:0"}, strings.Fields(c.flags)...)...)
@@ -124,5 +128,26 @@ func TestServesShareTheBuckets(t *testing.T) {
 	// third of a lease, not when A's leases expired, two thirds at least.
 	if took := time.Since(start); took > leaseFor/2 {
 		t.Errorf("B took A's buckets %s after A stopped: A did not give them back", took)
+	}
+}
+
+// TestReachable: a process listening on every interface is advertised at
+// this machine's name, one listening on an address at that address.
+func TestReachable(t *testing.T) {
+	name, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080":  "127.0.0.1:8080",
+		"10.1.2.3:80":     "10.1.2.3:80",
+		"0.0.0.0:8080":    net.JoinHostPort(name, "8080"),
+		"[::]:8080":       net.JoinHostPort(name, "8080"),
+		"[::1]:8080":      "[::1]:8080",
+		"pal.example:443": "pal.example:443",
+	} {
+		if got := reachable(addr); got != want {
+			t.Errorf("reachable(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -59,6 +59,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if *buckets < 1 || *buckets > lease.MaxBuckets || *buckets&(*buckets-1) != 0 {
 		return usagef("--buckets %d is not a power of two from 1 to %d", *buckets, lease.MaxBuckets)
 	}
+	if *advertise != "" {
+		if err := checkAdvertise(*advertise); err != nil {
+			return err
+		}
+	}
 	if *forwardTimeout <= 0 {
 		return usagef("--forward-timeout %s: give a positive duration, such as 2s", *forwardTimeout)
 	}
@@ -170,9 +175,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		<-leased
 	}()
 	if nBuckets > 0 {
-		url := *advertise
+		url := strings.TrimSuffix(*advertise, "/")
 		if url == "" {
-			url = scheme + "://" + ln.Addr().String()
+			url = scheme + "://" + reachable(ln.Addr().String())
 		}
 		m := lease.New(st.(store.Buckets), nBuckets, lease.Options{ID: id, Addr: url, Lease: *leaseFor})
 		srv.Own(m)
@@ -238,6 +243,31 @@ func sessionsNamed(db, id string) string {
 	q.Set("application_name", postgres.SessionName(id))
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// checkAdvertise checks the URL of --advertise: the scheme and the host
+// the other processes reach this one at, and no path.
+func checkAdvertise(advertise string) error {
+	u, err := url.Parse(advertise)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		return usagef("--advertise %q: give the URL the other processes reach this one at, a scheme and a host, such as https://pal-3.internal:8080", advertise)
+	}
+	return nil
+}
+
+// reachable returns the address the other processes reach a listener at:
+// its own, or, for one on every interface (0.0.0.0, ::), this machine's
+// name with its port.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+		return addr
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(name, port)
 }
 
 // hostOf returns the host of an address host:port.

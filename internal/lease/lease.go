@@ -180,9 +180,16 @@ func (m *Manager) Tick(ctx context.Context) error {
 			m.lose(b, h.epoch, true)
 		}
 	}
-	members, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now)
+	// A member is forgotten, and its sessions ended, a lease after it
+	// expired: a process whose clock is behind or whose renewal is late by
+	// less than that keeps its sessions, though it may lose its buckets.
+	members, gone, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now, now.Add(-m.opts.Lease))
 	if err != nil {
 		return err
+	}
+	var ended error
+	if len(gone) > 0 {
+		ended = m.store.EndSessions(ctx, gone)
 	}
 	for _, b := range m.sortedHeld() {
 		h := m.held[b]
@@ -233,7 +240,7 @@ func (m *Manager) Tick(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return ended
 }
 
 // Route is where the questions about a tenant go: its bucket's owner, as

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	neturl "net/url"
 	"os"
 	"os/exec"
@@ -187,6 +188,38 @@ func TestRoutesAreTheLeases(t *testing.T) {
 	}
 }
 
+// TestGoneALeaseAfterExpiry: a member expired is no longer alive, but is
+// forgotten, and its sessions ended, only once it expired before the time
+// the caller gives: a process whose clock is ahead by less than that does
+// not take a live one for gone.
+func TestGoneALeaseAfterExpiry(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	const lease = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	join := func(id string, now time.Time) ([]string, []string) {
+		t.Helper()
+		alive, gone, err := s.Join(ctx, store.Member{ID: id, Addr: "http://" + id, Expires: now.Add(lease)}, now, now.Add(-lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range alive {
+			ids = append(ids, m.ID)
+		}
+		return ids, gone
+	}
+	join("late", t0)
+	// Its lease runs to t0+10s. Another, its clock 15 s on, finds it
+	// expired, not gone.
+	if alive, gone := join("ahead", t0.Add(15*time.Second)); fmt.Sprint(alive) != "[ahead]" || len(gone) != 0 {
+		t.Fatalf("15 s on: alive %v, gone %v; want late expired but not gone", alive, gone)
+	}
+	if alive, gone := join("ahead", t0.Add(21*time.Second)); fmt.Sprint(alive) != "[ahead]" || fmt.Sprint(gone) != "[late]" {
+		t.Fatalf("21 s on: alive %v, gone %v; want late gone", alive, gone)
+	}
+}
+
 // TestPausedOwnerIsFenced: a process paused past its lease (its clock
 // stands still, it renews nothing) finds its buckets taken, at a higher
 // epoch, by the process still running; its checkpoint written with the
@@ -249,7 +282,7 @@ func TestStoppedOwnerIsFenced(t *testing.T) {
 	url := pgtest.Database(t)
 	s := openAt(t, url)
 	ctx := context.Background()
-	cmd, lines := startChild(t, "PAL_LEASE_CHILD", url)
+	cmd, lines, _ := startChild(t, "PAL_LEASE_CHILD", url)
 	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "held") {
 		t.Fatalf("the child said %q, want it to hold buckets", lines.Text())
 	}
@@ -274,12 +307,17 @@ func TestStoppedOwnerIsFenced(t *testing.T) {
 }
 
 // startChild starts the test binary as a child process, the child of env
-// given the database url, and returns it with the lines it prints.
-func startChild(t *testing.T, env, url string) (*exec.Cmd, *bufio.Scanner) {
+// given the database url, and returns it with the lines it prints and its
+// standard input.
+func startChild(t *testing.T, env, url string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env+"="+url)
 	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +326,7 @@ func startChild(t *testing.T, env, url string) (*exec.Cmd, *bufio.Scanner) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, bufio.NewScanner(out)
+	return cmd, bufio.NewScanner(out), in
 }
 
 // takeAll runs the rounds of a parent process until it holds every
@@ -382,16 +420,24 @@ func TestFrozenWriteCommitsNothing(t *testing.T) {
 	url := pgtest.Database(t)
 	s := openAt(t, url)
 	ctx := context.Background()
-	cmd, lines := startChild(t, "PAL_WRITER_CHILD", url)
+	cmd, lines, in := startChild(t, "PAL_WRITER_CHILD", url)
 	if !lines.Scan() || lines.Text() != "writing" {
 		t.Fatalf("the child said %q, want it in a write", lines.Text())
 	}
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	takeAll(t, s)
-	// The child is still stopped: the log's lock is free all the same.
-	writing, cancel := context.WithTimeout(ctx, 5*childLease)
+	parent := takeAll(t, s)
+	// The child is still stopped: the log's lock is freed once the parent,
+	// going on with its rounds, forgets it and ends its sessions.
+	running, stopRunning := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() {
+		parent.Run(running, func(err error) { t.Log("the parent's round:", err) })
+		close(ran)
+	}()
+	defer func() { stopRunning(); <-ran }()
+	writing, cancel := context.WithTimeout(ctx, 10*childLease)
 	defer cancel()
 	err := s.Write(writing, func(w store.Writer) error {
 		_, err := w.Append(writing, []*event.Event{{ID: "after", Type: event.PartnerRegistered, Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Org: "100002", Name: "Litware", Locations: []string{"100022"}}})
@@ -400,6 +446,8 @@ func TestFrozenWriteCommitsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the parent's write, with the child stopped in its own: %v", err)
 	}
+	// Continued, the child leaves its write when its input ends.
+	in.Close()
 	said := continueChild(t, cmd, lines)
 	if len(said) == 0 || !strings.HasPrefix(said[len(said)-1], "not committed") {
 		t.Fatalf("the continued child said %q, want its write not committed", said)
@@ -425,15 +473,17 @@ func TestFrozenWriteCommitsNothing(t *testing.T) {
 
 // writerChild joins the members under its own name, with its sessions
 // named after it, appends an event and files its change in a write of
-// the log, says so, and lingers in the write: the test stops it there.
-// Continued, it says whether the write committed.
+// the log, says so, and stays in the write until its input ends: the test
+// stops it there. Continued, it says whether the write committed.
 func writerChild(dbURL string) error {
 	u, err := neturl.Parse(dbURL)
 	if err != nil {
 		return err
 	}
 	q := u.Query()
-	q.Set("application_name", postgres.SessionName("writer"))
+	// Named for this run, so that no other session shares the name.
+	id := fmt.Sprintf("writer-%d", os.Getpid())
+	q.Set("application_name", postgres.SessionName(id))
 	u.RawQuery = q.Encode()
 	s, err := postgres.Open(context.Background(), u.String())
 	if err != nil {
@@ -441,7 +491,7 @@ func writerChild(dbURL string) error {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	m := lease.New(s, buckets, lease.Options{ID: "writer", Addr: "http://writer", Lease: childLease})
+	m := lease.New(s, buckets, lease.Options{ID: id, Addr: "http://writer", Lease: childLease})
 	if err := m.Tick(ctx); err != nil {
 		return err
 	}
@@ -457,7 +507,7 @@ func writerChild(dbURL string) error {
 			return err
 		}
 		fmt.Println("writing")
-		time.Sleep(3 * childLease)
+		io.Copy(io.Discard, os.Stdin)
 		return nil
 	})
 	if err != nil {
@@ -493,13 +543,13 @@ type slowJoin struct {
 	entered, let chan struct{}
 }
 
-func (s slowJoin) Join(ctx context.Context, m store.Member, now time.Time) ([]store.Member, error) {
+func (s slowJoin) Join(ctx context.Context, m store.Member, now, forget time.Time) ([]store.Member, []string, error) {
 	select {
 	case s.entered <- struct{}{}:
 	default:
 	}
 	<-s.let
-	return s.Store.Join(ctx, m, now)
+	return s.Store.Join(ctx, m, now, forget)
 }
 
 // TestHeldWhileTheDatabaseWaits: what a process holds is told at once,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -24,8 +25,9 @@ import (
 // leases, so that a question goes one hop at most.
 const forwardedBy = "X-Pal-Forwarded-By"
 
-// answeredBy is the header of every answer of a process sharing buckets:
-// the process that answered, the owner for a forwarded question.
+// answeredBy is the header of every answer to a caller with a token, of a
+// process sharing buckets: the process that answered, the owner for a
+// forwarded question.
 const answeredBy = "X-Pal-Process"
 
 // DefaultForwardTimeout is how long a process waits, unless told
@@ -66,14 +68,31 @@ func (s *Server) Own(o Ownership) {
 	if timeout <= 0 {
 		timeout = DefaultForwardTimeout
 	}
-	// The owner has timeout to begin its answer; the answer itself may
-	// take as long as the caller waits.
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = timeout
+	// The owner has timeout to be reached, and again to begin its answer;
+	// the answer itself may take as long as the caller waits. Questions go
+	// straight to the owner, never through a proxy of the environment:
+	// they carry the callers' tokens.
+	t := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
 	s.forwarder = &http.Client{Transport: t,
 		// The owner's redirects, if any, are the caller's to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
+
+// statusCallerLeft is the status counted for a question whose caller left
+// before it was answered, as proxies count it.
+const statusCallerLeft = 499
+
+// hopByHop are the headers of one connection, which an answer passed on
+// from the owner does not carry over (RFC 9110, section 7.6.1).
+var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true}
 
 // askedOf returns the one tenant a GET request asks of, when its answer is
 // of that tenant's fold alone: its bucket's owner answers it. It returns ""
@@ -90,7 +109,7 @@ func askedOf(rt route, r *http.Request, p Principal) string {
 		}
 	case "/v1/me/credit", api.LinkPath, api.LinkPath + "/{partnerId}":
 		return p.Tenant
-	case "/v1/attribution", "/v1/refusals":
+	case "/v1/attribution", "/v1/refusals", "/v1/reports/monthly", "/v1/reports/azure":
 		tenant, _ := p.tenantScope()
 		return tenant
 	case "/v1/links":
@@ -121,6 +140,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 	}
 	outcome := "owner"
 	res, err := s.ask(r, to)
+	if err != nil && r.Context().Err() != nil {
+		// The caller left: nobody is to be answered.
+		w.WriteHeader(statusCallerLeft)
+		return true
+	}
 	if err != nil {
 		s.log.Warn("the owner of a tenant's bucket did not answer; reading the leases again", "tenant", tenant, "bucket", to.Bucket, "owner", to.Owner, "addr", to.Addr, "error", err)
 		again, ok, rerr := s.own.Reroute(r.Context(), tenant)
@@ -135,6 +159,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 			res, err = s.ask(r, again)
 		}
 	}
+	if err != nil && r.Context().Err() != nil {
+		w.WriteHeader(statusCallerLeft)
+		return true
+	}
 	if err != nil {
 		s.forwards.WithLabelValues("here").Observe(time.Since(start).Seconds())
 		return false
@@ -142,7 +170,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 	defer res.Body.Close()
 	h := w.Header()
 	for k, vs := range res.Header {
-		h[k] = vs
+		if !hopByHop[k] {
+			h[k] = vs
+		}
 	}
 	w.WriteHeader(res.StatusCode)
 	if _, err := io.Copy(w, res.Body); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 
 const testBuckets = 16
 
+// forwardTimeout is how long the processes of the tests wait for an owner.
+const forwardTimeout = 300 * time.Millisecond
+
 // process is a service that shares the buckets of its database with
 // others, its leases renewed when the test ticks them.
 type process struct {
@@ -35,6 +39,30 @@ type process struct {
 	id    string
 	lease *lease.Manager
 	hs    *httptest.Server
+	// sick makes the process hang on every request (hanging) or answer
+	// 503 (unready), as an owner that is stopped or still loading.
+	sick atomic.Int32
+}
+
+const (
+	healthy = iota
+	hanging
+	unready
+)
+
+// serve passes requests to h, unless the process is sick.
+func (p *process) serve(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p.sick.Load() {
+		case hanging:
+			<-r.Context().Done()
+			return
+		case unready:
+			http.Error(w, "loading", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // startProcess starts a service on a PostgreSQL database that shares its
@@ -55,12 +83,14 @@ func startProcess(t *testing.T, dbURL, id string, c *leasetest.Clock, cfg server
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	m := lease.New(st, testBuckets, lease.Options{ID: id, Addr: "http://" + hs.Listener.Addr().String(), Lease: 10 * time.Second, Now: c.Now})
-	srv.Own(m)
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return &process{service: &service{t: t, url: hs.URL, srv: srv, store: st}, id: id, lease: m, hs: hs}
+	p := &process{id: id}
+	p.hs = httptest.NewUnstartedServer(p.serve(srv.Handler()))
+	p.lease = lease.New(st, testBuckets, lease.Options{ID: id, Addr: "http://" + p.hs.Listener.Addr().String(), Lease: 10 * time.Second, Now: c.Now})
+	srv.Own(p.lease)
+	p.hs.Start()
+	t.Cleanup(p.hs.Close)
+	p.service = &service{t: t, url: p.hs.URL, srv: srv, store: st}
+	return p
 }
 
 // tenantsOf lists the tenants of a log, in the order they first come.
@@ -127,7 +157,7 @@ func (s *service) metric(prefix string) []string {
 func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 	db := pgtest.Database(t)
 	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	a := startProcess(t, db, "a", c, server.Config{})
+	a := startProcess(t, db, "a", c, server.Config{ForwardTimeout: forwardTimeout})
 	b := startProcess(t, db, "b", c, server.Config{})
 	d := startProcess(t, db, "d", c, server.Config{})
 	ps := []*process{a, b, d}
@@ -205,12 +235,47 @@ func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 		t.Fatal("a owns every tenant of the demo")
 	}
 	path := "/v1/links?" + url.Values{"tenant": {tenant}}.Encode()
-	x.hs.Close()
-	if status, body, by := a.ask(path, operator, nil); status != http.StatusOK || by != "a" || body != answers[tenant] {
-		t.Fatalf("with %s down, %s asked of a: %d, answered by %q:\n%s\nwant a's answer:\n%s", x.id, tenant, status, by, body, answers[tenant])
+	// A caller that leaves while the owner hangs is answered by no one,
+	// and its leaving is no error of the service's.
+	x.sick.Store(hanging)
+	leaving, leave := context.WithTimeout(context.Background(), forwardTimeout/3)
+	req, _ := http.NewRequestWithContext(leaving, "GET", a.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+operator)
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("a caller that left was answered %s", res.Status)
 	}
-	if got := a.metric(`pal_forward_seconds_count{outcome="here"}`); len(got) != 1 || !strings.HasSuffix(got[0], " 1") {
-		t.Fatalf("a's metrics: %q, want one question answered here", got)
+	leave()
+	for deadline := time.Now().Add(5 * time.Second); len(a.metric(`pal_http_requests_total{code="499"`)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a counts no question whose caller left: %q", a.metric("pal_http_requests_total"))
+		}
+	}
+	if got := a.metric("pal_store_errors_total"); len(got) != 1 || !strings.HasSuffix(got[0], " 0") || len(a.metric(`pal_forward_seconds_count{outcome="here"}`)) != 0 {
+		t.Fatalf("a caller that left counts as %q and %q", got, a.metric(`pal_forward_seconds_count{outcome="here"}`))
+	}
+	for i, sick := range []struct {
+		name string
+		make func()
+	}{
+		{"hanging", func() { x.sick.Store(hanging) }},
+		{"loading", func() { x.sick.Store(unready) }},
+		{"down", func() { x.hs.Close() }},
+	} {
+		sick.make()
+		asked := time.Now()
+		status, body, by := a.ask(path, operator, nil)
+		if status != http.StatusOK || by != "a" || body != answers[tenant] {
+			t.Fatalf("with %s %s, %s asked of a: %d, answered by %q:\n%s\nwant a's answer:\n%s", x.id, sick.name, tenant, status, by, body, answers[tenant])
+		}
+		// a waits for the owner its forward timeout at most, twice: the
+		// owner, and the owner again once the leases are read again.
+		if took := time.Since(asked); took > 4*forwardTimeout {
+			t.Errorf("with %s %s, a answered after %s", x.id, sick.name, took)
+		}
+		if got := a.metric(`pal_forward_seconds_count{outcome="here"}`); len(got) != 1 || !strings.HasSuffix(got[0], fmt.Sprintf(" %d", i+1)) {
+			t.Fatalf("a's metrics with %s %s: %q, want %d questions answered here", x.id, sick.name, got, i+1)
+		}
 	}
 
 	// x gives its buckets back as it stops; y takes them before a's next

@@ -312,9 +312,6 @@ func (s *Server) wrap(rt route) http.Handler {
 		start := time.Now()
 		// API answers carry data that no cache should keep.
 		w.Header().Set("Cache-Control", "no-store")
-		if s.own != nil {
-			w.Header().Set(answeredBy, s.own.ID())
-		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		err := s.serve(sw, r, rt)
 		if err != nil {
@@ -349,6 +346,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 		}
 		if err := need(p, rt.roles...); err != nil {
 			return err
+		}
+		// A caller with a token is told which process answered; the
+		// process's name is no one else's business.
+		if s.own != nil {
+			w.Header().Set(answeredBy, s.own.ID())
 		}
 		// A write costs its caller one token; a batch of events costs one
 		// an event, charged once it is read (postEvents).

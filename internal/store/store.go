@@ -287,11 +287,15 @@ type Buckets interface {
 	// none, and returns the number the database holds, n or the one
 	// fixed before.
 	SetBuckets(ctx context.Context, n int) (int, error)
-	// Join notes that a member is alive until its Expires, forgets the
-	// members that expired before now, and returns those alive, by ID.
-	// The sessions of a member forgotten, opened under its ID, are ended:
-	// a member stopped in a transaction holds its locks no longer.
-	Join(ctx context.Context, m Member, now time.Time) ([]Member, error)
+	// Join notes that a member is alive until its Expires, and returns
+	// the members alive at now, by ID. It forgets the members that expired
+	// before forget, a while before now, so that one whose clock or
+	// renewal lags a little is not taken for gone, and returns their IDs.
+	Join(ctx context.Context, m Member, now, forget time.Time) (alive []Member, gone []string, err error)
+	// EndSessions ends the database sessions of members gone, opened under
+	// their IDs, that this process may end: a member stopped in the middle
+	// of a transaction holds its locks no longer.
+	EndSessions(ctx context.Context, ids []string) error
 	// Leave forgets a member.
 	Leave(ctx context.Context, id string) error
 	// Leases returns the lease of every bucket, by bucket, each with its

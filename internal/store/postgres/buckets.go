@@ -53,53 +53,39 @@ func (s *Store) SetBuckets(ctx context.Context, n int) (int, error) {
 }
 
 // SessionName is the name (application_name) under which a member's
-// sessions to the database are to be opened, so that Join can end them
-// once the member expired: the member's ID, cut to the 63 bytes the
-// database keeps.
+// sessions to the database are to be opened, so that EndSessions can end
+// them once the member is gone: the member's ID, or its last 63 bytes,
+// which the database keeps, where an ID ends with its random part.
 func SessionName(id string) string {
 	if len(id) > 63 {
-		return id[:63]
+		return id[len(id)-63:]
 	}
 	return id
 }
 
-// Join notes a member alive, forgets those expired and ends their
-// sessions, and returns those alive.
-func (s *Store) Join(ctx context.Context, m store.Member, now time.Time) ([]store.Member, error) {
-	var out []store.Member
+// Join notes a member alive, forgets those expired before forget, and
+// returns those alive at now and those forgotten.
+func (s *Store) Join(ctx context.Context, m store.Member, now, forget time.Time) ([]store.Member, []string, error) {
+	var alive []store.Member
+	var gone []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO bucket_members (id, addr, expires_ns) VALUES ($1, $2, $3)
 			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, expires_ns = excluded.expires_ns`,
 			m.ID, m.Addr, m.Expires.UnixNano()); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `DELETE FROM bucket_members WHERE expires_ns < $1 RETURNING id`, now.UnixNano())
+		rows, err := tx.Query(ctx, `DELETE FROM bucket_members WHERE expires_ns < $1 RETURNING id`, forget.UnixNano())
 		if err != nil {
 			return err
 		}
-		expired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if gone, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, addr, expires_ns FROM bucket_members WHERE expires_ns >= $1 ORDER BY id`, now.UnixNano())
 		if err != nil {
 			return err
 		}
-		if len(expired) > 0 {
-			// A member that expired may only be stopped (a pause, a frozen
-			// VM) in the middle of a transaction, holding the log's lock
-			// and every writer with it: its sessions, named after it, are
-			// ended, and its locks freed. It finds them cut when it wakes,
-			// and its writes in flight not committed.
-			for i, id := range expired {
-				expired[i] = SessionName(id)
-			}
-			if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-				WHERE datname = current_database() AND application_name = ANY($1) AND pid <> pg_backend_pid()`, expired); err != nil {
-				return err
-			}
-		}
-		rows, err = tx.Query(ctx, `SELECT id, addr, expires_ns FROM bucket_members ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Member, error) {
+		alive, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Member, error) {
 			var m store.Member
 			var ns int64
 			err := r.Scan(&m.ID, &m.Addr, &ns)
@@ -109,9 +95,28 @@ func (s *Store) Join(ctx context.Context, m store.Member, now time.Time) ([]stor
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, fmt.Errorf("join: %w", err)
 	}
-	return out, nil
+	return alive, gone, nil
+}
+
+// EndSessions ends the sessions to this database opened under the names of
+// the members (SessionName) by a role this one is a member of: the others
+// it could not end, and leaves. A member gone while stopped in the middle
+// of a transaction (a pause, a frozen VM) holds its locks, the log's among
+// them, and with them every writer: ended, they are freed, and the member
+// finds its writes in flight not committed when it wakes.
+func (s *Store) EndSessions(ctx context.Context, ids []string) error {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = SessionName(id)
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = ANY($1) AND pid <> pg_backend_pid()
+			AND pg_has_role(usesysid, 'MEMBER')`, names); err != nil {
+		return fmt.Errorf("end the sessions of %v: %w", ids, err)
+	}
+	return nil
 }
 
 // Leave forgets a member.
