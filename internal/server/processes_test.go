@@ -66,8 +66,9 @@ func (p *process) serve(h http.Handler) http.Handler {
 }
 
 // startProcess starts a service on a PostgreSQL database that shares its
-// buckets, with a lease manager on the test's clock.
-func startProcess(t *testing.T, dbURL, id string, c *leasetest.Clock, cfg server.Config) *process {
+// buckets, with a lease manager on the test's clock; the service reads the
+// store through wrap, when given.
+func startProcess(t *testing.T, dbURL, id string, c *leasetest.Clock, cfg server.Config, wrap ...func(store.Store) store.Store) *process {
 	t.Helper()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dbURL)
@@ -79,6 +80,9 @@ func startProcess(t *testing.T, dbURL, id string, c *leasetest.Clock, cfg server
 		t.Fatalf("SetBuckets: %d, %v", n, err)
 	}
 	cfg.Store = st
+	for _, w := range wrap {
+		cfg.Store = w(cfg.Store)
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -380,5 +384,58 @@ func TestAnyProcessesGiveTheAnswersOfTheLog(t *testing.T) {
 				t.Fatal("no question went to another process: the test would prove little")
 			}
 		})
+	}
+}
+
+// TestALoadingProcessPassesQuestionsOn: a process still folding its log
+// passes a question about a tenant another owns on to that owner, and
+// answers 503 for the tenants it owns itself until it is done.
+func TestALoadingProcessPassesQuestionsOn(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	a := startProcess(t, db, "a", c, server.Config{})
+	operator := a.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	a.push(operator, strings.Join(lines[:min(len(lines), 2000)], "\n"))
+	release := make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	l := startProcess(t, db, "l", c, server.Config{LoadInBackground: true}, func(st store.Store) store.Store {
+		return slowLog{Store: st, release: release}
+	})
+	rounds(t, 3, a, l)
+	var ofA, ofL string
+	for _, tenant := range tenantsOf(a.exportedLog(operator)) {
+		if r, ok := a.lease.Route(tenant); ok && r.Owner == "a" && ofA == "" {
+			ofA = tenant
+		} else if ok && r.Owner == "l" && ofL == "" {
+			ofL = tenant
+		}
+	}
+	if ofA == "" || ofL == "" {
+		t.Fatalf("the demo's tenants are not shared: %q of a, %q of l", ofA, ofL)
+	}
+	links := func(tenant string) string { return "/v1/links?" + url.Values{"tenant": {tenant}}.Encode() }
+	if status, body, by := l.ask(links(ofA), operator, nil); status != http.StatusOK || by != "a" {
+		t.Fatalf("%s, a's, asked of l while it loads: %d, answered by %q: %s", ofA, status, by, body)
+	}
+	if status, body, _ := l.ask(links(ofL), operator, nil); status != http.StatusServiceUnavailable || !strings.Contains(body, "folding its log") {
+		t.Fatalf("%s, l's own, asked of l while it loads: %d %s, want 503", ofL, status, body)
+	}
+	if status, body, _ := l.ask("/v1/reports/monthly?month=2026-03", operator, nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("a report asked of l while it loads: %d %s, want 503", status, body)
+	}
+	close(release)
+	if err := l.srv.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, want, _ := a.ask(links(ofL), operator, nil)
+	if status, body, by := l.ask(links(ofL), operator, nil); status != http.StatusOK || by != "l" || body != want {
+		t.Fatalf("%s asked of l once loaded: %d, answered by %q:\n%s\nwant\n%s", ofL, status, by, body, want)
 	}
 }

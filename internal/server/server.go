@@ -271,6 +271,12 @@ func (s *Server) protect(next http.Handler) http.Handler {
 	})
 }
 
+// loadingError is the answer of a process still folding its log.
+func (s *Server) loadingError() error {
+	return &apiError{Code: codeLoading, RetryAfter: 5,
+		Message: fmt.Sprintf("the service is folding its log (%d records so far) and answers once it is done; /healthz says how far it is", s.folding.Load())}
+}
+
 // handler is an API handler: it returns an error instead of writing one.
 type handler func(w http.ResponseWriter, r *http.Request, p Principal) error
 
@@ -334,9 +340,9 @@ func (s *Server) wrap(rt route) http.Handler {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
-	if len(rt.roles) > 0 && !s.isLoaded() {
-		return &apiError{Code: codeLoading, RetryAfter: 5,
-			Message: fmt.Sprintf("the service is folding its log (%d records so far) and answers once it is done; /healthz says how far it is", s.folding.Load())}
+	loading := len(rt.roles) > 0 && !s.isLoaded()
+	if loading && s.own == nil {
+		return s.loadingError()
 	}
 	var p Principal
 	if len(rt.roles) > 0 {
@@ -351,6 +357,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 		// process's name is no one else's business.
 		if s.own != nil {
 			w.Header().Set(answeredBy, s.own.ID())
+		}
+		// A process still loading answers nothing itself, but passes a
+		// question about one tenant on to its owner.
+		if loading {
+			if s.forward(w, r, askedOf(rt, r, p)) {
+				return nil
+			}
+			return s.loadingError()
 		}
 		// A write costs its caller one token; a batch of events costs one
 		// an event, charged once it is read (postEvents).
