@@ -51,7 +51,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	allowPrivate := fs.Bool("webhook-allow-private", false, "let webhooks post to loopback, private, link-local and multicast addresses (refused by default)")
 	buckets := fs.Int("buckets", lease.DefaultBuckets, "the buckets the tenants are split into on PostgreSQL, a power of two, fixed when the database is first served (SPEC section 10)")
 	leaseFor := fs.Duration("lease", 10*time.Second, "on PostgreSQL, how long this process holds a bucket's lease without renewing it, renewed every third of it")
-	forwardTimeout := fs.Duration("forward-timeout", server.DefaultForwardTimeout, "on PostgreSQL, how long this process waits for the owner of a tenant's bucket to begin its answer to a question it forwards there, before it reads the leases again")
+	forwardTimeout := fs.Duration("forward-timeout", server.DefaultForwardTimeout, "on PostgreSQL, how long this process waits for the owner of a tenant's bucket to be reached, and again to begin its answer, for a question it forwards there, before it reads the leases again")
 	advertise := fs.String("advertise", "", "on PostgreSQL, the URL at which the other pal serve processes reach this one (default: the address it listens on)")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -231,9 +231,10 @@ func processID() string {
 }
 
 // sessionsNamed names the sessions of a process to a PostgreSQL database
-// after the process (application_name): the process that takes its buckets
-// when its lease expired ends them, and the locks it may hold with them.
-// Another kind of store is left as it is.
+// after the process (application_name): should the process stop renewing
+// its leases, the one that forgets it, a lease after they expired, ends
+// them, and the locks it may hold with them. Another kind of store is left
+// as it is.
 func sessionsNamed(db, id string) string {
 	u, err := url.Parse(db)
 	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {

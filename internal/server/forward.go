@@ -31,9 +31,9 @@ const forwardedBy = "X-Pal-Forwarded-By"
 const answeredBy = "X-Pal-Process"
 
 // DefaultForwardTimeout is how long a process waits, unless told
-// otherwise, for the owner of a tenant's bucket to begin its answer: an
-// owner answers a question about one tenant in milliseconds, and one that
-// does not in two seconds is taken for stopped.
+// otherwise, for the owner of a tenant's bucket to be reached, and again to
+// begin its answer: an owner answers a question about one tenant in
+// milliseconds, and one that does not in two seconds is taken for stopped.
 const DefaultForwardTimeout = 2 * time.Second
 
 // Ownership is what a process knows of the buckets of tenants among those

@@ -56,8 +56,8 @@ type Config struct {
 	WriteRate  float64
 	WriteBurst int
 	// ForwardTimeout bounds how long a process sharing buckets waits for
-	// the owner of a tenant's bucket to begin its answer to a question it
-	// forwarded; 0 is DefaultForwardTimeout.
+	// the owner of a tenant's bucket to be reached, and again to begin its
+	// answer, for a question it forwards; 0 is DefaultForwardTimeout.
 	ForwardTimeout time.Duration
 }
 

@@ -261,7 +261,7 @@ func Duplicates(events []*event.Event, known map[string]bool) []bool {
 // Lease is a process's hold on a bucket of tenants (SPEC.md section 10):
 // Owner ("" when none) holds it until Expires, and Epoch grows each time
 // the bucket is taken. Addr, which Leases tells, is where the owner
-// answers: its address as a member alive, "" when it is none.
+// answers: its address as a member, "" when it is none.
 type Lease struct {
 	Bucket  int
 	Owner   string

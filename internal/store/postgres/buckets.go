@@ -128,7 +128,8 @@ func (s *Store) Leave(ctx context.Context, id string) error {
 }
 
 // Leases returns every bucket's lease, with the address of its owner when
-// the owner is a member alive.
+// the owner is a member; whether its lease is still good is the caller's
+// to judge, by its expiry.
 func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
 	rows, err := s.pool.Query(ctx, `SELECT l.bucket, l.owner, l.epoch, l.expires_ns, COALESCE(m.addr, '')
 		FROM bucket_leases l LEFT JOIN bucket_members m ON m.id = l.owner AND l.owner <> ''
