@@ -68,6 +68,7 @@ func (s *Server) Own(o Ownership) {
 	if timeout <= 0 {
 		timeout = DefaultForwardTimeout
 	}
+	s.forwardTimeout = timeout
 	// The owner has timeout to be reached, and again to begin its answer;
 	// the answer itself may take as long as the caller waits. Questions go
 	// straight to the owner, never through a proxy of the environment:
@@ -84,6 +85,11 @@ func (s *Server) Own(o Ownership) {
 		// The owner's redirects, if any, are the caller's to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
+
+// silentFor is how many forward timeouts an owner that did not answer is
+// not asked again: a stopped owner would otherwise hold every question of
+// its buckets for a timeout until its leases expire.
+const silentFor = 5
 
 // statusCallerLeft is the status counted for a question whose caller left
 // before it was answered, as proxies count it.
@@ -138,6 +144,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 	if !ok || to.Self {
 		return false
 	}
+	// An owner that did not answer a moment ago is not waited for again:
+	// the questions of its buckets are answered here meanwhile.
+	if until, failed := s.silent.Load(to.Owner); failed && start.Before(until.(time.Time)) {
+		s.forwards.WithLabelValues("here").Observe(time.Since(start).Seconds())
+		return false
+	}
 	outcome := "owner"
 	res, err := s.ask(r, to)
 	if err != nil && r.Context().Err() != nil {
@@ -146,6 +158,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 		return true
 	}
 	if err != nil {
+		s.silent.Store(to.Owner, time.Now().Add(silentFor*s.forwardTimeout))
 		s.log.Warn("the owner of a tenant's bucket did not answer; reading the leases again", "tenant", tenant, "bucket", to.Bucket, "owner", to.Owner, "addr", to.Addr, "error", err)
 		again, ok, rerr := s.own.Reroute(r.Context(), tenant)
 		switch {
@@ -156,7 +169,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 			err = fmt.Errorf("no other owner: %w", err)
 		default:
 			outcome = "rerouted"
-			res, err = s.ask(r, again)
+			if res, err = s.ask(r, again); err != nil && r.Context().Err() == nil {
+				s.silent.Store(again.Owner, time.Now().Add(silentFor*s.forwardTimeout))
+			}
 		}
 	}
 	if err != nil && r.Context().Err() != nil {

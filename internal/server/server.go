@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,11 @@ type Server struct {
 	own       Ownership
 	forwarder *http.Client
 	forwards  *prometheus.HistogramVec
+	// forwardTimeout is how long an owner has to be reached and to begin
+	// its answer; silent holds, by process, until when an owner that did
+	// not answer is not asked again.
+	forwardTimeout time.Duration
+	silent         sync.Map
 }
 
 type serverMetrics struct {
