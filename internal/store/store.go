@@ -119,7 +119,7 @@ type Store interface {
 	LastSeq(ctx context.Context) (int64, error)
 
 	// SaveSnapshot keeps data as the engine's state after record seq,
-	// replacing any older snapshot.
+	// replacing any snapshot after the same record or an older one.
 	SaveSnapshot(ctx context.Context, seq int64, data []byte) error
 	// LoadSnapshot returns the latest snapshot, or ErrNotFound.
 	LoadSnapshot(ctx context.Context) (seq int64, data []byte, err error)

@@ -327,7 +327,7 @@ func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
 // SaveSnapshot replaces the snapshot.
 func (s *Store) SaveSnapshot(ctx context.Context, seq int64, data []byte) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO snapshot (one, seq, data) VALUES (1, ?, ?) ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, data = excluded.data WHERE snapshot.seq < excluded.seq`, seq, data)
+		`INSERT INTO snapshot (one, seq, data) VALUES (1, ?, ?) ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, data = excluded.data WHERE snapshot.seq <= excluded.seq`, seq, data)
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}

@@ -279,6 +279,15 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if err != nil || seq != 9 || string(data) != "nine" {
 			t.Errorf("LoadSnapshot = %d %q %v, want 9 nine", seq, data, err)
 		}
+		// One after the same record replaces it: a snapshot that the
+		// service could not use (another version's) is not kept for good
+		// when the log does not move.
+		if err := s.SaveSnapshot(ctx, 9, []byte("nine again")); err != nil {
+			t.Fatal(err)
+		}
+		if seq, data, err := s.LoadSnapshot(ctx); err != nil || seq != 9 || string(data) != "nine again" {
+			t.Errorf("LoadSnapshot = %d %q %v, want 9 nine again", seq, data, err)
+		}
 	})
 
 	t.Run("Tokens", func(t *testing.T) {
