@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,5 +231,57 @@ func TestNoSnapshotOfAFailedWrite(t *testing.T) {
 	again := start(t, st, server.Config{})
 	if got, want := answers(t, again, operator), answers(t, s, operator); got != want {
 		t.Error("a service started again from the store answers otherwise than the one that wrote")
+	}
+}
+
+// scansFrom is a store that notes where each scan of the log starts.
+type scansFrom struct {
+	store.Store
+	mu     sync.Mutex
+	afters []int64
+}
+
+func (s *scansFrom) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	s.mu.Lock()
+	s.afters = append(s.afters, after)
+	s.mu.Unlock()
+	return s.Store.Scan(ctx, after, fn)
+}
+
+// TestAFailedWriteRecoversFromTheSnapshot: after a write whose commit
+// failed, the state folds the log again from the latest snapshot, not
+// from its first record, and answers as the log does.
+func TestAFailedWriteRecoversFromTheSnapshot(t *testing.T) {
+	ctx := context.Background()
+	failing := &failingCommits{Store: sqliteStore(t)}
+	st := &scansFrom{Store: failing}
+	s := start(t, st, server.Config{SnapshotEvery: 100})
+	operator := s.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	s.push(operator, strings.Join(lines[:350], "\n"))
+	snapshot, _, err := st.LoadSnapshot(ctx)
+	if err != nil || snapshot == 0 {
+		t.Fatalf("no snapshot after 350 records (%d, %v): the test would prove little", snapshot, err)
+	}
+	failing.fail.Store(true)
+	if status, _ := s.call("POST", "/v1/events", operator, strings.Join(lines[350:450], "\n")); status == http.StatusOK {
+		t.Fatal("a write whose commit failed was answered 200")
+	}
+	failing.fail.Store(false)
+	st.mu.Lock()
+	st.afters = nil
+	st.mu.Unlock()
+	got := answers(t, s, operator)
+	st.mu.Lock()
+	afters := slices.Clone(st.afters)
+	st.mu.Unlock()
+	if len(afters) == 0 || slices.Min(afters) < snapshot {
+		t.Fatalf("after the failed write, the log was scanned from %v, not from the snapshot after record %d", afters, snapshot)
+	}
+	fresh := start(t, sqliteStore(t), server.Config{})
+	freshOperator := fresh.token(store.RoleOperator, "", "", "")
+	fresh.push(freshOperator, ndjson(s.exportedLog(operator)))
+	if want := answers(t, fresh, freshOperator); got != want {
+		t.Errorf("the service that recovered answers\n%s\nwhere one given its log answers\n%s", got, want)
 	}
 }

@@ -429,9 +429,27 @@ func (s *Server) syncTo(ctx context.Context, src fold.Source, last int64) error 
 }
 
 // catchUp folds into both copies what was committed after their last
-// record; the writers of those records filed their changes.
+// record; the writers of those records filed their changes. A copy that is
+// stale (a write it folded failed) starts again from the latest snapshot,
+// when there is a usable one, rather than from the log's first record.
 func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
+	var seq int64
+	var data []byte
+	if s.views.stale() {
+		var err error
+		seq, data, err = s.store.LoadSnapshot(ctx)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("load snapshot: %w", err)
+		}
+	}
 	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
+		if st.Stale() && data != nil {
+			// A snapshot that does not fit leaves the state stale: it
+			// folds the whole log.
+			if _, err := st.Restore(ctx, src, seq, data); err != nil {
+				return struct{}{}, err
+			}
+		}
 		err := st.CatchUp(ctx, src)
 		st.TakeOutbox()
 		return struct{}{}, err
