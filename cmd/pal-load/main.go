@@ -156,7 +156,7 @@ func run() error {
 	// Link writes: each client takes its share of the accounts and creates,
 	// then changes, their links, one request at a time.
 	perClient := max(1, *accounts / *clients)
-	lat, elapsed := loop(*clients, phase, func(c, i int) error {
+	byClient, elapsed := loopByClient(*clients, phase, func(c, i int) error {
 		acct := min(c+(*clients)*(i%perClient), *accounts-1)
 		round := i / perClient
 		method, id := "PATCH", []string{"100011", "100012"}[round%2]
@@ -165,7 +165,7 @@ func run() error {
 		}
 		return send(hc, method, baseOf(c)+"/providers/Microsoft.ManagementPartner/partners/"+id, tokens[acct], "")
 	})
-	report("link writes", lat, elapsed, 1)
+	reportByProcess("link writes", byClient, len(bases), elapsed, 1)
 
 	// Usage: batches of usage events as they arrive, stamped from now on,
 	// spread over the tenants, until usage-events were pushed.
@@ -188,14 +188,14 @@ func run() error {
 		}
 		return b.String(), true
 	}
-	lat, elapsed = loop(*clients, 24*time.Hour, func(c, i int) error {
+	byClient, elapsed = loopByClient(*clients, 24*time.Hour, func(c, i int) error {
 		body, ok := usageBatch()
 		if !ok {
 			return errDone
 		}
 		return send(hc, "POST", baseOf(c)+"/v1/events", operator, body)
 	})
-	report(fmt.Sprintf("usage, batches of %d", *batch), lat, elapsed, *batch)
+	reportByProcess(fmt.Sprintf("usage, batches of %d", *batch), byClient, len(bases), elapsed, *batch)
 	if len(pids) > 0 {
 		// Questions about one tenant, each answered by the owner of the
 		// tenant's bucket: by the process asked, or forwarded.
@@ -271,7 +271,7 @@ func run() error {
 			mu.Unlock()
 		}()
 	}
-	lat, elapsed = loop(*clients, phase, func(c, i int) error {
+	lat, elapsed := loop(*clients, phase, func(c, i int) error {
 		body, _ := usageBatch()
 		return send(hc, "POST", base+"/v1/events", operator, body)
 	})
@@ -526,8 +526,13 @@ func heapInUse() float64 {
 // loop runs fn from n clients until d has passed, and returns the latency
 // of every successful call and the time taken.
 func loop(n int, d time.Duration, fn func(client, i int) error) ([]time.Duration, time.Duration) {
-	var mu sync.Mutex
-	var all []time.Duration
+	byClient, elapsed := loopByClient(n, d, fn)
+	return slices.Concat(byClient...), elapsed
+}
+
+// loopByClient is loop, each client's latencies apart.
+func loopByClient(n int, d time.Duration, fn func(client, i int) error) ([][]time.Duration, time.Duration) {
+	byClient := make([][]time.Duration, n)
 	var wg sync.WaitGroup
 	start := time.Now()
 	deadline := start.Add(d)
@@ -535,7 +540,6 @@ func loop(n int, d time.Duration, fn func(client, i int) error) ([]time.Duration
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []time.Duration
 			for i := 0; time.Now().Before(deadline); i++ {
 				t0 := time.Now()
 				if err := fn(c, i); err != nil {
@@ -544,15 +548,28 @@ func loop(n int, d time.Duration, fn func(client, i int) error) ([]time.Duration
 					}
 					break
 				}
-				mine = append(mine, time.Since(t0))
+				byClient[c] = append(byClient[c], time.Since(t0))
 			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return all, time.Since(start)
+	return byClient, time.Since(start)
+}
+
+// reportByProcess reports a phase in total and, with several processes,
+// each process's part: client c sends to process c mod processes.
+func reportByProcess(name string, byClient [][]time.Duration, processes int, elapsed time.Duration, n int) {
+	report(name, slices.Concat(byClient...), elapsed, n)
+	if processes < 2 {
+		return
+	}
+	for p := range processes {
+		var mine []time.Duration
+		for c := p; c < len(byClient); c += processes {
+			mine = append(mine, byClient[c]...)
+		}
+		report(fmt.Sprintf("  process %d of %d", p+1, processes), mine, elapsed, n)
+	}
 }
 
 func send(hc *http.Client, method, url, token, body string) error {
