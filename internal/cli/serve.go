@@ -232,7 +232,7 @@ func processID() string {
 
 // sessionsNamed names the sessions of a process to a PostgreSQL database
 // after the process (application_name): should the process stop renewing
-// its leases, the one that forgets it, a lease after they expired, ends
+// its leases, the one that forgets it, a round after they expired, ends
 // them, and the locks it may hold with them. Another kind of store is left
 // as it is.
 func sessionsNamed(db, id string) string {

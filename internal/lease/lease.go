@@ -180,10 +180,11 @@ func (m *Manager) Tick(ctx context.Context) error {
 			m.lose(b, h.epoch, true)
 		}
 	}
-	// A member is forgotten, and its sessions ended, a lease after it
-	// expired: a process whose clock is behind or whose renewal is late by
-	// less than that keeps its sessions, though it may lose its buckets.
-	members, gone, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now, now.Add(-m.opts.Lease))
+	// A member is forgotten, and its sessions ended, a round (a third of a
+	// lease) after it expired: a process whose clock is behind, or whose
+	// renewal is late, by less than that keeps its sessions, though it may
+	// lose its buckets. A clock kept by NTP is milliseconds off.
+	members, gone, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now, now.Add(-m.opts.Lease/3))
 	if err != nil {
 		return err
 	}
