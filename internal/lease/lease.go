@@ -50,6 +50,8 @@ type Manager struct {
 
 	mu   sync.Mutex
 	held map[int]holding
+	// joined is when the last round noted the process alive, by its clock.
+	joined time.Time
 	// heldNow is a copy of held, with the epochs, for Held to read
 	// without waiting for a round, which holds mu through its questions
 	// to the database.
@@ -183,11 +185,19 @@ func (m *Manager) Tick(ctx context.Context) error {
 	// A member is forgotten, and its sessions ended, a round (a third of a
 	// lease) after it expired: a process whose clock is behind, or whose
 	// renewal is late, by less than that keeps its sessions, though it may
-	// lose its buckets. A clock kept by NTP is milliseconds off.
-	members, gone, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now, now.Add(-m.opts.Lease/3))
+	// lose its buckets. A clock kept by NTP is milliseconds off. And only
+	// when it expired before this process's last round: after an outage
+	// of the database, when no one could renew, no one is forgotten until
+	// each had a round to renew in.
+	forget := now.Add(-m.opts.Lease / 3)
+	if m.joined.Before(forget) {
+		forget = m.joined
+	}
+	members, gone, err := m.store.Join(ctx, store.Member{ID: m.opts.ID, Addr: m.opts.Addr, Expires: until}, now, forget)
 	if err != nil {
 		return err
 	}
+	m.joined = now
 	var ended error
 	if len(gone) > 0 {
 		ended = m.store.EndSessions(ctx, gone)

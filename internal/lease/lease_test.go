@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -217,6 +218,43 @@ func TestGoneALeaseAfterExpiry(t *testing.T) {
 	}
 	if alive, gone := join("ahead", t0.Add(21*time.Second)); fmt.Sprint(alive) != "[ahead]" || fmt.Sprint(gone) != "[late]" {
 		t.Fatalf("21 s on: alive %v, gone %v; want late gone", alive, gone)
+	}
+}
+
+// endings is a store that notes whose sessions it is asked to end.
+type endings struct {
+	*postgres.Store
+	mu    sync.Mutex
+	ended []string
+}
+
+func (e *endings) EndSessions(ctx context.Context, ids []string) error {
+	e.mu.Lock()
+	e.ended = append(e.ended, ids...)
+	e.mu.Unlock()
+	return e.Store.EndSessions(ctx, ids)
+}
+
+// TestNoOneForgottenAfterAnOutage: when the database was away longer than
+// a lease, no process could renew; the first back does not end the
+// sessions of the others, which renew at their next round. One that does
+// not come back is forgotten a round later.
+func TestNoOneForgottenAfterAnOutage(t *testing.T) {
+	s := &endings{Store: open(t)}
+	ms, c := managers(s, "a", "b")
+	a, b := ms[0], ms[1]
+	tick(t, a, b, a, b)
+	// The database is away for two leases: no round runs.
+	c.Add(20 * time.Second)
+	tick(t, a)
+	if len(s.ended) != 0 {
+		t.Fatalf("the first process back ended the sessions of %v", s.ended)
+	}
+	// b never comes back: a round later it is gone.
+	c.Add(4 * time.Second)
+	tick(t, a)
+	if fmt.Sprint(s.ended) != "[b]" {
+		t.Fatalf("a round after the outage, sessions ended of %v, want b's", s.ended)
 	}
 }
 

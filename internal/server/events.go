@@ -89,6 +89,8 @@ func (s *Server) lead() {
 // commitGroup runs a group of writes in one transaction.
 func (s *Server) commitGroup(group []*writeRequest) {
 	ctx := context.Background()
+	s.committing.Lock()
+	defer s.committing.Unlock()
 	folded := false
 	err := s.store.Write(ctx, func(w store.Writer) error {
 		// What other processes committed is folded first, so that each fn

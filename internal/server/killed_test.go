@@ -184,11 +184,13 @@ func post(base, token, batch string) (int, int, error) {
 }
 
 // failingCommits is a store whose writes, while fail is set, run their
-// function and then fail, as a commit does whose connection is lost: the
-// function saw its appends, the log did not take them.
+// function, then during when set, and then fail, as a commit does whose
+// connection is lost: the function saw its appends, the log did not take
+// them.
 type failingCommits struct {
 	store.Store
-	fail atomic.Bool
+	fail   atomic.Bool
+	during func()
 }
 
 func (f *failingCommits) Write(ctx context.Context, fn func(store.Writer) error) error {
@@ -198,6 +200,9 @@ func (f *failingCommits) Write(ctx context.Context, fn func(store.Writer) error)
 	return f.Store.Write(ctx, func(w store.Writer) error {
 		if err := fn(w); err != nil {
 			return err
+		}
+		if f.during != nil {
+			f.during()
 		}
 		return errors.New("the connection was lost at the commit")
 	})
@@ -283,5 +288,59 @@ func TestAFailedWriteRecoversFromTheSnapshot(t *testing.T) {
 	fresh.push(freshOperator, ndjson(s.exportedLog(operator)))
 	if want := answers(t, fresh, freshOperator); got != want {
 		t.Errorf("the service that recovered answers\n%s\nwhere one given its log answers\n%s", got, want)
+	}
+}
+
+// TestNoSnapshotDuringAWrite: a snapshot asked for while a group of writes
+// is between its fold and its commit (the one taken as the service stops,
+// whose caller may have left) waits for the commit; when the commit fails
+// it keeps nothing of the write. Another service on the store, whose own
+// write fails, then starts again from the snapshot, and both answer as a
+// service given their log does, though the log gave the failed write's
+// numbers to other records.
+func TestNoSnapshotDuringAWrite(t *testing.T) {
+	ctx := context.Background()
+	st := &failingCommits{Store: sqliteStore(t)}
+	a := start(t, st, server.Config{SnapshotEvery: 1 << 30})
+	b := start(t, st, server.Config{SnapshotEvery: 1 << 30})
+	operator := a.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	a.push(operator, strings.Join(lines[:300], "\n"))
+	answers(t, b, operator)
+
+	snapshotted := make(chan error, 1)
+	st.during = func() {
+		go func() { snapshotted <- a.srv.Snapshot(ctx) }()
+		time.Sleep(200 * time.Millisecond)
+	}
+	st.fail.Store(true)
+	if status, _ := a.call("POST", "/v1/events", operator, strings.Join(lines[300:400], "\n")); status == http.StatusOK {
+		t.Fatal("a write whose commit failed was answered 200")
+	}
+	if err := <-snapshotted; err != nil {
+		t.Fatal(err)
+	}
+	st.during = nil
+	last, err := st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, err := st.LoadSnapshot(ctx); err == nil && seq > last {
+		t.Fatalf("a snapshot after record %d, but the log ends at %d: it keeps the write that failed", seq, last)
+	}
+	if status, _ := b.call("POST", "/v1/events", operator, lines[400]); status == http.StatusOK {
+		t.Fatal("b's write whose commit failed was answered 200")
+	}
+	st.fail.Store(false)
+	a.push(operator, strings.Join(lines[450:550], "\n"))
+
+	fresh := start(t, sqliteStore(t), server.Config{})
+	freshOperator := fresh.token(store.RoleOperator, "", "", "")
+	fresh.push(freshOperator, ndjson(a.exportedLog(operator)))
+	want := answers(t, fresh, freshOperator)
+	for name, s := range map[string]*service{"a": a, "b": b} {
+		if got := answers(t, s, operator); got != want {
+			t.Errorf("%s answers otherwise than a service given its log", name)
+		}
 	}
 }

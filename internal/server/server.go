@@ -94,6 +94,10 @@ type Server struct {
 	// not answer is not asked again.
 	forwardTimeout time.Duration
 	silent         sync.Map
+	// committing is held by a group of writes from its first fold to its
+	// commit, or its failure and the state marked stale: a snapshot never
+	// keeps records the log may not take.
+	committing sync.Mutex
 }
 
 type serverMetrics struct {
@@ -180,13 +184,12 @@ func (s *Server) isLoaded() bool {
 // load restores the state from the snapshot, if any, and the log after it.
 func (s *Server) load(ctx context.Context) error {
 	start := time.Now()
-	seq, data, err := s.store.LoadSnapshot(ctx)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		data = nil
-	case err != nil:
-		return fmt.Errorf("load snapshot: %w", err)
+	head, err := s.store.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("load log: %w", err)
 	}
+	snapshot := s.usableSnapshot(ctx, head)
+	seq, data := snapshot.seq, snapshot.data
 	var records int64
 	last, lastAt := seq, start
 	first := true
@@ -411,7 +414,7 @@ func (s *Server) sync(ctx context.Context, src fold.Source) error {
 	if s.views.current(last) {
 		return nil
 	}
-	return s.catchUp(ctx, src)
+	return s.catchUp(ctx, src, last)
 }
 
 // syncTo brings the published copy of the state up to the log's record
@@ -425,29 +428,29 @@ func (s *Server) syncTo(ctx context.Context, src fold.Source, last int64) error 
 	if current {
 		return nil
 	}
-	return s.catchUp(ctx, src)
+	return s.catchUp(ctx, src, last)
 }
 
 // catchUp folds into both copies what was committed after their last
-// record; the writers of those records filed their changes. A copy that is
-// stale (a write it folded failed) starts again from the latest snapshot,
-// when there is a usable one, rather than from the log's first record.
-func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
-	var seq int64
-	var data []byte
-	if s.views.stale() {
-		var err error
-		seq, data, err = s.store.LoadSnapshot(ctx)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("load snapshot: %w", err)
-		}
-	}
+// record, the log's record last at least; the writers of those records
+// filed their changes. A copy that is stale (a write it folded failed)
+// starts again from the latest snapshot, when there is a usable one,
+// rather than from the log's first record.
+func (s *Server) catchUp(ctx context.Context, src fold.Source, last int64) error {
+	// The snapshot is read once, by the first of the readers that find a
+	// copy stale, with the copies held: the others find them current.
+	var snapshot *storedSnapshot
 	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
-		if st.Stale() && data != nil {
+		if st.Stale() {
+			if snapshot == nil {
+				snapshot = s.usableSnapshot(ctx, last)
+			}
 			// A snapshot that does not fit leaves the state stale: it
 			// folds the whole log.
-			if _, err := st.Restore(ctx, src, seq, data); err != nil {
-				return struct{}{}, err
+			if snapshot.data != nil {
+				if _, err := st.Restore(ctx, src, snapshot.seq, snapshot.data); err != nil {
+					return struct{}{}, err
+				}
 			}
 		}
 		err := st.CatchUp(ctx, src)
@@ -455,6 +458,31 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source) error {
 		return struct{}{}, err
 	})
 	return err
+}
+
+// storedSnapshot is the store's snapshot, its data nil when there is none
+// to use.
+type storedSnapshot struct {
+	seq  int64
+	data []byte
+}
+
+// usableSnapshot returns the store's snapshot, unless it is after record
+// last, the log's last, which it cannot be unless it kept a write the log
+// did not take: the state then folds the whole log, as without one.
+func (s *Server) usableSnapshot(ctx context.Context, last int64) *storedSnapshot {
+	seq, data, err := s.store.LoadSnapshot(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &storedSnapshot{}
+	case err != nil:
+		s.log.Warn("the snapshot could not be read; folding the whole log", "error", err)
+		return &storedSnapshot{}
+	case seq > last:
+		s.log.Warn("the snapshot is after the log's last record; folding the whole log", "snapshot", seq, "last", last)
+		return &storedSnapshot{}
+	}
+	return &storedSnapshot{seq, data}
 }
 
 // read runs fn on the state, caught up with the log, which nothing changes
@@ -504,6 +532,9 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	var seq int64
 	var data []byte
 	stale := false
+	// A group of writes publishes what it folds before it commits: the
+	// snapshot waits for it to commit, or to fail and mark the state stale.
+	s.committing.Lock()
 	err := s.views.read(func(st *fold.State) error {
 		// A state that folded a write the log did not take (its commit
 		// failed) holds records the log will number otherwise: kept, it
@@ -517,6 +548,7 @@ func (s *Server) Snapshot(ctx context.Context) error {
 		seq, data, err = st.Snapshot()
 		return err
 	})
+	s.committing.Unlock()
 	if err != nil || stale {
 		return err
 	}

@@ -93,13 +93,6 @@ func (v *views) current(last int64) bool {
 	return true
 }
 
-// stale reports whether either copy is stale.
-func (v *views) stale() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.copies[0].Stale() || v.copies[1].Stale()
-}
-
 // each changes both copies by fn, with no reader about: when the service
 // starts.
 func (v *views) each(fn func(st *fold.State) error) error {
