@@ -631,29 +631,21 @@ func listen(ctx context.Context, st store.Store) (string, func(), error) {
 		return "", nil, err
 	}
 	addr := ln.Addr().String()
-	leasing, stopLeasing := context.WithCancel(context.Background())
-	leased := make(chan struct{})
+	stopLeasing := func() {}
 	if b, ok := st.(store.Buckets); ok {
 		n, err := b.SetBuckets(ctx, lease.DefaultBuckets)
 		if err != nil {
-			stopLeasing()
 			return "", nil, err
 		}
 		m := lease.New(b, n, lease.Options{ID: fmt.Sprintf("pal-load-%d", os.Getpid()), Addr: "http://" + addr, Lease: 10 * time.Second})
 		srv.Own(m)
-		go func() {
-			defer close(leased)
-			m.Run(leasing, func(err error) { fmt.Fprintln(os.Stderr, "pal-load: leases:", err) })
-		}()
-	} else {
-		close(leased)
+		stopLeasing = m.Start(func(err error) { fmt.Fprintln(os.Stderr, "pal-load: leases:", err) })
 	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
 	return addr, func() {
 		hs.Close()
 		stopLeasing()
-		<-leased
 	}, nil
 }
 

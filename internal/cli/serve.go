@@ -165,15 +165,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "to log in, make a token: pal token issue --db %s --role operator (or --role partner-reader --org ORG, tenant-admin --tenant T, account --tenant T --account A)\n", *db)
 	}
 	// On PostgreSQL the process takes its share of the buckets, and gives
-	// them back when it stops.
-	leasing, stopLeasing := context.WithCancel(context.Background())
-	leased := make(chan struct{})
-	// However serve ends, the buckets are given back before the store
+	// them back when it stops: however serve ends, before the store
 	// closes.
-	defer func() {
-		stopLeasing()
-		<-leased
-	}()
 	if nBuckets > 0 {
 		url := strings.TrimSuffix(*advertise, "/")
 		if url == "" {
@@ -181,12 +174,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		m := lease.New(st.(store.Buckets), nBuckets, lease.Options{ID: id, Addr: url, Lease: *leaseFor})
 		srv.Own(m)
-		go func() {
-			defer close(leased)
-			m.Run(leasing, func(err error) { cfg.Logger.Warn("leases of buckets", "error", err) })
-		}()
-	} else {
-		close(leased)
+		defer m.Start(func(err error) { cfg.Logger.Warn("leases of buckets", "error", err) })()
 	}
 	dispatching, stopDispatch := context.WithCancel(context.Background())
 	defer stopDispatch()

@@ -154,6 +154,21 @@ func (m *Manager) Run(ctx context.Context, report func(error)) {
 	}
 }
 
+// Start runs the rounds (Run) in the background, and returns what stops
+// them: stop gives every bucket back and returns once it has.
+func (m *Manager) Start(report func(error)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		m.Run(ctx, report)
+	}()
+	return func() {
+		cancel()
+		<-ran
+	}
+}
+
 // leave gives every bucket back, so that the others take them at once
 // rather than when the leases expire.
 func (m *Manager) leave() {

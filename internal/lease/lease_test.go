@@ -416,14 +416,9 @@ func child(url string) error {
 		return err
 	}
 	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	m := lease.New(s, buckets, lease.Options{ID: "child", Lease: childLease})
-	ran := make(chan struct{})
-	go func() {
-		m.Run(ctx, func(err error) { fmt.Fprintln(os.Stderr, "child:", err) })
-		close(ran)
-	}()
-	defer func() { cancel(); <-ran }()
+	defer m.Start(func(err error) { fmt.Fprintln(os.Stderr, "child:", err) })()
 	for len(m.Held()) == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -468,13 +463,7 @@ func TestFrozenWriteCommitsNothing(t *testing.T) {
 	parent := takeAll(t, s)
 	// The child is still stopped: the log's lock is freed once the parent,
 	// going on with its rounds, forgets it and ends its sessions.
-	running, stopRunning := context.WithCancel(ctx)
-	ran := make(chan struct{})
-	go func() {
-		parent.Run(running, func(err error) { t.Log("the parent's round:", err) })
-		close(ran)
-	}()
-	defer func() { stopRunning(); <-ran }()
+	defer parent.Start(func(err error) { t.Log("the parent's round:", err) })()
 	writing, cancel := context.WithTimeout(ctx, 10*childLease)
 	defer cancel()
 	err := s.Write(writing, func(w store.Writer) error {
@@ -533,9 +522,7 @@ func writerChild(dbURL string) error {
 	if err := m.Tick(ctx); err != nil {
 		return err
 	}
-	running, cancel := context.WithCancel(ctx)
-	go m.Run(running, func(error) {})
-	defer cancel()
+	defer m.Start(func(error) {})()
 	err = s.Write(ctx, func(w store.Writer) error {
 		seqs, err := w.Append(ctx, []*event.Event{{ID: "frozen", Type: event.PartnerRegistered, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Org: "100001", Name: "Fabrikam", Locations: []string{"100011"}}})
 		if err != nil {
