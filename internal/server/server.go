@@ -189,9 +189,8 @@ func (s *Server) load(ctx context.Context) error {
 		return fmt.Errorf("load log: %w", err)
 	}
 	snapshot := s.usableSnapshot(ctx, head)
-	seq, data := snapshot.seq, snapshot.data
 	var records int64
-	last, lastAt := seq, start
+	last, lastAt := snapshot.seq, start
 	first := true
 	err = s.views.each(func(st *fold.State) error {
 		// The first copy says how the fold goes: in the log about every
@@ -207,14 +206,8 @@ func (s *Server) load(ctx context.Context) error {
 			defer st.SetProgress(nil)
 			first = false
 		}
-		if data != nil {
-			ok, err := st.Restore(ctx, s.store, seq, data)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				s.log.Warn("the snapshot does not fit this version or configuration; folding the whole log")
-			}
+		if err := s.restore(ctx, st, s.store, snapshot); err != nil {
+			return err
 		}
 		if err := st.CatchUp(ctx, s.store); err != nil {
 			return fmt.Errorf("load log: %w", err)
@@ -230,7 +223,7 @@ func (s *Server) load(ctx context.Context) error {
 	if err := s.noteConsumption(ctx, true); err != nil {
 		return fmt.Errorf("load the resources with consumption: %w", err)
 	}
-	s.log.Info("state loaded", "records", records, "from_snapshot", seq, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("state loaded", "records", records, "from_snapshot", snapshot.seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -447,10 +440,8 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source, last int64) error
 			}
 			// A snapshot that does not fit leaves the state stale: it
 			// folds the whole log.
-			if snapshot.data != nil {
-				if _, err := st.Restore(ctx, src, snapshot.seq, snapshot.data); err != nil {
-					return struct{}{}, err
-				}
+			if err := s.restore(ctx, st, src, snapshot); err != nil {
+				return struct{}{}, err
 			}
 		}
 		err := st.CatchUp(ctx, src)
@@ -465,6 +456,19 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source, last int64) error
 type storedSnapshot struct {
 	seq  int64
 	data []byte
+}
+
+// restore restores a snapshot into st, if there is one, and says when it
+// does not fit: st is then left as it was, and folds the whole log.
+func (s *Server) restore(ctx context.Context, st *fold.State, src fold.Source, snapshot *storedSnapshot) error {
+	if snapshot.data == nil {
+		return nil
+	}
+	ok, err := st.Restore(ctx, src, snapshot.seq, snapshot.data)
+	if err == nil && !ok {
+		s.log.Warn("the snapshot does not fit this version or configuration; folding the whole log")
+	}
+	return err
 }
 
 // usableSnapshot returns the store's snapshot, unless it is after record
