@@ -152,12 +152,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 	}
 	outcome := "owner"
 	res, err := s.ask(r, to)
-	if err != nil && r.Context().Err() != nil {
-		// The caller left: nobody is to be answered.
-		w.WriteHeader(statusCallerLeft)
-		return true
-	}
-	if err != nil {
+	if err != nil && r.Context().Err() == nil {
 		s.silent.Store(to.Owner, time.Now().Add(silentFor*s.forwardTimeout))
 		s.log.Warn("the owner of a tenant's bucket did not answer; reading the leases again", "tenant", tenant, "bucket", to.Bucket, "owner", to.Owner, "addr", to.Addr, "error", err)
 		again, ok, rerr := s.own.Reroute(r.Context(), tenant)
@@ -175,6 +170,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 		}
 	}
 	if err != nil && r.Context().Err() != nil {
+		// The caller left: nobody is to be answered.
 		w.WriteHeader(statusCallerLeft)
 		return true
 	}
