@@ -110,6 +110,11 @@ type Store interface {
 	// equal times in sequence order; the tenant "" holds the events of no
 	// tenant (the partner directory). It reads only that tenant's records.
 	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error
+	// ScanTenantState calls fn with the records of one tenant that make its
+	// state, as ScanTenant orders them: every record but usage and profiles,
+	// which are credited from the state and change none of it. A tenant's
+	// fold reads them alone when it has no use for the credit of its usage.
+	ScanTenantState(ctx context.Context, tenant string, fn func(Record) error) error
 	// ScanTenantAt calls fn with the records of one tenant at an instant,
 	// in sequence order.
 	ScanTenantAt(ctx context.Context, tenant string, at time.Time, fn func(Record) error) error
@@ -229,6 +234,9 @@ type Writer interface {
 	// ScanTenant reads one tenant's records in time order, as
 	// Store.ScanTenant, inside the transaction.
 	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error
+	// ScanTenantState reads the records of one tenant that make its state,
+	// as Store.ScanTenantState, inside the transaction.
+	ScanTenantState(ctx context.Context, tenant string, fn func(Record) error) error
 	// Append adds events at the end of the log, in their order, all in one
 	// statement: each but a duplicate, an event whose id is in the log
 	// already or was carried by an earlier event of the same call. It

@@ -203,6 +203,31 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		}
 	})
 
+	t.Run("ScanTenantState", func(t *testing.T) {
+		s := fresh(t)(t)
+		env := &event.Event{Type: event.EnvironmentCreated, Time: at(5), Tenant: "contoso", Environment: "e1", EnvType: event.Production}
+		acct := &event.Event{Type: event.AccountCreated, Time: at(2), Tenant: "contoso", Account: "a1", Kind: "user"}
+		profiles := &event.Event{Type: event.Profiles, Time: at(3), Tenant: "contoso", Resource: "ci", Count: 7}
+		other := &event.Event{Type: event.AccountCreated, Time: at(1), Tenant: "fabrikam", Account: "a2", Kind: "user"}
+		appendAll(t, s, usage(1, "", "b"), env, profiles, acct, other, usage(2, "", "x"))
+		var got []string
+		collect := func(r store.Record) error { got = append(got, fmt.Sprintf("%d:%s", r.Seq, r.Event.Type)); return nil }
+		if err := s.ScanTenantState(ctx, "contoso", collect); err != nil {
+			t.Fatal(err)
+		}
+		want := "[4:account.created 2:environment.created]"
+		if fmt.Sprint(got) != want {
+			t.Errorf("ScanTenantState(contoso) = %v, want %s: no usage or profiles, by time", got, want)
+		}
+		got = nil
+		if err := s.Write(ctx, func(w store.Writer) error { return w.ScanTenantState(ctx, "contoso", collect) }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("Writer.ScanTenantState(contoso) = %v, want %s", got, want)
+		}
+	})
+
 	t.Run("Feed", func(t *testing.T) {
 		s := fresh(t)(t)
 		filed := []store.FiledChange{
