@@ -2,6 +2,7 @@ package attribution
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/azure"
@@ -229,6 +230,24 @@ func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 	}
 	c := iv.Credit
 	return Result{Credit: &c, Workload: event.Kinds[iv.Kind].Workload}, true
+}
+
+// SameMeasures reports whether usage and profiles are credited alike under
+// two credit histories of a resource: ApplyLate reads only an interval's
+// bounds, its kind and who holds its credit, so histories that differ in
+// nothing else count every use alike.
+func SameMeasures(a, b []Interval) bool {
+	return slices.EqualFunc(a, b, func(x, y Interval) bool {
+		return x.From.Equal(y.From) && x.To.Equal(y.To) && x.Kind == y.Kind &&
+			x.Credit.Attributed == y.Credit.Attributed && x.Credit.Partner == y.Credit.Partner &&
+			x.Credit.Org == y.Credit.Org && slices.Equal(x.Credit.Shares, y.Credit.Shares)
+	})
+}
+
+// Shared reports whether a credit history ever shares the credit between
+// locations.
+func Shared(h []Interval) bool {
+	return slices.ContainsFunc(h, func(iv Interval) bool { return len(iv.Credit.Shares) > 0 })
 }
 
 // checkMeasure refuses usage of a resource measured in profiles, and

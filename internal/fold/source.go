@@ -3,14 +3,17 @@ package fold
 import (
 	"context"
 
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
 
 // Source reads the log: the records after a sequence number, in sequence
-// order, and one tenant's records (the directory's for ""), by place.
+// order, and one tenant's records (the directory's for ""), by place: all
+// of them, or those that make its state (all but usage and profiles).
 type Source interface {
 	Scan(ctx context.Context, after int64, fn func(store.Record) error) error
 	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
+	ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error
 }
 
 // Records is a log held in memory, in sequence order: a Source for a file
@@ -32,9 +35,19 @@ func (rs Records) Scan(ctx context.Context, after int64, fn func(store.Record) e
 
 // ScanTenant calls fn on each record of a tenant, by place.
 func (rs Records) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return rs.scanTenant(ctx, tenant, false, fn)
+}
+
+// ScanTenantState calls fn on each record of a tenant that makes its
+// state, by place.
+func (rs Records) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return rs.scanTenant(ctx, tenant, true, fn)
+}
+
+func (rs Records) scanTenant(ctx context.Context, tenant string, state bool, fn func(store.Record) error) error {
 	var mine []store.Record
 	for _, r := range rs {
-		if r.Event.Tenant == tenant {
+		if r.Event.Tenant == tenant && !(state && measures(r.Event)) {
 			mine = append(mine, r)
 		}
 	}
@@ -45,4 +58,10 @@ func (rs Records) ScanTenant(ctx context.Context, tenant string, fn func(store.R
 		}
 	}
 	return ctx.Err()
+}
+
+// measures reports whether an event is usage or profiles: credited from the
+// state, it changes none of it.
+func measures(ev *event.Event) bool {
+	return ev.Type == event.Usage || ev.Type == event.Profiles
 }

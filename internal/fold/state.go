@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -188,7 +189,7 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 	if s.stale {
 		s.reset()
 	}
-	late := lateRecords{tenants: map[string]*event.Event{}}
+	late := newLateRecords()
 	recs := make([]store.Record, 0, s.chunk)
 	for {
 		recs = recs[:0]
@@ -221,10 +222,17 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 // lateRecords are what records that came after their place ask of the
 // fold: the tenants to fold again, each with the first late record that
 // makes it so (the cause of its corrections), and the first late record
-// of the directory.
+// of the directory. passed holds, for each tenant to fold again, the
+// resources whose usage or profiles were passed over meanwhile: its fold
+// counts them.
 type lateRecords struct {
 	tenants   map[string]*event.Event
 	directory *event.Event
+	passed    map[string]map[string]bool
+}
+
+func newLateRecords() lateRecords {
+	return lateRecords{tenants: map[string]*event.Event{}, passed: map[string]map[string]bool{}}
 }
 
 // fold folds records that follow the state's last one, in sequence order;
@@ -234,7 +242,7 @@ func (s *State) Fold(ctx context.Context, src Source, recs []store.Record) error
 	if len(recs) == 0 {
 		return nil
 	}
-	late := lateRecords{tenants: map[string]*event.Event{}}
+	late := newLateRecords()
 	s.apply(recs, &late)
 	return s.refold(ctx, src, &late)
 }
@@ -274,6 +282,9 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			}
 		}
 		if refold[ev.Tenant] != nil {
+			if measures(ev) {
+				addTo(late.passed, ev.Tenant, ev.Resource)
+			}
 			continue
 		}
 		if p.before(s.folded(ev.Tenant)) {
@@ -305,7 +316,7 @@ func (s *State) refold(ctx context.Context, src Source, late *lateRecords) error
 	}
 	slices.Sort(tenants)
 	for _, t := range tenants {
-		if err := s.refoldTenant(ctx, src, t, refold[t]); err != nil {
+		if err := s.refoldTenant(ctx, src, t, refold[t], late.passed[t]); err != nil {
 			s.stale = true
 			return err
 		}
@@ -406,14 +417,19 @@ func (s *State) refoldDirectory() []string {
 }
 
 // refoldTenant folds one tenant again and adopts the result: its state,
-// its month counts, its verdicts, and corrections in the feed for every
-// credit interval that moved, caused by the late record cause.
-func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event) error {
-	s.agg.DropTenant(tenant)
-	delete(s.refused, tenant)
+// its verdicts, its month counts, and corrections in the feed for every
+// credit interval that moved, caused by the late record cause. Only the
+// records that make its state are folded (Tenant); its usage and profiles
+// are credited from the histories, as a late one is (recount), those of
+// the resources passed first among them.
+func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, passed map[string]bool) error {
+	for seq, rf := range s.refused[tenant] {
+		if rf.Type != event.Usage && rf.Type != event.Profiles {
+			delete(s.refused[tenant], seq)
+		}
+	}
 	var last place
 	fresh, err := Tenant(ctx, src, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
-		s.agg.Record(r.Event, res)
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
 	})
@@ -423,6 +439,9 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	before := s.engine.TenantHistory(tenant)
 	s.engine.AdoptTenant(tenant, fresh)
 	after := s.engine.TenantHistory(tenant)
+	if err := s.recount(ctx, src, tenant, before, after, passed); err != nil {
+		return err
+	}
 	s.last[tenant] = later(s.last[tenant], last)
 	s.latest = later(s.latest, last)
 	ids := make([]string, 0, len(after))
@@ -442,6 +461,54 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 		}
 	}
 	return nil
+}
+
+// recount counts again, after a tenant was folded again, the usage and
+// profiles of its resources whose credit, as usage reads it, moved between
+// the histories before and after, and of those passed (whose usage the
+// fold passed over while the tenant waited to be folded again): their
+// counts are dropped, and their records credited again in their places,
+// in a fold of all the tenant's records (a use is credited by the state
+// after the records before it, which a history does not tell apart from
+// those of the same instant after it). The others' counts and verdicts
+// stand, and their records are not read: a late record that moves no
+// credit costs the tenant's few records that make its state, not its
+// millions of uses. An organisation's users under a shared credit are
+// counted by tenant, not by resource, so a resource whose credit was
+// shared before has the whole tenant counted again.
+func (s *State) recount(ctx context.Context, src Source, tenant string, before, after map[string][]attribution.Interval, passed map[string]bool) error {
+	moved := maps.Clone(passed)
+	if moved == nil {
+		moved = make(map[string]bool)
+	}
+	whole := false
+	note := func(id string) {
+		if moved[id] || !attribution.SameMeasures(before[id], after[id]) {
+			moved[id] = true
+			whole = whole || attribution.Shared(before[id])
+		}
+	}
+	for id := range before {
+		note(id)
+	}
+	for id := range after {
+		note(id)
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	if whole {
+		s.agg.DropTenant(tenant)
+	} else {
+		s.agg.DropResources(tenant, moved)
+	}
+	_, err := foldTenant(ctx, src, true, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+		if measures(r.Event) && (whole || moved[r.Event.Resource]) {
+			s.agg.Record(r.Event, res)
+			s.verdict(r, res)
+		}
+	})
+	return err
 }
 
 // refusal returns the verdict refusing a stored record, or nil.

@@ -14,32 +14,40 @@ import (
 	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
+	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
 
 // answers is what a fold says of a log: every tenant's attribution and
-// credit histories, and the ids of the events it refuses.
+// credit histories, the ids of the events it refuses, and the monthly
+// report of every month with usage or profiles credited.
 type answers struct {
 	Rows    []attribution.Row
 	History map[string]map[string][]attribution.Interval
 	Refused []string
+	Months  []metrics.Monthly
 }
 
-func answersOf(e *attribution.Engine, tenants []string, refused []string) answers {
+func answersOf(e *attribution.Engine, agg *metrics.Aggregator, tenants []string, refused []string) answers {
 	a := answers{Rows: e.Attribution(), History: map[string]map[string][]attribution.Interval{}, Refused: refused}
 	for _, t := range tenants {
 		a.History[t] = e.TenantHistory(t)
 	}
 	slices.Sort(a.Refused)
+	for _, m := range agg.Months(func(string, string) bool { return true }) {
+		a.Months = append(a.Months, agg.Report(metrics.DefaultConfig(), m, func(string, string) string { return event.Enterprise }))
+	}
 	return a
 }
 
 // replayed is what the command line's replay answers on a log.
-func replayed(t *testing.T, log []*event.Event) answers {
-	e := attribution.New(attribution.DefaultOptions())
+func replayed(t *testing.T, opts attribution.Options, log []*event.Event) answers {
+	e := attribution.New(opts)
+	agg := metrics.NewAggregator()
 	var refused []string
 	tenants := map[string]bool{}
 	err := fold.Replay(context.Background(), e, log, fold.Hooks{After: func(ev *event.Event, res attribution.Result) {
+		agg.Record(ev, res)
 		if res.Outcome == attribution.Refused {
 			refused = append(refused, ev.ID)
 		}
@@ -55,7 +63,7 @@ func replayed(t *testing.T, log []*event.Event) answers {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	return answersOf(e, names, refused)
+	return answersOf(e, agg, names, refused)
 }
 
 // stated is what a state answers once it folded recs.
@@ -68,7 +76,7 @@ func stated(st *fold.State, recs fold.Records) answers {
 	for _, rf := range st.Refusals(nil) {
 		refused = append(refused, byseq[rf.Seq])
 	}
-	return answersOf(st.Engine(), st.Tenants(), refused)
+	return answersOf(st.Engine(), st.Metrics(), st.Tenants(), refused)
 }
 
 // TestAnyArrivalFoldsAsTheLog: the same facts arriving in any order, in
@@ -91,7 +99,11 @@ func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
 		for seed := uint64(1); seed <= 12; seed++ {
 			t.Run(fmt.Sprintf("%s/%d", name, seed), func(t *testing.T) {
 				log := random(seed, 400)
-				want := replayed(t, log)
+				// Each policy in turn: split shares credit between
+				// organisations, whose users a refold counts by tenant.
+				opts := attribution.DefaultOptions()
+				opts.Policy = []attribution.Policy{attribution.Latest, attribution.First, attribution.Split}[seed%3]
+				want := replayed(t, opts, log)
 				// The store keeps an id once, as it first arrives: the
 				// duplicates go, and what is left arrives in any order
 				// that keeps ties in their log order.
@@ -104,7 +116,7 @@ func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
 				}
 				ctx := context.Background()
 
-				st := fold.New(attribution.DefaultOptions())
+				st := fold.New(opts)
 				for from := 0; from < len(recs); {
 					to := min(len(recs), from+1+rng.IntN(60))
 					if err := st.Fold(ctx, recs[:to], recs[from:to]); err != nil {
@@ -116,7 +128,7 @@ func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
 					t.Fatalf("folded in batches as they arrived (-replay +state):\n%s", diff)
 				}
 
-				cold := fold.New(attribution.DefaultOptions())
+				cold := fold.New(opts)
 				cold.SetChunk(1 + rng.IntN(50))
 				if err := cold.CatchUp(ctx, recs); err != nil {
 					t.Fatal(err)
@@ -128,7 +140,7 @@ func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
 				// A store that fails now and then, as one whose
 				// connections are killed: catching up again after each
 				// failure ends as one replay.
-				flaky := fold.New(attribution.DefaultOptions())
+				flaky := fold.New(opts)
 				flaky.SetChunk(1 + rng.IntN(50))
 				src := &failingSource{Records: recs, rng: rng}
 				for tries := 0; flaky.CatchUp(ctx, src) != nil; tries++ {
@@ -171,4 +183,8 @@ func (f *failingSource) Scan(ctx context.Context, after int64, fn func(store.Rec
 
 func (f *failingSource) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return f.Records.ScanTenant(ctx, tenant, f.fail(fn))
+}
+
+func (f *failingSource) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return f.Records.ScanTenantState(ctx, tenant, f.fail(fn))
 }

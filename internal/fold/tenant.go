@@ -8,22 +8,29 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
-	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
 
-// Tenant folds one tenant's records, with the directory's records dir
+// Tenant folds the records that make one tenant's state (all but its usage
+// and profiles, which change none of it), with the directory's records dir
 // in their places, into a fresh engine, up to the instant until when it is
-// not zero; each hears every record of the tenant with its result. It
-// touches no state: readers call it on a copy of the directory, without
-// holding the state. The records of the tenants reads (see principals) are
-// folded in their places too, unheard.
+// not zero, and then advances it to until; each hears every record folded
+// with its result. It touches no state: readers call it on a copy of the
+// directory, without holding the state. The records of the tenants reads
+// (see principals) are folded in their places too, unheard.
 func Tenant(ctx context.Context, src Source, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
+	return foldTenant(ctx, src, false, opts, dir, tenant, reads, until, each)
+}
+
+// foldTenant is Tenant, reading all of the tenant's records when measured
+// is true, so that each hears its usage and profiles credited in their
+// places.
+func foldTenant(ctx context.Context, src Source, measured bool, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
 	e := attribution.New(opts)
 	if len(reads) > 0 {
 		side := slices.Clone(dir)
 		for _, pt := range reads {
-			err := src.ScanTenant(ctx, pt, func(r store.Record) error {
+			err := src.ScanTenantState(ctx, pt, func(r store.Record) error {
 				side = append(side, r)
 				return nil
 			})
@@ -42,7 +49,11 @@ func Tenant(ctx context.Context, src Source, opts attribution.Options, dir []sto
 			dir = dir[1:]
 		}
 	}
-	err := src.ScanTenant(ctx, tenant, func(r store.Record) error {
+	scan := src.ScanTenantState
+	if measured {
+		scan = src.ScanTenant
+	}
+	err := scan(ctx, tenant, func(r store.Record) error {
 		if !until.IsZero() && r.Event.Time.After(until) {
 			return store.Stop
 		}
@@ -58,13 +69,16 @@ func Tenant(ctx context.Context, src Source, opts attribution.Options, dir []sto
 		return nil, fmt.Errorf("fold tenant %s: %w", tenant, err)
 	}
 	upTo(nil)
+	if !until.IsZero() {
+		e.AdvanceTo(until)
+	}
 	return e, nil
 }
 
 // Tenants folds the records of the tenants named and those their folds
 // read, with the directory's records dir, into a fresh engine, in their
 // places up to the instant until, and advances it to until. Usage and
-// profiles change no state and are passed over. It touches no state:
+// profiles change no state and are not read. It touches no state:
 // readers call it on a copy of the directory.
 func Tenants(ctx context.Context, src Source, opts attribution.Options, dir []store.Record, tenants []string, until time.Time) (*attribution.Engine, error) {
 	recs := make([]store.Record, 0, len(dir))
@@ -74,13 +88,11 @@ func Tenants(ctx context.Context, src Source, opts attribution.Options, dir []st
 		}
 	}
 	for _, t := range tenants {
-		err := src.ScanTenant(ctx, t, func(r store.Record) error {
+		err := src.ScanTenantState(ctx, t, func(r store.Record) error {
 			if r.Event.Time.After(until) {
 				return store.Stop
 			}
-			if r.Event.Type != event.Usage && r.Event.Type != event.Profiles {
-				recs = append(recs, r)
-			}
+			recs = append(recs, r)
 			return nil
 		})
 		if err != nil && !errors.Is(err, store.Stop) {

@@ -193,6 +193,18 @@ func (a *Aggregator) DropTenant(tenant string) {
 	a.epoch++
 }
 
+// DropResources forgets what was counted of some resources of a tenant, so
+// that their usage can be counted again after their credit moved. Users
+// counted by organisation under a shared credit are not the resources':
+// a resource whose credit was shared needs DropTenant.
+func (a *Aggregator) DropResources(tenant string, resources map[string]bool) {
+	maps.DeleteFunc(a.resources, func(k resourceKey, _ *users) bool { return k.tenant == tenant && resources[k.resource] })
+	maps.DeleteFunc(a.profiles, func(k resourceKey, _ float64) bool { return k.tenant == tenant && resources[k.resource] })
+	maps.DeleteFunc(a.instances, func(k instanceKey, _ float64) bool { return k.tenant == tenant && resources[k.resource] })
+	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant && resources[k.Resource] })
+	a.epoch++
+}
+
 // holders returns the locations and organisations a credit goes to, each
 // with its share.
 func holders(c *attribution.Credit) (locations []credit.Share, orgs map[string]float64) {

@@ -141,25 +141,36 @@ type replay struct {
 
 // read is one read of the store: what it asked, and what it got.
 type read struct {
+	asked
+	recs []store.Record
+}
+
+// asked is what a read of the store asks: the records after a sequence
+// number (scan), or a tenant's, all of them or those of its state.
+type asked struct {
 	scan   bool
 	after  int64
 	tenant string
-	recs   []store.Record
+	state  bool
 }
 
 func (r *replay) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
-	return r.read(read{scan: true, after: after}, func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }, fn)
+	return r.read(asked{scan: true, after: after}, func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }, fn)
 }
 
 func (r *replay) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return r.read(read{tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
+	return r.read(asked{tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
+}
+
+func (r *replay) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return r.read(asked{tenant: tenant, state: true}, func(f func(store.Record) error) error { return r.src.ScanTenantState(ctx, tenant, f) }, fn)
 }
 
 // read replays the next recorded read when the second copy asks the same,
 // and reads the store otherwise (a copy that was stale asks for more).
-func (r *replay) read(q read, scan func(func(store.Record) error) error, fn func(store.Record) error) error {
+func (r *replay) read(q asked, scan func(func(store.Record) error) error, fn func(store.Record) error) error {
 	if r.replaying {
-		if r.next < len(r.reads) && r.reads[r.next].scan == q.scan && r.reads[r.next].after == q.after && r.reads[r.next].tenant == q.tenant {
+		if r.next < len(r.reads) && r.reads[r.next].asked == q {
 			recs := r.reads[r.next].recs
 			r.next++
 			for _, rec := range recs {
@@ -171,10 +182,11 @@ func (r *replay) read(q read, scan func(func(store.Record) error) error, fn func
 		}
 		return scan(fn)
 	}
+	done := read{asked: q}
 	err := scan(func(rec store.Record) error {
-		q.recs = append(q.recs, rec)
+		done.recs = append(done.recs, rec)
 		return fn(rec)
 	})
-	r.reads = append(r.reads, q)
+	r.reads = append(r.reads, done)
 	return err
 }

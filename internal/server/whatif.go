@@ -54,6 +54,8 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
+	// The copy is of the state, whose present is its latest record's.
+	e.AdvanceTo(now)
 	noteIn(e, noted)
 	before := tenantRows(e, tenant)
 	events, _ = fold.Order(events)
