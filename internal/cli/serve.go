@@ -179,6 +179,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	dispatching, stopDispatch := context.WithCancel(context.Background())
 	defer stopDispatch()
 	go srv.Dispatch(dispatching, time.Second)
+	if nBuckets > 0 {
+		go srv.Follow(dispatching, time.Second)
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 2)
 	go func() { served <- hs.Serve(ln) }()

@@ -104,6 +104,30 @@ func (m *Manager) Held() map[int]int64 {
 	return map[int]int64{}
 }
 
+// Lag counts, for each bucket held, the records of its tenants in the log
+// after the record folded: how far the process's answers about them are
+// behind the log.
+func (m *Manager) Lag(ctx context.Context, folded int64) (map[int]int64, error) {
+	behind, err := m.store.Behind(ctx, folded)
+	if err != nil {
+		return nil, err
+	}
+	held := m.Held() // epochs start at 1
+	lag := make(map[int]int64, len(held))
+	for b := range held {
+		lag[b] = 0
+	}
+	for tenant, n := range behind {
+		if tenant == "" {
+			continue // the directory's records are of no bucket
+		}
+		if b := Bucket(tenant, m.buckets); held[b] > 0 {
+			lag[b] += n
+		}
+	}
+	return lag, nil
+}
+
 // changed notes that the buckets held changed, with mu held.
 func (m *Manager) changed() {
 	now := make(map[int]int64, len(m.held))

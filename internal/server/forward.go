@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palproject/pal/internal/api"
+	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/lease"
 )
 
@@ -51,6 +53,9 @@ type Ownership interface {
 	Reroute(ctx context.Context, tenant string) (lease.Route, bool, error)
 	// Collectors returns the metrics of the process's leases.
 	Collectors() []prometheus.Collector
+	// Lag counts, for each bucket held, the records of its tenants in the
+	// log after the record folded.
+	Lag(ctx context.Context, folded int64) (map[int]int64, error)
 }
 
 // Own makes the process share the buckets of tenants with the others on
@@ -60,6 +65,9 @@ type Ownership interface {
 func (s *Server) Own(o Ownership) {
 	s.own = o
 	s.registry.MustRegister(o.Collectors()...)
+	s.registry.MustRegister(foldLag{s, prometheus.NewDesc("pal_bucket_fold_lag_records",
+		"Records of each bucket this process holds that are in the log but not yet in its state: how far behind the log its answers about the bucket's tenants are.",
+		[]string{"bucket"}, nil)})
 	s.forwards = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pal_forward_seconds",
 		Help:    "Questions about one tenant sent to the owner of its bucket, by outcome: answered by the owner, by the owner found on a second try after the leases were read again, or here when no owner answered.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"outcome"})
@@ -84,6 +92,58 @@ func (s *Server) Own(o Ownership) {
 	s.forwarder = &http.Client{Transport: t,
 		// The owner's redirects, if any, are the caller's to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// foldLag measures, when scraped, each held bucket's records not yet folded.
+type foldLag struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (l foldLag) Describe(ch chan<- *prometheus.Desc) { ch <- l.desc }
+
+func (l foldLag) Collect(ch chan<- prometheus.Metric) {
+	if !l.s.isLoaded() {
+		return
+	}
+	var folded int64
+	l.s.views.read(func(st *fold.State) error {
+		folded = st.Seq()
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lag, err := l.s.own.Lag(ctx, folded)
+	if err != nil {
+		l.s.log.Warn("the fold lag of the buckets could not be measured", "error", err)
+		return
+	}
+	for b, n := range lag {
+		ch <- prometheus.MustNewConstMetric(l.desc, prometheus.GaugeValue, float64(n), strconv.Itoa(b))
+	}
+}
+
+// Follow folds what the other processes sharing the database commit,
+// every period, until ctx ends: the questions asked of this process then
+// wait for little to be folded first, and its fold lag stays within a
+// period of the others' writes.
+func (s *Server) Follow(ctx context.Context, every time.Duration) {
+	if s.Wait(ctx) != nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.read(ctx, func(*fold.State) error { return nil }); err != nil && ctx.Err() == nil {
+			s.m.storeErrors.Inc()
+			s.log.Warn("folding the other processes' writes failed", "error", err)
+		}
+	}
 }
 
 // silentFor is how many forward timeouts an owner that did not answer is

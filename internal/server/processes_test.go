@@ -444,3 +444,71 @@ func TestALoadingProcessPassesQuestionsOn(t *testing.T) {
 		t.Fatalf("%s asked of l once loaded: %d, answered by %q:\n%s\nwant\n%s", ofL, status, by, body, want)
 	}
 }
+
+// TestFoldLagOfTheBuckets: each process tells, for each bucket it holds,
+// the records of the bucket's tenants in the log that it has not folded;
+// one that follows the others' writes folds them without being asked.
+func TestFoldLagOfTheBuckets(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	a := startProcess(t, db, "a", c, server.Config{})
+	b := startProcess(t, db, "b", c, server.Config{})
+	rounds(t, 3, a, b)
+	operator := a.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	a.push(operator, strings.Join(lines[:min(len(lines), 1500)], "\n"))
+
+	// What b has not folded, by the buckets it holds.
+	want := map[string]int{}
+	for _, ev := range a.exportedLog(operator) {
+		if r, ok := b.lease.Route(ev.Tenant); ev.Tenant != "" && ok && r.Self {
+			want[fmt.Sprintf(`pal_bucket_fold_lag_records{bucket="%d"}`, r.Bucket)]++
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("b holds none of the demo's tenants: the test would prove little")
+	}
+	lags := func(p *process) map[string]int {
+		got := map[string]int{}
+		for _, line := range p.metric("pal_bucket_fold_lag_records{") {
+			name, value, _ := strings.Cut(line, " ")
+			var n int
+			fmt.Sscan(value, &n)
+			got[name] = n
+		}
+		return got
+	}
+	held := len(b.lease.Held())
+	for range 2 {
+		got := lags(b)
+		if len(got) != held {
+			t.Fatalf("b tells the lag of %d buckets, holding %d: %v", len(got), held, got)
+		}
+		for name, n := range got {
+			if n != want[name] {
+				t.Fatalf("b's %s = %d, want %d, the records of its tenants that a wrote", name, n, want[name])
+			}
+		}
+	}
+	for name, n := range lags(a) {
+		if n != 0 {
+			t.Fatalf("a, which wrote every record, has %s = %d", name, n)
+		}
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go b.srv.Follow(ctx, 10*time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		behind := 0
+		for _, n := range lags(b) {
+			behind += n
+		}
+		if behind == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b, following, is still %d records behind", behind)
+		}
+	}
+}

@@ -328,6 +328,10 @@ type Buckets interface {
 	// Checkpoint returns a bucket's checkpoint, written by the owner of
 	// the epoch returned, or ErrNotFound.
 	Checkpoint(ctx context.Context, bucket int) (seq, epoch int64, data []byte, err error)
+	// Behind counts the records after sequence number seq by tenant, the
+	// directory's under "": what a process that folded the log up to seq
+	// has yet to fold.
+	Behind(ctx context.Context, seq int64) (map[string]int64, error)
 }
 
 // FencedWriter makes the writes only a bucket's owner may make.

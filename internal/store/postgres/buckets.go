@@ -254,3 +254,22 @@ func (s *Store) Checkpoint(ctx context.Context, bucket int) (seq, epoch int64, d
 	}
 	return seq, epoch, data, nil
 }
+
+// Behind counts the records after seq by tenant.
+func (s *Store) Behind(ctx context.Context, seq int64) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT tenant, count(*) FROM events WHERE seq > $1 GROUP BY tenant`, seq)
+	if err != nil {
+		return nil, fmt.Errorf("records behind %d: %w", seq, err)
+	}
+	out := make(map[string]int64)
+	var tenant string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &n}, func() error {
+		out[tenant] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("records behind %d: %w", seq, err)
+	}
+	return out, nil
+}
