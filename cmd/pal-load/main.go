@@ -352,32 +352,48 @@ func run() error {
 				return err
 			}
 		}
-		refolding, stopRefolds := context.WithCancel(ctx)
-		var refolds []time.Duration
-		refoldsDone := make(chan error, 1)
-		go func() {
-			for i := 0; refolding.Err() == nil; i++ {
-				t0 := time.Now()
-				ev := fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","resource":"app%d","account":"maker","action":"edit"}`, i/3600%24, i/60%60, i%60, i%5)
-				if err := send(hc, "POST", base+"/v1/events", operator, ev); err != nil {
-					refoldsDone <- err
-					return
-				}
-				refolds = append(refolds, time.Since(t0))
-			}
-			refoldsDone <- nil
-		}()
-		lat, elapsed = loop(*clients, phase, func(c, i int) error {
-			k := i*(*clients) + c
-			ev := fmt.Sprintf(`{"type":"usage","time":%q,"tenant":"t%d","resource":"app%d","user":"v%d"}`, now.Add(time.Hour).Format(time.RFC3339Nano), k%*tenants, k%5, k)
-			return send(hc, "POST", base+"/v1/events", operator, ev)
-		})
-		stopRefolds()
-		if err := <-refoldsDone; err != nil {
-			return err
+		// A late activity moves no credit: the refold reads the tenant's
+		// few records that make its state. A late link of the owner to the
+		// organisation's other location moves the credit of every
+		// resource: their uses are counted again.
+		lates := []struct {
+			name string
+			line func(i int) string
+		}{
+			{"credit stays", func(i int) string {
+				return fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","resource":"app%d","account":"maker","action":"edit"}`, i/3600%24, i/60%60, i%60, i%5)
+			}},
+			{"credit moves", func(i int) string {
+				return fmt.Sprintf(`{"type":"pal.linked","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","account":"maker","partner":%q}`, i/3600%24, i/60%60, i%60, []string{"100012", "100011"}[i%2])
+			}},
 		}
-		report("small tenants' writes", lat, elapsed, 1)
-		report(fmt.Sprintf("  large tenant refolds (%d events)", *large), refolds, elapsed, 1)
+		for _, late := range lates {
+			refolding, stopRefolds := context.WithCancel(ctx)
+			var refolds []time.Duration
+			refoldsDone := make(chan error, 1)
+			go func() {
+				for i := 0; refolding.Err() == nil; i++ {
+					t0 := time.Now()
+					if err := send(hc, "POST", base+"/v1/events", operator, late.line(i)); err != nil {
+						refoldsDone <- err
+						return
+					}
+					refolds = append(refolds, time.Since(t0))
+				}
+				refoldsDone <- nil
+			}()
+			lat, elapsed = loop(*clients, phase, func(c, i int) error {
+				k := i*(*clients) + c
+				ev := fmt.Sprintf(`{"type":"usage","time":%q,"tenant":"t%d","resource":"app%d","user":"v%d"}`, now.Add(time.Hour).Format(time.RFC3339Nano), k%*tenants, k%5, k)
+				return send(hc, "POST", base+"/v1/events", operator, ev)
+			})
+			stopRefolds()
+			if err := <-refoldsDone; err != nil {
+				return err
+			}
+			report("small tenants' writes, "+late.name, lat, elapsed, 1)
+			report(fmt.Sprintf("  large tenant refolds (%d events)", *large), refolds, elapsed, 1)
+		}
 	}
 
 	// A cold start of the same store, in a process of its own, so that
