@@ -119,6 +119,8 @@ func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) err
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY time_ns, seq`
 
+const scanTenantFrom = `SELECT seq, body FROM events WHERE tenant = $1 AND time_ns >= $2 ORDER BY time_ns, seq`
+
 // scanTenantState reads through events_state_by_tenant, whose condition it
 // repeats word for word so that the planner may use it.
 const scanTenantState = `SELECT seq, body FROM events WHERE tenant = $1 AND type NOT IN ('usage', 'profiles') ORDER BY time_ns, seq`
@@ -132,6 +134,12 @@ func (s *Store) ScanTenant(ctx context.Context, tenant string, fn func(store.Rec
 // in time order.
 func (s *Store) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, s.pool, scanTenantState, fn, tenant)
+}
+
+// ScanTenantFrom calls fn with one tenant's records at or after from, in
+// time order.
+func (s *Store) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, scanTenantFrom, fn, tenant, from.UnixNano())
 }
 
 // ScanTenantAt calls fn with one tenant's records at an instant, in
@@ -234,6 +242,13 @@ func (w *writer) ScanTenantState(ctx context.Context, tenant string, fn func(sto
 		return err
 	}
 	return scan(ctx, w.tx, scanTenantState, fn, tenant)
+}
+
+func (w *writer) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	return scan(ctx, w.tx, scanTenantFrom, fn, tenant, from.UnixNano())
 }
 
 // Append finds which of the events' ids the log holds, and the log's last

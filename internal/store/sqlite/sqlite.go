@@ -144,6 +144,8 @@ func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) err
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = ? ORDER BY time_ns, seq`
 
+const scanTenantFrom = `SELECT seq, body FROM events WHERE tenant = ? AND time_ns >= ? ORDER BY time_ns, seq`
+
 // scanTenantState reads through events_state_by_tenant, whose condition it
 // repeats word for word so that the planner may use it.
 const scanTenantState = `SELECT seq, body FROM events WHERE tenant = ? AND type NOT IN ('usage', 'profiles') ORDER BY time_ns, seq`
@@ -157,6 +159,12 @@ func (s *Store) ScanTenant(ctx context.Context, tenant string, fn func(store.Rec
 // in time order.
 func (s *Store) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, s.db, scanTenantState, fn, tenant)
+}
+
+// ScanTenantFrom calls fn with one tenant's records at or after from, in
+// time order.
+func (s *Store) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
+	return scan(ctx, s.db, scanTenantFrom, fn, tenant, from.UnixNano())
 }
 
 // ScanTenantAt calls fn with one tenant's records at an instant, in
@@ -194,6 +202,10 @@ func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Rec
 
 func (w writer) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, w.tx, scanTenantState, fn, tenant)
+}
+
+func (w writer) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, scanTenantFrom, fn, tenant, from.UnixNano())
 }
 
 // insertSizes are the row counts of the prepared INSERTs, largest first:

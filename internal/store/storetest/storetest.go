@@ -226,6 +226,21 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		if fmt.Sprint(got) != want {
 			t.Errorf("Writer.ScanTenantState(contoso) = %v, want %s", got, want)
 		}
+		got = nil
+		if err := s.ScanTenantFrom(ctx, "contoso", at(3), collect); err != nil {
+			t.Fatal(err)
+		}
+		from := "[3:profiles 2:environment.created]"
+		if fmt.Sprint(got) != from {
+			t.Errorf("ScanTenantFrom(contoso, day 3) = %v, want %s: every record from the instant on, by time", got, from)
+		}
+		got = nil
+		if err := s.Write(ctx, func(w store.Writer) error { return w.ScanTenantFrom(ctx, "contoso", at(2), collect) }); err != nil {
+			t.Fatal(err)
+		}
+		if from := "[4:account.created 6:usage 3:profiles 2:environment.created]"; fmt.Sprint(got) != from {
+			t.Errorf("Writer.ScanTenantFrom(contoso, day 2) = %v, want %s", got, from)
+		}
 	})
 
 	t.Run("Feed", func(t *testing.T) {
