@@ -232,16 +232,40 @@ func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 	return Result{Credit: &c, Workload: event.Kinds[iv.Kind].Workload}, true
 }
 
-// SameMeasures reports whether usage and profiles are credited alike under
-// two credit histories of a resource: ApplyLate reads only an interval's
-// bounds, its kind and who holds its credit, so histories that differ in
-// nothing else count every use alike.
-func SameMeasures(a, b []Interval) bool {
-	return slices.EqualFunc(a, b, func(x, y Interval) bool {
-		return x.From.Equal(y.From) && x.To.Equal(y.To) && x.Kind == y.Kind &&
-			x.Credit.Attributed == y.Credit.Attributed && x.Credit.Partner == y.Credit.Partner &&
-			x.Credit.Org == y.Credit.Org && slices.Equal(x.Credit.Shares, y.Credit.Shares)
-	})
+// MeasuresDiffer reports whether usage and profiles may be credited
+// otherwise under two credit histories of a resource, and from which
+// instant on: ApplyLate reads only an interval's bounds, its kind and who
+// holds its credit, so histories that differ in nothing else count every
+// use alike.
+func MeasuresDiffer(a, b []Interval) (from time.Time, differ bool) {
+	for i := range max(len(a), len(b)) {
+		switch {
+		case i >= len(a):
+			return b[i].From, true
+		case i >= len(b):
+			return a[i].From, true
+		case !sameMeasures(a[i], b[i]):
+			return earliest(a[i].From, b[i].From), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func sameMeasures(x, y Interval) bool {
+	return x.From.Equal(y.From) && x.To.Equal(y.To) && x.Kind == y.Kind && x.Credit.SameCounts(y.Credit)
+}
+
+// SameCounts reports whether uses credited as c and as d are counted for
+// the same locations and organisations, in the same shares.
+func (c Credit) SameCounts(d Credit) bool {
+	return c.Attributed == d.Attributed && c.Partner == d.Partner && c.Org == d.Org && slices.Equal(c.Shares, d.Shares)
+}
+
+func earliest(t, u time.Time) time.Time {
+	if u.Before(t) {
+		return u
+	}
+	return t
 }
 
 // Shared reports whether a credit history ever shares the credit between

@@ -2,6 +2,7 @@ package fold
 
 import (
 	"context"
+	"time"
 
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
@@ -9,11 +10,13 @@ import (
 
 // Source reads the log: the records after a sequence number, in sequence
 // order, and one tenant's records (the directory's for ""), by place: all
-// of them, or those that make its state (all but usage and profiles).
+// of them, those that make its state (all but usage and profiles), or all
+// of those at or after an instant.
 type Source interface {
 	Scan(ctx context.Context, after int64, fn func(store.Record) error) error
 	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
 	ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error
+	ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error
 }
 
 // Records is a log held in memory, in sequence order: a Source for a file
@@ -35,19 +38,25 @@ func (rs Records) Scan(ctx context.Context, after int64, fn func(store.Record) e
 
 // ScanTenant calls fn on each record of a tenant, by place.
 func (rs Records) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return rs.scanTenant(ctx, tenant, false, fn)
+	return rs.scanTenant(ctx, tenant, func(store.Record) bool { return true }, fn)
 }
 
 // ScanTenantState calls fn on each record of a tenant that makes its
 // state, by place.
 func (rs Records) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return rs.scanTenant(ctx, tenant, true, fn)
+	return rs.scanTenant(ctx, tenant, func(r store.Record) bool { return !measures(r.Event) }, fn)
 }
 
-func (rs Records) scanTenant(ctx context.Context, tenant string, state bool, fn func(store.Record) error) error {
+// ScanTenantFrom calls fn on each record of a tenant at or after from, by
+// place.
+func (rs Records) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
+	return rs.scanTenant(ctx, tenant, func(r store.Record) bool { return !r.Event.Time.Before(from) }, fn)
+}
+
+func (rs Records) scanTenant(ctx context.Context, tenant string, keep func(store.Record) bool, fn func(store.Record) error) error {
 	var mine []store.Record
 	for _, r := range rs {
-		if r.Event.Tenant == tenant && !(state && measures(r.Event)) {
+		if r.Event.Tenant == tenant && keep(r) {
 			mine = append(mine, r)
 		}
 	}

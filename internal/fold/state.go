@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -223,16 +224,28 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 // fold: the tenants to fold again, each with the first late record that
 // makes it so (the cause of its corrections), and the first late record
 // of the directory. passed holds, for each tenant to fold again, the
-// resources whose usage or profiles were passed over meanwhile: its fold
-// counts them.
+// resources whose usage or profiles were passed over meanwhile, each with
+// the earliest time passed: its fold counts them.
 type lateRecords struct {
 	tenants   map[string]*event.Event
 	directory *event.Event
-	passed    map[string]map[string]bool
+	passed    map[string]map[string]time.Time
+}
+
+// pass notes a use passed over while its tenant waits to be folded again.
+func (l *lateRecords) pass(ev *event.Event) {
+	rs := l.passed[ev.Tenant]
+	if rs == nil {
+		rs = make(map[string]time.Time)
+		l.passed[ev.Tenant] = rs
+	}
+	if at, ok := rs[ev.Resource]; !ok || ev.Time.Before(at) {
+		rs[ev.Resource] = ev.Time
+	}
 }
 
 func newLateRecords() lateRecords {
-	return lateRecords{tenants: map[string]*event.Event{}, passed: map[string]map[string]bool{}}
+	return lateRecords{tenants: map[string]*event.Event{}, passed: map[string]map[string]time.Time{}}
 }
 
 // fold folds records that follow the state's last one, in sequence order;
@@ -283,7 +296,7 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 		}
 		if refold[ev.Tenant] != nil {
 			if measures(ev) {
-				addTo(late.passed, ev.Tenant, ev.Resource)
+				late.pass(ev)
 			}
 			continue
 		}
@@ -422,7 +435,7 @@ func (s *State) refoldDirectory() []string {
 // records that make its state are folded (Tenant); its usage and profiles
 // are credited from the histories, as a late one is (recount), those of
 // the resources passed first among them.
-func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, passed map[string]bool) error {
+func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, passed map[string]time.Time) error {
 	for seq, rf := range s.refused[tenant] {
 		if rf.Type != event.Usage && rf.Type != event.Profiles {
 			delete(s.refused[tenant], seq)
@@ -463,52 +476,177 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	return nil
 }
 
-// recount counts again, after a tenant was folded again, the usage and
-// profiles of its resources whose credit, as usage reads it, moved between
-// the histories before and after, and of those passed (whose usage the
-// fold passed over while the tenant waited to be folded again): their
-// counts are dropped, and their records credited again in their places,
-// in a fold of all the tenant's records (a use is credited by the state
-// after the records before it, which a history does not tell apart from
-// those of the same instant after it). The others' counts and verdicts
-// stand, and their records are not read: a late record that moves no
-// credit costs the tenant's few records that make its state, not its
-// millions of uses. An organisation's users under a shared credit are
-// counted by tenant, not by resource, so a resource whose credit was
-// shared before has the whole tenant counted again.
-func (s *State) recount(ctx context.Context, src Source, tenant string, before, after map[string][]attribution.Interval, passed map[string]bool) error {
-	moved := maps.Clone(passed)
-	if moved == nil {
-		moved = make(map[string]bool)
-	}
-	whole := false
-	note := func(id string) {
-		if moved[id] || !attribution.SameMeasures(before[id], after[id]) {
-			moved[id] = true
-			whole = whole || attribution.Shared(before[id])
+// recount counts again, after a tenant was folded again, what its usage
+// and profiles count for where their credit moved, and the uses passed
+// over while it waited (passed: each resource with its earliest). A use
+// is credited from its resource's credit history at its time, so the
+// counts of a resource whose history did not move stand, and its uses
+// are not read: a late record that moves no credit costs the tenant's few
+// records that make its state, not its millions of uses. For a resource
+// whose credit moved, recountPlan says which months' uses are read again
+// and which months' counts move, unread, from one holder to the other.
+// Uses are read again in their places, in a fold of the tenant's records
+// (a use is credited by the state after the records before it, which a
+// history does not tell apart from those of the same instant after it),
+// from the first month read. An organisation's users under a shared
+// credit are counted by tenant, not by resource, so a resource whose
+// credit was shared before has the whole tenant counted again.
+func (s *State) recount(ctx context.Context, src Source, tenant string, before, after map[string][]attribution.Interval, passed map[string]time.Time) error {
+	plans := make(map[string]recountPlan)
+	for _, ids := range []iter.Seq[string]{maps.Keys(before), maps.Keys(after), maps.Keys(passed)} {
+		for id := range ids {
+			if _, done := plans[id]; done {
+				continue
+			}
+			at, wasPassed := passed[id]
+			p, ok := planRecount(before[id], after[id], at, wasPassed)
+			if !ok {
+				continue
+			}
+			if attribution.Shared(before[id]) {
+				s.agg.DropTenant(tenant)
+				return s.countAgain(ctx, src, tenant, time.Time{}, time.Time{}, func(store.Record) bool { return true })
+			}
+			plans[id] = p
 		}
 	}
-	for id := range before {
-		note(id)
-	}
-	for id := range after {
-		note(id)
-	}
-	if len(moved) == 0 {
+	if len(plans) == 0 {
 		return nil
 	}
-	if whole {
-		s.agg.DropTenant(tenant)
-	} else {
-		s.agg.DropResources(tenant, moved)
+	var from, to time.Time
+	unbounded := false
+	for id, p := range plans {
+		s.agg.DropResource(tenant, id, event.MonthOf(p.from), monthOr(p.to))
+		switch {
+		case p.move == nil:
+		case p.move[1].Attributed:
+			s.agg.MoveCredit(tenant, id, event.MonthOf(p.to), p.move[0], p.move[1])
+		default:
+			s.agg.DropResource(tenant, id, event.MonthOf(p.to), "")
+		}
+		if from.IsZero() || p.from.Before(from) {
+			from = p.from
+		}
+		unbounded = unbounded || p.to.IsZero()
+		to = latest(to, p.to)
 	}
-	_, err := foldTenant(ctx, src, true, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
-		if measures(r.Event) && (whole || moved[r.Event.Resource]) {
+	if unbounded {
+		to = time.Time{}
+	}
+	return s.countAgain(ctx, src, tenant, from, to, func(r store.Record) bool {
+		p, ok := plans[r.Event.Resource]
+		return ok && p.reads(r.Event.Time)
+	})
+}
+
+// countAgain counts the uses of a tenant that want says, from the instant
+// from up to, not including, to (zero: no bound), in a fold of the
+// records that make its state before from and of all its records after.
+func (s *State) countAgain(ctx context.Context, src Source, tenant string, from, to time.Time, want func(store.Record) bool) error {
+	scan := func(ctx context.Context, tenant string, fn func(store.Record) error) error {
+		err := src.ScanTenantState(ctx, tenant, func(r store.Record) error {
+			if !r.Event.Time.Before(from) {
+				return store.Stop
+			}
+			return fn(r)
+		})
+		if err != nil && !errors.Is(err, store.Stop) {
+			return err
+		}
+		return src.ScanTenantFrom(ctx, tenant, from, func(r store.Record) error {
+			if !to.IsZero() && !r.Event.Time.Before(to) {
+				return store.Stop
+			}
+			return fn(r)
+		})
+	}
+	_, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+		if measures(r.Event) && want(r) {
 			s.agg.Record(r.Event, res)
 			s.verdict(r, res)
 		}
 	})
 	return err
+}
+
+// recountPlan is what a resource's recount reads and moves: its uses from
+// the instant from up to to (zero: every use after from) are counted
+// again; when move is set, what was counted from to's month on for
+// move[0] is counted for move[1], or for no one when it is not attributed.
+type recountPlan struct {
+	from, to time.Time
+	move     *[2]attribution.Credit
+}
+
+func (p recountPlan) reads(at time.Time) bool {
+	return !at.Before(p.from) && (p.to.IsZero() || at.Before(p.to))
+}
+
+// planRecount plans the recount of a resource whose history was h0 and is
+// h1, and whose uses were passed over from passedAt when passed; false
+// when nothing is to be counted again. Its uses are read again from the
+// month in which the histories first differ. From the month after the
+// last change of either on, each holds one credit: when both hold the
+// resource, of one kind, counted for one holder each (or for no one in
+// h1), the counts there move (or are dropped) without a read. Otherwise,
+// or when uses were passed over, every use from the first month on is read.
+func planRecount(h0, h1 []attribution.Interval, passedAt time.Time, passed bool) (recountPlan, bool) {
+	first, differ := attribution.MeasuresDiffer(h0, h1)
+	if passed && (!differ || passedAt.Before(first)) {
+		first = passedAt
+	}
+	if !differ && !passed {
+		return recountPlan{}, false
+	}
+	p := recountPlan{from: monthStart(first)}
+	if passed || len(h0) == 0 || len(h1) == 0 {
+		return p, true
+	}
+	last := first
+	for _, h := range [][]attribution.Interval{h0, h1} {
+		for _, iv := range h {
+			last = latest(last, iv.From)
+			if !iv.To.IsZero() {
+				last = latest(last, iv.To)
+			}
+		}
+	}
+	end := monthStart(last).AddDate(0, 1, 0)
+	f0, f1 := h0[len(h0)-1], h1[len(h1)-1]
+	open0, open1 := f0.To.IsZero(), f1.To.IsZero()
+	switch {
+	case !open0 && !open1:
+		// Gone in both: its uses there are refused in both.
+		p.to = end
+	case !open0 || !open1 || f0.Kind != f1.Kind || len(f0.Credit.Shares) > 0 || len(f1.Credit.Shares) > 0:
+		// Its uses there may be refused otherwise, or counted by shares.
+	case f1.Credit.Attributed && !f0.Credit.Attributed:
+		// Its uses there counted for no one: they are not in the counts.
+	default:
+		p.to = end
+		p.move = &[2]attribution.Credit{f0.Credit, f1.Credit}
+	}
+	return p, true
+}
+
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// monthOr returns the month of t, "" when t is zero.
+func monthOr(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return event.MonthOf(t)
+}
+
+func latest(t, u time.Time) time.Time {
+	if u.After(t) {
+		return u
+	}
+	return t
 }
 
 // refusal returns the verdict refusing a stored record, or nil.

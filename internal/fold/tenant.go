@@ -19,13 +19,13 @@ import (
 // directory, without holding the state. The records of the tenants reads
 // (see principals) are folded in their places too, unheard.
 func Tenant(ctx context.Context, src Source, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
-	return foldTenant(ctx, src, false, opts, dir, tenant, reads, until, each)
+	return foldTenant(ctx, src, src.ScanTenantState, opts, dir, tenant, reads, until, each)
 }
 
-// foldTenant is Tenant, reading all of the tenant's records when measured
-// is true, so that each hears its usage and profiles credited in their
+// foldTenant is Tenant, reading the tenant's records with scan, in their
+// places: with its uses among them, each hears them credited in their
 // places.
-func foldTenant(ctx context.Context, src Source, measured bool, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
+func foldTenant(ctx context.Context, src Source, scan func(context.Context, string, func(store.Record) error) error, opts attribution.Options, dir []store.Record, tenant string, reads []string, until time.Time, each func(store.Record, attribution.Result)) (*attribution.Engine, error) {
 	e := attribution.New(opts)
 	if len(reads) > 0 {
 		side := slices.Clone(dir)
@@ -48,10 +48,6 @@ func foldTenant(ctx context.Context, src Source, measured bool, opts attribution
 			e.Apply(dir[0].Event)
 			dir = dir[1:]
 		}
-	}
-	scan := src.ScanTenantState
-	if measured {
-		scan = src.ScanTenant
 	}
 	err := scan(ctx, tenant, func(r store.Record) error {
 		if !until.IsZero() && r.Event.Time.After(until) {

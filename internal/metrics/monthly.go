@@ -193,16 +193,61 @@ func (a *Aggregator) DropTenant(tenant string) {
 	a.epoch++
 }
 
-// DropResources forgets what was counted of some resources of a tenant, so
-// that their usage can be counted again after their credit moved. Users
-// counted by organisation under a shared credit are not the resources':
-// a resource whose credit was shared needs DropTenant.
-func (a *Aggregator) DropResources(tenant string, resources map[string]bool) {
-	maps.DeleteFunc(a.resources, func(k resourceKey, _ *users) bool { return k.tenant == tenant && resources[k.resource] })
-	maps.DeleteFunc(a.profiles, func(k resourceKey, _ float64) bool { return k.tenant == tenant && resources[k.resource] })
-	maps.DeleteFunc(a.instances, func(k instanceKey, _ float64) bool { return k.tenant == tenant && resources[k.resource] })
-	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant && resources[k.Resource] })
+// DropResource forgets what was counted of a resource of a tenant in the
+// months from from up to, not including, to (to "" for every month after),
+// so that its uses there can be counted again after its credit moved.
+// Users counted by organisation under a shared credit are not the
+// resource's: a resource whose credit was shared needs DropTenant.
+func (a *Aggregator) DropResource(tenant, resource, from, to string) {
+	in := func(t, r, month string) bool {
+		return t == tenant && r == resource && month >= from && (to == "" || month < to)
+	}
+	maps.DeleteFunc(a.resources, func(k resourceKey, _ *users) bool { return in(k.tenant, k.resource, k.month) })
+	maps.DeleteFunc(a.profiles, func(k resourceKey, _ float64) bool { return in(k.tenant, k.resource, k.month) })
+	maps.DeleteFunc(a.instances, func(k instanceKey, _ float64) bool { return in(k.tenant, k.resource, k.month) })
+	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant && k.Resource == resource })
 	a.epoch++
+}
+
+// MoveCredit counts for to what was counted of a resource of a tenant for
+// from, in the months from month on: its credit moved from one holder to
+// the other, whole, over every one of those months. Neither may be shared.
+func (a *Aggregator) MoveCredit(tenant, resource, month string, from, to attribution.Credit) {
+	moved := func(t, r, m, org string) bool {
+		return t == tenant && r == resource && m >= month && org == from.Org
+	}
+	location := func(k resourceKey) (resourceKey, bool) {
+		ok := moved(k.tenant, k.resource, k.month, k.org) && k.partner == from.Partner
+		k.org, k.partner = to.Org, to.Partner
+		return k, ok
+	}
+	rekey(a.resources, location)
+	rekey(a.profiles, location)
+	rekey(a.instances, func(k instanceKey) (instanceKey, bool) {
+		ok := moved(k.tenant, k.resource, k.month, k.org)
+		k.org = to.Org
+		return k, ok
+	})
+	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant && k.Resource == resource })
+	a.epoch++
+}
+
+// rekey moves the entries of m that to says move to their new keys.
+func rekey[K comparable, V any](m map[K]V, to func(K) (K, bool)) {
+	type entry struct {
+		k K
+		v V
+	}
+	var moved []entry
+	for k, v := range m {
+		if k2, ok := to(k); ok {
+			delete(m, k)
+			moved = append(moved, entry{k2, v})
+		}
+	}
+	for _, e := range moved {
+		m[e.k] = e.v
+	}
 }
 
 // holders returns the locations and organisations a credit goes to, each
