@@ -11,12 +11,12 @@ import (
 // Source reads the log: the records after a sequence number, in sequence
 // order, and one tenant's records (the directory's for ""), by place: all
 // of them, those that make its state (all but usage and profiles), or all
-// of those at or after an instant.
+// of those from an instant up to another (excluded; zero: no end).
 type Source interface {
 	Scan(ctx context.Context, after int64, fn func(store.Record) error) error
 	ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error
 	ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error
-	ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error
+	ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error
 }
 
 // Records is a log held in memory, in sequence order: a Source for a file
@@ -47,10 +47,12 @@ func (rs Records) ScanTenantState(ctx context.Context, tenant string, fn func(st
 	return rs.scanTenant(ctx, tenant, func(r store.Record) bool { return !measures(r.Event) }, fn)
 }
 
-// ScanTenantFrom calls fn on each record of a tenant at or after from, by
-// place.
-func (rs Records) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
-	return rs.scanTenant(ctx, tenant, func(r store.Record) bool { return !r.Event.Time.Before(from) }, fn)
+// ScanTenantBetween calls fn on each record of a tenant at or after from
+// and before to (zero: no end), by place.
+func (rs Records) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return rs.scanTenant(ctx, tenant, func(r store.Record) bool {
+		return !r.Event.Time.Before(from) && (to.IsZero() || r.Event.Time.Before(to))
+	}, fn)
 }
 
 func (rs Records) scanTenant(ctx context.Context, tenant string, keep func(store.Record) bool, fn func(store.Record) error) error {

@@ -553,12 +553,7 @@ func (s *State) countAgain(ctx context.Context, src Source, tenant string, from,
 		if err != nil && !errors.Is(err, store.Stop) {
 			return err
 		}
-		return src.ScanTenantFrom(ctx, tenant, from, func(r store.Record) error {
-			if !to.IsZero() && !r.Event.Time.Before(to) {
-				return store.Stop
-			}
-			return fn(r)
-		})
+		return src.ScanTenantBetween(ctx, tenant, from, to, fn)
 	}
 	_, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		if measures(r.Event) && want(r) {

@@ -307,6 +307,6 @@ func (f *failingSource) ScanTenantState(ctx context.Context, tenant string, fn f
 	return f.Records.ScanTenantState(ctx, tenant, f.fail(fn))
 }
 
-func (f *failingSource) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
-	return f.Records.ScanTenantFrom(ctx, tenant, from, f.fail(fn))
+func (f *failingSource) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return f.Records.ScanTenantBetween(ctx, tenant, from, to, f.fail(fn))
 }

@@ -147,13 +147,14 @@ type read struct {
 
 // asked is what a read of the store asks: the records after a sequence
 // number (scan), or a tenant's, all of them, those of its state, or those
-// from an instant (in nanoseconds).
+// between two instants (in nanoseconds).
 type asked struct {
 	scan   bool
 	after  int64
 	tenant string
 	state  bool
 	from   int64
+	to     int64
 }
 
 func (r *replay) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
@@ -164,8 +165,8 @@ func (r *replay) ScanTenant(ctx context.Context, tenant string, fn func(store.Re
 	return r.read(asked{tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
 }
 
-func (r *replay) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
-	return r.read(asked{tenant: tenant, from: from.UnixNano()}, func(f func(store.Record) error) error { return r.src.ScanTenantFrom(ctx, tenant, from, f) }, fn)
+func (r *replay) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return r.read(asked{tenant: tenant, from: from.UnixNano(), to: to.UnixNano()}, func(f func(store.Record) error) error { return r.src.ScanTenantBetween(ctx, tenant, from, to, f) }, fn)
 }
 
 func (r *replay) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {

@@ -115,10 +115,11 @@ type Store interface {
 	// which are credited from the state and change none of it. A tenant's
 	// fold reads them alone when it has no use for the credit of its usage.
 	ScanTenantState(ctx context.Context, tenant string, fn func(Record) error) error
-	// ScanTenantFrom calls fn with the records of one tenant at or after
-	// the instant from, as ScanTenant orders them: a tenant's fold counts
-	// again the uses of the months its credit moved in.
-	ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(Record) error) error
+	// ScanTenantBetween calls fn with the records of one tenant at or after
+	// the instant from and before to (zero: no end), as ScanTenant orders
+	// them: a tenant's fold counts again the uses of the months its credit
+	// moved in.
+	ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(Record) error) error
 	// ScanTenantAt calls fn with the records of one tenant at an instant,
 	// in sequence order.
 	ScanTenantAt(ctx context.Context, tenant string, at time.Time, fn func(Record) error) error
@@ -241,9 +242,9 @@ type Writer interface {
 	// ScanTenantState reads the records of one tenant that make its state,
 	// as Store.ScanTenantState, inside the transaction.
 	ScanTenantState(ctx context.Context, tenant string, fn func(Record) error) error
-	// ScanTenantFrom reads the records of one tenant at or after from, as
-	// Store.ScanTenantFrom, inside the transaction.
-	ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(Record) error) error
+	// ScanTenantBetween reads the records of one tenant between two
+	// instants, as Store.ScanTenantBetween, inside the transaction.
+	ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(Record) error) error
 	// Append adds events at the end of the log, in their order, all in one
 	// statement: each but a duplicate, an event whose id is in the log
 	// already or was carried by an earlier event of the same call. It

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"slices"
 	"time"
 
@@ -119,7 +120,7 @@ func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) err
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY time_ns, seq`
 
-const scanTenantFrom = `SELECT seq, body FROM events WHERE tenant = $1 AND time_ns >= $2 ORDER BY time_ns, seq`
+const scanTenantBetween = `SELECT seq, body FROM events WHERE tenant = $1 AND time_ns >= $2 AND time_ns < $3 ORDER BY time_ns, seq`
 
 // scanTenantState reads through events_state_by_tenant, whose condition it
 // repeats word for word so that the planner may use it.
@@ -136,10 +137,10 @@ func (s *Store) ScanTenantState(ctx context.Context, tenant string, fn func(stor
 	return scan(ctx, s.pool, scanTenantState, fn, tenant)
 }
 
-// ScanTenantFrom calls fn with one tenant's records at or after from, in
-// time order.
-func (s *Store) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
-	return scan(ctx, s.pool, scanTenantFrom, fn, tenant, from.UnixNano())
+// ScanTenantBetween calls fn with one tenant's records at or after from
+// and before to (zero: no end), in time order.
+func (s *Store) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return scan(ctx, s.pool, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
 }
 
 // ScanTenantAt calls fn with one tenant's records at an instant, in
@@ -244,11 +245,11 @@ func (w *writer) ScanTenantState(ctx context.Context, tenant string, fn func(sto
 	return scan(ctx, w.tx, scanTenantState, fn, tenant)
 }
 
-func (w *writer) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
+func (w *writer) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
-	return scan(ctx, w.tx, scanTenantFrom, fn, tenant, from.UnixNano())
+	return scan(ctx, w.tx, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
 }
 
 // Append finds which of the events' ids the log holds, and the log's last
@@ -695,4 +696,13 @@ func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[st
 		out[day] = int(n)
 	}
 	return out, rows.Err()
+}
+
+// endNanos is the bound in nanoseconds of a scan that ends before to, the
+// latest there is when to is zero.
+func endNanos(to time.Time) int64 {
+	if to.IsZero() {
+		return math.MaxInt64
+	}
+	return to.UnixNano()
 }

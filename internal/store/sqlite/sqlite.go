@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -144,7 +145,7 @@ func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) err
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = ? ORDER BY time_ns, seq`
 
-const scanTenantFrom = `SELECT seq, body FROM events WHERE tenant = ? AND time_ns >= ? ORDER BY time_ns, seq`
+const scanTenantBetween = `SELECT seq, body FROM events WHERE tenant = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns, seq`
 
 // scanTenantState reads through events_state_by_tenant, whose condition it
 // repeats word for word so that the planner may use it.
@@ -161,10 +162,10 @@ func (s *Store) ScanTenantState(ctx context.Context, tenant string, fn func(stor
 	return scan(ctx, s.db, scanTenantState, fn, tenant)
 }
 
-// ScanTenantFrom calls fn with one tenant's records at or after from, in
-// time order.
-func (s *Store) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
-	return scan(ctx, s.db, scanTenantFrom, fn, tenant, from.UnixNano())
+// ScanTenantBetween calls fn with one tenant's records at or after from
+// and before to (zero: no end), in time order.
+func (s *Store) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return scan(ctx, s.db, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
 }
 
 // ScanTenantAt calls fn with one tenant's records at an instant, in
@@ -204,8 +205,8 @@ func (w writer) ScanTenantState(ctx context.Context, tenant string, fn func(stor
 	return scan(ctx, w.tx, scanTenantState, fn, tenant)
 }
 
-func (w writer) ScanTenantFrom(ctx context.Context, tenant string, from time.Time, fn func(store.Record) error) error {
-	return scan(ctx, w.tx, scanTenantFrom, fn, tenant, from.UnixNano())
+func (w writer) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return scan(ctx, w.tx, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
 }
 
 // insertSizes are the row counts of the prepared INSERTs, largest first:
@@ -682,4 +683,13 @@ func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[st
 		out[day] = n
 	}
 	return out, rows.Err()
+}
+
+// endNanos is the bound in nanoseconds of a scan that ends before to, the
+// latest there is when to is zero.
+func endNanos(to time.Time) int64 {
+	if to.IsZero() {
+		return math.MaxInt64
+	}
+	return to.UnixNano()
 }

@@ -227,19 +227,19 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			t.Errorf("Writer.ScanTenantState(contoso) = %v, want %s", got, want)
 		}
 		got = nil
-		if err := s.ScanTenantFrom(ctx, "contoso", at(3), collect); err != nil {
+		if err := s.ScanTenantBetween(ctx, "contoso", at(3), time.Time{}, collect); err != nil {
 			t.Fatal(err)
 		}
 		from := "[3:profiles 2:environment.created]"
 		if fmt.Sprint(got) != from {
-			t.Errorf("ScanTenantFrom(contoso, day 3) = %v, want %s: every record from the instant on, by time", got, from)
+			t.Errorf("ScanTenantBetween(contoso, day 3, no end) = %v, want %s: every record from the instant on, by time", got, from)
 		}
 		got = nil
-		if err := s.Write(ctx, func(w store.Writer) error { return w.ScanTenantFrom(ctx, "contoso", at(2), collect) }); err != nil {
+		if err := s.Write(ctx, func(w store.Writer) error { return w.ScanTenantBetween(ctx, "contoso", at(2), at(5), collect) }); err != nil {
 			t.Fatal(err)
 		}
-		if from := "[4:account.created 6:usage 3:profiles 2:environment.created]"; fmt.Sprint(got) != from {
-			t.Errorf("Writer.ScanTenantFrom(contoso, day 2) = %v, want %s", got, from)
+		if between := "[4:account.created 6:usage 3:profiles]"; fmt.Sprint(got) != between {
+			t.Errorf("Writer.ScanTenantBetween(contoso, day 2, day 5) = %v, want %s: day 5 excluded", got, between)
 		}
 	})
 
