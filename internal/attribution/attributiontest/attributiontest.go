@@ -89,6 +89,79 @@ func RandomLog(seed uint64, n int) []*event.Event {
 	return events
 }
 
+// YearSetupLines is how many lines begin a log of YearOfUses: the partners,
+// and each tenant's environment, accounts, links and resources.
+const YearSetupLines = 2 + 2*(1+3+2+3)
+
+// YearOfUses is a log of two tenants whose uses and profiles span a year,
+// and whose credit changes mostly in its first two months: a change that
+// arrives late moves the credit of months of uses, most of them after
+// the resource's last change, some in the months of its changes, and
+// some of resources deleted, created again or measured otherwise.
+func YearOfUses(seed uint64, n int) []*event.Event {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var log []*event.Event
+	add := func(ev event.Event) {
+		ev.Line = len(log) + 1
+		log = append(log, &ev)
+	}
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
+	for _, t := range []string{"t1", "t2"} {
+		add(event.Event{Type: event.EnvironmentCreated, Time: base, Tenant: t, Environment: "e1", EnvType: event.Production})
+		for _, a := range []string{"a1", "a2", "a3"} {
+			add(event.Event{Type: event.AccountCreated, Time: base, Tenant: t, Account: a, Kind: event.AccountGuest})
+		}
+		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a1", Partner: "100011"})
+		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a2", Partner: "200011"})
+		for i, kind := range []string{"canvas_app", "flow", "ci_instance"} {
+			add(event.Event{Type: event.ResourceCreated, Time: base.Add(time.Hour), Tenant: t, Environment: "e1", Resource: fmt.Sprintf("r%d", i+1), Kind: kind, Owner: pick("a1", "a2")})
+		}
+	}
+	for range n {
+		day := rng.IntN(365)
+		ev := event.Event{Tenant: pick("t1", "t2"), Resource: pick("r1", "r2", "r3")}
+		acct := pick("a1", "a2", "a3")
+		switch r := rng.IntN(100); {
+		case r < 12:
+			if rng.IntN(10) < 7 {
+				day = rng.IntN(60)
+			}
+			switch rng.IntN(6) {
+			case 0, 1:
+				ev.Type, ev.Account, ev.Partner, ev.Resource = event.PalLinked, acct, pick("100011", "100012", "200011"), ""
+			case 2:
+				ev.Type, ev.Account, ev.Resource = event.PalRemoved, acct, ""
+			case 3:
+				ev.Type, ev.Owner = event.ResourceOwnerChange, acct
+			case 4:
+				ev.Type, ev.Account = event.ResourceCoownerAdd, acct
+			default:
+				ev.Type, ev.Account, ev.Resource = pick(event.AccountDisabled, event.AccountEnabled), acct, ""
+			}
+		case r < 14:
+			ev.Type = event.ResourceDeleted
+		case r < 16:
+			ev.Type, ev.Environment, ev.Kind, ev.Owner = event.ResourceCreated, "e1", pick("canvas_app", "ci_instance"), acct
+		case r < 30:
+			ev.Type, ev.Count = event.Profiles, int64(rng.IntN(1000))
+		default:
+			ev.Type, ev.User = event.Usage, fmt.Sprintf("u%d", rng.IntN(25))
+		}
+		ev.Time = base.AddDate(0, 0, day).Add(time.Duration(rng.IntN(4)) * 6 * time.Hour)
+		if ev.Type != event.Usage && ev.Type != event.Profiles {
+			// Changes fall between the uses' times: the same instant is
+			// applied in log order, which the arrival of a late change
+			// after the uses would not keep.
+			ev.Time = ev.Time.Add(3 * time.Hour)
+		}
+		add(ev)
+	}
+	return log
+}
+
 // ShuffleKeepingTies returns the events in a random order in which events of
 // equal time keep their relative order.
 func ShuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
