@@ -203,6 +203,7 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 	// A holder that lasted no time at all is dropped, and the interval before
 	// it resumes if it had the same holder.
 	if n := len(h); n > 0 && h[n-1].From.Equal(at) {
+		t.transients[id] = append(t.transients[id], Transient{At: at, Kind: h[n-1].Kind, Credit: h[n-1].Credit})
 		h = h[:n-1]
 		if n := len(h); n > 0 && h[n-1].To.Equal(at) && h[n-1].Credit.sameHolder(next) {
 			h[n-1].To = time.Time{}

@@ -86,6 +86,18 @@ type tenant struct {
 	// history holds the credit intervals of every resource that ever
 	// existed in the tenant, across deletions and re-creations.
 	history map[string][]Interval
+	// transients holds, by resource, the credits a history leaves out
+	// because they lasted no time: a use between two changes at one
+	// instant was credited by one of them.
+	transients map[string][]Transient
+}
+
+// Transient is a credit that a resource held for no time, between two
+// changes at one instant.
+type Transient struct {
+	At     time.Time
+	Kind   string
+	Credit Credit
 }
 
 type account struct {
@@ -233,19 +245,36 @@ func (e *Engine) ApplyLate(ev *event.Event) (Result, bool) {
 }
 
 // MeasuresDiffer reports whether usage and profiles may be credited
-// otherwise under two credit histories of a resource, and from which
-// instant on: ApplyLate reads only an interval's bounds, its kind and who
-// holds its credit, so histories that differ in nothing else count every
-// use alike.
-func MeasuresDiffer(a, b []Interval) (from time.Time, differ bool) {
+// otherwise under two credit histories of a resource, with the credits
+// each held for no time (ta, tb), and from which instant on: a use is
+// credited by its interval's bounds, kind and holders, or by a credit held
+// for no time at its instant, so histories that differ in nothing else
+// count every use alike.
+func MeasuresDiffer(a, b []Interval, ta, tb []Transient) (from time.Time, differ bool) {
+	from, differ = firstDifference(a, b, func(iv Interval) time.Time { return iv.From }, sameMeasures)
+	at, transient := firstDifference(ta, tb, func(t Transient) time.Time { return t.At }, func(x, y Transient) bool {
+		return x.At.Equal(y.At) && x.Kind == y.Kind && x.Credit.SameCounts(y.Credit)
+	})
+	switch {
+	case !transient:
+		return from, differ
+	case !differ:
+		return at, true
+	}
+	return earliest(from, at), true
+}
+
+// firstDifference returns the time of the first of two sequences' elements
+// that differ, the earlier of the two when both are there.
+func firstDifference[T any](a, b []T, at func(T) time.Time, same func(T, T) bool) (time.Time, bool) {
 	for i := range max(len(a), len(b)) {
 		switch {
 		case i >= len(a):
-			return b[i].From, true
+			return at(b[i]), true
 		case i >= len(b):
-			return a[i].From, true
-		case !sameMeasures(a[i], b[i]):
-			return earliest(a[i].From, b[i].From), true
+			return at(a[i]), true
+		case !same(a[i], b[i]):
+			return earliest(at(a[i]), at(b[i])), true
 		}
 	}
 	return time.Time{}, false
@@ -294,11 +323,12 @@ func (e *Engine) tenant(id string) *tenant {
 	t := e.tenants[id]
 	if t == nil {
 		t = &tenant{
-			id:        id,
-			accounts:  make(map[string]*account),
-			envs:      make(map[string]*environment),
-			resources: make(map[string]*resource),
-			history:   make(map[string][]Interval),
+			id:         id,
+			accounts:   make(map[string]*account),
+			envs:       make(map[string]*environment),
+			resources:  make(map[string]*resource),
+			history:    make(map[string][]Interval),
+			transients: make(map[string][]Transient),
 		}
 		e.tenants[id] = t
 	}

@@ -76,6 +76,16 @@ func (e *Engine) TenantHistory(id string) map[string][]Interval {
 	return maps.Clone(t.history)
 }
 
+// TenantTransients returns, by resource, the credits that every resource
+// of a tenant held for no time (see Transient), in their order.
+func (e *Engine) TenantTransients(id string) map[string][]Transient {
+	t := e.tenants[id]
+	if t == nil {
+		return nil
+	}
+	return maps.Clone(t.transients)
+}
+
 // Corrections compares a resource's credit history before and after its
 // tenant was folded again, and returns what a consumer of the feed of
 // changes needs to end with the new history: from the first instant at

@@ -13,13 +13,14 @@ import (
 
 // The snapshot mirrors the engine's state with exported fields, for gob.
 type snapshot struct {
-	Now     time.Time
-	Tenants map[string]snapTenant
-	Orgs    map[string]directory.SnapOrg
-	Former  map[string]string
-	Inputs  map[string]map[string]directory.Inputs // org → month → inputs
-	History map[string]map[string][]Interval       // tenant → resource → intervals
-	Options Options
+	Now        time.Time
+	Tenants    map[string]snapTenant
+	Orgs       map[string]directory.SnapOrg
+	Former     map[string]string
+	Inputs     map[string]map[string]directory.Inputs // org → month → inputs
+	History    map[string]map[string][]Interval       // tenant → resource → intervals
+	Transients map[string]map[string][]Transient      // tenant → resource → credits held no time
+	Options    Options
 }
 
 type snapTenant struct {
@@ -52,7 +53,7 @@ type snapResource struct {
 // Snapshot encodes the engine's whole state, so that a later process can
 // restore it and apply only the events that came after.
 func (e *Engine) Snapshot() ([]byte, error) {
-	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, History: map[string]map[string][]Interval{}, Options: e.opts}
+	s := snapshot{Now: e.now, Tenants: map[string]snapTenant{}, History: map[string]map[string][]Interval{}, Transients: map[string]map[string][]Transient{}, Options: e.opts}
 	s.Orgs, s.Former, s.Inputs = e.dir.Snapshot()
 	for id, t := range e.tenants {
 		st := snapTenant{Accounts: map[string]snapAccount{}, Envs: map[string]string{}, Resources: map[string]snapResource{}, Azure: e.az.Tenant(id)}
@@ -69,6 +70,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	}
 	for id, t := range e.tenants {
 		s.History[id] = t.history
+		s.Transients[id] = t.transients
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(s); err != nil {
@@ -116,6 +118,12 @@ func Restore(data []byte) (*Engine, error) {
 		t := e.tenant(tid)
 		for rid, h := range rs {
 			t.history[rid] = h
+		}
+	}
+	for tid, rs := range s.Transients {
+		t := e.tenant(tid)
+		for rid, ts := range rs {
+			t.transients[rid] = ts
 		}
 	}
 	return e, nil

@@ -15,7 +15,7 @@ import (
 
 // snapshotVersion changes whenever the snapshot's shape does: a service
 // that finds another version folds its log again.
-const snapshotVersion = 8
+const snapshotVersion = 9
 
 type snapshotData struct {
 	Version  int

@@ -223,29 +223,38 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 // lateRecords are what records that came after their place ask of the
 // fold: the tenants to fold again, each with the first late record that
 // makes it so (the cause of its corrections), and the first late record
-// of the directory. passed holds, for each tenant to fold again, the
-// resources whose usage or profiles were passed over meanwhile, each with
-// the earliest time passed: its fold counts them.
+// of the directory. passed holds, for each tenant to fold again, the uses
+// passed over meanwhile: its fold counts them.
 type lateRecords struct {
 	tenants   map[string]*event.Event
 	directory *event.Event
-	passed    map[string]map[string]time.Time
+	passed    map[string]*passedUses
+}
+
+// passedUses are the uses of a tenant passed over while it waited to be
+// folded again: the resources they are of, each with the earliest time,
+// and the place of the latest.
+type passedUses struct {
+	from map[string]time.Time
+	last place
 }
 
 // pass notes a use passed over while its tenant waits to be folded again.
-func (l *lateRecords) pass(ev *event.Event) {
-	rs := l.passed[ev.Tenant]
-	if rs == nil {
-		rs = make(map[string]time.Time)
-		l.passed[ev.Tenant] = rs
+func (l *lateRecords) pass(r store.Record) {
+	ev := r.Event
+	p := l.passed[ev.Tenant]
+	if p == nil {
+		p = &passedUses{from: make(map[string]time.Time)}
+		l.passed[ev.Tenant] = p
 	}
-	if at, ok := rs[ev.Resource]; !ok || ev.Time.Before(at) {
-		rs[ev.Resource] = ev.Time
+	if at, ok := p.from[ev.Resource]; !ok || ev.Time.Before(at) {
+		p.from[ev.Resource] = ev.Time
 	}
+	p.last = later(p.last, placeOf(r))
 }
 
 func newLateRecords() lateRecords {
-	return lateRecords{tenants: map[string]*event.Event{}, passed: map[string]map[string]time.Time{}}
+	return lateRecords{tenants: map[string]*event.Event{}, passed: map[string]*passedUses{}}
 }
 
 // fold folds records that follow the state's last one, in sequence order;
@@ -295,8 +304,8 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			}
 		}
 		if refold[ev.Tenant] != nil {
-			if measures(ev) {
-				late.pass(ev)
+			if isMeasure(ev) {
+				late.pass(r)
 			}
 			continue
 		}
@@ -433,15 +442,18 @@ func (s *State) refoldDirectory() []string {
 // its verdicts, its month counts, and corrections in the feed for every
 // credit interval that moved, caused by the late record cause. Only the
 // records that make its state are folded (Tenant); its usage and profiles
-// are credited from the histories, as a late one is (recount), those of
-// the resources passed first among them.
-func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, passed map[string]time.Time) error {
+// are counted again where their credit moved (recount), and those passed
+// over while it waited.
+func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, passed *passedUses) error {
 	for seq, rf := range s.refused[tenant] {
 		if rf.Type != event.Usage && rf.Type != event.Profiles {
 			delete(s.refused[tenant], seq)
 		}
 	}
 	var last place
+	if passed != nil {
+		last = passed.last
+	}
 	fresh, err := Tenant(ctx, src, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
@@ -449,26 +461,26 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	if err != nil {
 		return err
 	}
-	before := s.engine.TenantHistory(tenant)
+	before := creditsOf(s.engine, tenant)
 	s.engine.AdoptTenant(tenant, fresh)
-	after := s.engine.TenantHistory(tenant)
+	after := creditsOf(s.engine, tenant)
 	if err := s.recount(ctx, src, tenant, before, after, passed); err != nil {
 		return err
 	}
 	s.last[tenant] = later(s.last[tenant], last)
 	s.latest = later(s.latest, last)
-	ids := make([]string, 0, len(after))
-	for id := range after {
+	ids := make([]string, 0, len(after.history))
+	for id := range after.history {
 		ids = append(ids, id)
 	}
-	for id := range before {
-		if _, ok := after[id]; !ok {
+	for id := range before.history {
+		if _, ok := after.history[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		for _, c := range attribution.Corrections(tenant, id, before[id], after[id]) {
+		for _, c := range attribution.Corrections(tenant, id, before.history[id], after.history[id]) {
 			c.Cause, c.CauseID = cause.Type, cause.ID
 			s.outbox = append(s.outbox, Change{s.seq, c})
 		}
@@ -476,34 +488,55 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	return nil
 }
 
+// credits are a tenant's credit histories, and the credits its resources
+// held for no time (attribution.Transient), by resource.
+type credits struct {
+	history    map[string][]attribution.Interval
+	transients map[string][]attribution.Transient
+}
+
+func creditsOf(e *attribution.Engine, tenant string) credits {
+	return credits{e.TenantHistory(tenant), e.TenantTransients(tenant)}
+}
+
+// shared reports whether a resource's credit was ever shared between
+// locations, if only for no time.
+func (c credits) shared(id string) bool {
+	return attribution.Shared(c.history[id]) ||
+		slices.ContainsFunc(c.transients[id], func(t attribution.Transient) bool { return len(t.Credit.Shares) > 0 })
+}
+
 // recount counts again, after a tenant was folded again, what its usage
 // and profiles count for where their credit moved, and the uses passed
-// over while it waited (passed: each resource with its earliest). A use
-// is credited from its resource's credit history at its time, so the
-// counts of a resource whose history did not move stand, and its uses
-// are not read: a late record that moves no credit costs the tenant's few
-// records that make its state, not its millions of uses. For a resource
-// whose credit moved, recountPlan says which months' uses are read again
-// and which months' counts move, unread, from one holder to the other.
-// Uses are read again in their places, in a fold of the tenant's records
-// (a use is credited by the state after the records before it, which a
-// history does not tell apart from those of the same instant after it),
-// from the first month read. An organisation's users under a shared
-// credit are counted by tenant, not by resource, so a resource whose
-// credit was shared before has the whole tenant counted again.
-func (s *State) recount(ctx context.Context, src Source, tenant string, before, after map[string][]attribution.Interval, passed map[string]time.Time) error {
+// over while it waited. A use is credited by its resource's credit at its
+// time, so the counts of a resource whose credits did not move stand, and
+// its uses are not read: a late record that moves no credit costs the
+// tenant's few records that make its state, not its millions of uses. For
+// a resource whose credit moved, planRecount says which months' uses are
+// read again and which months' counts move, unread, from one holder to
+// the other. Uses are read again in their places, in a fold of the
+// tenant's records (a use is credited by the state after the records
+// before it, which a history does not tell apart from those of the same
+// instant after it). An organisation's users under a shared credit are
+// counted by tenant, not by resource, so a resource whose credit was
+// shared before has the whole tenant counted again.
+func (s *State) recount(ctx context.Context, src Source, tenant string, before, after credits, passed *passedUses) error {
+	var passedFrom map[string]time.Time
+	if passed != nil {
+		passedFrom = passed.from
+	}
 	plans := make(map[string]recountPlan)
-	for _, ids := range []iter.Seq[string]{maps.Keys(before), maps.Keys(after), maps.Keys(passed)} {
+	for _, ids := range []iter.Seq[string]{maps.Keys(before.history), maps.Keys(after.history), maps.Keys(passedFrom)} {
 		for id := range ids {
 			if _, done := plans[id]; done {
 				continue
 			}
-			at, wasPassed := passed[id]
-			p, ok := planRecount(before[id], after[id], at, wasPassed)
+			at, wasPassed := passedFrom[id]
+			p, ok := planRecount(before, after, id, at, wasPassed)
 			if !ok {
 				continue
 			}
-			if attribution.Shared(before[id]) {
+			if before.shared(id) {
 				s.agg.DropTenant(tenant)
 				return s.countAgain(ctx, src, tenant, time.Time{}, time.Time{}, func(store.Record) bool { return true })
 			}
@@ -541,24 +574,30 @@ func (s *State) recount(ctx context.Context, src Source, tenant string, before, 
 
 // countAgain counts the uses of a tenant that want says, from the instant
 // from up to, not including, to (zero: no bound), in a fold of the
-// records that make its state before from and of all its records after.
+// records that make its state before from and of all its records after;
+// the engine's present moves to the latest of them applied.
 func (s *State) countAgain(ctx context.Context, src Source, tenant string, from, to time.Time, want func(store.Record) bool) error {
 	scan := func(ctx context.Context, tenant string, fn func(store.Record) error) error {
+		// Read whole, as the tenant's fold read it, so that the second
+		// copy of a service's state is given the same records.
 		err := src.ScanTenantState(ctx, tenant, func(r store.Record) error {
-			if !r.Event.Time.Before(from) {
-				return store.Stop
+			if r.Event.Time.Before(from) {
+				return fn(r)
 			}
-			return fn(r)
+			return nil
 		})
-		if err != nil && !errors.Is(err, store.Stop) {
+		if err != nil {
 			return err
 		}
 		return src.ScanTenantBetween(ctx, tenant, from, to, fn)
 	}
 	_, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
-		if measures(r.Event) && want(r) {
+		if isMeasure(r.Event) && want(r) {
 			s.agg.Record(r.Event, res)
 			s.verdict(r, res)
+			if res.Outcome != attribution.Refused {
+				s.engine.AdvanceTo(r.Event.Time)
+			}
 		}
 	})
 	return err
@@ -577,16 +616,18 @@ func (p recountPlan) reads(at time.Time) bool {
 	return !at.Before(p.from) && (p.to.IsZero() || at.Before(p.to))
 }
 
-// planRecount plans the recount of a resource whose history was h0 and is
-// h1, and whose uses were passed over from passedAt when passed; false
-// when nothing is to be counted again. Its uses are read again from the
-// month in which the histories first differ. From the month after the
-// last change of either on, each holds one credit: when both hold the
-// resource, of one kind, counted for one holder each (or for no one in
-// h1), the counts there move (or are dropped) without a read. Otherwise,
-// or when uses were passed over, every use from the first month on is read.
-func planRecount(h0, h1 []attribution.Interval, passedAt time.Time, passed bool) (recountPlan, bool) {
-	first, differ := attribution.MeasuresDiffer(h0, h1)
+// planRecount plans the recount of a resource id whose credits were
+// before and are after, and whose uses were passed over from passedAt
+// when passed; false when nothing is to be counted again. Its uses are
+// read again from the month in which its credits first differ. From the
+// month after the last change of either on, each holds one credit: when
+// both hold the resource, of one kind, counted for one holder each (or for
+// no one after), the counts there move (or are dropped) without a read.
+// Otherwise, or when uses were passed over, every use from the first month
+// on is read.
+func planRecount(before, after credits, id string, passedAt time.Time, passed bool) (recountPlan, bool) {
+	h0, h1 := before.history[id], after.history[id]
+	first, differ := attribution.MeasuresDiffer(h0, h1, before.transients[id], after.transients[id])
 	if passed && (!differ || passedAt.Before(first)) {
 		first = passedAt
 	}
@@ -604,6 +645,11 @@ func planRecount(h0, h1 []attribution.Interval, passedAt time.Time, passed bool)
 			if !iv.To.IsZero() {
 				last = latest(last, iv.To)
 			}
+		}
+	}
+	for _, ts := range [][]attribution.Transient{before.transients[id], after.transients[id]} {
+		for _, t := range ts {
+			last = latest(last, t.At)
 		}
 	}
 	end := monthStart(last).AddDate(0, 1, 0)

@@ -159,49 +159,6 @@ func TestAnyArrivalFoldsAsTheLog(t *testing.T) {
 	}
 }
 
-// TestLateCreditChangesCountAsTheLog: a year of uses folded first, and
-// then the changes of credit, each late and alone (those of one instant
-// in their order), as partners' links arrive weeks after the uses they
-// matter for: the counts a refold moves
-// from one holder to another without reading the uses, drops, or counts
-// again from the uses, end as one replay of the log.
-func TestLateCreditChangesCountAsTheLog(t *testing.T) {
-	for seed := uint64(1); seed <= 16; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			log := attributiontest.YearOfUses(seed, 300)
-			opts := attribution.DefaultOptions()
-			opts.Policy = []attribution.Policy{attribution.Latest, attribution.First, attribution.Split}[seed%3]
-			want := replayed(t, opts, log)
-			var first, late []*event.Event
-			for _, ev := range log {
-				if ev.Line > attributiontest.YearSetupLines && ev.Type != event.Usage && ev.Type != event.Profiles {
-					late = append(late, ev)
-				} else {
-					first = append(first, ev)
-				}
-			}
-			late = attributiontest.ShuffleKeepingTies(rand.New(rand.NewPCG(seed, 3)), late)
-			var recs fold.Records
-			for _, ev := range append(first, late...) {
-				recs = append(recs, store.Record{Seq: int64(len(recs) + 1), Event: ev})
-			}
-			ctx := context.Background()
-			st := fold.New(opts)
-			if err := st.Fold(ctx, recs[:len(first)], recs[:len(first)]); err != nil {
-				t.Fatal(err)
-			}
-			for i := len(first); i < len(recs); i++ {
-				if err := st.Fold(ctx, recs[:i+1], recs[i:i+1]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if diff := gocmp.Diff(want, stated(st, recs)); diff != "" {
-				t.Fatalf("uses first, then the changes of credit one by one (-replay +state):\n%s", diff)
-			}
-		})
-	}
-}
-
 // failingSource is a log whose reads fail now and then: a record in twice
 // the log's length, so that half the reads of the whole log go through.
 type failingSource struct {

@@ -146,38 +146,49 @@ type read struct {
 }
 
 // asked is what a read of the store asks: the records after a sequence
-// number (scan), or a tenant's, all of them, those of its state, or those
-// between two instants (in nanoseconds).
+// number, or a tenant's, all of them, those of its state, or those
+// between two instants.
 type asked struct {
-	scan   bool
-	after  int64
-	tenant string
-	state  bool
-	from   int64
-	to     int64
+	kind     readKind
+	after    int64
+	tenant   string
+	from, to time.Time
 }
 
+type readKind int
+
+const (
+	readLog readKind = iota
+	readTenant
+	readTenantState
+	readTenantBetween
+)
+
 func (r *replay) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
-	return r.read(asked{scan: true, after: after}, func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }, fn)
+	return r.read(asked{kind: readLog, after: after}, func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }, fn)
 }
 
 func (r *replay) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return r.read(asked{tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
+	return r.read(asked{kind: readTenant, tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
 }
 
 func (r *replay) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
-	return r.read(asked{tenant: tenant, from: from.UnixNano(), to: to.UnixNano()}, func(f func(store.Record) error) error { return r.src.ScanTenantBetween(ctx, tenant, from, to, f) }, fn)
+	return r.read(asked{kind: readTenantBetween, tenant: tenant, from: from, to: to}, func(f func(store.Record) error) error { return r.src.ScanTenantBetween(ctx, tenant, from, to, f) }, fn)
 }
 
 func (r *replay) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return r.read(asked{tenant: tenant, state: true}, func(f func(store.Record) error) error { return r.src.ScanTenantState(ctx, tenant, f) }, fn)
+	return r.read(asked{kind: readTenantState, tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenantState(ctx, tenant, f) }, fn)
+}
+
+func sameRead(a, b asked) bool {
+	return a.kind == b.kind && a.after == b.after && a.tenant == b.tenant && a.from.Equal(b.from) && a.to.Equal(b.to)
 }
 
 // read replays the next recorded read when the second copy asks the same,
 // and reads the store otherwise (a copy that was stale asks for more).
 func (r *replay) read(q asked, scan func(func(store.Record) error) error, fn func(store.Record) error) error {
 	if r.replaying {
-		if r.next < len(r.reads) && r.reads[r.next].asked == q {
+		if r.next < len(r.reads) && sameRead(r.reads[r.next].asked, q) {
 			recs := r.reads[r.next].recs
 			r.next++
 			for _, rec := range recs {

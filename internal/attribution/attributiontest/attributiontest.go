@@ -162,6 +162,72 @@ func YearOfUses(seed uint64, n int) []*event.Event {
 	return log
 }
 
+// TiedUses is a log of a tenant whose changes of credit fall on the
+// instants of its uses: a use between two changes at one instant (an
+// account disabled, then enabled) is credited by a credit its resource
+// holds for no time. Resources are deleted and created again, and a third
+// is measured in profiles.
+func TiedUses(seed uint64, n int) []*event.Event {
+	rng := rand.New(rand.NewPCG(seed, 13))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var log []*event.Event
+	add := func(ev event.Event) {
+		ev.Line = len(log) + 1
+		ev.ID = fmt.Sprintf("l%d", ev.Line)
+		log = append(log, &ev)
+	}
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
+	for _, t := range []string{"t1"} {
+		add(event.Event{Type: event.EnvironmentCreated, Time: base, Tenant: t, Environment: "e1", EnvType: event.Production})
+		for _, a := range []string{"a1", "a2", "a3"} {
+			add(event.Event{Type: event.AccountCreated, Time: base, Tenant: t, Account: a, Kind: event.AccountGuest})
+		}
+		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a1", Partner: "100011"})
+		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a2", Partner: "200011"})
+		for i, kind := range []string{"canvas_app", "canvas_app", "ci_instance"} {
+			add(event.Event{Type: event.ResourceCreated, Time: base.Add(time.Hour), Tenant: t, Environment: "e1", Resource: fmt.Sprintf("r%d", i+1), Kind: kind, Owner: pick("a1", "a2")})
+		}
+	}
+	for range n {
+		day := rng.IntN(120)
+		at := base.AddDate(0, 0, day).Add(time.Duration(rng.IntN(2)) * 12 * time.Hour)
+		ev := event.Event{Tenant: "t1", Resource: pick("r1", "r2", "r3"), Time: at}
+		acct := pick("a1", "a2", "a3")
+		switch r := rng.IntN(100); {
+		case r < 6:
+			ev.Type, ev.Account, ev.Partner, ev.Resource = event.PalLinked, acct, pick("100011", "100012", "200011"), ""
+		case r < 8:
+			ev.Type, ev.Account, ev.Resource = event.PalRemoved, acct, ""
+		case r < 11:
+			ev.Type, ev.Owner = event.ResourceOwnerChange, acct
+		case r < 14:
+			ev.Type, ev.Account = event.ResourceCoownerAdd, acct
+		case r < 16:
+			ev.Type, ev.Account, ev.Action = event.ResourceActivity, acct, "edit"
+		case r < 20:
+			// A disable, a use, an enable, at one instant.
+			add(event.Event{Type: event.AccountDisabled, Time: at, Tenant: "t1", Account: acct})
+			add(event.Event{Type: event.Usage, Time: at, Tenant: "t1", Resource: ev.Resource, User: fmt.Sprintf("u%d", rng.IntN(25))})
+			ev.Type, ev.Account, ev.Resource = event.AccountEnabled, acct, ""
+		case r < 21:
+			ev.Type = event.ResourceDeleted
+		case r < 22:
+			ev.Type, ev.Environment, ev.Kind, ev.Owner = event.ResourceCreated, "e1", pick("canvas_app", "ci_instance"), acct
+		case r < 35:
+			ev.Type, ev.Count = event.Profiles, int64(rng.IntN(1000))
+		default:
+			ev.Type, ev.User = event.Usage, fmt.Sprintf("u%d", rng.IntN(25))
+		}
+		add(ev)
+	}
+	return log
+}
+
+// TiedSetupLines is how many lines begin a log of TiedUses.
+const TiedSetupLines = 2 + 1 + 3 + 2 + 3
+
 // ShuffleKeepingTies returns the events in a random order in which events of
 // equal time keep their relative order.
 func ShuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
