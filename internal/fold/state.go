@@ -223,12 +223,24 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 // lateRecords are what records that came after their place ask of the
 // fold: the tenants to fold again, each with the first late record that
 // makes it so (the cause of its corrections), and the first late record
-// of the directory. passed holds, for each tenant to fold again, the uses
-// passed over meanwhile: its fold counts them.
+// of the directory. since holds, for each tenant to fold again, the
+// earliest time of the late records that ask it, and directorySince that
+// of the directory's. passed holds, for each tenant to fold again, the
+// uses passed over meanwhile: its fold counts them.
 type lateRecords struct {
-	tenants   map[string]*event.Event
-	directory *event.Event
-	passed    map[string]*passedUses
+	tenants        map[string]*event.Event
+	directory      *event.Event
+	since          map[string]time.Time
+	directorySince time.Time
+	passed         map[string]*passedUses
+}
+
+// ask notes that a late record, cause, asks tenant to be folded again.
+func (l *lateRecords) ask(tenant string, cause *event.Event, at time.Time) {
+	l.tenants[tenant] = cmp.Or(l.tenants[tenant], cause)
+	if since, ok := l.since[tenant]; !ok || at.Before(since) {
+		l.since[tenant] = at
+	}
 }
 
 // passedUses are the uses of a tenant passed over while it waited to be
@@ -254,7 +266,7 @@ func (l *lateRecords) pass(r store.Record) {
 }
 
 func newLateRecords() lateRecords {
-	return lateRecords{tenants: map[string]*event.Event{}, passed: map[string]*passedUses{}}
+	return lateRecords{tenants: map[string]*event.Event{}, since: map[string]time.Time{}, passed: map[string]*passedUses{}}
 }
 
 // fold folds records that follow the state's last one, in sequence order;
@@ -290,6 +302,9 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			})
 			s.directory = slices.Insert(s.directory, i, r)
 			if late.directory != nil || p.before(s.latest) {
+				if late.directory == nil || ev.Time.Before(late.directorySince) {
+					late.directorySince = ev.Time
+				}
 				late.directory = cmp.Or(late.directory, ev)
 				continue
 			}
@@ -300,7 +315,14 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 		// record are folded again.
 		for d := range s.dependents[ev.Tenant] {
 			if p.before(s.last[d]) {
-				refold[d] = cmp.Or(refold[d], ev)
+				late.ask(d, ev, ev.Time)
+			}
+		}
+		// A tenant whose fold reads one waiting to be folded again waits
+		// too: in its place now, it would read that one's past state.
+		for pt := range s.principals[ev.Tenant] {
+			if refold[pt] != nil && refold[ev.Tenant] == nil {
+				late.ask(ev.Tenant, refold[pt], late.since[pt])
 			}
 		}
 		if refold[ev.Tenant] != nil {
@@ -315,9 +337,12 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			if res, ok := s.engine.ApplyLate(ev); ok {
 				s.agg.Record(ev, res)
 				s.verdict(r, res)
+				if res.Outcome != attribution.Refused {
+					s.engine.AdvanceTo(ev.Time)
+				}
 				continue
 			}
-			refold[ev.Tenant] = ev
+			late.ask(ev.Tenant, ev, ev.Time)
 			continue
 		}
 		s.applyRecord(r)
@@ -329,7 +354,7 @@ func (s *State) refold(ctx context.Context, src Source, late *lateRecords) error
 	refold := late.tenants
 	if late.directory != nil {
 		for _, t := range s.refoldDirectory() {
-			refold[t] = cmp.Or(refold[t], late.directory)
+			late.ask(t, late.directory, late.directorySince)
 		}
 	}
 	tenants := make([]string, 0, len(refold))
@@ -338,7 +363,7 @@ func (s *State) refold(ctx context.Context, src Source, late *lateRecords) error
 	}
 	slices.Sort(tenants)
 	for _, t := range tenants {
-		if err := s.refoldTenant(ctx, src, t, refold[t], late.passed[t]); err != nil {
+		if err := s.refoldTenant(ctx, src, t, refold[t], late.since[t], late.passed[t]); err != nil {
 			s.stale = true
 			return err
 		}
@@ -425,6 +450,9 @@ func (s *State) refoldDirectory() []string {
 		s.last[""] = placeOf(s.directory[n-1])
 		s.latest = later(s.latest, s.last[""])
 	}
+	// The directory's records move the present as a fold of every record
+	// would.
+	s.engine.AdvanceTo(fresh.Now())
 	affected := make(map[string]bool)
 	for _, id := range s.engine.AdoptDirectory(fresh) {
 		for t := range s.linkedBy[id] {
@@ -444,7 +472,7 @@ func (s *State) refoldDirectory() []string {
 // records that make its state are folded (Tenant); its usage and profiles
 // are counted again where their credit moved (recount), and those passed
 // over while it waited.
-func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, passed *passedUses) error {
+func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, since time.Time, passed *passedUses) error {
 	for seq, rf := range s.refused[tenant] {
 		if rf.Type != event.Usage && rf.Type != event.Profiles {
 			delete(s.refused[tenant], seq)
@@ -454,17 +482,34 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	if passed != nil {
 		last = passed.last
 	}
+	// Records of one instant at or after the earliest late one: which of
+	// them changes a credit may have moved across a use between them.
+	at := make(map[time.Time]int)
+	for _, r := range s.directory {
+		if !r.Event.Time.Before(since) {
+			at[r.Event.Time]++
+		}
+	}
 	fresh, err := Tenant(ctx, src, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
+		if !r.Event.Time.Before(since) {
+			at[r.Event.Time]++
+		}
 	})
 	if err != nil {
 		return err
 	}
+	var crowded []time.Time
+	for t, n := range at {
+		if n > 1 {
+			crowded = append(crowded, t)
+		}
+	}
 	before := creditsOf(s.engine, tenant)
 	s.engine.AdoptTenant(tenant, fresh)
 	after := creditsOf(s.engine, tenant)
-	if err := s.recount(ctx, src, tenant, before, after, passed); err != nil {
+	if err := s.recount(ctx, src, tenant, before, after, crowded, passed); err != nil {
 		return err
 	}
 	s.last[tenant] = later(s.last[tenant], last)
@@ -520,7 +565,7 @@ func (c credits) shared(id string) bool {
 // instant after it). An organisation's users under a shared credit are
 // counted by tenant, not by resource, so a resource whose credit was
 // shared before has the whole tenant counted again.
-func (s *State) recount(ctx context.Context, src Source, tenant string, before, after credits, passed *passedUses) error {
+func (s *State) recount(ctx context.Context, src Source, tenant string, before, after credits, crowded []time.Time, passed *passedUses) error {
 	var passedFrom map[string]time.Time
 	if passed != nil {
 		passedFrom = passed.from
@@ -533,6 +578,9 @@ func (s *State) recount(ctx context.Context, src Source, tenant string, before, 
 			}
 			at, wasPassed := passedFrom[id]
 			p, ok := planRecount(before, after, id, at, wasPassed)
+			if len(crowded) > 0 {
+				p, ok = p.covering(crowded, ok), true
+			}
 			if !ok {
 				continue
 			}
@@ -610,6 +658,24 @@ func (s *State) countAgain(ctx context.Context, src Source, tenant string, from,
 type recountPlan struct {
 	from, to time.Time
 	move     *[2]attribution.Credit
+}
+
+// covering returns the plan extended to read the months of the instants
+// crowded, or (planned false) a plan of those months alone: a use of a
+// crowded instant may be credited otherwise though no credit moved.
+func (p recountPlan) covering(crowded []time.Time, planned bool) recountPlan {
+	first, last := slices.MinFunc(crowded, time.Time.Compare), slices.MaxFunc(crowded, time.Time.Compare)
+	end := monthStart(last).AddDate(0, 1, 0)
+	if !planned {
+		return recountPlan{from: monthStart(first), to: end}
+	}
+	if first.Before(p.from) {
+		p.from = monthStart(first)
+	}
+	if !p.to.IsZero() && p.to.Before(end) {
+		p.to = end
+	}
+	return p
 }
 
 func (p recountPlan) reads(at time.Time) bool {

@@ -228,6 +228,78 @@ func TiedUses(seed uint64, n int) []*event.Event {
 // TiedSetupLines is how many lines begin a log of TiedUses.
 const TiedSetupLines = 2 + 1 + 3 + 2 + 3
 
+// ShiftedTies is a log of one tenant whose instants at noon hold several
+// changes (activities, accounts disabled and enabled, links) with uses
+// between them, and whose lone changes fall at midnight: a lone change
+// that arrives late may change which change of a noon moves a credit, and
+// with it a use's credit, though no history moves. LoneChange tells the
+// lone changes.
+func ShiftedTies(seed uint64, n int) []*event.Event {
+	rng := rand.New(rand.NewPCG(seed, 17))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var log []*event.Event
+	add := func(ev event.Event) {
+		ev.Line, ev.ID = len(log)+1, fmt.Sprintf("l%d", len(log)+1)
+		if ev.Type != event.PartnerRegistered {
+			ev.Tenant = "t1"
+		}
+		log = append(log, &ev)
+	}
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011"}, Segment: event.SMB})
+	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.SMB})
+	add(event.Event{Type: event.EnvironmentCreated, Time: base, Environment: "e1", EnvType: event.Production})
+	for _, a := range []string{"a1", "a2", "a3"} {
+		add(event.Event{Type: event.AccountCreated, Time: base, Account: a, Kind: event.AccountGuest})
+	}
+	add(event.Event{Type: event.PalLinked, Time: base, Account: "a1", Partner: "100011"})
+	add(event.Event{Type: event.PalLinked, Time: base, Account: "a2", Partner: "200011"})
+	add(event.Event{Type: event.PalLinked, Time: base, Account: "a3", Partner: "100011"})
+	for _, r := range []string{"r1", "r2"} {
+		add(event.Event{Type: event.ResourceCreated, Time: base.Add(time.Hour), Environment: "e1", Resource: r, Kind: "canvas_app", Owner: "a1"})
+		add(event.Event{Type: event.ResourceCoownerAdd, Time: base.Add(time.Hour), Resource: r, Account: "a2"})
+		add(event.Event{Type: event.ResourceCoownerAdd, Time: base.Add(time.Hour), Resource: r, Account: "a3"})
+	}
+	change := func(at time.Time) {
+		ev := event.Event{Time: at, Account: pick("a1", "a2", "a3")}
+		switch rng.IntN(6) {
+		case 0, 1:
+			ev.Type, ev.Resource, ev.Action = event.ResourceActivity, pick("r1", "r2"), "edit"
+		case 2:
+			ev.Type = event.AccountEnabled
+		case 3:
+			ev.Type = event.AccountDisabled
+		case 4:
+			ev.Type, ev.Partner = event.PalLinked, pick("100011", "200011")
+		default:
+			ev.Type = event.PalRemoved
+		}
+		add(ev)
+	}
+	for range n {
+		day := base.AddDate(0, 0, 1+rng.IntN(90))
+		if rng.IntN(3) == 0 {
+			change(day)
+			continue
+		}
+		noon := day.Add(12 * time.Hour)
+		for range 2 + rng.IntN(4) {
+			if rng.IntN(2) == 0 {
+				add(event.Event{Type: event.Usage, Time: noon, Resource: pick("r1", "r2"), User: fmt.Sprintf("u%d", rng.IntN(8))})
+			} else {
+				change(noon)
+			}
+		}
+	}
+	return log
+}
+
+// LoneChange reports whether a line of ShiftedTies is a lone change: at
+// midnight, after the lines that begin the log.
+func LoneChange(ev *event.Event) bool {
+	return ev.Line > 15 && ev.Time.Hour() == 0 && ev.Type != event.Usage
+}
+
 // ShuffleKeepingTies returns the events in a random order in which events of
 // equal time keep their relative order.
 func ShuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
