@@ -33,29 +33,9 @@ func TestLateCreditChangesCountAsTheLog(t *testing.T) {
 			opts := attribution.DefaultOptions()
 			opts.Policy = []attribution.Policy{attribution.Latest, attribution.First, attribution.Split}[seed%3]
 			want := replayed(t, opts, log)
-			var first, late []*event.Event
-			for _, ev := range log {
-				if ev.Line > attributiontest.YearSetupLines && ev.Type != event.Usage && ev.Type != event.Profiles {
-					late = append(late, ev)
-				} else {
-					first = append(first, ev)
-				}
-			}
-			late = attributiontest.ShuffleKeepingTies(rand.New(rand.NewPCG(seed, 3)), late)
-			var recs fold.Records
-			for _, ev := range append(first, late...) {
-				recs = append(recs, store.Record{Seq: int64(len(recs) + 1), Event: ev})
-			}
-			ctx := context.Background()
-			st := fold.New(opts)
-			if err := st.Fold(ctx, recs[:len(first)], recs[:len(first)]); err != nil {
-				t.Fatal(err)
-			}
-			for i := len(first); i < len(recs); i++ {
-				if err := st.Fold(ctx, recs[:i+1], recs[i:i+1]); err != nil {
-					t.Fatal(err)
-				}
-			}
+			st, recs := lateOneByOne(t, opts, log, rand.New(rand.NewPCG(seed, 3)), func(ev *event.Event) bool {
+				return ev.Line > attributiontest.YearSetupLines && ev.Type != event.Usage && ev.Type != event.Profiles
+			})
 			if diff := gocmp.Diff(want, stated(st, recs)); diff != "" {
 				t.Fatalf("uses first, then the changes of credit one by one (-replay +state):\n%s", diff)
 			}
@@ -315,31 +295,39 @@ func TestShiftedTiesFoldAsTheLog(t *testing.T) {
 		opts := attribution.DefaultOptions()
 		opts.Policy = []attribution.Policy{attribution.Latest, attribution.First}[seed%2]
 		want := replayed(t, opts, log)
-		var first, late []*event.Event
-		for _, ev := range log {
-			if attributiontest.LoneChange(ev) {
-				late = append(late, ev)
-			} else {
-				first = append(first, ev)
-			}
-		}
-		late = attributiontest.ShuffleKeepingTies(rand.New(rand.NewPCG(seed, 5)), late)
-		var recs fold.Records
-		for _, ev := range append(first, late...) {
-			recs = append(recs, store.Record{Seq: int64(len(recs) + 1), Event: ev})
-		}
-		ctx := context.Background()
-		st := fold.New(opts)
-		if err := st.Fold(ctx, recs[:len(first)], recs[:len(first)]); err != nil {
-			t.Fatal(err)
-		}
-		for i := len(first); i < len(recs); i++ {
-			if err := st.Fold(ctx, recs[:i+1], recs[i:i+1]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		st, recs := lateOneByOne(t, opts, log, rand.New(rand.NewPCG(seed, 5)), attributiontest.LoneChange)
 		if diff := gocmp.Diff(want, stated(st, recs)); diff != "" {
 			t.Fatalf("seed %d, %s (-replay +state):\n%s", seed, opts.Policy, diff)
 		}
 	}
+}
+
+// lateOneByOne folds the lines of a log that late does not tell in one
+// batch, and then those it tells, one by one, in a random order that
+// keeps lines of one instant in theirs.
+func lateOneByOne(t *testing.T, opts attribution.Options, log []*event.Event, rng *rand.Rand, late func(*event.Event) bool) (*fold.State, fold.Records) {
+	t.Helper()
+	var first, last []*event.Event
+	for _, ev := range log {
+		if late(ev) {
+			last = append(last, ev)
+		} else {
+			first = append(first, ev)
+		}
+	}
+	var recs fold.Records
+	for _, ev := range append(first, attributiontest.ShuffleKeepingTies(rng, last)...) {
+		recs = append(recs, store.Record{Seq: int64(len(recs) + 1), Event: ev})
+	}
+	ctx := context.Background()
+	st := fold.New(opts)
+	if err := st.Fold(ctx, recs[:len(first)], recs[:len(first)]); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(first); i < len(recs); i++ {
+		if err := st.Fold(ctx, recs[:i+1], recs[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st, recs
 }

@@ -10,21 +10,37 @@ import (
 	"github.com/palproject/pal/internal/event"
 )
 
+// logStart is the first instant of the random logs.
+var logStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// randomLog is a random log in the making: its random source, and its
+// lines, numbered from 1 as they are added.
+type randomLog struct {
+	rng    *rand.Rand
+	events []*event.Event
+}
+
+func newRandomLog(seed, stream uint64) *randomLog {
+	return &randomLog{rng: rand.New(rand.NewPCG(seed, stream))}
+}
+
+func (l *randomLog) pick(xs ...string) string { return xs[l.rng.IntN(len(xs))] }
+
+func (l *randomLog) add(ev event.Event) {
+	ev.Line = len(l.events) + 1
+	l.events = append(l.events, &ev)
+}
+
 // RandomLog makes a log of n events over a few tenants, accounts and
 // resources, with many equal times, references to objects that do not exist,
 // ids, and retries (a line repeated whole, id included, later in the log),
 // so that every path of the engine is taken, refusals included. Lines are
 // numbered from 1 in log order.
 func RandomLog(seed uint64, n int) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newRandomLog(seed, 7)
+	rng, pick, add, base := l.rng, l.pick, l.add, logStart
 	kinds := []string{"canvas_app", "canvas_app", "flow", "pages_site", "model_driven_app", "ci_instance", "bot"}
-	var events, withID []*event.Event
-	add := func(ev event.Event) {
-		ev.Line = len(events) + 1
-		events = append(events, &ev)
-	}
+	var withID []*event.Event
 	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
 	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
 	for range n {
@@ -35,7 +51,7 @@ func RandomLog(seed uint64, n int) []*event.Event {
 		res := pick("r1", "r2", "r3", "r4", "r5")
 		ev := event.Event{Time: at, Tenant: tenant}
 		if rng.IntN(10) == 0 {
-			ev.ID = fmt.Sprintf("id-%d", len(events))
+			ev.ID = fmt.Sprintf("id-%d", len(l.events))
 		}
 		if rng.IntN(20) == 0 && len(withID) > 0 {
 			// A retry: the same line again, as a sender that lost the
@@ -83,10 +99,30 @@ func RandomLog(seed uint64, n int) []*event.Event {
 		}
 		add(ev)
 		if ev.ID != "" {
-			withID = append(withID, events[len(events)-1])
+			withID = append(withID, l.events[len(l.events)-1])
 		}
 	}
-	return events
+	return l.events
+}
+
+// begin adds the lines that begin YearOfUses and TiedUses: the partners
+// A (100011, 100012) and B (200011), and in each tenant an environment,
+// accounts a1 to a3, a1 linked to A and a2 to B, and resources r1, r2, …
+// of the kinds given, each owned by a1 or a2.
+func begin(add func(event.Event), pick func(...string) string, tenants []string, kinds ...string) {
+	add(event.Event{Type: event.PartnerRegistered, Time: logStart, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
+	add(event.Event{Type: event.PartnerRegistered, Time: logStart, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
+	for _, t := range tenants {
+		add(event.Event{Type: event.EnvironmentCreated, Time: logStart, Tenant: t, Environment: "e1", EnvType: event.Production})
+		for _, a := range []string{"a1", "a2", "a3"} {
+			add(event.Event{Type: event.AccountCreated, Time: logStart, Tenant: t, Account: a, Kind: event.AccountGuest})
+		}
+		add(event.Event{Type: event.PalLinked, Time: logStart, Tenant: t, Account: "a1", Partner: "100011"})
+		add(event.Event{Type: event.PalLinked, Time: logStart, Tenant: t, Account: "a2", Partner: "200011"})
+		for i, kind := range kinds {
+			add(event.Event{Type: event.ResourceCreated, Time: logStart.Add(time.Hour), Tenant: t, Environment: "e1", Resource: fmt.Sprintf("r%d", i+1), Kind: kind, Owner: pick("a1", "a2")})
+		}
+	}
 }
 
 // YearSetupLines is how many lines begin a log of YearOfUses: the partners,
@@ -99,27 +135,9 @@ const YearSetupLines = 2 + 2*(1+3+2+3)
 // the resource's last change, some in the months of its changes, and
 // some of resources deleted, created again or measured otherwise.
 func YearOfUses(seed uint64, n int) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 11))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var log []*event.Event
-	add := func(ev event.Event) {
-		ev.Line = len(log) + 1
-		log = append(log, &ev)
-	}
-	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
-	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
-	for _, t := range []string{"t1", "t2"} {
-		add(event.Event{Type: event.EnvironmentCreated, Time: base, Tenant: t, Environment: "e1", EnvType: event.Production})
-		for _, a := range []string{"a1", "a2", "a3"} {
-			add(event.Event{Type: event.AccountCreated, Time: base, Tenant: t, Account: a, Kind: event.AccountGuest})
-		}
-		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a1", Partner: "100011"})
-		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a2", Partner: "200011"})
-		for i, kind := range []string{"canvas_app", "flow", "ci_instance"} {
-			add(event.Event{Type: event.ResourceCreated, Time: base.Add(time.Hour), Tenant: t, Environment: "e1", Resource: fmt.Sprintf("r%d", i+1), Kind: kind, Owner: pick("a1", "a2")})
-		}
-	}
+	l := newRandomLog(seed, 11)
+	rng, pick, add, base := l.rng, l.pick, l.add, logStart
+	begin(add, pick, []string{"t1", "t2"}, "canvas_app", "flow", "ci_instance")
 	for range n {
 		day := rng.IntN(365)
 		ev := event.Event{Tenant: pick("t1", "t2"), Resource: pick("r1", "r2", "r3")}
@@ -159,7 +177,7 @@ func YearOfUses(seed uint64, n int) []*event.Event {
 		}
 		add(ev)
 	}
-	return log
+	return l.events
 }
 
 // TiedUses is a log of a tenant whose changes of credit fall on the
@@ -168,28 +186,13 @@ func YearOfUses(seed uint64, n int) []*event.Event {
 // holds for no time. Resources are deleted and created again, and a third
 // is measured in profiles.
 func TiedUses(seed uint64, n int) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 13))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var log []*event.Event
+	l := newRandomLog(seed, 13)
+	rng, pick, base := l.rng, l.pick, logStart
 	add := func(ev event.Event) {
-		ev.Line = len(log) + 1
-		ev.ID = fmt.Sprintf("l%d", ev.Line)
-		log = append(log, &ev)
+		ev.ID = fmt.Sprintf("l%d", len(l.events)+1)
+		l.add(ev)
 	}
-	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
-	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.Enterprise})
-	for _, t := range []string{"t1"} {
-		add(event.Event{Type: event.EnvironmentCreated, Time: base, Tenant: t, Environment: "e1", EnvType: event.Production})
-		for _, a := range []string{"a1", "a2", "a3"} {
-			add(event.Event{Type: event.AccountCreated, Time: base, Tenant: t, Account: a, Kind: event.AccountGuest})
-		}
-		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a1", Partner: "100011"})
-		add(event.Event{Type: event.PalLinked, Time: base, Tenant: t, Account: "a2", Partner: "200011"})
-		for i, kind := range []string{"canvas_app", "canvas_app", "ci_instance"} {
-			add(event.Event{Type: event.ResourceCreated, Time: base.Add(time.Hour), Tenant: t, Environment: "e1", Resource: fmt.Sprintf("r%d", i+1), Kind: kind, Owner: pick("a1", "a2")})
-		}
-	}
+	begin(add, pick, []string{"t1"}, "canvas_app", "canvas_app", "ci_instance")
 	for range n {
 		day := rng.IntN(120)
 		at := base.AddDate(0, 0, day).Add(time.Duration(rng.IntN(2)) * 12 * time.Hour)
@@ -222,7 +225,7 @@ func TiedUses(seed uint64, n int) []*event.Event {
 		}
 		add(ev)
 	}
-	return log
+	return l.events
 }
 
 // TiedSetupLines is how many lines begin a log of TiedUses.
@@ -235,16 +238,14 @@ const TiedSetupLines = 2 + 1 + 3 + 2 + 3
 // with it a use's credit, though no history moves. LoneChange tells the
 // lone changes.
 func ShiftedTies(seed uint64, n int) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 17))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var log []*event.Event
+	l := newRandomLog(seed, 17)
+	rng, pick, base := l.rng, l.pick, logStart
 	add := func(ev event.Event) {
-		ev.Line, ev.ID = len(log)+1, fmt.Sprintf("l%d", len(log)+1)
+		ev.ID = fmt.Sprintf("l%d", len(l.events)+1)
 		if ev.Type != event.PartnerRegistered {
 			ev.Tenant = "t1"
 		}
-		log = append(log, &ev)
+		l.add(ev)
 	}
 	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011"}, Segment: event.SMB})
 	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.SMB})
@@ -291,7 +292,7 @@ func ShiftedTies(seed uint64, n int) []*event.Event {
 			}
 		}
 	}
-	return log
+	return l.events
 }
 
 // LoneChange reports whether a line of ShiftedTies is a lone change: at
@@ -325,14 +326,9 @@ func ShuffleKeepingTies(rng *rand.Rand, events []*event.Event) []*event.Event {
 // resources, with ties, ids, retries and references to what does not exist.
 // Events are as Decode leaves them: paths canonical, defaults filled in.
 func RandomAzureLog(seed uint64, n int) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 11))
-	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var events, withID []*event.Event
-	add := func(ev event.Event) {
-		ev.Line = len(events) + 1
-		events = append(events, &ev)
-	}
+	l := newRandomLog(seed, 11)
+	rng, pick, add, base := l.rng, l.pick, l.add, logStart
+	var withID []*event.Event
 	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "100001", Name: "A", Locations: []string{"100011", "100012"}, Segment: event.SMB})
 	add(event.Event{Type: event.PartnerRegistered, Time: base, Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.SMB})
 	// In each tenant an anchor account that nothing else names holds
@@ -365,7 +361,7 @@ func RandomAzureLog(seed uint64, n int) []*event.Event {
 		acct := pick("a1", "a2", "a3", "g1")
 		ev := event.Event{Time: at, Tenant: tenant}
 		if rng.IntN(10) == 0 {
-			ev.ID = fmt.Sprintf("id-%d", len(events))
+			ev.ID = fmt.Sprintf("id-%d", len(l.events))
 		}
 		if rng.IntN(20) == 0 && len(withID) > 0 {
 			add(*withID[rng.IntN(len(withID))])
@@ -417,10 +413,10 @@ func RandomAzureLog(seed uint64, n int) []*event.Event {
 		}
 		add(ev)
 		if ev.ID != "" {
-			withID = append(withID, events[len(events)-1])
+			withID = append(withID, l.events[len(l.events)-1])
 		}
 	}
-	return events
+	return l.events
 }
 
 // ManyApps is a log of one tenant, bigco, where Proseware's partner ID
