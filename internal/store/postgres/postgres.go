@@ -115,7 +115,29 @@ func scan(ctx context.Context, q querier, query string, fn func(store.Record) er
 
 // Scan calls fn with the records after seq, in sequence order.
 func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
-	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
+	return scanLog(ctx, s.pool, after, fn)
+}
+
+// scanPage is how many records a scan of the log asks of one query. A
+// reader that stops early (a start folds the log a chunk at a time) leaves
+// at most a page unread, which the connection still receives and drops:
+// with one query, that was the rest of the log, at every chunk.
+var scanPage = 10_000
+
+// scanLog calls fn with the records after seq, in sequence order, a page
+// a query.
+func scanLog(ctx context.Context, q querier, after int64, fn func(store.Record) error) error {
+	for {
+		n := 0
+		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, func(r store.Record) error {
+			n++
+			after = r.Seq
+			return fn(r)
+		}, after, scanPage)
+		if err != nil || n < scanPage {
+			return err
+		}
+	}
 }
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY time_ns, seq`
@@ -228,7 +250,7 @@ func (w *writer) Scan(ctx context.Context, after int64, fn func(store.Record) er
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
-	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq`, fn, after)
+	return scanLog(ctx, w.tx, after, fn)
 }
 
 func (w *writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
