@@ -253,6 +253,36 @@ func TestRecountCases(t *testing.T) {
 			event.Event{Type: event.PartnerRegistered, Time: t0.Add(5 * time.Hour), Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.SMB},
 			event.Event{Type: event.PartnerRegistered, Time: t0.Add(100 * time.Hour), Org: "300001", Name: "C", Locations: []string{"300011"}, Segment: event.SMB},
 		), [][]int{{0, 1}, {2, 3}}, true},
+		// Late records of t arrive in one batch, or in a cold start, the
+		// earliest last: the instants of several records read again are
+		// those from the earliest on.
+		{"an earlier late record after a later one, in one batch", tenantLog(coowner, activity, use, enabled,
+			event.Event{Type: event.AccountCreated, Time: day(4, 1), Tenant: "t", Account: "a3", Kind: event.AccountGuest},
+			event.Event{Type: event.AccountCreated, Time: day(3, 1), Tenant: "t", Account: "a4", Kind: event.AccountGuest},
+			lateDisabled,
+		), [][]int{append(setup, 8, 9, 10, 11, 12), {13, 14}}, true},
+		{"the same, in a cold start", tenantLog(coowner, activity, use, enabled,
+			event.Event{Type: event.AccountCreated, Time: day(4, 1), Tenant: "t", Account: "a3", Kind: event.AccountGuest},
+			event.Event{Type: event.AccountCreated, Time: day(3, 1), Tenant: "t", Account: "a4", Kind: event.AccountGuest},
+			lateDisabled,
+		), [][]int{append(setup, 8, 9, 10, 11, 12, 13, 14), nil}, true},
+		// A partner registered again at the instant of a change and a use
+		// of t counts among the instant's records.
+		{"a directory record between a change and a use of one instant", numbered(
+			event.Event{Type: event.PartnerRegistered, Time: t0, Org: "100001", Name: "A", Locations: []string{"100011"}, Segment: event.SMB},
+			event.Event{Type: event.PartnerRegistered, Time: t0, Org: "300001", Name: "C", Locations: []string{"300011"}, Segment: event.SMB},
+			event.Event{Type: event.EnvironmentCreated, Time: t0, Tenant: "t", Environment: "e1", EnvType: event.Production},
+			event.Event{Type: event.AccountCreated, Time: t0, Tenant: "t", Account: "a1", Kind: event.AccountGuest},
+			event.Event{Type: event.AccountCreated, Time: t0, Tenant: "t", Account: "a3", Kind: event.AccountGuest},
+			event.Event{Type: event.PalLinked, Time: t0, Tenant: "t", Account: "a1", Partner: "100011"},
+			event.Event{Type: event.PalLinked, Time: t0, Tenant: "t", Account: "a3", Partner: "300011"},
+			event.Event{Type: event.ResourceCreated, Time: t0.Add(time.Hour), Tenant: "t", Environment: "e1", Resource: "r1", Kind: "canvas_app", Owner: "a1"},
+			event.Event{Type: event.ResourceCoownerAdd, Time: t0.Add(time.Hour), Tenant: "t", Resource: "r1", Account: "a3"},
+			event.Event{Type: event.ResourceActivity, Time: noon, Tenant: "t", Resource: "r1", Account: "a3", Action: "edit"},
+			use,
+			event.Event{Type: event.PartnerRegistered, Time: noon, Org: "300001", Name: "C", Locations: []string{"300011"}, Segment: event.SMB},
+			event.Event{Type: event.PartnerRegistered, Time: day(1, 20), Org: "300001", Name: "C", Locations: []string{"300012"}, Segment: event.SMB},
+		), [][]int{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {12}}, true},
 		// home waits to be folded again (a late link) when cust's role
 		// assignment names an account of home that a record passed over
 		// in the same batch creates: cust waits too, and then finds it.

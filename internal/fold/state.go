@@ -328,6 +328,9 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 		if refold[ev.Tenant] != nil {
 			if isMeasure(ev) {
 				late.pass(r)
+			} else {
+				// An earlier one moves what the fold reads again.
+				late.ask(ev.Tenant, ev, ev.Time)
 			}
 			continue
 		}
@@ -482,8 +485,9 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	if passed != nil {
 		last = passed.last
 	}
-	// Records of one instant at or after the earliest late one: which of
-	// them changes a credit may have moved across a use between them.
+	// Instants of several records, at or after the earliest late one:
+	// which of them changes a credit may have moved across a use between
+	// them.
 	at := make(map[time.Time]int)
 	for _, r := range s.directory {
 		if !r.Event.Time.Before(since) {
@@ -578,8 +582,8 @@ func (s *State) recount(ctx context.Context, src Source, tenant string, before, 
 			}
 			at, wasPassed := passedFrom[id]
 			p, ok := planRecount(before, after, id, at, wasPassed)
-			if len(crowded) > 0 {
-				p, ok = p.covering(crowded, ok), true
+			if changed := changedAt(crowded, before, after, id); len(changed) > 0 {
+				p, ok = p.covering(changed, ok), true
 			}
 			if !ok {
 				continue
@@ -660,9 +664,30 @@ type recountPlan struct {
 	move     *[2]attribution.Credit
 }
 
+// changedAt returns the instants among crowded at which a resource's
+// credit changes, before or after: it holds no credit there for no time
+// (a Transient), or an interval begins or ends. Elsewhere its credit is
+// one through the instant, and a use there is credited by it whatever
+// the order of the instant's records.
+func changedAt(crowded []time.Time, before, after credits, id string) []time.Time {
+	var out []time.Time
+	for _, t := range crowded {
+		if before.changesAt(id, t) || after.changesAt(id, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (c credits) changesAt(id string, t time.Time) bool {
+	return slices.ContainsFunc(c.history[id], func(iv attribution.Interval) bool { return iv.From.Equal(t) || iv.To.Equal(t) }) ||
+		slices.ContainsFunc(c.transients[id], func(tr attribution.Transient) bool { return tr.At.Equal(t) })
+}
+
 // covering returns the plan extended to read the months of the instants
-// crowded, or (planned false) a plan of those months alone: a use of a
-// crowded instant may be credited otherwise though no credit moved.
+// given, or (planned false) a plan of those months alone: a use of an
+// instant of several records at which the credit changes may be credited
+// otherwise though no credit moved.
 func (p recountPlan) covering(crowded []time.Time, planned bool) recountPlan {
 	first, last := slices.MinFunc(crowded, time.Time.Compare), slices.MaxFunc(crowded, time.Time.Compare)
 	end := monthStart(last).AddDate(0, 1, 0)
