@@ -201,6 +201,13 @@ func TestRecountCases(t *testing.T) {
 	enabled := event.Event{Type: event.AccountEnabled, Time: noon, Tenant: "t", Account: "a2"}
 	disabled := event.Event{Type: event.AccountDisabled, Time: noon, Tenant: "t", Account: "a2"}
 	lateDisabled := event.Event{Type: event.AccountDisabled, Time: day(1, 20), Tenant: "t", Account: "a2"}
+	// Late records of t arrive in one batch, or in a cold start, the
+	// earliest last: the instants of several records read again are those
+	// from the earliest on.
+	earliestLast := tenantLog(coowner, activity, use, enabled,
+		event.Event{Type: event.AccountCreated, Time: day(4, 1), Tenant: "t", Account: "a3", Kind: event.AccountGuest},
+		event.Event{Type: event.AccountCreated, Time: day(3, 1), Tenant: "t", Account: "a4", Kind: event.AccountGuest},
+		lateDisabled)
 	for _, c := range []struct {
 		name    string
 		log     []*event.Event
@@ -253,19 +260,8 @@ func TestRecountCases(t *testing.T) {
 			event.Event{Type: event.PartnerRegistered, Time: t0.Add(5 * time.Hour), Org: "200001", Name: "B", Locations: []string{"200011"}, Segment: event.SMB},
 			event.Event{Type: event.PartnerRegistered, Time: t0.Add(100 * time.Hour), Org: "300001", Name: "C", Locations: []string{"300011"}, Segment: event.SMB},
 		), [][]int{{0, 1}, {2, 3}}, true},
-		// Late records of t arrive in one batch, or in a cold start, the
-		// earliest last: the instants of several records read again are
-		// those from the earliest on.
-		{"an earlier late record after a later one, in one batch", tenantLog(coowner, activity, use, enabled,
-			event.Event{Type: event.AccountCreated, Time: day(4, 1), Tenant: "t", Account: "a3", Kind: event.AccountGuest},
-			event.Event{Type: event.AccountCreated, Time: day(3, 1), Tenant: "t", Account: "a4", Kind: event.AccountGuest},
-			lateDisabled,
-		), [][]int{append(setup, 8, 9, 10, 11, 12), {13, 14}}, true},
-		{"the same, in a cold start", tenantLog(coowner, activity, use, enabled,
-			event.Event{Type: event.AccountCreated, Time: day(4, 1), Tenant: "t", Account: "a3", Kind: event.AccountGuest},
-			event.Event{Type: event.AccountCreated, Time: day(3, 1), Tenant: "t", Account: "a4", Kind: event.AccountGuest},
-			lateDisabled,
-		), [][]int{append(setup, 8, 9, 10, 11, 12, 13, 14), nil}, true},
+		{"an earlier late record after a later one, in one batch", earliestLast, [][]int{append(setup, 8, 9, 10, 11, 12), {13, 14}}, true},
+		{"the same, in a cold start", earliestLast, [][]int{append(setup, 8, 9, 10, 11, 12, 13, 14), nil}, true},
 		// A partner registered again at the instant of a change and a use
 		// of t counts among the instant's records.
 		{"a directory record between a change and a use of one instant", numbered(

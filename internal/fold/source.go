@@ -44,7 +44,7 @@ func (rs Records) ScanTenant(ctx context.Context, tenant string, fn func(store.R
 // ScanTenantState calls fn on each record of a tenant that makes its
 // state, by place.
 func (rs Records) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return rs.scanTenant(ctx, tenant, func(r store.Record) bool { return !isMeasure(r.Event) }, fn)
+	return rs.scanTenant(ctx, tenant, func(r store.Record) bool { return !isMeasure(r.Event.Type) }, fn)
 }
 
 // ScanTenantBetween calls fn on each record of a tenant at or after from
@@ -71,8 +71,8 @@ func (rs Records) scanTenant(ctx context.Context, tenant string, keep func(store
 	return ctx.Err()
 }
 
-// isMeasure reports whether an event is usage or profiles: credited from the
-// state, it changes none of it.
-func isMeasure(ev *event.Event) bool {
-	return ev.Type == event.Usage || ev.Type == event.Profiles
+// isMeasure reports whether events of a type are usage or profiles:
+// credited from the state, they change none of it.
+func isMeasure(typ string) bool {
+	return typ == event.Usage || typ == event.Profiles
 }

@@ -223,21 +223,25 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 // lateRecords are what records that came after their place ask of the
 // fold: the tenants to fold again, each with the first late record that
 // makes it so (the cause of its corrections), and the first late record
-// of the directory. since holds, for each tenant to fold again, the
-// earliest time of the late records that ask it, and directorySince that
-// of the directory's. passed holds, for each tenant to fold again, the
-// uses passed over meanwhile: its fold counts them.
+// of the directory. since holds, for each tenant to fold again and for
+// the directory (""), the earliest time of the late records that ask it.
+// passed holds, for each tenant to fold again, the uses passed over
+// meanwhile: its fold counts them.
 type lateRecords struct {
-	tenants        map[string]*event.Event
-	directory      *event.Event
-	since          map[string]time.Time
-	directorySince time.Time
-	passed         map[string]*passedUses
+	tenants   map[string]*event.Event
+	directory *event.Event
+	since     map[string]time.Time
+	passed    map[string]*passedUses
 }
 
 // ask notes that a late record, cause, asks tenant to be folded again.
 func (l *lateRecords) ask(tenant string, cause *event.Event, at time.Time) {
 	l.tenants[tenant] = cmp.Or(l.tenants[tenant], cause)
+	l.from(tenant, at)
+}
+
+// from notes a late record at an instant, of a tenant or the directory.
+func (l *lateRecords) from(tenant string, at time.Time) {
 	if since, ok := l.since[tenant]; !ok || at.Before(since) {
 		l.since[tenant] = at
 	}
@@ -302,9 +306,7 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			})
 			s.directory = slices.Insert(s.directory, i, r)
 			if late.directory != nil || p.before(s.latest) {
-				if late.directory == nil || ev.Time.Before(late.directorySince) {
-					late.directorySince = ev.Time
-				}
+				late.from("", ev.Time)
 				late.directory = cmp.Or(late.directory, ev)
 				continue
 			}
@@ -326,7 +328,7 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			}
 		}
 		if refold[ev.Tenant] != nil {
-			if isMeasure(ev) {
+			if isMeasure(ev.Type) {
 				late.pass(r)
 			} else {
 				// An earlier one moves what the fold reads again.
@@ -357,7 +359,7 @@ func (s *State) refold(ctx context.Context, src Source, late *lateRecords) error
 	refold := late.tenants
 	if late.directory != nil {
 		for _, t := range s.refoldDirectory() {
-			late.ask(t, late.directory, late.directorySince)
+			late.ask(t, late.directory, late.since[""])
 		}
 	}
 	tenants := make([]string, 0, len(refold))
@@ -477,7 +479,7 @@ func (s *State) refoldDirectory() []string {
 // over while it waited.
 func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cause *event.Event, since time.Time, passed *passedUses) error {
 	for seq, rf := range s.refused[tenant] {
-		if rf.Type != event.Usage && rf.Type != event.Profiles {
+		if !isMeasure(rf.Type) {
 			delete(s.refused[tenant], seq)
 		}
 	}
@@ -644,7 +646,7 @@ func (s *State) countAgain(ctx context.Context, src Source, tenant string, from,
 		return src.ScanTenantBetween(ctx, tenant, from, to, fn)
 	}
 	_, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
-		if isMeasure(r.Event) && want(r) {
+		if isMeasure(r.Event.Type) && want(r) {
 			s.agg.Record(r.Event, res)
 			s.verdict(r, res)
 			if res.Outcome != attribution.Refused {
@@ -670,18 +672,30 @@ type recountPlan struct {
 // one through the instant, and a use there is credited by it whatever
 // the order of the instant's records.
 func changedAt(crowded []time.Time, before, after credits, id string) []time.Time {
+	changes := append(before.changes(id), after.changes(id)...)
 	var out []time.Time
 	for _, t := range crowded {
-		if before.changesAt(id, t) || after.changesAt(id, t) {
+		if slices.ContainsFunc(changes, t.Equal) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-func (c credits) changesAt(id string, t time.Time) bool {
-	return slices.ContainsFunc(c.history[id], func(iv attribution.Interval) bool { return iv.From.Equal(t) || iv.To.Equal(t) }) ||
-		slices.ContainsFunc(c.transients[id], func(tr attribution.Transient) bool { return tr.At.Equal(t) })
+// changes lists the instants at which a resource's credit changes: an
+// interval begins or ends, or a credit is held for no time.
+func (c credits) changes(id string) []time.Time {
+	var out []time.Time
+	for _, iv := range c.history[id] {
+		out = append(out, iv.From)
+		if !iv.To.IsZero() {
+			out = append(out, iv.To)
+		}
+	}
+	for _, t := range c.transients[id] {
+		out = append(out, t.At)
+	}
+	return out
 }
 
 // covering returns the plan extended to read the months of the instants
@@ -730,18 +744,8 @@ func planRecount(before, after credits, id string, passedAt time.Time, passed bo
 		return p, true
 	}
 	last := first
-	for _, h := range [][]attribution.Interval{h0, h1} {
-		for _, iv := range h {
-			last = latest(last, iv.From)
-			if !iv.To.IsZero() {
-				last = latest(last, iv.To)
-			}
-		}
-	}
-	for _, ts := range [][]attribution.Transient{before.transients[id], after.transients[id]} {
-		for _, t := range ts {
-			last = latest(last, t.At)
-		}
+	for _, t := range append(before.changes(id), after.changes(id)...) {
+		last = latest(last, t)
 	}
 	end := monthStart(last).AddDate(0, 1, 0)
 	f0, f1 := h0[len(h0)-1], h1[len(h1)-1]
