@@ -291,25 +291,28 @@ func (a *Aggregator) Merge(other *Aggregator) {
 			dst.add(u, s)
 		}
 	}
-	for k, u := range other.resources {
-		if mine := a.resources[k]; mine != nil {
-			mergeUsers(mine, u)
-		} else {
-			a.resources[k] = u
+	for tenant, theirs := range other.tenants {
+		mine := a.of(tenant)
+		for k, u := range theirs.resources {
+			if m := mine.resources[k]; m != nil {
+				mergeUsers(m, u)
+			} else {
+				mine.resources[k] = u
+			}
 		}
-	}
-	for k, u := range other.workloads {
-		if mine := a.workloads[k]; mine != nil {
-			mergeUsers(mine, u)
-		} else {
-			a.workloads[k] = u
+		for k, u := range theirs.workloads {
+			if m := mine.workloads[k]; m != nil {
+				mergeUsers(m, u)
+			} else {
+				mine.workloads[k] = u
+			}
 		}
-	}
-	for k, v := range other.profiles {
-		a.profiles[k] = max(a.profiles[k], v)
-	}
-	for k, v := range other.instances {
-		a.instances[k] = max(a.instances[k], v)
+		for k, v := range theirs.profiles {
+			mine.profiles[k] = max(mine.profiles[k], v)
+		}
+		for k, v := range theirs.instances {
+			mine.instances[k] = max(mine.instances[k], v)
+		}
 	}
 }
 

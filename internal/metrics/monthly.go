@@ -145,12 +145,11 @@ func (u *users) count() float64 {
 
 // Aggregator collects credited usage and profiles, month by month.
 type Aggregator struct {
-	months    map[string]bool
-	dict      *dictionary
-	resources map[resourceKey]*users
-	workloads map[workloadKey]*users
-	profiles  map[resourceKey]float64
-	instances map[instanceKey]float64
+	months map[string]bool
+	dict   *dictionary
+	// tenants holds the tallies by tenant: a tenant folded again drops and
+	// moves its own, whatever the number of the others.
+	tenants map[string]*counts
 	// slots keeps, for UsageBatch, each resource's history and tallies;
 	// numbering and pairs are its buffers.
 	slots     map[attribution.ResourceKey]*slot
@@ -161,16 +160,23 @@ type Aggregator struct {
 	epoch, seen uint64
 }
 
+// counts are one tenant's tallies: the users of each resource under each
+// holder and month, those of each organisation's workload under a shared
+// credit, and the unified profiles of each instance.
+type counts struct {
+	resources map[resourceKey]*users
+	workloads map[workloadKey]*users
+	profiles  map[resourceKey]float64
+	instances map[instanceKey]float64
+}
+
 // NewAggregator returns an aggregator of the given months (YYYY-MM), or of
 // every month when none is given.
 func NewAggregator(months ...string) *Aggregator {
 	a := &Aggregator{
-		dict:      newDictionary(),
-		resources: make(map[resourceKey]*users),
-		workloads: make(map[workloadKey]*users),
-		profiles:  make(map[resourceKey]float64),
-		instances: make(map[instanceKey]float64),
-		slots:     make(map[attribution.ResourceKey]*slot),
+		dict:    newDictionary(),
+		tenants: make(map[string]*counts),
+		slots:   make(map[attribution.ResourceKey]*slot),
 	}
 	if len(months) > 0 {
 		a.months = make(map[string]bool, len(months))
@@ -181,14 +187,26 @@ func NewAggregator(months ...string) *Aggregator {
 	return a
 }
 
+// of returns a tenant's tallies, made on first use.
+func (a *Aggregator) of(tenant string) *counts {
+	c := a.tenants[tenant]
+	if c == nil {
+		c = &counts{
+			resources: make(map[resourceKey]*users),
+			workloads: make(map[workloadKey]*users),
+			profiles:  make(map[resourceKey]float64),
+			instances: make(map[instanceKey]float64),
+		}
+		a.tenants[tenant] = c
+	}
+	return c
+}
+
 // DropTenant forgets what was counted of one tenant, so that its usage can
 // be counted again after its tenant was folded again. The tenant's users
-// keep their numbers. It costs a pass over the aggregator's tallies.
+// keep their numbers.
 func (a *Aggregator) DropTenant(tenant string) {
-	maps.DeleteFunc(a.resources, func(k resourceKey, _ *users) bool { return k.tenant == tenant })
-	maps.DeleteFunc(a.workloads, func(k workloadKey, _ *users) bool { return k.tenant == tenant })
-	maps.DeleteFunc(a.profiles, func(k resourceKey, _ float64) bool { return k.tenant == tenant })
-	maps.DeleteFunc(a.instances, func(k instanceKey, _ float64) bool { return k.tenant == tenant })
+	delete(a.tenants, tenant)
 	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant })
 	a.epoch++
 }
@@ -199,13 +217,15 @@ func (a *Aggregator) DropTenant(tenant string) {
 // Users counted by organisation under a shared credit are not the
 // resource's: a resource whose credit was shared needs DropTenant.
 func (a *Aggregator) DropResource(tenant, resource, from, to string) {
-	in := func(t, r, month string) bool {
-		return t == tenant && r == resource && month >= from && (to == "" || month < to)
+	in := func(r, month string) bool {
+		return r == resource && month >= from && (to == "" || month < to)
 	}
-	maps.DeleteFunc(a.resources, func(k resourceKey, _ *users) bool { return in(k.tenant, k.resource, k.month) })
-	maps.DeleteFunc(a.profiles, func(k resourceKey, _ float64) bool { return in(k.tenant, k.resource, k.month) })
-	maps.DeleteFunc(a.instances, func(k instanceKey, _ float64) bool { return in(k.tenant, k.resource, k.month) })
-	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant && k.Resource == resource })
+	if c := a.tenants[tenant]; c != nil {
+		maps.DeleteFunc(c.resources, func(k resourceKey, _ *users) bool { return in(k.resource, k.month) })
+		maps.DeleteFunc(c.profiles, func(k resourceKey, _ float64) bool { return in(k.resource, k.month) })
+		maps.DeleteFunc(c.instances, func(k instanceKey, _ float64) bool { return in(k.resource, k.month) })
+	}
+	delete(a.slots, attribution.ResourceKey{Tenant: tenant, Resource: resource})
 	a.epoch++
 }
 
@@ -213,22 +233,24 @@ func (a *Aggregator) DropResource(tenant, resource, from, to string) {
 // from, in the months from month on: its credit moved from one holder to
 // the other, whole, over every one of those months. Neither may be shared.
 func (a *Aggregator) MoveCredit(tenant, resource, month string, from, to attribution.Credit) {
-	moved := func(t, r, m, org string) bool {
-		return t == tenant && r == resource && m >= month && org == from.Org
+	if c := a.tenants[tenant]; c != nil {
+		moved := func(r, m, org string) bool {
+			return r == resource && m >= month && org == from.Org
+		}
+		location := func(k resourceKey) (resourceKey, bool) {
+			ok := moved(k.resource, k.month, k.org) && k.partner == from.Partner
+			k.org, k.partner = to.Org, to.Partner
+			return k, ok
+		}
+		rekey(c.resources, location)
+		rekey(c.profiles, location)
+		rekey(c.instances, func(k instanceKey) (instanceKey, bool) {
+			ok := moved(k.resource, k.month, k.org)
+			k.org = to.Org
+			return k, ok
+		})
 	}
-	location := func(k resourceKey) (resourceKey, bool) {
-		ok := moved(k.tenant, k.resource, k.month, k.org) && k.partner == from.Partner
-		k.org, k.partner = to.Org, to.Partner
-		return k, ok
-	}
-	rekey(a.resources, location)
-	rekey(a.profiles, location)
-	rekey(a.instances, func(k instanceKey) (instanceKey, bool) {
-		ok := moved(k.tenant, k.resource, k.month, k.org)
-		k.org = to.Org
-		return k, ok
-	})
-	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant && k.Resource == resource })
+	delete(a.slots, attribution.ResourceKey{Tenant: tenant, Resource: resource})
 	a.epoch++
 }
 
@@ -299,9 +321,10 @@ func (a *Aggregator) Usage(at time.Time, tenant, resource, workload, user string
 // organisation. Usage and UsageBatch count in them alike.
 func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *attribution.Credit) []tally {
 	locations, orgs := holders(c)
+	counts := a.of(tenant)
 	var ts []tally
 	for _, s := range locations {
-		u := usersOf(a.resources, resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
+		u := usersOf(counts.resources, resourceKey{month, tenant, resource, workload, s.Org, s.Partner})
 		ts = append(ts, tally{users: u, share: s.Share, own: true})
 	}
 	if len(c.Shares) == 0 {
@@ -310,7 +333,7 @@ func (a *Aggregator) talliesFor(month, tenant, resource, workload string, c *att
 		return ts
 	}
 	for org, share := range orgs {
-		u := usersOf(a.workloads, workloadKey{month, tenant, org, workload})
+		u := usersOf(counts.workloads, workloadKey{month, tenant, org, workload})
 		ts = append(ts, tally{users: u, share: share})
 	}
 	return ts
@@ -337,13 +360,14 @@ func (a *Aggregator) Profiles(at time.Time, tenant, resource, workload string, c
 		return
 	}
 	locations, orgs := holders(c)
+	counts := a.of(tenant)
 	for _, s := range locations {
 		k := resourceKey{month, tenant, resource, workload, s.Org, s.Partner}
-		a.profiles[k] = max(a.profiles[k], float64(count)*s.Share)
+		counts.profiles[k] = max(counts.profiles[k], float64(count)*s.Share)
 	}
 	for org, share := range orgs {
 		k := instanceKey{month, tenant, resource, org}
-		a.instances[k] = max(a.instances[k], float64(count)*share)
+		counts.instances[k] = max(counts.instances[k], float64(count)*share)
 	}
 }
 
@@ -405,14 +429,16 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		}
 		return r
 	}
-	for k, u := range a.resources {
-		if k.month == month {
-			row(k).MAU = round(u.count(), 4)
+	for _, c := range a.tenants {
+		for k, u := range c.resources {
+			if k.month == month {
+				row(k).MAU = round(u.count(), 4)
+			}
 		}
-	}
-	for k, p := range a.profiles {
-		if k.month == month {
-			row(k).Profiles = round(p, 4)
+		for k, p := range c.profiles {
+			if k.month == month {
+				row(k).Profiles = round(p, 4)
+			}
 		}
 	}
 	for _, r := range resources {
@@ -429,35 +455,38 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		}
 		return w
 	}
-	// A workload's users are its own (those seen under a shared credit)
-	// and, for the users seen at share 1, those of its resources.
-	full := make(map[workloadKey]*roaring.Bitmap)
-	for k, u := range a.workloads {
-		if k.month == month {
-			full[k] = u.bitmap().Clone()
+	for _, c := range a.tenants {
+		// A workload's users are its own (those seen under a shared
+		// credit) and, for the users seen at share 1, those of its
+		// resources.
+		full := make(map[workloadKey]*roaring.Bitmap)
+		for k, u := range c.workloads {
+			if k.month == month {
+				full[k] = u.bitmap().Clone()
+			}
 		}
-	}
-	for k, u := range a.resources {
-		if k.month != month {
-			continue
+		for k, u := range c.resources {
+			if k.month != month {
+				continue
+			}
+			wk := workloadKey{month, k.tenant, k.org, k.workload}
+			if bm := full[wk]; bm != nil {
+				bm.Or(u.bitmap())
+			} else {
+				full[wk] = u.bitmap().Clone()
+			}
 		}
-		wk := workloadKey{month, k.tenant, k.org, k.workload}
-		if bm := full[wk]; bm != nil {
-			bm.Or(u.bitmap())
-		} else {
-			full[wk] = u.bitmap().Clone()
+		for k, bm := range full {
+			u := users{full: bm}
+			if w := c.workloads[k]; w != nil {
+				u.partial = w.partial
+			}
+			wrow(k).MAU = u.count()
 		}
-	}
-	for k, bm := range full {
-		u := users{full: bm}
-		if w := a.workloads[k]; w != nil {
-			u.partial = w.partial
-		}
-		wrow(k).MAU = u.count()
-	}
-	for k, p := range a.instances {
-		if k.month == month {
-			wrow(workloadKey{month, k.tenant, k.org, event.CustomerInsights}).Profiles += p
+		for k, p := range c.instances {
+			if k.month == month {
+				wrow(workloadKey{month, k.tenant, k.org, event.CustomerInsights}).Profiles += p
+			}
 		}
 	}
 	for _, w := range workloads {

@@ -7,14 +7,16 @@ import "slices"
 // has something to show for.
 func (a *Aggregator) Months(keep func(tenant, org string) bool) []string {
 	seen := map[string]bool{}
-	for k := range a.resources {
-		if !seen[k.month] && keep(k.tenant, k.org) {
-			seen[k.month] = true
+	for _, c := range a.tenants {
+		for k := range c.resources {
+			if !seen[k.month] && keep(k.tenant, k.org) {
+				seen[k.month] = true
+			}
 		}
-	}
-	for k := range a.profiles {
-		if !seen[k.month] && keep(k.tenant, k.org) {
-			seen[k.month] = true
+		for k := range c.profiles {
+			if !seen[k.month] && keep(k.tenant, k.org) {
+				seen[k.month] = true
+			}
 		}
 	}
 	out := make([]string, 0, len(seen))

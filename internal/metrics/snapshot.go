@@ -61,25 +61,27 @@ func (a *Aggregator) Snapshot() ([]byte, error) {
 		}
 		s.Users[tenant] = names
 	}
-	for k, u := range a.resources {
-		su, err := u.snap([]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner})
-		if err != nil {
-			return nil, fmt.Errorf("snapshot metrics: %w", err)
+	for _, c := range a.tenants {
+		for k, u := range c.resources {
+			su, err := u.snap([]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner})
+			if err != nil {
+				return nil, fmt.Errorf("snapshot metrics: %w", err)
+			}
+			s.Resources = append(s.Resources, su)
 		}
-		s.Resources = append(s.Resources, su)
-	}
-	for k, u := range a.workloads {
-		su, err := u.snap([]string{k.month, k.tenant, k.org, k.workload})
-		if err != nil {
-			return nil, fmt.Errorf("snapshot metrics: %w", err)
+		for k, u := range c.workloads {
+			su, err := u.snap([]string{k.month, k.tenant, k.org, k.workload})
+			if err != nil {
+				return nil, fmt.Errorf("snapshot metrics: %w", err)
+			}
+			s.Workloads = append(s.Workloads, su)
 		}
-		s.Workloads = append(s.Workloads, su)
-	}
-	for k, v := range a.profiles {
-		s.Profiles = append(s.Profiles, snapValue{[]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner}, v})
-	}
-	for k, v := range a.instances {
-		s.Instances = append(s.Instances, snapValue{[]string{k.month, k.tenant, k.resource, k.org}, v})
+		for k, v := range c.profiles {
+			s.Profiles = append(s.Profiles, snapValue{[]string{k.month, k.tenant, k.resource, k.workload, k.org, k.partner}, v})
+		}
+		for k, v := range c.instances {
+			s.Instances = append(s.Instances, snapValue{[]string{k.month, k.tenant, k.resource, k.org}, v})
+		}
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(s); err != nil {
@@ -112,7 +114,7 @@ func RestoreAggregator(data []byte) (*Aggregator, error) {
 			return nil, fmt.Errorf("restore metrics: bad resource entry: %v", err)
 		}
 		k := su.Key
-		a.resources[resourceKey{k[0], k[1], k[2], k[3], k[4], k[5]}] = u
+		a.of(k[1]).resources[resourceKey{k[0], k[1], k[2], k[3], k[4], k[5]}] = u
 	}
 	for _, su := range s.Workloads {
 		u, err := su.users()
@@ -120,21 +122,21 @@ func RestoreAggregator(data []byte) (*Aggregator, error) {
 			return nil, fmt.Errorf("restore metrics: bad workload entry: %v", err)
 		}
 		k := su.Key
-		a.workloads[workloadKey{k[0], k[1], k[2], k[3]}] = u
+		a.of(k[1]).workloads[workloadKey{k[0], k[1], k[2], k[3]}] = u
 	}
 	for _, v := range s.Profiles {
 		if len(v.Key) != 6 {
 			return nil, fmt.Errorf("restore metrics: bad profiles entry")
 		}
 		k := v.Key
-		a.profiles[resourceKey{k[0], k[1], k[2], k[3], k[4], k[5]}] = v.Value
+		a.of(k[1]).profiles[resourceKey{k[0], k[1], k[2], k[3], k[4], k[5]}] = v.Value
 	}
 	for _, v := range s.Instances {
 		if len(v.Key) != 4 {
 			return nil, fmt.Errorf("restore metrics: bad instance entry")
 		}
 		k := v.Key
-		a.instances[instanceKey{k[0], k[1], k[2], k[3]}] = v.Value
+		a.of(k[1]).instances[instanceKey{k[0], k[1], k[2], k[3]}] = v.Value
 	}
 	return a, nil
 }

@@ -1,0 +1,96 @@
+package metrics
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+)
+
+// counted returns an aggregator holding a year of uses of five resources
+// in each of n tenants, credited to one partner.
+func counted(n int) *Aggregator {
+	a := NewAggregator()
+	c := &attribution.Credit{Attributed: true, Partner: "100011", Org: "100001"}
+	start := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+	for t := range n {
+		tenant := fmt.Sprintf("tenant%d", t)
+		for r := range 5 {
+			for m := range 12 {
+				a.Usage(start.AddDate(0, m, 0), tenant, fmt.Sprintf("app%d", r), "power_apps", "user", c)
+			}
+		}
+	}
+	return a
+}
+
+// BenchmarkRecountAmongTenants times what a refold of one tenant asks of
+// the counts, a resource's months dropped and another's moved to a new
+// holder and back, among other tenants' counts: it must not grow with
+// them.
+func BenchmarkRecountAmongTenants(b *testing.B) {
+	fabrikam := attribution.Credit{Attributed: true, Partner: "100011", Org: "100001"}
+	northwind := attribution.Credit{Attributed: true, Partner: "200011", Org: "200001"}
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("tenants=%d", n), func(b *testing.B) {
+			a := counted(n)
+			for b.Loop() {
+				a.DropResource("tenant7", "app0", "2026-06", "2026-08")
+				a.MoveCredit("tenant7", "app1", "2026-03", fabrikam, northwind)
+				a.MoveCredit("tenant7", "app1", "2026-03", northwind, fabrikam)
+			}
+		})
+	}
+}
+
+// TestMovedCountsAsCountedAgain holds a move of credit and a drop of months
+// to counting the same uses anew: in two tenants, for two locations of one
+// organisation, only the tenant, resource, location and months named change.
+func TestMovedCountsAsCountedAgain(t *testing.T) {
+	east := attribution.Credit{Attributed: true, Partner: "100011", Org: "100001"}
+	west := attribution.Credit{Attributed: true, Partner: "100012", Org: "100001"}
+	northwind := attribution.Credit{Attributed: true, Partner: "200011", Org: "200001"}
+	start := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	// count counts a use of each resource by each of three users a month,
+	// for four months, in tenants a and b, with credit given by holder.
+	count := func(holder func(tenant, resource string, month int) *attribution.Credit) *Aggregator {
+		a := NewAggregator()
+		for _, tenant := range []string{"a", "b"} {
+			for _, resource := range []string{"app1", "app2"} {
+				for m := range 4 {
+					for u := range 3 {
+						c := holder(tenant, resource, m)
+						a.Usage(start.AddDate(0, m, u), tenant, resource, "power_apps", fmt.Sprint("user", u), c)
+						// app2 is co-credited to the west location too.
+						if resource == "app2" {
+							a.Usage(start.AddDate(0, m, u), tenant, resource, "power_apps", fmt.Sprint("user", u), &west)
+						}
+					}
+				}
+			}
+		}
+		return a
+	}
+	before := count(func(string, string, int) *attribution.Credit { return &east })
+	before.MoveCredit("a", "app2", "2026-03", east, northwind)
+	before.DropResource("b", "app1", "2026-02", "2026-04")
+	want := count(func(tenant, resource string, m int) *attribution.Credit {
+		switch {
+		case tenant == "a" && resource == "app2" && m >= 2:
+			return &northwind
+		case tenant == "b" && resource == "app1" && m >= 1 && m < 3:
+			return nil
+		}
+		return &east
+	})
+	for m := range 4 {
+		month := start.AddDate(0, m, 0).Format("2006-01")
+		segment := func(string, string) string { return "" }
+		got, exp := before.Report(DefaultConfig(), month, segment), want.Report(DefaultConfig(), month, segment)
+		if !reflect.DeepEqual(got, exp) {
+			t.Errorf("%s: after the move and the drop\n%+v\nwant, counted anew\n%+v", month, got, exp)
+		}
+	}
+}
