@@ -78,7 +78,7 @@ func CapabilityScore(cfg Config, org, segment string, cur, base Monthly, inputs 
 		pct := round(growth, 2)
 		s.GrowthPct = &pct
 		if s.BaselineMCV >= cfg.GrowthBaselineMCV[segment] {
-			s.Points.UsageGrowth = capped(math.Floor(growth), cfg.MaxUsageGrowth)
+			s.Points.UsageGrowth = capped(float64(wholePercent(s.UsageMCV, s.BaselineMCV)), cfg.MaxUsageGrowth)
 		}
 	}
 	s.Points.Deployments = capped(cfg.DeploymentPoints*float64(s.Deployments-s.BaselineDeployments), cfg.MaxDeployments)
@@ -88,6 +88,19 @@ func CapabilityScore(cfg Config, org, segment string, cur, base Monthly, inputs 
 	s.Qualified = s.Total >= cfg.QualifyingTotal &&
 		p.NetCustomerAdds >= 1 && p.Intermediate >= 1 && p.Advanced >= 1 && p.UsageGrowth >= 1 && p.Deployments >= 1
 	return s
+}
+
+// wholePercent returns floor((mcv − base) / base × 100), counted in whole
+// cents (monthly reports keep MCV to cents), so that a growth of exactly 29%
+// is 29 and not the 28.999… of its floating-point quotient.
+func wholePercent(mcv, base float64) int64 {
+	cur, was := int64(math.Round(mcv*100)), int64(math.Round(base*100))
+	n := (cur - was) * 100
+	q := n / was
+	if n%was != 0 && n < 0 {
+		q-- // division truncates toward zero; the floor of a loss is below it
+	}
+	return q
 }
 
 // capped keeps points between 0 and max, to two decimals.

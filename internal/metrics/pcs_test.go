@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"math/big"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -46,6 +48,11 @@ func TestCapabilityScore(t *testing.T) {
 			growth: ptr(22.998),
 		},
 		{
+			name: "growth of exactly 29% scores 29, not the 28.999… of a float quotient", segment: event.SMB,
+			cur: month("2026-01", 51600), base: month("2025-01", 40000),
+			want: Points{UsageGrowth: 29}, growth: ptr(29),
+		},
+		{
 			name: "baseline under the smb threshold scores no growth", segment: event.SMB,
 			cur: month("2026-01", 30000), base: month("2025-01", 24999.99),
 			want: Points{Deployments: 0}, growth: ptr(20),
@@ -88,3 +95,24 @@ func TestCapabilityScore(t *testing.T) {
 }
 
 func ptr(x float64) *float64 { return &x }
+
+// TestWholePercentIsExact holds the growth's whole percent to the exact
+// floor of the quotient of the cents, for random amounts and for growths of
+// whole percents.
+func TestWholePercentIsExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	check := func(cur, was int64) {
+		exact := new(big.Rat).SetFrac64((cur-was)*100, was)
+		floor := new(big.Int).Div(exact.Num(), exact.Denom()) // Euclidean: the floor, as the denominator is positive
+		if got := wholePercent(float64(cur)/100, float64(was)/100); got != floor.Int64() {
+			t.Fatalf("wholePercent(%d.%02d, %d.%02d) = %d, want %v", cur/100, cur%100, was/100, was%100, got, floor)
+		}
+	}
+	for range 100000 {
+		was := 1 + r.Int64N(1e9)
+		check(r.Int64N(3e9), was)
+		// A growth of a whole percent, p, from a baseline that divides.
+		was = 100 * (1 + r.Int64N(1e7))
+		check(was+was/100*(r.Int64N(250)-100), was)
+	}
+}
