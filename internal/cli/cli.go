@@ -15,6 +15,7 @@ import (
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
+	"github.com/palproject/pal/internal/metrics"
 )
 
 // Exit codes.
@@ -224,6 +225,9 @@ type logFlags struct {
 	azureRoles  string
 	pecRate     string
 	consumption string
+	// metricsConfig names the rates and thresholds file of the commands
+	// that report metrics (registerMetricsConfig).
+	metricsConfig string
 	// consumptionMonth, when set (YYYY-MM), keeps of the consumption file
 	// only that month's records: all a monthly report needs. The others
 	// are read and checked, not held.
@@ -283,7 +287,7 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		var unused []string
 		fs.Visit(func(fl *flag.Flag) {
 			switch fl.Name {
-			case "usage", "consumption", "policy", "azure-policy", "azure-roles", "pec-rate", "strict":
+			case "usage", "consumption", "policy", "azure-policy", "azure-roles", "pec-rate", "metrics-config", "strict":
 				unused = append(unused, "--"+fl.Name)
 			}
 		})
@@ -313,6 +317,31 @@ func (f *logFlags) parse(fs *flagSet, args []string) (attribution.Options, error
 		return opts, err
 	}
 	return opts, nil
+}
+
+// registerMetricsConfig adds --metrics-config to a command that reports
+// MCV or the capability score.
+func (f *logFlags) registerMetricsConfig(fs *flagSet) {
+	fs.StringVar(&f.metricsConfig, "metrics-config", "", metricsConfigUsage)
+}
+
+const metricsConfigUsage = `the MCV rates and capability-score thresholds, a JSON file such as {"rates": {"power_pages": 120}, "deployment_mcv": {"smb": 4000}} (default: SPEC sections 5 and 6)`
+
+// readMetricsConfig reads --metrics-config: the rates and thresholds of
+// SPEC.md sections 5 and 6 when it is not given.
+func readMetricsConfig(file string) (metrics.Config, error) {
+	if file == "" {
+		return metrics.DefaultConfig(), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return metrics.Config{}, usagef("--metrics-config: %v", err)
+	}
+	cfg, err := metrics.ReadConfig(data)
+	if err != nil {
+		return cfg, usagef("--metrics-config %s: %v", file, err)
+	}
+	return cfg, nil
 }
 
 // azureOptions reads the flags that configure Azure recognition.

@@ -72,8 +72,13 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	f.register(fs)
 	f.formats = withCSV
 	f.registerRows(fs, "orgs", "workloads", "resources")
+	f.registerMetricsConfig(fs)
 	fs.StringVar(&month, "month", "", "the calendar month, YYYY-MM")
 	opts, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := readMetricsConfig(f.metricsConfig)
 	if err != nil {
 		return err
 	}
@@ -96,7 +101,7 @@ func runMonthly(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m := agg.Report(metrics.DefaultConfig(), month, metrics.SegmentsAtMonthEnd(e))
+	m := agg.Report(cfg, month, metrics.SegmentsAtMonthEnd(e))
 	metrics.NameOrgs(&m, e)
 	noteMonthAfter(ctx, env, f, "report monthly", month, e.Now())
 	if err := printMonthlyAs(env, f, m); err != nil {
@@ -153,7 +158,12 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 	f.formats = withCSV
 	fs.StringVar(&month, "month", "", "the last month of the score, YYYY-MM")
 	fs.StringVar(&orgID, "org", "", "the organisation's global partner ID")
+	f.registerMetricsConfig(fs)
 	opts, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := readMetricsConfig(f.metricsConfig)
 	if err != nil {
 		return err
 	}
@@ -164,7 +174,6 @@ func runPCS(ctx context.Context, env *Env, args []string) error {
 		return usagef("--org is required: give the organisation's global partner ID")
 	}
 	baseline, _ := metrics.BaselineMonth(month)
-	cfg := metrics.DefaultConfig()
 	if f.asks() {
 		c, err := f.client()
 		if err != nil {

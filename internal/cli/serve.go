@@ -36,6 +36,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	azurePolicy := fs.String("azure-policy", string(azure.All), "Azure policy: all, latest or split")
 	azureRoles := fs.String("azure-roles", "", `the Azure roles that earn recognition, a JSON file {"names": [...], "suffixes": [...]} (default: SPEC section 9.3)`)
 	pecRate := fs.String("pec-rate", "0.15", "the partner earned credit rate")
+	metricsConfig := fs.String("metrics-config", "", metricsConfigUsage)
 	currency := fs.String("currency", azure.DefaultCurrency, "the currency of the log's Azure costs (ISO 4217), which the pages show beside every amount")
 	activityWindow := fs.Duration("activity-window", attribution.DefaultActivityWindow, "how far back a credit change looks for the gaining account's activity (activity_before)")
 	issuer := fs.String("oidc-issuer", "", "accept JWTs of this OpenID Connect issuer (its tid and oid claims); with {tenantid}, of every tenant's issuer, as Entra ID: https://login.microsoftonline.com/{tenantid}/v2.0")
@@ -77,6 +78,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	opts.Policy = p
 	if opts.Azure, err = azureOptions(*azurePolicy, *azureRoles, *pecRate); err != nil {
+		return err
+	}
+	rates, err := readMetricsConfig(*metricsConfig)
+	if err != nil {
 		return err
 	}
 	if len(*currency) != 3 || strings.ToUpper(*currency) != *currency || strings.ContainsFunc(*currency, func(r rune) bool { return r < 'A' || r > 'Z' }) {
@@ -123,7 +128,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if nBuckets == 0 && (fs.isSet("lease") || fs.isSet("advertise") || fs.isSet("forward-timeout")) {
 		return usagef("--lease, --advertise and --forward-timeout: an SQLite store is served by one process, which holds no lease; they share buckets between pal serve processes on PostgreSQL")
 	}
-	cfg := server.Config{Store: st, Options: opts, SnapshotEvery: *snapshotEvery,
+	cfg := server.Config{Store: st, Options: opts, Metrics: rates, SnapshotEvery: *snapshotEvery,
 		WebhookAllowHTTP: *allowHTTP, WebhookAllowPrivate: *allowPrivate,
 		WriteRate: *writeRate, WriteBurst: *writeBurst, LoadInBackground: true, ForwardTimeout: *forwardTimeout,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
