@@ -320,6 +320,10 @@ type Change struct {
 	// Correction marks a change filed again because a late event changed
 	// the past (see Corrections).
 	Correction bool `json:"correction,omitempty"`
+	// Dropped lists, for the first correction of a resource's refold, the
+	// organisations its old history credited from the correction's instant
+	// on: the feed files it under them too (Orgs).
+	Dropped []string `json:"-"`
 	// ActivityBefore tells whether the account that gains the credit had
 	// activity on the resource in the activity window before: false when
 	// a role alone (a co-owner added, an owner changed) gained it.

@@ -95,6 +95,10 @@ func (e *Engine) TenantTransients(id string) map[string][]Transient {
 // the correction's holder; the corrections of one refold come in time
 // order. It returns nothing when the histories name the same holders at
 // the same instants.
+//
+// The first correction names, in Dropped, the organisations the old
+// history credits from its instant on: a consumer of one organisation's
+// changes must hear that its credit went, even to no one.
 func Corrections(tenantID, id string, before, after []Interval) []Change {
 	old, now := ChangePoints(tenantID, id, before), ChangePoints(tenantID, id, after)
 	k := 0
@@ -104,23 +108,66 @@ func Corrections(tenantID, id string, before, after []Interval) []Change {
 	if k == len(old) && k == len(now) {
 		return nil
 	}
-	// holding is what the new history credits just before its point k.
-	holding := Holder{Reason: credit.ResourceNotFound}
-	if k > 0 {
-		holding = now[k-1].To
-	}
 	var out []Change
 	if k < len(old) && (k == len(now) || old[k].Time.Before(now[k].Time)) {
 		// The old history changed holder before the new one does, or where
 		// the new one does not: from that instant the consumer drops what
 		// it held, and the new history's holder goes on.
-		out = append(out, Change{Tenant: tenantID, Resource: id, Time: old[k].Time, From: holding, To: holding, Correction: true})
+		at := old[k].Time
+		out = append(out, Change{Tenant: tenantID, Resource: id, Time: at, From: old[k].To, To: holderAt(after, at), Correction: true})
 	}
 	for _, c := range now[k:] {
 		c.Correction = true
 		out = append(out, c)
 	}
+	out[0].Dropped = orgsFrom(before, out[0].Time)
 	return out
+}
+
+// holderAt returns whom a history credits at an instant, after every event
+// of that instant: no one, with the reason, when the resource did not
+// exist then.
+func holderAt(h []Interval, at time.Time) Holder {
+	if iv := intervalAt(h, at); iv != nil {
+		return holderOf(iv.Credit)
+	}
+	if len(h) > 0 && !h[0].From.After(at) {
+		return Holder{Reason: credit.ResourceDeleted}
+	}
+	return Holder{Reason: credit.ResourceNotFound}
+}
+
+// orgsFrom lists the organisations a history credits at or after an
+// instant, each once.
+func orgsFrom(h []Interval, at time.Time) []string {
+	var orgs []string
+	for _, iv := range h {
+		if iv.To.IsZero() || iv.To.After(at) {
+			orgs = append(orgs, holderOf(iv.Credit).orgs()...)
+		}
+	}
+	return sortedOrgs(orgs)
+}
+
+// orgs lists the organisations a holder names, the shares' included.
+func (h Holder) orgs() []string {
+	orgs := []string{h.Org}
+	for _, sh := range h.Shares {
+		orgs = append(orgs, sh.Org)
+	}
+	return orgs
+}
+
+func sortedOrgs(orgs []string) []string {
+	slices.Sort(orgs)
+	orgs = slices.Compact(orgs)
+	return slices.DeleteFunc(orgs, func(o string) bool { return o == "" })
+}
+
+// Orgs lists the organisations a change concerns, each once: those that
+// lose or gain credit by it, and those a correction drops.
+func (c Change) Orgs() []string {
+	return sortedOrgs(slices.Concat(c.From.orgs(), c.To.orgs(), c.Dropped))
 }
 
 // ChangePoints lists the instants at which a history changes the partners

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 
 	"github.com/palproject/pal/internal/api"
-	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/store"
 )
@@ -32,24 +30,9 @@ func fileChanges(ctx context.Context, w store.Writer, changes []fold.Change) err
 		if err != nil {
 			return fmt.Errorf("file changes: %w", err)
 		}
-		filed = append(filed, store.FiledChange{At: store.Cursor{Seq: c.Seq, K: k}, Tenant: c.Tenant, Orgs: orgsOf(c.Change), Body: body})
+		filed = append(filed, store.FiledChange{At: store.Cursor{Seq: c.Seq, K: k}, Tenant: c.Tenant, Orgs: c.Change.Orgs(), Body: body})
 	}
 	return w.FileChanges(ctx, filed)
-}
-
-// orgsOf lists the organisations a change concerns: those that lose or
-// gain credit by it, each once.
-func orgsOf(c attribution.Change) []string {
-	var orgs []string
-	for _, h := range []attribution.Holder{c.From, c.To} {
-		orgs = append(orgs, h.Org)
-		for _, sh := range h.Shares {
-			orgs = append(orgs, sh.Org)
-		}
-	}
-	slices.Sort(orgs)
-	orgs = slices.Compact(orgs)
-	return slices.DeleteFunc(orgs, func(o string) bool { return o == "" })
 }
 
 // getChanges pages through the feed of credit changes after ?since= (a

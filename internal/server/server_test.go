@@ -450,6 +450,40 @@ func TestChangesFeed(t *testing.T) {
 	})
 }
 
+// TestLostCreditReachesItsOrganisation: a late event that takes a credit
+// away from an organisation, to no one, files a correction that its feed
+// shows, from it to no one with the reason the timeline gives.
+func TestLostCreditReachesItsOrganisation(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, `{"id":"t4-0","type":"partner.registered","time":"2025-01-01T00:00:00Z","org":"4000000","name":"Tailspin","locations":["4000001","4000002"]}
+{"id":"t4-1","type":"account.created","time":"2025-04-01T00:00:00Z","tenant":"t4","account":"dep","kind":"service_principal"}
+{"id":"t4-2","type":"environment.created","time":"2025-04-01T00:00:00Z","tenant":"t4","environment":"pilot","env_type":"sandbox"}
+{"id":"t4-3","type":"pal.linked","time":"2025-04-02T00:00:00Z","tenant":"t4","account":"dep","partner":"4000002"}
+{"id":"t4-4","type":"resource.created","time":"2025-04-03T00:00:00Z","tenant":"t4","environment":"pilot","resource":"pa","kind":"canvas_app","owner":"dep"}
+{"id":"t4-5","type":"environment.changed","time":"2025-06-01T00:00:00Z","tenant":"t4","environment":"pilot","env_type":"production"}`)
+	reader := s.token(store.RolePartnerReader, "", "", "4000000")
+	type change struct {
+		Time       time.Time
+		From, To   struct{ Partner, Org, Reason string }
+		Correction bool
+	}
+	var feed struct{ Changes []change }
+	s.json("GET", "/v1/changes", reader, "", &feed)
+	if len(feed.Changes) != 1 || feed.Changes[0].To.Partner != "4000002" {
+		t.Fatalf("Tailspin's feed before the late line: %+v, want pa gained", feed.Changes)
+	}
+	// Registered again without the location, late: pa is credited to no
+	// one from June on.
+	s.push(operator, `{"id":"t4-6","type":"partner.registered","time":"2025-05-01T00:00:00Z","org":"4000000","name":"Tailspin","locations":["4000001"]}`)
+	s.json("GET", "/v1/changes", reader, "", &feed)
+	june := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	if n := len(feed.Changes); n != 2 || !feed.Changes[1].Correction || !feed.Changes[1].Time.Equal(june) ||
+		feed.Changes[1].From.Org != "4000000" || feed.Changes[1].To.Partner != "" || feed.Changes[1].To.Reason != "no_eligible_account" {
+		t.Errorf("Tailspin's feed after the late line: %+v, want a correction from it to no one (no_eligible_account) on June 1st", feed.Changes)
+	}
+}
+
 func TestWhatIfWritesNothing(t *testing.T) {
 	s := start(t, sqliteStore(t), server.Config{})
 	operator := s.token(store.RoleOperator, "", "", "")
