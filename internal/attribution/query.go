@@ -163,7 +163,9 @@ func (e *Engine) Explain(tenantID, id string, at time.Time) Explanation {
 	x.Exists, x.Kind, x.Workload, x.Name, x.Environment = true, r.kind, r.spec.Workload, r.name, r.env
 	x.EnvType = t.envs[r.env].envType
 	x.Counted = e.isCounted(t, r)
-	x.Candidates = e.candidates(t, r)
+	if cs := e.candidates(t, r); cs != nil {
+		x.Candidates = cs // none is [] in JSON, as SPEC.md section 7 has it
+	}
 	if r.spec.CoOwners && !r.spec.CoOwnersCredited {
 		for acct := range r.coowners {
 			x.NotAttributable = append(x.NotAttributable, acct)

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -133,6 +134,23 @@ type SolutionResource struct {
 	Resource string `json:"resource"`
 	Kind     string `json:"kind"`
 	Name     string `json:"name,omitempty"`
+}
+
+// UnmarshalJSON reads the names exactly as the format spells them, as
+// Decode reads an event's (raw.UnmarshalJSON): any other is ignored.
+func (r *SolutionResource) UnmarshalJSON(data []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	for name, dst := range map[string]*string{"resource": &r.Resource, "kind": &r.Kind, "name": &r.Name} {
+		if v := m[name]; !isNull(v) {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // IsControl reports whether the event changes who is credited (every type but

@@ -198,82 +198,153 @@ type raw struct {
 	Meter                 json.RawMessage `json:"meter"`
 }
 
-func (r *raw) get(name string) json.RawMessage {
-	var v json.RawMessage
+// field returns the address of the field called name, exactly as the
+// format spells it; nil for any other name.
+func (r *raw) field(name string) *json.RawMessage {
 	switch name {
+	case "id":
+		return &r.ID
+	case "imported":
+		return &r.Imported
+	case "type":
+		return &r.Type
+	case "time":
+		return &r.Time
 	case "tenant":
-		v = r.Tenant
+		return &r.Tenant
 	case "account":
-		v = r.Account
+		return &r.Account
 	case "kind":
-		v = r.Kind
+		return &r.Kind
 	case "name":
-		v = r.Name
+		return &r.Name
 	case "environment":
-		v = r.Environment
+		return &r.Environment
 	case "env_type":
-		v = r.EnvType
+		return &r.EnvType
 	case "resource":
-		v = r.Resource
+		return &r.Resource
 	case "owner":
-		v = r.Owner
+		return &r.Owner
 	case "action":
-		v = r.Action
+		return &r.Action
 	case "partner":
-		v = r.Partner
+		return &r.Partner
 	case "user":
-		v = r.User
+		return &r.User
 	case "org":
-		v = r.Org
+		return &r.Org
 	case "segment":
-		v = r.Segment
+		return &r.Segment
 	case "month":
-		v = r.Month
+		return &r.Month
 	case "locations":
-		v = r.Locations
+		return &r.Locations
 	case "resources":
-		v = r.Resources
+		return &r.Resources
 	case "count":
-		v = r.Count
+		return &r.Count
 	case "net_customer_adds":
-		v = r.NetCustomerAdds
+		return &r.NetCustomerAdds
 	case "intermediate_certified":
-		v = r.IntermediateCertified
+		return &r.IntermediateCertified
 	case "advanced_certified":
-		v = r.AdvancedCertified
+		return &r.AdvancedCertified
 	case "group":
-		v = r.Group
+		return &r.Group
 	case "parent":
-		v = r.Parent
+		return &r.Parent
 	case "subscription":
-		v = r.Subscription
+		return &r.Subscription
 	case "assignment":
-		v = r.Assignment
+		return &r.Assignment
 	case "principal":
-		v = r.Principal
+		return &r.Principal
 	case "role":
-		v = r.Role
+		return &r.Role
 	case "scope":
-		v = r.Scope
+		return &r.Scope
 	case "pim":
-		v = r.PIM
+		return &r.PIM
 	case "principal_tenant":
-		v = r.PrincipalTenant
+		return &r.PrincipalTenant
 	case "until":
-		v = r.Until
+		return &r.Until
 	case "date":
-		v = r.Date
+		return &r.Date
 	case "cost":
-		v = r.Cost
+		return &r.Cost
 	case "meter":
-		v = r.Meter
-	default:
+		return &r.Meter
+	}
+	return nil
+}
+
+// decodeRaw decodes a line into r, keeping the fields whose names are
+// exactly the format's: encoding/json would also take "Resource" or "TIME"
+// for them, where a field the format does not name is ignored (SPEC.md
+// section 3). Of a name given twice, the last value counts.
+func decodeRaw(data []byte, r *raw) error {
+	if plainKeys(data) {
+		// Keys of a–z, 0–9 and _ alone match a field only when they are
+		// its name: the struct's decoder, without a map, is exact.
+		return json.Unmarshal(data, r)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	for name, v := range m {
+		if f := r.field(name); f != nil {
+			*f = v
+		}
+	}
+	return nil
+}
+
+// plainKeys reports whether every key in a JSON text, at any depth, is
+// written with a–z, 0–9 and _ alone, without escapes. It does not check
+// the text: a malformed one answers false or true, and is refused by the
+// decoder either way.
+func plainKeys(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
+		}
+		plain := true
+		j := i + 1
+		for ; j < len(data) && data[j] != '"'; j++ {
+			switch c := data[j]; {
+			case c == '\\':
+				plain = false
+				j++ // the escaped byte, which may be a quote
+			case c < '0' || c > '9' && c < '_' || c > '_' && c < 'a' || c > 'z':
+				plain = false
+			}
+		}
+		k := j + 1
+		for k < len(data) && (data[k] == ' ' || data[k] == '\t' || data[k] == '\r' || data[k] == '\n') {
+			k++
+		}
+		if !plain && k < len(data) && data[k] == ':' {
+			return false
+		}
+		i = j
+	}
+	return true
+}
+
+// get returns the value of the field called name, nil when it is absent
+// or null.
+func (r *raw) get(name string) json.RawMessage {
+	f := r.field(name)
+	if f == nil {
 		panic("event: no field " + name)
 	}
-	if isNull(v) {
+	if isNull(*f) {
 		return nil
 	}
-	return v
+	return *f
 }
 
 func isNull(v json.RawMessage) bool {
@@ -301,7 +372,7 @@ func Decode(data []byte, line int) (*Event, *Refusal) {
 		return refuse(Malformed, "the line is not valid UTF-8; the log must be UTF-8 text")
 	}
 	var r raw
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := decodeRaw(data, &r); err != nil {
 		return refuse(Malformed, "the line is not a JSON object (%s); write one JSON object per line", jsonProblem(err))
 	}
 	var typ, tim string
@@ -317,9 +388,10 @@ func Decode(data []byte, line int) (*Event, *Refusal) {
 			return refuse(Malformed, "field %q must be a string", f.name)
 		}
 	}
-	if !isNull(r.Imported) && json.Unmarshal(r.Imported, &ev.Imported) != nil {
-		return refuse(Malformed, `field "imported" must be true or false`)
-	}
+	// imported is pal's own mark (the operator's imports), not a field
+	// of SPEC.md's format: a value other than true is no mark, and does
+	// not refuse the line.
+	ev.Imported = bytes.Equal(r.Imported, []byte("true"))
 	ev.Type = typ
 	schema, known := schemas[typ]
 	if known {
