@@ -89,7 +89,12 @@ func (e *Engine) candidates(t *tenant, r *resource) []Candidate {
 		for acct, since := range r.active {
 			role := RoleContributor
 			if acct == r.owner {
+				// The owner's role began when it became owner, if it was
+				// active before.
 				role = RoleOwner
+				if r.ownerSince.After(since) {
+					since = r.ownerSince
+				}
 			}
 			add(acct, role, since)
 		}

@@ -21,3 +21,30 @@ func TestExplainWithNoCandidates(t *testing.T) {
 		}
 	}
 }
+
+// TestActiveAccountMadeOwner: on a ci_instance, an account already active
+// that is made owner takes its association from that instant (SPEC.md
+// section 3: "new owner's association starts now").
+func TestActiveAccountMadeOwner(t *testing.T) {
+	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","name":"Northwind","locations":["200011"]}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-02T00:00:00Z","tenant":"contoso","account":"alice","partner":"100011"}
+{"type":"pal.linked","time":"2026-01-02T00:00:00Z","tenant":"contoso","account":"bob","partner":"200011"}
+{"type":"resource.created","time":"2026-01-05T00:00:00Z","tenant":"contoso","environment":"prod","resource":"ci","kind":"ci_instance","owner":"alice"}
+{"type":"resource.activity","time":"2026-01-06T00:00:00Z","tenant":"contoso","resource":"ci","account":"bob","action":"use"}
+{"type":"resource.activity","time":"2026-01-07T00:00:00Z","tenant":"contoso","resource":"ci","account":"alice","action":"use"}
+{"type":"resource.owner_changed","time":"2026-01-08T00:00:00Z","tenant":"contoso","resource":"ci","owner":"bob"}`
+	for at, want := range map[string]string{
+		"2026-01-07T12:00:00Z": `"partner": "100011"`,
+		"2026-01-08T12:00:00Z": `"partner": "200011"`,
+	} {
+		code, stdout, stderr := run(t, log, "explain", "--log", "-", "--tenant", "contoso", "--resource", "ci", "--at", at, "--format", "json")
+		winner := stdout[strings.Index(stdout, `"winner"`):]
+		if code != 0 || !strings.Contains(winner[:strings.Index(winner, "}")], want) {
+			t.Errorf("explain at %s: exit %d %s, want the winner %s\n%s", at, code, stderr, want, stdout)
+		}
+	}
+}
