@@ -13,9 +13,11 @@ import (
 	"github.com/palproject/pal/internal/store"
 )
 
-// snapshotVersion changes whenever the snapshot's shape does: a service
-// that finds another version folds its log again.
-const snapshotVersion = 9
+// snapshotVersion changes whenever the snapshot's shape does, or what the
+// fold makes of the log (version 10: an active ci_instance account made
+// owner, and fields read under their exact names): a service that finds
+// another version folds its log again.
+const snapshotVersion = 10
 
 type snapshotData struct {
 	Version  int
