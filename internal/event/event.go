@@ -236,6 +236,62 @@ func IsPartnerID(s string) bool {
 	return true
 }
 
+// ParseRFC3339 reads a time written as RFC 3339 says (section 5.6), and
+// nothing else: a four-digit year and two-digit fields, "T" and "Z" in
+// either case, a fraction after a dot, and an offset of "Z" or ±hh:mm.
+// time.Parse alone would also take a one-digit hour or a comma before the
+// fraction. A leap second (":60") is read as the last instant of its
+// minute, since time.Time has none.
+func ParseRFC3339(s string) (time.Time, bool) {
+	b := []byte(s)
+	digits := func(i, n int) bool {
+		if i+n > len(b) {
+			return false
+		}
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if !digits(0, 4) || len(b) < 20 || b[4] != '-' || !digits(5, 2) || b[7] != '-' || !digits(8, 2) ||
+		(b[10] != 'T' && b[10] != 't') || !digits(11, 2) || b[13] != ':' || !digits(14, 2) || b[16] != ':' || !digits(17, 2) {
+		return time.Time{}, false
+	}
+	i := 19
+	if b[i] == '.' {
+		j := i + 1
+		for digits(j, 1) {
+			j++
+		}
+		if j == i+1 {
+			return time.Time{}, false
+		}
+		i = j
+	}
+	switch {
+	case i == len(b)-1 && (b[i] == 'Z' || b[i] == 'z'):
+		b[i] = 'Z'
+	case i == len(b)-6 && (b[i] == '+' || b[i] == '-') && digits(i+1, 2) && b[i+3] == ':' && digits(i+4, 2):
+	default:
+		return time.Time{}, false
+	}
+	b[10] = 'T'
+	leap := b[17] == '6' && b[18] == '0'
+	if leap {
+		b[17], b[18] = '5', '9'
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}, false
+	}
+	if leap {
+		t = t.Truncate(time.Second).Add(time.Second - 1)
+	}
+	return t, true
+}
+
 // MonthOf returns the calendar month of t in UTC as YYYY-MM.
 func MonthOf(t time.Time) string {
 	return t.UTC().Format("2006-01")
@@ -244,7 +300,7 @@ func MonthOf(t time.Time) string {
 // ParseInstant reads an instant given by a person: RFC 3339 (read in UTC),
 // or a date, meaning its first instant in UTC.
 func ParseInstant(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	if t, ok := ParseRFC3339(s); ok {
 		return t.UTC(), true
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {

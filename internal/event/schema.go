@@ -412,14 +412,14 @@ func Decode(data []byte, line int) (*Event, *Refusal) {
 	} else {
 		return refuse(UnknownType, "unknown event type %q; the types are %s", typ, strings.Join(Types(), ", "))
 	}
-	t, err := time.Parse(time.RFC3339Nano, tim)
-	if err != nil {
+	t, ok := ParseRFC3339(tim)
+	if !ok {
 		return refuse(InvalidTime, "time %q is not RFC 3339 with an offset; write it as 2026-01-31T09:00:00Z or 2026-01-31T10:00:00+01:00", tim)
 	}
 	ev.Time = t.UTC()
 	if ev.Type == AzureRoleActivated {
-		u, err := time.Parse(time.RFC3339Nano, ev.untilText)
-		if err != nil {
+		u, ok := ParseRFC3339(ev.untilText)
+		if !ok {
 			return refuse(InvalidTime, "until %q is not RFC 3339 with an offset; write it as 2026-01-31T17:00:00Z", ev.untilText)
 		}
 		ev.Until, ev.untilText = u.UTC(), ""
