@@ -208,6 +208,19 @@ func TestAnyDeliveryGivesTheAnswersOfTheLog(t *testing.T) {
 				}
 				s.checkFeed(t, operator, want.Timeline)
 
+				if c.name == "random" {
+					// A tenant's administrator exports its tenant's lines
+					// and the directory's registrations: pal on them
+					// credits as the service tells that administrator.
+					tenant := want.Attribution[0].Tenant
+					admin := s.token(store.RoleTenantAdmin, tenant, "", "")
+					var attr struct{ Resources []attribution.Row }
+					s.json("GET", "/v1/attribution", admin, "", &attr)
+					if diff := gocmp.Diff(foldLog(t, s.exportedLog(admin), opts).Attribution, attr.Resources); diff != "" || len(attr.Resources) == 0 {
+						t.Fatalf("pal on %s's /v1/log differs from what the service tells its administrator (-pal +service):\n%s", tenant, diff)
+					}
+				}
+
 				// A restart from the snapshot and the log's tail answers the same.
 				again := start(t, s.store, server.Config{Options: opts, SnapshotEvery: 150})
 				if diff := gocmp.Diff(want, again.truth(t, operator, exported, want.Timeline)); diff != "" {

@@ -171,9 +171,10 @@ func (s *Store) ScanTenantAt(ctx context.Context, tenant string, at time.Time, f
 	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE tenant = $1 AND time_ns = $2 ORDER BY seq`, fn, tenant, at.UnixNano())
 }
 
-// TenantLog calls fn with one tenant's records in sequence order.
+// TenantLog calls fn with one tenant's records and the directory's
+// registrations in sequence order.
 func (s *Store) TenantLog(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY seq`, fn, tenant)
+	return scan(ctx, s.pool, `SELECT seq, body FROM events WHERE tenant = $1 OR (tenant = '' AND type = $2) ORDER BY seq`, fn, tenant, event.PartnerRegistered)
 }
 
 // LastSeq returns the last sequence number, 0 when the log is empty.

@@ -174,9 +174,10 @@ func (s *Store) ScanTenantAt(ctx context.Context, tenant string, at time.Time, f
 	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE tenant = ? AND time_ns = ? ORDER BY seq`, fn, tenant, at.UnixNano())
 }
 
-// TenantLog calls fn with one tenant's records in sequence order.
+// TenantLog calls fn with one tenant's records and the directory's
+// registrations in sequence order.
 func (s *Store) TenantLog(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE tenant = ? ORDER BY seq`, fn, tenant)
+	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE tenant = ? OR (tenant = '' AND type = ?) ORDER BY seq`, fn, tenant, event.PartnerRegistered)
 }
 
 // LastSeq returns the last sequence number, 0 when the log is empty.
