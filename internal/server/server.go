@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,6 +301,28 @@ func (s *Server) routes() {
 	ui := web.Handler()
 	s.mux.Handle("GET /{$}", ui)
 	s.mux.Handle("GET /static/", ui)
+	s.mux.HandleFunc("/", s.unrouted)
+}
+
+// unrouted answers, in the API's shape, a request that no route takes: 405
+// with Allow when its path is served for other methods, 404 otherwise.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); m != r.Method && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": apiError{Code: codeMethod,
+			Message: fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, ", "), r.Method)}})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]any{"error": apiError{Code: codeNotFound,
+		Message: fmt.Sprintf("no endpoint %s: /openapi.json lists them", r.URL.Path)}})
 }
 
 type statusWriter struct {
