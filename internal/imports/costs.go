@@ -26,13 +26,15 @@ type costKey struct {
 	resource, date, meter string
 }
 
-// meterOf reads the meter of a cost row: a third party's (marketplace),
-// or the pricing model's.
+// meterOf reads the meter of a cost row: a third party's (marketplace:
+// EA and MCA's PublisherType, FOCUS's x_PublisherCategory "Vendor"), or
+// the pricing model's, as FOCUS 1.0 and its preview name them too
+// ("Standard", "On-Demand"; "Committed", "Commitment-Based").
 func meterOf(r record) (string, bool) {
-	if strings.EqualFold(r.str("PublisherType"), "Marketplace") {
+	if strings.EqualFold(r.str("PublisherType"), "Marketplace") || strings.EqualFold(r.str("x_PublisherCategory"), "Vendor") {
 		return event.MeterMarketplace, true
 	}
-	model := strings.ToLower(strings.ReplaceAll(r.str("PricingModel", "PricingCategory"), " ", ""))
+	model := strings.ToLower(strings.NewReplacer(" ", "", "-", "").Replace(r.str("PricingModel", "PricingCategory")))
 	switch model {
 	case "", "ondemand", "standard", "usage":
 		return event.MeterStandard, true
@@ -42,7 +44,7 @@ func meterOf(r record) (string, bool) {
 		return event.MeterSavingsPlan, true
 	case "spot", "dynamic":
 		return event.MeterSpot, true
-	case "committed":
+	case "committed", "commitmentbased":
 		if strings.Contains(strings.ToLower(r.str("CommitmentDiscountType")), "savings") {
 			return event.MeterSavingsPlan, true
 		}
@@ -92,14 +94,14 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 		date := r.str("Date", "UsageDate", "ChargePeriodStart")
 		day, seen := days[date]
 		if !seen {
-			day, _ = parseTime(date)
+			day, _ = parseDay(date, r.sep)
 			days[date] = day
 		}
 		if day.IsZero() {
 			b.problem(r.problem("the date %q is not a date", date))
 			continue
 		}
-		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"))
+		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"), r.sep)
 		nanos, fast := azure.ParseNanos(text)
 		var exact *big.Rat
 		if !fast {
@@ -193,15 +195,32 @@ func decimal(r *big.Rat) string {
 
 // number reads a cost as a spreadsheet may have saved it: "1,234.5" or
 // "1,234,567" with thousands separated by commas, "2,304" or "1.204,5"
-// with a decimal comma (files that separate their fields with
-// semicolons).
-func number(s string) string {
+// with a decimal comma. In a file whose fields a comma separates (sep), a
+// comma within a number can only separate thousands.
+func number(s string, sep rune) string {
 	comma, dot := strings.LastIndexByte(s, ','), strings.LastIndexByte(s, '.')
 	switch {
 	case comma < 0:
 		return s
-	case dot > comma, dot < 0 && strings.Count(s, ",") > 1:
+	case sep == ',', dot > comma, dot < 0 && strings.Count(s, ",") > 1:
 		return strings.ReplaceAll(s, ",", "")
 	}
 	return strings.Replace(strings.ReplaceAll(s, ".", ""), ",", ".", 1)
+}
+
+// parseDay reads a cost row's day. A date of slashes is the month's day
+// second as a US export writes it, but first in a file of semicolons or
+// tabs (sep), which a spreadsheet of a locale that writes days first
+// saved; a date of dots always has the day first.
+func parseDay(s string, sep rune) (time.Time, bool) {
+	layouts := []string{"2.1.2006"}
+	if sep == ';' || sep == '\t' {
+		layouts = append(layouts, "2/1/2006", "2/1/2006 15:04:05", "2/1/2006 15:04")
+	}
+	for _, l := range layouts {
+		if t, err := time.Parse(l, strings.TrimSpace(s)); err == nil {
+			return t, true
+		}
+	}
+	return parseTime(s)
 }

@@ -55,6 +55,10 @@ type record struct {
 	fields map[string]any
 	cols   map[string]int
 	row    []string
+	// sep is what separates a CSV file's fields (0 in JSON): a file of
+	// semicolons or tabs comes from a locale of decimal commas and days
+	// before months.
+	sep rune
 }
 
 // value returns a field's value, nil when the record has none. The key is
@@ -461,7 +465,7 @@ func readCSV(name string, in *bufio.Reader, fn func(record) bool, bad func(Probl
 			bad(Problem{File: name, Line: line, Reason: fmt.Sprintf("%d fields where the header names %d: a truncated or broken row", len(row), len(header))})
 			continue
 		}
-		if !fn(record{file: name, line: line, cols: cols, row: row}) {
+		if !fn(record{file: name, line: line, cols: cols, row: row, sep: r.Comma}) {
 			return nil
 		}
 	}

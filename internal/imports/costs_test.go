@@ -1,0 +1,60 @@
+package imports_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/palproject/pal/internal/imports"
+)
+
+// costsOf imports one cost export and lists its records as
+// "date resource meter cost", with the problems.
+func costsOf(t *testing.T, file string) (records, problems []string) {
+	t.Helper()
+	res, err := imports.Run("azure-costs", []imports.File{{Name: "export.csv", R: strings.NewReader(file)}}, imports.Options{Tenant: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range res.Events {
+		records = append(records, fmt.Sprintf("%s %s %s %s", ev.Date, ev.Resource[strings.LastIndexByte(ev.Resource, '/')+1:], ev.Meter, ev.Cost))
+	}
+	for _, p := range res.Problems {
+		problems = append(problems, p.String())
+	}
+	slices.Sort(records)
+	return records, problems
+}
+
+// TestCostExportsAsSpreadsheetsAndFOCUSWriteThem: the shapes of cost
+// exports re-saved by a spreadsheet, and FOCUS's names of its preview and
+// of third parties' charges.
+func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
+	const vm = "/subscriptions/7d1c2a4e-0000-4000-8000-000000000002/resourceGroups/app/providers/Microsoft.Compute/virtualMachines/"
+	for _, tt := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"a US re-save: thousands separated by commas",
+			"Date,ResourceId,CostInBillingCurrency\n01/05/2026," + vm + "vm1,\"1,234\"\n01/05/2026," + vm + "vm2,\"1,234,567.5\"\n",
+			[]string{"2026-01-05 vm1 standard 1234", "2026-01-05 vm2 standard 1234567.5"}},
+		{"a re-save in a locale of days first and decimal commas",
+			"Date;ResourceId;CostInBillingCurrency\n05/01/2026;" + vm + "vm1;12,5\n13/01/2026;" + vm + "vm1;1.204,5\n",
+			[]string{"2026-01-05 vm1 standard 12.5", "2026-01-13 vm1 standard 1204.5"}},
+		{"dates with dots",
+			"Date,ResourceId,CostInBillingCurrency\n05.01.2026," + vm + "vm1,2\n",
+			[]string{"2026-01-05 vm1 standard 2"}},
+		{"FOCUS 1.0 preview's pricing categories",
+			"ChargePeriodStart,ResourceId,BilledCost,PricingCategory,CommitmentDiscountType\n2026-01-05," + vm + "vm1,3,On-Demand,\n2026-01-05," + vm + "vm1,4,Commitment-Based,Reservation\n2026-01-05," + vm + "vm1,5,Commitment-Based,Savings Plan\n",
+			[]string{"2026-01-05 vm1 reservation 4", "2026-01-05 vm1 savings_plan 5", "2026-01-05 vm1 standard 3"}},
+		{"FOCUS's third-party charges",
+			"ChargePeriodStart,ResourceId,BilledCost,PricingCategory,x_PublisherCategory\n2026-01-05," + vm + "vm1,99,Standard,Vendor\n2026-01-05," + vm + "vm1,1,Standard,Cloud Provider\n",
+			[]string{"2026-01-05 vm1 marketplace 99", "2026-01-05 vm1 standard 1"}},
+	} {
+		got, problems := costsOf(t, tt.file)
+		if !slices.Equal(got, tt.want) || len(problems) > 0 {
+			t.Errorf("%s: %q, problems %q; want %q", tt.name, got, problems, tt.want)
+		}
+	}
+}
