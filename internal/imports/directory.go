@@ -116,7 +116,11 @@ func init() {
 }
 
 // readUsers adds the accounts the log does not know, named by their user
-// principal name, at their creation where the export says it.
+// principal name, at their creation where the export says it, and says
+// when one was disabled or enabled since the log (accountEnabled, where
+// the export selects it). A delta's removed users (@removed) are reported,
+// not deleted: Entra keeps a removed user for 30 days, in which it may be
+// restored, and a deleted account never comes back in the log.
 func readUsers(each iter.Seq[record], o *Options, b *builder) {
 	type user struct {
 		rec     record
@@ -129,6 +133,10 @@ func readUsers(each iter.Seq[record], o *Options, b *builder) {
 			b.problem(r.problem("a user needs its id"))
 			continue
 		}
+		if r.get("@removed") != nil {
+			b.problem(r.problem("user %s is removed from the directory (a delta's @removed): pal does not delete it on a delta's word; an account.deleted line in the log does", r.str("id", "objectId")))
+			continue
+		}
 		t, _ := parseTime(r.str("createdDateTime"))
 		if !t.IsZero() {
 			times = append(times, t)
@@ -138,18 +146,30 @@ func readUsers(each iter.Seq[record], o *Options, b *builder) {
 	seen := observed(o, times)
 	for _, u := range users {
 		id := u.rec.str("id", "objectId")
-		if b.knows(o.Tenant, id) {
-			continue
+		enabled, says := u.rec.get("accountEnabled").(bool)
+		known := b.knows(o.Tenant, id)
+		at := b.notBefore(o.Tenant, seen)
+		if !known {
+			created := u.created
+			if created.IsZero() {
+				created = at
+			}
+			kind := accountKind(u.rec)
+			if strings.EqualFold(u.rec.str("userType"), "Guest") {
+				kind = event.AccountGuest
+			}
+			b.add(event.Event{Type: event.AccountCreated, Time: created, Tenant: o.Tenant, Account: id, Kind: kind,
+				Name: u.rec.str("userPrincipalName", "displayName")}, o.Tenant, id)
+			if created.After(at) {
+				at = created
+			}
 		}
-		at := u.created
-		if at.IsZero() {
-			at = b.notBefore(o.Tenant, seen)
+		disabled := known && b.known != nil && b.known.AccountDisabled(o.Tenant, id)
+		switch {
+		case says && !enabled && !disabled:
+			b.add(event.Event{Type: event.AccountDisabled, Time: at, Tenant: o.Tenant, Account: id}, o.Tenant, id, "disabled", at.Format(time.RFC3339Nano))
+		case says && enabled && disabled:
+			b.add(event.Event{Type: event.AccountEnabled, Time: at, Tenant: o.Tenant, Account: id}, o.Tenant, id, "enabled", at.Format(time.RFC3339Nano))
 		}
-		kind := accountKind(u.rec)
-		if strings.EqualFold(u.rec.str("userType"), "Guest") {
-			kind = event.AccountGuest
-		}
-		b.add(event.Event{Type: event.AccountCreated, Time: at, Tenant: o.Tenant, Account: id, Kind: kind,
-			Name: u.rec.str("userPrincipalName", "displayName")}, o.Tenant, id)
 	}
 }

@@ -25,6 +25,7 @@ type Log interface {
 	Inventory(tenant string) (envs map[string]string, resources map[string]attribution.ResourceState)
 	AccountExists(tenant, account string) bool
 	AccountCreated(tenant, account string) (time.Time, bool)
+	AccountDisabled(tenant, account string) bool
 	AccountsNamed(tenant string) map[string]string
 	Link(tenant, account string) (attribution.Link, bool)
 	AzureLog

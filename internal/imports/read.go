@@ -139,16 +139,22 @@ func (r record) sub(name string) (record, bool) {
 
 // with returns a record of the same file and line holding other fields.
 // An Azure Resource Manager object (REST, and the az CLI for some
-// commands) holds its fields under "properties", where the az CLI's
-// flattened objects and PowerShell's hold them at the top: they are read
-// at the top too, where the top has no field of that name, so that every
-// source reads both shapes alike.
+// commands) holds its fields under "properties", and Microsoft Graph
+// PowerShell's objects hold those it has no property for (@odata.type,
+// userPrincipalName) under "AdditionalProperties", where the az CLI's
+// flattened objects hold them at the top: they are read at the top too,
+// where the top has no field of that name, so that every source reads
+// every shape alike.
 func (r record) with(m map[string]any) record {
 	f := make(map[string]any, len(m))
 	for k, v := range m {
 		f[fieldKey(k)] = v
 	}
-	if props, ok := f["properties"].(map[string]any); ok {
+	for _, nested := range []string{"properties", "additionalproperties"} {
+		props, ok := f[nested].(map[string]any)
+		if !ok {
+			continue
+		}
 		for k, v := range props {
 			if k := fieldKey(k); f[k] == nil {
 				f[k] = v
