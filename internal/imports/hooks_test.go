@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,30 +37,45 @@ func TestRoleDefinitionsNameCustomRoles(t *testing.T) {
 }
 
 // TestCoveredScopes: a snapshot that covers some scopes removes only the
-// assignments of those scopes that it does not list.
+// assignments of those scopes that it does not list. Told nothing, it
+// covers the subscriptions its rows are in, and, when it lists inherited
+// rows, the management groups above them and the root.
 func TestCoveredScopes(t *testing.T) {
 	e := attribution.New(attribution.DefaultOptions())
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, ev := range []*event.Event{
 		{Type: event.AccountCreated, Time: at, Tenant: "t", Account: "u1", Kind: event.AccountUser},
+		{Type: event.AzureGroupPlaced, Time: at, Tenant: "t", Group: "mg1"},
+		{Type: event.AzureGroupPlaced, Time: at, Tenant: "t", Group: "mg2"},
+		{Type: event.AzureSubscriptionPlaced, Time: at, Tenant: "t", Subscription: "s1", Group: "mg1"},
 		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "a1", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/subscriptions/s1", PIM: event.PIMActive},
 		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "a2", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/subscriptions/s2/resourcegroups/rg", PIM: event.PIMActive},
+		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "a4", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/providers/Microsoft.Management/managementGroups/mg1", PIM: event.PIMActive},
+		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "a5", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/providers/Microsoft.Management/managementGroups/mg2", PIM: event.PIMActive},
 	} {
 		if res := e.Apply(ev); res.Outcome != attribution.Applied {
 			t.Fatalf("%v", res.Refusal)
 		}
 	}
-	onlyS3 := `{"value": [{"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": "u1", "principalType": "User", "scope": "/subscriptions/s3", "createdOn": "2026-01-01T00:00:00Z"}, "name": "a3"}]}`
+	row := func(name, scope string) string {
+		return `{"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": "u1", "principalType": "User", "scope": "` + scope + `", "createdOn": "2026-01-01T00:00:00Z"}, "name": "` + name + `"}`
+	}
+	onlyS3 := `{"value": [` + row("a3", "/subscriptions/s3") + `]}`
+	s1 := `{"value": [` + row("a6", "/subscriptions/s1/resourceGroups/web") + `]}`
+	s1Inherited := `{"value": [` + row("a6", "/subscriptions/s1/resourceGroups/web") + `, ` + row("a7", "/") + `]}`
 	for _, tt := range []struct {
-		covered func(string) bool
-		want    string
+		name, file string
+		covered    func(string) bool
+		want       string
 	}{
-		{nil, "a1 a2"},
-		{func(s string) bool {
+		{"another subscription's", onlyS3, nil, ""},
+		{"s1's", s1, nil, "a1"},
+		{"s1's, inherited", s1Inherited, nil, "a1 a4"},
+		{"told what it covers", onlyS3, func(s string) bool {
 			return strings.HasPrefix(s, "/subscriptions/s2") || strings.HasPrefix(s, "/subscriptions/s3")
 		}, "a2"},
 	} {
-		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(onlyS3)}}, Options{Tenant: "t", Known: Known(e), ObservedAt: at.Add(time.Hour), Covered: tt.covered})
+		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(tt.file)}}, Options{Tenant: "t", Known: Known(e), ObservedAt: at.Add(time.Hour), Covered: tt.covered})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,8 +85,9 @@ func TestCoveredScopes(t *testing.T) {
 				removed = append(removed, ev.Assignment)
 			}
 		}
+		slices.Sort(removed)
 		if got := strings.Join(removed, " "); got != tt.want {
-			t.Errorf("removed %q, want %q", got, tt.want)
+			t.Errorf("a snapshot of %s: removed %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

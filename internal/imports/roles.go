@@ -124,6 +124,53 @@ func byRoleKey(as []azure.LiveAssignment) map[string][]string {
 	return out
 }
 
+// coveredBy says which scopes a snapshot of role assignments lists, from
+// the scopes of its rows: the subscriptions they are in, since az role
+// assignment list, and its REST call, read one subscription at a time;
+// and, when some rows are inherited (a management group's, the root's),
+// the management groups above those subscriptions and the root, which the
+// listing then reads too (--include-inherited). An assignment elsewhere
+// that the snapshot leaves out was not read, not removed.
+func (b *builder) coveredBy(tenant string, scopes []string) func(string) bool {
+	subs := map[string]bool{}
+	inherited := false
+	for _, scope := range scopes {
+		sc, err := event.ParseScope(scope)
+		switch {
+		case err != nil:
+		case sc.Subscription != "":
+			subs["/subscriptions/"+sc.Subscription] = true
+		default:
+			inherited = true
+		}
+	}
+	above := map[string]bool{}
+	if inherited {
+		above["/"] = true
+		var groups, placed map[string]string
+		if b.known != nil {
+			groups, placed = b.known.Placements(tenant)
+		}
+		for sub := range subs {
+			for g := placed[strings.TrimPrefix(sub, "/subscriptions/")]; g != "" && !above[groupScope(g)]; g = groups[g] {
+				above[groupScope(g)] = true
+			}
+		}
+	}
+	return func(scope string) bool {
+		sc, err := event.ParseScope(scope)
+		if err != nil {
+			return false
+		}
+		return subs["/subscriptions/"+sc.Subscription] || sc.Subscription == "" && above[sc.Path]
+	}
+}
+
+// groupScope is the path of a management group.
+func groupScope(g string) string {
+	return "/providers/microsoft.management/managementgroups/" + strings.ToLower(g)
+}
+
 // readRoleSnapshot turns a snapshot of a tenant's role assignments into
 // what changed since the log: assignments made (at their createdOn), with
 // the principals the log does not know, and assignments gone (at the
@@ -177,8 +224,16 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	for _, a := range all {
 		live[a.ID] = true
 	}
+	covered := o.Covered
+	if covered == nil {
+		scopes := make([]string, len(rows))
+		for i, x := range rows {
+			scopes[i] = x.scope
+		}
+		covered = b.coveredBy(o.Tenant, scopes)
+	}
 	for _, a := range ownLive {
-		if !a.From.After(seen) && (o.Covered == nil || o.Covered(a.Scope)) {
+		if !a.From.After(seen) && covered(a.Scope) {
 			own[a.ID] = true
 		}
 	}
