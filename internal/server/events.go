@@ -254,12 +254,23 @@ func readBatch(body io.Reader, check func(*event.Event) *event.Refusal, refused 
 	return events, nil
 }
 
+// maxAhead is how far after the service's clock a line other than the
+// operator's may be: the clocks of the machines that push may run ahead.
+const maxAhead = 5 * time.Minute
+
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal) error {
 	body := http.MaxBytesReader(w, r.Body, maxBatchBytes)
 	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
 	events, err := readBatch(body, func(ev *event.Event) *event.Refusal {
 		if !mayPush(p, ev) {
 			return event.Refuse(ev, event.Forbidden, "a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant)
+		}
+		if now := s.cfg.Clock(); p.Role != store.RoleOperator && ev.Time.After(now.Add(maxAhead)) {
+			// The present of every answer is the latest event's time: a
+			// line from the future would move it for every caller, for
+			// good.
+			return event.Refuse(ev, event.Forbidden, "time %s is after the service's clock (%s): a %s pushes what happened, up to now; only the operator may push later lines",
+				ev.Time.Format(time.RFC3339), now.UTC().Format(time.RFC3339), p.Role)
 		}
 		ev.Imported = p.imports(ev)
 		return nil

@@ -32,7 +32,8 @@ type Config struct {
 	// OIDC, when set, makes the server accept the issuer's JWTs.
 	OIDC   *OIDC
 	Logger *slog.Logger
-	// Clock gives the time of the link events the service makes.
+	// Clock gives the time of the link events the service makes, and the
+	// latest time a line other than the operator's may have.
 	Clock func() time.Time
 	// SnapshotEvery is how many records are applied between two
 	// snapshots of the state.

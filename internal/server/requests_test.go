@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
@@ -44,5 +47,37 @@ func TestUnroutedInTheAPIShape(t *testing.T) {
 	// The pages are still served.
 	if status, _ := s.call("GET", "/", "", ""); status != http.StatusOK {
 		t.Errorf("GET /: %d", status)
+	}
+}
+
+// TestNoLineFromTheFuture: the present of every answer is the latest
+// line's time, so no one but the operator may push a line later than the
+// service's clock (a few minutes' skew allowed).
+func TestNoLineFromTheFuture(t *testing.T) {
+	now := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+	s := start(t, sqliteStore(t), server.Config{Clock: func() time.Time { return now }})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	bob := s.token(store.RoleAccount, "contoso", "bob@northwind.example", "")
+	line := func(at time.Time) string {
+		return fmt.Sprintf(`{"type":"pal.removed","time":%q,"tenant":"contoso","account":"bob@northwind.example"}`, at.Format(time.RFC3339))
+	}
+	var res struct {
+		Accepted int
+		Refused  []struct{ Code, Message string }
+	}
+	if s.json("POST", "/v1/events", bob, line(now.Add(time.Hour)), &res); res.Accepted != 0 || len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" || !strings.Contains(res.Refused[0].Message, "after the service's clock") {
+		t.Errorf("an account's line an hour ahead: %+v, want it refused", res)
+	}
+	if s.json("POST", "/v1/events", bob, line(now.Add(time.Minute)), &res); res.Accepted != 1 {
+		t.Errorf("an account's line a minute ahead (clock skew): %+v, want it accepted", res)
+	}
+	var me struct{ Now time.Time }
+	s.json("GET", "/v1/me", operator, "", &me)
+	if !me.Now.Equal(now.Add(time.Minute)) {
+		t.Errorf("the present is %s, want the accepted line's", me.Now)
+	}
+	if s.json("POST", "/v1/events", operator, `{"type":"account.created","time":"2099-01-01T00:00:00Z","tenant":"contoso","account":"zed","kind":"user"}`, &res); res.Accepted != 1 {
+		t.Errorf("the operator's line from the future: %+v, want it accepted", res)
 	}
 }
