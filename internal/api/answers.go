@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
@@ -103,4 +104,16 @@ type OrgLinks struct {
 type TenantLinks struct {
 	Tenant string                    `json:"tenant"`
 	Links  []attribution.AccountLink `json:"links"`
+}
+
+// CSVText is text for a cell of a CSV file that a spreadsheet opens: one
+// that begins with =, +, -, @, a tab or a carriage return is a formula
+// there, and is written after a ' that keeps it text. Names in the log
+// come from other parties (a customer names its apps), and a download
+// must not run them.
+func CSVText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

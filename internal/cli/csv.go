@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/palproject/pal/internal/api"
 )
 
 // writeCSV writes a slice of structs as CSV: a header of the fields' JSON
@@ -59,7 +61,7 @@ func csvCell(v reflect.Value) string {
 	}
 	switch v.Kind() {
 	case reflect.String:
-		return v.String()
+		return api.CSVText(v.String())
 	case reflect.Bool:
 		return strconv.FormatBool(v.Bool())
 	case reflect.Int, reflect.Int32, reflect.Int64:

