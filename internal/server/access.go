@@ -53,11 +53,21 @@ func (p Principal) changeFilter(tenant string) (store.ChangeFilter, error) {
 	case store.RoleOperator:
 		return store.ChangeFilter{Tenant: tenant}, nil
 	case store.RoleTenantAdmin:
-		return store.ChangeFilter{Tenant: p.Tenant}, nil
+		return store.ChangeFilter{Tenant: p.Tenant}, p.ownTenant(tenant)
 	case store.RolePartnerReader:
 		return store.ChangeFilter{Org: p.Org}, nil
 	}
 	return store.ChangeFilter{}, errorf(codeForbidden, "a %s reads no credit changes", p.Role)
+}
+
+// ownTenant refuses a tenant administrator's ?tenant= that names another
+// tenant: answering its own instead would let a client believe it read the
+// one it named.
+func (p Principal) ownTenant(asked string) error {
+	if asked != "" && asked != p.Tenant {
+		return errorf(codeForbidden, "a tenant administrator reads its own tenant, %s, not %s: leave tenant= out or name its own", p.Tenant, asked)
+	}
+	return nil
 }
 
 // webhookOwner is whose changes p's webhooks carry: a partner reader's
@@ -90,11 +100,12 @@ func credited(org, holder string, shares []credit.Share) bool {
 	return holder == org || slices.ContainsFunc(shares, func(sh credit.Share) bool { return sh.Org == org })
 }
 
-// readsScore says whether p may read an organisation's capability score:
-// the operator any, a partner reader its own.
-func (p Principal) readsScore(org string) error {
+// readsOrg says whether p may read what of an organisation (its score, its
+// diagnosis) only it and the operator read: the operator any, a partner
+// reader its own.
+func (p Principal) readsOrg(org, what string) error {
 	if p.Role == store.RolePartnerReader && org != p.Org {
-		return errorf(codeForbidden, "a partner reader reads its own organisation's score only")
+		return errorf(codeForbidden, "a partner reader reads its own organisation's %s only", what)
 	}
 	return nil
 }
@@ -167,6 +178,9 @@ func resourceParams(r *http.Request, p Principal) (tenant, resource string, err 
 func tenantParam(r *http.Request, p Principal) (string, error) {
 	tenant := r.URL.Query().Get("tenant")
 	if p.Role == store.RoleTenantAdmin {
+		if err := p.ownTenant(tenant); err != nil {
+			return "", err
+		}
 		tenant = p.Tenant
 	}
 	if tenant == "" {
@@ -196,11 +210,11 @@ func linksScope(r *http.Request, p Principal) (tenant, org string, err error) {
 			return "", "", errorf(codeBadRequest, "org is for a partner reader or the operator: a tenant administrator reads its own tenant's links")
 		}
 	}
-	tenant, err = tenantParam(r, p)
-	if err != nil {
+	if q.Get("tenant") == "" && p.Role == store.RoleOperator {
 		return "", "", errorf(codeBadRequest, "tenant or org is required: %s?tenant=T, or ?org=ORG for an organisation's links in every tenant", r.URL.Path)
 	}
-	return tenant, "", nil
+	tenant, err = tenantParam(r, p)
+	return tenant, "", err
 }
 
 // Pages are at most maxPage entries long, defaultPage unless asked.

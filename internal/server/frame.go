@@ -38,6 +38,11 @@ func frameOf(month string, now time.Time) (frame, error) {
 	if err != nil {
 		return frame{}, errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
+	if start.Year() < 1 {
+		// The score of a month reads the month a year before, which
+		// YYYY-MM must write.
+		return frame{}, errorf(codeBadRequest, "month %s is before the year 0001: pick a month of the log, such as %s", month, now.UTC().Format("2006-01"))
+	}
 	end := start.AddDate(0, 1, 0).Add(-time.Nanosecond)
 	if start.After(now) {
 		return frame{}, errorf(codeBadRequest, "month %s is after the log's last event (%s): the log says nothing of it yet; pick a month up to %s",

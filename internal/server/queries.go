@@ -323,7 +323,7 @@ func pageMonthly(m metrics.Monthly, after string, limit int) (metrics.Monthly, *
 
 func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) error {
 	q := r.URL.Query()
-	month, org := q.Get("month"), q.Get("org")
+	month, org := q.Get("month"), p.orgAsked(q.Get("org"))
 	baseline, err := metrics.BaselineMonth(month)
 	if err != nil {
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
@@ -331,7 +331,7 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	if org == "" {
 		return errorf(codeBadRequest, "org is required: the organisation's global partner ID")
 	}
-	if err := p.readsScore(org); err != nil {
+	if err := p.readsOrg(org, "score"); err != nil {
 		return err
 	}
 	var score metrics.Score
@@ -360,7 +360,7 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 // reader's own, or the one the operator names.
 func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principal) error {
 	org := p.orgAsked(r.URL.Query().Get("org"))
-	if err := p.readsScore(org); err != nil {
+	if err := p.readsOrg(org, "diagnosis"); err != nil {
 		return err
 	}
 	if org == "" {

@@ -99,3 +99,22 @@ func TestCSVRunsNoFormula(t *testing.T) {
 		t.Errorf("the download: %d\n%s\nwant the name as text, after a '", status, body)
 	}
 }
+
+// TestParametersSaidPlainly: the edges of a month, a partner reader's own
+// organisation by default, and errors that name what was asked.
+func TestParametersSaidPlainly(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	reader := s.token(store.RolePartnerReader, "", "", "1000001")
+	if status, body := s.call("GET", "/v1/tables/organisations?month=0000-01", operator, ""); status != http.StatusBadRequest || !strings.Contains(string(body), "before the year 0001") {
+		t.Errorf("the organisations of 0000-01: %d %s, want 400", status, body)
+	}
+	var score struct{ Org string }
+	if status := s.json("GET", "/v1/reports/pcs?month=2026-03", reader, "", &score); status != http.StatusOK || score.Org != "1000001" {
+		t.Errorf("a partner reader's score with no org: %d %+v, want its own", status, score)
+	}
+	if status, body := s.call("GET", "/v1/diagnosis?org=2000001", reader, ""); status != http.StatusForbidden || !strings.Contains(string(body), "own organisation's diagnosis") {
+		t.Errorf("another organisation's diagnosis: %d %s", status, body)
+	}
+}

@@ -164,10 +164,11 @@ func TestWhoMayDoWhat(t *testing.T) {
 			{"GET", "/v1/me", "", row{401, 200, 200, 200, 200, 200, 200}},
 			{"GET", "/v1/timeline?tenant=contoso&resource=expenses", "", row{401, 403, 200, 403, 200, 200, 200}},
 			{"GET", "/v1/timeline?tenant=adatum&resource=onboarding", "", row{401, 403, 403, 403, 200, 403, 200}},
-			{"GET", "/v1/links?tenant=contoso", "", row{401, 403, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/links?tenant=contoso", "", row{401, 403, 200, 403, 200, 200, 200}},
 			{"GET", "/v1/links?org=2000001", "", row{401, 403, 400, 400, 403, 200, 200}},
-			{"POST", "/v1/whatif?tenant=contoso", whatif, row{401, 403, 200, 200, 403, 403, 200}},
+			{"POST", "/v1/whatif?tenant=contoso", whatif, row{401, 403, 200, 403, 403, 403, 200}},
 			{"GET", "/v1/changes", "", row{401, 403, 200, 200, 200, 200, 200}},
+			{"GET", "/v1/changes?tenant=contoso", "", row{401, 403, 200, 403, 200, 200, 200}},
 		}
 		for _, tt := range tests {
 			w := tt.want

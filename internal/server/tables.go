@@ -102,6 +102,10 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return err
 	}
+	if !slices.Contains(b.scopes, sc.kind()) && p.Role != store.RoleOperator {
+		// Only the operator chooses a page's scope.
+		return errorf(codeForbidden, "table %s is about %s: a %s does not read it", name, strings.Join(b.scopes, " or "), p.Role)
+	}
 	if !slices.Contains(b.scopes, sc.kind()) {
 		return errorf(codeBadRequest, "table %s is about %s: give %s", name, strings.Join(b.scopes, " or "), scopeHint(b.scopes))
 	}
