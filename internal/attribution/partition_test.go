@@ -58,23 +58,11 @@ func consume(held []attribution.Change, cs []attribution.Change) []attribution.C
 }
 
 // credited says who is credited at instant t after the changes.
-func credited(cs []attribution.Change, t time.Time) string {
-	who := ""
+func credited(cs []attribution.Change, t time.Time) attribution.Holder {
+	var who attribution.Holder
 	for _, c := range cs {
 		if !c.Time.After(t) {
-			who = c.To.Partner
-		}
-	}
-	return who
-}
-
-// creditedOrg says which organisation is credited at instant t after the
-// changes.
-func creditedOrg(cs []attribution.Change, t time.Time) string {
-	who := ""
-	for _, c := range cs {
-		if !c.Time.After(t) {
-			who = c.To.Org
+			who = c.To
 		}
 	}
 	return who
@@ -116,7 +104,7 @@ func TestCorrectionsTurnOneHistoryIntoTheOther(t *testing.T) {
 		held = consume(held, attribution.Corrections("t", "r", before, after))
 		want := attribution.ChangePoints("t", "r", after)
 		for at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); at.Before(time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)); at = at.Add(30 * time.Minute) {
-			if got, want := credited(held, at), credited(want, at); got != want {
+			if got, want := credited(held, at).Partner, credited(want, at).Partner; got != want {
 				t.Fatalf("case %d at %s: the consumer credits %q, the new history %q\nbefore %v\nafter %v", i, at.Format(time.Kitchen), got, want, before, after)
 			}
 		}
@@ -130,7 +118,7 @@ func TestCorrectionsTurnOneHistoryIntoTheOther(t *testing.T) {
 			held := consume(nil, mine(attribution.ChangePoints("t", "r", before)))
 			held = consume(held, mine(attribution.Corrections("t", "r", before, after)))
 			for at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); at.Before(time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)); at = at.Add(30 * time.Minute) {
-				if got, want := creditedOrg(held, at) == org, creditedOrg(want, at) == org; got != want {
+				if got, want := credited(held, at).Org == org, credited(want, at).Org == org; got != want {
 					t.Fatalf("case %d at %s: organisation %s's consumer credits it: %v, the new history: %v\nbefore %v\nafter %v", i, at.Format(time.Kitchen), org, got, want, before, after)
 				}
 			}
