@@ -91,3 +91,35 @@ func TestCoveredScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationIsNoStandingAssignment: a snapshot taken while a PIM
+// activation runs lists it as a role assignment of its own name; it is the
+// eligibility's activation, not an assignment that stands.
+func TestActivationIsNoStandingAssignment(t *testing.T) {
+	e := attribution.New(attribution.DefaultOptions())
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, ev := range []*event.Event{
+		{Type: event.AccountCreated, Time: at, Tenant: "t", Account: "u1", Kind: event.AccountUser},
+		{Type: event.AzureRoleAssigned, Time: at, Tenant: "t", Assignment: "elig-1", Principal: "u1", PrincipalTenant: "t", Role: "Owner", Scope: "/subscriptions/s1", PIM: event.PIMEligible},
+		{Type: event.AzureRoleActivated, Time: at.Add(time.Hour), Tenant: "t", Assignment: "elig-1", Until: at.Add(9 * time.Hour)},
+	} {
+		if res := e.Apply(ev); res.Outcome != attribution.Applied {
+			t.Fatalf("%v", res.Refusal)
+		}
+	}
+	during := `[{"name": "ed9b8180", "principalId": "u1", "principalType": "User", "roleDefinitionName": "Owner", "scope": "/subscriptions/s1", "createdOn": "2026-01-01T01:00:00Z"},
+ {"name": "a2", "principalId": "u1", "principalType": "User", "roleDefinitionName": "Reader", "scope": "/subscriptions/s1", "createdOn": "2026-01-01T01:00:00Z"}]`
+	res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(during)}}, Options{Tenant: "t", Known: Known(e), ObservedAt: at.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var assigned []string
+	for _, ev := range res.Events {
+		if ev.Type == event.AzureRoleAssigned {
+			assigned = append(assigned, ev.Assignment)
+		}
+	}
+	if !slices.Equal(assigned, []string{"a2"}) || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].String(), "activation") {
+		t.Errorf("assigned %v, problems %v; want a2 only, and the activation reported", assigned, res.Problems)
+	}
+}

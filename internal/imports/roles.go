@@ -221,8 +221,15 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 	all, ownLive := b.liveAssignments(o.Tenant)
 	byKey := byRoleKey(ownLive)
 	live, own := map[string]bool{}, map[string]bool{}
+	// A PIM activation is a role assignment while it runs, which a
+	// snapshot lists under a name of its own: the role an eligible
+	// assignment gives, to the same principal at the same scope.
+	eligible := map[string]bool{}
 	for _, a := range all {
 		live[a.ID] = true
+		if a.Eligible && a.PrincipalTenant == o.Tenant {
+			eligible[roleKey(a.Principal, a.Role, a.Scope)] = true
+		}
 	}
 	covered := o.Covered
 	if covered == nil {
@@ -264,6 +271,11 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 				}
 				continue
 			}
+		}
+		if eligible[roleKey(x.principal, x.role, x.scope)] {
+			b.problem(x.rec.problem("assignment %s gives %s the role %s at %s that an eligible assignment of the log gives: it is that eligibility's activation (PIM), which the azure-pim import dates, and is not imported as a standing assignment",
+				x.id, x.principal, x.role, x.scope))
+			continue
 		}
 		if same := slices.IndexFunc(byKey[roleKey(x.principal, x.role, x.scope)], func(id string) bool { return !inSnapshot[id] }); same >= 0 {
 			inSnapshot[byKey[roleKey(x.principal, x.role, x.scope)][same]] = true
