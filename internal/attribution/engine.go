@@ -663,6 +663,11 @@ func (e *Engine) coowner(ev *event.Event, t *tenant) *event.Refusal {
 		return event.Refuse(ev, event.CoownerNotSupported, "a %s has an owner only, no co-owners", r.kind)
 	}
 	a, rf := e.liveAccount(ev, t, ev.Account)
+	if rf != nil {
+		// An account that does not exist, or was deleted, is refused as
+		// in any event that names one (SPEC.md section 3), removal too.
+		return rf
+	}
 	if ev.Type == event.ResourceCoownerDel {
 		if _, ok := r.coowners[ev.Account]; !ok {
 			return event.Refuse(ev, event.NotCoowner, "account %s is not a co-owner of resource %s", ev.Account, ev.Resource)
@@ -673,9 +678,6 @@ func (e *Engine) coowner(ev *event.Event, t *tenant) *event.Refusal {
 		}
 		e.refresh(ev.Time, t, ev.Resource)
 		return nil
-	}
-	if rf != nil {
-		return rf
 	}
 	if _, ok := r.coowners[ev.Account]; ok || r.owner == ev.Account {
 		return nil

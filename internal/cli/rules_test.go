@@ -48,3 +48,27 @@ func TestActiveAccountMadeOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovingACoownerThatIsNoAccount: an event that names an account that
+// does not exist, or was deleted, is refused as unknown_tenant_object (SPEC.md
+// section 3), a co-owner's removal as any other.
+func TestRemovingACoownerThatIsNoAccount(t *testing.T) {
+	log := `{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"bob","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"carol","kind":"guest"}
+{"type":"resource.created","time":"2026-01-05T00:00:00Z","tenant":"contoso","environment":"prod","resource":"app1","kind":"canvas_app","owner":"alice"}
+{"type":"resource.coowner_added","time":"2026-01-06T00:00:00Z","tenant":"contoso","resource":"app1","account":"bob"}
+{"type":"account.deleted","time":"2026-01-07T00:00:00Z","tenant":"contoso","account":"bob"}
+{"type":"resource.coowner_removed","time":"2026-01-08T00:00:00Z","tenant":"contoso","resource":"app1","account":"bob"}
+{"type":"resource.coowner_removed","time":"2026-01-08T00:00:00Z","tenant":"contoso","resource":"app1","account":"ghost"}
+{"type":"resource.coowner_removed","time":"2026-01-08T00:00:00Z","tenant":"contoso","resource":"app1","account":"carol"}`
+	_, stdout, _ := run(t, log, "check", "--log", "-", "--format", "json")
+	for _, want := range []string{`"line": 8, "type": "resource.coowner_removed", "code": "unknown_tenant_object"`,
+		`"line": 9, "type": "resource.coowner_removed", "code": "unknown_tenant_object"`,
+		`"line": 10, "type": "resource.coowner_removed", "code": "not_coowner"`} {
+		if !strings.Contains(strings.Join(strings.Fields(stdout), " "), want) {
+			t.Errorf("pal check lacks %s:\n%s", want, stdout)
+		}
+	}
+}
