@@ -697,9 +697,16 @@ func (e *Engine) importSolution(ev *event.Event, t *tenant) *event.Refusal {
 	if rf != nil {
 		return rf
 	}
+	// The listed resources are checked in order: one listed before, made
+	// by this import, exists for those after it.
+	listed := map[string]string{}
 	for _, sr := range ev.Resources {
 		r := t.resources[sr.Resource]
 		if r == nil {
+			if kind, ok := listed[sr.Resource]; ok && kind != sr.Kind {
+				return event.Refuse(ev, event.InvalidKind, "resource %s is listed as a %s, then as a %s; the solution is not imported", sr.Resource, kind, sr.Kind)
+			}
+			listed[sr.Resource] = sr.Kind
 			continue
 		}
 		if r.kind != sr.Kind {

@@ -72,3 +72,17 @@ func TestRemovingACoownerThatIsNoAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestSolutionListingAResourceTwice: a solution's resources are checked in
+// order, so one listed again with another kind refuses the whole import.
+func TestSolutionListingAResourceTwice(t *testing.T) {
+	log := `{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"contoso","account":"alice","kind":"guest"}
+{"type":"solution.imported","time":"2026-01-07T00:00:00Z","tenant":"contoso","environment":"prod","account":"alice","resources":[{"resource":"q","kind":"flow"},{"resource":"q","kind":"canvas_app"}]}
+{"type":"solution.imported","time":"2026-01-08T00:00:00Z","tenant":"contoso","environment":"prod","account":"alice","resources":[{"resource":"r","kind":"flow"},{"resource":"r","kind":"flow"}]}`
+	_, stdout, _ := run(t, log, "check", "--log", "-", "--format", "json")
+	flat := strings.Join(strings.Fields(stdout), " ")
+	if !strings.Contains(flat, `"line": 3, "type": "solution.imported", "code": "invalid_kind"`) || strings.Contains(flat, `"line": 4`) {
+		t.Errorf("pal check:\n%s\nwant line 3 refused as invalid_kind, line 4 applied", stdout)
+	}
+}
