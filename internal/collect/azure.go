@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,23 +163,26 @@ func captured(raw *http.Response, n int) (page, error) {
 }
 
 // do sends a request through a pipeline and returns its page; an answer
-// other than 200 is a *RequestError.
-func do(pl runtime.Pipeline, req *policy.Request, n int) (page, error) {
-	resp, err := send(pl, req)
+// of another status than ok (200 when none is given) is a *RequestError.
+func do(pl runtime.Pipeline, req *policy.Request, n int, ok ...int) (page, error) {
+	resp, err := send(pl, req, ok...)
 	if err != nil {
 		return page{}, err
 	}
 	return captured(resp, n)
 }
 
-// send sends a request through a pipeline and returns its answer, a 200;
-// any other is a *RequestError.
-func send(pl runtime.Pipeline, req *policy.Request) (*http.Response, error) {
+// send sends a request through a pipeline and returns its answer, of a
+// status in ok (200 when none is given); any other is a *RequestError.
+func send(pl runtime.Pipeline, req *policy.Request, ok ...int) (*http.Response, error) {
 	resp, err := pl.Do(req)
 	if err != nil {
 		return nil, requestError(&RequestError{Method: req.Raw().Method, URL: bareURL(req.Raw()), Err: err})
 	}
-	if !runtime.HasStatusCode(resp, http.StatusOK) {
+	if len(ok) == 0 {
+		ok = []int{http.StatusOK}
+	}
+	if !runtime.HasStatusCode(resp, ok...) {
 		return nil, requestError(runtime.NewResponseError(resp))
 	}
 	return resp, nil
@@ -195,6 +199,8 @@ type RequestError struct {
 	Code, Message string
 	// RetryAfter is the wait a 429 or 503 asked for, as the API wrote it.
 	RetryAfter string
+	// costWait is the wait Cost Management's headers asked for.
+	costWait time.Duration
 	// Err is why no answer came.
 	Err error
 }
@@ -243,6 +249,7 @@ func requestError(err error) error {
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		out.RetryAfter = retryAfter(resp.Header)
+		out.costWait = costWait(resp.Header)
 	}
 	if body, err := runtime.Payload(resp); err == nil {
 		var e struct {
@@ -280,7 +287,28 @@ func retryAfter(h http.Header) string {
 		}
 		return s + "s"
 	}
+	if wait := costWait(h); wait > 0 {
+		return wait.String()
+	}
 	return ""
+}
+
+// costWait reads the wait Cost Management asks for: not in Retry-After,
+// but in headers of its own, one a quota
+// (x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after, -entity-,
+// -tenant-, -client-), in seconds; the longest of them.
+func costWait(h http.Header) time.Duration {
+	var wait time.Duration
+	for name, values := range h {
+		name = strings.ToLower(name)
+		if !strings.HasPrefix(name, "x-ms-ratelimit-microsoft.costmanagement-") || !strings.HasSuffix(name, "-retry-after") || len(values) == 0 {
+			continue
+		}
+		if s, err := strconv.Atoi(strings.TrimSpace(values[0])); err == nil {
+			wait = max(wait, time.Duration(s)*time.Second)
+		}
+	}
+	return wait
 }
 
 // bareURL is a request's URL without its query: the API and scope, not

@@ -90,18 +90,32 @@ func (c *apiClient) list(ctx context.Context, path string, progress func(page)) 
 		if next, err = c.next(resp.Header, pg.body); err != nil {
 			return nil, &RequestError{Method: http.MethodGet, URL: bareURL(req.Raw()), Err: err}
 		}
+		if next != "" {
+			if err := c.own(next); err != nil {
+				return nil, &RequestError{Method: http.MethodGet, URL: bareURL(req.Raw()), Err: err}
+			}
+		}
 	}
 	return out, nil
+}
+
+// own refuses a link an answer of the API gave that is not on the API's
+// own host: a request to it carries the API's token.
+func (c *apiClient) own(link string) error {
+	u, err := url.Parse(link)
+	base, _ := url.Parse(c.endpoint)
+	if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, base.Host) {
+		return fmt.Errorf("the API gave the link %q, which is not on %s: pal sends its token nowhere else", link, c.endpoint)
+	}
+	return nil
 }
 
 // get reads one document at a URL an answer of the API gave (the Office
 // 365 Management Activity API's contentUri). The URL must be on the API's
 // own host: the request carries the API's token.
 func (c *apiClient) get(ctx context.Context, link string) (page, error) {
-	u, err := url.Parse(link)
-	base, _ := url.Parse(c.endpoint)
-	if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, base.Host) {
-		return page{}, fmt.Errorf("the API gave the link %q, which is not on %s: pal sends its token nowhere else", link, c.endpoint)
+	if err := c.own(link); err != nil {
+		return page{}, err
 	}
 	req, err := runtime.NewRequest(ctx, http.MethodGet, link)
 	if err != nil {

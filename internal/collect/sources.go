@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/costmanagement/armcostmanagement/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/managedservices/armmanagedservices"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/managementgroups/armmanagementgroups"
 )
 
 // target is a tenant as one run reads it: its scopes, each subscription
@@ -88,7 +89,7 @@ func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) 
 	switch source {
 	case "management-groups":
 		return one(withSlot(ctx, t, func() ([]page, error) {
-			return pages(ctx, t.arm.entities.NewListPager(nil), st.page)
+			return entities(ctx, t.arm.entities, st.page)
 		}))
 	case "users":
 		return one(withSlot(ctx, t, func() ([]page, error) {
@@ -241,6 +242,40 @@ func (r *run) link(ctx context.Context, t *target, st *counter) (fetched, error)
 	return fetched{calls: []call{{pages: pgs}}}, err
 }
 
+// entities lists the tenant's management groups and subscriptions
+// (getEntities). The SDK's pager asks the next pages with a GET of the
+// nextLink, which Azure refuses (405): each page is asked as the first, a
+// POST, with the nextLink's $skiptoken.
+func entities(ctx context.Context, c *armmanagementgroups.EntitiesClient, progress func(page)) ([]page, error) {
+	var out []page
+	var skip *string
+	for {
+		var raw *http.Response
+		resp, err := c.NewListPager(&armmanagementgroups.EntitiesClientListOptions{Skiptoken: skip}).NextPage(policy.WithCaptureResponse(ctx, &raw))
+		if err != nil {
+			return nil, requestError(err)
+		}
+		pg, err := captured(raw, len(out)+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pg)
+		progress(pg)
+		if resp.NextLink == nil || *resp.NextLink == "" {
+			return out, nil
+		}
+		u, err := url.Parse(*resp.NextLink)
+		token := ""
+		if err == nil {
+			token = u.Query().Get("$skiptoken")
+		}
+		if token == "" || skip != nil && *skip == token {
+			return nil, &RequestError{Method: http.MethodPost, URL: bareURL(raw.Request), Err: fmt.Errorf("page %d's nextLink %q gives no new $skiptoken to ask the next page with", len(out), *resp.NextLink)}
+		}
+		skip = &token
+	}
+}
+
 // costPublishers are the publisher types the cost query asks for, one at
 // a time: the query groups by two columns at most (the resource, and the
 // pricing model that gives the meter), so a third party's charges
@@ -262,16 +297,21 @@ func (r *run) costs(ctx context.Context, t *target, st *counter) ([]page, error)
 		for _, publisher := range costPublishers {
 			q := costQuery(from, until, publisher)
 			var raw *http.Response
-			if _, err := s.arm.query.Usage(policy.WithCaptureResponse(ctx, &raw), "subscriptions/"+s.id, q, nil); err != nil {
-				return nil, requestError(err)
+			err := costThrottled(ctx, func() error {
+				_, err := s.arm.query.Usage(policy.WithCaptureResponse(ctx, &raw), "subscriptions/"+s.id, q, nil)
+				return requestError(err)
+			})
+			if err != nil {
+				return nil, err
 			}
 			pg, err := captured(raw, 1)
 			for n := 2; ; n++ {
 				if err != nil {
 					return nil, err
 				}
-				recs, next, err := costRecords(pg, publisher)
-				if err != nil {
+				var recs page
+				var next string
+				if recs, next, err = costRecords(pg, publisher); err != nil {
 					return nil, err
 				}
 				out = append(out, recs)
@@ -281,19 +321,47 @@ func (r *run) costs(ctx context.Context, t *target, st *counter) ([]page, error)
 				}
 				// The next page is asked with the same query, posted to
 				// the nextLink.
-				req, err := runtime.NewRequest(ctx, http.MethodPost, next)
-				if err != nil {
-					return nil, err
-				}
-				if err := runtime.MarshalAsJSON(req, q); err != nil {
-					return nil, err
-				}
-				pg, err = do(s.arm.raw.Pipeline(), req, n)
+				err = costThrottled(ctx, func() error {
+					req, err := runtime.NewRequest(ctx, http.MethodPost, next)
+					if err != nil {
+						return err
+					}
+					if err := runtime.MarshalAsJSON(req, q); err != nil {
+						return err
+					}
+					pg, err = do(s.arm.raw.Pipeline(), req, n, http.StatusOK, http.StatusNoContent)
+					return err
+				})
 			}
 		}
 		return out, nil
 	})
 }
+
+// costThrottled makes a Cost Management request, try, again while the
+// API throttles it and says for how long in its own headers (costWait),
+// which the SDK's retries do not read: it allows a few queries a scope a
+// minute, so a tenant's subscriptions exhaust it in one run. At most
+// costAttempts times, each wait at most costMaxWait.
+func costThrottled(ctx context.Context, try func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := try()
+		var re *RequestError
+		if !errors.As(err, &re) || re.Status != http.StatusTooManyRequests || re.costWait <= 0 || attempt == costAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(re.costWait, costMaxWait)):
+		}
+	}
+}
+
+const (
+	costAttempts = 6
+	costMaxWait  = 2 * time.Minute
+)
 
 // costQuery is the query of one publisher type's daily usage.
 func costQuery(from, until time.Time, publisher string) armcostmanagement.QueryDefinition {
@@ -331,6 +399,10 @@ func costRecords(pg page, publisher string) (page, string, error) {
 			} `json:"columns"`
 			Rows [][]json.RawMessage `json:"rows"`
 		} `json:"properties"`
+	}
+	if len(bytes.TrimSpace(pg.body)) == 0 {
+		// A 204: the query has no rows (the API's specification lists it).
+		return page{name: pg.name, body: []byte("[]")}, "", nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(pg.body))
 	if err := dec.Decode(&res); err != nil {

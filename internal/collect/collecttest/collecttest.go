@@ -59,6 +59,8 @@ type CostRow struct {
 
 // Failure is an answer given instead of the real one.
 type Failure struct {
+	// Status is the answer's: 200 lets the requests it answers through,
+	// so that a failure after it fails a later page; 204 has no body.
 	Status int
 	Header http.Header
 	Code   string // the error's code; its message says it is a test's
@@ -231,13 +233,19 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 					a.failures[path][0].Times--
 				}
 			}
-			a.requests = append(a.requests, Request{r.Method, r.URL.Path, r.URL.RawQuery, tenant, f.Status, time.Now()})
-			a.mu.Unlock()
-			for k, v := range f.Header {
-				w.Header()[k] = v
+			if f.Status != http.StatusOK {
+				a.requests = append(a.requests, Request{r.Method, r.URL.Path, r.URL.RawQuery, tenant, f.Status, time.Now()})
+				a.mu.Unlock()
+				for k, v := range f.Header {
+					w.Header()[k] = v
+				}
+				if f.Status == http.StatusNoContent {
+					w.WriteHeader(f.Status)
+					return
+				}
+				failWith(w, path, f.Status, f.Code, fmt.Sprintf("the test answers %d to %s %s", f.Status, r.Method, r.URL.Path))
+				return
 			}
-			failWith(w, path, f.Status, f.Code, fmt.Sprintf("the test answers %d to %s %s", f.Status, r.Method, r.URL.Path))
-			return
 		}
 	}
 	a.requests = append(a.requests, Request{r.Method, r.URL.Path, r.URL.RawQuery, tenant, status, time.Now()})
@@ -279,8 +287,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		a.page(w, r, recs, "@odata.nextLink")
 	default:
-		// getEntities is a POST; the SDK asks its next pages with a GET.
-		if r.Method != http.MethodGet && path != "/providers/microsoft.management/getentities" {
+		// getEntities is a POST, its next pages too: Azure answers a GET of
+		// its nextLink 405, as here.
+		if (r.Method != http.MethodGet) != (path == "/providers/microsoft.management/getentities") {
 			writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method+" "+r.URL.Path)
 			return
 		}
