@@ -22,7 +22,7 @@ import (
 // NDJSON on standard output, or pushed to a service. Given the log so far
 // (--log, or the service's), an inventory adds only what changed since.
 func runImport(ctx context.Context, env *Env, args []string) error {
-	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--pseudonymise-users KEYFILE] [--push --server URL --token T]"
+	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--scope SCOPE]... [--pseudonymise-users KEYFILE] [--push --server URL --token T]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usagef("say which export: pal %s; the formats are %s", usage, strings.Join(imports.Names(), ", "))
 	}
@@ -43,6 +43,11 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&push, "push", false, "push the events to the service (--server, --token) instead of writing them")
 	fs.StringVar(&keyFile, "pseudonymise-users", "", "with audit, a file of at least 32 random bytes: each usage user becomes its HMAC-SHA256 under that key")
 	fs.StringVar(&out, "out", "", "with azure-costs, write the daily consumption as a Parquet file (for --consumption) instead of events")
+	var scopes []string
+	fs.Func("scope", "with azure-roles, a scope the snapshot read whole, such as /subscriptions/ID or / for the whole tenant (repeat it): an assignment of the log there that the snapshot leaves out is removed (default: the subscriptions its rows are in)", func(s string) error {
+		scopes = append(scopes, s)
+		return nil
+	})
 	if err := fs.parseArgs(args[1:], -1); err != nil {
 		return err
 	}
@@ -55,6 +60,16 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	}
 	if out != "" && (format != "azure-costs" || push) {
 		return usagef("--out writes the consumption of an azure-costs import as Parquet: it goes with azure-costs and without --push")
+	}
+	if len(scopes) > 0 {
+		if format != "azure-roles" {
+			return usagef("--scope says what a role assignment snapshot read: it goes with azure-roles")
+		}
+		covered, err := imports.ScopesCovered(scopes)
+		if err != nil {
+			return usagef("--scope: %v", err)
+		}
+		o.Covered = covered
 	}
 	if keyFile != "" {
 		key, err := readUserKey(format, keyFile)

@@ -60,7 +60,11 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	var order []costKey
 	var newest time.Time
 	paths := map[string]string{} // ResourceId as written → canonical, "" when not a resource
-	days := map[string]time.Time{}
+	type dayText struct {
+		text     string
+		dayFirst bool
+	}
+	days := map[dayText]time.Time{}
 	dates := map[time.Time]string{}
 	// Rows of no resource's consumption, counted by file: one summary
 	// line each, not a line a row.
@@ -92,10 +96,12 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			continue
 		}
 		date := r.str("Date", "UsageDate", "ChargePeriodStart")
-		day, seen := days[date]
+		// A date's text reads one way in a file of semicolons, another
+		// in the rest.
+		day, seen := days[dayText{date, r.sep == ';'}]
 		if !seen {
 			day, _ = parseDay(date, r.sep)
-			days[date] = day
+			days[dayText{date, r.sep == ';'}] = day
 		}
 		if day.IsZero() {
 			b.problem(r.problem("the date %q is not a date", date))
@@ -195,32 +201,50 @@ func decimal(r *big.Rat) string {
 
 // number reads a cost as a spreadsheet may have saved it: "1,234.5" or
 // "1,234,567" with thousands separated by commas, "2,304" or "1.204,5"
-// with a decimal comma. In a file whose fields a comma separates (sep), a
-// comma within a number can only separate thousands.
+// with a decimal comma. A single comma followed by three digits is a
+// decimal comma in a file of semicolons or tabs (sep), which a locale of
+// decimal commas writes, and separates thousands in a file of commas,
+// where such a number is quoted; any other single comma is a decimal one.
 func number(s string, sep rune) string {
 	comma, dot := strings.LastIndexByte(s, ','), strings.LastIndexByte(s, '.')
 	switch {
 	case comma < 0:
 		return s
-	case sep == ',', dot > comma, dot < 0 && strings.Count(s, ",") > 1:
+	case dot > comma, dot < 0 && strings.Count(s, ",") > 1, dot < 0 && sep == ',' && thousands(s):
 		return strings.ReplaceAll(s, ",", "")
 	}
 	return strings.Replace(strings.ReplaceAll(s, ".", ""), ",", ".", 1)
 }
 
-// parseDay reads a cost row's day. A date of slashes is the month's day
-// second as a US export writes it, but first in a file of semicolons or
-// tabs (sep), which a spreadsheet of a locale that writes days first
-// saved; a date of dots always has the day first.
+// thousands reports whether a number of one comma and no dot reads as
+// thousands: one to three digits, not a lone 0 before them, then three.
+func thousands(s string) bool {
+	head, tail, _ := strings.Cut(strings.TrimPrefix(s, "-"), ",")
+	return len(head) >= 1 && len(head) <= 3 && head != "0" && len(tail) == 3 && allDigits(head) && allDigits(tail)
+}
+
+func allDigits(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
+}
+
+// parseDay reads a cost row's day. A date of slashes has the month first
+// as a US export writes it, but the day first in a file of semicolons
+// (sep), which a spreadsheet of a locale that writes days first saved:
+// each file is read one way, never the other as a fallback. A date of dots
+// always has the day first.
 func parseDay(s string, sep rune) (time.Time, bool) {
+	s = strings.TrimSpace(s)
 	layouts := []string{"2.1.2006"}
-	if sep == ';' || sep == '\t' {
+	if sep == ';' {
 		layouts = append(layouts, "2/1/2006", "2/1/2006 15:04:05", "2/1/2006 15:04")
 	}
 	for _, l := range layouts {
-		if t, err := time.Parse(l, strings.TrimSpace(s)); err == nil {
+		if t, err := time.Parse(l, s); err == nil {
 			return t, true
 		}
+	}
+	if sep == ';' && strings.Contains(s, "/") {
+		return time.Time{}, false
 	}
 	return parseTime(s)
 }

@@ -39,6 +39,12 @@ func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
 		{"a US re-save: thousands separated by commas",
 			"Date,ResourceId,CostInBillingCurrency\n01/05/2026," + vm + "vm1,\"1,234\"\n01/05/2026," + vm + "vm2,\"1,234,567.5\"\n",
 			[]string{"2026-01-05 vm1 standard 1234", "2026-01-05 vm2 standard 1234567.5"}},
+		{"decimal commas in a file of commas (LibreOffice, Google Sheets)",
+			"Date,ResourceId,CostInBillingCurrency\n2026-01-05," + vm + "vm1,\"12,5\"\n2026-01-05," + vm + "vm2,\"0,0123456\"\n2026-01-05," + vm + "vm3,\"1.234,5\"\n2026-01-05," + vm + "vm4,\"0,125\"\n",
+			[]string{"2026-01-05 vm1 standard 12.5", "2026-01-05 vm2 standard 0.0123456", "2026-01-05 vm3 standard 1234.5", "2026-01-05 vm4 standard 0.125"}},
+		{"a US re-save as text of tabs: months first",
+			"Date\tResourceId\tCostInBillingCurrency\n1/5/2026\t" + vm + "vm1\t2\n1/13/2026\t" + vm + "vm1\t3\n",
+			[]string{"2026-01-05 vm1 standard 2", "2026-01-13 vm1 standard 3"}},
 		{"a re-save in a locale of days first and decimal commas",
 			"Date;ResourceId;CostInBillingCurrency\n05/01/2026;" + vm + "vm1;12,5\n13/01/2026;" + vm + "vm1;1.204,5\n",
 			[]string{"2026-01-05 vm1 standard 12.5", "2026-01-13 vm1 standard 1204.5"}},
@@ -56,5 +62,24 @@ func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
 		if !slices.Equal(got, tt.want) || len(problems) > 0 {
 			t.Errorf("%s: %q, problems %q; want %q", tt.name, got, problems, tt.want)
 		}
+	}
+	// A file of semicolons has its days first, on every row: a date that
+	// reads only months first is reported, not read the other way; and
+	// the same text in a file of commas, imported with it, reads months
+	// first.
+	res, err := imports.Run("azure-costs", []imports.File{
+		{Name: "eu.csv", R: strings.NewReader("Date;ResourceId;CostInBillingCurrency\n05/01/2026;" + vm + "vm1;1\n1/13/2026;" + vm + "vm1;2\n")},
+		{Name: "us.csv", R: strings.NewReader("Date,ResourceId,CostInBillingCurrency\n05/01/2026," + vm + "vm2,3\n")},
+	}, imports.Options{Tenant: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dates []string
+	for _, ev := range res.Events {
+		dates = append(dates, ev.Date+" "+ev.Resource[strings.LastIndexByte(ev.Resource, '/')+1:])
+	}
+	slices.Sort(dates)
+	if !slices.Equal(dates, []string{"2026-01-05 vm1", "2026-05-01 vm2"}) || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].String(), `"1/13/2026" is not a date`) {
+		t.Errorf("days first, then months first: %q, problems %v", dates, res.Problems)
 	}
 }

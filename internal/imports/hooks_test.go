@@ -61,6 +61,10 @@ func TestCoveredScopes(t *testing.T) {
 		return `{"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": "u1", "principalType": "User", "scope": "` + scope + `", "createdOn": "2026-01-01T00:00:00Z"}, "name": "` + name + `"}`
 	}
 	onlyS3 := `{"value": [` + row("a3", "/subscriptions/s3") + `]}`
+	whole, err := ScopesCovered([]string{"/"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s1 := `{"value": [` + row("a6", "/subscriptions/s1/resourceGroups/web") + `]}`
 	s1Inherited := `{"value": [` + row("a6", "/subscriptions/s1/resourceGroups/web") + `, ` + row("a7", "/") + `]}`
 	for _, tt := range []struct {
@@ -74,6 +78,7 @@ func TestCoveredScopes(t *testing.T) {
 		{"told what it covers", onlyS3, func(s string) bool {
 			return strings.HasPrefix(s, "/subscriptions/s2") || strings.HasPrefix(s, "/subscriptions/s3")
 		}, "a2"},
+		{"told it read the whole tenant (--scope /)", onlyS3, whole, "a1 a2 a4 a5"},
 	} {
 		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(tt.file)}}, Options{Tenant: "t", Known: Known(e), ObservedAt: at.Add(time.Hour), Covered: tt.covered})
 		if err != nil {
@@ -88,6 +93,10 @@ func TestCoveredScopes(t *testing.T) {
 		slices.Sort(removed)
 		if got := strings.Join(removed, " "); got != tt.want {
 			t.Errorf("a snapshot of %s: removed %q, want %q", tt.name, got, tt.want)
+		}
+		// What an inferred snapshot leaves unread is said.
+		if said := len(res.Problems) == 1 && strings.Contains(res.Problems[0].String(), "not taken as removed"); said != (tt.covered == nil) {
+			t.Errorf("a snapshot of %s: problems %v", tt.name, res.Problems)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -166,6 +167,29 @@ func (b *builder) coveredBy(tenant string, scopes []string) func(string) bool {
 	}
 }
 
+// ScopesCovered says what a snapshot of role assignments read whole covers,
+// given the scopes it read (pal import --scope): each of them and every
+// scope below it; "/" the whole tenant.
+func ScopesCovered(scopes []string) (func(string) bool, error) {
+	var read []string
+	for _, s := range scopes {
+		sc, err := event.ParseScope(s)
+		if err != nil {
+			return nil, err
+		}
+		read = append(read, sc.Path)
+	}
+	return func(scope string) bool {
+		sc, err := event.ParseScope(scope)
+		if err != nil {
+			return false
+		}
+		return slices.ContainsFunc(read, func(p string) bool {
+			return p == "/" || sc.Path == p || strings.HasPrefix(sc.Path, p+"/")
+		})
+	}, nil
+}
+
 // groupScope is the path of a management group.
 func groupScope(g string) string {
 	return "/providers/microsoft.management/managementgroups/" + strings.ToLower(g)
@@ -239,10 +263,20 @@ func readRoleSnapshot(recs []record, names map[string]string, o *Options, b *bui
 		}
 		covered = b.coveredBy(o.Tenant, scopes)
 	}
+	var outside []string
 	for _, a := range ownLive {
-		if !a.From.After(seen) && covered(a.Scope) {
+		switch {
+		case a.From.After(seen):
+		case covered(a.Scope):
 			own[a.ID] = true
+		case o.Covered == nil:
+			outside = append(outside, a.Scope)
 		}
+	}
+	if len(outside) > 0 {
+		slices.Sort(outside)
+		b.problems = append(b.problems, Problem{Reason: fmt.Sprintf("%d assignments of the log are at scopes this snapshot has no rows in (%s): they are not taken as removed, since it did not read there; a snapshot of their subscriptions says whether they still hold",
+			len(outside), strings.Join(slices.Compact(outside), ", "))})
 	}
 	inSnapshot := map[string]bool{}
 	for _, x := range rows {

@@ -148,8 +148,10 @@ func TestShapesAndEncodingsGiveTheSameEvents(t *testing.T) {
 				if crlf {
 					text = strings.ReplaceAll(text, "\n", "\r\n")
 				}
+				// Each day's snapshot is the whole tenant's.
+				whole, _ := imports.ScopesCovered([]string{"/"})
 				res, err := imports.Run("azure-roles", []imports.File{{Name: "roles.json", R: bytes.NewReader(encodings[enc](text))}},
-					imports.Options{Tenant: "contoso", ObservedAt: time.Date(2026, 1, day, 23, 0, 0, 0, time.UTC), Known: imports.Known(foldLog(t, log.String()))})
+					imports.Options{Tenant: "contoso", ObservedAt: time.Date(2026, 1, day, 23, 0, 0, 0, time.UTC), Known: imports.Known(foldLog(t, log.String())), Covered: whole})
 				if err != nil {
 					t.Fatalf("seed %d, %s in %s, day %d: %v", seed, shape, enc, day, err)
 				}
