@@ -302,7 +302,8 @@ func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, p Princ
 
 // getLog streams the log as NDJSON v1, in sequence order, then the
 // consumption kept as segments: all of it to the operator, a tenant's own
-// events to its administrator, read from the store by tenant.
+// events to its administrator, read from the store by tenant, with the
+// registrations of the organisations its credit reads (registered).
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request, p Principal) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	out := event.NewWriter(w)
@@ -310,7 +311,16 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, p Principal) err
 	var err error
 	tenant, scoped := p.tenantScope()
 	if scoped {
-		err = s.store.TenantLog(r.Context(), tenant, write)
+		var reads func(*event.Event) bool
+		if reads, err = s.registered(r.Context(), tenant); err != nil {
+			return err
+		}
+		err = s.store.TenantLog(r.Context(), tenant, func(rec store.Record) error {
+			if rec.Event.Tenant == "" && !reads(rec.Event) {
+				return nil
+			}
+			return write(rec)
+		})
 	} else {
 		err = s.store.Scan(r.Context(), 0, write)
 	}
@@ -322,6 +332,46 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, p Principal) err
 		return err
 	}
 	return out.Flush()
+}
+
+// registered says which of the directory's registrations a tenant's credit
+// reads: those that name a partner ID its accounts link, or that share an
+// ID with one that does (a registration refused for an ID another holds
+// changes which holds it), and so on. Another organisation's cannot change
+// its credit, and a tenant's administrator is not shown them.
+func (s *Server) registered(ctx context.Context, tenant string) (func(*event.Event) bool, error) {
+	ids := map[string]bool{}
+	var regs []*event.Event
+	err := s.store.TenantLog(ctx, tenant, func(rec store.Record) error {
+		switch ev := rec.Event; {
+		case ev.Type == event.PalLinked:
+			ids[ev.Partner] = true
+		case ev.Tenant == "":
+			regs = append(regs, ev)
+		}
+		return nil
+	})
+	names := func(ev *event.Event) bool {
+		return ids[ev.Org] || slices.ContainsFunc(ev.Locations, func(id string) bool { return ids[id] })
+	}
+	orgs := map[string]bool{}
+	for grew := true; grew; {
+		grew = false
+		for _, ev := range regs {
+			if !orgs[ev.Org] {
+				if !names(ev) {
+					continue
+				}
+				orgs[ev.Org], grew = true, true
+			}
+			for _, id := range append([]string{ev.Org}, ev.Locations...) {
+				if !ids[id] {
+					ids[id], grew = true, true
+				}
+			}
+		}
+	}
+	return func(ev *event.Event) bool { return orgs[ev.Org] }, err
 }
 
 // getRefusals pages through the stored records that the state refuses as

@@ -244,6 +244,10 @@ func TestWhoMayDoWhat(t *testing.T) {
 		if registrations == 0 {
 			t.Error("litware's administrator's log has no registration of the directory: pal could not credit anyone on it")
 		}
+		// Only the organisations its accounts link: not Tailspin's.
+		if strings.Contains(string(logBody), `"org":"3000001"`) {
+			t.Error("litware's administrator's log names an organisation none of its accounts links")
+		}
 
 		// A line the caller may not push is refused as forbidden; the rest applies.
 		batch := usage + "\n" + strings.Replace(usage, "contoso", "litware", 1) + "\n" +

@@ -124,9 +124,9 @@ type Store interface {
 	// in sequence order.
 	ScanTenantAt(ctx context.Context, tenant string, at time.Time, fn func(Record) error) error
 	// TenantLog calls fn with the records of one tenant, and the partner
-	// directory's registrations its fold reads, in sequence order: the log
-	// a tenant's administrator exports, on which pal answers as the
-	// service does for that tenant.
+	// directory's registrations, in sequence order: the log a tenant's
+	// administrator exports, with the registrations its fold reads, on
+	// which pal answers as the service does for that tenant.
 	TenantLog(ctx context.Context, tenant string, fn func(Record) error) error
 	// LastSeq returns the sequence number of the last record, 0 when empty.
 	LastSeq(ctx context.Context) (int64, error)
