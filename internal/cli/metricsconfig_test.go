@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -64,8 +65,14 @@ func TestMetricsConfig(t *testing.T) {
 	if !qualified {
 		t.Fatalf("Fabrikam does not qualify in the demo (total %v)", total)
 	}
-	if again, q := score("--metrics-config", file("strict.json", `{"qualifying_total": 99.5}`)); again != total || q {
-		t.Errorf("with a qualifying total of 99.5: total %v, qualified %v; want %v and not qualified", again, q, total)
+	strict := file("strict.json", `{"qualifying_total": 99.5, "max": {"usage_growth": 40}}`)
+	if again, q := score("--metrics-config", strict); again < total || again > 100 || q {
+		t.Errorf("with a qualifying total of 99.5 and 40 points of growth at most: total %v, qualified %v; want at least %v and not qualified", again, q, total)
+	}
+	// The table says the configured total and maxima.
+	_, table, _ := run(t, log, "report", "pcs", "--log", "-", "--month", "2026-03", "--org", "1000001", "--metrics-config", strict)
+	if !strings.Contains(table, "a total of at least 99.5") || !regexp.MustCompile(`total\s+\S+\s+110\n`).MatchString(table) {
+		t.Errorf("the score's table with a total of 99.5 to qualify and 40 points of growth at most:\n%s", table)
 	}
 
 	for body, want := range map[string]string{

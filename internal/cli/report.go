@@ -239,9 +239,10 @@ func printScore(env *Env, org attribution.Organisation, baseline string, s metri
 	fmt.Fprintf(tw, "advanced certifications\t%s\t%s%s\n", num(p.Advanced), num(cfg.MaxAdvanced), note)
 	fmt.Fprintf(tw, "usage growth\t%s\t%s\n", num(p.UsageGrowth), num(cfg.MaxUsageGrowth))
 	fmt.Fprintf(tw, "deployments\t%s\t%s\n", num(p.Deployments), num(cfg.MaxDeployments))
-	fmt.Fprintf(tw, "total\t%s\t100\n", num(s.Total))
+	most := cfg.MaxNetCustomerAdds + cfg.MaxIntermediate + cfg.MaxAdvanced + cfg.MaxUsageGrowth + cfg.MaxDeployments
+	fmt.Fprintf(tw, "total\t%s\t%s\n", num(s.Total), num(most))
 	tw.Flush()
-	verdict := "does not qualify (a total of at least 70 and at least 1 point in every subcategory are needed)"
+	verdict := fmt.Sprintf("does not qualify (a total of at least %s and at least 1 point in every subcategory are needed)", num(cfg.QualifyingTotal))
 	if s.Qualified {
 		verdict = "qualifies"
 	}
