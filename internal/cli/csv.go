@@ -37,6 +37,9 @@ func writeCSV(w io.Writer, rows any) error {
 	for r := range v.Len() {
 		for k, i := range fields {
 			record[k] = csvCell(v.Index(r).Field(i))
+			if !numeric(v.Index(r).Field(i)) {
+				record[k] = api.CSVText(record[k])
+			}
 		}
 		if err := cw.Write(record); err != nil {
 			return err
@@ -44,6 +47,19 @@ func writeCSV(w io.Writer, rows any) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// numeric reports whether a field is a number (a pointer to one too),
+// which a spreadsheet reads as one, its sign included.
+func numeric(v reflect.Value) bool {
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64, reflect.Bool:
+		return true
+	}
+	return false
 }
 
 func csvCell(v reflect.Value) string {
@@ -61,7 +77,7 @@ func csvCell(v reflect.Value) string {
 	}
 	switch v.Kind() {
 	case reflect.String:
-		return api.CSVText(v.String())
+		return v.String()
 	case reflect.Bool:
 		return strconv.FormatBool(v.Bool())
 	case reflect.Int, reflect.Int32, reflect.Int64:

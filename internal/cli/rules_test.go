@@ -42,8 +42,9 @@ func TestActiveAccountMadeOwner(t *testing.T) {
 		"2026-01-08T12:00:00Z": `"partner": "200011"`,
 	} {
 		code, stdout, stderr := run(t, log, "explain", "--log", "-", "--tenant", "contoso", "--resource", "ci", "--at", at, "--format", "json")
-		winner := stdout[strings.Index(stdout, `"winner"`):]
-		if code != 0 || !strings.Contains(winner[:strings.Index(winner, "}")], want) {
+		_, winner, _ := strings.Cut(stdout, `"winner"`)
+		winner, _, _ = strings.Cut(winner, "}")
+		if code != 0 || !strings.Contains(winner, want) {
 			t.Errorf("explain at %s: exit %d %s, want the winner %s\n%s", at, code, stderr, want, stdout)
 		}
 	}
@@ -84,5 +85,23 @@ func TestSolutionListingAResourceTwice(t *testing.T) {
 	flat := strings.Join(strings.Fields(stdout), " ")
 	if !strings.Contains(flat, `"line": 3, "type": "solution.imported", "code": "invalid_kind"`) || strings.Contains(flat, `"line": 4`) {
 		t.Errorf("pal check:\n%s\nwant line 3 refused as invalid_kind, line 4 applied", stdout)
+	}
+}
+
+// TestCSVTextIsText: a cell of text that a spreadsheet would run as a
+// formula is written after a '; numbers, negative ones too, and the items
+// of a list are left as they are.
+func TestCSVTextIsText(t *testing.T) {
+	type row struct {
+		Name  string   `json:"name"`
+		Cost  float64  `json:"cost"`
+		Items []string `json:"items"`
+	}
+	var b strings.Builder
+	if err := writeCSV(&b, []row{{Name: "=HYPERLINK(1)", Cost: -5, Items: []string{"x", "-y"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "name,cost,items\n'=HYPERLINK(1),-5,x;-y\n"; b.String() != want {
+		t.Errorf("CSV:\n%s\nwant\n%s", b.String(), want)
 	}
 }

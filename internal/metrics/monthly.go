@@ -204,7 +204,9 @@ func (a *Aggregator) of(tenant string) *counts {
 
 // DropTenant forgets what was counted of one tenant, so that its usage can
 // be counted again after its tenant was folded again. The tenant's users
-// keep their numbers.
+// keep their numbers. Only the command line's batches (UsageBatch) keep
+// slots, and never drop a tenant: the pass over them is over none in the
+// service.
 func (a *Aggregator) DropTenant(tenant string) {
 	delete(a.tenants, tenant)
 	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant })
@@ -455,11 +457,12 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		}
 		return w
 	}
+	full := make(map[workloadKey]*roaring.Bitmap)
 	for _, c := range a.tenants {
 		// A workload's users are its own (those seen under a shared
 		// credit) and, for the users seen at share 1, those of its
 		// resources.
-		full := make(map[workloadKey]*roaring.Bitmap)
+		clear(full)
 		for k, u := range c.workloads {
 			if k.month == month {
 				full[k] = u.bitmap().Clone()

@@ -167,8 +167,10 @@ func resourceParams(r *http.Request, p Principal) (tenant, resource string, err 
 	if tenant == "" || resource == "" {
 		return "", "", errorf(codeBadRequest, "tenant and resource are required: %s?tenant=T&resource=R", r.URL.Path)
 	}
-	if p.Role == store.RoleTenantAdmin && tenant != p.Tenant {
-		return "", "", errorf(codeForbidden, "a tenant administrator reads its own tenant's resources only")
+	if p.Role == store.RoleTenantAdmin {
+		if err := p.ownTenant(tenant); err != nil {
+			return "", "", err
+		}
 	}
 	return tenant, resource, nil
 }

@@ -13,7 +13,6 @@ const (
 	codeForbidden    = "Forbidden"
 	codeNotFound     = "NotFound"
 	codeConflict     = "Conflict"
-	codeMethod       = "MethodNotAllowed"
 	codeTooMany      = "TooManyRequests"
 	codeInternal     = "InternalError"
 	codeLoading      = "Loading"
@@ -25,7 +24,6 @@ var statusOf = map[string]int{
 	codeForbidden:    http.StatusForbidden,
 	codeNotFound:     http.StatusNotFound,
 	codeConflict:     http.StatusConflict,
-	codeMethod:       http.StatusMethodNotAllowed,
 	codeTooMany:      http.StatusTooManyRequests,
 	codeInternal:     http.StatusInternalServerError,
 	codeLoading:      http.StatusServiceUnavailable,

@@ -23,11 +23,11 @@ func TestUnroutedInTheAPIShape(t *testing.T) {
 		status       int
 		code, allow  string
 	}{
-		{"PUT", "/providers/Microsoft.ManagementPartner/partners", 405, "MethodNotAllowed", "GET"},
-		{"POST", "/providers/Microsoft.ManagementPartner/partners/1000001", 405, "MethodNotAllowed", "GET, PUT, PATCH, DELETE"},
+		{"PUT", "/providers/Microsoft.ManagementPartner/partners", 405, "BadRequest", "GET"},
+		{"POST", "/providers/Microsoft.ManagementPartner/partners/1000001", 405, "BadRequest", "GET, PUT, PATCH, DELETE"},
 		{"GET", "/providers/Microsoft.ManagementPartner/partners/", 404, "NotFound", ""},
 		{"GET", "/v1/nothing", 404, "NotFound", ""},
-		{"DELETE", "/v1/log", 405, "MethodNotAllowed", "GET"},
+		{"DELETE", "/v1/log", 405, "BadRequest", "GET"},
 	} {
 		req, _ := http.NewRequest(tt.method, s.url+tt.path, nil)
 		req.Header.Set("Authorization", "Bearer "+account)

@@ -306,7 +306,8 @@ func (s *Server) routes() {
 }
 
 // unrouted answers, in the API's shape, a request that no route takes: 405
-// with Allow when its path is served for other methods, 404 otherwise.
+// with Allow when its path is served for other methods, 404 otherwise. The
+// codes are those SPEC.md section 8 lists: a wrong method is a BadRequest.
 func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
@@ -318,7 +319,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": apiError{Code: codeMethod,
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": apiError{Code: codeBadRequest,
 			Message: fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, ", "), r.Method)}})
 		return
 	}

@@ -366,7 +366,9 @@ func writeCSVTable(w http.ResponseWriter, filename string, cols []column, rows [
 	for _, r := range rows {
 		for i, c := range cols {
 			line[i] = cellText(r[c.Key])
-			if _, text := r[c.Key].(string); text {
+			switch r[c.Key].(type) {
+			case float64, int, bool:
+			default:
 				line[i] = api.CSVText(line[i])
 			}
 		}
@@ -736,6 +738,10 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 				switch {
 				case sc.org != "" && credited(sc.org, c.To.Org, c.To.Shares):
 					change = "gained from " + short(c.From)
+				case sc.org != "" && c.Correction && !credited(sc.org, c.From.Org, c.From.Shares):
+					// Filed to the organisation for a credit of its that
+					// came later, which a late event withdrew.
+					change = "its later credit withdrawn: " + short(c.To) + " from then on"
 				case sc.org != "":
 					change = "lost to " + short(c.To)
 				}
