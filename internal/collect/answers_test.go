@@ -87,3 +87,33 @@ func TestNextPageOnTheAPIsHostOnly(t *testing.T) {
 		t.Errorf("a next link to another host: %v, want it refused", err)
 	}
 }
+
+// TestTokenRefusedOnTheWay: a token that expired or was revoked between its
+// issue and a request (401 ExpiredAuthenticationToken) is asked once more,
+// with a new one: through the SDK's pagers, the requests pal makes itself,
+// and the cost query.
+func TestTokenRefusedOnTheWay(t *testing.T) {
+	api := world(t)
+	expired := collecttest.Failure{Status: 401, Code: "ExpiredAuthenticationToken"}
+	api.Fail(sub1Path+assignments, expired)
+	api.Fail(membersPath(fabOps), expired)
+	api.Fail(sub1Path+"/providers/Microsoft.CostManagement/query", expired)
+	creds := &collecttest.Credentials{Set: map[string]*collecttest.Credential{contoso: {Tenant: contoso}, fabrikam: {Tenant: fabrikam}}}
+	sink := &memory{log: readLog(t, seed)}
+	rep, err := newCollector(t, api, worldConfig(), creds).Run(context.Background(), day1, sink.log, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		t.Errorf("failed: %v, want each request asked once more", failed)
+	}
+	refused := 0
+	for _, r := range api.Requests() {
+		if r.Status == http.StatusUnauthorized {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Errorf("%d requests refused their token, want the 3 the test refused", refused)
+	}
+}

@@ -188,6 +188,22 @@ func send(pl runtime.Pipeline, req *policy.Request, ok ...int) (*http.Response, 
 	return resp, nil
 }
 
+// reauthorize asks a request once more when its token is refused (401): a
+// token that expired or was revoked between its issue and the request
+// (ExpiredAuthenticationToken). The bearer token policy, after this one,
+// then has forgotten it and asks the credential for another, but does not
+// ask again itself.
+type reauthorize struct{}
+
+func (reauthorize) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || req.RewindBody() != nil {
+		return resp, err
+	}
+	resp.Body.Close()
+	return req.Next()
+}
+
 // RequestError is a request that failed: which, and why, in the API's own
 // words.
 type RequestError struct {

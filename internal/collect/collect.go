@@ -217,6 +217,7 @@ func New(cfg Config, opts Options) (*Collector, error) {
 		RetryDelay:    opts.RetryDelay,
 		MaxRetryDelay: 5 * time.Minute,
 	}
+	co.PerCallPolicies = append(slices.Clip(co.PerCallPolicies), reauthorize{})
 	// A collector never writes to Azure: not even to register a resource
 	// provider that a subscription lacks, as the SDK would on its own.
 	ao := &arm.ClientOptions{ClientOptions: co, DisableRPRegistration: true}
