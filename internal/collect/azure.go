@@ -135,11 +135,10 @@ type page struct {
 func pages[T any](ctx context.Context, p *runtime.Pager[T], progress func(page)) ([]page, error) {
 	var out []page
 	for p.More() {
-		var raw *http.Response
-		if _, err := p.NextPage(policy.WithCaptureResponse(ctx, &raw)); err != nil {
-			return nil, requestError(err)
-		}
-		pg, err := captured(raw, len(out)+1)
+		pg, err := capture(ctx, len(out)+1, func(ctx context.Context) error {
+			_, err := p.NextPage(ctx)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -147,6 +146,16 @@ func pages[T any](ctx context.Context, p *runtime.Pager[T], progress func(page))
 		progress(pg)
 	}
 	return out, nil
+}
+
+// capture makes the request of page n through fetch, which the SDK makes,
+// and keeps its response's body.
+func capture(ctx context.Context, n int, fetch func(context.Context) error) (page, error) {
+	var raw *http.Response
+	if err := fetch(policy.WithCaptureResponse(ctx, &raw)); err != nil {
+		return page{}, requestError(err)
+	}
+	return captured(raw, n)
 }
 
 // captured reads the body of a captured response, which the SDK read and

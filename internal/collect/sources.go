@@ -250,12 +250,11 @@ func entities(ctx context.Context, c *armmanagementgroups.EntitiesClient, progre
 	var out []page
 	var skip *string
 	for {
-		var raw *http.Response
-		resp, err := c.NewListPager(&armmanagementgroups.EntitiesClientListOptions{Skiptoken: skip}).NextPage(policy.WithCaptureResponse(ctx, &raw))
-		if err != nil {
-			return nil, requestError(err)
-		}
-		pg, err := captured(raw, len(out)+1)
+		var resp armmanagementgroups.EntitiesClientListResponse
+		pg, err := capture(ctx, len(out)+1, func(ctx context.Context) (err error) {
+			resp, err = c.NewListPager(&armmanagementgroups.EntitiesClientListOptions{Skiptoken: skip}).NextPage(ctx)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +269,7 @@ func entities(ctx context.Context, c *armmanagementgroups.EntitiesClient, progre
 			token = u.Query().Get("$skiptoken")
 		}
 		if token == "" || skip != nil && *skip == token {
-			return nil, &RequestError{Method: http.MethodPost, URL: bareURL(raw.Request), Err: fmt.Errorf("page %d's nextLink %q gives no new $skiptoken to ask the next page with", len(out), *resp.NextLink)}
+			return nil, fmt.Errorf("%s: its nextLink %q gives no new $skiptoken to ask the next page with", pg.name, *resp.NextLink)
 		}
 		skip = &token
 	}
