@@ -175,7 +175,14 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 		if err != nil {
 			return err
 		}
-		if len(rep.Failed()) > 0 {
+		read := slices.ContainsFunc(rep.Results, func(r collect.Result) bool { return r.Err == nil && r.Pages > 0 })
+		switch n := len(rep.Failed()); {
+		case n > 0 && !read:
+			// Exit 2: nothing could be read, most often for want of a
+			// credential; a scheduler must not take it for a run that
+			// did part of its work.
+			return fmt.Errorf("every source that asked an API failed (%d), nothing was read: see why above; without a credential, set the AZURE_* variables, give the machine a managed identity, or run az login", n)
+		case n > 0:
 			// Exit 1: the run did part of its work, and said which.
 			return errRefused
 		}

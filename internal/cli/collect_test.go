@@ -275,6 +275,29 @@ func TestCollectFailuresAndDryRun(t *testing.T) {
 	}
 }
 
+// TestCollectWithNoCredential: a run in which every source failed, here for
+// want of a credential, exits 2 with a line that says what to set, where
+// a run that did part of its work exits 1.
+func TestCollectWithNoCredential(t *testing.T) {
+	api := collecttest.New(t)
+	collecttest.FirstDay(t, collectWorld).Serve(api)
+	none := errors.New("DefaultAzureCredential: failed to acquire a token")
+	creds := &collecttest.Credentials{Set: map[string]*collecttest.Credential{
+		"contoso-tenant-id": {Tenant: "contoso-tenant-id", Err: none}, "fabrikam-tenant-id": {Tenant: "fabrikam-tenant-id", Err: none}}}
+	cc := collectCommand{azure: func() collect.Options {
+		return collect.Options{Credential: creds.For, Client: api.ClientOptions(), GraphEndpoint: api.GraphEndpoint(),
+			PowerPlatformEndpoint: api.URL, OfficeEndpoint: api.URL, RetryDelay: 10 * time.Millisecond}
+	}}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "collect.json")
+	os.WriteFile(config, []byte(collectConfig), 0o644)
+	var out, errOut bytes.Buffer
+	code := runCollectWith(context.Background(), cc, &out, &errOut, "collect", "--config", config, "--log", filepath.Join(dir, "log.ndjson"), "--once", "--observed-at", collectAt)
+	if code != ExitUsage || !strings.Contains(errOut.String(), "every source that asked an API failed") || !strings.Contains(errOut.String(), "AZURE_*") {
+		t.Errorf("a run with no credential: exit %d, standard error:\n%s", code, errOut.String())
+	}
+}
+
 func TestCollectUsage(t *testing.T) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "collect.json")

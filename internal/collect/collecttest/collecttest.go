@@ -488,6 +488,8 @@ type Credential struct {
 	Tenant string
 	// Lifetime is how long a token lasts (default an hour).
 	Lifetime time.Duration
+	// Err, when set, is every token's answer: a machine with no credential.
+	Err error
 
 	mu     sync.Mutex
 	issued int
@@ -498,6 +500,9 @@ func (c *Credential) GetToken(_ context.Context, o policy.TokenRequestOptions) (
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.issued++
+	if c.Err != nil {
+		return azcore.AccessToken{}, c.Err
+	}
 	if len(o.Scopes) != 1 {
 		return azcore.AccessToken{}, fmt.Errorf("asked for scopes %v: one scope a token", o.Scopes)
 	}
