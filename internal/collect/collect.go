@@ -411,43 +411,20 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 }
 
 // covered says which scopes a target's snapshot of role assignments
-// lists: its subscriptions and management groups and everything below
-// them, and what lies above them — the root, and the management groups
-// that hold them as the log places them — whose assignments every list
-// below shows.
+// lists (imports.Covered): its subscriptions and management groups and
+// everything below them, and what lies above them — the root, and the
+// management groups that hold them as the log places them — whose
+// assignments every list below shows.
 func (r *run) covered(t *target) func(string) bool {
 	groups, subs := r.known.Azure().Placements(t.tenant)
-	above := map[string]bool{"/": true}
-	climb := func(g string) {
-		for g = strings.ToLower(g); g != "" && !above[groupPath(g)]; g = groups[g] {
-			above[groupPath(g)] = true
-		}
-	}
 	var read []string
 	for _, s := range t.subs {
-		read = append(read, "/subscriptions/"+strings.ToLower(s.id))
-		climb(subs[strings.ToLower(s.id)])
+		read = append(read, "/subscriptions/"+s.id)
 	}
 	for _, g := range t.groups {
-		read = append(read, groupPath(g))
-		climb(groups[strings.ToLower(g)])
+		read = append(read, "/providers/Microsoft.Management/managementGroups/"+g)
 	}
-	return func(scope string) bool {
-		s := strings.ToLower(scope)
-		if above[s] {
-			return true
-		}
-		for _, p := range read {
-			if s == p || strings.HasPrefix(s, p+"/") {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-func groupPath(g string) string {
-	return "/providers/microsoft.management/managementgroups/" + strings.ToLower(g)
+	return imports.Covered(read, true, groups, subs)
 }
 
 // groupsOf lists the groups whose members a target reads: those its

@@ -125,69 +125,88 @@ func byRoleKey(as []azure.LiveAssignment) map[string][]string {
 	return out
 }
 
-// coveredBy says which scopes a snapshot of role assignments lists, from
-// the scopes of its rows: the subscriptions they are in, since az role
-// assignment list, and its REST call, read one subscription at a time;
-// and, when some rows are inherited (a management group's, the root's),
-// the management groups above those subscriptions and the root, which the
-// listing then reads too (--include-inherited). An assignment elsewhere
-// that the snapshot leaves out was not read, not removed.
+// Covered says which scopes a snapshot of role assignments covers, given
+// the scopes it read: each of them and every scope below it ("/" the
+// whole tenant); and, when the listing shows what lies above them
+// (inherited: az role assignment list --include-inherited, and the list
+// at a management group's atScope()), the root and the management groups
+// that hold them as the log places them (groups and subscriptions, by
+// lower-case name: AzureLog.Placements), those alone. An assignment
+// elsewhere that the snapshot leaves out was not read, not removed.
+func Covered(read []string, inherited bool, groups, subscriptions map[string]string) func(string) bool {
+	read = slices.Clone(read)
+	above := map[string]bool{}
+	climb := func(g string) {
+		for g = strings.ToLower(g); g != "" && !above[groupScope(g)]; g = groups[g] {
+			above[groupScope(g)] = true
+		}
+	}
+	for i, p := range read {
+		sc, err := event.ParseScope(p)
+		if err != nil {
+			read[i] = strings.ToLower(p)
+			continue
+		}
+		read[i] = sc.Path
+		switch {
+		case !inherited:
+		case sc.Subscription != "":
+			climb(subscriptions[strings.ToLower(sc.Subscription)])
+		case sc.Kind == event.ScopeManagementGroup:
+			climb(groups[strings.ToLower(sc.Group)])
+		}
+	}
+	if inherited {
+		above["/"] = true
+	}
+	return func(scope string) bool {
+		s := strings.ToLower(scope)
+		if sc, err := event.ParseScope(scope); err == nil {
+			s = sc.Path
+		}
+		return above[s] || slices.ContainsFunc(read, func(p string) bool {
+			return p == "/" || s == p || strings.HasPrefix(s, p+"/")
+		})
+	}
+}
+
+// coveredBy says which scopes a snapshot of role assignments covers, from
+// the scopes of its rows (Covered): the subscriptions they are in, since
+// az role assignment list, and its REST call, read one subscription at a
+// time; and what lies above them when some rows are inherited (a
+// management group's, the root's).
 func (b *builder) coveredBy(tenant string, scopes []string) func(string) bool {
-	subs := map[string]bool{}
+	var subs []string
 	inherited := false
 	for _, scope := range scopes {
 		sc, err := event.ParseScope(scope)
 		switch {
 		case err != nil:
 		case sc.Subscription != "":
-			subs["/subscriptions/"+sc.Subscription] = true
+			if sub := "/subscriptions/" + sc.Subscription; !slices.Contains(subs, sub) {
+				subs = append(subs, sub)
+			}
 		default:
 			inherited = true
 		}
 	}
-	above := map[string]bool{}
-	if inherited {
-		above["/"] = true
-		var groups, placed map[string]string
-		if b.known != nil {
-			groups, placed = b.known.Placements(tenant)
-		}
-		for sub := range subs {
-			for g := placed[strings.TrimPrefix(sub, "/subscriptions/")]; g != "" && !above[groupScope(g)]; g = groups[g] {
-				above[groupScope(g)] = true
-			}
-		}
+	var groups, placed map[string]string
+	if b.known != nil {
+		groups, placed = b.known.Placements(tenant)
 	}
-	return func(scope string) bool {
-		sc, err := event.ParseScope(scope)
-		if err != nil {
-			return false
-		}
-		return subs["/subscriptions/"+sc.Subscription] || sc.Subscription == "" && above[sc.Path]
-	}
+	return Covered(subs, inherited, groups, placed)
 }
 
 // ScopesCovered says what a snapshot of role assignments read whole covers,
 // given the scopes it read (pal import --scope): each of them and every
 // scope below it; "/" the whole tenant.
 func ScopesCovered(scopes []string) (func(string) bool, error) {
-	var read []string
 	for _, s := range scopes {
-		sc, err := event.ParseScope(s)
-		if err != nil {
+		if _, err := event.ParseScope(s); err != nil {
 			return nil, err
 		}
-		read = append(read, sc.Path)
 	}
-	return func(scope string) bool {
-		sc, err := event.ParseScope(scope)
-		if err != nil {
-			return false
-		}
-		return slices.ContainsFunc(read, func(p string) bool {
-			return p == "/" || sc.Path == p || strings.HasPrefix(sc.Path, p+"/")
-		})
-	}, nil
+	return Covered(scopes, false, nil, nil), nil
 }
 
 // groupScope is the path of a management group.
