@@ -60,9 +60,10 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	var order []costKey
 	var newest time.Time
 	paths := map[string]string{} // ResourceId as written → canonical, "" when not a resource
+	// A date's text reads as its file's separator says (parseDay).
 	type dayText struct {
-		text     string
-		dayFirst bool
+		text string
+		sep  rune
 	}
 	days := map[dayText]time.Time{}
 	dates := map[time.Time]string{}
@@ -96,12 +97,10 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			continue
 		}
 		date := r.str("Date", "UsageDate", "ChargePeriodStart")
-		// A date's text reads one way in a file of semicolons, another
-		// in the rest.
-		day, seen := days[dayText{date, r.sep == ';'}]
+		day, seen := days[dayText{date, r.sep}]
 		if !seen {
 			day, _ = parseDay(date, r.sep)
-			days[dayText{date, r.sep == ';'}] = day
+			days[dayText{date, r.sep}] = day
 		}
 		if day.IsZero() {
 			b.problem(r.problem("the date %q is not a date", date))
