@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
@@ -349,4 +350,13 @@ type Buckets interface {
 type FencedWriter interface {
 	// SaveCheckpoint keeps data as the bucket's fold after record seq.
 	SaveCheckpoint(ctx context.Context, seq int64, data []byte) error
+}
+
+// EndNanos is the bound in nanoseconds of a scan of the records before to
+// (ScanTenantBetween): the latest there is when to is zero.
+func EndNanos(to time.Time) int64 {
+	if to.IsZero() {
+		return math.MaxInt64
+	}
+	return to.UnixNano()
 }

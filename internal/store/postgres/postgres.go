@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"slices"
 	"time"
 
@@ -162,7 +161,7 @@ func (s *Store) ScanTenantState(ctx context.Context, tenant string, fn func(stor
 // ScanTenantBetween calls fn with one tenant's records at or after from
 // and before to (zero: no end), in time order.
 func (s *Store) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
-	return scan(ctx, s.pool, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
+	return scan(ctx, s.pool, scanTenantBetween, fn, tenant, from.UnixNano(), store.EndNanos(to))
 }
 
 // ScanTenantAt calls fn with one tenant's records at an instant, in
@@ -272,7 +271,7 @@ func (w *writer) ScanTenantBetween(ctx context.Context, tenant string, from, to 
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
-	return scan(ctx, w.tx, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
+	return scan(ctx, w.tx, scanTenantBetween, fn, tenant, from.UnixNano(), store.EndNanos(to))
 }
 
 // Append finds which of the events' ids the log holds, and the log's last
@@ -719,13 +718,4 @@ func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[st
 		out[day] = int(n)
 	}
 	return out, rows.Err()
-}
-
-// endNanos is the bound in nanoseconds of a scan that ends before to, the
-// latest there is when to is zero.
-func endNanos(to time.Time) int64 {
-	if to.IsZero() {
-		return math.MaxInt64
-	}
-	return to.UnixNano()
 }

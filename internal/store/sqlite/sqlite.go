@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -165,7 +164,7 @@ func (s *Store) ScanTenantState(ctx context.Context, tenant string, fn func(stor
 // ScanTenantBetween calls fn with one tenant's records at or after from
 // and before to (zero: no end), in time order.
 func (s *Store) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
-	return scan(ctx, s.db, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
+	return scan(ctx, s.db, scanTenantBetween, fn, tenant, from.UnixNano(), store.EndNanos(to))
 }
 
 // ScanTenantAt calls fn with one tenant's records at an instant, in
@@ -207,7 +206,7 @@ func (w writer) ScanTenantState(ctx context.Context, tenant string, fn func(stor
 }
 
 func (w writer) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
-	return scan(ctx, w.tx, scanTenantBetween, fn, tenant, from.UnixNano(), endNanos(to))
+	return scan(ctx, w.tx, scanTenantBetween, fn, tenant, from.UnixNano(), store.EndNanos(to))
 }
 
 // insertSizes are the row counts of the prepared INSERTs, largest first:
@@ -684,13 +683,4 @@ func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[st
 		out[day] = n
 	}
 	return out, rows.Err()
-}
-
-// endNanos is the bound in nanoseconds of a scan that ends before to, the
-// latest there is when to is zero.
-func endNanos(to time.Time) int64 {
-	if to.IsZero() {
-		return math.MaxInt64
-	}
-	return to.UnixNano()
 }
