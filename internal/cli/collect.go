@@ -182,7 +182,7 @@ func (cc collectCommand) run(ctx context.Context, env *Env, args []string) error
 			// credential; a scheduler must not take it for a run that
 			// did part of its work.
 			return fmt.Errorf("every source that asked an API failed (%d), nothing was read: see why above; without a credential, set the AZURE_* variables, give the machine a managed identity, or run az login", n)
-		case n > 0:
+		case n > 0 || len(rep.Partial()) > 0:
 			// Exit 1: the run did part of its work, and said which.
 			return errRefused
 		}
@@ -409,6 +409,13 @@ func (o *collectOutput) summary(r *collect.Report, dryRun bool) {
 			names = append(names, f.Tenant+" "+f.Source)
 		}
 		line += fmt.Sprintf("; %d failed, nothing of them written (%s)", len(failed), strings.Join(names, ", "))
+	}
+	if partial := r.Partial(); len(partial) > 0 {
+		var names []string
+		for _, p := range partial {
+			names = append(names, fmt.Sprintf("%s %s without %d", p.Tenant, p.Source, len(p.Missed)))
+		}
+		line += fmt.Sprintf("; %d written without the scopes they could not read (%s)", len(partial), strings.Join(names, ", "))
 	}
 	fmt.Fprintln(o.env.Stderr, line)
 }

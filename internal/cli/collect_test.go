@@ -246,9 +246,10 @@ func canonical(t *testing.T, log string) []string {
 	return out
 }
 
-// TestCollectFailuresAndDryRun: a source refused is one line on standard
-// error, naming the request and what the API said, and the run exits 1
-// with the others written; --dry-run prints and writes nothing.
+// TestCollectFailuresAndDryRun: a subscription refused is said on its
+// source's line on standard error, naming the request and what the API
+// said, and the run exits 1 with the rest written; --dry-run prints and
+// writes nothing.
 func TestCollectFailuresAndDryRun(t *testing.T) {
 	api, cc := fakeAzure(t)
 	api.Fail(collecttest.Sub1Path+"/providers/Microsoft.CostManagement/query", collecttest.Failure{Status: 403, Code: "RBACAccessDenied", Times: -1})
@@ -261,14 +262,15 @@ func TestCollectFailuresAndDryRun(t *testing.T) {
 	if code != ExitRefused {
 		t.Errorf("a run with a source failed exits %d, want %d", code, ExitRefused)
 	}
-	wantErr := "pal collect: contoso-tenant-id azure-costs: failed, nothing written: POST " + api.URL + collecttest.Sub1Path +
+	wantErr := "; subscriptions/" + collecttest.Sub1 + " not read, what the log holds of it kept: POST " + api.URL + collecttest.Sub1Path +
 		"/providers/Microsoft.CostManagement/query: 403 Forbidden, RBACAccessDenied: the test answers 403"
 	if !strings.Contains(errOut.String(), wantErr) || !strings.Contains(errOut.String(), "azure-costs needs Cost Management Reader") ||
-		!strings.Contains(errOut.String(), "would write 26 new events from 11 sources") || !strings.Contains(errOut.String(), "1 failed, nothing of them written (contoso-tenant-id azure-costs)") {
+		!strings.Contains(errOut.String(), "would write 27 new events from 11 sources") ||
+		!strings.Contains(errOut.String(), "1 written without the scopes they could not read (contoso-tenant-id azure-costs without 1)") {
 		t.Errorf("standard error:\n%s\nwant it to say %q", errOut.String(), wantErr)
 	}
-	if n := strings.Count(out.String(), "\n"); n != 26 || strings.Contains(out.String(), "azure.consumption") {
-		t.Errorf("--dry-run printed %d events, want the 26 of the sources that did not fail:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "\n"); n != 27 || strings.Contains(out.String(), collecttest.Sub1Path+"/") || !strings.Contains(out.String(), collecttest.Sub2Path+"/") {
+		t.Errorf("--dry-run printed %d events, want the 27 of what could be read, costs of the second subscription alone:\n%s", n, out.String())
 	}
 	if _, err := os.Stat(log); err == nil {
 		t.Errorf("--dry-run wrote %s", log)

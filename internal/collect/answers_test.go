@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestCostQueriesAsTheAPIAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 		var failed []string
-		for _, r := range rep.Failed() {
+		for _, r := range slices.Concat(rep.Failed(), rep.Partial()) {
 			failed = append(failed, r.String())
 		}
 		return strings.Join(lines(sink.log), "\n"), failed
@@ -63,12 +64,17 @@ func TestCostQueriesAsTheAPIAnswers(t *testing.T) {
 		t.Errorf("the query was asked again %s after the API asked to wait a second", first200.Sub(last429))
 	}
 
-	// The first page answers; the second is refused, and nothing after.
+	// The first page answers; the second is refused, and nothing after:
+	// the subscription is not read, the other is.
 	api = world(t)
 	api.PageSize = 1
 	api.Fail(sub1Path+query, collecttest.Failure{Status: 200}, collecttest.Failure{Status: 403, Code: "AuthorizationFailed"})
-	if _, failed = run(api); len(failed) != 1 || !strings.Contains(failed[0], "403 Forbidden, AuthorizationFailed") {
+	if text, failed = run(api); len(failed) != 1 || !strings.Contains(failed[0], "subscriptions/"+collecttest.Sub1+" not read") ||
+		!strings.Contains(failed[0], "403 Forbidden, AuthorizationFailed") {
 		t.Errorf("a refused second page: failed %q, want the 403 said", failed)
+	}
+	if strings.Contains(text, sub1Path) || !strings.Contains(text, `"resource":"`+sub2Path) {
+		t.Errorf("a refused second page: the log should hold the other subscription's costs only:\n%s", text)
 	}
 }
 

@@ -89,6 +89,9 @@ type Result struct {
 	// Note is a word on the source: the sink's answer, a link the caller
 	// does not hold.
 	Note string
+	// Missed are the scopes the source could not read while it read
+	// others: it was written without them.
+	Missed []Missed
 	// Err is why the source failed: nothing of it was written.
 	Err  error
 	Took time.Duration
@@ -96,7 +99,7 @@ type Result struct {
 
 func (r Result) String() string {
 	if r.Err != nil {
-		return fmt.Sprintf("%s %s: failed, nothing written: %v%s", r.Tenant, r.Source, r.Err, hint(r))
+		return fmt.Sprintf("%s %s: failed, nothing written: %v%s", r.Tenant, r.Source, r.Err, hint(r.Tenant, r.Source, r.Err))
 	}
 	s := fmt.Sprintf("%s %s: %d %s, %d %s, %d new %s", r.Tenant, r.Source,
 		r.Pages, plural(r.Pages, "page", "pages"), r.Records, plural(r.Records, "record", "records"), r.Events, plural(r.Events, "event", "events"))
@@ -105,6 +108,9 @@ func (r Result) String() string {
 	}
 	if r.Note != "" {
 		s += "; " + r.Note
+	}
+	for _, m := range r.Missed {
+		s += fmt.Sprintf("; %s not read, what the log holds of it kept: %v%s", m.Scope, m.Err, hint(r.Tenant, r.Source, m.Err))
 	}
 	return s
 }
@@ -131,19 +137,20 @@ var privileges = map[string]string{
 	"audit":             "the Office 365 Management APIs' ActivityFeed.Read application permission, consented in the tenant",
 }
 
-// hint says what a refused or throttled request needs.
-func hint(r Result) string {
+// hint says what a refused or throttled request of a tenant's source
+// needs.
+func hint(tenant, source string, err error) string {
 	var re *RequestError
-	if !errors.As(r.Err, &re) {
+	if !errors.As(err, &re) {
 		return ""
 	}
 	switch {
 	case re.Code == "AF20022":
-		return fmt.Sprintf(" (the tenant's subscription to Audit.General was never started: an administrator starts it once, POST https://manage.office.com/api/v1.0/%s/activity/feed/subscriptions/start?contentType=Audit.General, and the API lists the content that comes after; pal only reads)", r.Tenant)
+		return fmt.Sprintf(" (the tenant's subscription to Audit.General was never started: an administrator starts it once, POST https://manage.office.com/api/v1.0/%s/activity/feed/subscriptions/start?contentType=Audit.General, and the API lists the content that comes after; pal only reads)", tenant)
 	case re.Status == 401:
 		return " (the token was refused: check the credential's sign-in, az login or the AZURE_* variables)"
 	case re.Status == 403:
-		return fmt.Sprintf(" (%s needs %s)", r.Source, privileges[r.Source])
+		return fmt.Sprintf(" (%s needs %s)", source, privileges[source])
 	}
 	return ""
 }
@@ -162,6 +169,18 @@ func (r *Report) Failed() []Result {
 	var out []Result
 	for _, x := range r.Results {
 		if x.Err != nil {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Partial returns the results of the sources written without some of
+// their scopes (Result.Missed).
+func (r *Report) Partial() []Result {
+	var out []Result
+	for _, x := range r.Results {
+		if x.Err == nil && len(x.Missed) > 0 {
 			out = append(out, x)
 		}
 	}
@@ -331,6 +350,7 @@ func (r *run) phase(ctx context.Context, source string) ([]Result, error) {
 		res.Tenant, res.Source = t.tenant, source
 		res.Pages, res.Records = counters[i].pages, counters[i].records
 		if res.Err == nil {
+			res.Missed = got[i].missed
 			n, err := r.commit(ctx, t, source, got[i], res)
 			dirty = dirty || n > 0
 			if errors.Is(err, errSink) {
@@ -377,7 +397,7 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 		}
 		o := imports.Options{Tenant: t.tenant, ObservedAt: r.at, Known: imports.Known(r.known), Group: c.group, UserKey: r.c.opts.UserKey}
 		if source == "azure-roles" {
-			o.Covered = r.covered(t)
+			o.Covered = r.covered(t, f.missed)
 		}
 		probs, err := imports.RunTo(source, files, o, func(ev *event.Event) error {
 			// What the log holds, or this source made already (a
@@ -411,18 +431,17 @@ func (r *run) commit(ctx context.Context, t *target, source string, f fetched, r
 }
 
 // covered says which scopes a target's snapshot of role assignments
-// lists (imports.Covered): its subscriptions and management groups and
-// everything below them, and what lies above them — the root, and the
-// management groups that hold them as the log places them — whose
-// assignments every list below shows.
-func (r *run) covered(t *target) func(string) bool {
+// lists (imports.Covered): its subscriptions and management groups read
+// (all but those missed) and everything below them, and what lies above
+// them — the root, and the management groups that hold them as the log
+// places them — whose assignments every list below shows.
+func (r *run) covered(t *target, missed []Missed) func(string) bool {
 	groups, subs := r.known.Azure().Placements(t.tenant)
 	var read []string
-	for _, s := range t.subs {
-		read = append(read, "/subscriptions/"+s.id)
-	}
-	for _, g := range t.groups {
-		read = append(read, "/providers/Microsoft.Management/managementGroups/"+g)
+	for _, s := range t.scopes() {
+		if !slices.ContainsFunc(missed, func(m Missed) bool { return m.Scope == s.path }) {
+			read = append(read, "/"+s.path)
+		}
 	}
 	return imports.Covered(read, true, groups, subs)
 }

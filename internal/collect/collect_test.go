@@ -561,10 +561,12 @@ func TestSevenDays(t *testing.T) {
 }
 
 // TestFailures answers some requests with errors: a source whose request
-// is refused (403) is reported with its tenant, request and the API's
-// words, and nothing of it is written, not even the pages that came; a
-// 429 with Retry-After is waited out and a 500 retried; a throttling
-// that lasts is reported; every other source runs. Tokens last a second,
+// fails is reported with its tenant, request and the API's words, and
+// nothing of it is written, not even the pages that came; a subscription
+// refused (403) leaves the others of its source written, and is reported
+// with what the source needs there; a 429 with Retry-After is waited out
+// and a 500 retried; a throttling that lasts is reported; every other
+// source runs. Tokens last a second,
 // so that the later requests need new ones. The run after, the failures
 // gone, writes what was missing.
 func TestFailures(t *testing.T) {
@@ -587,12 +589,13 @@ func TestFailures(t *testing.T) {
 	for _, r := range rep.Results {
 		t.Log(r)
 	}
-	for _, r := range rep.Failed() {
+	for _, r := range slices.Concat(rep.Failed(), rep.Partial()) {
 		failed[r.Tenant+" "+r.Source] = r.String()
 	}
 	wantFailed := map[string][]string{
-		contoso + " azure-roles":       {"failed, nothing written", "GET " + api.URL + sub2Path + assignments + ": 403 Forbidden, AuthorizationFailed: the test answers 403", "azure-roles needs Reader"},
-		contoso + " management-groups": {"POST " + api.URL + entitiesPath + ": 429 Too Many Requests, TooManyRequests", "the API asked to wait 20ms more"},
+		contoso + " azure-roles": {"5 new events; subscriptions/" + collecttest.Sub2 + " not read, what the log holds of it kept: GET " + api.URL + sub2Path + assignments +
+			": 403 Forbidden, AuthorizationFailed: the test answers 403", "azure-roles needs Reader"},
+		contoso + " management-groups": {"failed, nothing written", "POST " + api.URL + entitiesPath + ": 429 Too Many Requests, TooManyRequests", "the API asked to wait 20ms more"},
 	}
 	for k, words := range wantFailed {
 		for _, w := range words {
@@ -605,10 +608,10 @@ func TestFailures(t *testing.T) {
 		t.Errorf("failed: %v, want only %v", slices.Sorted(maps.Keys(failed)), slices.Sorted(maps.Keys(wantFailed)))
 	}
 	text := strings.Join(lines(sink.log), "\n")
-	if strings.Contains(text, `"type":"azure.role_assigned","time":"2026-01-05T09:12:44.022356Z"`) || strings.Contains(text, "azure.group_placed") {
-		t.Errorf("a failed source was written in part:\n%s", text)
+	if strings.Contains(text, "azure.group_placed") || strings.Contains(text, `"scope":"`+sub2Path+`"`) {
+		t.Errorf("a failed source, or a subscription refused, was written in part:\n%s", text)
 	}
-	for _, s := range []string{`"name":"carol@contoso.example"`, `"meter":"standard"`, `"pim":"eligible"`} {
+	for _, s := range []string{`"name":"carol@contoso.example"`, `"meter":"standard"`, `"pim":"eligible"`, `"assignment":"0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80"`} {
 		if !strings.Contains(text, s) {
 			t.Errorf("the sources that did not fail should be written: no %s in\n%s", s, text)
 		}
@@ -636,7 +639,7 @@ func TestFailures(t *testing.T) {
 		t.Fatalf("the second run: %v %v", err, rep.Failed())
 	}
 	text = strings.Join(lines(sink.log), "\n")
-	if !strings.Contains(text, `"assignment":"0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80"`) || !strings.Contains(text, "azure.group_placed") {
+	if !strings.Contains(text, `"scope":"`+sub2Path+`"`) || !strings.Contains(text, "azure.group_placed") {
 		t.Errorf("the second run did not write what the first could not:\n%s", text)
 	}
 }
@@ -691,6 +694,42 @@ func TestLighthouseOnly(t *testing.T) {
 		if strings.Contains(r.Path, sub1) && r.Tenant != fabrikam {
 			t.Errorf("%s %s with a token of %s: the delegated subscription is read with the partner's", r.Method, r.Path, r.Tenant)
 		}
+	}
+}
+
+// TestRefusedSubscriptionKeepsItsAssignments: a subscription on which the
+// credential lost its role answers 403; the tenant's other subscriptions
+// are read, an assignment gone from them is removed, and the assignments
+// the log holds on the refused one are kept, since the snapshot did not
+// read it. The run says which subscription it could not read.
+func TestRefusedSubscriptionKeepsItsAssignments(t *testing.T) {
+	st := collecttest.FirstDay(t, "testdata")
+	api := collecttest.New(t)
+	st.Serve(api)
+	log := importChain(t, readLog(t, seed), day1, exports(t, st, t.TempDir(), day1))
+	st.Lists[sub1Path+assignments] = without(st.Lists[sub1Path+assignments], "0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80")
+	st.Serve(api)
+	api.Fail(sub2Path+assignments, collecttest.Failure{Status: 403, Code: "AuthorizationFailed", Times: -1})
+	cfg := Config{Tenants: []Tenant{{Tenant: contoso, Sources: []string{"azure-roles"}}}}
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector(t, api, cfg, &collecttest.Credentials{})
+	sink := &memory{log: log}
+	rep, err := c.Run(context.Background(), day1.AddDate(0, 0, 1), log, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failed(); len(f) > 0 {
+		t.Errorf("failed: %v, want the other subscription read", f)
+	}
+	if p := rep.Partial(); len(p) != 1 || len(p[0].Missed) != 1 || p[0].Missed[0].Scope != "subscriptions/"+collecttest.Sub2 {
+		t.Errorf("written in part: %v, want azure-roles without %s", p, sub2Path)
+	}
+	got := lines(sink.log[len(log):])
+	want := []string{`{"type":"azure.role_removed","time":"2026-01-11T06:00:00Z","id":"imp-azure-roles-` + removedID(t, sink.log[len(log):]) + `","tenant":"contoso-tenant-id","assignment":"0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80"}`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the run wrote (-want +got):\n%s", diff)
 	}
 }
 

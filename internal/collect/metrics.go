@@ -12,6 +12,7 @@ type Metrics struct {
 	records     *prometheus.CounterVec
 	events      *prometheus.CounterVec
 	errors      *prometheus.CounterVec
+	missed      *prometheus.CounterVec
 	runs        prometheus.Counter
 	lastRun     prometheus.Gauge
 	duration    prometheus.Gauge
@@ -29,6 +30,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "New events written, by tenant and source."}, labels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_collect_errors_total",
 			Help: "Sources that failed in a run (nothing of them written), by tenant and source."}, labels),
+		missed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_collect_scopes_missed_total",
+			Help: "Scopes (subscriptions, management groups) a source could not read while it read others, by tenant and source: the source was written without them."}, labels),
 		runs: prometheus.NewCounter(prometheus.CounterOpts{Name: "pal_collect_runs_total",
 			Help: "Runs begun."}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pal_collect_last_run_timestamp_seconds",
@@ -36,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pal_collect_last_run_duration_seconds",
 			Help: "How long the last run took."}),
 	}
-	reg.MustRegister(m.lastSuccess, m.records, m.events, m.errors, m.runs, m.lastRun, m.duration)
+	reg.MustRegister(m.lastSuccess, m.records, m.events, m.errors, m.missed, m.runs, m.lastRun, m.duration)
 	return m
 }
 
@@ -50,6 +53,10 @@ func (m *Metrics) observe(r *Report) {
 		m.events.WithLabelValues(x.Tenant, x.Source).Add(float64(x.Events))
 		if x.Err != nil {
 			m.errors.WithLabelValues(x.Tenant, x.Source).Inc()
+			continue
+		}
+		if len(x.Missed) > 0 {
+			m.missed.WithLabelValues(x.Tenant, x.Source).Add(float64(len(x.Missed)))
 			continue
 		}
 		m.lastSuccess.WithLabelValues(x.Tenant, x.Source).Set(float64(r.ObservedAt.Unix()))

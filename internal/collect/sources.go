@@ -53,6 +53,8 @@ type subscription struct {
 	arm *armClients
 }
 
+func (s subscription) where() string { return "subscriptions/" + s.id }
+
 func (t *target) reads(source string) bool { return slices.Contains(t.sources, source) }
 
 // readsSubscriptions reports whether a source reads the target's
@@ -68,11 +70,22 @@ type call struct {
 	group string
 }
 
-// fetched is what a source's requests brought: the pages to import, and a
-// word for the report where there is nothing to import.
+// fetched is what a source's requests brought: the pages to import, a
+// word for the report where there is nothing to import, and the scopes it
+// could not read while it read others.
 type fetched struct {
-	calls []call
-	note  string
+	calls  []call
+	note   string
+	missed []Missed
+}
+
+// Missed is a scope that a source could not read, while it read the
+// others: a subscription or management group on which the credential holds
+// no role, or that failed. The source is written without it, and what the
+// log holds of it stays as it is.
+type Missed struct {
+	Scope string // as Resource Manager names it: subscriptions/…, providers/…/managementGroups/…
+	Err   error
 }
 
 // subscriptionSources read subscriptions: without them known, they fail.
@@ -86,6 +99,9 @@ func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) 
 	one := func(pgs []page, err error) (fetched, error) {
 		return fetched{calls: []call{{pages: pgs}}}, err
 	}
+	apart := func(pgs []page, missed []Missed, err error) (fetched, error) {
+		return fetched{calls: []call{{pages: pgs}}, missed: missed}, err
+	}
 	switch source {
 	case "management-groups":
 		return one(withSlot(ctx, t, func() ([]page, error) {
@@ -96,13 +112,13 @@ func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) 
 			return t.own.graph.list(ctx, "/v1.0/users?$select=id,userPrincipalName,userType,createdDateTime,displayName&$top=999", st.page)
 		}))
 	case "azure-roles":
-		return one(r.roles(ctx, t, st))
+		return apart(r.roles(ctx, t, st))
 	case "azure-pim":
-		return one(r.pim(ctx, t, st))
+		return apart(r.pim(ctx, t, st))
 	case "groups":
 		return r.members(ctx, t, st)
 	case "lighthouse":
-		return one(eachScope(ctx, t, t.subs, func(s subscription) ([]page, error) {
+		return apart(eachApart(ctx, t, t.subs, func(s subscription) ([]page, error) {
 			return pages(ctx, s.arm.delegations.NewListPager("subscriptions/"+s.id,
 				&armmanagedservices.RegistrationAssignmentsClientListOptions{ExpandRegistrationDefinition: to.Ptr(true)}), st.page)
 		}))
@@ -112,7 +128,7 @@ func (r *run) fetch(ctx context.Context, t *target, source string, st *counter) 
 		if len(t.exports) > 0 {
 			return r.costExports(ctx, t, st)
 		}
-		return one(r.costs(ctx, t, st))
+		return apart(r.costs(ctx, t, st))
 	case "powerapps":
 		return one(r.powerApps(ctx, t, st))
 	case "audit":
@@ -128,6 +144,8 @@ type scope struct {
 	arm  *armClients
 	mg   bool
 }
+
+func (s scope) where() string { return s.path }
 
 // scopes lists a target's subscriptions and management groups.
 func (t *target) scopes() []scope {
@@ -146,8 +164,8 @@ func (t *target) scopes() []scope {
 // GUID alone (the importer knows the built-in ones). At a management group
 // the list asks for the assignments at or above it (atScope()), those
 // below being listed at their subscriptions.
-func (r *run) roles(ctx context.Context, t *target, st *counter) ([]page, error) {
-	return eachScope(ctx, t, t.scopes(), func(s scope) ([]page, error) {
+func (r *run) roles(ctx context.Context, t *target, st *counter) ([]page, []Missed, error) {
+	return eachApart(ctx, t, t.scopes(), func(s scope) ([]page, error) {
 		defs, err := pages(ctx, s.arm.definitions.NewListPager(s.path,
 			&armauthorization.RoleDefinitionsClientListOptions{Filter: to.Ptr("type eq 'CustomRole'")}), st.page)
 		if err != nil {
@@ -165,8 +183,8 @@ func (r *run) roles(ctx context.Context, t *target, st *counter) ([]page, error)
 // pim lists, at each scope, the role eligibility schedule instances, the
 // role assignment schedule instances (activations) and the requests (the
 // only record of activations past).
-func (r *run) pim(ctx context.Context, t *target, st *counter) ([]page, error) {
-	return eachScope(ctx, t, t.scopes(), func(s scope) ([]page, error) {
+func (r *run) pim(ctx context.Context, t *target, st *counter) ([]page, []Missed, error) {
+	return eachApart(ctx, t, t.scopes(), func(s scope) ([]page, error) {
 		el, err := pages(ctx, s.arm.eligibilities.NewListForScopePager(s.path, nil), st.page)
 		if err != nil {
 			return nil, err
@@ -288,10 +306,10 @@ var costPublishers = []string{"Azure", "Marketplace"}
 // a record, named by its columns as an export's header names them
 // (UsageDate, ResourceId, PricingModel, PreTaxCost), for the cost
 // importer.
-func (r *run) costs(ctx context.Context, t *target, st *counter) ([]page, error) {
+func (r *run) costs(ctx context.Context, t *target, st *counter) ([]page, []Missed, error) {
 	day := r.at.UTC().Truncate(24 * time.Hour)
 	from, until := day.AddDate(0, 0, -r.c.cfg.CostDays), r.at.UTC()
-	return eachScope(ctx, t, t.subs, func(s subscription) ([]page, error) {
+	return eachApart(ctx, t, t.subs, func(s subscription) ([]page, error) {
 		var out []page
 		for _, publisher := range costPublishers {
 			q := costQuery(from, until, publisher)
@@ -471,4 +489,33 @@ func eachScope[T any](ctx context.Context, t *target, items []T, fn func(T) ([]p
 		return nil, first
 	}
 	return slices.Concat(got...), nil
+}
+
+// eachApart is eachScope for Azure's scopes, on each of which a role is
+// granted on its own: a scope that fails is left out and returned as
+// missed, and the others' pages are returned. The source fails only when
+// every scope failed (a credential refused everywhere), or the run ends.
+func eachApart[T interface{ where() string }](ctx context.Context, t *target, items []T, fn func(T) ([]page, error)) ([]page, []Missed, error) {
+	errs := make([]error, len(items))
+	got, err := eachScope(ctx, t, indices(len(items)), func(i int) ([]page, error) {
+		pgs, err := fn(items[i])
+		if err != nil && ctx.Err() == nil {
+			errs[i] = err
+			return nil, nil
+		}
+		return pgs, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var missed []Missed
+	for i, err := range errs {
+		if err != nil {
+			missed = append(missed, Missed{Scope: items[i].where(), Err: err})
+		}
+	}
+	if len(missed) > 0 && len(missed) == len(items) {
+		return nil, nil, missed[0].Err
+	}
+	return got, missed, nil
 }
