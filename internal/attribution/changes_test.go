@@ -3,6 +3,7 @@ package attribution_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -68,5 +69,56 @@ func TestChanges(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}
+
+// TestCreatedAgainAtTheInstantOfItsDeletion: a resource deleted and created
+// again at one instant is a new object with no history (SPEC.md section
+// 3). When the new one's first holder lasts no time, the credit that
+// follows is the new resource's, not the old one's interval resumed, even
+// when it names the same partner: its kind, workload and environment are
+// the new resource's, at every instant after.
+func TestCreatedAgainAtTheInstantOfItsDeletion(t *testing.T) {
+	log := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","name":"North","locations":["200011"]}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"c","environment":"prod","env_type":"production"}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"c","environment":"prod2","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"c","account":"bob","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"c","account":"carol","kind":"user"}
+{"type":"pal.linked","time":"2026-01-02T00:00:00Z","tenant":"c","account":"bob","partner":"200011"}
+{"type":"resource.created","time":"2026-01-05T00:00:00Z","tenant":"c","environment":"prod","resource":"r1","kind":"canvas_app","owner":"bob"}
+{"type":"resource.deleted","time":"2026-01-10T00:00:00Z","tenant":"c","resource":"r1"}
+{"type":"resource.created","time":"2026-01-10T00:00:00Z","tenant":"c","environment":"prod2","resource":"r1","kind":"pages_site","owner":"carol"}
+{"type":"resource.coowner_added","time":"2026-01-10T00:00:00Z","tenant":"c","resource":"r1","account":"bob"}`
+	e := attribution.New(attribution.DefaultOptions())
+	r := event.NewReader(strings.NewReader(log))
+	for {
+		ev, rf, err := r.Next()
+		if err != nil {
+			break
+		}
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		if res := e.Apply(ev); res.Outcome != attribution.Applied {
+			t.Fatalf("%s refused: %+v", ev.Type, res)
+		}
+	}
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	type span struct {
+		Kind, Environment, Partner string
+		From, To                   time.Time
+	}
+	var got []span
+	for _, iv := range e.History("c", "r1") {
+		got = append(got, span{iv.Kind, iv.Environment, iv.Credit.Partner, iv.From, iv.To})
+	}
+	want := []span{{"canvas_app", "prod", "200011", day(5), day(10)}, {"pages_site", "prod2", "200011", day(10), time.Time{}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("r1's history (-want +got):\n%s", diff)
+	}
+	for _, row := range e.AttributionAt(day(11), "c") {
+		if row.Resource == "r1" && (row.Kind != "pages_site" || row.Environment != "prod2") {
+			t.Errorf("r1 on the 11th is a %s of %s, want the pages_site of prod2 created on the 10th", row.Kind, row.Environment)
+		}
 	}
 }

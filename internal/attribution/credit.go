@@ -206,11 +206,12 @@ func (e *Engine) refresh(at time.Time, t *tenant, id string) {
 	t.closeHistory(id, at)
 	h = t.history[id]
 	// A holder that lasted no time at all is dropped, and the interval before
-	// it resumes if it had the same holder.
+	// it resumes if it had the same holder and was the same resource's, not
+	// that of one deleted at that instant.
 	if n := len(h); n > 0 && h[n-1].From.Equal(at) {
 		t.transients[id] = append(t.transients[id], Transient{At: at, Kind: h[n-1].Kind, Credit: h[n-1].Credit})
 		h = h[:n-1]
-		if n := len(h); n > 0 && h[n-1].To.Equal(at) && h[n-1].Credit.sameHolder(next) {
+		if n := len(h); n > 0 && h[n-1].To.Equal(at) && !h[n-1].From.Before(r.born) && h[n-1].Credit.sameHolder(next) {
 			h[n-1].To = time.Time{}
 			h[n-1].renew(at, next.Since)
 			t.history[id] = h

@@ -140,6 +140,10 @@ type resource struct {
 	active   map[string]time.Time
 	activity map[string]time.Time
 	credit   Credit
+	// born is when the resource was created: a resource deleted and
+	// created again is a new object, whose history never resumes an
+	// interval of the one before.
+	born time.Time
 }
 
 // New returns an engine with no state.
@@ -595,6 +599,7 @@ func (e *Engine) addResource(ev *event.Event, t *tenant, env *environment, id, k
 		coowners:   make(map[string]time.Time),
 		active:     make(map[string]time.Time),
 		activity:   make(map[string]time.Time),
+		born:       ev.Time,
 	}
 	env.resources[id] = struct{}{}
 	a.roles[id] = struct{}{}

@@ -48,6 +48,7 @@ type snapResource struct {
 	Coowners, Active       map[string]time.Time
 	Activity               map[string]time.Time
 	Credit                 Credit
+	Born                   time.Time
 }
 
 // Snapshot encodes the engine's whole state, so that a later process can
@@ -64,7 +65,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 			st.Envs[eid] = env.envType
 		}
 		for rid, r := range t.resources {
-			st.Resources[rid] = snapResource{r.kind, r.env, r.name, r.owner, r.ownerSince, r.coowners, r.active, r.activity, r.credit}
+			st.Resources[rid] = snapResource{r.kind, r.env, r.name, r.owner, r.ownerSince, r.coowners, r.active, r.activity, r.credit, r.born}
 		}
 		s.Tenants[id] = st
 	}
@@ -104,7 +105,7 @@ func Restore(data []byte) (*Engine, error) {
 		for rid, sr := range st.Resources {
 			r := &resource{kind: sr.Kind, spec: event.Kinds[sr.Kind], env: sr.Env, name: sr.Name, owner: sr.Owner,
 				ownerSince: sr.OwnerSince, coowners: orEmpty(sr.Coowners), active: orEmpty(sr.Active),
-				activity: orEmpty(sr.Activity), credit: sr.Credit}
+				activity: orEmpty(sr.Activity), credit: sr.Credit, born: sr.Born}
 			t.resources[rid] = r
 			t.envs[r.env].resources[rid] = struct{}{}
 			for _, acct := range r.accounts() {

@@ -14,12 +14,10 @@ import (
 )
 
 // snapshotVersion changes whenever the snapshot's shape does, or what the
-// fold makes of the log (version 10: an active ci_instance account made
-// owner, fields read under their exact names, times as RFC 3339 has them,
-// a co-owner's removal naming no account refused as unknown_tenant_object,
-// and a solution listing a resource twice with two kinds refused): a
-// service that finds another version folds its log again.
-const snapshotVersion = 10
+// fold makes of the log (version 11: a resource deleted and created again
+// at one instant keeps the histories of the two apart): a service that
+// finds another version folds its log again.
+const snapshotVersion = 11
 
 type snapshotData struct {
 	Version  int
