@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -18,21 +19,35 @@ import (
 // What each principal may see and push, in one place: every handler asks
 // these, and the store is asked for no more than they allow.
 
-// mayPush reports whether p may push ev (the matrix of the service issue).
-func mayPush(p Principal, ev *event.Event) bool {
+// pushRefused says why p may not push ev, or "" when it may (the matrix
+// of SPEC.md section 8).
+func pushRefused(p Principal, ev *event.Event) string {
 	switch p.Role {
 	case store.RoleOperator:
-		return true
+		return ""
 	case store.RoleTenantAdmin:
 		switch ev.Type {
 		case event.PalLinked, event.PalRemoved, event.PartnerRegistered, event.PartnerMetrics:
-			return false
+		default:
+			if ev.Tenant != p.Tenant {
+				break
+			}
+			if ev.PrincipalTenant != "" && ev.PrincipalTenant != p.Tenant {
+				// An Azure Lighthouse delegation is checked against the
+				// principal tenant's accounts as they stand: its verdict,
+				// and the explanations after it, would tell one customer
+				// another tenant's accounts and links. The operator, who
+				// reads every tenant, pushes delegations.
+				return fmt.Sprintf("a %s may not push an assignment to a principal of another tenant (%q): an Azure Lighthouse delegation is pushed by the operator (pal collect or pal import lighthouse with the operator's token)", p.Role, ev.PrincipalTenant)
+			}
+			return ""
 		}
-		return ev.Tenant == p.Tenant
 	case store.RoleAccount:
-		return (ev.Type == event.PalLinked || ev.Type == event.PalRemoved) && ev.Tenant == p.Tenant && ev.Account == p.Account
+		if (ev.Type == event.PalLinked || ev.Type == event.PalRemoved) && ev.Tenant == p.Tenant && ev.Account == p.Account {
+			return ""
+		}
 	}
-	return false
+	return fmt.Sprintf("a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant)
 }
 
 // tenantScope returns the one tenant whose records p reads, and true, for a

@@ -98,7 +98,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 			if c, ok := cols.Cost(b, i); ok {
 				may, seen := allowed[c.Tenant]
 				if !seen {
-					may = mayPush(p, &event.Event{Type: event.AzureConsumption, Tenant: c.Tenant})
+					may = pushRefused(p, &event.Event{Type: event.AzureConsumption, Tenant: c.Tenant}) == ""
 					allowed[c.Tenant] = may
 				}
 				if may {
@@ -108,7 +108,7 @@ func (s *Server) postConsumption(w http.ResponseWriter, r *http.Request, p Princ
 			}
 			line, tenant, resource, date, cost, meter := b.Row(i)
 			ev, rf := cr.Event(line, at, tenant, resource, date, cost, meter)
-			if rf == nil && !mayPush(p, ev) {
+			if rf == nil && pushRefused(p, ev) != "" {
 				rf = event.Refuse(ev, event.Forbidden, "a %s may not push consumption for tenant %q", p.Role, ev.Tenant)
 			}
 			if rf != nil {

@@ -262,8 +262,8 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 	body := http.MaxBytesReader(w, r.Body, maxBatchBytes)
 	res := api.IngestResult{Held: []*event.Refusal{}, Refused: []*event.Refusal{}}
 	events, err := readBatch(body, func(ev *event.Event) *event.Refusal {
-		if !mayPush(p, ev) {
-			return event.Refuse(ev, event.Forbidden, "a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant)
+		if why := pushRefused(p, ev); why != "" {
+			return event.Refuse(ev, event.Forbidden, "%s", why)
 		}
 		if now := s.cfg.Clock(); p.Role != store.RoleOperator && ev.Time.After(now.Add(maxAhead)) {
 			// The present of every answer is the latest event's time: a

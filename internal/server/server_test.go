@@ -107,6 +107,9 @@ type ingest struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"refused"`
+	Held []struct {
+		Code string `json:"code"`
+	} `json:"held"`
 }
 
 func (s *service) push(token, log string) ingest {
@@ -255,6 +258,15 @@ func TestWhoMayDoWhat(t *testing.T) {
 		res = s.push(tokens["admin-contoso"], batch)
 		if res.Accepted != 1 || len(res.Refused) != 2 || res.Refused[0].Code != "forbidden" || res.Refused[1].Code != "forbidden" {
 			t.Errorf("tenant administrator's mixed batch: %+v, want 1 accepted and 2 forbidden", res)
+		}
+		// An assignment to another tenant's principal would tell it that
+		// tenant's accounts (held or not, and the explanations after): only
+		// the operator pushes Azure Lighthouse delegations. Its own
+		// tenant's principal it may name.
+		lighthouse := `{"type":"azure.role_assigned","time":"2026-03-30T10:00:00Z","tenant":"contoso","assignment":"probe","principal":"erin@northwind.example","principal_tenant":"litware","role":"Contributor","scope":"/subscriptions/probe"}`
+		res = s.push(tokens["admin-contoso"], lighthouse+"\n"+strings.Replace(strings.Replace(lighthouse, `"litware"`, `"contoso"`, 1), `"probe"`, `"own"`, 1))
+		if len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" || !strings.Contains(res.Refused[0].Message, "another tenant") || res.Accepted+len(res.Held) != 1 {
+			t.Errorf("tenant administrator's assignments to principals of another tenant and its own: %+v, want the first forbidden, saying why, and the second stored", res)
 		}
 
 		_, metrics := s.call("GET", "/metrics", "", "")
