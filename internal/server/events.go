@@ -265,6 +265,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p Principal)
 		if why := pushRefused(p, ev); why != "" {
 			return event.Refuse(ev, event.Forbidden, "%s", why)
 		}
+		if ev.Time.Before(store.Earliest) || ev.Time.After(store.Latest) {
+			return event.Refuse(ev, event.InvalidTime, "time %s is outside the instants the service keeps, %s to %s (nanoseconds since 1970 in 64 bits)",
+				ev.Time.Format(time.RFC3339), store.Earliest.Format(time.RFC3339), store.Latest.Format(time.RFC3339))
+		}
 		if now := s.cfg.Clock(); p.Role != store.RoleOperator && ev.Time.After(now.Add(maxAhead)) {
 			// The present of every answer is the latest event's time: a
 			// line from the future would move it for every caller, for

@@ -56,7 +56,13 @@ func (s *Server) explainAt(r *http.Request, tenant string, fn func(e *attributio
 	if err != nil || present {
 		return err
 	}
-	past, err := fold.Tenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, *at, nil)
+	until := *at
+	if until.Before(store.Earliest) {
+		// Before every record the service keeps (and not the zero time,
+		// which would fold them all).
+		until = store.Earliest.Add(-time.Nanosecond)
+	}
+	past, err := fold.Tenant(r.Context(), s.store, s.cfg.Options, dir, tenant, reads, until, nil)
 	if err != nil {
 		return err
 	}

@@ -118,3 +118,28 @@ func TestParametersSaidPlainly(t *testing.T) {
 		t.Errorf("another organisation's diagnosis: %d %s", status, body)
 	}
 }
+
+// TestInstantsTheStoreKeeps: the store orders and bounds records by their
+// time in nanoseconds since 1970, in 64 bits; a line outside those years
+// is refused as invalid_time rather than kept out of its place, and an
+// explanation before every record, the zero instant of year 1 included, is
+// of no state at all, as pal says on the log.
+func TestInstantsTheStoreKeeps(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	s.push(operator, demoLog(t))
+	res := s.push(operator, `{"type":"account.created","time":"1500-01-01T00:00:00Z","tenant":"contoso","account":"old","kind":"user"}
+{"type":"account.created","time":"2300-01-01T00:00:00Z","tenant":"contoso","account":"late","kind":"user"}`)
+	if res.Accepted != 0 || len(res.Refused) != 2 || res.Refused[0].Code != "invalid_time" || res.Refused[1].Code != "invalid_time" ||
+		!strings.Contains(res.Refused[0].Message, "1677-09-21") {
+		t.Errorf("lines of 1500 and 2300: %+v, want both refused as invalid_time, saying which instants the service keeps", res)
+	}
+	for _, at := range []string{"0001-01-01", "0001-01-01T00:00:00Z", "1600-01-01"} {
+		var x struct {
+			Exists bool `json:"exists"`
+		}
+		if status := s.json("GET", "/v1/explain?tenant=contoso&resource=expenses&at="+at, operator, "", &x); status != http.StatusOK || x.Exists {
+			t.Errorf("explain at %s: %d, exists %v; want no resource yet", at, status, x.Exists)
+		}
+	}
+}

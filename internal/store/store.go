@@ -352,6 +352,14 @@ type FencedWriter interface {
 	SaveCheckpoint(ctx context.Context, seq int64, data []byte) error
 }
 
+// Earliest and Latest are the first and last instants a store keeps a
+// record at: its time is kept as nanoseconds since 1970 in 64 bits, by
+// which the scans order and bound records.
+var (
+	Earliest = time.Unix(0, math.MinInt64).UTC()
+	Latest   = time.Unix(0, math.MaxInt64).UTC()
+)
+
 // EndNanos is the bound in nanoseconds of a scan of the records before to
 // (ScanTenantBetween): the latest there is when to is zero.
 func EndNanos(to time.Time) int64 {
