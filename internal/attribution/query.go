@@ -341,8 +341,10 @@ func (e *Engine) AccountExists(tenantID, accountID string) bool {
 	return a != nil && !a.deleted
 }
 
-// AccountCredits lists the resources of a tenant whose credit an account
-// carries now: credited through it, or sharing in the credit by its link.
+// AccountCredits lists the resources whose credit an account of a tenant
+// carries now: those of its tenant credited through it, or sharing in the
+// credit by its link, and the Azure resources, of its tenant or of those
+// that delegate to it through Azure Lighthouse, that its roles recognise.
 func (e *Engine) AccountCredits(tenantID, accountID string) []Row {
 	rows := []Row{}
 	t := e.tenants[tenantID]
@@ -358,7 +360,23 @@ func (e *Engine) AccountCredits(tenantID, accountID string) []Row {
 			rows = append(rows, newRow(tenantID, id, r.kind, r.env, c))
 		}
 	}
-	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.Resource, b.Resource) })
+	if org, ok := e.dir.Owner(a.link); ok && !a.disabled {
+		o := e.dir.Org(org)
+		for tid, paths := range e.az.CarriedBy(o, azure.AccountKey{Tenant: tenantID, Account: accountID}, e.now) {
+			for _, row := range e.azureRows(tid, e.now) {
+				if slices.Contains(paths, row.Resource) {
+					// The row names the account whose credit it reads,
+					// where another account of the organisation, or of
+					// another partner, holds the row.
+					row.Partner, row.Org, row.Account = a.link, org, accountID
+					rows = append(rows, row)
+				}
+			}
+		}
+	}
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
 	return rows
 }
 

@@ -110,6 +110,20 @@ func (e *Engine) Carried(o *directory.Org, at time.Time) map[AccountKey]int {
 	return out
 }
 
+// CarriedBy lists, by tenant, the Azure resources with consumption
+// credited to an organisation at an instant through one of its accounts:
+// those whose recognition rests on it, in whichever tenant (Lighthouse
+// makes the account's tenant the partner's).
+func (e *Engine) CarriedBy(o *directory.Org, k AccountKey, at time.Time) map[string][]string {
+	out := map[string][]string{}
+	e.holders(e.query(), o, at, func(tenant, path string, holders map[AccountKey]ExplainedAccount) {
+		if _, ok := holders[k]; ok {
+			out[tenant] = append(out[tenant], path)
+		}
+	})
+	return out
+}
+
 // holders calls fn with each Azure resource with consumption that is
 // credited to an organisation at an instant, and the accounts of the
 // organisation that recognise it (by their tenant, which Lighthouse makes

@@ -695,3 +695,43 @@ func TestOutrankedLink(t *testing.T) {
 		t.Errorf("after bob's link is removed, alice is outranked on %+v", credit.Outranked)
 	}
 }
+
+// TestMyAzureCredit: an account reads the Azure resources its link
+// carries, in its own tenant and in those that delegate to it through
+// Azure Lighthouse, as the links table counts them, each row naming it.
+func TestMyAzureCredit(t *testing.T) {
+	s, tok := demoService(t, server.Config{})
+	var links struct {
+		Rows []struct {
+			Tenant, Account string
+			Resources       int
+		}
+	}
+	s.json("GET", "/v1/tables/links?limit=1000", tok["fabrikam"], "", &links)
+	checked := 0
+	for _, l := range links.Rows {
+		if l.Tenant != "fourthcoffee" && l.Tenant != "fabrikam-hq" {
+			continue
+		}
+		var credit struct {
+			Resources []struct{ Tenant, Resource, Kind, Partner, Account string }
+		}
+		s.json("GET", "/v1/me/credit", s.token(store.RoleAccount, l.Tenant, l.Account, ""), "", &credit)
+		azure := 0
+		for _, r := range credit.Resources {
+			if r.Kind == "azure_resource" {
+				azure++
+				if r.Account != l.Account || r.Partner == "" {
+					t.Errorf("%s's credit: %+v, want the row to name the account", l.Account, r)
+				}
+			}
+		}
+		if azure != l.Resources || azure == 0 {
+			t.Errorf("%s/%s reads %d Azure resources its link carries (%+v); the links table counts %d", l.Tenant, l.Account, azure, credit.Resources, l.Resources)
+		}
+		checked++
+	}
+	if checked < 2 {
+		t.Errorf("the demo's links table lists %d Azure accounts of Fabrikam (%+v), want kim and fabrikam-ops", checked, links.Rows)
+	}
+}
