@@ -61,8 +61,8 @@ func (p Principal) tenantScope() (string, bool) {
 
 // changeFilter is what p may read of the feed of credit changes: a
 // partner reader the changes its organisation gains or loses by, a tenant
-// administrator its tenant's, the operator all, or one tenant's when it
-// names one; an account none.
+// administrator its tenant's, the operator all; the operator and a partner
+// reader one tenant's when they name one; an account none.
 func (p Principal) changeFilter(tenant string) (store.ChangeFilter, error) {
 	switch p.Role {
 	case store.RoleOperator:
@@ -70,7 +70,8 @@ func (p Principal) changeFilter(tenant string) (store.ChangeFilter, error) {
 	case store.RoleTenantAdmin:
 		return store.ChangeFilter{Tenant: p.Tenant}, p.ownTenant(tenant)
 	case store.RolePartnerReader:
-		return store.ChangeFilter{Org: p.Org}, nil
+		// Its organisation's changes, in the one tenant it names.
+		return store.ChangeFilter{Org: p.Org, Tenant: tenant}, nil
 	}
 	return store.ChangeFilter{}, errorf(codeForbidden, "a %s reads no credit changes", p.Role)
 }

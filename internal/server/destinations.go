@@ -116,6 +116,11 @@ func (s *Server) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		addrs = append(addrs, a)
 	} else {
 		found, err := s.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+		if dns := (*net.DNSError)(nil); errors.As(err, &dns) {
+			// Its words without the service's own name server, which
+			// are nothing a caller should read.
+			return nil, fmt.Errorf("%s does not resolve: %s", host, dns.Err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s does not resolve: %w", host, err)
 		}

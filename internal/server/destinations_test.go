@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,7 +32,8 @@ func (n *names) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, er
 	defer n.mu.Unlock()
 	answers, ok := n.answers[host]
 	if !ok {
-		return nil, fmt.Errorf("no such host %s", host)
+		// As the system's resolver says it.
+		return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.255.255.53:53", IsNotFound: true}
 	}
 	i := min(n.asked[host], len(answers)-1)
 	n.asked[host]++
@@ -91,6 +93,12 @@ func TestWebhookDestinations(t *testing.T) {
 		if status := register(strict, reader, u); status != http.StatusBadRequest {
 			t.Errorf("registering %s: %d, want 400", u, status)
 		}
+	}
+	// A name that does not resolve is said so, without the service's own
+	// name server.
+	if status, body := strict.call("POST", "/v1/webhooks", reader, `{"url":"https://nowhere.example/hook"}`); status != http.StatusBadRequest ||
+		!strings.Contains(string(body), "nowhere.example does not resolve: no such host") || strings.Contains(string(body), "10.255.255.53") {
+		t.Errorf("registering a name that does not resolve: %d %s", status, body)
 	}
 	for _, u := range []string{
 		"https://receiver.example/hook",

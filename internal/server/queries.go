@@ -28,6 +28,19 @@ func parseAt(r *http.Request) (*time.Time, error) {
 	return nil, errorf(codeBadRequest, "at=%q is not a time: write 2026-03-01T12:00:00Z (RFC 3339) or 2026-03-01", s)
 }
 
+// registered returns an organisation the directory registers, or a 404
+// that says so, and which organisation lists it when org is a location ID.
+func registered(e *attribution.Engine, org string) (attribution.Organisation, error) {
+	o, ok := e.Org(org)
+	if ok {
+		return o, nil
+	}
+	if owner, isLocation := e.LocationOrg(org); isLocation {
+		return o, errorf(codeNotFound, "%s is a location ID of organisation %s; org takes the global ID", org, owner)
+	}
+	return o, errorf(codeNotFound, "organisation %s is not registered", org)
+}
+
 // explainAt runs fn with an engine holding the state of one tenant at the
 // instant the request asks for with ?at= (the present by default), and the
 // instant. A past instant is the tenant's own fold up to it, made from a
@@ -343,11 +356,8 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	var score metrics.Score
 	err = s.read(r.Context(), func(st *fold.State) error {
 		e := st.Engine()
-		if _, ok := e.Org(org); !ok {
-			if owner, isLocation := e.LocationOrg(org); isLocation {
-				return errorf(codeNotFound, "%s is a location ID of organisation %s; org takes the global ID", org, owner)
-			}
-			return errorf(codeNotFound, "organisation %s is not registered", org)
+		if _, err := registered(e, org); err != nil {
+			return err
 		}
 		seg := metrics.SegmentsAtMonthEnd(e)
 		inputs, has := e.MetricsInputs(org, month)
@@ -374,6 +384,9 @@ func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principa
 	}
 	var d attribution.Diagnosis
 	err := s.read(r.Context(), func(st *fold.State) error {
+		if _, err := registered(st.Engine(), org); err != nil {
+			return err
+		}
 		d = st.Engine().Diagnose(org)
 		return nil
 	})

@@ -117,6 +117,16 @@ func TestParametersSaidPlainly(t *testing.T) {
 	if status, body := s.call("GET", "/v1/diagnosis?org=2000001", reader, ""); status != http.StatusForbidden || !strings.Contains(string(body), "own organisation's diagnosis") {
 		t.Errorf("another organisation's diagnosis: %d %s", status, body)
 	}
+	// An organisation no one registered is not found, on every route that
+	// names one; a location ID says whose it is.
+	for _, path := range []string{"/v1/diagnosis?org=9999999", "/v1/reports/pcs?month=2026-03&org=9999999", "/v1/tables/credited?org=9999999"} {
+		if status, body := s.call("GET", path, operator, ""); status != http.StatusNotFound || !strings.Contains(string(body), "9999999 is not registered") {
+			t.Errorf("%s: %d %s, want 404", path, status, body)
+		}
+	}
+	if status, body := s.call("GET", "/v1/diagnosis?org=1000011", operator, ""); status != http.StatusNotFound || !strings.Contains(string(body), "location ID of organisation 1000001") {
+		t.Errorf("a diagnosis of a location ID: %d %s, want 404 naming its organisation", status, body)
+	}
 }
 
 // TestInstantsTheStoreKeeps: the store orders and bounds records by their

@@ -450,6 +450,12 @@ func TestChangesFeed(t *testing.T) {
 		if fmt.Sprint(moves) != fmt.Sprint(want) {
 			t.Errorf("Northwind's changes: %v, want %v", moves, want)
 		}
+		// Naming a tenant, it reads its organisation's changes there only.
+		var contoso feed
+		s.json("GET", "/v1/changes?tenant=contoso", northwind, "", &contoso)
+		if len(contoso.Changes) != 1 || contoso.Changes[0].Tenant != "contoso" {
+			t.Errorf("Northwind's changes in contoso: %+v, want the one of expenses", contoso.Changes)
+		}
 		var admin feed
 		s.json("GET", "/v1/changes", s.token(store.RoleTenantAdmin, "litware", "", ""), "", &admin)
 		for _, c := range admin.Changes {

@@ -120,9 +120,9 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 		ver = s.versionOf(st)
 		f, err = frameOf(q.Get("month"), st.Engine().Now())
 		if err == nil && sc.org != "" {
-			o, ok := st.Engine().Org(sc.org)
-			if !ok {
-				return errorf(codeNotFound, "organisation %s is not registered", sc.org)
+			o, err := registered(st.Engine(), sc.org)
+			if err != nil {
+				return err
 			}
 			orgName = o.Name
 		}

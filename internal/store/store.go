@@ -80,7 +80,7 @@ type FiledChange struct {
 // concern one organisation; with both empty it keeps every change.
 type ChangeFilter struct {
 	Tenant string
-	Org    string
+	Org    string // with Tenant, the organisation's changes in that tenant
 }
 
 // Webhook is a URL an organisation's or a tenant's changes are posted to,

@@ -348,7 +348,7 @@ func (s *Store) Changes(ctx context.Context, f store.ChangeFilter, after store.C
 	switch {
 	case f.Org != "":
 		rows, err = s.pool.Query(ctx, `SELECT c.seq, c.k, c.tenant, c.body FROM change_orgs o JOIN changes c ON c.seq = o.seq AND c.k = o.k
-			WHERE o.org = $1 AND (o.seq, o.k) > ($2, $3) ORDER BY o.seq, o.k LIMIT $4`, f.Org, after.Seq, after.K, limit)
+			WHERE o.org = $1 AND ($5 = '' OR c.tenant = $5) AND (o.seq, o.k) > ($2, $3) ORDER BY o.seq, o.k LIMIT $4`, f.Org, after.Seq, after.K, limit, f.Tenant)
 	case f.Tenant != "":
 		rows, err = s.pool.Query(ctx, `SELECT seq, k, tenant, body FROM changes
 			WHERE tenant = $1 AND (seq, k) > ($2, $3) ORDER BY seq, k LIMIT $4`, f.Tenant, after.Seq, after.K, limit)

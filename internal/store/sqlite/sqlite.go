@@ -308,7 +308,8 @@ func (s *Store) Changes(ctx context.Context, f store.ChangeFilter, after store.C
 	switch {
 	case f.Org != "":
 		rows, err = s.db.QueryContext(ctx, `SELECT c.seq, c.k, c.tenant, c.body FROM change_orgs o JOIN changes c ON c.seq = o.seq AND c.k = o.k
-			WHERE o.org = ? AND (o.seq > ? OR (o.seq = ? AND o.k > ?)) ORDER BY o.seq, o.k LIMIT ?`, f.Org, after.Seq, after.Seq, after.K, limit)
+			WHERE o.org = ? AND (? = '' OR c.tenant = ?) AND (o.seq > ? OR (o.seq = ? AND o.k > ?)) ORDER BY o.seq, o.k LIMIT ?`,
+			f.Org, f.Tenant, f.Tenant, after.Seq, after.Seq, after.K, limit)
 	case f.Tenant != "":
 		rows, err = s.db.QueryContext(ctx, `SELECT seq, k, tenant, body FROM changes
 			WHERE tenant = ? AND (seq > ? OR (seq = ? AND k > ?)) ORDER BY seq, k LIMIT ?`, f.Tenant, after.Seq, after.Seq, after.K, limit)
