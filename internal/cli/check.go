@@ -46,10 +46,9 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	if f.strict && len(t.Refused) > 0 {
-		return errRefused
-	}
-	return nil
+	// On standard error too, as every command that reads a log says them
+	// (SPEC.md section 7).
+	return reportRefusals(env, t, f.strict)
 }
 
 func orDash(s string) string {

@@ -115,7 +115,8 @@ func (r replay) fold(ctx context.Context, env *Env, path string, in io.Reader, l
 	return e, t, nil
 }
 
-// maxRefusalsShown is how many refusals a command other than check prints.
+// maxRefusalsShown is how many refusals a command prints on standard
+// error; pal check lists them all on standard output.
 const maxRefusalsShown = 5
 
 // reportRefusals prints the count of refused events and the first few on
