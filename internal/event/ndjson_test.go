@@ -69,6 +69,25 @@ func TestDecodeRefusals(t *testing.T) {
 	}
 }
 
+// TestZeroWithAMinusIsZero: JSON writes a negative zero as -0 (Go) or
+// -0.0 (Python); such a cost is zero, not negative, and a record of it
+// replaces the day's cost as any other does.
+func TestZeroWithAMinusIsZero(t *testing.T) {
+	line := func(cost string) []byte {
+		return []byte(`{"type":"azure.consumption","time":"2026-01-05T00:00:00Z","tenant":"c","resource":"/subscriptions/s1/resourceGroups/r/providers/A.B/c/d","date":"2026-01-04","cost":` + cost + `}`)
+	}
+	for _, cost := range []string{"-0", "-0.0", "-0e5", "-0.000E-2", "0"} {
+		if _, rf := Decode(line(cost), 1); rf != nil {
+			t.Errorf("cost %s refused: %v", cost, rf)
+		}
+	}
+	for _, cost := range []string{"-0.5", "-1e-3", "-10"} {
+		if _, rf := Decode(line(cost), 1); rf == nil || rf.Code != InvalidValue {
+			t.Errorf("cost %s: %v, want invalid_value", cost, rf)
+		}
+	}
+}
+
 func TestDecodeNormalisesAndIgnoresUnknownFields(t *testing.T) {
 	ev, rf := Decode([]byte(`{"type":"partner.registered","time":"2026-01-01T01:30:00+01:30","org":"100001","locations":["100011"],"color":"red","count":"ignored"}`), 1)
 	if rf != nil {

@@ -656,7 +656,7 @@ func (ev *Event) checkAzure(oneOf func(what, v string, allowed []string) *Refusa
 		if !IsDay(ev.Date) {
 			return Refuse(ev, InvalidValue, "date %q is not a day; write it as YYYY-MM-DD, such as 2026-01-31", ev.Date)
 		}
-		if strings.HasPrefix(ev.Cost, "-") {
+		if negative(ev.Cost) {
 			return Refuse(ev, InvalidValue, "cost %s is negative; a day's cost is 0 or more", ev.Cost)
 		}
 		if ev.Meter == "" {
@@ -722,7 +722,7 @@ func (cr *ConsumptionReader) Event(line int, at time.Time, tenant, resource, dat
 	if pc.err == nil && valid {
 		// Known good: the remaining checks are those of the cost and meter.
 		ev.Resource = pc.path
-		if strings.HasPrefix(ev.Cost, "-") {
+		if negative(ev.Cost) {
 			return nil, Refuse(ev, InvalidValue, "cost %s is negative; a day's cost is 0 or more", ev.Cost)
 		}
 		if ev.Meter == "" {
@@ -772,4 +772,11 @@ func MeterIndex(name string) int {
 		name = MeterStandard
 	}
 	return slices.Index(Meters, name)
+}
+
+// negative reports whether a JSON number is less than zero: "-0", "-0.0"
+// and "-0e3" are zero, as JSON's grammar allows writing it.
+func negative(number string) bool {
+	mantissa, _, _ := strings.Cut(strings.ToLower(number), "e")
+	return strings.HasPrefix(mantissa, "-") && strings.ContainsAny(mantissa, "123456789")
 }
