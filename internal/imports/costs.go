@@ -11,8 +11,8 @@ import (
 )
 
 func init() {
-	register(Source{Name: "azure-costs", Signature: []string{"ResourceId", "InstanceId"}, NeedsTenant: true, read: readCosts,
-		About: "Cost Management exports, EA, MCA or FOCUS (Date/date/ChargePeriodStart, ResourceId, CostInBillingCurrency/costInBillingCurrency/BilledCost, PricingModel/PricingCategory, PublisherType): daily consumption, the rows of one resource, day and meter summed"})
+	register(Source{Name: "azure-costs", Signature: []string{"ResourceId", "InstanceId", "InstanceName"}, NeedsTenant: true, read: readCosts,
+		About: "Cost Management exports, EA, MCA or FOCUS (Date/date/ChargePeriodStart, ResourceId, CostInBillingCurrency/costInBillingCurrency/BilledCost, PricingModel/PricingCategory, PublisherType), the pay-as-you-go usage export (UsageDateTime, InstanceId, PreTaxCost), the Consumption API's usage details, legacy or modern (instanceName), and az consumption usage list (usageStart, pretaxCost): daily consumption, the rows of one resource, day and meter summed"})
 }
 
 // notConsumption are the charge types (EA and MCA's ChargeType, FOCUS's
@@ -79,6 +79,14 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	}
 	for r := range rows {
 		resource := r.str("ResourceId", "InstanceId")
+		if resource == "" {
+			// The Consumption API's modern usage details name the
+			// resource by its path in instanceName (the legacy ones
+			// name it by its name there, and by its path in instanceId).
+			if name := r.str("InstanceName"); strings.HasPrefix(name, "/") {
+				resource = name
+			}
+		}
 		path, seen := paths[resource]
 		if !seen {
 			if sc, err := event.ParseResourcePath(resource); err == nil {
@@ -96,7 +104,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			skip(r)
 			continue
 		}
-		date := r.str("Date", "UsageDate", "ChargePeriodStart")
+		date := r.str("Date", "UsageDate", "ChargePeriodStart", "UsageDateTime", "UsageStart")
 		day, seen := days[dayText{date, r.sep}]
 		if !seen {
 			day, _ = parseDay(date, r.sep)

@@ -83,3 +83,35 @@ func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
 		t.Errorf("days first, then months first: %q, problems %v", dates, res.Problems)
 	}
 }
+
+// TestCostShapesOfOtherTools: the pay-as-you-go usage export (its day in
+// UsageDateTime, with a time or without), the Consumption API's usage
+// details in their modern shape (the resource's path in instanceName)
+// and az consumption usage list (its day in usageStart) give the same
+// records as a Cost Management export of the same rows.
+func TestCostShapesOfOtherTools(t *testing.T) {
+	const vm = "/subscriptions/2639de71-ca37-4a17-a104-17665a50e7fc/resourceGroups/COSTMGMT/providers/Microsoft.Compute/virtualMachines/test-vm-1"
+	want := []string{"2019-07-29 test-vm-1 standard 2.304"}
+	for name, file := range map[string]string{
+		"a Cost Management export": "Date,ResourceId,CostInBillingCurrency\n2019-07-29," + vm + ",2.304\n",
+		"the pay-as-you-go usage export": "SubscriptionGuid,UsageDateTime,MeterId,PreTaxCost,ConsumedService,InstanceId,Currency\n" +
+			"2639de71-ca37-4a17-a104-17665a50e7fc,2019-07-29,cd2d7ca5,2.304,Microsoft.Compute," + vm + ",USD\n",
+		"the pay-as-you-go usage export, with times": "SubscriptionGuid,UsageDateTime,MeterId,PreTaxCost,ConsumedService,InstanceId,Currency\n" +
+			"2639de71-ca37-4a17-a104-17665a50e7fc,2019-07-29 00:00:00,cd2d7ca5,2.304,Microsoft.Compute," + vm + ",USD\n",
+		"the Consumption API's modern usage details": `{"value": [{"id": "/providers/Microsoft.Billing/BillingAccounts/1234:56789/providers/Microsoft.Consumption/usageDetails/usageDetails_Id1",
+			"name": "usageDetails_Id1", "type": "Microsoft.Consumption/usageDetails", "kind": "modern",
+			"properties": {"date": "2019-07-29T00:00:00.0000000Z", "instanceName": "` + vm + `", "chargeType": "Usage",
+				"costInBillingCurrency": 2.304, "costInUSD": 2.304, "publisherType": "Azure", "billingCurrencyCode": "USD"}}]}`,
+		"az consumption usage list": `[{"instanceId": "` + vm + `", "instanceName": "test-vm-1", "pretaxCost": "2.304", "currency": "USD",
+			"usageStart": "2019-07-29T00:00:00Z", "usageEnd": "2019-07-29T23:59:59Z", "type": "Microsoft.Consumption/usageDetails"}]`,
+	} {
+		if got, problems := costsOf(t, file); !slices.Equal(got, want) || len(problems) > 0 {
+			t.Errorf("%s: %q, problems %q; want %q", name, got, problems, want)
+		}
+	}
+	// A file of usage details handed to another source is told so.
+	_, err := imports.Run("azure-roles", []imports.File{{Name: "usage.json", R: strings.NewReader(`[{"type": "Microsoft.Consumption/usageDetails", "properties": {"instanceName": "` + vm + `"}}]`)}}, imports.Options{Tenant: "t1"})
+	if err == nil || !strings.Contains(err.Error(), "pal import azure-costs usage.json") {
+		t.Errorf("usage details as role assignments: %v, want the source that reads them named", err)
+	}
+}

@@ -64,7 +64,7 @@ func readManagementGroups(each iter.Seq[record], o *Options, b *builder) {
 		// The export names its tenant on every record (the root group's
 		// tenantId, each entity's): --tenant is needed only where it does
 		// not.
-		tenant, ok := b.tenantOf(r, r.str("tenantId"))
+		tenant, ok := b.tenantOf(r, r.str("tenantId", "tenant"))
 		switch {
 		case !ok:
 			continue

@@ -240,6 +240,8 @@ var armTypes = map[string]string{
 	"microsoft.managementpartner/partner":                      "links",
 	"microsoft.managementpartner/partners":                     "links",
 	"microsoft.management/managementgroups":                    "management-groups",
+	"microsoft.management/managementgroups/subscriptions":      "management-groups",
+	"microsoft.consumption/usagedetails":                       "azure-costs",
 }
 
 // builder collects an import's events, or hands them on as they are made

@@ -657,6 +657,8 @@ func TestATenantTheExportContradicts(t *testing.T) {
 	for _, c := range []struct{ format, file, said string }{
 		{"links", "links/rest.json", "contoso-tenant-id"},
 		{"management-groups", "management-groups/rest-tree.json", "contoso-tenant-id"},
+		// GET managementGroups/{id}/subscriptions names it properties.tenant.
+		{"management-groups", "management-groups/rest-group-subscriptions.json", "contoso-tenant-id"},
 		{"audit", "audit/search-unifiedauditlog.csv", "contoso-tenant-id"},
 	} {
 		open := func() []imports.File {
