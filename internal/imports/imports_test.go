@@ -684,3 +684,27 @@ func TestATenantTheExportContradicts(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamsEnvironmentsLeftOut: a Dataverse for Teams environment (its
+// EnvironmentType, from the API's environmentSku, "Teams") has no type in
+// the log: it is left out with its apps, in one line that says why, and
+// the snapshot's other environments and apps are imported.
+func TestTeamsEnvironmentsLeftOut(t *testing.T) {
+	envs := `[{"EnvironmentName": "Default-t1", "DisplayName": "Contoso (default)", "IsDefault": true, "CreatedTime": "2024-02-15T08:02:36Z", "EnvironmentType": "Default"},
+{"EnvironmentName": "teams-env", "DisplayName": "Sales team", "IsDefault": false, "CreatedTime": "2025-04-10T13:44:02Z", "EnvironmentType": "Teams"}]`
+	apps := `[{"AppName": "a1", "DisplayName": "Visits", "EnvironmentName": "teams-env", "CreatedTime": "2025-04-11T09:00:00Z", "Owner": {"id": "u1"}},
+{"AppName": "a2", "DisplayName": "Leave", "EnvironmentName": "teams-env", "CreatedTime": "2025-04-11T09:00:00Z", "Owner": {"id": "u1"}},
+{"AppName": "a3", "DisplayName": "Expenses", "EnvironmentName": "Default-t1", "CreatedTime": "2025-04-11T09:00:00Z", "Owner": {"id": "u1"}}]`
+	res, err := imports.Run("powerapps", []imports.File{{Name: "envs.json", R: strings.NewReader(envs)}, {Name: "apps.json", R: strings.NewReader(apps)}}, imports.Options{Tenant: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	for _, ev := range res.Events {
+		made = append(made, ev.Type+" "+ev.Environment+ev.Resource)
+	}
+	want := []string{"environment.created Default-t1", "account.created ", "resource.created Default-t1a3"}
+	if !slices.Equal(made, want) || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].String(), "teams-env (Sales team) is a Dataverse for Teams environment: left out, with 2 apps and flows") {
+		t.Errorf("a snapshot with a Teams environment: %q, problems %v; want %q and one line saying why", made, res.Problems, want)
+	}
+}

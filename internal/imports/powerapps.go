@@ -26,6 +26,9 @@ type inventory struct {
 	// only their co-owners are compared.
 	rolesOf map[string]bool
 	times   []time.Time
+	// teams are the Dataverse for Teams environments of the snapshot, by
+	// the line that lists each: left out, with their apps and flows.
+	teams map[string]record
 }
 
 type invResource struct {
@@ -40,7 +43,8 @@ var envTypes = map[string]string{"production": event.Production, "sandbox": even
 	"developer": event.Developer, "default": event.Default, "notspecified": event.Production}
 
 func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
-	inv := inventory{envs: map[string]string{}, envTimes: map[string]time.Time{}, resources: map[string]*invResource{}, rolesOf: map[string]bool{}}
+	inv := inventory{envs: map[string]string{}, envTimes: map[string]time.Time{}, resources: map[string]*invResource{}, rolesOf: map[string]bool{},
+		teams: map[string]record{}}
 	var roles []record
 	for r := range each {
 		created, hasTime := parseTime(r.str("CreatedTime"))
@@ -59,6 +63,10 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 			inv.add(b, r, "flow", r.str("FlowName"), created, "CreatedBy", "objectId", "userId")
 		case r.str("EnvironmentName") != "":
 			typ := envTypes[strings.ToLower(r.str("EnvironmentType", "EnvironmentSku"))]
+			if strings.EqualFold(r.str("EnvironmentType", "EnvironmentSku"), "Teams") {
+				inv.teams[r.str("EnvironmentName")] = r
+				continue
+			}
 			if typ == "" {
 				if strings.EqualFold(r.str("IsDefault"), "true") {
 					typ = event.Default
@@ -146,9 +154,14 @@ func (inv inventory) diff(o *Options, b *builder) {
 			b.add(event.Event{Type: event.EnvironmentChanged, Time: seen, Tenant: o.Tenant, Environment: id, EnvType: inv.envs[id]}, o.Tenant, id, inv.envs[id], stamp)
 		}
 	}
+	inTeams := map[string]int{}
 	for _, id := range sortedKeys(inv.resources) {
 		res := inv.resources[id]
 		cur, ok := resources[id]
+		if _, teams := inv.teams[res.env]; teams && !ok {
+			inTeams[res.env]++
+			continue
+		}
 		if !ok {
 			if _, known := envs[res.env]; !known && inv.envs[res.env] == "" {
 				b.problem(res.ownerLine.problem("%s %s is in environment %s, which neither the log nor the snapshot lists: import Get-AdminPowerAppEnvironment too", res.kind, id, res.env))
@@ -177,6 +190,11 @@ func (inv inventory) diff(o *Options, b *builder) {
 				b.add(event.Event{Type: event.ResourceCoownerDel, Time: seen, Tenant: o.Tenant, Resource: id, Account: acct}, o.Tenant, id, acct, "removed", stamp)
 			}
 		}
+	}
+	for _, env := range sortedKeys(inv.teams) {
+		r := inv.teams[env]
+		b.problem(r.problem("environment %s (%s) is a Dataverse for Teams environment: left out, with %d %s of the snapshot in it; the log's environment types (production, sandbox, trial, developer, default) have none for it, and only a counted type's usage credits a partner",
+			env, cmp.Or(r.str("DisplayName"), "no name"), inTeams[env], plural(inTeams[env], "app or flow", "apps and flows")))
 	}
 	// What the snapshot lists a kind of and no longer holds is gone.
 	listsApps, listsFlows := false, false
