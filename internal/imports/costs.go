@@ -56,17 +56,20 @@ func meterOf(r record) (string, bool) {
 // readCosts sums an export's costs by resource, day and meter. An export
 // repeats its resources and days on every row: each is read once.
 func readCosts(rows iter.Seq[record], o *Options, b *builder) {
-	sums := map[costKey]*costSum{}
-	var order []costKey
-	var newest time.Time
-	paths := map[string]string{} // ResourceId as written → canonical, "" when not a resource
-	// A date's text reads as its file's separator says (parseDay).
-	type dayText struct {
-		text string
-		sep  rune
+	// The rows are summed by their dates' text in each file, which is read
+	// once every row of the file is: its dates of slashes go the way its
+	// dates say (slashOrders).
+	type dayText struct{ text, file string }
+	type rowKey struct {
+		resource string
+		day      dayText
+		meter    string
 	}
-	days := map[dayText]time.Time{}
-	dates := map[time.Time]string{}
+	sums := map[rowKey]*costSum{}
+	var order []rowKey
+	paths := map[string]string{}  // ResourceId as written → canonical, "" when not a resource
+	first := map[dayText]record{} // the first row of each date's text
+	var texts []dayText
 	// Rows of no resource's consumption, counted by file: one summary
 	// line each, not a line a row.
 	noResource := map[string]int{}
@@ -104,15 +107,10 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			skip(r)
 			continue
 		}
-		date := r.str("Date", "UsageDate", "ChargePeriodStart", "UsageDateTime", "UsageStart")
-		day, seen := days[dayText{date, r.sep}]
-		if !seen {
-			day, _ = parseDay(date, r.sep)
-			days[dayText{date, r.sep}] = day
-		}
-		if day.IsZero() {
-			b.problem(r.problem("the date %q is not a date", date))
-			continue
+		date := dayText{r.str("Date", "UsageDate", "ChargePeriodStart", "UsageDateTime", "UsageStart"), r.file}
+		if _, seen := first[date]; !seen {
+			first[date] = r
+			texts = append(texts, date)
 		}
 		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"), r.sep)
 		nanos, fast := azure.ParseNanos(text)
@@ -125,7 +123,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			}
 		}
 		if nanos < 0 || exact != nil && exact.Sign() < 0 {
-			b.problem(r.problem("the cost %s of %s on %s is negative (a refund or a credit): consumption is never less than nothing, so the row is not imported", text, resource, date))
+			b.problem(r.problem("the cost %s of %s on %s is negative (a refund or a credit): consumption is never less than nothing, so the row is not imported", text, resource, date.text))
 			continue
 		}
 		meter, ok := meterOf(r)
@@ -133,15 +131,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			b.problem(r.problem("the pricing model %q is none of OnDemand, Reservation, SavingsPlan, Spot", r.str("PricingModel", "PricingCategory")))
 			continue
 		}
-		if day.After(newest) {
-			newest = day
-		}
-		d, ok := dates[day]
-		if !ok {
-			d = day.Format(time.DateOnly)
-			dates[day] = d
-		}
-		k := costKey{path, d, meter}
+		k := rowKey{path, date, meter}
 		s := sums[k]
 		if s == nil {
 			s = &costSum{}
@@ -149,6 +139,45 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			order = append(order, k)
 		}
 		s.add(nanos, exact)
+	}
+	dayFirst, mixed := slashOrders(func(yield func(record, string) bool) {
+		for _, t := range texts {
+			if !yield(first[t], t.text) {
+				return
+			}
+		}
+	})
+	for _, p := range mixed {
+		b.problem(p)
+	}
+	var newest time.Time
+	days := make(map[dayText]string, len(texts))
+	for _, t := range texts {
+		day, ok := parseDay(t.text, dayFirst[t.file])
+		if !ok {
+			b.problem(first[t].problem("the date %q is not a date", t.text))
+			continue
+		}
+		if day.After(newest) {
+			newest = day
+		}
+		days[t] = day.Format(time.DateOnly)
+	}
+	// The sums of each resource, day and meter, whatever the text of its
+	// dates and their files.
+	total := map[costKey]*costSum{}
+	var keys []costKey
+	for _, k := range order {
+		d, ok := days[k.day]
+		if !ok {
+			continue
+		}
+		ck := costKey{k.resource, d, k.meter}
+		if total[ck] == nil {
+			total[ck] = &costSum{}
+			keys = append(keys, ck)
+		}
+		total[ck].addSum(sums[k])
 	}
 	for _, f := range files {
 		b.problem(Problem{File: f, Skipped: noResource[f], Reason: "no resource's consumption (no ResourceId, or a charge of a subscription, a support plan, a purchase, an unused reservation, a tax)"})
@@ -159,8 +188,8 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	if at.IsZero() {
 		at = newest.AddDate(0, 0, 1)
 	}
-	for _, k := range order {
-		text := decimal(sums[k].rat())
+	for _, k := range keys {
+		text := decimal(total[k].rat())
 		b.add(event.Event{Type: event.AzureConsumption, Time: at, Tenant: o.Tenant, Resource: k.resource, Date: k.date, Cost: text, Meter: k.meter},
 			o.Tenant, k.resource, k.date, k.meter, text)
 	}
@@ -184,6 +213,14 @@ func (s *costSum) add(nanos int64, exact *big.Rat) {
 		exact = big.NewRat(nanos, 1e9)
 	}
 	s.exact.Add(s.exact, exact)
+}
+
+// addSum adds another sum.
+func (s *costSum) addSum(o *costSum) {
+	s.add(o.nanos, nil)
+	if o.exact != nil {
+		s.add(0, o.exact)
+	}
 }
 
 func (s *costSum) rat() *big.Rat {
@@ -234,24 +271,13 @@ func allDigits(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
 }
 
-// parseDay reads a cost row's day. A date of slashes has the month first
-// as a US export writes it, but the day first in a file of semicolons
-// (sep), which a spreadsheet of a locale that writes days first saved:
-// each file is read one way, never the other as a fallback. A date of dots
-// always has the day first.
-func parseDay(s string, sep rune) (time.Time, bool) {
+// parseDay reads a cost row's day. A date of slashes goes the way its
+// file's do (dayFirst, from slashOrders): each file is read one way,
+// never the other as a fallback. A date of dots always has the day first.
+func parseDay(s string, dayFirst bool) (time.Time, bool) {
 	s = strings.TrimSpace(s)
-	layouts := []string{"2.1.2006"}
-	if sep == ';' {
-		layouts = append(layouts, "2/1/2006", "2/1/2006 15:04:05", "2/1/2006 15:04")
+	if t, err := time.Parse("2.1.2006", s); err == nil {
+		return t, true
 	}
-	for _, l := range layouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, true
-		}
-	}
-	if sep == ';' && strings.Contains(s, "/") {
-		return time.Time{}, false
-	}
-	return parseTime(s)
+	return parseTimeOrdered(s, dayFirst)
 }

@@ -2,6 +2,7 @@ package imports_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -63,24 +64,49 @@ func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
 			t.Errorf("%s: %q, problems %q; want %q", tt.name, got, problems, tt.want)
 		}
 	}
-	// A file of semicolons has its days first, on every row: a date that
-	// reads only months first is reported, not read the other way; and
-	// the same text in a file of commas, imported with it, reads months
-	// first.
-	res, err := imports.Run("azure-costs", []imports.File{
-		{Name: "eu.csv", R: strings.NewReader("Date;ResourceId;CostInBillingCurrency\n05/01/2026;" + vm + "vm1;1\n1/13/2026;" + vm + "vm1;2\n")},
-		{Name: "us.csv", R: strings.NewReader("Date,ResourceId,CostInBillingCurrency\n05/01/2026," + vm + "vm2,3\n")},
-	}, imports.Options{Tenant: "t1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dates []string
-	for _, ev := range res.Events {
-		dates = append(dates, ev.Date+" "+ev.Resource[strings.LastIndexByte(ev.Resource, '/')+1:])
-	}
-	slices.Sort(dates)
-	if !slices.Equal(dates, []string{"2026-01-05 vm1", "2026-05-01 vm2"}) || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].String(), `"1/13/2026" is not a date`) {
-		t.Errorf("days first, then months first: %q, problems %v", dates, res.Problems)
+	// Each file's dates of slashes go one way, which its dates say: the
+	// day first in a file with a 13/01, the month first in one with a
+	// 1/13, whatever its separator; where none says, the month first but
+	// in a file of semicolons. A file whose dates go both ways is said.
+	for _, tt := range []struct {
+		name  string
+		files map[string]string
+		want  []string
+		said  string
+	}{
+		{"a re-save in a locale of days first, with commas (en-GB)",
+			map[string]string{"gb.csv": "Date,ResourceId,CostInBillingCurrency\n05/01/2026," + vm + "vm1,1\n13/01/2026," + vm + "vm1,2\n"},
+			[]string{"2026-01-05 vm1", "2026-01-13 vm1"}, ""},
+		{"months first in a file of semicolons, as its dates say",
+			map[string]string{"eu.csv": "Date;ResourceId;CostInBillingCurrency\n05/01/2026;" + vm + "vm1;1\n1/13/2026;" + vm + "vm1;2\n"},
+			[]string{"2026-01-13 vm1", "2026-05-01 vm1"}, ""},
+		{"the same text in two files read each its own way",
+			map[string]string{"eu.csv": "Date;ResourceId;CostInBillingCurrency\n05/01/2026;" + vm + "vm1;1\n", "us.csv": "Date,ResourceId,CostInBillingCurrency\n05/01/2026," + vm + "vm2,3\n"},
+			[]string{"2026-01-05 vm1", "2026-05-01 vm2"}, ""},
+		{"both ways in one file",
+			map[string]string{"both.csv": "Date,ResourceId,CostInBillingCurrency\n13/01/2026," + vm + "vm1,1\n01/13/2026," + vm + "vm2,2\n"},
+			nil, "the dates of both.csv put the day first on some rows and the month first on others"},
+	} {
+		var files []imports.File
+		for _, name := range slices.Sorted(maps.Keys(tt.files)) {
+			files = append(files, imports.File{Name: name, R: strings.NewReader(tt.files[name])})
+		}
+		res, err := imports.Run("azure-costs", files, imports.Options{Tenant: "t1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dates []string
+		for _, ev := range res.Events {
+			dates = append(dates, ev.Date+" "+ev.Resource[strings.LastIndexByte(ev.Resource, '/')+1:])
+		}
+		slices.Sort(dates)
+		said := ""
+		for _, p := range res.Problems {
+			said += p.String()
+		}
+		if tt.want != nil && !slices.Equal(dates, tt.want) || tt.said == "" && said != "" || !strings.Contains(said, tt.said) {
+			t.Errorf("%s: %q, problems %q; want %q, %q", tt.name, dates, said, tt.want, tt.said)
+		}
 	}
 }
 

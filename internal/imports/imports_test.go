@@ -708,3 +708,38 @@ func TestTeamsEnvironmentsLeftOut(t *testing.T) {
 		t.Errorf("a snapshot with a Teams environment: %q, problems %v; want %q and one line saying why", made, res.Problems, want)
 	}
 }
+
+// TestPowerShellCSVs: Windows PowerShell 5.1's Export-Csv writes a nested
+// object as "@{id=…; displayName=…}", and PowerShell 7's writes dates in
+// the machine's locale (02/05/2025 is the 2nd of May in en-GB, which its
+// 20/05/2025 says): the owners are read from the text, and each file's
+// dates the way they go.
+func TestPowerShellCSVs(t *testing.T) {
+	envs := `"EnvironmentName","DisplayName","IsDefault","CreatedTime","CreatedBy","EnvironmentType"
+"e1","Contoso Production","False","02/05/2025 09:15:27","@{id=u1; displayName=Megan Bowen; type=User}","Production"
+"e2","Contoso Sandbox","False","20/05/2025 16:02:11","@{id=u1; displayName=Megan Bowen; type=User}","Sandbox"
+`
+	apps := `#TYPE System.Management.Automation.PSCustomObject
+"AppName","DisplayName","CreatedTime","Owner","EnvironmentName","Internal"
+"a1","Expenses","2025-09-20T04:05:03.1234567Z","@{id=u1; displayName=Megan Bowen; email=meganb@contoso.example; type=User}","e1","@{name=a1; id=/providers/Microsoft.PowerApps/apps/a1; properties=@{displayName=Expenses; owner=@{id=u1}}}"
+`
+	flows := `#TYPE System.Management.Automation.PSCustomObject
+"FlowName","Enabled","DisplayName","CreatedTime","CreatedBy","EnvironmentName"
+"f1","True","Invoice approvals","2025-03-04T10:12:45Z","@{tenantId=t1; objectId=u2; userId=u2; userType=ActiveDirectory}","e1"
+`
+	res, err := imports.Run("powerapps", []imports.File{{Name: "envs.csv", R: strings.NewReader(envs)}, {Name: "apps.csv", R: strings.NewReader(apps)},
+		{Name: "flows.csv", R: strings.NewReader(flows)}}, imports.Options{Tenant: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	for _, ev := range res.Events {
+		made = append(made, ev.Time.Format("2006-01-02")+" "+ev.Type+" "+ev.Environment+ev.Resource+" "+ev.Owner)
+	}
+	slices.Sort(made)
+	want := []string{"2025-03-04 account.created  ", "2025-03-04 resource.created e1f1 u2", "2025-05-02 environment.created e1 ", "2025-05-20 environment.created e2 ",
+		"2025-09-20 account.created  ", "2025-09-20 resource.created e1a1 u1"}
+	if !slices.Equal(made, want) || len(res.Problems) > 0 {
+		t.Errorf("PowerShell's CSVs: %q, problems %v; want %q", made, res.Problems, want)
+	}
+}

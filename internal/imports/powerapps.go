@@ -46,12 +46,25 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 	inv := inventory{envs: map[string]string{}, envTimes: map[string]time.Time{}, resources: map[string]*invResource{}, rolesOf: map[string]bool{},
 		teams: map[string]record{}}
 	var roles []record
-	for r := range each {
-		created, hasTime := parseTime(r.str("CreatedTime"))
+	// A file's dates of slashes go one way, which its dates say (Export-Csv
+	// writes them in the locale of the machine that ran it).
+	recs := slices.Collect(each)
+	dayFirst, mixed := slashOrders(func(yield func(record, string) bool) {
+		for _, r := range recs {
+			if !yield(r, r.str("CreatedTime")) || !yield(r, r.str("LastModifiedTime")) {
+				return
+			}
+		}
+	})
+	for _, p := range mixed {
+		b.problem(p)
+	}
+	for _, r := range recs {
+		created, hasTime := parseTimeOrdered(r.str("CreatedTime"), dayFirst[r.file])
 		if hasTime {
 			inv.times = append(inv.times, created)
 		}
-		if t, ok := parseTime(r.str("LastModifiedTime")); ok {
+		if t, ok := parseTimeOrdered(r.str("LastModifiedTime"), dayFirst[r.file]); ok {
 			inv.times = append(inv.times, t)
 		}
 		switch {

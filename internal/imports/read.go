@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,13 +129,55 @@ func (r record) has(name string) bool {
 // get returns a field as it was read: for JSON, nested objects and arrays.
 func (r record) get(name string) any { return r.value(name) }
 
-// sub returns a nested object of a JSON record as a record.
+// sub returns a nested object of a record as a record: a JSON object, or
+// the text Windows PowerShell 5.1's Export-Csv writes for one.
 func (r record) sub(name string) (record, bool) {
 	m, ok := r.value(name).(map[string]any)
+	if !ok {
+		if s, text := r.value(name).(string); text {
+			m, ok = psObject(s)
+		}
+	}
 	if !ok {
 		return record{}, false
 	}
 	return r.with(m), true
+}
+
+// psObject reads the text Windows PowerShell 5.1's Export-Csv writes for
+// a nested object, "@{id=…; displayName=…; type=User}", into its fields
+// (each a string; one nested deeper stays its text, read the same way when
+// asked). ok is false for any other text.
+func psObject(s string) (map[string]any, bool) {
+	inner, ok := strings.CutPrefix(strings.TrimSpace(s), "@{")
+	if !ok {
+		return nil, false
+	}
+	if inner, ok = strings.CutSuffix(inner, "}"); !ok {
+		return nil, false
+	}
+	m := map[string]any{}
+	field := func(part string) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k != "" {
+			m[k] = v
+		}
+	}
+	depth, from := 0, 0
+	for i := 0; i < len(inner); i++ {
+		switch inner[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		case ';':
+			if depth == 0 {
+				field(inner[from:i])
+				from = i + 1
+			}
+		}
+	}
+	field(inner[from:])
+	return m, true
 }
 
 // with returns a record of the same file and line holding other fields.
@@ -499,6 +542,79 @@ func delimiter(in *bufio.Reader) rune {
 		}
 	}
 	return best
+}
+
+// slashOrders reads, for each file, which way its dates of slashes go
+// (1/2/2006, with a time or not): the day first when one of them has a
+// first number above 12, the month first when one has a second above 12.
+// Where none tells, the month first, as US exports and Windows PowerShell
+// write them, but the day first in a file of semicolons, which a
+// spreadsheet of a locale that writes days first saved. A file whose
+// dates go both ways is named in mixed.
+func slashOrders(dates iter.Seq2[record, string]) (dayFirst map[string]bool, mixed []Problem) {
+	type seen struct {
+		day, month bool
+		sep        rune
+		first      record
+	}
+	files := map[string]*seen{}
+	var order []string
+	for r, s := range dates {
+		a, b, ok := slashed(s)
+		if !ok {
+			continue
+		}
+		f := files[r.file]
+		if f == nil {
+			f = &seen{sep: r.sep, first: r}
+			files[r.file] = f
+			order = append(order, r.file)
+		}
+		f.day = f.day || a > 12
+		f.month = f.month || b > 12
+	}
+	dayFirst = map[string]bool{}
+	for _, name := range order {
+		f := files[name]
+		switch {
+		case f.day && f.month:
+			mixed = append(mixed, f.first.problem("the dates of %s put the day first on some rows and the month first on others: they are read with the month first; check them, or export the dates as 2006-01-02", name))
+		case f.day:
+			dayFirst[name] = true
+		case !f.month:
+			dayFirst[name] = f.sep == ';'
+		}
+	}
+	return dayFirst, mixed
+}
+
+// slashed returns the first two numbers of a date of slashes.
+func slashed(s string) (a, b int, ok bool) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		s = s[:i]
+	}
+	x, rest, ok1 := strings.Cut(s, "/")
+	y, year, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || len(year) != 4 || !allDigits(year) || !allDigits(x) || !allDigits(y) || len(x) == 0 || len(y) == 0 || len(x) > 2 || len(y) > 2 {
+		return 0, 0, false
+	}
+	a, _ = strconv.Atoi(x)
+	b, _ = strconv.Atoi(y)
+	return a, b, true
+}
+
+// parseTimeOrdered reads an instant as parseTime does, a date of slashes
+// with its day first when dayFirst.
+func parseTimeOrdered(s string, dayFirst bool) (time.Time, bool) {
+	if a, b, ok := slashed(s); ok && dayFirst {
+		// Swapped, the date reads as parseTime reads the month first.
+		s = strings.TrimSpace(s)
+		_, rest, _ := strings.Cut(s, "/")
+		_, rest, _ = strings.Cut(rest, "/")
+		s = strconv.Itoa(b) + "/" + strconv.Itoa(a) + "/" + rest
+	}
+	return parseTime(s)
 }
 
 // timeLayouts are the ways exports write an instant; those without an
