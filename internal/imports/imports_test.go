@@ -743,3 +743,34 @@ func TestPowerShellCSVs(t *testing.T) {
 		t.Errorf("PowerShell's CSVs: %q, problems %v; want %q", made, res.Problems, want)
 	}
 }
+
+// TestFlowOwnerRoles: Get-AdminFlowOwnerRole lists a flow's owner and its
+// co-owners (CanEdit): with the flow of Get-AdminFlow, each co-owner the
+// log lacks is added and each it holds that the listing lacks removed; a
+// group's share is said; a listing of a flow the snapshot lacks is said.
+func TestFlowOwnerRoles(t *testing.T) {
+	envs := `[{"EnvironmentName": "e1", "CreatedTime": "2024-02-15T08:02:36Z", "EnvironmentType": "Production"}]`
+	flows := `[{"FlowName": "f1", "DisplayName": "Invoice approvals", "EnvironmentName": "e1", "CreatedTime": "2025-03-04T10:12:45Z", "CreatedBy": {"objectId": "u1"}}]`
+	roles := `[{"RoleId": "/providers/Microsoft.ProcessSimple/environments/e1/flows/f1/permissions/u1", "RoleName": "u1", "PrincipalObjectId": "u1", "PrincipalType": "User", "RoleType": "Owner", "FlowName": "f1", "EnvironmentName": "e1"},
+{"RoleId": "…/permissions/u2", "RoleName": "u2", "PrincipalObjectId": "u2", "PrincipalType": "User", "RoleType": "CanEdit", "FlowName": "f1", "EnvironmentName": "e1"},
+{"RoleId": "…/permissions/g1", "RoleName": "g1", "PrincipalObjectId": "g1", "PrincipalType": "Group", "RoleType": "CanEdit", "FlowName": "f1", "EnvironmentName": "e1"},
+{"RoleId": "…/permissions/u3", "RoleName": "u3", "PrincipalObjectId": "u3", "PrincipalType": "User", "RoleType": "CanEdit", "FlowName": "f9", "EnvironmentName": "e1"}]`
+	res, err := imports.Run("powerapps", []imports.File{{Name: "envs.json", R: strings.NewReader(envs)}, {Name: "flows.json", R: strings.NewReader(flows)},
+		{Name: "roles.json", R: strings.NewReader(roles)}}, imports.Options{Tenant: "t1", ObservedAt: time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	for _, ev := range res.Events {
+		made = append(made, ev.Type+" "+ev.Resource+" "+ev.Account+ev.Owner)
+	}
+	var said []string
+	for _, p := range res.Problems {
+		said = append(said, p.Reason)
+	}
+	want := []string{"environment.created  ", "account.created  u1", "resource.created f1 u1", "account.created  u2", "resource.coowner_added f1 u2"}
+	if !slices.Equal(made, want) || len(said) != 2 || !strings.Contains(said[0], `flow f1 is shared as CanEdit with the group`) ||
+		!strings.Contains(said[1], "role assignment on flow f9, which the snapshot does not list: import Get-AdminFlow too") {
+		t.Errorf("a flow's owner roles: %q, problems %q; want %q and the group's share and f9 said", made, said, want)
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	register(Source{Name: "powerapps", Signature: []string{"EnvironmentName", "AppName", "FlowName"}, NeedsTenant: true, read: readPowerApps,
-		About: "Get-AdminPowerAppEnvironment, Get-AdminPowerApp, Get-AdminPowerAppRoleAssignment, Get-AdminFlow | ConvertTo-Json -Depth 10 (EnvironmentName, EnvironmentType, AppName, Owner.id, CreatedTime, RoleType Owner/CanEdit/CanView, PrincipalObjectId, FlowName, CreatedBy.objectId): environments, apps and flows, their owners and co-owners"})
+		About: "Get-AdminPowerAppEnvironment, Get-AdminPowerApp, Get-AdminPowerAppRoleAssignment, Get-AdminFlow, Get-AdminFlowOwnerRole | ConvertTo-Json -Depth 10 (EnvironmentName, EnvironmentType, AppName, Owner.id, CreatedTime, RoleType Owner/CanEdit/CanView, PrincipalObjectId, FlowName, CreatedBy.objectId): environments, apps and flows, their owners and co-owners"})
 }
 
 // inventory is a snapshot of a tenant's Power Platform: what the admin
@@ -68,7 +68,8 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 			inv.times = append(inv.times, t)
 		}
 		switch {
-		case r.str("RoleType") != "" && r.str("AppName") != "":
+		case r.str("RoleType") != "" && (r.str("AppName") != "" || r.str("FlowName") != ""):
+			// Get-AdminPowerAppRoleAssignment, Get-AdminFlowOwnerRole.
 			roles = append(roles, r)
 		case r.str("AppName") != "":
 			inv.add(b, r, "canvas_app", r.str("AppName"), created, "Owner", "id", "objectId")
@@ -95,25 +96,28 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 		}
 	}
 	for _, r := range roles {
-		app := r.str("AppName")
-		res := inv.resources[app]
-		inv.rolesOf[app] = true
+		kind, id := "app", r.str("AppName")
+		if id == "" {
+			kind, id = "flow", r.str("FlowName")
+		}
+		res := inv.resources[id]
+		inv.rolesOf[id] = true
 		who, typ, role := r.str("PrincipalObjectId"), r.str("PrincipalType"), r.str("RoleType")
 		editor := strings.EqualFold(role, "CanEdit") || strings.EqualFold(role, "Owner")
 		switch {
 		case res == nil:
-			b.problem(r.problem("role assignment on app %s, which the snapshot does not list", app))
+			b.problem(r.problem("role assignment on %s %s, which the snapshot does not list: import Get-Admin%s too", kind, id, map[string]string{"app": "PowerApp", "flow": "Flow"}[kind]))
 		case strings.EqualFold(typ, "Group") && editor:
 			// A share that would make a co-owner, were it an account's, is
 			// said: silence would look like a partner credited.
-			b.problem(r.problem("app %s is shared as %s with the group %q (PrincipalObjectId %s): co-owners are accounts, and a group's members are not co-owners in pal's log, so this share credits no partner; share the app with the partner's own accounts",
-				app, role, r.str("PrincipalDisplayName"), cmp.Or(who, "none")))
+			b.problem(r.problem("%s %s is shared as %s with the group %q (PrincipalObjectId %s): co-owners are accounts, and a group's members are not co-owners in pal's log, so this share credits no partner; share the %s with the partner's own accounts",
+				kind, id, role, r.str("PrincipalDisplayName"), cmp.Or(who, "none"), kind))
 		case typ != "" && !strings.EqualFold(typ, "User"):
 			// A group that may only view, or the whole tenant (which
 			// Power Apps shares with CanView only): no co-owner, nothing
 			// that credits a partner.
 		case who == "":
-			b.problem(r.problem("role assignment on app %s names no PrincipalObjectId", app))
+			b.problem(r.problem("role assignment on %s %s names no PrincipalObjectId", kind, id))
 		case strings.EqualFold(role, "CanEdit") && who != res.owner && !slices.Contains(res.coowners, who):
 			res.coowners = append(res.coowners, who)
 		}
@@ -189,7 +193,8 @@ func (inv inventory) diff(o *Options, b *builder) {
 			account(res.owner, seen)
 			b.add(event.Event{Type: event.ResourceOwnerChange, Time: seen, Tenant: o.Tenant, Resource: id, Owner: res.owner}, o.Tenant, id, res.owner, stamp)
 		}
-		if !inv.rolesOf[id] || res.kind == "flow" {
+		if !inv.rolesOf[id] {
+			// Only a listing of its roles says its co-owners.
 			continue
 		}
 		for _, acct := range res.coowners {
