@@ -15,8 +15,9 @@ import (
 
 // snapshotVersion changes whenever the snapshot's shape does, or what the
 // fold makes of the log (version 11: a resource deleted and created again
-// at one instant keeps the histories of the two apart): a service that
-// finds another version folds its log again.
+// at one instant keeps the histories of the two apart, and an instance's
+// own profiles are counted): a service that finds another version folds
+// its log again.
 const snapshotVersion = 11
 
 type snapshotData struct {

@@ -371,6 +371,9 @@ func (a *Aggregator) Profiles(at time.Time, tenant, resource, workload string, c
 		k := instanceKey{month, tenant, resource, org}
 		counts.instances[k] = max(counts.instances[k], float64(count)*share)
 	}
+	// The instance's own, whoever holds it (ResourceFigures).
+	k := instanceKey{month, tenant, resource, ""}
+	counts.instances[k] = max(counts.instances[k], float64(count))
 }
 
 // Monthly is the monthly report of SPEC.md section 7.
@@ -487,7 +490,7 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 			wrow(k).MAU = u.count()
 		}
 		for k, p := range c.instances {
-			if k.month == month {
+			if k.month == month && k.org != "" {
 				wrow(workloadKey{month, k.tenant, k.org, event.CustomerInsights}).Profiles += p
 			}
 		}

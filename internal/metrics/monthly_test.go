@@ -2,11 +2,13 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/credit"
 )
 
 // counted returns an aggregator holding a year of uses of five resources
@@ -92,5 +94,51 @@ func TestMovedCountsAsCountedAgain(t *testing.T) {
 		if !reflect.DeepEqual(got, exp) {
 			t.Errorf("%s: after the move and the drop\n%+v\nwant, counted anew\n%+v", month, got, exp)
 		}
+	}
+}
+
+// TestResourceFiguresCountEachUserOnce: a resource's users in a month are
+// counted once, whoever they were credited to: a user seen under two
+// holders (the credit moved in the month) is one user of the resource,
+// where the report's rows count it under each; a user whose credit was
+// shared is one whole user of the resource, and a share of each
+// organisation's. An instance's profiles are its largest count credited.
+func TestResourceFiguresCountEachUserOnce(t *testing.T) {
+	east := &attribution.Credit{Attributed: true, Partner: "100011", Org: "100001"}
+	northwind := &attribution.Credit{Attributed: true, Partner: "200011", Org: "200001"}
+	shared := &attribution.Credit{Attributed: true, Shares: []credit.Share{{Partner: "100011", Org: "100001", Share: 0.5}, {Partner: "200011", Org: "200001", Share: 0.5}}}
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	a := NewAggregator()
+	a.Usage(day(2), "t", "app1", "power_apps", "u1", east)
+	a.Usage(day(3), "t", "app1", "power_apps", "u2", east)
+	a.Usage(day(20), "t", "app1", "power_apps", "u1", northwind)
+	a.Usage(day(21), "t", "app1", "power_apps", "u3", northwind)
+	a.Usage(day(2), "t", "app2", "power_apps", "u1", shared)
+	a.Profiles(day(2), "t", "ci1", "customer_insights", 100, east)
+	a.Profiles(day(20), "t", "ci1", "customer_insights", 120, northwind)
+	a.Profiles(day(2), "t", "ci2", "customer_insights", 100, shared)
+	k := func(r string) attribution.ResourceKey { return attribution.ResourceKey{Tenant: "t", Resource: r} }
+	for _, tt := range []struct {
+		org  string
+		want map[attribution.ResourceKey]Figures
+	}{
+		{"", map[attribution.ResourceKey]Figures{k("app1"): {"power_apps", 3, 0}, k("app2"): {"power_apps", 1, 0},
+			k("ci1"): {"customer_insights", 0, 120}, k("ci2"): {"customer_insights", 0, 100}}},
+		{"100001", map[attribution.ResourceKey]Figures{k("app1"): {"power_apps", 2, 0}, k("app2"): {"power_apps", 0.5, 0},
+			k("ci1"): {"customer_insights", 0, 100}, k("ci2"): {"customer_insights", 0, 50}}},
+	} {
+		if got := a.ResourceFigures("2026-01", tt.org); !maps.Equal(got, tt.want) {
+			t.Errorf("figures of %q: %v, want %v", tt.org, got, tt.want)
+		}
+	}
+	// The report's rows, by location, count u1 of app1 under each holder.
+	mau := 0.0
+	for _, r := range a.Report(DefaultConfig(), "2026-01", func(string, string) string { return "" }).Resources {
+		if r.Resource == "app1" {
+			mau += r.MAU
+		}
+	}
+	if mau != 4 {
+		t.Errorf("app1's rows sum %v users, want 4: each holder's", mau)
 	}
 }

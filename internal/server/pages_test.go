@@ -4,7 +4,9 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -733,5 +735,63 @@ func TestMyAzureCredit(t *testing.T) {
 	}
 	if checked < 2 {
 		t.Errorf("the demo's links table lists %d Azure accounts of Fabrikam (%+v), want kim and fabrikam-ops", checked, links.Rows)
+	}
+}
+
+// TestResourcesCarryTheirOwnFigures: the resources table says what each
+// resource carried in the month, each user once whoever was credited, and
+// on Azure what its customer paid: a user seen under two partners in the
+// month is one user of the app, and a virtual machine that two partners
+// are recognised for under --azure-policy all cost what it cost, once. The
+// partners' own tables say their share.
+func TestResourcesCarryTheirOwnFigures(t *testing.T) {
+	opts := attribution.DefaultOptions()
+	opts.Azure.Policy = azure.All
+	s := start(t, sqliteStore(t), server.Config{Options: opts})
+	operator := s.token(store.RoleOperator, "", "", "")
+	vm := "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+	res := s.push(operator, `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}
+{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","name":"Northwind","locations":["200011"]}
+{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"c","environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"c","account":"alice","kind":"guest"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"c","account":"bob","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"c","account":"alice","partner":"100011"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"c","account":"bob","partner":"200011"}
+{"type":"resource.created","time":"2026-01-02T00:00:00Z","tenant":"c","environment":"prod","resource":"app","kind":"canvas_app","owner":"alice"}
+{"type":"usage","time":"2026-01-03T00:00:00Z","tenant":"c","resource":"app","user":"u1"}
+{"type":"usage","time":"2026-01-04T00:00:00Z","tenant":"c","resource":"app","user":"u2"}
+{"type":"resource.coowner_added","time":"2026-01-10T00:00:00Z","tenant":"c","resource":"app","account":"bob"}
+{"type":"usage","time":"2026-01-12T00:00:00Z","tenant":"c","resource":"app","user":"u1"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"c","assignment":"a1","principal":"alice","role":"Contributor","scope":"/subscriptions/s1"}
+{"type":"azure.role_assigned","time":"2026-01-01T00:00:00Z","tenant":"c","assignment":"a2","principal":"bob","role":"Contributor","scope":"/subscriptions/s1"}
+{"type":"azure.consumption","time":"2026-01-06T00:00:00Z","tenant":"c","resource":"`+vm+`","date":"2026-01-05","cost":10}`)
+	if res.Accepted != 15 {
+		t.Fatalf("push: %+v", res)
+	}
+	type figures struct {
+		Rows []struct {
+			Resource string
+			MAU, ACR float64
+		}
+	}
+	read := func(token, query string) map[string][2]float64 {
+		var tb figures
+		if status := s.json("GET", "/v1/tables/"+query, token, "", &tb); status != http.StatusOK {
+			t.Fatalf("%s: %d", query, status)
+		}
+		out := map[string][2]float64{}
+		for _, r := range tb.Rows {
+			out[r.Resource] = [2]float64{r.MAU, r.ACR}
+		}
+		return out
+	}
+	vm = strings.ToLower(vm) // as the log keeps a resource's path
+	if got, want := read(operator, "resources?month=2026-01"), map[string][2]float64{"app": {2, 0}, vm: {0, 10}}; !maps.Equal(got, want) {
+		t.Errorf("the resources of January: %v, want %v: u1 once, the machine's cost once", got, want)
+	}
+	for org, want := range map[string]map[string][2]float64{"100001": {vm: {0, 10}}, "200001": {"app": {1, 0}, vm: {0, 10}}} {
+		if got := read(operator, "credited?month=2026-01&org="+org); !maps.Equal(got, want) {
+			t.Errorf("%s's credited resources: %v, want %v", org, got, want)
+		}
 	}
 }

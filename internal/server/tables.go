@@ -388,36 +388,37 @@ func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // The value of resources in a month, for every table of the month.
 
-// monthValues holds the month's metrics of every resource: its rows of the
-// monthly report and of the Azure report, by resource.
+// monthValues holds the month's metrics of every resource, for one
+// organisation or for whoever was credited: the users and profiles it
+// carried (metrics.ResourceFigures), and its rows of the Azure report, by
+// resource.
 type monthValues struct {
-	rates map[string]float64
-	pp    map[attribution.ResourceKey][]metrics.ResourceRow
-	az    map[attribution.ResourceKey][]azure.ResourceRow
+	org     string
+	rates   map[string]float64
+	figures map[attribution.ResourceKey]metrics.Figures
+	az      map[attribution.ResourceKey][]azure.ResourceRow
 }
 
-// values reads the month's values, kept for the state.
-func (s *Server) values(ctx context.Context, month string) (*monthValues, error) {
+// values reads the month's values for an organisation, or with org empty
+// for whoever was credited, kept for the state.
+func (s *Server) values(ctx context.Context, month, org string) (*monthValues, error) {
 	var ver version
 	if err := s.read(ctx, func(st *fold.State) error { ver = s.versionOf(st); return nil }); err != nil {
 		return nil, err
 	}
-	v, err := s.views.answers.get(ver, "values\x00"+month, func() (any, error) {
-		mv := &monthValues{rates: s.cfg.Metrics.Rates, pp: map[attribution.ResourceKey][]metrics.ResourceRow{},
-			az: map[attribution.ResourceKey][]azure.ResourceRow{}}
+	v, err := s.views.answers.get(ver, "values\x00"+month+"\x00"+org, func() (any, error) {
+		mv := &monthValues{org: org, rates: s.cfg.Metrics.Rates, az: map[attribution.ResourceKey][]azure.ResourceRow{}}
 		err := s.read(ctx, func(st *fold.State) error {
-			rep := st.Metrics().Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.Engine()))
-			for _, r := range rep.Resources {
-				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
-				mv.pp[k] = append(mv.pp[k], r)
-			}
+			mv.figures = st.Metrics().ResourceFigures(month, org)
 			az, err := s.azureReport(ctx, st, month)
 			if err != nil {
 				return err
 			}
 			for _, r := range az.Resources {
-				k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
-				mv.az[k] = append(mv.az[k], r)
+				if org == "" || r.Org == org {
+					k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
+					mv.az[k] = append(mv.az[k], r)
+				}
 			}
 			return nil
 		})
@@ -444,24 +445,36 @@ func (w worth) value() float64 {
 	return w.mcv
 }
 
-// of returns what a resource carried for the organisations keep accepts.
-func (mv *monthValues) of(tenant, resource string, keep func(org string) bool) worth {
+// of returns what a resource carried in the month: its users each once
+// and its profiles, and its ACR, that recognised to the organisation's
+// locations. With no organisation, the ACR is not known here: it is what
+// the customer paid (Server.paid).
+func (mv *monthValues) of(tenant, resource string) worth {
 	k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
-	w := worth{azure: azure.IsPath(resource)}
-	for _, r := range mv.pp[k] {
-		if keep(r.Org) {
-			w.mau += r.MAU
-			w.profiles += r.Profiles
-			w.mcv += (r.MAU + r.Profiles) * mv.rates[r.Workload]
-		}
-	}
-	for _, r := range mv.az[k] {
-		if keep(r.Org) {
+	f := mv.figures[k]
+	w := worth{azure: azure.IsPath(resource), mau: f.MAU, profiles: f.Profiles, mcv: (f.MAU + f.Profiles) * mv.rates[f.Workload]}
+	if mv.org != "" {
+		for _, r := range mv.az[k] {
 			w.acr += money(r.ACR)
 		}
 	}
 	w.mau, w.profiles, w.mcv, w.acr = round2(w.mau), round2(w.profiles), round2(w.mcv), round2(w.acr)
 	return w
+}
+
+// paid returns what the customers paid in the frame's month for each
+// Azure resource keys names, as the frame's engine knows it: the costs
+// reported by the frame's instant. It is an Azure resource's own figure
+// (a location's share of it is in the Azure report).
+func (s *Server) paid(ctx context.Context, az *azure.Engine, f frame, keys map[store.TenantResource]bool) (map[store.TenantResource]azure.Money, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var upTo time.Time
+	if !f.Current {
+		upTo = f.At
+	}
+	return s.azureCosts(ctx, az, f.Month, keys, upTo)
 }
 
 func (w worth) put(r row) {
@@ -506,7 +519,7 @@ func since(t *time.Time) any {
 // creditedTable lists the resources credited to an organisation, whole or
 // in part, as of the frame's instant, with what each carried in the month.
 func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month)
+	mv, err := s.values(ctx, f.Month, sc.org)
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +532,7 @@ func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f fram
 			}
 			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
 				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": p.shownAccount(e, r.Account, r.Partner), "since": since(r.Since)}
-			mv.of(r.Tenant, r.Resource, func(org string) bool { return org == sc.org }).put(rw)
+			mv.of(r.Tenant, r.Resource).put(rw)
 			t.Rows = append(t.Rows, rw)
 		}
 		return nil
@@ -531,7 +544,7 @@ func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f fram
 // frame's instant, why and what would fix it, with what the resource
 // carried in the month for others: what is at stake.
 func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month)
+	mv, err := s.values(ctx, f.Month, "")
 	if err != nil {
 		return nil, err
 	}
@@ -539,14 +552,8 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		{"reason", "Reason", "text"}, {"why", "Why", "text"}, {"fix", "What would fix it", "text"},
 		{"other", "Credited instead", "text"}, {"other_since", "Associated", "date"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
 		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
-	type pending struct {
-		rw row
-		w  worth
-		k  store.TenantResource
-	}
-	var priced []pending
-	paid := map[store.TenantResource]bool{}
 	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
+		var v valued
 		d := e.Diagnose(sc.org)
 		for _, m := range d.Missing {
 			rw := row{"tenant": m.Tenant, "resource": m.Resource, "name": displayName(e, m.Tenant, m.Resource), "kind": kindInWords(m.Kind),
@@ -557,43 +564,51 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 				rw["why"] = strings.Replace(rw["why"].(string), "partner "+m.Other.Partner, who, 1)
 				rw["other"], rw["other_since"] = who, m.Other.Since
 			}
-			w := mv.of(m.Tenant, m.Resource, func(org string) bool { return org != sc.org })
-			if w.azure {
-				// What the customer paid, the most it could be credited, is
-				// summed for all of them below.
-				k := store.TenantResource{Tenant: m.Tenant, Resource: m.Resource}
-				paid[k] = true
-				priced = append(priced, pending{rw, w, k})
-				t.Rows = append(t.Rows, rw)
-				continue
-			}
-			w.put(rw)
+			// What is at stake is what the resource carried, whoever
+			// was credited: what its customer paid, on Azure.
+			v.add(rw, mv.of(m.Tenant, m.Resource), m.Tenant, m.Resource)
 			t.Rows = append(t.Rows, rw)
 		}
-		if len(priced) == 0 {
-			return nil
-		}
-		// What customers paid as the frame's engine knows it: the costs
-		// reported by the frame's instant.
-		var upTo time.Time
-		if !f.Current {
-			upTo = f.At
-		}
-		costs, err := s.azureCosts(ctx, e.Azure(), f.Month, paid, upTo)
-		for _, a := range priced {
-			a.w.acr = money(costs[a.k])
-			a.w.put(a.rw)
-		}
-		return err
+		return v.put(ctx, s, e.Azure(), f)
 	})
 	return t, err
+}
+
+// valued puts into rows what their resources carried in the month, once
+// what the customers paid for the Azure ones is known (Server.paid).
+type valued struct {
+	rows   []row
+	worths []worth
+	keys   []store.TenantResource
+}
+
+func (v *valued) add(rw row, w worth, tenant, resource string) {
+	v.rows, v.worths = append(v.rows, rw), append(v.worths, w)
+	v.keys = append(v.keys, store.TenantResource{Tenant: tenant, Resource: resource})
+}
+
+func (v *valued) put(ctx context.Context, s *Server, az *azure.Engine, f frame) error {
+	want := map[store.TenantResource]bool{}
+	for i, w := range v.worths {
+		if w.azure {
+			want[v.keys[i]] = true
+		}
+	}
+	costs, err := s.paid(ctx, az, f, want)
+	for i, w := range v.worths {
+		if w.azure {
+			w.acr = money(costs[v.keys[i]])
+		}
+		w.put(v.rows[i])
+	}
+	return err
 }
 
 // atRiskTable lists, by the one account each hangs on, the resources an
 // organisation is credited for through that account only, as of the
 // frame's instant, with what they carried in the month.
 func atRiskTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month)
+	mv, err := s.values(ctx, f.Month, sc.org)
 	if err != nil {
 		return nil, err
 	}
@@ -614,7 +629,7 @@ func atRiskTable(ctx context.Context, s *Server, p Principal, sc scope, f frame)
 				groups[k] = g
 				order = append(order, k)
 			}
-			w := mv.of(a.Tenant, a.Resource, func(org string) bool { return org == sc.org })
+			w := mv.of(a.Tenant, a.Resource)
 			g["resources"] = g["resources"].(int) + 1
 			name := cmp.Or(displayName(e, a.Tenant, a.Resource), a.Resource)
 			if g["which"] != "" {
@@ -786,7 +801,7 @@ func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) 
 // operator) as of the frame's instant: who is credited, or why no one is,
 // and what each carried in the month.
 func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month)
+	mv, err := s.values(ctx, f.Month, "")
 	if err != nil {
 		return nil, err
 	}
@@ -803,16 +818,17 @@ func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f fra
 		if !f.Current {
 			rows = e.AttributionAt(f.At, tenants...)
 		}
+		var v valued
 		for _, r := range rows {
 			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
 				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": r.Account, "since": since(r.Since)}
 			if r.Status != attribution.StatusAttributed {
 				rw["reason"] = credit.Words(r.Reason)
 			}
-			mv.of(r.Tenant, r.Resource, func(string) bool { return true }).put(rw)
+			v.add(rw, mv.of(r.Tenant, r.Resource), r.Tenant, r.Resource)
 			t.Rows = append(t.Rows, rw)
 		}
-		return nil
+		return v.put(ctx, s, e.Azure(), f)
 	})
 	return t, err
 }

@@ -76,7 +76,7 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 	}
 	after := tenantRows(e, tenant)
 	month := event.MonthOf(now)
-	mv, err := s.values(r.Context(), month)
+	mv, err := s.values(r.Context(), month, "")
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func whatIfVerdicts(p Principal, e *attribution.Engine, mv *monthValues, tenant,
 		if !azure.IsPath(res) {
 			v.Words = explanationWords(p, e, e.Explain(tenant, res, e.Now()))
 		}
-		w := mv.of(tenant, res, func(string) bool { return true })
+		w := mv.of(tenant, res)
 		v.MAU, v.Profiles, v.MCV = w.mau, w.profiles, w.mcv
 		out = append(out, v)
 	}
