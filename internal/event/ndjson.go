@@ -13,8 +13,10 @@ import (
 )
 
 // MaxLineBytes is the longest line the reader accepts; a longer line is
-// refused as malformed and skipped, and reading goes on after it.
-const MaxLineBytes = 1 << 20
+// refused as malformed and skipped, and reading goes on after it. It
+// bounds what one line can make the reader hold, and leaves room for a
+// solution.imported listing tens of thousands of resources.
+const MaxLineBytes = 16 << 20
 
 // Reader reads a log in format v1 line by line: Next one line at a time,
 // Each a few chunks of lines ahead, tens of megabytes at most.
@@ -67,7 +69,7 @@ func (r *Reader) nextLine() (line []byte, n int, tooLong bool, err error) {
 func decodeLine(line []byte, n int, tooLong bool) (*Event, *Refusal) {
 	if tooLong {
 		return nil, &Refusal{Line: n, Code: Malformed,
-			Message: fmt.Sprintf("the line is longer than %d bytes; split it into one event a line", MaxLineBytes)}
+			Message: fmt.Sprintf("the line is longer than %d MiB, the most pal reads as one event; a log has one event a line", MaxLineBytes>>20)}
 	}
 	return Decode(line, n)
 }

@@ -147,6 +147,24 @@ func TestReaderLinesAndLongLines(t *testing.T) {
 	}
 }
 
+// TestASolutionOfThousands: a solution listing thirty thousand flows, a
+// line of about 2.5 MB, is one event, read whole.
+func TestASolutionOfThousands(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"type":"solution.imported","time":"2026-01-05T00:00:00Z","tenant":"t","environment":"prod","account":"alice","resources":[`)
+	for i := range 30000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"resource":"flow-%05d","kind":"flow","name":"Approval flow number %05d of the finance team"}`, i, i)
+	}
+	b.WriteString("]}\n")
+	events, refusals := readAll(t, []byte(b.String()))
+	if len(refusals) > 0 || len(events) != 1 || len(events[0].Resources) != 30000 {
+		t.Fatalf("a solution of %d bytes: %d events, refusals %+v", b.Len(), len(events), refusals)
+	}
+}
+
 func FuzzReader(f *testing.F) {
 	f.Add([]byte(`{"type":"usage","time":"2026-01-01T00:00:00Z","tenant":"t","resource":"r","user":"u"}`))
 	f.Add([]byte(`{"type":"solution.imported","time":"2026-01-01T00:00:00Z","tenant":"t","environment":"e","account":"a","resources":[{"resource":"r","kind":"flow"}]}` + "\n[]\n{}"))
