@@ -212,6 +212,11 @@ func (src Source) shape(file string, r record) error {
 	if slices.ContainsFunc(src.Signature, r.has) {
 		return nil
 	}
+	if strings.HasPrefix(strings.ToLower(typ), "microsoft.") && strings.Contains(typ, "/") {
+		// A REST object of a type no source reads: its id and properties
+		// would make it look like several.
+		return fmt.Errorf("%s is no %s export: its records are %s objects, which pal import does not read; pal reads %s", file, src.Name, typ, strings.Join(Names(), ", "))
+	}
 	var like []string
 	for _, n := range Names() {
 		if n != src.Name && slices.ContainsFunc(Sources[n].Signature, r.has) {
