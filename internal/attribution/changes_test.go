@@ -34,17 +34,7 @@ func TestChanges(t *testing.T) {
 	e := attribution.New(attribution.DefaultOptions())
 	var got []attribution.Change
 	e.OnChange(func(c attribution.Change) { got = append(got, c) })
-	r := event.NewReader(strings.NewReader(log))
-	for {
-		ev, rf, err := r.Next()
-		if err != nil {
-			break
-		}
-		if rf != nil {
-			t.Fatal(rf)
-		}
-		e.Apply(ev)
-	}
+	applyLog(t, e, log)
 	type short struct {
 		Cause, CauseID, From, To, Reason string
 		Worked, RoleOnly                 bool
@@ -90,19 +80,7 @@ func TestCreatedAgainAtTheInstantOfItsDeletion(t *testing.T) {
 {"type":"resource.created","time":"2026-01-10T00:00:00Z","tenant":"c","environment":"prod2","resource":"r1","kind":"pages_site","owner":"carol"}
 {"type":"resource.coowner_added","time":"2026-01-10T00:00:00Z","tenant":"c","resource":"r1","account":"bob"}`
 	e := attribution.New(attribution.DefaultOptions())
-	r := event.NewReader(strings.NewReader(log))
-	for {
-		ev, rf, err := r.Next()
-		if err != nil {
-			break
-		}
-		if rf != nil {
-			t.Fatal(rf)
-		}
-		if res := e.Apply(ev); res.Outcome != attribution.Applied {
-			t.Fatalf("%s refused: %+v", ev.Type, res)
-		}
-	}
+	applyLog(t, e, log)
 	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
 	type span struct {
 		Kind, Environment, Partner string
@@ -119,6 +97,24 @@ func TestCreatedAgainAtTheInstantOfItsDeletion(t *testing.T) {
 	for _, row := range e.AttributionAt(day(11), "c") {
 		if row.Resource == "r1" && (row.Kind != "pages_site" || row.Environment != "prod2") {
 			t.Errorf("r1 on the 11th is a %s of %s, want the pages_site of prod2 created on the 10th", row.Kind, row.Environment)
+		}
+	}
+}
+
+// applyLog applies every line of a log, each of which must apply.
+func applyLog(t *testing.T, e *attribution.Engine, log string) {
+	t.Helper()
+	r := event.NewReader(strings.NewReader(log))
+	for {
+		ev, rf, err := r.Next()
+		if err != nil {
+			return
+		}
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		if res := e.Apply(ev); res.Outcome != attribution.Applied {
+			t.Fatalf("%s at %s refused: %+v", ev.Type, ev.Time, res)
 		}
 	}
 }

@@ -651,10 +651,7 @@ func TestFailures(t *testing.T) {
 // log holds on another of the customer's subscriptions is not taken as
 // removed, one gone from the delegated subscription is.
 func TestLighthouseOnly(t *testing.T) {
-	st := collecttest.FirstDay(t, "testdata")
-	api := collecttest.New(t)
-	st.Serve(api)
-	log := importChain(t, readLog(t, seed), day1, exports(t, st, t.TempDir(), day1))
+	st, api, log := firstDayImported(t)
 	st.Lists[sub1Path+assignments] = without(st.Lists[sub1Path+assignments], "0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80")
 	st.Lists[sub2Path+assignments] = nil
 	st.Serve(api)
@@ -703,10 +700,7 @@ func TestLighthouseOnly(t *testing.T) {
 // the log holds on the refused one are kept, since the snapshot did not
 // read it. The run says which subscription it could not read.
 func TestRefusedSubscriptionKeepsItsAssignments(t *testing.T) {
-	st := collecttest.FirstDay(t, "testdata")
-	api := collecttest.New(t)
-	st.Serve(api)
-	log := importChain(t, readLog(t, seed), day1, exports(t, st, t.TempDir(), day1))
+	st, api, log := firstDayImported(t)
 	st.Lists[sub1Path+assignments] = without(st.Lists[sub1Path+assignments], "0b7a1f44-2d9c-4f5e-9a1b-3c4d5e6f7a80")
 	st.Serve(api)
 	api.Fail(sub2Path+assignments, collecttest.Failure{Status: 403, Code: "AuthorizationFailed", Times: -1})
@@ -731,6 +725,16 @@ func TestRefusedSubscriptionKeepsItsAssignments(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the run wrote (-want +got):\n%s", diff)
 	}
+}
+
+// firstDayImported serves the first day of the test world, and returns it
+// with the log its exports, imported, make.
+func firstDayImported(t *testing.T) (*collecttest.World, *collecttest.API, []*event.Event) {
+	t.Helper()
+	st := collecttest.FirstDay(t, "testdata")
+	api := collecttest.New(t)
+	st.Serve(api)
+	return st, api, importChain(t, readLog(t, seed), day1, exports(t, st, t.TempDir(), day1))
 }
 
 // removedID is the id suffix of the one removal among events.
