@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/palproject/pal/internal/collect/collecttest"
+	"github.com/palproject/pal/internal/imports"
 )
 
 // TestPowerPlatformAndAudit reads Contoso's Power Platform and audit
@@ -285,19 +286,19 @@ func TestCmdletObjects(t *testing.T) {
 	st := collecttest.FirstDay(t, "testdata")
 	var got []map[string]any
 	for _, l := range []struct {
-		path   string
-		object cmdletObject
+		path string
+		list imports.PowerPlatformList
 	}{
-		{collecttest.EnvironmentsPath, environmentObject},
-		{collecttest.AppsPath(collecttest.ProductionEnv), appObject},
-		{collecttest.AppsPath(collecttest.DefaultEnv), appObject},
-		{collecttest.FlowsPath(collecttest.ProductionEnv), flowObject},
-		{collecttest.PermissionsPath(collecttest.ProductionEnv, collecttest.Expenses), appRoleObject},
-		{collecttest.PermissionsPath(collecttest.ProductionEnv, collecttest.Timesheets), appRoleObject},
-		{collecttest.PermissionsPath(collecttest.DefaultEnv, collecttest.HelpDesk), appRoleObject},
+		{collecttest.EnvironmentsPath, imports.Environments},
+		{collecttest.AppsPath(collecttest.ProductionEnv), imports.Apps},
+		{collecttest.AppsPath(collecttest.DefaultEnv), imports.Apps},
+		{collecttest.FlowsPath(collecttest.ProductionEnv), imports.Flows},
+		{collecttest.PermissionsPath(collecttest.ProductionEnv, collecttest.Expenses), imports.AppPermissions},
+		{collecttest.PermissionsPath(collecttest.ProductionEnv, collecttest.Timesheets), imports.AppPermissions},
+		{collecttest.PermissionsPath(collecttest.DefaultEnv, collecttest.HelpDesk), imports.AppPermissions},
 	} {
 		body, _ := json.Marshal(map[string]any{"value": st.Lists[l.path], "nextLink": nil})
-		pgs, _, err := cmdletPages([]page{{name: l.path, body: body}}, l.object)
+		pgs, _, err := cmdletPages([]page{{name: l.path, body: body}}, l.list)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +324,7 @@ func TestCmdletObjects(t *testing.T) {
 		t.Errorf("the cmdlets' objects (-export +collect):\n%s", diff)
 	}
 	// A page that is not a list fails the source, saying what it got.
-	if _, _, err := cmdletPages([]page{{name: "GET x", body: []byte(`[1]`)}}, appObject); err == nil || !strings.Contains(err.Error(), "GET x: not a list of the Power Platform admin API") {
+	if _, _, err := cmdletPages([]page{{name: "GET x", body: []byte(`[1]`)}}, imports.Apps); err == nil || !strings.Contains(err.Error(), "GET x: not a list of the Power Platform admin API") {
 		t.Errorf("a page of another shape: %v", err)
 	}
 }

@@ -108,6 +108,9 @@ type Source struct {
 	// are handed on as they are made, so that an export of any size
 	// imports in little memory.
 	Streams bool
+	// restate turns a JSON file of another shape of the same records into
+	// the shape read (the admin API's lists into the cmdlets' objects).
+	restate func([]byte) []byte
 	read    func(rows iter.Seq[record], o *Options, b *builder)
 }
 
@@ -161,7 +164,7 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 	rows := func(yield func(record) bool) {
 		for _, f := range files {
 			stop, first := false, true
-			err := eachRecord(f.Name, f.R, func(r record) bool {
+			err := eachRecord(f.Name, f.R, src.restate, func(r record) bool {
 				if first {
 					first = false
 					if failed = src.shape(f.Name, r); failed != nil {

@@ -559,7 +559,7 @@ func TestAFileOfAnotherShapeIsOneError(t *testing.T) {
 		{"links", "azure-roles/rest-pages.json", "Microsoft.Authorization/roleAssignments, which pal import azure-roles reads"},
 		// A REST object no source reads is said so, not taken for the
 		// several its id and properties look like.
-		{"powerapps", "powerapps/rest-environments.json", "its records are Microsoft.BusinessAppPlatform/scopes/environments objects, which pal import does not read"},
+		{"azure-roles", "other/rest-resourcegroups.json", "its records are Microsoft.Resources/resourceGroups objects, which pal import does not read"},
 	} {
 		f, err := os.Open(filepath.Join("../../testdata/imports", c.file))
 		if err != nil {
@@ -775,5 +775,52 @@ func TestFlowOwnerRoles(t *testing.T) {
 	if !slices.Equal(made, want) || len(said) != 2 || !strings.Contains(said[0], `flow f1 is shared as CanEdit with the group`) ||
 		!strings.Contains(said[1], "role assignment on flow f9, which the snapshot does not list: import Get-AdminFlow too") {
 		t.Errorf("a flow's owner roles: %q, problems %q; want %q and the group's share and f9 said", made, said, want)
+	}
+}
+
+// TestPowerPlatformAPIListsAreTheCmdlets: the admin API's lists, saved as
+// they come (pages concatenated), import as the cmdlets' export of the
+// same state does: the same events, with the same ids.
+func TestPowerPlatformAPIListsAreTheCmdlets(t *testing.T) {
+	dir := "../collect/testdata"
+	run := func(paths ...string) []string {
+		var files []imports.File
+		for _, n := range paths {
+			data, err := os.ReadFile(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, imports.File{Name: n, R: bytes.NewReader(data)})
+		}
+		res, err := imports.Run("powerapps", files, imports.Options{Tenant: "contoso-tenant-id", ObservedAt: time.Date(2026, 1, 10, 6, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range res.Events {
+			out = append(out, string(ev.AppendJSON(nil)))
+		}
+		for _, p := range res.Problems {
+			out = append(out, "problem: "+p.Reason)
+		}
+		return out
+	}
+	// Two lists in one file, as a script following nextLink appends them.
+	flows, err := os.ReadFile(filepath.Join(dir, "pp-flows-production.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, _ := os.ReadFile(filepath.Join(dir, "pp-apps-production.json"))
+	joined := filepath.Join(t.TempDir(), "apps-and-flows.json")
+	os.WriteFile(joined, append(append(apps, '\n'), flows...), 0o644)
+	in := func(n string) string { return filepath.Join(dir, n) }
+	got := run(in("pp-environments.json"), joined, in("pp-apps-default.json"),
+		in("pp-permissions-expenses.json"), in("pp-permissions-timesheets.json"), in("pp-permissions-helpdesk.json"))
+	want := run(in("powerapps-cmdlets.json"))
+	if len(want) == 0 {
+		t.Fatal("the cmdlets' export imports nothing")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the API's lists import as\n%s\nthe cmdlets' export as\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

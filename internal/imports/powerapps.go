@@ -12,8 +12,8 @@ import (
 )
 
 func init() {
-	register(Source{Name: "powerapps", Signature: []string{"EnvironmentName", "AppName", "FlowName"}, NeedsTenant: true, read: readPowerApps,
-		About: "Get-AdminPowerAppEnvironment, Get-AdminPowerApp, Get-AdminPowerAppRoleAssignment, Get-AdminFlow, Get-AdminFlowOwnerRole | ConvertTo-Json -Depth 10 (EnvironmentName, EnvironmentType, AppName, Owner.id, CreatedTime, RoleType Owner/CanEdit/CanView, PrincipalObjectId, FlowName, CreatedBy.objectId): environments, apps and flows, their owners and co-owners"})
+	register(Source{Name: "powerapps", Signature: []string{"EnvironmentName", "AppName", "FlowName"}, NeedsTenant: true, read: readPowerApps, restate: cmdletLists,
+		About: "Get-AdminPowerAppEnvironment, Get-AdminPowerApp, Get-AdminPowerAppRoleAssignment, Get-AdminFlow, Get-AdminFlowOwnerRole | ConvertTo-Json -Depth 10, or the admin API's lists they read (EnvironmentName, EnvironmentType, AppName, Owner.id, CreatedTime, RoleType Owner/CanEdit/CanView, PrincipalObjectId, FlowName, CreatedBy.objectId): environments, apps and flows, their owners and co-owners"})
 }
 
 // inventory is a snapshot of a tenant's Power Platform: what the admin

@@ -229,7 +229,7 @@ func (r record) problem(format string, args ...any) Problem {
 // UTF-8, with or without a byte-order mark, or UTF-16 (what Windows
 // PowerShell's Out-File and > write). A CSV file is read a row at a time,
 // however large.
-func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Problem)) error {
+func eachRecord(name string, in io.Reader, restate func([]byte) []byte, fn func(record) bool, bad func(Problem)) error {
 	br := bufio.NewReaderSize(in, 1<<20)
 	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {
 		// A Cost Management export compressed with gzip.
@@ -266,6 +266,9 @@ func eachRecord(name string, in io.Reader, fn func(record) bool, bad func(Proble
 		data, err := io.ReadAll(br)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if restate != nil {
+			data = restate(data)
 		}
 		recs, probs, err := readJSON(name, data)
 		for _, p := range probs {
