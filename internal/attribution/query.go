@@ -367,7 +367,11 @@ func (e *Engine) AccountCredits(tenantID, accountID string) []Row {
 				if slices.Contains(paths, row.Resource) {
 					// The row names the account whose credit it reads,
 					// where another account of the organisation, or of
-					// another partner, holds the row.
+					// another partner, holds the row: then its since is
+					// that other's, and is not said.
+					if row.Account != accountID {
+						row.Since = nil
+					}
 					row.Partner, row.Org, row.Account = a.link, org, accountID
 					rows = append(rows, row)
 				}

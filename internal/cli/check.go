@@ -48,7 +48,7 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 	}
 	// On standard error too, as every command that reads a log says them
 	// (SPEC.md section 7).
-	return reportRefusals(env, t, f.strict)
+	return reportRefusalsListed(env, t, f.strict, "standard output lists them all")
 }
 
 func orDash(s string) string {

@@ -122,6 +122,12 @@ const maxRefusalsShown = 5
 // reportRefusals prints the count of refused events and the first few on
 // standard error, and returns errRefused when strict and any was refused.
 func reportRefusals(env *Env, t tally, strict bool) error {
+	return reportRefusalsListed(env, t, strict, "pal check lists them all")
+}
+
+// reportRefusalsListed is reportRefusals, saying where every refusal is
+// listed.
+func reportRefusalsListed(env *Env, t tally, strict bool, all string) error {
 	n := len(t.Refused)
 	if n == 0 {
 		return nil
@@ -129,7 +135,7 @@ func reportRefusals(env *Env, t tally, strict bool) error {
 	shown := min(n, maxRefusalsShown)
 	fmt.Fprintf(env.Stderr, "pal: %d of %d events refused", n, t.Events)
 	if n > shown {
-		fmt.Fprintf(env.Stderr, "; the first %d (pal check lists them all):\n", shown)
+		fmt.Fprintf(env.Stderr, "; the first %d (%s):\n", shown, all)
 	} else {
 		fmt.Fprintln(env.Stderr, ":")
 	}

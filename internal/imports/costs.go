@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"fmt"
 	"iter"
 	"math/big"
 	"strings"
@@ -69,6 +70,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	var order []rowKey
 	paths := map[string]string{}  // ResourceId as written → canonical, "" when not a resource
 	first := map[dayText]record{} // the first row of each date's text
+	rowsOf := map[dayText]int{}   // and how many rows have it
 	var texts []dayText
 	// Rows of no resource's consumption, counted by file: one summary
 	// line each, not a line a row.
@@ -112,6 +114,7 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			first[date] = r
 			texts = append(texts, date)
 		}
+		rowsOf[date]++
 		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"), r.sep)
 		nanos, fast := azure.ParseNanos(text)
 		var exact *big.Rat
@@ -154,8 +157,13 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 	days := make(map[dayText]string, len(texts))
 	for _, t := range texts {
 		day, ok := parseDay(t.text, dayFirst[t.file])
-		if !ok {
+		switch {
+		case !ok && rowsOf[t] == 1:
 			b.problem(first[t].problem("the date %q is not a date", t.text))
+			continue
+		case !ok:
+			// Every row of it is counted, in one line.
+			b.problem(Problem{File: t.file, Skipped: rowsOf[t], Reason: fmt.Sprintf("the date %q is not a date (the first of them on line %d)", t.text, first[t].line)})
 			continue
 		}
 		if day.After(newest) {

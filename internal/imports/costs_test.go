@@ -141,3 +141,20 @@ func TestCostShapesOfOtherTools(t *testing.T) {
 		t.Errorf("usage details as role assignments: %v, want the source that reads them named", err)
 	}
 }
+
+// TestRowsOfABadDateAreCounted: rows whose date is not one are not
+// imported, and every one is said: one line for a text that several rows
+// share, with their count.
+func TestRowsOfABadDateAreCounted(t *testing.T) {
+	const vm = "/subscriptions/7d1c2a4e-0000-4000-8000-000000000002/resourceGroups/app/providers/Microsoft.Compute/virtualMachines/"
+	file := "Date,ResourceId,CostInBillingCurrency\n2026-01-05," + vm + "vm1,1\n"
+	for i := range 5 {
+		file += fmt.Sprintf("n/a,%svm%d,2\n", vm, i+2)
+	}
+	file += "someday," + vm + "vm9,3\n"
+	got, problems := costsOf(t, file)
+	want := []string{`export.csv: 5 rows skipped: the date "n/a" is not a date (the first of them on line 3)`, `export.csv line 8: the date "someday" is not a date`}
+	if !slices.Equal(got, []string{"2026-01-05 vm1 standard 1"}) || !slices.Equal(problems, want) {
+		t.Errorf("rows of bad dates: %q, problems %q; want %q", got, problems, want)
+	}
+}

@@ -32,15 +32,7 @@ func pushRefused(p Principal, ev *event.Event) string {
 			if ev.Tenant != p.Tenant {
 				break
 			}
-			if ev.PrincipalTenant != "" && ev.PrincipalTenant != p.Tenant {
-				// An Azure Lighthouse delegation is checked against the
-				// principal tenant's accounts as they stand: its verdict,
-				// and the explanations after it, would tell one customer
-				// another tenant's accounts and links. The operator, who
-				// reads every tenant, pushes delegations.
-				return fmt.Sprintf("a %s may not push an assignment to a principal of another tenant (%q): an Azure Lighthouse delegation is pushed by the operator (pal collect or pal import lighthouse with the operator's token)", p.Role, ev.PrincipalTenant)
-			}
-			return ""
+			return otherPrincipal(p, ev)
 		}
 	case store.RoleAccount:
 		if (ev.Type == event.PalLinked || ev.Type == event.PalRemoved) && ev.Tenant == p.Tenant && ev.Account == p.Account {
@@ -48,6 +40,19 @@ func pushRefused(p Principal, ev *event.Event) string {
 		}
 	}
 	return fmt.Sprintf("a %s may not push a %s event for tenant %q", p.Role, ev.Type, ev.Tenant)
+}
+
+// otherPrincipal says why a tenant administrator may not name, in a line
+// it pushes or asks a what-if of, a principal of another tenant, or "".
+// An Azure Lighthouse delegation is checked against the principal
+// tenant's accounts as they stand: its verdict, and the explanations after
+// it, would tell one customer another tenant's accounts and links. The
+// operator, who reads every tenant, pushes delegations.
+func otherPrincipal(p Principal, ev *event.Event) string {
+	if p.Role != store.RoleTenantAdmin || ev.PrincipalTenant == "" || ev.PrincipalTenant == p.Tenant {
+		return ""
+	}
+	return fmt.Sprintf("a %s may not name a principal of another tenant (%q): an Azure Lighthouse delegation is pushed by the operator (pal collect or pal import lighthouse with the operator's token)", p.Role, ev.PrincipalTenant)
 }
 
 // tenantScope returns the one tenant whose records p reads, and true, for a

@@ -265,7 +265,7 @@ func TestWhoMayDoWhat(t *testing.T) {
 		// tenant's principal it may name.
 		lighthouse := `{"type":"azure.role_assigned","time":"2026-03-30T10:00:00Z","tenant":"contoso","assignment":"probe","principal":"erin@northwind.example","principal_tenant":"litware","role":"Contributor","scope":"/subscriptions/probe"}`
 		res = s.push(tokens["admin-contoso"], lighthouse+"\n"+strings.Replace(strings.Replace(lighthouse, `"litware"`, `"contoso"`, 1), `"probe"`, `"own"`, 1))
-		if len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" || !strings.Contains(res.Refused[0].Message, "another tenant") || res.Accepted+len(res.Held) != 1 {
+		if len(res.Refused) != 1 || res.Refused[0].Code != "forbidden" || !strings.Contains(res.Refused[0].Message, "principal of another tenant") || res.Accepted+len(res.Held) != 1 {
 			t.Errorf("tenant administrator's assignments to principals of another tenant and its own: %+v, want the first forbidden, saying why, and the second stored", res)
 		}
 
@@ -532,7 +532,8 @@ func TestWhatIfWritesNothing(t *testing.T) {
 	body := `{"type":"resource.coowner_removed","time":
 {"type":"resource.coowner_removed","time":"2026-04-02T00:00:00Z","tenant":"contoso","resource":"expenses","account":"bob@northwind.example"}
 {"type":"usage","time":"2026-04-02T00:00:00Z","tenant":"litware","resource":"timesheets","user":"u"}
-{"type":"pal.linked","time":"2025-01-01T00:00:00Z","tenant":"contoso","account":"carol@contoso.example","partner":"3000011"}`
+{"type":"pal.linked","time":"2025-01-01T00:00:00Z","tenant":"contoso","account":"carol@contoso.example","partner":"3000011"}
+{"type":"azure.role_assigned","time":"2026-04-02T00:00:00Z","tenant":"contoso","assignment":"probe","principal":"erin@northwind.example","principal_tenant":"litware","role":"Contributor","scope":"/subscriptions/probe"}`
 	if status := s.json("POST", "/v1/whatif", admin, body, &res); status != 200 {
 		t.Fatalf("POST /v1/whatif: %d", status)
 	}
@@ -547,8 +548,10 @@ func TestWhatIfWritesNothing(t *testing.T) {
 	if partner(res.Before) != "2000011" || partner(res.After) != "1000011" {
 		t.Errorf("expenses before %q after %q, want Northwind then Fabrikam", partner(res.Before), partner(res.After))
 	}
-	if len(res.Refused) != 3 || res.Refused[0].Code != "malformed" || res.Refused[1].Code != "forbidden" || res.Refused[2].Code != "invalid_time" {
-		t.Errorf("refused %+v, want the bad line, the other tenant's line and the one in the past", res.Refused)
+	// A principal of another tenant is forbidden, as in a push: its
+	// verdict would say whether that tenant has the account.
+	if len(res.Refused) != 4 || res.Refused[0].Code != "malformed" || res.Refused[1].Code != "forbidden" || res.Refused[2].Code != "forbidden" || res.Refused[3].Code != "invalid_time" {
+		t.Errorf("refused %+v, want the bad line, the other tenant's line, the other tenant's principal and the one in the past", res.Refused)
 	}
 	after, _ := s.store.LastSeq(context.Background())
 	var attr struct {

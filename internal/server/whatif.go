@@ -31,6 +31,9 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 		if ev.Tenant != tenant {
 			return event.Refuse(ev, event.Forbidden, "a what-if is about tenant %s only", tenant)
 		}
+		if why := otherPrincipal(p, ev); why != "" {
+			return event.Refuse(ev, event.Forbidden, "%s", why)
+		}
 		return nil
 	}, &refused)
 	if err != nil {

@@ -279,6 +279,9 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			{store.ChangeFilter{Org: "2"}, store.Cursor{}, 10, `[3.1:contoso:{"n":1} 3.2:fabrikam:{"n":2}]`},
 			{store.ChangeFilter{Org: "1"}, store.Cursor{Seq: 3, K: 2}, 10, `[9.1:contoso:{"n":4}]`},
 			{store.ChangeFilter{Org: "3"}, store.Cursor{}, 10, `[]`},
+			// An organisation's changes in one tenant.
+			{store.ChangeFilter{Org: "2", Tenant: "fabrikam"}, store.Cursor{}, 10, `[3.2:fabrikam:{"n":2}]`},
+			{store.ChangeFilter{Org: "2", Tenant: "contoso"}, store.Cursor{Seq: 3, K: 1}, 10, `[]`},
 		} {
 			if got := read(c.f, c.after, c.limit); got != c.want {
 				t.Errorf("Changes(%+v, after %+v, %d) = %s, want %s", c.f, c.after, c.limit, got, c.want)
