@@ -1,9 +1,7 @@
 package collect
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +18,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/costmanagement/armcostmanagement/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/managedservices/armmanagedservices"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/managementgroups/armmanagementgroups"
+
+	"github.com/palproject/pal/internal/imports"
 )
 
 // target is a tenant as one run reads it: its scopes, each subscription
@@ -404,49 +404,15 @@ func costQuery(from, until time.Time, publisher string) armcostmanagement.QueryD
 	}
 }
 
-// costRecords turns a page of the query's answer into records (a JSON
-// array of objects, one a row, the numbers as the API wrote them) with the
-// publisher type the query asked for, and returns its nextLink.
+// costRecords turns a page of the query's answer into records
+// (imports.CostQueryRecords) with the publisher type the query asked for,
+// and returns its nextLink.
 func costRecords(pg page, publisher string) (page, string, error) {
-	var res struct {
-		Properties struct {
-			NextLink *string `json:"nextLink"`
-			Columns  []struct {
-				Name string `json:"name"`
-			} `json:"columns"`
-			Rows [][]json.RawMessage `json:"rows"`
-		} `json:"properties"`
+	recs, next, err := imports.CostQueryRecords(pg.body, map[string]string{"PublisherType": publisher})
+	if err != nil {
+		return page{}, "", fmt.Errorf("%s: %w", pg.name, err)
 	}
-	if len(bytes.TrimSpace(pg.body)) == 0 {
-		// A 204: the query has no rows (the API's specification lists it).
-		return page{name: pg.name, body: []byte("[]")}, "", nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(pg.body))
-	if err := dec.Decode(&res); err != nil {
-		return page{}, "", fmt.Errorf("%s: not a cost query's answer: %w", pg.name, err)
-	}
-	var b bytes.Buffer
-	b.WriteString("[")
-	for i, row := range res.Properties.Rows {
-		if len(row) != len(res.Properties.Columns) {
-			return page{}, "", fmt.Errorf("%s: row %d has %d values for %d columns", pg.name, i+1, len(row), len(res.Properties.Columns))
-		}
-		if i > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString("\n{")
-		for j, col := range res.Properties.Columns {
-			name, _ := json.Marshal(col.Name)
-			fmt.Fprintf(&b, "%s:%s,", name, row[j])
-		}
-		fmt.Fprintf(&b, "%q:%q}", "PublisherType", publisher)
-	}
-	b.WriteString("\n]\n")
-	next := ""
-	if res.Properties.NextLink != nil {
-		next = *res.Properties.NextLink
-	}
-	return page{name: pg.name + " " + publisher, body: b.Bytes()}, next, nil
+	return page{name: pg.name + " " + publisher, body: recs}, next, nil
 }
 
 // withSlot runs fn holding one of the tenant's request slots.

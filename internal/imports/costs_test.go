@@ -112,9 +112,10 @@ func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
 
 // TestCostShapesOfOtherTools: the pay-as-you-go usage export (its day in
 // UsageDateTime, with a time or without), the Consumption API's usage
-// details in their modern shape (the resource's path in instanceName)
-// and az consumption usage list (its day in usageStart) give the same
-// records as a Cost Management export of the same rows.
+// details in their modern shape (the resource's path in instanceName),
+// az consumption usage list (its day in usageStart) and a Cost Management
+// query's answer (columns and rows) give the same records as a Cost
+// Management export of the same rows.
 func TestCostShapesOfOtherTools(t *testing.T) {
 	const vm = "/subscriptions/2639de71-ca37-4a17-a104-17665a50e7fc/resourceGroups/COSTMGMT/providers/Microsoft.Compute/virtualMachines/test-vm-1"
 	want := []string{"2019-07-29 test-vm-1 standard 2.304"}
@@ -130,6 +131,16 @@ func TestCostShapesOfOtherTools(t *testing.T) {
 				"costInBillingCurrency": 2.304, "costInUSD": 2.304, "publisherType": "Azure", "billingCurrencyCode": "USD"}}]}`,
 		"az consumption usage list": `[{"instanceId": "` + vm + `", "instanceName": "test-vm-1", "pretaxCost": "2.304", "currency": "USD",
 			"usageStart": "2019-07-29T00:00:00Z", "usageEnd": "2019-07-29T23:59:59Z", "type": "Microsoft.Consumption/usageDetails"}]`,
+		// Two pages of a query's answer, as a script following nextLink
+		// appends them: the day's cost is split between them.
+		"a Cost Management query's answer": `{"id": "subscriptions/2639de71/providers/Microsoft.CostManagement/query/q1", "type": "Microsoft.CostManagement/query",
+			"properties": {"nextLink": "https://management.azure.com/next", "columns": [{"name": "PreTaxCost", "type": "Number"}, {"name": "UsageDate", "type": "Number"},
+			{"name": "ResourceId", "type": "String"}, {"name": "PricingModel", "type": "String"}, {"name": "Currency", "type": "String"}],
+			"rows": [[2, 20190729, "` + vm + `", "OnDemand", "USD"]]}}
+{"id": "subscriptions/2639de71/providers/Microsoft.CostManagement/query/q1", "type": "Microsoft.CostManagement/query",
+			"properties": {"nextLink": null, "columns": [{"name": "PreTaxCost", "type": "Number"}, {"name": "UsageDate", "type": "Number"},
+			{"name": "ResourceId", "type": "String"}, {"name": "PricingModel", "type": "String"}, {"name": "Currency", "type": "String"}],
+			"rows": [[0.304, 20190729, "` + vm + `", "OnDemand", "USD"]]}}`,
 	} {
 		if got, problems := costsOf(t, file); !slices.Equal(got, want) || len(problems) > 0 {
 			t.Errorf("%s: %q, problems %q; want %q", name, got, problems, want)

@@ -250,6 +250,7 @@ var armTypes = map[string]string{
 	"microsoft.management/managementgroups":                    "management-groups",
 	"microsoft.management/managementgroups/subscriptions":      "management-groups",
 	"microsoft.consumption/usagedetails":                       "azure-costs",
+	"microsoft.costmanagement/query":                           "azure-costs",
 }
 
 // builder collects an import's events, or hands them on as they are made

@@ -1,0 +1,104 @@
+package imports
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// CostQueryRecords turns a page of a Cost Management query's answer
+// ({"properties": {"columns": [...], "rows": [[...]], "nextLink": …}})
+// into records, a JSON array of objects, one a row, named by its columns
+// as an export's header names them (UsageDate, ResourceId, PricingModel,
+// PreTaxCost), the numbers as the API wrote them, each with the fields
+// extra gives (the publisher type a query asked for); and returns its
+// nextLink. An empty page (the API's 204) has no rows.
+func CostQueryRecords(page []byte, extra map[string]string) (records []byte, next string, err error) {
+	var res struct {
+		Properties struct {
+			NextLink *string `json:"nextLink"`
+			Columns  []struct {
+				Name string `json:"name"`
+			} `json:"columns"`
+			Rows [][]json.RawMessage `json:"rows"`
+		} `json:"properties"`
+	}
+	if len(bytes.TrimSpace(page)) == 0 {
+		return []byte("[]"), "", nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(page, []byte("\xef\xbb\xbf"))))
+	if err := dec.Decode(&res); err != nil {
+		return nil, "", fmt.Errorf("not a cost query's answer: %w", err)
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range extra {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	var b bytes.Buffer
+	b.WriteString("[")
+	for i, row := range res.Properties.Rows {
+		if len(row) != len(res.Properties.Columns) {
+			return nil, "", fmt.Errorf("row %d has %d values for %d columns", i+1, len(row), len(res.Properties.Columns))
+		}
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n{")
+		for j, col := range res.Properties.Columns {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			name, _ := json.Marshal(col.Name)
+			fmt.Fprintf(&b, "%s:%s", name, row[j])
+		}
+		for _, k := range keys {
+			fmt.Fprintf(&b, ",%q:%q", k, extra[k])
+		}
+		b.WriteString("}")
+	}
+	b.WriteString("\n]\n")
+	if res.Properties.NextLink != nil {
+		next = *res.Properties.NextLink
+	}
+	return b.Bytes(), next, nil
+}
+
+// costQueries turns a file of a cost query's answers (pages concatenated,
+// as a script following nextLink writes them, or as az costmanagement
+// query prints one) into records; a file of anything else is returned as
+// it is.
+func costQueries(data []byte) []byte {
+	var out [][]byte
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var page json.RawMessage
+		if err := dec.Decode(&page); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return data
+		}
+		var q struct {
+			Properties struct {
+				Columns []json.RawMessage `json:"columns"`
+			} `json:"properties"`
+		}
+		if json.Unmarshal(page, &q) != nil || q.Properties.Columns == nil {
+			return data
+		}
+		recs, _, err := CostQueryRecords(page, nil)
+		if err != nil {
+			return data
+		}
+		out = append(out, recs)
+	}
+	if len(out) == 0 {
+		return data
+	}
+	return bytes.Join(out, []byte("\n"))
+}
