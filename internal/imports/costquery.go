@@ -3,9 +3,7 @@ package imports
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 )
 
@@ -69,36 +67,20 @@ func CostQueryRecords(page []byte, extra map[string]string) (records []byte, nex
 	return b.Bytes(), next, nil
 }
 
-// costQueries turns a file of a cost query's answers (pages concatenated,
-// as a script following nextLink writes them, or as az costmanagement
-// query prints one) into records; a file of anything else is returned as
-// it is.
+// costQueries turns a file of a cost query's answers (restatePages, or
+// one as az costmanagement query prints it) into records; a file of
+// anything else is returned as it is.
 func costQueries(data []byte) []byte {
-	var out [][]byte
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for {
-		var page json.RawMessage
-		if err := dec.Decode(&page); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return data
-		}
+	return restatePages(data, func(page []byte) ([]byte, bool) {
 		var q struct {
 			Properties struct {
 				Columns []json.RawMessage `json:"columns"`
 			} `json:"properties"`
 		}
 		if json.Unmarshal(page, &q) != nil || q.Properties.Columns == nil {
-			return data
+			return nil, false
 		}
 		recs, _, err := CostQueryRecords(page, nil)
-		if err != nil {
-			return data
-		}
-		out = append(out, recs)
-	}
-	if len(out) == 0 {
-		return data
-	}
-	return bytes.Join(out, []byte("\n"))
+		return recs, err == nil
+	})
 }

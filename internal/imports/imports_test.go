@@ -523,13 +523,7 @@ func TestAuditInAnyOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
-		for _, ev := range res.Events {
-			out = append(out, string(ev.AppendJSON(nil)))
-		}
-		for _, p := range res.Problems {
-			out = append(out, "! "+p.Reason)
-		}
+		out := importedLines(res)
 		slices.Sort(out)
 		return out
 	}
@@ -796,14 +790,7 @@ func TestPowerPlatformAPIListsAreTheCmdlets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
-		for _, ev := range res.Events {
-			out = append(out, string(ev.AppendJSON(nil)))
-		}
-		for _, p := range res.Problems {
-			out = append(out, "problem: "+p.Reason)
-		}
-		return out
+		return importedLines(res)
 	}
 	// Two lists in one file, as a script following nextLink appends them.
 	flows, err := os.ReadFile(filepath.Join(dir, "pp-flows-production.json"))
@@ -823,4 +810,17 @@ func TestPowerPlatformAPIListsAreTheCmdlets(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("the API's lists import as\n%s\nthe cmdlets' export as\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// importedLines lists an import's events as their log lines, then its
+// problems' reasons, each after "! ".
+func importedLines(res imports.Import) []string {
+	var out []string
+	for _, ev := range res.Events {
+		out = append(out, string(ev.AppendJSON(nil)))
+	}
+	for _, p := range res.Problems {
+		out = append(out, "! "+p.Reason)
+	}
+	return out
 }

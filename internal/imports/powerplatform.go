@@ -3,9 +3,7 @@ package imports
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -94,41 +92,25 @@ func CmdletObjects(list PowerPlatformList, page []byte) ([]byte, []string, error
 	return b.Bytes(), names, nil
 }
 
-// cmdletLists turns a file of the admin API's lists (pages concatenated,
-// as a script following nextLink writes them) into the cmdlets' objects;
-// a file of anything else is returned as it is.
+// cmdletLists turns a file of the admin API's lists into the cmdlets'
+// objects (restatePages); a file of anything else is returned as it is.
 func cmdletLists(data []byte) []byte {
-	var out [][]byte
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for {
-		var page json.RawMessage
-		if err := dec.Decode(&page); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return data
-		}
+	return restatePages(data, func(page []byte) ([]byte, bool) {
 		var l struct {
 			Value []struct {
 				Type string `json:"type"`
 			} `json:"value"`
 		}
 		if json.Unmarshal(page, &l) != nil || len(l.Value) == 0 {
-			return data
+			return nil, false
 		}
 		list, ok := powerPlatformTypes[strings.ToLower(l.Value[0].Type)]
 		if !ok {
-			return data
+			return nil, false
 		}
 		objects, _, err := CmdletObjects(list, page)
-		if err != nil {
-			return data
-		}
-		out = append(out, objects)
-	}
-	if len(out) == 0 {
-		return data
-	}
-	return bytes.Join(out, []byte("\n"))
+		return objects, err == nil
+	})
 }
 
 // restObject is an object of a Power Platform list, as its members were

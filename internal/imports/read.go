@@ -314,6 +314,33 @@ func utf16Decoder(head []byte) transform.Transformer {
 	return xunicode.UTF16(order, bom).NewDecoder().Transformer
 }
 
+// restatePages turns a JSON file of an API's pages (one, or several
+// concatenated, as a script following nextLink writes them) into records
+// with convert, which says whether a page is of its shape: the file of
+// another shape, or of a page that is not, is returned as it is
+// (Source.restate).
+func restatePages(data []byte, convert func(page []byte) ([]byte, bool)) []byte {
+	var out [][]byte
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var page json.RawMessage
+		if err := dec.Decode(&page); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return data
+		}
+		recs, ok := convert(page)
+		if !ok {
+			return data
+		}
+		out = append(out, recs)
+	}
+	if len(out) == 0 {
+		return data
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
 // readJSON reads one or more JSON documents, one after another: arrays of
 // objects, Azure REST pages (an object whose "value" holds them; the pages
 // of a nextLink concatenated), single objects (a resource alone, or
