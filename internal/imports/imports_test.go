@@ -766,7 +766,7 @@ func TestFlowOwnerRoles(t *testing.T) {
 		said = append(said, p.Reason)
 	}
 	want := []string{"environment.created  ", "account.created  u1", "resource.created f1 u1", "account.created  u2", "resource.coowner_added f1 u2"}
-	if !slices.Equal(made, want) || len(said) != 2 || !strings.Contains(said[0], `flow f1 is shared as CanEdit with the group`) ||
+	if !slices.Equal(made, want) || len(said) != 2 || !strings.Contains(said[0], `flow f1 is shared as CanEdit with a group (PrincipalObjectId g1)`) ||
 		!strings.Contains(said[1], "role assignment on flow f9, which the snapshot does not list: import Get-AdminFlow too") {
 		t.Errorf("a flow's owner roles: %q, problems %q; want %q and the group's share and f9 said", made, said, want)
 	}

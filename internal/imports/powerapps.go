@@ -2,6 +2,7 @@ package imports
 
 import (
 	"cmp"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -110,8 +111,12 @@ func readPowerApps(each iter.Seq[record], o *Options, b *builder) {
 		case strings.EqualFold(typ, "Group") && editor:
 			// A share that would make a co-owner, were it an account's, is
 			// said: silence would look like a partner credited.
-			b.problem(r.problem("%s %s is shared as %s with the group %q (PrincipalObjectId %s): co-owners are accounts, and a group's members are not co-owners in pal's log, so this share credits no partner; share the %s with the partner's own accounts",
-				kind, id, role, r.str("PrincipalDisplayName"), cmp.Or(who, "none"), kind))
+			group := "a group"
+			if name := r.str("PrincipalDisplayName"); name != "" {
+				group = fmt.Sprintf("the group %q", name)
+			}
+			b.problem(r.problem("%s %s is shared as %s with %s (PrincipalObjectId %s): co-owners are accounts, and a group's members are not co-owners in pal's log, so this share credits no partner; share the %s with the partner's own accounts",
+				kind, id, role, group, cmp.Or(who, "none"), kind))
 		case typ != "" && !strings.EqualFold(typ, "User"):
 			// A group that may only view, or the whole tenant (which
 			// Power Apps shares with CanView only): no co-owner, nothing
