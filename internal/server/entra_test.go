@@ -264,6 +264,36 @@ func TestEntraTemplateNeedsAHomeTenant(t *testing.T) {
 	}
 }
 
+// TestWithdrawnKeyTrustedADayAtMost: the issuer withdraws a signing key
+// (rotated away, or compromised); a token signed with it is refused once
+// the keys held are a day old, though no token named a new key meanwhile.
+func TestWithdrawnKeyTrustedADayAtMost(t *testing.T) {
+	e := newEntraIssuer(t)
+	clock := time.Now().UTC().Truncate(time.Second)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	s := start(t, sqliteStore(t), server.Config{OIDC: &server.OIDC{Issuer: e.url + "/{tenantid}/v2.0", Audience: "api://pal", HomeTenant: "contoso", Now: now}})
+	// Signed with k1 before it is withdrawn, valid two days.
+	old := e.token("k1", map[string]any{"iss": e.url + "/litware/v2.0", "aud": "api://pal", "tid": "litware", "oid": "ben",
+		"nbf": now().Unix(), "exp": now().Add(48 * time.Hour).Unix()})
+	if status, body := s.call("GET", "/v1/me", old, ""); status != 200 {
+		t.Fatalf("a token of the key held: %d %s", status, body)
+	}
+	e.addKey("k2")
+	e.mu.Lock()
+	delete(e.keys, "k1")
+	e.mu.Unlock()
+	advance(23 * time.Hour)
+	if status, _ := s.call("GET", "/v1/me", old, ""); status != 200 {
+		t.Errorf("a token of the withdrawn key within the day: %d, want it still trusted", status)
+	}
+	advance(2 * time.Hour)
+	if status, body := s.call("GET", "/v1/me", old, ""); status != 401 || !strings.Contains(string(body), "unknown key") {
+		t.Errorf("a token of the withdrawn key a day later: %d %s, want 401", status, body)
+	}
+}
+
 // syncBuffer is a buffer the service's logger and the test share.
 type syncBuffer struct {
 	mu  sync.Mutex

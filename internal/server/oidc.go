@@ -71,6 +71,11 @@ func newTokenVerifier(ctx context.Context, c OIDC) (*tokenVerifier, error) {
 	if c.multiTenant() && c.HomeTenant == "" {
 		return nil, errors.New("an issuer template serves every tenant: name the tenant whose tokens may carry pal.operator and pal.partner_reader with --oidc-home-tenant")
 	}
+	if len(c.Tenants) > 0 && c.HomeTenant == "" {
+		// Every token of a single issuer is of its home, which a list of
+		// tenants would make any of them.
+		return nil, errors.New("--oidc-tenants names the tenants served: name the one whose tokens may carry pal.operator and pal.partner_reader with --oidc-home-tenant")
+	}
 	// The discovery document of a template is read with "common" in the
 	// tenant's place, and names the template as its issuer.
 	base := strings.TrimSuffix(strings.ReplaceAll(c.Issuer, TenantPlaceholder, "common"), "/")
@@ -156,7 +161,10 @@ func (v *tokenVerifier) verify(ctx context.Context, raw string) (tokenClaims, er
 	default:
 		return refuse("issuer %q is not allowed: this service accepts tokens of %s", iss, v.cfg.Issuer)
 	}
-	if v.tenants != nil && !v.tenants[strings.ToLower(tenant)] {
+	switch {
+	case v.tenants != nil && tenant == "":
+		return refuse("the token has no tid claim: this service serves only the tenants of its --oidc-tenants list")
+	case v.tenants != nil && !v.tenants[strings.ToLower(tenant)]:
 		return refuse("tenant %s is not allowed: this service serves only the tenants of its --oidc-tenants list", tenant)
 	}
 	kid := tok.Headers[0].KeyID
@@ -200,7 +208,9 @@ func (v *tokenVerifier) homeTenant(tenant string) bool {
 
 // keySet holds an issuer's signing keys. A key ID it does not hold makes
 // it fetch them again — keys rotate — at most once every `every`, so that
-// tokens naming made-up keys cannot make the service hammer the issuer.
+// tokens naming made-up keys cannot make the service hammer the issuer;
+// and keys held for keyLife are fetched again before they are used, so
+// that a key the issuer withdrew is trusted that long at most.
 type keySet struct {
 	url    string
 	client *http.Client
@@ -217,6 +227,11 @@ type keySet struct {
 func (k *keySet) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.now().Sub(k.fetched) >= keyLife && k.fetchLocked(ctx) != nil {
+		// Kept as they are while the issuer cannot be reached, and
+		// asked for again a refresh later.
+		k.fetched = k.now().Add(k.every - keyLife)
+	}
 	if found := k.keys.Key(kid); len(found) > 0 {
 		return found[0], true
 	}
@@ -231,6 +246,10 @@ func (k *keySet) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
 	}
 	return jose.JSONWebKey{}, false
 }
+
+// keyLife is how long keys are trusted without asking the issuer again:
+// a day, as Microsoft advises its relying parties to refresh its keys.
+const keyLife = 24 * time.Hour
 
 func (k *keySet) fetch(ctx context.Context) error {
 	k.mu.Lock()

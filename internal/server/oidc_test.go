@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,28 @@ func TestOpenIDConnectTokens(t *testing.T) {
 		if status, body := s.call("GET", tt.path, tt.token, ""); status != tt.status {
 			t.Errorf("%s: GET %s = %d %s, want %d", tt.name, tt.path, status, body, tt.status)
 		}
+	}
+}
+
+// TestTenantsOfOneIssuer: a single issuer's tokens are all of its home,
+// unless a list names the tenants served: then the home is named too, or
+// any listed tenant's token would be the operator's; and a token that
+// says no tenant is refused, not served as the home's.
+func TestTenantsOfOneIssuer(t *testing.T) {
+	iss := newIssuer(t)
+	_, err := server.New(t.Context(), server.Config{Store: sqliteStore(t), OIDC: &server.OIDC{Issuer: iss.url, Audience: "api://pal", Tenants: []string{"contoso", "litware"}}})
+	if err == nil || !strings.Contains(err.Error(), "--oidc-home-tenant") {
+		t.Errorf("a list of tenants with no home: %v", err)
+	}
+	s := start(t, sqliteStore(t), server.Config{OIDC: &server.OIDC{Issuer: iss.url, Audience: "api://pal", HomeTenant: "contoso", Tenants: []string{"litware"}}})
+	now := time.Now()
+	claims := map[string]any{"iss": iss.url, "aud": "api://pal", "exp": now.Add(time.Hour).Unix(), "oid": "x", "roles": []string{"pal.operator"}}
+	if status, body := s.call("GET", "/v1/me", iss.token(t, iss.signer, claims), ""); status != 401 || !strings.Contains(string(body), "no tid claim") {
+		t.Errorf("a token of no tenant: %d %s, want 401", status, body)
+	}
+	claims["tid"] = "litware"
+	var me struct{ Role string }
+	if status := s.json("GET", "/v1/me", iss.token(t, iss.signer, claims), "", &me); status != 200 || me.Role != store.RoleAccount {
+		t.Errorf("a listed tenant's token asking to be the operator: %d %+v, want an account", status, me)
 	}
 }
