@@ -15,14 +15,17 @@ import (
 // extra gives (the publisher type a query asked for); and returns its
 // nextLink. An empty page (the API's 204) has no rows.
 func CostQueryRecords(page []byte, extra map[string]string) (records []byte, next string, err error) {
+	type answer struct {
+		NextLink *string `json:"nextLink"`
+		Columns  []struct {
+			Name string `json:"name"`
+		} `json:"columns"`
+		Rows [][]json.RawMessage `json:"rows"`
+	}
 	var res struct {
-		Properties struct {
-			NextLink *string `json:"nextLink"`
-			Columns  []struct {
-				Name string `json:"name"`
-			} `json:"columns"`
-			Rows [][]json.RawMessage `json:"rows"`
-		} `json:"properties"`
+		Properties answer `json:"properties"`
+		// az costmanagement query prints the properties at the top.
+		answer
 	}
 	if len(bytes.TrimSpace(page)) == 0 {
 		return []byte("[]"), "", nil
@@ -30,6 +33,9 @@ func CostQueryRecords(page []byte, extra map[string]string) (records []byte, nex
 	dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(page, []byte("\xef\xbb\xbf"))))
 	if err := dec.Decode(&res); err != nil {
 		return nil, "", fmt.Errorf("not a cost query's answer: %w", err)
+	}
+	if res.Properties.Columns == nil {
+		res.Properties = res.answer
 	}
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range extra {
@@ -76,8 +82,9 @@ func costQueries(data []byte) []byte {
 			Properties struct {
 				Columns []json.RawMessage `json:"columns"`
 			} `json:"properties"`
+			Columns []json.RawMessage `json:"columns"`
 		}
-		if json.Unmarshal(page, &q) != nil || q.Properties.Columns == nil {
+		if json.Unmarshal(page, &q) != nil || q.Properties.Columns == nil && q.Columns == nil {
 			return nil, false
 		}
 		recs, _, err := CostQueryRecords(page, nil)

@@ -141,6 +141,9 @@ func TestCostShapesOfOtherTools(t *testing.T) {
 			"properties": {"nextLink": null, "columns": [{"name": "PreTaxCost", "type": "Number"}, {"name": "UsageDate", "type": "Number"},
 			{"name": "ResourceId", "type": "String"}, {"name": "PricingModel", "type": "String"}, {"name": "Currency", "type": "String"}],
 			"rows": [[0.304, 20190729, "` + vm + `", "OnDemand", "USD"]]}}`,
+		// az costmanagement query prints the properties at the top.
+		"az costmanagement query": `{"columns": [{"name": "PreTaxCost", "type": "Number"}, {"name": "UsageDate", "type": "Number"}, {"name": "ResourceId", "type": "String"},
+			{"name": "PricingModel", "type": "String"}], "rows": [[2.304, 20190729, "` + vm + `", "OnDemand"]], "nextLink": null}`,
 	} {
 		if got, problems := costsOf(t, file); !slices.Equal(got, want) || len(problems) > 0 {
 			t.Errorf("%s: %q, problems %q; want %q", name, got, problems, want)

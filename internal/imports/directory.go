@@ -45,6 +45,7 @@ func readLinks(each iter.Seq[record], o *Options, b *builder) {
 		if !ok {
 			at = b.notBefore(tenant, observed(o, nil))
 		}
+		at = b.accountFrom(tenant, acct, at)
 		active := !strings.EqualFold(r.str("state"), "Deleted")
 		var cur string
 		if b.known != nil {

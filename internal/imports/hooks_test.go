@@ -79,6 +79,8 @@ func TestCoveredScopes(t *testing.T) {
 			return strings.HasPrefix(s, "/subscriptions/s2") || strings.HasPrefix(s, "/subscriptions/s3")
 		}, "a2"},
 		{"told it read the whole tenant (--scope /)", onlyS3, whole, "a1 a2 a4 a5"},
+		// A subscription whose last assignment is gone lists no row.
+		{"no rows, told it read s2", `{"value": []}`, func(s string) bool { return strings.HasPrefix(s, "/subscriptions/s2") }, "a2"},
 	} {
 		res, err := Run("azure-roles", []File{{"roles.json", strings.NewReader(tt.file)}}, Options{Tenant: "t", Known: Known(e), ObservedAt: at.Add(time.Hour), Covered: tt.covered})
 		if err != nil {

@@ -304,6 +304,19 @@ func (b *builder) tenantOf(r record, said string) (string, bool) {
 	return "", false
 }
 
+// accountFrom returns an instant no earlier than the account's creation in
+// the log: an event the export dates before it (a link updated, an app
+// created, before the log first heard of its account) could not be applied
+// there.
+func (b *builder) accountFrom(tenant, account string, t time.Time) time.Time {
+	if b.known != nil {
+		if c, ok := b.known.AccountCreated(tenant, account); ok && t.Before(c) {
+			return c
+		}
+	}
+	return t
+}
+
 // notBefore returns an instant no earlier than what the log already knows
 // of a tenant's Azure directory and roles: a change a snapshot shows, and
 // does not date itself, happened after the log's last word on them. A

@@ -799,7 +799,8 @@ func TestPowerPlatformAPIListsAreTheCmdlets(t *testing.T) {
 	}
 	apps, _ := os.ReadFile(filepath.Join(dir, "pp-apps-production.json"))
 	joined := filepath.Join(t.TempDir(), "apps-and-flows.json")
-	os.WriteFile(joined, append(append(apps, '\n'), flows...), 0o644)
+	// An environment of no apps answers a page of none.
+	os.WriteFile(joined, slices.Concat([]byte(`{"value": []}`+"\n"), apps, []byte("\n"), flows), 0o644)
 	in := func(n string) string { return filepath.Join(dir, n) }
 	got := run(in("pp-environments.json"), joined, in("pp-apps-default.json"),
 		in("pp-permissions-expenses.json"), in("pp-permissions-timesheets.json"), in("pp-permissions-helpdesk.json"))
@@ -823,4 +824,31 @@ func importedLines(res imports.Import) []string {
 		out = append(out, "! "+p.Reason)
 	}
 	return out
+}
+
+// TestNothingBeforeItsAccount: an event an export dates before the log
+// knows its account is dated when the log does, and an account this
+// snapshot makes is created with the earliest resource it owns: every
+// event imported applies.
+func TestNothingBeforeItsAccount(t *testing.T) {
+	known := foldLog(t, `{"type":"account.created","time":"2023-11-14T00:00:00Z","tenant":"t1","account":"old","kind":"user"}`)
+	snapshot := `[{"EnvironmentName": "env-1", "EnvironmentType": "Production", "CreatedTime": "2020-01-01T00:00:00Z"},
+{"AppName": "a2", "EnvironmentName": "env-1", "CreatedTime": "2025-03-01T00:00:00Z", "Owner": {"id": "new"}},
+{"FlowName": "a1", "EnvironmentName": "env-1", "CreatedTime": "2025-06-01T00:00:00Z", "CreatedBy": {"objectId": "new"}},
+{"AppName": "a3", "EnvironmentName": "env-1", "CreatedTime": "2022-03-01T00:00:00Z", "Owner": {"id": "old"}}]`
+	links := `[{"objectId": "old", "tenantId": "t1", "partnerId": "1234567", "state": "Active", "updatedTime": "2020-01-01T00:00:00Z"}]`
+	var lines []string
+	for _, c := range []struct{ format, file string }{{"powerapps", snapshot}, {"links", links}} {
+		res, err := imports.Run(c.format, []imports.File{{Name: c.format + ".json", R: strings.NewReader(c.file)}}, imports.Options{Tenant: "t1", Known: imports.Known(known)})
+		if err != nil || len(res.Problems) > 0 {
+			t.Fatalf("%s: %v %v", c.format, err, res.Problems)
+		}
+		lines = append(lines, importedLines(res)...)
+	}
+	e := foldLog(t, `{"type":"partner.registered","time":"2019-01-01T00:00:00Z","org":"1234560","locations":["1234567"]}
+{"type":"account.created","time":"2023-11-14T00:00:00Z","tenant":"t1","account":"old","kind":"user"}
+`+strings.Join(lines, "\n"))
+	if at, _ := e.AccountCreated("t1", "new"); !at.Equal(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("the account new is created at %s, want with its earliest app", at)
+	}
 }

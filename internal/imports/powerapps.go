@@ -167,6 +167,16 @@ func (inv inventory) diff(o *Options, b *builder) {
 		}
 		return created
 	}
+	// An account this snapshot makes is created with the earliest of the
+	// resources it owns; one the log knows holds none from before it.
+	from := map[string]time.Time{}
+	for id, res := range inv.resources {
+		if _, ok := resources[id]; !ok {
+			if t, seen := from[res.owner]; !seen || at(res.created).Before(t) {
+				from[res.owner] = at(res.created)
+			}
+		}
+	}
 	stamp := seen.Format(time.RFC3339Nano)
 	for _, id := range sortedKeys(inv.envs) {
 		switch cur, ok := envs[id]; {
@@ -189,8 +199,8 @@ func (inv inventory) diff(o *Options, b *builder) {
 				b.problem(res.ownerLine.problem("%s %s is in environment %s, which neither the log nor the snapshot lists: import Get-AdminPowerAppEnvironment too", res.kind, id, res.env))
 				continue
 			}
-			t := at(res.created)
-			account(res.owner, t)
+			t := b.accountFrom(o.Tenant, res.owner, at(res.created))
+			account(res.owner, from[res.owner])
 			b.add(event.Event{Type: event.ResourceCreated, Time: t, Tenant: o.Tenant, Environment: res.env, Resource: id, Kind: res.kind, Owner: res.owner, Name: res.name}, o.Tenant, id)
 			cur = attribution.ResourceState{Kind: res.kind, Environment: res.env, Owner: res.owner}
 		}

@@ -101,8 +101,12 @@ func cmdletLists(data []byte) []byte {
 				Type string `json:"type"`
 			} `json:"value"`
 		}
-		if json.Unmarshal(page, &l) != nil || len(l.Value) == 0 {
+		switch {
+		case json.Unmarshal(page, &l) != nil || l.Value == nil:
 			return nil, false
+		case len(l.Value) == 0:
+			// A page of no objects: an environment with no apps.
+			return []byte("[]"), true
 		}
 		list, ok := powerPlatformTypes[strings.ToLower(l.Value[0].Type)]
 		if !ok {

@@ -63,7 +63,9 @@ func readRoles(each iter.Seq[record], o *Options, b *builder) {
 			snapshot = append(snapshot, r)
 		}
 	}
-	if len(snapshot) > 0 {
+	if len(snapshot) > 0 || len(changes) == 0 && o.Covered != nil {
+		// A snapshot of no rows still says what it covers is empty
+		// (--scope, or the scopes pal collect read).
 		readRoleSnapshot(snapshot, names, o, b)
 	}
 	if len(changes) > 0 {
