@@ -102,11 +102,11 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(b.scopes, sc.kind()) && p.Role != store.RoleOperator {
-		// Only the operator chooses a page's scope.
-		return errorf(codeForbidden, "table %s is about %s: a %s does not read it", name, strings.Join(b.scopes, " or "), p.Role)
-	}
 	if !slices.Contains(b.scopes, sc.kind()) {
+		if p.Role != store.RoleOperator {
+			// Only the operator chooses a page's scope.
+			return errorf(codeForbidden, "table %s is about %s: a %s does not read it", name, strings.Join(b.scopes, " or "), p.Role)
+		}
 		return errorf(codeBadRequest, "table %s is about %s: give %s", name, strings.Join(b.scopes, " or "), scopeHint(b.scopes))
 	}
 	page, err := pageOf(q)
@@ -390,10 +390,9 @@ func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // monthValues holds the month's metrics of every resource, for one
 // organisation or for whoever was credited: the users and profiles it
-// carried (metrics.ResourceFigures), and its rows of the Azure report, by
-// resource.
+// carried (metrics.ResourceFigures), and for an organisation its rows of
+// the Azure report, by resource.
 type monthValues struct {
-	org     string
 	rates   map[string]float64
 	figures map[attribution.ResourceKey]metrics.Figures
 	az      map[attribution.ResourceKey][]azure.ResourceRow
@@ -407,15 +406,21 @@ func (s *Server) values(ctx context.Context, month, org string) (*monthValues, e
 		return nil, err
 	}
 	v, err := s.views.answers.get(ver, "values\x00"+month+"\x00"+org, func() (any, error) {
-		mv := &monthValues{org: org, rates: s.cfg.Metrics.Rates, az: map[attribution.ResourceKey][]azure.ResourceRow{}}
+		mv := &monthValues{rates: s.cfg.Metrics.Rates, az: map[attribution.ResourceKey][]azure.ResourceRow{}}
 		err := s.read(ctx, func(st *fold.State) error {
 			mv.figures = st.Metrics().ResourceFigures(month, org)
+			if org == "" {
+				// Whoever was credited, an Azure resource carried what
+				// its customer paid (Server.paid): the report's rows by
+				// location are not read.
+				return nil
+			}
 			az, err := s.azureReport(ctx, st, month)
 			if err != nil {
 				return err
 			}
 			for _, r := range az.Resources {
-				if org == "" || r.Org == org {
+				if r.Org == org {
 					k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
 					mv.az[k] = append(mv.az[k], r)
 				}
@@ -453,10 +458,8 @@ func (mv *monthValues) of(tenant, resource string) worth {
 	k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
 	f := mv.figures[k]
 	w := worth{azure: azure.IsPath(resource), mau: f.MAU, profiles: f.Profiles, mcv: (f.MAU + f.Profiles) * mv.rates[f.Workload]}
-	if mv.org != "" {
-		for _, r := range mv.az[k] {
-			w.acr += money(r.ACR)
-		}
+	for _, r := range mv.az[k] {
+		w.acr += money(r.ACR)
 	}
 	w.mau, w.profiles, w.mcv, w.acr = round2(w.mau), round2(w.profiles), round2(w.mcv), round2(w.acr)
 	return w
