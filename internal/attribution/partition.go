@@ -42,6 +42,21 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 	}
 }
 
+// DropTenant forgets a tenant's state, its Azure state and its noted
+// consumption with it: a process that no longer folds the tenant (SPEC.md
+// section 10).
+func (e *Engine) DropTenant(id string) {
+	if old := e.tenants[id]; old != nil {
+		for acct, a := range old.accounts {
+			if a.link != "" {
+				e.unindexLink(a.link, accountKey{id, acct})
+			}
+		}
+		delete(e.tenants, id)
+	}
+	e.az.DropTenant(id)
+}
+
 // AdoptDirectory replaces e's partner directory (organisations, location
 // IDs, capability-score inputs) with from's, and returns the partner IDs,
 // global and location, of every organisation whose history differs between

@@ -113,6 +113,9 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 	}
 }
 
+// DropTenant forgets a tenant's Azure state, noted resources included.
+func (e *Engine) DropTenant(id string) { delete(e.tenants, id) }
+
 // HasConsumption reports whether a resource (a canonical path) of a tenant
 // has consumption: records the engine holds, or noted (NoteResource).
 func (e *Engine) HasConsumption(tenant, path string) bool {

@@ -31,6 +31,10 @@ type snapshotData struct {
 	// Principals is the state's principals: dependents is its reverse.
 	Principals map[string]map[string]bool
 	PerDay     map[string]int
+	// Partial is set when the state owned some tenants only (Own): those
+	// of Owned, among those it held.
+	Partial bool
+	Owned   []string
 }
 
 // snapshot encodes the state.
@@ -44,7 +48,16 @@ func (s *State) Snapshot() (int64, []byte, error) {
 		return 0, nil, err
 	}
 	var buf bytes.Buffer
-	d := snapshotData{snapshotVersion, e, m, s.last, s.latest, s.refused, s.linkedBy, s.principals, s.perDay}
+	d := snapshotData{Version: snapshotVersion, Engine: e, Metrics: m, Last: s.last, Latest: s.latest, Refused: s.refused,
+		LinkedBy: s.linkedBy, Principals: s.principals, PerDay: s.perDay, Partial: s.owns != nil}
+	if d.Partial {
+		for t := range s.held() {
+			if s.owns(t) {
+				d.Owned = append(d.Owned, t)
+			}
+		}
+		slices.Sort(d.Owned)
+	}
 	if err := gob.NewEncoder(&buf).Encode(d); err != nil {
 		return 0, nil, fmt.Errorf("encode snapshot: %w", err)
 	}
@@ -52,7 +65,8 @@ func (s *State) Snapshot() (int64, []byte, error) {
 }
 
 // restore loads a snapshot taken after record seq, and the directory's
-// records up to it from the store. It returns false, and leaves the state
+// records up to it from the store. A snapshot of a state that owned some
+// tenants only makes the state own those (Own says which it owns next). It returns false, and leaves the state
 // as it was, when the snapshot was taken with other options or cannot be
 // read.
 func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte) (bool, error) {
@@ -80,9 +94,16 @@ func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte)
 	if err != nil {
 		return false, fmt.Errorf("load the directory: %w", err)
 	}
+	s.owns = nil
+	if d.Partial {
+		owned := make(map[string]bool, len(d.Owned))
+		for _, t := range d.Owned {
+			owned[t] = true
+		}
+		s.owns = func(t string) bool { return owned[t] }
+	}
 	s.reset()
 	s.engine, s.agg, s.seq = s.watch(e), agg, seq
-	s.renote()
 	s.last, s.latest, s.directory = orEmpty(d.Last), d.Latest, dir
 	if d.Refused != nil {
 		s.refused = d.Refused
@@ -99,6 +120,7 @@ func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte)
 			addTo(s.dependents, pt, t)
 		}
 	}
+	s.renote()
 	return true, nil
 }
 

@@ -76,9 +76,13 @@ type State struct {
 	// them. pending holds those of the record being applied.
 	outbox  []Change
 	pending []attribution.Change
-	// noted lists the resources with consumption kept out of the log
-	// (NoteConsumption): unlike the rest, a reset keeps them.
-	noted []store.TenantResource
+	// noted holds, by tenant, the resources with consumption kept out of
+	// the log (NoteConsumption): unlike the rest, a reset keeps them.
+	noted map[string][]string
+	// owns, when set, says which tenants the state owns among processes
+	// that share them (SPEC.md section 10; Own); nil owns every tenant.
+	// A reset keeps it.
+	owns func(tenant string) bool
 }
 
 // Change is a credit change with the record that caused it.
@@ -113,11 +117,16 @@ func (s *State) reset() {
 // NoteConsumption notes resources that have consumption kept out of the
 // log (pal serve keeps pushed consumption files as segments): the engine
 // lists them among their tenants' Azure resources, now and after the state
-// is folded again.
+// is folded again, for the tenants it folds.
 func (s *State) NoteConsumption(rs []store.TenantResource) {
-	s.noted = append(s.noted, rs...)
+	if s.noted == nil {
+		s.noted = make(map[string][]string)
+	}
 	for _, r := range rs {
-		s.engine.NoteConsumption(r.Tenant, r.Resource)
+		s.noted[r.Tenant] = append(s.noted[r.Tenant], r.Resource)
+		if s.folds(r.Tenant) {
+			s.engine.NoteConsumption(r.Tenant, r.Resource)
+		}
 	}
 }
 
@@ -125,23 +134,30 @@ func (s *State) NoteConsumption(rs []store.TenantResource) {
 // named: what a fold of those tenants from the log alone (Tenant, Tenants)
 // notes to answer as the state does. The slice is the caller's.
 func (s *State) Noted(tenants []string) []store.TenantResource {
-	named := make(map[string]bool, len(tenants))
-	for _, t := range tenants {
-		named[t] = true
-	}
 	var out []store.TenantResource
-	for _, r := range s.noted {
-		if named[r.Tenant] {
-			out = append(out, r)
+	for _, t := range slices.Compact(slices.Sorted(slices.Values(tenants))) {
+		for _, r := range s.noted[t] {
+			out = append(out, store.TenantResource{Tenant: t, Resource: r})
 		}
 	}
 	return out
 }
 
-// renote notes again, in a new engine, the resources noted so far.
+// renote notes again, in a new engine, the resources noted so far of the
+// tenants the state folds.
 func (s *State) renote() {
-	for _, r := range s.noted {
-		s.engine.NoteConsumption(r.Tenant, r.Resource)
+	for t := range s.noted {
+		if s.folds(t) {
+			s.renoteTenant(t)
+		}
+	}
+}
+
+// renoteTenant notes again the resources noted of one tenant, after its
+// state was replaced.
+func (s *State) renoteTenant(tenant string) {
+	for _, r := range s.noted[tenant] {
+		s.engine.NoteConsumption(tenant, r)
 	}
 }
 
@@ -151,10 +167,13 @@ func (s *State) watch(e *attribution.Engine) *attribution.Engine {
 	return e
 }
 
-// file puts the pending changes in the outbox under the record seq.
+// file puts the pending changes of the tenants the state owns in the
+// outbox under the record seq.
 func (s *State) file(seq int64) {
 	for _, c := range s.pending {
-		s.outbox = append(s.outbox, Change{seq, c})
+		if s.owned(c.Tenant) {
+			s.outbox = append(s.outbox, Change{seq, c})
+		}
 	}
 	s.pending = s.pending[:0]
 }
@@ -294,8 +313,19 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 		s.seq = max(s.seq, r.Seq)
 		s.sinceSnapshot++
 		s.noteLink(ev)
+		unread := ev.Type == event.AzureRoleAssigned && ev.PrincipalTenant != ev.Tenant && !s.folds(ev.PrincipalTenant)
 		s.notePrincipal(ev)
 		s.perDay[ev.Time.Format(time.DateOnly)]++
+		if !s.folds(ev.Tenant) {
+			continue
+		}
+		if unread && s.folds(ev.PrincipalTenant) {
+			// A tenant of this state's now reads one it did not fold:
+			// that one is folded from the log, and this one again with it.
+			late.ask(ev.PrincipalTenant, ev, time.Time{})
+			late.ask(ev.Tenant, ev, ev.Time)
+			continue
+		}
 		p := placeOf(r)
 		if ev.Tenant == "" {
 			i, _ := slices.BinarySearchFunc(s.directory, p, func(d store.Record, p place) int {
@@ -340,7 +370,7 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 			// Usage and profiles change no state: they are credited from
 			// the history. Anything else is folded in its place.
 			if res, ok := s.engine.ApplyLate(ev); ok {
-				s.agg.Record(ev, res)
+				s.count(ev, res)
 				s.verdict(r, res)
 				if res.Outcome != attribution.Refused {
 					s.engine.AdvanceTo(ev.Time)
@@ -359,7 +389,9 @@ func (s *State) refold(ctx context.Context, src Source, late *lateRecords) error
 	refold := late.tenants
 	if late.directory != nil {
 		for _, t := range s.refoldDirectory() {
-			late.ask(t, late.directory, late.since[""])
+			if s.folds(t) {
+				late.ask(t, late.directory, late.since[""])
+			}
 		}
 	}
 	tenants := make([]string, 0, len(refold))
@@ -422,7 +454,7 @@ func (s *State) noteLink(ev *event.Event) {
 // applyRecord applies a record in its place.
 func (s *State) applyRecord(r store.Record) {
 	res := s.engine.Apply(r.Event)
-	s.agg.Record(r.Event, res)
+	s.count(r.Event, res)
 	s.file(r.Seq)
 	s.verdict(r, res)
 	p := placeOf(r)
@@ -430,9 +462,19 @@ func (s *State) applyRecord(r store.Record) {
 	s.latest = later(s.latest, p)
 }
 
-// verdict keeps what the fold said of a record.
+// count counts a record's usage or profiles, of a tenant the state owns.
+func (s *State) count(ev *event.Event, res attribution.Result) {
+	if s.owned(ev.Tenant) {
+		s.agg.Record(ev, res)
+	}
+}
+
+// verdict keeps what the fold said of a record, of a tenant the state owns.
 func (s *State) verdict(r store.Record, res attribution.Result) {
 	t := r.Event.Tenant
+	if !s.owned(t) {
+		return
+	}
 	if res.Outcome != attribution.Refused {
 		delete(s.refused[t], r.Seq)
 		return
@@ -514,12 +556,17 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	}
 	before := creditsOf(s.engine, tenant)
 	s.engine.AdoptTenant(tenant, fresh)
+	s.renoteTenant(tenant)
 	after := creditsOf(s.engine, tenant)
+	s.last[tenant] = later(s.last[tenant], last)
+	s.latest = later(s.latest, last)
+	if !s.owned(tenant) {
+		// Folded for the tenants that read it: nothing to count or file.
+		return nil
+	}
 	if err := s.recount(ctx, src, tenant, before, after, crowded, passed); err != nil {
 		return err
 	}
-	s.last[tenant] = later(s.last[tenant], last)
-	s.latest = later(s.latest, last)
 	ids := make([]string, 0, len(after.history))
 	for id := range after.history {
 		ids = append(ids, id)
@@ -647,7 +694,7 @@ func (s *State) countAgain(ctx context.Context, src Source, tenant string, from,
 	}
 	_, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		if isMeasure(r.Event.Type) && want(r) {
-			s.agg.Record(r.Event, res)
+			s.count(r.Event, res)
 			s.verdict(r, res)
 			if res.Outcome != attribution.Refused {
 				s.engine.AdvanceTo(r.Event.Time)

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"cmp"
+	"iter"
 	"maps"
 	"math"
 	"slices"
@@ -212,6 +213,18 @@ func (a *Aggregator) DropTenant(tenant string) {
 	maps.DeleteFunc(a.slots, func(k attribution.ResourceKey, _ *slot) bool { return k.Tenant == tenant })
 	a.epoch++
 }
+
+// Forget forgets a tenant whole, its users' numbers with its counts: a
+// process that no longer counts the tenant (SPEC.md section 10).
+func (a *Aggregator) Forget(tenant string) {
+	a.DropTenant(tenant)
+	a.dict.mu.Lock()
+	delete(a.dict.tenants, tenant)
+	a.dict.mu.Unlock()
+}
+
+// Tenants returns the tenants counted.
+func (a *Aggregator) Tenants() iter.Seq[string] { return maps.Keys(a.tenants) }
 
 // DropResource forgets what was counted of a resource of a tenant in the
 // months from from up to, not including, to (to "" for every month after),

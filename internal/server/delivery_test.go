@@ -354,7 +354,7 @@ func (s *service) truth(t *testing.T, token string, exported []*event.Event, tim
 // included, and expects it to end with the timeline's changes.
 func (s *service) checkFeed(t *testing.T, token string, timeline map[attribution.ResourceKey][]attribution.Interval) {
 	t.Helper()
-	held := map[attribution.ResourceKey][]attribution.Change{}
+	held := attributiontest.Feed{}
 	since := "0"
 	for {
 		var page struct {
@@ -362,43 +362,16 @@ func (s *service) checkFeed(t *testing.T, token string, timeline map[attribution
 			Next    int64
 		}
 		s.json("GET", "/v1/changes?limit=50&since="+since, token, "", &page)
-		for _, c := range page.Changes {
-			k := attribution.ResourceKey{Tenant: c.Tenant, Resource: c.Resource}
-			if c.Correction {
-				held[k] = slices.DeleteFunc(held[k], func(d attribution.Change) bool { return !d.Time.Before(c.Time) })
-			}
-			held[k] = append(held[k], c)
-		}
+		held.Apply(page.Changes...)
 		if len(page.Changes) == 0 {
 			break
 		}
 		since = fmt.Sprint(page.Next)
 	}
 	for k, h := range timeline {
-		want := holders(attribution.ChangePoints(k.Tenant, k.Resource, h))
-		if got := holders(held[k]); !slices.Equal(got, want) {
+		want := attributiontest.Holders(attribution.ChangePoints(k.Tenant, k.Resource, h))
+		if got := attributiontest.Holders(held[k]); !slices.Equal(got, want) {
 			t.Errorf("%s/%s: the feed applied in order gives\n  %v\nthe timeline's changes are\n  %v", k.Tenant, k.Resource, got, want)
 		}
 	}
-}
-
-// holders reduces changes to the partners credited from each instant on:
-// the last change of an instant counts, and a change to the partners
-// already credited is none.
-func holders(cs []attribution.Change) []string {
-	var out []string
-	last := "[]"
-	for i, c := range cs {
-		if i+1 < len(cs) && cs[i+1].Time.Equal(c.Time) {
-			continue
-		}
-		who := fmt.Sprintf("%s%v", c.To.Partner, c.To.Shares)
-		if who == last {
-			continue
-		}
-		data, _ := json.Marshal(c.Time)
-		out = append(out, string(data)+" "+who)
-		last = who
-	}
-	return out
 }

@@ -1,12 +1,14 @@
 package attributiontest
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 )
 
@@ -444,4 +446,42 @@ func ManyApps(n, others int) string {
 		}
 	}
 	return b.String()
+}
+
+// Feed is a consumer of the feed of credit changes: it holds, by resource,
+// the changes applied in order, a correction replacing what was held from
+// its instant on (SPEC.md section 8).
+type Feed map[attribution.ResourceKey][]attribution.Change
+
+// Apply applies changes in feed order.
+func (f Feed) Apply(changes ...attribution.Change) {
+	for _, c := range changes {
+		k := attribution.ResourceKey{Tenant: c.Tenant, Resource: c.Resource}
+		if c.Correction {
+			f[k] = slices.DeleteFunc(f[k], func(d attribution.Change) bool { return !d.Time.Before(c.Time) })
+		}
+		f[k] = append(f[k], c)
+	}
+}
+
+// Holders reduces changes to the partners credited from each instant on:
+// the last change of an instant counts, and a change to the partners
+// already credited is none. A feed applied gives a resource's history
+// when Holders of its changes is Holders of the history's change points.
+func Holders(cs []attribution.Change) []string {
+	var out []string
+	last := "[]"
+	for i, c := range cs {
+		if i+1 < len(cs) && cs[i+1].Time.Equal(c.Time) {
+			continue
+		}
+		who := fmt.Sprintf("%s%v", c.To.Partner, c.To.Shares)
+		if who == last {
+			continue
+		}
+		data, _ := json.Marshal(c.Time)
+		out = append(out, string(data)+" "+who)
+		last = who
+	}
+	return out
 }

@@ -1,0 +1,151 @@
+package fold
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/store"
+)
+
+// Several processes share the tenants of one log (SPEC.md section 10): each
+// owns the tenants of its buckets and folds those alone, with the directory,
+// which every process folds, and with the tenants whose accounts and groups
+// an owned tenant's role assignments name (Azure Lighthouse), which it folds
+// to read them. What only an owner does is counting a tenant's usage and
+// profiles, keeping the verdicts on its records and filing its credit
+// changes: the state of a tenant folded for reading is not answered for.
+
+// owned reports whether the state owns a tenant: it counts its usage and
+// profiles, keeps its verdicts and files its changes. The directory is
+// every process's.
+func (s *State) owned(tenant string) bool {
+	return tenant == "" || s.owns == nil || s.owns(tenant)
+}
+
+// folds reports whether the state folds a tenant's records: it owns the
+// tenant, or a tenant it owns reads its accounts and groups.
+func (s *State) folds(tenant string) bool {
+	if s.owned(tenant) {
+		return true
+	}
+	for d := range s.dependents[tenant] {
+		if s.owned(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// Owns reports whether the state owns a tenant (Own).
+func (s *State) Owns(tenant string) bool { return s.owned(tenant) }
+
+// Own makes the state the owner of the tenants owns says, nil meaning
+// every tenant. From then on it counts, keeps verdicts for and files the
+// changes of those alone, and folds only them, the directory and the
+// tenants they read. A tenant it no longer folds is forgotten; one it now
+// owns or reads is folded from the records of src that the state has
+// folded up to (its Seq), with its usage counted when owned, and nothing
+// filed: the changes it went through are its former owner's to file.
+// tenants lists the tenants of the log that owns may newly give: the state
+// knows only those it folds. On an error in reading the log the state is
+// marked stale.
+func (s *State) Own(ctx context.Context, src Source, owns func(tenant string) bool, tenants []string) error {
+	type was struct{ owned, folded bool }
+	seen := make(map[string]was)
+	note := func(t string) {
+		if _, ok := seen[t]; !ok && t != "" {
+			seen[t] = was{s.owned(t), s.folds(t)}
+		}
+	}
+	for _, t := range tenants {
+		note(t)
+		for pt := range s.principals[t] {
+			note(pt)
+		}
+	}
+	for t := range s.held() {
+		note(t)
+	}
+	s.owns = owns
+	for _, t := range slices.Sorted(maps.Keys(seen)) {
+		w, owned, folded := seen[t], s.owned(t), s.folds(t)
+		switch {
+		case !folded && w.folded:
+			s.drop(t)
+		case folded && (!w.folded || owned && !w.owned):
+			if err := s.gain(ctx, src, t, owned); err != nil {
+				s.stale = true
+				return err
+			}
+		case !owned && w.owned:
+			s.agg.Forget(t)
+			delete(s.refused, t)
+		}
+	}
+	return nil
+}
+
+// gain folds a tenant from the log, up to the state's last record, in
+// place of what the state held of it; owned, it counts its usage and
+// profiles and keeps its verdicts.
+func (s *State) gain(ctx context.Context, src Source, tenant string, owned bool) error {
+	delete(s.refused, tenant)
+	s.agg.DropTenant(tenant)
+	scan := src.ScanTenantState
+	if owned {
+		scan = src.ScanTenant
+	}
+	upTo := s.seq
+	folded := func(ctx context.Context, tenant string, fn func(store.Record) error) error {
+		return scan(ctx, tenant, func(r store.Record) error {
+			if r.Seq > upTo {
+				return nil
+			}
+			return fn(r)
+		})
+	}
+	var last place
+	fresh, err := foldTenant(ctx, src, folded, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+		last = later(last, placeOf(r))
+		s.verdict(r, res)
+		if isMeasure(r.Event.Type) {
+			s.count(r.Event, res)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.engine.DropTenant(tenant)
+	s.engine.AdoptTenant(tenant, fresh)
+	s.renoteTenant(tenant)
+	s.last[tenant] = last
+	s.latest = later(s.latest, last)
+	return nil
+}
+
+// held returns the tenants the state holds anything of.
+func (s *State) held() map[string]bool {
+	out := make(map[string]bool, len(s.last))
+	for t := range s.last {
+		out[t] = true
+	}
+	for t := range s.refused {
+		out[t] = true
+	}
+	for t := range s.agg.Tenants() {
+		out[t] = true
+	}
+	delete(out, "")
+	return out
+}
+
+// drop forgets a tenant the state no longer folds.
+func (s *State) drop(tenant string) {
+	s.engine.DropTenant(tenant)
+	s.agg.Forget(tenant)
+	delete(s.refused, tenant)
+	delete(s.last, tenant)
+}
