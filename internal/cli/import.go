@@ -22,7 +22,7 @@ import (
 // NDJSON on standard output, or pushed to a service. Given the log so far
 // (--log, or the service's), an inventory adds only what changed since.
 func runImport(ctx context.Context, env *Env, args []string) error {
-	usage := "import FORMAT FILE... [--tenant T] [--observed-at TIME] [--log FILE] [--scope SCOPE]... [--pseudonymise-users KEYFILE] [--push --server URL --token T]"
+	usage := "import FORMAT FILE... [--tenant T] [--group G] [--observed-at TIME] [--log FILE] [--scope SCOPE]... [--pseudonymise-users KEYFILE] [--out FILE.parquet | --push --server URL --token T]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usagef("say which export: pal %s; the formats are %s", usage, strings.Join(imports.Names(), ", "))
 	}
