@@ -352,7 +352,7 @@ func TestCollectPowerPlatformAndAudit(t *testing.T) {
 	}
 	for _, want := range []string{
 		"pal collect: contoso-tenant-id powerapps: ",
-		"pal collect: contoso-tenant-id audit: 2 pages, 5 records, 3 new events, 1 record not read",
+		"pal collect: contoso-tenant-id audit: 2 pages, 5 records, 3 new events, 1 record not imported",
 		"ViewReport of 3a4b5c6d-0000-4000-8000-000000000006, which the log does not know",
 	} {
 		if !strings.Contains(errOut.String(), want) {

@@ -126,15 +126,15 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		o.Progress = env.Stderr
 	}
 	problems := func(probs []imports.Problem) {
-		unread := 0
+		rows := 0
 		for _, p := range probs {
 			fmt.Fprintf(env.Stderr, "pal import %s: %s\n", format, p)
-			if p.Skipped == 0 {
-				unread++
+			if p.Row() {
+				rows++
 			}
 		}
-		if unread > 0 {
-			fmt.Fprintf(env.Stderr, "pal import %s: %s could not be read; the rest is imported\n", format, count(unread, "row"))
+		if rows > 0 {
+			fmt.Fprintf(env.Stderr, "pal import %s: %s not imported, each said above; the rest is imported\n", format, count(rows, "row"))
 		}
 	}
 	if out != "" {

@@ -215,3 +215,35 @@ func TestFlagsAndFilesInAnyOrder(t *testing.T) {
 		t.Errorf("check with a stray argument: exit %d, %q", code, errOut)
 	}
 }
+
+// TestImportTalliesTheRowsLeftOut: the tally of an import counts the rows
+// it did not import, each said on its line, and not what it says of a
+// whole file: a file of dates in both orders is read with the month
+// first, and said so without a line.
+func TestImportTalliesTheRowsLeftOut(t *testing.T) {
+	costs := filepath.Join(t.TempDir(), "costs.csv")
+	os.WriteFile(costs, []byte("Date,ResourceId,CostInBillingCurrency,PricingModel\n"+
+		"13/01/2026,/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1,1.5,OnDemand\n"+
+		"01/14/2026,/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1,2,OnDemand\n"+
+		"01/15/2026,/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1,-3,OnDemand\n"), 0o644)
+	code, out, errOut := run(t, "", "import", "azure-costs", costs, "--tenant", "contoso")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, `"azure.consumption"`) {
+		t.Fatalf("nothing imported:\n%s", out)
+	}
+	for _, want := range []string{
+		costs + ": its dates put the day first on some rows and the month first on others",
+		costs + ` line 2: the date "13/01/2026" is not a date`,
+		costs + " line 4: the cost -3 of",
+		"2 rows not imported, each said above",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("standard error lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "line 0") {
+		t.Errorf("a problem of no line is said with line 0:\n%s", errOut)
+	}
+}

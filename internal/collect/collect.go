@@ -83,8 +83,8 @@ type Result struct {
 	Pages, Records int
 	// Events is how many new events were written.
 	Events int
-	// Problems are the records the importer could not read; the rest is
-	// written.
+	// Problems are what the importer said of the records: those it did
+	// not import, and why; the rest is written.
 	Problems []imports.Problem
 	// Note is a word on the source: the sink's answer, a link the caller
 	// does not hold.
@@ -103,8 +103,14 @@ func (r Result) String() string {
 	}
 	s := fmt.Sprintf("%s %s: %d %s, %d %s, %d new %s", r.Tenant, r.Source,
 		r.Pages, plural(r.Pages, "page", "pages"), r.Records, plural(r.Records, "record", "records"), r.Events, plural(r.Events, "event", "events"))
-	if n := len(r.Problems); n > 0 {
-		s += fmt.Sprintf(", %d %s not read", n, plural(n, "record", "records"))
+	n := 0
+	for _, p := range r.Problems {
+		if p.Row() {
+			n++
+		}
+	}
+	if n > 0 {
+		s += fmt.Sprintf(", %d %s not imported", n, plural(n, "record", "records"))
 	}
 	if r.Note != "" {
 		s += "; " + r.Note

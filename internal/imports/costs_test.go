@@ -85,7 +85,7 @@ func TestCostExportsAsSpreadsheetsAndFOCUSWriteThem(t *testing.T) {
 			[]string{"2026-01-05 vm1", "2026-05-01 vm2"}, ""},
 		{"both ways in one file",
 			map[string]string{"both.csv": "Date,ResourceId,CostInBillingCurrency\n13/01/2026," + vm + "vm1,1\n01/13/2026," + vm + "vm2,2\n"},
-			nil, "the dates of both.csv put the day first on some rows and the month first on others"},
+			nil, "both.csv: its dates put the day first on some rows and the month first on others"},
 	} {
 		var files []imports.File
 		for _, name := range slices.Sorted(maps.Keys(tt.files)) {

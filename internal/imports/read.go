@@ -21,10 +21,11 @@ import (
 	"golang.org/x/text/transform"
 )
 
-// Problem is a row that could not be read: the rest of the file is. A
-// problem with Skipped rows and no line is instead one summary of a
+// Problem is a row that was not imported, and why: the rest of the file
+// is. A problem with Skipped rows and no line is instead one summary of a
 // file's rows that hold nothing pal reads (a cost export's purchases), so
-// that they are counted rather than listed one by one.
+// that they are counted rather than listed one by one; one with neither
+// is about the import as a whole (a snapshot's scopes, a flag it needs).
 type Problem struct {
 	File    string `json:"file"`
 	Line    int    `json:"line,omitempty"`
@@ -33,11 +34,19 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
-	if p.Skipped > 0 {
+	switch {
+	case p.Skipped > 0:
 		return fmt.Sprintf("%s: %d %s skipped: %s", p.File, p.Skipped, plural(p.Skipped, "row", "rows"), p.Reason)
+	case p.Line > 0:
+		return fmt.Sprintf("%s line %d: %s", p.File, p.Line, p.Reason)
+	case p.File != "":
+		return fmt.Sprintf("%s: %s", p.File, p.Reason)
 	}
-	return fmt.Sprintf("%s line %d: %s", p.File, p.Line, p.Reason)
+	return p.Reason
 }
+
+// Row reports whether the problem is of one row, which was not imported.
+func (p Problem) Row() bool { return p.Line > 0 }
 
 func plural(n int, one, many string) string {
 	if n == 1 {
@@ -608,7 +617,7 @@ func slashOrders(dates iter.Seq2[record, string]) (dayFirst map[string]bool, mix
 		f := files[name]
 		switch {
 		case f.day && f.month:
-			mixed = append(mixed, f.first.problem("the dates of %s put the day first on some rows and the month first on others: they are read with the month first; check them, or export the dates as 2006-01-02", name))
+			mixed = append(mixed, Problem{File: name, Reason: "its dates put the day first on some rows and the month first on others: they are read with the month first; check them, or export the dates as 2006-01-02"})
 		case f.day:
 			dayFirst[name] = true
 		case !f.month:
