@@ -110,11 +110,6 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			continue
 		}
 		date := dayText{r.str("Date", "UsageDate", "ChargePeriodStart", "UsageDateTime", "UsageStart"), r.file}
-		if _, seen := first[date]; !seen {
-			first[date] = r
-			texts = append(texts, date)
-		}
-		rowsOf[date]++
 		text := number(r.str("CostInBillingCurrency", "BilledCost", "Cost", "PreTaxCost"), r.sep)
 		nanos, fast := azure.ParseNanos(text)
 		var exact *big.Rat
@@ -134,6 +129,12 @@ func readCosts(rows iter.Seq[record], o *Options, b *builder) {
 			b.problem(r.problem("the pricing model %q is none of OnDemand, Reservation, SavingsPlan, Spot", r.str("PricingModel", "PricingCategory")))
 			continue
 		}
+		// Only a row refused for nothing else counts among its date's.
+		if _, seen := first[date]; !seen {
+			first[date] = r
+			texts = append(texts, date)
+		}
+		rowsOf[date]++
 		k := rowKey{path, date, meter}
 		s := sums[k]
 		if s == nil {

@@ -166,8 +166,11 @@ func TestRowsOfABadDateAreCounted(t *testing.T) {
 		file += fmt.Sprintf("n/a,%svm%d,2\n", vm, i+2)
 	}
 	file += "someday," + vm + "vm9,3\n"
+	// A row refused for its cost is said once, and not among its date's.
+	file += "n/a," + vm + "vm8,-1\n"
 	got, problems := costsOf(t, file)
-	want := []string{`export.csv: 5 rows skipped: the date "n/a" is not a date (the first of them on line 3)`, `export.csv line 8: the date "someday" is not a date`}
+	want := []string{`export.csv: 5 rows skipped: the date "n/a" is not a date (the first of them on line 3)`, `export.csv line 8: the date "someday" is not a date`,
+		`export.csv line 9: the cost -1 of ` + vm + `vm8 on n/a is negative (a refund or a credit): consumption is never less than nothing, so the row is not imported`}
 	if !slices.Equal(got, []string{"2026-01-05 vm1 standard 1"}) || !slices.Equal(problems, want) {
 		t.Errorf("rows of bad dates: %q, problems %q; want %q", got, problems, want)
 	}
