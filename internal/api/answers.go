@@ -61,6 +61,10 @@ type Me struct {
 	Org     string    `json:"org"`
 	OrgName string    `json:"org_name"`
 	Now     time.Time `json:"now"`
+	// ScoreMax is what each subcategory of the capability score counts
+	// for at most, as the service scores (--metrics-config): the pages
+	// draw the score on it.
+	ScoreMax metrics.Points `json:"score_max"`
 }
 
 // WhatIf is POST /v1/whatif: a tenant's attribution before and after

@@ -36,6 +36,12 @@ type Points struct {
 	Deployments     float64 `json:"deployments"`
 }
 
+// MaxPoints returns the most each subcategory of the score counts for.
+func (c Config) MaxPoints() Points {
+	return Points{NetCustomerAdds: c.MaxNetCustomerAdds, Intermediate: c.MaxIntermediate, Advanced: c.MaxAdvanced,
+		UsageGrowth: c.MaxUsageGrowth, Deployments: c.MaxDeployments}
+}
+
 // BaselineMonth returns the month twelve months before month (YYYY-MM).
 func BaselineMonth(month string) (string, error) {
 	t, err := time.Parse("2006-01", month)

@@ -181,6 +181,7 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p Principal) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.Me{Role: p.Role, Tenant: p.Tenant, Account: p.Account, Org: p.Org, OrgName: name, Now: now})
+	writeJSON(w, http.StatusOK, api.Me{Role: p.Role, Tenant: p.Tenant, Account: p.Account, Org: p.Org, OrgName: name, Now: now,
+		ScoreMax: s.cfg.Metrics.MaxPoints()})
 	return nil
 }

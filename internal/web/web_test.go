@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/palproject/pal/internal/demo"
+	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/server"
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/storetest"
@@ -85,9 +86,15 @@ var wallClock = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 // newSiteOf serves the UI on a real store loaded with logs, one batch
 // each, and opens a browser.
 func newSiteOf(t *testing.T, logs ...string) *site {
+	return newSiteWith(t, server.Config{}, logs...)
+}
+
+// newSiteWith is newSiteOf, the service configured by cfg.
+func newSiteWith(t *testing.T, cfg server.Config, logs ...string) *site {
 	exe := chromium(t)
 	st := storetest.Backends()[0].Fresh(t)(t)
-	srv, err := server.New(context.Background(), server.Config{Store: st, Clock: func() time.Time { return wallClock }})
+	cfg.Store, cfg.Clock = st, func() time.Time { return wallClock }
+	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +291,30 @@ func (s *site) waitText(sel, want string) string {
 			return got
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestScoreOnTheConfiguredMaxima: the dashboard draws the capability score
+// on the maxima the service scores with (--metrics-config), not on the
+// published ones.
+func TestScoreOnTheConfiguredMaxima(t *testing.T) {
+	cfg := metrics.DefaultConfig()
+	cfg.MaxUsageGrowth = 10
+	var log bytes.Buffer
+	demo.Write(&log, 1)
+	s := newSiteWith(t, server.Config{Metrics: cfg}, log.String())
+	s.login("fabrikam")
+	s.waitText("#title", "Fabrikam Consulting")
+	if got := s.text("#card-total .value"); !strings.HasSuffix(got, " / 80") {
+		t.Errorf("capability score %q, want it out of 80, the configured maxima's sum", got)
+	}
+	var max string
+	s.run(chromedp.AttributeValue(`#score [aria-labelledby="points-usage_growth"]`, "aria-valuemax", &max, nil, chromedp.ByQuery))
+	if max != "10" {
+		t.Errorf("the usage growth meter goes up to %q, want the configured 10", max)
+	}
+	if got := s.read("#score"); !strings.Contains(got, "/ 10") {
+		t.Errorf("the points of usage growth are not said out of 10:\n%s", got)
 	}
 }
 

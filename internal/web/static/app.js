@@ -8,7 +8,6 @@
 "use strict";
 
 const main = document.getElementById("main");
-const maxPoints = { net_customer_adds: 15, intermediate: 20, advanced: 15, usage_growth: 30, deployments: 20 };
 const pointNames = { net_customer_adds: "Net customer adds", intermediate: "Intermediate certifications",
   advanced: "Advanced certifications", usage_growth: "Usage growth", deployments: "Deployments" };
 const kindWords = { canvas_app: "canvas app", model_driven_app: "model-driven app", flow: "flow", powerbi_dataset: "Power BI dataset",
@@ -71,6 +70,9 @@ function monthShort(m) { return new Date(`${m}-01T00:00:00Z`).toLocaleString("en
 function asOf(t) { return t.current ? `as of now, ${when(t.at)} (the latest event)` : `as of the end of ${monthName(t.month)}, ${when(t.at)}`; }
 function partnerText(id, name) { return id ? (name ? `${id} (${name})` : id) : "no one"; }
 const seconds = (t) => new Date(t).getTime() / 1000;
+// scoreOutOf is the most the capability score counts for, as the service
+// scores: the sum of its subcategories' maxima.
+const scoreOutOf = (me) => Object.values(me.score_max).reduce((a, b) => a + b, 0);
 
 const palette = ["#2457c5", "#b4541b", "#1b7a50", "#8a3fb5", "#8f6a00", "#b3264f", "#1f7a94", "#5d6b1f"];
 // colours gives each partner of a page its own colour; grey is no one.
@@ -294,11 +296,12 @@ async function partnerPage(me, orgParam, monthParam) {
   const currency = credited.currency;
   const go = (m) => { location.hash = `#/partner/${org}/${m}`; };
   const charts = await monthCharts(months, month, scope, currency);
-  const points = h("div", { class: "points", id: "score" }, Object.keys(maxPoints).map((k) => [
+  const max = me.score_max;
+  const points = h("div", { class: "points", id: "score" }, Object.keys(pointNames).map((k) => [
     h("span", { id: "points-" + k }, pointNames[k]),
-    h("span", { class: "meter", role: "meter", "aria-valuenow": score.points[k], "aria-valuemin": 0, "aria-valuemax": maxPoints[k], "aria-labelledby": "points-" + k },
-      h("span", { style: `width:${(100 * score.points[k]) / maxPoints[k]}%` })),
-    h("span", {}, `${score.points[k]} / ${maxPoints[k]}`)]));
+    h("span", { class: "meter", role: "meter", "aria-valuenow": score.points[k], "aria-valuemin": 0, "aria-valuemax": max[k], "aria-labelledby": "points-" + k },
+      h("span", { style: `width:${max[k] > 0 ? Math.min(100, (100 * score.points[k]) / max[k]) : 0}%` })),
+    h("span", {}, `${score.points[k]} / ${max[k]}`)]));
   me.show(
     h("h1", { id: "title" }, `${name}: credit in ${month}`),
     h("div", { class: "frame" }, monthPicker(months, month, go),
@@ -307,7 +310,7 @@ async function partnerPage(me, orgParam, monthParam) {
     h("div", { class: "cards" },
       card("Customers", fmt(frame.customers), "customers"), card("Credited resources", fmt(credited.all), "resources"),
       card("MCV", fmt(frame.mcv), "mcv"), card("Deployments", fmt(frame.deployments), "deployments"),
-      card("Capability score", `${score.total} / 100`, "total")),
+      card("Capability score", `${score.total} / ${scoreOutOf(me)}`, "total")),
     h("h2", {}, "Usage and MCV, month by month"), charts,
     h("h2", {}, `Partner Capability Score, ${month}: ${score.qualified ? "qualified" : "not qualified"}`), points,
     section("Credit gained and lost", `Every change of credit ${org === me.org ? "your organisation" : name} gained or lost in ${monthName(month)}.`,
@@ -368,7 +371,7 @@ async function programmePage(me, monthParam) {
   const own = {
     org_name: (r) => [r.org_name ? `${r.org_name} (${r.org})` : r.org, " ", h("a", { href: `#/partner/${r.org}/${month}`, class: "dashboard-link",
       "aria-label": `dashboard of ${r.org_name || r.org}` }, "dashboard")],
-    score: (r) => `${r.score} / 100`,
+    score: (r) => `${r.score} / ${scoreOutOf(me)}`,
   };
   const days = intake.days;
   me.show(h("h1", { id: "title" }, "The programme"),
