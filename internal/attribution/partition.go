@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -39,6 +40,23 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 	}
 	if from.now.After(e.now) {
 		e.now = from.now
+	}
+}
+
+// Tenants returns the tenants the engine holds anything of, its Azure
+// state and noted consumption included.
+func (e *Engine) Tenants() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for id := range e.tenants {
+			if !yield(id) {
+				return
+			}
+		}
+		for id := range e.az.Tenants() {
+			if _, ok := e.tenants[id]; !ok && !yield(id) {
+				return
+			}
+		}
 	}
 }
 

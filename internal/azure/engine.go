@@ -1,6 +1,8 @@
 package azure
 
 import (
+	"iter"
+	"maps"
 	"slices"
 	"time"
 
@@ -112,6 +114,9 @@ func (e *Engine) AdoptTenant(id string, from *Engine) {
 		}
 	}
 }
+
+// Tenants returns the tenants the engine holds Azure state of.
+func (e *Engine) Tenants() iter.Seq[string] { return maps.Keys(e.tenants) }
 
 // DropTenant forgets a tenant's Azure state, noted resources included.
 func (e *Engine) DropTenant(id string) { delete(e.tenants, id) }

@@ -43,7 +43,8 @@ func (s *State) folds(tenant string) bool {
 func (s *State) Owns(tenant string) bool { return s.owned(tenant) }
 
 // Own makes the state the owner of the tenants owns says, nil meaning
-// every tenant. From then on it counts, keeps verdicts for and files the
+// every tenant; owns must not change afterwards (give a new one to Own
+// again). From then on the state counts, keeps verdicts for and files the
 // changes of those alone, and folds only them, the directory and the
 // tenants they read. A tenant it no longer folds is forgotten; one it now
 // owns or reads is folded from the records of src that the state has
@@ -52,6 +53,9 @@ func (s *State) Owns(tenant string) bool { return s.owned(tenant) }
 // tenants lists the tenants of the log that owns may newly give: the state
 // knows only those it folds. On an error in reading the log the state is
 // marked stale.
+//
+// The state's present (its engine's Now) is that of the records it folds:
+// processes sharing the tenants share the latest of theirs.
 func (s *State) Own(ctx context.Context, src Source, owns func(tenant string) bool, tenants []string) error {
 	type was struct{ owned, folded bool }
 	seen := make(map[string]was)
@@ -94,21 +98,13 @@ func (s *State) Own(ctx context.Context, src Source, owns func(tenant string) bo
 func (s *State) gain(ctx context.Context, src Source, tenant string, owned bool) error {
 	delete(s.refused, tenant)
 	s.agg.DropTenant(tenant)
+	src = UpTo(src, s.seq)
 	scan := src.ScanTenantState
 	if owned {
 		scan = src.ScanTenant
 	}
-	upTo := s.seq
-	folded := func(ctx context.Context, tenant string, fn func(store.Record) error) error {
-		return scan(ctx, tenant, func(r store.Record) error {
-			if r.Seq > upTo {
-				return nil
-			}
-			return fn(r)
-		})
-	}
 	var last place
-	fresh, err := foldTenant(ctx, src, folded, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+	fresh, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
 		last = later(last, placeOf(r))
 		s.verdict(r, res)
 		if isMeasure(r.Event.Type) {
@@ -121,8 +117,11 @@ func (s *State) gain(ctx context.Context, src Source, tenant string, owned bool)
 	s.engine.DropTenant(tenant)
 	s.engine.AdoptTenant(tenant, fresh)
 	s.renoteTenant(tenant)
-	s.last[tenant] = last
-	s.latest = later(s.latest, last)
+	delete(s.last, tenant)
+	if last != (place{}) {
+		s.last[tenant] = last
+		s.latest = later(s.latest, last)
+	}
 	return nil
 }
 
@@ -136,6 +135,12 @@ func (s *State) held() map[string]bool {
 		out[t] = true
 	}
 	for t := range s.agg.Tenants() {
+		out[t] = true
+	}
+	for t := range s.engine.Tenants() {
+		out[t] = true
+	}
+	for t := range s.noted {
 		out[t] = true
 	}
 	delete(out, "")

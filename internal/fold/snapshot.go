@@ -14,11 +14,10 @@ import (
 )
 
 // snapshotVersion changes whenever the snapshot's shape does, or what the
-// fold makes of the log (version 11: a resource deleted and created again
-// at one instant keeps the histories of the two apart, and an instance's
-// own profiles are counted): a service that finds another version folds
-// its log again.
-const snapshotVersion = 11
+// fold makes of the log (version 12: a snapshot may be of a state that owns
+// some tenants only, which an older version would take for every tenant's):
+// a service that finds another version folds its log again.
+const snapshotVersion = 12
 
 type snapshotData struct {
 	Version  int
@@ -66,7 +65,9 @@ func (s *State) Snapshot() (int64, []byte, error) {
 
 // restore loads a snapshot taken after record seq, and the directory's
 // records up to it from the store. A snapshot of a state that owned some
-// tenants only makes the state own those (Own says which it owns next). It returns false, and leaves the state
+// tenants only makes the state own those it held then, and pass over the
+// records of any other, until Own says which it owns: a state restored
+// from another's snapshot is told again, with every tenant it may gain. It returns false, and leaves the state
 // as it was, when the snapshot was taken with other options or cannot be
 // read.
 func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte) (bool, error) {

@@ -71,6 +71,40 @@ func (rs Records) scanTenant(ctx context.Context, tenant string, keep func(store
 	return ctx.Err()
 }
 
+// UpTo is src read up to its record seq: what a state that folded the log
+// up to there reads of it, whatever was committed after.
+func UpTo(src Source, seq int64) Source { return upTo{src, seq} }
+
+type upTo struct {
+	Source
+	last int64
+}
+
+func (u upTo) keep(fn func(store.Record) error) func(store.Record) error {
+	return func(r store.Record) error {
+		if r.Seq > u.last {
+			return nil
+		}
+		return fn(r)
+	}
+}
+
+func (u upTo) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	return u.Source.Scan(ctx, after, u.keep(fn))
+}
+
+func (u upTo) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return u.Source.ScanTenant(ctx, tenant, u.keep(fn))
+}
+
+func (u upTo) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
+	return u.Source.ScanTenantState(ctx, tenant, u.keep(fn))
+}
+
+func (u upTo) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
+	return u.Source.ScanTenantBetween(ctx, tenant, from, to, u.keep(fn))
+}
+
 // isMeasure reports whether events of a type are usage or profiles:
 // credited from the state, they change none of it.
 func isMeasure(typ string) bool {

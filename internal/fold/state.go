@@ -558,8 +558,10 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 	s.engine.AdoptTenant(tenant, fresh)
 	s.renoteTenant(tenant)
 	after := creditsOf(s.engine, tenant)
-	s.last[tenant] = later(s.last[tenant], last)
-	s.latest = later(s.latest, last)
+	if last != (place{}) {
+		s.last[tenant] = later(s.last[tenant], last)
+		s.latest = later(s.latest, last)
+	}
 	if !s.owned(tenant) {
 		// Folded for the tenants that read it: nothing to count or file.
 		return nil
