@@ -91,13 +91,23 @@ func (e *Engine) Diagnose(orgID string) Diagnosis {
 		}
 		d.Missing = append(d.Missing, x)
 	}
+	SortDiagnosis(&d)
+	return d
+}
+
+// SortDiagnosis sorts a diagnosis's lists by tenant, resource and account,
+// then by what else tells two apart (an account may miss a resource's
+// credit for more than one reason, or through two assignments): one order
+// whatever the order they were found in, or the parts of tenants they
+// come in (SPEC.md section 10).
+func SortDiagnosis(d *Diagnosis) {
 	slices.SortFunc(d.Missing, func(a, b Missing) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Account, b.Account))
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Account, b.Account),
+			cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Partner, b.Partner), cmp.Compare(a.Words, b.Words), cmp.Compare(a.Fix, b.Fix))
 	})
 	slices.SortFunc(d.AtRisk, func(a, b AtRisk) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
 	})
-	return d
 }
 
 func (e *Engine) diagnoseResource(d *Diagnosis, o *directory.Org, t *tenant, id string) {

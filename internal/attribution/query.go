@@ -474,28 +474,67 @@ type OrgLink struct {
 // organisation lists or once listed, by tenant then account; nothing of the
 // customer beyond that.
 func (e *Engine) OrgLinks(orgID string) []OrgLink {
-	out := []OrgLink{}
+	return MergeOrgLinks(e.OrgLinksIn(orgID, nil))
+}
+
+// Carrying is how many Azure resources of some tenants are credited to an
+// organisation through an account, of whichever tenant (Lighthouse makes it
+// the partner's).
+type Carrying struct {
+	Tenant    string `json:"tenant"`
+	Account   string `json:"account"`
+	Resources int    `json:"resources"`
+}
+
+// OrgLinksIn is OrgLinks over the tenants owns names, every tenant when
+// nil, as a process owning them answers it (SPEC.md section 10): the links
+// of those tenants, each counting the Power Platform resources it wins
+// there, and what every account of the organisation carries of those
+// tenants' Azure resources. MergeOrgLinks makes OrgLinks of the answers
+// over every tenant.
+func (e *Engine) OrgLinksIn(orgID string, owns func(tenant string) bool) ([]OrgLink, []Carrying) {
+	links, carrying := []OrgLink{}, []Carrying{}
 	o := e.dir.Org(orgID)
 	if o == nil {
-		return out
+		return links, carrying
 	}
-	// The Azure resources each account's recognition carries.
-	carried := e.az.Carried(o, e.now)
+	for k, n := range e.az.Carried(o, e.now, owns) {
+		carrying = append(carrying, Carrying{Tenant: k.Tenant, Account: k.Account, Resources: n})
+	}
 	ids := o.IDs()
 	slices.Sort(ids)
 	for _, loc := range slices.Compact(ids) {
 		for k := range e.linksTo[loc] {
+			if owns != nil && !owns(k.tenant) {
+				continue
+			}
 			t := e.tenants[k.tenant]
 			a := t.accounts[k.account]
-			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Resources: carried[azure.AccountKey{Tenant: k.tenant, Account: k.account}], Disabled: a.disabled}
+			l := OrgLink{Tenant: k.tenant, Account: k.account, Partner: a.link, Since: a.linkedAt, Disabled: a.disabled}
 			for id := range a.roles {
 				c := t.resources[id].credit
 				if c.Account == k.account && (c.Org == orgID || slices.ContainsFunc(c.Shares, func(s credit.Share) bool { return s.Org == orgID && s.Partner == a.link })) {
 					l.Resources++
 				}
 			}
-			out = append(out, l)
+			links = append(links, l)
 		}
+	}
+	return links, carrying
+}
+
+// MergeOrgLinks makes an organisation's links of every tenant from the
+// answers of OrgLinksIn over them: each link counting, beside what it wins
+// in its tenant, the Azure resources its account carries in any.
+func MergeOrgLinks(links []OrgLink, carrying []Carrying) []OrgLink {
+	carried := map[azure.AccountKey]int{}
+	for _, c := range carrying {
+		carried[azure.AccountKey{Tenant: c.Tenant, Account: c.Account}] += c.Resources
+	}
+	out := make([]OrgLink, len(links))
+	for i, l := range links {
+		l.Resources += carried[azure.AccountKey{Tenant: l.Tenant, Account: l.Account}]
+		out[i] = l
 	}
 	slices.SortFunc(out, func(a, b OrgLink) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Account, b.Account))

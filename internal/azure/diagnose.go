@@ -99,10 +99,15 @@ func outranked(o *directory.Org, policy Policy, tenant, path string, rec []recog
 }
 
 // Carried counts, for each account of an organisation, the Azure resources
-// with consumption credited to the organisation through it at an instant.
-func (e *Engine) Carried(o *directory.Org, at time.Time) map[AccountKey]int {
+// with consumption credited to the organisation through it at an instant,
+// of the tenants owns names (every tenant when nil): through Lighthouse,
+// an account of one tenant carries resources of others.
+func (e *Engine) Carried(o *directory.Org, at time.Time, owns func(tenant string) bool) map[AccountKey]int {
 	out := map[AccountKey]int{}
-	e.holders(e.query(), o, at, func(_, _ string, holders map[AccountKey]ExplainedAccount) {
+	e.holders(e.query(), o, at, func(tenant, _ string, holders map[AccountKey]ExplainedAccount) {
+		if owns != nil && !owns(tenant) {
+			return
+		}
 		for k := range holders {
 			out[k]++
 		}

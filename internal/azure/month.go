@@ -30,12 +30,18 @@ func (t *azTotals) addTotals(u azTotals) {
 
 // Report computes the Azure report of a month (YYYY-MM) from the
 // consumption records the engine holds.
-func (e *Engine) Report(month string) (Report, error) {
+func (e *Engine) Report(month string) (Report, error) { return e.ReportOf(month, nil) }
+
+// ReportOf is Report over the tenants owns names, every tenant when nil:
+// the part of the report that a process owning those tenants makes (SPEC.md
+// section 10). Its organisations' totals are those tenants' alone; Merge
+// sums them over every tenant from the parts.
+func (e *Engine) ReportOf(month string, owns func(tenant string) bool) (Report, error) {
 	m, err := e.Month(month)
 	if err != nil {
 		return Report{}, err
 	}
-	m.addKept()
+	m.addKept(owns)
 	return m.report(), nil
 }
 
@@ -565,17 +571,21 @@ func (m *Month) Records() int {
 // record replaces the earlier, which only the engine's records can say;
 // the caller then puts its records in the engine and asks Report.
 func (m *Month) Report() (Report, bool) {
-	if !m.addKept() || slices.ContainsFunc(m.parts, func(p *part) bool { return p.repeated }) {
+	if !m.addKept(nil) || slices.ContainsFunc(m.parts, func(p *part) bool { return p.repeated }) {
 		return Report{}, false
 	}
 	return m.report(), true
 }
 
-// addKept adds the engine's own records of the month. It returns false,
-// having added some or none, when one is of a resource that was fed.
-func (m *Month) addKept() bool {
+// addKept adds the engine's own records of the month, of the tenants owns
+// names (every tenant when nil). It returns false, having added some or
+// none, when one is of a resource that was fed.
+func (m *Month) addKept(owns func(tenant string) bool) bool {
 	fed := slices.ContainsFunc(m.parts, func(p *part) bool { return p.state.len() > 0 })
 	for tid, t := range m.e.tenants {
+		if owns != nil && !owns(tid) {
+			continue
+		}
 		c := &t.Usage
 		for i, path := range c.Paths {
 			var s MonthSlot

@@ -264,62 +264,82 @@ func totals[K comparable](rows map[K]*azTotals, k K) *azTotals {
 // sorted) and of subscriptions (by organisation, each record counted once),
 // sums the subscriptions into organisations, and sorts them.
 func (e *Engine) azureReport(month string, policy Policy, rows []ResourceRow, subs map[azSubKey]*azTotals) Report {
-	rep := Report{Month: month, Policy: policy, Resources: rows,
-		Subscriptions: []Subscription{}, Orgs: []OrgRow{}}
+	rep := Report{Month: month, Policy: policy, Resources: rows, Subscriptions: []Subscription{}}
 	if rep.Resources == nil {
 		rep.Resources = []ResourceRow{}
 	}
-	orgs := map[string]*azTotals{}
-	customers := map[string]map[string]*amount{}
-	for k, t := range subs {
-		if orgs[k.org] == nil {
-			orgs[k.org] = &azTotals{}
-			customers[k.org] = map[string]*amount{}
-		}
-		orgs[k.org].acr.add(t.acr)
-		orgs[k.org].pec.add(t.pec)
-		if customers[k.org][k.tenant] == nil {
-			customers[k.org][k.tenant] = &amount{}
-		}
-		customers[k.org][k.tenant].add(t.acr)
-	}
-	subsWithACR := map[string]int{}
 	for k, t := range subs {
 		if t.acr.isZero() && t.pec.isZero() {
 			continue
 		}
 		rep.Subscriptions = append(rep.Subscriptions, Subscription{Tenant: k.tenant, Subscription: k.sub, Org: k.org,
 			ACR: Money{t.acr}, PECEligibleCost: Money{t.pec}})
-		if t.acr.Rat().Sign() > 0 {
-			subsWithACR[k.org]++
+	}
+	sortSubscriptions(rep.Subscriptions)
+	rep.Orgs = e.opts.orgTotals(rep.Subscriptions)
+	return rep
+}
+
+// sortSubscriptions sorts a report's subscriptions by tenant, subscription
+// and organisation: each is one organisation's on one subscription.
+func sortSubscriptions(subs []Subscription) {
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org))
+	})
+}
+
+// orgTotals sums a report's subscriptions, exactly, into its organisations'
+// totals, sorted: an organisation's consumed revenue and PEC-eligible cost,
+// its partner earned credit, its customers and its subscriptions with
+// revenue. A subscription counts each record once for an organisation
+// however many of its locations are credited, so the sums do too.
+func (o Options) orgTotals(subs []Subscription) []OrgRow {
+	type totals struct {
+		acr, pec  amount
+		customers map[string]*amount
+		subs      int
+	}
+	byOrg := map[string]*totals{}
+	for _, s := range subs {
+		t := byOrg[s.Org]
+		if t == nil {
+			t = &totals{customers: map[string]*amount{}}
+			byOrg[s.Org] = t
+		}
+		t.acr.add(s.ACR.a)
+		t.pec.add(s.PECEligibleCost.a)
+		if t.customers[s.Tenant] == nil {
+			t.customers[s.Tenant] = &amount{}
+		}
+		t.customers[s.Tenant].add(s.ACR.a)
+		if s.ACR.a.Rat().Sign() > 0 {
+			t.subs++
 		}
 	}
-	rate := e.pecRate()
-	for org, t := range orgs {
+	rate := o.pecRate()
+	rows := []OrgRow{}
+	for org, t := range byOrg {
 		acr := t.acr.Rat()
 		if acr.Sign() == 0 {
 			continue
 		}
 		n := 0
-		for _, a := range customers[org] {
+		for _, a := range t.customers {
 			if a.Rat().Sign() > 0 {
 				n++
 			}
 		}
 		pec := t.pec.Rat()
-		rep.Orgs = append(rep.Orgs, OrgRow{Org: org, ACR: moneyOf(acr), PECEligibleCost: moneyOf(pec),
-			PECCredit: moneyOf(new(big.Rat).Mul(pec, rate)), Customers: n, Subscriptions: subsWithACR[org]})
+		rows = append(rows, OrgRow{Org: org, ACR: moneyOf(acr), PECEligibleCost: moneyOf(pec),
+			PECCredit: moneyOf(new(big.Rat).Mul(pec, rate)), Customers: n, Subscriptions: t.subs})
 	}
-	slices.SortFunc(rep.Subscriptions, func(a, b Subscription) int {
-		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Subscription, b.Subscription), cmp.Compare(a.Org, b.Org))
-	})
-	slices.SortFunc(rep.Orgs, func(a, b OrgRow) int { return cmp.Compare(a.Org, b.Org) })
-	return rep
+	slices.SortFunc(rows, func(a, b OrgRow) int { return cmp.Compare(a.Org, b.Org) })
+	return rows
 }
 
 // pecRate returns the partner earned credit rate.
-func (e *Engine) pecRate() *big.Rat {
-	if r, ok := new(big.Rat).SetString(e.opts.PECRate); ok && e.opts.PECRate != "" {
+func (o Options) pecRate() *big.Rat {
+	if r, ok := new(big.Rat).SetString(o.PECRate); ok && o.PECRate != "" {
 		return r
 	}
 	return big.NewRat(15, 100)

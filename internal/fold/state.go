@@ -839,23 +839,20 @@ func (s *State) Refusal(tenant string, seq int64) *event.Refusal {
 	return s.refused[tenant][seq]
 }
 
-// refusals lists the records refused as the state stands, by sequence
-// number, of one tenant or (tenant nil) of all.
-func (s *State) Refusals(tenant *string) []StoredRefusal {
+// Refusals lists the records refused as the state stands, by sequence
+// number, of the tenants for which in is true ("" is the directory), of
+// every tenant when in is nil.
+func (s *State) Refusals(in func(tenant string) bool) []StoredRefusal {
 	var out []StoredRefusal
-	add := func(rs map[int64]*event.Refusal) {
+	for t, rs := range s.refused {
+		if in != nil && !in(t) {
+			continue
+		}
 		for seq, rf := range rs {
 			out = append(out, StoredRefusal{Seq: seq, Type: rf.Type, Code: rf.Code, Message: rf.Message})
 		}
 	}
-	if tenant != nil {
-		add(s.refused[*tenant])
-	} else {
-		for _, rs := range s.refused {
-			add(rs)
-		}
-	}
-	slices.SortFunc(out, func(a, b StoredRefusal) int { return int(a.Seq - b.Seq) })
+	slices.SortFunc(out, func(a, b StoredRefusal) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 

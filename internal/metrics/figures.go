@@ -20,8 +20,10 @@ type Figures struct {
 // and one whose credit was shared counts whole), the profiles the largest
 // count credited; otherwise what was credited to the organisation, its
 // locations together. The monthly report's rows are by location, and
-// their sum over a resource's holders counts a user once for each.
-func (a *Aggregator) ResourceFigures(month, org string) map[attribution.ResourceKey]Figures {
+// their sum over a resource's holders counts a user once for each. Only
+// the tenants owns names count, every tenant when nil: a resource's
+// figures are its tenant's.
+func (a *Aggregator) ResourceFigures(month, org string, owns func(tenant string) bool) map[attribution.ResourceKey]Figures {
 	type union struct {
 		workload string
 		full     *roaring.Bitmap
@@ -29,7 +31,7 @@ func (a *Aggregator) ResourceFigures(month, org string) map[attribution.Resource
 	}
 	users := map[attribution.ResourceKey]*union{}
 	out := map[attribution.ResourceKey]Figures{}
-	for _, c := range a.tenants {
+	for _, c := range a.owned(owns) {
 		for k, u := range c.resources {
 			if k.month != month || org != "" && k.org != org {
 				continue

@@ -437,6 +437,15 @@ type SegmentFunc func(org, month string) string
 // Report returns the monthly report of month (YYYY-MM). segment gives each
 // organisation's segment at the end of the month, for its deployments.
 func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Monthly {
+	return Merge(cfg, month, []Monthly{a.Part(cfg, month, nil)}, segment)
+}
+
+// Part returns the rows of the monthly report of month (YYYY-MM) of the
+// tenants owns names, every tenant when nil, and no organisations' totals:
+// each row is of one tenant, and the totals sum over every tenant (Merge),
+// since users are distinct within a tenant. Processes that own some
+// tenants each make a part (SPEC.md section 10).
+func (a *Aggregator) Part(cfg Config, month string, owns func(tenant string) bool) Monthly {
 	m := Monthly{Month: month, Resources: []ResourceRow{}, Workloads: []WorkloadRow{}, Orgs: []OrgRow{}}
 	resources := make(map[resourceKey]*ResourceRow)
 	row := func(k resourceKey) *ResourceRow {
@@ -447,7 +456,7 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		}
 		return r
 	}
-	for _, c := range a.tenants {
+	for _, c := range a.owned(owns) {
 		for k, u := range c.resources {
 			if k.month == month {
 				row(k).MAU = round(u.count(), 4)
@@ -474,7 +483,7 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		return w
 	}
 	full := make(map[workloadKey]*roaring.Bitmap)
-	for _, c := range a.tenants {
+	for _, c := range a.owned(owns) {
 		// A workload's users are its own (those seen under a shared
 		// credit) and, for the users seen at share 1, those of its
 		// resources.
@@ -516,6 +525,25 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 		w.MAU, w.Profiles = round(w.MAU, 4), round(w.Profiles, 4)
 		m.Workloads = append(m.Workloads, *w)
 	}
+	sortRows(&m)
+	return m
+}
+
+// owned returns the tallies of the tenants owns names, every tenant's when
+// nil.
+func (a *Aggregator) owned(owns func(tenant string) bool) []*counts {
+	out := make([]*counts, 0, len(a.tenants))
+	for t, c := range a.tenants {
+		if owns == nil || owns(t) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sortRows sorts a report's rows, each kind by its key: every row is
+// another's, so that the order is one whatever the parts they came in.
+func sortRows(m *Monthly) {
 	slices.SortFunc(m.Resources, func(a, b ResourceRow) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource),
 			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Partner, b.Partner))
@@ -523,6 +551,19 @@ func (a *Aggregator) Report(cfg Config, month string, segment SegmentFunc) Month
 	slices.SortFunc(m.Workloads, func(a, b WorkloadRow) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Workload, b.Workload))
 	})
+}
+
+// Merge returns the monthly report of month (YYYY-MM) of the parts (Part)
+// of tenants apart: their rows together, and the organisations' totals
+// summed from them. segment gives each organisation's segment at the end
+// of the month, for its deployments.
+func Merge(cfg Config, month string, parts []Monthly, segment SegmentFunc) Monthly {
+	m := Monthly{Month: month, Resources: []ResourceRow{}, Workloads: []WorkloadRow{}}
+	for _, p := range parts {
+		m.Resources = append(m.Resources, p.Resources...)
+		m.Workloads = append(m.Workloads, p.Workloads...)
+	}
+	sortRows(&m)
 	m.Orgs = orgRows(cfg, m.Workloads, func(org string) string { return segment(org, month) })
 	return m
 }

@@ -127,7 +127,7 @@ func TestResourceFiguresCountEachUserOnce(t *testing.T) {
 		{"100001", map[attribution.ResourceKey]Figures{k("app1"): {"power_apps", 2, 0}, k("app2"): {"power_apps", 0.5, 0},
 			k("ci1"): {"customer_insights", 0, 100}, k("ci2"): {"customer_insights", 0, 50}}},
 	} {
-		if got := a.ResourceFigures("2026-01", tt.org); !maps.Equal(got, tt.want) {
+		if got := a.ResourceFigures("2026-01", tt.org, nil); !maps.Equal(got, tt.want) {
 			t.Errorf("figures of %q: %v, want %v", tt.org, got, tt.want)
 		}
 	}
@@ -153,7 +153,7 @@ func BenchmarkResourceFigures(b *testing.B) {
 	a := manyResources()
 	b.ResetTimer()
 	for range b.N {
-		a.ResourceFigures("2026-01", "")
+		a.ResourceFigures("2026-01", "", nil)
 	}
 }
 

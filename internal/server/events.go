@@ -388,7 +388,7 @@ func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal
 	var all []fold.StoredRefusal
 	err = s.read(r.Context(), func(st *fold.State) error {
 		if tenant, scoped := p.tenantScope(); scoped {
-			all = st.Refusals(&tenant)
+			all = st.Refusals(func(t string) bool { return t == tenant })
 		} else {
 			all = st.Refusals(nil)
 		}

@@ -408,7 +408,7 @@ func (s *Server) values(ctx context.Context, month, org string) (*monthValues, e
 	v, err := s.views.answers.get(ver, "values\x00"+month+"\x00"+org, func() (any, error) {
 		mv := &monthValues{rates: s.cfg.Metrics.Rates, az: map[attribution.ResourceKey][]azure.ResourceRow{}}
 		err := s.read(ctx, func(st *fold.State) error {
-			mv.figures = st.Metrics().ResourceFigures(month, org)
+			mv.figures = st.Metrics().ResourceFigures(month, org, nil)
 			if org == "" {
 				// Whoever was credited, an Azure resource carried what
 				// its customer paid (Server.paid): the report's rows by
