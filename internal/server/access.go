@@ -390,28 +390,6 @@ func (p Principal) shownHolder(d directory, h attribution.Holder) attribution.Ho
 	return h
 }
 
-// names is a copy of the partner directory's names, to name partners
-// outside a read of the state.
-type names struct {
-	orgOf  map[string]string
-	nameOf map[string]string
-}
-
-func (n names) PartnerOrg(partner string) string { return n.orgOf[partner] }
-func (n names) OrgName(org string) string        { return n.nameOf[org] }
-
-// orgDirectory copies the names of an engine's directory.
-func orgDirectory(e *attribution.Engine) names {
-	n := names{orgOf: map[string]string{}, nameOf: map[string]string{}}
-	for _, org := range e.Orgs() {
-		n.nameOf[org] = e.OrgName(org)
-		for _, id := range e.OrgPartnerIDs(org) {
-			n.orgOf[id] = e.PartnerOrg(id)
-		}
-	}
-	return n
-}
-
 // orgAsked is the organisation a question of p is about: the one asked,
 // or a partner reader's own when it asks of none.
 func (p Principal) orgAsked(asked string) string {

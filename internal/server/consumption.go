@@ -289,9 +289,10 @@ func (s *Server) versionOf(st *fold.State) version {
 // monthRows calls fn with a month's consumption as its report reads it:
 // the records the state holds of the month (from the log) merged with the
 // month's segments, in the order of tenant, resource, day and meter, each
-// once, the record reported last. It reports false, and calls nothing,
-// when the month has no segment: the state holds all of it.
-func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, fn func(*usage.CostRow) error) (bool, error) {
+// once, the record reported last; of the tenants owns names, every tenant
+// when nil. It reports false, and calls nothing, when the month has no
+// segment: the state holds all of it.
+func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, owns func(tenant string) bool, fn func(*usage.CostRow) error) (bool, error) {
 	var segments []usage.Source
 	err := s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
 		segments = append(segments, usage.Source{Data: seg.Data, After: seg.After})
@@ -302,6 +303,9 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 	}
 	var kept []usage.CostRow
 	err = az.MonthRecords(month, func(tenant, path string, rec azure.CostRecord, exact string) {
+		if owns != nil && !owns(tenant) {
+			return
+		}
 		row := usage.CostRow{Tenant: tenant, Resource: path, Day: rec.Day, Meter: int32(rec.Meter), Nanos: rec.Nanos, Exact: exact,
 			At: rec.At, Place: usage.LogPlace}
 		if exact != "" {
@@ -315,7 +319,12 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 	if len(kept) > 0 {
 		segments = append([]usage.Source{{Sorted: usage.SortCostRows(kept)}}, segments...)
 	}
-	return true, usage.MergeSegments(segments, s.logLater(ctx), fn)
+	return true, usage.MergeSegments(segments, s.logLater(ctx), func(r *usage.CostRow) error {
+		if owns != nil && !owns(r.Tenant) {
+			return nil
+		}
+		return fn(r)
+	})
 }
 
 // logLater returns what tells, of a record of the log and a pushed one
@@ -341,9 +350,12 @@ func (s *Server) logLater(ctx context.Context) func(log, pushed *usage.CostRow) 
 	}
 }
 
-// azureReport is the Azure report of a month (YYYY-MM) on a state: its
-// recognition, and the month's consumption, in the log and in segments.
-func (s *Server) azureReport(ctx context.Context, st *fold.State, month string) (azure.Report, error) {
+// azureReport is the Azure report of a month (YYYY-MM) of the tenants
+// owns names on a state: its recognition, and the month's consumption, in
+// the log and in segments. Its rows are those tenants'; its organisations'
+// totals are too, and only the merge of every owner's part
+// (mergeAzureReport) has those of every tenant.
+func (s *Server) azureReport(ctx context.Context, st *fold.State, owns func(tenant string) bool, month string) (azure.Report, error) {
 	az := st.Engine().Azure()
 	m, err := az.Month(month)
 	if err != nil {
@@ -351,7 +363,7 @@ func (s *Server) azureReport(ctx context.Context, st *fold.State, month string) 
 	}
 	var slot azure.MonthSlot
 	var at store.TenantResource
-	merged, err := s.monthRows(ctx, az, month, func(r *usage.CostRow) error {
+	merged, err := s.monthRows(ctx, az, month, owns, func(r *usage.CostRow) error {
 		if r.Tenant != at.Tenant || r.Resource != at.Resource || slot == (azure.MonthSlot{}) {
 			at = store.TenantResource{Tenant: r.Tenant, Resource: r.Resource}
 			slot = m.Slot(r.Tenant, r.Resource)
@@ -367,9 +379,20 @@ func (s *Server) azureReport(ctx context.Context, st *fold.State, month string) 
 		return azure.Report{}, err
 	}
 	if !merged {
-		return az.Report(month)
+		return az.ReportOf(month, owns)
 	}
 	return m.Merged(), nil
+}
+
+// azurePart returns an owner's part of the Azure report of a month.
+func (s *Server) azurePart(ctx context.Context, st *fold.State, owns func(tenant string) bool, month string) (azure.Part, error) {
+	rep, err := s.azureReport(ctx, st, owns, month)
+	return azure.PartOf(rep), err
+}
+
+// mergeAzureReport makes the Azure report of a month of its parts.
+func (s *Server) mergeAzureReport(month string, parts []azure.Part) azure.Report {
+	return s.cfg.Options.Azure.Merge(month, parts)
 }
 
 // azureCosts returns what customers paid in a month for each of some
@@ -379,7 +402,7 @@ func (s *Server) azureReport(ctx context.Context, st *fold.State, month string) 
 // reported by then.
 func (s *Server) azureCosts(ctx context.Context, az *azure.Engine, month string, want map[store.TenantResource]bool, upTo time.Time) (map[store.TenantResource]azure.Money, error) {
 	out := make(map[store.TenantResource]azure.Money, len(want))
-	merged, err := s.monthRows(ctx, az, month, func(r *usage.CostRow) error {
+	merged, err := s.monthRows(ctx, az, month, nil, func(r *usage.CostRow) error {
 		k := store.TenantResource{Tenant: r.Tenant, Resource: r.Resource}
 		if !want[k] || event.Meters[r.Meter] == event.MeterMarketplace || !upTo.IsZero() && r.At > upTo.UnixNano() {
 			return nil
@@ -413,7 +436,7 @@ func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant s
 		// record of the log replaces is left out, and the others come
 		// after every line of the log, as they replace what they meet.
 		err := s.read(ctx, func(st *fold.State) error {
-			_, err := s.monthRows(ctx, st.Engine().Azure(), month, func(r *usage.CostRow) error {
+			_, err := s.monthRows(ctx, st.Engine().Azure(), month, nil, func(r *usage.CostRow) error {
 				if r.Place == usage.LogPlace || tenant != "" && r.Tenant != tenant {
 					return nil
 				}

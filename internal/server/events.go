@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -385,31 +386,43 @@ func (s *Server) getRefusals(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	var all []fold.StoredRefusal
-	err = s.read(r.Context(), func(st *fold.State) error {
-		if tenant, scoped := p.tenantScope(); scoped {
-			all = st.Refusals(func(t string) bool { return t == tenant })
-		} else {
-			all = st.Refusals(nil)
-		}
-		return nil
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (pagePart[fold.StoredRefusal], error) {
+		return refusalsPart(st, p.readsRefusals(owns), after, limit), nil
 	})
 	if err != nil {
 		return err
 	}
-	i, _ := slices.BinarySearchFunc(all, after+1, func(rf fold.StoredRefusal, seq int64) int { return cmp.Compare(rf.Seq, seq) })
-	page := all[i:]
+	page, more := mergePage(parts, limit, func(a, b fold.StoredRefusal) int { return cmp.Compare(a.Seq, b.Seq) })
 	var next *int64
-	if len(page) > limit {
-		page = page[:limit]
-		n := page[limit-1].Seq
+	if more {
+		n := page[len(page)-1].Seq
 		next = &n
-	}
-	if page == nil {
-		page = []fold.StoredRefusal{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"refused": page, "next": next})
 	return nil
+}
+
+// readsRefusals returns whose refusals p reads of the tenants owns names:
+// a tenant administrator its tenant's, the operator every one's, the
+// directory's with them.
+func (p Principal) readsRefusals(owns func(string) bool) func(tenant string) bool {
+	if tenant, scoped := p.tenantScope(); scoped {
+		return func(t string) bool { return t == tenant && owns(t) }
+	}
+	return owns
+}
+
+// refusalsPart returns the part of a page of the refusals of the tenants
+// for which in is true: those after the sequence number after, at most
+// limit.
+func refusalsPart(st *fold.State, in func(string) bool, after int64, limit int) pagePart[fold.StoredRefusal] {
+	part := pagePart[fold.StoredRefusal]{Items: []fold.StoredRefusal{}}
+	for _, rf := range st.Refusals(in) {
+		if rf.Seq > after && !part.add(rf, limit) {
+			break
+		}
+	}
+	return part
 }
 
 // getIntake says what comes in, for the operator: events by day, and the
@@ -423,30 +436,16 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 		}
 		days = n
 	}
-	type day struct {
-		Day    string `json:"day"`
-		Events int    `json:"events"`
-		// Consumption counts the records of consumption files pushed,
-		// kept out of the log, by the day they were reported.
-		Consumption int `json:"consumption"`
-	}
-	var out []day
-	held := map[event.Code]int{}
-	total := 0
-	err := s.read(r.Context(), func(st *fold.State) error {
-		end := st.Engine().Now()
-		for i := days - 1; i >= 0; i-- {
-			d := end.AddDate(0, 0, -i).Format(time.DateOnly)
-			out = append(out, day{Day: d, Events: st.PerDay()[d]})
-		}
-		for _, rf := range st.Refusals(nil) {
-			held[rf.Code]++
-			total++
-		}
-		return nil
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (intakePart, error) {
+		return intakePartOf(st, owns, days), nil
 	})
 	if err != nil {
 		return err
+	}
+	out, held := mergeIntake(parts)
+	total := 0
+	for _, n := range held {
+		total += n
 	}
 	if len(out) > 0 {
 		pushed, err := s.store.ConsumptionDays(r.Context(), out[0].Day, out[len(out)-1].Day)
@@ -459,4 +458,53 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"days": out, "held": total, "held_by_code": held})
 	return nil
+}
+
+// intakeDay is what came in on a day.
+type intakeDay struct {
+	Day    string `json:"day"`
+	Events int    `json:"events"`
+	// Consumption counts the records of consumption files pushed, kept
+	// out of the log, by the day they were reported.
+	Consumption int `json:"consumption"`
+}
+
+// intakePart is an owner's part of what comes in: the events of the log
+// on each day up to the present, which every process counts, every record
+// being read by each (fold.State.PerDay); and the held events of its
+// tenants, and apart the directory's, which every process holds, by code.
+type intakePart struct {
+	Days      []intakeDay        `json:"days"`
+	Held      map[event.Code]int `json:"held"`
+	Directory map[event.Code]int `json:"directory"`
+}
+
+// intakePartOf returns the part of what comes in over the tenants owns
+// names, on the days days up to the present.
+func intakePartOf(st *fold.State, owns func(string) bool, days int) intakePart {
+	part := intakePart{Held: map[event.Code]int{}, Directory: map[event.Code]int{}}
+	end := st.Engine().Now()
+	for i := days - 1; i >= 0; i-- {
+		d := end.AddDate(0, 0, -i).Format(time.DateOnly)
+		part.Days = append(part.Days, intakeDay{Day: d, Events: st.PerDay()[d]})
+	}
+	for _, rf := range st.Refusals(func(t string) bool { return t != "" && owns(t) }) {
+		part.Held[rf.Code]++
+	}
+	for _, rf := range st.Refusals(func(t string) bool { return t == "" }) {
+		part.Directory[rf.Code]++
+	}
+	return part
+}
+
+// mergeIntake makes what comes in of its parts: the days of one, as every
+// process counts them, and the held events by code, the directory's once.
+func mergeIntake(parts []intakePart) ([]intakeDay, map[event.Code]int) {
+	held := maps.Clone(parts[0].Directory)
+	for _, p := range parts {
+		for code, n := range p.Held {
+			held[code] += n
+		}
+	}
+	return slices.Clone(parts[0].Days), held
 }

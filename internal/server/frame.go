@@ -87,39 +87,52 @@ type scope struct {
 
 func (sc scope) key() string { return sc.org + "\x00" + sc.tenant }
 
-// tenantsOf lists the tenants a scope's past needs folded: a tenant's own
-// and those it reads; an organisation's, the tenants in which one of its
-// partner IDs was ever linked, those that delegate to them (Azure
-// Lighthouse), and those these read.
-func tenantsOf(st *fold.State, sc scope) []string {
-	set := map[string]bool{}
-	var add func(t string)
-	add = func(t string) {
-		if set[t] {
-			return
-		}
-		set[t] = true
-		for _, pt := range st.Reads(t) {
-			add(pt)
-		}
-	}
+// tenantsOf lists the tenants a scope's past needs folded, of those owns
+// names, with the tenants they read: a tenant's own; an organisation's,
+// the tenants in which one of its partner IDs was ever linked, and those
+// that delegate to them (Azure Lighthouse); every tenant's.
+func tenantsOf(st *fold.State, sc scope, owns func(string) bool) []string {
+	var scoped []string
 	switch {
 	case sc.tenant != "":
-		add(sc.tenant)
+		scoped = []string{sc.tenant}
 	case sc.org != "":
 		for _, id := range st.Engine().OrgPartnerIDs(sc.org) {
 			for _, t := range st.Linking(id) {
-				add(t)
-				for _, d := range st.Dependents(t) {
-					add(d)
-				}
+				scoped = append(scoped, t)
+				scoped = append(scoped, st.Dependents(t)...)
 			}
 		}
 	default:
-		for _, t := range st.Tenants() {
+		scoped = st.Tenants()
+	}
+	// The scope's tenants and those they read, as one process holding
+	// every tenant folds them; of them, the owner folds its own, and those
+	// these read.
+	closure := func(from []string) map[string]bool {
+		set := map[string]bool{}
+		var add func(t string)
+		add = func(t string) {
+			if set[t] {
+				return
+			}
+			set[t] = true
+			for _, pt := range st.Reads(t) {
+				add(pt)
+			}
+		}
+		for _, t := range from {
 			add(t)
 		}
+		return set
 	}
+	var mine []string
+	for t := range closure(scoped) {
+		if owns(t) {
+			mine = append(mine, t)
+		}
+	}
+	set := closure(mine)
 	out := make([]string, 0, len(set))
 	for t := range set {
 		out = append(out, t)
@@ -129,24 +142,29 @@ func tenantsOf(st *fold.State, sc scope) []string {
 }
 
 // asOf runs fn with an engine as of a frame's instant holding at least the
-// scope's tenants: the service's own for the present (fn then runs as a
-// reader, and must keep nothing of it), or otherwise a fold of those
-// tenants up to the instant, kept a while for the next page of the same
-// frame.
-func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribution.Engine, tenants []string) error) error {
+// scope's tenants that the owner owns, and what it owns: the service's
+// own for the present (fn then runs as a reader, and must keep nothing of
+// it), or otherwise a fold of those tenants and those they read up to the
+// instant, kept a while for the next page of the same frame.
+func (o owner) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribution.Engine, owns func(string) bool, tenants []string) error) error {
+	s := o.s
 	var dir []store.Record
 	var tenants, folded []string
 	var noted []store.TenantResource
 	var ver version
+	owned := map[string]bool{}
 	present := false
-	err := s.read(ctx, func(st *fold.State) error {
-		folded = tenantsOf(st, sc)
+	err := o.read(ctx, func(st *fold.State, owns func(string) bool) error {
+		folded = tenantsOf(st, sc, owns)
 		if sc.kind() != "all" {
 			tenants = folded
 		}
 		if f.Current || !f.At.Before(st.Engine().Now()) {
 			present = true
-			return fn(st.Engine(), tenants)
+			return fn(st.Engine(), owns, tenants)
+		}
+		for _, t := range folded {
+			owned[t] = owns(t)
 		}
 		ver = s.versionOf(st)
 		dir, noted = st.Directory(), st.Noted(folded)
@@ -171,7 +189,7 @@ func (s *Server) asOf(ctx context.Context, sc scope, f frame, fn func(e *attribu
 	// readers take turns.
 	past.mu.Lock()
 	defer past.mu.Unlock()
-	return fn(past.e, tenants)
+	return fn(past.e, func(t string) bool { return owned[t] }, tenants)
 }
 
 // noteIn notes, in an engine folded from the log alone, the resources with

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -107,20 +109,50 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request, p Principal) er
 
 // getMyCredit lists the resources whose credit the calling account carries
 // now, what its link is worth to its partner, and those on which another
-// partner outranks it.
+// partner outranks it. Through Azure Lighthouse, an account carries the
+// credit of Azure resources of other tenants: each owner tells those of
+// its own.
 func (s *Server) getMyCredit(w http.ResponseWriter, r *http.Request, p Principal) error {
-	var rows []attribution.Row
-	var lost []outranked
-	err := s.read(r.Context(), func(st *fold.State) error {
-		rows = st.Engine().AccountCredits(p.Tenant, p.Account)
-		lost = outrankedLinks(st.Engine(), p.Tenant, p.Account)
-		return nil
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (creditPart, error) {
+		return creditPartOf(st.Engine(), owns, p), nil
 	})
 	if err != nil {
 		return err
 	}
+	rows, lost := mergeCredit(parts)
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "account": p.Account, "resources": rows, "outranked": lost})
 	return nil
+}
+
+// creditPart is an owner's part of an account's credit: the resources of
+// its tenants whose credit the account carries, and, from the owner of the
+// account's tenant, those of that tenant on which it is outranked.
+type creditPart struct {
+	Rows      []attribution.Row `json:"rows"`
+	Outranked []outranked       `json:"outranked"`
+}
+
+// creditPartOf returns the part of p's credit over the tenants owns names.
+func creditPartOf(e *attribution.Engine, owns func(string) bool, p Principal) creditPart {
+	part := creditPart{Rows: kept(e.AccountCredits(p.Tenant, p.Account), func(r attribution.Row) bool { return owns(r.Tenant) }), Outranked: []outranked{}}
+	if owns(p.Tenant) {
+		part.Outranked = outrankedLinks(e, p.Tenant, p.Account)
+	}
+	return part
+}
+
+// mergeCredit makes an account's credit of its parts: the resources it
+// carries, by tenant then resource, and those on which it is outranked.
+func mergeCredit(parts []creditPart) ([]attribution.Row, []outranked) {
+	rows, lost := []attribution.Row{}, []outranked{}
+	for _, p := range parts {
+		rows = append(rows, p.Rows...)
+		lost = append(lost, p.Outranked...)
+	}
+	slices.SortFunc(rows, func(a, b attribution.Row) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	return rows, lost
 }
 
 // outranked is a resource on which an account's link is outranked: the
@@ -247,28 +279,74 @@ func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request, p Principal)
 }
 
 // getLinks lists the accounts of a tenant that hold a link: account and
-// partner ID only, as PAL reveals no more.
+// partner ID only, as PAL reveals no more. An organisation's links are of
+// every tenant, each counting what its account carries in any.
 func (s *Server) getLinks(w http.ResponseWriter, r *http.Request, p Principal) error {
 	tenant, org, err := linksScope(r, p)
 	if err != nil {
 		return err
 	}
-	var answer any
-	err = s.read(r.Context(), func(st *fold.State) error {
-		if org != "" {
-			links := st.Engine().OrgLinks(org)
-			if tenant != "" {
-				links = slices.DeleteFunc(links, func(l attribution.OrgLink) bool { return l.Tenant != tenant })
-			}
-			answer = api.OrgLinks{Org: org, Links: links}
-		} else {
-			answer = api.TenantLinks{Tenant: tenant, Links: st.Engine().Links(tenant)}
+	if org == "" {
+		var links []attribution.AccountLink
+		err := s.read(r.Context(), func(st *fold.State) error {
+			links = st.Engine().Links(tenant)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
+		writeJSON(w, http.StatusOK, api.TenantLinks{Tenant: tenant, Links: links})
 		return nil
+	}
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (linksPart, error) {
+		return linksPartOf(st.Engine(), owns, org), nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, answer)
+	links, _ := mergeLinks(parts)
+	if tenant != "" {
+		links = slices.DeleteFunc(links, func(l attribution.OrgLink) bool { return l.Tenant != tenant })
+	}
+	writeJSON(w, http.StatusOK, api.OrgLinks{Org: org, Links: links})
 	return nil
+}
+
+// linksPart is an owner's part of an organisation's links
+// (attribution.Engine.OrgLinksIn), with the names its tables show: of each
+// link's account, by its tenant and account (accountKey), and of each
+// partner ID's organisation.
+type linksPart struct {
+	Links    []attribution.OrgLink  `json:"links"`
+	Carrying []attribution.Carrying `json:"carrying"`
+	Accounts map[string]string      `json:"accounts"`
+	OrgNames map[string]string      `json:"org_names"`
+}
+
+// accountKey names an account of a tenant in a map a part carries.
+func accountKey(tenant, account string) string { return tenant + "\x00" + account }
+
+// linksPartOf returns the part of an organisation's links over the tenants
+// owns names.
+func linksPartOf(e *attribution.Engine, owns func(string) bool, org string) linksPart {
+	part := linksPart{Accounts: map[string]string{}, OrgNames: map[string]string{}}
+	part.Links, part.Carrying = e.OrgLinksIn(org, owns)
+	for _, l := range part.Links {
+		part.Accounts[accountKey(l.Tenant, l.Account)] = e.AccountName(l.Tenant, l.Account)
+		part.OrgNames[l.Partner] = e.OrgName(e.PartnerOrg(l.Partner))
+	}
+	return part
+}
+
+// mergeLinks makes an organisation's links of their parts, and the names
+// the parts carry.
+func mergeLinks(parts []linksPart) ([]attribution.OrgLink, linksPart) {
+	all := linksPart{Accounts: map[string]string{}, OrgNames: map[string]string{}}
+	for _, p := range parts {
+		all.Links = append(all.Links, p.Links...)
+		all.Carrying = append(all.Carrying, p.Carrying...)
+		maps.Copy(all.Accounts, p.Accounts)
+		maps.Copy(all.OrgNames, p.OrgNames)
+	}
+	return attribution.MergeOrgLinks(all.Links, all.Carrying), all
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/azure"
+	partners "github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
@@ -95,48 +98,67 @@ func (s *Server) getAttribution(w http.ResponseWriter, r *http.Request, p Princi
 	if err != nil {
 		return err
 	}
-	var tenants []string
-	if tenant, scoped := p.tenantScope(); scoped {
-		tenants = []string{tenant}
-	}
-	var rows []attribution.Row
-	var when time.Time
-	err = s.read(r.Context(), func(st *fold.State) error {
-		when = st.Engine().Now()
-		if at != nil {
-			when = *at
-		}
-		if at == nil || !at.Before(st.Engine().Now()) {
-			rows = st.Engine().Attribution(tenants...)
-		} else {
-			rows = st.Engine().AttributionAt(*at, tenants...)
-		}
-		return nil
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (attributionPart, error) {
+		return attributionPartOf(st.Engine(), owns, p, at, after, limit), nil
 	})
 	if err != nil {
 		return err
 	}
-	visible := []attribution.Row{}
-	var next *string
-	var names directory
-	s.read(r.Context(), func(st *fold.State) error {
-		names = orgDirectory(st.Engine())
-		return nil
-	})
+	writeJSON(w, http.StatusOK, mergeAttribution(parts, limit))
+	return nil
+}
+
+// attributionPart is an owner's part of a page of the attribution: the
+// instant it is of, and the rows of its tenants that the caller sees after
+// the page's start, as the caller sees them.
+type attributionPart struct {
+	At   time.Time                 `json:"at"`
+	Rows pagePart[attribution.Row] `json:"rows"`
+}
+
+// attributionPartOf returns the part of a page of the attribution over the
+// tenants owns names, at the instant at (the present when nil), of the
+// rows after the cursor after, at most limit of them.
+func attributionPartOf(e *attribution.Engine, owns func(string) bool, p Principal, at *time.Time, after rowCursor, limit int) attributionPart {
+	var tenants []string
+	if tenant, scoped := p.tenantScope(); scoped {
+		tenants = []string{tenant}
+	}
+	part := attributionPart{At: e.Now(), Rows: pagePart[attribution.Row]{Items: []attribution.Row{}}}
+	rows := e.Attribution(tenants...)
+	if at != nil {
+		part.At = *at
+		if at.Before(e.Now()) {
+			rows = e.AttributionAt(*at, tenants...)
+		}
+	}
 	for _, row := range rows {
-		if !p.seesCredit(row.Org, row.Shares) || !after.before(row) {
+		if !owns(row.Tenant) || !p.seesCredit(row.Org, row.Shares) || !after.before(row) {
 			continue
 		}
-		if len(visible) == limit {
-			c := cursorOf(visible[limit-1])
-			next = &c
+		row.Account = p.shownAccount(e, row.Account, row.Partner)
+		if !part.Rows.add(row, limit) {
 			break
 		}
-		row.Account = p.shownAccount(names, row.Account, row.Partner)
-		visible = append(visible, row)
 	}
-	writeJSON(w, http.StatusOK, api.AttributionPage{At: when, Resources: visible, Next: next})
-	return nil
+	return part
+}
+
+// mergeAttribution makes a page of the attribution of its parts.
+func mergeAttribution(parts []attributionPart, limit int) api.AttributionPage {
+	pages := make([]pagePart[attribution.Row], len(parts))
+	for i, p := range parts {
+		pages[i] = p.Rows
+	}
+	rows, more := mergePage(pages, limit, func(a, b attribution.Row) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
+	})
+	page := api.AttributionPage{At: present(parts, func(p attributionPart) time.Time { return p.At }), Resources: rows}
+	if more {
+		c := cursorOf(rows[len(rows)-1])
+		page.Next = &c
+	}
+	return page
 }
 
 // rowCursor names a row of the attribution: its tenant and resource.
@@ -264,17 +286,13 @@ func (s *Server) getAzureReport(w http.ResponseWriter, r *http.Request, p Princi
 	if _, err := time.Parse("2006-01", month); err != nil {
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
-	var rep azure.Report
-	err := s.read(r.Context(), func(st *fold.State) error {
-		var err error
-		rep, err = s.azureReport(r.Context(), st, month)
-		return err
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (azure.Part, error) {
+		return s.azurePart(r.Context(), st, owns, month)
 	})
 	if err != nil {
 		return err
 	}
-	rep = filterAzure(rep, p)
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, filterAzure(s.mergeAzureReport(month, parts), p))
 	return nil
 }
 
@@ -283,16 +301,13 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 	if _, err := time.Parse("2006-01", month); err != nil {
 		return errorf(codeBadRequest, "month=%q is not a month: write it as YYYY-MM", month)
 	}
-	var m metrics.Monthly
-	err := s.read(r.Context(), func(st *fold.State) error {
-		m = st.Metrics().Report(s.cfg.Metrics, month, metrics.SegmentsAtMonthEnd(st.Engine()))
-		metrics.NameOrgs(&m, st.Engine())
-		return nil
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (monthlyPart, error) {
+		return s.monthlyPart(st, owns, month), nil
 	})
 	if err != nil {
 		return err
 	}
-	m = filterMonthly(m, p)
+	m := filterMonthly(s.mergeMonthly(month, parts), p)
 	_, limit, err := pageParams(r, "")
 	if err != nil {
 		return err
@@ -300,6 +315,56 @@ func (s *Server) getMonthly(w http.ResponseWriter, r *http.Request, p Principal)
 	page, next := pageMonthly(m, r.URL.Query().Get("after"), limit)
 	writeJSON(w, http.StatusOK, api.MonthlyPage{Monthly: page, Next: next})
 	return nil
+}
+
+// monthlyPart is an owner's part of a monthly report: the rows of its
+// tenants (metrics.Aggregator.Part), and the directory's facts of the
+// organisations they name.
+type monthlyPart struct {
+	Rows metrics.Monthly     `json:"rows"`
+	Orgs map[string]orgFacts `json:"orgs"`
+}
+
+// orgFacts are what a monthly report reads of an organisation in the
+// directory: its registered name, and its segment at the month's end,
+// which its deployments are counted by.
+type orgFacts struct {
+	Name    string `json:"name"`
+	Segment string `json:"segment"`
+}
+
+// monthlyPart returns the part of the monthly report of month over the
+// tenants owns names.
+func (s *Server) monthlyPart(st *fold.State, owns func(string) bool, month string) monthlyPart {
+	e := st.Engine()
+	seg := metrics.SegmentsAtMonthEnd(e)
+	part := monthlyPart{Rows: st.Metrics().Part(s.cfg.Metrics, month, owns), Orgs: map[string]orgFacts{}}
+	for _, w := range part.Rows.Workloads {
+		if _, ok := part.Orgs[w.Org]; !ok {
+			f := orgFacts{Segment: seg(w.Org, month)}
+			if o, ok := e.Org(w.Org); ok {
+				f.Name = o.Name
+			}
+			part.Orgs[w.Org] = f
+		}
+	}
+	return part
+}
+
+// mergeMonthly makes the monthly report of month of its parts, its
+// organisations named.
+func (s *Server) mergeMonthly(month string, parts []monthlyPart) metrics.Monthly {
+	rows := make([]metrics.Monthly, len(parts))
+	facts := map[string]orgFacts{}
+	for i, p := range parts {
+		rows[i] = p.Rows
+		maps.Copy(facts, p.Orgs)
+	}
+	m := metrics.Merge(s.cfg.Metrics, month, rows, func(org, _ string) string { return facts[org].Segment })
+	for i, o := range m.Orgs {
+		m.Orgs[i].Name = facts[o.Org].Name
+	}
+	return m
 }
 
 // pageMonthly keeps the rows of a monthly report of at most limit tenants
@@ -353,23 +418,55 @@ func (s *Server) getPCS(w http.ResponseWriter, r *http.Request, p Principal) err
 	if err := p.readsOrg(org, "score"); err != nil {
 		return err
 	}
-	var score metrics.Score
-	err = s.read(r.Context(), func(st *fold.State) error {
-		e := st.Engine()
-		if _, err := registered(e, org); err != nil {
-			return err
-		}
-		seg := metrics.SegmentsAtMonthEnd(e)
-		inputs, has := e.MetricsInputs(org, month)
-		score = metrics.CapabilityScore(s.cfg.Metrics, org, seg(org, month),
-			st.Metrics().Report(s.cfg.Metrics, month, seg), st.Metrics().Report(s.cfg.Metrics, baseline, seg), inputs, has)
-		return nil
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (scorePart, error) {
+		return s.scorePart(st, owns, org, month, baseline)
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, score)
+	writeJSON(w, http.StatusOK, s.mergeScore(org, month, baseline, parts))
 	return nil
+}
+
+// scorePart is an owner's part of an organisation's capability score: the
+// organisation's rows of the monthly reports of the month and of its
+// baseline, and what the directory says of it.
+type scorePart struct {
+	Month     monthlyPart     `json:"month"`
+	Baseline  monthlyPart     `json:"baseline"`
+	Segment   string          `json:"segment"`
+	Inputs    partners.Inputs `json:"inputs"`
+	HasInputs bool            `json:"has_inputs"`
+}
+
+// scorePart returns the part of an organisation's score of month over the
+// tenants owns names, or a 404 when the organisation is not registered.
+func (s *Server) scorePart(st *fold.State, owns func(string) bool, org, month, baseline string) (scorePart, error) {
+	e := st.Engine()
+	if _, err := registered(e, org); err != nil {
+		return scorePart{}, err
+	}
+	// The score reads the organisation's workloads only.
+	mine := func(m monthlyPart) monthlyPart {
+		m.Rows.Resources = []metrics.ResourceRow{}
+		m.Rows.Workloads = kept(m.Rows.Workloads, func(w metrics.WorkloadRow) bool { return w.Org == org })
+		return m
+	}
+	part := scorePart{Month: mine(s.monthlyPart(st, owns, month)), Baseline: mine(s.monthlyPart(st, owns, baseline)),
+		Segment: metrics.SegmentsAtMonthEnd(e)(org, month)}
+	part.Inputs, part.HasInputs = e.MetricsInputs(org, month)
+	return part, nil
+}
+
+// mergeScore scores an organisation from the parts of its score.
+func (s *Server) mergeScore(org, month, baseline string, parts []scorePart) metrics.Score {
+	cur, base := make([]monthlyPart, len(parts)), make([]monthlyPart, len(parts))
+	for i, p := range parts {
+		cur[i], base[i] = p.Month, p.Baseline
+	}
+	// The directory's facts are every part's.
+	d := parts[0]
+	return metrics.CapabilityScore(s.cfg.Metrics, org, d.Segment, s.mergeMonthly(month, cur), s.mergeMonthly(baseline, base), d.Inputs, d.HasInputs)
 }
 
 // getDiagnosis says where an organisation's credit is missing: a partner
@@ -382,17 +479,36 @@ func (s *Server) getDiagnosis(w http.ResponseWriter, r *http.Request, p Principa
 	if org == "" {
 		return errorf(codeBadRequest, "org is required: %s?org=ORG", r.URL.Path)
 	}
-	var d attribution.Diagnosis
-	err := s.read(r.Context(), func(st *fold.State) error {
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (attribution.Diagnosis, error) {
 		if _, err := registered(st.Engine(), org); err != nil {
-			return err
+			return attribution.Diagnosis{}, err
 		}
-		d = st.Engine().Diagnose(org)
-		return nil
+		return diagnosisPart(st.Engine(), owns, org), nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, mergeDiagnosis(org, parts))
 	return nil
+}
+
+// diagnosisPart is the part of an organisation's diagnosis of the tenants
+// owns names: its resources' entries.
+func diagnosisPart(e *attribution.Engine, owns func(string) bool, org string) attribution.Diagnosis {
+	d := e.Diagnose(org)
+	d.Missing = kept(d.Missing, func(m attribution.Missing) bool { return owns(m.Tenant) })
+	d.AtRisk = kept(d.AtRisk, func(a attribution.AtRisk) bool { return owns(a.Tenant) })
+	return d
+}
+
+// mergeDiagnosis makes an organisation's diagnosis of its parts.
+func mergeDiagnosis(org string, parts []attribution.Diagnosis) attribution.Diagnosis {
+	d := attribution.Diagnosis{Org: org, At: present(parts, func(d attribution.Diagnosis) time.Time { return d.At }),
+		Missing: []attribution.Missing{}, AtRisk: []attribution.AtRisk{}}
+	for _, p := range parts {
+		d.Missing = append(d.Missing, p.Missing...)
+		d.AtRisk = append(d.AtRisk, p.AtRisk...)
+	}
+	attribution.SortDiagnosis(&d)
+	return d
 }

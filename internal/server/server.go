@@ -100,6 +100,10 @@ type Server struct {
 	// commit, or its failure and the state marked stale: a snapshot never
 	// keeps records the log may not take.
 	committing sync.Mutex
+	// split, set by tests only, splits the tenants into groups, each
+	// standing for a process that owns them: an answer across tenants is
+	// then merged from a part of each (owners).
+	split []func(tenant string) bool
 }
 
 type serverMetrics struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/credit"
+	partners "github.com/palproject/pal/internal/directory"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
@@ -388,51 +389,94 @@ func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // The value of resources in a month, for every table of the month.
 
-// monthValues holds the month's metrics of every resource, for one
-// organisation or for whoever was credited: the users and profiles it
-// carried (metrics.ResourceFigures), and for an organisation its rows of
-// the Azure report, by resource.
+// monthValues holds the month's metrics of resources, for one
+// organisation or for whoever was credited: the users and profiles each
+// carried (metrics.ResourceFigures), and for an organisation the ACR the
+// Azure report recognises to it, by resource.
 type monthValues struct {
-	rates   map[string]float64
-	figures map[attribution.ResourceKey]metrics.Figures
-	az      map[attribution.ResourceKey][]azure.ResourceRow
+	rates  map[string]float64
+	values map[attribution.ResourceKey]resourceValue
 }
 
-// values reads the month's values for an organisation, or with org empty
-// for whoever was credited, kept for the state.
-func (s *Server) values(ctx context.Context, month, org string) (*monthValues, error) {
-	var ver version
-	if err := s.read(ctx, func(st *fold.State) error { ver = s.versionOf(st); return nil }); err != nil {
-		return nil, err
+// valuesPart is an owner's part of the month's values: those of the
+// resources of its tenants.
+type valuesPart struct {
+	Resources []resourceValue `json:"resources"`
+}
+
+// resourceValue is what a resource carried in a month: its workload, its
+// users and profiles, and for an organisation's values the sum of its rows
+// of the Azure report recognised to it, each rounded to cents.
+type resourceValue struct {
+	Tenant   string  `json:"tenant"`
+	Resource string  `json:"resource"`
+	Workload string  `json:"workload"`
+	MAU      float64 `json:"mau"`
+	Profiles float64 `json:"profiles"`
+	ACR      float64 `json:"acr"`
+}
+
+// valuesPart returns the part of the month's values, for an organisation
+// or with org empty for whoever was credited, over the tenants owns names.
+func (s *Server) valuesPart(ctx context.Context, st *fold.State, owns func(string) bool, month, org string) (valuesPart, error) {
+	byKey := map[attribution.ResourceKey]*resourceValue{}
+	at := func(tenant, resource string) *resourceValue {
+		k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
+		if byKey[k] == nil {
+			byKey[k] = &resourceValue{Tenant: tenant, Resource: resource}
+		}
+		return byKey[k]
 	}
-	v, err := s.views.answers.get(ver, "values\x00"+month+"\x00"+org, func() (any, error) {
-		mv := &monthValues{rates: s.cfg.Metrics.Rates, az: map[attribution.ResourceKey][]azure.ResourceRow{}}
-		err := s.read(ctx, func(st *fold.State) error {
-			mv.figures = st.Metrics().ResourceFigures(month, org, nil)
-			if org == "" {
-				// Whoever was credited, an Azure resource carried what
-				// its customer paid (Server.paid): the report's rows by
-				// location are not read.
-				return nil
+	for k, f := range st.Metrics().ResourceFigures(month, org, owns) {
+		v := at(k.Tenant, k.Resource)
+		v.Workload, v.MAU, v.Profiles = f.Workload, f.MAU, f.Profiles
+	}
+	// Whoever was credited, an Azure resource carried what its customer
+	// paid (Server.paid): the report's rows by location are not read.
+	if org != "" {
+		az, err := s.azureReport(ctx, st, owns, month)
+		if err != nil {
+			return valuesPart{}, err
+		}
+		for _, r := range az.Resources {
+			if r.Org == org {
+				v := at(r.Tenant, r.Resource)
+				v.ACR += money(r.ACR)
 			}
-			az, err := s.azureReport(ctx, st, month)
-			if err != nil {
-				return err
-			}
-			for _, r := range az.Resources {
-				if r.Org == org {
-					k := attribution.ResourceKey{Tenant: r.Tenant, Resource: r.Resource}
-					mv.az[k] = append(mv.az[k], r)
-				}
-			}
-			return nil
-		})
-		return mv, err
+		}
+	}
+	part := valuesPart{Resources: make([]resourceValue, 0, len(byKey))}
+	for _, v := range byKey {
+		part.Resources = append(part.Resources, *v)
+	}
+	slices.SortFunc(part.Resources, func(a, b resourceValue) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Resource, b.Resource))
 	})
-	if err != nil {
-		return nil, err
+	return part, nil
+}
+
+// monthValues makes the month's values of their parts.
+func (s *Server) monthValues(parts []valuesPart) *monthValues {
+	mv := &monthValues{rates: s.cfg.Metrics.Rates, values: map[attribution.ResourceKey]resourceValue{}}
+	for _, p := range parts {
+		for _, v := range p.Resources {
+			mv.values[attribution.ResourceKey{Tenant: v.Tenant, Resource: v.Resource}] = v
+		}
 	}
-	return v.(*monthValues), nil
+	return mv
+}
+
+// values reads the month's values of an owner's tenants, for an
+// organisation or with org empty for whoever was credited: what its part
+// of a table reads.
+func (o owner) values(ctx context.Context, month, org string) (*monthValues, error) {
+	var part valuesPart
+	err := o.read(ctx, func(st *fold.State, owns func(string) bool) error {
+		var err error
+		part, err = o.s.valuesPart(ctx, st, owns, month, org)
+		return err
+	})
+	return o.s.monthValues([]valuesPart{part}), err
 }
 
 // worth is what a resource carries in a month: its users or profiles, its
@@ -455,12 +499,8 @@ func (w worth) value() float64 {
 // locations. With no organisation, the ACR is not known here: it is what
 // the customer paid (Server.paid).
 func (mv *monthValues) of(tenant, resource string) worth {
-	k := attribution.ResourceKey{Tenant: tenant, Resource: resource}
-	f := mv.figures[k]
-	w := worth{azure: azure.IsPath(resource), mau: f.MAU, profiles: f.Profiles, mcv: (f.MAU + f.Profiles) * mv.rates[f.Workload]}
-	for _, r := range mv.az[k] {
-		w.acr += money(r.ACR)
-	}
+	v := mv.values[attribution.ResourceKey{Tenant: tenant, Resource: resource}]
+	w := worth{azure: azure.IsPath(resource), mau: v.MAU, profiles: v.Profiles, mcv: (v.MAU + v.Profiles) * mv.rates[v.Workload], acr: v.ACR}
 	w.mau, w.profiles, w.mcv, w.acr = round2(w.mau), round2(w.profiles), round2(w.mcv), round2(w.acr)
 	return w
 }
@@ -519,62 +559,143 @@ func since(t *time.Time) any {
 	return *t
 }
 
-// creditedTable lists the resources credited to an organisation, whole or
-// in part, as of the frame's instant, with what each carried in the month.
-func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month, sc.org)
+// Every table is computed from parts (gather): the rows of each owner's
+// tenants, with the names and values they show, or for the tables of the
+// months and the organisations, the reports they sum.
+
+// tablePart is an owner's part of a table: the rows of its tenants, in the
+// table's order, and the table's columns, which say how to read the rows
+// back from JSON.
+type tablePart struct {
+	Columns []column `json:"columns"`
+	Rows    []row    `json:"rows"`
+}
+
+// UnmarshalJSON reads a part, each cell as the rows had it: a date or a
+// time as a time, other cells as JSON gives them (a number as a float64,
+// which a table shows, sorts and sums as the int it may have been).
+func (t *tablePart) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Columns []column                     `json:"columns"`
+		Rows    []map[string]json.RawMessage `json:"rows"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	times := map[string]bool{}
+	for _, c := range raw.Columns {
+		times[c.Key] = c.Type == "date" || c.Type == "time"
+	}
+	t.Columns, t.Rows = raw.Columns, make([]row, len(raw.Rows))
+	for i, cells := range raw.Rows {
+		r := make(row, len(cells))
+		for k, v := range cells {
+			var err error
+			switch {
+			case string(v) == "null":
+				r[k] = nil
+			case times[k]:
+				var at time.Time
+				err = json.Unmarshal(v, &at)
+				r[k] = at
+			default:
+				var cell any
+				err = json.Unmarshal(v, &cell)
+				r[k] = cell
+			}
+			if err != nil {
+				return fmt.Errorf("read cell %s of a table's row: %w", k, err)
+			}
+		}
+		t.Rows[i] = r
+	}
+	return nil
+}
+
+// tenantOf returns the tenant of a table's row.
+func tenantOf(r row) string {
+	tenant, _ := r["tenant"].(string)
+	return tenant
+}
+
+// byTenant fills a table with the rows each owner's part makes (rows): the
+// table lists its rows tenant by tenant, every row of a tenant its
+// owner's.
+func (t *table) byTenant(s *Server, rows func(o owner) ([]row, error)) (*table, error) {
+	parts, err := gatherFrom(s, func(o owner) (tablePart, error) {
+		rs, err := rows(o)
+		return tablePart{Columns: t.Columns, Rows: rs}, err
+	})
 	if err != nil {
 		return nil, err
 	}
+	each := make([][]row, len(parts))
+	for i, p := range parts {
+		each[i] = p.Rows
+	}
+	t.Rows = byTenant(each, tenantOf)
+	return t, nil
+}
+
+// creditedTable lists the resources credited to an organisation, whole or
+// in part, as of the frame's instant, with what each carried in the month.
+func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
 	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colEnvironment, colPartner, colOrgName, colAccount, colSince, colMAU, colProfiles, colMCV, colACR, colValue},
 		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
-	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, tenants []string) error {
-		for _, r := range e.Attribution(tenants...) {
-			if !credited(sc.org, r.Org, r.Shares) {
-				continue
-			}
-			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
-				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": p.shownAccount(e, r.Account, r.Partner), "since": since(r.Since)}
-			mv.of(r.Tenant, r.Resource).put(rw)
-			t.Rows = append(t.Rows, rw)
+	return t.byTenant(s, func(o owner) ([]row, error) {
+		mv, err := o.values(ctx, f.Month, sc.org)
+		if err != nil {
+			return nil, err
 		}
-		return nil
+		var rows []row
+		err = o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, tenants []string) error {
+			for _, r := range e.Attribution(tenants...) {
+				if !owns(r.Tenant) || !credited(sc.org, r.Org, r.Shares) {
+					continue
+				}
+				rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
+					"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": p.shownAccount(e, r.Account, r.Partner), "since": since(r.Since)}
+				mv.of(r.Tenant, r.Resource).put(rw)
+				rows = append(rows, rw)
+			}
+			return nil
+		})
+		return rows, err
 	})
-	return t, err
 }
 
 // missingTable lists where an organisation's credit is missing as of the
 // frame's instant, why and what would fix it, with what the resource
 // carried in the month for others: what is at stake.
 func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month, "")
-	if err != nil {
-		return nil, err
-	}
 	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colAccount, colPartner, colOrgName,
 		{"reason", "Reason", "text"}, {"why", "Why", "text"}, {"fix", "What would fix it", "text"},
 		{"other", "Credited instead", "text"}, {"other_since", "Associated", "date"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
 		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
-	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
-		var v valued
-		d := e.Diagnose(sc.org)
-		for _, m := range d.Missing {
-			rw := row{"tenant": m.Tenant, "resource": m.Resource, "name": displayName(e, m.Tenant, m.Resource), "kind": kindInWords(m.Kind),
-				"account": m.Account, "partner": m.Partner, "org_name": e.OrgName(e.PartnerOrg(m.Partner)), "reason": m.Reason,
-				"why": strings.ReplaceAll(m.Words, m.Kind, kindInWords(m.Kind)), "fix": strings.ReplaceAll(m.Fix, m.Kind, kindInWords(m.Kind))}
-			if m.Other != nil {
-				who := partnerWords(e, m.Other.Partner)
-				rw["why"] = strings.Replace(rw["why"].(string), "partner "+m.Other.Partner, who, 1)
-				rw["other"], rw["other_since"] = who, m.Other.Since
-			}
-			// What is at stake is what the resource carried, whoever
-			// was credited: what its customer paid, on Azure.
-			v.add(rw, mv.of(m.Tenant, m.Resource), m.Tenant, m.Resource)
-			t.Rows = append(t.Rows, rw)
+	return t.byTenant(s, func(o owner) ([]row, error) {
+		mv, err := o.values(ctx, f.Month, "")
+		if err != nil {
+			return nil, err
 		}
-		return v.put(ctx, s, e.Azure(), f)
+		var v valued
+		err = o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, _ []string) error {
+			for _, m := range diagnosisPart(e, owns, sc.org).Missing {
+				rw := row{"tenant": m.Tenant, "resource": m.Resource, "name": displayName(e, m.Tenant, m.Resource), "kind": kindInWords(m.Kind),
+					"account": m.Account, "partner": m.Partner, "org_name": e.OrgName(e.PartnerOrg(m.Partner)), "reason": m.Reason,
+					"why": strings.ReplaceAll(m.Words, m.Kind, kindInWords(m.Kind)), "fix": strings.ReplaceAll(m.Fix, m.Kind, kindInWords(m.Kind))}
+				if m.Other != nil {
+					who := partnerWords(e, m.Other.Partner)
+					rw["why"] = strings.Replace(rw["why"].(string), "partner "+m.Other.Partner, who, 1)
+					rw["other"], rw["other_since"] = who, m.Other.Since
+				}
+				// What is at stake is what the resource carried, whoever
+				// was credited: what its customer paid, on Azure.
+				v.add(rw, mv.of(m.Tenant, m.Resource), m.Tenant, m.Resource)
+			}
+			return v.put(ctx, s, e.Azure(), f)
+		})
+		return v.rows, err
 	})
-	return t, err
 }
 
 // valued puts into rows what their resources carried in the month, once
@@ -611,47 +732,49 @@ func (v *valued) put(ctx context.Context, s *Server, az *azure.Engine, f frame) 
 // organisation is credited for through that account only, as of the
 // frame's instant, with what they carried in the month.
 func atRiskTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month, sc.org)
-	if err != nil {
-		return nil, err
-	}
 	t := &table{Columns: []column{colTenant, {"account", "Only account", "text"}, colPartner, colOrgName, {"resources", "Resources", "number"},
 		{"which", "Which", "text"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
 		Sort: "value", Desc: true, Noun: [2]string{"account", "accounts"}}
-	err = s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
-		d := e.Diagnose(sc.org)
-		type key struct{ tenant, account string }
-		groups := map[key]row{}
-		var order []key
-		for _, a := range d.AtRisk {
-			k := key{a.Tenant, a.Account}
-			g := groups[k]
-			if g == nil {
-				g = row{"tenant": a.Tenant, "account": a.Account, "partner": a.Partner, "org_name": e.OrgName(sc.org), "resources": 0, "which": "",
-					"mau": 0.0, "profiles": 0.0, "mcv": 0.0, "acr": 0.0, "value": 0.0}
-				groups[k] = g
-				order = append(order, k)
-			}
-			w := mv.of(a.Tenant, a.Resource)
-			g["resources"] = g["resources"].(int) + 1
-			name := cmp.Or(displayName(e, a.Tenant, a.Resource), a.Resource)
-			if g["which"] != "" {
-				name = g["which"].(string) + ", " + name
-			}
-			g["which"] = name
-			for _, c := range []struct {
-				k string
-				v float64
-			}{{"mau", w.mau}, {"profiles", w.profiles}, {"mcv", w.mcv}, {"acr", w.acr}, {"value", w.value()}} {
-				g[c.k] = round2(g[c.k].(float64) + c.v)
-			}
+	return t.byTenant(s, func(o owner) ([]row, error) {
+		mv, err := o.values(ctx, f.Month, sc.org)
+		if err != nil {
+			return nil, err
 		}
-		for _, k := range order {
-			t.Rows = append(t.Rows, groups[k])
-		}
-		return nil
+		var rows []row
+		err = o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, _ []string) error {
+			type key struct{ tenant, account string }
+			groups := map[key]row{}
+			var order []key
+			for _, a := range diagnosisPart(e, owns, sc.org).AtRisk {
+				k := key{a.Tenant, a.Account}
+				g := groups[k]
+				if g == nil {
+					g = row{"tenant": a.Tenant, "account": a.Account, "partner": a.Partner, "org_name": e.OrgName(sc.org), "resources": 0, "which": "",
+						"mau": 0.0, "profiles": 0.0, "mcv": 0.0, "acr": 0.0, "value": 0.0}
+					groups[k] = g
+					order = append(order, k)
+				}
+				w := mv.of(a.Tenant, a.Resource)
+				g["resources"] = g["resources"].(int) + 1
+				name := cmp.Or(displayName(e, a.Tenant, a.Resource), a.Resource)
+				if g["which"] != "" {
+					name = g["which"].(string) + ", " + name
+				}
+				g["which"] = name
+				for _, c := range []struct {
+					k string
+					v float64
+				}{{"mau", w.mau}, {"profiles", w.profiles}, {"mcv", w.mcv}, {"acr", w.acr}, {"value", w.value()}} {
+					g[c.k] = round2(g[c.k].(float64) + c.v)
+				}
+			}
+			for _, k := range order {
+				rows = append(rows, groups[k])
+			}
+			return nil
+		})
+		return rows, err
 	})
-	return t, err
 }
 
 // linksTable lists an organisation's links in every tenant, or a tenant's
@@ -659,30 +782,58 @@ func atRiskTable(ctx context.Context, s *Server, p Principal, sc scope, f frame)
 // since when, what it carries, and whether it is disabled.
 func linksTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
 	t := &table{Sort: "tenant", Noun: [2]string{"account", "accounts"}}
-	status := func(e *attribution.Engine, tenant, account string) string {
-		if e.AccountDisabled(tenant, account) {
+	status := func(disabled bool) string {
+		if disabled {
 			return "disabled"
 		}
 		return "enabled"
 	}
-	err := s.asOf(ctx, sc, f, func(e *attribution.Engine, _ []string) error {
-		if sc.org != "" {
-			t.Columns = []column{colTenant, colAccount, colName, colPartner, colOrgName, colSince, {"resources", "Resources it carries", "number"}, {"status", "Status", "text"}}
-			for _, l := range e.OrgLinks(sc.org) {
-				t.Rows = append(t.Rows, row{"tenant": l.Tenant, "account": l.Account, "name": e.AccountName(l.Tenant, l.Account), "partner": l.Partner,
-					"org_name": e.OrgName(e.PartnerOrg(l.Partner)), "since": l.Since, "resources": l.Resources, "status": status(e, l.Tenant, l.Account)})
-			}
-			return nil
-		}
+	if sc.org == "" {
 		t.Columns = []column{colAccount, colName, colPartner, colOrgName, {"status", "Status", "text"}}
 		t.Sort = "account"
-		for _, l := range e.Links(sc.tenant) {
-			t.Rows = append(t.Rows, row{"account": l.Account, "name": e.AccountName(sc.tenant, l.Account), "partner": l.Partner,
-				"org_name": e.OrgName(e.PartnerOrg(l.Partner)), "status": status(e, sc.tenant, l.Account)})
-		}
-		return nil
+		return t.byTenant(s, func(o owner) ([]row, error) {
+			var rows []row
+			err := o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, _ []string) error {
+				if !owns(sc.tenant) {
+					return nil
+				}
+				for _, l := range e.Links(sc.tenant) {
+					rows = append(rows, row{"account": l.Account, "name": e.AccountName(sc.tenant, l.Account), "partner": l.Partner,
+						"org_name": e.OrgName(e.PartnerOrg(l.Partner)), "status": status(e.AccountDisabled(sc.tenant, l.Account))})
+				}
+				return nil
+			})
+			return rows, err
+		})
+	}
+	t.Columns = []column{colTenant, colAccount, colName, colPartner, colOrgName, colSince, {"resources", "Resources it carries", "number"}, {"status", "Status", "text"}}
+	// A link counts the Azure resources its account carries in other
+	// owners' tenants too: the rows are made of the merged links.
+	parts, err := gatherFrom(s, func(o owner) (linksPart, error) {
+		var part linksPart
+		err := o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, _ []string) error {
+			part = linksPartOf(e, owns, sc.org)
+			return nil
+		})
+		return part, err
 	})
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	links, names := mergeLinks(parts)
+	for _, l := range links {
+		t.Rows = append(t.Rows, row{"tenant": l.Tenant, "account": l.Account, "name": names.Accounts[accountKey(l.Tenant, l.Account)], "partner": l.Partner,
+			"org_name": names.OrgNames[l.Partner], "since": l.Since, "resources": l.Resources, "status": status(l.Disabled)})
+	}
+	return t, nil
+}
+
+// changesPart is an owner's part of the changes table: the rows of its
+// tenants' changes, each with the place in the feed of the first change of
+// its resource, which orders the rows of one instant as the feed does.
+type changesPart struct {
+	Rows  tablePart      `json:"rows"`
+	First []store.Cursor `json:"first"`
 }
 
 // changesTable lists the credit changes of the frame's month up to its
@@ -692,16 +843,59 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 	t := &table{Columns: []column{{"time", "When", "time"}, colTenant, colResource, colName, {"change", "Change", "text"},
 		{"from", "From", "text"}, {"to", "To", "text"}, {"cause", "Cause", "text"}, {"note", "Note", "text"}},
 		Sort: "time", Desc: true, Noun: [2]string{"change", "changes"}}
-	filter := store.ChangeFilter{Org: sc.org, Tenant: sc.tenant}
 	last, err := s.store.LastSeq(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// The feed, applied as a consumer applies it: a correction drops what
-	// was held of its resource from its instant on.
+	parts, err := gatherFrom(s, func(o owner) (changesPart, error) {
+		return changesPartOf(ctx, o, p, sc, f, t.Columns, last)
+	})
+	if err != nil {
+		return nil, err
+	}
+	type placed struct {
+		first store.Cursor
+		r     row
+	}
+	var all []placed
+	for _, part := range parts {
+		for i, r := range part.Rows.Rows {
+			all = append(all, placed{part.First[i], r})
+		}
+	}
+	// The rows of each resource in the order the feed gives, the
+	// resources by their first change, then the rows by time.
+	slices.SortStableFunc(all, func(a, b placed) int {
+		return cmp.Or(cmp.Compare(a.first.Seq, b.first.Seq), cmp.Compare(a.first.K, b.first.K))
+	})
+	slices.SortStableFunc(all, func(a, b placed) int { return a.r["time"].(time.Time).Compare(b.r["time"].(time.Time)) })
+	for _, a := range all {
+		t.Rows = append(t.Rows, a.r)
+	}
+	return t, nil
+}
+
+// changesPartOf returns an owner's part of the changes table: its tenants'
+// changes in the feed up to record last, applied as a consumer applies
+// them (a correction drops what was held of its resource from its instant
+// on), those of the frame shown in words.
+func changesPartOf(ctx context.Context, o owner, p Principal, sc scope, f frame, cols []column, last int64) (changesPart, error) {
+	part := changesPart{Rows: tablePart{Columns: cols}}
+	var owned func(string) bool
+	if err := o.read(ctx, func(st *fold.State, owns func(string) bool) error {
+		held := map[string]bool{}
+		for _, t := range st.Tenants() {
+			held[t] = owns(t)
+		}
+		owned = func(t string) bool { return held[t] }
+		return nil
+	}); err != nil {
+		return part, err
+	}
 	held := map[attribution.ResourceKey][]attribution.Change{}
+	first := map[attribution.ResourceKey]store.Cursor{}
 	var keys []attribution.ResourceKey
-	err = s.store.Changes(ctx, filter, store.Cursor{}, math.MaxInt32, func(fc store.FiledChange) error {
+	err := o.s.store.Changes(ctx, store.ChangeFilter{Org: sc.org, Tenant: sc.tenant}, store.Cursor{}, math.MaxInt32, func(fc store.FiledChange) error {
 		if fc.At.Seq > last {
 			return store.Stop
 		}
@@ -709,9 +903,12 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		if err := json.Unmarshal(fc.Body, &c); err != nil {
 			return err
 		}
+		if !owned(c.Tenant) {
+			return nil
+		}
 		k := attribution.ResourceKey{Tenant: c.Tenant, Resource: c.Resource}
 		if _, ok := held[k]; !ok {
-			keys = append(keys, k)
+			keys, first[k] = append(keys, k), fc.At
 		}
 		if c.Correction {
 			held[k] = slices.DeleteFunc(held[k], func(h attribution.Change) bool { return !h.Time.Before(c.Time) })
@@ -723,9 +920,9 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		return nil
 	})
 	if err != nil && !errors.Is(err, store.Stop) {
-		return nil, err
+		return part, err
 	}
-	err = s.read(ctx, func(st *fold.State) error {
+	err = o.read(ctx, func(st *fold.State, _ func(string) bool) error {
 		e := st.Engine()
 		side := func(h attribution.Holder) string {
 			if h.Partner == "" {
@@ -770,14 +967,14 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 				case c.To.Partner != "" && c.ActivityBefore:
 					note = "worked on it before"
 				}
-				t.Rows = append(t.Rows, row{"time": c.Time, "tenant": c.Tenant, "resource": c.Resource, "name": displayName(e, c.Tenant, c.Resource),
+				part.Rows.Rows = append(part.Rows.Rows, row{"time": c.Time, "tenant": c.Tenant, "resource": c.Resource, "name": displayName(e, c.Tenant, c.Resource),
 					"change": change, "from": side(c.From), "to": side(c.To), "cause": causeInWords(c.Cause), "note": note})
+				part.First = append(part.First, first[k])
 			}
 		}
 		return nil
 	})
-	slices.SortStableFunc(t.Rows, func(a, b row) int { return a["time"].(time.Time).Compare(b["time"].(time.Time)) })
-	return t, err
+	return part, err
 }
 
 // azureTable lists an organisation's Azure consumed revenue of the month
@@ -785,29 +982,28 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
 	t := &table{Columns: []column{colTenant, {"subscription", "Subscription", "text"}, {"acr", "ACR", "money"}, {"pec_eligible_cost", "PEC-eligible cost", "money"}},
 		Sort: "acr", Desc: true, Noun: [2]string{"subscription", "subscriptions"}}
-	err := s.read(ctx, func(st *fold.State) error {
-		rep, err := s.azureReport(ctx, st, f.Month)
-		if err != nil {
-			return err
-		}
-		for _, r := range rep.Subscriptions {
-			if r.Org == sc.org {
-				t.Rows = append(t.Rows, row{"tenant": r.Tenant, "subscription": r.Subscription, "acr": money(r.ACR), "pec_eligible_cost": money(r.PECEligibleCost)})
+	return t.byTenant(s, func(o owner) ([]row, error) {
+		var rows []row
+		err := o.read(ctx, func(st *fold.State, owns func(string) bool) error {
+			rep, err := s.azureReport(ctx, st, owns, f.Month)
+			if err != nil {
+				return err
 			}
-		}
-		return nil
+			for _, r := range rep.Subscriptions {
+				if r.Org == sc.org {
+					rows = append(rows, row{"tenant": r.Tenant, "subscription": r.Subscription, "acr": money(r.ACR), "pec_eligible_cost": money(r.PECEligibleCost)})
+				}
+			}
+			return nil
+		})
+		return rows, err
 	})
-	return t, err
 }
 
 // resourcesTable lists a tenant's resources (every tenant's for the
 // operator) as of the frame's instant: who is credited, or why no one is,
 // and what each carried in the month.
 func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
-	mv, err := s.values(ctx, f.Month, "")
-	if err != nil {
-		return nil, err
-	}
 	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colEnvironment, colPartner, colOrgName, colAccount, colSince,
 		{"reason", "Why no one", "text"}, colMAU, colProfiles, colMCV, colACR, colValue},
 		Sort: "tenant", Noun: [2]string{"resource", "resources"}}
@@ -815,25 +1011,114 @@ func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f fra
 	if sc.tenant != "" {
 		tenants = []string{sc.tenant}
 	}
-	err = s.read(ctx, func(st *fold.State) error {
-		e := st.Engine()
-		rows := e.Attribution(tenants...)
-		if !f.Current {
-			rows = e.AttributionAt(f.At, tenants...)
+	return t.byTenant(s, func(o owner) ([]row, error) {
+		mv, err := o.values(ctx, f.Month, "")
+		if err != nil {
+			return nil, err
 		}
 		var v valued
-		for _, r := range rows {
-			rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
-				"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": r.Account, "since": since(r.Since)}
-			if r.Status != attribution.StatusAttributed {
-				rw["reason"] = credit.Words(r.Reason)
+		err = o.read(ctx, func(st *fold.State, owns func(string) bool) error {
+			e := st.Engine()
+			rows := e.Attribution(tenants...)
+			if !f.Current {
+				rows = e.AttributionAt(f.At, tenants...)
 			}
-			v.add(rw, mv.of(r.Tenant, r.Resource), r.Tenant, r.Resource)
-			t.Rows = append(t.Rows, rw)
-		}
-		return v.put(ctx, s, e.Azure(), f)
+			for _, r := range rows {
+				if !owns(r.Tenant) {
+					continue
+				}
+				rw := row{"tenant": r.Tenant, "resource": r.Resource, "name": displayName(e, r.Tenant, r.Resource), "kind": kindInWords(r.Kind),
+					"environment": r.Environment, "partner": r.Partner, "org_name": e.OrgName(r.Org), "account": r.Account, "since": since(r.Since)}
+				if r.Status != attribution.StatusAttributed {
+					rw["reason"] = credit.Words(r.Reason)
+				}
+				v.add(rw, mv.of(r.Tenant, r.Resource), r.Tenant, r.Resource)
+			}
+			return v.put(ctx, s, e.Azure(), f)
+		})
+		return v.rows, err
 	})
-	return t, err
+}
+
+// sumsPart is an owner's part of the tables that sum reports month by
+// month (months, workloads, organisations): the workloads of the monthly
+// reports, and the subscriptions of the Azure reports, of its tenants, by
+// month; with the present and the months of the log, which every process
+// knows, each folding every record.
+type sumsPart struct {
+	Now     time.Time              `json:"now"`
+	Months  []string               `json:"months"`
+	Monthly map[string]monthlyPart `json:"monthly"`
+	Azure   map[string]azure.Part  `json:"azure"`
+}
+
+// sumsPartOf returns an owner's part of the sums of the months monthly
+// and azure name (all of the log's when nil), over the tenants owns names.
+func (s *Server) sumsPartOf(ctx context.Context, st *fold.State, owns func(string) bool, monthly, az []string) (sumsPart, error) {
+	months := logMonths(st)
+	part := sumsPart{Now: st.Engine().Now(), Months: months, Monthly: map[string]monthlyPart{}, Azure: map[string]azure.Part{}}
+	orLog := func(asked []string) []string {
+		if asked == nil {
+			return months
+		}
+		return asked
+	}
+	for _, m := range orLog(monthly) {
+		mp := s.monthlyPart(st, owns, m)
+		mp.Rows.Resources = []metrics.ResourceRow{}
+		part.Monthly[m] = mp
+	}
+	for _, m := range orLog(az) {
+		ap, err := s.azurePart(ctx, st, owns, m)
+		if err != nil {
+			return part, err
+		}
+		ap.Resources = []azure.PartResource{}
+		part.Azure[m] = ap
+	}
+	return part, nil
+}
+
+// sums are the merged parts of the sums: the reports of every tenant, by
+// month, and the present and the log's months.
+type sums struct {
+	now     time.Time
+	months  []string
+	monthly map[string]metrics.Monthly
+	azure   map[string]azure.Report
+}
+
+// mergeSums merges the parts of the sums.
+func (s *Server) mergeSums(parts []sumsPart) sums {
+	out := sums{now: present(parts, func(p sumsPart) time.Time { return p.Now }), months: parts[0].Months,
+		monthly: map[string]metrics.Monthly{}, azure: map[string]azure.Report{}}
+	for m := range parts[0].Monthly {
+		each := make([]monthlyPart, len(parts))
+		for i, p := range parts {
+			each[i] = p.Monthly[m]
+		}
+		out.monthly[m] = s.mergeMonthly(m, each)
+	}
+	for m := range parts[0].Azure {
+		each := make([]azure.Part, len(parts))
+		for i, p := range parts {
+			each[i] = p.Azure[m]
+		}
+		out.azure[m] = s.mergeAzureReport(m, each)
+	}
+	return out
+}
+
+// gatherSums gathers and merges the sums of the months monthly and az
+// name (all of the log's when nil).
+func (s *Server) gatherSums(ctx context.Context, monthly, az []string) (sums, error) {
+	parts, err := gather(ctx, s, func(st *fold.State, owns func(string) bool) (sumsPart, error) {
+		return s.sumsPartOf(ctx, st, owns, monthly, az)
+	})
+	if err != nil {
+		return sums{}, err
+	}
+	return s.mergeSums(parts), nil
 }
 
 // monthsTable lists every month of the log, newest first, with what the
@@ -844,70 +1129,83 @@ func monthsTable(ctx context.Context, s *Server, p Principal, sc scope, _ frame)
 		{"mau", "MAU", "number"}, {"profiles", "Profiles", "number"}, colMCV, {"customers", "Customers", "number"}, {"deployments", "Deployments", "number"},
 		colACR, {"pec_eligible_cost", "PEC-eligible cost", "money"}, {"pec_credit", "Partner earned credit", "money"}, {"azure_customers", "Azure customers", "number"}},
 		Sort: "month", Desc: true, Noun: [2]string{"month", "months"}}
-	err := s.read(ctx, func(st *fold.State) error {
-		now := st.Engine().Now()
-		seg := metrics.SegmentsAtMonthEnd(st.Engine())
-		for _, m := range logMonths(st) {
-			f, err := frameOf(m, now)
-			if err != nil {
-				return err
-			}
-			rep := st.Metrics().Report(s.cfg.Metrics, m, seg)
-			az, err := s.azureReport(ctx, st, m)
-			if err != nil {
-				return err
-			}
-			rw := row{"month": m, "at": f.At, "current": f.Current}
-			var mau, profiles, mcv, acr, pec, credit float64
-			var customers, deployments, azCustomers int
-			tenants := map[string]bool{}
-			for _, w := range rep.Workloads {
-				if (sc.org == "" || w.Org == sc.org) && (sc.tenant == "" || w.Tenant == sc.tenant) {
-					mau, profiles, mcv = mau+w.MAU, profiles+w.Profiles, mcv+w.MCV
-					tenants[w.Tenant] = true
-				}
-			}
-			customers = len(tenants)
-			for _, o := range rep.Orgs {
-				if sc.org != "" && o.Org == sc.org {
-					deployments = o.Deployments
-				} else if sc.org == "" && sc.tenant == "" {
-					deployments += o.Deployments
-				}
-			}
-			azTenants := map[string]bool{}
-			switch {
-			case sc.org != "":
-				for _, o := range az.Orgs {
-					if o.Org == sc.org {
-						acr, pec, credit, azCustomers = money(o.ACR), money(o.PECEligibleCost), money(o.PECCredit), o.Customers
-					}
-				}
-			default:
-				for _, r := range az.Subscriptions {
-					if sc.tenant == "" || r.Tenant == sc.tenant {
-						acr, pec = acr+money(r.ACR), pec+money(r.PECEligibleCost)
-						if money(r.ACR) > 0 {
-							azTenants[r.Tenant] = true
-						}
-					}
-				}
-				if sc.tenant == "" {
-					for _, o := range az.Orgs {
-						credit += money(o.PECCredit)
-					}
-				}
-				azCustomers = len(azTenants)
-			}
-			rw["mau"], rw["profiles"], rw["mcv"], rw["customers"], rw["deployments"] = round2(mau), round2(profiles), round2(mcv), customers, deployments
-			rw["acr"], rw["pec_eligible_cost"], rw["pec_credit"], rw["azure_customers"] = round2(acr), round2(pec), round2(credit), azCustomers
-			rw["data"] = mau > 0 || profiles > 0 || acr > 0
-			t.Rows = append(t.Rows, rw)
+	sum, err := s.gatherSums(ctx, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range sum.months {
+		f, err := frameOf(m, sum.now)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
+		rep, az := sum.monthly[m], sum.azure[m]
+		rw := row{"month": m, "at": f.At, "current": f.Current}
+		var mau, profiles, mcv, acr, pec, credit float64
+		var customers, deployments, azCustomers int
+		tenants := map[string]bool{}
+		for _, w := range rep.Workloads {
+			if (sc.org == "" || w.Org == sc.org) && (sc.tenant == "" || w.Tenant == sc.tenant) {
+				mau, profiles, mcv = mau+w.MAU, profiles+w.Profiles, mcv+w.MCV
+				tenants[w.Tenant] = true
+			}
+		}
+		customers = len(tenants)
+		for _, o := range rep.Orgs {
+			if sc.org != "" && o.Org == sc.org {
+				deployments = o.Deployments
+			} else if sc.org == "" && sc.tenant == "" {
+				deployments += o.Deployments
+			}
+		}
+		azTenants := map[string]bool{}
+		switch {
+		case sc.org != "":
+			for _, o := range az.Orgs {
+				if o.Org == sc.org {
+					acr, pec, credit, azCustomers = money(o.ACR), money(o.PECEligibleCost), money(o.PECCredit), o.Customers
+				}
+			}
+		default:
+			for _, r := range az.Subscriptions {
+				if sc.tenant == "" || r.Tenant == sc.tenant {
+					acr, pec = acr+money(r.ACR), pec+money(r.PECEligibleCost)
+					if money(r.ACR) > 0 {
+						azTenants[r.Tenant] = true
+					}
+				}
+			}
+			if sc.tenant == "" {
+				for _, o := range az.Orgs {
+					credit += money(o.PECCredit)
+				}
+			}
+			azCustomers = len(azTenants)
+		}
+		rw["mau"], rw["profiles"], rw["mcv"], rw["customers"], rw["deployments"] = round2(mau), round2(profiles), round2(mcv), customers, deployments
+		rw["acr"], rw["pec_eligible_cost"], rw["pec_credit"], rw["azure_customers"] = round2(acr), round2(pec), round2(credit), azCustomers
+		rw["data"] = mau > 0 || profiles > 0 || acr > 0
+		t.Rows = append(t.Rows, rw)
+	}
 	slices.Reverse(t.Rows)
-	return t, err
+	return t, nil
+}
+
+// organisationsPart is an owner's part of the organisations table: the
+// sums of the month, the month before and the month a year before, and
+// what the directory says of every organisation.
+type organisationsPart struct {
+	Sums sumsPart       `json:"sums"`
+	Orgs []organisation `json:"orgs"`
+}
+
+// organisation is what the organisations table reads of one in the
+// directory: its name, and its segment and partner.metrics of the month.
+type organisation struct {
+	Org       string          `json:"org"`
+	Name      string          `json:"name"`
+	Segment   string          `json:"segment"`
+	Inputs    partners.Inputs `json:"inputs"`
+	HasInputs bool            `json:"has_inputs"`
 }
 
 // organisationsTable lists, for the operator, every registered
@@ -924,46 +1222,53 @@ func organisationsTable(ctx context.Context, s *Server, p Principal, sc scope, f
 	if err != nil {
 		return nil, err
 	}
-	err = s.read(ctx, func(st *fold.State) error {
+	parts, err := gather(ctx, s, func(st *fold.State, owns func(string) bool) (organisationsPart, error) {
+		sums, err := s.sumsPartOf(ctx, st, owns, []string{f.Month, before, baseline}, []string{f.Month, before})
 		e := st.Engine()
+		part := organisationsPart{Sums: sums, Orgs: []organisation{}}
 		seg := metrics.SegmentsAtMonthEnd(e)
-		cur, prev, base := st.Metrics().Report(s.cfg.Metrics, f.Month, seg), st.Metrics().Report(s.cfg.Metrics, before, seg), st.Metrics().Report(s.cfg.Metrics, baseline, seg)
-		azCur, err := s.azureReport(ctx, st, f.Month)
-		if err != nil {
-			return err
-		}
-		azPrev, err := s.azureReport(ctx, st, before)
-		if err != nil {
-			return err
-		}
-		orgRow := func(m metrics.Monthly, org string) metrics.OrgRow {
-			for _, o := range m.Orgs {
-				if o.Org == org {
-					return o
-				}
-			}
-			return metrics.OrgRow{}
-		}
-		acrOf := func(rep azure.Report, org string) float64 {
-			for _, o := range rep.Orgs {
-				if o.Org == org {
-					return money(o.ACR)
-				}
-			}
-			return 0
-		}
 		for _, org := range e.Orgs() {
-			c, b := orgRow(cur, org), orgRow(prev, org)
-			inputs, has := e.MetricsInputs(org, f.Month)
-			score := metrics.CapabilityScore(s.cfg.Metrics, org, seg(org, f.Month), cur, base, inputs, has)
-			acr, acrBefore := acrOf(azCur, org), acrOf(azPrev, org)
-			t.Rows = append(t.Rows, row{"org": org, "org_name": e.OrgName(org), "mcv": c.MCV, "mcv_before": b.MCV, "mcv_change": round2(c.MCV - b.MCV),
-				"acr": acr, "acr_before": acrBefore, "acr_change": round2(acr - acrBefore), "customers": c.Customers, "deployments": c.Deployments,
-				"score": score.Total, "qualified": score.Qualified})
+			o := organisation{Org: org, Name: e.OrgName(org), Segment: seg(org, f.Month)}
+			o.Inputs, o.HasInputs = e.MetricsInputs(org, f.Month)
+			part.Orgs = append(part.Orgs, o)
 		}
-		return nil
+		return part, err
 	})
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	each := make([]sumsPart, len(parts))
+	for i, p := range parts {
+		each[i] = p.Sums
+	}
+	sum := s.mergeSums(each)
+	cur, prev, base := sum.monthly[f.Month], sum.monthly[before], sum.monthly[baseline]
+	orgRow := func(m metrics.Monthly, org string) metrics.OrgRow {
+		for _, o := range m.Orgs {
+			if o.Org == org {
+				return o
+			}
+		}
+		return metrics.OrgRow{}
+	}
+	acrOf := func(rep azure.Report, org string) float64 {
+		for _, o := range rep.Orgs {
+			if o.Org == org {
+				return money(o.ACR)
+			}
+		}
+		return 0
+	}
+	// The directory's organisations are every part's.
+	for _, o := range parts[0].Orgs {
+		c, b := orgRow(cur, o.Org), orgRow(prev, o.Org)
+		score := metrics.CapabilityScore(s.cfg.Metrics, o.Org, o.Segment, cur, base, o.Inputs, o.HasInputs)
+		acr, acrBefore := acrOf(sum.azure[f.Month], o.Org), acrOf(sum.azure[before], o.Org)
+		t.Rows = append(t.Rows, row{"org": o.Org, "org_name": o.Name, "mcv": c.MCV, "mcv_before": b.MCV, "mcv_change": round2(c.MCV - b.MCV),
+			"acr": acr, "acr_before": acrBefore, "acr_change": round2(acr - acrBefore), "customers": c.Customers, "deployments": c.Deployments,
+			"score": score.Total, "qualified": score.Qualified})
+	}
+	return t, nil
 }
 
 // workloadsTable lists every month of the log by workload, newest first:
@@ -973,31 +1278,31 @@ func workloadsTable(ctx context.Context, s *Server, p Principal, sc scope, _ fra
 	t := &table{Columns: []column{{"month", "Month", "text"}, {"workload", "Workload", "text"}, {"label", "Workload in words", "text"},
 		{"mau", "MAU", "number"}, {"profiles", "Profiles", "number"}, colMCV},
 		Sort: "month", Desc: true, Noun: [2]string{"workload month", "workload months"}}
-	err := s.read(ctx, func(st *fold.State) error {
-		seg := metrics.SegmentsAtMonthEnd(st.Engine())
-		months := logMonths(st)
-		slices.Reverse(months)
-		for _, m := range months {
-			sums := map[string]*[3]float64{}
-			var order []string
-			for _, w := range st.Metrics().Report(s.cfg.Metrics, m, seg).Workloads {
-				if (sc.org != "" && w.Org != sc.org) || (sc.tenant != "" && w.Tenant != sc.tenant) {
-					continue
-				}
-				if sums[w.Workload] == nil {
-					sums[w.Workload] = &[3]float64{}
-					order = append(order, w.Workload)
-				}
-				v := sums[w.Workload]
-				v[0], v[1], v[2] = v[0]+w.MAU, v[1]+w.Profiles, v[2]+w.MCV
+	sum, err := s.gatherSums(ctx, nil, []string{})
+	if err != nil {
+		return nil, err
+	}
+	months := slices.Clone(sum.months)
+	slices.Reverse(months)
+	for _, m := range months {
+		totals := map[string]*[3]float64{}
+		var order []string
+		for _, w := range sum.monthly[m].Workloads {
+			if (sc.org != "" && w.Org != sc.org) || (sc.tenant != "" && w.Tenant != sc.tenant) {
+				continue
 			}
-			slices.Sort(order)
-			for _, wl := range order {
-				v := sums[wl]
-				t.Rows = append(t.Rows, row{"month": m, "workload": wl, "label": workloadInWords(wl), "mau": round2(v[0]), "profiles": round2(v[1]), "mcv": round2(v[2])})
+			if totals[w.Workload] == nil {
+				totals[w.Workload] = &[3]float64{}
+				order = append(order, w.Workload)
 			}
+			v := totals[w.Workload]
+			v[0], v[1], v[2] = v[0]+w.MAU, v[1]+w.Profiles, v[2]+w.MCV
 		}
-		return nil
-	})
-	return t, err
+		slices.Sort(order)
+		for _, wl := range order {
+			v := totals[wl]
+			t.Rows = append(t.Rows, row{"month": m, "workload": wl, "label": workloadInWords(wl), "mau": round2(v[0]), "profiles": round2(v[1]), "mcv": round2(v[2])})
+		}
+	}
+	return t, nil
 }

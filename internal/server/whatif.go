@@ -78,11 +78,15 @@ func (s *Server) postWhatIf(w http.ResponseWriter, r *http.Request, p Principal)
 		}
 	}
 	after := tenantRows(e, tenant)
+	// The values of the tenant's resources are its owner's.
 	month := event.MonthOf(now)
-	mv, err := s.values(r.Context(), month, "")
+	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (valuesPart, error) {
+		return s.valuesPart(r.Context(), st, func(t string) bool { return t == tenant && owns(t) }, month, "")
+	})
 	if err != nil {
 		return err
 	}
+	mv := s.monthValues(parts)
 	writeJSON(w, http.StatusOK, api.WhatIf{Tenant: tenant, Before: before, After: after, Refused: refused,
 		Verdicts: whatIfVerdicts(p, e, mv, tenant, month, named, before, after)})
 	return nil
