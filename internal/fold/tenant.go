@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/attribution"
+	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -102,4 +103,26 @@ func Tenants(ctx context.Context, src Source, opts attribution.Options, dir []st
 	}
 	e.AdvanceTo(until)
 	return e, nil
+}
+
+// Verdicts folds one tenant's records, its usage and profiles among them,
+// up to record seq, with the directory's records dir, and returns the
+// refusals of those the fold refuses, by sequence number: what a state
+// that owns the tenant says of them. The records of the tenants reads are
+// folded in their places too.
+func Verdicts(ctx context.Context, src Source, opts attribution.Options, dir []store.Record, tenant string, reads []string, seq int64) (map[int64]*event.Refusal, error) {
+	src = UpTo(src, seq)
+	var known []store.Record
+	for _, r := range dir {
+		if r.Seq <= seq {
+			known = append(known, r)
+		}
+	}
+	out := make(map[int64]*event.Refusal)
+	_, err := foldTenant(ctx, src, src.ScanTenant, opts, known, tenant, reads, time.Time{}, func(r store.Record, res attribution.Result) {
+		if res.Outcome == attribution.Refused {
+			out[r.Seq] = res.Refusal
+		}
+	})
+	return out, err
 }

@@ -90,6 +90,21 @@ func New(s store.Buckets, n int, opts Options) *Manager {
 // ID names the process among the members.
 func (m *Manager) ID() string { return m.opts.ID }
 
+// Buckets is the number of buckets.
+func (m *Manager) Buckets() int { return m.buckets }
+
+// Lost gives up a bucket held at epoch that another process took, as a
+// write fenced for it found: it is told at once, not at the next round.
+func (m *Manager) Lost(bucket int, epoch int64) {
+	m.fenced.Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lose(bucket, epoch, true)
+}
+
+// Store is the store of the leases.
+func (m *Manager) Store() store.Buckets { return m.store }
+
 // Collectors returns the manager's metrics, to register.
 func (m *Manager) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.owned, m.renewals, m.losses, m.fenced}
@@ -326,8 +341,33 @@ func (m *Manager) Reroute(ctx context.Context, tenant string) (Route, bool, erro
 	return r, ok, nil
 }
 
+// Routes returns where each bucket's questions go, by bucket, as the last
+// round read the leases (or, with fresh, as the database has them now): a
+// bucket missing has no process alive holding it.
+func (m *Manager) Routes(ctx context.Context, fresh bool) (map[int]Route, error) {
+	p := m.leases.Load()
+	if fresh || p == nil {
+		leases, err := m.store.Leases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.leases.Store(&leases)
+		p = &leases
+	}
+	out := make(map[int]Route, len(*p))
+	for b := range m.buckets {
+		if r, ok := m.routeBucket(*p, b); ok {
+			out[b] = r
+		}
+	}
+	return out, nil
+}
+
 func (m *Manager) route(leases []store.Lease, tenant string) (Route, bool) {
-	b := Bucket(tenant, m.buckets)
+	return m.routeBucket(leases, Bucket(tenant, m.buckets))
+}
+
+func (m *Manager) routeBucket(leases []store.Lease, b int) (Route, bool) {
 	if b >= len(leases) {
 		return Route{}, false
 	}

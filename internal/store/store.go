@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -20,6 +21,19 @@ var (
 	// by a process whose lease on the bucket another has taken since.
 	ErrFenced = errors.New("fenced: another process took the bucket's lease; this process no longer owns it")
 )
+
+// FencedBucket is the ErrFenced of a write for a bucket held at Epoch,
+// which another process took since.
+type FencedBucket struct {
+	Bucket int
+	Epoch  int64
+}
+
+func (f *FencedBucket) Error() string {
+	return fmt.Sprintf("bucket %d held at epoch %d: %v", f.Bucket, f.Epoch, ErrFenced)
+}
+
+func (f *FencedBucket) Unwrap() error { return ErrFenced }
 
 // Record is an event of the log with its place in it. Sequence numbers
 // start at 1 and grow in the order in which events were committed.
@@ -288,6 +302,9 @@ type Lease struct {
 	Epoch   int64
 	Expires time.Time
 	Addr    string
+	// Filed is the record up to which the bucket's owners filed its
+	// tenants' changes (FileOwned).
+	Filed int64
 }
 
 // Member is a process that shares the buckets, alive until Expires and
@@ -340,6 +357,28 @@ type Buckets interface {
 	// Checkpoint returns a bucket's checkpoint, written by the owner of
 	// the epoch returned, or ErrNotFound.
 	Checkpoint(ctx context.Context, bucket int) (seq, epoch int64, data []byte, err error)
+	// Tenants lists, in order, the tenants that have records.
+	Tenants(ctx context.Context) ([]string, error)
+	// Key returns the key with which the processes sharing the database
+	// ask each other what only an owner knows, made on first use.
+	Key(ctx context.Context) (string, error)
+	// Present returns the latest instant an owner applied (FileOwned),
+	// the zero time when none did.
+	Present(ctx context.Context) (time.Time, error)
+	// Filed returns the record up to which every bucket's changes are
+	// filed: no change is filed later under a number up to it, so the
+	// feed is read up to it.
+	Filed(ctx context.Context) (int64, error)
+	// FileOwned files changes of the tenants of the buckets held, with the
+	// epochs held, as Writer.FileChanges does, and notes those buckets
+	// filed up to record seq and the present at least present: in a
+	// transaction that first checks that each bucket is still held at its
+	// epoch, and fails with a *FencedBucket, filing nothing, when one is
+	// not. Each change's K names its bucket in its high 32 bits; the store
+	// numbers the changes of one record and bucket on from those filed
+	// before in the low ones. Given a writer of the log, it files inside
+	// the writer's transaction.
+	FileOwned(ctx context.Context, w Writer, held map[int]int64, seq int64, present time.Time, changes []FiledChange) error
 	// Behind counts the records after sequence number seq by tenant, the
 	// directory's under "": what a process that folded the log up to seq
 	// has yet to fold.

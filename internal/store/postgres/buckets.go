@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -131,7 +133,7 @@ func (s *Store) Leave(ctx context.Context, id string) error {
 // the owner is a member; whether its lease is still good is the caller's
 // to judge, by its expiry.
 func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
-	rows, err := s.pool.Query(ctx, `SELECT l.bucket, l.owner, l.epoch, l.expires_ns, COALESCE(m.addr, '')
+	rows, err := s.pool.Query(ctx, `SELECT l.bucket, l.owner, l.epoch, l.expires_ns, COALESCE(m.addr, ''), l.filed
 		FROM bucket_leases l LEFT JOIN bucket_members m ON m.id = l.owner AND l.owner <> ''
 		ORDER BY l.bucket`)
 	if err != nil {
@@ -140,7 +142,7 @@ func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Lease, error) {
 		var l store.Lease
 		var ns int64
-		err := r.Scan(&l.Bucket, &l.Owner, &l.Epoch, &ns, &l.Addr)
+		err := r.Scan(&l.Bucket, &l.Owner, &l.Epoch, &ns, &l.Addr, &l.Filed)
 		l.Expires = time.Unix(0, ns).UTC()
 		return l, err
 	})
@@ -153,7 +155,7 @@ func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
 func scanLease(r pgx.CollectableRow) (store.Lease, error) {
 	var l store.Lease
 	var ns int64
-	err := r.Scan(&l.Bucket, &l.Owner, &l.Epoch, &ns)
+	err := r.Scan(&l.Bucket, &l.Owner, &l.Epoch, &ns, &l.Filed)
 	l.Expires = time.Unix(0, ns).UTC()
 	return l, err
 }
@@ -164,7 +166,7 @@ func (s *Store) Take(ctx context.Context, bucket int, owner string, now, until t
 	rows, err := s.pool.Query(ctx, `UPDATE bucket_leases
 		SET epoch = CASE WHEN owner = $2 THEN epoch ELSE epoch + 1 END, owner = $2, expires_ns = $3
 		WHERE bucket = $1 AND (owner = $2 OR owner = '' OR expires_ns < $4)
-		RETURNING bucket, owner, epoch, expires_ns`, bucket, owner, until.UnixNano(), now.UnixNano())
+		RETURNING bucket, owner, epoch, expires_ns, filed`, bucket, owner, until.UnixNano(), now.UnixNano())
 	if err != nil {
 		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
 	}
@@ -175,7 +177,7 @@ func (s *Store) Take(ctx context.Context, bucket int, owner string, now, until t
 	if len(taken) == 1 {
 		return taken[0], true, nil
 	}
-	rows, err = s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns FROM bucket_leases WHERE bucket = $1`, bucket)
+	rows, err = s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns, filed FROM bucket_leases WHERE bucket = $1`, bucket)
 	if err != nil {
 		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
 	}
@@ -272,4 +274,127 @@ func (s *Store) Behind(ctx context.Context, seq int64) (map[string]int64, error)
 		return nil, fmt.Errorf("records behind %d: %w", seq, err)
 	}
 	return out, nil
+}
+
+// Tenants lists the tenants that have records.
+func (s *Store) Tenants(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant FROM events WHERE tenant <> '' ORDER BY tenant`)
+	if err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	return out, nil
+}
+
+// Key returns the processes' key, made by the first to ask.
+func (s *Store) Key(ctx context.Context) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	var key string
+	err := s.pool.QueryRow(ctx, `WITH made AS (INSERT INTO bucket_key (key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING key)
+		SELECT key FROM made UNION ALL SELECT key FROM bucket_key LIMIT 1`, hex.EncodeToString(b)).Scan(&key)
+	if err != nil {
+		return "", fmt.Errorf("the processes' key: %w", err)
+	}
+	return key, nil
+}
+
+// Present returns the latest instant an owner applied.
+func (s *Store) Present(ctx context.Context) (time.Time, error) {
+	var ns int64
+	err := s.pool.QueryRow(ctx, `SELECT ns FROM bucket_present`).Scan(&ns)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("present: %w", err)
+	}
+	return time.Unix(0, ns).UTC(), nil
+}
+
+// Filed returns the lowest record up to which a bucket's changes are filed.
+func (s *Store) Filed(ctx context.Context) (int64, error) {
+	var seq *int64
+	if err := s.pool.QueryRow(ctx, `SELECT min(filed) FROM bucket_leases`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("filed: %w", err)
+	}
+	if seq == nil {
+		return 0, nil
+	}
+	return *seq, nil
+}
+
+// FileOwned reads the leases of the buckets held FOR SHARE, as Fenced does,
+// then files the changes and notes the buckets filed.
+func (s *Store) FileOwned(ctx context.Context, w store.Writer, held map[int]int64, seq int64, present time.Time, changes []store.FiledChange) error {
+	file := func(tx pgx.Tx, wr *writer) error {
+		buckets := make([]int32, 0, len(held))
+		for b := range held {
+			buckets = append(buckets, int32(b))
+		}
+		rows, err := tx.Query(ctx, `SELECT bucket, epoch FROM bucket_leases WHERE bucket = ANY($1) FOR SHARE`, buckets)
+		if err != nil {
+			return fmt.Errorf("file: %w", err)
+		}
+		var b int32
+		var epoch int64
+		_, err = pgx.ForEachRow(rows, []any{&b, &epoch}, func() error {
+			if held[int(b)] != epoch {
+				return &store.FencedBucket{Bucket: int(b), Epoch: held[int(b)]}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// The changes of a record and a bucket are numbered on from the
+		// last filed: only the bucket's owner files them, one filing at a
+		// time, its lease row held.
+		var seqs []int64
+		for _, c := range changes {
+			seqs = append(seqs, c.At.Seq)
+		}
+		next := make(map[[2]int64]int64)
+		if len(seqs) > 0 {
+			rows, err := tx.Query(ctx, `SELECT seq, k >> 32, max(k) & 4294967295 FROM changes WHERE seq = ANY($1) GROUP BY 1, 2`, seqs)
+			if err != nil {
+				return fmt.Errorf("file: %w", err)
+			}
+			var seq, bucket, last int64
+			if _, err := pgx.ForEachRow(rows, []any{&seq, &bucket, &last}, func() error {
+				next[[2]int64{seq, bucket}] = last
+				return nil
+			}); err != nil {
+				return fmt.Errorf("file: %w", err)
+			}
+		}
+		numbered := make([]store.FiledChange, len(changes))
+		for i, c := range changes {
+			at := [2]int64{c.At.Seq, int64(c.At.K) >> 32}
+			next[at]++
+			c.At.K = int(at[1]<<32 | next[at])
+			numbered[i] = c
+		}
+		if err := wr.FileChanges(ctx, numbered); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE bucket_leases SET filed = greatest(filed, $2) WHERE bucket = ANY($1)`, buckets, seq); err != nil {
+			return fmt.Errorf("file: %w", err)
+		}
+		if present.IsZero() {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO bucket_present (ns) VALUES ($1)
+			ON CONFLICT (only_row) DO UPDATE SET ns = excluded.ns WHERE bucket_present.ns < excluded.ns`, present.UnixNano())
+		return err
+	}
+	if wr, ok := w.(*writer); ok {
+		return file(wr.tx, wr)
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error { return file(tx, &writer{tx: tx}) })
 }

@@ -321,19 +321,18 @@ func (w *writer) FileChanges(ctx context.Context, changes []store.FiledChange) e
 	if len(changes) == 0 {
 		return nil
 	}
-	var seqs, orgSeqs []int64
-	var ks, orgKs []int32
+	var seqs, orgSeqs, ks, orgKs []int64
 	var tenants, bodies, orgs []string
 	for _, c := range changes {
-		seqs, ks, tenants, bodies = append(seqs, c.At.Seq), append(ks, int32(c.At.K)), append(tenants, c.Tenant), append(bodies, string(c.Body))
+		seqs, ks, tenants, bodies = append(seqs, c.At.Seq), append(ks, int64(c.At.K)), append(tenants, c.Tenant), append(bodies, string(c.Body))
 		for _, org := range c.Orgs {
-			orgs, orgSeqs, orgKs = append(orgs, org), append(orgSeqs, c.At.Seq), append(orgKs, int32(c.At.K))
+			orgs, orgSeqs, orgKs = append(orgs, org), append(orgSeqs, c.At.Seq), append(orgKs, int64(c.At.K))
 		}
 	}
 	_, err := w.tx.Exec(ctx, `WITH filed AS (
-			INSERT INTO changes (seq, k, tenant, body) SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])
+			INSERT INTO changes (seq, k, tenant, body) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])
 		)
-		INSERT INTO change_orgs (org, seq, k) SELECT * FROM unnest($5::text[], $6::bigint[], $7::int[])`,
+		INSERT INTO change_orgs (org, seq, k) SELECT * FROM unnest($5::text[], $6::bigint[], $7::bigint[])`,
 		seqs, ks, tenants, bodies, orgs, orgSeqs, orgKs)
 	if err != nil {
 		return fmt.Errorf("file changes: %w", err)
