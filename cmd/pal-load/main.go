@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -104,6 +105,13 @@ func run() error {
 		}
 		defer stop()
 		bases = append(bases, "http://"+addr)
+	}
+	if len(bases) > 1 {
+		// The processes share the buckets before anything is measured:
+		// until then, a bucket changing hands has no owner to answer.
+		if err := waitShared(bases, lease.DefaultBuckets); err != nil {
+			return err
+		}
 	}
 	base := bases[0]
 	// Client c sends to process c mod --processes.
@@ -655,7 +663,16 @@ func listen(ctx context.Context, st store.Store) (string, func(), error) {
 		}
 		m := lease.New(b, n, lease.Options{ID: fmt.Sprintf("pal-load-%d", os.Getpid()), Addr: "http://" + addr, Lease: 10 * time.Second})
 		srv.Own(m)
-		stopLeasing = m.Start(func(err error) { fmt.Fprintln(os.Stderr, "pal-load: leases:", err) })
+		if err := m.Tick(ctx); err != nil {
+			return "", nil, err
+		}
+		stop := m.Start(func(err error) { fmt.Fprintln(os.Stderr, "pal-load: leases:", err) })
+		following, stopFollowing := context.WithCancel(context.Background())
+		go srv.Follow(following, time.Second)
+		stopLeasing = func() {
+			stopFollowing()
+			stop()
+		}
 	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
@@ -747,4 +764,30 @@ func startServer(db string) (pid int, addr string, stop func(), err error) {
 		return 0, "", nil, fmt.Errorf("a serving process said nothing: %w", err)
 	}
 	return cmd.Process.Pid, strings.TrimSpace(line), stop, nil
+}
+
+// waitShared waits until the processes at bases hold their fair shares of
+// the n buckets, each bucket once, as their /healthz say.
+func waitShared(bases []string, n int) error {
+	hc := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		held, fair := 0, true
+		for _, base := range bases {
+			var h struct{ Buckets []int }
+			resp, err := hc.Get(base + "/healthz")
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&h)
+				resp.Body.Close()
+			}
+			share := n / len(bases)
+			fair = fair && err == nil && (len(h.Buckets) == share || len(h.Buckets) == share+1)
+			held += len(h.Buckets)
+		}
+		if fair && held == n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after two minutes, %d processes hold %d of %d buckets", len(bases), held, n)
+		}
+	}
 }

@@ -65,6 +65,24 @@ func (c *Client) Open(ctx context.Context, method, path string, query url.Values
 		req.Header.Set("Content-Type", "application/x-ndjson")
 	}
 	resp, err := c.http.Do(req)
+	// A question the service cannot answer for the moment (it loads its
+	// state, or a bucket of tenants changes hands) is asked again when it
+	// says, for a minute at most.
+	for waited := time.Duration(0); err == nil && body == nil && resp.StatusCode == http.StatusServiceUnavailable; {
+		after, perr := strconv.Atoi(resp.Header.Get("Retry-After"))
+		wait := min(time.Duration(after)*time.Second, 10*time.Second)
+		if perr != nil || after < 1 || waited+wait > time.Minute {
+			break
+		}
+		resp.Body.Close()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		waited += wait
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return nil, err
 	}

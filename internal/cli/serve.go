@@ -179,6 +179,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		m := lease.New(st.(store.Buckets), nBuckets, lease.Options{ID: id, Addr: url, Lease: *leaseFor})
 		srv.Own(m)
+		// Its share is taken before it serves: a write asks the owners
+		// of its tenants' buckets what became of its lines.
+		if err := m.Tick(ctx); err != nil {
+			cfg.Logger.Warn("leases of buckets", "error", err)
+		}
 		defer m.Start(func(err error) { cfg.Logger.Warn("leases of buckets", "error", err) })()
 	}
 	dispatching, stopDispatch := context.WithCancel(context.Background())

@@ -49,8 +49,8 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	ctx := r.Context()
-	// The changes of every record up to last were committed with it.
-	last, err := s.store.LastSeq(ctx)
+	// The changes of every record up to last are filed.
+	last, err := s.feedEnd(ctx)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 		at = c.At
 		return nil
 	}
-	err = s.store.Changes(ctx, filter, store.Cursor{Seq: since, K: math.MaxInt32}, limit, keep)
+	err = s.store.Changes(ctx, filter, store.Cursor{Seq: since, K: math.MaxInt64}, limit, keep)
 	next := max(since, last)
 	if err == nil && len(out) == limit {
 		// The rest of the last record's changes come on this page too.

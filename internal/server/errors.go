@@ -16,6 +16,9 @@ const (
 	codeTooMany      = "TooManyRequests"
 	codeInternal     = "InternalError"
 	codeLoading      = "Loading"
+	// codeUnavailable is a question about a tenant whose bucket no
+	// process holds for the moment (SPEC.md section 10).
+	codeUnavailable = "Unavailable"
 )
 
 var statusOf = map[string]int{
@@ -27,6 +30,7 @@ var statusOf = map[string]int{
 	codeTooMany:      http.StatusTooManyRequests,
 	codeInternal:     http.StatusInternalServerError,
 	codeLoading:      http.StatusServiceUnavailable,
+	codeUnavailable:  http.StatusServiceUnavailable,
 }
 
 // apiError is an error a handler returns to say what the caller gets.

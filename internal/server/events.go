@@ -93,6 +93,15 @@ func (s *Server) commitGroup(group []*writeRequest) {
 	s.committing.Lock()
 	defer s.committing.Unlock()
 	folded := false
+	var queued []fold.Change
+	// The state is told the buckets held before the write takes the
+	// log's lock: what it gains it folds meanwhile.
+	if err := s.reown(ctx, s.store); err != nil {
+		for _, req := range group {
+			req.err = err
+		}
+		return
+	}
 	err := s.store.Write(ctx, func(w store.Writer) error {
 		// What other processes committed is folded first, so that each fn
 		// sees the state of the log it appends to. The group holds the
@@ -121,11 +130,18 @@ func (s *Server) commitGroup(group []*writeRequest) {
 			}
 			changes = append(changes, caused...)
 		}
+		if s.own != nil {
+			var err error
+			queued, err = s.fileOwned(ctx, w, changes)
+			return err
+		}
 		return fileChanges(ctx, w, changes)
 	})
 	if err == nil {
 		return
 	}
+	// The others' changes it took to file are filed by the next filing.
+	s.requeue(queued)
 	if folded {
 		// The state folded what the log did not take.
 		update(s.views, s.store, func(st *fold.State, _ fold.Source) (struct{}, error) {
@@ -202,6 +218,10 @@ func (s *Server) Ingest(ctx context.Context, events []*event.Event) (accepted, h
 
 // ingest stores events and counts their verdicts into res.
 func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.IngestResult) error {
+	// Nothing is stored that no owner could say what became of.
+	if err := s.judged(ctx, events); err != nil {
+		return err
+	}
 	var outcome func(st *fold.State) verdicts
 	err := s.write(ctx, func(ctx context.Context, wr store.Writer) error {
 		var err error
@@ -216,6 +236,14 @@ func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.Ing
 		v = outcome(st)
 		return nil
 	})
+	// The lines of tenants another process folds: their owners say.
+	away, err := s.verdictsAway(ctx, events, v.seqs)
+	if err != nil {
+		return err
+	}
+	for i, rf := range away {
+		v.held[i] = rf
+	}
 	for i, seq := range v.seqs {
 		switch {
 		case seq == 0:

@@ -1,5 +1,7 @@
 package server
 
+import "context"
+
 // SplitTenants makes s answer every question across tenants from one part
 // per group of tenants, as processes that own those groups would, each
 // part carried through encoding/json as it will be between processes:
@@ -14,3 +16,7 @@ func SplitTenants(s *Server, n int, group func(tenant string) int) {
 	s.views.answers.m = nil
 	s.views.answers.mu.Unlock()
 }
+
+// Share runs one round of what Follow does every period: s folds what the
+// others committed, is told the buckets it holds, and files its changes.
+func Share(ctx context.Context, s *Server) error { return s.share(ctx) }

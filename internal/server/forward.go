@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/palproject/pal/internal/api"
 	"github.com/palproject/pal/internal/fold"
 	"github.com/palproject/pal/internal/lease"
+	"github.com/palproject/pal/internal/store"
 )
 
 // A question about one tenant is answered by its bucket's owner (SPEC.md
@@ -56,6 +59,16 @@ type Ownership interface {
 	// Lag counts, for each bucket held, the records of its tenants in the
 	// log after the record folded.
 	Lag(ctx context.Context, folded int64) (map[int]int64, error)
+	// Buckets is the number of buckets.
+	Buckets() int
+	// Store is the store of the leases, which the process files its
+	// changes in.
+	Store() store.Buckets
+	// Routes returns where each bucket's questions go, as the last round
+	// read the leases, or with fresh as the database has them now.
+	Routes(ctx context.Context, fresh bool) (map[int]lease.Route, error)
+	// Lost gives up a bucket that a write found taken by another.
+	Lost(bucket int, epoch int64)
 }
 
 // Own makes the process share the buckets of tenants with the others on
@@ -63,7 +76,14 @@ type Ownership interface {
 // metrics, and forwards the questions about a tenant of another's bucket
 // to that process. It is called before the server serves.
 func (s *Server) Own(o Ownership) {
-	s.own = o
+	s.own, s.shared = o, o.Store()
+	key, err := s.shared.Key(context.Background())
+	if err != nil {
+		// Without the key, no process asks this one for what only it
+		// knows as the operator; the rest goes on.
+		s.log.Error("the key of the processes could not be read", "error", err)
+	}
+	s.key = key
 	s.registry.MustRegister(o.Collectors()...)
 	s.registry.MustRegister(foldLag{s, prometheus.NewDesc("pal_bucket_fold_lag_records",
 		"Records of each bucket this process holds that are in the log but not yet in its state: how far behind the log its answers about the bucket's tenants are.",
@@ -92,6 +112,11 @@ func (s *Server) Own(o Ownership) {
 	s.forwarder = &http.Client{Transport: t,
 		// The owner's redirects, if any, are the caller's to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// What an owner must fold records for before it answers is waited for
+	// as long as the caller waits, once the owner is reached.
+	patient := t.Clone()
+	patient.ResponseHeaderTimeout = 0
+	s.patient = &http.Client{Transport: patient, CheckRedirect: s.forwarder.CheckRedirect}
 }
 
 // foldLag measures, when scraped, each held bucket's records not yet folded.
@@ -139,7 +164,7 @@ func (s *Server) Follow(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := s.read(ctx, func(*fold.State) error { return nil }); err != nil && ctx.Err() == nil {
+		if err := s.share(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrFenced) {
 			s.m.storeErrors.Inc()
 			s.log.Warn("folding the other processes' writes failed", "error", err)
 		}
@@ -166,6 +191,10 @@ var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Au
 // handler then says why).
 func askedOf(rt route, r *http.Request, p Principal) string {
 	if rt.method != http.MethodGet {
+		// An account's link is changed where its tenant is folded.
+		if rt.path == api.LinkPath+"/{partnerId}" {
+			return p.Tenant
+		}
 		return ""
 	}
 	switch rt.path {
@@ -191,27 +220,53 @@ func askedOf(rt route, r *http.Request, p Principal) string {
 }
 
 // forward answers a question about tenant from its bucket's owner, and
-// reports false when this process is to answer it: it owns the bucket, the
-// question was forwarded to it, or no owner answered, the second try made
-// after reading the leases again. Every process folds every tenant, so an
-// answer given here is the owner's.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) bool {
-	if s.own == nil || tenant == "" || r.Header.Get(forwardedBy) != "" {
-		return false
+// reports false when this process is to answer it: it owns the bucket, or
+// the question was forwarded to it. When no owner answered, the second try
+// made after reading the leases again, the question waits for the bucket
+// to have one (Unavailable), unless this process folds the tenant.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) (bool, error) {
+	if s.own == nil || tenant == "" {
+		return false, nil
+	}
+	if r.Header.Get(forwardedBy) != "" {
+		return false, s.answersFor(r.Context(), tenant)
 	}
 	start := time.Now()
 	to, ok := s.own.Route(tenant)
-	if !ok || to.Self {
-		return false
+	if !ok {
+		// The last round's leases are behind: read them again.
+		var err error
+		if to, ok, err = s.own.Reroute(r.Context(), tenant); err != nil {
+			return true, err
+		}
+	}
+	if ok && to.Self {
+		return false, s.answersFor(r.Context(), tenant)
+	}
+	// A question that writes carries its body to the owner, and keeps it
+	// to be answered here.
+	var body []byte
+	if r.Body != nil && r.Method != http.MethodGet {
+		var err error
+		if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBytes)); err != nil {
+			return true, errorf(codeBadRequest, "read the request: %v", err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	here := func() (bool, error) {
+		s.forwards.WithLabelValues("here").Observe(time.Since(start).Seconds())
+		return false, s.answersFor(r.Context(), tenant)
+	}
+	if !ok {
+		return here()
 	}
 	// An owner that did not answer a moment ago is not waited for again:
 	// the questions of its buckets are answered here meanwhile.
 	if until, failed := s.silent.Load(to.Owner); failed && start.Before(until.(time.Time)) {
-		s.forwards.WithLabelValues("here").Observe(time.Since(start).Seconds())
-		return false
+		return here()
 	}
 	outcome := "owner"
-	res, err := s.ask(r, to)
+	res, err := s.ask(r, to, body)
 	if err != nil && r.Context().Err() == nil {
 		s.silent.Store(to.Owner, time.Now().Add(silentFor*s.forwardTimeout))
 		s.log.Warn("the owner of a tenant's bucket did not answer; reading the leases again", "tenant", tenant, "bucket", to.Bucket, "owner", to.Owner, "addr", to.Addr, "error", err)
@@ -224,7 +279,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 			err = fmt.Errorf("no other owner: %w", err)
 		default:
 			outcome = "rerouted"
-			if res, err = s.ask(r, again); err != nil && r.Context().Err() == nil {
+			if res, err = s.ask(r, again, body); err != nil && r.Context().Err() == nil {
 				s.silent.Store(again.Owner, time.Now().Add(silentFor*s.forwardTimeout))
 			}
 		}
@@ -232,11 +287,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 	if err != nil && r.Context().Err() != nil {
 		// The caller left: nobody is to be answered.
 		w.WriteHeader(statusCallerLeft)
-		return true
+		return true, nil
 	}
 	if err != nil {
-		s.forwards.WithLabelValues("here").Observe(time.Since(start).Seconds())
-		return false
+		return here()
 	}
 	defer res.Body.Close()
 	h := w.Header()
@@ -250,24 +304,69 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 		s.log.Warn("a forwarded answer was cut", "tenant", tenant, "owner", to.Owner, "error", err)
 	}
 	s.forwards.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
-	return true
+	return true, nil
+}
+
+// answersFor makes sure this process folds a tenant before it answers a
+// question about it: the state is told the buckets held now, and a tenant
+// of a bucket it does not hold is Unavailable until one process does.
+func (s *Server) answersFor(ctx context.Context, tenant string) error {
+	if !s.isLoaded() {
+		return nil
+	}
+	bucket := lease.Bucket(tenant, s.own.Buckets())
+	if _, ok := s.own.Held()[bucket]; ok {
+		if err := s.reownNow(ctx); err != nil {
+			return err
+		}
+	}
+	if owning := s.owning.Load(); owning != nil {
+		if _, ok := (*owning)[bucket]; ok {
+			return nil
+		}
+	}
+	return &apiError{Code: codeUnavailable, Message: fmt.Sprintf("no process holds the bucket of tenant %s for the moment: ask again in a few seconds", tenant), RetryAfter: 2}
+}
+
+// reownNow tells the state the buckets held now, when they changed.
+func (s *Server) reownNow(ctx context.Context) error {
+	held, owning := s.own.Held(), s.owning.Load()
+	if owning != nil && maps.Equal(*owning, held) {
+		return nil
+	}
+	s.committing.Lock()
+	defer s.committing.Unlock()
+	if err := s.read(ctx, func(*fold.State) error { return nil }); err != nil {
+		return err
+	}
+	return s.reown(ctx, s.store)
 }
 
 // ask sends r to the owner named by to, with the caller's headers, and
 // returns its answer. An owner still loading its state (503) did not
 // answer.
-func (s *Server) ask(r *http.Request, to lease.Route) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, to.Addr+r.URL.RequestURI(), nil)
+func (s *Server) ask(r *http.Request, to lease.Route, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, to.Addr+r.URL.RequestURI(), rd)
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"Authorization", "Accept", "Accept-Language"} {
+	for _, k := range []string{"Authorization", "Accept", "Accept-Language", "Content-Type", "If-Match"} {
 		if v := r.Header.Values(k); len(v) > 0 {
 			req.Header[k] = v
 		}
 	}
 	req.Header.Set(forwardedBy, s.own.ID())
-	res, err := s.forwarder.Do(req)
+	// A write is waited for as long as its caller waits, once the owner
+	// is reached: one that timed out here might be stored there.
+	client := s.forwarder
+	if r.Method != http.MethodGet {
+		client = s.patient
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

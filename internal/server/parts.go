@@ -18,9 +18,9 @@ import (
 // tenants only, and the directory's facts its merge needs, which every
 // process folds: a merge counts those once. A part crosses between
 // processes as JSON, so it is a plain value whose fields are exported and
-// read back exactly. Today one process holds every tenant and an answer has
-// one part; the transport that asks the other owners for theirs comes next,
-// and the merge is already the one path every answer takes.
+// read back exactly. A process that holds every tenant (SQLite, or alone)
+// computes one part; one sharing the tenants computes its own and asks the
+// other owners for theirs (transport.go).
 
 // owner is the share of the tenants that one part is computed over: those
 // the state owns and, when group is set, of them those in the group.
@@ -62,7 +62,7 @@ func (o owner) read(ctx context.Context, fn func(st *fold.State, owns func(tenan
 // tenant the state folds, each computed by part on the state, which
 // nothing changes meanwhile.
 func gather[T any](ctx context.Context, s *Server, part func(st *fold.State, owns func(tenant string) bool) (T, error)) ([]T, error) {
-	return gatherFrom(s, func(o owner) (T, error) {
+	return gatherFrom(ctx, s, func(o owner) (T, error) {
 		var out T
 		err := o.read(ctx, func(st *fold.State, owns func(tenant string) bool) error {
 			var err error
@@ -75,7 +75,10 @@ func gather[T any](ctx context.Context, s *Server, part func(st *fold.State, own
 
 // gatherFrom is gather for parts that read more than the state as it
 // stands (a past frame's fold, the store): part computes each owner's.
-func gatherFrom[T any](s *Server, part func(o owner) (T, error)) ([]T, error) {
+func gatherFrom[T any](ctx context.Context, s *Server, part func(o owner) (T, error)) ([]T, error) {
+	if g := gatheringOf(ctx); g != nil && s.split == nil {
+		return gatherShared(ctx, s, g, part)
+	}
 	owners := s.owners()
 	parts := make([]T, 0, len(owners))
 	for _, o := range owners {

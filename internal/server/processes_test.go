@@ -205,9 +205,16 @@ func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 		if status, body, by := b.ask("/v1/attribution", admin, nil); status != http.StatusOK || by != owner(tenant) {
 			t.Fatalf("%s's administrator asked b: %d, answered by %q, want %s: %s", tenant, status, by, owner(tenant), body)
 		}
-		// A question forwarded once is answered where it lands.
-		if status, _, by := b.ask(path, operator, http.Header{"X-Pal-Forwarded-By": {"a"}}); status != http.StatusOK || by != "b" {
-			t.Fatalf("a forwarded question asked of b: %d, answered by %q", status, by)
+		// A question forwarded once is answered where it lands, when that
+		// process folds the tenant; otherwise it is not answered there
+		// (Unavailable), and the process that forwarded it reads the
+		// leases again.
+		want := http.StatusServiceUnavailable
+		if owner(tenant) == "b" {
+			want = http.StatusOK
+		}
+		if status, _, by := b.ask(path, operator, http.Header{"X-Pal-Forwarded-By": {"a"}}); status != want || by != "b" {
+			t.Fatalf("a forwarded question asked of b: %d, answered by %q, want %d", status, by, want)
 		}
 	}
 	if forwarded == 0 {
@@ -269,12 +276,13 @@ func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 		sick.make()
 		// a waits for the owner its forward timeout at most, twice: the
 		// owner, and the owner again once the leases are read again; the
-		// next question, it does not wait for that owner at all.
+		// next question, it does not wait for that owner at all. It does
+		// not fold the tenant: it says to ask again, and by when.
 		for k, wait := range []time.Duration{4 * forwardTimeout, forwardTimeout / 2} {
 			asked := time.Now()
 			status, body, by := a.ask(path, operator, nil)
-			if status != http.StatusOK || by != "a" || body != answers[tenant] {
-				t.Fatalf("with %s %s, %s asked of a: %d, answered by %q:\n%s\nwant a's answer:\n%s", x.id, sick.name, tenant, status, by, body, answers[tenant])
+			if status != http.StatusServiceUnavailable || by != "a" || !strings.Contains(body, `"Unavailable"`) {
+				t.Fatalf("with %s %s, %s asked of a: %d, answered by %q:\n%s\nwant Unavailable", x.id, sick.name, tenant, status, by, body)
 			}
 			if took := time.Since(asked); took > wait {
 				t.Errorf("with %s %s, question %d: a answered after %s", x.id, sick.name, k+1, took)
@@ -356,6 +364,13 @@ func TestAnyProcessesGiveTheAnswersOfTheLog(t *testing.T) {
 			if n > 1 && losses == 0 {
 				t.Fatal("no lease was lost: the test would prove little")
 			}
+			// Each process follows the others once, as it does every
+			// second, so that the feed is filed up to the log's end.
+			for _, p := range ps {
+				if err := server.Share(context.Background(), p.srv); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			opts := attribution.DefaultOptions()
 			want := foldLog(t, delivered, opts)
@@ -399,6 +414,7 @@ func TestALoadingProcessPassesQuestionsOn(t *testing.T) {
 	db := pgtest.Database(t)
 	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a := startProcess(t, db, "a", c, server.Config{})
+	rounds(t, 2, a)
 	operator := a.token(store.RoleOperator, "", "", "")
 	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
 	a.push(operator, strings.Join(lines[:min(len(lines), 2000)], "\n"))
@@ -455,8 +471,25 @@ func TestFoldLagOfTheBuckets(t *testing.T) {
 	b := startProcess(t, db, "b", c, server.Config{})
 	rounds(t, 3, a, b)
 	operator := a.token(store.RoleOperator, "", "", "")
+	// Records committed that no process folded yet: a write of the
+	// service's asks the owners what became of its lines, so that they
+	// fold them first; these are written into the log as it stands.
 	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
-	a.push(operator, strings.Join(lines[:min(len(lines), 1500)], "\n"))
+	var events []*event.Event
+	for i, line := range lines[:min(len(lines), 1500)] {
+		ev, rf := event.Decode([]byte(line), i+1)
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		events = append(events, ev)
+	}
+	err := a.store.Write(context.Background(), func(w store.Writer) error {
+		_, err := w.Append(context.Background(), events)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// What b has not folded, by the buckets it holds.
 	want := map[string]int{}
@@ -490,25 +523,70 @@ func TestFoldLagOfTheBuckets(t *testing.T) {
 			}
 		}
 	}
-	for name, n := range lags(a) {
-		if n != 0 {
-			t.Fatalf("a, which wrote every record, has %s = %d", name, n)
-		}
-	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go b.srv.Follow(ctx, 10*time.Millisecond)
+	for _, p := range []*process{a, b} {
+		go p.srv.Follow(ctx, 10*time.Millisecond)
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		behind := 0
-		for _, n := range lags(b) {
-			behind += n
+		for _, p := range []*process{a, b} {
+			for _, n := range lags(p) {
+				behind += n
+			}
 		}
 		if behind == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("b, following, is still %d records behind", behind)
+			t.Fatalf("a and b, following, are still %d records behind", behind)
 		}
+	}
+}
+
+// TestAFailedWriteKeepsTheFeedWhole: a write of one process fails after it
+// folded its records; its state, folded again from the snapshot another
+// process took of its own tenants, is told again what it owns, and the
+// feed of both, applied in order, still gives every history.
+func TestAFailedWriteKeepsTheFeedWhole(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var failing *failingCommits
+	p0 := startProcess(t, db, "p0", c, server.Config{SnapshotEvery: 120}, func(s store.Store) store.Store {
+		failing = &failingCommits{Store: s}
+		return failing
+	})
+	p1 := startProcess(t, db, "p1", c, server.Config{SnapshotEvery: 50})
+	rounds(t, 3, p0, p1)
+	operator := p0.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(ndjson(attributiontest.RandomLog(1, 600))), "\n")
+	ctx := context.Background()
+	share := func() {
+		for _, p := range []*process{p0, p1} {
+			if err := server.Share(ctx, p.srv); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 0; i < 300; i += 50 {
+		p := []*process{p0, p1}[i/50%2]
+		p.push(operator, strings.Join(lines[i:i+50], "\n"))
+		share()
+	}
+	failing.fail.Store(true)
+	if status, body := p0.call("POST", "/v1/events", operator, strings.Join(lines[300:350], "\n")); status == http.StatusOK {
+		t.Fatalf("the write that fails: %d %s", status, body)
+	}
+	failing.fail.Store(false)
+	for i := 350; i < 500; i += 50 {
+		if status, body := p0.call("POST", "/v1/events", operator, strings.Join(lines[i:i+50], "\n")); status != http.StatusOK {
+			t.Fatalf("a write after the failed one: %d %s", status, body)
+		}
+		share()
+	}
+	want := foldLog(t, p1.exportedLog(operator), attribution.DefaultOptions())
+	for _, p := range []*process{p0, p1} {
+		p.checkFeed(t, operator, want.Timeline)
 	}
 }

@@ -90,6 +90,7 @@ type Server struct {
 	// times it (Own).
 	own       Ownership
 	forwarder *http.Client
+	patient   *http.Client
 	forwards  *prometheus.HistogramVec
 	// forwardTimeout is how long an owner has to be reached and to begin
 	// its answer; silent holds, by process, until when an owner that did
@@ -98,8 +99,18 @@ type Server struct {
 	silent         sync.Map
 	// committing is held by a group of writes from its first fold to its
 	// commit, or its failure and the state marked stale: a snapshot never
-	// keeps records the log may not take.
+	// keeps records the log may not take. A process sharing the tenants
+	// also holds it to tell the state what it owns and to file changes.
 	committing sync.Mutex
+	// shared is the store of a process sharing the tenants (own set);
+	// owning the buckets, with their epochs, that the state was last told
+	// it owns (reown), nil until it is told. unfiled holds, under
+	// views.mu, the changes of the tenants it owns folded from others'
+	// records, until they are filed (fileOwned).
+	shared  store.Buckets
+	key     string
+	owning  atomic.Pointer[map[int]int64]
+	unfiled []fold.Change
 	// split, set by tests only, splits the tenants into groups, each
 	// standing for a process that owns them: an answer across tenants is
 	// then merged from a part of each (owners).
@@ -351,6 +362,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		err := s.serve(sw, r, rt)
+		if errors.Is(err, errPartGiven) {
+			err = nil
+		}
 		if err != nil {
 			ae, known := asAPIError(err)
 			if !known {
@@ -392,8 +406,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 		// A process still loading answers nothing itself, but passes a
 		// question about one tenant on to its owner.
 		if loading {
-			if s.forward(w, r, askedOf(rt, r, p)) {
-				return nil
+			if done, err := s.forward(w, r, askedOf(rt, r, p)); done || err != nil {
+				return err
 			}
 			return s.loadingError()
 		}
@@ -405,8 +419,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 			}
 		}
 	}
-	if s.forward(w, r, askedOf(rt, r, p)) {
-		return nil
+	// A process asking for a part asks the owner of its buckets, which
+	// answers it whatever tenant the question is about.
+	tenant := ""
+	if r.Header.Get(partHeader) == "" || r.Header.Get(forwardedBy) == "" {
+		tenant = askedOf(rt, r, p)
+		if done, err := s.forward(w, r, tenant); done || err != nil {
+			return err
+		}
+	}
+	r, err := s.withGathering(w, r, rt.path == "/v1/whatif", tenant != "")
+	if err != nil {
+		return err
 	}
 	return rt.h(w, r, p)
 }
@@ -463,7 +487,12 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source, last int64) error
 	// copy stale, with the copies held: the others find them current.
 	var snapshot *storedSnapshot
 	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
-		if st.Stale() {
+		wasStale := st.Stale()
+		if wasStale {
+			// Restored, it owns what the snapshot's did, and its catch-up
+			// folds records whose changes were filed: it is told again
+			// what it owns, and files what moved from the notes on.
+			s.owning.Store(nil)
 			if snapshot == nil {
 				snapshot = s.usableSnapshot(ctx, last)
 			}
@@ -474,7 +503,13 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source, last int64) error
 			}
 		}
 		err := st.CatchUp(ctx, src)
-		st.TakeOutbox()
+		// The changes of the tenants it owns are filed by a process
+		// sharing the tenants; otherwise their writers filed them.
+		if changes := st.TakeOutbox(); err == nil && !wasStale {
+			if r, ok := src.(*replay); !ok || !r.replaying {
+				s.queue(changes)
+			}
+		}
 		return struct{}{}, err
 	})
 	return err

@@ -133,7 +133,15 @@ func (s *Server) getTable(w http.ResponseWriter, r *http.Request, p Principal) e
 		return err
 	}
 	key := strings.Join([]string{"table", name, p.Role, sc.key(), f.Month, f.At.Format(time.RFC3339Nano)}, "\x00")
-	v, err := s.views.answers.get(ver, key, func() (any, error) { return b.build(r.Context(), s, p, sc, f) })
+	build := func() (any, error) { return b.build(r.Context(), s, p, sc, f) }
+	var v any
+	if s.own != nil {
+		// Its parts are other processes' too, which the state's version
+		// does not follow: built afresh.
+		v, err = build()
+	} else {
+		v, err = s.views.answers.get(ver, key, build)
+	}
 	if err != nil {
 		return err
 	}
@@ -621,8 +629,8 @@ func tenantOf(r row) string {
 // byTenant fills a table with the rows each owner's part makes (rows): the
 // table lists its rows tenant by tenant, every row of a tenant its
 // owner's.
-func (t *table) byTenant(s *Server, rows func(o owner) ([]row, error)) (*table, error) {
-	parts, err := gatherFrom(s, func(o owner) (tablePart, error) {
+func (t *table) byTenant(ctx context.Context, s *Server, rows func(o owner) ([]row, error)) (*table, error) {
+	parts, err := gatherFrom(ctx, s, func(o owner) (tablePart, error) {
 		rs, err := rows(o)
 		return tablePart{Columns: t.Columns, Rows: rs}, err
 	})
@@ -642,7 +650,7 @@ func (t *table) byTenant(s *Server, rows func(o owner) ([]row, error)) (*table, 
 func creditedTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
 	t := &table{Columns: []column{colTenant, colResource, colName, colKind, colEnvironment, colPartner, colOrgName, colAccount, colSince, colMAU, colProfiles, colMCV, colACR, colValue},
 		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
-	return t.byTenant(s, func(o owner) ([]row, error) {
+	return t.byTenant(ctx, s, func(o owner) ([]row, error) {
 		mv, err := o.values(ctx, f.Month, sc.org)
 		if err != nil {
 			return nil, err
@@ -672,7 +680,7 @@ func missingTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 		{"reason", "Reason", "text"}, {"why", "Why", "text"}, {"fix", "What would fix it", "text"},
 		{"other", "Credited instead", "text"}, {"other_since", "Associated", "date"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
 		Sort: "value", Desc: true, Noun: [2]string{"resource", "resources"}}
-	return t.byTenant(s, func(o owner) ([]row, error) {
+	return t.byTenant(ctx, s, func(o owner) ([]row, error) {
 		mv, err := o.values(ctx, f.Month, "")
 		if err != nil {
 			return nil, err
@@ -735,7 +743,7 @@ func atRiskTable(ctx context.Context, s *Server, p Principal, sc scope, f frame)
 	t := &table{Columns: []column{colTenant, {"account", "Only account", "text"}, colPartner, colOrgName, {"resources", "Resources", "number"},
 		{"which", "Which", "text"}, colMAU, colProfiles, colMCV, colACR, {"value", "Value at stake", "number"}},
 		Sort: "value", Desc: true, Noun: [2]string{"account", "accounts"}}
-	return t.byTenant(s, func(o owner) ([]row, error) {
+	return t.byTenant(ctx, s, func(o owner) ([]row, error) {
 		mv, err := o.values(ctx, f.Month, sc.org)
 		if err != nil {
 			return nil, err
@@ -791,7 +799,7 @@ func linksTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) 
 	if sc.org == "" {
 		t.Columns = []column{colAccount, colName, colPartner, colOrgName, {"status", "Status", "text"}}
 		t.Sort = "account"
-		return t.byTenant(s, func(o owner) ([]row, error) {
+		return t.byTenant(ctx, s, func(o owner) ([]row, error) {
 			var rows []row
 			err := o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, _ []string) error {
 				if !owns(sc.tenant) {
@@ -809,7 +817,7 @@ func linksTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) 
 	t.Columns = []column{colTenant, colAccount, colName, colPartner, colOrgName, colSince, {"resources", "Resources it carries", "number"}, {"status", "Status", "text"}}
 	// A link counts the Azure resources its account carries in other
 	// owners' tenants too: the rows are made of the merged links.
-	parts, err := gatherFrom(s, func(o owner) (linksPart, error) {
+	parts, err := gatherFrom(ctx, s, func(o owner) (linksPart, error) {
 		var part linksPart
 		err := o.asOf(ctx, sc, f, func(e *attribution.Engine, owns func(string) bool, _ []string) error {
 			part = linksPartOf(e, owns, sc.org)
@@ -843,11 +851,11 @@ func changesTable(ctx context.Context, s *Server, p Principal, sc scope, f frame
 	t := &table{Columns: []column{{"time", "When", "time"}, colTenant, colResource, colName, {"change", "Change", "text"},
 		{"from", "From", "text"}, {"to", "To", "text"}, {"cause", "Cause", "text"}, {"note", "Note", "text"}},
 		Sort: "time", Desc: true, Noun: [2]string{"change", "changes"}}
-	last, err := s.store.LastSeq(ctx)
+	last, err := s.feedEnd(ctx)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := gatherFrom(s, func(o owner) (changesPart, error) {
+	parts, err := gatherFrom(ctx, s, func(o owner) (changesPart, error) {
 		return changesPartOf(ctx, o, p, sc, f, t.Columns, last)
 	})
 	if err != nil {
@@ -982,7 +990,7 @@ func changesPartOf(ctx context.Context, o owner, p Principal, sc scope, f frame,
 func azureTable(ctx context.Context, s *Server, p Principal, sc scope, f frame) (*table, error) {
 	t := &table{Columns: []column{colTenant, {"subscription", "Subscription", "text"}, {"acr", "ACR", "money"}, {"pec_eligible_cost", "PEC-eligible cost", "money"}},
 		Sort: "acr", Desc: true, Noun: [2]string{"subscription", "subscriptions"}}
-	return t.byTenant(s, func(o owner) ([]row, error) {
+	return t.byTenant(ctx, s, func(o owner) ([]row, error) {
 		var rows []row
 		err := o.read(ctx, func(st *fold.State, owns func(string) bool) error {
 			rep, err := s.azureReport(ctx, st, owns, f.Month)
@@ -1011,7 +1019,7 @@ func resourcesTable(ctx context.Context, s *Server, p Principal, sc scope, f fra
 	if sc.tenant != "" {
 		tenants = []string{sc.tenant}
 	}
-	return t.byTenant(s, func(o owner) ([]row, error) {
+	return t.byTenant(ctx, s, func(o owner) ([]row, error) {
 		mv, err := o.values(ctx, f.Month, "")
 		if err != nil {
 			return nil, err

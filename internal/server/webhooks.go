@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -53,11 +54,11 @@ func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, p Principal
 		return err
 	}
 	// Changes up to now are not posted: the cursor starts past them.
-	last, err := s.store.LastSeq(r.Context())
+	last, err := s.feedEnd(r.Context())
 	if err != nil {
 		return err
 	}
-	start := store.Cursor{Seq: last, K: math.MaxInt32}
+	start := store.Cursor{Seq: last, K: math.MaxInt64}
 	owner := p.webhookOwner()
 	hook := store.Webhook{ID: randomHex(8), Org: owner.Org, Tenant: owner.Tenant, URL: req.URL, Secret: randomHex(24), Created: s.cfg.Clock().UTC(), Cursor: start}
 	if err := s.store.AddWebhook(r.Context(), hook); err != nil {
@@ -130,11 +131,21 @@ const pendingBatch = 100
 // pendingFor reads the changes after cursor of a webhook's owner, in feed
 // order, from the store: only that organisation's, or that tenant's.
 func (s *Server) pendingFor(ctx context.Context, h store.Webhook, cursor store.Cursor) ([]delivery, error) {
+	end, err := s.feedEnd(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []delivery
-	err := s.store.Changes(ctx, store.ChangeFilter{Org: h.Org, Tenant: h.Tenant}, cursor, pendingBatch, func(c store.FiledChange) error {
+	err = s.store.Changes(ctx, store.ChangeFilter{Org: h.Org, Tenant: h.Tenant}, cursor, pendingBatch, func(c store.FiledChange) error {
+		if c.At.Seq > end {
+			return store.Stop
+		}
 		out = append(out, delivery{c.At, c.Body})
 		return nil
 	})
+	if errors.Is(err, store.Stop) {
+		err = nil
+	}
 	if err != nil || h.Org == "" {
 		return out, err
 	}
