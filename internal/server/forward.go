@@ -261,7 +261,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, tenant string) 
 		return here()
 	}
 	// An owner that did not answer a moment ago is not waited for again:
-	// the questions of its buckets are answered here meanwhile.
+	// the questions of its buckets are answered here meanwhile (as
+	// Unavailable, unless this process folds the tenant).
 	if until, failed := s.silent.Load(to.Owner); failed && start.Before(until.(time.Time)) {
 		return here()
 	}

@@ -148,8 +148,8 @@ func mergePage[T any](parts []pagePart[T], limit int, key func(a, b T) int) ([]T
 }
 
 // present returns the latest of the parts' instants: the present of the
-// answer, which each process gives as its own (every process folds every
-// record today).
+// answer. Each owner knows the present of its own records, and follows the
+// latest any owner knows (share): the latest of the parts is that.
 func present[T any](parts []T, at func(T) time.Time) time.Time {
 	var out time.Time
 	for _, p := range parts {

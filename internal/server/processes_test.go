@@ -157,7 +157,8 @@ func (s *service) metric(prefix string) []string {
 // TestOneTenantQuestionsGoToTheOwner: a question about one tenant is
 // answered by its bucket's owner, whichever process it is asked of; when
 // the owner does not answer, the process reads the leases again and asks
-// the new owner, or answers itself when there is none.
+// the new owner, or says to ask again (Unavailable) when there is none: it
+// does not fold the tenant.
 func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 	db := pgtest.Database(t)
 	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -229,7 +230,7 @@ func TestOneTenantQuestionsGoToTheOwner(t *testing.T) {
 
 	// The owner of one of the tenants, x, stops answering but holds its
 	// leases: a asks it, reads the leases again, finds x still the owner,
-	// and answers itself.
+	// and says to ask again.
 	var x, y *process
 	var tenant string
 	for _, tn := range tenants {
