@@ -225,14 +225,7 @@ func TestOwnerReadsTheTenantsItsTenantsName(t *testing.T) {
 		`{"type":"azure.role_assigned","time":"2026-01-03T00:00:00Z","tenant":"customer","assignment":"x1","principal":"a1","principal_tenant":"home","role":"Contributor","scope":"/subscriptions/s1","pim":"active"}`,
 		`{"type":"account.created","time":"2026-01-04T00:00:00Z","tenant":"home","account":"a2","kind":"user"}`,
 	}
-	var recs fold.Records
-	for i, l := range lines {
-		ev, rf := event.Decode([]byte(l), i+1)
-		if rf != nil {
-			t.Fatalf("line %d: %s", i+1, rf.Message)
-		}
-		recs = append(recs, store.Record{Seq: int64(i + 1), Event: ev})
-	}
+	recs := recordsOf(t, lines...)
 	ctx := context.Background()
 	opts := attribution.DefaultOptions()
 	full, st := fold.New(opts), fold.New(opts)

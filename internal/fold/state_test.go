@@ -43,28 +43,7 @@ func answersOf(e *attribution.Engine, agg *metrics.Aggregator, tenants []string,
 
 // replayed is what the command line's replay answers on a log.
 func replayed(t *testing.T, opts attribution.Options, log []*event.Event) answers {
-	e := attribution.New(opts)
-	agg := metrics.NewAggregator()
-	var refused []string
-	tenants := map[string]bool{}
-	err := fold.Replay(context.Background(), e, log, fold.Hooks{After: func(ev *event.Event, res attribution.Result) {
-		agg.Record(ev, res)
-		if res.Outcome == attribution.Refused {
-			refused = append(refused, ev.ID)
-		}
-		if ev.Tenant != "" {
-			tenants[ev.Tenant] = true
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := make([]string, 0, len(tenants))
-	for n := range tenants {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return answersOf(e, agg, names, refused)
+	return replayedOf(t, opts, log, func(string) bool { return true })
 }
 
 // stated is what a state answers once it folded recs.
