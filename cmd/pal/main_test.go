@@ -273,18 +273,31 @@ func palOutput(t *testing.T, args ...string) string {
 // get reads a path of the service.
 func get(t *testing.T, url, token, path string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s %s", path, resp.Status, body)
-	}
+	body, _ := getAs(t, url, token, path)
 	return body
+}
+
+// getAs is get, with the process that answered: a question the service
+// cannot answer for the moment (503, Retry-After: a bucket changing hands)
+// is asked again, as pal's client does, for half a minute at most.
+func getAs(t *testing.T, url, token, path string) ([]byte, string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return body, resp.Header.Get("X-Pal-Process")
+		case resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || time.Now().After(deadline):
+			t.Fatalf("GET %s: %s %s", path, resp.Status, body)
+		}
+	}
 }
 
 // TestWebhookPostsAtLeastOnceAcrossAKill registers a webhook, makes twelve

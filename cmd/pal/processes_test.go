@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -202,18 +201,8 @@ func TestThreeProcessesLoseNothing(t *testing.T) {
 		path := fmt.Sprintf("/v1/timeline?tenant=t%d&resource=app1", k)
 		var answers, by []string
 		for _, url := range live {
-			req, _ := http.NewRequest("GET", url+path, nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("GET %s of %s: %s %s", path, url, resp.Status, body)
-			}
-			answers, by = append(answers, string(body)), append(by, resp.Header.Get("X-Pal-Process"))
+			body, process := getAs(t, url, tok, path)
+			answers, by = append(answers, string(body)), append(by, process)
 		}
 		if answers[0] != answers[1] || by[0] != by[1] || by[0] == "" {
 			t.Errorf("t%d's timeline: answered by %q and %q\n%s\n%s", k, by[0], by[1], answers[0], answers[1])

@@ -365,12 +365,21 @@ func (s *Server) verdictsAway(ctx context.Context, events []*event.Event, seqs [
 	}
 	out := make(map[int]*event.Refusal)
 	for _, a := range asks {
+		// An owner that did not answer a moment ago is not waited for
+		// again: its lines are judged here meanwhile.
+		if until, failed := s.silent.Load(a.route.Owner); failed && time.Now().Before(until.(time.Time)) {
+			here = append(here, a.buckets...)
+			continue
+		}
 		if err := s.askVerdicts(ctx, a.route, a.buckets, a.from, a.upto, func(rf fold.StoredRefusal) {
 			if i, ok := at[rf.Seq]; ok {
 				out[i] = &event.Refusal{Line: events[i].Line, Type: rf.Type, Code: rf.Code, Message: rf.Message}
 			}
 		}); err != nil {
 			s.log.Warn("the owner of buckets did not say what became of lines written; they are judged here", "owner", a.route.Owner, "buckets", a.buckets, "error", err)
+			if ctx.Err() == nil {
+				s.silent.Store(a.route.Owner, time.Now().Add(silentFor*s.forwardTimeout))
+			}
 			here = append(here, a.buckets...)
 		}
 	}
@@ -414,18 +423,15 @@ func (s *Server) verdictsAway(ctx context.Context, events []*event.Event, seqs [
 	return out, nil
 }
 
-// verdictWait is how long the owners of a write's tenants are waited for
-// to say what became of its lines, before the process judges them itself.
-const verdictWait = 30 * time.Second
-
 // askVerdicts asks an owner for the refusals of its buckets from record
 // from to record upto, and gives each to fn. The owner folds the records
-// first, which may take longer than a question: it is waited for as long
-// as the write's caller waits.
+// first, which may take longer than a question.
 func (s *Server) askVerdicts(ctx context.Context, to lease.Route, buckets []int, from, upto int64, fn func(fold.StoredRefusal)) error {
-	// An owner paused with its connections open is not waited for longer
-	// than a fold of the lines here would take.
-	ctx, cancel := context.WithTimeout(ctx, verdictWait)
+	// An owner is waited for half a forward's timeout, to be reached and
+	// to fold the lines first (milliseconds, as a rule): one paused with
+	// its connections open holds the write no longer, its lines judged
+	// here, and the next ones too while it is silent.
+	ctx, cancel := context.WithTimeout(ctx, s.forwardTimeout/2)
 	defer cancel()
 	for after := from - 1; after < upto; {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("/v1/refusals?after=%d&limit=%d", after, maxPage), nil)

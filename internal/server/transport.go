@@ -45,8 +45,8 @@ type gathering struct {
 	ask  *partAsk
 	w    http.ResponseWriter
 	here bool
-	// patient waits for the owner's answer as long as the caller does,
-	// for a part the owner must fold records for first.
+	// patient waits for the owner's answer as long as ctx allows, for a
+	// part the owner must fold records for first.
 	patient bool
 	mu      sync.Mutex
 	calls   int

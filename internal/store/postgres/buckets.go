@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/palproject/pal/internal/store"
 )
@@ -160,24 +161,42 @@ func scanLease(r pgx.CollectableRow) (store.Lease, error) {
 	return l, err
 }
 
+// lockNotAvailable is PostgreSQL's code of a lock not had within its
+// lock_timeout.
+const lockNotAvailable = "55P03"
+
 // Take takes a bucket that is free, expired or the owner's own: one
-// conditional update, which raises the epoch unless the owner renews.
+// conditional update, which raises the epoch unless the owner renews. A
+// lease row that a filing of its owner holds (FOR SHARE) is waited for
+// half a second at most: an owner stopped in the middle of a write holds
+// it until its sessions are ended, which a later round does.
 func (s *Store) Take(ctx context.Context, bucket int, owner string, now, until time.Time) (store.Lease, bool, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE bucket_leases
-		SET epoch = CASE WHEN owner = $2 THEN epoch ELSE epoch + 1 END, owner = $2, expires_ns = $3
-		WHERE bucket = $1 AND (owner = $2 OR owner = '' OR expires_ns < $4)
-		RETURNING bucket, owner, epoch, expires_ns, filed`, bucket, owner, until.UnixNano(), now.UnixNano())
-	if err != nil {
-		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
+	var taken []store.Lease
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '500ms'`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE bucket_leases
+			SET epoch = CASE WHEN owner = $2 THEN epoch ELSE epoch + 1 END, owner = $2, expires_ns = $3
+			WHERE bucket = $1 AND (owner = $2 OR owner = '' OR expires_ns < $4)
+			RETURNING bucket, owner, epoch, expires_ns, filed`, bucket, owner, until.UnixNano(), now.UnixNano())
+		if err != nil {
+			return err
+		}
+		taken, err = pgx.CollectRows(rows, scanLease)
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
+		taken, err = nil, nil
 	}
-	taken, err := pgx.CollectRows(rows, scanLease)
 	if err != nil {
 		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
 	}
 	if len(taken) == 1 {
 		return taken[0], true, nil
 	}
-	rows, err = s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns, filed FROM bucket_leases WHERE bucket = $1`, bucket)
+	rows, err := s.pool.Query(ctx, `SELECT bucket, owner, epoch, expires_ns, filed FROM bucket_leases WHERE bucket = $1`, bucket)
 	if err != nil {
 		return store.Lease{}, false, fmt.Errorf("take bucket %d: %w", bucket, err)
 	}
