@@ -343,24 +343,35 @@ func (s *Server) reownNow(ctx context.Context) error {
 	return s.reown(ctx, s.store)
 }
 
-// ask sends r to the owner named by to, with the caller's headers, and
-// returns its answer. An owner still loading its state (503) did not
-// answer.
-func (s *Server) ask(r *http.Request, to lease.Route, body []byte) (*http.Response, error) {
+// ownerRequest is r, as one process asks it of the owner named by to: its
+// method, path and query, its body, the caller's headers that the answer
+// depends on, and forwardedBy, so that the owner answers it itself.
+func (s *Server) ownerRequest(ctx context.Context, to lease.Route, r *http.Request, body []byte) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, to.Addr+r.URL.RequestURI(), rd)
+	req, err := http.NewRequestWithContext(ctx, r.Method, to.Addr+r.URL.RequestURI(), rd)
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"Authorization", "Accept", "Accept-Language", "Content-Type", "If-Match"} {
+	for _, k := range []string{"Authorization", "Accept", "Accept-Language", "Content-Type", "If-Match", keyHeader} {
 		if v := r.Header.Values(k); len(v) > 0 {
 			req.Header[k] = v
 		}
 	}
 	req.Header.Set(forwardedBy, s.own.ID())
+	return req, nil
+}
+
+// ask sends r to the owner named by to, with the caller's headers, and
+// returns its answer. An owner still loading its state (503) did not
+// answer.
+func (s *Server) ask(r *http.Request, to lease.Route, body []byte) (*http.Response, error) {
+	req, err := s.ownerRequest(r.Context(), to, r, body)
+	if err != nil {
+		return nil, err
+	}
 	// A write is waited for as long as its caller waits, once the owner
 	// is reached: one that timed out here might be stored there.
 	client := s.forwarder

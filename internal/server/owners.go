@@ -49,39 +49,34 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 			taken = append(taken, b)
 		}
 	}
-	slices.Sort(taken)
-	all, err := s.shared.Tenants(ctx)
-	if err != nil {
-		return err
-	}
-	byBucket := make(map[int][]string)
-	for _, t := range all {
-		b := lease.Bucket(t, n)
-		if _, ok := held[b]; ok {
-			byBucket[b] = append(byBucket[b], t)
-		}
-	}
+	// The tenants of the buckets taken, and what their last owners filed
+	// of them: the histories up to the record they filed, folded from the
+	// log. A bucket taken, its last owner files no more: its note is
+	// final. The state folds the log that far first. A process that only
+	// lost buckets lists no tenant.
 	var gained []string
-	for _, b := range taken {
-		gained = append(gained, byBucket[b]...)
-	}
-	// What the last owners filed of the buckets taken: the histories of
-	// their tenants up to the record they filed, folded from the log. A
-	// bucket taken, its last owner files no more: its note is final. The
-	// state folds the log that far first.
 	filedUpTo := make(map[string]int64)
 	if len(taken) > 0 {
 		leases, err := s.shared.Leases(ctx)
 		if err != nil {
 			return err
 		}
+		filed := make(map[int]int64, len(taken))
 		last := int64(0)
 		for _, b := range taken {
 			if b < len(leases) {
+				filed[b] = leases[b].Filed
 				last = max(last, leases[b].Filed)
-				for _, t := range byBucket[b] {
-					filedUpTo[t] = leases[b].Filed
-				}
+			}
+		}
+		all, err := s.shared.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range all {
+			if f, ok := filed[lease.Bucket(t, n)]; ok {
+				gained = append(gained, t)
+				filedUpTo[t] = f
 			}
 		}
 		if err := s.syncTo(ctx, src, last); err != nil {
@@ -114,7 +109,7 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		before[t] = e.TenantHistory(t)
 	}
 	owns := func(t string) bool { _, ok := held[lease.Bucket(t, n)]; return ok }
-	_, err = update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
+	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
 		if err := st.Own(ctx, src, owns, gained); err != nil {
 			return struct{}{}, err
 		}

@@ -224,18 +224,9 @@ func (s *Server) holds(ctx context.Context, buckets map[int]bool) error {
 // askPart asks an owner for the n-th part of the answer to g's request
 // over the buckets given, and reads it into out.
 func (s *Server) askPart(ctx context.Context, g *gathering, n int, to lease.Route, buckets []int, out any) error {
-	var body io.Reader
-	if g.body != nil {
-		body = bytes.NewReader(g.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, g.r.Method, to.Addr+g.r.URL.RequestURI(), body)
+	req, err := s.ownerRequest(ctx, to, g.r, g.body)
 	if err != nil {
 		return err
-	}
-	for _, k := range []string{"Authorization", "Accept-Language", "Content-Type", keyHeader} {
-		if v := g.r.Header.Values(k); len(v) > 0 {
-			req.Header[k] = v
-		}
 	}
 	slices.Sort(buckets)
 	names := make([]string, len(buckets))
@@ -243,7 +234,6 @@ func (s *Server) askPart(ctx context.Context, g *gathering, n int, to lease.Rout
 		names[i] = strconv.Itoa(b)
 	}
 	req.Header.Set(partHeader, strconv.Itoa(n)+";"+strings.Join(names, ","))
-	req.Header.Set(forwardedBy, s.own.ID())
 	client := s.forwarder
 	if g.patient {
 		client = s.patient
