@@ -57,6 +57,44 @@ func (s *State) Owns(tenant string) bool { return s.owned(tenant) }
 // The state's present (its engine's Now) is that of the records it folds:
 // processes sharing the tenants share the latest of theirs.
 func (s *State) Own(ctx context.Context, src Source, owns func(tenant string) bool, tenants []string) error {
+	s.follow = nil
+	return s.own(ctx, src, owns, tenants)
+}
+
+// OwnBuckets makes the state the owner of the tenants of the buckets held,
+// of n (store.Bucket), as Own does, and makes it read only what it folds
+// of the log, when the source of CatchUp is a Follower: the records of
+// those tenants and of the tenants they read, and those every process
+// reads. Then it folds the log as one that reads every record would.
+func (s *State) OwnBuckets(ctx context.Context, src Source, n int, held []int, tenants []string) error {
+	mine := make(map[int]bool, len(held))
+	for _, b := range held {
+		mine[b] = true
+	}
+	s.follow = &store.Following{Buckets: n, Held: slices.Sorted(maps.Keys(mine))}
+	return s.own(ctx, src, func(t string) bool { return mine[store.Bucket(t, n)] }, tenants)
+}
+
+// readOutside lists the tenants the state folds without owning them:
+// those whose accounts its own tenants read.
+func (s *State) readOutside() []string {
+	var out []string
+	for pt, ds := range s.dependents {
+		if s.owned(pt) {
+			continue
+		}
+		for d := range ds {
+			if s.owned(d) {
+				out = append(out, pt)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *State) own(ctx context.Context, src Source, owns func(tenant string) bool, tenants []string) error {
 	type was struct{ owned, folded bool }
 	seen := make(map[string]was)
 	note := func(t string) {
@@ -105,6 +143,9 @@ func (s *State) gain(ctx context.Context, src Source, tenant string, owned bool)
 	}
 	var last place
 	fresh, err := foldTenant(ctx, src, scan, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+		if r.Event.Tenant == tenant {
+			s.noteLink(r.Event)
+		}
 		last = later(last, placeOf(r))
 		s.verdict(r, res)
 		if isMeasure(r.Event.Type) {
@@ -153,4 +194,10 @@ func (s *State) drop(tenant string) {
 	s.agg.Forget(tenant)
 	delete(s.refused, tenant)
 	delete(s.last, tenant)
+	for id, ts := range s.linkedBy {
+		delete(ts, tenant)
+		if len(ts) == 0 {
+			delete(s.linkedBy, id)
+		}
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
-	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/store"
 )
 
@@ -26,7 +25,7 @@ func BenchmarkOwnedState(b *testing.B) {
 		owns func(string) bool
 	}{
 		{"every-tenant", nil},
-		{"a-third", func(t string) bool { return lease.Bucket(t, 64) < 64/3 }},
+		{"a-third", func(t string) bool { return store.Bucket(t, 64) < 64/3 }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var held float64

@@ -15,7 +15,6 @@ import (
 	"github.com/palproject/pal/internal/attribution/attributiontest"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
-	"github.com/palproject/pal/internal/lease"
 	"github.com/palproject/pal/internal/metrics"
 	"github.com/palproject/pal/internal/store"
 )
@@ -62,9 +61,20 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 
 				// The buckets owned change between batches; one of a tenant
 				// stays owned throughout, so that its feed is whole.
-				throughout := lease.Bucket(all[rng.IntN(len(all))], buckets)
+				throughout := store.Bucket(all[rng.IntN(len(all))], buckets)
 				ownsOf := func(held map[int]bool) func(string) bool {
-					return func(t string) bool { return held[lease.Bucket(t, buckets)] }
+					return func(t string) bool { return held[store.Bucket(t, buckets)] }
+				}
+				// A third of the states own their buckets as a process
+				// does, and catch up from a log that gives them only the
+				// records they follow.
+				following := seed%3 == 0
+				var st *fold.State
+				own := func(src fold.Source, held map[int]bool, tenants []string) error {
+					if following {
+						return st.OwnBuckets(ctx, src, buckets, slices.Collect(maps.Keys(held)), tenants)
+					}
+					return st.Own(ctx, src, ownsOf(held), tenants)
 				}
 				draw := func() map[int]bool {
 					held := map[int]bool{throughout: true}
@@ -79,8 +89,8 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 				// to read, they find as the records arrive.
 				moving := seed%2 == 0
 				held := draw()
-				st := fold.New(opts)
-				if err := st.Own(ctx, fold.Records(nil), ownsOf(held), nil); err != nil {
+				st = fold.New(opts)
+				if err := own(fold.Records(nil), held, nil); err != nil {
 					t.Fatal(err)
 				}
 				full := fold.New(opts)
@@ -88,10 +98,18 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 				moves := 0
 				for from := 0; from < len(recs); {
 					to := min(len(recs), from+1+rng.IntN(60))
-					for _, s := range []*fold.State{st, full} {
-						if err := s.Fold(ctx, recs[:to], recs[from:to]); err != nil {
+					if following {
+						if err := st.CatchUp(ctx, recs[:to]); err != nil {
 							t.Fatal(err)
 						}
+						if st.Seq() != int64(to) {
+							t.Fatalf("caught up to %d of %d records", st.Seq(), to)
+						}
+					} else if err := st.Fold(ctx, recs[:to], recs[from:to]); err != nil {
+						t.Fatal(err)
+					}
+					if err := full.Fold(ctx, recs[:to], recs[from:to]); err != nil {
+						t.Fatal(err)
 					}
 					for _, c := range st.TakeOutbox() {
 						feed = append(feed, c.Change)
@@ -101,7 +119,7 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 					if moving && rng.IntN(4) == 0 {
 						held = draw()
 						moves++
-						if err := st.Own(ctx, recs[:to], ownsOf(held), all); err != nil {
+						if err := own(recs[:to], held, all); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -115,7 +133,7 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 							held[b] = true
 						}
 					}
-					if err := st.Own(ctx, recs, ownsOf(held), all); err != nil {
+					if err := own(recs, held, all); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -131,6 +149,17 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 				maps.DeleteFunc(got.History, func(tn string, _ map[string][]attribution.Interval) bool { return !owns(tn) })
 				if diff := gocmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 					t.Fatalf("owning buckets %v (-replay of the owned tenants +state):\n%s", held, diff)
+				}
+				// It knows where each partner ID was linked among its
+				// tenants, as the organisations' scopes need.
+				for _, ev := range log {
+					if ev.Type != event.PalLinked {
+						continue
+					}
+					mine := func(ts []string) []string { return slices.DeleteFunc(ts, func(tn string) bool { return !owns(tn) }) }
+					if got, want := mine(st.Linking(ev.Partner)), mine(full.Linking(ev.Partner)); !slices.Equal(got, want) {
+						t.Fatalf("the state notes %s linked in %v of its tenants, want %v", ev.Partner, got, want)
+					}
 				}
 				// Its snapshot restores a state that owns the same tenants,
 				// and then gains every other.
@@ -163,7 +192,7 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 				applied.Apply(feed...)
 				checked := 0
 				full.Engine().Timeline(func(k attribution.ResourceKey, h []attribution.Interval) bool {
-					if lease.Bucket(k.Tenant, buckets) != throughout {
+					if store.Bucket(k.Tenant, buckets) != throughout {
 						return true
 					}
 					checked++
@@ -174,7 +203,7 @@ func TestOwnersFoldTheirTenantsAsTheLog(t *testing.T) {
 					return true
 				})
 				for _, c := range feed {
-					if !owns(c.Tenant) && lease.Bucket(c.Tenant, buckets) == throughout {
+					if !owns(c.Tenant) && store.Bucket(c.Tenant, buckets) == throughout {
 						t.Fatalf("a change of %s filed by a state that owns it throughout, yet not owned: %+v", c.Tenant, c)
 					}
 				}
@@ -258,5 +287,68 @@ func TestOwnerReadsTheTenantsItsTenantsName(t *testing.T) {
 		if c.Tenant != "customer" {
 			t.Fatalf("a change of %s filed by the customer's owner: %+v", c.Tenant, c)
 		}
+	}
+}
+
+// TestAFollowerReadsTheTenantsItsTenantsName: a state that owns the
+// customer's bucket alone, and reads only the records it follows, still
+// reads the partner's home tenant once the customer's assignment names
+// it: the partner's link, made in the home tenant before the assignment
+// or after it, moves the customer's recognition as it does for one
+// process that reads every record; and so when the state takes the
+// customer's bucket after the assignment. It notes the links of the
+// tenants it folds, and of those alone.
+func TestAFollowerReadsTheTenantsItsTenantsName(t *testing.T) {
+	link := `{"type":"pal.linked","time":"2026-01-02T00:00:00Z","tenant":"home","account":"a1","partner":"100011"}`
+	assign := `{"type":"azure.role_assigned","time":"2026-01-03T00:00:00Z","tenant":"customer","assignment":"x1","principal":"a1","principal_tenant":"home","role":"Contributor","scope":"/subscriptions/s1","pim":"active"}`
+	for name, order := range map[string][]string{"linked before": {link, assign}, "linked after": {assign, link}, "bucket taken after": {link, assign}} {
+		t.Run(name, func(t *testing.T) {
+			lines := append([]string{
+				`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}`,
+				`{"type":"azure.consumption","time":"2026-01-02T00:00:00Z","tenant":"customer","resource":"/subscriptions/s1/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm1","date":"2026-01-02","cost":10,"meter":"standard"}`,
+				`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"home","account":"a1","kind":"user"}`,
+				`{"type":"pal.linked","time":"2026-01-04T00:00:00Z","tenant":"elsewhere","account":"b1","partner":"100011"}`,
+			}, order...)
+			const n = 16
+			if store.Bucket("customer", n) == store.Bucket("home", n) || store.Bucket("customer", n) == store.Bucket("elsewhere", n) {
+				t.Fatal("the tenants of the test share a bucket")
+			}
+			recs := recordsOf(t, lines...)
+			ctx := context.Background()
+			opts := attribution.DefaultOptions()
+			full, st := fold.New(opts), fold.New(opts)
+			mine := []int{store.Bucket("customer", n)}
+			taken := name == "bucket taken after"
+			if taken {
+				mine = []int{store.Bucket("elsewhere", n)}
+			}
+			if err := st.OwnBuckets(ctx, fold.Records(nil), n, mine, nil); err != nil {
+				t.Fatal(err)
+			}
+			for i := range recs {
+				if err := full.Fold(ctx, recs[:i+1], recs[i:i+1]); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.CatchUp(ctx, recs[:i+1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if taken {
+				if err := st.OwnBuckets(ctx, recs, n, []int{store.Bucket("customer", n)}, []string{"customer", "elsewhere", "home"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.Engine().AdvanceTo(full.Engine().Now())
+			want, got := full.Engine().Attribution("customer"), st.Engine().Attribution("customer")
+			if len(want) != 1 || want[0].Partner != "100011" {
+				t.Fatalf("one process recognises %+v, want the partner 100011 through Lighthouse", want)
+			}
+			if diff := gocmp.Diff(want, got); diff != "" {
+				t.Fatalf("the follower of the customer's bucket (-every tenant +follower):\n%s", diff)
+			}
+			if got := st.Linking("100011"); !slices.Equal(got, []string{"home"}) {
+				t.Fatalf("the follower notes links of 100011 in %v, want the home tenant it reads alone", got)
+			}
+		})
 	}
 }

@@ -14,10 +14,11 @@ import (
 )
 
 // snapshotVersion changes whenever the snapshot's shape does, or what the
-// fold makes of the log (version 12: a snapshot may be of a state that owns
-// some tenants only, which an older version would take for every tenant's):
-// a service that finds another version folds its log again.
-const snapshotVersion = 12
+// fold makes of the log (version 13: a state that owns some tenants only
+// notes the links of the tenants it folds alone, and no longer counts the
+// records by day): a service that finds another version folds its log
+// again.
+const snapshotVersion = 13
 
 type snapshotData struct {
 	Version  int
@@ -29,7 +30,6 @@ type snapshotData struct {
 	LinkedBy map[string]map[string]bool
 	// Principals is the state's principals: dependents is its reverse.
 	Principals map[string]map[string]bool
-	PerDay     map[string]int
 	// Partial is set when the state owned some tenants only (Own): those
 	// of Owned, among those it held.
 	Partial bool
@@ -48,7 +48,7 @@ func (s *State) Snapshot() (int64, []byte, error) {
 	}
 	var buf bytes.Buffer
 	d := snapshotData{Version: snapshotVersion, Engine: e, Metrics: m, Last: s.last, Latest: s.latest, Refused: s.refused,
-		LinkedBy: s.linkedBy, Principals: s.principals, PerDay: s.perDay, Partial: s.owns != nil}
+		LinkedBy: s.linkedBy, Principals: s.principals, Partial: s.owns != nil}
 	if d.Partial {
 		for t := range s.held() {
 			if s.owns(t) {
@@ -95,7 +95,7 @@ func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte)
 	if err != nil {
 		return false, fmt.Errorf("load the directory: %w", err)
 	}
-	s.owns = nil
+	s.owns, s.follow = nil, nil
 	if d.Partial {
 		owned := make(map[string]bool, len(d.Owned))
 		for _, t := range d.Owned {
@@ -111,9 +111,6 @@ func (s *State) Restore(ctx context.Context, src Source, seq int64, data []byte)
 	}
 	if d.LinkedBy != nil {
 		s.linkedBy = d.LinkedBy
-	}
-	if d.PerDay != nil {
-		s.perDay = d.PerDay
 	}
 	for t, pts := range d.Principals {
 		for pt := range pts {

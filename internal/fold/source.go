@@ -19,9 +19,35 @@ type Source interface {
 	ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error
 }
 
+// A Follower is a Source that reads only the records that a state owning
+// some buckets folds (store.Following), and says up to which record of the
+// log it read (store.Store and store.Writer are).
+type Follower interface {
+	ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error)
+}
+
 // Records is a log held in memory, in sequence order: a Source for a file
 // read whole, or for the tests.
 type Records []store.Record
+
+// ScanFollowing calls fn on each record after the sequence number after
+// that f names, and returns the last record's sequence number.
+func (rs Records) ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
+	horizon := after
+	for _, r := range rs {
+		if r.Seq <= after {
+			continue
+		}
+		horizon = max(horizon, r.Seq)
+		if !f.Names(r.Event.Tenant, r.Event.Type) {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return 0, err
+		}
+	}
+	return horizon, ctx.Err()
+}
 
 // Scan calls fn on each record after the sequence number after.
 func (rs Records) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {

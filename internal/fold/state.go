@@ -55,8 +55,8 @@ type State struct {
 	// refused holds, by tenant then sequence number, the stored records
 	// that the state refuses as it stands.
 	refused map[string]map[int64]*event.Refusal
-	// linkedBy holds, for each partner ID, the tenants in which a
-	// pal.linked names it, whatever became of it.
+	// linkedBy holds, for each partner ID, the tenants the state folds in
+	// which a pal.linked names it, whatever became of it.
 	linkedBy map[string]map[string]bool
 	// principals holds, for each tenant, the other tenants whose accounts
 	// and groups its azure.role_assigned records name (Azure Lighthouse),
@@ -65,9 +65,6 @@ type State struct {
 	// before its own latest record. dependents is the reverse.
 	principals map[string]map[string]bool
 	dependents map[string]map[string]bool
-	// perDay counts the stored records by the day of their time: what
-	// comes in, for the operator.
-	perDay map[string]int
 	// outbox holds the credit changes of the records folded since it was
 	// last emptied, each with the sequence number under which it is filed:
 	// that of the record that caused it, or for the corrections of a
@@ -83,6 +80,10 @@ type State struct {
 	// that share them (SPEC.md section 10; Own); nil owns every tenant.
 	// A reset keeps it.
 	owns func(tenant string) bool
+	// follow, when set, holds the buckets whose tenants the state owns
+	// (OwnBuckets): it reads only the records of those, of the tenants
+	// they read, and those every process reads, from a Follower.
+	follow *store.Following
 }
 
 // Change is a credit change with the record that caused it.
@@ -109,7 +110,6 @@ func (s *State) reset() {
 	s.linkedBy = make(map[string]map[string]bool)
 	s.principals = make(map[string]map[string]bool)
 	s.dependents = make(map[string]map[string]bool)
-	s.perDay = make(map[string]int)
 	s.outbox, s.pending = nil, nil
 	s.renote()
 }
@@ -213,7 +213,7 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 	recs := make([]store.Record, 0, s.chunk)
 	for {
 		recs = recs[:0]
-		err := src.Scan(ctx, s.seq, func(r store.Record) error {
+		horizon, err := s.scan(ctx, src, func(r store.Record) error {
 			recs = append(recs, r)
 			if len(recs) == s.chunk {
 				return errChunkFull
@@ -230,6 +230,11 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 			return err
 		}
 		s.apply(recs, &late)
+		if len(recs) < s.chunk {
+			// Every record up to the horizon that the state folds was
+			// read: it has folded the log that far.
+			s.seq = max(s.seq, horizon)
+		}
 		if s.progress != nil {
 			s.progress(s.seq)
 		}
@@ -237,6 +242,19 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 			return s.refold(ctx, src, &late)
 		}
 	}
+}
+
+// scan reads the records after the state's last one, and returns the
+// horizon up to which it read the log (0: up to the last record given).
+// A state that follows some buckets reads only what it folds from a
+// source that can narrow its reads.
+func (s *State) scan(ctx context.Context, src Source, fn func(store.Record) error) (int64, error) {
+	if f, ok := src.(Follower); ok && s.follow != nil {
+		following := *s.follow
+		following.Tenants = s.readOutside()
+		return f.ScanFollowing(ctx, s.seq, following, fn)
+	}
+	return 0, src.Scan(ctx, s.seq, fn)
 }
 
 // lateRecords are what records that came after their place ask of the
@@ -312,13 +330,12 @@ func (s *State) apply(recs []store.Record, late *lateRecords) {
 		ev := r.Event
 		s.seq = max(s.seq, r.Seq)
 		s.sinceSnapshot++
-		s.noteLink(ev)
 		unread := ev.Type == event.AzureRoleAssigned && ev.PrincipalTenant != ev.Tenant && !s.folds(ev.PrincipalTenant)
 		s.notePrincipal(ev)
-		s.perDay[ev.Time.Format(time.DateOnly)]++
 		if !s.folds(ev.Tenant) {
 			continue
 		}
+		s.noteLink(ev)
 		if unread && s.folds(ev.PrincipalTenant) {
 			// A tenant of this state's now reads one it did not fold:
 			// that one is folded from the log, and this one again with it.
@@ -539,6 +556,10 @@ func (s *State) refoldTenant(ctx context.Context, src Source, tenant string, cau
 		}
 	}
 	fresh, err := Tenant(ctx, src, s.opts, s.directory, tenant, s.Reads(tenant), time.Time{}, func(r store.Record, res attribution.Result) {
+		if r.Event.Tenant == tenant {
+			// A tenant read from now on was not followed before.
+			s.noteLink(r.Event)
+		}
 		s.verdict(r, res)
 		last = later(last, placeOf(r))
 		if !r.Event.Time.Before(since) {
@@ -892,10 +913,6 @@ func (s *State) SinceSnapshot() int { return s.sinceSnapshot }
 
 // Snapshotted says that a snapshot holds n more of the records folded.
 func (s *State) Snapshotted(n int) { s.sinceSnapshot -= n }
-
-// PerDay counts the records folded by the day of their time (2006-01-02):
-// what comes in, for the operator. Read only.
-func (s *State) PerDay() map[string]int { return s.perDay }
 
 // Tenants lists, in order, the tenants that have records.
 func (s *State) Tenants() []string {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"sync"
@@ -136,7 +135,7 @@ func (m *Manager) Lag(ctx context.Context, folded int64) (map[int]int64, error) 
 		if tenant == "" {
 			continue // the directory's records are of no bucket
 		}
-		if b := Bucket(tenant, m.buckets); held[b] > 0 {
+		if b := store.Bucket(tenant, m.buckets); held[b] > 0 {
 			lag[b] += n
 		}
 	}
@@ -364,7 +363,7 @@ func (m *Manager) Routes(ctx context.Context, fresh bool) (map[int]Route, error)
 }
 
 func (m *Manager) route(leases []store.Lease, tenant string) (Route, bool) {
-	return m.routeBucket(leases, Bucket(tenant, m.buckets))
+	return m.routeBucket(leases, store.Bucket(tenant, m.buckets))
 }
 
 func (m *Manager) routeBucket(leases []store.Lease, b int) (Route, bool) {
@@ -423,11 +422,3 @@ const (
 	DefaultBuckets = 64
 	MaxBuckets     = 1 << 16
 )
-
-// Bucket returns the bucket of a tenant among n: the 32-bit FNV-1a hash of
-// its UTF-8 bytes, modulo n (SPEC.md section 10).
-func Bucket(tenant string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(tenant))
-	return int(h.Sum32() % uint32(n))
-}

@@ -147,7 +147,7 @@ func TestRoutesAreTheLeases(t *testing.T) {
 		t.Helper()
 		for i := range 200 {
 			tenant := fmt.Sprintf("tenant-%d", i)
-			bucket := lease.Bucket(tenant, buckets)
+			bucket := store.Bucket(tenant, buckets)
 			for _, m := range from {
 				r, ok := m.Route(tenant)
 				if !ok {
@@ -555,7 +555,7 @@ func TestBucket(t *testing.T) {
 		{"a", 1 << 16, 0xe40c292c % (1 << 16)},
 		{"foobar", 64, 0xbf9cf968 % 64},
 	} {
-		if got := lease.Bucket(c.tenant, c.n); got != c.want {
+		if got := store.Bucket(c.tenant, c.n); got != c.want {
 			t.Errorf("Bucket(%q, %d) = %d, want %d", c.tenant, c.n, got, c.want)
 		}
 	}

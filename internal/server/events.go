@@ -465,7 +465,11 @@ func (s *Server) getIntake(w http.ResponseWriter, r *http.Request, p Principal) 
 		days = n
 	}
 	parts, err := gather(r.Context(), s, func(st *fold.State, owns func(string) bool) (intakePart, error) {
-		return intakePartOf(st, owns, days), nil
+		perDay, err := s.store.LogDays(r.Context())
+		if err != nil {
+			return intakePart{}, err
+		}
+		return intakePartOf(st, owns, days, perDay), nil
 	})
 	if err != nil {
 		return err
@@ -498,9 +502,9 @@ type intakeDay struct {
 }
 
 // intakePart is an owner's part of what comes in: the events of the log
-// on each day up to the present, which every process counts, every record
-// being read by each (fold.State.PerDay); and the held events of its
-// tenants, and apart the directory's, which every process holds, by code.
+// on each day up to the present, which the store counts for every process
+// (store.LogDays); and the held events of its tenants, and apart the
+// directory's, which every process holds, by code.
 type intakePart struct {
 	Days      []intakeDay        `json:"days"`
 	Held      map[event.Code]int `json:"held"`
@@ -508,13 +512,13 @@ type intakePart struct {
 }
 
 // intakePartOf returns the part of what comes in over the tenants owns
-// names, on the days days up to the present.
-func intakePartOf(st *fold.State, owns func(string) bool, days int) intakePart {
+// names, on the days days up to the present, of the log's records by day.
+func intakePartOf(st *fold.State, owns func(string) bool, days int, perDay map[string]int) intakePart {
 	part := intakePart{Held: map[event.Code]int{}, Directory: map[event.Code]int{}}
 	end := st.Engine().Now()
 	for i := days - 1; i >= 0; i-- {
 		d := end.AddDate(0, 0, -i).Format(time.DateOnly)
-		part.Days = append(part.Days, intakeDay{Day: d, Events: st.PerDay()[d]})
+		part.Days = append(part.Days, intakeDay{Day: d, Events: perDay[d]})
 	}
 	for _, rf := range st.Refusals(func(t string) bool { return t != "" && owns(t) }) {
 		part.Held[rf.Code]++

@@ -315,7 +315,7 @@ func (s *Server) answersFor(ctx context.Context, tenant string) error {
 	if !s.isLoaded() {
 		return nil
 	}
-	bucket := lease.Bucket(tenant, s.own.Buckets())
+	bucket := store.Bucket(tenant, s.own.Buckets())
 	if _, ok := s.own.Held()[bucket]; ok {
 		if err := s.reownNow(ctx); err != nil {
 			return err

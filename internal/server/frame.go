@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -57,26 +58,30 @@ func frameOf(month string, now time.Time) (frame, error) {
 
 // logMonths lists the months of the log, from the month of its first event
 // to the present's, oldest first.
-func logMonths(st *fold.State) []string {
+func (s *Server) logMonths(ctx context.Context, st *fold.State) ([]string, error) {
+	perDay, err := s.store.LogDays(ctx)
+	if err != nil {
+		return nil, err
+	}
 	first := ""
-	for d := range st.PerDay() {
+	for d := range perDay {
 		if first == "" || d < first {
 			first = d
 		}
 	}
 	now := st.Engine().Now()
 	if first == "" || now.IsZero() {
-		return nil
+		return nil, nil
 	}
 	start, err := time.Parse(time.DateOnly, first)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("the log's first day %q: %w", first, err)
 	}
 	var out []string
 	for m := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(now); m = m.AddDate(0, 1, 0) {
 		out = append(out, m.Format("2006-01"))
 	}
-	return out
+	return out, nil
 }
 
 // scope is what a page is about: an organisation (a partner's dashboard),

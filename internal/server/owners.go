@@ -74,7 +74,7 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 			return err
 		}
 		for _, t := range all {
-			if f, ok := filed[lease.Bucket(t, n)]; ok {
+			if f, ok := filed[store.Bucket(t, n)]; ok {
 				gained = append(gained, t)
 				filedUpTo[t] = f
 			}
@@ -108,9 +108,8 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		}
 		before[t] = e.TenantHistory(t)
 	}
-	owns := func(t string) bool { _, ok := held[lease.Bucket(t, n)]; return ok }
 	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
-		if err := st.Own(ctx, src, owns, gained); err != nil {
+		if err := st.OwnBuckets(ctx, src, n, slices.Collect(maps.Keys(held)), gained); err != nil {
 			return struct{}{}, err
 		}
 		if r, ok := src.(*replay); ok && r.replaying {
@@ -177,7 +176,7 @@ func (s *Server) fileOwned(ctx context.Context, w store.Writer, caused []fold.Ch
 	slices.SortStableFunc(changes, func(a, b fold.Change) int { return cmp.Compare(a.Seq, b.Seq) })
 	filed := make([]store.FiledChange, 0, len(changes))
 	for _, c := range changes {
-		b := lease.Bucket(c.Tenant, n)
+		b := store.Bucket(c.Tenant, n)
 		if _, ok := held[b]; !ok {
 			continue
 		}
@@ -264,7 +263,7 @@ func (s *Server) judged(ctx context.Context, events []*event.Event) error {
 	need := make(map[int]bool)
 	for _, ev := range events {
 		if ev.Tenant != "" {
-			need[lease.Bucket(ev.Tenant, n)] = true
+			need[store.Bucket(ev.Tenant, n)] = true
 		}
 	}
 	if len(need) == 0 {
@@ -311,7 +310,7 @@ func (s *Server) verdictsAway(ctx context.Context, events []*event.Event, seqs [
 		if seq == 0 || t == "" {
 			continue
 		}
-		b := lease.Bucket(t, n)
+		b := store.Bucket(t, n)
 		if _, ok := (*owning)[b]; ok {
 			continue
 		}
@@ -398,7 +397,7 @@ func (s *Server) verdictsAway(ctx context.Context, events []*event.Event, seqs [
 	})
 	byTenant := make(map[string][]int64)
 	for seq, i := range at {
-		if t := events[i].Tenant; judged[lease.Bucket(t, n)] {
+		if t := events[i].Tenant; judged[store.Bucket(t, n)] {
 			byTenant[t] = append(byTenant[t], seq)
 		}
 	}

@@ -1063,7 +1063,10 @@ type sumsPart struct {
 // sumsPartOf returns an owner's part of the sums of the months monthly
 // and azure name (all of the log's when nil), over the tenants owns names.
 func (s *Server) sumsPartOf(ctx context.Context, st *fold.State, owns func(string) bool, monthly, az []string) (sumsPart, error) {
-	months := logMonths(st)
+	months, err := s.logMonths(ctx, st)
+	if err != nil {
+		return sumsPart{}, err
+	}
 	part := sumsPart{Now: st.Engine().Now(), Months: months, Monthly: map[string]monthlyPart{}, Azure: map[string]azure.Part{}}
 	orLog := func(asked []string) []string {
 		if asked == nil {

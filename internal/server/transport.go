@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/palproject/pal/internal/lease"
+	"github.com/palproject/pal/internal/store"
 )
 
 // The parts of an answer across tenants are asked of their owners as the
@@ -113,7 +114,7 @@ func gatheringOf(ctx context.Context) *gathering {
 // inBuckets says whether a tenant is of one of the buckets.
 func (s *Server) inBuckets(buckets map[int]bool) func(tenant string) bool {
 	n := s.own.Buckets()
-	return func(tenant string) bool { return buckets[lease.Bucket(tenant, n)] }
+	return func(tenant string) bool { return buckets[store.Bucket(tenant, n)] }
 }
 
 // gatherShared computes the parts of an answer across tenants of a process

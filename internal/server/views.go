@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,7 +143,8 @@ type replay struct {
 // read is one read of the store: what it asked, and what it got.
 type read struct {
 	asked
-	recs []store.Record
+	recs    []store.Record
+	horizon int64
 }
 
 // asked is what a read of the store asks: the records after a sequence
@@ -153,58 +155,83 @@ type asked struct {
 	after    int64
 	tenant   string
 	from, to time.Time
+	follow   store.Following
 }
 
 type readKind int
 
 const (
 	readLog readKind = iota
+	readFollowing
 	readTenant
 	readTenantState
 	readTenantBetween
 )
 
+// whole makes a scan that reads to the end of what it asks, of horizon 0.
+func whole(scan func(func(store.Record) error) error) func(func(store.Record) error) (int64, error) {
+	return func(f func(store.Record) error) (int64, error) { return 0, scan(f) }
+}
+
 func (r *replay) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
-	return r.read(asked{kind: readLog, after: after}, func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }, fn)
+	_, err := r.read(asked{kind: readLog, after: after}, whole(func(f func(store.Record) error) error { return r.src.Scan(ctx, after, f) }), fn)
+	return err
+}
+
+// ScanFollowing reads what the store gives a state that follows some
+// buckets, or every record after after when it cannot narrow its reads.
+func (r *replay) ScanFollowing(ctx context.Context, after int64, fl store.Following, fn func(store.Record) error) (int64, error) {
+	return r.read(asked{kind: readFollowing, after: after, follow: fl}, func(f func(store.Record) error) (int64, error) {
+		if src, ok := r.src.(fold.Follower); ok {
+			return src.ScanFollowing(ctx, after, fl, f)
+		}
+		return 0, r.src.Scan(ctx, after, f)
+	}, fn)
 }
 
 func (r *replay) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return r.read(asked{kind: readTenant, tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }, fn)
+	_, err := r.read(asked{kind: readTenant, tenant: tenant}, whole(func(f func(store.Record) error) error { return r.src.ScanTenant(ctx, tenant, f) }), fn)
+	return err
 }
 
 func (r *replay) ScanTenantBetween(ctx context.Context, tenant string, from, to time.Time, fn func(store.Record) error) error {
-	return r.read(asked{kind: readTenantBetween, tenant: tenant, from: from, to: to}, func(f func(store.Record) error) error { return r.src.ScanTenantBetween(ctx, tenant, from, to, f) }, fn)
+	_, err := r.read(asked{kind: readTenantBetween, tenant: tenant, from: from, to: to}, whole(func(f func(store.Record) error) error { return r.src.ScanTenantBetween(ctx, tenant, from, to, f) }), fn)
+	return err
 }
 
 func (r *replay) ScanTenantState(ctx context.Context, tenant string, fn func(store.Record) error) error {
-	return r.read(asked{kind: readTenantState, tenant: tenant}, func(f func(store.Record) error) error { return r.src.ScanTenantState(ctx, tenant, f) }, fn)
+	_, err := r.read(asked{kind: readTenantState, tenant: tenant}, whole(func(f func(store.Record) error) error { return r.src.ScanTenantState(ctx, tenant, f) }), fn)
+	return err
 }
 
 func sameRead(a, b asked) bool {
-	return a.kind == b.kind && a.after == b.after && a.tenant == b.tenant && a.from.Equal(b.from) && a.to.Equal(b.to)
+	return a.kind == b.kind && a.after == b.after && a.tenant == b.tenant && a.from.Equal(b.from) && a.to.Equal(b.to) &&
+		a.follow.Buckets == b.follow.Buckets && slices.Equal(a.follow.Held, b.follow.Held) && slices.Equal(a.follow.Tenants, b.follow.Tenants)
 }
 
 // read replays the next recorded read when the second copy asks the same,
-// and reads the store otherwise (a copy that was stale asks for more).
-func (r *replay) read(q asked, scan func(func(store.Record) error) error, fn func(store.Record) error) error {
+// and reads the store otherwise (a copy that was stale asks for more). It
+// returns the horizon of the read (ScanFollowing).
+func (r *replay) read(q asked, scan func(func(store.Record) error) (int64, error), fn func(store.Record) error) (int64, error) {
 	if r.replaying {
 		if r.next < len(r.reads) && sameRead(r.reads[r.next].asked, q) {
-			recs := r.reads[r.next].recs
+			done := r.reads[r.next]
 			r.next++
-			for _, rec := range recs {
+			for _, rec := range done.recs {
 				if err := fn(rec); err != nil {
-					return err
+					return 0, err
 				}
 			}
-			return nil
+			return done.horizon, nil
 		}
 		return scan(fn)
 	}
 	done := read{asked: q}
-	err := scan(func(rec store.Record) error {
+	horizon, err := scan(func(rec store.Record) error {
 		done.recs = append(done.recs, rec)
 		return fn(rec)
 	})
+	done.horizon = horizon
 	r.reads = append(r.reads, done)
-	return err
+	return horizon, err
 }

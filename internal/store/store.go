@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/palproject/pal/internal/event"
@@ -34,6 +36,35 @@ func (f *FencedBucket) Error() string {
 }
 
 func (f *FencedBucket) Unwrap() error { return ErrFenced }
+
+// Following names the records of the log that a process sharing the
+// tenants by buckets (SPEC.md section 10) folds: the directory's, every
+// Azure role assignment (which says which tenants read which others'
+// accounts), and those of the tenants of the buckets held, of Buckets,
+// and of the tenants named, which those read. Its zero value names the
+// directory's records and the role assignments alone.
+type Following struct {
+	Buckets int
+	Held    []int
+	Tenants []string
+}
+
+// Bucket returns a tenant's bucket of n (SPEC.md section 10): the 32-bit
+// FNV-1a hash of its UTF-8 bytes, mod n. The directory ("") is of no
+// bucket: its records are everyone's.
+func Bucket(tenant string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Names reports whether f names a record of a tenant and a type.
+func (f Following) Names(tenant, typ string) bool {
+	if tenant == "" || typ == event.AzureRoleAssigned || slices.Contains(f.Tenants, tenant) {
+		return true
+	}
+	return f.Buckets > 0 && slices.Contains(f.Held, Bucket(tenant, f.Buckets))
+}
 
 // Record is an event of the log with its place in it. Sequence numbers
 // start at 1 and grow in the order in which events were committed.
@@ -143,8 +174,16 @@ type Store interface {
 	// administrator exports, with the registrations its fold reads, on
 	// which pal answers as the service does for that tenant.
 	TenantLog(ctx context.Context, tenant string, fn func(Record) error) error
+	// ScanFollowing calls fn, in sequence order, with the records after
+	// sequence number after that a process folding the tenants f names
+	// reads; it may give others. It returns its horizon: every record up
+	// to it that f names was given, unless fn ended the scan.
+	ScanFollowing(ctx context.Context, after int64, f Following, fn func(Record) error) (horizon int64, err error)
 	// LastSeq returns the sequence number of the last record, 0 when empty.
 	LastSeq(ctx context.Context) (int64, error)
+	// LogDays counts the records of the log by the day of their time
+	// (YYYY-MM-DD, UTC).
+	LogDays(ctx context.Context) (map[string]int, error)
 
 	// SaveSnapshot keeps data as the engine's state after record seq,
 	// replacing any snapshot after the same record or an older one.
@@ -254,6 +293,9 @@ type Writer interface {
 	// Scan reads the records after seq, as Store.Scan, inside the
 	// transaction: a writer catches up with the log before it appends.
 	Scan(ctx context.Context, after int64, fn func(Record) error) error
+	// ScanFollowing reads the records after seq that f names, as
+	// Store.ScanFollowing, inside the transaction.
+	ScanFollowing(ctx context.Context, after int64, f Following, fn func(Record) error) (int64, error)
 	// ScanTenant reads one tenant's records in time order, as
 	// Store.ScanTenant, inside the transaction.
 	ScanTenant(ctx context.Context, tenant string, fn func(Record) error) error

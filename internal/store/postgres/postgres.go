@@ -87,6 +87,7 @@ func (s *Store) Close() error {
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 func scan(ctx context.Context, q querier, query string, fn func(store.Record) error, args ...any) error {
@@ -137,6 +138,56 @@ func scanLog(ctx context.Context, q querier, after int64, fn func(store.Record) 
 			return err
 		}
 	}
+}
+
+// ScanFollowing calls fn with the records after seq that f names, and
+// those of no bucket, in sequence order.
+func (s *Store) ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
+	return scanFollowing(ctx, s.pool, after, f, fn)
+}
+
+// scanFollowing reads the log's last sequence number first: its writers
+// hold one lock, so every record up to it is committed, and is read a
+// page a query as scanLog reads.
+func scanFollowing(ctx context.Context, q querier, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
+	var horizon int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&horizon); err != nil {
+		return 0, fmt.Errorf("scan log: %w", err)
+	}
+	held := f.Held
+	if f.Buckets == 0 {
+		held = nil
+	}
+	for {
+		n := 0
+		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 AND seq <= $2
+			AND (bucket IS NULL OR bucket = ANY($3) OR tenant = ANY($4) OR type = $5) ORDER BY seq LIMIT $6`, func(r store.Record) error {
+			n++
+			after = r.Seq
+			return fn(r)
+		}, after, horizon, held, f.Tenants, event.AzureRoleAssigned, scanPage)
+		if err != nil {
+			return 0, err
+		}
+		if n < scanPage {
+			return horizon, nil
+		}
+	}
+}
+
+// LogDays counts the records by the day of their time.
+func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT day, events FROM log_days`)
+	if err != nil {
+		return nil, fmt.Errorf("days of the log: %w", err)
+	}
+	out := make(map[string]int)
+	var day string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error { out[day] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("days of the log: %w", err)
+	}
+	return out, nil
 }
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = $1 ORDER BY time_ns, seq`
@@ -196,28 +247,41 @@ type writer struct {
 	tx      pgx.Tx
 	last    int64
 	read    bool            // whether last was read
+	buckets int             // the number of buckets, 0 when not fixed
 	ids     map[string]bool // ids known to be in the log, and added
 	pending rows
 }
 
-// rows are events to add, column by column.
+// rows are events to add, column by column, and how many a day.
 type rows struct {
 	seq, time         []int64
 	id                []*string
 	typ, tenant, body []string
+	bucket            []*int32
+	days              map[string]int
 }
 
-func (r *rows) add(seq int64, ev *event.Event) {
+func (r *rows) add(seq int64, ev *event.Event, buckets int) {
 	var id *string
 	if ev.ID != "" {
 		id = &ev.ID
 	}
+	var bucket *int32
+	if buckets > 0 && ev.Tenant != "" {
+		b := int32(store.Bucket(ev.Tenant, buckets))
+		bucket = &b
+	}
 	r.seq, r.time, r.id = append(r.seq, seq), append(r.time, ev.Time.UnixNano()), append(r.id, id)
 	r.typ, r.tenant, r.body = append(r.typ, ev.Type), append(r.tenant, ev.Tenant), append(r.body, string(ev.AppendJSON(nil)))
+	r.bucket = append(r.bucket, bucket)
+	if r.days == nil {
+		r.days = make(map[string]int)
+	}
+	r.days[ev.Time.UTC().Format(time.DateOnly)]++
 }
 
 func (r *rows) row(i int) ([]any, error) {
-	return []any{r.seq[i], r.id[i], r.typ[i], r.time[i], r.tenant[i], r.body[i]}, nil
+	return []any{r.seq[i], r.id[i], r.typ[i], r.time[i], r.tenant[i], r.body[i], r.bucket[i]}, nil
 }
 
 // copyRows is the number of rows from which a COPY beats one INSERT of
@@ -233,11 +297,19 @@ func (w *writer) flush(ctx context.Context) error {
 	}
 	var err error
 	if n >= copyRows {
-		_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body"}, pgx.CopyFromSlice(n, p.row))
+		_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body", "bucket"}, pgx.CopyFromSlice(n, p.row))
 	} else {
-		_, err = w.tx.Exec(ctx, `INSERT INTO events (seq, id, type, time_ns, tenant, body)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
-			p.seq, p.id, p.typ, p.time, p.tenant, p.body)
+		_, err = w.tx.Exec(ctx, `INSERT INTO events (seq, id, type, time_ns, tenant, body, bucket)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::integer[])`,
+			p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
+	}
+	if err == nil {
+		days, counts := make([]string, 0, len(p.days)), make([]int64, 0, len(p.days))
+		for d, c := range p.days {
+			days, counts = append(days, d), append(counts, int64(c))
+		}
+		_, err = w.tx.Exec(ctx, `INSERT INTO log_days (day, events) SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (day) DO UPDATE SET events = log_days.events + excluded.events`, days, counts)
 	}
 	w.pending = rows{}
 	if err != nil {
@@ -251,6 +323,13 @@ func (w *writer) Scan(ctx context.Context, after int64, fn func(store.Record) er
 		return err
 	}
 	return scanLog(ctx, w.tx, after, fn)
+}
+
+func (w *writer) ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
+	if err := w.flush(ctx); err != nil {
+		return 0, err
+	}
+	return scanFollowing(ctx, w.tx, after, f, fn)
 }
 
 func (w *writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
@@ -286,14 +365,16 @@ func (w *writer) Append(ctx context.Context, events []*event.Event) ([]int64, er
 	}
 	if !w.read || len(ids) > 0 {
 		var last int64
+		var buckets int
 		var found []string
 		err := w.tx.QueryRow(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0),
-			coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&last, &found)
+			coalesce((SELECT buckets FROM bucket_count), 0),
+			coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&last, &buckets, &found)
 		if err != nil {
 			return nil, fmt.Errorf("append: %w", err)
 		}
 		if !w.read {
-			w.last, w.read = last, true
+			w.last, w.buckets, w.read = last, buckets, true
 		}
 		for _, id := range found {
 			w.ids[id] = true
@@ -307,7 +388,7 @@ func (w *writer) Append(ctx context.Context, events []*event.Event) ([]int64, er
 		}
 		w.last++
 		seqs[i] = w.last
-		w.pending.add(w.last, ev)
+		w.pending.add(w.last, ev, w.buckets)
 	}
 	return seqs, nil
 }

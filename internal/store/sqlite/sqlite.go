@@ -112,6 +112,7 @@ func (s *Store) Close() error {
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func scan(ctx context.Context, q querier, query string, fn func(store.Record) error, args ...any) error {
@@ -140,6 +141,47 @@ func scan(ctx context.Context, q querier, query string, fn func(store.Record) er
 // Scan calls fn with the records after seq, in sequence order.
 func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
 	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE seq > ? ORDER BY seq`, fn, after)
+}
+
+// ScanFollowing calls fn with every record after seq, in sequence order:
+// one process serves an SQLite store, and folds every tenant.
+func (s *Store) ScanFollowing(ctx context.Context, after int64, _ store.Following, fn func(store.Record) error) (int64, error) {
+	return scanFollowing(ctx, s.db, after, fn)
+}
+
+// scanFollowing reads the log's last sequence number first, and the
+// records up to it: its writers take one lock, so each is committed.
+func scanFollowing(ctx context.Context, q querier, after int64, fn func(store.Record) error) (int64, error) {
+	var horizon int64
+	if err := q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&horizon); err != nil {
+		return 0, fmt.Errorf("scan log: %w", err)
+	}
+	if err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq`, fn, after, horizon); err != nil {
+		return 0, err
+	}
+	return horizon, nil
+}
+
+// LogDays counts the records by the day of their time.
+func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT day, events FROM log_days`)
+	if err != nil {
+		return nil, fmt.Errorf("days of the log: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]int)
+	for rows.Next() {
+		var day string
+		var n int
+		if err := rows.Scan(&day, &n); err != nil {
+			return nil, fmt.Errorf("days of the log: %w", err)
+		}
+		out[day] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("days of the log: %w", err)
+	}
+	return out, nil
 }
 
 const scanTenant = `SELECT seq, body FROM events WHERE tenant = ? ORDER BY time_ns, seq`
@@ -197,6 +239,10 @@ func (w writer) Scan(ctx context.Context, after int64, fn func(store.Record) err
 	return scan(ctx, w.tx, `SELECT seq, body FROM events WHERE seq > ? ORDER BY seq`, fn, after)
 }
 
+func (w writer) ScanFollowing(ctx context.Context, after int64, _ store.Following, fn func(store.Record) error) (int64, error) {
+	return scanFollowing(ctx, w.tx, after, fn)
+}
+
 func (w writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
 	return scan(ctx, w.tx, scanTenant, fn, tenant)
 }
@@ -225,10 +271,12 @@ func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, err
 	dup := store.Duplicates(events, known)
 	seqs := make([]int64, len(events))
 	var rows []any
+	days := make(map[string]int)
 	for i, ev := range events {
 		if dup[i] {
 			continue
 		}
+		days[ev.Time.UTC().Format(time.DateOnly)]++
 		last++
 		seqs[i] = last
 		var id any
@@ -245,6 +293,12 @@ func (w writer) Append(ctx context.Context, events []*event.Event) ([]int64, err
 				return nil, fmt.Errorf("append: %w", err)
 			}
 			rows = rows[6*n:]
+		}
+	}
+	for day, n := range days {
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO log_days (day, events) VALUES (?, ?)
+			ON CONFLICT (day) DO UPDATE SET events = events + excluded.events`, day, n); err != nil {
+			return nil, fmt.Errorf("append: %w", err)
 		}
 	}
 	return seqs, nil

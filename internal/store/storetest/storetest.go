@@ -308,6 +308,98 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		appendAll(t, s, usage(1, "x", "u1"))
 	})
 
+	t.Run("ScanFollowing", func(t *testing.T) {
+		s := fresh(t)(t)
+		of := func(tenant, typ string, day int) *event.Event {
+			ev := &event.Event{Type: typ, Time: at(day), Tenant: tenant, Resource: "app1", User: "u1", Account: "alice", Partner: "100011"}
+			if typ == event.PartnerRegistered {
+				ev = &event.Event{Type: typ, Time: at(day), Org: "100001", Name: "Fabrikam", Locations: []string{"100011"}}
+			}
+			if typ == event.AzureRoleAssigned {
+				ev = &event.Event{Type: typ, Time: at(day), Tenant: tenant, Scope: "/subscriptions/s1", Assignment: "a1",
+					Role: "Contributor", Principal: "p1", PrincipalTenant: "fabrikam"}
+			}
+			return ev
+		}
+		// A record stored before the buckets were fixed has none: every
+		// process reads it.
+		appendAll(t, s, of("t-early", event.Usage, 1))
+		const n = 4
+		b, sharing := s.(store.Buckets)
+		if sharing {
+			if _, err := b.SetBuckets(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var events []*event.Event
+		for i := range 24 {
+			events = append(events, of(fmt.Sprintf("t%d", i), event.Usage, 1+i%3))
+		}
+		events = append(events, of("", event.PartnerRegistered, 2), of("t-far", event.AzureRoleAssigned, 3), of("t-read", event.PalLinked, 3))
+		appendAll(t, s, events...)
+		f := store.Following{Buckets: n, Held: []int{store.Bucket("t0", n)}, Tenants: []string{"t-read"}}
+		var must []int64
+		for i, r := range all(t, s, false) {
+			if i == 0 || f.Names(r.Event.Tenant, r.Event.Type) {
+				must = append(must, r.Seq)
+			}
+		}
+		read := func(name string, scan func(fn func(store.Record) error) (int64, error)) {
+			var got []int64
+			horizon, err := scan(func(r store.Record) error { got = append(got, r.Seq); return nil })
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if horizon != 28 {
+				t.Errorf("%s: horizon %d, want the log's last record, 28", name, horizon)
+			}
+			missing := map[int64]bool{}
+			for _, seq := range must {
+				missing[seq] = true
+			}
+			for i, seq := range got {
+				delete(missing, seq)
+				if i > 0 && seq <= got[i-1] {
+					t.Fatalf("%s: records %v out of sequence order", name, got)
+				}
+			}
+			if len(missing) > 0 {
+				t.Errorf("%s gave %v, without the records it follows %v", name, got, missing)
+			}
+			// A store that keeps buckets gives those records alone.
+			if sharing && fmt.Sprint(got) != fmt.Sprint(must) {
+				t.Errorf("%s gave %v, want %v", name, got, must)
+			}
+		}
+		read("Store.ScanFollowing", func(fn func(store.Record) error) (int64, error) { return s.ScanFollowing(ctx, 0, f, fn) })
+		s.Write(ctx, func(w store.Writer) error {
+			read("Writer.ScanFollowing", func(fn func(store.Record) error) (int64, error) { return w.ScanFollowing(ctx, 0, f, fn) })
+			return nil
+		})
+		if len(must) < 5 || len(must) > 20 {
+			t.Fatalf("the test follows %d records of 28: a bucket of 4 should be some", len(must))
+		}
+	})
+
+	t.Run("LogDays", func(t *testing.T) {
+		s := fresh(t)(t)
+		appendAll(t, s, usage(1, "a", "u1"), usage(1, "", "u2"), usage(2, "b", "u1"))
+		appendAll(t, s, usage(2, "b", "u1"), usage(3, "", "u1"), &event.Event{Type: event.Usage, Time: at(3).Add(-time.Nanosecond), Tenant: "contoso", Resource: "app1", User: "u3"})
+		s.Write(ctx, func(w store.Writer) error {
+			if _, err := w.Append(ctx, []*event.Event{usage(9, "", "u1")}); err != nil {
+				return err
+			}
+			return errors.New("rolled back")
+		})
+		days, err := s.LogDays(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(days); got != "map[2026-01-01:2 2026-01-02:2 2026-01-03:1]" {
+			t.Errorf("LogDays = %s: counts stored records by day, duplicates and rolled back writes apart", got)
+		}
+	})
+
 	t.Run("Snapshot", func(t *testing.T) {
 		s := fresh(t)(t)
 		if err := s.SaveSnapshot(ctx, 5, []byte("five")); err != nil {
