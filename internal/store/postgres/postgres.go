@@ -295,21 +295,23 @@ func (w *writer) flush(ctx context.Context) error {
 	if n == 0 {
 		return nil
 	}
+	days, counts := make([]string, 0, len(p.days)), make([]int64, 0, len(p.days))
+	for d, c := range p.days {
+		days, counts = append(days, d), append(counts, int64(c))
+	}
+	const countDays = `INSERT INTO log_days (day, events) SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (day) DO UPDATE SET events = log_days.events + excluded.events`
 	var err error
 	if n >= copyRows {
 		_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body", "bucket"}, pgx.CopyFromSlice(n, p.row))
-	} else {
-		_, err = w.tx.Exec(ctx, `INSERT INTO events (seq, id, type, time_ns, tenant, body, bucket)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::integer[])`,
-			p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
-	}
-	if err == nil {
-		days, counts := make([]string, 0, len(p.days)), make([]int64, 0, len(p.days))
-		for d, c := range p.days {
-			days, counts = append(days, d), append(counts, int64(c))
+		if err == nil {
+			_, err = w.tx.Exec(ctx, countDays, days, counts)
 		}
-		_, err = w.tx.Exec(ctx, `INSERT INTO log_days (day, events) SELECT * FROM unnest($1::text[], $2::bigint[])
-			ON CONFLICT (day) DO UPDATE SET events = log_days.events + excluded.events`, days, counts)
+	} else {
+		// One round trip, with the days counted, while the log is locked.
+		_, err = w.tx.Exec(ctx, `WITH appended AS (INSERT INTO events (seq, id, type, time_ns, tenant, body, bucket)
+			SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::integer[]))
+			`+countDays, days, counts, p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
 	}
 	w.pending = rows{}
 	if err != nil {
