@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/palproject/pal/internal/api"
+	"github.com/palproject/pal/internal/attribution"
 	"github.com/palproject/pal/internal/azure"
 	"github.com/palproject/pal/internal/event"
 	"github.com/palproject/pal/internal/fold"
@@ -424,11 +425,29 @@ func (s *Server) azureCosts(ctx context.Context, az *azure.Engine, month string,
 // logConsumption writes the records of the segments as the
 // azure.consumption events they stand for, month by month, each resource,
 // day and meter once: what pushed files add to the log a reader exports.
-// tenant, when not empty, keeps that tenant's records only.
+// tenant, when not empty, keeps that tenant's records only. A process that
+// shares the tenants with others knows which pushed records its own
+// tenants' log records replace; those of the others' it folds from the
+// log, so that every process exports the same lines.
 func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant string) error {
 	months, err := s.store.ConsumptionMonths(ctx)
-	if err != nil {
+	if err != nil || len(months) == 0 {
 		return err
+	}
+	write := func(r *usage.CostRow) error {
+		if r.Place == usage.LogPlace || tenant != "" && r.Tenant != tenant {
+			return nil
+		}
+		cost := r.Exact
+		if cost == "" {
+			cost = decimalOfNanos(r.Nanos)
+		}
+		return out.Write(&event.Event{Type: event.AzureConsumption, Time: time.Unix(0, r.At).UTC(), Tenant: r.Tenant,
+			Resource: r.Resource, Date: event.DayStart(r.Day).Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
+	}
+	var others *othersLog
+	if s.own != nil {
+		others = &othersLog{s: s, folded: map[string]bool{}, engine: attribution.New(s.cfg.Options)}
 	}
 	for _, month := range months {
 		// Merged with the log's own records of the month, of which only
@@ -436,17 +455,17 @@ func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant s
 		// record of the log replaces is left out, and the others come
 		// after every line of the log, as they replace what they meet.
 		err := s.read(ctx, func(st *fold.State) error {
-			_, err := s.monthRows(ctx, st.Engine().Azure(), month, nil, func(r *usage.CostRow) error {
-				if r.Place == usage.LogPlace || tenant != "" && r.Tenant != tenant {
-					return nil
-				}
-				cost := r.Exact
-				if cost == "" {
-					cost = decimalOfNanos(r.Nanos)
-				}
-				return out.Write(&event.Event{Type: event.AzureConsumption, Time: time.Unix(0, r.At).UTC(), Tenant: r.Tenant,
-					Resource: r.Resource, Date: event.DayStart(r.Day).Format(time.DateOnly), Cost: cost, Meter: event.Meters[r.Meter]})
-			})
+			if _, err := s.monthRows(ctx, st.Engine().Azure(), month, st.Owns, write); err != nil {
+				return err
+			}
+			if others == nil {
+				return nil
+			}
+			az, err := others.azure(ctx, st, month, tenant)
+			if err != nil {
+				return err
+			}
+			_, err = s.monthRows(ctx, az, month, func(t string) bool { return !st.Owns(t) }, write)
 			return err
 		})
 		if err != nil {
@@ -454,6 +473,51 @@ func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant s
 		}
 	}
 	return nil
+}
+
+// othersLog folds from the log the Azure records of the tenants with
+// consumption kept out of it that a state does not own, which only their
+// owners fold, for an export that lists what every tenant's log records
+// leave of the pushed ones.
+type othersLog struct {
+	s      *Server
+	folded map[string]bool
+	engine *attribution.Engine
+}
+
+// azure returns the Azure records of the tenants of a month's pushed
+// records that st does not own (of tenant alone, when not empty), folding
+// those it has not yet.
+func (o *othersLog) azure(ctx context.Context, st *fold.State, month, tenant string) (*azure.Engine, error) {
+	var pushed []usage.Source
+	err := o.s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
+		pushed = append(pushed, usage.Source{Data: seg.Data, After: seg.After})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	err = usage.MergeSegments(pushed, nil, func(r *usage.CostRow) error {
+		if !st.Owns(r.Tenant) && !o.folded[r.Tenant] && (tenant == "" || r.Tenant == tenant) {
+			o.folded[r.Tenant] = true
+			others = append(others, r.Tenant)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range others {
+		// Which records the log keeps of a tenant's consumption depends on
+		// its own records alone, not on those of the tenants it reads.
+		fresh, err := fold.Tenant(ctx, o.s.store, o.s.cfg.Options, st.Directory(), t, nil, time.Time{}, nil)
+		if err != nil {
+			return nil, err
+		}
+		o.engine.AdoptTenant(t, fresh)
+	}
+	return o.engine.Azure(), nil
 }
 
 // decimalOfNanos writes billionths as a decimal number, without trailing

@@ -25,6 +25,7 @@ import (
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/postgres"
 	"github.com/palproject/pal/internal/store/postgres/pgtest"
+	"github.com/palproject/pal/internal/usage"
 )
 
 const testBuckets = 16
@@ -601,4 +602,86 @@ func TestAFailedWriteKeepsTheFeedWhole(t *testing.T) {
 	for _, p := range []*process{p0, p1} {
 		p.checkFeed(t, operator, want.Timeline)
 	}
+}
+
+// TestEveryProcessExportsWhatTheLogLeavesOfThePushes: with two processes
+// each folding half the tenants, a pushed consumption record that a later
+// record of the log replaces is left out of /v1/log whichever process is
+// asked, its tenant's owner or not; the pushed records that stand are in
+// every export, once, and every process exports the same lines.
+func TestEveryProcessExportsWhatTheLogLeavesOfThePushes(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ps := []*process{startProcess(t, db, "p0", c, server.Config{}), startProcess(t, db, "p1", c, server.Config{})}
+	rounds(t, 3, ps...)
+	// A tenant of each process.
+	var tenants []string
+	for _, p := range ps {
+		held := p.lease.Held()
+		for i := 0; ; i++ {
+			tn := fmt.Sprintf("tenant-%d", i)
+			if _, ok := held[store.Bucket(tn, testBuckets)]; ok {
+				tenants = append(tenants, tn)
+				break
+			}
+		}
+	}
+	operator := ps[0].token(store.RoleOperator, "", "", "")
+	const vm = "/subscriptions/s1/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm1"
+	consumption := func(tn, at, date, cost string) string {
+		return fmt.Sprintf(`{"type":"azure.consumption","time":"%sT00:00:00Z","tenant":"%s","resource":"%s","date":"%s","cost":%s,"meter":"standard"}`+"\n", at, tn, vm, date, cost)
+	}
+	var early, late strings.Builder
+	var pushed []usage.Consumption
+	for _, tn := range tenants {
+		early.WriteString(consumption(tn, "2026-01-10", "2026-01-01", "1"))
+		// Pushed at the log's present, the 10th: the 2nd's record is
+		// replaced by the log's of the 15th, the 3rd's stands.
+		pushed = append(pushed, usage.Consumption{Tenant: tn, Resource: vm, Date: "2026-01-02", Cost: 2, Meter: "standard"},
+			usage.Consumption{Tenant: tn, Resource: vm, Date: "2026-01-03", Cost: 3, Meter: "standard"})
+		late.WriteString(consumption(tn, "2026-01-15", "2026-01-02", "4"))
+	}
+	ps[0].push(operator, early.String())
+	if status, body := ps[1].call("POST", "/v1/consumption", operator, consumptionFile(t, pushed...)); status != http.StatusOK {
+		t.Fatalf("POST /v1/consumption: %d %s", status, body)
+	}
+	ps[1].push(operator, late.String())
+	for _, p := range ps {
+		if err := server.Share(context.Background(), p.srv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var exports []string
+	for _, p := range ps {
+		var lines []string
+		for _, ev := range p.exportedLog(operator) {
+			lines = append(lines, string(ev.AppendJSON(nil)))
+		}
+		slices.Sort(lines)
+		for _, tn := range tenants {
+			replaced := fmt.Sprintf(`"tenant":"%s","resource":"%s","date":"2026-01-02","cost":2,`, tn, vm)
+			stands := fmt.Sprintf(`"tenant":"%s","resource":"%s","date":"2026-01-03","cost":3,`, tn, vm)
+			if n := countContaining(lines, replaced); n != 0 {
+				t.Errorf("%s's export holds the pushed record of %s that the log replaces:\n%s", p.id, tn, strings.Join(lines, "\n"))
+			}
+			if n := countContaining(lines, stands); n != 1 {
+				t.Errorf("%s's export holds the pushed record of %s that stands %d times, want once:\n%s", p.id, tn, n, strings.Join(lines, "\n"))
+			}
+		}
+		exports = append(exports, strings.Join(lines, "\n"))
+	}
+	if exports[0] != exports[1] {
+		t.Errorf("the processes export different logs:\n%s\n\n%s", exports[0], exports[1])
+	}
+}
+
+// countContaining counts the lines that contain s.
+func countContaining(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
