@@ -247,10 +247,19 @@ type scansFrom struct {
 }
 
 func (s *scansFrom) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	s.note(after)
+	return s.Store.Scan(ctx, after, fn)
+}
+
+func (s *scansFrom) ScanTo(ctx context.Context, after, horizon int64, fn func(store.Record) error) error {
+	s.note(after)
+	return s.Store.ScanTo(ctx, after, horizon, fn)
+}
+
+func (s *scansFrom) note(after int64) {
 	s.mu.Lock()
 	s.afters = append(s.afters, after)
 	s.mu.Unlock()
-	return s.Store.Scan(ctx, after, fn)
 }
 
 // TestAFailedWriteRecoversFromTheSnapshot: after a write whose commit

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"sync"
@@ -67,7 +68,13 @@ func update[T any](v *views, src fold.Source, fn func(st *fold.State, src fold.S
 	r := &replay{src: src}
 	first, err := fn(v.copies[1-p], r)
 	if err != nil {
-		v.copies[1-p].MarkStale()
+		// A write that would read beyond its locks stops before it
+		// applies anything read, and a catch-up cut short leaves a fold
+		// of the log up to its last record: the copy stands.
+		var whole intact
+		if !errors.Is(err, errRelock) && !errors.As(err, &whole) {
+			v.copies[1-p].MarkStale()
+		}
 		return first, err
 	}
 	v.published.Store(1 - p)
@@ -129,6 +136,13 @@ func (v *views) drain() {
 		v.drained(time.Since(start))
 	}
 }
+
+// intact is an error after which a copy of the state is a fold of the log
+// up to its last record: a catch-up cut short, which marks the state
+// stale itself when it is not.
+type intact struct{ error }
+
+func (e intact) Unwrap() error { return e.error }
 
 // replay reads the store for the first copy an update changes, and gives
 // the second the same records, so that both fold the same whatever was
