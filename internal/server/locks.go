@@ -318,7 +318,8 @@ func (w waitingSource) wait(ctx context.Context, tenant string) error {
 	if w.n == 0 || tenant == "" {
 		return nil
 	}
-	return w.Store.WaitWriters(ctx, []int{store.Bucket(tenant, w.n)})
+	_, err := w.Store.Horizon(ctx, []int{store.Bucket(tenant, w.n)})
+	return err
 }
 
 func (w waitingSource) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {

@@ -798,3 +798,47 @@ func TestProcessesWritingAtOnceGiveTheAnswersOfTheLog(t *testing.T) {
 		})
 	}
 }
+
+// TestAVerdictAwaitsTheOwnersWritersInFlight: a line written through one
+// process, of a tenant another owns, is judged on a state that folded it,
+// though a write of another of the owner's buckets is in flight, with a
+// lower number, while the owner is asked: the owner's reader waits for the
+// writers of its buckets, or the line is judged by the process that took
+// it. A link of an account the tenant does not have is held.
+func TestAVerdictAwaitsTheOwnersWritersInFlight(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg := server.Config{ForwardTimeout: 200 * time.Millisecond}
+	ps := []*process{startProcess(t, db, "p0", c, cfg), startProcess(t, db, "p1", c, cfg)}
+	rounds(t, 3, ps...)
+	held := ps[0].lease.Held()
+	var mine []string
+	for i := 0; len(mine) < 2; i++ {
+		tn := fmt.Sprintf("tenant-%d", i)
+		if _, ok := held[store.Bucket(tn, testBuckets)]; ok && (len(mine) == 0 || store.Bucket(tn, testBuckets) != store.Bucket(mine[0], testBuckets)) {
+			mine = append(mine, tn)
+		}
+	}
+	operator := ps[0].token(store.RoleOperator, "", "", "")
+	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	let := sync.OnceFunc(func() { close(release) })
+	defer let()
+	go func() {
+		done <- ps[0].store.(store.Buckets).WriteBuckets(ctx, []int{store.Bucket(mine[1], testBuckets)}, func(w store.Writer) error {
+			_, err := w.Append(ctx, []*event.Event{{Type: event.Usage, Time: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Tenant: mine[1], Resource: "app1", User: "u1"}})
+			close(inside)
+			<-release
+			return err
+		})
+	}()
+	<-inside
+	res := ps[1].push(operator, fmt.Sprintf(`{"type":"pal.linked","time":"2026-01-03T00:00:00Z","tenant":"%s","account":"nobody","partner":"100011"}`+"\n", mine[0]))
+	let()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Held) != 1 || res.Held[0].Code != string(event.UnknownTenantObject) {
+		t.Fatalf("a link of an account %s does not have, written through the other process: %+v, want it held", mine[0], res)
+	}
+}

@@ -193,15 +193,13 @@ type Store interface {
 	// reads; it may give others. It returns its horizon: every record up
 	// to it that f names was given, unless fn ended the scan.
 	ScanFollowing(ctx context.Context, after int64, f Following, fn func(Record) error) (horizon int64, err error)
-	// Horizon returns, waiting for nothing, the sequence number up to
-	// which every record of the buckets given (nil: every one) is
-	// committed: a record of theirs committed later has a higher one. A
-	// reader reads up to it with ScanTo and ScanFollowingTo.
+	// Horizon waits for the writes in flight of the buckets given (nil:
+	// every one), and returns the sequence number up to which every record
+	// of theirs is committed: one appended later has a higher one. A
+	// reader that holds what the log's writers wait for takes its horizon
+	// first, and reads up to it with ScanTo and ScanFollowingTo, which
+	// wait for nothing.
 	Horizon(ctx context.Context, buckets []int) (int64, error)
-	// WaitWriters waits for the writes in flight of the buckets given
-	// (nil: every one) to end: a state that begins to fold a tenant reads
-	// every record of its bucket numbered up to its own last one.
-	WaitWriters(ctx context.Context, buckets []int) error
 	// ScanTo is Scan up to the record horizon.
 	ScanTo(ctx context.Context, after, horizon int64, fn func(Record) error) error
 	// ScanFollowingTo is ScanFollowing up to the record horizon.

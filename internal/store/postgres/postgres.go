@@ -40,12 +40,11 @@ type Store struct {
 // maxBucketLocks) holds the log's lock alone, and so waits for every writer
 // and holds back every other. Each record's number is drawn from the log's
 // sequence while its bucket is locked, so numbers grow, within a bucket, in
-// the order its writes commit; across buckets they do not. A reader waits
-// for no writer: it reads up to its horizon (Horizon), below the numbers
-// the writers in flight of its buckets may have drawn, which each names
-// by a lock it holds (drawnLock). WaitWriters takes the writers' locks,
-// shared (the whole log's alone exclusively), to wait for those in
-// flight.
+// the order its writes commit; across buckets they do not. A reader takes
+// the same locks, shared (the whole log's alone exclusively), to wait for
+// the writers in flight of what it reads (Horizon): every record of those
+// buckets numbered up to the sequence's last number then is committed,
+// and any drawn later is higher.
 const (
 	bucketLock     = 0x70616d
 	maxBucketLocks = 64
@@ -69,21 +68,28 @@ func (s *Store) bucketCount(ctx context.Context, q querier) (int, error) {
 }
 
 // lockLog takes the locks of a write (write) or of a read of the buckets
-// given, nil meaning the whole log, in the transaction q is in, and
-// reports whether it holds the whole log.
-func (s *Store) lockLog(ctx context.Context, q querier, buckets []int, write bool) (bool, error) {
+// given, nil meaning the whole log, in the transaction q is in.
+func (s *Store) lockLog(ctx context.Context, q querier, buckets []int, write bool) error {
 	n := 0
 	if buckets != nil && len(buckets) <= maxBucketLocks {
 		var err error
 		if n, err = s.bucketCount(ctx, q); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if n == 0 {
 		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
-			return false, fmt.Errorf("lock the log: %w", err)
+			return fmt.Errorf("lock the log: %w", err)
 		}
-		return true, nil
+		if write {
+			// No other writer is in flight: the numbers drawn by writes
+			// that did not commit are drawn again, and one process that
+			// writes the whole log numbers it without a gap.
+			if _, err := q.Exec(ctx, `SELECT setval('events_seq_seq', greatest(max(seq), 1), max(seq) IS NOT NULL) FROM events`); err != nil {
+				return fmt.Errorf("lock the log: %w", err)
+			}
+		}
+		return nil
 	}
 	mine := slices.Clone(buckets)
 	slices.Sort(mine)
@@ -92,71 +98,32 @@ func (s *Store) lockLog(ctx context.Context, q querier, buckets []int, write boo
 	if write {
 		lock = "pg_advisory_xact_lock"
 	}
-	if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, writeLock); err != nil {
-		return false, fmt.Errorf("lock the log: %w", err)
-	}
-	if _, err := q.Exec(ctx, `SELECT count(`+lock+`($1, b)) FROM unnest($2::integer[]) AS b`, bucketLock, mine); err != nil {
-		return false, fmt.Errorf("lock buckets %v: %w", mine, err)
-	}
-	return false, nil
-}
-
-// drawnLock is added to the number a writer's sequence stood at before it
-// drew its first, to make the key of the lock it holds, shared, from then
-// to its end: a reader finds in pg_locks, without waiting, the lowest
-// number a writer in flight may have drawn.
-const drawnLock = int64(1) << 62
-
-// Horizon returns the number up to which every record of the buckets
-// given (nil: every one) is committed, waiting for nothing: the last
-// number drawn, below the first any writer of those buckets in flight may
-// have drawn. The last number is read first: a writer that drew below it
-// held its lock before, and is seen still holding it if it has not ended.
-func (s *Store) Horizon(ctx context.Context, buckets []int) (int64, error) {
-	var last int64
-	if err := s.pool.QueryRow(ctx, lastDrawn).Scan(&last); err != nil {
-		return 0, fmt.Errorf("read the log: %w", err)
-	}
-	var mine []int32
-	if buckets != nil {
-		mine = make([]int32, len(buckets))
-		for i, b := range buckets {
-			mine[i] = int32(b)
-		}
-	}
-	var first *int64
-	err := s.pool.QueryRow(ctx, `SELECT min(((d.classid::bigint << 32) | d.objid::bigint) - $1)
-		FROM pg_locks d
-		WHERE d.locktype = 'advisory' AND d.objsubid = 1 AND d.granted
-			AND d.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND ((d.classid::bigint << 32) | d.objid::bigint) >= $1
-			AND ($2::integer[] IS NULL OR d.pid IN (
-				SELECT b.pid FROM pg_locks b WHERE b.locktype = 'advisory' AND b.objsubid = 2 AND b.granted
-					AND b.classid = $3 AND b.objid::bigint = ANY($2::bigint[])
-				UNION
-				SELECT w.pid FROM pg_locks w WHERE w.locktype = 'advisory' AND w.objsubid = 1 AND w.granted
-					AND w.classid = 0 AND w.objid = $4 AND w.mode = 'ExclusiveLock'))`,
-		drawnLock, mine, bucketLock, writeLock).Scan(&first)
-	if err != nil {
-		return 0, fmt.Errorf("read the log: %w", err)
-	}
-	if first != nil && *first < last {
-		last = *first
-	}
-	return last, nil
-}
-
-// WaitWriters waits for the writers in flight of the buckets given (nil:
-// every one) to end.
-func (s *Store) WaitWriters(ctx context.Context, buckets []int) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := s.lockLog(ctx, tx, buckets, false)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("wait for the log's writers: %w", err)
+	// In one statement, in this order: the log's lock shared, then the
+	// buckets' in order.
+	if _, err := q.Exec(ctx, `SELECT count(*) FROM (
+			SELECT pg_advisory_xact_lock_shared($1)
+			UNION ALL SELECT `+lock+`($2, b) FROM unnest($3::integer[]) AS b
+		) AS locks`, writeLock, bucketLock, mine); err != nil {
+		return fmt.Errorf("lock buckets %v: %w", mine, err)
 	}
 	return nil
+}
+
+// Horizon waits for the writers in flight of the buckets given (nil:
+// every one), and returns the number up to which every record of theirs
+// is committed: one drawn later is higher.
+func (s *Store) Horizon(ctx context.Context, buckets []int) (int64, error) {
+	var h int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.lockLog(ctx, tx, buckets, false); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, lastDrawn).Scan(&h)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read the log: %w", err)
+	}
+	return h, nil
 }
 
 // Open connects to the database at url (postgres://…; query parameters
@@ -392,7 +359,6 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 // one COPY when something reads the log or the transaction ends.
 type writer struct {
 	tx      pgx.Tx
-	drawing bool            // whether it holds its lock of numbers drawn
 	buckets int             // the number of buckets, 0 when not fixed
 	ids     map[string]bool // ids known to be in the log, and added
 	pending rows
@@ -552,13 +518,6 @@ func (w *writer) Append(ctx context.Context, events []*event.Event) ([]int64, er
 	if n == 0 {
 		return seqs, nil
 	}
-	if !w.drawing {
-		// Readers take the numbers this write draws for in flight.
-		if _, err := w.tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1 + (`+lastDrawn+`))`, drawnLock); err != nil {
-			return nil, fmt.Errorf("append: %w", err)
-		}
-		w.drawing = true
-	}
 	drawn := make([]int64, 0, n)
 	rows, err := w.tx.Query(ctx, `SELECT nextval('events_seq_seq') FROM generate_series(1, $1)`, n)
 	if err != nil {
@@ -654,17 +613,8 @@ func (s *Store) WriteBuckets(ctx context.Context, buckets []int, fn func(store.W
 
 func (s *Store) write(ctx context.Context, buckets []int, fn func(store.Writer) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		whole, err := s.lockLog(ctx, tx, buckets, true)
-		if err != nil {
+		if err := s.lockLog(ctx, tx, buckets, true); err != nil {
 			return err
-		}
-		if whole {
-			// No other writer is in flight: the numbers drawn by writes
-			// that did not commit are drawn again, and one process that
-			// writes the whole log numbers it without a gap.
-			if _, err := tx.Exec(ctx, `SELECT setval('events_seq_seq', greatest(max(seq), 1), max(seq) IS NOT NULL) FROM events`); err != nil {
-				return fmt.Errorf("append: %w", err)
-			}
 		}
 		n, err := s.bucketCount(ctx, tx)
 		if err != nil {

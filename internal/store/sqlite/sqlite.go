@@ -168,10 +168,6 @@ func (s *Store) Horizon(ctx context.Context, _ []int) (int64, error) {
 	return s.LastSeq(ctx)
 }
 
-// WaitWriters returns at once: SQLite's writers take one lock, and a
-// record is numbered when its write commits.
-func (s *Store) WaitWriters(context.Context, []int) error { return nil }
-
 // ScanTo calls fn with the records after seq and up to horizon, in
 // sequence order.
 func (s *Store) ScanTo(ctx context.Context, after, horizon int64, fn func(store.Record) error) error {
