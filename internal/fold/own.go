@@ -75,56 +75,26 @@ func (s *State) OwnBuckets(ctx context.Context, src Source, n int, held []int, t
 	return s.own(ctx, src, func(t string) bool { return mine[store.Bucket(t, n)] }, tenants)
 }
 
-// Following returns what the state reads of the log when it follows its
-// buckets (OwnBuckets), and false when it reads every record.
-func (s *State) Following() (store.Following, bool) {
-	if s.follow == nil {
-		return store.Following{}, false
-	}
-	f := *s.follow
-	f.Tenants = s.readOutside()
-	return f, true
-}
-
-// readOutside lists the tenants the state reads without owning them:
-// those whose accounts its own tenants read, and those that these read in
-// turn, whose records a fold of them reads.
+// readOutside lists the tenants the state folds without owning them:
+// those whose accounts its own tenants read.
 func (s *State) readOutside() []string {
-	seen := make(map[string]bool)
-	var visit func(t string)
-	visit = func(t string) {
-		for pt := range s.principals[t] {
-			if !s.owned(pt) && !seen[pt] {
-				seen[pt] = true
-				visit(pt)
+	var out []string
+	for pt, ds := range s.dependents {
+		if s.owned(pt) {
+			continue
+		}
+		for d := range ds {
+			if s.owned(d) {
+				out = append(out, pt)
+				break
 			}
 		}
 	}
-	for t := range s.principals {
-		if s.owned(t) {
-			visit(t)
-		}
-	}
-	return slices.Sorted(maps.Keys(seen))
+	slices.Sort(out)
+	return out
 }
 
 func (s *State) own(ctx context.Context, src Source, owns func(tenant string) bool, tenants []string) error {
-	// A state that follows its buckets has not read the role assignments
-	// of the tenants it gains: which tenants they read is read first.
-	upTo := UpTo(src, s.seq)
-	for _, t := range tenants {
-		if t == "" || s.owned(t) || !owns(t) {
-			continue
-		}
-		err := upTo.ScanTenantState(ctx, t, func(r store.Record) error {
-			s.notePrincipal(r.Event)
-			return nil
-		})
-		if err != nil {
-			s.stale = true
-			return err
-		}
-	}
 	type was struct{ owned, folded bool }
 	seen := make(map[string]was)
 	note := func(t string) {

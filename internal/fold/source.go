@@ -39,7 +39,7 @@ func (rs Records) ScanFollowing(ctx context.Context, after int64, f store.Follow
 			continue
 		}
 		horizon = max(horizon, r.Seq)
-		if !f.Names(r.Event.Tenant) {
+		if !f.Names(r.Event.Tenant, r.Event.Type) {
 			continue
 		}
 		if err := fn(r); err != nil {

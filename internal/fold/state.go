@@ -250,7 +250,8 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 // source that can narrow its reads.
 func (s *State) scan(ctx context.Context, src Source, fn func(store.Record) error) (int64, error) {
 	if f, ok := src.(Follower); ok && s.follow != nil {
-		following, _ := s.Following()
+		following := *s.follow
+		following.Tenants = s.readOutside()
 		return f.ScanFollowing(ctx, s.seq, following, fn)
 	}
 	return 0, src.Scan(ctx, s.seq, fn)

@@ -30,8 +30,8 @@ const maxBatchBytes = 64 << 20
 // its caller's alone; any other error fails the whole group. When a group
 // fails after the state folded its records, the state is marked stale and
 // folded again on its next use.
-func (s *Server) write(ctx context.Context, tenants []string, fn func(ctx context.Context, w store.Writer) error) error {
-	req := &writeRequest{fn: fn, tenants: tenants, done: make(chan struct{})}
+func (s *Server) write(ctx context.Context, fn func(ctx context.Context, w store.Writer) error) error {
+	req := &writeRequest{fn: fn, done: make(chan struct{})}
 	c := &s.commits
 	c.mu.Lock()
 	c.queue = append(c.queue, req)
@@ -52,12 +52,9 @@ func (s *Server) write(ctx context.Context, tenants []string, fn func(ctx contex
 
 // writeRequest is one caller's part of a group commit.
 type writeRequest struct {
-	fn func(ctx context.Context, w store.Writer) error
-	// tenants are the tenants whose records fn may append, and those their
-	// role assignments name: their buckets are locked for the write.
-	tenants []string
-	err     error
-	done    chan struct{}
+	fn   func(ctx context.Context, w store.Writer) error
+	err  error
+	done chan struct{}
 }
 
 // commits is the queue of writes waiting for the next group commit.
@@ -99,17 +96,16 @@ func (s *Server) commitGroup(group []*writeRequest) {
 	var queued []fold.Change
 	// The state is told the buckets held before the write takes the
 	// log's lock: what it gains it folds meanwhile.
-	if err := s.reown(ctx, s.waiting()); err != nil {
+	if err := s.reown(ctx, s.store); err != nil {
 		for _, req := range group {
 			req.err = err
 		}
 		return
 	}
-	err := s.writeLocked(ctx, group, func(w store.Writer) error {
+	err := s.store.Write(ctx, func(w store.Writer) error {
 		// What other processes committed is folded first, so that each fn
 		// sees the state of the log it appends to. The group holds the
-		// locks of what the state folds, so no record of theirs is in
-		// flight.
+		// log's lock, so the store's last record is the transaction's.
 		if err := s.sync(ctx, w); err != nil {
 			return err
 		}
@@ -227,7 +223,7 @@ func (s *Server) ingest(ctx context.Context, events []*event.Event, res *api.Ing
 		return err
 	}
 	var outcome func(st *fold.State) verdicts
-	err := s.write(ctx, tenantsOfBatch(events), func(ctx context.Context, wr store.Writer) error {
+	err := s.write(ctx, func(ctx context.Context, wr store.Writer) error {
 		var err error
 		outcome, err = s.submit(ctx, wr, events)
 		return err

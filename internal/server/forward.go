@@ -337,10 +337,10 @@ func (s *Server) reownNow(ctx context.Context) error {
 	}
 	s.committing.Lock()
 	defer s.committing.Unlock()
-	if err := s.readCommitting(ctx); err != nil {
+	if err := s.read(ctx, func(*fold.State) error { return nil }); err != nil {
 		return err
 	}
-	return s.reown(ctx, s.waiting())
+	return s.reown(ctx, s.store)
 }
 
 // ownerRequest is r, as one process asks it of the owner named by to: its

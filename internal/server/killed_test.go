@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/palproject/pal/internal/store"
 	"github.com/palproject/pal/internal/store/postgres"
 	"github.com/palproject/pal/internal/store/postgres/pgtest"
+	"github.com/palproject/pal/internal/store/sqlite"
 )
 
 // TestConnectionsKilledDuringWrites: while two replicas on one PostgreSQL
@@ -247,19 +249,10 @@ type scansFrom struct {
 }
 
 func (s *scansFrom) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
-	s.note(after)
-	return s.Store.Scan(ctx, after, fn)
-}
-
-func (s *scansFrom) ScanTo(ctx context.Context, after, horizon int64, fn func(store.Record) error) error {
-	s.note(after)
-	return s.Store.ScanTo(ctx, after, horizon, fn)
-}
-
-func (s *scansFrom) note(after int64) {
 	s.mu.Lock()
 	s.afters = append(s.afters, after)
 	s.mu.Unlock()
+	return s.Store.Scan(ctx, after, fn)
 }
 
 // TestAFailedWriteRecoversFromTheSnapshot: after a write whose commit
@@ -351,5 +344,76 @@ func TestNoSnapshotDuringAWrite(t *testing.T) {
 		if got := answers(t, s, operator); got != want {
 			t.Errorf("%s answers otherwise than a service given its log", name)
 		}
+	}
+}
+
+// failingScans is a store whose scans of the log fail while fail is set,
+// as a reader's do when it goes away or its connection is lost.
+type failingScans struct {
+	scansFrom
+	fail atomic.Bool
+}
+
+func (f *failingScans) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
+	if f.fail.Load() {
+		return context.Canceled
+	}
+	return f.scansFrom.Scan(ctx, after, fn)
+}
+
+// TestAReaderCutShortKeepsTheState: a reader whose catch-up with another
+// replica's writes fails (it went away) leaves the state as it was, a fold
+// of the log up to its last record: the next catch-up goes on from there,
+// not again from the snapshot.
+func TestAReaderCutShortKeepsTheState(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pal.db")
+	open := func() store.Store {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	st := &failingScans{scansFrom: scansFrom{Store: open()}}
+	reader := start(t, st, server.Config{})
+	writer := start(t, open(), server.Config{SnapshotEvery: 300})
+	operator := writer.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	writer.push(operator, strings.Join(lines[:350], "\n"))
+	answers(t, reader, operator)
+	snapshot, _, err := st.LoadSnapshot(ctx)
+	if err != nil || snapshot == 0 {
+		t.Fatalf("no snapshot after 350 records (%d, %v): the test would prove little", snapshot, err)
+	}
+	// The reader folds more than the snapshot holds.
+	writer.push(operator, strings.Join(lines[350:400], "\n"))
+	answers(t, reader, operator)
+	folded, err := st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, _ := st.LoadSnapshot(ctx); seq >= folded {
+		t.Fatalf("a snapshot after record %d, where the reader folded %d: the test would prove little", seq, folded)
+	}
+	writer.push(operator, strings.Join(lines[400:450], "\n"))
+	st.fail.Store(true)
+	if status, _ := reader.call("GET", "/v1/attribution", operator, ""); status == http.StatusOK {
+		t.Fatal("a reader whose catch-up failed was answered 200")
+	}
+	st.fail.Store(false)
+	st.mu.Lock()
+	st.afters = nil
+	st.mu.Unlock()
+	got := answers(t, reader, operator)
+	st.mu.Lock()
+	afters := slices.Clone(st.afters)
+	st.mu.Unlock()
+	if len(afters) == 0 || slices.Min(afters) < folded {
+		t.Fatalf("after a reader's catch-up failed, the log was scanned from %v, not from the record %d the state had folded", afters, folded)
+	}
+	if want := answers(t, writer, operator); got != want {
+		t.Errorf("the reader answers\n%s\nwhere the writer answers\n%s", got, want)
 	}
 }

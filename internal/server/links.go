@@ -214,7 +214,7 @@ func (s *Server) changeLink(w http.ResponseWriter, r *http.Request, p Principal,
 	if typ == event.PalLinked && !event.IsPartnerID(id) {
 		return errorf(codeBadRequest, "%s: %q is not a partner ID; partner IDs are 6 to 10 digits", event.InvalidPartnerID, id)
 	}
-	err := s.write(r.Context(), []string{p.Tenant}, func(ctx context.Context, wr store.Writer) error {
+	err := s.write(r.Context(), func(ctx context.Context, wr store.Writer) error {
 		// The link is checked against the state as it stands, and stored
 		// only when it applies: an account's own link is never held.
 		var cur attribution.Link

@@ -224,7 +224,7 @@ func (s *Server) feedEnd(ctx context.Context) (int64, error) {
 func (s *Server) share(ctx context.Context) error {
 	s.committing.Lock()
 	defer s.committing.Unlock()
-	if err := s.readCommitting(ctx); err != nil || s.own == nil {
+	if err := s.read(ctx, func(*fold.State) error { return nil }); err != nil || s.own == nil {
 		return err
 	}
 	present, err := s.shared.Present(ctx)
@@ -242,7 +242,7 @@ func (s *Server) share(ctx context.Context) error {
 			return struct{}{}, nil
 		})
 	}
-	if err := s.reown(ctx, s.waiting()); err != nil {
+	if err := s.reown(ctx, s.store); err != nil {
 		return err
 	}
 	queued, err := s.fileOwned(ctx, nil, nil)

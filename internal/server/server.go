@@ -126,11 +126,6 @@ type serverMetrics struct {
 	// stateWait is how long writers wait for readers to leave a copy of
 	// the state.
 	stateWait prometheus.Histogram
-	// writes counts the writes of the log by what they held: some
-	// buckets' locks, or the whole log's; relocked those of some buckets
-	// tried again holding the whole log (errRelock).
-	writes   *prometheus.CounterVec
-	relocked prometheus.Counter
 }
 
 // New returns a server whose state is restored from the store's snapshot
@@ -263,12 +258,8 @@ func (s *Server) registerMetrics() {
 			Help: "Requests refused for their token (401) or their role (403)."}, []string{"code"}),
 		stateWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pal_state_drain_seconds",
 			Help: "Time a writer waits for readers to leave the copy of the state it changes next; readers never wait.", Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10)}),
-		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pal_log_writes_total",
-			Help: "Writes of the log committed, by the locks they held: those of some buckets, which writers of other buckets do not wait for, or the whole log's."}, []string{"held"}),
-		relocked: prometheus.NewCounter(prometheus.CounterOpts{Name: "pal_log_writes_relocked_total",
-			Help: "Writes of some buckets tried again holding the whole log, their state having come to read a tenant of a bucket they did not lock."}),
 	}
-	s.registry.MustRegister(s.m.requests, s.m.latency, s.m.events, s.m.storeErrors, s.m.refusals, s.m.stateWait, s.m.writes, s.m.relocked,
+	s.registry.MustRegister(s.m.requests, s.m.latency, s.m.events, s.m.storeErrors, s.m.refusals, s.m.stateWait,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 }
 
@@ -574,27 +565,13 @@ func (s *Server) read(ctx context.Context, fn func(st *fold.State) error) error 
 	if err != nil {
 		return err
 	}
-	if err := s.readerSync(ctx, seq); err != nil {
+	if err := s.syncTo(ctx, s.store, seq); err != nil {
 		return err
 	}
 	if err := s.noteConsumptionTo(ctx, segment, false); err != nil {
 		return err
 	}
 	return s.views.read(fn)
-}
-
-// readCommitting brings the state up to the log, as read does, for a
-// caller that holds s.committing: no write of this process is in flight,
-// and its catch-up may wait for the others' with the state held.
-func (s *Server) readCommitting(ctx context.Context) error {
-	seq, segment, err := s.store.Heads(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.syncTo(ctx, s.waiting(), seq); err != nil {
-		return err
-	}
-	return s.noteConsumptionTo(ctx, segment, false)
 }
 
 // snapshotIfDue saves a snapshot when enough records were folded since the

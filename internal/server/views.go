@@ -68,11 +68,10 @@ func update[T any](v *views, src fold.Source, fn func(st *fold.State, src fold.S
 	r := &replay{src: src}
 	first, err := fn(v.copies[1-p], r)
 	if err != nil {
-		// A write that would read beyond its locks stops before it
-		// applies anything read, and a catch-up cut short leaves a fold
-		// of the log up to its last record: the copy stands.
+		// A catch-up cut short (a reader gone, a connection lost) leaves
+		// a fold of the log up to its last record: the copy stands.
 		var whole intact
-		if !errors.Is(err, errRelock) && !errors.As(err, &whole) {
+		if !errors.As(err, &whole) {
 			v.copies[1-p].MarkStale()
 		}
 		return first, err

@@ -38,10 +38,11 @@ func (f *FencedBucket) Error() string {
 func (f *FencedBucket) Unwrap() error { return ErrFenced }
 
 // Following names the records of the log that a process sharing the
-// tenants by buckets (SPEC.md section 10) folds: the directory's, and
-// those of the tenants of the buckets held, of Buckets, and of the tenants
-// named, which those read. Its zero value names the directory's records
-// alone.
+// tenants by buckets (SPEC.md section 10) folds: the directory's, every
+// Azure role assignment (which says which tenants read which others'
+// accounts), and those of the tenants of the buckets held, of Buckets,
+// and of the tenants named, which those read. Its zero value names the
+// directory's records and the role assignments alone.
 type Following struct {
 	Buckets int
 	Held    []int
@@ -57,27 +58,12 @@ func Bucket(tenant string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// Names reports whether f names a record of a tenant.
-func (f Following) Names(tenant string) bool {
-	if tenant == "" || slices.Contains(f.Tenants, tenant) {
+// Names reports whether f names a record of a tenant and a type.
+func (f Following) Names(tenant, typ string) bool {
+	if tenant == "" || typ == event.AzureRoleAssigned || slices.Contains(f.Tenants, tenant) {
 		return true
 	}
 	return f.Buckets > 0 && slices.Contains(f.Held, Bucket(tenant, f.Buckets))
-}
-
-// Spans returns the buckets of the records f names, in order: those held
-// and those of the tenants named; nil, every bucket, when f holds none of
-// Buckets.
-func (f Following) Spans() []int {
-	if f.Buckets == 0 {
-		return nil
-	}
-	out := slices.Clone(f.Held)
-	for _, t := range f.Tenants {
-		out = append(out, Bucket(t, f.Buckets))
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // Record is an event of the log with its place in it. Sequence numbers
@@ -158,10 +144,10 @@ type Webhook struct {
 // Store keeps the log. Implementations are safe for concurrent use, by
 // several goroutines and by several processes on the same database.
 type Store interface {
-	// Write runs fn in one transaction holding the whole log's write lock:
-	// no other writer, in this process or another, appends until fn
-	// returns. What fn appends is committed together when fn returns nil,
-	// and not at all otherwise.
+	// Write runs fn in one transaction holding the log's write lock: no
+	// other writer, in this process or another, appends until fn returns.
+	// What fn appends is committed together when fn returns nil, and not at
+	// all otherwise.
 	Write(ctx context.Context, fn func(Writer) error) error
 	// Scan calls fn with every record after sequence number after, in
 	// sequence order, until fn returns an error.
@@ -193,17 +179,6 @@ type Store interface {
 	// reads; it may give others. It returns its horizon: every record up
 	// to it that f names was given, unless fn ended the scan.
 	ScanFollowing(ctx context.Context, after int64, f Following, fn func(Record) error) (horizon int64, err error)
-	// Horizon waits for the writes in flight of the buckets given (nil:
-	// every one), and returns the sequence number up to which every record
-	// of theirs is committed: one appended later has a higher one. A
-	// reader that holds what the log's writers wait for takes its horizon
-	// first, and reads up to it with ScanTo and ScanFollowingTo, which
-	// wait for nothing.
-	Horizon(ctx context.Context, buckets []int) (int64, error)
-	// ScanTo is Scan up to the record horizon.
-	ScanTo(ctx context.Context, after, horizon int64, fn func(Record) error) error
-	// ScanFollowingTo is ScanFollowing up to the record horizon.
-	ScanFollowingTo(ctx context.Context, after, horizon int64, f Following, fn func(Record) error) error
 	// LastSeq returns the sequence number of the last record, 0 when empty.
 	LastSeq(ctx context.Context) (int64, error)
 	// LogDays counts the records of the log by the day of their time
@@ -334,9 +309,7 @@ type Writer interface {
 	// statement: each but a duplicate, an event whose id is in the log
 	// already or was carried by an earlier event of the same call. It
 	// returns each event's sequence number, 0 for a duplicate; the numbers
-	// of the events it adds grow in their order, each higher than those of
-	// the records its write's locks hold still (the whole log's, unless a
-	// write of some buckets).
+	// of the events it adds follow the log's last one without a gap.
 	Append(ctx context.Context, events []*event.Event) ([]int64, error)
 	// FileChanges adds changes to the feed, committed with the records
 	// that caused them.
@@ -417,11 +390,6 @@ type Buckets interface {
 	Renew(ctx context.Context, bucket int, owner string, epoch int64, until time.Time) (bool, error)
 	// Release gives a bucket back, when owner holds it at epoch.
 	Release(ctx context.Context, bucket int, owner string, epoch int64) error
-	// WriteBuckets runs fn as Write does, holding the locks of the buckets
-	// given alone: writers of other buckets append meanwhile (SPEC.md
-	// section 10). fn reads and appends the records of those buckets, and
-	// of the directory, only.
-	WriteBuckets(ctx context.Context, buckets []int, fn func(Writer) error) error
 	// Fenced runs fn in a transaction that first holds the lease of the
 	// bucket: it fails with ErrFenced, and fn's writes are not committed,
 	// when the bucket's epoch is no longer epoch. A process that takes the

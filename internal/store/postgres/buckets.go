@@ -38,11 +38,6 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 func (s *Store) SetBuckets(ctx context.Context, n int) (int, error) {
 	var stored int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The log's writers lock it whole until the buckets are fixed, by
-		// bucket after: none is in flight while they are.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
-			return err
-		}
 		tag, err := tx.Exec(ctx, `INSERT INTO bucket_count (buckets) VALUES ($1) ON CONFLICT DO NOTHING`, n)
 		if err != nil {
 			return err

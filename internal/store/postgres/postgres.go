@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/palproject/pal/internal/event"
@@ -27,103 +25,6 @@ const writeLock = 0x70616c // "pal"
 // Store is a store in a PostgreSQL database.
 type Store struct {
 	pool *pgxpool.Pool
-	// buckets is the number of buckets once fixed, which never changes
-	// after: 0 until then.
-	buckets atomic.Int64
-}
-
-// The log's writers lock what they append to (SPEC.md section 10). A
-// writer of some buckets holds the log's lock (writeLock) shared, then the
-// lock of each bucket, (bucketLock, bucket), in order: writers of other
-// buckets append meanwhile. A writer of the whole log (the directory's
-// records, a database whose buckets are not fixed, more buckets than
-// maxBucketLocks) holds the log's lock alone, and so waits for every writer
-// and holds back every other. Each record's number is drawn from the log's
-// sequence while its bucket is locked, so numbers grow, within a bucket, in
-// the order its writes commit; across buckets they do not. A reader takes
-// the same locks, shared (the whole log's alone exclusively), to wait for
-// the writers in flight of what it reads (Horizon): every record of those
-// buckets numbered up to the sequence's last number then is committed,
-// and any drawn later is higher.
-const (
-	bucketLock     = 0x70616d
-	maxBucketLocks = 64
-)
-
-// lastDrawn reads the last number drawn from the log's sequence, 0 when
-// none was.
-const lastDrawn = `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq`
-
-// bucketCount returns the number of buckets, 0 while it is not fixed.
-func (s *Store) bucketCount(ctx context.Context, q querier) (int, error) {
-	if n := s.buckets.Load(); n > 0 {
-		return int(n), nil
-	}
-	var n int
-	if err := q.QueryRow(ctx, `SELECT coalesce((SELECT buckets FROM bucket_count), 0)`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("the number of buckets: %w", err)
-	}
-	s.buckets.Store(int64(n))
-	return n, nil
-}
-
-// lockLog takes the locks of a write (write) or of a read of the buckets
-// given, nil meaning the whole log, in the transaction q is in.
-func (s *Store) lockLog(ctx context.Context, q querier, buckets []int, write bool) error {
-	n := 0
-	if buckets != nil && len(buckets) <= maxBucketLocks {
-		var err error
-		if n, err = s.bucketCount(ctx, q); err != nil {
-			return err
-		}
-	}
-	if n == 0 {
-		if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
-			return fmt.Errorf("lock the log: %w", err)
-		}
-		if write {
-			// No other writer is in flight: the numbers drawn by writes
-			// that did not commit are drawn again, and one process that
-			// writes the whole log numbers it without a gap.
-			if _, err := q.Exec(ctx, `SELECT setval('events_seq_seq', greatest(max(seq), 1), max(seq) IS NOT NULL) FROM events`); err != nil {
-				return fmt.Errorf("lock the log: %w", err)
-			}
-		}
-		return nil
-	}
-	mine := slices.Clone(buckets)
-	slices.Sort(mine)
-	mine = slices.Compact(mine)
-	lock := "pg_advisory_xact_lock_shared"
-	if write {
-		lock = "pg_advisory_xact_lock"
-	}
-	// In one statement, in this order: the log's lock shared, then the
-	// buckets' in order.
-	if _, err := q.Exec(ctx, `SELECT count(*) FROM (
-			SELECT pg_advisory_xact_lock_shared($1)
-			UNION ALL SELECT `+lock+`($2, b) FROM unnest($3::integer[]) AS b
-		) AS locks`, writeLock, bucketLock, mine); err != nil {
-		return fmt.Errorf("lock buckets %v: %w", mine, err)
-	}
-	return nil
-}
-
-// Horizon waits for the writers in flight of the buckets given (nil:
-// every one), and returns the number up to which every record of theirs
-// is committed: one drawn later is higher.
-func (s *Store) Horizon(ctx context.Context, buckets []int) (int64, error) {
-	var h int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.lockLog(ctx, tx, buckets, false); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, lastDrawn).Scan(&h)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("read the log: %w", err)
-	}
-	return h, nil
 }
 
 // Open connects to the database at url (postgres://…; query parameters
@@ -185,7 +86,6 @@ func (s *Store) Close() error {
 }
 
 type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
@@ -213,26 +113,9 @@ func scan(ctx context.Context, q querier, query string, fn func(store.Record) er
 	return rows.Err()
 }
 
-// Scan calls fn with the records after seq, in sequence order, up to the
-// last one committed once the writers in flight are done.
+// Scan calls fn with the records after seq, in sequence order.
 func (s *Store) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
-	h, err := s.Horizon(ctx, nil)
-	if err != nil {
-		return err
-	}
-	return scanLog(ctx, s.pool, after, h, fn)
-}
-
-// ScanTo calls fn with the records after seq and up to horizon, in
-// sequence order.
-func (s *Store) ScanTo(ctx context.Context, after, horizon int64, fn func(store.Record) error) error {
-	return scanLog(ctx, s.pool, after, horizon, fn)
-}
-
-// ScanFollowingTo calls fn with the records after seq and up to horizon
-// that f names, and those of no bucket, in sequence order.
-func (s *Store) ScanFollowingTo(ctx context.Context, after, horizon int64, f store.Following, fn func(store.Record) error) error {
-	return scanFollowing(ctx, s.pool, after, horizon, f, fn)
+	return scanLog(ctx, s.pool, after, fn)
 }
 
 // scanPage is how many records a scan of the log asks of one query. A
@@ -241,16 +124,16 @@ func (s *Store) ScanFollowingTo(ctx context.Context, after, horizon int64, f sto
 // with one query, that was the rest of the log, at every chunk.
 var scanPage = 10_000
 
-// scanLog calls fn with the records after seq and up to horizon, in
-// sequence order, a page a query.
-func scanLog(ctx context.Context, q querier, after, horizon int64, fn func(store.Record) error) error {
+// scanLog calls fn with the records after seq, in sequence order, a page
+// a query.
+func scanLog(ctx context.Context, q querier, after int64, fn func(store.Record) error) error {
 	for {
 		n := 0
-		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, func(r store.Record) error {
+		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, func(r store.Record) error {
 			n++
 			after = r.Seq
 			return fn(r)
-		}, after, horizon, scanPage)
+		}, after, scanPage)
 		if err != nil || n < scanPage {
 			return err
 		}
@@ -258,19 +141,19 @@ func scanLog(ctx context.Context, q querier, after, horizon int64, fn func(store
 }
 
 // ScanFollowing calls fn with the records after seq that f names, and
-// those of no bucket, in sequence order, up to the last one committed in
-// their buckets once their writers in flight are done: its horizon.
+// those of no bucket, in sequence order.
 func (s *Store) ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
-	h, err := s.Horizon(ctx, f.Spans())
-	if err != nil {
-		return 0, err
-	}
-	return h, scanFollowing(ctx, s.pool, after, h, f, fn)
+	return scanFollowing(ctx, s.pool, after, f, fn)
 }
 
-// scanFollowing reads the records after seq and up to horizon that f
-// names, a page a query as scanLog reads.
-func scanFollowing(ctx context.Context, q querier, after, horizon int64, f store.Following, fn func(store.Record) error) error {
+// scanFollowing reads the log's last sequence number first: its writers
+// hold one lock, so every record up to it is committed, and is read a
+// page a query as scanLog reads.
+func scanFollowing(ctx context.Context, q querier, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
+	var horizon int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&horizon); err != nil {
+		return 0, fmt.Errorf("scan log: %w", err)
+	}
 	held := f.Held
 	if f.Buckets == 0 {
 		held = nil
@@ -278,20 +161,23 @@ func scanFollowing(ctx context.Context, q querier, after, horizon int64, f store
 	for {
 		n := 0
 		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 AND seq <= $2
-			AND (bucket IS NULL OR bucket = ANY($3) OR tenant = ANY($4)) ORDER BY seq LIMIT $5`, func(r store.Record) error {
+			AND (bucket IS NULL OR bucket = ANY($3) OR tenant = ANY($4) OR type = $5) ORDER BY seq LIMIT $6`, func(r store.Record) error {
 			n++
 			after = r.Seq
 			return fn(r)
-		}, after, horizon, held, f.Tenants, scanPage)
-		if err != nil || n < scanPage {
-			return err
+		}, after, horizon, held, f.Tenants, event.AzureRoleAssigned, scanPage)
+		if err != nil {
+			return 0, err
+		}
+		if n < scanPage {
+			return horizon, nil
 		}
 	}
 }
 
 // LogDays counts the records by the day of their time.
 func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT day, sum(events)::bigint FROM log_days GROUP BY day`)
+	rows, err := s.pool.Query(ctx, `SELECT day, events FROM log_days`)
 	if err != nil {
 		return nil, fmt.Errorf("days of the log: %w", err)
 	}
@@ -359,24 +245,20 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 // one COPY when something reads the log or the transaction ends.
 type writer struct {
 	tx      pgx.Tx
+	last    int64
+	read    bool            // whether last was read
 	buckets int             // the number of buckets, 0 when not fixed
 	ids     map[string]bool // ids known to be in the log, and added
 	pending rows
 }
 
-// rows are events to add, column by column, and how many a day and
-// bucket (-1: of none).
+// rows are events to add, column by column, and how many a day.
 type rows struct {
 	seq, time         []int64
 	id                []*string
 	typ, tenant, body []string
 	bucket            []*int32
-	days              map[dayOf]int
-}
-
-type dayOf struct {
-	day    string
-	bucket int32
+	days              map[string]int
 }
 
 func (r *rows) add(seq int64, ev *event.Event, buckets int) {
@@ -393,13 +275,9 @@ func (r *rows) add(seq int64, ev *event.Event, buckets int) {
 	r.typ, r.tenant, r.body = append(r.typ, ev.Type), append(r.tenant, ev.Tenant), append(r.body, string(ev.AppendJSON(nil)))
 	r.bucket = append(r.bucket, bucket)
 	if r.days == nil {
-		r.days = make(map[dayOf]int)
+		r.days = make(map[string]int)
 	}
-	d := dayOf{ev.Time.UTC().Format(time.DateOnly), -1}
-	if bucket != nil {
-		d.bucket = *bucket
-	}
-	r.days[d]++
+	r.days[ev.Time.UTC().Format(time.DateOnly)]++
 }
 
 func (r *rows) row(i int) ([]any, error) {
@@ -417,23 +295,23 @@ func (w *writer) flush(ctx context.Context) error {
 	if n == 0 {
 		return nil
 	}
-	days, buckets, counts := make([]string, 0, len(p.days)), make([]int32, 0, len(p.days)), make([]int64, 0, len(p.days))
+	days, counts := make([]string, 0, len(p.days)), make([]int64, 0, len(p.days))
 	for d, c := range p.days {
-		days, buckets, counts = append(days, d.day), append(buckets, d.bucket), append(counts, int64(c))
+		days, counts = append(days, d), append(counts, int64(c))
 	}
-	const countDays = `INSERT INTO log_days (day, bucket, events) SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[])
-		ON CONFLICT (day, bucket) DO UPDATE SET events = log_days.events + excluded.events`
+	const countDays = `INSERT INTO log_days (day, events) SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (day) DO UPDATE SET events = log_days.events + excluded.events`
 	var err error
 	if n >= copyRows {
 		_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body", "bucket"}, pgx.CopyFromSlice(n, p.row))
 		if err == nil {
-			_, err = w.tx.Exec(ctx, countDays, days, buckets, counts)
+			_, err = w.tx.Exec(ctx, countDays, days, counts)
 		}
 	} else {
 		// One round trip, with the days counted, while the log is locked.
 		_, err = w.tx.Exec(ctx, `WITH appended AS (INSERT INTO events (seq, id, type, time_ns, tenant, body, bucket)
-			SELECT * FROM unnest($4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::integer[]))
-			`+countDays, days, buckets, counts, p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
+			SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::integer[]))
+			`+countDays, days, counts, p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
 	}
 	w.pending = rows{}
 	if err != nil {
@@ -442,28 +320,18 @@ func (w *writer) flush(ctx context.Context) error {
 	return nil
 }
 
-// Scan reads, inside a write, the records after seq up to the last
-// number drawn: the caller reads only the buckets its write locked.
 func (w *writer) Scan(ctx context.Context, after int64, fn func(store.Record) error) error {
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
-	var h int64
-	if err := w.tx.QueryRow(ctx, lastDrawn).Scan(&h); err != nil {
-		return fmt.Errorf("scan log: %w", err)
-	}
-	return scanLog(ctx, w.tx, after, h, fn)
+	return scanLog(ctx, w.tx, after, fn)
 }
 
 func (w *writer) ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
 	if err := w.flush(ctx); err != nil {
 		return 0, err
 	}
-	var h int64
-	if err := w.tx.QueryRow(ctx, lastDrawn).Scan(&h); err != nil {
-		return 0, fmt.Errorf("scan log: %w", err)
-	}
-	return h, scanFollowing(ctx, w.tx, after, h, f, fn)
+	return scanFollowing(ctx, w.tx, after, f, fn)
 }
 
 func (w *writer) ScanTenant(ctx context.Context, tenant string, fn func(store.Record) error) error {
@@ -497,41 +365,32 @@ func (w *writer) Append(ctx context.Context, events []*event.Event) ([]int64, er
 			ids = append(ids, ev.ID)
 		}
 	}
-	if len(ids) > 0 {
+	if !w.read || len(ids) > 0 {
+		var last int64
+		var buckets int
 		var found []string
-		err := w.tx.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&found)
+		err := w.tx.QueryRow(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0),
+			coalesce((SELECT buckets FROM bucket_count), 0),
+			coalesce((SELECT array_agg(id) FROM events WHERE id = ANY($1)), '{}')`, ids).Scan(&last, &buckets, &found)
 		if err != nil {
 			return nil, fmt.Errorf("append: %w", err)
+		}
+		if !w.read {
+			w.last, w.buckets, w.read = last, buckets, true
 		}
 		for _, id := range found {
 			w.ids[id] = true
 		}
 	}
 	dup := store.Duplicates(events, w.ids)
-	n := 0
-	for _, d := range dup {
-		if !d {
-			n++
-		}
-	}
 	seqs := make([]int64, len(events))
-	if n == 0 {
-		return seqs, nil
-	}
-	drawn := make([]int64, 0, n)
-	rows, err := w.tx.Query(ctx, `SELECT nextval('events_seq_seq') FROM generate_series(1, $1)`, n)
-	if err != nil {
-		return nil, fmt.Errorf("append: %w", err)
-	}
-	if drawn, err = pgx.AppendRows(drawn, rows, pgx.RowTo[int64]); err != nil {
-		return nil, fmt.Errorf("append: %w", err)
-	}
 	for i, ev := range events {
 		if dup[i] {
 			continue
 		}
-		seqs[i], drawn = drawn[0], drawn[1:]
-		w.pending.add(seqs[i], ev, w.buckets)
+		w.last++
+		seqs[i] = w.last
+		w.pending.add(w.last, ev, w.buckets)
 	}
 	return seqs, nil
 }
@@ -597,30 +456,13 @@ func (s *Store) Changes(ctx context.Context, f store.ChangeFilter, after store.C
 	return rows.Err()
 }
 
-// Write runs fn in a transaction that holds the whole log's lock.
+// Write runs fn in a transaction that holds the log's advisory lock.
 func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
-	return s.write(ctx, nil, fn)
-}
-
-// WriteBuckets runs fn in a transaction that holds the locks of the
-// buckets given: writers of other buckets append meanwhile.
-func (s *Store) WriteBuckets(ctx context.Context, buckets []int, fn func(store.Writer) error) error {
-	if buckets == nil {
-		buckets = []int{}
-	}
-	return s.write(ctx, buckets, fn)
-}
-
-func (s *Store) write(ctx context.Context, buckets []int, fn func(store.Writer) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.lockLog(ctx, tx, buckets, true); err != nil {
-			return err
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+			return fmt.Errorf("lock log: %w", err)
 		}
-		n, err := s.bucketCount(ctx, tx)
-		if err != nil {
-			return err
-		}
-		w := &writer{tx: tx, buckets: n, ids: make(map[string]bool)}
+		w := &writer{tx: tx, ids: make(map[string]bool)}
 		if err := fn(w); err != nil {
 			return err
 		}

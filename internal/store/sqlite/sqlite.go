@@ -162,23 +162,6 @@ func scanFollowing(ctx context.Context, q querier, after int64, fn func(store.Re
 	return horizon, nil
 }
 
-// Horizon returns the last record's sequence number: SQLite's writers take
-// one lock, so every record up to it is committed.
-func (s *Store) Horizon(ctx context.Context, _ []int) (int64, error) {
-	return s.LastSeq(ctx)
-}
-
-// ScanTo calls fn with the records after seq and up to horizon, in
-// sequence order.
-func (s *Store) ScanTo(ctx context.Context, after, horizon int64, fn func(store.Record) error) error {
-	return scan(ctx, s.db, `SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq`, fn, after, horizon)
-}
-
-// ScanFollowingTo calls fn with every record after seq and up to horizon.
-func (s *Store) ScanFollowingTo(ctx context.Context, after, horizon int64, _ store.Following, fn func(store.Record) error) error {
-	return s.ScanTo(ctx, after, horizon, fn)
-}
-
 // LogDays counts the records by the day of their time.
 func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT day, events FROM log_days`)

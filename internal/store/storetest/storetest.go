@@ -340,7 +340,7 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 		f := store.Following{Buckets: n, Held: []int{store.Bucket("t0", n)}, Tenants: []string{"t-read"}}
 		var must []int64
 		for i, r := range all(t, s, false) {
-			if i == 0 || f.Names(r.Event.Tenant) {
+			if i == 0 || f.Names(r.Event.Tenant, r.Event.Type) {
 				must = append(must, r.Seq)
 			}
 		}
@@ -380,140 +380,6 @@ func Exercise(t *testing.T, fresh func(t *testing.T) Opener) {
 			t.Fatalf("the test follows %d records of 28: a bucket of 4 should be some", len(must))
 		}
 	})
-
-	// Writers of different buckets append at once; a reader waits for the
-	// writers in flight of what it reads alone (SPEC.md section 10).
-	if _, ok := fresh(t)(t).(store.Buckets); ok {
-		t.Run("WritersByBucket", func(t *testing.T) {
-			open := fresh(t)
-			s1, s2 := open(t), open(t)
-			const n = 16
-			if _, err := s1.(store.Buckets).SetBuckets(ctx, n); err != nil {
-				t.Fatal(err)
-			}
-			a, b := "contoso", "fabrikam"
-			ba, bb := store.Bucket(a, n), store.Bucket(b, n)
-			if ba == bb {
-				t.Fatal("the test's tenants share a bucket")
-			}
-			of := func(tenant, id string) *event.Event {
-				return &event.Event{Type: event.Usage, Time: at(1), ID: id, Tenant: tenant, Resource: "app1", User: "u1"}
-			}
-			inside, release, done := make(chan int64), make(chan struct{}), make(chan error, 1)
-			// A failing test lets the write in flight end, so that its
-			// store closes.
-			let := sync.OnceFunc(func() { close(release) })
-			defer let()
-			go func() {
-				done <- s1.(store.Buckets).WriteBuckets(ctx, []int{ba}, func(w store.Writer) error {
-					seqs, err := w.Append(ctx, []*event.Event{of(a, "a1")})
-					if err != nil {
-						return err
-					}
-					inside <- seqs[0]
-					<-release
-					return nil
-				})
-			}()
-			first := <-inside
-			// Meanwhile another bucket's writer appends and commits, and
-			// a reader of that bucket reads it.
-			finished := make(chan int64, 1)
-			go func() {
-				var seq int64
-				err := s2.(store.Buckets).WriteBuckets(ctx, []int{bb}, func(w store.Writer) error {
-					seqs, err := w.Append(ctx, []*event.Event{of(b, "b1")})
-					seq = seqs[0]
-					return err
-				})
-				if err != nil {
-					t.Error(err)
-				}
-				finished <- seq
-			}()
-			var other int64
-			select {
-			case other = <-finished:
-			case <-time.After(20 * time.Second):
-				t.Fatal("a writer of another bucket waited for the one in flight")
-			}
-			if other <= first {
-				t.Errorf("a number drawn later, %d, is not above %d", other, first)
-			}
-			type read struct {
-				seqs    []int64
-				horizon int64
-			}
-			readOf := func(s store.Store, buckets ...int) chan read {
-				out := make(chan read, 1)
-				go func() {
-					var got read
-					var err error
-					got.horizon, err = s.ScanFollowing(ctx, 0, store.Following{Buckets: n, Held: buckets}, func(r store.Record) error {
-						got.seqs = append(got.seqs, r.Seq)
-						return nil
-					})
-					if err != nil {
-						t.Error(err)
-					}
-					out <- got
-				}()
-				return out
-			}
-			select {
-			case got := <-readOf(s2, bb):
-				if fmt.Sprint(got.seqs) != fmt.Sprint([]int64{other}) || got.horizon < other {
-					t.Errorf("the reader of %s's bucket read %v up to %d, want [%d]", b, got.seqs, got.horizon, other)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("a reader of another bucket waited for the writer in flight")
-			}
-			// A reader of the bucket in flight, a writer of it, and a
-			// writer of the whole log wait for it to commit.
-			reader := readOf(s2, ba)
-			select {
-			case got := <-reader:
-				t.Fatalf("the reader of the bucket in flight read %v up to %d before it committed", got.seqs, got.horizon)
-			case <-time.After(300 * time.Millisecond):
-			}
-			same, whole := make(chan int64, 1), make(chan error, 1)
-			go func() {
-				var seq int64
-				err := s2.(store.Buckets).WriteBuckets(ctx, []int{ba}, func(w store.Writer) error {
-					seqs, err := w.Append(ctx, []*event.Event{of(a, "a2")})
-					seq = seqs[0]
-					return err
-				})
-				if err != nil {
-					t.Error(err)
-				}
-				same <- seq
-			}()
-			go func() { whole <- s2.Write(ctx, func(store.Writer) error { return nil }) }()
-			select {
-			case got := <-reader:
-				t.Fatalf("the reader of the bucket in flight read %v up to %d before it committed", got.seqs, got.horizon)
-			case <-same:
-				t.Fatal("a writer of the same bucket appended while the first was in flight")
-			case <-whole:
-				t.Fatal("a writer of the whole log wrote while a bucket's writer was in flight")
-			case <-time.After(300 * time.Millisecond):
-			}
-			let()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if got := <-reader; len(got.seqs) == 0 || got.seqs[0] != first || got.horizon < first {
-				t.Errorf("the reader of the bucket read %v up to %d, want the record %d first", got.seqs, got.horizon, first)
-			}
-			if seq := <-same; seq <= first {
-				t.Errorf("the bucket's next writer drew %d, not above %d", seq, first)
-			}
-			if err := <-whole; err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
 
 	t.Run("LogDays", func(t *testing.T) {
 		s := fresh(t)(t)

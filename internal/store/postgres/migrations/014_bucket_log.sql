@@ -3,15 +3,12 @@
 -- the directory's, which every process reads, and for the records stored
 -- before, which every process reads too.
 ALTER TABLE events ADD COLUMN bucket INTEGER;
--- The records of the log by the day of their time, and by bucket (-1: of
--- none), so that writers of different buckets count apart: what comes in,
--- which no process reads every record to count any more.
+-- The records of the log by the day of their time: what comes in, which
+-- no process reads every record to count any more.
 CREATE TABLE log_days (
-    day TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    events BIGINT NOT NULL,
-    PRIMARY KEY (day, bucket)
+    day TEXT PRIMARY KEY,
+    events BIGINT NOT NULL
 );
-INSERT INTO log_days (day, bucket, events)
-SELECT to_char(DATE '1970-01-01' + floor(time_ns::numeric / 86400000000000)::integer, 'YYYY-MM-DD'), -1, count(*)
+INSERT INTO log_days (day, events)
+SELECT to_char(DATE '1970-01-01' + floor(time_ns::numeric / 86400000000000)::integer, 'YYYY-MM-DD'), count(*)
 FROM events GROUP BY 1;
