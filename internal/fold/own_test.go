@@ -269,14 +269,7 @@ func TestOwnerReadsTheTenantsItsTenantsName(t *testing.T) {
 			}
 		}
 	}
-	st.Engine().AdvanceTo(full.Engine().Now())
-	want, got := full.Engine().Attribution("customer"), st.Engine().Attribution("customer")
-	if len(want) != 1 || want[0].Partner != "100011" {
-		t.Fatalf("one process recognises %+v, want the partner 100011 through Lighthouse", want)
-	}
-	if diff := gocmp.Diff(want, got); diff != "" {
-		t.Fatalf("the owner of the customer's tenant alone (-every tenant +owner):\n%s", diff)
-	}
+	recognisesAsOne(t, full, st, "the owner of the customer's tenant alone")
 	if got := st.Tenants(); !slices.Equal(got, []string{"customer", "home"}) {
 		t.Fatalf("the owner holds %v, want the customer's tenant and the home tenant it reads", got)
 	}
@@ -338,17 +331,25 @@ func TestAFollowerReadsTheTenantsItsTenantsName(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			st.Engine().AdvanceTo(full.Engine().Now())
-			want, got := full.Engine().Attribution("customer"), st.Engine().Attribution("customer")
-			if len(want) != 1 || want[0].Partner != "100011" {
-				t.Fatalf("one process recognises %+v, want the partner 100011 through Lighthouse", want)
-			}
-			if diff := gocmp.Diff(want, got); diff != "" {
-				t.Fatalf("the follower of the customer's bucket (-every tenant +follower):\n%s", diff)
-			}
+			recognisesAsOne(t, full, st, "the follower of the customer's bucket")
 			if got := st.Linking("100011"); !slices.Equal(got, []string{"home"}) {
 				t.Fatalf("the follower notes links of 100011 in %v, want the home tenant it reads alone", got)
 			}
 		})
+	}
+}
+
+// recognisesAsOne checks that st, at full's present, recognises for the
+// customer's tenant what full, folding every tenant, does: the partner
+// 100011 through Lighthouse.
+func recognisesAsOne(t *testing.T, full, st *fold.State, who string) {
+	t.Helper()
+	st.Engine().AdvanceTo(full.Engine().Now())
+	want, got := full.Engine().Attribution("customer"), st.Engine().Attribution("customer")
+	if len(want) != 1 || want[0].Partner != "100011" {
+		t.Fatalf("one process recognises %+v, want the partner 100011 through Lighthouse", want)
+	}
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Fatalf("%s (-every tenant +state):\n%s", who, diff)
 	}
 }

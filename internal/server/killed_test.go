@@ -255,6 +255,17 @@ func (s *scansFrom) Scan(ctx context.Context, after int64, fn func(store.Record)
 	return s.Store.Scan(ctx, after, fn)
 }
 
+// during returns where the scans of the log that fn asks start.
+func (s *scansFrom) during(fn func()) []int64 {
+	s.mu.Lock()
+	s.afters = nil
+	s.mu.Unlock()
+	fn()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.afters)
+}
+
 // TestAFailedWriteRecoversFromTheSnapshot: after a write whose commit
 // failed, the state folds the log again from the latest snapshot, not
 // from its first record, and answers as the log does.
@@ -275,13 +286,8 @@ func TestAFailedWriteRecoversFromTheSnapshot(t *testing.T) {
 		t.Fatal("a write whose commit failed was answered 200")
 	}
 	failing.fail.Store(false)
-	st.mu.Lock()
-	st.afters = nil
-	st.mu.Unlock()
-	got := answers(t, s, operator)
-	st.mu.Lock()
-	afters := slices.Clone(st.afters)
-	st.mu.Unlock()
+	var got string
+	afters := st.during(func() { got = answers(t, s, operator) })
 	if len(afters) == 0 || slices.Min(afters) < snapshot {
 		t.Fatalf("after the failed write, the log was scanned from %v, not from the snapshot after record %d", afters, snapshot)
 	}
@@ -403,13 +409,8 @@ func TestAReaderCutShortKeepsTheState(t *testing.T) {
 		t.Fatal("a reader whose catch-up failed was answered 200")
 	}
 	st.fail.Store(false)
-	st.mu.Lock()
-	st.afters = nil
-	st.mu.Unlock()
-	got := answers(t, reader, operator)
-	st.mu.Lock()
-	afters := slices.Clone(st.afters)
-	st.mu.Unlock()
+	var got string
+	afters := st.during(func() { got = answers(t, reader, operator) })
 	if len(afters) == 0 || slices.Min(afters) < folded {
 		t.Fatalf("after a reader's catch-up failed, the log was scanned from %v, not from the record %d the state had folded", afters, folded)
 	}
