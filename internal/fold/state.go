@@ -232,7 +232,9 @@ func (s *State) CatchUp(ctx context.Context, src Source) error {
 		s.apply(recs, &late)
 		if len(recs) < s.chunk {
 			// Every record up to the horizon that the state folds was
-			// read: it has folded the log that far.
+			// read, but those of a tenant it began to read meanwhile,
+			// which the refold below reads: it has folded the log that
+			// far.
 			s.seq = max(s.seq, horizon)
 		}
 		if s.progress != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -788,5 +789,95 @@ func TestProcessesWritingAtOnceGiveTheAnswersOfTheLog(t *testing.T) {
 			}
 			answerAsTheLog(t, ps, operator, stored, rng)
 		})
+	}
+}
+
+// cutFollowing fails the ScanFollowing call numbered failAt after it is
+// armed (1 = the first): a catch-up cut short after its first chunk.
+type cutFollowing struct {
+	store.Store
+	calls  atomic.Int32
+	failAt atomic.Int32
+	failed atomic.Int32
+}
+
+func (c *cutFollowing) ScanFollowing(ctx context.Context, after int64, f store.Following, fn func(store.Record) error) (int64, error) {
+	if at := c.failAt.Load(); at > 0 {
+		if c.calls.Add(1) == at {
+			c.failAt.Store(0)
+			c.failed.Add(1)
+			return 0, errors.New("the connection was lost")
+		}
+	}
+	return c.Store.ScanFollowing(ctx, after, f, fn)
+}
+
+// TestACatchUpCutShortKeepsTheFeedWhole: an owner whose catch-up of
+// another process's writes is cut short after its first chunk keeps what
+// it folded, and still files the changes of that chunk: every process's
+// feed gives the timeline.
+func TestACatchUpCutShortKeepsTheFeedWhole(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	victimCut := &cutFollowing{}
+	writer := startProcess(t, db, "w", c, server.Config{})
+	victim := startProcess(t, db, "v", c, server.Config{FoldChunk: 3}, func(s store.Store) store.Store {
+		victimCut.Store = s
+		return victimCut
+	})
+	rounds(t, 3, writer, victim)
+	var tenant string
+	for i := 0; ; i++ {
+		tenant = fmt.Sprintf("tenant-%d", i)
+		if _, ok := victim.lease.Held()[store.Bucket(tenant, testBuckets)]; ok {
+			break
+		}
+	}
+	operator := writer.token(store.RoleOperator, "", "", "")
+	ctx := context.Background()
+	share := func() {
+		for _, p := range []*process{writer, victim} {
+			if err := server.Share(ctx, p.srv); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	day := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	next := func() string { day = day.Add(time.Hour); return day.Format(time.RFC3339) }
+	writer.push(operator, strings.Join([]string{
+		`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"A","locations":["100011"]}`,
+		`{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"200001","name":"B","locations":["200011"]}`,
+		fmt.Sprintf(`{"type":"environment.created","time":%q,"tenant":%q,"environment":"e1","env_type":"production"}`, next(), tenant),
+		fmt.Sprintf(`{"type":"account.created","time":%q,"tenant":%q,"account":"a1","kind":"user"}`, next(), tenant),
+		fmt.Sprintf(`{"type":"account.created","time":%q,"tenant":%q,"account":"a2","kind":"user"}`, next(), tenant),
+		fmt.Sprintf(`{"type":"pal.linked","time":%q,"tenant":%q,"account":"a1","partner":"100011"}`, next(), tenant),
+		fmt.Sprintf(`{"type":"pal.linked","time":%q,"tenant":%q,"account":"a2","partner":"200011"}`, next(), tenant),
+	}, "\n"))
+	share()
+	for b := range 5 {
+		var lines []string
+		for i := range 3 {
+			r := fmt.Sprintf("r%d-%d", b, i)
+			lines = append(lines,
+				fmt.Sprintf(`{"type":"resource.created","time":%q,"tenant":%q,"environment":"e1","resource":%q,"kind":"canvas_app","owner":"a1"}`, next(), tenant, r),
+				fmt.Sprintf(`{"type":"resource.owner_changed","time":%q,"tenant":%q,"resource":%q,"owner":"a2"}`, next(), tenant, r))
+		}
+		// The owner's next catch-up is cut short after its first chunk.
+		victimCut.calls.Store(0)
+		victimCut.failAt.Store(2)
+		writer.push(operator, strings.Join(lines, "\n"))
+		if victimCut.failAt.Load() != 0 {
+			// Cut short, as a reader gone or a connection lost.
+			_ = server.Share(ctx, victim.srv)
+		}
+		victimCut.failAt.Store(0)
+		share()
+	}
+	if victimCut.failed.Load() == 0 {
+		t.Fatal("no catch-up was cut short")
+	}
+	want := foldLog(t, victim.exportedLog(operator), attribution.DefaultOptions())
+	for _, p := range []*process{writer, victim} {
+		p.checkFeed(t, operator, want.Timeline)
 	}
 }

@@ -507,8 +507,10 @@ func (s *Server) catchUp(ctx context.Context, src fold.Source, last int64) error
 			err = intact{err}
 		}
 		// The changes of the tenants it owns are filed by a process
-		// sharing the tenants; otherwise their writers filed them.
-		if changes := st.TakeOutbox(); err == nil && !wasStale {
+		// sharing the tenants; otherwise their writers filed them. Those
+		// of the chunks a catch-up cut short folded are kept too: the
+		// state goes on past them.
+		if changes := st.TakeOutbox(); !st.Stale() && !wasStale {
 			if r, ok := src.(*replay); !ok || !r.replaying {
 				s.queue(changes)
 			}
