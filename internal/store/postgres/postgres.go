@@ -127,13 +127,20 @@ var scanPage = 10_000
 // scanLog calls fn with the records after seq, in sequence order, a page
 // a query.
 func scanLog(ctx context.Context, q querier, after int64, fn func(store.Record) error) error {
+	return scanPages(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, fn)
+}
+
+// scanPages calls fn with the records query gives after seq, in sequence
+// order, a page a query: query takes the last record read as $1, then
+// args, then the page's size.
+func scanPages(ctx context.Context, q querier, query string, after int64, fn func(store.Record) error, args ...any) error {
 	for {
 		n := 0
-		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, func(r store.Record) error {
+		err := scan(ctx, q, query, func(r store.Record) error {
 			n++
 			after = r.Seq
 			return fn(r)
-		}, after, scanPage)
+		}, append(append([]any{after}, args...), scanPage)...)
 		if err != nil || n < scanPage {
 			return err
 		}
@@ -158,34 +165,32 @@ func scanFollowing(ctx context.Context, q querier, after int64, f store.Followin
 	if f.Buckets == 0 {
 		held = nil
 	}
-	for {
-		n := 0
-		err := scan(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 AND seq <= $2
-			AND (bucket IS NULL OR bucket = ANY($3) OR tenant = ANY($4) OR type = $5) ORDER BY seq LIMIT $6`, func(r store.Record) error {
-			n++
-			after = r.Seq
-			return fn(r)
-		}, after, horizon, held, f.Tenants, event.AzureRoleAssigned, scanPage)
-		if err != nil {
-			return 0, err
-		}
-		if n < scanPage {
-			return horizon, nil
-		}
+	err := scanPages(ctx, q, `SELECT seq, body FROM events WHERE seq > $1 AND seq <= $2
+		AND (bucket IS NULL OR bucket = ANY($3) OR tenant = ANY($4) OR type = $5) ORDER BY seq LIMIT $6`,
+		after, fn, horizon, held, f.Tenants, event.AzureRoleAssigned)
+	if err != nil {
+		return 0, err
 	}
+	return horizon, nil
 }
 
 // LogDays counts the records by the day of their time.
 func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT day, events FROM log_days`)
+	return s.dayCounts(ctx, "days of the log", `SELECT day, events FROM log_days`)
+}
+
+// dayCounts returns the counts a query gives by day, its rows a day and a
+// count; what names them in its errors.
+func (s *Store) dayCounts(ctx context.Context, what, query string, args ...any) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("days of the log: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out := make(map[string]int)
 	var day string
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error { out[day] = n; return nil }); err != nil {
-		return nil, fmt.Errorf("days of the log: %w", err)
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error { out[day] = int(n); return nil }); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
@@ -785,19 +790,5 @@ func (s *Store) CompactConsumption(ctx context.Context, month string, last int64
 // ConsumptionDays returns the records kept from day first to day last, by
 // the day they were reported.
 func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT day, rows FROM consumption_days WHERE day >= $1 AND day <= $2`, first, last)
-	if err != nil {
-		return nil, fmt.Errorf("consumption days: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var day string
-		var n int64
-		if err := rows.Scan(&day, &n); err != nil {
-			return nil, fmt.Errorf("consumption days: %w", err)
-		}
-		out[day] = int(n)
-	}
-	return out, rows.Err()
+	return s.dayCounts(ctx, "consumption days", `SELECT day, rows FROM consumption_days WHERE day >= $1 AND day <= $2`, first, last)
 }

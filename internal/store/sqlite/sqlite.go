@@ -164,9 +164,15 @@ func scanFollowing(ctx context.Context, q querier, after int64, fn func(store.Re
 
 // LogDays counts the records by the day of their time.
 func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT day, events FROM log_days`)
+	return s.dayCounts(ctx, "days of the log", `SELECT day, events FROM log_days`)
+}
+
+// dayCounts returns the counts a query gives by day, its rows a day and a
+// count; what names them in its errors.
+func (s *Store) dayCounts(ctx context.Context, what, query string, args ...any) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("days of the log: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	out := make(map[string]int)
@@ -174,12 +180,12 @@ func (s *Store) LogDays(ctx context.Context) (map[string]int, error) {
 		var day string
 		var n int
 		if err := rows.Scan(&day, &n); err != nil {
-			return nil, fmt.Errorf("days of the log: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out[day] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("days of the log: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
@@ -723,19 +729,5 @@ func (s *Store) CompactConsumption(ctx context.Context, month string, last int64
 // ConsumptionDays returns the records kept from day first to day last, by
 // the day they were reported.
 func (s *Store) ConsumptionDays(ctx context.Context, first, last string) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT day, rows FROM consumption_days WHERE day >= ? AND day <= ?`, first, last)
-	if err != nil {
-		return nil, fmt.Errorf("consumption days: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var day string
-		var n int
-		if err := rows.Scan(&day, &n); err != nil {
-			return nil, fmt.Errorf("consumption days: %w", err)
-		}
-		out[day] = n
-	}
-	return out, rows.Err()
+	return s.dayCounts(ctx, "consumption days", `SELECT day, rows FROM consumption_days WHERE day >= ? AND day <= ?`, first, last)
 }
