@@ -1,6 +1,10 @@
 package server
 
-import "context"
+import (
+	"context"
+
+	"github.com/palproject/pal/internal/fold"
+)
 
 // SplitTenants makes s answer every question across tenants from one part
 // per group of tenants, as processes that own those groups would, each
@@ -20,3 +24,9 @@ func SplitTenants(s *Server, n int, group func(tenant string) int) {
 // Share runs one round of what Follow does every period: s folds what the
 // others committed, is told the buckets it holds, and files its changes.
 func Share(ctx context.Context, s *Server) error { return s.share(ctx) }
+
+// CatchUp brings s's published state up to the log's end, as a reader
+// does.
+func CatchUp(ctx context.Context, s *Server) error {
+	return s.read(ctx, func(*fold.State) error { return nil })
+}

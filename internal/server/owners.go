@@ -56,12 +56,12 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 	// lost buckets lists no tenant.
 	var gained []string
 	filedUpTo := make(map[string]int64)
+	filed := make(map[int]int64, len(taken))
 	if len(taken) > 0 {
 		leases, err := s.shared.Leases(ctx)
 		if err != nil {
 			return err
 		}
-		filed := make(map[int]int64, len(taken))
 		last := int64(0)
 		for _, b := range taken {
 			if b < len(leases) {
@@ -69,15 +69,8 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 				last = max(last, leases[b].Filed)
 			}
 		}
-		all, err := s.shared.Tenants(ctx)
-		if err != nil {
+		if err := s.listGained(ctx, filed, &gained, filedUpTo); err != nil {
 			return err
-		}
-		for _, t := range all {
-			if f, ok := filed[store.Bucket(t, n)]; ok {
-				gained = append(gained, t)
-				filedUpTo[t] = f
-			}
 		}
 		if err := s.syncTo(ctx, src, last); err != nil {
 			return err
@@ -109,10 +102,21 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		before[t] = e.TenantHistory(t)
 	}
 	_, err := update(s.views, src, func(st *fold.State, src fold.Source) (struct{}, error) {
+		r, _ := src.(*replay)
+		replaying := r != nil && r.replaying
+		// A tenant first stored after the listing may be folded past
+		// already, while its bucket was not this state's: listed again
+		// with the state held, it is gained too. Its last owner filed
+		// nothing of it.
+		if len(taken) > 0 && !replaying {
+			if err := s.listGained(ctx, filed, &gained, filedUpTo); err != nil {
+				return struct{}{}, err
+			}
+		}
 		if err := st.OwnBuckets(ctx, src, n, slices.Collect(maps.Keys(held)), gained); err != nil {
 			return struct{}{}, err
 		}
-		if r, ok := src.(*replay); ok && r.replaying {
+		if replaying {
 			return struct{}{}, nil
 		}
 		for _, t := range gained {
@@ -135,6 +139,23 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		return err
 	}
 	s.owning.Store(&held)
+	return nil
+}
+
+// listGained adds to gained the tenants of the buckets taken (those
+// filed has) that it does not have yet, each filed up to its bucket's note.
+func (s *Server) listGained(ctx context.Context, filed map[int]int64, gained *[]string, filedUpTo map[string]int64) error {
+	all, err := s.shared.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range all {
+		f, ok := filed[store.Bucket(t, s.own.Buckets())]
+		if _, listed := filedUpTo[t]; ok && !listed {
+			*gained = append(*gained, t)
+			filedUpTo[t] = f
+		}
+	}
 	return nil
 }
 

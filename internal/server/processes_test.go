@@ -86,13 +86,18 @@ func startProcess(t *testing.T, dbURL, id string, c *leasetest.Clock, cfg server
 	for _, w := range wrap {
 		cfg.Store = w(cfg.Store)
 	}
+	// A wrapper that keeps the buckets' methods is the leases' store too.
+	var shared store.Buckets = st
+	if b, ok := cfg.Store.(store.Buckets); ok {
+		shared = b
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &process{id: id}
 	p.hs = httptest.NewUnstartedServer(p.serve(srv.Handler()))
-	p.lease = lease.New(st, testBuckets, lease.Options{ID: id, Addr: "http://" + p.hs.Listener.Addr().String(), Lease: 10 * time.Second, Now: c.Now})
+	p.lease = lease.New(shared, testBuckets, lease.Options{ID: id, Addr: "http://" + p.hs.Listener.Addr().String(), Lease: 10 * time.Second, Now: c.Now})
 	srv.Own(p.lease)
 	p.hs.Start()
 	t.Cleanup(p.hs.Close)
@@ -880,4 +885,112 @@ func TestACatchUpCutShortKeepsTheFeedWhole(t *testing.T) {
 	for _, p := range []*process{writer, victim} {
 		p.checkFeed(t, operator, want.Timeline)
 	}
+}
+
+// storedWhileListed is a process's store that, the first time the tenants
+// are listed once armed, stores lines in the log right after listing them,
+// as another process writing at that moment does, then runs then.
+type storedWhileListed struct {
+	*postgres.Store
+	mu    sync.Mutex
+	lines []*event.Event
+	then  func()
+}
+
+func (s *storedWhileListed) Tenants(ctx context.Context) ([]string, error) {
+	all, err := s.Store.Tenants(ctx)
+	s.mu.Lock()
+	lines := s.lines
+	s.lines = nil
+	s.mu.Unlock()
+	if err == nil && len(lines) > 0 {
+		err = s.Write(ctx, func(w store.Writer) error {
+			_, err := w.Append(ctx, lines)
+			return err
+		})
+		s.then()
+	}
+	return all, err
+}
+
+// TestATenantStoredAsItsBucketIsTakenIsGained: a tenant whose first lines
+// are stored between the moment a process taking its bucket lists the
+// bucket's tenants and the moment it owns them is folded by that process
+// all the same: it answers as pal on the log.
+func TestATenantStoredAsItsBucketIsTakenIsGained(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var late *storedWhileListed
+	a := startProcess(t, db, "a", c, server.Config{}, func(st store.Store) store.Store {
+		late = &storedWhileListed{Store: st.(*postgres.Store)}
+		return late
+	})
+	b := startProcess(t, db, "b", c, server.Config{})
+	rounds(t, 3, a, b)
+	operator := a.token(store.RoleOperator, "", "", "")
+
+	lines := func(tenant string) string {
+		return fmt.Sprintf(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":%[1]q,"environment":"prod","env_type":"production"}
+{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":%[1]q,"account":"alice","kind":"guest"}
+{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":%[1]q,"account":"alice","partner":"100011"}
+{"type":"resource.created","time":"2026-01-02T00:00:00Z","tenant":%[1]q,"environment":"prod","resource":"app1","kind":"canvas_app","owner":"alice"}
+{"type":"usage","time":"2026-01-03T10:00:00Z","id":"use-%[1]s","tenant":%[1]q,"resource":"app1","user":"u1"}
+`, tenant)
+	}
+	parse := func(log string) []*event.Event {
+		var out []*event.Event
+		if err := event.NewReader(strings.NewReader(log)).Each(func(ev *event.Event, rf *event.Refusal) error {
+			if rf != nil {
+				t.Fatalf("line %d: %s", rf.Line, rf.Message)
+			}
+			out = append(out, ev)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// A tenant in each process's buckets, and one more, not yet stored,
+	// in b's.
+	known := `{"type":"partner.registered","time":"2026-01-01T00:00:00Z","org":"100001","name":"Fabrikam","locations":["100011"]}` + "\n"
+	var newcomer string
+	for k, mine := 0, map[string]bool{}; newcomer == ""; k++ {
+		tenant := fmt.Sprintf("t%d", k)
+		_, byA := a.lease.Held()[store.Bucket(tenant, testBuckets)]
+		switch {
+		case !mine[fmt.Sprint(byA)]:
+			mine[fmt.Sprint(byA)] = true
+			known += lines(tenant)
+		case !byA && len(mine) == 2:
+			newcomer = tenant
+		}
+	}
+	a.push(operator, known)
+	delivered := append(parse(known), parse(lines(newcomer))...)
+
+	// b stops past its lease; a takes its buckets, and as it lists their
+	// tenants, the newcomer's lines are stored.
+	late.mu.Lock()
+	late.lines = parse(lines(newcomer))
+	// A reader meanwhile folds the log past them, the bucket not yet a's.
+	late.then = func() {
+		if err := server.CatchUp(context.Background(), a.srv); err != nil {
+			t.Error(err)
+		}
+	}
+	late.mu.Unlock()
+	c.Add(11 * time.Second)
+	rounds(t, 2, a)
+	if len(a.lease.Held()) != testBuckets {
+		t.Fatalf("a holds %d buckets, want all %d", len(a.lease.Held()), testBuckets)
+	}
+	a.push(operator, `{"type":"usage","time":"2026-01-04T10:00:00Z","id":"use-last","tenant":"t0","resource":"app1","user":"u2"}`)
+	delivered = append(delivered, parse(`{"type":"usage","time":"2026-01-04T10:00:00Z","id":"use-last","tenant":"t0","resource":"app1","user":"u2"}`+"\n")...)
+	late.mu.Lock()
+	armed := len(late.lines) > 0
+	late.mu.Unlock()
+	if armed {
+		t.Fatal("a never listed the tenants of the buckets it took: the test proves nothing")
+	}
+	answerAsTheLog(t, []*process{a}, operator, delivered, rand.New(rand.NewPCG(1, 2)))
 }
