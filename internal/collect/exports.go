@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/palproject/pal/internal/imports"
 )
 
 // costExport is a Cost Management export's container, with the client
@@ -122,21 +123,13 @@ func (r *run) costExports(ctx context.Context, t *target, st *counter) (fetched,
 	return f, nil
 }
 
-// exportPeriod is the folder a Cost Management export writes each period's
-// files in: 20260101-20260131.
-var exportPeriod = regexp.MustCompile(`^(\d{8})-(\d{8})$`)
-
-// chooseRuns chooses the files to read of an export's listing. An export
-// writes each run's files in the folder of the period it covers,
-// PREFIX/20260101-20260131/: one file a run there (the exports of before
-// 2024, EXPORT_RUNID.csv), or a folder a run (RUNID/part_0_0001.csv.gz
-// with a manifest.json). Each run of a month-to-date export holds the
-// whole month so far, revised: only the newest run of a period is read,
-// or its costs would be summed twice. A run folder with no manifest.json
-// where other runs of the period have one is still being written, and
-// waits for the next run. Only the periods that reach the cost window
-// [from, until] are read. It returns the files, and words on what it left
-// out: Parquet files, and files in no period's folder.
+// chooseRuns chooses the files to read of an export's listing: in each
+// period's folder (imports.PlaceInExport), the newest run only, or its
+// costs would be summed twice. A run folder with no manifest.json where
+// other runs of the period have one is still being written, and waits for
+// the next run. Only the periods that reach the cost window [from, until]
+// are read. It returns the files, and words on what it left out: Parquet
+// files, and files in no period's folder.
 func chooseRuns(blobs []exportBlob, from, until time.Time) ([]exportBlob, []string) {
 	type run struct {
 		files    []exportBlob
@@ -151,45 +144,32 @@ func chooseRuns(blobs []exportBlob, from, until time.Time) ([]exportBlob, []stri
 	var keys []string
 	parquet, unplaced := 0, 0
 	for _, b := range blobs {
-		segs := strings.Split(b.name, "/")
-		p := slices.IndexFunc(segs[:len(segs)-1], exportPeriod.MatchString)
 		lower := strings.ToLower(b.name)
 		base := path.Base(lower)
 		data := strings.HasSuffix(lower, ".csv") || strings.HasSuffix(lower, ".csv.gz") || strings.HasSuffix(lower, ".gz")
+		place, placed := imports.PlaceInExport(b.name)
 		switch {
 		case strings.HasSuffix(lower, ".parquet"):
 			parquet++
 			continue
-		case p < 0 && data:
+		case !placed && data:
 			unplaced++
 			continue
-		case p < 0 || !data && base != "manifest.json" && base != "_manifest.json":
+		case !placed || !data && base != "manifest.json" && base != "_manifest.json":
 			continue
 		}
-		key := strings.Join(segs[:p+1], "/")
-		pe := periods[key]
+		pe := periods[place.Period]
 		if pe == nil {
-			m := exportPeriod.FindStringSubmatch(segs[p])
-			start, err1 := time.Parse("20060102", m[1])
-			end, err2 := time.Parse("20060102", m[2])
-			if err1 != nil || err2 != nil {
-				unplaced++
-				continue
-			}
-			pe = &period{start: start, end: end, runs: map[string]*run{}}
-			periods[key] = pe
-			keys = append(keys, key)
+			pe = &period{start: place.Start, end: place.End, runs: map[string]*run{}}
+			periods[place.Period] = pe
+			keys = append(keys, place.Period)
 		}
 		// A file in the period's folder is a run of its own; a folder in
 		// it holds one run, and its manifest.
-		inFolder := p+2 < len(segs)
-		if !data && !inFolder {
+		if !data && !place.InFolder {
 			continue
 		}
-		runKey := b.name
-		if inFolder {
-			runKey = strings.Join(segs[:p+2], "/")
-		}
+		runKey := place.Run
 		ru := pe.runs[runKey]
 		if ru == nil {
 			ru = &run{}

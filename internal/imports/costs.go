@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(Source{Name: "azure-costs", Signature: []string{"ResourceId", "InstanceId", "InstanceName"}, NeedsTenant: true, read: readCosts, restate: costQueries,
+	register(Source{Name: "azure-costs", Signature: []string{"ResourceId", "InstanceId", "InstanceName"}, NeedsTenant: true, read: readCosts, restate: costQueries, runs: true,
 		About: "Cost Management exports, EA, MCA or FOCUS (Date/date/ChargePeriodStart, ResourceId, CostInBillingCurrency/costInBillingCurrency/BilledCost, PricingModel/PricingCategory, PublisherType), the pay-as-you-go usage export (UsageDateTime, InstanceId, PreTaxCost), the Consumption API's usage details, legacy or modern (instanceName), az consumption usage list (usageStart, pretaxCost), and a Cost Management query's answer grouped by ResourceId (columns and rows, as the REST API and az costmanagement query give it): daily consumption, the rows of one resource, day and meter summed"})
 }
 

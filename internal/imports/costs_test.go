@@ -175,3 +175,51 @@ func TestRowsOfABadDateAreCounted(t *testing.T) {
 		t.Errorf("rows of bad dates: %q, problems %q; want %q", got, problems, want)
 	}
 }
+
+// TestTwoRunsOfAPeriodAreRefused: the files of two runs of one export's
+// period, each holding the month so far, would count its costs twice: they
+// are refused, naming both files; the parts of one run, and the runs of
+// different periods or exports, are read together.
+func TestTwoRunsOfAPeriodAreRefused(t *testing.T) {
+	const vm = "/subscriptions/7d1c2a4e-0000-4000-8000-000000000002/resourceGroups/app/providers/Microsoft.Compute/virtualMachines/vm1"
+	run := func(day int) string {
+		var b strings.Builder
+		b.WriteString("Date,ResourceId,CostInBillingCurrency\n")
+		for d := 1; d <= day; d++ {
+			fmt.Fprintf(&b, "2026-01-%02d,%s,1\n", d, vm)
+		}
+		return b.String()
+	}
+	read := func(names ...string) (int, error) {
+		var files []imports.File
+		for i, n := range names {
+			files = append(files, imports.File{Name: n, R: strings.NewReader(run(3 + i))})
+		}
+		res, err := imports.Run("azure-costs", files, imports.Options{Tenant: "t1"})
+		return len(res.Events), err
+	}
+	for _, tt := range []struct {
+		name  string
+		files []string
+		want  string // the error's start, "" when the files are read
+	}{
+		{"two run folders", []string{"costs/daily/20260101-20260131/3c1d0a2b-1/part_0_0001.csv", "costs/daily/20260101-20260131/3c1d0a2b-2/part_0_0001.csv"},
+			"costs/daily/20260101-20260131/3c1d0a2b-1/part_0_0001.csv and costs/daily/20260101-20260131/3c1d0a2b-2/part_0_0001.csv are two runs of one export's period 20260101-20260131"},
+		{"two runs of the old layout", []string{`daily\20260101-20260131\daily_1.csv`, `daily\20260101-20260131\daily_2.csv`},
+			`daily\20260101-20260131\daily_1.csv and daily\20260101-20260131\daily_2.csv are two runs`},
+		{"the parts of one run", []string{"daily/20260101-20260131/r1/part_0_0001.csv", "daily/20260101-20260131/r1/part_0_0002.csv"}, ""},
+		{"two exports", []string{"a/20260101-20260131/r1/part_0_0001.csv", "b/20260101-20260131/r1/part_0_0001.csv"}, ""},
+		{"two periods", []string{"a/20251201-20251231/r1/part_0_0001.csv", "a/20260101-20260131/r2/part_0_0001.csv"}, ""},
+		{"files of no export's layout", []string{"january.csv", "january-again.csv"}, ""},
+	} {
+		n, err := read(tt.files...)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want == "" && n == 0:
+			t.Errorf("%s: nothing read", tt.name)
+		case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want) || !strings.Contains(err.Error(), "pal collect")):
+			t.Errorf("%s: %v, want an error starting %q and naming pal collect", tt.name, err, tt.want)
+		}
+	}
+}

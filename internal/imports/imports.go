@@ -111,7 +111,10 @@ type Source struct {
 	// restate turns a JSON file of another shape of the same records into
 	// the shape read (the admin API's lists into the cmdlets' objects).
 	restate func([]byte) []byte
-	read    func(rows iter.Seq[record], o *Options, b *builder)
+	// runs marks the exports written a run at a time, each holding its
+	// period so far: one run a period is read (oneRunAPeriod).
+	runs bool
+	read func(rows iter.Seq[record], o *Options, b *builder)
 }
 
 // Sources are the exports pal reads, by name.
@@ -153,6 +156,11 @@ func RunTo(name string, files []File, o Options, emit func(*event.Event) error) 
 	}
 	if src.NeedsTenant && o.Tenant == "" {
 		return nil, fmt.Errorf("a %s export does not say its tenant: name it with --tenant", name)
+	}
+	if src.runs {
+		if err := oneRunAPeriod(files); err != nil {
+			return nil, err
+		}
 	}
 	b := &builder{source: name, known: o.Known, tenant: o.Tenant}
 	if src.Streams {
