@@ -51,16 +51,13 @@ func run() error {
 	late := flag.Int("late", 200, "late control events pushed into a small tenant, one a request")
 	large := flag.Int("large", 200_000, "usage events of one large tenant, whose late events refold it while the small tenants write (0: no such phase)")
 	consumption := flag.Int("consumption", 2_000_000, "Azure consumption records pushed as Parquet files to POST /v1/consumption, a million a file")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (and, with --processes, each serving process's to FILE.pN)")
 	coldStart := flag.Bool("cold-start", false, "only fold the store's whole log as a service starting without a usable snapshot, and print the time and the peak and held resident memory (pal-load runs itself so at the end)")
 	processes := flag.Int("processes", 1, "with more than one, serve from that many processes on the one database (PostgreSQL), the clients spread over them, and measure the link writes and the usage ingest only, by process and in total")
 	serveOnly := flag.Bool("serve", false, "only serve the store on a loopback port, printed, until standard input closes (pal-load runs itself so for --processes)")
 	flag.Parse()
 	if *coldStart {
 		return coldStartOf(*db)
-	}
-	if *serveOnly {
-		return serveStore(*db)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -72,6 +69,9 @@ func run() error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *serveOnly {
+		return serveStore(*db)
 	}
 	if *db == "" {
 		return errors.New("--db is required")
@@ -89,8 +89,13 @@ func run() error {
 	var bases []string
 	var pids []int
 	if *processes > 1 {
-		for range *processes {
-			pid, addr, stop, err := startServer(*db)
+		for i := range *processes {
+			// Each serving process profiles itself beside this one.
+			var args []string
+			if *cpuProfile != "" {
+				args = []string{"--cpuprofile", fmt.Sprintf("%s.p%d", *cpuProfile, i)}
+			}
+			pid, addr, stop, err := startServer(*db, args...)
 			if err != nil {
 				return err
 			}
@@ -736,12 +741,12 @@ func oneTenantQuestions(hc *http.Client, bases []string, clients, tenants int, t
 
 // startServer starts a process serving the store, and returns its process
 // ID, its address, and what stops it.
-func startServer(db string) (pid int, addr string, stop func(), err error) {
+func startServer(db string, args ...string) (pid int, addr string, stop func(), err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, "", nil, err
 	}
-	cmd := exec.Command(self, "--serve", "--db", db)
+	cmd := exec.Command(self, append([]string{"--serve", "--db", db}, args...)...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
