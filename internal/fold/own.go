@@ -42,6 +42,12 @@ func (s *State) folds(tenant string) bool {
 // Owns reports whether the state owns a tenant (Own).
 func (s *State) Owns(tenant string) bool { return s.owned(tenant) }
 
+// Owner returns what Owns says now, for a reader to keep past its read.
+func (s *State) Owner() func(tenant string) bool {
+	owns := s.owns
+	return func(tenant string) bool { return tenant == "" || owns == nil || owns(tenant) }
+}
+
 // Own makes the state the owner of the tenants owns says, nil meaning
 // every tenant; owns must not change afterwards (give a new one to Own
 // again). From then on the state counts, keeps verdicts for and files the

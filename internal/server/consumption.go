@@ -294,16 +294,32 @@ func (s *Server) versionOf(st *fold.State) version {
 // when nil. It reports false, and calls nothing, when the month has no
 // segment: the state holds all of it.
 func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, owns func(tenant string) bool, fn func(*usage.CostRow) error) (bool, error) {
+	segments, err := s.monthSegments(ctx, month)
+	if err != nil || len(segments) == 0 {
+		return false, err
+	}
+	kept, err := keptRows(az, month, owns)
+	if err != nil {
+		return false, err
+	}
+	return true, s.mergeMonth(ctx, segments, kept, owns, fn)
+}
+
+// monthSegments returns the segments of the consumption pushed for a month.
+func (s *Server) monthSegments(ctx context.Context, month string) ([]usage.Source, error) {
 	var segments []usage.Source
 	err := s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
 		segments = append(segments, usage.Source{Data: seg.Data, After: seg.After})
 		return nil
 	})
-	if err != nil || len(segments) == 0 {
-		return false, err
-	}
+	return segments, err
+}
+
+// keptRows returns the records an engine holds of a month, of the tenants
+// owns names (every tenant when nil), as rows of the log.
+func keptRows(az *azure.Engine, month string, owns func(tenant string) bool) ([]usage.CostRow, error) {
 	var kept []usage.CostRow
-	err = az.MonthRecords(month, func(tenant, path string, rec azure.CostRecord, exact string) {
+	err := az.MonthRecords(month, func(tenant, path string, rec azure.CostRecord, exact string) {
 		if owns != nil && !owns(tenant) {
 			return
 		}
@@ -314,13 +330,16 @@ func (s *Server) monthRows(ctx context.Context, az *azure.Engine, month string, 
 		}
 		kept = append(kept, row)
 	})
-	if err != nil {
-		return false, err
-	}
+	return kept, err
+}
+
+// mergeMonth calls fn with the rows of a month's segments merged with the
+// log's rows kept, of the tenants owns names (every tenant when nil).
+func (s *Server) mergeMonth(ctx context.Context, segments []usage.Source, kept []usage.CostRow, owns func(tenant string) bool, fn func(*usage.CostRow) error) error {
 	if len(kept) > 0 {
 		segments = append([]usage.Source{{Sorted: usage.SortCostRows(kept)}}, segments...)
 	}
-	return true, usage.MergeSegments(segments, s.logLater(ctx), func(r *usage.CostRow) error {
+	return usage.MergeSegments(segments, s.logLater(ctx), func(r *usage.CostRow) error {
 		if owns != nil && !owns(r.Tenant) {
 			return nil
 		}
@@ -450,25 +469,44 @@ func (s *Server) logConsumption(ctx context.Context, out *event.Writer, tenant s
 		others = &othersLog{s: s, folded: map[string]bool{}, engine: attribution.New(s.cfg.Options)}
 	}
 	for _, month := range months {
+		segments, err := s.monthSegments(ctx, month)
+		if err != nil {
+			return err
+		}
+		if len(segments) == 0 {
+			continue
+		}
+		// The state is read for what it keeps of the month, and let go:
+		// its writers wait for its readers, and the rows are written as
+		// fast as the client reads them.
+		var kept []usage.CostRow
+		var owns func(string) bool
+		var dir []store.Record
+		err = s.read(ctx, func(st *fold.State) error {
+			owns, dir = st.Owner(), st.Directory()
+			var err error
+			kept, err = keptRows(st.Engine().Azure(), month, owns)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if others != nil {
+			az, err := others.azure(ctx, segments, dir, owns, tenant)
+			if err != nil {
+				return err
+			}
+			theirs, err := keptRows(az, month, func(t string) bool { return !owns(t) })
+			if err != nil {
+				return err
+			}
+			kept = append(kept, theirs...)
+		}
 		// Merged with the log's own records of the month, of which only
 		// the pushed ones that win are written: a pushed record that a
 		// record of the log replaces is left out, and the others come
 		// after every line of the log, as they replace what they meet.
-		err := s.read(ctx, func(st *fold.State) error {
-			if _, err := s.monthRows(ctx, st.Engine().Azure(), month, st.Owns, write); err != nil {
-				return err
-			}
-			if others == nil {
-				return nil
-			}
-			az, err := others.azure(ctx, st, month, tenant)
-			if err != nil {
-				return err
-			}
-			_, err = s.monthRows(ctx, az, month, func(t string) bool { return !st.Owns(t) }, write)
-			return err
-		})
-		if err != nil {
+		if err := s.mergeMonth(ctx, segments, kept, nil, write); err != nil {
 			return err
 		}
 	}
@@ -486,20 +524,12 @@ type othersLog struct {
 }
 
 // azure returns the Azure records of the tenants of a month's pushed
-// records that st does not own (of tenant alone, when not empty), folding
-// those it has not yet.
-func (o *othersLog) azure(ctx context.Context, st *fold.State, month, tenant string) (*azure.Engine, error) {
-	var pushed []usage.Source
-	err := o.s.store.ConsumptionSegments(ctx, month, func(seg store.Segment) error {
-		pushed = append(pushed, usage.Source{Data: seg.Data, After: seg.After})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
+// records (its segments) that owns does not name (of tenant alone, when
+// not empty), folding those it has not yet with the directory dir.
+func (o *othersLog) azure(ctx context.Context, segments []usage.Source, dir []store.Record, owns func(string) bool, tenant string) (*azure.Engine, error) {
 	var others []string
-	err = usage.MergeSegments(pushed, nil, func(r *usage.CostRow) error {
-		if !st.Owns(r.Tenant) && !o.folded[r.Tenant] && (tenant == "" || r.Tenant == tenant) {
+	err := usage.MergeSegments(segments, nil, func(r *usage.CostRow) error {
+		if !owns(r.Tenant) && !o.folded[r.Tenant] && (tenant == "" || r.Tenant == tenant) {
 			o.folded[r.Tenant] = true
 			others = append(others, r.Tenant)
 		}
@@ -511,7 +541,7 @@ func (o *othersLog) azure(ctx context.Context, st *fold.State, month, tenant str
 	for _, t := range others {
 		// Which records the log keeps of a tenant's consumption depends on
 		// its own records alone, not on those of the tenants it reads.
-		fresh, err := fold.Tenant(ctx, o.s.store, o.s.cfg.Options, st.Directory(), t, nil, time.Time{}, nil)
+		fresh, err := fold.Tenant(ctx, o.s.store, o.s.cfg.Options, dir, t, nil, time.Time{}, nil)
 		if err != nil {
 			return nil, err
 		}

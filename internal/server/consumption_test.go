@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
 
@@ -411,4 +414,84 @@ func consumptionFile(t *testing.T, rows ...usage.Consumption) string {
 		t.Fatal(err)
 	}
 	return file.String()
+}
+
+// stallingWriter is a client that stops reading an answer once a line of
+// the kind at came, until release is closed.
+type stallingWriter struct {
+	header  http.Header
+	at      string
+	stalled chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (w *stallingWriter) Header() http.Header { return w.header }
+func (w *stallingWriter) WriteHeader(int)     {}
+func (w *stallingWriter) Write(b []byte) (int, error) {
+	if !w.once && bytes.Contains(b, []byte(w.at)) {
+		w.once = true
+		close(w.stalled)
+		<-w.release
+	}
+	return len(b), nil
+}
+
+// TestAnExportReadSlowlyHoldsNoWrite: a client that reads the consumption
+// of /v1/log slowly holds up no write: the state is read for what it
+// keeps of each month, and let go before the rows are written.
+func TestAnExportReadSlowlyHoldsNoWrite(t *testing.T) {
+	s := start(t, sqliteStore(t), server.Config{})
+	operator := s.token(store.RoleOperator, "", "", "")
+	var rows []usage.Consumption
+	for i := range 5000 {
+		rows = append(rows, usage.Consumption{Tenant: "t1", Resource: fmt.Sprintf("/subscriptions/7d1c2a4e-0000-4000-8000-000000000002/resourceGroups/app/providers/Microsoft.Compute/virtualMachines/vm%d", i),
+			Date: "2026-01-05", Cost: 1.5, Meter: "standard"})
+	}
+	if status, body := s.call("POST", "/v1/consumption", operator, consumptionFile(t, rows...)); status != http.StatusOK {
+		t.Fatalf("push: %d %s", status, body)
+	}
+	w := &stallingWriter{header: http.Header{}, at: event.AzureConsumption, stalled: make(chan struct{}), release: make(chan struct{})}
+	req := httptest.NewRequest("GET", "/v1/log", nil)
+	req.Header.Set("Authorization", "Bearer "+operator)
+	exported := make(chan struct{})
+	go func() {
+		s.srv.Handler().ServeHTTP(w, req)
+		close(exported)
+	}()
+	defer func() {
+		close(w.release)
+		<-exported
+	}()
+	select {
+	case <-w.stalled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the export never wrote the pushed consumption")
+	}
+	// Each write publishes one copy of the state and waits for the
+	// readers of the other: two writes meet the export's copy.
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range 2 {
+			line := fmt.Sprintf(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"t1","account":"a%d","kind":"user"}`, i)
+			ev, rf, err := event.NewReader(strings.NewReader(line)).Next()
+			if err != nil || rf != nil {
+				wrote <- fmt.Errorf("line %d: %v %v", i, err, rf)
+				return
+			}
+			if accepted, _, _, err := s.srv.Ingest(context.Background(), []*event.Event{ev}); err != nil || accepted != 1 {
+				wrote <- fmt.Errorf("write %d: %d accepted, %v", i, accepted, err)
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writes waited 10 s for an export read slowly")
+	}
 }
