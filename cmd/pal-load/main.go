@@ -209,6 +209,76 @@ func run() error {
 		return send(hc, "POST", baseOf(c)+"/v1/events", operator, body)
 	})
 	reportByProcess(fmt.Sprintf("usage, batches of %d", *batch), byClient, len(bases), elapsed, *batch)
+	// Small tenants' writes, one event a request, spread over the
+	// processes as the other phases', while a large tenant takes late
+	// events, each of which folds it again.
+	largeTenant := func(baseOf func(c int) string) error {
+		if *large == 0 {
+			return nil
+		}
+		var b strings.Builder
+		b.WriteString(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"large","environment":"prod","env_type":"production"}` + "\n")
+		b.WriteString(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"large","account":"maker","kind":"guest"}` + "\n")
+		b.WriteString(`{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"large","account":"maker","partner":"100011"}` + "\n")
+		for r := range 5 {
+			fmt.Fprintf(&b, `{"type":"resource.created","time":"2026-01-01T00:00:01Z","tenant":"large","environment":"prod","resource":"app%d","kind":"canvas_app","owner":"maker"}`+"\n", r)
+		}
+		if err := send(hc, "POST", base+"/v1/events", operator, b.String()); err != nil {
+			return err
+		}
+		for first := 0; first < *large; first += *batch {
+			b.Reset()
+			for k := first; k < min(*large, first+*batch); k++ {
+				fmt.Fprintf(&b, `{"type":"usage","time":%q,"tenant":"large","resource":"app%d","user":"u%d"}`+"\n", now.Add(time.Duration(k)*time.Millisecond).Format(time.RFC3339Nano), k%5, k%50000)
+			}
+			if err := send(hc, "POST", base+"/v1/events", operator, b.String()); err != nil {
+				return err
+			}
+		}
+		// A late activity moves no credit: the refold reads the tenant's
+		// few records that make its state. A late link of the owner to the
+		// organisation's other location moves the credit of every
+		// resource: their uses are counted again.
+		lates := []struct {
+			name string
+			line func(i int) string
+		}{
+			{"credit stays", func(i int) string {
+				return fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","resource":"app%d","account":"maker","action":"edit"}`, i/3600%24, i/60%60, i%60, i%5)
+			}},
+			{"credit moves", func(i int) string {
+				return fmt.Sprintf(`{"type":"pal.linked","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","account":"maker","partner":%q}`, i/3600%24, i/60%60, i%60, []string{"100012", "100011"}[i%2])
+			}},
+		}
+		for _, late := range lates {
+			refolding, stopRefolds := context.WithCancel(ctx)
+			var refolds []time.Duration
+			refoldsDone := make(chan error, 1)
+			go func() {
+				for i := 0; refolding.Err() == nil; i++ {
+					t0 := time.Now()
+					if err := send(hc, "POST", base+"/v1/events", operator, late.line(i)); err != nil {
+						refoldsDone <- err
+						return
+					}
+					refolds = append(refolds, time.Since(t0))
+				}
+				refoldsDone <- nil
+			}()
+			lat, elapsed := loop(*clients, phase, func(c, i int) error {
+				k := i*(*clients) + c
+				ev := fmt.Sprintf(`{"type":"usage","time":%q,"tenant":"t%d","resource":"app%d","user":"v%d"}`, now.Add(time.Hour).Format(time.RFC3339Nano), k%*tenants, k%5, k)
+				return send(hc, "POST", baseOf(c)+"/v1/events", operator, ev)
+			})
+			stopRefolds()
+			if err := <-refoldsDone; err != nil {
+				return err
+			}
+			report("small tenants' writes, "+late.name, lat, elapsed, 1)
+			report(fmt.Sprintf("  large tenant refolds (%d events)", *large), refolds, elapsed, 1)
+		}
+		return nil
+	}
 	if len(pids) > 0 {
 		// Questions about one tenant, each answered by the owner of the
 		// tenant's bucket: by the process asked, or forwarded.
@@ -220,13 +290,13 @@ func run() error {
 		report("one-tenant questions", all, elapsed, 1)
 		report("  answered where asked", here, elapsed, 1)
 		report("  forwarded to the owner", forwarded, elapsed, 1)
-		// Each process's memory, then the processes stop: the other phases
-		// measure one process.
+		// Each process's memory, then a large tenant's refolds; the other
+		// phases measure one process.
 		for i, pid := range pids {
 			fmt.Printf("%-24s %8.0f MiB resident, peak %.0f MiB\n", fmt.Sprintf("process %d of %d", i+1, len(pids)),
 				procStatusOf(pid, "VmRSS:")/(1<<20), procStatusOf(pid, "VmHWM:")/(1<<20))
 		}
-		return nil
+		return largeTenant(baseOf)
 	}
 	runtime.GC()
 	fmt.Printf("%-24s %8.0f MiB resident after %d usage events (heap in use %.0f MiB)\n", "memory", rss()/(1<<20), *usageEvents, heapInUse()/(1<<20))
@@ -343,70 +413,8 @@ func run() error {
 	report("usage, with a late flood", lat, elapsed, *batch)
 	report("the late flood", flood, elapsed, 1)
 
-	// Small tenants' writes, one event a request, while a large tenant
-	// takes late events, each of which folds it again.
-	if *large > 0 {
-		var b strings.Builder
-		b.WriteString(`{"type":"environment.created","time":"2026-01-01T00:00:00Z","tenant":"large","environment":"prod","env_type":"production"}` + "\n")
-		b.WriteString(`{"type":"account.created","time":"2026-01-01T00:00:00Z","tenant":"large","account":"maker","kind":"guest"}` + "\n")
-		b.WriteString(`{"type":"pal.linked","time":"2026-01-01T00:00:00Z","tenant":"large","account":"maker","partner":"100011"}` + "\n")
-		for r := range 5 {
-			fmt.Fprintf(&b, `{"type":"resource.created","time":"2026-01-01T00:00:01Z","tenant":"large","environment":"prod","resource":"app%d","kind":"canvas_app","owner":"maker"}`+"\n", r)
-		}
-		if err := send(hc, "POST", base+"/v1/events", operator, b.String()); err != nil {
-			return err
-		}
-		for first := 0; first < *large; first += *batch {
-			b.Reset()
-			for k := first; k < min(*large, first+*batch); k++ {
-				fmt.Fprintf(&b, `{"type":"usage","time":%q,"tenant":"large","resource":"app%d","user":"u%d"}`+"\n", now.Add(time.Duration(k)*time.Millisecond).Format(time.RFC3339Nano), k%5, k%50000)
-			}
-			if err := send(hc, "POST", base+"/v1/events", operator, b.String()); err != nil {
-				return err
-			}
-		}
-		// A late activity moves no credit: the refold reads the tenant's
-		// few records that make its state. A late link of the owner to the
-		// organisation's other location moves the credit of every
-		// resource: their uses are counted again.
-		lates := []struct {
-			name string
-			line func(i int) string
-		}{
-			{"credit stays", func(i int) string {
-				return fmt.Sprintf(`{"type":"resource.activity","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","resource":"app%d","account":"maker","action":"edit"}`, i/3600%24, i/60%60, i%60, i%5)
-			}},
-			{"credit moves", func(i int) string {
-				return fmt.Sprintf(`{"type":"pal.linked","time":"2026-01-02T%02d:%02d:%02dZ","tenant":"large","account":"maker","partner":%q}`, i/3600%24, i/60%60, i%60, []string{"100012", "100011"}[i%2])
-			}},
-		}
-		for _, late := range lates {
-			refolding, stopRefolds := context.WithCancel(ctx)
-			var refolds []time.Duration
-			refoldsDone := make(chan error, 1)
-			go func() {
-				for i := 0; refolding.Err() == nil; i++ {
-					t0 := time.Now()
-					if err := send(hc, "POST", base+"/v1/events", operator, late.line(i)); err != nil {
-						refoldsDone <- err
-						return
-					}
-					refolds = append(refolds, time.Since(t0))
-				}
-				refoldsDone <- nil
-			}()
-			lat, elapsed = loop(*clients, phase, func(c, i int) error {
-				k := i*(*clients) + c
-				ev := fmt.Sprintf(`{"type":"usage","time":%q,"tenant":"t%d","resource":"app%d","user":"v%d"}`, now.Add(time.Hour).Format(time.RFC3339Nano), k%*tenants, k%5, k)
-				return send(hc, "POST", base+"/v1/events", operator, ev)
-			})
-			stopRefolds()
-			if err := <-refoldsDone; err != nil {
-				return err
-			}
-			report("small tenants' writes, "+late.name, lat, elapsed, 1)
-			report(fmt.Sprintf("  large tenant refolds (%d events)", *large), refolds, elapsed, 1)
-		}
+	if err := largeTenant(baseOf); err != nil {
+		return err
 	}
 
 	// A cold start of the same store, in a process of its own, so that
