@@ -57,6 +57,7 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 	var gained []string
 	filedUpTo := make(map[string]int64)
 	filed := make(map[int]int64, len(taken))
+	var listed int64
 	if len(taken) > 0 {
 		leases, err := s.shared.Leases(ctx)
 		if err != nil {
@@ -69,7 +70,12 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 				last = max(last, leases[b].Filed)
 			}
 		}
-		if err := s.listGained(ctx, filed, &gained, filedUpTo); err != nil {
+		// Every tenant of a record up to listed is listed.
+		listed, err = s.store.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.listGained(ctx, 0, filed, &gained, filedUpTo); err != nil {
 			return err
 		}
 		if err := s.syncTo(ctx, src, last); err != nil {
@@ -105,11 +111,11 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		r, _ := src.(*replay)
 		replaying := r != nil && r.replaying
 		// A tenant first stored after the listing may be folded past
-		// already, while its bucket was not this state's: listed again
-		// with the state held, it is gained too. Its last owner filed
-		// nothing of it.
+		// already, while its bucket was not this state's: the tenants of
+		// the records since are listed with the state held, and gained
+		// too. Its last owner filed nothing of them.
 		if len(taken) > 0 && !replaying {
-			if err := s.listGained(ctx, filed, &gained, filedUpTo); err != nil {
+			if err := s.listGained(ctx, listed, filed, &gained, filedUpTo); err != nil {
 				return struct{}{}, err
 			}
 		}
@@ -142,10 +148,11 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 	return nil
 }
 
-// listGained adds to gained the tenants of the buckets taken (those
-// filed has) that it does not have yet, each filed up to its bucket's note.
-func (s *Server) listGained(ctx context.Context, filed map[int]int64, gained *[]string, filedUpTo map[string]int64) error {
-	all, err := s.shared.Tenants(ctx)
+// listGained adds to gained the tenants of the records after record after
+// of the buckets taken (those filed has) that it does not have yet, each
+// filed up to its bucket's note.
+func (s *Server) listGained(ctx context.Context, after int64, filed map[int]int64, gained *[]string, filedUpTo map[string]int64) error {
+	all, err := s.shared.Tenants(ctx, after)
 	if err != nil {
 		return err
 	}

@@ -295,9 +295,9 @@ func (s *Store) Behind(ctx context.Context, seq int64) (map[string]int64, error)
 	return out, nil
 }
 
-// Tenants lists the tenants that have records.
-func (s *Store) Tenants(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant FROM events WHERE tenant <> '' ORDER BY tenant`)
+// Tenants lists the tenants that have records after record after.
+func (s *Store) Tenants(ctx context.Context, after int64) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant FROM events WHERE seq > $1 AND tenant <> '' ORDER BY tenant`, after)
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
