@@ -111,9 +111,9 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		r, _ := src.(*replay)
 		replaying := r != nil && r.replaying
 		// A tenant first stored after the listing may be folded past
-		// already, while its bucket was not this state's: the tenants of
-		// the records since are listed with the state held, and gained
-		// too. Its last owner filed nothing of them.
+		// already, while its bucket was not this state's: the tenants
+		// first stored since are listed with the state held, and gained
+		// too. Their last owner filed nothing of them.
 		if len(taken) > 0 && !replaying {
 			if err := s.listGained(ctx, listed, filed, &gained, filedUpTo); err != nil {
 				return struct{}{}, err
@@ -148,11 +148,11 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 	return nil
 }
 
-// listGained adds to gained the tenants of the records after record after
-// of the buckets taken (those filed has) that it does not have yet, each
+// listGained adds to gained the tenants of the buckets taken (those filed
+// has) first stored after record after that it does not have yet, each
 // filed up to its bucket's note.
 func (s *Server) listGained(ctx context.Context, after int64, filed map[int]int64, gained *[]string, filedUpTo map[string]int64) error {
-	all, err := s.shared.Tenants(ctx, after)
+	all, err := s.shared.Tenants(ctx, slices.Sorted(maps.Keys(filed)), after)
 	if err != nil {
 		return err
 	}

@@ -897,8 +897,8 @@ type storedWhileListed struct {
 	then  func()
 }
 
-func (s *storedWhileListed) Tenants(ctx context.Context, after int64) ([]string, error) {
-	all, err := s.Store.Tenants(ctx, after)
+func (s *storedWhileListed) Tenants(ctx context.Context, buckets []int, after int64) ([]string, error) {
+	all, err := s.Store.Tenants(ctx, buckets, after)
 	s.mu.Lock()
 	lines := s.lines
 	s.lines = nil

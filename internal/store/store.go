@@ -399,9 +399,9 @@ type Buckets interface {
 	// Checkpoint returns a bucket's checkpoint, written by the owner of
 	// the epoch returned, or ErrNotFound.
 	Checkpoint(ctx context.Context, bucket int) (seq, epoch int64, data []byte, err error)
-	// Tenants lists, in order, the tenants that have records after record
-	// after (every record for 0).
-	Tenants(ctx context.Context, after int64) ([]string, error)
+	// Tenants lists, in order, the tenants of the buckets given whose first
+	// record is after record after (0: every tenant of the buckets).
+	Tenants(ctx context.Context, buckets []int, after int64) ([]string, error)
 	// Key returns the key with which the processes sharing the database
 	// ask each other what only an owner knows, made on first use.
 	Key(ctx context.Context) (string, error)

@@ -295,13 +295,33 @@ func (s *Store) Behind(ctx context.Context, seq int64) (map[string]int64, error)
 	return out, nil
 }
 
-// Tenants lists the tenants that have records after record after.
-func (s *Store) Tenants(ctx context.Context, after int64) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant FROM events WHERE seq > $1 AND tenant <> '' ORDER BY tenant`, after)
+// Tenants lists the tenants of the buckets given whose first record is
+// after record after. A tenant stored only before the number of buckets
+// was fixed has its bucket computed here.
+func (s *Store) Tenants(ctx context.Context, buckets []int, after int64) ([]string, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT buckets FROM bucket_count), 0)`).Scan(&n)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT tenant, bucket FROM tenants
+		WHERE (bucket = ANY($1) OR bucket IS NULL) AND first_seq > $2 ORDER BY tenant`, buckets, after)
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	in := make(map[int]bool, len(buckets))
+	for _, b := range buckets {
+		in[b] = true
+	}
+	var out []string
+	var tenant string
+	var bucket *int32
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &bucket}, func() error {
+		if bucket != nil || in[store.Bucket(tenant, n)] {
+			out = append(out, tenant)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}

@@ -7,3 +7,11 @@ func SetScanPage(n int) (restore func()) {
 	scanPage = n
 	return func() { scanPage = was }
 }
+
+// MigrateUpTo makes Open apply the migrations up to the one named, and
+// returns what sets it back.
+func MigrateUpTo(name string) (restore func()) {
+	was := migrateUpTo
+	migrateUpTo = name
+	return func() { migrateUpTo = was }
+}

@@ -1,0 +1,12 @@
+-- Each tenant of the log once, with its bucket and its first record: a
+-- process that takes buckets lists their tenants from here, rather than
+-- reading every record of the log. The bucket is NULL for a tenant stored
+-- only before the number of buckets was fixed.
+CREATE TABLE tenants (
+    tenant TEXT PRIMARY KEY,
+    bucket INTEGER,
+    first_seq BIGINT NOT NULL
+);
+CREATE INDEX tenants_by_bucket ON tenants (bucket, first_seq);
+INSERT INTO tenants (tenant, bucket, first_seq)
+SELECT tenant, max(bucket), min(seq) FROM events WHERE tenant <> '' GROUP BY tenant;
