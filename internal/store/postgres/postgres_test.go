@@ -161,3 +161,51 @@ func TestTenantsOfALogStoredBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantsOfAnOlderWriter: a process of a version that predates the
+// table of tenants, still running after the migration, appends records
+// without noting their tenants; the database notes them all the same,
+// for a statement of rows as for a COPY.
+func TestTenantsOfAnOlderWriter(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Database(t)
+	st, err := postgres.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, err := st.SetBuckets(ctx, 2); err != nil || got != 2 {
+		t.Fatalf("SetBuckets: %d, %v", got, err)
+	}
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	bucket := func(tenant string) *int32 {
+		b := int32(store.Bucket(tenant, 2))
+		return &b
+	}
+	// The older version's append of a few rows, as it wrote it.
+	_, err = conn.Exec(ctx, `WITH appended AS (INSERT INTO events (seq, id, type, time_ns, tenant, body, bucket)
+			SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::integer[]))
+			INSERT INTO log_days (day, events) SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (day) DO UPDATE SET events = log_days.events + excluded.events`,
+		[]string{"1970-01-01"}, []int64{2}, []int64{1, 2}, []*string{nil, nil}, []string{"environment.created", "environment.created"}, []int64{0, 0},
+		[]string{"old", "older"}, []string{"{}", "{}"}, []*int32{bucket("old"), bucket("older")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// And its COPY of many.
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "type", "time_ns", "tenant", "body", "bucket"},
+		pgx.CopyFromRows([][]any{{int64(3), "environment.created", int64(0), "copied", "{}", bucket("copied")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Tenants(ctx, []int{0, 1}, 0); err != nil || !slices.Equal(got, []string{"copied", "old", "older"}) {
+		t.Errorf("tenants: %q, %v; want those the older version stored", got, err)
+	}
+	if got, err := st.Tenants(ctx, []int{0, 1}, 2); err != nil || !slices.Equal(got, []string{"copied"}) {
+		t.Errorf("tenants after record 2: %q, %v; want the copied one", got, err)
+	}
+}
