@@ -211,6 +211,11 @@ func TestTwoRunsOfAPeriodAreRefused(t *testing.T) {
 		{"two exports", []string{"a/20260101-20260131/r1/part_0_0001.csv", "b/20260101-20260131/r1/part_0_0001.csv"}, ""},
 		{"two periods", []string{"a/20251201-20251231/r1/part_0_0001.csv", "a/20260101-20260131/r2/part_0_0001.csv"}, ""},
 		{"files of no export's layout", []string{"january.csv", "january-again.csv"}, ""},
+		// A folder above the export named as a period is not the period.
+		{"two runs under a folder named as a period", []string{"q1/20260101-20260331/daily/20260101-20260131/r1/part_0_0001.csv", "q1/20260101-20260331/daily/20260101-20260131/r2/part_0_0001.csv"},
+			"q1/20260101-20260331/daily/20260101-20260131/r1/part_0_0001.csv and q1/20260101-20260331/daily/20260101-20260131/r2/part_0_0001.csv are two runs"},
+		{"two exports under a folder named as a period", []string{"q1/20260101-20260331/a/20260101-20260131/r1/part_0_0001.csv", "q1/20260101-20260331/b/20260101-20260131/r1/part_0_0001.csv"}, ""},
+		{"the parts of one run in the period's folder", []string{"a/20260101-20260131/part_0_0001.csv", "a/20260101-20260131/part_0_0002.csv.gz"}, ""},
 	} {
 		n, err := read(tt.files...)
 		switch {

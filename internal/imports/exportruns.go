@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 )
@@ -27,12 +26,20 @@ type ExportRun struct {
 // exportPeriod is the folder of an export's period: 20260101-20260131.
 var exportPeriod = regexp.MustCompile(`^(\d{8})-(\d{8})$`)
 
+// exportPart is the name of a part of a run's files: part_0_0001.csv.gz.
+var exportPart = regexp.MustCompile(`(?i)^part_\d+_\d+\.csv(\.gz)?$`)
+
 // PlaceInExport reads the place of a file in a Cost Management export
 // from its name, with slashes; ok is false for a file in no period's
-// folder.
+// folder. The period's folder is the last folder so named, the nearest
+// the file: one above the export may be named so too. Parts written
+// straight into the period's folder are of one run.
 func PlaceInExport(name string) (ExportRun, bool) {
 	segs := strings.Split(name, "/")
-	p := slices.IndexFunc(segs[:len(segs)-1], exportPeriod.MatchString)
+	p := len(segs) - 2
+	for p >= 0 && !exportPeriod.MatchString(segs[p]) {
+		p--
+	}
 	if p < 0 {
 		return ExportRun{}, false
 	}
@@ -43,8 +50,11 @@ func PlaceInExport(name string) (ExportRun, bool) {
 		return ExportRun{}, false
 	}
 	r := ExportRun{Period: path.Join(segs[:p+1]...), Start: start, End: end, Run: name, InFolder: p+2 < len(segs)}
-	if r.InFolder {
+	switch {
+	case r.InFolder:
 		r.Run = path.Join(segs[:p+2]...)
+	case exportPart.MatchString(segs[p+1]):
+		r.Run = r.Period + "/"
 	}
 	return r, true
 }
