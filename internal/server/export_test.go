@@ -30,3 +30,16 @@ func Share(ctx context.Context, s *Server) error { return s.share(ctx) }
 func CatchUp(ctx context.Context, s *Server) error {
 	return s.read(ctx, func(*fold.State) error { return nil })
 }
+
+// Stale reports whether a copy of s's state is marked stale: it would be
+// folded again from the snapshot at its next catch-up.
+func Stale(s *Server) bool {
+	s.views.mu.Lock()
+	defer s.views.mu.Unlock()
+	for _, st := range s.views.copies {
+		if st.Stale() {
+			return true
+		}
+	}
+	return false
+}

@@ -116,7 +116,8 @@ func (s *Server) reown(ctx context.Context, src fold.Source) error {
 		// too. Their last owner filed nothing of them.
 		if len(taken) > 0 && !replaying {
 			if err := s.listGained(ctx, listed, filed, &gained, filedUpTo); err != nil {
-				return struct{}{}, err
+				// The state is as it was: a caller gone leaves it whole.
+				return struct{}{}, intact{err}
 			}
 		}
 		if err := st.OwnBuckets(ctx, src, n, slices.Collect(maps.Keys(held)), gained); err != nil {

@@ -895,9 +895,20 @@ type storedWhileListed struct {
 	mu    sync.Mutex
 	lines []*event.Event
 	then  func()
+	// failSince makes the next listing of the tenants since a record fail.
+	failSince bool
 }
 
+var errListing = errors.New("the listing of the tenants was cut short")
+
 func (s *storedWhileListed) Tenants(ctx context.Context, buckets []int, after int64) ([]string, error) {
+	s.mu.Lock()
+	fail := s.failSince && after > 0
+	s.failSince = s.failSince && !fail
+	s.mu.Unlock()
+	if fail {
+		return nil, errListing
+	}
 	all, err := s.Store.Tenants(ctx, buckets, after)
 	s.mu.Lock()
 	lines := s.lines
@@ -993,4 +1004,47 @@ func TestATenantStoredAsItsBucketIsTakenIsGained(t *testing.T) {
 		t.Fatal("a never listed the tenants of the buckets it took: the test proves nothing")
 	}
 	answerAsTheLog(t, []*process{a}, operator, delivered, rand.New(rand.NewPCG(1, 2)))
+}
+
+// TestATakeoverCutShortKeepsTheState: when the tenants of the buckets
+// taken cannot be listed again, the state is as it was: it is not folded
+// again from the snapshot, and the next write takes the buckets.
+func TestATakeoverCutShortKeepsTheState(t *testing.T) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var st *storedWhileListed
+	a := startProcess(t, db, "a", c, server.Config{}, func(s store.Store) store.Store {
+		st = &storedWhileListed{Store: s.(*postgres.Store)}
+		return st
+	})
+	b := startProcess(t, db, "b", c, server.Config{})
+	rounds(t, 3, a, b)
+	operator := a.token(store.RoleOperator, "", "", "")
+	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
+	a.push(operator, strings.Join(lines[:300], "\n"))
+	// b stops past its lease, and a takes its buckets.
+	c.Add(11 * time.Second)
+	rounds(t, 2, a)
+	st.mu.Lock()
+	st.failSince = true
+	st.mu.Unlock()
+	if status, _ := a.call("POST", "/v1/events", operator, strings.Join(lines[300:350], "\n")); status == http.StatusOK {
+		t.Fatal("a write whose takeover failed was answered 200")
+	}
+	if st.failSince {
+		t.Fatal("the tenants were not listed again: the test would prove little")
+	}
+	if server.Stale(a.srv) {
+		t.Error("a takeover cut short marked the state stale: it would be folded again from the snapshot")
+	}
+	a.push(operator, strings.Join(lines[300:400], "\n"))
+	var delivered []*event.Event
+	for i, line := range lines[:400] {
+		ev, rf := event.Decode([]byte(line), i+1)
+		if rf != nil {
+			t.Fatal(rf)
+		}
+		delivered = append(delivered, ev)
+	}
+	answerAsTheLog(t, []*process{a}, operator, delivered, rand.New(rand.NewPCG(3, 4)))
 }
