@@ -310,20 +310,35 @@ func (w *writer) flush(ctx context.Context) error {
 	for d, c := range p.days {
 		days, counts = append(days, d), append(counts, int64(c))
 	}
+	// The tenants of the rows, each with its first: those new to the log
+	// are noted in tenants (015_tenants.sql).
+	var tenants []string
+	var buckets []*int32
+	var firsts []int64
+	seen := make(map[string]bool)
+	for i, t := range p.tenant {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			tenants, buckets, firsts = append(tenants, t), append(buckets, p.bucket[i]), append(firsts, p.seq[i])
+		}
+	}
+	const noteTenants = `noted AS (INSERT INTO tenants (tenant, bucket, first_seq)
+		SELECT * FROM unnest($3::text[], $4::integer[], $5::bigint[]) ON CONFLICT (tenant) DO NOTHING)
+		`
 	const countDays = `INSERT INTO log_days (day, events) SELECT * FROM unnest($1::text[], $2::bigint[])
 		ON CONFLICT (day) DO UPDATE SET events = log_days.events + excluded.events`
 	var err error
 	if n >= copyRows {
 		_, err = w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "id", "type", "time_ns", "tenant", "body", "bucket"}, pgx.CopyFromSlice(n, p.row))
 		if err == nil {
-			_, err = w.tx.Exec(ctx, countDays, days, counts)
+			_, err = w.tx.Exec(ctx, `WITH `+noteTenants+countDays, days, counts, tenants, buckets, firsts)
 		}
 	} else {
-		// One round trip, with the days counted, while the log is locked.
-		// The database notes the tenants new to the log (015_tenants.sql).
+		// One round trip, with the tenants noted and the days counted,
+		// while the log is locked.
 		_, err = w.tx.Exec(ctx, `WITH appended AS (INSERT INTO events (seq, id, type, time_ns, tenant, body, bucket)
-			SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::integer[]))
-			`+countDays, days, counts, p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
+			SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::integer[])),
+			`+noteTenants+countDays, days, counts, tenants, buckets, firsts, p.seq, p.id, p.typ, p.time, p.tenant, p.body, p.bucket)
 	}
 	w.pending = rows{}
 	if err != nil {
@@ -468,10 +483,12 @@ func (s *Store) Changes(ctx context.Context, f store.ChangeFilter, after store.C
 	return rows.Err()
 }
 
-// Write runs fn in a transaction that holds the log's advisory lock.
+// Write runs fn in a transaction that holds the log's advisory lock. The
+// transaction says that it notes the tenants it appends itself, which the
+// database would otherwise note row by row (015_tenants.sql).
 func (s *Store) Write(ctx context.Context, fn func(store.Writer) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1), set_config('pal.tenants_noted', 'on', true)`, writeLock); err != nil {
 			return fmt.Errorf("lock log: %w", err)
 		}
 		w := &writer{tx: tx, ids: make(map[string]bool)}

@@ -10,17 +10,17 @@ CREATE TABLE tenants (
 CREATE INDEX tenants_by_bucket ON tenants (bucket, first_seq);
 INSERT INTO tenants (tenant, bucket, first_seq)
 SELECT tenant, max(bucket), min(seq) FROM events WHERE tenant <> '' GROUP BY tenant;
--- The tenants new to the log are noted by the database as each statement
--- appends records, whichever version of pal appends them: one that
--- predates this table, still running during an upgrade, writes the log
--- without knowing of it.
-CREATE FUNCTION note_tenants() RETURNS trigger LANGUAGE plpgsql AS $$
+-- pal's writers note the tenants they append, a statement a write, and
+-- say so (pal.tenants_noted, for their transaction). A writer of a version
+-- that predates this table, still running during an upgrade, does not:
+-- the database notes the tenants of its records, one by one.
+CREATE FUNCTION note_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO tenants (tenant, bucket, first_seq)
-    SELECT tenant, max(bucket), min(seq) FROM appended WHERE tenant <> '' GROUP BY tenant
+    INSERT INTO tenants (tenant, bucket, first_seq) VALUES (NEW.tenant, NEW.bucket, NEW.seq)
     ON CONFLICT (tenant) DO NOTHING;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER events_note_tenants AFTER INSERT ON events
-REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION note_tenants();
+CREATE TRIGGER events_note_tenant AFTER INSERT ON events FOR EACH ROW
+WHEN (NEW.tenant <> '' AND current_setting('pal.tenants_noted', true) IS DISTINCT FROM 'on')
+EXECUTE FUNCTION note_tenant();
