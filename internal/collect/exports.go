@@ -164,8 +164,8 @@ func chooseRuns(blobs []exportBlob, from, until time.Time) ([]exportBlob, []stri
 			periods[place.Period] = pe
 			keys = append(keys, place.Period)
 		}
-		// A file in the period's folder is a run of its own; a folder in
-		// it holds one run, and its manifest.
+		// A file in the period's folder is a run of its own (its parts
+		// one run); a folder in it holds one run, and its manifest.
 		if !data && !place.InFolder {
 			continue
 		}
