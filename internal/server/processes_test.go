@@ -924,20 +924,27 @@ func (s *storedWhileListed) Tenants(ctx context.Context, buckets []int, after in
 	return all, err
 }
 
+// twoSharing starts two processes sharing the buckets, a, whose store is
+// returned, and b, which the test clock lets stop past its lease.
+func twoSharing(t *testing.T) (*process, *storedWhileListed, *leasetest.Clock) {
+	db := pgtest.Database(t)
+	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var st *storedWhileListed
+	a := startProcess(t, db, "a", c, server.Config{}, func(s store.Store) store.Store {
+		st = &storedWhileListed{Store: s.(*postgres.Store)}
+		return st
+	})
+	b := startProcess(t, db, "b", c, server.Config{})
+	rounds(t, 3, a, b)
+	return a, st, c
+}
+
 // TestATenantStoredAsItsBucketIsTakenIsGained: a tenant whose first lines
 // are stored between the moment a process taking its bucket lists the
 // bucket's tenants and the moment it owns them is folded by that process
 // all the same: it answers as pal on the log.
 func TestATenantStoredAsItsBucketIsTakenIsGained(t *testing.T) {
-	db := pgtest.Database(t)
-	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	var late *storedWhileListed
-	a := startProcess(t, db, "a", c, server.Config{}, func(st store.Store) store.Store {
-		late = &storedWhileListed{Store: st.(*postgres.Store)}
-		return late
-	})
-	b := startProcess(t, db, "b", c, server.Config{})
-	rounds(t, 3, a, b)
+	a, late, c := twoSharing(t)
 	operator := a.token(store.RoleOperator, "", "", "")
 
 	lines := func(tenant string) string {
@@ -1010,15 +1017,7 @@ func TestATenantStoredAsItsBucketIsTakenIsGained(t *testing.T) {
 // taken cannot be listed again, the state is as it was: it is not folded
 // again from the snapshot, and the next write takes the buckets.
 func TestATakeoverCutShortKeepsTheState(t *testing.T) {
-	db := pgtest.Database(t)
-	c := leasetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	var st *storedWhileListed
-	a := startProcess(t, db, "a", c, server.Config{}, func(s store.Store) store.Store {
-		st = &storedWhileListed{Store: s.(*postgres.Store)}
-		return st
-	})
-	b := startProcess(t, db, "b", c, server.Config{})
-	rounds(t, 3, a, b)
+	a, st, c := twoSharing(t)
 	operator := a.token(store.RoleOperator, "", "", "")
 	lines := strings.Split(strings.TrimSpace(demoLog(t)), "\n")
 	a.push(operator, strings.Join(lines[:300], "\n"))
