@@ -63,20 +63,20 @@ func PlaceInExport(name string) (ExportRun, bool) {
 // holds the month so far, so their costs would count twice. Files of no
 // export's layout are let through: nothing says what they cover.
 func oneRunAPeriod(files []File) error {
-	runs := map[string]string{} // period → the run first met, and its file
-	first := map[string]string{}
+	type met struct{ run, file string }
+	first := map[string]met{} // by period, the run first met and its file
 	for _, f := range files {
 		r, ok := PlaceInExport(strings.ReplaceAll(f.Name, `\`, "/"))
 		if !ok {
 			continue
 		}
-		was, seen := runs[r.Period]
+		was, seen := first[r.Period]
 		switch {
 		case !seen:
-			runs[r.Period], first[r.Period] = r.Run, f.Name
-		case was != r.Run:
+			first[r.Period] = met{r.Run, f.Name}
+		case was.run != r.Run:
 			return fmt.Errorf("%s and %s are two runs of one export's period %s: each run of a month-to-date export holds the month so far, so their costs would count twice. Give the files of one run, the newest (the run's manifest.json says when it was submitted), or let pal collect choose it",
-				first[r.Period], f.Name, path.Base(r.Period))
+				was.file, f.Name, path.Base(r.Period))
 		}
 	}
 	return nil
